@@ -1,0 +1,65 @@
+import { existsSync } from 'node:fs';
+import type { Writable } from 'node:stream';
+import { parseEnv, type Env } from '../config/env.js';
+import { EMPTY_CONFIG, loadSluiceConfig, type SluiceConfig } from '../config/sluice-config.js';
+import { assertRedisReachable, closeRedis, createRedisConnection, type Redis } from '../queue/redis-connection.js';
+
+/** Where the CLI writes; tests pass their own streams. */
+export interface CliIo {
+  stdout: Writable & { isTTY?: boolean };
+  stderr: Writable & { isTTY?: boolean };
+  stdin: NodeJS.ReadableStream;
+  env: Record<string, string | undefined>;
+  cwd: string;
+}
+
+export interface GlobalOptions {
+  config?: string;
+  queue?: string;
+}
+
+/** What every command gets: parsed environment, the config file, the queue, and a lazy Redis client. */
+export interface CliContext {
+  io: CliIo;
+  env: Env;
+  config: SluiceConfig;
+  configPath: string | undefined;
+  queue: string;
+  /** The CLI's Redis client, checked to answer on first use. */
+  redis(): Promise<Redis>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_CONFIG_FILE = 'sluice.config.json';
+
+/** `--config`, else `SLUICE_CONFIG`, else `./sluice.config.json` when present, else no targets. */
+export function configPathFrom(io: CliIo, explicit: string | undefined, env: Env): string | undefined {
+  if (explicit) return explicit;
+  if (env.SLUICE_CONFIG) return env.SLUICE_CONFIG;
+  const local = `${io.cwd}/${DEFAULT_CONFIG_FILE}`;
+  return existsSync(local) ? local : undefined;
+}
+
+export async function createCliContext(io: CliIo, options: GlobalOptions): Promise<CliContext> {
+  const env = parseEnv(io.env);
+  const configPath = configPathFrom(io, options.config, env);
+  const config = configPath ? await loadSluiceConfig(configPath) : EMPTY_CONFIG;
+  let redis: Redis | undefined;
+  let reachable: Promise<void> | undefined;
+  return {
+    io,
+    env,
+    config,
+    configPath,
+    queue: options.queue ?? env.SLUICE_QUEUE,
+    async redis() {
+      redis ??= createRedisConnection(env.REDIS_URL, { name: 'sluice:cli' });
+      reachable ??= assertRedisReachable(redis, env.REDIS_URL);
+      await reachable;
+      return redis;
+    },
+    async close() {
+      if (redis) await closeRedis(redis);
+    },
+  };
+}

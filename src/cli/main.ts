@@ -1,0 +1,145 @@
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError, SluiceError, UsageError, ValidationError, errorMessage } from '../errors.js';
+import { createCliContext, type CliContext, type CliIo, type GlobalOptions } from './context.js';
+import { enqueueCommand } from './commands/enqueue.js';
+import { resultsCommand, statusCommand, waitCommand } from './commands/batch.js';
+import { dlqListCommand, dlqPurgeCommand, dlqReplayCommand, dlqShowCommand } from './commands/dlq.js';
+import { workerCommand } from './commands/worker.js';
+import { demoCommand } from './commands/demo.js';
+
+/** Exit codes: 0 ok, 1 failure (or dead letters, for `wait`), 2 bad input or usage, 3 timeout. */
+export const EXIT = { ok: 0, failure: 1, usage: 2, timeout: 3 } as const;
+
+function defaultIo(): CliIo {
+  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, cwd: process.cwd() };
+}
+
+/** Runs the CLI with `argv` (without `node` and the script) and resolves with the exit code. */
+export async function main(argv: readonly string[], io: CliIo = defaultIo()): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const program = buildProgram(io, (code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 1 ? EXIT.usage : error.exitCode;
+    return reportError(io, error);
+  }
+}
+
+function reportError(io: CliIo, error: unknown): number {
+  if (error instanceof ConfigError || error instanceof ValidationError || error instanceof UsageError) {
+    io.stderr.write(`sluice: ${error.message}\n`);
+    return EXIT.usage;
+  }
+  if (error instanceof SluiceError) {
+    io.stderr.write(`sluice: ${error.message}\n`);
+    return EXIT.failure;
+  }
+  io.stderr.write(`sluice: unexpected error: ${errorMessage(error)}\n`);
+  if (error instanceof Error && error.stack && io.env['LOG_LEVEL'] === 'debug') io.stderr.write(`${error.stack}\n`);
+  return EXIT.failure;
+}
+
+function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+  const program = new Command('sluice')
+    .description('Durable, rate-limited bulk HTTP API operations on BullMQ and Redis.')
+    .addOption(new Option('--config <file>', 'sluice config file (default: $SLUICE_CONFIG, else ./sluice.config.json if present)'))
+    .addOption(new Option('--queue <name>', 'queue name (default: $SLUICE_QUEUE, else "default")'))
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) });
+
+  /** Wraps an action: builds the context from global options, runs, records the exit code, closes. */
+  const run = <A extends unknown[]>(action: (ctx: CliContext, ...args: A) => Promise<number>) =>
+    async (...args: A) => {
+      const command = args.at(-1) as Command;
+      const ctx = await createCliContext(io, command.optsWithGlobals<GlobalOptions>());
+      try {
+        setExit(await action(ctx, ...args));
+      } finally {
+        await ctx.close();
+      }
+    };
+
+  program
+    .command('enqueue')
+    .description('enqueue operations from a JSONL file (one operation per line; - reads stdin); validates every line first')
+    .argument('<file>', 'JSONL file, or - for stdin')
+    .option('--batch <id>', 'batch id (default: generated)')
+    .option('--json', 'print {"batchId","enqueued","duplicates","invalid"}')
+    .option('--dry-run', 'validate only; enqueue nothing')
+    .option('--skip-invalid', 'enqueue the valid lines and report the invalid ones (exit code 2 if any)')
+    .action(run((ctx, file: string, options) => enqueueCommand(ctx, file, options)));
+
+  program
+    .command('worker')
+    .description('run a worker process (SIGTERM/SIGINT: finish in-flight jobs, then exit)')
+    .option('--concurrency <n>', 'jobs at once in this process (default: $SLUICE_CONCURRENCY, else 50)')
+    .action(run((ctx, options: { concurrency?: string }) => workerCommand(ctx, options)));
+
+  program
+    .command('status')
+    .description('counters of a batch: total, succeeded, dead-lettered, pending')
+    .argument('<batch>', 'batch id')
+    .option('--json', 'print JSON')
+    .action(run((ctx, batch: string, options) => statusCommand(ctx, batch, options)));
+
+  program
+    .command('wait')
+    .description('wait for a batch to finish: exit 0 all succeeded, 1 some dead-lettered, 3 timeout')
+    .argument('<batch>', 'batch id')
+    .option('--timeout <seconds>', 'give up after this many seconds (exit 3)')
+    .option('--json', 'print the final counters as JSON')
+    .action(run((ctx, batch: string, options) => waitCommand(ctx, batch, options)));
+
+  program
+    .command('results')
+    .description('one JSON line per finished operation of a batch')
+    .argument('<batch>', 'batch id')
+    .option('--failed', 'only dead-lettered operations')
+    .option('--out <file>', 'write to a file (atomically) instead of stdout')
+    .action(run((ctx, batch: string, options) => resultsCommand(ctx, batch, options)));
+
+  const dlq = program.command('dlq').description('inspect, replay and purge dead letters');
+  dlq
+    .command('list')
+    .description('list dead letters, newest first')
+    .option('--batch <id>', 'only this batch')
+    .option('--reason <reason>', 'only this reason (permanent-status, attempts-exhausted, timeout, invalid-operation, …)')
+    .option('--limit-key <key>', 'only this limit key')
+    .option('--status <code>', 'only this HTTP status')
+    .option('--limit <n>', 'show at most n (default 100)')
+    .option('--json', 'one JSON dead letter per line')
+    .action(run((ctx, options) => dlqListCommand(ctx, options)));
+  dlq
+    .command('show')
+    .description('one dead letter in full: operation, every attempt, reason')
+    .argument('<id>', 'dead letter id')
+    .action(run((ctx, id: string) => dlqShowCommand(ctx, id)));
+  dlq
+    .command('replay')
+    .description('put dead letters back on the queue with a fresh attempt budget and the same idempotency key')
+    .argument('[ids...]', 'dead letter ids')
+    .option('--all', 'every dead letter in the queue')
+    .option('--batch <id>', 'every dead letter of this batch')
+    .option('--json', 'print JSON')
+    .action(run((ctx, ids: string[], options) => dlqReplayCommand(ctx, ids, options)));
+  dlq
+    .command('purge')
+    .description('delete dead letters for good')
+    .argument('[ids...]', 'dead letter ids')
+    .option('--all', 'every dead letter in the queue')
+    .option('--yes', 'confirm')
+    .action(run((ctx, ids: string[], options) => dlqPurgeCommand(ctx, ids, options)));
+
+  program
+    .command('demo')
+    .description('the main job on embedded defaults: local Redis, a demo API, two workers, a batch, a summary')
+    .option('--operations <n>', 'operations in the demo batch (default 3000)')
+    .action(run((ctx, options: { operations?: string }) => demoCommand(ctx, options)));
+
+  return program;
+}

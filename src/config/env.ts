@@ -1,0 +1,41 @@
+import { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { issuesFromZod } from '../operation/issues.js';
+
+/**
+ * The environment, parsed once by a composition root. Defaults live here; `.env.example`
+ * documents every variable (a test keeps the two in step).
+ */
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+export const QUEUE_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
+
+export const envSchema = z.object({
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL')
+    .default('redis://127.0.0.1:6379'),
+  SLUICE_CONFIG: z.string().min(1).optional(),
+  SLUICE_QUEUE: z.string().regex(QUEUE_NAME, 'letters, digits, _ . - (at most 100)').default('default'),
+  SLUICE_CONCURRENCY: int(1, 5_000).default(50),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SLUICE_SHUTDOWN_TIMEOUT_MS: int(0, 3_600_000).default(30_000),
+  SLUICE_DEDUP_WINDOW_SECONDS: int(1, 365 * 86_400).default(86_400),
+  SLUICE_KEEP_COMPLETED_SECONDS: int(0, 365 * 86_400).default(3_600),
+  SLUICE_KEEP_FAILED_SECONDS: int(0, 365 * 86_400).default(86_400),
+  SLUICE_BATCH_RETENTION_SECONDS: int(60, 365 * 86_400).default(7 * 86_400),
+  SLUICE_RESULT_MAX_BYTES: int(0, 10 * 1024 * 1024).default(8_192),
+  SLUICE_LOCK_DURATION_MS: int(1_000, 3_600_000).default(30_000),
+  SLUICE_STALLED_INTERVAL_MS: int(1_000, 3_600_000).default(30_000),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+/** Parses the environment; throws a ConfigError listing every bad variable. */
+export function parseEnv(env: Record<string, string | undefined>): Env {
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) throw new ConfigError('the environment', issuesFromZod(parsed.error.issues));
+  return parsed.data;
+}

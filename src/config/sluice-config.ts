@@ -1,0 +1,73 @@
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { ConfigError, SluiceError, errorMessage } from '../errors.js';
+import { issuesFromZod } from '../operation/issues.js';
+
+/**
+ * The sluice config file: targets (base URL, default headers, limits) and limits for other keys.
+ * Limits are parsed and checked here; they are enforced by the limits layer.
+ */
+
+const NAME = /^[A-Za-z0-9_.:-]+$/;
+
+export const limitsSchema = z
+  .strictObject({
+    requestsPerSecond: z.number().positive().max(1_000_000).optional(),
+    requestsPerMinute: z.number().positive().max(60_000_000).optional(),
+    burst: z.number().int().min(1).max(1_000_000).optional(),
+    concurrency: z.number().int().min(1).max(100_000).optional(),
+  })
+  .superRefine((limits, ctx) => {
+    if (limits.requestsPerSecond !== undefined && limits.requestsPerMinute !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['requestsPerMinute'], message: 'give requestsPerSecond or requestsPerMinute, not both' });
+    }
+    if (limits.burst !== undefined && limits.requestsPerSecond === undefined && limits.requestsPerMinute === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['burst'], message: 'burst needs requestsPerSecond or requestsPerMinute' });
+    }
+    if (Object.keys(limits).length === 0) {
+      ctx.addIssue({ code: 'custom', path: [], message: 'give at least one of requestsPerSecond, requestsPerMinute, concurrency' });
+    }
+  });
+
+export const targetSchema = z.strictObject({
+  baseUrl: z
+    .string()
+    .refine((value) => /^https?:\/\//i.test(value) && URL.canParse(value), 'expected an absolute http(s) URL'),
+  headers: z.record(z.string(), z.string().regex(/^[^\r\n]*$/, 'header values may not contain CR or LF')).optional(),
+  limits: limitsSchema.optional(),
+});
+
+export const sluiceConfigSchema = z.strictObject({
+  targets: z.record(z.string().regex(NAME, 'target names may hold letters, digits and _ . : -'), targetSchema).default({}),
+  limits: z.record(z.string().min(1), limitsSchema).default({}),
+});
+
+export type Limits = z.infer<typeof limitsSchema>;
+export type Target = z.infer<typeof targetSchema>;
+export type SluiceConfig = z.infer<typeof sluiceConfigSchema>;
+
+export const EMPTY_CONFIG: SluiceConfig = Object.freeze({ targets: {}, limits: {} });
+
+/** Validates a parsed config object; throws a ConfigError listing every problem with its path. */
+export function parseSluiceConfig(value: unknown, source = 'config'): SluiceConfig {
+  const parsed = sluiceConfigSchema.safeParse(value);
+  if (!parsed.success) throw new ConfigError(source, issuesFromZod(parsed.error.issues));
+  return parsed.data;
+}
+
+/** Reads and validates a config file. */
+export async function loadSluiceConfig(path: string): Promise<SluiceConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new SluiceError(`cannot read config file ${path}: ${errorMessage(error)}`, { code: 'CONFIG_UNREADABLE', cause: error });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(path, [{ path: '', message: `not valid JSON: ${errorMessage(error)}` }]);
+  }
+  return parseSluiceConfig(value, path);
+}

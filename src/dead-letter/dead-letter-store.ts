@@ -1,0 +1,149 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { PREFIX, bullQueueName, queueKeys } from '../queue/keys.js';
+import type { JobEnvelope } from '../queue/job-data.js';
+import type { DeadLetter } from './types.js';
+
+export interface DeadLetterFilter {
+  batchId?: string;
+  reason?: string;
+  limitKey?: string;
+  status?: number;
+}
+
+export interface DeadLetterStoreOptions {
+  /** Borrowed Redis client. */
+  redis: Redis;
+  queue?: string;
+}
+
+export interface ReplayResult {
+  /** Dead letters put back on the queue, with the new job ids. */
+  replayed: { id: string; jobId: string }[];
+  /** Ids that were not (or no longer) dead letters. */
+  missing: string[];
+}
+
+export interface DeadLetterStore {
+  /** Dead letters, newest first, matching the filter. */
+  list(filter?: DeadLetterFilter, options?: { limit?: number }): Promise<DeadLetter[]>;
+  get(id: string): Promise<DeadLetter | undefined>;
+  count(): Promise<number>;
+  /** Back to the queue with a fresh attempt budget and the same idempotency key. */
+  replay(ids: readonly string[]): Promise<ReplayResult>;
+  /** Deletes dead letters for good; returns how many were removed. */
+  purge(ids: readonly string[]): Promise<number>;
+  /** Ids of every dead letter matching the filter (for `--all` / `--batch`). */
+  ids(filter?: DeadLetterFilter): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+/** Pages of this many entries are read at a time. */
+const PAGE = 500;
+
+/**
+ * Dead letters live in one hash per queue (id → JSON), indexed by time, and by batch. The worker
+ * writes them (atomically with the batch counters); this store reads, replays and purges them.
+ */
+export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLetterStore {
+  const queueName = options.queue ?? 'default';
+  const { redis } = options;
+  const keys = queueKeys(queueName);
+  let queue: Queue | undefined;
+  let closing: Promise<void> | undefined;
+
+  async function* scan(filter: DeadLetterFilter): AsyncGenerator<DeadLetter> {
+    const index = filter.batchId !== undefined ? keys.batchDeadLetters(filter.batchId) : keys.deadLetterIndex;
+    for (let start = 0; ; start += PAGE) {
+      const ids = await redis.zrevrange(index, start, start + PAGE - 1);
+      if (ids.length === 0) return;
+      const values = await redis.hmget(keys.deadLetters, ...ids);
+      for (const value of values) {
+        if (!value) continue;
+        const entry = JSON.parse(value) as DeadLetter;
+        if (matches(entry, filter)) yield entry;
+      }
+      if (ids.length < PAGE) return;
+    }
+  }
+
+  async function list(filter: DeadLetterFilter = {}, listOptions: { limit?: number } = {}): Promise<DeadLetter[]> {
+    const limit = listOptions.limit ?? Number.POSITIVE_INFINITY;
+    const out: DeadLetter[] = [];
+    for await (const entry of scan(filter)) {
+      out.push(entry);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  async function ids(filter: DeadLetterFilter = {}): Promise<string[]> {
+    const out: string[] = [];
+    for await (const entry of scan(filter)) out.push(entry.id);
+    return out;
+  }
+
+  async function get(id: string): Promise<DeadLetter | undefined> {
+    const value = await redis.hget(keys.deadLetters, id);
+    return value ? (JSON.parse(value) as DeadLetter) : undefined;
+  }
+
+  async function replay(replayIds: readonly string[]): Promise<ReplayResult> {
+    queue ??= new Queue(bullQueueName(queueName), { connection: redis, prefix: PREFIX });
+    const result: ReplayResult = { replayed: [], missing: [] };
+    for (const id of replayIds) {
+      const entry = await get(id);
+      if (!entry) {
+        result.missing.push(id);
+        continue;
+      }
+      const replays = entry.replays + 1;
+      // A deterministic id: replaying the same dead letter twice (a crash in between) adds one job.
+      const jobId = `${entry.opId}.r${replays}`;
+      const envelope: JobEnvelope = { op: entry.operation, opId: entry.opId, idempotencyKey: entry.idempotencyKey, replays };
+      if (entry.batchId !== undefined) envelope.batchId = entry.batchId;
+      await queue.add('op', envelope, { jobId });
+      const removal = redis.multi().hdel(keys.deadLetters, id).zrem(keys.deadLetterIndex, id);
+      if (entry.batchId !== undefined) {
+        removal.zrem(keys.batchDeadLetters(entry.batchId), id);
+        removal.hincrby(keys.batch(entry.batchId), 'deadLettered', -1);
+      }
+      await removal.exec();
+      result.replayed.push({ id, jobId });
+    }
+    return result;
+  }
+
+  async function purge(purgeIds: readonly string[]): Promise<number> {
+    let removed = 0;
+    for (const id of purgeIds) {
+      const entry = await get(id);
+      if (!entry) continue;
+      const removal = redis.multi().hdel(keys.deadLetters, id).zrem(keys.deadLetterIndex, id);
+      if (entry.batchId !== undefined) removal.zrem(keys.batchDeadLetters(entry.batchId), id);
+      await removal.exec();
+      removed += 1;
+    }
+    return removed;
+  }
+
+  return {
+    list,
+    get,
+    ids,
+    count: () => redis.hlen(keys.deadLetters),
+    replay,
+    purge,
+    close() {
+      closing ??= queue ? queue.close() : Promise.resolve();
+      return closing;
+    },
+  };
+}
+
+function matches(entry: DeadLetter, filter: DeadLetterFilter): boolean {
+  if (filter.reason !== undefined && entry.reason !== filter.reason) return false;
+  if (filter.limitKey !== undefined && entry.limitKey !== filter.limitKey) return false;
+  if (filter.status !== undefined && entry.status !== filter.status) return false;
+  return true;
+}

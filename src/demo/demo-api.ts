@@ -1,0 +1,246 @@
+/**
+ * A small, realistic REST API on `node:http` for `sluice demo` and end-to-end tests: CRUD on
+ * `/records`, random latency, injected 503/429 answers, and `Idempotency-Key` on POST so that a
+ * retried create does not create twice. State lives in memory and dies with `close()`.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ValidationError, type Issue } from '../errors.js';
+
+export interface DemoApiOptions {
+  /** Default 0 (a free port). */
+  port?: number;
+  /** Default '127.0.0.1'. */
+  host?: string;
+  /** Added latency per request, drawn uniformly in [min, max] ms. Default { min: 5, max: 40 }. */
+  latencyMs?: { min: number; max: number };
+  /** Fraction of requests answered 503; half of those carry `Retry-After: 1`. Default 0.05. */
+  failureRate?: number;
+  /** Fraction of requests answered 429 with `Retry-After: 1`. Default 0.02. */
+  rateLimitRate?: number;
+  /**
+   * Source of randomness, default Math.random. Each request draws twice, in this order: the
+   * outcome (r < failureRate/2: 503 with Retry-After; r < failureRate: 503; r < failureRate +
+   * rateLimitRate: 429; otherwise served), then the latency.
+   */
+  random?: () => number;
+}
+
+export interface DemoRecord {
+  id: number;
+  createdAt: string;
+  updatedAt?: string;
+  [field: string]: unknown;
+}
+
+export interface DemoApiStats {
+  requests: number;
+  created: number;
+  /** Count of responses per status code, e.g. { '201': 3, '503': 1 }. */
+  status: Record<string, number>;
+  idempotentReplays: number;
+}
+
+export interface DemoApi {
+  /** e.g. `http://127.0.0.1:PORT` */
+  url: string;
+  port: number;
+  stats(): DemoApiStats;
+  records(): DemoRecord[];
+  close(): Promise<void>;
+}
+
+type Answer = { status: number; body?: unknown; headers?: Record<string, string> };
+
+const MAX_BODY_BYTES = 1024 * 1024;
+const RESERVED_FIELDS = new Set(['id', 'createdAt', 'updatedAt']);
+
+export async function startDemoApi(options: DemoApiOptions = {}): Promise<DemoApi> {
+  const host = options.host ?? '127.0.0.1';
+  const latency = options.latencyMs ?? { min: 5, max: 40 };
+  const failureRate = options.failureRate ?? 0.05;
+  const rateLimitRate = options.rateLimitRate ?? 0.02;
+  const random = options.random ?? Math.random;
+  validate(latency, failureRate, rateLimitRate);
+
+  const records = new Map<number, DemoRecord>();
+  const byIdempotencyKey = new Map<string, DemoRecord>();
+  const stats: DemoApiStats = { requests: 0, created: 0, status: {}, idempotentReplays: 0 };
+  const timers = new Set<NodeJS.Timeout>();
+  let nextId = 1;
+  let closing: Promise<void> | undefined;
+
+  // A repeated Idempotency-Key answers the record as it was first created (like a replayed
+  // response), even if it was updated or deleted since.
+  const createRecord = (body: Record<string, unknown>, key: string | undefined): Answer => {
+    const replay = key === undefined ? undefined : byIdempotencyKey.get(key);
+    if (replay) {
+      stats.idempotentReplays++;
+      return { status: 200, body: replay, headers: { location: `/records/${replay.id}` } };
+    }
+    const id = nextId++;
+    const record: DemoRecord = { id, ...withoutReserved(body), createdAt: new Date().toISOString() };
+    records.set(id, record);
+    if (key !== undefined) byIdempotencyKey.set(key, record);
+    stats.created++;
+    return { status: 201, body: record, headers: { location: `/records/${id}` } };
+  };
+
+  const route = (method: string, path: string, req: IncomingMessage, raw: string): Answer => {
+    if (path === '/records') {
+      if (method === 'GET') return { status: 200, body: { items: [...records.values()], total: records.size } };
+      if (method !== 'POST') return methodNotAllowed('GET, POST');
+      const body = parseObject(raw);
+      if ('status' in body) return body;
+      const key = req.headers['idempotency-key'];
+      return createRecord(body.value, typeof key === 'string' && key !== '' ? key : undefined);
+    }
+    const match = /^\/records\/([1-9]\d*)$/.exec(path);
+    if (!match) return { status: 404, body: { error: 'not found' } };
+    const id = Number(match[1]);
+    const existing = records.get(id);
+    if (method === 'GET') return existing ? { status: 200, body: existing } : notFound();
+    if (method === 'DELETE') {
+      if (!existing) return notFound();
+      records.delete(id);
+      return { status: 204 };
+    }
+    if (method !== 'PUT') return methodNotAllowed('GET, PUT, DELETE');
+    const body = parseObject(raw);
+    if ('status' in body) return body;
+    if (!existing) return notFound();
+    const updated: DemoRecord = { id, ...withoutReserved(body.value), createdAt: existing.createdAt, updatedAt: new Date().toISOString() };
+    records.set(id, updated);
+    return { status: 200, body: updated };
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    stats.requests++;
+    const requestId = headerValue(req, 'x-request-id') ?? randomUUID();
+    const raw = await readBody(req);
+    const outcome = random();
+    const waitMs = latency.min + Math.floor(random() * (latency.max - latency.min + 1));
+    if (waitMs > 0 && !(await wait(waitMs, res, timers))) return;
+
+    let answer: Answer;
+    if (raw === undefined) answer = { status: 413, body: { error: 'request body too large' } };
+    else if (outcome < failureRate) {
+      answer = { status: 503, body: { error: 'service unavailable' } };
+      if (outcome < failureRate / 2) answer.headers = { 'retry-after': '1' };
+    } else if (outcome < failureRate + rateLimitRate) {
+      answer = { status: 429, body: { error: 'rate limited' }, headers: { 'retry-after': '1' } };
+    } else {
+      const path = (req.url ?? '/').split('?')[0] ?? '/';
+      answer = route(req.method ?? 'GET', path, req, raw);
+    }
+    send(res, answer, requestId, stats);
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      if (res.headersSent || res.destroyed) res.destroy();
+      else send(res, { status: 500, body: { error: error instanceof Error ? error.message : 'internal error' } }, randomUUID(), stats);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port,
+    stats: () => ({ ...stats, status: { ...stats.status } }),
+    records: () => [...records.values()].map((record) => ({ ...record })),
+    close() {
+      closing ??= new Promise<void>((resolve, reject) => {
+        for (const timer of timers) clearTimeout(timer);
+        timers.clear();
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}
+
+function validate(latency: { min: number; max: number }, failureRate: number, rateLimitRate: number): void {
+  const issues: Issue[] = [];
+  const isRate = (value: number): boolean => Number.isFinite(value) && value >= 0 && value <= 1;
+  if (!isRate(failureRate)) issues.push({ path: 'failureRate', message: `expected a number from 0 to 1, received ${String(failureRate)}` });
+  if (!isRate(rateLimitRate)) issues.push({ path: 'rateLimitRate', message: `expected a number from 0 to 1, received ${String(rateLimitRate)}` });
+  if (isRate(failureRate) && isRate(rateLimitRate) && failureRate + rateLimitRate > 1) {
+    issues.push({ path: 'failureRate', message: `failureRate + rateLimitRate must be at most 1, received ${failureRate + rateLimitRate}` });
+  }
+  const okLatency = Number.isFinite(latency.min) && Number.isFinite(latency.max) && latency.min >= 0 && latency.max >= latency.min;
+  if (!okLatency) issues.push({ path: 'latencyMs', message: `expected { min, max } with 0 <= min <= max, received ${JSON.stringify(latency)}` });
+  if (issues.length > 0) throw new ValidationError('demo API options', issues);
+}
+
+/** The body as text, or undefined when it is larger than MAX_BODY_BYTES. */
+async function readBody(req: IncomingMessage): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size <= MAX_BODY_BYTES) chunks.push(chunk as Buffer);
+  }
+  return size > MAX_BODY_BYTES ? undefined : Buffer.concat(chunks).toString('utf8');
+}
+
+function parseObject(raw: string): { value: Record<string, unknown> } | Answer {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return { status: 400, body: { error: 'invalid JSON' } };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { status: 400, body: { error: 'expected a JSON object' } };
+  }
+  return { value: value as Record<string, unknown> };
+}
+
+/** The server owns `id`, `createdAt` and `updatedAt`; a body cannot set them. */
+function withoutReserved(body: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(body).filter(([field]) => !RESERVED_FIELDS.has(field)));
+}
+
+const notFound = (): Answer => ({ status: 404, body: { error: 'not found' } });
+const methodNotAllowed = (allow: string): Answer => ({ status: 405, body: { error: 'method not allowed' }, headers: { allow } });
+
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/** Resolves true after `ms`, or false at once if the client went away; close() clears the timers. */
+function wait(ms: number, res: ServerResponse, timers: Set<NodeJS.Timeout>): Promise<boolean> {
+  return new Promise((resolve) => {
+    const onClose = (): void => {
+      clearTimeout(timer);
+      timers.delete(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      res.off('close', onClose);
+      resolve(true);
+    }, ms);
+    timers.add(timer);
+    res.once('close', onClose);
+  });
+}
+
+function send(res: ServerResponse, answer: Answer, requestId: string, stats: DemoApiStats): void {
+  const key = String(answer.status);
+  stats.status[key] = (stats.status[key] ?? 0) + 1;
+  const body = answer.status === 204 || answer.body === undefined ? '' : JSON.stringify(answer.body);
+  res.writeHead(answer.status, { 'content-type': 'application/json', 'x-request-id': requestId, ...answer.headers });
+  res.end(body);
+}

@@ -1,0 +1,184 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Queue } from 'bullmq';
+import { errorMessage } from '../errors.js';
+import { createBatches, waitForBatch, type BatchStatus } from '../queue/batches.js';
+import { PREFIX, bullQueueName } from '../queue/keys.js';
+import { createProducer, newBatchId } from '../queue/producer.js';
+import { closeRedis, createRedisConnection, redactUrl } from '../queue/redis-connection.js';
+import { redisAnswers, startRedisServer } from '../support/redis-server.js';
+import { sluiceBin } from '../support/package-root.js';
+import { startDemoApi } from './demo-api.js';
+
+export interface DemoOptions {
+  /** A Redis to use; when absent, localhost:6379 if it answers, else a private redis-server. */
+  redisUrl?: string;
+  operations?: number;
+  workers?: number;
+  concurrency?: number;
+  /** Where progress and the summary go. */
+  out: NodeJS.WritableStream;
+  /** Called with each batch reading (the CLI draws its progress bar from it). */
+  onProgress?: (status: BatchStatus) => void;
+  /** The environment for the worker processes. */
+  env: Record<string, string | undefined>;
+}
+
+export interface DemoSummary {
+  batch: BatchStatus;
+  seconds: number;
+  requests: number;
+  requestsPerSecond: number;
+  created: number;
+  expectedCreated: number;
+  workerLog: string;
+}
+
+/** Releasers run in reverse order; every one runs even when an earlier one fails. */
+type Release = () => Promise<void>;
+
+/**
+ * The main job on embedded defaults: a Redis, a local demo API with latency and injected 503/429s,
+ * a batch of POSTs (plus a few GETs of missing records that end as dead letters), two worker
+ * processes, live progress, and a summary. Stops everything it started.
+ */
+export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
+  const releases: Release[] = [];
+  const say = (line: string) => options.out.write(`${line}\n`);
+  try {
+    const redisUrl = await chooseRedis(options.redisUrl, releases, say);
+    const api = await startDemoApi({ failureRate: 0.08, rateLimitRate: 0.03 });
+    releases.push(() => api.close());
+    say(`demo API listening on ${api.url} (5-40 ms latency, ~8% 503s, ~3% 429s with Retry-After)`);
+
+    const queue = `demo-${randomBytes(4).toString('hex')}`;
+    const redis = createRedisConnection(redisUrl, { name: 'sluice:demo' });
+    releases.push(() => closeRedis(redis));
+    releases.push(() => removeQueue(redis, queue));
+
+    const total = options.operations ?? 3_000;
+    const missing = Math.max(1, Math.floor(total / 100));
+    const batchId = newBatchId();
+    const producer = createProducer({ connection: redis, queue });
+    releases.push(() => producer.close());
+    const runId = randomBytes(4).toString('hex');
+    await producer.enqueueMany(demoOperations(api.url, total - missing, missing, runId), { batchId, collectResults: false });
+    say(`enqueued ${total} operations as batch ${batchId} in queue ${queue} (${total - missing} POST /records, ${missing} GETs of records that do not exist)`);
+
+    const logDir = await mkdtemp(join(tmpdir(), 'sluice-demo-'));
+    const workerLog = join(logDir, 'workers.log');
+    const workers = startWorkers(options.workers ?? 2, options.concurrency ?? 25, { ...options.env, REDIS_URL: redisUrl, SLUICE_QUEUE: queue }, workerLog);
+    releases.push(() => stopWorkers(workers));
+    say(`started ${workers.length} worker processes (logs: ${workerLog})`);
+
+    const started = Date.now();
+    const batches = createBatches(redis, queue);
+    const { status, timedOut } = await waitForBatch(batches, batchId, {
+      timeoutMs: 5 * 60_000,
+      intervalMs: 250,
+      ...(options.onProgress ? { onUpdate: options.onProgress } : {}),
+    });
+    if (!status || timedOut) throw new Error(`the demo batch did not finish in 5 minutes (${JSON.stringify(status)}); see ${workerLog}`);
+    const seconds = (Date.now() - started) / 1_000;
+    const stats = api.stats();
+    return {
+      batch: status,
+      seconds,
+      requests: stats.requests,
+      requestsPerSecond: stats.requests / seconds,
+      created: stats.created,
+      expectedCreated: total - missing,
+      workerLog,
+    };
+  } finally {
+    for (const release of releases.reverse()) {
+      await release().catch((error: unknown) => say(`cleanup: ${errorMessage(error)}`));
+    }
+  }
+}
+
+async function chooseRedis(explicit: string | undefined, releases: Release[], say: (line: string) => void): Promise<string> {
+  if (explicit) {
+    say(`using Redis at ${redactUrl(explicit)} (REDIS_URL)`);
+    return explicit;
+  }
+  const local = 'redis://127.0.0.1:6379';
+  if (await redisAnswers(local)) {
+    say(`using the Redis that answers at ${local}`);
+    return local;
+  }
+  const server = await startRedisServer();
+  releases.push(() => server.stop());
+  say(`no Redis at ${local}: started a private redis-server at ${server.url}`);
+  return server.url;
+}
+
+function* demoOperations(baseUrl: string, posts: number, missing: number, runId: string): Generator<unknown> {
+  const every = Math.max(1, Math.floor((posts + missing) / missing));
+  let made = 0;
+  for (let i = 0; made < missing || i < posts; i += 1) {
+    if (made < missing && i % every === every - 1) {
+      made += 1;
+      yield { method: 'GET', url: `${baseUrl}/records/missing-${made}`, retry: { attempts: 3, baseDelayMs: 100 }, meta: { kind: 'lookup', n: made } };
+    }
+    if (i < posts) {
+      yield {
+        method: 'POST',
+        url: `${baseUrl}/records`,
+        json: { sku: `SKU-${i}`, quantity: (i % 7) + 1 },
+        idempotencyKey: `demo-${runId}-${i}`,
+        retry: { attempts: 10, baseDelayMs: 200, maxDelayMs: 5_000 },
+        meta: { row: i },
+      };
+    }
+  }
+}
+
+function startWorkers(count: number, concurrency: number, env: Record<string, string | undefined>, logPath: string): ChildProcess[] {
+  const log = createWriteStream(logPath, { flags: 'a' });
+  const workers: ChildProcess[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const child = spawn(process.execPath, [sluiceBin(), 'worker', '--concurrency', String(concurrency)], {
+      env: { ...env, LOG_LEVEL: env['LOG_LEVEL'] ?? 'info', SLUICE_SHUTDOWN_TIMEOUT_MS: '5000' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.pipe(log, { end: false });
+    child.stderr?.pipe(log, { end: false });
+    workers.push(child);
+  }
+  return workers;
+}
+
+async function stopWorkers(workers: ChildProcess[]): Promise<void> {
+  await Promise.all(
+    workers.map(async (child) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }),
+  );
+}
+
+/** The demo's queue is its own: remove its jobs and sluice's keys beside them. */
+async function removeQueue(redis: ReturnType<typeof createRedisConnection>, queue: string): Promise<void> {
+  const bull = new Queue(bullQueueName(queue), { connection: redis, prefix: PREFIX });
+  try {
+    await bull.obliterate({ force: true });
+  } finally {
+    await bull.close();
+  }
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}:{${queue}}:*`, 'COUNT', 1_000);
+    cursor = next;
+    if (keys.length) await redis.unlink(...keys);
+  } while (cursor !== '0');
+}

@@ -1,0 +1,110 @@
+/**
+ * The error taxonomy. Imports nothing internal so every layer can use it.
+ *
+ * Every error sluice raises is a `SluiceError` with a stable `code`. Whether a failed HTTP attempt
+ * may be retried is decided in one place (`http/classify.ts`), from these types.
+ */
+
+export interface SluiceErrorOptions {
+  code: string;
+  cause?: unknown;
+}
+
+export class SluiceError extends Error {
+  readonly code: string;
+
+  constructor(message: string, options: SluiceErrorOptions) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = options.code;
+  }
+}
+
+/** One problem found while validating input: where (`path`) and what. */
+export interface Issue {
+  path: string;
+  message: string;
+}
+
+export function formatIssues(issues: readonly Issue[], prefix = ''): string {
+  return issues.map((issue) => `${prefix}${issue.path ? `${issue.path}: ` : ''}${issue.message}`).join('\n');
+}
+
+/** Bad configuration (environment or config file): the process refuses to start. */
+export class ConfigError extends SluiceError {
+  readonly issues: readonly Issue[];
+
+  constructor(source: string, issues: readonly Issue[]) {
+    super(`invalid configuration in ${source}:\n${formatIssues(issues, '  ')}`, { code: 'CONFIG_INVALID' });
+    this.issues = issues;
+  }
+}
+
+/** An operation (or other user input) that does not match its schema. Never retried. */
+export class ValidationError extends SluiceError {
+  readonly issues: readonly Issue[];
+
+  constructor(what: string, issues: readonly Issue[]) {
+    super(`invalid ${what}:\n${formatIssues(issues, '  ')}`, { code: 'VALIDATION_FAILED' });
+    this.issues = issues;
+  }
+}
+
+/** The target answered with a status the operation does not accept. */
+export class UpstreamError extends SluiceError {
+  readonly status: number;
+  readonly retryable: boolean;
+  /** How long the target asked us to wait (`Retry-After`), if it did. */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(status: number, options: { retryable: boolean; retryAfterMs?: number | undefined; cause?: unknown }) {
+    super(`target answered HTTP ${status}`, { code: 'UPSTREAM_STATUS', cause: options.cause });
+    this.status = status;
+    this.retryable = options.retryable;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+export type TimeoutPhase = 'connect' | 'headers' | 'body' | 'total';
+
+/** A request ran past one of its time bounds. Retryable. */
+export class TimeoutError extends SluiceError {
+  readonly phase: TimeoutPhase;
+
+  constructor(phase: TimeoutPhase, timeoutMs: number, cause?: unknown) {
+    super(`request timed out (${phase} timeout of ${timeoutMs} ms)`, { code: `TIMEOUT_${phase.toUpperCase()}`, cause });
+    this.phase = phase;
+  }
+}
+
+/** The connection failed or broke (refused, reset, DNS). Retryable. */
+export class NetworkError extends SluiceError {
+  constructor(message: string, code: string, cause?: unknown) {
+    super(message, { code, cause });
+  }
+}
+
+/** The request could not be built or sent as described (bad header value, bad URL). Never retried. */
+export class RequestError extends SluiceError {
+  constructor(message: string, cause?: unknown) {
+    super(message, { code: 'REQUEST_INVALID', cause });
+  }
+}
+
+/** The job was aborted because its worker is shutting down; it goes back to the queue. */
+export class ShutdownAbortError extends SluiceError {
+  constructor() {
+    super('aborted: the worker is shutting down', { code: 'SHUTDOWN_ABORT' });
+  }
+}
+
+/** A command-line usage problem; the CLI prints it and exits 2. */
+export class UsageError extends SluiceError {
+  constructor(message: string) {
+    super(message, { code: 'USAGE' });
+  }
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

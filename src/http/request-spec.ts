@@ -1,0 +1,59 @@
+import type { Target } from '../config/sluice-config.js';
+import type { Operation } from '../operation/schema.js';
+
+/** Everything needed to send one attempt of an operation. Built once per job, reused per attempt. */
+export interface RequestSpec {
+  method: string;
+  url: URL;
+  headers: Record<string, string>;
+  body: string | undefined;
+  timeouts: Operation['timeoutMs'];
+}
+
+const NO_IDEMPOTENCY_HEADER = new Set(['GET', 'HEAD']);
+
+/**
+ * Resolves an operation against its target: the URL (path against `baseUrl`, query appended,
+ * arrays repeated), headers (target defaults, then the operation's), the encoded body and its
+ * content type, and the `Idempotency-Key` header on every non-GET/HEAD request.
+ */
+export function buildRequestSpec(operation: Operation, target: Target | undefined, idempotencyKey: string): RequestSpec {
+  const url = resolveUrl(operation.url, target);
+  for (const [name, value] of Object.entries(operation.query ?? {})) {
+    for (const item of Array.isArray(value) ? value : [value]) url.searchParams.append(name, String(item));
+  }
+
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(target?.headers ?? {})) headers[name.toLowerCase()] = value;
+  for (const [name, value] of Object.entries(operation.headers ?? {})) headers[name.toLowerCase()] = value;
+
+  let body: string | undefined;
+  if (operation.json !== undefined) {
+    body = JSON.stringify(operation.json);
+    headers['content-type'] ??= 'application/json';
+  } else if (operation.form !== undefined) {
+    const form = new URLSearchParams();
+    for (const [name, value] of Object.entries(operation.form)) {
+      for (const item of Array.isArray(value) ? value : [value]) form.append(name, String(item));
+    }
+    body = form.toString();
+    headers['content-type'] ??= 'application/x-www-form-urlencoded';
+  } else if (operation.body !== undefined) {
+    body = operation.body;
+    headers['content-type'] ??= 'text/plain; charset=utf-8';
+  }
+
+  if (!NO_IDEMPOTENCY_HEADER.has(operation.method)) headers['idempotency-key'] ??= idempotencyKey;
+  return { method: operation.method, url, headers, body, timeouts: operation.timeoutMs };
+}
+
+function resolveUrl(url: string, target: Target | undefined): URL {
+  if (!url.startsWith('/')) return new URL(url);
+  if (!target) throw new TypeError(`operation url ${url} is a path but names no target`);
+  // Join rather than resolve, so a baseUrl with a path prefix (https://api.example.com/v2) keeps it.
+  const base = new URL(target.baseUrl);
+  const prefix = base.pathname.endsWith('/') ? base.pathname.slice(0, -1) : base.pathname;
+  const joined = new URL(`${prefix}${url}`, base.origin);
+  for (const [name, value] of base.searchParams) joined.searchParams.append(name, value);
+  return joined;
+}

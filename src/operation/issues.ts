@@ -1,0 +1,32 @@
+import type { Issue } from '../errors.js';
+
+/** The parts of a zod issue this module reads (kept structural so it works for every zod issue type). */
+interface ZodIssueLike {
+  readonly code: string;
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+  readonly keys?: readonly string[];
+}
+
+/** `['retry', 'attempts']` → `retry.attempts`; `['query', 'ids', 0]` → `query.ids[0]`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out ? `.${String(part)}` : String(part);
+  }
+  return out;
+}
+
+/** Turns zod issues into sluice issues: one per problem, unknown fields named one by one. */
+export function issuesFromZod(issues: readonly ZodIssueLike[]): Issue[] {
+  const out: Issue[] = [];
+  for (const issue of issues) {
+    if (issue.code === 'unrecognized_keys' && issue.keys) {
+      for (const key of issue.keys) out.push({ path: formatPath([...issue.path, key]), message: 'unknown field' });
+      continue;
+    }
+    out.push({ path: formatPath(issue.path), message: issue.message });
+  }
+  return out;
+}

@@ -1,0 +1,39 @@
+import type { Issue } from '../errors.js';
+import type { SluiceConfig } from '../config/sluice-config.js';
+import { issuesFromZod } from './issues.js';
+import { operationSchema, type Operation } from './schema.js';
+
+export type ParseResult = { ok: true; operation: Operation } | { ok: false; issues: Issue[] };
+
+/**
+ * Validates one operation against the schema and against the config it will run with (the target
+ * it names must exist). Used by producers at enqueue time and by workers when they take a job.
+ */
+export function parseOperation(input: unknown, config: SluiceConfig): ParseResult {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    return { ok: false, issues: [{ path: '', message: `expected a JSON object, got ${describe(input)}` }] };
+  }
+  const parsed = operationSchema.safeParse(input);
+  if (!parsed.success) return { ok: false, issues: issuesFromZod(parsed.error.issues) };
+  const operation = parsed.data;
+  if (operation.target !== undefined && !Object.hasOwn(config.targets, operation.target)) {
+    const known = Object.keys(config.targets);
+    const hint = known.length ? `configured targets: ${known.join(', ')}` : 'no targets are configured (see --config / SLUICE_CONFIG)';
+    return { ok: false, issues: [{ path: 'target', message: `unknown target ${JSON.stringify(operation.target)}; ${hint}` }] };
+  }
+  return { ok: true, operation };
+}
+
+/** The limit key an operation consumes: its own, else its target's name, else its URL's host. */
+export function limitKeyOf(operation: Operation): string {
+  if (operation.limitKey !== undefined) return operation.limitKey;
+  if (operation.target !== undefined) return operation.target;
+  const base = operation.url.startsWith('/') ? undefined : operation.url;
+  return base ? new URL(base).host : 'default';
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value;
+}

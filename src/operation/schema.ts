@@ -1,0 +1,93 @@
+import { z } from 'zod';
+
+/**
+ * The operation: one HTTP call described as data. This schema is the one source of truth: it is
+ * checked when an operation is enqueued and again when a worker takes it. Objects are strict, so a
+ * misspelt field is an error rather than silently ignored.
+ */
+
+export const DEFAULT_TIMEOUTS = { connect: 5_000, headers: 30_000, total: 60_000 } as const;
+export const DEFAULT_RETRY = {
+  attempts: 8,
+  baseDelayMs: 1_000,
+  maxDelayMs: 60_000,
+  maxDurationMs: 24 * 60 * 60 * 1_000,
+} as const;
+
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const METHOD = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const NO_CR_LF = /^[^\r\n]*$/;
+
+const scalar = z.union([z.string(), z.number(), z.boolean()]);
+const paramValue = z.union([scalar, z.array(scalar)]);
+
+const headersSchema = z.record(
+  z.string().regex(HEADER_NAME, 'header names may only hold token characters'),
+  z.string().regex(NO_CR_LF, 'header values may not contain CR or LF'),
+);
+
+const positiveMs = (max: number) => z.number().int().positive().max(max);
+
+export const timeoutSchema = z.strictObject({
+  connect: positiveMs(5 * 60_000).default(DEFAULT_TIMEOUTS.connect),
+  headers: positiveMs(60 * 60_000).default(DEFAULT_TIMEOUTS.headers),
+  total: positiveMs(60 * 60_000).default(DEFAULT_TIMEOUTS.total),
+});
+
+export const retrySchema = z.strictObject({
+  attempts: z.number().int().min(1).max(100).default(DEFAULT_RETRY.attempts),
+  baseDelayMs: z.number().int().min(0).max(24 * 3_600_000).default(DEFAULT_RETRY.baseDelayMs),
+  maxDelayMs: z.number().int().min(0).max(7 * 24 * 3_600_000).default(DEFAULT_RETRY.maxDelayMs),
+  maxDurationMs: z.number().int().positive().max(30 * 24 * 3_600_000).default(DEFAULT_RETRY.maxDurationMs),
+});
+
+export const expectSchema = z.strictObject({
+  status: z.array(z.number().int().min(100).max(599)).min(1, 'list at least one status').optional(),
+});
+
+export const operationSchema = z
+  .strictObject({
+    method: z
+      .string()
+      .regex(METHOD, 'expected an HTTP method such as GET or POST')
+      .transform((method) => method.toUpperCase()),
+    url: z.string().min(1, 'expected an absolute http(s) URL or a path starting with /'),
+    target: z.string().min(1).optional(),
+    query: z.record(z.string(), paramValue).optional(),
+    headers: headersSchema.optional(),
+    json: z.unknown().refine((value) => value !== undefined, 'expected a JSON value').optional(),
+    form: z.record(z.string(), paramValue).optional(),
+    body: z.string().optional(),
+    timeoutMs: timeoutSchema.default(() => ({ ...DEFAULT_TIMEOUTS })),
+    idempotencyKey: z.string().min(1).max(256).regex(NO_CR_LF, 'may not contain CR or LF').optional(),
+    limitKey: z.string().min(1).max(256).optional(),
+    retry: retrySchema.default(() => ({ ...DEFAULT_RETRY })),
+    expect: expectSchema.optional(),
+    meta: z.unknown().optional(),
+  })
+  .superRefine((op, ctx) => {
+    const bodies = (['json', 'form', 'body'] as const).filter((field) => op[field] !== undefined);
+    if (bodies.length > 1) {
+      ctx.addIssue({ code: 'custom', path: [bodies[1]!], message: `give at most one body; also got ${bodies[0]}` });
+    }
+    if (op.url.startsWith('/')) {
+      if (op.target === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['url'], message: 'a path needs a target whose baseUrl it is resolved against' });
+      }
+    } else if (!isHttpUrl(op.url)) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: `expected an absolute http(s) URL or a path starting with /, got ${JSON.stringify(op.url)}` });
+    }
+    if (op.retry.maxDelayMs < op.retry.baseDelayMs) {
+      ctx.addIssue({ code: 'custom', path: ['retry', 'maxDelayMs'], message: 'must be at least retry.baseDelayMs' });
+    }
+  });
+
+/** What a caller writes (defaults may be left out). */
+export type OperationInput = z.input<typeof operationSchema>;
+/** A validated operation with every default filled in. */
+export type Operation = z.output<typeof operationSchema>;
+
+function isHttpUrl(value: string): boolean {
+  if (!/^https?:\/\//i.test(value)) return false;
+  return URL.canParse(value);
+}

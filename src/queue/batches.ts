@@ -1,0 +1,90 @@
+import type { Redis } from 'ioredis';
+import { queueKeys } from './keys.js';
+import type { ResultLine } from './result-line.js';
+
+export interface BatchStatus {
+  batchId: string;
+  total: number;
+  succeeded: number;
+  deadLettered: number;
+  pending: number;
+  /** Attempts that failed and were retried (a batch can succeed fully after many). */
+  retries: number;
+  createdAt?: string;
+}
+
+export interface Batches {
+  /** Counters of a batch; undefined when no such batch exists (or it expired). */
+  status(batchId: string): Promise<BatchStatus | undefined>;
+  /** One line per finished operation, streamed (HSCAN); `failed` keeps only dead letters. */
+  results(batchId: string, options?: { failed?: boolean }): AsyncGenerator<ResultLine>;
+}
+
+/** Reads batch counters and results. Borrows its Redis client. */
+export function createBatches(redis: Redis, queue: string): Batches {
+  const keys = queueKeys(queue);
+
+  async function status(batchId: string): Promise<BatchStatus | undefined> {
+    const hash = await redis.hgetall(keys.batch(batchId));
+    if (!hash['total'] && !hash['createdAt']) return undefined;
+    const total = Number(hash['total'] ?? 0);
+    const succeeded = Number(hash['succeeded'] ?? 0);
+    const deadLettered = Number(hash['deadLettered'] ?? 0);
+    const out: BatchStatus = {
+      batchId,
+      total,
+      succeeded,
+      deadLettered,
+      pending: Math.max(0, total - succeeded - deadLettered),
+      retries: Number(hash['retries'] ?? 0),
+    };
+    if (hash['createdAt']) out.createdAt = hash['createdAt'];
+    return out;
+  }
+
+  async function* results(batchId: string, options: { failed?: boolean } = {}): AsyncGenerator<ResultLine> {
+    let cursor = '0';
+    do {
+      const [next, flat] = await redis.hscan(keys.batchResults(batchId), cursor, 'COUNT', 500);
+      cursor = next;
+      for (let i = 1; i < flat.length; i += 2) {
+        const line = JSON.parse(flat[i]!) as ResultLine;
+        if (options.failed && line.outcome !== 'deadLettered') continue;
+        yield line;
+      }
+    } while (cursor !== '0');
+  }
+
+  return { status, results };
+}
+
+export interface WaitOptions {
+  /** Give up after this long; resolves with `timedOut: true`. Default: never. */
+  timeoutMs?: number;
+  /** How often counters are read. Default 500 ms. */
+  intervalMs?: number;
+  /** Called with every reading. */
+  onUpdate?: (status: BatchStatus) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * Polls a batch until nothing is pending (or the timeout). One HGETALL per interval, whatever the
+ * batch size.
+ */
+export async function waitForBatch(
+  batches: Batches,
+  batchId: string,
+  options: WaitOptions = {},
+): Promise<{ status: BatchStatus | undefined; timedOut: boolean }> {
+  const interval = options.intervalMs ?? 500;
+  const deadline = options.timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.timeoutMs;
+  for (;;) {
+    const status = await batches.status(batchId);
+    if (status) options.onUpdate?.(status);
+    if (status && status.pending === 0) return { status, timedOut: false };
+    if (!status) return { status, timedOut: false };
+    if (Date.now() >= deadline || options.signal?.aborted) return { status, timedOut: true };
+    await new Promise((resolve) => setTimeout(resolve, Math.min(interval, Math.max(0, deadline - Date.now()))));
+  }
+}

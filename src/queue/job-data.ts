@@ -1,0 +1,50 @@
+/**
+ * What a sluice job holds in BullMQ: the operation as given plus the producer's bookkeeping.
+ * Another language's BullMQ client may also write the bare operation as the job data; workers
+ * accept both (see `readEnvelope`).
+ */
+export interface JobEnvelope {
+  /** The operation, as the producer received and validated it (defaults are applied by the worker). */
+  op: unknown;
+  /** The operation's id: the job id of its first enqueue (replays keep it). */
+  opId: string;
+  idempotencyKey: string;
+  batchId?: string;
+  /** How many times the operation was replayed from the dead-letter queue. */
+  replays?: number;
+  /** Failed attempts so far (kept for the dead letter). */
+  attempts?: AttemptRecord[];
+}
+
+/** One attempt as recorded for dead letters. */
+export interface AttemptRecord {
+  /** ISO time the attempt started. */
+  at: string;
+  durationMs: number;
+  status?: number;
+  /** Error code for failures without a status (TIMEOUT_TOTAL, ECONNREFUSED, …) or HTTP_nnn. */
+  error?: string;
+  message?: string;
+  /** The start of the response body, at most a few KiB. */
+  excerpt?: string;
+}
+
+/** Reads job data written by sluice or by any other BullMQ client. */
+export function readEnvelope(data: unknown, jobId: string): JobEnvelope {
+  if (typeof data === 'object' && data !== null && !Array.isArray(data) && 'op' in data) {
+    const envelope = data as Partial<JobEnvelope>;
+    return {
+      ...envelope,
+      op: envelope.op,
+      opId: typeof envelope.opId === 'string' ? envelope.opId : jobId,
+      idempotencyKey: typeof envelope.idempotencyKey === 'string' ? envelope.idempotencyKey : defaultIdempotencyKey(jobId),
+    };
+  }
+  const key = (data as { idempotencyKey?: unknown } | null)?.idempotencyKey;
+  return { op: data, opId: jobId, idempotencyKey: typeof key === 'string' ? key : defaultIdempotencyKey(jobId) };
+}
+
+/** The key of an operation enqueued without one: stable for the life of its job. */
+export function defaultIdempotencyKey(jobId: string): string {
+  return `sluice-${jobId}`;
+}

@@ -1,0 +1,87 @@
+import type { Redis } from 'ioredis';
+import { queueKeys } from './keys.js';
+
+/**
+ * Records how an operation ended, atomically and at most once per job: batch counters, the batch's
+ * result line and, for failures, the dead letter. A job that runs twice (a worker died after the
+ * request but before BullMQ heard of it) is counted once.
+ */
+
+const RECORD_OUTCOME = `
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[6]) then return 0 end
+local dead = ARGV[1] == 'deadLettered'
+if dead then
+  redis.call('HSET', KEYS[4], ARGV[2], ARGV[5])
+  redis.call('ZADD', KEYS[5], ARGV[8], ARGV[2])
+end
+if ARGV[9] == '1' then
+  redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+  redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
+  redis.call('EXPIRE', KEYS[2], ARGV[7])
+  redis.call('EXPIRE', KEYS[3], ARGV[7])
+  if dead then redis.call('ZADD', KEYS[6], ARGV[8], ARGV[2]) end
+end
+return 1
+`;
+
+/** How long the "already recorded" marker of a job lives: far longer than a job can stay active. */
+const OUTCOME_MARKER_TTL_MS = 6 * 60 * 60 * 1_000;
+
+type RecordOutcomeCommand = (
+  k1: string, k2: string, k3: string, k4: string, k5: string, k6: string,
+  ...argv: (string | number)[]
+) => Promise<number>;
+
+export interface OutcomeRecord {
+  jobId: string;
+  opId: string;
+  batchId: string | undefined;
+  outcome: 'succeeded' | 'deadLettered';
+  /** The line `sluice results` prints for this operation. */
+  resultLine: unknown;
+  /** The dead letter, for `deadLettered`. */
+  deadLetter?: unknown;
+}
+
+export interface OutcomeStore {
+  /** Returns false when this job's outcome was already recorded. */
+  record(record: OutcomeRecord): Promise<boolean>;
+  /** Counts one retry against the batch (shown in summaries). */
+  countRetry(batchId: string | undefined): Promise<void>;
+}
+
+export function createOutcomeStore(redis: Redis, queue: string, batchRetentionSeconds: number): OutcomeStore {
+  const keys = queueKeys(queue);
+  if (!(redis as unknown as Record<string, unknown>)['sluiceRecordOutcome']) {
+    redis.defineCommand('sluiceRecordOutcome', { numberOfKeys: 6, lua: RECORD_OUTCOME });
+  }
+  const recordOutcome = (redis as unknown as { sluiceRecordOutcome: RecordOutcomeCommand }).sluiceRecordOutcome.bind(redis);
+
+  async function record(entry: OutcomeRecord): Promise<boolean> {
+    const batch = entry.batchId;
+    const written = await recordOutcome(
+      keys.outcome(entry.jobId),
+      batch ? keys.batch(batch) : keys.none,
+      batch ? keys.batchResults(batch) : keys.none,
+      keys.deadLetters,
+      keys.deadLetterIndex,
+      batch ? keys.batchDeadLetters(batch) : keys.none,
+      entry.outcome,
+      entry.jobId,
+      entry.opId,
+      JSON.stringify(entry.resultLine),
+      entry.deadLetter === undefined ? '' : JSON.stringify(entry.deadLetter),
+      OUTCOME_MARKER_TTL_MS,
+      batchRetentionSeconds,
+      Date.now(),
+      batch ? '1' : '0',
+    );
+    return written === 1;
+  }
+
+  async function countRetry(batchId: string | undefined): Promise<void> {
+    if (batchId) await redis.hincrby(keys.batch(batchId), 'retries', 1);
+  }
+
+  return { record, countRetry };
+}

@@ -1,0 +1,198 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { ValidationError, type Issue } from '../errors.js';
+import { EMPTY_CONFIG, type SluiceConfig } from '../config/sluice-config.js';
+import { parseOperation } from '../operation/parse-operation.js';
+import { PREFIX, bullQueueName, jobIdForKey, queueKeys } from './keys.js';
+import { defaultIdempotencyKey, type JobEnvelope } from './job-data.js';
+import { closeRedis, createRedisConnection } from './redis-connection.js';
+
+export interface ProducerOptions {
+  /** A Redis URL (the producer opens and closes its own client) or a client to borrow. */
+  connection: string | Redis;
+  /** Queue name. Default `default`. */
+  queue?: string;
+  /** Targets the operations may name. Default: none. */
+  config?: SluiceConfig;
+  /** How long an idempotency key dedups, in seconds. Default 86,400 (24 h). */
+  dedupWindowSeconds?: number;
+  /** How long batch counters and results are kept, in seconds. Default 604,800 (7 days). */
+  batchRetentionSeconds?: number;
+  /** Operations written per `addBulk` call. Default 500. */
+  chunkSize?: number;
+}
+
+export interface EnqueueOptions {
+  /** Batch to count the operation(s) in. `enqueueMany` makes one up when absent. */
+  batchId?: string;
+}
+
+export interface EnqueueResult {
+  /** The job id: the first job's id when this was a duplicate. */
+  id: string;
+  duplicate: boolean;
+}
+
+export interface EnqueueManyOptions extends EnqueueOptions {
+  /** Keep each item's id and duplicate flag in the answer. Default true; false for huge streams. */
+  collectResults?: boolean;
+}
+
+export interface EnqueueManySummary {
+  batchId: string;
+  enqueued: number;
+  duplicates: number;
+  results: EnqueueResult[];
+}
+
+export interface Producer {
+  readonly queue: string;
+  /** Validates and enqueues one operation. Throws ValidationError (nothing enqueued) when invalid. */
+  enqueue(operation: unknown, options?: EnqueueOptions): Promise<EnqueueResult & { batchId: string | undefined }>;
+  /**
+   * Enqueues operations from an array or (async) iterable in chunks. Each chunk is validated whole
+   * before it is written; an invalid item throws a ValidationError naming its index, after the
+   * chunks before it were written. Validate first (as `sluice enqueue` does) for all-or-nothing.
+   */
+  enqueueMany(operations: Iterable<unknown> | AsyncIterable<unknown>, options?: EnqueueManyOptions): Promise<EnqueueManySummary>;
+  close(): Promise<void>;
+}
+
+export const BATCH_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** A readable, sortable, unique batch id: `b-20261126T054012-3f9a1c`. */
+export function newBatchId(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').slice(0, 15);
+  return `b-${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+export function createProducer(options: ProducerOptions): Producer {
+  const queueName = options.queue ?? 'default';
+  const config = options.config ?? EMPTY_CONFIG;
+  const dedupWindowMs = (options.dedupWindowSeconds ?? 86_400) * 1_000;
+  const batchRetention = options.batchRetentionSeconds ?? 7 * 86_400;
+  const chunkSize = options.chunkSize ?? 500;
+  const ownsConnection = typeof options.connection === 'string';
+  const redis = typeof options.connection === 'string'
+    ? createRedisConnection(options.connection, { name: 'sluice:producer' })
+    : options.connection;
+  const queue = new Queue(bullQueueName(queueName), { connection: redis, prefix: PREFIX });
+  const keys = queueKeys(queueName);
+  let closing: Promise<void> | undefined;
+
+  interface Prepared {
+    envelope: JobEnvelope;
+    jobId: string;
+    dedupKey: string | undefined;
+  }
+
+  function prepare(input: unknown, index: number | undefined, batchId: string | undefined): Prepared {
+    const parsed = parseOperation(input, config);
+    if (!parsed.ok) {
+      const where = index === undefined ? 'operation' : `operation at index ${index}`;
+      throw new ValidationError(where, parsed.issues);
+    }
+    const givenKey = parsed.operation.idempotencyKey;
+    const jobId = givenKey === undefined ? `u-${randomUUID()}` : jobIdForKey(givenKey);
+    const envelope: JobEnvelope = { op: input, opId: jobId, idempotencyKey: givenKey ?? defaultIdempotencyKey(jobId) };
+    if (batchId !== undefined) envelope.batchId = batchId;
+    return { envelope, jobId, dedupKey: givenKey === undefined ? undefined : keys.idempotency(givenKey) };
+  }
+
+  /** Writes one validated chunk: skip keys seen within the window, add the rest, then mark their keys. */
+  async function writeChunk(chunk: Prepared[], batchId: string | undefined): Promise<EnqueueResult[]> {
+    const keyed = chunk.filter((item) => item.dedupKey !== undefined);
+    const seen = keyed.length ? await redis.mget(...keyed.map((item) => item.dedupKey!)) : [];
+    const firstIds = new Map<string, string>();
+    keyed.forEach((item, i) => {
+      const existing = seen[i];
+      if (existing) firstIds.set(item.dedupKey!, existing);
+    });
+
+    const results: EnqueueResult[] = [];
+    const toAdd: Prepared[] = [];
+    for (const item of chunk) {
+      const first = item.dedupKey === undefined ? undefined : firstIds.get(item.dedupKey);
+      if (first !== undefined) {
+        results.push({ id: first, duplicate: true });
+        continue;
+      }
+      if (item.dedupKey !== undefined) firstIds.set(item.dedupKey, item.jobId);
+      toAdd.push(item);
+      results.push({ id: item.jobId, duplicate: false });
+    }
+    if (toAdd.length === 0) return results;
+
+    if (batchId !== undefined) {
+      // Counted before the jobs exist, so a fast worker can never finish more than the total.
+      await redis
+        .multi()
+        .hincrby(keys.batch(batchId), 'total', toAdd.length)
+        .hsetnx(keys.batch(batchId), 'createdAt', new Date().toISOString())
+        .expire(keys.batch(batchId), batchRetention)
+        .exec();
+    }
+    try {
+      await queue.addBulk(toAdd.map((item) => ({ name: 'op', data: item.envelope, opts: { jobId: item.jobId } })));
+    } catch (error) {
+      if (batchId !== undefined) await redis.hincrby(keys.batch(batchId), 'total', -toAdd.length).catch(() => undefined);
+      throw error;
+    }
+    const marks = toAdd.filter((item) => item.dedupKey !== undefined);
+    if (marks.length) {
+      const pipeline = redis.pipeline();
+      for (const item of marks) pipeline.set(item.dedupKey!, item.jobId, 'PX', dedupWindowMs, 'NX');
+      await pipeline.exec();
+    }
+    return results;
+  }
+
+  function checkBatchId(batchId: string | undefined): void {
+    if (batchId !== undefined && !BATCH_ID.test(batchId)) {
+      const issue: Issue = { path: 'batchId', message: 'letters, digits and _ . : - only, at most 128' };
+      throw new ValidationError('batch id', [issue]);
+    }
+  }
+
+  async function enqueue(operation: unknown, enqueueOptions: EnqueueOptions = {}) {
+    checkBatchId(enqueueOptions.batchId);
+    const [result] = await writeChunk([prepare(operation, undefined, enqueueOptions.batchId)], enqueueOptions.batchId);
+    return { ...result!, batchId: enqueueOptions.batchId };
+  }
+
+  async function enqueueMany(operations: Iterable<unknown> | AsyncIterable<unknown>, manyOptions: EnqueueManyOptions = {}) {
+    checkBatchId(manyOptions.batchId);
+    const batchId = manyOptions.batchId ?? newBatchId();
+    const collect = manyOptions.collectResults ?? true;
+    const summary: EnqueueManySummary = { batchId, enqueued: 0, duplicates: 0, results: [] };
+    let chunk: Prepared[] = [];
+    let index = 0;
+    const flush = async () => {
+      const results = await writeChunk(chunk, batchId);
+      chunk = [];
+      for (const result of results) {
+        if (result.duplicate) summary.duplicates += 1;
+        else summary.enqueued += 1;
+        if (collect) summary.results.push(result);
+      }
+    };
+    for await (const operation of operations) {
+      chunk.push(prepare(operation, index, batchId));
+      index += 1;
+      if (chunk.length >= chunkSize) await flush();
+    }
+    if (chunk.length) await flush();
+    return summary;
+  }
+
+  function close(): Promise<void> {
+    closing ??= (async () => {
+      await queue.close();
+      if (ownsConnection) await closeRedis(redis);
+    })();
+    return closing;
+  }
+
+  return { queue: queueName, enqueue, enqueueMany, close };
+}

@@ -1,0 +1,140 @@
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { formatIssues, errorMessage } from '../errors.js';
+import type { SluiceConfig } from '../config/sluice-config.js';
+import { classifyError, classifyStatus, type AttemptClass } from '../http/classify.js';
+import type { HttpClient, HttpResponseSummary } from '../http/http-client.js';
+import { buildRequestSpec, type RequestSpec } from '../http/request-spec.js';
+import { limitKeyOf, parseOperation } from '../operation/parse-operation.js';
+import type { Operation } from '../operation/schema.js';
+import { readEnvelope, type AttemptRecord, type JobEnvelope } from '../queue/job-data.js';
+import type { OutcomeStore } from '../queue/outcome-store.js';
+import type { Logger } from '../observability/logger.js';
+import { backoffDelay } from './backoff.js';
+import { deadLetterEntry, excerptOf, resultLine, type DeadLetterReason } from './outcome-shapes.js';
+
+export interface ProcessorDeps {
+  queue: string;
+  config: SluiceConfig;
+  http: HttpClient;
+  outcomes: OutcomeStore;
+  logger: Logger;
+  /** Jitter source, for tests. */
+  random?: () => number;
+}
+
+export type SluiceProcessor = (job: Job, token?: string, signal?: AbortSignal) => Promise<unknown>;
+
+/**
+ * One attempt of one operation: validate → request → success | retry later | dead letter.
+ * Retries are scheduled here (not by BullMQ's attempts) so that jobs written by other clients, with
+ * any job options, follow the operation's own retry policy, and so every attempt is recorded.
+ */
+export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
+  const { queue, config, http, outcomes, logger } = deps;
+
+  return async function process(job, token, signal) {
+    const jobId = job.id!;
+    const envelope = readEnvelope(job.data, jobId);
+    const parsed = parseOperation(envelope.op, config);
+    if (!parsed.ok) {
+      const message = formatIssues(parsed.issues);
+      logger.warn({ jobId, queue, batchId: envelope.batchId, outcome: 'dead-lettered', reason: 'invalid-operation', issues: parsed.issues }, 'invalid operation');
+      await deadLetter(job, envelope, { reason: 'invalid-operation', message, attempts: envelope.attempts ?? [] });
+      throw new UnrecoverableError(`invalid operation: ${message}`);
+    }
+    const operation = parsed.operation;
+    const limitKey = limitKeyOf(operation);
+    let spec: RequestSpec;
+    try {
+      spec = buildRequestSpec(operation, operation.target ? config.targets[operation.target] : undefined, envelope.idempotencyKey);
+    } catch (error) {
+      await deadLetter(job, envelope, { reason: 'request-error', message: errorMessage(error), attempts: envelope.attempts ?? [], operation, limitKey });
+      throw new UnrecoverableError(errorMessage(error));
+    }
+
+    const previous = envelope.attempts ?? [];
+    const attempt = previous.length + 1;
+    const startedAt = new Date();
+    let response: HttpResponseSummary | undefined;
+    let verdict: AttemptClass;
+    let failure: unknown;
+    try {
+      response = await http.send(spec, signal);
+      verdict = classifyStatus(response.status, operation.expect?.status, response.retryAfterMs);
+    } catch (error) {
+      failure = error;
+      verdict = classifyError(error);
+    }
+    const durationMs = response?.durationMs ?? Date.now() - startedAt.getTime();
+    const log = logger.child({ jobId, batchId: envelope.batchId, limitKey, method: spec.method, url: `${spec.url.origin}${spec.url.pathname}`, attempt });
+
+    if (verdict.kind === 'aborted') {
+      // Shutdown: back to the queue at once, without spending an attempt.
+      log.info({ outcome: 'requeued', durationMs }, 'attempt aborted by shutdown; requeued');
+      await job.moveToDelayed(Date.now(), token);
+      throw new DelayedError();
+    }
+
+    if (verdict.kind === 'success') {
+      // classifyStatus is the only source of success, so a response exists here.
+      response = response!;
+      log.info({ status: response.status, durationMs, outcome: 'succeeded' }, 'attempt succeeded');
+      const line = resultLine(envelope, operation, jobId, { outcome: 'succeeded', attempts: attempt, response });
+      await outcomes.record({ jobId, opId: envelope.opId, batchId: envelope.batchId, outcome: 'succeeded', resultLine: line });
+      return line;
+    }
+
+    const record: AttemptRecord = {
+      at: startedAt.toISOString(),
+      durationMs,
+      ...(response ? { status: response.status } : {}),
+      error: verdict.code,
+      message: response ? `target answered HTTP ${response.status}` : errorMessage(failure),
+      ...(response ? { excerpt: excerptOf(response.body.value) } : {}),
+    };
+    const attempts = [...previous, record];
+
+    if (verdict.kind === 'retry') {
+      const delay = backoffDelay(operation.retry, attempt, verdict.retryAfterMs, deps.random);
+      const firstAt = Date.parse(attempts[0]!.at);
+      const withinBudget = attempt < operation.retry.attempts;
+      const withinDuration = Date.now() + delay - firstAt <= operation.retry.maxDurationMs;
+      if (withinBudget && withinDuration) {
+        log.info({ status: response?.status, error: verdict.code, durationMs, outcome: 'retry', delayMs: delay }, 'attempt failed; will retry');
+        await job.updateData({ ...envelope, attempts } satisfies JobEnvelope);
+        await outcomes.countRetry(envelope.batchId);
+        await job.moveToDelayed(Date.now() + delay, token);
+        throw new DelayedError();
+      }
+      const reason: DeadLetterReason = !withinBudget
+        ? verdict.code.startsWith('TIMEOUT') ? 'timeout' : 'attempts-exhausted'
+        : 'max-duration-exceeded';
+      return finalFailure(reason);
+    }
+    return finalFailure(response ? 'permanent-status' : 'request-error');
+
+    async function finalFailure(reason: DeadLetterReason): Promise<never> {
+      log.warn({ status: response?.status, error: verdict.kind === 'success' ? undefined : record.error, durationMs, outcome: 'dead-lettered', reason }, 'operation dead-lettered');
+      await deadLetter(job, envelope, { reason, message: record.message ?? reason, attempts, operation, limitKey, status: response?.status });
+      throw new UnrecoverableError(`${reason}: ${record.message}`);
+    }
+  };
+
+  async function deadLetter(
+    job: Job,
+    envelope: JobEnvelope,
+    details: { reason: DeadLetterReason; message: string; attempts: AttemptRecord[]; operation?: Operation; limitKey?: string; status?: number | undefined },
+  ): Promise<void> {
+    const jobId = job.id!;
+    const entry = deadLetterEntry(queue, jobId, envelope, details);
+    const line = resultLine(envelope, details.operation, jobId, {
+      outcome: 'deadLettered',
+      attempts: details.attempts.length,
+      reason: details.reason,
+      message: details.message,
+      status: details.status,
+      excerpt: details.attempts.at(-1)?.excerpt,
+    });
+    await outcomes.record({ jobId, opId: envelope.opId, batchId: envelope.batchId, outcome: 'deadLettered', resultLine: line, deadLetter: entry });
+  }
+}

@@ -1,0 +1,126 @@
+import { UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { errorMessage } from '../errors.js';
+import { EMPTY_CONFIG, type SluiceConfig } from '../config/sluice-config.js';
+import { createHttpClient, type HttpClient } from '../http/http-client.js';
+import { PREFIX, bullQueueName } from '../queue/keys.js';
+import { readEnvelope } from '../queue/job-data.js';
+import { createOutcomeStore } from '../queue/outcome-store.js';
+import { closeRedis, createRedisConnection } from '../queue/redis-connection.js';
+import type { Logger } from '../observability/logger.js';
+import { createProcessor } from './processor.js';
+import { deadLetterEntry, resultLine } from './outcome-shapes.js';
+
+export interface SluiceWorkerOptions {
+  /** A Redis URL (the worker opens and closes its own client) or a client to borrow (needs `maxRetriesPerRequest: null`). */
+  connection: string | Redis;
+  logger: Logger;
+  /** Queue name. Default `default`. */
+  queue?: string;
+  config?: SluiceConfig;
+  /** Jobs run at once by this process. Default 50. */
+  concurrency?: number;
+  /** On close: how long in-flight jobs may run before they are aborted (and requeued). Default 30,000 ms. */
+  shutdownTimeoutMs?: number;
+  /** Completed jobs are removed after this many seconds. Default 3,600. */
+  keepCompletedSeconds?: number;
+  /** Failed BullMQ jobs (their dead letters stay) are removed after this many seconds. Default 86,400. */
+  keepFailedSeconds?: number;
+  /** Batch counters and results live this long. Default 604,800. */
+  batchRetentionSeconds?: number;
+  /** Largest response body kept in a result. Default 8,192 bytes. */
+  resultMaxBytes?: number;
+  /** A job whose worker stops renewing its lock for this long is taken back. Default 30,000 ms. */
+  lockDurationMs?: number;
+  /** How often stalled jobs are looked for. Default 30,000 ms. */
+  stalledIntervalMs?: number;
+  /** Use this HTTP client instead of making one (borrowed). */
+  http?: HttpClient;
+}
+
+export interface SluiceWorker {
+  readonly worker: Worker;
+  /** Resolves once the worker is connected and taking jobs. */
+  ready(): Promise<void>;
+  /**
+   * Stops taking jobs, lets in-flight ones finish up to the shutdown deadline, aborts the rest
+   * (they go back to the queue), then closes what it owns. Idempotent. `force` aborts at once.
+   */
+  close(options?: { force?: boolean }): Promise<void>;
+}
+
+export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
+  const queue = options.queue ?? 'default';
+  const logger = options.logger.child({ component: 'worker', queue });
+  const ownsConnection = typeof options.connection === 'string';
+  const redis = typeof options.connection === 'string'
+    ? createRedisConnection(options.connection, { name: 'sluice:worker', maxRetriesPerRequest: null })
+    : options.connection;
+  const ownsHttp = options.http === undefined;
+  const http = options.http ?? createHttpClient({ maxBodyBytes: options.resultMaxBytes ?? 8_192 });
+  const outcomes = createOutcomeStore(redis, queue, options.batchRetentionSeconds ?? 7 * 86_400);
+  const processor = createProcessor({ queue, config: options.config ?? EMPTY_CONFIG, http, outcomes, logger });
+
+  const worker = new Worker(bullQueueName(queue), processor, {
+    connection: redis,
+    prefix: PREFIX,
+    concurrency: options.concurrency ?? 50,
+    removeOnComplete: { age: options.keepCompletedSeconds ?? 3_600 },
+    removeOnFail: { age: options.keepFailedSeconds ?? 86_400 },
+    lockDuration: options.lockDurationMs ?? 30_000,
+    stalledInterval: options.stalledIntervalMs ?? 30_000,
+    // A stall is a worker that died; allow several before BullMQ gives up on the job.
+    maxStalledCount: 5,
+  });
+
+  worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
+  // Safety net: a job that failed for any reason other than our own dead-lettering (a bug, Redis
+  // trouble while recording) still ends as a dead letter, so nothing disappears from a batch.
+  worker.on('failed', (job, error) => {
+    if (!job || error instanceof UnrecoverableError || error.name === 'UnrecoverableError') return;
+    const envelope = readEnvelope(job.data, job.id!);
+    const message = `internal error: ${errorMessage(error)}`;
+    const details = { reason: 'internal-error' as const, message, attempts: envelope.attempts ?? [] };
+    outcomes
+      .record({
+        jobId: job.id!,
+        opId: envelope.opId,
+        batchId: envelope.batchId,
+        outcome: 'deadLettered',
+        resultLine: resultLine(envelope, undefined, job.id!, { outcome: 'deadLettered', attempts: details.attempts.length, reason: details.reason, message, status: undefined, excerpt: undefined }),
+        deadLetter: deadLetterEntry(queue, job.id!, envelope, details),
+      })
+      .catch((recordError: unknown) => logger.error({ err: recordError, jobId: job.id }, 'could not dead-letter a failed job'));
+    logger.error({ err: error, jobId: job.id, outcome: 'dead-lettered', reason: 'internal-error' }, 'job failed unexpectedly');
+  });
+
+  let closing: Promise<void> | undefined;
+
+  async function shutdown(force: boolean): Promise<void> {
+    const deadline = force ? 0 : options.shutdownTimeoutMs ?? 30_000;
+    logger.info({ deadlineMs: deadline }, 'worker stopping: no new jobs; waiting for in-flight jobs');
+    const closed = worker.close();
+    const timer = setTimeout(() => {
+      logger.warn('shutdown deadline reached: aborting in-flight jobs (they are requeued)');
+      worker.cancelAllJobs('shutdown');
+    }, deadline);
+    try {
+      await closed;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (ownsHttp) await http.close();
+    if (ownsConnection) await closeRedis(redis);
+    logger.info('worker stopped');
+  }
+
+  return {
+    worker,
+    ready: () => worker.waitUntilReady().then(() => undefined),
+    close(closeOptions = {}) {
+      if (closeOptions.force && closing) worker.cancelAllJobs('shutdown');
+      closing ??= shutdown(closeOptions.force ?? false);
+      return closing;
+    },
+  };
+}
