@@ -1,0 +1,55 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll } from 'vitest';
+import { startRedisServer, type RedisServerHandle } from '../../src/support/redis-server.js';
+import { closeRedis, createRedisConnection, type Redis } from '../../src/queue/redis-connection.js';
+import { createLogger, type Logger } from '../../src/observability/logger.js';
+
+export interface TestRedis {
+  /** The redis-server of this test file (started in beforeAll, stopped in afterAll). */
+  server: RedisServerHandle;
+  url: string;
+  /** A client for assertions; closed in afterAll. */
+  client: Redis;
+}
+
+/**
+ * Starts a private redis-server for the calling test file. Use the returned getter inside tests:
+ * `const redis = useRedisServer(); ... redis().url`.
+ */
+export function useRedisServer(): () => TestRedis {
+  let state: TestRedis | undefined;
+  beforeAll(async () => {
+    const server = await startRedisServer();
+    state = { server, url: server.url, client: createRedisConnection(server.url, { name: 'test' }) };
+  });
+  afterAll(async () => {
+    if (!state) return;
+    await closeRedis(state.client);
+    await state.server.stop();
+  });
+  return () => {
+    if (!state) throw new Error('useRedisServer(): the server is not started yet (use it inside a test or hook)');
+    return state;
+  };
+}
+
+/** A queue name no other test uses. */
+export function uniqueQueue(prefix = 'test'): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+/** A logger that writes nothing unless TEST_LOG_LEVEL is set. */
+export function testLogger(): Logger {
+  return createLogger({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
+}
+
+/** Polls `check` until it returns a truthy value or the timeout passes. */
+export async function waitFor<T>(check: () => Promise<T> | T, options: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<T> {
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${options.what ?? 'a condition'}`);
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 50));
+  }
+}
