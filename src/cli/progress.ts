@@ -21,7 +21,13 @@ export interface ProgressOptions {
  */
 export function createProgress(io: CliIo, options: ProgressOptions): Progress {
   if (options.quiet) return { update() {}, stop() {} };
-  const started = Date.now();
+  // The rate counts from the first reading, so work done before we started watching is not in it.
+  let first: { at: number; done: number } | undefined;
+  const rate = (done: number): string => {
+    first ??= { at: Date.now(), done };
+    const seconds = (Date.now() - first.at) / 1_000;
+    return seconds > 0 ? ((done - first.done) / seconds).toFixed(1) : '0.0';
+  };
   let total = options.total;
   let stopped = false;
 
@@ -36,7 +42,7 @@ export function createProgress(io: CliIo, options: ProgressOptions): Progress {
       },
       cliProgress.Presets.shades_classic,
     );
-    bar.start(total, 0, { rate: '0', detail: '' });
+    bar.start(total, 0, { rate: '0.0', detail: '' });
     return {
       update(done, extra = {}) {
         if (stopped) return;
@@ -44,7 +50,7 @@ export function createProgress(io: CliIo, options: ProgressOptions): Progress {
           total = extra.total;
           bar.setTotal(total);
         }
-        bar.update(done, { rate: rate(done, started), detail: extra.detail ?? '' });
+        bar.update(done, { rate: rate(done), detail: extra.detail ?? '' });
       },
       stop() {
         if (stopped) return;
@@ -67,15 +73,10 @@ export function createProgress(io: CliIo, options: ProgressOptions): Progress {
       lastPrinted = now;
       last = done;
       const pct = total > 0 ? Math.floor((done / total) * 100) : 100;
-      io.stderr.write(`${options.label}: ${done}/${total} (${pct}%) ${rate(done, started)}/s${extra.detail ? ` ${extra.detail}` : ''}\n`);
+      io.stderr.write(`${options.label}: ${done}/${total} (${pct}%) ${rate(done)}/s${extra.detail ? ` ${extra.detail}` : ''}\n`);
     },
     stop() {
       stopped = true;
     },
   };
-}
-
-function rate(done: number, started: number): string {
-  const seconds = (Date.now() - started) / 1_000;
-  return seconds > 0 ? (done / seconds).toFixed(1) : '0';
 }

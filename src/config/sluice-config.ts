@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { ConfigError, SluiceError, errorMessage } from '../errors.js';
 import { issuesFromZod } from '../operation/issues.js';
+import { headersSchema } from '../operation/schema.js';
 
 /**
  * The sluice config file: targets (base URL, default headers, limits) and limits for other keys.
@@ -33,7 +34,8 @@ export const targetSchema = z.strictObject({
   baseUrl: z
     .string()
     .refine((value) => /^https?:\/\//i.test(value) && URL.canParse(value), 'expected an absolute http(s) URL'),
-  headers: z.record(z.string(), z.string().regex(/^[^\r\n]*$/, 'header values may not contain CR or LF')).optional(),
+  // The same rules as operation headers: a bad name fails at start-up, not on every request.
+  headers: headersSchema.optional(),
   limits: limitsSchema.optional(),
 });
 

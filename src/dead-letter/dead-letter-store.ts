@@ -38,6 +38,21 @@ export interface DeadLetterStore {
   close(): Promise<void>;
 }
 
+/**
+ * KEYS: dead letters, the set of replays under way, the batch (or a placeholder). ARGV: the id.
+ * -1 when there is no such dead letter; else 1, having lowered the batch's dead-letter count unless
+ * an earlier, interrupted replay of the same dead letter already did.
+ */
+const BEGIN_REPLAY = `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return -1 end
+if redis.call('SADD', KEYS[2], ARGV[1]) == 1 and redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('HINCRBY', KEYS[3], 'deadLettered', -1)
+end
+return 1
+`;
+
+type BeginReplayCommand = (deadLetters: string, replaying: string, batch: string, id: string) => Promise<number>;
+
 /** Pages of this many entries are read at a time. */
 const PAGE = 500;
 
@@ -51,6 +66,10 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
   const keys = queueKeys(queueName);
   let queue: Queue | undefined;
   let closing: Promise<void> | undefined;
+  if (!(redis as unknown as Record<string, unknown>)['sluiceBeginReplay']) {
+    redis.defineCommand('sluiceBeginReplay', { numberOfKeys: 3, lua: BEGIN_REPLAY });
+  }
+  const beginReplay = (redis as unknown as { sluiceBeginReplay: BeginReplayCommand }).sluiceBeginReplay.bind(redis);
 
   async function* scan(filter: DeadLetterFilter): AsyncGenerator<DeadLetter> {
     const index = filter.batchId !== undefined ? keys.batchDeadLetters(filter.batchId) : keys.deadLetterIndex;
@@ -102,12 +121,17 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
       const jobId = `${entry.opId}.r${replays}`;
       const envelope: JobEnvelope = { op: entry.operation, opId: entry.opId, idempotencyKey: entry.idempotencyKey, replays };
       if (entry.batchId !== undefined) envelope.batchId = entry.batchId;
-      await queue.add('op', envelope, { jobId });
-      const removal = redis.multi().hdel(keys.deadLetters, id).zrem(keys.deadLetterIndex, id);
-      if (entry.batchId !== undefined) {
-        removal.zrem(keys.batchDeadLetters(entry.batchId), id);
-        removal.hincrby(keys.batch(entry.batchId), 'deadLettered', -1);
+      // 1. Un-count it (once, however often this is retried), so the batch waits for the new job.
+      const begun = await beginReplay(keys.deadLetters, keys.replaying, entry.batchId !== undefined ? keys.batch(entry.batchId) : keys.none, id);
+      if (begun === -1) {
+        result.missing.push(id);
+        continue;
       }
+      // 2. The job; 3. then the dead letter goes. A crash between them leaves the dead letter listed
+      //    and a replay of it finishes the work without counting twice or adding a second job.
+      await queue.add('op', envelope, { jobId });
+      const removal = redis.multi().hdel(keys.deadLetters, id).zrem(keys.deadLetterIndex, id).srem(keys.replaying, id);
+      if (entry.batchId !== undefined) removal.zrem(keys.batchDeadLetters(entry.batchId), id);
       await removal.exec();
       result.replayed.push({ id, jobId });
     }

@@ -6,6 +6,8 @@ interface ZodIssueLike {
   readonly path: readonly PropertyKey[];
   readonly message: string;
   readonly keys?: readonly string[];
+  /** For `invalid_key` (a record key failed its schema): the key's own issues. */
+  readonly issues?: readonly { readonly message: string }[];
 }
 
 /** `['retry', 'attempts']` → `retry.attempts`; `['query', 'ids', 0]` → `query.ids[0]`. */
@@ -24,6 +26,11 @@ export function issuesFromZod(issues: readonly ZodIssueLike[]): Issue[] {
   for (const issue of issues) {
     if (issue.code === 'unrecognized_keys' && issue.keys) {
       for (const key of issue.keys) out.push({ path: formatPath([...issue.path, key]), message: 'unknown field' });
+      continue;
+    }
+    if (issue.code === 'invalid_key' && issue.issues?.length) {
+      // zod's own message is "Invalid key in record"; the key schema's message says what is wrong.
+      out.push({ path: formatPath(issue.path), message: issue.issues.map((inner) => inner.message).join('; ') });
       continue;
     }
     out.push({ path: formatPath(issue.path), message: issue.message });

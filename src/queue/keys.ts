@@ -19,6 +19,8 @@ export function queueKeys(queue: string) {
     batchDeadLetters: (batchId: string) => `${base}:batch:${batchId}:dlq`,
     deadLetters: `${base}:dlq`,
     deadLetterIndex: `${base}:dlq:index`,
+    /** Dead letters whose replay has begun (their batch count is already lowered). */
+    replaying: `${base}:dlq:replaying`,
     /** A placeholder key in the same slot, for scripts whose optional keys are absent. */
     none: `${base}:none`,
   };

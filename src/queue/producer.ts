@@ -15,7 +15,7 @@ export interface ProducerOptions {
   queue?: string;
   /** Targets the operations may name. Default: none. */
   config?: SluiceConfig;
-  /** How long an idempotency key dedups, in seconds. Default 86,400 (24 h). */
+  /** How long an idempotency key dedups, in seconds (longer while its job is still stored). Default 86,400 (24 h). */
   dedupWindowSeconds?: number;
   /** How long batch counters and results are kept, in seconds. Default 604,800 (7 days). */
   batchRetentionSeconds?: number;
@@ -59,6 +59,32 @@ export interface Producer {
   close(): Promise<void>;
 }
 
+/**
+ * Claims idempotency keys. KEYS are pairs (the key's mark, the BullMQ hash of its job), ARGV the
+ * job ids then the claim's lifetime in ms. Per pair it returns '' when this call claimed the key,
+ * else the id of the job that holds it: the marked one, or the job itself when it outlived its mark
+ * (BullMQ would silently skip adding it again, so it must count as a duplicate).
+ * A claim is short-lived until its job is added (then it gets the whole window), so a producer
+ * that dies between the claim and `addBulk` blocks the key for a minute, not for the window.
+ */
+const CLAIM_KEYS = `
+local window = ARGV[#ARGV]
+local out = {}
+for i = 1, #KEYS / 2 do
+  local first = redis.call('GET', KEYS[2 * i - 1])
+  if first then
+    out[i] = first
+  else
+    redis.call('SET', KEYS[2 * i - 1], ARGV[i], 'PX', window)
+    if redis.call('EXISTS', KEYS[2 * i]) == 1 then out[i] = ARGV[i] else out[i] = '' end
+  end
+end
+return out
+`;
+
+/** How long a claimed idempotency key is held before its job is added. */
+const CLAIM_TTL_MS = 60_000;
+
 export const BATCH_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 /** A readable, sortable, unique batch id: `b-20261126T054012-3f9a1c`. */
@@ -100,25 +126,35 @@ export function createProducer(options: ProducerOptions): Producer {
     return { envelope, jobId, dedupKey: givenKey === undefined ? undefined : keys.idempotency(givenKey) };
   }
 
-  /** Writes one validated chunk: skip keys seen within the window, add the rest, then mark their keys. */
+  /**
+   * Writes one validated chunk: claim its idempotency keys (atomically, so concurrent producers and
+   * repeats inside the chunk cannot both win), skip the keys already held, add the rest.
+   */
   async function writeChunk(chunk: Prepared[], batchId: string | undefined): Promise<EnqueueResult[]> {
     const keyed = chunk.filter((item) => item.dedupKey !== undefined);
-    const seen = keyed.length ? await redis.mget(...keyed.map((item) => item.dedupKey!)) : [];
-    const firstIds = new Map<string, string>();
+    const holders = keyed.length
+      ? ((await redis.eval(
+          CLAIM_KEYS,
+          keyed.length * 2,
+          ...keyed.flatMap((item) => [item.dedupKey!, queue.toKey(item.jobId)]),
+          ...keyed.map((item) => item.jobId),
+          CLAIM_TTL_MS,
+        )) as string[])
+      : [];
+    const firstIds = new Map<Prepared, string>();
     keyed.forEach((item, i) => {
-      const existing = seen[i];
-      if (existing) firstIds.set(item.dedupKey!, existing);
+      const holder = holders[i];
+      if (holder) firstIds.set(item, holder);
     });
 
     const results: EnqueueResult[] = [];
     const toAdd: Prepared[] = [];
     for (const item of chunk) {
-      const first = item.dedupKey === undefined ? undefined : firstIds.get(item.dedupKey);
+      const first = firstIds.get(item);
       if (first !== undefined) {
         results.push({ id: first, duplicate: true });
         continue;
       }
-      if (item.dedupKey !== undefined) firstIds.set(item.dedupKey, item.jobId);
       toAdd.push(item);
       results.push({ id: item.jobId, duplicate: false });
     }
@@ -137,12 +173,15 @@ export function createProducer(options: ProducerOptions): Producer {
       await queue.addBulk(toAdd.map((item) => ({ name: 'op', data: item.envelope, opts: { jobId: item.jobId } })));
     } catch (error) {
       if (batchId !== undefined) await redis.hincrby(keys.batch(batchId), 'total', -toAdd.length).catch(() => undefined);
+      // Release our claims so the operations can be enqueued again.
+      const claimed = toAdd.flatMap((item) => (item.dedupKey === undefined ? [] : [item.dedupKey]));
+      if (claimed.length) await redis.del(...claimed).catch(() => undefined);
       throw error;
     }
-    const marks = toAdd.filter((item) => item.dedupKey !== undefined);
-    if (marks.length) {
+    const claimed = toAdd.filter((item) => item.dedupKey !== undefined);
+    if (claimed.length) {
       const pipeline = redis.pipeline();
-      for (const item of marks) pipeline.set(item.dedupKey!, item.jobId, 'PX', dedupWindowMs, 'NX');
+      for (const item of claimed) pipeline.pexpire(item.dedupKey!, dedupWindowMs);
       await pipeline.exec();
     }
     return results;

@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest';
+import { createProducer } from '../../src/queue/producer.js';
+import { queueKeys } from '../../src/queue/keys.js';
+import { startPipeline } from '../helpers/pipeline-harness.js';
+import { useRedisServer, waitFor } from '../helpers/redis.js';
+
+const redis = useRedisServer();
+
+describe('idempotency keys', () => {
+  it('runs an operation once however often its key is enqueued, before and after it completed', async () => {
+    // One job at a time, in order: a job added before the sentinel would run before it.
+    const p = await startPipeline(redis(), { concurrency: 1 });
+    const batchId = 'dedup-1';
+    const order = p.op('/orders', { idempotencyKey: 'order-1' });
+
+    const first = await p.producer.enqueue(order, { batchId });
+    const second = await p.producer.enqueue(order, { batchId });
+    expect(first).toEqual({ id: expect.stringMatching(/^k-/), duplicate: false, batchId });
+    expect(second).toEqual({ id: first.id, duplicate: true, batchId });
+
+    const done = await p.settled(batchId);
+    expect(done).toMatchObject({ total: 1, succeeded: 1, deadLettered: 0, pending: 0 });
+
+    // After completion the key still dedups: nothing new is queued.
+    const third = await p.producer.enqueue(order, { batchId });
+    expect(third).toEqual({ id: first.id, duplicate: true, batchId });
+    await p.producer.enqueue(p.op('/sentinel'), { batchId });
+    expect(await p.settled(batchId)).toMatchObject({ total: 2, succeeded: 2, pending: 0 });
+
+    const requests = p.requestsTo('/orders');
+    expect(requests).toHaveLength(1);
+    expect(requests[0]!.headers['idempotency-key']).toBe('order-1');
+  });
+
+  it('gives different keys separate jobs', async () => {
+    const p = await startPipeline(redis());
+    const batchId = 'dedup-2';
+    const a = await p.producer.enqueue(p.op('/orders', { idempotencyKey: 'order-a' }), { batchId });
+    const b = await p.producer.enqueue(p.op('/orders', { idempotencyKey: 'order-b' }), { batchId });
+    expect(a.duplicate).toBe(false);
+    expect(b.duplicate).toBe(false);
+    expect(b.id).not.toBe(a.id);
+
+    expect(await p.settled(batchId)).toMatchObject({ total: 2, succeeded: 2 });
+    const keys = p.requestsTo('/orders').map((request) => request.headers['idempotency-key']);
+    expect(keys.sort()).toEqual(['order-a', 'order-b']);
+  });
+
+  it('dedups a key repeated inside one enqueueMany chunk', async () => {
+    const p = await startPipeline(redis());
+    const summary = await p.producer.enqueueMany([
+      p.op('/orders', { idempotencyKey: 'same', meta: { row: 1 } }),
+      p.op('/orders', { idempotencyKey: 'same', meta: { row: 2 } }),
+      p.op('/orders', { idempotencyKey: 'other', meta: { row: 3 } }),
+    ]);
+    expect(summary).toMatchObject({ enqueued: 2, duplicates: 1 });
+    const [one, two, three] = summary.results;
+    expect(two).toEqual({ id: one!.id, duplicate: true });
+    expect(three!.id).not.toBe(one!.id);
+
+    expect(await p.settled(summary.batchId)).toMatchObject({ total: 2, succeeded: 2, pending: 0 });
+    const lines = await p.results(summary.batchId);
+    // The first of the duplicates is the one that ran.
+    expect(lines.map((line) => line.meta)).toEqual(expect.arrayContaining([{ row: 1 }, { row: 3 }]));
+    expect(lines).toHaveLength(2);
+    const keys = p.requestsTo('/orders').map((request) => request.headers['idempotency-key']);
+    expect(keys.sort()).toEqual(['other', 'same']);
+  });
+
+  it('lets exactly one of several concurrent enqueues of a key win', async () => {
+    const p = await startPipeline(redis());
+    const batchId = 'dedup-race';
+    const order = p.op('/orders', { idempotencyKey: 'raced' });
+    const other = createProducer({ connection: redis().url, queue: p.queue });
+    try {
+      const results = await Promise.all([p.producer, other, p.producer, other].map((producer) => producer.enqueue(order, { batchId })));
+      expect(results.filter((result) => !result.duplicate)).toHaveLength(1);
+      expect(new Set(results.map((result) => result.id)).size).toBe(1);
+    } finally {
+      await other.close();
+    }
+    // Counted once, so the batch settles.
+    expect(await p.settled(batchId)).toMatchObject({ total: 1, succeeded: 1, pending: 0 });
+    expect(p.requestsTo('/orders')).toHaveLength(1);
+  });
+
+  it('still counts a key as a duplicate while its job outlives the dedup window', async () => {
+    const p = await startPipeline(redis(), { concurrency: 1 });
+    const shortWindow = createProducer({ connection: redis().url, queue: p.queue, dedupWindowSeconds: 1 });
+    try {
+      const batchId = 'dedup-window';
+      const order = p.op('/orders', { idempotencyKey: 'short' });
+      const first = await shortWindow.enqueue(order, { batchId });
+      await p.settled(batchId);
+      const mark = queueKeys(p.queue).idempotency('short');
+      await waitFor(async () => (await redis().client.exists(mark)) === 0, { what: 'the dedup mark to expire' });
+
+      // The completed job is still stored, so BullMQ would not add it again: nothing to count.
+      expect(await shortWindow.enqueue(order, { batchId })).toEqual({ id: first.id, duplicate: true, batchId });
+      await shortWindow.enqueue(p.op('/sentinel'), { batchId });
+      expect(await p.settled(batchId)).toMatchObject({ total: 2, succeeded: 2, pending: 0 });
+      expect(p.requestsTo('/orders')).toHaveLength(1);
+    } finally {
+      await shortWindow.close();
+    }
+  });
+
+  it('sends Idempotency-Key: sluice-<jobId> on a POST enqueued without a key', async () => {
+    const p = await startPipeline(redis());
+    const batchId = 'dedup-3';
+    const first = await p.producer.enqueue(p.op('/keyless'), { batchId });
+    const second = await p.producer.enqueue(p.op('/keyless'), { batchId });
+    // Without a key nothing is deduplicated.
+    expect(second.duplicate).toBe(false);
+    expect(second.id).not.toBe(first.id);
+
+    expect(await p.settled(batchId)).toMatchObject({ total: 2, succeeded: 2 });
+    const keys = p.requestsTo('/keyless').map((request) => request.headers['idempotency-key']);
+    expect(keys.sort()).toEqual([`sluice-${first.id}`, `sluice-${second.id}`].sort());
+    const lines = await p.results(batchId);
+    expect(lines.find((line) => line.jobId === first.id)?.idempotencyKey).toBe(`sluice-${first.id}`);
+  });
+});
