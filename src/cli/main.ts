@@ -29,8 +29,12 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
   }
 }
 
+/** Errors about what the user gave us (files that cannot be read) rather than about the system. */
+const BAD_INPUT_CODES = new Set(['INPUT_UNREADABLE', 'CONFIG_UNREADABLE']);
+
 function reportError(io: CliIo, error: unknown): number {
-  if (error instanceof ConfigError || error instanceof ValidationError || error instanceof UsageError) {
+  const badInput = error instanceof SluiceError && BAD_INPUT_CODES.has(error.code);
+  if (badInput || error instanceof ConfigError || error instanceof ValidationError || error instanceof UsageError) {
     io.stderr.write(`sluice: ${error.message}\n`);
     return EXIT.usage;
   }

@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { PREFIX, bullQueueName, queueKeys } from '../queue/keys.js';
+import { luaScript } from '../queue/lua-script.js';
 import type { JobEnvelope } from '../queue/job-data.js';
 import type { DeadLetter } from './types.js';
 
@@ -51,8 +52,6 @@ end
 return 1
 `;
 
-type BeginReplayCommand = (deadLetters: string, replaying: string, batch: string, id: string) => Promise<number>;
-
 /** Pages of this many entries are read at a time. */
 const PAGE = 500;
 
@@ -66,10 +65,7 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
   const keys = queueKeys(queueName);
   let queue: Queue | undefined;
   let closing: Promise<void> | undefined;
-  if (!(redis as unknown as Record<string, unknown>)['sluiceBeginReplay']) {
-    redis.defineCommand('sluiceBeginReplay', { numberOfKeys: 3, lua: BEGIN_REPLAY });
-  }
-  const beginReplay = (redis as unknown as { sluiceBeginReplay: BeginReplayCommand }).sluiceBeginReplay.bind(redis);
+  const beginReplay = luaScript<[string, string, string, string]>(redis, 'sluiceBeginReplay', 3, BEGIN_REPLAY);
 
   async function* scan(filter: DeadLetterFilter): AsyncGenerator<DeadLetter> {
     const index = filter.batchId !== undefined ? keys.batchDeadLetters(filter.batchId) : keys.deadLetterIndex;

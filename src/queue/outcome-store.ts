@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { queueKeys } from './keys.js';
+import { luaScript } from './lua-script.js';
 
 /**
  * Records how an operation ended, atomically and at most once per job: batch counters, the batch's
@@ -27,11 +28,6 @@ return 1
 /** How long the "already recorded" marker of a job lives: far longer than a job can stay active. */
 const OUTCOME_MARKER_TTL_MS = 6 * 60 * 60 * 1_000;
 
-type RecordOutcomeCommand = (
-  k1: string, k2: string, k3: string, k4: string, k5: string, k6: string,
-  ...argv: (string | number)[]
-) => Promise<number>;
-
 export interface OutcomeRecord {
   jobId: string;
   opId: string;
@@ -52,10 +48,7 @@ export interface OutcomeStore {
 
 export function createOutcomeStore(redis: Redis, queue: string, batchRetentionSeconds: number): OutcomeStore {
   const keys = queueKeys(queue);
-  if (!(redis as unknown as Record<string, unknown>)['sluiceRecordOutcome']) {
-    redis.defineCommand('sluiceRecordOutcome', { numberOfKeys: 6, lua: RECORD_OUTCOME });
-  }
-  const recordOutcome = (redis as unknown as { sluiceRecordOutcome: RecordOutcomeCommand }).sluiceRecordOutcome.bind(redis);
+  const recordOutcome = luaScript<(string | number)[]>(redis, 'sluiceRecordOutcome', 6, RECORD_OUTCOME);
 
   async function record(entry: OutcomeRecord): Promise<boolean> {
     const batch = entry.batchId;

@@ -5,6 +5,7 @@ import { ValidationError, type Issue } from '../errors.js';
 import { EMPTY_CONFIG, type SluiceConfig } from '../config/sluice-config.js';
 import { parseOperation } from '../operation/parse-operation.js';
 import { PREFIX, bullQueueName, jobIdForKey, queueKeys } from './keys.js';
+import { luaScript } from './lua-script.js';
 import { defaultIdempotencyKey, type JobEnvelope } from './job-data.js';
 import { closeRedis, createRedisConnection } from './redis-connection.js';
 
@@ -105,6 +106,7 @@ export function createProducer(options: ProducerOptions): Producer {
     : options.connection;
   const queue = new Queue(bullQueueName(queueName), { connection: redis, prefix: PREFIX });
   const keys = queueKeys(queueName);
+  const claimKeys = luaScript<(string | number)[]>(redis, 'sluiceClaimKeys', -1, CLAIM_KEYS);
   let closing: Promise<void> | undefined;
 
   interface Prepared {
@@ -133,8 +135,7 @@ export function createProducer(options: ProducerOptions): Producer {
   async function writeChunk(chunk: Prepared[], batchId: string | undefined): Promise<EnqueueResult[]> {
     const keyed = chunk.filter((item) => item.dedupKey !== undefined);
     const holders = keyed.length
-      ? ((await redis.eval(
-          CLAIM_KEYS,
+      ? ((await claimKeys(
           keyed.length * 2,
           ...keyed.flatMap((item) => [item.dedupKey!, queue.toKey(item.jobId)]),
           ...keyed.map((item) => item.jobId),
@@ -205,23 +206,32 @@ export function createProducer(options: ProducerOptions): Producer {
     const batchId = manyOptions.batchId ?? newBatchId();
     const collect = manyOptions.collectResults ?? true;
     const summary: EnqueueManySummary = { batchId, enqueued: 0, duplicates: 0, results: [] };
-    let chunk: Prepared[] = [];
-    let index = 0;
-    const flush = async () => {
-      const results = await writeChunk(chunk, batchId);
-      chunk = [];
-      for (const result of results) {
+    const write = async (chunk: Prepared[]) => {
+      for (const result of await writeChunk(chunk, batchId)) {
         if (result.duplicate) summary.duplicates += 1;
         else summary.enqueued += 1;
         if (collect) summary.results.push(result);
       }
     };
-    for await (const operation of operations) {
-      chunk.push(prepare(operation, index, batchId));
-      index += 1;
-      if (chunk.length >= chunkSize) await flush();
+    // One chunk is written while the next is read and validated: Redis and this process work at once.
+    let writing: Promise<void> | undefined;
+    let chunk: Prepared[] = [];
+    let index = 0;
+    try {
+      for await (const operation of operations) {
+        chunk.push(prepare(operation, index, batchId));
+        index += 1;
+        if (chunk.length >= chunkSize) {
+          await writing;
+          writing = write(chunk);
+          chunk = [];
+        }
+      }
+    } finally {
+      // Never leave a write running unobserved, also when the input threw.
+      await writing;
     }
-    if (chunk.length) await flush();
+    if (chunk.length) await write(chunk);
     return summary;
   }
 
