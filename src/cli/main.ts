@@ -6,6 +6,7 @@ import { resultsCommand, statusCommand, waitCommand } from './commands/batch.js'
 import { dlqListCommand, dlqPurgeCommand, dlqReplayCommand, dlqShowCommand } from './commands/dlq.js';
 import { workerCommand } from './commands/worker.js';
 import { demoCommand } from './commands/demo.js';
+import { limitsListCommand, limitsPauseCommand, limitsResetCommand, limitsResumeCommand, limitsSetCommand } from './commands/limits.js';
 
 /** Exit codes: 0 ok, 1 failure (or dead letters, for `wait`), 2 bad input or usage, 3 timeout. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, timeout: 3 } as const;
@@ -138,6 +139,37 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--all', 'every dead letter in the queue')
     .option('--yes', 'confirm')
     .action(run((ctx, ids: string[], options) => dlqPurgeCommand(ctx, ids, options)));
+
+  const limits = program
+    .command('limits')
+    .description('cluster-wide limits per limit key: configured and effective rate, in flight, paused, recent 429s')
+    .option('--json', 'print JSON')
+    .action(run((ctx, options: { json?: boolean }) => limitsListCommand(ctx, options)));
+  limits
+    .command('set')
+    .description('change a key for every running worker within a second (no restarts)')
+    .argument('<key>', 'limit key (a target name, a host, or any key operations name)')
+    .option('--rps <n>', 'requests per second')
+    .option('--rpm <n>', 'requests per minute')
+    .option('--burst <n>', 'requests that may start at once after a quiet spell')
+    .option('--concurrency <n>', 'requests in flight at most, across the fleet')
+    .option('--ttl <duration>', 'make it temporary: 90s, 5m, 2h, 1d')
+    .action(run((ctx, key: string, options) => limitsSetCommand(ctx, key, options)));
+  limits
+    .command('pause')
+    .description('stop starting requests on a key, fleet-wide')
+    .argument('<key>', 'limit key')
+    .action(run((ctx, key: string) => limitsPauseCommand(ctx, key)));
+  limits
+    .command('resume')
+    .description('lift a pause (also one the target asked for with Retry-After)')
+    .argument('<key>', 'limit key')
+    .action(run((ctx, key: string) => limitsResumeCommand(ctx, key)));
+  limits
+    .command('reset')
+    .description('drop an override set with `limits set`: the config file applies again')
+    .argument('<key>', 'limit key')
+    .action(run((ctx, key: string) => limitsResetCommand(ctx, key)));
 
   program
     .command('demo')

@@ -6,6 +6,7 @@ export type DeadLetterReason =
   | 'attempts-exhausted'
   | 'timeout'
   | 'max-duration-exceeded'
+  | 'rate-limited'
   | 'invalid-operation'
   | 'request-error'
   | 'internal-error';

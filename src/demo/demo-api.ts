@@ -25,6 +25,11 @@ export interface DemoApiOptions {
    * rateLimitRate: 429; otherwise served), then the latency.
    */
   random?: () => number;
+  /**
+   * A strict limiter in front of the API, as a real SaaS API has: a request that arrives faster than
+   * `requestsPerSecond` (GCRA with `burst`) is answered 429 with `Retry-After`. Default: none.
+   */
+  strictLimit?: { requestsPerSecond: number; burst?: number };
 }
 
 export interface DemoRecord {
@@ -40,6 +45,10 @@ export interface DemoApiStats {
   /** Count of responses per status code, e.g. { '201': 3, '503': 1 }. */
   status: Record<string, number>;
   idempotentReplays: number;
+  /** Requests refused by `strictLimit`. */
+  limited: number;
+  /** Most requests in flight at once. */
+  maxInFlight: number;
 }
 
 export interface DemoApi {
@@ -47,6 +56,8 @@ export interface DemoApi {
   url: string;
   port: number;
   stats(): DemoApiStats;
+  /** Arrival time (ms, monotonic) of every request, in order. */
+  arrivals(): number[];
   records(): DemoRecord[];
   close(): Promise<void>;
 }
@@ -66,7 +77,20 @@ export async function startDemoApi(options: DemoApiOptions = {}): Promise<DemoAp
 
   const records = new Map<number, DemoRecord>();
   const byIdempotencyKey = new Map<string, DemoRecord>();
-  const stats: DemoApiStats = { requests: 0, created: 0, status: {}, idempotentReplays: 0 };
+  const stats: DemoApiStats = { requests: 0, created: 0, status: {}, idempotentReplays: 0, limited: 0, maxInFlight: 0 };
+  const arrivals: number[] = [];
+  let inFlight = 0;
+  const strict = options.strictLimit;
+  const interval = strict ? 1_000 / strict.requestsPerSecond : 0;
+  const tolerance = strict ? ((strict.burst ?? 1) - 1) * interval : 0;
+  let tat = 0;
+  /** GCRA: admit when the theoretical arrival time is at most `tolerance` ahead of now. */
+  const admit = (now: number): boolean => {
+    if (!strict) return true;
+    if (tat - now > tolerance) return false;
+    tat = Math.max(tat, now) + interval;
+    return true;
+  };
   const timers = new Set<NodeJS.Timeout>();
   let nextId = 1;
   let closing: Promise<void> | undefined;
@@ -117,6 +141,17 @@ export async function startDemoApi(options: DemoApiOptions = {}): Promise<DemoAp
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     stats.requests++;
+    const arrived = performance.now();
+    arrivals.push(arrived);
+    inFlight++;
+    stats.maxInFlight = Math.max(stats.maxInFlight, inFlight);
+    res.once('close', () => inFlight--);
+    if (!admit(arrived)) {
+      stats.limited++;
+      const retryAfter = Math.max(1, Math.ceil((tat - tolerance - arrived) / 1_000));
+      send(res, { status: 429, body: { error: 'rate limit exceeded' }, headers: { 'retry-after': String(retryAfter) } }, randomUUID(), stats);
+      return;
+    }
     const requestId = headerValue(req, 'x-request-id') ?? randomUUID();
     const raw = await readBody(req);
     const outcome = random();
@@ -156,6 +191,7 @@ export async function startDemoApi(options: DemoApiOptions = {}): Promise<DemoAp
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     port,
     stats: () => ({ ...stats, status: { ...stats.status } }),
+    arrivals: () => [...arrivals],
     records: () => [...records.values()].map((record) => ({ ...record })),
     close() {
       closing ??= new Promise<void>((resolve, reject) => {

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -14,6 +14,11 @@ import { closeRedis, createRedisConnection, redactUrl } from '../queue/redis-con
 import { redisAnswers, startRedisServer } from '../support/redis-server.js';
 import { sluiceBin } from '../support/package-root.js';
 import { startDemoApi } from './demo-api.js';
+import { removeLimitKey } from '../limits/limits-admin.js';
+
+/** The demo API's own limit, and the (lower) limit sluice is configured with for it. */
+const DEMO_API_LIMIT = 400;
+const DEMO_LIMIT = 300;
 
 export interface DemoOptions {
   /** A Redis to use; when absent, localhost:6379 if it answers, else a private redis-server. */
@@ -36,6 +41,10 @@ export interface DemoSummary {
   requestsPerSecond: number;
   created: number;
   expectedCreated: number;
+  /** The limit sluice was given for the demo API, requests/s. */
+  limit: number;
+  /** Requests the demo API refused (429) for going over its own limit. */
+  rejectedByApiLimit: number;
   workerLog: string;
 }
 
@@ -52,14 +61,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const say = (line: string) => options.out.write(`${line}\n`);
   try {
     const redisUrl = await chooseRedis(options.redisUrl, releases, say);
-    const api = await startDemoApi({ failureRate: 0.08, rateLimitRate: 0.03 });
+    const api = await startDemoApi({ failureRate: 0.08, rateLimitRate: 0, strictLimit: { requestsPerSecond: DEMO_API_LIMIT, burst: 40 } });
     releases.push(() => api.close());
-    say(`demo API listening on ${api.url} (5-40 ms latency, ~8% 503s, ~3% 429s with Retry-After)`);
+    const limitKey = new URL(api.url).host;
+    say(`demo API listening on ${api.url} (5-40 ms latency, ~8% 503s, half with Retry-After; answers 429 above ${DEMO_API_LIMIT} requests/s)`);
 
     const queue = `demo-${randomBytes(4).toString('hex')}`;
     const redis = createRedisConnection(redisUrl, { name: 'sluice:demo' });
     releases.push(() => closeRedis(redis));
-    releases.push(() => removeQueue(redis, queue));
+    releases.push(() => removeQueue(redis, queue, limitKey));
 
     const total = options.operations ?? 3_000;
     const missing = Math.max(1, Math.floor(total / 100));
@@ -72,9 +82,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
 
     const logDir = await mkdtemp(join(tmpdir(), 'sluice-demo-'));
     const workerLog = join(logDir, 'workers.log');
-    const workers = startWorkers(options.workers ?? 2, options.concurrency ?? 25, { ...options.env, REDIS_URL: redisUrl, SLUICE_QUEUE: queue }, workerLog);
+    const configPath = join(logDir, 'sluice.config.json');
+    await writeFile(configPath, JSON.stringify({ limits: { [limitKey]: { requestsPerSecond: DEMO_LIMIT, burst: 20 } } }, null, 2));
+    const workerEnv = { ...options.env, REDIS_URL: redisUrl, SLUICE_QUEUE: queue, SLUICE_CONFIG: configPath };
+    const workers = startWorkers(options.workers ?? 2, options.concurrency ?? 25, workerEnv, workerLog);
     releases.push(() => stopWorkers(workers));
-    say(`started ${workers.length} worker processes (logs: ${workerLog})`);
+    say(`started ${workers.length} worker processes sharing a limit of ${DEMO_LIMIT} requests/s on ${limitKey} (config ${configPath}; logs ${workerLog})`);
 
     const started = Date.now();
     const batches = createBatches(redis, queue);
@@ -93,6 +106,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       requestsPerSecond: stats.requests / seconds,
       created: stats.created,
       expectedCreated: total - missing,
+      limit: DEMO_LIMIT,
+      rejectedByApiLimit: stats.limited,
       workerLog,
     };
   } finally {
@@ -167,8 +182,9 @@ async function stopWorkers(workers: ChildProcess[]): Promise<void> {
   );
 }
 
-/** The demo's queue is its own: remove its jobs and sluice's keys beside them. */
-async function removeQueue(redis: ReturnType<typeof createRedisConnection>, queue: string): Promise<void> {
+/** The demo's queue and limit key are its own: remove its jobs, sluice's keys beside them and its limiter state. */
+async function removeQueue(redis: ReturnType<typeof createRedisConnection>, queue: string, limitKey: string): Promise<void> {
+  await removeLimitKey(redis, limitKey);
   const bull = new Queue(bullQueueName(queue), { connection: redis, prefix: PREFIX });
   try {
     await bull.obliterate({ force: true });

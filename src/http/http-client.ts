@@ -3,6 +3,7 @@ import { NetworkError, RequestError, ShutdownAbortError, TimeoutError, errorMess
 import type { RequestSpec } from './request-spec.js';
 import { readCappedBody, type CappedBody } from './read-body.js';
 import { parseRetryAfter } from './retry-after.js';
+import { parseRateLimitHeaders, type RateLimitInfo } from './rate-limit-headers.js';
 
 export interface HttpClientOptions {
   /** Largest response body kept in a result, in bytes; the rest is read and dropped. Default 8 KiB. */
@@ -20,6 +21,8 @@ export interface HttpResponseSummary {
   durationMs: number;
   /** `Retry-After` in milliseconds from now, when the target sent one. */
   retryAfterMs: number | undefined;
+  /** The rate-limit headers, when the target sent them. */
+  rateLimit: RateLimitInfo | undefined;
 }
 
 /** The few response headers worth keeping in a result. */
@@ -84,6 +87,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
         body,
         durationMs: Math.round(performance.now() - started),
         retryAfterMs: parseRetryAfter(header(headers, 'retry-after')),
+        rateLimit: parseRateLimitHeaders(headers),
       };
     } catch (error) {
       throw toSluiceError(error, spec, signal, deadline);

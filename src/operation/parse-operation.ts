@@ -24,12 +24,19 @@ export function parseOperation(input: unknown, config: SluiceConfig): ParseResul
   return { ok: true, operation };
 }
 
-/** The limit key an operation consumes: its own, else its target's name, else its URL's host. */
+/**
+ * The limit keys an operation consumes: its own (one or several), else its target's name, else its
+ * URL's host. An operation naming several keys runs only when it holds all of them.
+ */
+export function limitKeysOf(operation: Operation): string[] {
+  if (operation.limitKey !== undefined) return Array.isArray(operation.limitKey) ? operation.limitKey : [operation.limitKey];
+  if (operation.target !== undefined) return [operation.target];
+  return [new URL(operation.url).host];
+}
+
+/** The limit keys as one string, for logs and dead letters. */
 export function limitKeyOf(operation: Operation): string {
-  if (operation.limitKey !== undefined) return operation.limitKey;
-  if (operation.target !== undefined) return operation.target;
-  const base = operation.url.startsWith('/') ? undefined : operation.url;
-  return base ? new URL(base).host : 'default';
+  return limitKeysOf(operation).join(',');
 }
 
 function describe(value: unknown): string {

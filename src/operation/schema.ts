@@ -27,6 +27,8 @@ export const headersSchema = z.record(
   z.string().regex(NO_CR_LF, 'header values may not contain CR or LF'),
 );
 
+const limitKeyName = z.string().min(1).max(256).regex(/^[^\s]+$/, 'limit keys may not contain white space');
+
 const positiveMs = (max: number) => z.number().int().positive().max(max);
 
 export const timeoutSchema = z.strictObject({
@@ -62,7 +64,12 @@ export const operationSchema = z
     body: z.string().optional(),
     timeoutMs: timeoutSchema.default(() => ({ ...DEFAULT_TIMEOUTS })),
     idempotencyKey: z.string().min(1).max(256).regex(NO_CR_LF, 'may not contain CR or LF').optional(),
-    limitKey: z.string().min(1).max(256).optional(),
+    limitKey: z
+      .union([
+        limitKeyName,
+        z.array(limitKeyName).min(1, 'list at least one key').max(8, 'at most 8 keys').refine((keys) => new Set(keys).size === keys.length, 'keys must be distinct'),
+      ])
+      .optional(),
     retry: retrySchema.default(() => ({ ...DEFAULT_RETRY })),
     expect: expectSchema.optional(),
     meta: z.unknown().optional(),

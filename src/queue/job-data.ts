@@ -27,6 +27,8 @@ export interface AttemptRecord {
   message?: string;
   /** The start of the response body, at most a few KiB. */
   excerpt?: string;
+  /** A 429: the target pacing us. It does not count against `retry.attempts`. */
+  rateLimited?: boolean;
 }
 
 /** Reads job data written by sluice or by any other BullMQ client. */

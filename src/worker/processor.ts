@@ -1,10 +1,11 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
-import { formatIssues, errorMessage } from '../errors.js';
+import { ShutdownAbortError, formatIssues, errorMessage } from '../errors.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { classifyError, classifyStatus, type AttemptClass } from '../http/classify.js';
 import type { HttpClient, HttpResponseSummary } from '../http/http-client.js';
 import { buildRequestSpec, type RequestSpec } from '../http/request-spec.js';
-import { limitKeyOf, parseOperation } from '../operation/parse-operation.js';
+import { limitKeysOf, parseOperation } from '../operation/parse-operation.js';
+import type { Gate, Limiter } from '../limits/limiter.js';
 import type { Operation } from '../operation/schema.js';
 import { readEnvelope, type AttemptRecord, type JobEnvelope } from '../queue/job-data.js';
 import type { OutcomeStore } from '../queue/outcome-store.js';
@@ -16,11 +17,17 @@ export interface ProcessorDeps {
   queue: string;
   config: SluiceConfig;
   http: HttpClient;
+  limiter: Limiter;
   outcomes: OutcomeStore;
   logger: Logger;
   /** Jitter source, for tests. */
   random?: () => number;
 }
+
+/** A concurrency lease outlives the request's own deadline by this much (then a dead worker's lease expires). */
+const LEASE_MARGIN_MS = 5_000;
+/** 429s an operation may wait out before it is dead-lettered (`rate-limited`). */
+export const MAX_RATE_LIMIT_DEFERRALS = 50;
 
 export type SluiceProcessor = (job: Job, token?: string, signal?: AbortSignal) => Promise<unknown>;
 
@@ -30,7 +37,7 @@ export type SluiceProcessor = (job: Job, token?: string, signal?: AbortSignal) =
  * any job options, follow the operation's own retry policy, and so every attempt is recorded.
  */
 export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
-  const { queue, config, http, outcomes, logger } = deps;
+  const { queue, config, http, limiter, outcomes, logger } = deps;
 
   return async function process(job, token, signal) {
     const jobId = job.id!;
@@ -43,7 +50,8 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
       throw new UnrecoverableError(`invalid operation: ${message}`);
     }
     const operation = parsed.operation;
-    const limitKey = limitKeyOf(operation);
+    const limitKeys = limitKeysOf(operation);
+    const limitKey = limitKeys.join(',');
     let spec: RequestSpec;
     try {
       spec = buildRequestSpec(operation, operation.target ? config.targets[operation.target] : undefined, envelope.idempotencyKey);
@@ -53,7 +61,27 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
     }
 
     const previous = envelope.attempts ?? [];
-    const attempt = previous.length + 1;
+    const attempt = previous.filter((record) => !record.rateLimited).length + 1;
+    const log = logger.child({ jobId, batchId: envelope.batchId, limitKey, method: spec.method, url: `${spec.url.origin}${spec.url.pathname}`, attempt });
+    const requeue = async (delayMs: number): Promise<never> => {
+      await job.moveToDelayed(Date.now() + delayMs, token);
+      throw new DelayedError();
+    };
+
+    // The limits: go now (perhaps after a short wait in this slot), or give the slot back until the key opens.
+    let gate: Gate;
+    try {
+      gate = await limiter.acquire(limitKeys, jobId, spec.timeouts.total + LEASE_MARGIN_MS, signal);
+    } catch (error) {
+      if (!(error instanceof ShutdownAbortError)) throw error;
+      log.info({ outcome: 'requeued' }, 'shutdown while waiting for the limit; requeued');
+      return requeue(0);
+    }
+    if (gate.kind === 'defer') {
+      log.debug({ outcome: 'deferred', reason: gate.reason, delayMs: gate.waitMs }, 'limit key busy; job deferred');
+      return requeue(gate.waitMs);
+    }
+
     const startedAt = new Date();
     let response: HttpResponseSummary | undefined;
     let verdict: AttemptClass;
@@ -64,15 +92,16 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
     } catch (error) {
       failure = error;
       verdict = classifyError(error);
+    } finally {
+      await limiter.release(gate.lease);
     }
     const durationMs = response?.durationMs ?? Date.now() - startedAt.getTime();
-    const log = logger.child({ jobId, batchId: envelope.batchId, limitKey, method: spec.method, url: `${spec.url.origin}${spec.url.pathname}`, attempt });
+    if (response) await learnFromResponse(response, limitKeys, log);
 
     if (verdict.kind === 'aborted') {
       // Shutdown: back to the queue at once, without spending an attempt.
       log.info({ outcome: 'requeued', durationMs }, 'attempt aborted by shutdown; requeued');
-      await job.moveToDelayed(Date.now(), token);
-      throw new DelayedError();
+      return requeue(0);
     }
 
     if (verdict.kind === 'success') {
@@ -84,6 +113,7 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
       return line;
     }
 
+    const rateLimited = response?.status === 429;
     const record: AttemptRecord = {
       at: startedAt.toISOString(),
       durationMs,
@@ -91,23 +121,28 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
       error: verdict.code,
       message: response ? `target answered HTTP ${response.status}` : errorMessage(failure),
       ...(response ? { excerpt: excerptOf(response.body.value) } : {}),
+      ...(rateLimited ? { rateLimited: true } : {}),
     };
     const attempts = [...previous, record];
 
     if (verdict.kind === 'retry') {
-      const delay = backoffDelay(operation.retry, attempt, verdict.retryAfterMs, deps.random);
+      // A 429 is the target pacing us: waiting for it does not spend an attempt (it is bounded by
+      // maxDurationMs and MAX_RATE_LIMIT_DEFERRALS instead).
+      const deferrals = attempts.filter((entry) => entry.rateLimited).length;
+      const delay = rateLimited
+        ? Math.max(verdict.retryAfterMs ?? 0, backoffDelay(operation.retry, deferrals, undefined, deps.random))
+        : backoffDelay(operation.retry, attempt, verdict.retryAfterMs, deps.random);
       const firstAt = Date.parse(attempts[0]!.at);
-      const withinBudget = attempt < operation.retry.attempts;
+      const withinBudget = rateLimited ? deferrals <= MAX_RATE_LIMIT_DEFERRALS : attempt < operation.retry.attempts;
       const withinDuration = Date.now() + delay - firstAt <= operation.retry.maxDurationMs;
       if (withinBudget && withinDuration) {
-        log.info({ status: response?.status, error: verdict.code, durationMs, outcome: 'retry', delayMs: delay }, 'attempt failed; will retry');
+        log.info({ status: response?.status, error: verdict.code, durationMs, outcome: rateLimited ? 'rate-limited' : 'retry', delayMs: delay }, 'attempt failed; will retry');
         await job.updateData({ ...envelope, attempts } satisfies JobEnvelope);
         await outcomes.countRetry(envelope.batchId);
-        await job.moveToDelayed(Date.now() + delay, token);
-        throw new DelayedError();
+        return requeue(delay);
       }
       const reason: DeadLetterReason = !withinBudget
-        ? verdict.code.startsWith('TIMEOUT') ? 'timeout' : 'attempts-exhausted'
+        ? rateLimited ? 'rate-limited' : verdict.code.startsWith('TIMEOUT') ? 'timeout' : 'attempts-exhausted'
         : 'max-duration-exceeded';
       return finalFailure(reason);
     }
@@ -119,6 +154,19 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
       throw new UnrecoverableError(`${reason}: ${record.message}`);
     }
   };
+
+  /** Retry-After on a 429/503, a 429 itself, or a spent RateLimit quota steer the key for every worker. */
+  async function learnFromResponse(response: HttpResponseSummary, keys: string[], log: Logger): Promise<void> {
+    const status = response.status;
+    const retryAfterMs = status === 429 || status === 503 ? response.retryAfterMs : undefined;
+    const resetMs = response.rateLimit && response.rateLimit.remaining <= 0 ? response.rateLimit.resetMs : undefined;
+    if (status !== 429 && retryAfterMs === undefined && resetMs === undefined) return;
+    try {
+      await limiter.observe(keys, { status, retryAfterMs, resetMs });
+    } catch (error) {
+      log.warn({ err: error }, 'could not record what the target said about its limits');
+    }
+  }
 
   async function deadLetter(
     job: Job,

@@ -8,6 +8,7 @@ import { readEnvelope } from '../queue/job-data.js';
 import { createOutcomeStore } from '../queue/outcome-store.js';
 import { closeRedis, createRedisConnection } from '../queue/redis-connection.js';
 import type { Logger } from '../observability/logger.js';
+import { createLimiter } from '../limits/limiter.js';
 import { createProcessor } from './processor.js';
 import { deadLetterEntry, resultLine } from './outcome-shapes.js';
 
@@ -34,6 +35,8 @@ export interface SluiceWorkerOptions {
   lockDurationMs?: number;
   /** How often stalled jobs are looked for. Default 30,000 ms. */
   stalledIntervalMs?: number;
+  /** A job whose limit key opens within this long waits in its slot; later ones are delayed. Default 250 ms. */
+  maxInSlotWaitMs?: number;
   /** Use this HTTP client instead of making one (borrowed). */
   http?: HttpClient;
 }
@@ -59,7 +62,9 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
   const ownsHttp = options.http === undefined;
   const http = options.http ?? createHttpClient({ maxBodyBytes: options.resultMaxBytes ?? 8_192 });
   const outcomes = createOutcomeStore(redis, queue, options.batchRetentionSeconds ?? 7 * 86_400);
-  const processor = createProcessor({ queue, config: options.config ?? EMPTY_CONFIG, http, outcomes, logger });
+  const config = options.config ?? EMPTY_CONFIG;
+  const limiter = createLimiter({ redis, config, logger, ...(options.maxInSlotWaitMs !== undefined ? { maxInSlotWaitMs: options.maxInSlotWaitMs } : {}) });
+  const processor = createProcessor({ queue, config, http, limiter, outcomes, logger });
 
   const worker = new Worker(bullQueueName(queue), processor, {
     connection: redis,
@@ -109,6 +114,7 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
     } finally {
       clearTimeout(timer);
     }
+    await limiter.close();
     if (ownsHttp) await http.close();
     if (ownsConnection) await closeRedis(redis);
     logger.info('worker stopped');

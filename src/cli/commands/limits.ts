@@ -1,0 +1,115 @@
+import { UsageError } from '../../errors.js';
+import { createLimitsAdmin, type LimitChange, type LimitStatus } from '../../limits/limits-admin.js';
+import type { CliContext } from '../context.js';
+
+async function admin(ctx: CliContext) {
+  return createLimitsAdmin({ redis: await ctx.redis(), config: ctx.config });
+}
+
+/** `sluice limits [--json]`: every known limit key, configured and effective. */
+export async function limitsListCommand(ctx: CliContext, options: { json?: boolean }): Promise<number> {
+  const keys = await (await admin(ctx)).list();
+  if (options.json) {
+    ctx.io.stdout.write(`${JSON.stringify(keys)}\n`);
+    return 0;
+  }
+  if (keys.length === 0) {
+    ctx.io.stdout.write('no limit keys yet: configure limits (see README) or run some operations\n');
+    return 0;
+  }
+  const rows = keys.map(row);
+  const header = ['KEY', 'CONFIGURED', 'OVERRIDE', 'EFFECTIVE', 'IN FLIGHT', 'QUEUED', '429s (5m)', 'PAUSED'];
+  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();
+  ctx.io.stdout.write(`${[line(header), ...rows.map(line)].join('\n')}\n`);
+  return 0;
+}
+
+function rate(value: number | null): string {
+  if (value === null) return '-';
+  return value >= 1 ? `${+value.toFixed(2)}/s` : `${+(value * 60).toFixed(2)}/min`;
+}
+
+function row(status: LimitStatus): string[] {
+  const configured = status.configured
+    ? [rate(status.configured.rate), status.configured.rate ? `burst ${status.configured.burst}` : '', status.configured.concurrency ? `conc ${status.configured.concurrency}` : '']
+        .filter(Boolean)
+        .join(' ')
+    : '-';
+  const override = status.override
+    ? [
+        status.override.rate !== null ? rate(status.override.rate) : '',
+        status.override.burst !== null ? `burst ${status.override.burst}` : '',
+        status.override.concurrency !== null ? `conc ${status.override.concurrency}` : '',
+        status.override.expiresInMs !== null ? `(${Math.ceil(status.override.expiresInMs / 1_000)}s left)` : '',
+      ]
+        .filter(Boolean)
+        .join(' ')
+    : '-';
+  const paused = status.paused ? 'yes (operator)' : status.pausedUntil ? `until ${status.pausedUntil}` : '-';
+  return [status.key, configured, override, rate(status.effectiveRate), String(status.inFlight), String(status.queued), String(status.recent429s), paused];
+}
+
+export interface LimitsSetOptions {
+  rps?: string;
+  rpm?: string;
+  burst?: string;
+  concurrency?: string;
+  ttl?: string;
+}
+
+/** `sluice limits set KEY [--rps N | --rpm N] [--burst N] [--concurrency N] [--ttl DURATION]` */
+export async function limitsSetCommand(ctx: CliContext, key: string, options: LimitsSetOptions): Promise<number> {
+  if (options.rps !== undefined && options.rpm !== undefined) throw new UsageError('limits set: give --rps or --rpm, not both');
+  const change: LimitChange = {};
+  if (options.rps !== undefined) change.rate = positive('--rps', options.rps);
+  if (options.rpm !== undefined) change.rate = positive('--rpm', options.rpm) / 60;
+  if (options.burst !== undefined) change.burst = wholePositive('--burst', options.burst);
+  if (options.concurrency !== undefined) change.concurrency = wholePositive('--concurrency', options.concurrency);
+  if (Object.keys(change).length === 0) throw new UsageError('limits set: give at least one of --rps, --rpm, --burst, --concurrency');
+  const ttlMs = options.ttl === undefined ? 0 : parseDuration(options.ttl);
+  await (await admin(ctx)).set(key, change, ttlMs);
+  ctx.io.stdout.write(`limit key ${key} updated for every worker${ttlMs ? ` for ${options.ttl}` : ''}\n`);
+  return 0;
+}
+
+export async function limitsPauseCommand(ctx: CliContext, key: string): Promise<number> {
+  await (await admin(ctx)).pause(key);
+  ctx.io.stdout.write(`limit key ${key} paused: no worker starts a request on it until \`sluice limits resume ${key}\`\n`);
+  return 0;
+}
+
+export async function limitsResumeCommand(ctx: CliContext, key: string): Promise<number> {
+  await (await admin(ctx)).resume(key);
+  ctx.io.stdout.write(`limit key ${key} resumed\n`);
+  return 0;
+}
+
+export async function limitsResetCommand(ctx: CliContext, key: string): Promise<number> {
+  await (await admin(ctx)).reset(key);
+  ctx.io.stdout.write(`limit key ${key}: override removed; the config file applies again\n`);
+  return 0;
+}
+
+function positive(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${name} ${value}: expected a number above 0`);
+  return n;
+}
+
+function wholePositive(name: string, value: string): number {
+  const n = positive(name, value);
+  if (!Number.isInteger(n)) throw new UsageError(`${name} ${value}: expected a whole number`);
+  return n;
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `90`, `90s`, `5m`, `2h`, `1d` → milliseconds. */
+export function parseDuration(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!match) throw new UsageError(`--ttl ${text}: expected a duration such as 90s, 5m, 2h or 1d`);
+  const ms = Number(match[1]) * UNITS[match[2] ?? 's']!;
+  if (ms < 1_000) throw new UsageError(`--ttl ${text}: at least 1s`);
+  return Math.round(ms);
+}

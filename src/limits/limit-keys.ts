@@ -1,0 +1,39 @@
+import type { Limits, SluiceConfig } from '../config/sluice-config.js';
+
+/** Every limiter key shares this hash tag: one Redis Cluster slot, so several keys lock together. */
+const BASE = 'sluice:{limits}';
+
+export const limiterKeys = {
+  index: `${BASE}:keys`,
+  version: `${BASE}:version`,
+  processes: `${BASE}:processes`,
+  state: (key: string) => `${BASE}:state:${key}`,
+  override: (key: string) => `${BASE}:override:${key}`,
+  leases: (key: string) => `${BASE}:leases:${key}`,
+  bookings: (key: string) => `${BASE}:bookings:${key}`,
+  recent429: (key: string) => `${BASE}:429:${key}`,
+};
+
+/** A key's configured limit in the limiter's units. `rate` in requests per second; 0 = none. */
+export interface LimitSpec {
+  rate: number;
+  burst: number;
+  concurrency: number;
+}
+
+export const NO_LIMIT: LimitSpec = Object.freeze({ rate: 0, burst: 1, concurrency: 0 });
+
+export function toSpec(limits: Limits | undefined): LimitSpec {
+  if (!limits) return NO_LIMIT;
+  const rate = limits.requestsPerSecond ?? (limits.requestsPerMinute !== undefined ? limits.requestsPerMinute / 60 : 0);
+  return { rate, burst: limits.burst ?? 1, concurrency: limits.concurrency ?? 0 };
+}
+
+/** A target's limits apply to the key named after the target; the top-level map covers the rest. */
+export function configuredLimits(key: string, config: SluiceConfig): Limits | undefined {
+  if (Object.hasOwn(config.targets, key)) {
+    const targetLimits = config.targets[key]!.limits;
+    if (targetLimits) return targetLimits;
+  }
+  return Object.hasOwn(config.limits, key) ? config.limits[key] : undefined;
+}

@@ -1,0 +1,229 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { SluiceConfig } from '../config/sluice-config.js';
+import { luaScript } from '../queue/lua-script.js';
+import type { Logger } from '../observability/logger.js';
+import { configuredLimits, limiterKeys, toSpec, type LimitSpec } from './limit-keys.js';
+import { ACQUIRE, RELEASE, REPORT } from './scripts.js';
+import { createRateMeter } from './rate-meter.js';
+import { ShutdownAbortError } from '../errors.js';
+import { sleep } from './sleep.js';
+
+export interface LimiterOptions {
+  /** Borrowed client. */
+  redis: Redis;
+  config: SluiceConfig;
+  logger: Logger;
+  /** A job whose key opens within this long waits in its worker slot; later ones are delayed. Default 250 ms. */
+  maxInSlotWaitMs?: number;
+  /** How often operator changes and learned limits are looked for. Default 1,000 ms. */
+  refreshIntervalMs?: number;
+}
+
+/** May the job start now? `go` is returned at the job's slot (the limiter waits in the slot for short waits). */
+export type Gate =
+  | { kind: 'go'; lease: Lease | undefined }
+  | { kind: 'defer'; waitMs: number; reason: 'rate' | 'concurrency' | 'paused' };
+
+export interface Lease {
+  id: string;
+  keys: string[];
+}
+
+/** What a response said about a key's limits. */
+export interface LimitSignal {
+  status: number;
+  /** `Retry-After` on a 429 or 503. */
+  retryAfterMs?: number | undefined;
+  /** `RateLimit-Reset` / `X-RateLimit-Reset` when the remaining count reached 0. */
+  resetMs?: number | undefined;
+}
+
+export interface Limiter {
+  acquire(keys: readonly string[], jobId: string, leaseMs: number, signal?: AbortSignal): Promise<Gate>;
+  release(lease: Lease | undefined): Promise<void>;
+  /** Feeds a response back: pauses the key for everyone, or lowers its rate on a 429. */
+  observe(keys: readonly string[], signal: LimitSignal): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Concurrency-blocked jobs re-check this often while they may wait in their slot. */
+const BLOCKED_POLL_MS = 25;
+const HEARTBEAT_TTL_MS = 15_000;
+
+/**
+ * The per-process face of the cluster-wide limiter (see scripts.ts for the mechanism). Keys with no
+ * configured limit, no operator override and nothing learned skip Redis entirely; the others cost
+ * one script call per job (plus one to release a concurrency lease).
+ */
+export function createLimiter(options: LimiterOptions): Limiter {
+  const { redis, config } = options;
+  const logger = options.logger.child({ component: 'limiter' });
+  const maxInSlotWaitMs = options.maxInSlotWaitMs ?? 250;
+  const wakeLeadMs = Math.floor(maxInSlotWaitMs / 2);
+  const processId = randomUUID();
+  const acquireScript = luaScript<(string | number)[]>(redis, 'sluiceLimitAcquire', -1, ACQUIRE);
+  const releaseScript = luaScript<(string | number)[]>(redis, 'sluiceLimitRelease', -1, RELEASE);
+  const reportScript = luaScript<(string | number)[]>(redis, 'sluiceLimitReport', -1, REPORT);
+  const meter = createRateMeter();
+  const specs = new Map<string, LimitSpec>();
+  /** Keys that Redis holds something for (override, learned rate, pause): they must use the script. */
+  let dynamicKeys = new Set<string>();
+  let seenVersion: string | null | undefined;
+  const releaseWaiters = new Set<() => void>();
+  /** This process's last start per key set (see the pacing in acquire). */
+  const lastStart = new Map<string, number>();
+  let closing: Promise<void> | undefined;
+
+  function specOf(key: string): LimitSpec {
+    let spec = specs.get(key);
+    if (!spec) {
+      spec = toSpec(configuredLimits(key, config));
+      specs.set(key, spec);
+    }
+    return spec;
+  }
+
+  const needsScript = (keys: readonly string[]) =>
+    keys.some((key) => dynamicKeys.has(key) || specOf(key).rate > 0 || specOf(key).concurrency > 0);
+
+  async function refresh(): Promise<void> {
+    await redis.zadd(limiterKeys.processes, Date.now() + HEARTBEAT_TTL_MS, processId);
+    const version = await redis.get(limiterKeys.version);
+    if (version === seenVersion) return;
+    seenVersion = version;
+    const names = await redis.smembers(limiterKeys.index);
+    const pipeline = redis.pipeline();
+    for (const name of names) {
+      pipeline.exists(limiterKeys.override(name));
+      pipeline.hmget(limiterKeys.state(name), 'decRate', 'pausedUntil');
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    const next = new Set<string>();
+    names.forEach((name, i) => {
+      const hasOverride = replies[2 * i]?.[1] === 1;
+      const [decRate, pausedUntil] = (replies[2 * i + 1]?.[1] as (string | null)[] | undefined) ?? [];
+      if (hasOverride || decRate || Number(pausedUntil ?? 0) > Date.now()) next.add(name);
+    });
+    dynamicKeys = next;
+  }
+
+  const timer = setInterval(() => {
+    refresh().catch((error: unknown) => logger.warn({ err: error }, 'could not refresh limit state'));
+  }, options.refreshIntervalMs ?? 1_000);
+  timer.unref();
+  refresh().catch((error: unknown) => logger.warn({ err: error }, 'could not read limit state'));
+
+  async function acquire(keys: readonly string[], jobId: string, leaseMs: number, signal?: AbortSignal): Promise<Gate> {
+    if (keys.length === 0 || !needsScript(keys)) {
+      meter.count(keys);
+      return { kind: 'go', lease: undefined };
+    }
+    const leaseId = `${jobId}:${randomUUID().slice(0, 8)}`;
+    const scriptKeys: string[] = [limiterKeys.index];
+    const args: (string | number)[] = [keys.length, jobId, leaseId, leaseMs, maxInSlotWaitMs];
+    for (const key of keys) {
+      const spec = specOf(key);
+      scriptKeys.push(limiterKeys.state(key), limiterKeys.override(key), limiterKeys.leases(key), limiterKeys.bookings(key));
+      args.push(key, spec.rate, spec.burst, spec.concurrency);
+    }
+    const blockedSince = Date.now();
+    for (;;) {
+      const [kind, waitMs, leased, slackMs, intervalMs] = (await acquireScript(scriptKeys.length, ...scriptKeys, ...args)) as number[] as [
+        number, number, number, number, number,
+      ];
+      if (kind === 1) {
+        const leaseKeys = keys.filter((_, i) => (leased & (2 ** i)) !== 0);
+        const lease = leaseKeys.length ? { id: leaseId, keys: leaseKeys } : undefined;
+        const slot = Date.now() + waitMs;
+        // Starts of this process on these keys stay `intervalMs` apart: timers that fire late together
+        // (a busy event loop) must not put a bunch of requests on the wire at once.
+        const pacerKey = keys.join('\n');
+        const start = Math.max(slot, (lastStart.get(pacerKey) ?? 0) + intervalMs);
+        if (start - slot > slackMs) {
+          // Too far behind its slot to use it safely: book again.
+          logger.debug({ limitKey: keys.join(','), jobId, lateMs: start - slot, slackMs }, 'slot missed (paced); booking again');
+          await release(lease);
+          continue;
+        }
+        if (intervalMs > 0) lastStart.set(pacerKey, start);
+        const delay = start - Date.now();
+        if (delay > 0 && !(await sleep(delay, signal))) {
+          await release(lease);
+          throw new ShutdownAbortError();
+        }
+        if (Date.now() - slot > slackMs) {
+          logger.debug({ limitKey: keys.join(','), jobId, lateMs: Date.now() - slot, slackMs }, 'slot missed (late timer); booking again');
+          await release(lease);
+          continue;
+        }
+        meter.count(keys);
+        return { kind: 'go', lease };
+      }
+      // Booked for later: come back a little before the slot and wait the rest in the slot, so that
+      // queue latency does not make the start late (a late start loses its slot).
+      if (kind === 2) return { kind: 'defer', waitMs: Math.max(1, waitMs - wakeLeadMs), reason: 'rate' };
+      if (kind === 4) return { kind: 'defer', waitMs: jitter(waitMs, 0.5), reason: 'paused' };
+      // Blocked on concurrency: wait in the slot a little (woken early by a local release), then give it back.
+      if (Date.now() - blockedSince >= maxInSlotWaitMs || signal?.aborted) {
+        return { kind: 'defer', waitMs: jitter(500, 0.6), reason: 'concurrency' };
+      }
+      await waitForRelease(jitter(BLOCKED_POLL_MS, 0.5));
+    }
+  }
+
+  function waitForRelease(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timeout);
+        releaseWaiters.delete(done);
+        resolve();
+      };
+      const timeout = setTimeout(done, ms);
+      releaseWaiters.add(done);
+    });
+  }
+
+  async function release(lease: Lease | undefined): Promise<void> {
+    if (!lease) return;
+    await releaseScript(lease.keys.length, ...lease.keys.map((key) => limiterKeys.leases(key)), lease.id);
+    for (const wake of [...releaseWaiters]) wake();
+  }
+
+  async function observe(keys: readonly string[], signal: LimitSignal): Promise<void> {
+    const is429 = signal.status === 429;
+    const pauseMs = Math.max(signal.retryAfterMs ?? -1, signal.resetMs ?? -1);
+    if (!is429 && pauseMs < 0) return;
+    const scriptKeys: string[] = [limiterKeys.index, limiterKeys.processes, limiterKeys.version];
+    const args: (string | number)[] = [keys.length];
+    for (const key of keys) {
+      const spec = specOf(key);
+      scriptKeys.push(limiterKeys.state(key), limiterKeys.recent429(key));
+      args.push(key, spec.rate, spec.burst, pauseMs, is429 ? 1 : 0, meter.rate(key));
+      dynamicKeys.add(key);
+    }
+    const changed = await reportScript(scriptKeys.length, ...scriptKeys, ...args);
+    if (Number(changed) > 0) {
+      logger.info({ limitKey: keys.join(','), status: signal.status, pauseMs: pauseMs >= 0 ? pauseMs : undefined }, 'limit key slowed down by the target');
+    }
+  }
+
+  return {
+    acquire,
+    release,
+    observe,
+    close() {
+      closing ??= (async () => {
+        clearInterval(timer);
+        for (const wake of [...releaseWaiters]) wake();
+        await redis.zrem(limiterKeys.processes, processId).catch(() => undefined);
+      })();
+      return closing;
+    },
+  };
+}
+
+/** `ms` spread by ±fraction, so deferred jobs do not come back together. */
+function jitter(ms: number, fraction: number): number {
+  return Math.max(1, Math.round(ms * (1 - fraction + Math.random() * 2 * fraction)));
+}
