@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { parseEnv, type Env } from '../config/env.js';
+import { QUEUE_NAME, parseEnv, type Env } from '../config/env.js';
+import { UsageError } from '../errors.js';
 import { EMPTY_CONFIG, loadSluiceConfig, type SluiceConfig } from '../config/sluice-config.js';
 import { assertRedisReachable, closeRedis, createRedisConnection, type Redis } from '../queue/redis-connection.js';
 
@@ -42,6 +43,9 @@ export function configPathFrom(io: CliIo, explicit: string | undefined, env: Env
 
 export async function createCliContext(io: CliIo, options: GlobalOptions): Promise<CliContext> {
   const env = parseEnv(io.env);
+  if (options.queue !== undefined && !QUEUE_NAME.test(options.queue)) {
+    throw new UsageError(`--queue ${JSON.stringify(options.queue)}: use letters, digits, _ . - (at most 100)`);
+  }
   const configPath = configPathFrom(io, options.config, env);
   const config = configPath ? await loadSluiceConfig(configPath) : EMPTY_CONFIG;
   let redis: Redis | undefined;

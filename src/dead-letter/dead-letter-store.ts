@@ -4,6 +4,7 @@ import { PREFIX, bullQueueName, queueKeys } from '../queue/keys.js';
 import { luaScript } from '../queue/lua-script.js';
 import type { JobEnvelope } from '../queue/job-data.js';
 import type { DeadLetter } from './types.js';
+import { SluiceError } from '../errors.js';
 
 export interface DeadLetterFilter {
   batchId?: string;
@@ -104,6 +105,7 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
   }
 
   async function replay(replayIds: readonly string[]): Promise<ReplayResult> {
+    if (closing) throw new SluiceError('the dead-letter store is closed', { code: 'CLOSED' });
     queue ??= new Queue(bullQueueName(queueName), { connection: redis, prefix: PREFIX });
     const result: ReplayResult = { replayed: [], missing: [] };
     for (const id of replayIds) {

@@ -7,6 +7,7 @@ export type DeadLetterReason =
   | 'timeout'
   | 'max-duration-exceeded'
   | 'rate-limited'
+  | 'stalled'
   | 'invalid-operation'
   | 'request-error'
   | 'internal-error';

@@ -15,8 +15,13 @@ export interface DemoApiOptions {
   host?: string;
   /** Added latency per request, drawn uniformly in [min, max] ms. Default { min: 5, max: 40 }. */
   latencyMs?: { min: number; max: number };
-  /** Fraction of requests answered 503; half of those carry `Retry-After: 1`. Default 0.05. */
+  /** Fraction of requests answered 503; `retryAfterShare` of those carry `Retry-After: 1`. Default 0.05. */
   failureRate?: number;
+  /**
+   * Share of the 503s that carry `Retry-After: 1`. Default 0.5. A Retry-After pauses the whole limit
+   * key for every worker, so a realistic API sends it rarely (when it is really overloaded).
+   */
+  retryAfterShare?: number;
   /** Fraction of requests answered 429 with `Retry-After: 1`. Default 0.02. */
   rateLimitRate?: number;
   /**
@@ -72,6 +77,7 @@ export async function startDemoApi(options: DemoApiOptions = {}): Promise<DemoAp
   const latency = options.latencyMs ?? { min: 5, max: 40 };
   const failureRate = options.failureRate ?? 0.05;
   const rateLimitRate = options.rateLimitRate ?? 0.02;
+  const retryAfterShare = options.retryAfterShare ?? 0.5;
   const random = options.random ?? Math.random;
   validate(latency, failureRate, rateLimitRate);
 
@@ -162,7 +168,7 @@ export async function startDemoApi(options: DemoApiOptions = {}): Promise<DemoAp
     if (raw === undefined) answer = { status: 413, body: { error: 'request body too large' } };
     else if (outcome < failureRate) {
       answer = { status: 503, body: { error: 'service unavailable' } };
-      if (outcome < failureRate / 2) answer.headers = { 'retry-after': '1' };
+      if (outcome < failureRate * retryAfterShare) answer.headers = { 'retry-after': '1' };
     } else if (outcome < failureRate + rateLimitRate) {
       answer = { status: 429, body: { error: 'rate limited' }, headers: { 'retry-after': '1' } };
     } else {

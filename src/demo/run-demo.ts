@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
-import { errorMessage } from '../errors.js';
+import { SluiceError, errorMessage } from '../errors.js';
 import { createBatches, waitForBatch, type BatchStatus } from '../queue/batches.js';
 import { PREFIX, bullQueueName } from '../queue/keys.js';
 import { createProducer, newBatchId } from '../queue/producer.js';
@@ -61,10 +61,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const say = (line: string) => options.out.write(`${line}\n`);
   try {
     const redisUrl = await chooseRedis(options.redisUrl, releases, say);
-    const api = await startDemoApi({ failureRate: 0.08, rateLimitRate: 0, strictLimit: { requestsPerSecond: DEMO_API_LIMIT, burst: 40 } });
+    const api = await startDemoApi({
+      failureRate: 0.08,
+      retryAfterShare: 0.01,
+      rateLimitRate: 0,
+      strictLimit: { requestsPerSecond: DEMO_API_LIMIT, burst: 40 },
+    });
     releases.push(() => api.close());
     const limitKey = new URL(api.url).host;
-    say(`demo API listening on ${api.url} (5-40 ms latency, ~8% 503s, half with Retry-After; answers 429 above ${DEMO_API_LIMIT} requests/s)`);
+    say(`demo API listening on ${api.url} (5-40 ms latency, ~8% 503s, a few with Retry-After; answers 429 above ${DEMO_API_LIMIT} requests/s)`);
 
     const queue = `demo-${randomBytes(4).toString('hex')}`;
     const redis = createRedisConnection(redisUrl, { name: 'sluice:demo' });
@@ -96,7 +101,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       intervalMs: 250,
       ...(options.onProgress ? { onUpdate: options.onProgress } : {}),
     });
-    if (!status || timedOut) throw new Error(`the demo batch did not finish in 5 minutes (${JSON.stringify(status)}); see ${workerLog}`);
+    if (!status || timedOut) {
+      throw new SluiceError(`the demo batch did not finish in 5 minutes (${JSON.stringify(status)}); see ${workerLog}`, { code: 'DEMO_TIMEOUT' });
+    }
     const seconds = (Date.now() - started) / 1_000;
     const stats = api.stats();
     return {

@@ -9,6 +9,8 @@ export interface RateLimitInfo {
 
 type Headers = Record<string, string | string[] | undefined>;
 
+const DECIMAL = /^\d+(?:\.\d+)?$/;
+
 const first = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
 
 /**
@@ -25,9 +27,11 @@ export function parseRateLimitHeaders(headers: Headers, now: number = Date.now()
     reset ??= /(?:^|[,;\s])reset=(\d+(?:\.\d+)?)/i.exec(combined)?.[1];
   }
   if (remaining === undefined || reset === undefined) return undefined;
+  // Only plain decimal numbers: Number('') and Number('  ') are 0, which would read an empty header as "quota spent".
+  if (!DECIMAL.test(remaining.trim()) || !DECIMAL.test(reset.trim())) return undefined;
   const left = Number(remaining.trim());
   const at = Number(reset.trim());
-  if (!Number.isFinite(left) || !Number.isFinite(at) || left < 0 || at < 0) return undefined;
+  if (!Number.isFinite(left) || !Number.isFinite(at)) return undefined;
   const resetMs = at > 1e9 ? Math.max(0, at * 1_000 - now) : at * 1_000;
   return { remaining: left, resetMs: Math.min(Math.ceil(resetMs), MAX_RETRY_AFTER_MS) };
 }

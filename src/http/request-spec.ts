@@ -1,4 +1,5 @@
 import type { Target } from '../config/sluice-config.js';
+import { RequestError } from '../errors.js';
 import type { Operation } from '../operation/schema.js';
 
 /** Everything needed to send one attempt of an operation. Built once per job, reused per attempt. */
@@ -49,7 +50,7 @@ export function buildRequestSpec(operation: Operation, target: Target | undefine
 
 function resolveUrl(url: string, target: Target | undefined): URL {
   if (!url.startsWith('/')) return new URL(url);
-  if (!target) throw new TypeError(`operation url ${url} is a path but names no target`);
+  if (!target) throw new RequestError(`operation url ${url} is a path but names no target`);
   // Join rather than resolve, so a baseUrl with a path prefix (https://api.example.com/v2) keeps it.
   const base = new URL(target.baseUrl);
   const prefix = base.pathname.endsWith('/') ? base.pathname.slice(0, -1) : base.pathname;

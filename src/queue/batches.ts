@@ -10,6 +10,8 @@ export interface BatchStatus {
   pending: number;
   /** Attempts that failed and were retried (a batch can succeed fully after many). */
   retries: number;
+  /** A producer is still adding operations to the batch. */
+  enqueuing: boolean;
   createdAt?: string;
 }
 
@@ -25,7 +27,11 @@ export function createBatches(redis: Redis, queue: string): Batches {
   const keys = queueKeys(queue);
 
   async function status(batchId: string): Promise<BatchStatus | undefined> {
-    const hash = await redis.hgetall(keys.batch(batchId));
+    const [[, rawHash], [, filling]] = ((await redis.multi().hgetall(keys.batch(batchId)).exists(keys.batchEnqueuing(batchId)).exec()) ?? []) as [
+      [unknown, Record<string, string>],
+      [unknown, number],
+    ];
+    const hash = rawHash ?? {};
     if (!hash['total'] && !hash['createdAt']) return undefined;
     const total = Number(hash['total'] ?? 0);
     const succeeded = Number(hash['succeeded'] ?? 0);
@@ -37,6 +43,7 @@ export function createBatches(redis: Redis, queue: string): Batches {
       deadLettered,
       pending: Math.max(0, total - succeeded - deadLettered),
       retries: Number(hash['retries'] ?? 0),
+      enqueuing: filling === 1,
     };
     if (hash['createdAt']) out.createdAt = hash['createdAt'];
     return out;
@@ -69,7 +76,7 @@ export interface WaitOptions {
 }
 
 /**
- * Polls a batch until nothing is pending (or the timeout). One HGETALL per interval, whatever the
+ * Polls a batch until nothing is pending and no producer is still adding to it (or the timeout). One HGETALL per interval, whatever the
  * batch size.
  */
 export async function waitForBatch(
@@ -82,7 +89,7 @@ export async function waitForBatch(
   for (;;) {
     const status = await batches.status(batchId);
     if (status) options.onUpdate?.(status);
-    if (status && status.pending === 0) return { status, timedOut: false };
+    if (status && status.pending === 0 && !status.enqueuing) return { status, timedOut: false };
     if (!status) return { status, timedOut: false };
     if (Date.now() >= deadline || options.signal?.aborted) return { status, timedOut: true };
     await new Promise((resolve) => setTimeout(resolve, Math.min(interval, Math.max(0, deadline - Date.now()))));

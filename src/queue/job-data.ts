@@ -31,22 +31,34 @@ export interface AttemptRecord {
   rateLimited?: boolean;
 }
 
-/** Reads job data written by sluice or by any other BullMQ client. */
-export function readEnvelope(data: unknown, jobId: string): JobEnvelope {
+/**
+ * Reads job data written by sluice or by any other BullMQ client. A job without a key of its own
+ * (and no `idempotencyKey` in its operation) gets `fallbackKey`, which must be unique to the job
+ * instance: another client's job ids are counters that restart with a new queue.
+ */
+export function readEnvelope(data: unknown, jobId: string, fallbackKey: string): JobEnvelope {
+  const keyOf = (value: unknown) => {
+    const key = (value as { idempotencyKey?: unknown } | null)?.idempotencyKey;
+    return typeof key === 'string' && key !== '' ? key : undefined;
+  };
   if (typeof data === 'object' && data !== null && !Array.isArray(data) && 'op' in data) {
     const envelope = data as Partial<JobEnvelope>;
     return {
       ...envelope,
       op: envelope.op,
       opId: typeof envelope.opId === 'string' ? envelope.opId : jobId,
-      idempotencyKey: typeof envelope.idempotencyKey === 'string' ? envelope.idempotencyKey : defaultIdempotencyKey(jobId),
+      idempotencyKey: typeof envelope.idempotencyKey === 'string' ? envelope.idempotencyKey : keyOf(envelope.op) ?? fallbackKey,
     };
   }
-  const key = (data as { idempotencyKey?: unknown } | null)?.idempotencyKey;
-  return { op: data, opId: jobId, idempotencyKey: typeof key === 'string' ? key : defaultIdempotencyKey(jobId) };
+  return { op: data, opId: jobId, idempotencyKey: keyOf(data) ?? fallbackKey };
 }
 
-/** The key of an operation enqueued without one: stable for the life of its job. */
+/** The key of an operation enqueued by sluice without one: its job id is a UUID, unique for good. */
 export function defaultIdempotencyKey(jobId: string): string {
   return `sluice-${jobId}`;
+}
+
+/** The key of a job another client wrote without one: unique to this job instance in this queue. */
+export function foreignIdempotencyKey(queue: string, jobId: string, timestamp: number): string {
+  return `sluice-${queue}-${jobId}-${timestamp}`;
 }

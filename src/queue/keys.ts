@@ -16,6 +16,8 @@ export function queueKeys(queue: string) {
     outcome: (jobId: string) => `${base}:outcome:${jobId}`,
     batch: (batchId: string) => `${base}:batch:${batchId}`,
     batchResults: (batchId: string) => `${base}:batch:${batchId}:results`,
+    /** Exists while a producer is still adding to the batch (expires if that producer dies). */
+    batchEnqueuing: (batchId: string) => `${base}:batch:${batchId}:enqueuing`,
     batchDeadLetters: (batchId: string) => `${base}:batch:${batchId}:dlq`,
     deadLetters: `${base}:dlq`,
     deadLetterIndex: `${base}:dlq:index`,

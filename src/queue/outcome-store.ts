@@ -30,6 +30,11 @@ const OUTCOME_MARKER_TTL_MS = 6 * 60 * 60 * 1_000;
 
 export interface OutcomeRecord {
   jobId: string;
+  /**
+   * The job's creation time (BullMQ `job.timestamp`). With the id it names one job instance: an
+   * idempotency key enqueued again after its window gets the same job id, and must count again.
+   */
+  jobTimestamp: number;
   opId: string;
   batchId: string | undefined;
   outcome: 'succeeded' | 'deadLettered';
@@ -53,7 +58,7 @@ export function createOutcomeStore(redis: Redis, queue: string, batchRetentionSe
   async function record(entry: OutcomeRecord): Promise<boolean> {
     const batch = entry.batchId;
     const written = await recordOutcome(
-      keys.outcome(entry.jobId),
+      keys.outcome(`${entry.jobId}:${entry.jobTimestamp}`),
       batch ? keys.batch(batch) : keys.none,
       batch ? keys.batchResults(batch) : keys.none,
       keys.deadLetters,

@@ -83,6 +83,9 @@ end
 return out
 `;
 
+/** A batch counts as still being filled this long after its producer's last chunk. */
+const ENQUEUING_TTL_MS = 60_000;
+
 /** How long a claimed idempotency key is held before its job is added. */
 const CLAIM_TTL_MS = 60_000;
 
@@ -213,8 +216,26 @@ export function createProducer(options: ProducerOptions): Producer {
         if (collect) summary.results.push(result);
       }
     };
+    // The batch exists from the start (also when every item turns out a duplicate), and says it is
+    // still being filled, so `wait` does not call it done between two chunks.
+    const enqueuing = keys.batchEnqueuing(batchId);
+    await redis
+      .multi()
+      .hsetnx(keys.batch(batchId), 'createdAt', new Date().toISOString())
+      .hincrby(keys.batch(batchId), 'total', 0)
+      .expire(keys.batch(batchId), batchRetention)
+      .set(enqueuing, '1', 'PX', ENQUEUING_TTL_MS)
+      .exec();
     // One chunk is written while the next is read and validated: Redis and this process work at once.
     let writing: Promise<void> | undefined;
+    let failed: unknown;
+    const startWrite = (chunk: Prepared[]) => {
+      writing = write(chunk).then(() => redis.pexpire(enqueuing, ENQUEUING_TTL_MS).then(() => undefined));
+      // Observed at once, rethrown at the next await: a Redis error is never an unhandled rejection.
+      writing.catch((error: unknown) => {
+        failed ??= error;
+      });
+    };
     let chunk: Prepared[] = [];
     let index = 0;
     try {
@@ -223,15 +244,17 @@ export function createProducer(options: ProducerOptions): Producer {
         index += 1;
         if (chunk.length >= chunkSize) {
           await writing;
-          writing = write(chunk);
+          if (failed !== undefined) throw failed;
+          startWrite(chunk);
           chunk = [];
         }
       }
-    } finally {
-      // Never leave a write running unobserved, also when the input threw.
       await writing;
+      if (chunk.length) await write(chunk);
+    } finally {
+      await writing?.catch(() => undefined);
+      await redis.del(enqueuing).catch(() => undefined);
     }
-    if (chunk.length) await write(chunk);
     return summary;
   }
 

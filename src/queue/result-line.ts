@@ -1,4 +1,10 @@
-import type { ResponseHeaders } from '../http/http-client.js';
+/** The few response headers kept in a result (the http layer fills them). */
+export interface ResultHeaders {
+  contentType?: string;
+  location?: string;
+  etag?: string;
+  requestId?: string;
+}
 
 /** What `sluice results` prints for one operation: one JSON line. */
 export interface ResultLine {
@@ -11,7 +17,7 @@ export interface ResultLine {
   attempts: number;
   durationMs?: number;
   /** For successes: the response, trimmed. */
-  result?: { headers: ResponseHeaders; body: unknown; bodyBytes: number; bodyTruncated: boolean };
+  result?: { headers: ResultHeaders; body: unknown; bodyBytes: number; bodyTruncated: boolean };
   /** For dead letters. */
   reason?: string;
   error?: string;

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SluiceError } from '../errors.js';
 
 let cached: string | undefined;
 
@@ -15,7 +16,7 @@ export function packageRoot(): string {
       return dir;
     }
     const parent = dirname(dir);
-    if (parent === dir) throw new Error('cannot find the sluice package folder');
+    if (parent === dir) throw new SluiceError('cannot find the sluice package folder (package.json named "sluice")', { code: 'PACKAGE_ROOT' });
     dir = parent;
   }
 }

@@ -7,7 +7,7 @@ import { buildRequestSpec, type RequestSpec } from '../http/request-spec.js';
 import { limitKeysOf, parseOperation } from '../operation/parse-operation.js';
 import type { Gate, Limiter } from '../limits/limiter.js';
 import type { Operation } from '../operation/schema.js';
-import { readEnvelope, type AttemptRecord, type JobEnvelope } from '../queue/job-data.js';
+import { foreignIdempotencyKey, readEnvelope, type AttemptRecord, type JobEnvelope } from '../queue/job-data.js';
 import type { OutcomeStore } from '../queue/outcome-store.js';
 import type { Logger } from '../observability/logger.js';
 import { backoffDelay } from './backoff.js';
@@ -26,6 +26,8 @@ export interface ProcessorDeps {
 
 /** A concurrency lease outlives the request's own deadline by this much (then a dead worker's lease expires). */
 const LEASE_MARGIN_MS = 5_000;
+/** A job whose worker died this many times while running it is dead-lettered (`stalled`). */
+export const MAX_STALLS = 5;
 /** 429s an operation may wait out before it is dead-lettered (`rate-limited`). */
 export const MAX_RATE_LIMIT_DEFERRALS = 50;
 
@@ -41,7 +43,15 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
 
   return async function process(job, token, signal) {
     const jobId = job.id!;
-    const envelope = readEnvelope(job.data, jobId);
+    const envelope = readEnvelope(job.data, jobId, foreignIdempotencyKey(queue, jobId, job.timestamp));
+    if (job.stalledCounter >= MAX_STALLS) {
+      // Its workers died this many times while running it: a poison operation. Stop here, with a
+      // dead letter, rather than let BullMQ fail it silently at its own stall limit.
+      const message = `the job's worker stopped ${job.stalledCounter} times while running it (crash or kill); not retried again`;
+      logger.error({ jobId, batchId: envelope.batchId, outcome: 'dead-lettered', reason: 'stalled' }, message);
+      await deadLetter(job, envelope, { reason: 'stalled', message, attempts: envelope.attempts ?? [] });
+      throw new UnrecoverableError(message);
+    }
     const parsed = parseOperation(envelope.op, config);
     if (!parsed.ok) {
       const message = formatIssues(parsed.issues);
@@ -109,7 +119,7 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
       response = response!;
       log.info({ status: response.status, durationMs, outcome: 'succeeded' }, 'attempt succeeded');
       const line = resultLine(envelope, operation, jobId, { outcome: 'succeeded', attempts: attempt, response });
-      await outcomes.record({ jobId, opId: envelope.opId, batchId: envelope.batchId, outcome: 'succeeded', resultLine: line });
+      await outcomes.record({ jobId, jobTimestamp: job.timestamp, opId: envelope.opId, batchId: envelope.batchId, outcome: 'succeeded', resultLine: line });
       return line;
     }
 
@@ -183,6 +193,6 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
       status: details.status,
       excerpt: details.attempts.at(-1)?.excerpt,
     });
-    await outcomes.record({ jobId, opId: envelope.opId, batchId: envelope.batchId, outcome: 'deadLettered', resultLine: line, deadLetter: entry });
+    await outcomes.record({ jobId, jobTimestamp: job.timestamp, opId: envelope.opId, batchId: envelope.batchId, outcome: 'deadLettered', resultLine: line, deadLetter: entry });
   }
 }

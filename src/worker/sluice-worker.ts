@@ -4,12 +4,12 @@ import { errorMessage } from '../errors.js';
 import { EMPTY_CONFIG, type SluiceConfig } from '../config/sluice-config.js';
 import { createHttpClient, type HttpClient } from '../http/http-client.js';
 import { PREFIX, bullQueueName } from '../queue/keys.js';
-import { readEnvelope } from '../queue/job-data.js';
+import { foreignIdempotencyKey, readEnvelope } from '../queue/job-data.js';
 import { createOutcomeStore } from '../queue/outcome-store.js';
 import { closeRedis, createRedisConnection } from '../queue/redis-connection.js';
 import type { Logger } from '../observability/logger.js';
 import { createLimiter } from '../limits/limiter.js';
-import { createProcessor } from './processor.js';
+import { MAX_STALLS, createProcessor } from './processor.js';
 import { deadLetterEntry, resultLine } from './outcome-shapes.js';
 
 export interface SluiceWorkerOptions {
@@ -74,8 +74,9 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
     removeOnFail: { age: options.keepFailedSeconds ?? 86_400 },
     lockDuration: options.lockDurationMs ?? 30_000,
     stalledInterval: options.stalledIntervalMs ?? 30_000,
-    // A stall is a worker that died; allow several before BullMQ gives up on the job.
-    maxStalledCount: 5,
+    // A stall is a worker that died. The processor dead-letters a job after MAX_STALLS of them; BullMQ's
+    // own limit (which fails a job without telling any worker) must never be reached first.
+    maxStalledCount: MAX_STALLS * 20,
   });
 
   worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
@@ -83,12 +84,13 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
   // trouble while recording) still ends as a dead letter, so nothing disappears from a batch.
   worker.on('failed', (job, error) => {
     if (!job || error instanceof UnrecoverableError || error.name === 'UnrecoverableError') return;
-    const envelope = readEnvelope(job.data, job.id!);
+    const envelope = readEnvelope(job.data, job.id!, foreignIdempotencyKey(queue, job.id!, job.timestamp));
     const message = `internal error: ${errorMessage(error)}`;
     const details = { reason: 'internal-error' as const, message, attempts: envelope.attempts ?? [] };
     outcomes
       .record({
         jobId: job.id!,
+        jobTimestamp: job.timestamp,
         opId: envelope.opId,
         batchId: envelope.batchId,
         outcome: 'deadLettered',
@@ -109,14 +111,20 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
       logger.warn('shutdown deadline reached: aborting in-flight jobs (they are requeued)');
       worker.cancelAllJobs('shutdown');
     }, deadline);
-    try {
-      await closed;
-    } finally {
-      clearTimeout(timer);
+    // Release in reverse order of creation, each step even when an earlier one failed.
+    const releases: [string, () => Promise<unknown>][] = [
+      ['worker', () => closed.finally(() => clearTimeout(timer))],
+      ['limiter', () => limiter.close()],
+      ['http client', () => (ownsHttp ? http.close() : Promise.resolve())],
+      ['redis', () => (ownsConnection ? closeRedis(redis) : Promise.resolve())],
+    ];
+    for (const [name, release] of releases) {
+      try {
+        await release();
+      } catch (error) {
+        logger.error({ err: error }, `error closing the ${name}`);
+      }
     }
-    await limiter.close();
-    if (ownsHttp) await http.close();
-    if (ownsConnection) await closeRedis(redis);
     logger.info('worker stopped');
   }
 

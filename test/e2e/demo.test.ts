@@ -40,7 +40,7 @@ describe('sluice demo (built binary)', () => {
     expect(await redis().client.keys('*')).toEqual([]);
 
     // Its worker processes are gone too.
-    const logPath = /started 2 worker processes \(logs: (.+)\)$/m.exec(out)?.[1];
+    const logPath = /started 2 worker processes .*; logs (.+)\)$/m.exec(out)?.[1];
     expect(logPath).toBeDefined();
     try {
       const workerLog = await readFile(logPath!, 'utf8');

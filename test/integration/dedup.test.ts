@@ -105,6 +105,54 @@ describe('idempotency keys', () => {
     }
   });
 
+  it('runs and counts a key again once its window has passed and its job is gone', async () => {
+    // Completed jobs removed at once, a 1 s window: the same key makes a new job with the same id.
+    const p = await startPipeline(redis(), { keepCompletedSeconds: 0 });
+    const shortWindow = createProducer({ connection: redis().url, queue: p.queue, dedupWindowSeconds: 1 });
+    try {
+      const order = p.op('/again', { idempotencyKey: 'again-1' });
+      const first = await shortWindow.enqueue(order, { batchId: 'again-a' });
+      expect(await p.settled('again-a')).toMatchObject({ total: 1, succeeded: 1 });
+      await waitFor(async () => (await redis().client.exists(queueKeys(p.queue).idempotency('again-1'))) === 0, { what: 'the dedup mark to expire' });
+      await waitFor(async () => (await p.bullQueue().getJob(first.id)) === undefined, { what: 'the completed job to be removed' });
+
+      const second = await shortWindow.enqueue(order, { batchId: 'again-b' });
+      expect(second).toEqual({ id: first.id, duplicate: false, batchId: 'again-b' });
+      // Counted and recorded in its own batch, not mistaken for the first run.
+      expect(await p.settled('again-b')).toMatchObject({ total: 1, succeeded: 1, pending: 0 });
+      expect(p.requestsTo('/again')).toHaveLength(2);
+    } finally {
+      await shortWindow.close();
+    }
+  });
+
+  it('keeps a batch open for wait while its producer is still adding chunks', async () => {
+    const p = await startPipeline(redis());
+    const batchId = 'slow-source';
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    async function* slowSource() {
+      for (let i = 0; i < 5; i += 1) yield p.op('/slow', { idempotencyKey: `slow-${i}` });
+      await gate;
+      for (let i = 5; i < 10; i += 1) yield p.op('/slow', { idempotencyKey: `slow-${i}` });
+    }
+    const smallChunks = createProducer({ connection: redis().url, queue: p.queue, chunkSize: 5 });
+    try {
+      const enqueuing = smallChunks.enqueueMany(slowSource(), { batchId });
+      // The first chunk runs to the end while the source waits: nothing pending, yet not finished.
+      await waitFor(async () => (await p.batches.status(batchId))?.succeeded === 5, { what: 'the first chunk to succeed' });
+      expect(await p.batches.status(batchId)).toMatchObject({ total: 5, pending: 0, enqueuing: true });
+      release();
+      expect(await enqueuing).toMatchObject({ enqueued: 10 });
+      expect(await p.settled(batchId)).toMatchObject({ total: 10, succeeded: 10, enqueuing: false });
+    } finally {
+      release();
+      await smallChunks.close();
+    }
+  });
+
   it('sends Idempotency-Key: sluice-<jobId> on a POST enqueued without a key', async () => {
     const p = await startPipeline(redis());
     const batchId = 'dedup-3';

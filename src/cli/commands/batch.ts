@@ -11,13 +11,13 @@ export function describeStatus(status: BatchStatus): string {
 }
 
 function publicStatus(status: BatchStatus) {
-  const { batchId, total, succeeded, deadLettered, pending, retries } = status;
-  return { batchId, total, succeeded, deadLettered, pending, retries };
+  const { batchId, total, succeeded, deadLettered, pending, retries, enqueuing } = status;
+  return { batchId, total, succeeded, deadLettered, pending, retries, enqueuing };
 }
 
 function unknownBatch(ctx: CliContext, batchId: string): number {
   ctx.io.stderr.write(`no batch ${JSON.stringify(batchId)} in queue ${ctx.queue} (wrong --queue, a typo, or it expired after SLUICE_BATCH_RETENTION_SECONDS)\n`);
-  return 1;
+  return 2;
 }
 
 /** `sluice status BATCH [--json]` */

@@ -82,7 +82,8 @@ export async function enqueueCommand(ctx: CliContext, file: string, options: Enq
       if (options.json) writeJson(io.stdout, out);
       else {
         io.stdout.write(`enqueued ${out.enqueued} operations into batch ${out.batchId} (queue ${ctx.queue}; ${out.duplicates} duplicates, ${out.invalid} invalid skipped)\n`);
-        io.stdout.write(`follow it with: sluice wait ${out.batchId}\n`);
+        const queueFlag = ctx.queue === ctx.env.SLUICE_QUEUE ? '' : ` --queue ${ctx.queue}`;
+        io.stdout.write(`follow it with: sluice wait ${out.batchId}${queueFlag}\n`);
       }
       return scan.invalid > 0 ? 2 : 0;
     } finally {

@@ -39,6 +39,14 @@ export async function workerCommand(ctx: CliContext, options: { concurrency?: st
       const onSignal = (signal: NodeJS.Signals) => {
         signals += 1;
         logger.info({ signal }, signals === 1 ? 'shutdown requested' : 'second signal: aborting in-flight jobs');
+        if (signals === 2) {
+          // Forced: in-flight jobs are requeued at once; if something still hangs (Redis gone), exit anyway.
+          setTimeout(() => {
+            logger.error('forced shutdown did not finish in 5 s; exiting');
+            logger.flush();
+            process.exit(1);
+          }, 5_000).unref();
+        }
         worker.close({ force: signals > 1 }).then(resolve, (error: unknown) => {
           logger.error({ err: error }, 'error during shutdown');
           resolve();

@@ -1,0 +1,52 @@
+/**
+ * The fastest target we can offer the workers: a `node:http` server on 127.0.0.1 that answers every
+ * request `200 {"ok":true}` at once and records when each request arrived (`performance.now()`, the
+ * bench process's monotonic clock). It does no work of its own, so the throughput figures measure
+ * sluice, not the target.
+ */
+import { createServer } from 'node:http';
+import { performance } from 'node:perf_hooks';
+
+const BODY = Buffer.from('{"ok":true}');
+const HEADERS = { 'content-type': 'application/json', 'content-length': String(BODY.length) };
+
+/** @returns {Promise<{ url: string, requests(): number, arrivals(): Float64Array, close(): Promise<void> }>} */
+export async function startFastTarget() {
+  let arrivals = new Float64Array(32_768);
+  let count = 0;
+  const server = createServer((req, res) => {
+    if (count === arrivals.length) {
+      const grown = new Float64Array(arrivals.length * 2);
+      grown.set(arrivals);
+      arrivals = grown;
+    }
+    arrivals[count++] = performance.now();
+    // The body is not needed; let it drain so the connection stays reusable.
+    req.resume();
+    res.writeHead(200, HEADERS);
+    res.end(BODY);
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve(undefined);
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  let closing;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests: () => count,
+    arrivals: () => arrivals.slice(0, count),
+    close() {
+      closing ??= new Promise((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve(undefined)));
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,53 @@
+/**
+ * What Redis did during a run: `INFO commandstats` call counts (commands that Lua scripts run are
+ * counted too, under their own names) and the server's CPU time from `INFO cpu`.
+ */
+
+/** Zeroes the command counters (`CONFIG RESETSTAT`). */
+export async function resetStats(redis) {
+  await redis.config('RESETSTAT');
+}
+
+/**
+ * Calls per command since the last reset, without the bench's own bookkeeping: the INFO that reads
+ * them, the CONFIG RESETSTAT that started the window.
+ * @returns {Promise<Record<string, number>>}
+ */
+export async function commandCalls(redis) {
+  const info = await redis.info('commandstats');
+  /** @type {Record<string, number>} */
+  const calls = {};
+  for (const line of info.split('\n')) {
+    const match = /^cmdstat_([^:]+):calls=(\d+)/.exec(line.trim());
+    if (match) calls[match[1]] = Number(match[2]);
+  }
+  subtract(calls, 'info', 1);
+  subtract(calls, 'config|resetstat', 1);
+  return calls;
+}
+
+/** Redis CPU time (user + system, all threads) in ms since it started. */
+export async function redisCpuMs(redis) {
+  const info = await redis.info('cpu');
+  const field = (name) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return (field('used_cpu_user') + field('used_cpu_sys')) * 1000;
+}
+
+export function subtract(calls, name, count) {
+  if (calls[name] === undefined) return;
+  calls[name] -= count;
+  if (calls[name] <= 0) delete calls[name];
+}
+
+export const totalCalls = (calls) => Object.values(calls).reduce((sum, n) => sum + n, 0);
+
+/** Calls per operation, largest first. */
+export function perOperation(calls, operations) {
+  return Object.fromEntries(
+    Object.entries(calls)
+      .sort(([, a], [, b]) => b - a)
+      .map(([name, n]) => [name, round(n / operations, 3)]),
+  );
+}
+
+export const round = (value, digits = 2) => (Number.isFinite(value) ? Number(value.toFixed(digits)) : value);
