@@ -14,7 +14,8 @@
  * that died — are dropped on the next acquisition, so capacity returns within the lease time.
  *
  * Adaptive: repeated 429s (two within 10 s) halve the key's effective rate (at most once every
- * 2 s, the time a new rate needs to show); it then recovers linearly to the configured rate over
+ * 2 s, the time a new rate needs to show; never below a tenth of the configured rate, or 1/s for
+ * a key with none); it then recovers linearly to the configured rate over
  * 30 s. A key with no configured rate learns one — half the fleet's observed rate — which grows by
  * 10% of itself per second and is forgotten after 30 s without a 429. Computed lazily from
  * (decRate, decAt): no write is needed on success.
@@ -176,7 +177,11 @@ for i = 1, n do
       local base = eff
       if base <= 0 then base = observed * processes end
       if base <= 0 then base = 1 end
-      eff = math.max(0.2, base / 2)
+      -- A floor, so that 429s unrelated to our pace (per-resource limits, a flaky gateway) cannot
+      -- starve the key: a tenth of the configured rate, or 1/s for a key with none.
+      local floor = 1
+      if rate > 0 then floor = math.min(rate, math.max(0.2, rate / 10)) end
+      eff = math.max(floor, base / 2)
       redis.call('HSET', state, 'decRate', eff, 'decAt', now)
       change = true
     end
