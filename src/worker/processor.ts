@@ -26,6 +26,10 @@ export interface ProcessorDeps {
 
 /** A concurrency lease outlives the request's own deadline by this much (then a dead worker's lease expires). */
 const LEASE_MARGIN_MS = 5_000;
+/** After a limiter error (Redis restarting), the job is tried again this much later. */
+const LIMITER_ERROR_DELAY_MS = 1_000;
+/** Tries to record an outcome (250 ms, 500 ms, … between them: ~8 s in all). */
+const PERSIST_ATTEMPTS = 6;
 /** A job whose worker died this many times while running it is dead-lettered (`stalled`). */
 export const MAX_STALLS = 5;
 /** 429s an operation may wait out before it is dead-lettered (`rate-limited`). */
@@ -83,9 +87,13 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
     try {
       gate = await limiter.acquire(limitKeys, jobId, spec.timeouts.total + LEASE_MARGIN_MS, signal);
     } catch (error) {
-      if (!(error instanceof ShutdownAbortError)) throw error;
-      log.info({ outcome: 'requeued' }, 'shutdown while waiting for the limit; requeued');
-      return requeue(0);
+      if (error instanceof ShutdownAbortError) {
+        log.info({ outcome: 'requeued' }, 'shutdown while waiting for the limit; requeued');
+        return requeue(0);
+      }
+      // Redis trouble (restarting, loading, failing over) is no reason to fail an operation: try later.
+      log.warn({ err: error, outcome: 'requeued' }, 'could not reach the limiter; requeued');
+      return requeue(LIMITER_ERROR_DELAY_MS);
     }
     if (gate.kind === 'defer') {
       log.debug({ outcome: 'deferred', reason: gate.reason, delayMs: gate.waitMs }, 'limit key busy; job deferred');
@@ -119,7 +127,7 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
       response = response!;
       log.info({ status: response.status, durationMs, outcome: 'succeeded' }, 'attempt succeeded');
       const line = resultLine(envelope, operation, jobId, { outcome: 'succeeded', attempts: attempt, response });
-      await outcomes.record({ jobId, jobTimestamp: job.timestamp, opId: envelope.opId, batchId: envelope.batchId, outcome: 'succeeded', resultLine: line });
+      await persist(() => outcomes.record({ jobId, jobTimestamp: job.timestamp, opId: envelope.opId, batchId: envelope.batchId, outcome: 'succeeded', resultLine: line }));
       return line;
     }
 
@@ -178,6 +186,23 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
     }
   }
 
+  /**
+   * Writes an outcome, retrying through a short Redis outage: the request has been made, so losing
+   * its result (or its dead letter) now would be the worst place to give up.
+   */
+  async function persist(write: () => Promise<unknown>): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await write();
+        return;
+      } catch (error) {
+        if (attempt >= PERSIST_ATTEMPTS) throw error;
+        logger.warn({ err: error, attempt }, 'could not record an outcome; retrying');
+        await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
+      }
+    }
+  }
+
   async function deadLetter(
     job: Job,
     envelope: JobEnvelope,
@@ -193,6 +218,6 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
       status: details.status,
       excerpt: details.attempts.at(-1)?.excerpt,
     });
-    await outcomes.record({ jobId, jobTimestamp: job.timestamp, opId: envelope.opId, batchId: envelope.batchId, outcome: 'deadLettered', resultLine: line, deadLetter: entry });
+    await persist(() => outcomes.record({ jobId, jobTimestamp: job.timestamp, opId: envelope.opId, batchId: envelope.batchId, outcome: 'deadLettered', resultLine: line, deadLetter: entry }));
   }
 }
