@@ -9,21 +9,24 @@ export async function resetStats(redis) {
 }
 
 /**
- * Calls per command since the last reset, without the bench's own bookkeeping: the INFO that reads
- * them, the CONFIG RESETSTAT that started the window.
- * @returns {Promise<Record<string, number>>}
+ * Calls and time (µs inside Redis) per command since the last reset, without the bench's own
+ * bookkeeping: the INFO that reads them, the CONFIG RESETSTAT that started the window. A script's
+ * time includes the commands it ran (which also count on their own lines).
+ * @returns {Promise<{ calls: Record<string, number>, usec: Record<string, number> }>}
  */
-export async function commandCalls(redis) {
+export async function commandStats(redis) {
   const info = await redis.info('commandstats');
-  /** @type {Record<string, number>} */
   const calls = {};
+  const usec = {};
   for (const line of info.split('\n')) {
-    const match = /^cmdstat_([^:]+):calls=(\d+)/.exec(line.trim());
-    if (match) calls[match[1]] = Number(match[2]);
+    const match = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line.trim());
+    if (!match) continue;
+    calls[match[1]] = Number(match[2]);
+    usec[match[1]] = Number(match[3]);
   }
   subtract(calls, 'info', 1);
   subtract(calls, 'config|resetstat', 1);
-  return calls;
+  return { calls, usec };
 }
 
 /** Redis CPU time (user + system, all threads) in ms since it started. */

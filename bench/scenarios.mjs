@@ -1,31 +1,25 @@
 /**
- * One run of each benchmark scenario. A run gets a fresh Redis database (FLUSHALL), a fresh target
- * and a fresh queue; the operations are enqueued before any worker exists, so the figures measure
- * the workers alone. Each run stops what it started, also when it fails.
+ * One run of each benchmark scenario, each with a fresh target (see run-batch.mjs for the rest).
+ * Each run stops what it started, also when it fails.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { setTimeout as delay } from 'node:timers/promises';
+import { round } from './redis-stats.mjs';
+import { runBatch } from './run-batch.mjs';
 import { startFastTarget } from './fast-target.mjs';
-import { commandCalls, perOperation, redisCpuMs, resetStats, round, subtract, totalCalls } from './redis-stats.mjs';
-import { spawnWorker } from './worker-processes.mjs';
 
-const lib = (path) => import(new URL(`../dist/src/${path}`, import.meta.url).href);
-const { createProducer } = await lib('queue/producer.js');
-const { createBatches } = await lib('queue/batches.js');
-const { startDemoApi } = await lib('demo/demo-api.js');
+const { startDemoApi } = await import(new URL('../dist/src/demo/demo-api.js', import.meta.url).href);
 
 /**
- * Throughput: `operations` POSTs to the fast target by `processes` workers at `concurrency`.
- * `limits` undefined = no limits configured for the key (A); otherwise the key's limits (B).
+ * Throughput: `operations` POSTs to the fast target by `processes` workers at `concurrency`, the
+ * batch enqueued before the workers start. `limits` undefined = no limits configured for the key
+ * (A); otherwise the key's limits (B).
  */
 export async function runThroughput(ctx, { label, limits, operations, processes = 1, concurrency = 100 }) {
   const target = await startFastTarget();
   try {
     const config = { targets: { fast: { baseUrl: target.url, ...(limits ? { limits } : {}) } }, limits: {} };
     const op = (i) => ({ target: 'fast', method: 'POST', url: '/items', json: { i } });
-    const run = await runWorkers(ctx, { label, config, op, operations, processes, concurrency, pollMs: 20 });
+    const started = () => target.requests() > 0;
+    const run = await runBatch(ctx, { label, config, op, operations, processes, concurrency, pollMs: 20, prefilled: true, started });
     const arrivals = target.arrivals();
     if (arrivals.length < operations) throw new Error(`${label}: the target saw ${arrivals.length} requests for ${operations} operations`);
     const first = arrivals[0];
@@ -45,19 +39,22 @@ export async function runThroughput(ctx, { label, limits, operations, processes 
 
 /**
  * Accuracy: `operations` POSTs to the demo API behind its strict limiter, by `processes` workers,
- * with the key limited to the same rate and burst the API enforces.
+ * with the key limited to the same rate and burst the API enforces. `prefilled`: the batch waits
+ * for the workers (a cold start with a backlog) instead of arriving at running workers.
  */
-export async function runAccuracy(ctx, { label, rate, burst, operations, processes = 4, concurrency = 50 }) {
+export async function runAccuracy(ctx, { label, rate, burst, operations, processes = 4, concurrency = 50, prefilled = false }) {
   const api = await startDemoApi({ latencyMs: { min: 2, max: 10 }, failureRate: 0, rateLimitRate: 0, strictLimit: { requestsPerSecond: rate, burst } });
   try {
     const config = { targets: { demo: { baseUrl: api.url, limits: { requestsPerSecond: rate, burst } } }, limits: {} };
     const op = (i) => ({ target: 'demo', method: 'POST', url: '/records', json: { i } });
     const timeoutMs = (operations / rate) * 2_000 + 60_000;
-    const run = await runWorkers(ctx, { label, config, op, operations, processes, concurrency, pollMs: 100, timeoutMs });
+    const started = () => api.stats().requests > 0;
+    const run = await runBatch(ctx, { label, config, op, operations, processes, concurrency, pollMs: 100, timeoutMs, prefilled, started });
     const arrivals = api.arrivals();
     const stats = api.stats();
     const span = arrivals.at(-1) - arrivals[0];
     const achieved = ((operations - 1) * 1000) / span;
+    const replayed = rejections(arrivals, rate, burst);
     return {
       ...run.summary,
       rate,
@@ -72,10 +69,32 @@ export async function runAccuracy(ctx, { label, rate, burst, operations, process
       maxStartsIn100ms: maxInWindow(arrivals, 100),
       firstSecondStarts: arrivals.filter((t) => t - arrivals[0] < 1_000).length,
       spanMs: round(span, 0),
+      diagnostics: {
+        /** When (ms after the first arrival) the strict limiter rejected, replayed from the arrivals. */
+        rejectedAtMs: replayed.map((t) => round(t - arrivals[0], 1)),
+        /** Stalls of the bench's event loop (it hosts the API), [ended at, length] in ms after the first arrival. */
+        benchStallsMs: run.summary.benchStalls.map(([at, ms]) => [round(at - arrivals[0], 1), ms]),
+        /** The replay agrees with the API's own count (a check on the replay). */
+        replayMatches: replayed.length === stats.limited,
+        /** The first 40 arrivals, ms after the first. */
+        firstArrivalsMs: arrivals.slice(0, 40).map((t) => round(t - arrivals[0], 1)),
+      },
     };
   } finally {
     await api.close();
   }
+}
+
+/** The arrivals the demo API's GCRA (same rate, burst and clock) refused. */
+export function rejections(arrivals, rate, burst) {
+  const interval = 1_000 / rate;
+  const tolerance = (burst - 1) * interval;
+  let tat = 0;
+  return arrivals.filter((now) => {
+    if (tat - now > tolerance) return true;
+    tat = Math.max(tat, now) + interval;
+    return false;
+  });
 }
 
 /** Most arrivals in any window [t, t + windowMs) (arrivals sorted). */
@@ -89,94 +108,3 @@ export function maxInWindow(arrivals, windowMs) {
   return best;
 }
 
-/**
- * Enqueues the operations (its Redis cost counted apart), then spawns the workers and polls the
- * batch until nothing is pending. Returns when the batch is done and every worker has stopped.
- */
-async function runWorkers(ctx, { label, config, op, operations, processes, concurrency, pollMs, timeoutMs = 300_000 }) {
-  const { redis, redisUrl } = ctx;
-  await redis.flushall();
-  const queue = `bench-${label.replace(/[^A-Za-z0-9_.-]/g, '-')}`;
-  const configPath = join(ctx.tmpDir, `${queue}.json`);
-  await writeFile(configPath, JSON.stringify(config));
-  const batchId = `bench-${Date.now()}`;
-
-  await resetStats(redis);
-  const enqueueStart = performance.now();
-  const producer = createProducer({ connection: redisUrl, queue, config });
-  let enqueueCalls;
-  try {
-    const summary = await producer.enqueueMany((function* () {
-      for (let i = 0; i < operations; i++) yield op(i);
-    })(), { batchId, collectResults: false });
-    if (summary.enqueued !== operations) throw new Error(`${label}: enqueued ${summary.enqueued} of ${operations}`);
-    enqueueCalls = await commandCalls(redis);
-  } finally {
-    await producer.close();
-  }
-  const enqueueMs = performance.now() - enqueueStart;
-
-  const batches = createBatches(redis, queue);
-  await resetStats(redis);
-  const cpuBefore = await redisCpuMs(redis);
-  const spawnedAt = performance.now();
-  const nodeArgs = ctx.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', ctx.cpuProfDir] : [];
-  if (ctx.cpuProfDir) await mkdir(ctx.cpuProfDir, { recursive: true });
-  const workers = Array.from({ length: processes }, () => spawnWorker({ root: ctx.root, redisUrl, queue, configPath, concurrency, nodeArgs }));
-  try {
-    let polls = 0;
-    let status;
-    for (;;) {
-      status = await batches.status(batchId);
-      polls++;
-      if (status && status.pending === 0) break;
-      const dead = workers.find((worker) => !worker.running());
-      if (dead) throw new Error(`${label}: worker ${dead.pid} exited during the run; its output ended with:\n${dead.output()}`);
-      if (performance.now() - spawnedAt > timeoutMs) {
-        throw new Error(`${label}: not done after ${Math.round(timeoutMs / 1000)} s (${JSON.stringify(status)})`);
-      }
-      await delay(pollMs);
-    }
-    const doneAt = performance.now();
-    const workerCpu = workers.map((worker) => worker.cpuMs());
-    const calls = await commandCalls(redis);
-    subtract(calls, 'hgetall', polls);
-    const redisCpu = (await redisCpuMs(redis)) - cpuBefore;
-    const stopped = await Promise.all(workers.map((worker) => worker.stop()));
-    const problems = workers.flatMap((worker) => worker.problems());
-    const cpuKnown = workerCpu.every((ms) => ms !== undefined);
-    const workerTotal = totalCalls(calls);
-    const enqueueTotal = totalCalls(enqueueCalls);
-    return {
-      spawnedAt,
-      doneAt,
-      summary: {
-        label,
-        queue,
-        operations,
-        processes,
-        concurrency,
-        succeeded: status.succeeded,
-        deadLettered: status.deadLettered,
-        retries: status.retries,
-        enqueueMs: round(enqueueMs, 0),
-        redis: {
-          callsPerOp: round((workerTotal + enqueueTotal) / operations, 2),
-          workerCallsPerOp: round(workerTotal / operations, 2),
-          enqueueCallsPerOp: round(enqueueTotal / operations, 2),
-          evalshaPerOp: round(((calls.evalsha ?? 0) + (calls.eval ?? 0)) / operations, 3),
-          cpuUsPerOp: round((redisCpu * 1000) / operations, 1),
-          workerCalls: calls,
-          enqueueCalls,
-          workerCallsPerOpByCommand: perOperation(calls, operations),
-        },
-        workerCpuUsPerOp: cpuKnown ? round((workerCpu.reduce((a, b) => a + b, 0) * 1000) / operations, 0) : undefined,
-        workerExits: stopped,
-        workerProblems: problems.slice(0, 10).map((entry) => ({ level: entry.level, msg: entry.msg, err: entry.err?.message })),
-        workerProblemCount: problems.length,
-      },
-    };
-  } finally {
-    await Promise.allSettled(workers.map((worker) => worker.stop()));
-  }
-}

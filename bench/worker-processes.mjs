@@ -1,12 +1,12 @@
 /**
- * Real `sluice worker` processes (`node bin/sluice.js worker`), as an operator runs them. Each one
+ * Real `sluice` processes (`node bin/sluice.js worker|enqueue …`), as an operator runs them. Each one
  * keeps the tail of its output and its warn/error log lines; `stop()` sends SIGTERM (a graceful
  * shutdown), SIGKILLs after a deadline, and reports the CPU time the process used (Linux /proc).
  * Every process started here is tracked until it exits, so `stopAllWorkers()` in a `finally` (or a
  * signal handler) leaves nothing behind.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const live = new Set();
@@ -15,18 +15,35 @@ const KILL_AFTER_MS = 10_000;
 const CLOCK_TICKS = 100;
 
 /**
- * @param {{ root: string, redisUrl: string, queue: string, configPath: string, concurrency: number, nodeArgs?: string[] }} options
+ * `sluice worker --concurrency N`. `logFile`: also write the process's output there, with the
+ * worker logging at `logLevel`.
+ * @param {{ root: string, redisUrl: string, queue: string, configPath: string, concurrency: number, nodeArgs?: string[], logLevel?: string, logFile?: string }} options
  */
 export function spawnWorker(options) {
+  return spawnSluice(options, ['worker', '--concurrency', String(options.concurrency)]);
+}
+
+/**
+ * `sluice <args>` with the bench's environment (REDIS_URL, SLUICE_QUEUE, SLUICE_CONFIG, LOG_LEVEL;
+ * every other SLUICE_* variable of the caller is left out).
+ * @param {{ root: string, redisUrl: string, queue: string, configPath: string, nodeArgs?: string[], logLevel?: string, logFile?: string }} options
+ * @param {string[]} args
+ */
+export function spawnSluice(options, args) {
   const env = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !name.startsWith('SLUICE_') && name !== 'REDIS_URL' && name !== 'LOG_LEVEL'),
   );
-  Object.assign(env, { REDIS_URL: options.redisUrl, SLUICE_QUEUE: options.queue, SLUICE_CONFIG: options.configPath, LOG_LEVEL: 'warn' });
+  Object.assign(env, { REDIS_URL: options.redisUrl, SLUICE_QUEUE: options.queue, SLUICE_CONFIG: options.configPath, LOG_LEVEL: options.logLevel ?? 'warn' });
   const child = spawn(
     process.execPath,
-    [...(options.nodeArgs ?? []), join(options.root, 'bin', 'sluice.js'), 'worker', '--concurrency', String(options.concurrency)],
+    [...(options.nodeArgs ?? []), join(options.root, 'bin', 'sluice.js'), ...args],
     { cwd: options.root, env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  const logFile = options.logFile ? createWriteStream(options.logFile) : undefined;
+  if (logFile) {
+    child.stdout.pipe(logFile);
+    child.stderr.pipe(logFile);
+  }
   let tail = '';
   const problems = [];
   let pending = '';
@@ -95,12 +112,12 @@ export function spawnWorker(options) {
   return handle;
 }
 
-/** Stops every worker still running (SIGTERM, then SIGKILL). Never rejects. */
+/** Stops every process still running (SIGTERM, then SIGKILL). Never rejects. */
 export async function stopAllWorkers() {
   await Promise.allSettled([...live].map((worker) => worker.stop()));
 }
 
-/** Last resort on process exit: SIGKILL what is left (synchronous). */
+/** Last resort on exit of the bench: SIGKILL what is left (synchronous). */
 export function killAllWorkersNow() {
   for (const worker of live) {
     try {

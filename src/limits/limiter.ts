@@ -129,18 +129,22 @@ export function createLimiter(options: LimiterOptions): Limiter {
     }
     const blockedSince = Date.now();
     for (;;) {
+      // Lateness counts from when the script was sent: a busy process may read its reply late.
+      const sentAt = Date.now();
       const [kind, waitMs, leased, slackMs, intervalMs] = (await acquireScript(scriptKeys.length, ...scriptKeys, ...args)) as number[] as [
         number, number, number, number, number,
       ];
       if (kind === 1) {
         const leaseKeys = keys.filter((_, i) => (leased & (2 ** i)) !== 0);
         const lease = leaseKeys.length ? { id: leaseId, keys: leaseKeys } : undefined;
-        const slot = Date.now() + waitMs;
+        const slot = sentAt + waitMs;
+        // Keys so fast that a slot is under a millisecond have no meaningful lateness.
+        const checkLate = intervalMs >= 1;
         // Starts of this process on these keys stay `intervalMs` apart: timers that fire late together
         // (a busy event loop) must not put a bunch of requests on the wire at once.
         const pacerKey = keys.join('\n');
         const start = Math.max(slot, (lastStart.get(pacerKey) ?? 0) + intervalMs);
-        if (start - slot > slackMs) {
+        if (checkLate && start - slot > slackMs) {
           // Too far behind its slot to use it safely: book again.
           logger.debug({ limitKey: keys.join(','), jobId, lateMs: start - slot, slackMs }, 'slot missed (paced); booking again');
           await release(lease);
@@ -152,7 +156,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
           await release(lease);
           throw new ShutdownAbortError();
         }
-        if (Date.now() - slot > slackMs) {
+        if (checkLate && Date.now() - slot > slackMs) {
           logger.debug({ limitKey: keys.join(','), jobId, lateMs: Date.now() - slot, slackMs }, 'slot missed (late timer); booking again');
           await release(lease);
           continue;

@@ -54,9 +54,11 @@ end
  * spacing of its slowest key (the caller spaces its own late starts by it).
  *
  * Lateness matters: requests that start late bunch up, and a target's own GCRA does not bank the
- * slots we left unused, so late starts could exceed its burst. A booking more than the slack (the
- * burst we keep in reserve, at least 50 ms) in the past is dropped and the job books anew; smaller
- * lateness — timers of a busy process firing together — is spread out by the caller.
+ * slots we left unused, so late starts could exceed its burst. The slack is the burst we keep in
+ * reserve less a margin for the jitter between a start and its arrival at the target (min(T, 20 ms)).
+ * A booking more than the slack in the past is dropped and the job books anew; `slackMs` is what is
+ * left of it for this start; smaller lateness — timers of a busy process firing together — is
+ * spread out by the caller.
  */
 export const ACQUIRE = `${EFFECTIVE_RATE}
 local now = nowMs()
@@ -86,7 +88,7 @@ for i = 1, n do
   if eff > 0 then
     k.T = 1000 / eff
     k.tat = tonumber(s[1] or now)
-    k.slack = math.max(1, (burst - clientBurst(burst)) * k.T - 2)
+    k.slack = math.max(1, (burst - clientBurst(burst)) * k.T - math.min(k.T, 20))
     local booked = redis.call('ZSCORE', k.bookings, jobId .. '|' .. k.epoch)
     if booked and tonumber(booked) >= k.pausedUntil and now - tonumber(booked) <= k.slack then
       k.booked = tonumber(booked)
@@ -111,19 +113,23 @@ for i = 1, n do
   local k = ks[i]
   if k.T then
     local member = jobId .. '|' .. k.epoch
-    if k.booked and k.booked == start then
+    local deadline
+    if k.booked and k.booked <= start and start - k.booked <= k.slack then
+      -- Its own slot, perhaps a little late: use it (a late start must still begin within the slack).
       if go then redis.call('ZREM', k.bookings, member) end
+      deadline = k.booked + k.slack
     else
       if k.booked then redis.call('ZREM', k.bookings, member) end
       redis.call('HSET', k.state, 'tat', math.max(k.tat, start) + k.T, 'epoch', k.epoch)
       if not go then redis.call('ZADD', k.bookings, start, member) end
+      deadline = start + k.slack
     end
+    if deadline - start < slack then slack = deadline - start end
     if not go then
       redis.call('ZREMRANGEBYSCORE', k.bookings, '-inf', now - 600000)
       redis.call('PEXPIRE', k.bookings, 86400000)
     end
   end
-  if k.slack and k.slack < slack then slack = k.slack end
   if k.T and k.T > interval then interval = k.T end
   if go and k.conc then
     redis.call('ZADD', k.leases, now + leaseMs, leaseId)
@@ -160,6 +166,7 @@ for i = 1, n do
   local pauseMs, is429, observed = tonumber(ARGV[ab + 4]), ARGV[ab + 5] == '1', tonumber(ARGV[ab + 6])
   local s = redis.call('HMGET', state, 'pausedUntil', 'decRate', 'decAt', 'epoch')
   local pausedUntil = tonumber(s[1] or '0')
+  local pausedBefore = pausedUntil
   local decRate, decAt = tonumber(s[2]), tonumber(s[3] or '0')
   local eff = effectiveRate(rate, decRate, decAt, now)
   local change = false
@@ -173,7 +180,10 @@ for i = 1, n do
     redis.call('PEXPIRE', recent, 86400000)
     local previous = tonumber(redis.call('HGET', state, 'last429') or '0')
     redis.call('HSET', state, 'last429', now)
-    if now - previous <= 10000 and now - decAt > 2000 then
+    -- Repeated means: a 429 for a request sent after the pause the previous one caused, not one
+    -- more answer from the same bunch.
+    local repeated = now - previous <= 10000 and now - previous >= 250 and now >= pausedBefore
+    if repeated and now - decAt > 2000 then
       local base = eff
       if base <= 0 then base = observed * processes end
       if base <= 0 then base = 1 end

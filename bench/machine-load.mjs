@@ -1,0 +1,27 @@
+/**
+ * How busy the whole machine was during a run, from Linux `/proc/stat` (undefined elsewhere). The
+ * bench subtracts the CPU of its own processes (itself, the workers, redis-server) to show how much
+ * other software competed for the cores: a run with a high figure measured a shared machine.
+ */
+import { readFileSync } from 'node:fs';
+
+/** Clock ticks per second of /proc/stat; 100 on every mainstream Linux. */
+const CLOCK_TICKS = 100;
+
+/** Busy CPU time of all cores so far, in ms; undefined where /proc/stat is not available. */
+export function machineBusyMs() {
+  try {
+    const first = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    const [, ...fields] = first.trim().split(/\s+/);
+    const [user, nice, system, , , irq, softirq, steal] = fields.map(Number);
+    return ((user + nice + system + irq + softirq + steal) * 1000) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
+/** This process's CPU time (user + system) so far, in ms. */
+export function ownCpuMs() {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1000;
+}

@@ -1,0 +1,223 @@
+/**
+ * One batch through real worker processes, measured: a fresh Redis database (FLUSHALL), a fresh
+ * queue, the batch enqueued with `createProducer`, the workers spawned, the batch counters polled
+ * (`createBatches(...).status`) until nothing is pending. Around it: Redis command counts and CPU,
+ * the workers' CPU, how late the bench's own event loop ran (it hosts the targets), and how busy
+ * the machine was with other software. The workers are stopped before it returns, also on errors.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Queue } from 'bullmq';
+import { machineBusyMs, ownCpuMs } from './machine-load.mjs';
+import { commandStats, perOperation, redisCpuMs, resetStats, round, subtract, totalCalls } from './redis-stats.mjs';
+import { spawnSluice, spawnWorker } from './worker-processes.mjs';
+
+const lib = (path) => import(new URL(`../dist/src/${path}`, import.meta.url).href);
+const { createProducer } = await lib('queue/producer.js');
+const { createBatches } = await lib('queue/batches.js');
+const { PREFIX, bullQueueName } = await lib('queue/keys.js');
+
+/**
+ * `prefilled`: the operations are enqueued with `createProducer` (their Redis cost counted apart)
+ * before the workers are spawned: a backlog meeting a fleet that is still starting. Otherwise the
+ * workers are spawned and registered with BullMQ (idle) when the batch is enqueued, as in a running
+ * deployment; the enqueue then overlaps the run and is counted with it. It runs in a `sluice
+ * enqueue` process then, not here: this process hosts the target, whose arrival times must not be
+ * delayed by the enqueue's CPU work. `started()`: whether the target has seen a request
+ * (the workers' CPU is sampled then, so that their start-up is left out of CPU per job).
+ */
+export async function runBatch(ctx, { label, config, op, operations, processes, concurrency, pollMs, prefilled, started, timeoutMs = 300_000 }) {
+  const { redis, redisUrl } = ctx;
+  await redis.flushall();
+  const queue = `bench-${label.replace(/[^A-Za-z0-9_.-]/g, '-')}`;
+  const configPath = join(ctx.tmpDir, `${queue}.json`);
+  await writeFile(configPath, JSON.stringify(config));
+  const batchId = `bench-${Date.now()}`;
+  const enqueue = async () => {
+    const producer = createProducer({ connection: redisUrl, queue, config });
+    try {
+      const ops = (function* () {
+        for (let i = 0; i < operations; i++) yield op(i);
+      })();
+      const summary = await producer.enqueueMany(ops, { batchId, collectResults: false });
+      if (summary.enqueued !== operations) throw new Error(`${label}: enqueued ${summary.enqueued} of ${operations}`);
+    } finally {
+      await producer.close();
+    }
+  };
+
+  /** `sluice enqueue FILE --batch ID` in its own process. */
+  const enqueueWithCli = async () => {
+    const file = join(ctx.tmpDir, `${queue}.jsonl`);
+    await writeFile(file, Array.from({ length: operations }, (_, i) => JSON.stringify(op(i))).join('\n') + '\n');
+    const cli = spawnSluice({ root: ctx.root, redisUrl, queue, configPath }, ['enqueue', file, '--batch', batchId, '--json']);
+    const timer = setTimeout(() => void cli.stop(), 60_000);
+    const { code, signal } = await cli.exited.finally(() => clearTimeout(timer));
+    if (code !== 0) throw new Error(`${label}: sluice enqueue exited with ${code ?? signal}; its output ended with:\n${cli.output()}`);
+  };
+
+  let enqueueStats;
+  let enqueueMs;
+  if (prefilled) {
+    await resetStats(redis);
+    const enqueueStart = performance.now();
+    await enqueue();
+    enqueueMs = performance.now() - enqueueStart;
+    enqueueStats = await commandStats(redis);
+  }
+
+  const batches = createBatches(redis, queue);
+  await resetStats(redis);
+  const before = { redis: await redisCpuMs(redis), machine: machineBusyMs(), own: ownCpuMs() };
+  const spawnedAt = performance.now();
+  if (ctx.cpuProfDir) await mkdir(ctx.cpuProfDir, { recursive: true });
+  if (ctx.logDir) await mkdir(ctx.logDir, { recursive: true });
+  const nodeArgs = ctx.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', ctx.cpuProfDir] : [];
+  const workers = Array.from({ length: processes }, (_, i) =>
+    spawnWorker({
+      root: ctx.root,
+      redisUrl,
+      queue,
+      configPath,
+      concurrency,
+      nodeArgs,
+      ...(ctx.logDir ? { logLevel: ctx.logLevel, logFile: join(ctx.logDir, `${label}-${i + 1}.log`) } : {}),
+    }),
+  );
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+  const stalls = watchStalls();
+  try {
+    let registryPolls = 0;
+    if (!prefilled) {
+      registryPolls = await waitForWorkers(redis, queue, workers, label);
+      const enqueueStart = performance.now();
+      await enqueueWithCli();
+      enqueueMs = performance.now() - enqueueStart;
+    }
+    loopDelay.enable();
+    let polls = 0;
+    let cpuAtStart;
+    let status;
+    for (;;) {
+      status = await batches.status(batchId);
+      polls++;
+      if (cpuAtStart === undefined && started?.()) cpuAtStart = workers.map((worker) => worker.cpuMs());
+      if (status && status.pending === 0) break;
+      const dead = workers.find((worker) => !worker.running());
+      if (dead) throw new Error(`${label}: worker ${dead.pid} exited during the run; its output ended with:\n${dead.output()}`);
+      if (performance.now() - spawnedAt > timeoutMs) {
+        throw new Error(`${label}: not done after ${Math.round(timeoutMs / 1000)} s (${JSON.stringify(status)})`);
+      }
+      await delay(pollMs);
+    }
+    const doneAt = performance.now();
+    loopDelay.disable();
+    stalls.stop();
+    const cpuAtEnd = workers.map((worker) => worker.cpuMs());
+    const { calls, usec } = await commandStats(redis);
+    subtract(calls, 'hgetall', polls);
+    subtract(calls, 'client|list', registryPolls);
+    const redisCpu = (await redisCpuMs(redis)) - before.redis;
+    const machineBusy = machineBusyMs();
+    const ownCpu = ownCpuMs() - before.own;
+    const stopped = await Promise.all(workers.map((worker) => worker.stop()));
+    const problems = workers.flatMap((worker) => worker.problems());
+
+    const sum = (values) => values.reduce((a, b) => a + b, 0);
+    const cpuKnown = cpuAtEnd.every((ms) => ms !== undefined);
+    const workerCpuTotal = cpuKnown ? sum(cpuAtEnd) : undefined;
+    const workerCpuRun = cpuKnown && cpuAtStart?.every((ms) => ms !== undefined) ? workerCpuTotal - sum(cpuAtStart) : workerCpuTotal;
+    const wallMs = doneAt - spawnedAt;
+    const otherCores = machineBusy !== undefined && workerCpuTotal !== undefined
+      ? (machineBusy - before.machine - workerCpuTotal - redisCpu - ownCpu) / wallMs
+      : undefined;
+    const workerTotal = totalCalls(calls);
+    const enqueueTotal = enqueueStats ? totalCalls(enqueueStats.calls) : 0;
+    return {
+      spawnedAt,
+      doneAt,
+      summary: {
+        label,
+        queue,
+        operations,
+        processes,
+        concurrency,
+        start: prefilled ? 'prefilled' : 'workers-ready',
+        succeeded: status.succeeded,
+        deadLettered: status.deadLettered,
+        retries: status.retries,
+        enqueueMs: round(enqueueMs, 0),
+        redis: {
+          callsPerOp: round((workerTotal + enqueueTotal) / operations, 2),
+          /** With `workers-ready` this includes the enqueue (it overlaps the run). */
+          workerCallsPerOp: round(workerTotal / operations, 2),
+          enqueueCallsPerOp: enqueueStats ? round(enqueueTotal / operations, 2) : undefined,
+          /** Scripts of BullMQ, of the outcome store and of the limiter. */
+          evalshaPerOp: round(((calls.evalsha ?? 0) + (calls.eval ?? 0)) / operations, 3),
+          /** The limiter's scripts each read Redis TIME once; nothing else here does. */
+          limiterScriptCallsPerOp: round((calls.time ?? 0) / operations, 3),
+          /** Time inside scripts (EVALSHA), µs per operation. */
+          scriptUsPerOp: round(((usec.evalsha ?? 0) + (usec.eval ?? 0)) / operations, 1),
+          cpuUsPerOp: round((redisCpu * 1000) / operations, 1),
+          workerCallsPerOpByCommand: perOperation(calls, operations),
+          workerCalls: calls,
+          workerUsec: usec,
+          enqueueCalls: enqueueStats?.calls ?? {},
+        },
+        /** Worker CPU from the first request to the end (start-up left out when known). */
+        workerCpuUsPerOp: workerCpuRun === undefined ? undefined : round((workerCpuRun * 1000) / operations, 0),
+        workerCpuStartupMs: workerCpuRun === undefined ? undefined : round(workerCpuTotal - workerCpuRun, 0),
+        /** The bench process (the target, the polls) from the spawn to the end. */
+        benchCpuUsPerOp: round((ownCpu * 1000) / operations, 0),
+        /** Cores used by software other than this bench, on average over the run (Linux only). */
+        otherLoadCores: round(otherCores, 2),
+        /** The bench process hosts the target: how late its event loop ran (a late loop bunches arrivals). */
+        benchLoopDelayMs: { p99: round(loopDelay.percentile(99) / 1e6, 1), max: round(loopDelay.max / 1e6, 1) },
+        /** When the bench's event loop stalled by more than STALL_MS: [ended at (performance.now()), length ms]. */
+        benchStalls: stalls.list(),
+        workerExits: stopped,
+        workerProblems: problems.slice(0, 10).map((entry) => ({ level: entry.level, msg: entry.msg, err: entry.err?.message })),
+        workerProblemCount: problems.length,
+      },
+    };
+  } finally {
+    loopDelay.disable();
+    stalls.stop();
+    await Promise.allSettled(workers.map((worker) => worker.stop()));
+  }
+}
+
+const STALL_MS = 15;
+
+/** Records when the event loop ran more than STALL_MS late (a 5 ms timer that fired late). */
+function watchStalls() {
+  const found = [];
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const late = now - last - 5;
+    if (late > STALL_MS && found.length < 200) found.push([round(now, 1), round(late, 1)]);
+    last = now;
+  }, 5);
+  timer.unref();
+  return { stop: () => clearInterval(timer), list: () => [...found] };
+}
+
+/** Polls BullMQ's worker registry (CLIENT LIST names) until every spawned worker listens. Returns the CLIENT LISTs sent. */
+async function waitForWorkers(redis, queue, workers, label) {
+  const registry = new Queue(bullQueueName(queue), { connection: redis, prefix: PREFIX });
+  try {
+    const deadline = performance.now() + 30_000;
+    for (let polls = 1; ; polls++) {
+      if ((await registry.getWorkersCount()) >= workers.length) return polls;
+      const dead = workers.find((worker) => !worker.running());
+      if (dead) throw new Error(`${label}: worker ${dead.pid} exited while starting; its output ended with:\n${dead.output()}`);
+      if (performance.now() > deadline) throw new Error(`${label}: the workers did not register with BullMQ within 30 s`);
+      await delay(50);
+    }
+  } finally {
+    await registry.close();
+  }
+}
