@@ -202,7 +202,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
     const args: (string | number)[] = [keys.length];
     for (const key of keys) {
       const spec = specOf(key);
-      scriptKeys.push(limiterKeys.state(key), limiterKeys.recent429(key));
+      scriptKeys.push(limiterKeys.state(key), limiterKeys.recent429(key), limiterKeys.bookings(key));
       args.push(key, spec.rate, spec.burst, pauseMs, is429 ? 1 : 0, meter.rate(key));
       dynamicKeys.add(key);
     }

@@ -48,10 +48,10 @@ const RECENT_MS = 5 * 60_000;
 
 export function createLimitsAdmin(options: { redis: Redis; config: SluiceConfig }): LimitsAdmin {
   const { redis, config } = options;
-  const admin = luaScript<(string | number)[]>(redis, 'sluiceLimitAdmin', 4, ADMIN);
+  const admin = luaScript<(string | number)[]>(redis, 'sluiceLimitAdmin', 5, ADMIN);
 
   const change = (key: string, ttlMs: number, fields: (string | number)[], clear = false) =>
-    admin(limiterKeys.index, limiterKeys.version, limiterKeys.state(key), limiterKeys.override(key), key, ttlMs, clear ? '1' : '0', ...fields);
+    admin(limiterKeys.index, limiterKeys.version, limiterKeys.state(key), limiterKeys.override(key), limiterKeys.bookings(key), key, ttlMs, clear ? '1' : '0', ...fields);
 
   async function list(): Promise<LimitStatus[]> {
     const names = new Set<string>(await redis.smembers(limiterKeys.index));

@@ -149,7 +149,7 @@ return 1
 
 /**
  * What a response taught us about a key. KEYS: [1] index, [2] live processes zset, [3] version,
- * then per key: state hash, recent-429 list. ARGV: n, then per key: name, configured rate/s, burst,
+ * then per key: state hash, recent-429 list, bookings zset (dropped with the old epoch). ARGV: n, then per key: name, configured rate/s, burst,
  * pauseMs (-1 none: from Retry-After or RateLimit-Reset), is429 (0/1), this process's observed
  * rate of the key (req/s). Returns the number of keys whose schedule changed.
  */
@@ -160,8 +160,8 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local processes = math.max(1, redis.call('ZCARD', KEYS[2]))
 local changed = 0
 for i = 1, n do
-  local kb, ab = 3 + (i - 1) * 2, 1 + (i - 1) * 6
-  local state, recent = KEYS[kb + 1], KEYS[kb + 2]
+  local kb, ab = 3 + (i - 1) * 3, 1 + (i - 1) * 6
+  local state, recent, bookings = KEYS[kb + 1], KEYS[kb + 2], KEYS[kb + 3]
   local name, rate, burst = ARGV[ab + 1], tonumber(ARGV[ab + 2]), tonumber(ARGV[ab + 3])
   local pauseMs, is429, observed = tonumber(ARGV[ab + 4]), ARGV[ab + 5] == '1', tonumber(ARGV[ab + 6])
   local s = redis.call('HMGET', state, 'pausedUntil', 'decRate', 'decAt', 'epoch')
@@ -201,6 +201,7 @@ for i = 1, n do
     if eff > 0 then tat = tat + (clientBurst(burst) - 1) * 1000 / eff end
     redis.call('HSET', state, 'pausedUntil', pausedUntil, 'tat', tat, 'effRate', eff)
     redis.call('HINCRBY', state, 'epoch', 1)
+    redis.call('DEL', bookings)
     redis.call('PEXPIRE', state, 86400000)
     redis.call('SADD', KEYS[1], name)
     changed = changed + 1
@@ -211,7 +212,8 @@ return changed
 `;
 
 /**
- * An operator's change to a key. KEYS: [1] index, [2] version, [3] state, [4] override.
+ * An operator's change to a key. KEYS: [1] index, [2] version, [3] state, [4] override,
+ * [5] bookings (made under the old epoch, so void: dropped).
  * ARGV: name, ttlMs (0 = until removed, -1 = keep the override's lifetime), then field/value pairs to set ('' value = delete), with
  * `clear` = '1' to delete the override first. Starts a new epoch so every booking follows at once.
  */
@@ -229,6 +231,7 @@ end
 redis.call('HSET', KEYS[3], 'tat', now, 'pausedUntil', 0)
 redis.call('HDEL', KEYS[3], 'decRate', 'decAt')
 redis.call('HINCRBY', KEYS[3], 'epoch', 1)
+redis.call('DEL', KEYS[5])
 redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('INCR', KEYS[2])
 return 1
