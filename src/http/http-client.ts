@@ -39,6 +39,9 @@ export interface HttpClient {
   close(): Promise<void>;
 }
 
+/** Distinct connect timeouts that get a pool of their own before they are rounded to seconds. */
+const MAX_EXACT_AGENTS = 8;
+
 const REQUEST_ID_HEADERS = ['x-request-id', 'request-id', 'x-amzn-requestid', 'x-correlation-id'];
 
 /**
@@ -50,7 +53,10 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const agents = new Map<number, Agent>();
   let closing: Promise<void> | undefined;
 
-  function agentFor(connectTimeoutMs: number): Agent {
+  function agentFor(requestedMs: number): Agent {
+    // Operations choose their own connect timeout; past a few distinct values, round them up to
+    // whole seconds so that the number of pools stays small.
+    const connectTimeoutMs = agents.has(requestedMs) || agents.size < MAX_EXACT_AGENTS ? requestedMs : Math.ceil(requestedMs / 1_000) * 1_000;
     let agent = agents.get(connectTimeoutMs);
     if (!agent) {
       agent = new Agent({
