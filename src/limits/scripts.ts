@@ -72,7 +72,7 @@ for i = 1, n do
   local k = { state = KEYS[kb + 1], override = KEYS[kb + 2], leases = KEYS[kb + 3], bookings = KEYS[kb + 4] }
   local o = redis.call('HMGET', k.override, 'rate', 'burst', 'concurrency', 'paused')
   if o[4] == '1' then return {4, 2000} end
-  local s = redis.call('HMGET', k.state, 'tat', 'epoch', 'pausedUntil', 'decRate', 'decAt')
+  local s = redis.call('HMGET', k.state, 'tat', 'epoch', 'pausedUntil', 'decRate', 'decAt', 'lastSeen', 'effRate', 'rate', 'burst', 'concurrency')
   if not s[2] then redis.call('SADD', KEYS[1], ARGV[ab + 1]) end
   local rate = tonumber(o[1] or ARGV[ab + 2])
   local burst = tonumber(o[2] or ARGV[ab + 3])
@@ -101,8 +101,13 @@ for i = 1, n do
     k.s = math.max(now, k.pausedUntil)
   end
   if k.s > start then start = k.s end
-  redis.call('HSET', k.state, 'rate', rate, 'burst', burst, 'concurrency', conc, 'effRate', eff, 'lastSeen', now)
-  redis.call('PEXPIRE', k.state, 86400000)
+  -- What operators see (sluice limits): written when it changes, and lastSeen at most once a second,
+  -- so that a busy key costs no writes here.
+  if not s[6] or now - tonumber(s[6]) >= 1000 or tonumber(s[7]) ~= eff or tonumber(s[8]) ~= rate
+      or tonumber(s[9]) ~= burst or tonumber(s[10]) ~= conc then
+    redis.call('HSET', k.state, 'rate', rate, 'burst', burst, 'concurrency', conc, 'effRate', eff, 'lastSeen', now)
+    redis.call('PEXPIRE', k.state, 86400000)
+  end
   ks[i] = k
 end
 local go = start - now <= maxWait
