@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { PREFIX, bullQueueName, queueKeys } from '../queue/keys.js';
 import { luaScript } from '../queue/lua-script.js';
-import type { JobEnvelope } from '../queue/job-data.js';
+import { NEW_JOB_PRIORITY, type JobEnvelope } from '../queue/job-data.js';
 import type { DeadLetter } from './types.js';
 import { SluiceError } from '../errors.js';
 
@@ -127,7 +127,7 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
       }
       // 2. The job; 3. then the dead letter goes. A crash between them leaves the dead letter listed
       //    and a replay of it finishes the work without counting twice or adding a second job.
-      await queue.add('op', envelope, { jobId });
+      await queue.add('op', envelope, { jobId, priority: NEW_JOB_PRIORITY });
       const removal = redis.multi().hdel(keys.deadLetters, id).zrem(keys.deadLetterIndex, id).srem(keys.replaying, id);
       if (entry.batchId !== undefined) removal.zrem(keys.batchDeadLetters(entry.batchId), id);
       await removal.exec();

@@ -3,6 +3,16 @@
  * Another language's BullMQ client may also write the bare operation as the job data; workers
  * accept both (see `readEnvelope`).
  */
+/**
+ * BullMQ priority of a job that has not started yet. BullMQ takes jobs from its wait list before
+ * its prioritized set, and a delayed job comes back to the *back* of the wait list; so without
+ * this, a job returning for its rate-limit slot (or for a retry) would queue behind the whole
+ * unstarted backlog and miss its slot: with 600 jobs enqueued at once on a 50/s key the first
+ * 1-2 s went almost unused. New jobs wait in the prioritized set (FIFO among themselves); a job
+ * that is deferred or retried drops to priority 0 (see the processor) and comes back first.
+ */
+export const NEW_JOB_PRIORITY = 1;
+
 export interface JobEnvelope {
   /** The operation, as the producer received and validated it (defaults are applied by the worker). */
   op: unknown;

@@ -6,7 +6,7 @@ import { EMPTY_CONFIG, type SluiceConfig } from '../config/sluice-config.js';
 import { parseOperation } from '../operation/parse-operation.js';
 import { PREFIX, bullQueueName, jobIdForKey, queueKeys } from './keys.js';
 import { luaScript } from './lua-script.js';
-import { defaultIdempotencyKey, type JobEnvelope } from './job-data.js';
+import { NEW_JOB_PRIORITY, defaultIdempotencyKey, type JobEnvelope } from './job-data.js';
 import { closeRedis, createRedisConnection } from './redis-connection.js';
 
 export interface ProducerOptions {
@@ -174,7 +174,7 @@ export function createProducer(options: ProducerOptions): Producer {
         .exec();
     }
     try {
-      await queue.addBulk(toAdd.map((item) => ({ name: 'op', data: item.envelope, opts: { jobId: item.jobId } })));
+      await queue.addBulk(toAdd.map((item) => ({ name: 'op', data: item.envelope, opts: { jobId: item.jobId, priority: NEW_JOB_PRIORITY } })));
     } catch (error) {
       if (batchId !== undefined) await redis.hincrby(keys.batch(batchId), 'total', -toAdd.length).catch(() => undefined);
       // Release our claims so the operations can be enqueued again.

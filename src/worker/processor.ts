@@ -78,7 +78,10 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
     const attempt = previous.filter((record) => !record.rateLimited).length + 1;
     const log = logger.child({ jobId, batchId: envelope.batchId, limitKey, method: spec.method, url: `${spec.url.origin}${spec.url.pathname}`, attempt });
     const requeue = async (delayMs: number): Promise<never> => {
-      await job.moveToDelayed(Date.now() + delayMs, token);
+      // Back ahead of the jobs not yet started (see NEW_JOB_PRIORITY); one round trip for both.
+      const moves = [job.moveToDelayed(Date.now() + delayMs, token)];
+      if (job.priority !== 0) moves.unshift(job.changePriority({ priority: 0 }));
+      await Promise.all(moves);
       throw new DelayedError();
     };
 

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { now, useCli } from '../helpers/cli-process.js';
-import { uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
+import { queuedJobs, uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
 import { startTargetServer, type RecordedRequest } from '../helpers/target-server.js';
 
 const redis = useRedisServer();
@@ -124,7 +124,7 @@ describe('worker crash and shutdown (built binary)', () => {
       // The other five wait in the queue for the next worker: not active, not lost.
       const client = redis().client;
       expect(await client.llen(`sluice:{${queue}}:active`)).toBe(0);
-      expect(await client.llen(`sluice:{${queue}}:wait`)).toBe(5);
+      expect(await queuedJobs(client, queue)).toBe(5);
     } finally {
       await target.close();
     }

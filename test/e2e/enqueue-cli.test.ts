@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { useCli } from '../helpers/cli-process.js';
-import { uniqueQueue, useRedisServer } from '../helpers/redis.js';
+import { queuedJobs, uniqueQueue, useRedisServer } from '../helpers/redis.js';
 import { startTargetServer } from '../helpers/target-server.js';
 
 const redis = useRedisServer();
@@ -14,7 +14,7 @@ const jsonl = (ops: unknown[]): string => `${ops.map((op) => (typeof op === 'str
 
 /** Every key sluice and BullMQ keep for a queue. */
 const queueKeys = (queue: string): Promise<string[]> => redis().client.keys(`sluice:{${queue}}:*`);
-const waitingJobs = (queue: string): Promise<number> => redis().client.llen(`sluice:{${queue}}:wait`);
+const waitingJobs = (queue: string): Promise<number> => queuedJobs(redis().client, queue);
 
 const ENQUEUE_SUMMARY = { batchId: expect.stringMatching(/^b-/), enqueued: 0, duplicates: 0, invalid: 0 };
 

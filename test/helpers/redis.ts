@@ -53,3 +53,12 @@ export async function waitFor<T>(check: () => Promise<T> | T, options: { timeout
     await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 50));
   }
 }
+
+/**
+ * Jobs waiting to start in a queue: BullMQ's wait list (jobs back from a deferral or a retry)
+ * plus its prioritized set (jobs not yet started; see NEW_JOB_PRIORITY).
+ */
+export async function queuedJobs(client: Redis, queue: string): Promise<number> {
+  const [waiting, prioritized] = await Promise.all([client.llen(`sluice:{${queue}}:wait`), client.zcard(`sluice:{${queue}}:prioritized`)]);
+  return waiting + prioritized;
+}
