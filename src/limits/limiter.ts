@@ -8,6 +8,7 @@ import { ACQUIRE, RELEASE, REPORT } from './scripts.js';
 import { createRateMeter } from './rate-meter.js';
 import { ShutdownAbortError } from '../errors.js';
 import { sleep } from './sleep.js';
+import { watchEventLoopLag } from '../support/event-loop-lag.js';
 
 export interface LimiterOptions {
   /** Borrowed client. */
@@ -49,6 +50,10 @@ export interface Limiter {
 
 /** Concurrency-blocked jobs re-check this often while they may wait in their slot. */
 const BLOCKED_POLL_MS = 25;
+/** The jitter between a start and its arrival that the script's slack already allows for (its min(T, 20 ms)). */
+const ARRIVAL_JITTER_MS = 20;
+/** A start given up because this process lags comes back after about this long. */
+const LAG_DEFER_MS = 150;
 const HEARTBEAT_TTL_MS = 15_000;
 
 /**
@@ -73,6 +78,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
   const releaseWaiters = new Set<() => void>();
   /** This process's last start per key set (see the pacing in acquire). */
   const lastStart = new Map<string, number>();
+  const lag = watchEventLoopLag();
   let closing: Promise<void> | undefined;
 
   function specOf(key: string): LimitSpec {
@@ -161,6 +167,14 @@ export function createLimiter(options: LimiterOptions): Limiter {
           await release(lease);
           continue;
         }
+        // A process whose event loop lags (a burst of work, a GC pause, a starved CPU) may put the
+        // request on the wire that much later than it decides to: the start must leave room for it.
+        // The slot is given back: a lost slot costs a little throughput, a bunch at the target a 429.
+        if (checkLate && Date.now() - slot > slackMs - lagPenalty()) {
+          logger.debug({ limitKey: keys.join(','), jobId, lateMs: Date.now() - slot, slackMs, lagMs: lag.recentMs() }, 'event loop lagging; slot given back');
+          await release(lease);
+          return { kind: 'defer', waitMs: jitter(LAG_DEFER_MS, 0.5), reason: 'rate' };
+        }
         meter.count(keys);
         return { kind: 'go', lease };
       }
@@ -174,6 +188,11 @@ export function createLimiter(options: LimiterOptions): Limiter {
       }
       await waitForRelease(jitter(BLOCKED_POLL_MS, 0.5));
     }
+  }
+
+  /** How much of a slot's slack this process's recent event-loop lag uses up. */
+  function lagPenalty(): number {
+    return Math.max(0, lag.recentMs() - ARRIVAL_JITTER_MS);
   }
 
   function waitForRelease(ms: number): Promise<void> {
@@ -219,6 +238,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
     close() {
       closing ??= (async () => {
         clearInterval(timer);
+        lag.close();
         for (const wake of [...releaseWaiters]) wake();
         await redis.zrem(limiterKeys.processes, processId).catch(() => undefined);
       })();

@@ -11,6 +11,7 @@ import type { Logger } from '../observability/logger.js';
 import { createLimiter } from '../limits/limiter.js';
 import { MAX_STALLS, createProcessor } from './processor.js';
 import { deadLetterEntry, resultLine } from './outcome-shapes.js';
+import { warmUp } from './warm-up.js';
 
 export interface SluiceWorkerOptions {
   /** A Redis URL (the worker opens and closes its own client) or a client to borrow (needs `maxRetriesPerRequest: null`). */
@@ -37,6 +38,8 @@ export interface SluiceWorkerOptions {
   stalledIntervalMs?: number;
   /** A job whose limit key opens within this long waits in its slot; later ones are delayed. Default 250 ms. */
   maxInSlotWaitMs?: number;
+  /** Run the job path against a loopback server before taking jobs (see warm-up.ts). Default true. */
+  warmUp?: boolean;
   /** Use this HTTP client instead of making one (borrowed). */
   http?: HttpClient;
 }
@@ -77,6 +80,7 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
     // A stall is a worker that died. The processor dead-letters a job after MAX_STALLS of them; BullMQ's
     // own limit (which fails a job without telling any worker) must never be reached first.
     maxStalledCount: MAX_STALLS * 20,
+    autorun: false,
   });
 
   worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
@@ -103,9 +107,19 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
 
   let closing: Promise<void> | undefined;
 
+  // Jobs are taken once the process is warm; a failed warm-up is logged, not fatal.
+  const warm = options.warmUp === false
+    ? Promise.resolve()
+    : warmUp(config).catch((error: unknown) => logger.warn({ err: error }, 'warm-up failed; taking jobs anyway'));
+  const started = warm.then(() => {
+    if (closing) return;
+    worker.run().catch((error: unknown) => logger.error({ err: error }, 'worker stopped on an error'));
+  });
+
   async function shutdown(force: boolean): Promise<void> {
     const deadline = force ? 0 : options.shutdownTimeoutMs ?? 30_000;
     logger.info({ deadlineMs: deadline }, 'worker stopping: no new jobs; waiting for in-flight jobs');
+    await started;
     const closed = worker.close();
     const timer = setTimeout(() => {
       logger.warn('shutdown deadline reached: aborting in-flight jobs (they are requeued)');
@@ -130,7 +144,7 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
 
   return {
     worker,
-    ready: () => worker.waitUntilReady().then(() => undefined),
+    ready: () => Promise.all([worker.waitUntilReady(), started]).then(() => undefined),
     close(closeOptions = {}) {
       if (closeOptions.force && closing) worker.cancelAllJobs('shutdown');
       closing ??= shutdown(closeOptions.force ?? false);
