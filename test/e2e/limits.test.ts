@@ -101,12 +101,12 @@ async function stopWorkers(workers: CliProcess[]): Promise<void> {
 }
 
 describe('rate limits across worker processes', () => {
-  it('4 workers keep 600 POSTs to a 50/s burst-5 key under a strict 50/s target: no 429, ≥ 90% of the rate', async () => {
+  it('4 workers keep 1,500 POSTs (30 s) to a 50/s burst-5 key under a strict 50/s target: no 429, ≥ 95% of the rate', async () => {
     const api = await startDemoApi({ strictLimit: { requestsPerSecond: 50, burst: 5 }, failureRate: 0, rateLimitRate: 0 });
     try {
       const { env } = await setup('accuracy', { limits: { 'accuracy-key': { requestsPerSecond: 50, burst: 5 } } });
       const workers = await cli.startWorkers(4, { concurrency: 50, env });
-      const ops = Array.from({ length: 600 }, (_, row) => ({
+      const ops = Array.from({ length: 1_500 }, (_, row) => ({
         method: 'POST',
         url: `${api.url}/records`,
         json: { row },
@@ -115,9 +115,9 @@ describe('rate limits across worker processes', () => {
       }));
       const batchId = await enqueue(env, ops);
 
-      const waited = await waitBatch(env, batchId);
+      const waited = await waitBatch(env, batchId, 80);
       expect(waited.code, JSON.stringify(waited.status)).toBe(0);
-      expect(waited.status).toMatchObject({ total: 600, succeeded: 600, deadLettered: 0 });
+      expect(waited.status).toMatchObject({ total: 1_500, succeeded: 1_500, deadLettered: 0 });
 
       const stats = api.stats();
       const arrivals = api.arrivals();
@@ -125,15 +125,15 @@ describe('rate limits across worker processes', () => {
       // Soft: one run reports all three figures.
       expect.soft(stats.limited, seen).toBe(0);
       expect.soft(maxInWindow(arrivals, 1_000), seen).toBeLessThanOrEqual(55);
-      expect.soft(achievedRate(arrivals), seen).toBeGreaterThanOrEqual(0.9 * 50);
-      expect(stats.created).toBe(600);
-      expect(arrivals).toHaveLength(600 + stats.limited);
+      expect.soft(achievedRate(arrivals), seen).toBeGreaterThanOrEqual(0.95 * 50);
+      expect(stats.created).toBe(1_500);
+      expect(arrivals).toHaveLength(1_500 + stats.limited);
       // Every process took part.
       await waitFor(() => workers.every((worker) => worker.logs().some((line) => line.msg === 'attempt succeeded')), { what: 'a success logged by each worker' });
     } finally {
       await api.close();
     }
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('concurrency limits across worker processes', () => {
