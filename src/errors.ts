@@ -91,6 +91,19 @@ export class RequestError extends SluiceError {
   }
 }
 
+/**
+ * Credentials for a target could not be had: a token endpoint that failed or refused, or a 401 that
+ * a fresh token did not cure. Retryable when the cause may pass (a 5xx, a network error).
+ */
+export class AuthError extends SluiceError {
+  readonly retryable: boolean;
+
+  constructor(message: string, options: { retryable: boolean; cause?: unknown }) {
+    super(message, { code: 'AUTH_FAILED', cause: options.cause });
+    this.retryable = options.retryable;
+  }
+}
+
 /** The job was aborted because its worker is shutting down; it goes back to the queue. */
 export class ShutdownAbortError extends SluiceError {
   constructor() {

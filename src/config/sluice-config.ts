@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ConfigError, SluiceError, errorMessage } from '../errors.js';
 import { issuesFromZod } from '../operation/issues.js';
 import { headersSchema } from '../operation/schema.js';
+import { authSchema } from '../auth/auth-config.js';
 
 /**
  * The sluice config file: targets (base URL, default headers, limits) and limits for other keys.
@@ -37,6 +38,8 @@ export const targetSchema = z.strictObject({
   // The same rules as operation headers: a bad name fails at start-up, not on every request.
   headers: headersSchema.optional(),
   limits: limitsSchema.optional(),
+  /** Credentials, read from the worker's environment (see src/auth). */
+  auth: authSchema.optional(),
 });
 
 export const sluiceConfigSchema = z.strictObject({

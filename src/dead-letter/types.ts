@@ -10,6 +10,7 @@ export type DeadLetterReason =
   | 'stalled'
   | 'invalid-operation'
   | 'request-error'
+  | 'auth-failed'
   | 'internal-error';
 
 /** A dead letter: the operation, every attempt and why it stopped. Kept until replayed or purged. */

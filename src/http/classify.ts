@@ -1,4 +1,4 @@
-import { NetworkError, RequestError, ShutdownAbortError, TimeoutError, UpstreamError } from '../errors.js';
+import { AuthError, NetworkError, RequestError, ShutdownAbortError, TimeoutError, UpstreamError } from '../errors.js';
 
 /** Statuses that may succeed when asked again. Everything else outside `expect.status` is permanent. */
 export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 425, 429, 500, 502, 503, 504]);
@@ -28,6 +28,9 @@ export function classifyError(error: unknown): AttemptClass {
     return error.retryable
       ? { kind: 'retry', retryAfterMs: error.retryAfterMs, code: error.code }
       : { kind: 'permanent', code: error.code };
+  }
+  if (error instanceof AuthError) {
+    return error.retryable ? { kind: 'retry', retryAfterMs: undefined, code: error.code } : { kind: 'permanent', code: error.code };
   }
   if (error instanceof TimeoutError || error instanceof NetworkError) {
     return { kind: 'retry', retryAfterMs: undefined, code: error.code };

@@ -39,6 +39,8 @@ export interface AttemptRecord {
   excerpt?: string;
   /** A 429: the target pacing us. It does not count against `retry.attempts`. */
   rateLimited?: boolean;
+  /** A 401 that dropped an OAuth2 token for a fresh one. It does not count against `retry.attempts`. */
+  authRefreshed?: boolean;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
-import { ShutdownAbortError, formatIssues, errorMessage } from '../errors.js';
+import { AuthError, ShutdownAbortError, formatIssues, errorMessage } from '../errors.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
+import type { Authorized, Credentials } from '../auth/credentials.js';
 import { classifyError, classifyStatus, type AttemptClass } from '../http/classify.js';
 import type { HttpClient, HttpResponseSummary } from '../http/http-client.js';
 import { buildRequestSpec, type RequestSpec } from '../http/request-spec.js';
@@ -18,6 +19,8 @@ export interface ProcessorDeps {
   config: SluiceConfig;
   http: HttpClient;
   limiter: Limiter;
+  /** Adds each target's credentials at send time. */
+  credentials: Credentials;
   outcomes: OutcomeStore;
   logger: Logger;
   /** Jitter source, for tests. */
@@ -43,7 +46,7 @@ export type SluiceProcessor = (job: Job, token?: string, signal?: AbortSignal) =
  * any job options, follow the operation's own retry policy, and so every attempt is recorded.
  */
 export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
-  const { queue, config, http, limiter, outcomes, logger } = deps;
+  const { queue, config, http, limiter, credentials, outcomes, logger } = deps;
 
   return async function process(job, token, signal) {
     const jobId = job.id!;
@@ -75,7 +78,7 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
     }
 
     const previous = envelope.attempts ?? [];
-    const attempt = previous.filter((record) => !record.rateLimited).length + 1;
+    const attempt = previous.filter((record) => !record.rateLimited && !record.authRefreshed).length + 1;
     const log = logger.child({ jobId, batchId: envelope.batchId, limitKey, method: spec.method, url: `${spec.url.origin}${spec.url.pathname}`, attempt });
     const requeue = async (delayMs: number): Promise<never> => {
       // Back ahead of the jobs not yet started (see NEW_JOB_PRIORITY); one round trip for both.
@@ -107,8 +110,10 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
     let response: HttpResponseSummary | undefined;
     let verdict: AttemptClass;
     let failure: unknown;
+    let authorized: Authorized | undefined;
     try {
-      response = await http.send(spec, signal);
+      authorized = await credentials.authorize(operation.target, spec);
+      response = await http.send(authorized.spec, signal);
       verdict = classifyStatus(response.status, operation.expect?.status, response.retryAfterMs);
     } catch (error) {
       failure = error;
@@ -122,6 +127,16 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
     if (verdict.kind === 'aborted') {
       // Shutdown: back to the queue at once, without spending an attempt.
       log.info({ outcome: 'requeued', durationMs }, 'attempt aborted by shutdown; requeued');
+      return requeue(0);
+    }
+
+    if (response?.status === 401 && authorized?.refuse && !previous.at(-1)?.authRefreshed) {
+      // The token was revoked or expired early: drop it for every worker and go again with a fresh
+      // one, without spending an attempt. A second 401 in a row is the target's final word.
+      await authorized.refuse();
+      log.info({ status: 401, durationMs, outcome: 'retry' }, 'target refused the OAuth2 token; refreshing it and trying again');
+      const refused: AttemptRecord = { at: startedAt.toISOString(), durationMs, status: 401, error: 'HTTP_401', message: 'target refused the OAuth2 token; refreshed it', authRefreshed: true };
+      await job.updateData({ ...envelope, attempts: [...previous, refused] } satisfies JobEnvelope);
       return requeue(0);
     }
 
@@ -167,7 +182,7 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
         : 'max-duration-exceeded';
       return finalFailure(reason);
     }
-    return finalFailure(response ? 'permanent-status' : 'request-error');
+    return finalFailure(response ? 'permanent-status' : failure instanceof AuthError ? 'auth-failed' : 'request-error');
 
     async function finalFailure(reason: DeadLetterReason): Promise<never> {
       log.warn({ status: response?.status, error: verdict.kind === 'success' ? undefined : record.error, durationMs, outcome: 'dead-lettered', reason }, 'operation dead-lettered');

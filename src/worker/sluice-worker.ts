@@ -9,6 +9,7 @@ import { createOutcomeStore } from '../queue/outcome-store.js';
 import { closeRedis, createRedisConnection } from '../queue/redis-connection.js';
 import type { Logger } from '../observability/logger.js';
 import { createLimiter } from '../limits/limiter.js';
+import { assertSecrets, createCredentials } from '../auth/credentials.js';
 import { MAX_STALLS, createProcessor } from './processor.js';
 import { deadLetterEntry, resultLine } from './outcome-shapes.js';
 import { warmUp } from './warm-up.js';
@@ -20,6 +21,8 @@ export interface SluiceWorkerOptions {
   /** Queue name. Default `default`. */
   queue?: string;
   config?: SluiceConfig;
+  /** Where targets' secrets are read from (the process environment, given by the caller). Default: none. */
+  env?: Record<string, string | undefined>;
   /** Jobs run at once by this process. Default 50. */
   concurrency?: number;
   /** On close: how long in-flight jobs may run before they are aborted (and requeued). Default 30,000 ms. */
@@ -58,6 +61,10 @@ export interface SluiceWorker {
 export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
   const queue = options.queue ?? 'default';
   const logger = options.logger.child({ component: 'worker', queue });
+  const config = options.config ?? EMPTY_CONFIG;
+  const credentialsEnv = options.env ?? {};
+  // Before anything is opened: missing secrets stop the worker with every problem listed.
+  assertSecrets(config, credentialsEnv);
   const ownsConnection = typeof options.connection === 'string';
   const redis = typeof options.connection === 'string'
     ? createRedisConnection(options.connection, { name: 'sluice:worker', maxRetriesPerRequest: null })
@@ -65,9 +72,9 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
   const ownsHttp = options.http === undefined;
   const http = options.http ?? createHttpClient({ maxBodyBytes: options.resultMaxBytes ?? 8_192 });
   const outcomes = createOutcomeStore(redis, queue, options.batchRetentionSeconds ?? 7 * 86_400);
-  const config = options.config ?? EMPTY_CONFIG;
   const limiter = createLimiter({ redis, config, logger, ...(options.maxInSlotWaitMs !== undefined ? { maxInSlotWaitMs: options.maxInSlotWaitMs } : {}) });
-  const processor = createProcessor({ queue, config, http, limiter, outcomes, logger });
+  const credentials = createCredentials({ config, env: credentialsEnv, redis, http, logger });
+  const processor = createProcessor({ queue, config, http, limiter, credentials, outcomes, logger });
 
   const worker = new Worker(bullQueueName(queue), processor, {
     connection: redis,

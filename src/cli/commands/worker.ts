@@ -25,6 +25,8 @@ export async function workerCommand(ctx: CliContext, options: { concurrency?: st
       logger,
       queue: ctx.queue,
       config: ctx.config,
+      // Targets' secrets (auth *FromEnv) are read from this process's environment, and only here.
+      env: process.env,
       concurrency,
       shutdownTimeoutMs: env.SLUICE_SHUTDOWN_TIMEOUT_MS,
       keepCompletedSeconds: env.SLUICE_KEEP_COMPLETED_SECONDS,

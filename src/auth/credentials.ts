@@ -1,0 +1,103 @@
+import type { Redis } from 'ioredis';
+import { ConfigError } from '../errors.js';
+import type { SluiceConfig } from '../config/sluice-config.js';
+import type { HttpClient } from '../http/http-client.js';
+import type { RequestSpec } from '../http/request-spec.js';
+import type { Logger } from '../observability/logger.js';
+import { missingSecrets, type AuthConfig } from './auth-config.js';
+import { createTokenSource, type TokenSource } from './oauth2-token.js';
+
+export interface CredentialsOptions {
+  config: SluiceConfig;
+  /** Where the secrets are read from: the worker's environment, passed in by its composition root. */
+  env: Record<string, string | undefined>;
+  /** Borrowed: OAuth2 tokens are shared through it. */
+  redis: Redis;
+  /** Borrowed: token requests use it. */
+  http: HttpClient;
+  logger: Logger;
+}
+
+/** A request with its credentials, and how to report that the target refused them. */
+export interface Authorized {
+  spec: RequestSpec;
+  /** Present when a 401 may be cured by fresh credentials (OAuth2): drops the refused token. */
+  refuse?: () => Promise<void>;
+}
+
+export interface Credentials {
+  /** Adds the target's credentials to a request (a copy; `spec` is not changed). */
+  authorize(target: string | undefined, spec: RequestSpec): Promise<Authorized>;
+  /** OAuth2 token requests this process made, per target. */
+  tokenRequests(): Record<string, number>;
+}
+
+/** Throws a ConfigError naming every secret the targets need and `env` lacks. */
+export function assertSecrets(config: SluiceConfig, env: Record<string, string | undefined>): void {
+  const missing = missingSecrets(config.targets, env);
+  if (missing.length > 0) throw new ConfigError('the worker environment (target auth)', missing);
+}
+
+/**
+ * Credentials per target, from the worker's environment. Checked once, when the worker starts: a
+ * missing variable stops it with every problem listed. The values go into request headers (or the
+ * query) at send time only; jobs, results, dead letters, Redis and logs never see them.
+ */
+export function createCredentials(options: CredentialsOptions): Credentials {
+  const { config, env } = options;
+  assertSecrets(config, env);
+
+  const tokenSources = new Map<string, TokenSource>();
+  for (const [name, target] of Object.entries(config.targets)) {
+    const auth = target.auth;
+    if (auth?.type !== 'oauth2ClientCredentials') continue;
+    tokenSources.set(
+      name,
+      createTokenSource({
+        settings: {
+          target: name,
+          tokenUrl: auth.tokenUrl,
+          clientId: env[auth.clientIdFromEnv]!,
+          clientSecret: env[auth.clientSecretFromEnv]!,
+          scope: auth.scope,
+          audience: auth.audience,
+          clientAuth: auth.clientAuth,
+        },
+        redis: options.redis,
+        http: options.http,
+        logger: options.logger,
+      }),
+    );
+  }
+
+  async function authorize(targetName: string | undefined, spec: RequestSpec): Promise<Authorized> {
+    const auth: AuthConfig | undefined = targetName ? config.targets[targetName]?.auth : undefined;
+    if (!auth) return { spec };
+    const headers = { ...spec.headers };
+    switch (auth.type) {
+      case 'apiKey': {
+        const value = env[auth.valueFromEnv]!;
+        if (auth.in === 'header') return { spec: { ...spec, headers: { ...headers, [auth.name.toLowerCase()]: value } } };
+        const url = new URL(spec.url);
+        url.searchParams.set(auth.name, value);
+        return { spec: { ...spec, url } };
+      }
+      case 'bearer':
+        return { spec: { ...spec, headers: { ...headers, authorization: `Bearer ${env[auth.tokenFromEnv]!}` } } };
+      case 'basic': {
+        const pair = `${env[auth.usernameFromEnv]!}:${env[auth.passwordFromEnv]!}`;
+        return { spec: { ...spec, headers: { ...headers, authorization: `Basic ${Buffer.from(pair).toString('base64')}` } } };
+      }
+      case 'oauth2ClientCredentials': {
+        const source = tokenSources.get(targetName!)!;
+        const token = await source.token();
+        return { spec: { ...spec, headers: { ...headers, authorization: `Bearer ${token}` } }, refuse: () => source.invalidate(token) };
+      }
+    }
+  }
+
+  return {
+    authorize,
+    tokenRequests: () => Object.fromEntries([...tokenSources].map(([name, source]) => [name, source.requests])),
+  };
+}
