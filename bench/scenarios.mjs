@@ -16,7 +16,7 @@ const { startDemoApi } = await import(new URL('../dist/src/demo/demo-api.js', im
 export async function runThroughput(ctx, { label, limits, operations, processes = 1, concurrency = 100 }) {
   const target = await startFastTarget();
   try {
-    const config = { targets: { fast: { baseUrl: target.url, ...(limits ? { limits } : {}) } }, limits: {} };
+    const config = { targets: { fast: { baseUrl: target.url, allowPrivateAddresses: true, ...(limits ? { limits } : {}) } }, limits: {} };
     const op = (i) => ({ target: 'fast', method: 'POST', url: '/items', json: { i } });
     const started = () => target.requests() > 0;
     const run = await runBatch(ctx, { label, config, op, operations, processes, concurrency, pollMs: 20, prefilled: true, started });
@@ -45,7 +45,7 @@ export async function runThroughput(ctx, { label, limits, operations, processes 
 export async function runAccuracy(ctx, { label, rate, burst, operations, processes = 4, concurrency = 50, prefilled = false }) {
   const api = await startDemoApi({ latencyMs: { min: 2, max: 10 }, failureRate: 0, rateLimitRate: 0, strictLimit: { requestsPerSecond: rate, burst } });
   try {
-    const config = { targets: { demo: { baseUrl: api.url, limits: { requestsPerSecond: rate, burst } } }, limits: {} };
+    const config = { targets: { demo: { baseUrl: api.url, allowPrivateAddresses: true, limits: { requestsPerSecond: rate, burst } } }, limits: {} };
     const op = (i) => ({ target: 'demo', method: 'POST', url: '/records', json: { i } });
     const timeoutMs = (operations / rate) * 2_000 + 60_000;
     const started = () => api.stats().requests > 0;

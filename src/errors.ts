@@ -91,6 +91,24 @@ export class RequestError extends SluiceError {
   }
 }
 
+/** A connection refused by sluice itself: the address is internal and no target allows it. Never retried. */
+export class AddressRefusedError extends SluiceError {
+  constructor(message: string) {
+    super(message, { code: 'ADDRESS_REFUSED' });
+  }
+}
+
+/**
+ * A response body that is not what its `content-encoding` says (corrupt or cut gzip, deflate or br
+ * data). The target sent bad bytes; asking again would most likely get the same, so it is not
+ * retried (like curl's CURLE_BAD_CONTENT_ENCODING). The HTTP client reports it as a body problem.
+ */
+export class ContentDecodingError extends SluiceError {
+  constructor(contentEncoding: string, cause: unknown) {
+    super(`cannot decode the response body (content-encoding: ${contentEncoding}): ${errorMessage(cause)}`, { code: 'BAD_ENCODING', cause });
+  }
+}
+
 /**
  * Credentials for a target could not be had: a token endpoint that failed or refused, or a 401 that
  * a fresh token did not cure. Retryable when the cause may pass (a 5xx, a network error).

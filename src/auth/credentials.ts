@@ -77,7 +77,8 @@ export function createCredentials(options: CredentialsOptions): Credentials {
     switch (auth.type) {
       case 'apiKey': {
         const value = env[auth.valueFromEnv]!;
-        if (auth.in === 'header') return { spec: { ...spec, headers: { ...headers, [auth.name.toLowerCase()]: value } } };
+        const name = auth.name.toLowerCase();
+        if (auth.in === 'header') return { spec: { ...spec, headers: { ...headers, [name]: value }, secretHeaders: [...(spec.secretHeaders ?? []), name] } };
         const url = new URL(spec.url);
         url.searchParams.set(auth.name, value);
         return { spec: { ...spec, url } };

@@ -113,7 +113,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .command('list')
     .description('list dead letters, newest first')
     .option('--batch <id>', 'only this batch')
-    .option('--reason <reason>', 'only this reason (permanent-status, attempts-exhausted, timeout, invalid-operation, …)')
+    .option('--reason <reason>', 'only this reason: permanent-status, schema-mismatch, bad-response, attempts-exhausted, timeout, max-duration-exceeded, rate-limited, stalled, invalid-operation, request-error, auth-failed, internal-error')
     .option('--limit-key <key>', 'only this limit key')
     .option('--status <code>', 'only this HTTP status')
     .option('--limit <n>', 'show at most n (default 100)')

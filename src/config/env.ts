@@ -26,6 +26,7 @@ export const envSchema = z.object({
   SLUICE_KEEP_FAILED_SECONDS: int(0, 365 * 86_400).default(86_400),
   SLUICE_BATCH_RETENTION_SECONDS: int(60, 365 * 86_400).default(7 * 86_400),
   SLUICE_RESULT_MAX_BYTES: int(0, 10 * 1024 * 1024).default(8_192),
+  SLUICE_MAX_RESPONSE_BYTES: int(1_024, 1024 * 1024 * 1024).default(10 * 1024 * 1024),
   SLUICE_LOCK_DURATION_MS: int(1_000, 3_600_000).default(30_000),
   SLUICE_STALLED_INTERVAL_MS: int(1_000, 3_600_000).default(30_000),
 });

@@ -40,18 +40,28 @@ export const targetSchema = z.strictObject({
   limits: limitsSchema.optional(),
   /** Credentials, read from the worker's environment (see src/auth). */
   auth: authSchema.optional(),
+  /** May this target's host resolve to loopback, private, link-local or metadata addresses? Default false. */
+  allowPrivateAddresses: z.boolean().default(false),
 });
+
+/** `api.example.com`, `*.example.com` (any subdomain), either with `:port`; or `*` (any host). */
+const hostPattern = z
+  .string()
+  .regex(/^(\*|(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?$/, 'expected a host such as api.example.com, *.example.com or api.example.com:8443')
+  .transform((pattern) => pattern.toLowerCase());
 
 export const sluiceConfigSchema = z.strictObject({
   targets: z.record(z.string().regex(NAME, 'target names may hold letters, digits and _ . : -'), targetSchema).default({}),
   limits: z.record(z.string().min(1), limitsSchema).default({}),
+  /** Hosts operations may call besides the targets' own (see src/config/destinations.ts). */
+  allowedHosts: z.array(hostPattern).default([]),
 });
 
 export type Limits = z.infer<typeof limitsSchema>;
 export type Target = z.infer<typeof targetSchema>;
 export type SluiceConfig = z.infer<typeof sluiceConfigSchema>;
 
-export const EMPTY_CONFIG: SluiceConfig = Object.freeze({ targets: {}, limits: {} });
+export const EMPTY_CONFIG: SluiceConfig = Object.freeze({ targets: {}, limits: {}, allowedHosts: [] });
 
 /** Validates a parsed config object; throws a ConfigError listing every problem with its path. */
 export function parseSluiceConfig(value: unknown, source = 'config'): SluiceConfig {

@@ -3,6 +3,10 @@ import type { AttemptRecord } from '../queue/job-data.js';
 /** Why an operation was dead-lettered. */
 export type DeadLetterReason =
   | 'permanent-status'
+  /** An accepted status whose body does not match `expect.schema` (attempt error SCHEMA_MISMATCH). */
+  | 'schema-mismatch'
+  /** An accepted status whose body could not be used: RESPONSE_TOO_LARGE or BAD_ENCODING. */
+  | 'bad-response'
   | 'attempts-exhausted'
   | 'timeout'
   | 'max-duration-exceeded'

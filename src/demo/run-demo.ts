@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { SluiceError, errorMessage } from '../errors.js';
+import { parseSluiceConfig } from '../config/sluice-config.js';
 import { createBatches, waitForBatch, type BatchStatus } from '../queue/batches.js';
 import { PREFIX, bullQueueName } from '../queue/keys.js';
 import { createProducer, newBatchId } from '../queue/producer.js';
@@ -79,7 +80,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const total = options.operations ?? 3_000;
     const missing = Math.max(1, Math.floor(total / 100));
     const batchId = newBatchId();
-    const producer = createProducer({ connection: redis, queue });
+    // The demo API is on loopback: a target for it says so (sluice refuses internal addresses otherwise).
+    const configJson = {
+      targets: { 'demo-api': { baseUrl: api.url, allowPrivateAddresses: true } },
+      limits: { [limitKey]: { requestsPerSecond: DEMO_LIMIT, burst: 20 } },
+    };
+    const producer = createProducer({ connection: redis, queue, config: parseSluiceConfig(configJson) });
     releases.push(() => producer.close());
     const runId = randomBytes(4).toString('hex');
     await producer.enqueueMany(demoOperations(api.url, total - missing, missing, runId), { batchId, collectResults: false });
@@ -88,7 +94,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const logDir = await mkdtemp(join(tmpdir(), 'sluice-demo-'));
     const workerLog = join(logDir, 'workers.log');
     const configPath = join(logDir, 'sluice.config.json');
-    await writeFile(configPath, JSON.stringify({ limits: { [limitKey]: { requestsPerSecond: DEMO_LIMIT, burst: 20 } } }, null, 2));
+    await writeFile(configPath, JSON.stringify(configJson, null, 2));
     const workerEnv = { ...options.env, REDIS_URL: redisUrl, SLUICE_QUEUE: queue, SLUICE_CONFIG: configPath };
     const workers = startWorkers(options.workers ?? 2, options.concurrency ?? 25, workerEnv, workerLog);
     releases.push(() => stopWorkers(workers));

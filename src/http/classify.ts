@@ -1,4 +1,7 @@
-import { AuthError, NetworkError, RequestError, ShutdownAbortError, TimeoutError, UpstreamError } from '../errors.js';
+import { AddressRefusedError, AuthError, NetworkError, RequestError, ShutdownAbortError, TimeoutError, UpstreamError } from '../errors.js';
+import { checkJson } from '../operation/json-schema.js';
+import type { Operation } from '../operation/schema.js';
+import type { HttpResponseSummary } from './http-client.js';
 
 /** Statuses that may succeed when asked again. Everything else outside `expect.status` is permanent. */
 export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 425, 429, 500, 502, 503, 504]);
@@ -6,7 +9,8 @@ export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 425, 429, 5
 export type AttemptClass =
   | { kind: 'success' }
   | { kind: 'retry'; retryAfterMs: number | undefined; code: string }
-  | { kind: 'permanent'; code: string }
+  /** `message`: what was wrong, when the code alone does not say (a body that fails `expect.schema`). */
+  | { kind: 'permanent'; code: string; message?: string }
   | { kind: 'aborted' };
 
 /** Does `status` count as success for an operation that accepts `expected` (default: any 2xx)? */
@@ -19,6 +23,25 @@ export function classifyStatus(status: number, expected: readonly number[] | und
   if (isExpectedStatus(status, expected)) return { kind: 'success' };
   if (RETRYABLE_STATUSES.has(status)) return { kind: 'retry', retryAfterMs, code: `HTTP_${status}` };
   return { kind: 'permanent', code: `HTTP_${status}` };
+}
+
+/**
+ * The one place that decides what a response means for an operation: its status first (a 503
+ * stays retryable whatever its body), then, for an accepted status, its body. A body that is too
+ * large (RESPONSE_TOO_LARGE), cannot be decoded (BAD_ENCODING) or fails `expect.schema`
+ * (SCHEMA_MISMATCH) is permanent: the target answered, and asking again would get the same.
+ */
+export function classifyResponse(response: HttpResponseSummary, expect: Operation['expect']): AttemptClass {
+  const verdict = classifyStatus(response.status, expect?.status, response.retryAfterMs);
+  if (verdict.kind !== 'success') return verdict;
+  const { problem, text } = response.body;
+  if (problem) return { kind: 'permanent', code: problem.code, message: problem.message };
+  if (expect?.schema) {
+    // The client keeps the whole body when the operation has a schema (RequestSpec.keepBodyText).
+    const mismatch = checkJson(expect.schema, text ?? '');
+    if (mismatch) return { kind: 'permanent', code: 'SCHEMA_MISMATCH', message: mismatch.message };
+  }
+  return verdict;
 }
 
 /** The one place that decides what a thrown error means for an operation. */
@@ -35,7 +58,7 @@ export function classifyError(error: unknown): AttemptClass {
   if (error instanceof TimeoutError || error instanceof NetworkError) {
     return { kind: 'retry', retryAfterMs: undefined, code: error.code };
   }
-  if (error instanceof RequestError) return { kind: 'permanent', code: error.code };
+  if (error instanceof RequestError || error instanceof AddressRefusedError) return { kind: 'permanent', code: error.code };
   // Unknown failures are treated as transient: retrying is bounded, losing an operation is not.
   return { kind: 'retry', retryAfterMs: undefined, code: 'UNKNOWN' };
 }

@@ -1,6 +1,9 @@
-import { Agent } from 'undici';
-import { NetworkError, RequestError, ShutdownAbortError, TimeoutError, errorMessage } from '../errors.js';
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { isIP } from 'node:net';
+import { Agent, buildConnector } from 'undici';
+import { AddressRefusedError, NetworkError, SluiceError, RequestError, ShutdownAbortError, TimeoutError, errorMessage } from '../errors.js';
 import type { RequestSpec } from './request-spec.js';
+import { ACCEPT_ENCODING } from './decode-body.js';
 import { readCappedBody, type CappedBody } from './read-body.js';
 import { parseRetryAfter } from './retry-after.js';
 import { parseRateLimitHeaders, type RateLimitInfo } from './rate-limit-headers.js';
@@ -8,10 +11,22 @@ import { parseRateLimitHeaders, type RateLimitInfo } from './rate-limit-headers.
 export interface HttpClientOptions {
   /** Largest response body kept in a result, in bytes; the rest is read and dropped. Default 8 KiB. */
   maxBodyBytes?: number;
+  /**
+   * Largest response body read at all, in decoded bytes; past it reading stops and the body gets a
+   * RESPONSE_TOO_LARGE problem (a compression bomb stops here too). Default 10 MiB.
+   */
+  maxResponseBytes?: number;
   /** How long an idle keep-alive connection is kept open. Default 10 s. */
   keepAliveTimeoutMs?: number;
   /** Connections per origin at most. Default: unbounded (the worker's concurrency bounds it). */
   connectionsPerOrigin?: number;
+  /** Asked for every redirect's URL: a reason not to follow it, or undefined (see config/destinations.ts). */
+  refuseUrl?: (url: URL) => string | undefined;
+  /**
+   * Asked for every address a connection would go to, after DNS: a reason to refuse it, or
+   * undefined. The connection is refused before any byte is sent (see config/destinations.ts).
+   */
+  refuseAddress?: (hostname: string, port: number, address: string) => string | undefined;
 }
 
 export interface HttpResponseSummary {
@@ -39,6 +54,8 @@ export interface HttpClient {
   close(): Promise<void>;
 }
 
+export const DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
+
 /** Distinct connect timeouts that get a pool of their own before they are rounded to seconds. */
 const MAX_EXACT_AGENTS = 8;
 
@@ -50,6 +67,7 @@ const REQUEST_ID_HEADERS = ['x-request-id', 'request-id', 'x-amzn-requestid', 'x
  */
 export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const maxBodyBytes = options.maxBodyBytes ?? 8 * 1024;
+  const maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   const agents = new Map<number, Agent>();
   let closing: Promise<void> | undefined;
 
@@ -60,7 +78,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     let agent = agents.get(connectTimeoutMs);
     if (!agent) {
       agent = new Agent({
-        connect: { timeout: connectTimeoutMs },
+        connect: options.refuseAddress ? guardedConnector(connectTimeoutMs, options.refuseAddress) : { timeout: connectTimeoutMs },
         keepAliveTimeout: options.keepAliveTimeoutMs ?? 10_000,
         ...(options.connectionsPerOrigin ? { connections: options.connectionsPerOrigin } : {}),
       });
@@ -74,19 +92,37 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     const deadline = AbortSignal.timeout(spec.timeouts.total);
     const combined = signal ? AbortSignal.any([signal, deadline]) : deadline;
     const started = performance.now();
-    try {
-      const response = await agentFor(spec.timeouts.connect).request({
-        origin: spec.url.origin,
-        path: `${spec.url.pathname}${spec.url.search}`,
-        method: spec.method,
-        headers: spec.headers,
-        body: spec.body,
+    const dispatch = (request: RequestSpec) =>
+      agentFor(request.timeouts.connect).request({
+        origin: request.url.origin,
+        path: `${request.url.pathname}${request.url.search}`,
+        method: request.method,
+        headers: withAcceptEncoding(request.headers),
+        body: request.body,
         signal: combined,
-        headersTimeout: spec.timeouts.headers,
-        bodyTimeout: spec.timeouts.total,
+        headersTimeout: request.timeouts.headers,
+        bodyTimeout: request.timeouts.total,
       });
+    try {
+      let current = spec;
+      let response = await dispatch(current);
+      // Redirects: at most MAX_REDIRECTS, each to a URL the policy allows, within the one total deadline.
+      for (let hops = 0; spec.followRedirects !== false && REDIRECTS.has(response.statusCode); hops++) {
+        const location = header(response.headers, 'location');
+        if (!location) break;
+        await response.body.dump();
+        if (hops === MAX_REDIRECTS) throw new RequestError(`${spec.method} ${spec.url.origin}${spec.url.pathname}: more than ${MAX_REDIRECTS} redirects`);
+        current = redirected(current, response.statusCode, location, options.refuseUrl);
+        response = await dispatch(current);
+      }
       const headers = response.headers;
-      const body = await readCappedBody(response.body, maxBodyBytes, header(headers, 'content-type'));
+      const body = await readCappedBody(response.body, maxBodyBytes, header(headers, 'content-type'), {
+        contentEncoding: allValues(headers, 'content-encoding'),
+        maxTotalBytes: maxResponseBytes,
+        keepText: spec.keepBodyText === true,
+      });
+      // Not read to its end: drop the connection rather than leave the rest of the body pending on it.
+      if (body.problem) response.body.destroy();
       return {
         status: response.statusCode,
         headers: pickHeaders(headers),
@@ -108,11 +144,91 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   return { send, close };
 }
 
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 5;
+/** Credentials that never follow a redirect to another origin (plus the spec's own `secretHeaders`). */
+const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'cookie'];
+
+/**
+ * The request a redirect asks for: 303 (and 301/302 after a POST, as browsers do) becomes a GET
+ * without a body; 307/308 keep method and body. Credentials stay with their origin.
+ */
+function redirected(spec: RequestSpec, status: number, location: string, refuseUrl: HttpClientOptions['refuseUrl']): RequestSpec {
+  let url: URL;
+  try {
+    url = new URL(location, spec.url);
+  } catch (error) {
+    throw new RequestError(`${spec.method} ${spec.url.origin}${spec.url.pathname}: redirect to an invalid URL ${JSON.stringify(location.slice(0, 200))}`, error);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new AddressRefusedError(`redirect from ${spec.url.origin}${spec.url.pathname} to ${url.protocol} refused: only http(s) is followed`);
+  }
+  const refusal = refuseUrl?.(url);
+  if (refusal) throw new AddressRefusedError(`redirect from ${spec.url.origin}${spec.url.pathname} to ${url.origin}${url.pathname} refused: ${refusal}`);
+  const headers = { ...spec.headers };
+  if (url.origin !== spec.url.origin) {
+    for (const name of [...CREDENTIAL_HEADERS, ...(spec.secretHeaders ?? [])]) delete headers[name];
+  }
+  const toGet = status === 303 ? spec.method !== 'HEAD' : (status === 301 || status === 302) && spec.method === 'POST';
+  if (!toGet) return { ...spec, url, headers };
+  delete headers['content-type'];
+  delete headers['content-length'];
+  return { ...spec, method: 'GET', url, headers, body: undefined };
+}
+
+type Refuse = NonNullable<HttpClientOptions['refuseAddress']>;
+
+/**
+ * undici's own connector, with every address checked: an IP literal before connecting, a name on
+ * each address DNS gives (only the allowed ones are tried), so a rebinding name cannot get through.
+ */
+function guardedConnector(timeout: number, refuse: Refuse): buildConnector.connector {
+  // One connector per host and port (each keeps its TLS sessions); its lookup knows whom it checks for.
+  const connectors = new Map<string, buildConnector.connector>();
+  const connectTo = (hostname: string, port: number): buildConnector.connector => {
+    const known = connectors.get(`${hostname}:${port}`);
+    if (known) return known;
+    const lookup = (name: string, options: { all?: boolean }, callback: (...args: unknown[]) => void): void => {
+      dnsLookup(name, { ...options, all: true }, (error, addresses: LookupAddress[]) => {
+        if (error) return callback(error);
+        const allowed = addresses.filter((entry) => !refuse(hostname, port, entry.address));
+        if (allowed.length === 0) return callback(new AddressRefusedError(refuse(hostname, port, addresses[0]!.address)!));
+        if (options.all) return callback(null, allowed);
+        return callback(null, allowed[0]!.address, allowed[0]!.family);
+      });
+    };
+    const connector = buildConnector({ timeout, lookup } as buildConnector.BuildOptions);
+    connectors.set(`${hostname}:${port}`, connector);
+    return connector;
+  };
+  return (connectOptions, callback) => {
+    const hostname = connectOptions.hostname.replace(/^\[|\]$/g, '');
+    const port = Number(connectOptions.port) || (connectOptions.protocol === 'https:' ? 443 : 80);
+    if (isIP(hostname)) {
+      const refusal = refuse(hostname, port, hostname);
+      if (refusal) return callback(new AddressRefusedError(refusal), null);
+    }
+    return connectTo(hostname, port)(connectOptions, callback);
+  };
+}
+
 type RawHeaders = Record<string, string | string[] | undefined>;
 
 function header(headers: RawHeaders, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/** A header that may be repeated, its values joined with `, ` (how `content-encoding` lists codings). */
+function allValues(headers: RawHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** Compressed answers unless the operation (or its target) chose its own `accept-encoding`, even `identity`. */
+function withAcceptEncoding(headers: Record<string, string>): Record<string, string> {
+  const chosen = Object.keys(headers).some((name) => name.toLowerCase() === 'accept-encoding');
+  return chosen ? headers : { ...headers, 'accept-encoding': ACCEPT_ENCODING };
 }
 
 function pickHeaders(headers: RawHeaders): ResponseHeaders {
@@ -135,6 +251,8 @@ function pickHeaders(headers: RawHeaders): ResponseHeaders {
 
 function toSluiceError(error: unknown, spec: RequestSpec, signal: AbortSignal | undefined, deadline: AbortSignal): Error {
   if (signal?.aborted) return new ShutdownAbortError();
+  // Our own (a refused address or redirect, too many redirects) are already what they mean.
+  if (error instanceof SluiceError) return error;
   if (deadline.aborted) return new TimeoutError('total', spec.timeouts.total, error);
   const code = (error as { code?: unknown } | null)?.code;
   switch (code) {

@@ -9,6 +9,12 @@ export interface RequestSpec {
   headers: Record<string, string>;
   body: string | undefined;
   timeouts: Operation['timeoutMs'];
+  /** Follow 3xx redirects (default true); false when the operation expects a 3xx itself. */
+  followRedirects?: boolean;
+  /** Headers holding credentials besides Authorization/Cookie: dropped on a redirect to another origin. */
+  secretHeaders?: string[];
+  /** Keep the whole decoded response body (up to the client's maxResponseBytes) for `expect.schema`. */
+  keepBodyText?: boolean;
 }
 
 const NO_IDEMPOTENCY_HEADER = new Set(['GET', 'HEAD']);
@@ -45,7 +51,16 @@ export function buildRequestSpec(operation: Operation, target: Target | undefine
   }
 
   if (!NO_IDEMPOTENCY_HEADER.has(operation.method)) headers['idempotency-key'] ??= idempotencyKey;
-  return { method: operation.method, url, headers, body, timeouts: operation.timeoutMs };
+  const followRedirects = !(operation.expect?.status ?? []).some((status) => status >= 300 && status < 400);
+  return {
+    method: operation.method,
+    url,
+    headers,
+    body,
+    timeouts: operation.timeoutMs,
+    followRedirects,
+    ...(operation.expect?.schema !== undefined ? { keepBodyText: true } : {}),
+  };
 }
 
 function resolveUrl(url: string, target: Target | undefined): URL {

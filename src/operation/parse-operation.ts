@@ -1,13 +1,27 @@
 import type { Issue } from '../errors.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
+import { createDestinationPolicy, type DestinationPolicy } from '../config/destinations.js';
 import { issuesFromZod } from './issues.js';
 import { operationSchema, type Operation } from './schema.js';
 
 export type ParseResult = { ok: true; operation: Operation } | { ok: false; issues: Issue[] };
 
+const policies = new WeakMap<SluiceConfig, DestinationPolicy>();
+
+/** The destination policy of a config (built once per config object). */
+export function destinationPolicyOf(config: SluiceConfig): DestinationPolicy {
+  let policy = policies.get(config);
+  if (!policy) {
+    policy = createDestinationPolicy(config);
+    policies.set(config, policy);
+  }
+  return policy;
+}
+
 /**
  * Validates one operation against the schema and against the config it will run with (the target
- * it names must exist). Used by producers at enqueue time and by workers when they take a job.
+ * it names must exist; its URL must be one the config allows, see config/destinations.ts). Used by
+ * producers at enqueue time and by workers when they take a job.
  */
 export function parseOperation(input: unknown, config: SluiceConfig): ParseResult {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
@@ -20,6 +34,13 @@ export function parseOperation(input: unknown, config: SluiceConfig): ParseResul
     const known = Object.keys(config.targets);
     const hint = known.length ? `configured targets: ${known.join(', ')}` : 'no targets are configured (see --config / SLUICE_CONFIG)';
     return { ok: false, issues: [{ path: 'target', message: `unknown target ${JSON.stringify(operation.target)}; ${hint}` }] };
+  }
+  // A path goes to its target's host (allowed, unless it is an internal address the target does not allow).
+  const target = operation.target === undefined ? undefined : config.targets[operation.target];
+  const destination = operation.url.startsWith('/') && target ? target.baseUrl : operation.url;
+  if (URL.canParse(destination)) {
+    const refusal = destinationPolicyOf(config).refuseUrl(new URL(destination));
+    if (refusal) return { ok: false, issues: [{ path: 'url', message: refusal }] };
   }
   return { ok: true, operation };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { jsonSchemaProblems } from './json-schema.js';
 
 /**
  * The operation: one HTTP call described as data. This schema is the one source of truth: it is
@@ -46,6 +47,13 @@ export const retrySchema = z.strictObject({
 
 export const expectSchema = z.strictObject({
   status: z.array(z.number().int().min(100).max(599)).min(1, 'list at least one status').optional(),
+  /** A JSON Schema (draft-07) the whole body of an accepted response must match; compiled here, so a bad one is refused at enqueue. */
+  schema: z
+    .record(z.string(), z.unknown(), { error: 'expected a JSON Schema object' })
+    .superRefine((schema, ctx) => {
+      for (const problem of jsonSchemaProblems(schema)) ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
+    })
+    .optional(),
 });
 
 export const operationSchema = z

@@ -15,6 +15,13 @@ export function excerptOf(body: unknown): string | undefined {
   return text.length > EXCERPT_CHARS ? `${text.slice(0, EXCERPT_CHARS)}…` : text;
 }
 
+/** Why an operation whose target answered was dead-lettered at once (`code`: the attempt's error code). */
+export function responseReason(code: string): DeadLetterReason {
+  if (code === 'SCHEMA_MISMATCH') return 'schema-mismatch';
+  if (code === 'RESPONSE_TOO_LARGE' || code === 'BAD_ENCODING') return 'bad-response';
+  return 'permanent-status';
+}
+
 type Outcome =
   | { outcome: 'succeeded'; attempts: number; response: HttpResponseSummary }
   | { outcome: 'deadLettered'; attempts: number; reason: DeadLetterReason; message: string; status: number | undefined; excerpt: string | undefined };

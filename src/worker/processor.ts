@@ -2,7 +2,7 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { AuthError, ShutdownAbortError, formatIssues, errorMessage } from '../errors.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import type { Authorized, Credentials } from '../auth/credentials.js';
-import { classifyError, classifyStatus, type AttemptClass } from '../http/classify.js';
+import { classifyError, classifyResponse, type AttemptClass } from '../http/classify.js';
 import type { HttpClient, HttpResponseSummary } from '../http/http-client.js';
 import { buildRequestSpec, type RequestSpec } from '../http/request-spec.js';
 import { limitKeysOf, parseOperation } from '../operation/parse-operation.js';
@@ -12,7 +12,7 @@ import { foreignIdempotencyKey, readEnvelope, type AttemptRecord, type JobEnvelo
 import type { OutcomeStore } from '../queue/outcome-store.js';
 import type { Logger } from '../observability/logger.js';
 import { backoffDelay } from './backoff.js';
-import { deadLetterEntry, excerptOf, resultLine, type DeadLetterReason } from './outcome-shapes.js';
+import { deadLetterEntry, excerptOf, responseReason, resultLine, type DeadLetterReason } from './outcome-shapes.js';
 
 export interface ProcessorDeps {
   queue: string;
@@ -114,7 +114,7 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
     try {
       authorized = await credentials.authorize(operation.target, spec);
       response = await http.send(authorized.spec, signal);
-      verdict = classifyStatus(response.status, operation.expect?.status, response.retryAfterMs);
+      verdict = classifyResponse(response, operation.expect);
     } catch (error) {
       failure = error;
       verdict = classifyError(error);
@@ -141,7 +141,7 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
     }
 
     if (verdict.kind === 'success') {
-      // classifyStatus is the only source of success, so a response exists here.
+      // classifyResponse is the only source of success, so a response exists here.
       response = response!;
       log.info({ status: response.status, durationMs, outcome: 'succeeded' }, 'attempt succeeded');
       const line = resultLine(envelope, operation, jobId, { outcome: 'succeeded', attempts: attempt, response });
@@ -155,7 +155,7 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
       durationMs,
       ...(response ? { status: response.status } : {}),
       error: verdict.code,
-      message: response ? `target answered HTTP ${response.status}` : errorMessage(failure),
+      message: (verdict.kind === 'permanent' ? verdict.message : undefined) ?? (response ? `target answered HTTP ${response.status}` : errorMessage(failure)),
       ...(response ? { excerpt: excerptOf(response.body.value) } : {}),
       ...(rateLimited ? { rateLimited: true } : {}),
     };
@@ -182,7 +182,7 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
         : 'max-duration-exceeded';
       return finalFailure(reason);
     }
-    return finalFailure(response ? 'permanent-status' : failure instanceof AuthError ? 'auth-failed' : 'request-error');
+    return finalFailure(response ? responseReason(verdict.code) : failure instanceof AuthError ? 'auth-failed' : 'request-error');
 
     async function finalFailure(reason: DeadLetterReason): Promise<never> {
       log.warn({ status: response?.status, error: verdict.kind === 'success' ? undefined : record.error, durationMs, outcome: 'dead-lettered', reason }, 'operation dead-lettered');

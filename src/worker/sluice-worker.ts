@@ -9,6 +9,7 @@ import { createOutcomeStore } from '../queue/outcome-store.js';
 import { closeRedis, createRedisConnection } from '../queue/redis-connection.js';
 import type { Logger } from '../observability/logger.js';
 import { createLimiter } from '../limits/limiter.js';
+import { destinationPolicyOf } from '../operation/parse-operation.js';
 import { assertSecrets, createCredentials } from '../auth/credentials.js';
 import { MAX_STALLS, createProcessor } from './processor.js';
 import { deadLetterEntry, resultLine } from './outcome-shapes.js';
@@ -35,6 +36,8 @@ export interface SluiceWorkerOptions {
   batchRetentionSeconds?: number;
   /** Largest response body kept in a result. Default 8,192 bytes. */
   resultMaxBytes?: number;
+  /** Largest response body read, after decoding; a longer one fails its attempt (RESPONSE_TOO_LARGE). Default 10 MiB. */
+  maxResponseBytes?: number;
   /** A job whose worker stops renewing its lock for this long is taken back. Default 30,000 ms. */
   lockDurationMs?: number;
   /** How often stalled jobs are looked for. Default 30,000 ms. */
@@ -70,7 +73,11 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
     ? createRedisConnection(options.connection, { name: 'sluice:worker', maxRetriesPerRequest: null })
     : options.connection;
   const ownsHttp = options.http === undefined;
-  const http = options.http ?? createHttpClient({ maxBodyBytes: options.resultMaxBytes ?? 8_192 });
+  const http = options.http ?? createHttpClient({
+    maxBodyBytes: options.resultMaxBytes ?? 8_192,
+    ...(options.maxResponseBytes !== undefined ? { maxResponseBytes: options.maxResponseBytes } : {}),
+    ...destinationPolicyOf(config),
+  });
   const outcomes = createOutcomeStore(redis, queue, options.batchRetentionSeconds ?? 7 * 86_400);
   const limiter = createLimiter({ redis, config, logger, ...(options.maxInSlotWaitMs !== undefined ? { maxInSlotWaitMs: options.maxInSlotWaitMs } : {}) });
   const credentials = createCredentials({ config, env: credentialsEnv, redis, http, logger });
@@ -117,7 +124,7 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
   // Jobs are taken once the process is warm; a failed warm-up is logged, not fatal.
   const warm = options.warmUp === false
     ? Promise.resolve()
-    : warmUp(config).catch((error: unknown) => logger.warn({ err: error }, 'warm-up failed; taking jobs anyway'));
+    : warmUp().catch((error: unknown) => logger.warn({ err: error }, 'warm-up failed; taking jobs anyway'));
   const started = warm.then(() => {
     if (closing) return;
     worker.run().catch((error: unknown) => logger.error({ err: error }, 'worker stopped on an error'));

@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { SluiceConfig } from '../config/sluice-config.js';
+import { parseSluiceConfig } from '../config/sluice-config.js';
 import { classifyStatus } from '../http/classify.js';
 import { createHttpClient } from '../http/http-client.js';
 import { buildRequestSpec } from '../http/request-spec.js';
@@ -14,7 +14,7 @@ import { parseOperation } from '../operation/parse-operation.js';
  * its event loop stalled for 250–365 ms (110–170 ms warm), long enough for starts to miss their
  * slots or arrive bunched at a strict target. Takes about 100–300 ms; nothing leaves the host.
  */
-export async function warmUp(config: SluiceConfig, rounds = 40): Promise<void> {
+export async function warmUp(rounds = 40): Promise<void> {
   const server = createServer((req, res) => {
     req.resume();
     req.on('end', () => {
@@ -27,10 +27,11 @@ export async function warmUp(config: SluiceConfig, rounds = 40): Promise<void> {
     server.listen(0, '127.0.0.1', resolve);
   });
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const config = parseSluiceConfig({ targets: { 'warm-up': { baseUrl: base, allowPrivateAddresses: true } } });
   const http = createHttpClient();
   const samples = [
-    { method: 'POST', url: `${base}/records`, json: { id: 1, name: 'warm-up', tags: ['a', 'b'] }, meta: { row: 1 } },
-    { method: 'PUT', url: `${base}/records/1`, form: { name: 'warm-up', tags: ['a', 'b'] }, idempotencyKey: 'warm-up' },
+    { method: 'POST', target: 'warm-up', url: '/records', json: { id: 1, name: 'warm-up', tags: ['a', 'b'] }, meta: { row: 1 } },
+    { method: 'PUT', target: 'warm-up', url: '/records/1', form: { name: 'warm-up', tags: ['a', 'b'] }, idempotencyKey: 'warm-up' },
     { method: 'GET', url: `${base}/records`, query: { page: 1, q: ['a', 'b'] }, expect: { status: [200] } },
   ];
   try {
@@ -39,7 +40,7 @@ export async function warmUp(config: SluiceConfig, rounds = 40): Promise<void> {
         samples.map(async (sample, i) => {
           const parsed = parseOperation(sample, config);
           if (!parsed.ok) throw new Error(`warm-up operation ${i} is invalid: ${JSON.stringify(parsed.issues)}`);
-          const spec = buildRequestSpec(parsed.operation, undefined, `warm-up-${round}-${i}`);
+          const spec = buildRequestSpec(parsed.operation, config.targets['warm-up'], `warm-up-${round}-${i}`);
           const response = await http.send(spec);
           classifyStatus(response.status, parsed.operation.expect?.status, response.retryAfterMs);
         }),

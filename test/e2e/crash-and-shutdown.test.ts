@@ -50,6 +50,7 @@ describe('worker crash and shutdown (built binary)', () => {
   it('SIGKILL: the other worker takes over the dead worker\'s jobs once their locks expire; every operation succeeds', async () => {
     const queue = uniqueQueue('e2e-crash');
     const target = await startTargetServer();
+    await cli.allowLocal(target.url);
     try {
       target.setDefault(() => ({ status: 200, json: { ok: true }, delayMs: 1_500 }));
       const ops = posts(40, `${target.url}/orders`, 'crash');
@@ -89,6 +90,7 @@ describe('worker crash and shutdown (built binary)', () => {
   it('SIGTERM: in-flight requests finish and succeed, then the worker exits 0; jobs not yet started stay queued', async () => {
     const queue = uniqueQueue('e2e-term');
     const target = await startTargetServer();
+    await cli.allowLocal(target.url);
     try {
       target.setDefault(() => ({ status: 200, json: { ok: true }, delayMs: 1_000 }));
       const ops = posts(8, `${target.url}/orders`, 'term');

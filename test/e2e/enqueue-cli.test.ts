@@ -2,13 +2,15 @@
  * `sluice enqueue` as a user runs it: the built binary in a child process, against a private
  * redis-server. What lands in Redis is checked with a Redis client of the test.
  */
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { useCli } from '../helpers/cli-process.js';
 import { queuedJobs, uniqueQueue, useRedisServer } from '../helpers/redis.js';
 import { startTargetServer } from '../helpers/target-server.js';
 
 const redis = useRedisServer();
 const cli = useCli(() => ({ REDIS_URL: redis().url }));
+// Operations aimed at a closed loopback port (discard, 9) that no test expects to be reached.
+beforeAll(() => cli.allowLocal('http://127.0.0.1:9'));
 
 const jsonl = (ops: unknown[]): string => `${ops.map((op) => (typeof op === 'string' ? op : JSON.stringify(op))).join('\n')}\n`;
 
@@ -121,9 +123,10 @@ describe('sluice enqueue (built binary)', () => {
   it('--config: operations with relative URLs name a target; a worker with the same config sends them to its baseUrl', async () => {
     const queue = uniqueQueue('e2e-enq');
     const target = await startTargetServer();
+    await cli.allowLocal(target.url);
     try {
       const config = await cli.file('sluice.e2e.json', JSON.stringify({
-        targets: { shop: { baseUrl: `${target.url}/api/v2`, headers: { 'x-api-key': 'secret-1' } } },
+        targets: { shop: { baseUrl: `${target.url}/api/v2`, headers: { 'x-api-key': 'secret-1' }, allowPrivateAddresses: true } },
       }));
       const file = await cli.file('relative.jsonl', jsonl([
         { target: 'shop', method: 'GET', url: '/products/7', query: { expand: 'price' } },
@@ -133,7 +136,7 @@ describe('sluice enqueue (built binary)', () => {
       // Without the config, the target is unknown.
       const noConfig = await cli.run(['enqueue', file], { env: { SLUICE_QUEUE: queue } });
       expect(noConfig.code).toBe(2);
-      expect(noConfig.stderr).toContain('line 1: target: unknown target "shop"; no targets are configured');
+      expect(noConfig.stderr).toMatch(/line 1: target: unknown target "shop"; configured targets: local-/);
 
       // A relative --config path is read from the working directory.
       const enqueued = await cli.run(['--config', 'sluice.e2e.json', 'enqueue', file, '--json', '--batch', 'relative'], { env: { SLUICE_QUEUE: queue } });

@@ -24,9 +24,10 @@ const FAST_RETRY = { attempts: 10, baseDelayMs: 10, maxDelayMs: 50 };
 type Env = Record<string, string>;
 
 /** A config file plus the environment that points the CLI at it and at the queue. */
-async function setup(name: string, config: unknown): Promise<{ queue: string; env: Env }> {
+async function setup(name: string, config: { targets?: Record<string, unknown> } & Record<string, unknown>): Promise<{ queue: string; env: Env }> {
   const queue = uniqueQueue(`e2e-${name}`);
-  const path = await cli.file(`${queue}.config.json`, JSON.stringify(config));
+  // The loopback servers the test started (cli.allowLocal) stay allowed next to its own config.
+  const path = await cli.file(`${queue}.config.json`, JSON.stringify({ ...config, targets: { ...cli.localTargets(), ...config.targets } }));
   return { queue, env: { SLUICE_QUEUE: queue, SLUICE_CONFIG: path } };
 }
 
@@ -103,6 +104,7 @@ async function stopWorkers(workers: CliProcess[]): Promise<void> {
 describe('rate limits across worker processes', () => {
   it('4 workers keep 1,500 POSTs (30 s) to a 50/s burst-5 key under a strict 50/s target: no 429, ≥ 95% of the rate', async () => {
     const api = await startDemoApi({ strictLimit: { requestsPerSecond: 50, burst: 5 }, failureRate: 0, rateLimitRate: 0 });
+    await cli.allowLocal(api.url);
     try {
       const { env } = await setup('accuracy', { limits: { 'accuracy-key': { requestsPerSecond: 50, burst: 5 } } });
       const workers = await cli.startWorkers(4, { concurrency: 50, env });
@@ -139,6 +141,7 @@ describe('rate limits across worker processes', () => {
 describe('concurrency limits across worker processes', () => {
   it('a concurrency-5 key keeps 3 workers × 20 to 5 requests in flight at the target', async () => {
     const target = await startTargetServer();
+    await cli.allowLocal(target.url);
     try {
       target.setDefault(() => ({ status: 200, json: { ok: true }, delayMs: 100 }));
       const { env } = await setup('concurrency', { limits: { 'conc-key': { concurrency: 5 } } });
@@ -164,6 +167,7 @@ describe('concurrency limits across worker processes', () => {
 describe('what the target says', () => {
   it('a 429 with Retry-After: 2 pauses the key for every worker, and the batch completes', async () => {
     const target = await startTargetServer();
+    await cli.allowLocal(target.url);
     try {
       // The 21st request on the route is answered 429 Retry-After: 2; every other one 200 after 20 ms.
       const ok = { status: 200, json: { ok: true }, delayMs: 20 };
@@ -200,6 +204,7 @@ describe('what the target says', () => {
 
   it('on a key with no configured limit, a Retry-After pause reaches every worker within the refresh interval (~1 s)', async () => {
     const target = await startTargetServer();
+    await cli.allowLocal(target.url);
     try {
       const ok = { status: 200, json: { ok: true }, delayMs: 20 };
       target.script('POST /ra-free', [...Array.from({ length: 20 }, () => ok), { status: 429, headers: { 'retry-after': '3' }, json: { error: 'slow down' } }, ok]);
@@ -223,6 +228,7 @@ describe('what the target says', () => {
 
   it('a strict 20/s target behind a key configured 40/s: 429s teach the workers a lower rate, and every op succeeds', async () => {
     const api = await startDemoApi({ strictLimit: { requestsPerSecond: 20, burst: 2 }, failureRate: 0, rateLimitRate: 0 });
+    await cli.allowLocal(api.url);
     try {
       const { env } = await setup('adaptive', { limits: { 'adaptive-key': { requestsPerSecond: 40, burst: 4 } } });
       await cli.startWorkers(3, { concurrency: 20, env });
@@ -252,6 +258,7 @@ describe('what the target says', () => {
 describe('operators', () => {
   it('limits pause stops every worker on the key within ~1.5 s; limits resume lets the batch finish', async () => {
     const target = await startTargetServer();
+    await cli.allowLocal(target.url);
     try {
       const { env } = await setup('pause', { limits: { 'pause-key': { requestsPerSecond: 20, burst: 2 } } });
       await cli.startWorkers(2, { concurrency: 10, env });
@@ -287,6 +294,7 @@ describe('operators', () => {
 
   it('limits set --rps 5 --ttl 30s: every worker slows to ~5/s within a couple of seconds; limits --json shows the override and its lifetime', async () => {
     const target = await startTargetServer();
+    await cli.allowLocal(target.url);
     try {
       const { env } = await setup('set', { limits: { 'set-key': { requestsPerSecond: 20, burst: 2 } } });
       await cli.startWorkers(2, { concurrency: 10, env });
@@ -326,6 +334,7 @@ describe('operators', () => {
   // as the README says. Turn this into a plain `it` once that is fixed.
   it.fails('KNOWN BUG: limits set --rps 25 on a 5/s key with a backlog speeds the workers up within a couple of seconds', async () => {
     const target = await startTargetServer();
+    await cli.allowLocal(target.url);
     try {
       const { env } = await setup('raise', { limits: { 'raise-key': { requestsPerSecond: 5, burst: 2 } } });
       await cli.startWorkers(2, { concurrency: 10, env });
@@ -349,6 +358,7 @@ describe('failures', () => {
   it('workers ride through a Redis restart mid-batch (AOF): every op succeeds, nothing dead-lettered', async () => {
     const server = await startRedisServer({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
     const api = await startDemoApi({ failureRate: 0, rateLimitRate: 0 });
+    await cli.allowLocal(api.url);
     const workers: CliProcess[] = [];
     try {
       const { env: base } = await setup('restart', { limits: { 'restart-key': { requestsPerSecond: 30, burst: 3 } } });
@@ -385,6 +395,7 @@ describe('failures', () => {
 
   it('a worker SIGKILLed while holding concurrency leases: another worker starts requests on the key once the leases expire', async () => {
     const target = await startTargetServer();
+    await cli.allowLocal(target.url);
     try {
       // The first two requests hang for 10 s (the worker dies meanwhile); later ones answer at once.
       const hang = { status: 200, json: {}, delayMs: 10_000 };
@@ -422,6 +433,7 @@ describe('failures', () => {
 describe('head-of-line blocking', () => {
   it('200 ops on a 2/s key do not hold up 400 ops on an unlimited key in the same queue (< 2× their time alone)', async () => {
     const target = await startTargetServer();
+    await cli.allowLocal(target.url);
     try {
       target.setDefault(() => ({ status: 200, json: { ok: true }, delayMs: 20 }));
       const { env } = await setup('hol', { limits: { 'hol-slow': { requestsPerSecond: 2, burst: 1 } } });

@@ -2,7 +2,7 @@
  * The whole job with real processes: `sluice enqueue`, several `sluice worker`s, `sluice wait`,
  * `status`, `results` and `dlq`, against a private redis-server and real HTTP servers.
  */
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { startDemoApi } from '../../src/demo/demo-api.js';
 import { useCli, type CliProcess } from '../helpers/cli-process.js';
 import { uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
@@ -10,6 +10,8 @@ import { startTargetServer } from '../helpers/target-server.js';
 
 const redis = useRedisServer();
 const cli = useCli(() => ({ REDIS_URL: redis().url }));
+// Operations aimed at a closed loopback port (discard, 9) that no test expects to be reached.
+beforeAll(() => cli.allowLocal('http://127.0.0.1:9'));
 
 const jsonl = (ops: unknown[]): string => `${ops.map((op) => JSON.stringify(op)).join('\n')}\n`;
 const jsonLines = <T>(text: string): T[] => text.split('\n').filter((line) => line.trim() !== '').map((line) => JSON.parse(line) as T);
@@ -46,6 +48,7 @@ describe('sluice worker processes (built binary)', () => {
   it('two workers drain 300 POSTs through 30% injected 503s; each record is created exactly once', async () => {
     const queue = uniqueQueue('e2e-workers');
     const api = await startDemoApi({ failureRate: 0.3, rateLimitRate: 0, latencyMs: { min: 1, max: 5 } });
+    await cli.allowLocal(api.url);
     try {
       const ops = Array.from({ length: 300 }, (_, row) => ({
         method: 'POST',
@@ -97,6 +100,7 @@ describe('sluice worker processes (built binary)', () => {
   it('404s end as dead letters (wait exits 1); purge wants --yes; replay after the target recovers completes the batch', async () => {
     const queue = uniqueQueue('e2e-dlq');
     const target = await startTargetServer();
+    await cli.allowLocal(target.url);
     try {
       // Three lookups fail once with a permanent 404 and answer 200 when asked again.
       for (const n of [1, 2, 3]) target.script(`GET /things/missing-${n}`, [{ status: 404, json: { error: 'not found' } }, { status: 200, json: { id: `missing-${n}` } }]);

@@ -269,6 +269,14 @@ export interface CliHarness {
   run(args: readonly string[], options?: CliOptions & { timeoutMs?: number }): Promise<CliResult>;
   /** Starts `count` × `sluice worker` and resolves once each has logged "worker started". */
   startWorkers(count: number, options?: CliOptions & { concurrency?: number; args?: string[] }): Promise<CliProcess[]>;
+  /**
+   * Lets operations call these loopback servers: a target per URL with `allowPrivateAddresses`, in
+   * a config file every later spawn gets as SLUICE_CONFIG (unless a test gives its own; merge
+   * `localTargets()` into that).
+   */
+  allowLocal(...urls: string[]): Promise<void>;
+  /** The targets allowLocal() made so far. */
+  localTargets(): Record<string, { baseUrl: string; allowPrivateAddresses: true }>;
 }
 
 /**
@@ -293,8 +301,12 @@ export function useCli(baseEnv: () => Record<string, string | undefined> = () =>
     return dir;
   };
 
+  const local: Record<string, { baseUrl: string; allowPrivateAddresses: true }> = {};
+  let localConfig: string | undefined;
+
   const spawn = (args: readonly string[], options: CliOptions = {}): CliProcess => {
-    const proc = spawnCli(args, { ...options, cwd: options.cwd ?? workDir(), env: { LOG_LEVEL: 'info', ...baseEnv(), ...options.env } });
+    const env = { LOG_LEVEL: 'info', ...(localConfig ? { SLUICE_CONFIG: localConfig } : {}), ...baseEnv(), ...options.env };
+    const proc = spawnCli(args, { ...options, cwd: options.cwd ?? workDir(), env });
     mine.add(proc);
     void proc.closed.then(() => mine.delete(proc));
     try {
@@ -322,5 +334,11 @@ export function useCli(baseEnv: () => Record<string, string | undefined> = () =>
       await Promise.all(workers.map((worker) => worker.waitForLog('worker started')));
       return workers;
     },
+    async allowLocal(...urls) {
+      for (const url of urls) local[`local-${new URL(url).port}`] = { baseUrl: url, allowPrivateAddresses: true };
+      localConfig = join(workDir(), 'local-targets.config.json');
+      await writeFile(localConfig, JSON.stringify({ targets: local }));
+    },
+    localTargets: () => ({ ...local }),
   };
 }

@@ -4,6 +4,7 @@
  * `force` so a test that failed mid-request does not wait for the shutdown deadline).
  */
 import { Queue } from 'bullmq';
+import { EMPTY_CONFIG, type SluiceConfig } from '../../src/config/sluice-config.js';
 import { onTestFinished } from 'vitest';
 import { createDeadLetterStore, type DeadLetterStore } from '../../src/dead-letter/dead-letter-store.js';
 import { createBatches, type Batches, type BatchStatus } from '../../src/queue/batches.js';
@@ -21,6 +22,8 @@ export type WorkerOverrides = Partial<Omit<SluiceWorkerOptions, 'connection' | '
 
 export interface Pipeline {
   queue: string;
+  /** The config producers and workers use: the given one plus a `test-target` target for the target server. */
+  config: SluiceConfig;
   target: TargetServer;
   producer: Producer;
   /** The first worker (already ready). */
@@ -44,9 +47,16 @@ export interface Pipeline {
 export async function startPipeline(redis: TestRedis, overrides: WorkerOverrides = {}): Promise<Pipeline> {
   const queue = uniqueQueue('pipe');
   const target = await startTargetServer();
+  // The target server is on loopback: a target for it allows that (sluice refuses internal addresses otherwise).
+  const base = overrides.config ?? EMPTY_CONFIG;
+  const config: SluiceConfig = {
+    ...base,
+    targets: { ...base.targets, 'test-target': { baseUrl: target.url, allowPrivateAddresses: true } },
+  };
+  const workerOverrides: WorkerOverrides = { ...overrides, config };
   const workers: SluiceWorker[] = [];
   let bull: Queue | undefined;
-  const producer = createProducer({ connection: redis.url, queue });
+  const producer = createProducer({ connection: redis.url, queue, config });
   const deadLetters = createDeadLetterStore({ redis: redis.client, queue });
 
   onTestFinished(async () => {
@@ -73,7 +83,7 @@ export async function startPipeline(redis: TestRedis, overrides: WorkerOverrides
       queue,
       concurrency: 5,
       shutdownTimeoutMs: 5_000,
-      ...overrides,
+      ...workerOverrides,
       ...more,
     });
     workers.push(worker);
@@ -86,6 +96,7 @@ export async function startPipeline(redis: TestRedis, overrides: WorkerOverrides
 
   return {
     queue,
+    config,
     target,
     producer,
     worker,

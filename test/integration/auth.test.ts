@@ -44,7 +44,7 @@ interface Harness {
 async function setup(auth: Record<string, unknown> | ((targetUrl: string) => Record<string, unknown>), handler: (request: RecordedRequest) => ScriptedResponse): Promise<Harness> {
   const target = await startTargetServer();
   target.setDefault(handler);
-  const config: SluiceConfig = parseSluiceConfig({ targets: { api: { baseUrl: target.url, auth: typeof auth === 'function' ? auth(target.url) : auth } } });
+  const config: SluiceConfig = parseSluiceConfig({ targets: { api: { baseUrl: target.url, allowPrivateAddresses: true, auth: typeof auth === 'function' ? auth(target.url) : auth } } });
   const queue = uniqueQueue('auth');
   const logs: string[] = [];
   const logger = createLogger({

@@ -71,7 +71,7 @@ describe('idempotency keys', () => {
     const p = await startPipeline(redis());
     const batchId = 'dedup-race';
     const order = p.op('/orders', { idempotencyKey: 'raced' });
-    const other = createProducer({ connection: redis().url, queue: p.queue });
+    const other = createProducer({ connection: redis().url, queue: p.queue, config: p.config });
     try {
       const results = await Promise.all([p.producer, other, p.producer, other].map((producer) => producer.enqueue(order, { batchId })));
       expect(results.filter((result) => !result.duplicate)).toHaveLength(1);
@@ -86,7 +86,7 @@ describe('idempotency keys', () => {
 
   it('still counts a key as a duplicate while its job outlives the dedup window', async () => {
     const p = await startPipeline(redis(), { concurrency: 1 });
-    const shortWindow = createProducer({ connection: redis().url, queue: p.queue, dedupWindowSeconds: 1 });
+    const shortWindow = createProducer({ connection: redis().url, queue: p.queue, config: p.config, dedupWindowSeconds: 1 });
     try {
       const batchId = 'dedup-window';
       const order = p.op('/orders', { idempotencyKey: 'short' });
@@ -108,7 +108,7 @@ describe('idempotency keys', () => {
   it('runs and counts a key again once its window has passed and its job is gone', async () => {
     // Completed jobs removed at once, a 1 s window: the same key makes a new job with the same id.
     const p = await startPipeline(redis(), { keepCompletedSeconds: 0 });
-    const shortWindow = createProducer({ connection: redis().url, queue: p.queue, dedupWindowSeconds: 1 });
+    const shortWindow = createProducer({ connection: redis().url, queue: p.queue, config: p.config, dedupWindowSeconds: 1 });
     try {
       const order = p.op('/again', { idempotencyKey: 'again-1' });
       const first = await shortWindow.enqueue(order, { batchId: 'again-a' });
@@ -138,7 +138,7 @@ describe('idempotency keys', () => {
       await gate;
       for (let i = 5; i < 10; i += 1) yield p.op('/slow', { idempotencyKey: `slow-${i}` });
     }
-    const smallChunks = createProducer({ connection: redis().url, queue: p.queue, chunkSize: 5 });
+    const smallChunks = createProducer({ connection: redis().url, queue: p.queue, config: p.config, chunkSize: 5 });
     try {
       const enqueuing = smallChunks.enqueueMany(slowSource(), { batchId });
       // The first chunk runs to the end while the source waits: nothing pending, yet not finished.

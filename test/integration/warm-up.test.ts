@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { EMPTY_CONFIG } from '../../src/config/sluice-config.js';
 import { warmUp } from '../../src/worker/warm-up.js';
 import { waitFor } from '../helpers/redis.js';
 
@@ -8,7 +7,7 @@ const openTcp = () => process.getActiveResourcesInfo().filter((kind) => kind ===
 describe('warmUp', () => {
   it('runs the job path against its own loopback server and leaves nothing open', async () => {
     const before = openTcp();
-    await warmUp(EMPTY_CONFIG, 5);
+    await warmUp(5);
     // Closed sockets leave the handle list on a later turn of the event loop.
     await waitFor(() => openTcp() <= before, { timeoutMs: 2_000, what: 'the warm-up server and its sockets closed' });
     expect(openTcp()).toBeLessThanOrEqual(before);

@@ -9,6 +9,7 @@ const CONFIG: SluiceConfig = parseSluiceConfig({
     billing: { baseUrl: 'https://billing.example.com/v2' },
     crm: { baseUrl: 'http://crm.example.com' },
   },
+  allowedHosts: ['h', 'api.example.com', 'other.example.com'],
 });
 
 function valid(input: unknown, config: SluiceConfig = CONFIG): Operation {
@@ -256,7 +257,7 @@ describe('limitKeyOf', () => {
 
   it('falls back to the URL host, keeping a non-default port', () => {
     expect(limitKeyOf(valid({ method: 'GET', url: 'https://api.example.com/items' }))).toBe('api.example.com');
-    expect(limitKeyOf(valid({ method: 'GET', url: 'http://127.0.0.1:8080/items' }))).toBe('127.0.0.1:8080');
+    expect(limitKeyOf(valid({ method: 'GET', url: 'http://api.example.com:8080/items' }))).toBe('api.example.com:8080');
     expect(limitKeyOf(valid({ method: 'GET', url: 'HTTPS://API.Example.com:443/items' }))).toBe('api.example.com');
   });
 });

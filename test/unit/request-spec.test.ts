@@ -10,6 +10,7 @@ const CONFIG: SluiceConfig = parseSluiceConfig({
     slash: { baseUrl: 'http://h/api/' },
     keyed: { baseUrl: 'https://h.example.com/base?api_key=k1' },
   },
+  allowedHosts: ['*.example.com', 'example.com'],
 });
 
 /** Validates an operation through the real schema (defaults filled) and resolves its target. */

@@ -23,13 +23,15 @@ const VALID = {
       baseUrl: 'https://billing.example.com/v2',
       headers: { authorization: 'Bearer t', 'x-client': 'sluice' },
       limits: { requestsPerSecond: 10, burst: 20, concurrency: 5 },
+      allowPrivateAddresses: false,
     },
-    'crm.eu:1': { baseUrl: 'http://127.0.0.1:8080' },
+    'crm.eu:1': { baseUrl: 'http://127.0.0.1:8080', allowPrivateAddresses: true },
   },
   limits: {
     'api.example.com': { requestsPerMinute: 600 },
     slow: { concurrency: 1 },
   },
+  allowedHosts: ['api.example.com', '*.partner.example', 'files.example.org:8443'],
 };
 
 describe('parseSluiceConfig', () => {
@@ -38,8 +40,8 @@ describe('parseSluiceConfig', () => {
   });
 
   it('fills empty targets and limits', () => {
-    expect(parseSluiceConfig({})).toEqual({ targets: {}, limits: {} });
-    expect(EMPTY_CONFIG).toEqual({ targets: {}, limits: {} });
+    expect(parseSluiceConfig({})).toEqual({ targets: {}, limits: {}, allowedHosts: [] });
+    expect(EMPTY_CONFIG).toEqual({ targets: {}, limits: {}, allowedHosts: [] });
   });
 
   it('lists every problem with its path in one ConfigError', () => {
@@ -161,6 +163,7 @@ describe('parseEnv', () => {
       SLUICE_KEEP_FAILED_SECONDS: 86_400,
       SLUICE_BATCH_RETENTION_SECONDS: 7 * 86_400,
       SLUICE_RESULT_MAX_BYTES: 8_192,
+      SLUICE_MAX_RESPONSE_BYTES: 10 * 1024 * 1024,
       SLUICE_LOCK_DURATION_MS: 30_000,
       SLUICE_STALLED_INTERVAL_MS: 30_000,
     });

@@ -33,6 +33,7 @@ export async function workerCommand(ctx: CliContext, options: { concurrency?: st
       keepFailedSeconds: env.SLUICE_KEEP_FAILED_SECONDS,
       batchRetentionSeconds: env.SLUICE_BATCH_RETENTION_SECONDS,
       resultMaxBytes: env.SLUICE_RESULT_MAX_BYTES,
+      maxResponseBytes: env.SLUICE_MAX_RESPONSE_BYTES,
       lockDurationMs: env.SLUICE_LOCK_DURATION_MS,
       stalledIntervalMs: env.SLUICE_STALLED_INTERVAL_MS,
     });

@@ -1,0 +1,97 @@
+import { BlockList, isIP } from 'node:net';
+import type { SluiceConfig } from './sluice-config.js';
+
+/**
+ * Where operations may send requests. By default only to the hosts of configured targets and of
+ * `allowedHosts`; and never to loopback, private, link-local or cloud-metadata addresses unless a
+ * target for that host and port says `"allowPrivateAddresses": true`. The URL is checked when an
+ * operation is validated (enqueue, and again in the worker); the address is checked when the
+ * worker connects, after DNS, so a name that resolves (or re-resolves) to an internal address
+ * cannot slip through.
+ */
+export interface DestinationPolicy {
+  /** Why `url` may not be called, or undefined when it may. */
+  refuseUrl(url: URL): string | undefined;
+  /** Why connecting to `address` for `hostname`:`port` is refused, or undefined when it is allowed. */
+  refuseAddress(hostname: string, port: number, address: string): string | undefined;
+}
+
+type AddressKind = 'loopback' | 'private' | 'link-local' | 'cloud metadata' | 'reserved';
+
+/** Checked in this order: metadata addresses sit inside the link-local and private ranges. */
+const RANGES: [AddressKind, [string, number, 'ipv4' | 'ipv6'][]][] = [
+  ['cloud metadata', [['169.254.169.254', 32, 'ipv4'], ['100.100.100.200', 32, 'ipv4'], ['fd00:ec2::254', 128, 'ipv6']]],
+  ['loopback', [['127.0.0.0', 8, 'ipv4'], ['::1', 128, 'ipv6']]],
+  ['private', [['10.0.0.0', 8, 'ipv4'], ['172.16.0.0', 12, 'ipv4'], ['192.168.0.0', 16, 'ipv4'], ['100.64.0.0', 10, 'ipv4'], ['fc00::', 7, 'ipv6']]],
+  ['link-local', [['169.254.0.0', 16, 'ipv4'], ['fe80::', 10, 'ipv6']]],
+  ['reserved', [['0.0.0.0', 8, 'ipv4'], ['192.0.0.0', 24, 'ipv4'], ['198.18.0.0', 15, 'ipv4'], ['224.0.0.0', 4, 'ipv4'], ['240.0.0.0', 4, 'ipv4'], ['::', 128, 'ipv6'], ['ff00::', 8, 'ipv6']]],
+];
+
+const BLOCKS: [AddressKind, BlockList][] = RANGES.map(([kind, subnets]) => {
+  const list = new BlockList();
+  for (const [network, prefix, type] of subnets) list.addSubnet(network, prefix, type);
+  return [kind, list];
+});
+
+/** What kind of internal address this is, or undefined for a public one. IPv4-mapped IPv6 counts as its IPv4. */
+export function internalAddressKind(address: string): AddressKind | undefined {
+  const bare = address.replace(/^\[|\]$/g, '');
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare)?.[1];
+  const ip = mapped ?? bare;
+  const type = isIP(ip) === 4 ? 'ipv4' : isIP(ip) === 6 ? 'ipv6' : undefined;
+  if (!type) return undefined;
+  return BLOCKS.find(([, list]) => list.check(ip, type))?.[0];
+}
+
+const defaultPort = (protocol: string): number => (protocol === 'https:' ? 443 : 80);
+const portOf = (url: URL): number => (url.port ? Number(url.port) : defaultPort(url.protocol));
+
+export function createDestinationPolicy(config: Pick<SluiceConfig, 'targets' | 'allowedHosts'>): DestinationPolicy {
+  // A target's host, and its OAuth2 token endpoint's (configured by the operator, so trusted alike).
+  const targets = Object.values(config.targets).flatMap((target) =>
+    [target.baseUrl, ...(target.auth?.type === 'oauth2ClientCredentials' ? [target.auth.tokenUrl] : [])].map((address) => {
+      const url = new URL(address);
+      return { hostname: url.hostname.toLowerCase(), port: portOf(url), allowPrivate: target.allowPrivateAddresses ?? false };
+    }),
+  );
+  const patterns = (config.allowedHosts ?? []).map((pattern) => {
+    const match = /^(.*?)(?::(\d+))?$/.exec(pattern)!;
+    return { host: match[1]!, port: match[2] ? Number(match[2]) : undefined };
+  });
+
+  function hostAllowed(hostname: string, port: number): boolean {
+    if (targets.some((target) => target.hostname === hostname && target.port === port)) return true;
+    return patterns.some(({ host, port: wanted }) => {
+      if (wanted !== undefined && wanted !== port) return false;
+      if (host === '*') return true;
+      return host.startsWith('*.') ? hostname.endsWith(host.slice(1)) : hostname === host;
+    });
+  }
+
+  const privateAllowed = (hostname: string, port: number): boolean =>
+    targets.some((target) => target.allowPrivate && target.hostname === hostname && target.port === port);
+
+  function internalRefusal(hostname: string, port: number, kind: AddressKind, address: string): string {
+    const where = address === hostname ? hostname : `${hostname} (${address})`;
+    return `${where} is a ${kind} address; only a target for ${hostname}:${port} with "allowPrivateAddresses": true may call it`;
+  }
+
+  return {
+    refuseUrl(url) {
+      const hostname = url.hostname.toLowerCase();
+      const port = portOf(url);
+      if (!hostAllowed(hostname, port)) {
+        return `host ${url.host} is not allowed: configure a target for it or add it to "allowedHosts" in the config`;
+      }
+      const kind = hostname === 'localhost' || hostname.endsWith('.localhost') ? 'loopback' : internalAddressKind(hostname);
+      if (kind && !privateAllowed(hostname, port)) return internalRefusal(hostname, port, kind, hostname);
+      return undefined;
+    },
+    refuseAddress(hostname, port, address) {
+      const name = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+      const kind = internalAddressKind(address);
+      if (!kind || privateAllowed(name, port) || privateAllowed(`[${name}]`, port)) return undefined;
+      return internalRefusal(name, port, kind, address);
+    },
+  };
+}
