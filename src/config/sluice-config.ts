@@ -55,6 +55,16 @@ export const sluiceConfigSchema = z.strictObject({
   limits: z.record(z.string().min(1), limitsSchema).default({}),
   /** Hosts operations may call besides the targets' own (see src/config/destinations.ts). */
   allowedHosts: z.array(hostPattern).default([]),
+  /**
+   * Where workers read upload files from and write downloads (and paginated items) to. Operations
+   * name paths relative to these; absent = the feature is refused.
+   */
+  files: z
+    .strictObject({
+      uploadDir: z.string().min(1).refine((path) => path.startsWith('/'), 'expected an absolute directory path').optional(),
+      downloadDir: z.string().min(1).refine((path) => path.startsWith('/'), 'expected an absolute directory path').optional(),
+    })
+    .optional(),
 });
 
 export type Limits = z.infer<typeof limitsSchema>;
