@@ -84,6 +84,18 @@ export class NetworkError extends SluiceError {
   }
 }
 
+/**
+ * A local file of an upload or download could not be read or written (no permission, a full disk).
+ * Retryable: the cause is on the worker's side and may pass. A file that is missing or lies outside
+ * its configured directory is a RequestError instead.
+ */
+export class FileAccessError extends SluiceError {
+  constructor(message: string, cause: unknown) {
+    const code = (cause as { code?: unknown } | null)?.code;
+    super(message, { code: `FILE_${typeof code === 'string' ? code : 'ERROR'}`, cause });
+  }
+}
+
 /** The request could not be built or sent as described (bad header value, bad URL). Never retried. */
 export class RequestError extends SluiceError {
   constructor(message: string, cause?: unknown) {

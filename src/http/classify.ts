@@ -1,4 +1,4 @@
-import { AddressRefusedError, AuthError, NetworkError, RequestError, ShutdownAbortError, TimeoutError, UpstreamError } from '../errors.js';
+import { AddressRefusedError, AuthError, FileAccessError, NetworkError, RequestError, ShutdownAbortError, TimeoutError, UpstreamError } from '../errors.js';
 import { checkJson } from '../operation/json-schema.js';
 import type { Operation } from '../operation/schema.js';
 import type { HttpResponseSummary } from './http-client.js';
@@ -55,7 +55,7 @@ export function classifyError(error: unknown): AttemptClass {
   if (error instanceof AuthError) {
     return error.retryable ? { kind: 'retry', retryAfterMs: undefined, code: error.code } : { kind: 'permanent', code: error.code };
   }
-  if (error instanceof TimeoutError || error instanceof NetworkError) {
+  if (error instanceof TimeoutError || error instanceof NetworkError || error instanceof FileAccessError) {
     return { kind: 'retry', retryAfterMs: undefined, code: error.code };
   }
   if (error instanceof RequestError || error instanceof AddressRefusedError) return { kind: 'permanent', code: error.code };

@@ -1,12 +1,16 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
-import { Agent, buildConnector } from 'undici';
+import { Agent, buildConnector, type Dispatcher } from 'undici';
 import { AddressRefusedError, NetworkError, SluiceError, RequestError, ShutdownAbortError, TimeoutError, errorMessage } from '../errors.js';
 import type { RequestSpec } from './request-spec.js';
 import { ACCEPT_ENCODING } from './decode-body.js';
 import { readCappedBody, type CappedBody } from './read-body.js';
 import { parseRetryAfter } from './retry-after.js';
 import { parseRateLimitHeaders, type RateLimitInfo } from './rate-limit-headers.js';
+import { isExpectedStatus } from './classify.js';
+import { saveDownload, type DownloadedFile } from './download.js';
+import { prepareDownloadPaths } from './safe-path.js';
+import { openUploadBody } from './upload-body.js';
 
 export interface HttpClientOptions {
   /** Largest response body kept in a result, in bytes; the rest is read and dropped. Default 8 KiB. */
@@ -38,6 +42,8 @@ export interface HttpResponseSummary {
   retryAfterMs: number | undefined;
   /** The rate-limit headers, when the target sent them. */
   rateLimit: RateLimitInfo | undefined;
+  /** The file an accepted body was written to (`spec.download`); `body` then holds no value. */
+  download?: DownloadedFile;
 }
 
 /** The few response headers worth keeping in a result. */
@@ -45,6 +51,8 @@ export interface ResponseHeaders {
   contentType?: string;
   location?: string;
   etag?: string;
+  /** RFC 8288 links (pagination). */
+  link?: string;
   requestId?: string;
 }
 
@@ -92,18 +100,22 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     const deadline = AbortSignal.timeout(spec.timeouts.total);
     const combined = signal ? AbortSignal.any([signal, deadline]) : deadline;
     const started = performance.now();
-    const dispatch = (request: RequestSpec) =>
+    const dispatch = async (request: RequestSpec) =>
       agentFor(request.timeouts.connect).request({
         origin: request.url.origin,
         path: `${request.url.pathname}${request.url.search}`,
         method: request.method,
         headers: withAcceptEncoding(request.headers),
-        body: request.body,
+        // Files are opened afresh for every dispatch: a streamed body cannot be replayed. undici sends
+        // a Blob (a file-backed one here) by streaming it, though its types leave Blob out.
+        body: request.upload ? ((await openUploadBody(request.upload)) as Dispatcher.DispatchOptions['body']) : request.body,
         signal: combined,
         headersTimeout: request.timeouts.headers,
         bodyTimeout: request.timeouts.total,
       });
     try {
+      // Before the request is sent: a download path that cannot be used fails the attempt unsent.
+      const paths = spec.download ? await prepareDownloadPaths(spec.download.downloadDir, spec.download.path) : undefined;
       let current = spec;
       let response = await dispatch(current);
       // Redirects: at most MAX_REDIRECTS, each to a URL the policy allows, within the one total deadline.
@@ -116,7 +128,11 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
         response = await dispatch(current);
       }
       const headers = response.headers;
-      const body = await readCappedBody(response.body, maxBodyBytes, header(headers, 'content-type'), {
+      // An accepted body of a download goes to its file, however large (maxResponseBytes is for bodies kept in memory).
+      const saved = paths && isExpectedStatus(response.statusCode, spec.download?.acceptStatus)
+        ? await saveDownload(response.body, paths, { contentEncoding: allValues(headers, 'content-encoding'), maxBytes: spec.download?.maxBytes })
+        : undefined;
+      const body = saved?.body ?? await readCappedBody(response.body, maxBodyBytes, header(headers, 'content-type'), {
         contentEncoding: allValues(headers, 'content-encoding'),
         maxTotalBytes: maxResponseBytes,
         keepText: spec.keepBodyText === true,
@@ -130,6 +146,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
         durationMs: Math.round(performance.now() - started),
         retryAfterMs: parseRetryAfter(header(headers, 'retry-after')),
         rateLimit: parseRateLimitHeaders(headers),
+        ...(saved?.file ? { download: saved.file } : {}),
       };
     } catch (error) {
       throw toSluiceError(error, spec, signal, deadline);
@@ -151,7 +168,8 @@ const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'cookie'];
 
 /**
  * The request a redirect asks for: 303 (and 301/302 after a POST, as browsers do) becomes a GET
- * without a body; 307/308 keep method and body. Credentials stay with their origin.
+ * without a body; 307/308 keep method and body (an upload's files are read again from the start).
+ * Credentials stay with their origin.
  */
 function redirected(spec: RequestSpec, status: number, location: string, refuseUrl: HttpClientOptions['refuseUrl']): RequestSpec {
   let url: URL;
@@ -173,7 +191,7 @@ function redirected(spec: RequestSpec, status: number, location: string, refuseU
   if (!toGet) return { ...spec, url, headers };
   delete headers['content-type'];
   delete headers['content-length'];
-  return { ...spec, method: 'GET', url, headers, body: undefined };
+  return { ...spec, method: 'GET', url, headers, body: undefined, upload: undefined };
 }
 
 type Refuse = NonNullable<HttpClientOptions['refuseAddress']>;
@@ -237,6 +255,8 @@ function pickHeaders(headers: RawHeaders): ResponseHeaders {
   if (contentType) picked.contentType = contentType;
   const location = header(headers, 'location');
   if (location) picked.location = location;
+  const link = header(headers, 'link');
+  if (link) picked.link = link;
   const etag = header(headers, 'etag');
   if (etag) picked.etag = etag;
   for (const name of REQUEST_ID_HEADERS) {

@@ -1,6 +1,9 @@
 import type { Target } from '../config/sluice-config.js';
 import { RequestError } from '../errors.js';
 import type { Operation } from '../operation/schema.js';
+import type { DownloadSpec } from './download.js';
+import { fileTransfersOf, type RequestFiles } from './transfer-spec.js';
+import type { UploadSpec } from './upload-body.js';
 
 /** Everything needed to send one attempt of an operation. Built once per job, reused per attempt. */
 export interface RequestSpec {
@@ -15,6 +18,10 @@ export interface RequestSpec {
   secretHeaders?: string[];
   /** Keep the whole decoded response body (up to the client's maxResponseBytes) for `expect.schema`. */
   keepBodyText?: boolean;
+  /** A body read from files when it is dispatched (every attempt, every 307/308 redirect); `body` is then undefined. */
+  upload?: UploadSpec;
+  /** Write an accepted response's body to a file instead of keeping it (see download.ts). */
+  download?: DownloadSpec;
 }
 
 const NO_IDEMPOTENCY_HEADER = new Set(['GET', 'HEAD']);
@@ -22,9 +29,10 @@ const NO_IDEMPOTENCY_HEADER = new Set(['GET', 'HEAD']);
 /**
  * Resolves an operation against its target: the URL (path against `baseUrl`, query appended,
  * arrays repeated), headers (target defaults, then the operation's), the encoded body and its
- * content type, and the `Idempotency-Key` header on every non-GET/HEAD request.
+ * content type, and the `Idempotency-Key` header on every non-GET/HEAD request. An operation that
+ * uploads or downloads files needs `files` (see transfer-spec.ts); without it, that is a RequestError.
  */
-export function buildRequestSpec(operation: Operation, target: Target | undefined, idempotencyKey: string): RequestSpec {
+export function buildRequestSpec(operation: Operation, target: Target | undefined, idempotencyKey: string, files?: RequestFiles): RequestSpec {
   const url = resolveUrl(operation.url, target);
   for (const [name, value] of Object.entries(operation.query ?? {})) {
     for (const item of Array.isArray(value) ? value : [value]) url.searchParams.append(name, String(item));
@@ -50,6 +58,7 @@ export function buildRequestSpec(operation: Operation, target: Target | undefine
     headers['content-type'] ??= 'text/plain; charset=utf-8';
   }
 
+  const transfers = fileTransfersOf(operation, headers, files);
   if (!NO_IDEMPOTENCY_HEADER.has(operation.method)) headers['idempotency-key'] ??= idempotencyKey;
   const followRedirects = !(operation.expect?.status ?? []).some((status) => status >= 300 && status < 400);
   return {
@@ -60,6 +69,7 @@ export function buildRequestSpec(operation: Operation, target: Target | undefine
     timeouts: operation.timeoutMs,
     followRedirects,
     ...(operation.expect?.schema !== undefined ? { keepBodyText: true } : {}),
+    ...transfers,
   };
 }
 

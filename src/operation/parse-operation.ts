@@ -2,7 +2,10 @@ import type { Issue } from '../errors.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { createDestinationPolicy, type DestinationPolicy } from '../config/destinations.js';
 import { issuesFromZod } from './issues.js';
+import { fileConfigIssues } from './file-fields.js';
 import { operationSchema, type Operation } from './schema.js';
+import type { Paginate } from './paginate-schema.js';
+import { sampleOfTemplate } from './template.js';
 
 export type ParseResult = { ok: true; operation: Operation } | { ok: false; issues: Issue[] };
 
@@ -42,7 +45,23 @@ export function parseOperation(input: unknown, config: SluiceConfig): ParseResul
     const refusal = destinationPolicyOf(config).refuseUrl(new URL(destination));
     if (refusal) return { ok: false, issues: [{ path: 'url', message: refusal }] };
   }
+  const files = fileConfigIssues(operation, config);
+  if (files.length > 0) return { ok: false, issues: files };
+  const paging = operation.paginate === undefined ? [] : paginationIssues(operation.paginate, config);
+  if (paging.length > 0) return { ok: false, issues: paging };
   return { ok: true, operation };
+}
+
+/** Where the items go must work with this config: a download directory, or a valid child template. */
+function paginationIssues(paginate: Paginate, config: SluiceConfig): Issue[] {
+  if (paginate.forEach !== undefined) {
+    const child = parseOperation(sampleOfTemplate(paginate.forEach), config);
+    return child.ok ? [] : child.issues.map((issue) => ({ ...issue, path: issue.path ? `paginate.forEach.${issue.path}` : 'paginate.forEach' }));
+  }
+  if (!config.files?.downloadDir) {
+    return [{ path: 'paginate', message: 'the items go to a JSONL file under files.downloadDir, which the config does not set (or give paginate.forEach)' }];
+  }
+  return [];
 }
 
 /**

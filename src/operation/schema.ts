@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { paginateSchema } from './paginate-schema.js';
 import { jsonSchemaProblems } from './json-schema.js';
+import { downloadSchema, fileFieldConflicts, multipartSchema, relativeFilePathSchema } from './file-fields.js';
 
 /**
  * The operation: one HTTP call described as data. This schema is the one source of truth: it is
@@ -70,6 +72,11 @@ export const operationSchema = z
     json: z.unknown().refine((value) => value !== undefined, 'expected a JSON value').optional(),
     form: z.record(z.string(), paramValue).optional(),
     body: z.string().optional(),
+    /** Uploads (see file-fields.ts): a multipart/form-data body, or a raw body streamed from a file. */
+    multipart: multipartSchema.optional(),
+    bodyFile: relativeFilePathSchema.optional(),
+    /** Write an accepted response's body to a file under files.downloadDir instead of keeping it. */
+    download: downloadSchema.optional(),
     timeoutMs: timeoutSchema.default(() => ({ ...DEFAULT_TIMEOUTS })),
     idempotencyKey: z.string().min(1).max(256).regex(NO_CR_LF, 'may not contain CR or LF').optional(),
     limitKey: z
@@ -80,19 +87,24 @@ export const operationSchema = z
       .optional(),
     retry: retrySchema.default(() => ({ ...DEFAULT_RETRY })),
     expect: expectSchema.optional(),
+    paginate: paginateSchema.optional(),
     meta: z.unknown().optional(),
   })
   .superRefine((op, ctx) => {
-    const bodies = (['json', 'form', 'body'] as const).filter((field) => op[field] !== undefined);
+    const bodies = (['json', 'form', 'body', 'multipart', 'bodyFile'] as const).filter((field) => op[field] !== undefined);
     if (bodies.length > 1) {
       ctx.addIssue({ code: 'custom', path: [bodies[1]!], message: `give at most one body; also got ${bodies[0]}` });
     }
+    for (const issue of fileFieldConflicts(op)) ctx.addIssue({ code: 'custom', path: issue.path.split('.'), message: issue.message });
     if (op.url.startsWith('/')) {
       if (op.target === undefined) {
         ctx.addIssue({ code: 'custom', path: ['url'], message: 'a path needs a target whose baseUrl it is resolved against' });
       }
     } else if (!isHttpUrl(op.url)) {
       ctx.addIssue({ code: 'custom', path: ['url'], message: `expected an absolute http(s) URL or a path starting with /, got ${JSON.stringify(op.url)}` });
+    }
+    if (op.paginate !== undefined && op.method !== 'GET') {
+      ctx.addIssue({ code: 'custom', path: ['paginate'], message: `pagination walks GET requests; this operation is ${op.method}` });
     }
     if (op.retry.maxDelayMs < op.retry.baseDelayMs) {
       ctx.addIssue({ code: 'custom', path: ['retry', 'maxDelayMs'], message: 'must be at least retry.baseDelayMs' });

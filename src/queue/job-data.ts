@@ -1,3 +1,5 @@
+import type { PagingState } from '../operation/paginate-schema.js';
+
 /**
  * What a sluice job holds in BullMQ: the operation as given plus the producer's bookkeeping.
  * Another language's BullMQ client may also write the bare operation as the job data; workers
@@ -24,6 +26,8 @@ export interface JobEnvelope {
   replays?: number;
   /** Failed attempts so far (kept for the dead letter). */
   attempts?: AttemptRecord[];
+  /** A paginated operation's progress: the page to read next (see http/pagination.ts). */
+  paging?: PagingState;
 }
 
 /** One attempt as recorded for dead letters. */

@@ -18,7 +18,9 @@ export function excerptOf(body: unknown): string | undefined {
 /** Why an operation whose target answered was dead-lettered at once (`code`: the attempt's error code). */
 export function responseReason(code: string): DeadLetterReason {
   if (code === 'SCHEMA_MISMATCH') return 'schema-mismatch';
-  if (code === 'RESPONSE_TOO_LARGE' || code === 'BAD_ENCODING') return 'bad-response';
+  if (code === 'RESPONSE_TOO_LARGE' || code === 'BAD_ENCODING' || code === 'PAGINATION_BAD_PAGE') return 'bad-response';
+  // A page whose items could not be taken (a bad child template, a misplaced items file) or whose next URL is refused.
+  if (code === 'PAGINATION_FAILED' || code === 'ADDRESS_REFUSED') return 'request-error';
   return 'permanent-status';
 }
 
@@ -40,7 +42,9 @@ export function resultLine(envelope: JobEnvelope, operation: Operation | undefin
     const { response } = outcome;
     line.status = response.status;
     line.durationMs = response.durationMs;
-    line.result = { headers: response.headers, body: response.body.value, bodyBytes: response.body.bytes, bodyTruncated: response.body.truncated };
+    line.result = response.download
+      ? { headers: response.headers, bodyBytes: response.body.bytes, bodyTruncated: false, download: response.download }
+      : { headers: response.headers, body: response.body.value, bodyBytes: response.body.bytes, bodyTruncated: response.body.truncated };
   } else {
     if (outcome.status !== undefined) line.status = outcome.status;
     line.reason = outcome.reason;

@@ -1,17 +1,20 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
-import { AuthError, ShutdownAbortError, formatIssues, errorMessage } from '../errors.js';
+import { AuthError, RequestError, ShutdownAbortError, ValidationError, formatIssues, errorMessage } from '../errors.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import type { Authorized, Credentials } from '../auth/credentials.js';
 import { classifyError, classifyResponse, type AttemptClass } from '../http/classify.js';
 import type { HttpClient, HttpResponseSummary } from '../http/http-client.js';
 import { buildRequestSpec, type RequestSpec } from '../http/request-spec.js';
-import { limitKeysOf, parseOperation } from '../operation/parse-operation.js';
+import { destinationPolicyOf, limitKeysOf, parseOperation } from '../operation/parse-operation.js';
 import type { Gate, Limiter } from '../limits/limiter.js';
 import type { Operation } from '../operation/schema.js';
 import { foreignIdempotencyKey, readEnvelope, type AttemptRecord, type JobEnvelope } from '../queue/job-data.js';
 import type { OutcomeStore } from '../queue/outcome-store.js';
 import type { Logger } from '../observability/logger.js';
 import { backoffDelay } from './backoff.js';
+import { pageRequest, readPage } from '../http/pagination.js';
+import type { Paginate, PagingState } from '../operation/paginate-schema.js';
+import type { PageSink, PaginationSummary } from './page-sink.js';
 import { deadLetterEntry, excerptOf, responseReason, resultLine, type DeadLetterReason } from './outcome-shapes.js';
 
 export interface ProcessorDeps {
@@ -21,6 +24,8 @@ export interface ProcessorDeps {
   limiter: Limiter;
   /** Adds each target's credentials at send time. */
   credentials: Credentials;
+  /** Where paginated operations' items go. */
+  pages: PageSink;
   outcomes: OutcomeStore;
   logger: Logger;
   /** Jitter source, for tests. */
@@ -46,7 +51,7 @@ export type SluiceProcessor = (job: Job, token?: string, signal?: AbortSignal) =
  * any job options, follow the operation's own retry policy, and so every attempt is recorded.
  */
 export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
-  const { queue, config, http, limiter, credentials, outcomes, logger } = deps;
+  const { queue, config, http, limiter, credentials, pages, outcomes, logger } = deps;
 
   return async function process(job, token, signal) {
     const jobId = job.id!;
@@ -71,7 +76,9 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
     const limitKey = limitKeys.join(',');
     let spec: RequestSpec;
     try {
-      spec = buildRequestSpec(operation, operation.target ? config.targets[operation.target] : undefined, envelope.idempotencyKey);
+      spec = buildRequestSpec(operation, operation.target ? config.targets[operation.target] : undefined, envelope.idempotencyKey, { ...config.files, jobId });
+      // A paginated operation sends the page its progress points at (the first, or where it stopped).
+      if (operation.paginate) spec = pageRequest(spec, operation.paginate, envelope.paging);
     } catch (error) {
       await deadLetter(job, envelope, { reason: 'request-error', message: errorMessage(error), attempts: envelope.attempts ?? [], operation, limitKey });
       throw new UnrecoverableError(errorMessage(error));
@@ -140,11 +147,29 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
       return requeue(0);
     }
 
+    let walked: PaginationSummary | undefined;
+    if (verdict.kind === 'success' && operation.paginate) {
+      const step = await takePage(operation.paginate, response!);
+      if (step.kind === 'next') {
+        // Progress first, then the next page: a crash in between repeats at most this page's requeue.
+        log.debug({ status: response!.status, durationMs, pages: step.paging.pages, items: step.paging.items }, 'page read; next page');
+        await job.updateData({ ...envelope, attempts: [], paging: step.paging } satisfies JobEnvelope);
+        return requeue(0);
+      }
+      if (step.kind === 'failed') verdict = step.verdict;
+      else walked = step.summary;
+    }
+
     if (verdict.kind === 'success') {
       // classifyResponse is the only source of success, so a response exists here.
       response = response!;
       log.info({ status: response.status, durationMs, outcome: 'succeeded' }, 'attempt succeeded');
       const line = resultLine(envelope, operation, jobId, { outcome: 'succeeded', attempts: attempt, response });
+      if (walked) {
+        // The items are in the file (or the child operations), not in the last page's body.
+        line.pagination = walked;
+        delete line.result;
+      }
       await persist(() => outcomes.record({ jobId, jobTimestamp: job.timestamp, opId: envelope.opId, batchId: envelope.batchId, outcome: 'succeeded', resultLine: line }));
       return line;
     }
@@ -183,6 +208,39 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
       return finalFailure(reason);
     }
     return finalFailure(response ? responseReason(verdict.code) : failure instanceof AuthError ? 'auth-failed' : 'request-error');
+
+    /** One page's items to the sink; the next page, the finished walk, or why the page failed. */
+    async function takePage(
+      paginate: Paginate,
+      page: HttpResponseSummary,
+    ): Promise<{ kind: 'next'; paging: PagingState } | { kind: 'done'; summary: PaginationSummary } | { kind: 'failed'; verdict: Extract<AttemptClass, { code: string }> }> {
+      const state = envelope.paging;
+      const read = readPage(page, paginate, state, spec.url);
+      if (!read.ok) return { kind: 'failed', verdict: { kind: 'permanent', code: 'PAGINATION_BAD_PAGE', message: read.message } };
+      const room = paginate.maxItems === undefined ? Infinity : paginate.maxItems - (state?.items ?? 0);
+      const items = read.items.slice(0, Math.max(0, room));
+      const context = { jobId, opId: envelope.opId, batchId: envelope.batchId, paginate, state };
+      try {
+        const fileBytes = await pages.take(context, items);
+        const paging: PagingState = {
+          pages: (state?.pages ?? 0) + 1,
+          items: (state?.items ?? 0) + items.length,
+          ...(read.next ? { next: read.next } : {}),
+          ...(fileBytes !== undefined ? { fileBytes } : {}),
+        };
+        // Every later page must pass the same destination rules as the operation's own URL.
+        const refusal = read.next?.url ? destinationPolicyOf(config).refuseUrl(new URL(read.next.url)) : undefined;
+        if (refusal) return { kind: 'failed', verdict: { kind: 'permanent', code: 'ADDRESS_REFUSED', message: `the next page ${read.next!.url}: ${refusal}` } };
+        if (read.next && items.length === read.items.length && paging.items < (paginate.maxItems ?? Infinity)) return { kind: 'next', paging };
+        return { kind: 'done', summary: await pages.finish(context, paging) };
+      } catch (error) {
+        // A bad child template or a misplaced file will not get better; Redis or disk trouble may.
+        const permanent = error instanceof RequestError || error instanceof ValidationError;
+        const code = permanent ? 'PAGINATION_FAILED' : 'PAGINATION_WRITE_FAILED';
+        const message = `page ${(state?.pages ?? 0) + 1}: ${errorMessage(error)}`;
+        return { kind: 'failed', verdict: permanent ? { kind: 'permanent', code, message } : { kind: 'retry', retryAfterMs: undefined, code } };
+      }
+    }
 
     async function finalFailure(reason: DeadLetterReason): Promise<never> {
       log.warn({ status: response?.status, error: verdict.kind === 'success' ? undefined : record.error, durationMs, outcome: 'dead-lettered', reason }, 'operation dead-lettered');

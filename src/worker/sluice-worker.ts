@@ -14,6 +14,8 @@ import { assertSecrets, createCredentials } from '../auth/credentials.js';
 import { MAX_STALLS, createProcessor } from './processor.js';
 import { deadLetterEntry, resultLine } from './outcome-shapes.js';
 import { warmUp } from './warm-up.js';
+import { createPageSink } from './page-sink.js';
+import { createProducer } from '../queue/producer.js';
 
 export interface SluiceWorkerOptions {
   /** A Redis URL (the worker opens and closes its own client) or a client to borrow (needs `maxRetriesPerRequest: null`). */
@@ -81,7 +83,13 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
   const outcomes = createOutcomeStore(redis, queue, options.batchRetentionSeconds ?? 7 * 86_400);
   const limiter = createLimiter({ redis, config, logger, ...(options.maxInSlotWaitMs !== undefined ? { maxInSlotWaitMs: options.maxInSlotWaitMs } : {}) });
   const credentials = createCredentials({ config, env: credentialsEnv, redis, http, logger });
-  const processor = createProcessor({ queue, config, http, limiter, credentials, outcomes, logger });
+  // Paginated operations with forEach enqueue their child operations through this.
+  const children = createProducer({ connection: redis, queue, config });
+  const pages = createPageSink({
+    config,
+    enqueueChildren: (operations, batchId) => children.enqueueMany(operations, { batchId, collectResults: false }),
+  });
+  const processor = createProcessor({ queue, config, http, limiter, credentials, pages, outcomes, logger });
 
   const worker = new Worker(bullQueueName(queue), processor, {
     connection: redis,
@@ -143,6 +151,7 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
     const releases: [string, () => Promise<unknown>][] = [
       ['worker', () => closed.finally(() => clearTimeout(timer))],
       ['limiter', () => limiter.close()],
+      ['child producer', () => children.close()],
       ['http client', () => (ownsHttp ? http.close() : Promise.resolve())],
       ['redis', () => (ownsConnection ? closeRedis(redis) : Promise.resolve())],
     ];

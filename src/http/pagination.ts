@@ -1,0 +1,105 @@
+import { atPath, type NextPage, type Paginate, type PagingState } from '../operation/paginate-schema.js';
+import type { HttpResponseSummary } from './http-client.js';
+import type { RequestSpec } from './request-spec.js';
+
+/**
+ * Walking pages, one request at a time: which request is the next page, and what a page said.
+ * The walk's progress (`PagingState`) is kept in the job, so a failed page is retried from that
+ * page, by a worker that may not be the one that fetched the previous pages.
+ */
+
+export type PageResult =
+  | { ok: true; items: unknown[]; next: NextPage | undefined }
+  | { ok: false; message: string };
+
+/** The request for the page `state` points at (the first page when there is no state yet). */
+export function pageRequest(spec: RequestSpec, paginate: Paginate, state: PagingState | undefined): RequestSpec {
+  const next = state?.next;
+  const url = new URL(next?.url ?? spec.url);
+  if (next?.url === undefined) {
+    switch (paginate.style) {
+      case 'page':
+        url.searchParams.set(paginate.pageParam, String(next?.page ?? paginate.startPage));
+        if (paginate.size !== undefined) url.searchParams.set(paginate.sizeParam, String(paginate.size));
+        break;
+      case 'offset':
+        url.searchParams.set(paginate.offsetParam, String(next?.offset ?? 0));
+        url.searchParams.set(paginate.limitParam, String(paginate.size));
+        break;
+      case 'cursor':
+        if (next?.cursor !== undefined) url.searchParams.set(paginate.cursorParam, next.cursor);
+        break;
+      case 'link':
+        break;
+    }
+  }
+  return { ...spec, url, keepBodyText: true };
+}
+
+/** Reads one page: its items and where the next one is (undefined: this was the last page). */
+export function readPage(response: HttpResponseSummary, paginate: Paginate, state: PagingState | undefined, requestUrl: URL): PageResult {
+  const pageNumber = (state?.pages ?? 0) + 1;
+  const text = response.body.text ?? '';
+  if (text.trim() === '') return { ok: true, items: [], next: undefined };
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return { ok: false, message: `page ${pageNumber} (${requestUrl.pathname}${requestUrl.search}) is not JSON` };
+  }
+  const items = atPath(body, paginate.itemsPath);
+  if (!Array.isArray(items)) {
+    const where = paginate.itemsPath === '' ? 'the body' : `paginate.itemsPath ${JSON.stringify(paginate.itemsPath)}`;
+    return { ok: false, message: `page ${pageNumber}: ${where} is not an array (got ${describe(items)})` };
+  }
+  if (items.length === 0 || pageNumber >= paginate.maxPages) return { ok: true, items, next: undefined };
+  return nextOf(body, items, response, paginate, state, requestUrl);
+}
+
+function nextOf(body: unknown, items: unknown[], response: HttpResponseSummary, paginate: Paginate, state: PagingState | undefined, requestUrl: URL): PageResult {
+  const short = paginate.size !== undefined && items.length < paginate.size;
+  switch (paginate.style) {
+    case 'page':
+      return { ok: true, items, next: short ? undefined : { page: (state?.next?.page ?? paginate.startPage) + 1 } };
+    case 'offset':
+      return { ok: true, items, next: short ? undefined : { offset: (state?.next?.offset ?? 0) + items.length } };
+    case 'cursor': {
+      if (paginate.nextUrlPath !== undefined) return nextUrl(atPath(body, paginate.nextUrlPath), items, requestUrl);
+      const cursor = atPath(body, paginate.cursorPath!);
+      if (cursor === undefined || cursor === null || cursor === '' || cursor === false) return { ok: true, items, next: undefined };
+      if (typeof cursor !== 'string' && typeof cursor !== 'number') {
+        return { ok: false, message: `paginate.cursorPath ${JSON.stringify(paginate.cursorPath)} is not a string or number (got ${describe(cursor)})` };
+      }
+      if (String(cursor) === state?.next?.cursor) return { ok: false, message: `the target returned the same cursor ${JSON.stringify(String(cursor))} again; stopping rather than looping` };
+      return { ok: true, items, next: { cursor: String(cursor) } };
+    }
+    case 'link':
+      return nextUrl(nextLink(response.headers.link), items, requestUrl);
+  }
+}
+
+function nextUrl(value: unknown, items: unknown[], requestUrl: URL): PageResult {
+  if (value === undefined || value === null || value === '') return { ok: true, items, next: undefined };
+  if (typeof value !== 'string' || !URL.canParse(value, requestUrl.href)) return { ok: false, message: `the next page's URL is not a URL (got ${describe(value)})` };
+  const url = new URL(value, requestUrl);
+  if (url.href === requestUrl.href) return { ok: false, message: `the next page's URL is this page's (${url.pathname}${url.search}); stopping rather than looping` };
+  return { ok: true, items, next: { url: url.href } };
+}
+
+/** The `rel="next"` target of an RFC 8288 Link header, if any. */
+export function nextLink(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  for (const match of header.matchAll(/<([^>]*)>((?:\s*;\s*[^;,]+)*)/g)) {
+    const params = match[2] ?? '';
+    const rel = /;\s*rel\s*=\s*(?:"([^"]*)"|([^\s;,]+))/i.exec(params);
+    const relations = (rel?.[1] ?? rel?.[2] ?? '').toLowerCase().split(/\s+/);
+    if (relations.includes('next')) return match[1];
+  }
+  return undefined;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value;
+}

@@ -1,0 +1,104 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { appendFile, rename, stat, truncate, writeFile } from 'node:fs/promises';
+import type { SluiceConfig } from '../config/sluice-config.js';
+import { RequestError } from '../errors.js';
+import { fileNameForJob, prepareDownloadPaths } from '../http/safe-path.js';
+import type { Paginate, PagingState } from '../operation/paginate-schema.js';
+import { renderTemplate } from '../operation/template.js';
+
+/** Enqueues child operations into a batch (the worker's own producer). */
+export type EnqueueChildren = (operations: unknown[], batchId: string) => Promise<{ enqueued: number; duplicates: number }>;
+
+export interface PageSinkDeps {
+  config: SluiceConfig;
+  enqueueChildren: EnqueueChildren;
+}
+
+export interface WalkContext {
+  jobId: string;
+  opId: string;
+  batchId: string | undefined;
+  paginate: Paginate;
+  /** Progress before this page (undefined on the first). */
+  state: PagingState | undefined;
+}
+
+/** What the result line says about a finished walk. */
+export interface PaginationSummary {
+  pages: number;
+  items: number;
+  /** The JSONL file of items (file output). */
+  file?: { path: string; bytes: number; sha256: string };
+  /** The batch the child operations went to (forEach). */
+  childBatchId?: string;
+}
+
+export interface PageSink {
+  /** Takes one page's items (already cut to maxItems); returns the items file's size after them, if any. */
+  take(context: WalkContext, items: unknown[]): Promise<number | undefined>;
+  /** Ends the walk: the items file gets its final name. */
+  finish(context: WalkContext, state: PagingState): Promise<PaginationSummary>;
+}
+
+/**
+ * Where a walk's items go. To a JSONL file under files.downloadDir, written as `<name>.part` and
+ * renamed when the last page is in; a resumed walk first cuts the file back to the bytes its saved
+ * progress counts, so a page is never written twice. Or, with `forEach`, to one child operation
+ * per item in the parent's batch; their idempotency keys (by default `<opId>:item:<n>`) make a
+ * page enqueued twice after a crash count once.
+ */
+export function createPageSink(deps: PageSinkDeps): PageSink {
+  /** The items file (the same checks as downloads: inside files.downloadDir, links included) and its `.part`. */
+  async function itemsFile(context: WalkContext): Promise<{ path: string; final: string; part: string }> {
+    const dir = deps.config.files?.downloadDir;
+    if (!dir) throw new RequestError('paginate: files.downloadDir is not configured on this worker');
+    const paths = await prepareDownloadPaths(dir, context.paginate.output?.path ?? `${fileNameForJob(context.jobId)}.items.jsonl`);
+    return { path: paths.path, final: paths.realPath, part: `${paths.realPath}.part` };
+  }
+
+  const childBatch = (context: WalkContext) => context.batchId ?? `${context.opId}-items`;
+
+  return {
+    async take(context, items) {
+      const seen = context.state?.items ?? 0;
+      if (context.paginate.forEach !== undefined) {
+        const template = context.paginate.forEach;
+        const children = items.map((item, i) => {
+          const child = renderTemplate(template, { item }) as Record<string, unknown>;
+          return { ...child, idempotencyKey: child['idempotencyKey'] ?? `${context.opId}:item:${seen + i}` };
+        });
+        if (children.length > 0) await deps.enqueueChildren(children, childBatch(context));
+        return undefined;
+      }
+      const { part } = await itemsFile(context);
+      const kept = context.state?.fileBytes ?? 0;
+      if (!context.state || context.state.pages === 0) {
+        await writeFile(part, '');
+      } else {
+        const size = await stat(part).then((found) => found.size, () => -1);
+        if (size < kept) {
+          throw new RequestError(`paginate: the items file ${part} holds ${Math.max(size, 0)} of the ${kept} bytes written so far (is files.downloadDir shared by every worker?)`);
+        }
+        await truncate(part, kept);
+      }
+      const text = items.map((item) => `${JSON.stringify(item)}\n`).join('');
+      await appendFile(part, text);
+      return kept + Buffer.byteLength(text);
+    },
+
+    async finish(context, state) {
+      const summary: PaginationSummary = { pages: state.pages, items: state.items };
+      if (context.paginate.forEach !== undefined) return { ...summary, childBatchId: childBatch(context) };
+      const { path, final, part } = await itemsFile(context);
+      await rename(part, final);
+      const hash = createHash('sha256');
+      let bytes = 0;
+      for await (const chunk of createReadStream(final)) {
+        hash.update(chunk as Buffer);
+        bytes += (chunk as Buffer).byteLength;
+      }
+      return { ...summary, file: { path, bytes, sha256: hash.digest('hex') } };
+    },
+  };
+}
