@@ -4,7 +4,7 @@ import type { SluiceConfig } from '../config/sluice-config.js';
 import type { HttpClient } from '../http/http-client.js';
 import type { RequestSpec } from '../http/request-spec.js';
 import type { Logger } from '../observability/logger.js';
-import { missingSecrets, type AuthConfig } from './auth-config.js';
+import { envNamesOf, missingSecrets, type AuthConfig } from './auth-config.js';
 import { createTokenSource, type TokenSource } from './oauth2-token.js';
 
 export interface CredentialsOptions {
@@ -28,6 +28,11 @@ export interface Authorized {
 export interface Credentials {
   /** Adds the target's credentials to a request (a copy; `spec` is not changed). */
   authorize(target: string | undefined, spec: RequestSpec): Promise<Authorized>;
+  /**
+   * `text` with the target's secret values replaced by `[redacted]`: for what a target may echo
+   * (an apiKey sent in the query comes back in Link and Location headers and next-page URLs).
+   */
+  scrub(target: string | undefined, text: string): string;
   /** OAuth2 token requests this process made, per target. */
   tokenRequests(): Record<string, number>;
 }
@@ -71,8 +76,11 @@ export function createCredentials(options: CredentialsOptions): Credentials {
   }
 
   async function authorize(targetName: string | undefined, spec: RequestSpec): Promise<Authorized> {
-    const auth: AuthConfig | undefined = targetName ? config.targets[targetName]?.auth : undefined;
-    if (!auth) return { spec };
+    const target = targetName ? config.targets[targetName] : undefined;
+    const auth: AuthConfig | undefined = target?.auth;
+    // Credentials go to the target's own origin only: not to an absolute URL on another host, nor
+    // to a next page or child operation that points elsewhere (or to plain http on the same host).
+    if (!auth || spec.url.origin !== new URL(target!.baseUrl).origin) return { spec };
     const headers = { ...spec.headers };
     switch (auth.type) {
       case 'apiKey': {
@@ -97,8 +105,21 @@ export function createCredentials(options: CredentialsOptions): Credentials {
     }
   }
 
+  /** Every secret value this target's auth uses (for scrubbing what the target echoes back). */
+  function secretsOf(targetName: string | undefined): string[] {
+    const auth = targetName ? config.targets[targetName]?.auth : undefined;
+    return auth ? envNamesOf(auth).map(([, variable]) => env[variable]!).filter((value) => value.length >= 4) : [];
+  }
+
   return {
     authorize,
+    scrub(targetName, text) {
+      let out = text;
+      for (const secret of secretsOf(targetName)) {
+        out = out.split(secret).join('[redacted]').split(encodeURIComponent(secret)).join('[redacted]');
+      }
+      return out;
+    },
     tokenRequests: () => Object.fromEntries([...tokenSources].map(([name, source]) => [name, source.requests])),
   };
 }

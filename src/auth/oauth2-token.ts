@@ -179,24 +179,27 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
         headers,
         body: form.toString(),
         timeouts: { connect: 5_000, headers: 15_000, total: 20_000 },
+        // The client secret may be in the body: it follows no redirect. The whole answer is read (a JWT can be long).
+        followRedirects: false,
+        keepBodyText: true,
       });
     } catch (error) {
-      const retryable = !(error instanceof SluiceError) || error.code !== 'REQUEST_INVALID';
+      const retryable = !(error instanceof SluiceError) || !['REQUEST_INVALID', 'ADDRESS_REFUSED'].includes(error.code);
       throw new AuthError(`${where} failed: ${errorMessage(error)}`, { retryable, cause: error });
     }
-    const body = response.body.value as Record<string, unknown> | string | undefined;
+    const body = parseJson(response.body.text);
     if (response.status < 200 || response.status >= 300) {
       // The OAuth2 error fields only: the body could echo what we sent.
-      const reason = typeof body === 'object' && body && typeof body['error'] === 'string'
+      const reason = typeof body?.['error'] === 'string'
         ? `${body['error']}${typeof body['error_description'] === 'string' ? ` (${body['error_description'].slice(0, 200)})` : ''}`
         : 'no OAuth2 error given';
       throw new AuthError(`${where} answered HTTP ${response.status}: ${reason}`, { retryable: RETRYABLE_STATUSES.has(response.status) });
     }
-    const value = typeof body === 'object' && body ? body['access_token'] : undefined;
+    const value = body?.['access_token'];
     if (typeof value !== 'string' || value === '') {
       throw new AuthError(`${where} answered HTTP ${response.status} without an access_token`, { retryable: false });
     }
-    const expiresIn = typeof body === 'object' && body && typeof body['expires_in'] === 'number' && body['expires_in'] > 0 ? body['expires_in'] : DEFAULT_LIFETIME_S;
+    const expiresIn = typeof body?.['expires_in'] === 'number' && body['expires_in'] > 0 ? body['expires_in'] : DEFAULT_LIFETIME_S;
     const lifetimeMs = expiresIn * 1_000;
     log.info({ expiresInS: expiresIn }, 'OAuth2 token obtained');
     return { value, refreshAt: Date.now() + lifetimeMs - Math.min(60_000, lifetimeMs / 10) };
@@ -221,4 +224,14 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
       return requests;
     },
   };
+}
+
+/** The token endpoint's JSON object, or undefined when it sent something else. */
+function parseJson(text: string | undefined): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text ?? '');
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -24,7 +24,8 @@ const RANGES: [AddressKind, [string, number, 'ipv4' | 'ipv6'][]][] = [
   ['loopback', [['127.0.0.0', 8, 'ipv4'], ['::1', 128, 'ipv6']]],
   ['private', [['10.0.0.0', 8, 'ipv4'], ['172.16.0.0', 12, 'ipv4'], ['192.168.0.0', 16, 'ipv4'], ['100.64.0.0', 10, 'ipv4'], ['fc00::', 7, 'ipv6']]],
   ['link-local', [['169.254.0.0', 16, 'ipv4'], ['fe80::', 10, 'ipv6']]],
-  ['reserved', [['0.0.0.0', 8, 'ipv4'], ['192.0.0.0', 24, 'ipv4'], ['198.18.0.0', 15, 'ipv4'], ['224.0.0.0', 4, 'ipv4'], ['240.0.0.0', 4, 'ipv4'], ['::', 128, 'ipv6'], ['ff00::', 8, 'ipv6']]],
+  // NAT64 and 6to4 embed an IPv4 address that could be internal: refused whole.
+  ['reserved', [['0.0.0.0', 8, 'ipv4'], ['192.0.0.0', 24, 'ipv4'], ['198.18.0.0', 15, 'ipv4'], ['224.0.0.0', 4, 'ipv4'], ['240.0.0.0', 4, 'ipv4'], ['::', 128, 'ipv6'], ['ff00::', 8, 'ipv6'], ['64:ff9b::', 96, 'ipv6'], ['2002::', 16, 'ipv6']]],
 ];
 
 const BLOCKS: [AddressKind, BlockList][] = RANGES.map(([kind, subnets]) => {
@@ -47,12 +48,14 @@ const defaultPort = (protocol: string): number => (protocol === 'https:' ? 443 :
 const portOf = (url: URL): number => (url.port ? Number(url.port) : defaultPort(url.protocol));
 
 export function createDestinationPolicy(config: Pick<SluiceConfig, 'targets' | 'allowedHosts'>): DestinationPolicy {
-  // A target's host, and its OAuth2 token endpoint's (configured by the operator, so trusted alike).
-  const targets = Object.values(config.targets).flatMap((target) =>
-    [target.baseUrl, ...(target.auth?.type === 'oauth2ClientCredentials' ? [target.auth.tokenUrl] : [])].map((address) => {
-      const url = new URL(address);
-      return { hostname: url.hostname.toLowerCase(), port: portOf(url), allowPrivate: target.allowPrivateAddresses ?? false };
-    }),
+  const place = (address: string, allowPrivate: boolean) => {
+    const url = new URL(address);
+    return { hostname: url.hostname.toLowerCase(), port: portOf(url), allowPrivate };
+  };
+  const targets = Object.values(config.targets).map((target) => place(target.baseUrl, target.allowPrivateAddresses ?? false));
+  // OAuth2 token endpoints: sluice itself calls them (operations may not), with their target's address rule.
+  const tokenEndpoints = Object.values(config.targets).flatMap((target) =>
+    target.auth?.type === 'oauth2ClientCredentials' ? [place(target.auth.tokenUrl, target.allowPrivateAddresses ?? false)] : [],
   );
   const patterns = (config.allowedHosts ?? []).map((pattern) => {
     const match = /^(.*?)(?::(\d+))?$/.exec(pattern)!;
@@ -69,7 +72,7 @@ export function createDestinationPolicy(config: Pick<SluiceConfig, 'targets' | '
   }
 
   const privateAllowed = (hostname: string, port: number): boolean =>
-    targets.some((target) => target.allowPrivate && target.hostname === hostname && target.port === port);
+    [...targets, ...tokenEndpoints].some((place) => place.allowPrivate && place.hostname === hostname && place.port === port);
 
   function internalRefusal(hostname: string, port: number, kind: AddressKind, address: string): string {
     const where = address === hostname ? hostname : `${hostname} (${address})`;
@@ -78,6 +81,7 @@ export function createDestinationPolicy(config: Pick<SluiceConfig, 'targets' | '
 
   return {
     refuseUrl(url) {
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') return `only http(s) URLs may be called, not ${url.protocol}`;
       const hostname = url.hostname.toLowerCase();
       const port = portOf(url);
       if (!hostAllowed(hostname, port)) {

@@ -255,7 +255,9 @@ function pickHeaders(headers: RawHeaders): ResponseHeaders {
   if (contentType) picked.contentType = contentType;
   const location = header(headers, 'location');
   if (location) picked.location = location;
-  const link = header(headers, 'link');
+  // Several Link fields are one list (RFC 8288): rel="next" may be in any of them.
+  const links = headers['link'];
+  const link = Array.isArray(links) ? links.join(', ') : links;
   if (link) picked.link = link;
   const etag = header(headers, 'etag');
   if (etag) picked.etag = etag;

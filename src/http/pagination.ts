@@ -64,25 +64,29 @@ function nextOf(body: unknown, items: unknown[], response: HttpResponseSummary, 
     case 'offset':
       return { ok: true, items, next: short ? undefined : { offset: (state?.next?.offset ?? 0) + items.length } };
     case 'cursor': {
-      if (paginate.nextUrlPath !== undefined) return nextUrl(atPath(body, paginate.nextUrlPath), items, requestUrl);
+      if (paginate.nextUrlPath !== undefined) return nextUrl(atPath(body, paginate.nextUrlPath), items, requestUrl, state);
       const cursor = atPath(body, paginate.cursorPath!);
       if (cursor === undefined || cursor === null || cursor === '' || cursor === false) return { ok: true, items, next: undefined };
       if (typeof cursor !== 'string' && typeof cursor !== 'number') {
         return { ok: false, message: `paginate.cursorPath ${JSON.stringify(paginate.cursorPath)} is not a string or number (got ${describe(cursor)})` };
       }
-      if (String(cursor) === state?.next?.cursor) return { ok: false, message: `the target returned the same cursor ${JSON.stringify(String(cursor))} again; stopping rather than looping` };
+      if (String(cursor) === state?.next?.cursor || state?.recent?.includes(String(cursor))) {
+        return { ok: false, message: `the target returned the cursor ${JSON.stringify(String(cursor))} again; stopping rather than going round in a circle` };
+      }
       return { ok: true, items, next: { cursor: String(cursor) } };
     }
     case 'link':
-      return nextUrl(nextLink(response.headers.link), items, requestUrl);
+      return nextUrl(nextLink(response.headers.link), items, requestUrl, state);
   }
 }
 
-function nextUrl(value: unknown, items: unknown[], requestUrl: URL): PageResult {
+function nextUrl(value: unknown, items: unknown[], requestUrl: URL, state: PagingState | undefined): PageResult {
   if (value === undefined || value === null || value === '') return { ok: true, items, next: undefined };
   if (typeof value !== 'string' || !URL.canParse(value, requestUrl.href)) return { ok: false, message: `the next page's URL is not a URL (got ${describe(value)})` };
   const url = new URL(value, requestUrl);
-  if (url.href === requestUrl.href) return { ok: false, message: `the next page's URL is this page's (${url.pathname}${url.search}); stopping rather than looping` };
+  if (url.href === requestUrl.href || state?.recent?.includes(url.href)) {
+    return { ok: false, message: `the next page's URL ${url.pathname}${url.search} was read before; stopping rather than going round in a circle` };
+  }
   return { ok: true, items, next: { url: url.href } };
 }
 

@@ -1,6 +1,6 @@
 import { openAsBlob } from 'node:fs';
 import { FormData } from 'undici';
-import { FileAccessError, errorMessage } from '../errors.js';
+import { FileAccessError, RequestError, errorMessage } from '../errors.js';
 import { resolveUploadFile } from './safe-path.js';
 
 /**
@@ -30,7 +30,7 @@ export async function openUploadBody(upload: UploadSpec): Promise<Blob | FormDat
       continue;
     }
     // fileConfigIssues refuses a file part without files.uploadDir before an operation gets here.
-    if (upload.uploadDir === undefined) throw new Error('multipart file part without files.uploadDir');
+    if (upload.uploadDir === undefined) throw new RequestError('multipart file part without files.uploadDir');
     form.append(part.name, await openFile(upload.uploadDir, part.file, part.contentType), part.filename);
   }
   return form;

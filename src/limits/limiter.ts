@@ -54,6 +54,7 @@ const BLOCKED_POLL_MS = 25;
 const ARRIVAL_JITTER_MS = 20;
 /** A start given up because this process lags comes back after about this long. */
 const LAG_DEFER_MS = 150;
+const MAX_LAG_GIVE_BACKS = 50;
 const HEARTBEAT_TTL_MS = 15_000;
 
 /**
@@ -79,6 +80,8 @@ export function createLimiter(options: LimiterOptions): Limiter {
   /** This process's last start per key set (see the pacing in acquire). */
   const lastStart = new Map<string, number>();
   const lag = watchEventLoopLag();
+  /** Starts given back in a row because of lag (see lagPenalty). */
+  let lagGiveBacks = 0;
   let closing: Promise<void> | undefined;
 
   function specOf(key: string): LimitSpec {
@@ -171,10 +174,16 @@ export function createLimiter(options: LimiterOptions): Limiter {
         // request on the wire that much later than it decides to: the start must leave room for it.
         // The slot is given back: a lost slot costs a little throughput, a bunch at the target a 429.
         if (checkLate && Date.now() - slot > slackMs - lagPenalty()) {
+          lagGiveBacks += 1;
           logger.debug({ limitKey: keys.join(','), jobId, lateMs: Date.now() - slot, slackMs, lagMs: lag.recentMs() }, 'event loop lagging; slot given back');
+          if (lagGiveBacks === MAX_LAG_GIVE_BACKS) {
+            logger.warn({ lagMs: Math.round(lag.recentMs()), giveBacks: lagGiveBacks }, 'event loop lags all the time: starting requests anyway (is this worker CPU-starved? run fewer per core)');
+          }
           await release(lease);
           return { kind: 'defer', waitMs: jitter(LAG_DEFER_MS, 0.5), reason: 'rate' };
         }
+        // A streak ends when the lag does (not merely when a start went through with lag ignored).
+        if (lag.recentMs() <= ARRIVAL_JITTER_MS) lagGiveBacks = 0;
         meter.count(keys);
         return { kind: 'go', lease };
       }
@@ -190,8 +199,13 @@ export function createLimiter(options: LimiterOptions): Limiter {
     }
   }
 
-  /** How much of a slot's slack this process's recent event-loop lag uses up. */
+  /**
+   * How much of a slot's slack this process's recent event-loop lag uses up. A process that lags
+   * all the time would never start anything: after MAX_LAG_GIVE_BACKS give-backs in a row it stops
+   * counting lag until the lag is gone.
+   */
   function lagPenalty(): number {
+    if (lagGiveBacks >= MAX_LAG_GIVE_BACKS) return 0;
     return Math.max(0, lag.recentMs() - ARRIVAL_JITTER_MS);
   }
 

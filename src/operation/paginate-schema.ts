@@ -67,6 +67,8 @@ export interface PagingState {
   next?: NextPage;
   /** Bytes of the items file after the pages read (a resumed walk cuts it back to this). */
   fileBytes?: number;
+  /** The last cursors / next URLs followed, to stop a walk that goes round in a circle. */
+  recent?: string[];
 }
 
 /** Reads `data.items` out of a JSON value ('' = the value itself); undefined when absent. */

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { appendFile, rename, stat, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, lstat, rename, stat, truncate, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { RequestError } from '../errors.js';
 import { fileNameForJob, prepareDownloadPaths } from '../http/safe-path.js';
@@ -54,7 +55,9 @@ export function createPageSink(deps: PageSinkDeps): PageSink {
     const dir = deps.config.files?.downloadDir;
     if (!dir) throw new RequestError('paginate: files.downloadDir is not configured on this worker');
     const paths = await prepareDownloadPaths(dir, context.paginate.output?.path ?? `${fileNameForJob(context.jobId)}.items.jsonl`);
-    return { path: paths.path, final: paths.realPath, part: `${paths.realPath}.part` };
+    // The walk's own .part (two walks naming the same output do not cut each other's file).
+    const part = join(dirname(paths.realPath), `.${basename(paths.realPath).slice(0, 150)}.${fileNameForJob(context.jobId).slice(0, 80)}.part`);
+    return { path: paths.path, final: paths.realPath, part };
   }
 
   const childBatch = (context: WalkContext) => context.batchId ?? `${context.opId}-items`;
@@ -71,11 +74,15 @@ export function createPageSink(deps: PageSinkDeps): PageSink {
         if (children.length > 0) await deps.enqueueChildren(children, childBatch(context));
         return undefined;
       }
-      const { part } = await itemsFile(context);
+      const { part, final } = await itemsFile(context);
       const kept = context.state?.fileBytes ?? 0;
+      const existing = await lstat(part).catch(() => undefined);
+      if (existing && !existing.isFile()) throw new RequestError(`paginate: ${part} is not a regular file (a link?); refused`);
       if (!context.state || context.state.pages === 0) {
         await writeFile(part, '');
       } else {
+        // The last page again after the walk was finished but not recorded (a crash): take the file back.
+        if (!existing) await rename(final, part).catch(() => undefined);
         const size = await stat(part).then((found) => found.size, () => -1);
         if (size < kept) {
           throw new RequestError(`paginate: the items file ${part} holds ${Math.max(size, 0)} of the ${kept} bytes written so far (is files.downloadDir shared by every worker?)`);
@@ -91,13 +98,14 @@ export function createPageSink(deps: PageSinkDeps): PageSink {
       const summary: PaginationSummary = { pages: state.pages, items: state.items };
       if (context.paginate.forEach !== undefined) return { ...summary, childBatchId: childBatch(context) };
       const { path, final, part } = await itemsFile(context);
-      await rename(part, final);
+      // Hash first, rename last: a failure before the rename leaves the walk resumable.
       const hash = createHash('sha256');
       let bytes = 0;
-      for await (const chunk of createReadStream(final)) {
+      for await (const chunk of createReadStream(part)) {
         hash.update(chunk as Buffer);
         bytes += (chunk as Buffer).byteLength;
       }
+      await rename(part, final);
       return { ...summary, file: { path, bytes, sha256: hash.digest('hex') } };
     },
   };

@@ -78,7 +78,12 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
     try {
       spec = buildRequestSpec(operation, operation.target ? config.targets[operation.target] : undefined, envelope.idempotencyKey, { ...config.files, jobId });
       // A paginated operation sends the page its progress points at (the first, or where it stopped).
-      if (operation.paginate) spec = pageRequest(spec, operation.paginate, envelope.paging);
+      if (operation.paginate) {
+        spec = pageRequest(spec, operation.paginate, envelope.paging);
+        // Job data can be written by other clients: a stored next page must pass the same rules.
+        const refusal = destinationPolicyOf(config).refuseUrl(spec.url);
+        if (refusal) throw new RequestError(`the next page ${spec.url.origin}${spec.url.pathname}: ${refusal}`);
+      }
     } catch (error) {
       await deadLetter(job, envelope, { reason: 'request-error', message: errorMessage(error), attempts: envelope.attempts ?? [], operation, limitKey });
       throw new UnrecoverableError(errorMessage(error));
@@ -88,12 +93,17 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
     const attempt = previous.filter((record) => !record.rateLimited && !record.authRefreshed).length + 1;
     const log = logger.child({ jobId, batchId: envelope.batchId, limitKey, method: spec.method, url: `${spec.url.origin}${spec.url.pathname}`, attempt });
     const requeue = async (delayMs: number): Promise<never> => {
-      // Back ahead of the jobs not yet started (see NEW_JOB_PRIORITY); one round trip for both.
-      const moves = [job.moveToDelayed(Date.now() + delayMs, token)];
-      if (job.priority !== 0) moves.unshift(job.changePriority({ priority: 0 }));
-      await Promise.all(moves);
+      // Back ahead of the jobs not yet started (see NEW_JOB_PRIORITY); both commands are sent at once.
+      const priority = job.priority !== 0 ? job.changePriority({ priority: 0 }) : undefined;
+      await Promise.all([priority, job.moveToDelayed(Date.now() + delayMs, token)]);
       throw new DelayedError();
     };
+
+    // Credentials first: an OAuth2 token may need a request of its own, which must not hold a limiter slot.
+    const prepared = await credentials.authorize(operation.target, spec).then(
+      (value) => ({ ok: true as const, value }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
 
     // The limits: go now (perhaps after a short wait in this slot), or give the slot back until the key opens.
     let gate: Gate;
@@ -119,8 +129,14 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
     let failure: unknown;
     let authorized: Authorized | undefined;
     try {
-      authorized = await credentials.authorize(operation.target, spec);
+      if (!prepared.ok) throw prepared.error;
+      authorized = prepared.value;
       response = await http.send(authorized.spec, signal);
+      // What a target echoes of a secret (an apiKey in the query, in Link or Location) is not kept.
+      for (const name of ['link', 'location'] as const) {
+        const value = response.headers[name];
+        if (value) response.headers[name] = credentials.scrub(operation.target, value);
+      }
       verdict = classifyResponse(response, operation.expect);
     } catch (error) {
       failure = error;
@@ -217,6 +233,12 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
       const state = envelope.paging;
       const read = readPage(page, paginate, state, spec.url);
       if (!read.ok) return { kind: 'failed', verdict: { kind: 'permanent', code: 'PAGINATION_BAD_PAGE', message: read.message } };
+      if (read.next?.url) {
+        // Stored in the job: without secrets (authorize puts an apiKey back), and only if it may be called.
+        read.next.url = credentials.scrub(operation.target, read.next.url);
+        const refusal = destinationPolicyOf(config).refuseUrl(new URL(read.next.url));
+        if (refusal) return { kind: 'failed', verdict: { kind: 'permanent', code: 'ADDRESS_REFUSED', message: `the next page ${read.next.url}: ${refusal}` } };
+      }
       const room = paginate.maxItems === undefined ? Infinity : paginate.maxItems - (state?.items ?? 0);
       const items = read.items.slice(0, Math.max(0, room));
       const context = { jobId, opId: envelope.opId, batchId: envelope.batchId, paginate, state };
@@ -225,12 +247,9 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
         const paging: PagingState = {
           pages: (state?.pages ?? 0) + 1,
           items: (state?.items ?? 0) + items.length,
-          ...(read.next ? { next: read.next } : {}),
+          ...(read.next ? { next: read.next, recent: [...(state?.recent ?? []), read.next.cursor ?? read.next.url ?? ''].filter(Boolean).slice(-20) } : {}),
           ...(fileBytes !== undefined ? { fileBytes } : {}),
         };
-        // Every later page must pass the same destination rules as the operation's own URL.
-        const refusal = read.next?.url ? destinationPolicyOf(config).refuseUrl(new URL(read.next.url)) : undefined;
-        if (refusal) return { kind: 'failed', verdict: { kind: 'permanent', code: 'ADDRESS_REFUSED', message: `the next page ${read.next!.url}: ${refusal}` } };
         if (read.next && items.length === read.items.length && paging.items < (paginate.maxItems ?? Infinity)) return { kind: 'next', paging };
         return { kind: 'done', summary: await pages.finish(context, paging) };
       } catch (error) {

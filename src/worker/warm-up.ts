@@ -13,6 +13,8 @@ import { parseOperation } from '../operation/parse-operation.js';
  * first second compiling all of that while it also starts rate-limited requests; measured here,
  * its event loop stalled for 250–365 ms (110–170 ms warm), long enough for starts to miss their
  * slots or arrive bunched at a strict target. Takes about 100–300 ms; nothing leaves the host.
+ * (A listening server inside src/, which STYLE.md keeps for entry points: it binds 127.0.0.1 on an
+ * ephemeral port for those few hundred ms only, and is closed before the worker takes jobs.)
  */
 export async function warmUp(rounds = 40): Promise<void> {
   const server = createServer((req, res) => {

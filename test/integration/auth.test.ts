@@ -143,6 +143,40 @@ describe('static credentials from the worker environment', () => {
     });
   }
 
+  it('an apiKey in the query that the target echoes (Link, Location) is redacted before anything is stored', async () => {
+    const auth = { type: 'apiKey', in: 'query', name: 'api_key', valueFromEnv: 'API_KEY' };
+    const harness = await setup(auth, (request) => ({ status: 200, json: { ok: true }, headers: { link: `<${request.path}>; rel="self"`, location: request.path } }));
+    await harness.startWorker();
+    expect(await harness.run(3)).toMatchObject({ succeeded: 3 });
+    expect(harness.target.requests.every((request) => request.path.includes(`api_key=${SECRETS.API_KEY}`))).toBe(true);
+    expect(await redisText()).toContain('api_key=[redacted]');
+    await expectNoSecretLeaked(harness);
+  });
+
+  it('credentials go to the target origin only: an absolute URL on another allowed host gets none', async () => {
+    const other = await startTargetServer();
+    onTestFinished(() => other.close());
+    const harness = await setup({ type: 'bearer', tokenFromEnv: 'BEARER' }, () => ok);
+    const config = parseSluiceConfig({
+      targets: { api: { baseUrl: harness.target.url, allowPrivateAddresses: true, auth: { type: 'bearer', tokenFromEnv: 'BEARER' } }, other: { baseUrl: other.url, allowPrivateAddresses: true } },
+    });
+    const queue = uniqueQueue('auth-origin');
+    const producer = createProducer({ connection: redis().url, queue, config });
+    const worker = createSluiceWorker({ connection: redis().url, logger: createLogger({ level: 'silent' }), queue, config, env: { ...SECRETS }, warmUp: false });
+    onTestFinished(async () => {
+      await worker.close({ force: true });
+      await producer.close();
+    });
+    await worker.ready();
+    const { batchId } = await producer.enqueueMany([
+      { method: 'POST', target: 'api', url: `${other.url}/elsewhere`, json: {} },
+      { method: 'POST', target: 'api', url: '/home', json: {} },
+    ]);
+    await waitFor(async () => (await createBatches(redis().client, queue).status(batchId))?.succeeded === 2, { what: 'both operations to succeed' });
+    expect(other.requests[0]!.headers['authorization']).toBeUndefined();
+    expect(harness.target.requests[0]!.headers['authorization']).toBe(`Bearer ${SECRETS.BEARER}`);
+  });
+
   it('a wrong secret is a permanent 401: dead-lettered with the status, the secret nowhere in it', async () => {
     const harness = await setup({ type: 'bearer', tokenFromEnv: 'BEARER' }, () => refused);
     await harness.startWorker();

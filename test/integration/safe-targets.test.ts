@@ -9,7 +9,7 @@ import { createDestinationPolicy } from '../../src/config/destinations.js';
 import { AddressRefusedError, ValidationError } from '../../src/errors.js';
 import { createHttpClient } from '../../src/http/http-client.js';
 import { startPipeline } from '../helpers/pipeline-harness.js';
-import { useRedisServer } from '../helpers/redis.js';
+import { useRedisServer, waitFor } from '../helpers/redis.js';
 import { startTargetServer } from '../helpers/target-server.js';
 
 const redis = useRedisServer();
@@ -95,6 +95,17 @@ describe('redirects', () => {
     await p.producer.enqueue(p.op('/short', { method: 'GET', json: undefined, expect: { status: [301] } }), { batchId: 'expected-3xx' });
     expect(await p.settled('expected-3xx')).toMatchObject({ succeeded: 1 });
     expect(p.target.requests.map((r) => r.path)).toEqual(['/short']);
+  });
+});
+
+describe('job data written by other clients', () => {
+  it('a stored next page outside the allowed set is refused, not sent', async () => {
+    const p = await startPipeline(redis(), { config: parseSluiceConfig({ files: { downloadDir: '/tmp' } }) });
+    const op = { method: 'GET', target: 'test-target', url: '/items', paginate: { style: 'link' } };
+    await p.bullQueue().add('op', { op, opId: 'forged', idempotencyKey: 'forged', batchId: 'forged', paging: { pages: 1, items: 0, next: { url: 'https://evil.example.net/steal' } } }, { jobId: 'forged' });
+    const letter = await waitFor(() => p.deadLetters.get('forged'), { what: 'the forged job to be dead-lettered' });
+    expect(letter).toMatchObject({ reason: 'request-error', message: 'the next page https://evil.example.net/steal: host evil.example.net is not allowed: configure a target for it or add it to "allowedHosts" in the config' });
+    expect(p.target.requests).toHaveLength(0);
   });
 });
 
