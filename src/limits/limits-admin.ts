@@ -35,13 +35,16 @@ export interface LimitChange {
 
 export interface LimitsAdmin {
   list(): Promise<LimitStatus[]>;
-  /** Overrides a key for every worker within a second; `ttlMs` makes it temporary. */
-  set(key: string, change: LimitChange, ttlMs?: number): Promise<void>;
+  /**
+   * Overrides a key for every worker within a second; `ttlMs` makes it temporary. Returns the ids
+   * of the jobs that were deferred for a slot under the old schedule (see wakeDeferredJobs).
+   */
+  set(key: string, change: LimitChange, ttlMs?: number): Promise<string[]>;
   pause(key: string): Promise<void>;
   /** Lifts an operator pause and any Retry-After pause. */
   resume(key: string): Promise<void>;
-  /** Removes an override: the key follows the config file again. */
-  reset(key: string): Promise<void>;
+  /** Removes an override: the key follows the config file again. Returns the deferred jobs' ids, as set. */
+  reset(key: string): Promise<string[]>;
 }
 
 const RECENT_MS = 5 * 60_000;
@@ -50,8 +53,11 @@ export function createLimitsAdmin(options: { redis: Redis; config: SluiceConfig 
   const { redis, config } = options;
   const admin = luaScript<(string | number)[]>(redis, 'sluiceLimitAdmin', 5, ADMIN);
 
-  const change = (key: string, ttlMs: number, fields: (string | number)[], clear = false) =>
-    admin(limiterKeys.index, limiterKeys.version, limiterKeys.state(key), limiterKeys.override(key), limiterKeys.bookings(key), key, ttlMs, clear ? '1' : '0', ...fields);
+  /** Applies a change; returns the job ids whose bookings it voided (members are `jobId|epoch`). */
+  const change = async (key: string, ttlMs: number, fields: (string | number)[], clear = false): Promise<string[]> => {
+    const booked = (await admin(limiterKeys.index, limiterKeys.version, limiterKeys.state(key), limiterKeys.override(key), limiterKeys.bookings(key), key, ttlMs, clear ? '1' : '0', ...fields)) as string[];
+    return booked.map((member) => member.slice(0, member.lastIndexOf('|')));
+  };
 
   async function list(): Promise<LimitStatus[]> {
     const names = new Set<string>(await redis.smembers(limiterKeys.index));
@@ -96,14 +102,14 @@ export function createLimitsAdmin(options: { redis: Redis; config: SluiceConfig 
     });
   }
 
-  async function set(key: string, limitChange: LimitChange, ttlMs = 0): Promise<void> {
+  async function set(key: string, limitChange: LimitChange, ttlMs = 0): Promise<string[]> {
     const fields: (string | number)[] = [];
     for (const name of ['rate', 'burst', 'concurrency'] as const) {
       const value = limitChange[name];
       if (value === undefined) continue;
       fields.push(name, value === null ? '' : value);
     }
-    await change(key, ttlMs, fields);
+    return change(key, ttlMs, fields);
   }
 
   return {
@@ -115,9 +121,7 @@ export function createLimitsAdmin(options: { redis: Redis; config: SluiceConfig 
     resume: async (key) => {
       await change(key, -1, ['paused', '']);
     },
-    reset: async (key) => {
-      await change(key, 0, [], true);
-    },
+    reset: (key) => change(key, 0, [], true),
   };
 }
 

@@ -221,6 +221,8 @@ return changed
  * [5] bookings (made under the old epoch, so void: dropped).
  * ARGV: name, ttlMs (0 = until removed, -1 = keep the override's lifetime), then field/value pairs to set ('' value = delete), with
  * `clear` = '1' to delete the override first. Starts a new epoch so every booking follows at once.
+ * Returns the job ids that held bookings (their jobs are delayed until the old slots: the caller
+ * may wake them so that they book again under the new schedule).
  */
 export const ADMIN = `
 local t = redis.call('TIME')
@@ -236,8 +238,9 @@ end
 redis.call('HSET', KEYS[3], 'tat', now, 'pausedUntil', 0)
 redis.call('HDEL', KEYS[3], 'decRate', 'decAt')
 redis.call('HINCRBY', KEYS[3], 'epoch', 1)
+local booked = redis.call('ZRANGE', KEYS[5], 0, -1)
 redis.call('DEL', KEYS[5])
 redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('INCR', KEYS[2])
-return 1
+return booked
 `;

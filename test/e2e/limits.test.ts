@@ -328,12 +328,9 @@ describe('operators', () => {
     }
   }, 60_000);
 
-  // KNOWN BUG (limits/limiter.ts): a job booked for a far slot is delayed in BullMQ until that slot,
-  // and nothing wakes it when the key gets faster. Raising the rate (or `limits reset`, or an
-  // override's TTL running out, or the adaptive rate recovering) starts a new epoch, but the jobs
-  // already deferred keep the old, slower schedule until they come back — not "within a second"
-  // as the README says. Turn this into a plain `it` once that is fixed.
-  it.fails('KNOWN BUG: limits set --rps 25 on a 5/s key with a backlog speeds the workers up within a couple of seconds', async () => {
+  // A job booked for a far slot is delayed in BullMQ until that slot; `limits set` wakes the
+  // deferred jobs of its queue so they book again under the new schedule.
+  it('limits set --rps 25 on a 5/s key with a backlog speeds the workers up within a couple of seconds', async () => {
     const target = await startTargetServer();
     await cli.allowLocal(target.url);
     try {
@@ -345,6 +342,7 @@ describe('operators', () => {
 
       const set = await cli.run(['limits', 'set', 'raise-key', '--rps', '25'], { env });
       expect(set.code, set.stderr).toBe(0);
+      expect(set.stdout).toMatch(/^limit key raise-key updated for every worker; \d+ deferred operations in queue \S+ woken to book again$/m);
       const setAt = now();
       await pause(Math.max(0, setAt + 4_000 - now()));
       // 25/s would be ~50 in these two seconds; the old schedule gives ~10.

@@ -1,4 +1,5 @@
 import { UsageError } from '../../errors.js';
+import { wakeDeferredJobs } from '../../queue/wake-jobs.js';
 import { createLimitsAdmin, type LimitChange, type LimitStatus } from '../../limits/limits-admin.js';
 import type { CliContext } from '../context.js';
 
@@ -68,8 +69,8 @@ export async function limitsSetCommand(ctx: CliContext, key: string, options: Li
   if (options.concurrency !== undefined) change.concurrency = wholePositive('--concurrency', options.concurrency);
   if (Object.keys(change).length === 0) throw new UsageError('limits set: give at least one of --rps, --rpm, --burst, --concurrency');
   const ttlMs = options.ttl === undefined ? 0 : parseDuration(options.ttl);
-  await (await admin(ctx)).set(key, change, ttlMs);
-  ctx.io.stdout.write(`limit key ${key} updated for every worker${ttlMs ? ` for ${options.ttl}` : ''}\n`);
+  const deferred = await (await admin(ctx)).set(key, change, ttlMs);
+  ctx.io.stdout.write(`limit key ${key} updated for every worker${ttlMs ? ` for ${options.ttl}` : ''}${await woken(ctx, deferred)}\n`);
   return 0;
 }
 
@@ -86,8 +87,8 @@ export async function limitsResumeCommand(ctx: CliContext, key: string): Promise
 }
 
 export async function limitsResetCommand(ctx: CliContext, key: string): Promise<number> {
-  await (await admin(ctx)).reset(key);
-  ctx.io.stdout.write(`limit key ${key}: override removed; the config file applies again\n`);
+  const deferred = await (await admin(ctx)).reset(key);
+  ctx.io.stdout.write(`limit key ${key}: override removed; the config file applies again${await woken(ctx, deferred)}\n`);
   return 0;
 }
 
@@ -112,4 +113,14 @@ export function parseDuration(text: string): number {
   const ms = Number(match[1]) * UNITS[match[2] ?? 's']!;
   if (ms < 1_000) throw new UsageError(`--ttl ${text}: at least 1s`);
   return Math.round(ms);
+}
+
+/**
+ * Wakes the jobs of this queue that were deferred for slots under the old schedule, so that they
+ * book again under the new one now (a raised limit speeds a waiting backlog up at once).
+ */
+async function woken(ctx: CliContext, jobIds: string[]): Promise<string> {
+  if (jobIds.length === 0) return '';
+  const count = await wakeDeferredJobs(await ctx.redis(), ctx.queue, jobIds);
+  return `; ${count} deferred operation${count === 1 ? '' : 's'} in queue ${ctx.queue} woken to book again`;
 }

@@ -1,0 +1,31 @@
+import { Job, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { PREFIX, bullQueueName } from './keys.js';
+
+/**
+ * Moves these jobs from BullMQ's delayed set to the front of the queue now, so they run (and book a
+ * new slot) at once. For jobs deferred for a rate-limit slot whose key an operator just made faster:
+ * without this they would sleep until their old, slower slots. Jobs that are not delayed any more
+ * (running, done, gone) or live in another queue are skipped. Returns how many were woken.
+ */
+export async function wakeDeferredJobs(redis: Redis, queueName: string, jobIds: readonly string[]): Promise<number> {
+  if (jobIds.length === 0) return 0;
+  const queue = new Queue(bullQueueName(queueName), { connection: redis, prefix: PREFIX });
+  let woken = 0;
+  try {
+    for (let start = 0; start < jobIds.length; start += 200) {
+      const results = await Promise.all(
+        jobIds.slice(start, start + 200).map(async (id) => {
+          const job = await Job.fromId(queue, id);
+          if (!job || !(await job.isDelayed())) return false;
+          // It may have come due or been taken between the two calls: then it needs no waking.
+          return job.promote().then(() => true, () => false);
+        }),
+      );
+      woken += results.filter(Boolean).length;
+    }
+  } finally {
+    await queue.close();
+  }
+  return woken;
+}
