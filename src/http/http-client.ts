@@ -216,6 +216,8 @@ function guardedConnector(timeout: number, refuse: Refuse): buildConnector.conne
       });
     };
     const connector = buildConnector({ timeout, lookup } as buildConnector.BuildOptions);
+    // Bounded (an allowedHosts "*" fleet meets many hosts): forgetting one only costs its TLS sessions.
+    if (connectors.size >= 256) connectors.clear();
     connectors.set(`${hostname}:${port}`, connector);
     return connector;
   };

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { appendFile, lstat, rename, stat, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, lstat, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { RequestError } from '../errors.js';
@@ -40,6 +40,8 @@ export interface PageSink {
   take(context: WalkContext, items: unknown[]): Promise<number | undefined>;
   /** Ends the walk: the items file gets its final name. */
   finish(context: WalkContext, state: PagingState): Promise<PaginationSummary>;
+  /** A walk that failed for good: its partial items file is removed. */
+  abandon(context: WalkContext): Promise<void>;
 }
 
 /**
@@ -92,6 +94,12 @@ export function createPageSink(deps: PageSinkDeps): PageSink {
       const text = items.map((item) => `${JSON.stringify(item)}\n`).join('');
       await appendFile(part, text);
       return kept + Buffer.byteLength(text);
+    },
+
+    async abandon(context) {
+      if (context.paginate.forEach !== undefined || !deps.config.files?.downloadDir) return;
+      const { part } = await itemsFile(context);
+      await rm(part, { force: true });
     },
 
     async finish(context, state) {

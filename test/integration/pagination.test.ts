@@ -3,7 +3,7 @@
  * server, in each style: the items land in a JSONL file exactly once, or fan out as child
  * operations into the same batch; a failed page is retried from that page.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -121,6 +121,18 @@ describe('pagination into a JSONL file', () => {
     expect(await p.settled('walk-bad')).toMatchObject({ deadLettered: 1 });
     const letter = await p.deadLetters.get(id);
     expect(letter).toMatchObject({ reason: 'bad-response', message: 'page 1: paginate.itemsPath "data.records" is not an array (got undefined)' });
+  });
+});
+
+describe('a walk that fails for good', () => {
+  it('leaves no partial items file behind', async () => {
+    const p = await pipelineWithDownloads();
+    const api = pagedApi();
+    p.target.setDefault((request) => (request.path.includes('page=3&') ? { status: 404, json: { error: 'gone' } } : api(request)));
+    await p.producer.enqueue({ method: 'GET', target: 'test-target', url: '/page', paginate: { style: 'page', itemsPath: 'data.items', size: 10, output: { path: 'abandoned.jsonl' } } }, { batchId: 'walk-abandoned' });
+    expect(await p.settled('walk-abandoned')).toMatchObject({ deadLettered: 1 });
+    expect(p.target.requests).toHaveLength(3);
+    expect((await readdir(downloads)).filter((name) => name.includes('abandoned'))).toEqual([]);
   });
 });
 
