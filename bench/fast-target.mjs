@@ -7,11 +7,13 @@
 import { createServer } from 'node:http';
 import { performance } from 'node:perf_hooks';
 
-const BODY = Buffer.from('{"ok":true}');
-const HEADERS = { 'content-type': 'application/json', 'content-length': String(BODY.length) };
-
-/** @returns {Promise<{ url: string, requests(): number, arrivals(): Float64Array, close(): Promise<void> }>} */
-export async function startFastTarget() {
+/**
+ * `bodyBytes`: answer a JSON body of about this size instead (the memory scenario uses 1 KiB).
+ * @returns {Promise<{ url: string, requests(): number, arrivals(): Float64Array, close(): Promise<void> }>}
+ */
+export async function startFastTarget({ bodyBytes } = {}) {
+  const BODY = Buffer.from(bodyBytes ? JSON.stringify({ ok: true, pad: 'x'.repeat(Math.max(0, bodyBytes - 22)) }) : '{"ok":true}');
+  const HEADERS = { 'content-type': 'application/json', 'content-length': String(BODY.length) };
   let arrivals = new Float64Array(32_768);
   let count = 0;
   const server = createServer((req, res) => {

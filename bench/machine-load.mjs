@@ -4,6 +4,7 @@
  * other software competed for the cores: a run with a high figure measured a shared machine.
  */
 import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 
 /** Clock ticks per second of /proc/stat; 100 on every mainstream Linux. */
 const CLOCK_TICKS = 100;
@@ -24,4 +25,20 @@ export function machineBusyMs() {
 export function ownCpuMs() {
   const usage = process.cpuUsage();
   return (usage.user + usage.system) / 1000;
+}
+
+/**
+ * Other software's load over a span: call `stop(knownCpuMs)` with the CPU time of the bench's child
+ * processes and Redis over the span; returns the cores the rest of the machine used on average
+ * (undefined where /proc/stat is not available).
+ */
+export function startLoadMeter() {
+  const machine = machineBusyMs();
+  const own = ownCpuMs();
+  const startedAt = performance.now();
+  return (knownCpuMs) => {
+    const busy = machineBusyMs();
+    if (busy === undefined || machine === undefined) return undefined;
+    return (busy - machine - (ownCpuMs() - own) - knownCpuMs) / (performance.now() - startedAt);
+  };
 }

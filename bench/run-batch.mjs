@@ -26,9 +26,10 @@ const { PREFIX, bullQueueName } = await lib('queue/keys.js');
  * deployment; the enqueue then overlaps the run and is counted with it. It runs in a `sluice
  * enqueue` process then, not here: this process hosts the target, whose arrival times must not be
  * delayed by the enqueue's CPU work. `started()`: whether the target has seen a request
- * (the workers' CPU is sampled then, so that their start-up is left out of CPU per job).
+ * (the workers' CPU is sampled then, so that their start-up is left out of CPU per job). `done()`:
+ * when the run is over, if not when nothing is pending (fairness stops with the slow key's backlog).
  */
-export async function runBatch(ctx, { label, config, op, operations, processes, concurrency, pollMs, prefilled, started, timeoutMs = 300_000 }) {
+export async function runBatch(ctx, { label, config, op, operations, processes, concurrency, pollMs, prefilled, started, done, timeoutMs = 300_000 }) {
   const { redis, redisUrl } = ctx;
   await redis.flushall();
   const queue = `bench-${label.replace(/[^A-Za-z0-9_.-]/g, '-')}`;
@@ -104,7 +105,7 @@ export async function runBatch(ctx, { label, config, op, operations, processes, 
       status = await batches.status(batchId);
       polls++;
       if (cpuAtStart === undefined && started?.()) cpuAtStart = workers.map((worker) => worker.cpuMs());
-      if (status && status.pending === 0) break;
+      if (done ? done() : status && status.pending === 0) break;
       const dead = workers.find((worker) => !worker.running());
       if (dead) throw new Error(`${label}: worker ${dead.pid} exited during the run; its output ended with:\n${dead.output()}`);
       if (performance.now() - spawnedAt > timeoutMs) {
@@ -116,6 +117,7 @@ export async function runBatch(ctx, { label, config, op, operations, processes, 
     loopDelay.disable();
     stalls.stop();
     const cpuAtEnd = workers.map((worker) => worker.cpuMs());
+    const workerPeakRssMb = Math.max(...workers.map((worker) => worker.memoryMb()?.peak ?? 0));
     const { calls, usec } = await commandStats(redis);
     subtract(calls, 'hgetall', polls);
     subtract(calls, 'client|list', registryPolls);
@@ -166,6 +168,8 @@ export async function runBatch(ctx, { label, config, op, operations, processes, 
           workerUsec: usec,
           enqueueCalls: enqueueStats?.calls ?? {},
         },
+        /** The largest peak resident memory (VmHWM) of the worker processes, MB. */
+        workerPeakRssMb,
         /** Worker CPU from the first request to the end (start-up left out when known). */
         workerCpuUsPerOp: workerCpuRun === undefined ? undefined : round((workerCpuRun * 1000) / operations, 0),
         workerCpuStartupMs: workerCpuRun === undefined ? undefined : round(workerCpuTotal - workerCpuRun, 0),
@@ -206,7 +210,7 @@ function watchStalls() {
 }
 
 /** Polls BullMQ's worker registry (CLIENT LIST names) until every spawned worker listens. Returns the CLIENT LISTs sent. */
-async function waitForWorkers(redis, queue, workers, label) {
+export async function waitForWorkers(redis, queue, workers, label) {
   const registry = new Queue(bullQueueName(queue), { connection: redis, prefix: PREFIX });
   try {
     const deadline = performance.now() + 30_000;

@@ -1,16 +1,19 @@
 /**
- * `npm run bench` — the limits benchmarks: throughput with a limit that does not bind vs none,
- * accuracy under a binding limit against a strict rate-limited API, and the Redis cost per job.
+ * `npm run bench` — sluice side by side with its ceilings, in one run: undici alone (HTTP), a minimal
+ * BullMQ worker (queue), raw `addBulk` (enqueue); then sluice without a binding limit (1 and 2
+ * processes), under a binding limit, fairness between a slow and an unlimited key, enqueue of a
+ * JSONL file, latency on an idle system, worker memory, and Redis commands per operation.
  *
- *   node bench/run.mjs [--quick] [--only throughput|accuracy] [--cpu-prof] [--worker-logs LEVEL]
+ *   node bench/run.mjs [--quick] [--only PART[,PART…]] [--cpu-prof] [--worker-logs LEVEL]
  *
- * --cpu-prof writes a .cpuprofile per worker process, --worker-logs each worker's log (at LEVEL,
- * e.g. debug) to bench/results/, for finding out where the time goes.
+ * PART: throughput, limits, fairness, enqueue, latency, memory. --cpu-prof writes a .cpuprofile per
+ * worker process, --worker-logs each worker's log (at LEVEL, e.g. debug) to bench/results/, for
+ * finding out where the time goes.
  *
  * It imports the BUILT library (`npm run bench` builds first). It starts its own redis-server and
  * targets, spawns real worker processes, and stops every one of them when it ends, also on errors
  * and on Ctrl-C. Results: a table on stdout, bench/results/<timestamp>.json, and BENCHMARKS.md
- * (rewritten only by a complete run).
+ * (rewritten only by a complete run, labelled with its mode).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -18,14 +21,16 @@ import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { enqueueFile, runEnqueue, runHttpCeiling, runQueueCeiling } from './ceilings.mjs';
 import { markdown, machineText, summarise, textTable } from './report.mjs';
-import { runAccuracy, runThroughput } from './scenarios.mjs';
+import { runAccuracy, runFairness, runLatency, runThroughput } from './scenarios.mjs';
 import { killAllWorkersNow, stopAllWorkers } from './worker-processes.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { startRedisServer } = await import(new URL('../dist/src/support/redis-server.js', import.meta.url).href);
 const { createRedisConnection, closeRedis } = await import(new URL('../dist/src/queue/redis-connection.js', import.meta.url).href);
 
+const PARTS = ['throughput', 'limits', 'fairness', 'enqueue', 'latency', 'memory'];
 const { values: flags } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
@@ -34,30 +39,31 @@ const { values: flags } = parseArgs({
     'worker-logs': { type: 'string' },
   },
 });
-if (flags.only !== undefined && !['throughput', 'accuracy'].includes(flags.only)) {
-  console.error(`--only ${flags.only}: expected throughput or accuracy`);
+const only = flags.only?.split(',');
+const unknown = only?.filter((part) => !PARTS.includes(part)) ?? [];
+if (unknown.length) {
+  console.error(`--only ${flags.only}: expected one or more of ${PARTS.join(', ')}`);
   process.exit(2);
 }
+const runs = (part) => only === undefined || only.includes(part);
 
 const quick = flags.quick;
 const params = {
   repeats: quick ? 1 : 3,
-  // Interleaved so that drift (thermal, caches, other load) hits A and B alike.
-  order: quick ? ['A', 'B'] : ['A', 'B', 'B', 'A', 'A', 'B'],
-  // A throughput pair measured while other software used more than this many cores is run again
-  // (up to `pairAttempts` times in all; the least disturbed attempt is kept, every attempt is recorded).
+  // A scenario measured while other software used more than this many cores is run again (up to
+  // `attempts` times in all; the least disturbed attempt is kept, every attempt is recorded).
   quietLoadCores: 0.25,
-  pairAttempts: quick ? 2 : 3,
+  attempts: quick ? 2 : 3,
   throughputOps: quick ? 5_000 : 20_000,
-  throughputConcurrency: 100,
-  accuracyOps: quick ? 500 : 1_500,
-  accuracyColdOps: quick ? 250 : 500,
-  accuracyRate: 50,
-  accuracyBurst: 5,
-  accuracyProcesses: 4,
-  accuracyConcurrency: 50,
-  /** B's limit: far above anything one worker can reach. */
+  concurrency: 100,
+  /** Sluice's limit when it must not bind: far above anything a worker can reach. */
   notBinding: { requestsPerSecond: 1_000_000, burst: 1_000 },
+  binding: { rate: 200, burst: 10, processes: 4, concurrency: 50, operations: quick ? 1_000 : 3_000 },
+  accuracy50: { rate: 50, burst: 5, processes: 4, concurrency: 50, operations: quick ? 500 : 1_500, coldOperations: quick ? 250 : 500 },
+  fairness: { fastOps: quick ? 5_000 : 20_000, slowOps: 200 },
+  enqueueLines: quick ? 100_000 : 1_000_000,
+  latency: { operations: quick ? 200 : 500, gapMs: 10 },
+  memory: { operations: quick ? 10_000 : 30_000, concurrency: 500, bodyBytes: 1_024 },
 };
 
 const startedAt = new Date();
@@ -73,6 +79,8 @@ const machine = {
 };
 
 const results = { startedAt: startedAt.toISOString(), mode: flags.quick ? 'quick' : 'default', machine, params };
+/** What every scenario needs: Redis, the temporary directory, the profiling options. */
+let context;
 let redisServer;
 let redis;
 let tmpDir;
@@ -103,7 +111,7 @@ try {
   tmpDir = await mkdtemp(join(tmpdir(), 'sluice-bench-'));
   redisServer = await startRedisServer();
   redis = createRedisConnection(redisServer.url, { name: 'sluice:bench' });
-  const ctx = {
+  const ctx = (context = {
     root,
     redis,
     redisUrl: redisServer.url,
@@ -111,46 +119,75 @@ try {
     cpuProfDir: flags['cpu-prof'] ? join(resultsDir, `cpu-${stamp}`) : undefined,
     logDir: flags['worker-logs'] ? join(resultsDir, `logs-${stamp}`) : undefined,
     logLevel: flags['worker-logs'],
-  };
+  });
 
-  if (flags.only !== 'accuracy') {
-    results.throughput = [];
-    results.throughputDiscarded = [];
-    const seen = { A: 0, B: 0 };
-    for (let p = 0; p < params.order.length; p += 2) {
-      const variants = params.order.slice(p, p + 2);
-      const labels = variants.map((variant) => `throughput-${variant}${++seen[variant]}`);
-      let kept;
-      for (let attempt = 1; attempt <= params.pairAttempts; attempt++) {
-        const pair = [];
-        for (const [i, variant] of variants.entries()) {
-          const label = attempt === 1 ? labels[i] : `${labels[i]}-try${attempt}`;
-          const run = await runThroughput(ctx, { label, limits: variant === 'B' ? params.notBinding : undefined, operations: params.throughputOps, concurrency: params.throughputConcurrency });
-          log(`${label}: ${run.jobsPerSecond} jobs/s, ${run.redis.callsPerOp} Redis commands/op (worker ${run.redis.workerCallsPerOp}), worker CPU ${run.workerCpuUsPerOp} µs/op, other load ${run.otherLoadCores} cores${problems(run)}`);
-          assertClean(run);
-          pair.push({ variant, attempt, ...run });
-        }
-        const load = Math.max(...pair.map((run) => run.otherLoadCores ?? 0));
-        if (kept) results.throughputDiscarded.push(...(load < kept.load ? kept.pair : pair));
-        if (!kept || load < kept.load) kept = { pair, load };
-        if (kept.load <= params.quietLoadCores) break;
-        if (attempt < params.pairAttempts) log(`other software used up to ${load} cores during this pair: running it again`);
+  const R = (results.runs = {});
+  const add = (name, run) => (R[name] ??= []).push(run);
+  results.discarded = [];
+  for (let r = 1; r <= params.repeats; r++) {
+    if (runs('throughput')) {
+      const [http] = await quietly(async () => {
+        const run = await runHttpCeiling(ctx, { label: `http-${r}`, operations: params.throughputOps, concurrency: params.concurrency });
+        log(`${run.label}: ${run.jobsPerSecond} requests/s, other load ${run.otherLoadCores} cores`);
+        return [run];
+      });
+      add('http', http);
+      for (const processes of [1, 2]) {
+        const [queue, sluice] = await quietly(async () => {
+          const q = await runQueueCeiling(ctx, { label: `queue${processes}-${r}`, operations: params.throughputOps, processes, concurrency: params.concurrency });
+          log(`${q.label}: ${q.jobsPerSecond} jobs/s, ${q.redis.callsPerOp} Redis commands/op, worker CPU ${q.workerCpuUsPerOp} µs/op, peak RSS ${q.workerPeakRssMb} MB, other load ${q.otherLoadCores} cores`);
+          const s = await throughput(`sluice${processes}-${r}`, processes, params.notBinding);
+          return [q, s];
+        });
+        add(`queue${processes}`, queue);
+        add(`sluice${processes}`, sluice);
       }
-      results.throughput.push(...kept.pair);
+      const [noLimit] = await quietly(async () => [await throughput(`sluice-nolimit-${r}`, 1, undefined)]);
+      add('sluiceNoLimit', noLimit);
     }
-  }
-
-  if (flags.only !== 'throughput') {
-    results.accuracy = [];
-    results.accuracyColdStart = [];
-    const shape = { rate: params.accuracyRate, burst: params.accuracyBurst, processes: params.accuracyProcesses, concurrency: params.accuracyConcurrency };
-    for (let i = 1; i <= params.repeats; i++) {
-      const run = await runAccuracy(ctx, { label: `accuracy-${i}`, operations: params.accuracyOps, ...shape });
-      results.accuracy.push(run);
-      logAccuracy(run);
-      const cold = await runAccuracy(ctx, { label: `accuracy-cold-${i}`, operations: params.accuracyColdOps, prefilled: true, ...shape });
-      results.accuracyColdStart.push(cold);
-      logAccuracy(cold);
+    if (runs('limits')) {
+      const [binding] = await quietly(async () => [await accuracy(`binding-${r}`, params.binding)]);
+      add('binding', binding);
+      // Extras, kept from the limits issue (default mode only, for time): the 50/s shape, warm and cold.
+      if (!quick) {
+        const { coldOperations, ...shape50 } = params.accuracy50;
+        add('accuracy50', await accuracy(`accuracy50-${r}`, shape50));
+        add('cold50', await accuracy(`cold50-${r}`, { ...shape50, operations: coldOperations, prefilled: true }));
+      }
+    }
+    if (runs('fairness')) {
+      const [alone, mixed] = await quietly(async () => {
+        const a = await runFairness(ctx, { label: `fair-alone-${r}`, fastOps: params.fairness.fastOps, slowOps: 0 });
+        const m = await runFairness(ctx, { label: `fair-mixed-${r}`, ...params.fairness });
+        for (const run of [a, m]) log(`${run.label}: unlimited key ${run.fastPerSecond}/s, slow key ${run.slowRequests} requests, other load ${run.otherLoadCores} cores${problems(run)}`);
+        return [a, m];
+      });
+      add('fairAlone', alone);
+      add('fairMixed', mixed);
+    }
+    if (runs('enqueue')) {
+      ctx.enqueueFile ??= await enqueueFile(ctx, params.enqueueLines);
+      ctx.enqueueConfig ??= await writeConfig(ctx, 'enqueue', { targets: { fast: { baseUrl: 'http://127.0.0.1:9', allowPrivateAddresses: true } }, limits: {} });
+      for (const via of ['addbulk', 'sluice']) {
+        const run = await runEnqueue(ctx, { label: `enqueue-${via}-${r}`, file: ctx.enqueueFile, lines: params.enqueueLines, via, configPath: ctx.enqueueConfig });
+        add(via === 'sluice' ? 'enqueueSluice' : 'enqueueRaw', run);
+        log(`${run.label}: ${run.opsPerSecond} ops/s, peak RSS ${run.peakRssMb} MB`);
+      }
+    }
+    if (runs('latency')) {
+      const run = await runLatency(ctx, { label: `latency-${r}`, ...params.latency });
+      add('latency', run);
+      log(`${run.label}: p50 ${run.p50Ms} ms, p99 ${run.p99Ms} ms, max ${run.maxMs} ms`);
+    }
+    if (runs('memory')) {
+      const { operations, concurrency, bodyBytes } = params.memory;
+      const [queue, run] = await quietly(async () => {
+        const q = await runQueueCeiling(ctx, { label: `memory-queue-${r}`, operations, processes: 1, concurrency, bodyBytes });
+        log(`${q.label}: ${q.jobsPerSecond} jobs/s, peak RSS ${q.workerPeakRssMb} MB, other load ${q.otherLoadCores} cores`);
+        return [q, await throughput(`memory-${r}`, 1, params.notBinding, { operations, concurrency, bodyBytes })];
+      });
+      add('memoryQueue', queue);
+      add('memory', run);
     }
   }
 
@@ -163,7 +200,7 @@ try {
   console.log(`\n${textTable(results, figures)}\n`);
   console.log(`Machine: ${machineText(machine)}`);
   console.log(`Results: bench/results/${resultFile}`);
-  if (flags.only === undefined) {
+  if (only === undefined) {
     await writeFile(join(root, 'BENCHMARKS.md'), markdown(results, figures, resultFile));
     console.log('Wrote BENCHMARKS.md');
   } else {
@@ -180,6 +217,43 @@ try {
     .catch(() => undefined);
 } finally {
   await cleanup();
+}
+
+/** Sluice at `processes` × params.concurrency against the fast target, logged and checked. */
+async function throughput(label, processes, limits, { operations = params.throughputOps, concurrency = params.concurrency, bodyBytes } = {}) {
+  const run = await runThroughput(context, { label, limits, operations, processes, concurrency, bodyBytes });
+  log(`${label}: ${run.jobsPerSecond} jobs/s, ${run.redis.callsPerOp} Redis commands/op (worker ${run.redis.workerCallsPerOp}), worker CPU ${run.workerCpuUsPerOp} µs/op, peak RSS ${run.workerPeakRssMb} MB, other load ${run.otherLoadCores} cores${problems(run)}`);
+  assertClean(run);
+  return run;
+}
+
+async function accuracy(label, options) {
+  const run = await runAccuracy(context, { label, ...options });
+  logAccuracy(run);
+  return run;
+}
+
+/**
+ * Runs `measure` (a group of runs measured back to back) again while other software used more than
+ * params.quietLoadCores during it, up to params.attempts times; keeps the least disturbed group.
+ */
+async function quietly(measure) {
+  let kept;
+  for (let attempt = 1; attempt <= params.attempts; attempt++) {
+    const group = await measure();
+    const load = Math.max(...group.map((run) => run.otherLoadCores ?? 0));
+    if (kept) results.discarded.push(...(load < kept.load ? kept.group : group));
+    if (!kept || load < kept.load) kept = { group, load };
+    if (kept.load <= params.quietLoadCores) break;
+    if (attempt < params.attempts) log(`other software used up to ${load} cores during ${group.map((run) => run.label).join(', ')}: running again`);
+  }
+  return kept.group;
+}
+
+async function writeConfig(context, name, config) {
+  const path = join(context.tmpDir, `${name}.json`);
+  await writeFile(path, JSON.stringify(config));
+  return path;
 }
 
 function logAccuracy(run) {

@@ -2,19 +2,25 @@
  * One run of each benchmark scenario, each with a fresh target (see run-batch.mjs for the rest).
  * Each run stops what it started, also when it fails.
  */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as delay } from 'node:timers/promises';
 import { round } from './redis-stats.mjs';
-import { runBatch } from './run-batch.mjs';
+import { runBatch, waitForWorkers } from './run-batch.mjs';
 import { startFastTarget } from './fast-target.mjs';
+import { spawnWorker } from './worker-processes.mjs';
 
 const { startDemoApi } = await import(new URL('../dist/src/demo/demo-api.js', import.meta.url).href);
+const { createProducer } = await import(new URL('../dist/src/queue/producer.js', import.meta.url).href);
 
 /**
  * Throughput: `operations` POSTs to the fast target by `processes` workers at `concurrency`, the
  * batch enqueued before the workers start. `limits` undefined = no limits configured for the key
  * (A); otherwise the key's limits (B).
  */
-export async function runThroughput(ctx, { label, limits, operations, processes = 1, concurrency = 100 }) {
-  const target = await startFastTarget();
+export async function runThroughput(ctx, { label, limits, operations, processes = 1, concurrency = 100, bodyBytes }) {
+  const target = await startFastTarget({ bodyBytes });
   try {
     const config = { targets: { fast: { baseUrl: target.url, allowPrivateAddresses: true, ...(limits ? { limits } : {}) } }, limits: {} };
     const op = (i) => ({ target: 'fast', method: 'POST', url: '/items', json: { i } });
@@ -82,6 +88,83 @@ export async function runAccuracy(ctx, { label, rate, burst, operations, process
     };
   } finally {
     await api.close();
+  }
+}
+
+/**
+ * Fairness: `fastOps` POSTs to an unlimited key with `slowOps` POSTs to a 2/s key spread among
+ * them (0 = the unlimited key alone), 1 worker at `concurrency`, prefilled. Over when the unlimited
+ * key's target has seen all of its requests (the slow key's backlog is left): its rate from its
+ * first to its last arrival.
+ */
+export async function runFairness(ctx, { label, fastOps, slowOps, concurrency = 100 }) {
+  const fast = await startFastTarget();
+  const slow = await startFastTarget();
+  try {
+    const config = {
+      targets: {
+        fast: { baseUrl: fast.url, allowPrivateAddresses: true },
+        slow: { baseUrl: slow.url, allowPrivateAddresses: true, limits: { requestsPerSecond: 2, burst: 1 } },
+      },
+      limits: {},
+    };
+    const step = slowOps ? Math.floor((fastOps + slowOps) / slowOps) : Infinity;
+    const op = (i) => ({ target: i % step === 0 && i / step < slowOps ? 'slow' : 'fast', method: 'POST', url: '/items', json: { i } });
+    const run = await runBatch(ctx, {
+      label, config, op, operations: fastOps + slowOps, processes: 1, concurrency, pollMs: 20, prefilled: true,
+      started: () => fast.requests() > 0,
+      done: () => fast.requests() >= fastOps,
+    });
+    const arrivals = fast.arrivals();
+    return {
+      ...run.summary,
+      fastOps,
+      slowOps,
+      slowRequests: slow.requests(),
+      fastPerSecond: round(((fastOps - 1) * 1000) / (arrivals.at(-1) - arrivals[0]), 1),
+    };
+  } finally {
+    await fast.close();
+    await slow.close();
+  }
+}
+
+/**
+ * Latency on an idle system: one worker, registered and idle; single operations enqueued one at a
+ * time from this process (`createProducer().enqueue`), `gapMs` apart. Latency = the target's arrival
+ * stamp − the start of the enqueue call (one clock: this process's `performance.now()`).
+ */
+export async function runLatency(ctx, { label, operations, gapMs, concurrency = 100, warmUp = 10 }) {
+  await ctx.redis.flushall();
+  const target = await startFastTarget();
+  const queue = `bench-${label}`;
+  const config = { targets: { fast: { baseUrl: target.url, allowPrivateAddresses: true } }, limits: {} };
+  const configPath = join(ctx.tmpDir, `${queue}.json`);
+  await writeFile(configPath, JSON.stringify(config));
+  const worker = spawnWorker({ root: ctx.root, redisUrl: ctx.redisUrl, queue, configPath, concurrency });
+  const producer = createProducer({ connection: ctx.redisUrl, queue, config });
+  try {
+    await waitForWorkers(ctx.redis, queue, [worker], label);
+    const latencies = [];
+    for (let i = 0; i < warmUp + operations; i++) {
+      const seen = target.requests();
+      const startedAt = performance.now();
+      await producer.enqueue({ target: 'fast', method: 'POST', url: '/items', json: { i } });
+      const deadline = startedAt + 5_000;
+      while (target.requests() === seen) {
+        if (performance.now() > deadline) throw new Error(`${label}: operation ${i} did not reach the target within 5 s`);
+        await delay(0.5);
+      }
+      if (i >= warmUp) latencies.push(target.arrivals()[seen] - startedAt);
+      await delay(gapMs);
+    }
+    latencies.sort((a, b) => a - b);
+    const at = (q) => round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))], 2);
+    return { label, operations, gapMs, p50Ms: at(0.5), p90Ms: at(0.9), p99Ms: at(0.99), maxMs: round(latencies.at(-1), 2) };
+  } finally {
+    await producer.close();
+    await worker.stop();
+    await target.close();
   }
 }
 

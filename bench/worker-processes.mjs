@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 
 const live = new Set();
 const KILL_AFTER_MS = 10_000;
@@ -30,13 +31,25 @@ export function spawnWorker(options) {
  * @param {string[]} args
  */
 export function spawnSluice(options, args) {
+  return spawnNode(options, join(options.root, 'bin', 'sluice.js'), args);
+}
+
+/**
+ * `node SCRIPT <args>` with the same environment, output capture and tracking as `spawnSluice`
+ * (the bench's own minimal processes, bench/minimal-process.mjs).
+ * @param {{ root: string, redisUrl: string, queue: string, configPath?: string, nodeArgs?: string[], logLevel?: string, logFile?: string }} options
+ * @param {string} script
+ * @param {string[]} args
+ */
+export function spawnNode(options, script, args) {
   const env = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !name.startsWith('SLUICE_') && name !== 'REDIS_URL' && name !== 'LOG_LEVEL'),
   );
-  Object.assign(env, { REDIS_URL: options.redisUrl, SLUICE_QUEUE: options.queue, SLUICE_CONFIG: options.configPath, LOG_LEVEL: options.logLevel ?? 'warn' });
+  Object.assign(env, { REDIS_URL: options.redisUrl, SLUICE_QUEUE: options.queue, LOG_LEVEL: options.logLevel ?? 'warn' });
+  if (options.configPath) env.SLUICE_CONFIG = options.configPath;
   const child = spawn(
     process.execPath,
-    [...(options.nodeArgs ?? []), join(options.root, 'bin', 'sluice.js'), ...args],
+    [...(options.nodeArgs ?? []), script, ...args],
     { cwd: options.root, env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const logFile = options.logFile ? createWriteStream(options.logFile) : undefined;
@@ -47,6 +60,8 @@ export function spawnSluice(options, args) {
   let tail = '';
   const problems = [];
   let pending = '';
+  /** @type {Array<(line: string) => void>} */
+  const lineListeners = [];
   child.stdout.on('data', (chunk) => {
     const text = chunk.toString('utf8');
     tail = (tail + text).slice(-8_192);
@@ -54,6 +69,7 @@ export function spawnSluice(options, args) {
     const lines = pending.split('\n');
     pending = lines.pop() ?? '';
     for (const line of lines) {
+      for (const listener of lineListeners) listener(line);
       try {
         const entry = JSON.parse(line);
         if (typeof entry.level === 'number' && entry.level >= 40 && problems.length < 50) problems.push(entry);
@@ -85,6 +101,20 @@ export function spawnSluice(options, args) {
     output: () => tail,
     problems: () => [...problems],
     running: () => child.exitCode === null && child.signalCode === null,
+    /** Resolves with performance.now() when the process prints a line equal to `text` on stdout. */
+    line(text) {
+      return new Promise((resolve) => lineListeners.push((line) => line.trim() === text && resolve(performance.now())));
+    },
+    /** Resident memory now and at its peak (VmRSS, VmHWM), in MB; undefined where /proc is not available. */
+    memoryMb() {
+      try {
+        const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+        const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
+        return { rss: Math.round(kb('VmRSS') / 1024), peak: Math.round(kb('VmHWM') / 1024) };
+      } catch {
+        return undefined;
+      }
+    },
     /** CPU time (user + system) used so far, in ms; undefined where /proc is not available. */
     cpuMs() {
       try {

@@ -50,9 +50,9 @@ describe('OAuth2 across worker processes (built binary)', () => {
       const waited = await cli.run(['wait', 'fleet', '--timeout', '60', '--json'], { env, timeoutMs: 70_000 });
       expect(waited.code, waited.stdout).toBe(0);
       expect(JSON.parse(waited.stdout)).toMatchObject({ total: 300, succeeded: 300, deadLettered: 0 });
-      expect(tokenRequests).toBe(1);
+      expect(tokenRequests, 'token requests made by the fleet').toBe(1);
       const logs = workers.map((worker) => worker.stdout()).join('\n');
-      expect(logs).toContain('/things/');
+      expect(logs, 'worker logs').toContain('/things/');
       for (const secret of [CLIENT_SECRET, 'fleet-token-1']) expect(logs).not.toContain(secret);
     } finally {
       await target.close();
