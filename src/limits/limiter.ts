@@ -8,6 +8,7 @@ import { ACQUIRE, RELEASE, REPORT } from './scripts.js';
 import { createRateMeter } from './rate-meter.js';
 import { ShutdownAbortError } from '../errors.js';
 import { sleep } from './sleep.js';
+import { watchEventLoopLag } from '../support/event-loop-lag.js';
 
 export interface LimiterOptions {
   /** Borrowed client. */
@@ -49,6 +50,11 @@ export interface Limiter {
 
 /** Concurrency-blocked jobs re-check this often while they may wait in their slot. */
 const BLOCKED_POLL_MS = 25;
+/** The jitter between a start and its arrival that the script's slack already allows for (its min(T, 20 ms)). */
+const ARRIVAL_JITTER_MS = 20;
+/** A start given up because this process lags comes back after about this long. */
+const LAG_DEFER_MS = 150;
+const MAX_LAG_GIVE_BACKS = 50;
 const HEARTBEAT_TTL_MS = 15_000;
 
 /**
@@ -73,6 +79,9 @@ export function createLimiter(options: LimiterOptions): Limiter {
   const releaseWaiters = new Set<() => void>();
   /** This process's last start per key set (see the pacing in acquire). */
   const lastStart = new Map<string, number>();
+  const lag = watchEventLoopLag();
+  /** Starts given back in a row because of lag (see lagPenalty). */
+  let lagGiveBacks = 0;
   let closing: Promise<void> | undefined;
 
   function specOf(key: string): LimitSpec {
@@ -161,6 +170,20 @@ export function createLimiter(options: LimiterOptions): Limiter {
           await release(lease);
           continue;
         }
+        // A process whose event loop lags (a burst of work, a GC pause, a starved CPU) may put the
+        // request on the wire that much later than it decides to: the start must leave room for it.
+        // The slot is given back: a lost slot costs a little throughput, a bunch at the target a 429.
+        if (checkLate && Date.now() - slot > slackMs - lagPenalty()) {
+          lagGiveBacks += 1;
+          logger.debug({ limitKey: keys.join(','), jobId, lateMs: Date.now() - slot, slackMs, lagMs: lag.recentMs() }, 'event loop lagging; slot given back');
+          if (lagGiveBacks === MAX_LAG_GIVE_BACKS) {
+            logger.warn({ lagMs: Math.round(lag.recentMs()), giveBacks: lagGiveBacks }, 'event loop lags all the time: starting requests anyway (is this worker CPU-starved? run fewer per core)');
+          }
+          await release(lease);
+          return { kind: 'defer', waitMs: jitter(LAG_DEFER_MS, 0.5), reason: 'rate' };
+        }
+        // A streak ends when the lag does (not merely when a start went through with lag ignored).
+        if (lag.recentMs() <= ARRIVAL_JITTER_MS) lagGiveBacks = 0;
         meter.count(keys);
         return { kind: 'go', lease };
       }
@@ -174,6 +197,16 @@ export function createLimiter(options: LimiterOptions): Limiter {
       }
       await waitForRelease(jitter(BLOCKED_POLL_MS, 0.5));
     }
+  }
+
+  /**
+   * How much of a slot's slack this process's recent event-loop lag uses up. A process that lags
+   * all the time would never start anything: after MAX_LAG_GIVE_BACKS give-backs in a row it stops
+   * counting lag until the lag is gone.
+   */
+  function lagPenalty(): number {
+    if (lagGiveBacks >= MAX_LAG_GIVE_BACKS) return 0;
+    return Math.max(0, lag.recentMs() - ARRIVAL_JITTER_MS);
   }
 
   function waitForRelease(ms: number): Promise<void> {
@@ -219,6 +252,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
     close() {
       closing ??= (async () => {
         clearInterval(timer);
+        lag.close();
         for (const wake of [...releaseWaiters]) wake();
         await redis.zrem(limiterKeys.processes, processId).catch(() => undefined);
       })();
