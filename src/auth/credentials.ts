@@ -52,6 +52,16 @@ export function createCredentials(options: CredentialsOptions): Credentials {
   const { config, env } = options;
   assertSecrets(config, env);
 
+  // Per target with auth, worked out once (authorize and scrub run on every job): its origin, and
+  // the secret values a target might echo back.
+  const origins = new Map<string, string>();
+  const secrets = new Map<string, string[]>();
+  for (const [name, target] of Object.entries(config.targets)) {
+    if (!target.auth) continue;
+    origins.set(name, new URL(target.baseUrl).origin);
+    secrets.set(name, envNamesOf(target.auth).map(([, variable]) => env[variable]!).filter((value) => value.length >= 4));
+  }
+
   const tokenSources = new Map<string, TokenSource>();
   for (const [name, target] of Object.entries(config.targets)) {
     const auth = target.auth;
@@ -76,11 +86,10 @@ export function createCredentials(options: CredentialsOptions): Credentials {
   }
 
   async function authorize(targetName: string | undefined, spec: RequestSpec): Promise<Authorized> {
-    const target = targetName ? config.targets[targetName] : undefined;
-    const auth: AuthConfig | undefined = target?.auth;
+    const auth: AuthConfig | undefined = targetName ? config.targets[targetName]?.auth : undefined;
     // Credentials go to the target's own origin only: not to an absolute URL on another host, nor
     // to a next page or child operation that points elsewhere (or to plain http on the same host).
-    if (!auth || spec.url.origin !== new URL(target!.baseUrl).origin) return { spec };
+    if (!auth || spec.url.origin !== origins.get(targetName!)) return { spec };
     const headers = { ...spec.headers };
     switch (auth.type) {
       case 'apiKey': {
@@ -105,17 +114,11 @@ export function createCredentials(options: CredentialsOptions): Credentials {
     }
   }
 
-  /** Every secret value this target's auth uses (for scrubbing what the target echoes back). */
-  function secretsOf(targetName: string | undefined): string[] {
-    const auth = targetName ? config.targets[targetName]?.auth : undefined;
-    return auth ? envNamesOf(auth).map(([, variable]) => env[variable]!).filter((value) => value.length >= 4) : [];
-  }
-
   return {
     authorize,
     scrub(targetName, text) {
       let out = text;
-      for (const secret of secretsOf(targetName)) {
+      for (const secret of (targetName ? secrets.get(targetName) : undefined) ?? []) {
         out = out.split(secret).join('[redacted]').split(encodeURIComponent(secret)).join('[redacted]');
       }
       return out;
