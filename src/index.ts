@@ -17,7 +17,7 @@ export {
 export { createBatches, waitForBatch, type Batches, type BatchStatus, type WaitOptions } from './queue/batches.js';
 export type { ResultLine } from './queue/result-line.js';
 export type { JobEnvelope, AttemptRecord } from './queue/job-data.js';
-export { createDeadLetterStore, type DeadLetterStore, type DeadLetterFilter, type ReplayResult } from './dead-letter/dead-letter-store.js';
+export { createDeadLetterStore, type DeadLetterStore, type DeadLetterFilter, type DeadLetterGroup, type ReplayResult } from './dead-letter/dead-letter-store.js';
 export type { DeadLetter, DeadLetterReason } from './dead-letter/types.js';
 export { createSluiceWorker, type SluiceWorker, type SluiceWorkerOptions } from './worker/sluice-worker.js';
 export { createHttpClient, type HttpClient, type HttpClientOptions } from './http/http-client.js';

@@ -6,6 +6,7 @@ import { resultsCommand, statusCommand, waitCommand } from './commands/batch.js'
 import { dlqListCommand, dlqPurgeCommand, dlqReplayCommand, dlqShowCommand } from './commands/dlq.js';
 import { workerCommand } from './commands/worker.js';
 import { demoCommand } from './commands/demo.js';
+import { serverCommand } from './commands/server.js';
 import { limitsListCommand, limitsPauseCommand, limitsResetCommand, limitsResumeCommand, limitsSetCommand } from './commands/limits.js';
 
 /** Exit codes: 0 ok, 1 failure (or dead letters, for `wait`), 2 bad input or usage, 3 timeout. */
@@ -170,6 +171,13 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .description('drop an override set with `limits set`: the config file applies again')
     .argument('<key>', 'limit key')
     .action(run((ctx, key: string) => limitsResetCommand(ctx, key)));
+
+  program
+    .command('server')
+    .description('the HTTP API for other services, with dashboard and metrics (tokens from $SLUICE_API_TOKENS; SIGTERM: finish requests, exit)')
+    .option('--port <n>', 'port to listen on (default: $SLUICE_SERVER_PORT, else 3000)')
+    .option('--host <address>', 'address to listen on (default: $SLUICE_SERVER_HOST, else 127.0.0.1; 0.0.0.0 for every interface)')
+    .action(run((ctx, options: { port?: string; host?: string }) => serverCommand(ctx, options)));
 
   program
     .command('demo')

@@ -29,6 +29,11 @@ export const envSchema = z.object({
   SLUICE_MAX_RESPONSE_BYTES: int(1_024, 1024 * 1024 * 1024).default(10 * 1024 * 1024),
   SLUICE_LOCK_DURATION_MS: int(1_000, 3_600_000).default(30_000),
   SLUICE_STALLED_INTERVAL_MS: int(1_000, 3_600_000).default(30_000),
+  /** `token:role,token:role` (roles read, enqueue, admin); required by `sluice server`. Parsed by server/api-tokens.ts. */
+  SLUICE_API_TOKENS: z.string().optional(),
+  SLUICE_SERVER_HOST: z.string().min(1).default('127.0.0.1'),
+  SLUICE_SERVER_PORT: int(0, 65_535).default(3_000),
+  SLUICE_API_MAX_BODY_BYTES: int(1_024, 1024 * 1024 * 1024).default(32 * 1024 * 1024),
 });
 
 export type Env = z.infer<typeof envSchema>;

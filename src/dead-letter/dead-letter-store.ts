@@ -9,8 +9,10 @@ import { SluiceError } from '../errors.js';
 export interface DeadLetterFilter {
   batchId?: string;
   reason?: string;
-  limitKey?: string;
-  status?: number;
+  /** `null` selects dead letters without a limit key (invalid operations). */
+  limitKey?: string | null;
+  /** The last HTTP status; `null` selects dead letters that never got one (network errors, invalid operations). */
+  status?: number | null;
 }
 
 export interface DeadLetterStoreOptions {
@@ -26,11 +28,25 @@ export interface ReplayResult {
   missing: string[];
 }
 
+/** Dead letters that share a limit key, last status and reason: one row of the triage view. */
+export interface DeadLetterGroup {
+  limitKey: string | null;
+  status: number | null;
+  reason: string;
+  count: number;
+  /** When the newest of them was dead-lettered. */
+  latest: string;
+  /** The newest one's message, as an example. */
+  example: string;
+}
+
 export interface DeadLetterStore {
   /** Dead letters, newest first, matching the filter. */
   list(filter?: DeadLetterFilter, options?: { limit?: number }): Promise<DeadLetter[]>;
   get(id: string): Promise<DeadLetter | undefined>;
   count(): Promise<number>;
+  /** Matching dead letters grouped by (limit key, status, reason), largest group first, with the total. */
+  summary(filter?: DeadLetterFilter): Promise<{ total: number; groups: DeadLetterGroup[] }>;
   /** Back to the queue with a fresh attempt budget and the same idempotency key. */
   replay(ids: readonly string[]): Promise<ReplayResult>;
   /** Deletes dead letters for good; returns how many were removed. */
@@ -99,6 +115,21 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
     return out;
   }
 
+  async function summary(filter: DeadLetterFilter = {}): Promise<{ total: number; groups: DeadLetterGroup[] }> {
+    const groups = new Map<string, DeadLetterGroup>();
+    let total = 0;
+    // Newest first, so the first entry of a group is its latest.
+    for await (const entry of scan(filter)) {
+      total += 1;
+      const group = { limitKey: entry.limitKey ?? null, status: entry.status ?? null, reason: entry.reason };
+      const key = JSON.stringify(group);
+      const found = groups.get(key);
+      if (found) found.count += 1;
+      else groups.set(key, { ...group, count: 1, latest: entry.deadLetteredAt, example: entry.message.split('\n')[0]!.slice(0, 300) });
+    }
+    return { total, groups: [...groups.values()].sort((a, b) => b.count - a.count || (a.latest < b.latest ? 1 : -1)) };
+  }
+
   async function get(id: string): Promise<DeadLetter | undefined> {
     const value = await redis.hget(keys.deadLetters, id);
     return value ? (JSON.parse(value) as DeadLetter) : undefined;
@@ -154,6 +185,7 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
     get,
     ids,
     count: () => redis.hlen(keys.deadLetters),
+    summary,
     replay,
     purge,
     close() {
@@ -165,7 +197,7 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
 
 function matches(entry: DeadLetter, filter: DeadLetterFilter): boolean {
   if (filter.reason !== undefined && entry.reason !== filter.reason) return false;
-  if (filter.limitKey !== undefined && entry.limitKey !== filter.limitKey) return false;
-  if (filter.status !== undefined && entry.status !== filter.status) return false;
+  if (filter.limitKey !== undefined && (entry.limitKey ?? null) !== filter.limitKey) return false;
+  if (filter.status !== undefined && (entry.status ?? null) !== filter.status) return false;
   return true;
 }

@@ -1,6 +1,7 @@
 import { UsageError } from '../../errors.js';
 import { wakeDeferredJobs } from '../../queue/wake-jobs.js';
-import { createLimitsAdmin, type LimitChange, type LimitStatus } from '../../limits/limits-admin.js';
+import { parseDuration as parseDurationText, parseLimitChange } from '../../limits/limit-change.js';
+import { createLimitsAdmin, type LimitStatus } from '../../limits/limits-admin.js';
 import type { CliContext } from '../context.js';
 
 async function admin(ctx: CliContext) {
@@ -61,16 +62,13 @@ export interface LimitsSetOptions {
 
 /** `sluice limits set KEY [--rps N | --rpm N] [--burst N] [--concurrency N] [--ttl DURATION]` */
 export async function limitsSetCommand(ctx: CliContext, key: string, options: LimitsSetOptions): Promise<number> {
-  if (options.rps !== undefined && options.rpm !== undefined) throw new UsageError('limits set: give --rps or --rpm, not both');
-  const change: LimitChange = {};
-  if (options.rps !== undefined) change.rate = positive('--rps', options.rps);
-  if (options.rpm !== undefined) change.rate = positive('--rpm', options.rpm) / 60;
-  if (options.burst !== undefined) change.burst = wholePositive('--burst', options.burst);
-  if (options.concurrency !== undefined) change.concurrency = wholePositive('--concurrency', options.concurrency);
-  if (Object.keys(change).length === 0) throw new UsageError('limits set: give at least one of --rps, --rpm, --burst, --concurrency');
-  const ttlMs = options.ttl === undefined ? 0 : parseDuration(options.ttl);
-  const deferred = await (await admin(ctx)).set(key, change, ttlMs);
-  ctx.io.stdout.write(`limit key ${key} updated for every worker${ttlMs ? ` for ${options.ttl}` : ''}${await woken(ctx, deferred)}\n`);
+  const parsed = parseLimitChange(options, (field) => `--${field}`);
+  if (!parsed.ok) {
+    const [issue] = parsed.issues;
+    throw new UsageError(issue!.field ? `--${issue!.field} ${String(options[issue!.field])}: ${issue!.message}` : `limits set: ${issue!.message}`);
+  }
+  const deferred = await (await admin(ctx)).set(key, parsed.change, parsed.ttlMs);
+  ctx.io.stdout.write(`limit key ${key} updated for every worker${parsed.ttlMs ? ` for ${options.ttl}` : ''}${await woken(ctx, deferred)}\n`);
   return 0;
 }
 
@@ -92,27 +90,11 @@ export async function limitsResetCommand(ctx: CliContext, key: string): Promise<
   return 0;
 }
 
-function positive(name: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${name} ${value}: expected a number above 0`);
-  return n;
-}
-
-function wholePositive(name: string, value: string): number {
-  const n = positive(name, value);
-  if (!Number.isInteger(n)) throw new UsageError(`${name} ${value}: expected a whole number`);
-  return n;
-}
-
-const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 /** `90`, `90s`, `5m`, `2h`, `1d` → milliseconds. */
 export function parseDuration(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
-  if (!match) throw new UsageError(`--ttl ${text}: expected a duration such as 90s, 5m, 2h or 1d`);
-  const ms = Number(match[1]) * UNITS[match[2] ?? 's']!;
-  if (ms < 1_000) throw new UsageError(`--ttl ${text}: at least 1s`);
-  return Math.round(ms);
+  const ms = parseDurationText(text);
+  if (typeof ms === 'string') throw new UsageError(`--ttl ${text}: ${ms}`);
+  return ms;
 }
 
 /**

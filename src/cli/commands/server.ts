@@ -1,0 +1,71 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { UsageError } from '../../errors.js';
+import { createLogger } from '../../observability/logger.js';
+import { assertRedisReachable, closeRedis, createRedisConnection, redactUrl } from '../../queue/redis-connection.js';
+import { parseApiTokens } from '../../server/api-tokens.js';
+import { buildServer } from '../../server/build-server.js';
+import { packageRoot } from '../../support/package-root.js';
+import type { CliContext } from '../context.js';
+
+export interface ServerCommandOptions {
+  port?: string;
+  host?: string;
+}
+
+/**
+ * `sluice server [--port N] [--host H]`: the HTTP API (and dashboard, metrics). A composition root:
+ * it owns its Redis connection, listens, and on SIGTERM/SIGINT stops taking requests, lets those in
+ * flight finish, and exits 0.
+ */
+export async function serverCommand(ctx: CliContext, options: ServerCommandOptions): Promise<number> {
+  const { env } = ctx;
+  const port = options.port === undefined ? env.SLUICE_SERVER_PORT : Number(options.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new UsageError(`--port ${options.port}: expected a port number from 0 to 65535`);
+  const host = options.host ?? env.SLUICE_SERVER_HOST;
+  // Before anything is opened: a server without valid tokens refuses to start.
+  const tokens = parseApiTokens(env.SLUICE_API_TOKENS);
+  const logger = createLogger({ level: env.LOG_LEVEL, base: { service: 'sluice-server' } });
+  const redis = createRedisConnection(env.REDIS_URL, { name: 'sluice:server' });
+  try {
+    await assertRedisReachable(redis, env.REDIS_URL);
+    const app = await buildServer({
+      redis,
+      tokens,
+      logger,
+      config: ctx.config,
+      queue: ctx.queue,
+      bodyLimitBytes: env.SLUICE_API_MAX_BODY_BYTES,
+      dedupWindowSeconds: env.SLUICE_DEDUP_WINDOW_SECONDS,
+      batchRetentionSeconds: env.SLUICE_BATCH_RETENTION_SECONDS,
+      version: packageVersion(),
+    });
+    const stopped = new Promise<void>((resolve) => {
+      const onSignal = (signal: NodeJS.Signals) => {
+        logger.info({ signal }, 'shutdown requested: finishing requests in flight');
+        app.close().then(resolve, (error: unknown) => {
+          logger.error({ err: error }, 'error during shutdown');
+          resolve();
+        });
+      };
+      process.once('SIGTERM', onSignal);
+      process.once('SIGINT', onSignal);
+    });
+    const address = await app.listen({ port, host });
+    logger.info({ address, queue: ctx.queue, redis: redactUrl(env.REDIS_URL), tokens: tokens.count, config: ctx.configPath ?? null }, 'server listening');
+    await stopped;
+    logger.info('server stopped');
+    return 0;
+  } finally {
+    await closeRedis(redis);
+    logger.flush();
+  }
+}
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}

@@ -1,0 +1,90 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { SluiceError, ValidationError } from '../errors.js';
+
+/** One problem in a request, as the API reports it: which item (for bulk bodies), where, what. */
+export interface ApiIssue {
+  index?: number;
+  /** NDJSON bodies: the line number (1-based). */
+  line?: number;
+  path: string;
+  message: string;
+}
+
+/**
+ * An error the API answers with: an HTTP status and a stable `code` that clients can switch on.
+ * Every error response is JSON: `{ "code", "message", "errors"? }`.
+ */
+export class ApiError extends SluiceError {
+  readonly statusCode: number;
+  readonly errors: readonly ApiIssue[] | undefined;
+
+  constructor(statusCode: number, code: string, message: string, errors?: readonly ApiIssue[]) {
+    super(message, { code });
+    this.statusCode = statusCode;
+    this.errors = errors;
+  }
+}
+
+export const unauthorized = (message: string) => new ApiError(401, 'UNAUTHORIZED', message);
+export const forbidden = (message: string) => new ApiError(403, 'FORBIDDEN', message);
+export const notFound = (message: string) => new ApiError(404, 'NOT_FOUND', message);
+export const invalid = (message: string, errors: readonly ApiIssue[]) => new ApiError(400, 'VALIDATION_FAILED', message, errors);
+
+/** Fastify's own errors (body parsing, limits) mapped to our codes. */
+const FASTIFY_CODES: Record<string, [number, string]> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: [413, 'BODY_TOO_LARGE'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'UNSUPPORTED_MEDIA_TYPE'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'BAD_REQUEST'],
+  FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'EMPTY_BODY'],
+  FST_ERR_CTP_INVALID_JSON_BODY: [400, 'BAD_JSON'],
+};
+
+/** Clearer words than fastify's for the common ones. */
+const MESSAGES: Record<string, string> = {
+  UNSUPPORTED_MEDIA_TYPE: 'unsupported Content-Type: send application/json (one operation or an array) or application/x-ndjson (one per line)',
+  BODY_TOO_LARGE: 'the body is larger than SLUICE_API_MAX_BODY_BYTES: send fewer operations per request',
+  EMPTY_BODY: 'the body is empty: send an operation, a JSON array of operations, or NDJSON',
+};
+
+/** Errors that mean Redis is not answering: the request may succeed later. */
+const REDIS_DOWN = /ECONNREFUSED|Connection is closed|max retries per request|ETIMEDOUT|Stream isn't writeable|REDIS_UNREACHABLE/i;
+
+export interface ErrorBody {
+  code: string;
+  message: string;
+  errors?: readonly ApiIssue[];
+}
+
+/** Maps any error to a status and a JSON body. Unknown errors say nothing of their internals. */
+export function errorResponse(error: unknown): { statusCode: number; body: ErrorBody; unexpected: boolean } {
+  if (error instanceof ApiError) {
+    return { statusCode: error.statusCode, body: { code: error.code, message: error.message, ...(error.errors ? { errors: error.errors } : {}) }, unexpected: false };
+  }
+  if (error instanceof ValidationError) {
+    return { statusCode: 400, body: { code: 'VALIDATION_FAILED', message: error.message.split('\n')[0]!, errors: error.issues.map((issue) => ({ ...issue })) }, unexpected: false };
+  }
+  const fastifyError = error as Partial<FastifyError>;
+  const mapped = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined;
+  if (mapped) return { statusCode: mapped[0], body: { code: mapped[1], message: MESSAGES[mapped[1]] ?? fastifyError.message ?? mapped[1] }, unexpected: false };
+  if (error instanceof SyntaxError && fastifyError.statusCode === 400) {
+    return { statusCode: 400, body: { code: 'BAD_JSON', message: `the body is not valid JSON: ${error.message}` }, unexpected: false };
+  }
+  if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    return { statusCode: fastifyError.statusCode, body: { code: 'BAD_REQUEST', message: fastifyError.message ?? 'bad request' }, unexpected: false };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  if ((error instanceof SluiceError && error.code === 'REDIS_UNREACHABLE') || REDIS_DOWN.test(message)) {
+    return { statusCode: 503, body: { code: 'REDIS_UNAVAILABLE', message: 'Redis is not answering; try again shortly' }, unexpected: false };
+  }
+  return { statusCode: 500, body: { code: 'INTERNAL', message: 'internal error (see the server log)' }, unexpected: true };
+}
+
+export function handleError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const { statusCode, body, unexpected } = errorResponse(error);
+  if (unexpected) request.log.error({ err: error }, 'request failed');
+  else if (statusCode >= 500) request.log.warn({ code: body.code, err: error }, 'request failed');
+  if (statusCode === 401) void reply.header('www-authenticate', 'Bearer realm="sluice"');
+  // The rest of a body too large is never read: the connection cannot be reused.
+  if (statusCode === 413) void reply.header('connection', 'close');
+  return reply.code(statusCode).type('application/json; charset=utf-8').send(body);
+}

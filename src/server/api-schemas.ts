@@ -1,0 +1,185 @@
+import { z } from 'zod';
+import { QUEUE_NAME } from '../config/env.js';
+import { BATCH_ID } from '../queue/producer.js';
+
+/**
+ * The API's request and response shapes. Requests are checked with them; `/openapi.json` is made
+ * from them (so the documentation cannot drift from what the server accepts).
+ */
+
+export const DEAD_LETTER_REASONS = [
+  'permanent-status',
+  'schema-mismatch',
+  'bad-response',
+  'attempts-exhausted',
+  'timeout',
+  'max-duration-exceeded',
+  'rate-limited',
+  'stalled',
+  'invalid-operation',
+  'request-error',
+  'auth-failed',
+  'internal-error',
+] as const;
+
+const queueName = z.string().regex(QUEUE_NAME, 'letters, digits, _ . - (at most 100)');
+const batchId = z.string().regex(BATCH_ID, 'letters, digits and _ . : - (at most 128)');
+const booleanText = z.enum(['true', 'false']).transform((value) => value === 'true');
+
+export const queueQuerySchema = z.strictObject({
+  queue: queueName.optional().describe('queue name (default: the server\'s queue)'),
+});
+
+export const enqueueQuerySchema = z.strictObject({
+  queue: queueName.optional().describe('queue name (default: the server\'s queue)'),
+  batch: batchId.optional().describe('batch id to add to (default: a new one)'),
+});
+
+export const idParamsSchema = z.strictObject({ id: z.string().min(1).max(256) });
+export const keyParamsSchema = z.strictObject({ key: z.string().min(1).max(256).regex(/^\S+$/, 'limit keys may not contain white space') });
+
+export const errorSchema = z.object({
+  code: z.string().describe('stable error code, e.g. VALIDATION_FAILED, UNAUTHORIZED, FORBIDDEN, NOT_FOUND'),
+  message: z.string(),
+  errors: z
+    .array(z.object({ index: z.number().int().optional(), line: z.number().int().optional(), path: z.string(), message: z.string() }))
+    .optional()
+    .describe('for VALIDATION_FAILED: every problem, by item index (and NDJSON line)'),
+});
+
+export const enqueueResponseSchema = z.object({
+  batchId: z.string(),
+  enqueued: z.number().int(),
+  duplicates: z.number().int().describe('operations whose idempotency key was already enqueued within the dedup window'),
+  ids: z.array(z.string()).describe('job id per operation, in order (a duplicate gets the first job\'s id)'),
+});
+
+const attemptSchema = z.object({
+  at: z.string(),
+  durationMs: z.number(),
+  status: z.number().int().optional(),
+  error: z.string().optional(),
+  message: z.string().optional(),
+  excerpt: z.string().optional(),
+  rateLimited: z.boolean().optional(),
+  authRefreshed: z.boolean().optional(),
+});
+
+export const operationStateSchema = z.object({
+  id: z.string(),
+  queue: z.string(),
+  state: z.enum(['queued', 'scheduled', 'active', 'succeeded', 'dead-lettered', 'unknown']).describe(
+    'queued: waiting to start; scheduled: waiting for a retry or for its rate-limit slot; dead-lettered: see deadLetter',
+  ),
+  opId: z.string(),
+  batchId: z.string().nullable(),
+  idempotencyKey: z.string(),
+  failedAttempts: z.array(attemptSchema).describe('failed attempts so far'),
+  createdAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  result: z.unknown().optional().describe('for succeeded: the result line (status, trimmed body, headers)'),
+  deadLetter: z
+    .object({ reason: z.string(), message: z.string(), status: z.number().int().nullable(), replays: z.number().int() })
+    .optional(),
+  operation: z.unknown().describe('the operation as enqueued'),
+});
+
+export const batchStatusSchema = z.object({
+  batchId: z.string(),
+  total: z.number().int(),
+  succeeded: z.number().int(),
+  deadLettered: z.number().int(),
+  pending: z.number().int(),
+  retries: z.number().int().describe('attempts that failed and were retried'),
+  enqueuing: z.boolean().describe('a producer is still adding operations'),
+  done: z.boolean().describe('nothing pending and nobody adding'),
+  createdAt: z.string().nullable(),
+});
+
+export const resultsQuerySchema = z.strictObject({
+  queue: queueName.optional(),
+  failed: booleanText.optional().describe('only dead-lettered operations'),
+});
+
+const deadLetterFilterFields = {
+  batch: batchId.optional(),
+  limitKey: z.string().min(1).max(256).optional(),
+  status: z
+    .string()
+    .regex(/^([1-5]\d\d|none)$/, 'expected an HTTP status such as 404, or none')
+    .transform((value) => (value === 'none' ? null : Number(value)))
+    .optional()
+    .describe('last HTTP status, or "none" for dead letters without one'),
+  reason: z.enum(DEAD_LETTER_REASONS).optional(),
+};
+
+export const deadLettersQuerySchema = z.strictObject({
+  queue: queueName.optional(),
+  ...deadLetterFilterFields,
+  limit: z.coerce.number().int().min(0).max(1_000).default(100).describe('dead letters listed in full (the summary counts all)'),
+});
+
+export const deadLetterFilterSchema = z.strictObject({
+  batch: batchId.optional(),
+  limitKey: z.string().min(1).max(256).nullable().optional().describe('null: dead letters without a limit key'),
+  status: z.number().int().min(100).max(599).nullable().optional().describe('null: dead letters without a status'),
+  reason: z.enum(DEAD_LETTER_REASONS).optional(),
+});
+
+export const deadLetterSelectionSchema = z.union([
+  z.strictObject({ ids: z.array(z.string().min(1).max(300)).min(1).max(10_000) }),
+  z.strictObject({ filter: deadLetterFilterSchema.describe('every dead letter matching; {} selects all') }),
+]);
+
+export const deadLetterGroupSchema = z.object({
+  limitKey: z.string().nullable(),
+  status: z.number().int().nullable(),
+  reason: z.string(),
+  count: z.number().int(),
+  latest: z.string(),
+  example: z.string(),
+});
+
+export const deadLettersResponseSchema = z.object({
+  total: z.number().int(),
+  groups: z.array(deadLetterGroupSchema),
+  items: z.array(z.unknown()).describe('the newest matching dead letters in full, up to limit'),
+});
+
+export const replayResponseSchema = z.object({
+  replayed: z.number().int(),
+  jobIds: z.array(z.string()),
+  missing: z.array(z.string()),
+});
+
+export const purgeResponseSchema = z.object({ purged: z.number().int() });
+
+const positiveNumber = z.number().positive();
+export const limitChangeSchema = z.strictObject({
+  rps: positiveNumber.optional().describe('requests per second'),
+  rpm: positiveNumber.optional().describe('requests per minute'),
+  burst: z.number().int().positive().optional(),
+  concurrency: z.number().int().positive().optional().describe('requests in flight at most, across the fleet'),
+  ttl: z.union([z.string(), z.number().positive()]).optional().describe('make it temporary: 90 (seconds), "90s", "5m", "2h", "1d"'),
+});
+
+export const limitStatusSchema = z.object({
+  key: z.string(),
+  configured: z.object({ rate: z.number().nullable(), burst: z.number(), concurrency: z.number().nullable() }).nullable(),
+  override: z
+    .object({ rate: z.number().nullable(), burst: z.number().nullable(), concurrency: z.number().nullable(), expiresInMs: z.number().nullable() })
+    .nullable(),
+  effectiveRate: z.number().nullable().describe('requests per second the workers use now'),
+  inFlight: z.number().int(),
+  paused: z.boolean(),
+  pausedUntil: z.string().nullable(),
+  recent429s: z.number().int().describe('429 answers in the last 5 minutes'),
+  queued: z.number().int(),
+  lastSeen: z.string().nullable(),
+});
+
+export const limitChangedSchema = z.object({
+  key: z.string(),
+  limit: limitStatusSchema.optional(),
+  woken: z.number().int().describe('operations deferred under the old schedule, woken to book again'),
+});

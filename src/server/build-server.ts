@@ -1,0 +1,123 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { z } from 'zod';
+import { EMPTY_CONFIG, type SluiceConfig } from '../config/sluice-config.js';
+import { issuesFromZod } from '../operation/issues.js';
+import type { Logger } from '../observability/logger.js';
+import { createLimitsAdmin } from '../limits/limits-admin.js';
+import { ApiError, handleError, invalid, notFound } from './api-errors.js';
+import type { ApiTokens, Role } from './api-tokens.js';
+import { authenticate } from './authenticate.js';
+import { openApiDocument } from './openapi.js';
+import { createQueueRegistry } from './queue-registry.js';
+import type { AnyRoute } from './route.js';
+import { NDJSON, operationRoutes } from './routes/operations.js';
+import { batchRoutes } from './routes/batches.js';
+import { deadLetterRoutes } from './routes/dead-letters.js';
+import { limitRoutes } from './routes/limits.js';
+import { healthRoutes } from './routes/health.js';
+
+export interface ServerOptions {
+  /** Borrowed: the server never closes it. */
+  redis: Redis;
+  tokens: ApiTokens;
+  logger: Logger;
+  config?: SluiceConfig;
+  /** Queue used when a request names none. Default `default`. */
+  queue?: string;
+  /** Largest request body (JSON or NDJSON), in bytes. Default 32 MiB. */
+  bodyLimitBytes?: number;
+  dedupWindowSeconds?: number;
+  batchRetentionSeconds?: number;
+  /** Prometheus text for `/metrics` (read role). Omitted: no `/metrics` route. */
+  metrics?: { contentType: string; render(): Promise<string> };
+  version?: string;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The caller's role, once authenticated (undefined on public routes). */
+    role: Role | undefined;
+  }
+}
+
+const DEFAULT_BODY_LIMIT = 32 * 1024 * 1024;
+
+/**
+ * The HTTP API: enqueue, follow batches, triage dead letters, steer limits, health and metrics.
+ * Builds the app; never listens (the caller does), and closing the app closes what it made.
+ */
+export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
+  const config = options.config ?? EMPTY_CONFIG;
+  const defaultQueue = options.queue ?? 'default';
+  const bodyLimitBytes = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT;
+  const app = Fastify({
+    loggerInstance: options.logger.child({ component: 'server' }) as FastifyBaseLogger,
+    bodyLimit: bodyLimitBytes,
+    // Requests are logged once, when answered (see onResponse), at debug for successful reads.
+    logController: new LogController({ disableRequestLogging: true }),
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+  const queues = createQueueRegistry({
+    redis: options.redis,
+    config,
+    ...(options.dedupWindowSeconds !== undefined ? { dedupWindowSeconds: options.dedupWindowSeconds } : {}),
+    ...(options.batchRetentionSeconds !== undefined ? { batchRetentionSeconds: options.batchRetentionSeconds } : {}),
+  });
+  app.addHook('onClose', () => queues.close());
+
+  app.decorateRequest('role', undefined);
+  // NDJSON is read by its route as a stream; plain text is not an accepted body.
+  app.addContentTypeParser(NDJSON, (_request, payload, done) => done(null, payload));
+  app.removeContentTypeParser('text/plain');
+  app.setErrorHandler((error, request, reply) => handleError(error, request, reply));
+  app.setNotFoundHandler((request, reply) => handleError(notFound(`no route ${request.method} ${request.url.split('?')[0]}`), request, reply));
+  app.addHook('onResponse', async (request, reply) => {
+    const entry = { method: request.method, url: request.url, statusCode: reply.statusCode, durationMs: Math.round(reply.elapsedTime) };
+    if (reply.statusCode >= 400 || request.method !== 'GET') request.log.info(entry, 'request');
+    else request.log.debug(entry, 'request');
+  });
+
+  const routes: AnyRoute[] = [
+    ...healthRoutes({ redis: options.redis, ...(options.metrics ? { metrics: options.metrics } : {}) }),
+    ...operationRoutes({ queues, defaultQueue, config, bodyLimitBytes }),
+    ...batchRoutes({ queues, defaultQueue }),
+    ...deadLetterRoutes({ queues, defaultQueue }),
+    ...limitRoutes({ redis: options.redis, limits: createLimitsAdmin({ redis: options.redis, config }), defaultQueue }),
+  ];
+  let document: Record<string, unknown> | undefined;
+  app.get('/openapi.json', async () => (document ??= openApiDocument(routes, { title: 'sluice', version: options.version ?? '0.0.0' })));
+
+  for (const spec of routes) {
+    app.route({
+      method: spec.method,
+      url: spec.url,
+      ...(spec.role !== null
+        ? {
+            onRequest: async (request) => {
+              request.role = authenticate(request, options.tokens, spec.role!);
+            },
+          }
+        : {}),
+      handler: async (request, reply) => {
+        const input = {
+          params: check(spec.params, request.params, 'path'),
+          query: check(spec.query, request.query ?? {}, 'query'),
+          body: spec.body ? check(spec.body, request.body ?? null, 'body') : request.body,
+        };
+        return spec.handler(request, reply, input);
+      },
+    });
+  }
+  return app;
+}
+
+/** Checks one part of a request; a mismatch is a 400 naming each field (`query.status`, `body.ids[2]`). */
+function check<T>(schema: z.ZodType<T> | undefined, value: unknown, where: 'path' | 'query' | 'body'): T {
+  if (!schema) return value as T;
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issues = issuesFromZod(parsed.error.issues).map((issue) => ({ path: issue.path ? `${where}.${issue.path}` : where, message: issue.message }));
+  if (where === 'path') throw new ApiError(404, 'NOT_FOUND', `no such resource: ${issues.map((issue) => issue.message).join('; ')}`);
+  throw invalid(`invalid ${where === 'body' ? 'request body' : 'query parameters'}`, issues);
+}

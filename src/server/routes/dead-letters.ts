@@ -1,0 +1,85 @@
+import type { z } from 'zod';
+import type { DeadLetterFilter } from '../../dead-letter/dead-letter-store.js';
+import {
+  deadLetterFilterSchema,
+  deadLetterSelectionSchema,
+  deadLettersQuerySchema,
+  deadLettersResponseSchema,
+  errorSchema,
+  purgeResponseSchema,
+  queueQuerySchema,
+  replayResponseSchema,
+} from '../api-schemas.js';
+import type { QueueRegistry, QueueResources } from '../queue-registry.js';
+import { route, type AnyRoute } from '../route.js';
+
+type Selection = z.infer<typeof deadLetterSelectionSchema>;
+
+function filterOf(given: z.infer<typeof deadLetterFilterSchema>): DeadLetterFilter {
+  const filter: DeadLetterFilter = {};
+  if (given.batch !== undefined) filter.batchId = given.batch;
+  if (given.limitKey !== undefined) filter.limitKey = given.limitKey;
+  if (given.status !== undefined) filter.status = given.status;
+  if (given.reason !== undefined) filter.reason = given.reason;
+  return filter;
+}
+
+async function selectedIds(resources: QueueResources, selection: Selection): Promise<string[]> {
+  return 'ids' in selection ? selection.ids : resources.deadLetters.ids(filterOf(selection.filter));
+}
+
+export function deadLetterRoutes(options: { queues: QueueRegistry; defaultQueue: string }): AnyRoute[] {
+  const queueOf = (name: string | undefined) => options.queues.get(name ?? options.defaultQueue);
+
+  const list = route({
+    method: 'GET',
+    url: '/v1/dead-letters',
+    role: 'read',
+    tag: 'dead letters',
+    summary: 'Dead letters matching the filter: counts grouped by (limit key, status, reason), and the newest in full.',
+    query: deadLettersQuerySchema,
+    responses: { 200: { description: 'summary and items', schema: deadLettersResponseSchema }, 400: { description: 'bad filter', schema: errorSchema } },
+    async handler(_request, _reply, { query }) {
+      const resources = queueOf(query.queue);
+      const filter = filterOf(query);
+      const [summary, items] = await Promise.all([resources.deadLetters.summary(filter), resources.deadLetters.list(filter, { limit: query.limit })]);
+      return { total: summary.total, groups: summary.groups, items: query.limit === 0 ? [] : items };
+    },
+  });
+
+  const replay = route({
+    method: 'POST',
+    url: '/v1/dead-letters/replay',
+    role: 'admin',
+    tag: 'dead letters',
+    summary: 'Put dead letters back on the queue (by ids, or every one matching a filter) with a fresh attempt budget and the same idempotency key.',
+    query: queueQuerySchema,
+    body: deadLetterSelectionSchema,
+    responses: { 200: { description: 'what was replayed', schema: replayResponseSchema }, 400: { description: 'bad selection', schema: errorSchema } },
+    async handler(request, _reply, { query, body }) {
+      const resources = queueOf(query.queue);
+      const result = await resources.deadLetters.replay(await selectedIds(resources, body));
+      request.log.info({ queue: resources.name, replayed: result.replayed.length, missing: result.missing.length }, 'dead letters replayed');
+      return { replayed: result.replayed.length, jobIds: result.replayed.map((entry) => entry.jobId), missing: result.missing };
+    },
+  });
+
+  const purge = route({
+    method: 'DELETE',
+    url: '/v1/dead-letters',
+    role: 'admin',
+    tag: 'dead letters',
+    summary: 'Delete dead letters for good (by ids, or every one matching a filter).',
+    query: queueQuerySchema,
+    body: deadLetterSelectionSchema,
+    responses: { 200: { description: 'how many were deleted', schema: purgeResponseSchema }, 400: { description: 'bad selection', schema: errorSchema } },
+    async handler(request, _reply, { query, body }) {
+      const resources = queueOf(query.queue);
+      const purged = await resources.deadLetters.purge(await selectedIds(resources, body));
+      request.log.info({ queue: resources.name, purged }, 'dead letters purged');
+      return { purged };
+    },
+  });
+
+  return [list, replay, purge];
+}

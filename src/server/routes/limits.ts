@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import type { Redis } from 'ioredis';
+import type { LimitsAdmin } from '../../limits/limits-admin.js';
+import { parseLimitChange } from '../../limits/limit-change.js';
+import { wakeDeferredJobs } from '../../queue/wake-jobs.js';
+import { invalid } from '../api-errors.js';
+import { errorSchema, keyParamsSchema, limitChangeSchema, limitChangedSchema, limitStatusSchema, queueQuerySchema } from '../api-schemas.js';
+import { route, type AnyRoute } from '../route.js';
+
+export interface LimitRoutesOptions {
+  redis: Redis;
+  limits: LimitsAdmin;
+  defaultQueue: string;
+}
+
+export function limitRoutes(options: LimitRoutesOptions): AnyRoute[] {
+  const { limits, redis } = options;
+  const statusOf = async (key: string) => (await limits.list()).find((entry) => entry.key === key);
+  /** Jobs deferred under the old schedule book again at once (as `sluice limits set` does). */
+  const wake = (queue: string | undefined, jobIds: string[]) => wakeDeferredJobs(redis, queue ?? options.defaultQueue, jobIds);
+
+  const list = route({
+    method: 'GET',
+    url: '/v1/limits',
+    role: 'read',
+    tag: 'limits',
+    summary: 'Every known limit key: configured and effective rate, in flight, paused, recent 429s.',
+    responses: { 200: { description: 'limit keys', schema: z.array(limitStatusSchema) } },
+    handler: async () => limits.list(),
+  });
+
+  const set = route({
+    method: 'PUT',
+    url: '/v1/limits/:key',
+    role: 'admin',
+    tag: 'limits',
+    summary: 'Override a key for every running worker within a second (as `sluice limits set`); `ttl` makes it temporary.',
+    params: keyParamsSchema,
+    query: queueQuerySchema,
+    body: limitChangeSchema,
+    responses: { 200: { description: 'the key after the change', schema: limitChangedSchema }, 400: { description: 'bad change', schema: errorSchema } },
+    async handler(request, _reply, { params, query, body }) {
+      const parsed = parseLimitChange(body);
+      if (!parsed.ok) throw invalid(`invalid limit change for ${params.key}`, parsed.issues.map(({ path, message }) => ({ path, message })));
+      const deferred = await limits.set(params.key, parsed.change, parsed.ttlMs);
+      const woken = await wake(query.queue, deferred);
+      request.log.info({ limitKey: params.key, change: parsed.change, ttlMs: parsed.ttlMs, woken }, 'limit changed');
+      return { key: params.key, limit: await statusOf(params.key), woken };
+    },
+  });
+
+  const reset = route({
+    method: 'DELETE',
+    url: '/v1/limits/:key',
+    role: 'admin',
+    tag: 'limits',
+    summary: 'Drop an override: the config file applies again (as `sluice limits reset`).',
+    params: keyParamsSchema,
+    query: queueQuerySchema,
+    responses: { 200: { description: 'the key after the change', schema: limitChangedSchema } },
+    async handler(request, _reply, { params, query }) {
+      const woken = await wake(query.queue, await limits.reset(params.key));
+      request.log.info({ limitKey: params.key, woken }, 'limit override removed');
+      return { key: params.key, limit: await statusOf(params.key), woken };
+    },
+  });
+
+  const pauseOrResume = (action: 'pause' | 'resume') =>
+    route({
+      method: 'POST',
+      url: `/v1/limits/:key/${action}`,
+      role: 'admin',
+      tag: 'limits',
+      summary: action === 'pause' ? 'Stop starting requests on a key, fleet-wide.' : 'Lift a pause (also one the target asked for with Retry-After).',
+      params: keyParamsSchema,
+      responses: { 200: { description: 'the key after the change', schema: limitChangedSchema } },
+      async handler(request, _reply, { params }) {
+        await limits[action](params.key);
+        request.log.info({ limitKey: params.key }, action === 'pause' ? 'limit key paused' : 'limit key resumed');
+        return { key: params.key, limit: await statusOf(params.key), woken: 0 };
+      },
+    });
+
+  return [list, set, reset, pauseOrResume('pause'), pauseOrResume('resume')];
+}

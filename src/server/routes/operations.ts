@@ -1,0 +1,210 @@
+import { StringDecoder } from 'node:string_decoder';
+import type { Readable } from 'node:stream';
+import type { FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { SluiceConfig } from '../../config/sluice-config.js';
+import { operationSchema } from '../../operation/schema.js';
+import { parseOperation } from '../../operation/parse-operation.js';
+import { readEnvelope, foreignIdempotencyKey } from '../../queue/job-data.js';
+import { ApiError, invalid, notFound, type ApiIssue } from '../api-errors.js';
+import { enqueueQuerySchema, enqueueResponseSchema, errorSchema, idParamsSchema, operationStateSchema, queueQuerySchema } from '../api-schemas.js';
+import type { QueueRegistry } from '../queue-registry.js';
+import { route, type AnyRoute } from '../route.js';
+
+export const NDJSON = 'application/x-ndjson';
+
+/** Problems listed in a 400 answer; the message counts the rest. */
+const MAX_LISTED_ISSUES = 100;
+
+export interface OperationRoutesOptions {
+  queues: QueueRegistry;
+  defaultQueue: string;
+  config: SluiceConfig;
+  /** The largest body accepted, in bytes (JSON and NDJSON alike). */
+  bodyLimitBytes: number;
+}
+
+/** One item of a request body: where it came from (NDJSON line) and what it held. */
+interface Item {
+  line?: number;
+  value: unknown;
+  /** Set when the line was not JSON. */
+  parseError?: string;
+}
+
+export function operationRoutes(options: OperationRoutesOptions): AnyRoute[] {
+  const { queues, config } = options;
+  const queueOf = (name: string | undefined) => queues.get(name ?? options.defaultQueue);
+
+  const enqueue = route({
+    method: 'POST',
+    url: '/v1/operations',
+    role: 'enqueue',
+    tag: 'operations',
+    summary:
+      'Enqueue one operation, a JSON array of them, or NDJSON (one per line, streamed). All or nothing: if any item is invalid, nothing is enqueued and every problem is listed.',
+    query: enqueueQuerySchema,
+    bodyDoc: {
+      description: 'an operation, an array of operations, or NDJSON',
+      content: { 'application/json': z.union([operationSchema, z.array(operationSchema)]), [NDJSON]: operationSchema },
+    },
+    responses: {
+      202: { description: 'enqueued', schema: enqueueResponseSchema },
+      400: { description: 'invalid items: nothing enqueued', schema: errorSchema },
+      413: { description: 'body too large', schema: errorSchema },
+    },
+    async handler(request, reply, { query }) {
+      const resources = queueOf(query.queue);
+      const items = await readItems(request, options.bodyLimitBytes);
+      const operations = checkItems(items, config);
+      const summary = await resources.producer.enqueueMany(operations, query.batch !== undefined ? { batchId: query.batch } : {});
+      request.log.info({ queue: resources.name, batchId: summary.batchId, enqueued: summary.enqueued, duplicates: summary.duplicates }, 'operations enqueued');
+      return reply.code(202).send({
+        batchId: summary.batchId,
+        enqueued: summary.enqueued,
+        duplicates: summary.duplicates,
+        ids: summary.results.map((result) => result.id),
+      });
+    },
+  });
+
+  const show = route({
+    method: 'GET',
+    url: '/v1/operations/:id',
+    role: 'read',
+    tag: 'operations',
+    summary: 'One operation by job id: its state, failed attempts so far, and its result or why it was dead-lettered.',
+    params: idParamsSchema,
+    query: queueQuerySchema,
+    responses: {
+      200: { description: 'the operation', schema: operationStateSchema },
+      404: { description: 'no such job (or it was removed after SLUICE_KEEP_COMPLETED_SECONDS)', schema: errorSchema },
+    },
+    async handler(_request, _reply, { params, query }) {
+      const resources = queueOf(query.queue);
+      const [job, deadLetter] = await Promise.all([resources.queue.getJob(params.id), resources.deadLetters.get(params.id)]);
+      if (!job && !deadLetter) throw notFound(`no operation ${JSON.stringify(params.id)} in queue ${resources.name} (finished jobs are removed after SLUICE_KEEP_COMPLETED_SECONDS; results stay in their batch)`);
+      if (!job) {
+        return {
+          id: params.id,
+          queue: resources.name,
+          state: 'dead-lettered',
+          opId: deadLetter!.opId,
+          batchId: deadLetter!.batchId ?? null,
+          idempotencyKey: deadLetter!.idempotencyKey,
+          failedAttempts: deadLetter!.attempts,
+          createdAt: null,
+          finishedAt: deadLetter!.deadLetteredAt,
+          deadLetter: { reason: deadLetter!.reason, message: deadLetter!.message, status: deadLetter!.status ?? null, replays: deadLetter!.replays },
+          operation: deadLetter!.operation,
+        };
+      }
+      const envelope = readEnvelope(job.data, job.id!, foreignIdempotencyKey(resources.name, job.id!, job.timestamp));
+      const bullState = await job.getState();
+      const state = STATES[bullState] ?? 'unknown';
+      return {
+        id: job.id!,
+        queue: resources.name,
+        state,
+        opId: envelope.opId,
+        batchId: envelope.batchId ?? null,
+        idempotencyKey: envelope.idempotencyKey,
+        failedAttempts: envelope.attempts ?? deadLetter?.attempts ?? [],
+        createdAt: new Date(job.timestamp).toISOString(),
+        finishedAt: job.finishedOn ? new Date(job.finishedOn).toISOString() : null,
+        ...(state === 'succeeded' ? { result: job.returnvalue } : {}),
+        ...(deadLetter
+          ? { deadLetter: { reason: deadLetter.reason, message: deadLetter.message, status: deadLetter.status ?? null, replays: deadLetter.replays } }
+          : {}),
+        operation: envelope.op,
+      };
+    },
+  });
+
+  return [enqueue, show];
+}
+
+/** BullMQ's job states as the API names them. */
+const STATES: Record<string, string> = {
+  waiting: 'queued',
+  prioritized: 'queued',
+  'waiting-children': 'queued',
+  delayed: 'scheduled',
+  active: 'active',
+  completed: 'succeeded',
+  failed: 'dead-lettered',
+};
+
+/** The body's items: a JSON object or array (parsed by fastify), or NDJSON read line by line. */
+async function readItems(request: FastifyRequest, limitBytes: number): Promise<Item[]> {
+  if (isNdjson(request)) return readNdjson(request.body as Readable, limitBytes);
+  const body = request.body;
+  if (body === undefined || body === null) throw new ApiError(400, 'EMPTY_BODY', 'send an operation, a JSON array of operations, or NDJSON');
+  return Array.isArray(body) ? body.map((value: unknown) => ({ value })) : [{ value: body }];
+}
+
+export function isNdjson(request: FastifyRequest): boolean {
+  return (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase() === NDJSON;
+}
+
+/** NDJSON, streamed: blank lines are skipped; a line that is not JSON is an item with an error. */
+async function readNdjson(stream: Readable, limitBytes: number): Promise<Item[]> {
+  const items: Item[] = [];
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
+  let bytes = 0;
+  let line = 0;
+  const take = (text: string) => {
+    line += 1;
+    const trimmed = text.trim();
+    if (trimmed === '') return;
+    try {
+      items.push({ line, value: JSON.parse(trimmed) });
+    } catch (error) {
+      items.push({ line, value: undefined, parseError: `not JSON: ${(error as Error).message}` });
+    }
+  };
+  for await (const chunk of stream) {
+    bytes += (chunk as Buffer).length;
+    if (bytes > limitBytes) {
+      // Not destroyed here: the 413 is answered first, then the connection closes (the rest unread).
+      throw new ApiError(413, 'BODY_TOO_LARGE', `the body is larger than ${limitBytes} bytes (SLUICE_API_MAX_BODY_BYTES): send fewer operations per request`);
+    }
+    pending += decoder.write(chunk as Buffer);
+    let start = 0;
+    for (let newline = pending.indexOf('\n'); newline !== -1; newline = pending.indexOf('\n', start)) {
+      take(pending.slice(start, newline));
+      start = newline + 1;
+    }
+    pending = pending.slice(start);
+  }
+  pending += decoder.end();
+  if (pending !== '') take(pending);
+  return items;
+}
+
+/** Checks every item; any problem → 400 listing them all (up to a hundred), nothing enqueued. */
+function checkItems(items: readonly Item[], config: SluiceConfig): unknown[] {
+  if (items.length === 0) throw invalid('no operations in the body', [{ path: '', message: 'send at least one operation' }]);
+  const issues: ApiIssue[] = [];
+  let invalidItems = 0;
+  items.forEach((item, index) => {
+    const where = item.line === undefined ? { index } : { index, line: item.line };
+    if (item.parseError !== undefined) {
+      invalidItems += 1;
+      issues.push({ ...where, path: '', message: item.parseError });
+      return;
+    }
+    const parsed = parseOperation(item.value, config);
+    if (parsed.ok) return;
+    invalidItems += 1;
+    for (const issue of parsed.issues) issues.push({ ...where, path: issue.path, message: issue.message });
+  });
+  if (invalidItems === 0) return items.map((item) => item.value);
+  const listed = issues.slice(0, MAX_LISTED_ISSUES);
+  const more = issues.length - listed.length;
+  throw invalid(
+    `${invalidItems} of ${items.length} operations are invalid; nothing was enqueued${more > 0 ? ` (the first ${listed.length} of ${issues.length} problems are listed)` : ''}`,
+    listed,
+  );
+}

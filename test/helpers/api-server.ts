@@ -1,0 +1,57 @@
+/**
+ * The HTTP API built on a test's pipeline and listening on a free loopback port, with one token per
+ * role; closed when the test ends. Requests go over a real socket (`fetch`).
+ */
+import { PassThrough } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { onTestFinished } from 'vitest';
+import { createLogger } from '../../src/observability/logger.js';
+import type { Redis } from '../../src/queue/redis-connection.js';
+import { parseApiTokens } from '../../src/server/api-tokens.js';
+import { buildServer, type ServerOptions } from '../../src/server/build-server.js';
+import type { SluiceConfig } from '../../src/config/sluice-config.js';
+
+export const TOKENS = {
+  admin: 'admin-token-0123456789abcdef',
+  enqueue: 'enqueue-token-0123456789abcdef',
+  read: 'read-token-0123456789abcdef',
+} as const;
+
+export interface ApiServer {
+  app: FastifyInstance;
+  url: string;
+  /** Everything the server logged (JSON lines). */
+  log(): string;
+  /** `fetch(url + path)` with the role's token (or none). JSON bodies are sent as JSON. */
+  call(path: string, init?: { method?: string; role?: keyof typeof TOKENS | null; json?: unknown; body?: string; headers?: Record<string, string> }): Promise<Response>;
+}
+
+export async function startApiServer(options: { redis: Redis; config: SluiceConfig; queue: string } & Partial<ServerOptions>): Promise<ApiServer> {
+  const lines: string[] = [];
+  const sink = new PassThrough();
+  sink.on('data', (chunk: Buffer) => lines.push(chunk.toString('utf8')));
+  const logger = createLogger({ level: 'debug', destination: sink });
+  const app = await buildServer({
+    tokens: parseApiTokens(Object.entries(TOKENS).map(([role, token]) => `${token}:${role}`).join(',')),
+    logger,
+    ...options,
+  });
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  onTestFinished(() => app.close());
+  return {
+    app,
+    url,
+    log: () => lines.join(''),
+    call(path, init = {}) {
+      const headers: Record<string, string> = { ...init.headers };
+      const role = init.role === undefined ? 'admin' : init.role;
+      if (role) headers['authorization'] = `Bearer ${TOKENS[role]}`;
+      let body = init.body;
+      if (init.json !== undefined) {
+        body = JSON.stringify(init.json);
+        headers['content-type'] ??= 'application/json';
+      }
+      return fetch(`${url}${path}`, { method: init.method ?? 'GET', headers, ...(body !== undefined ? { body } : {}) });
+    },
+  };
+}

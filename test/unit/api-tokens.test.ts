@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
+import { parseApiTokens, roleAllows } from '../../src/server/api-tokens.js';
+
+describe('SLUICE_API_TOKENS', () => {
+  it('maps each token to its role; unknown tokens have none', () => {
+    const tokens = parseApiTokens(' admin-0123456789abcdef:admin , reader-0123456789abcdef:read,feeder:with:colons-0123:enqueue ');
+    expect(tokens.count).toBe(3);
+    expect(tokens.roleOf('admin-0123456789abcdef')).toBe('admin');
+    expect(tokens.roleOf('reader-0123456789abcdef')).toBe('read');
+    expect(tokens.roleOf('feeder:with:colons-0123')).toBe('enqueue');
+    expect(tokens.roleOf('admin-0123456789abcdeF')).toBeUndefined();
+    expect(tokens.roleOf('')).toBeUndefined();
+  });
+
+  it('lists every problem by entry position, never echoing a token', () => {
+    let error: unknown;
+    try {
+      parseApiTokens('tiny1:admin,no-role-here-0123456789,good-token-0123456789:root,good-token-0123456789:read,good-token-0123456789:read');
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const { issues, message } = error as ConfigError;
+    expect(issues).toEqual([
+      { path: 'SLUICE_API_TOKENS entry 1', message: 'token too short (5 characters; at least 16)' },
+      { path: 'SLUICE_API_TOKENS entry 2', message: 'expected token:role' },
+      { path: 'SLUICE_API_TOKENS entry 3', message: 'unknown role "root": expected read, enqueue or admin' },
+      { path: 'SLUICE_API_TOKENS entry 4', message: 'the same token is listed twice' },
+      { path: 'SLUICE_API_TOKENS entry 5', message: 'the same token is listed twice' },
+    ]);
+    expect(message).not.toContain('good-token');
+    expect(message).not.toContain('tiny1');
+  });
+
+  it('refuses to run without any token', () => {
+    expect(() => parseApiTokens(undefined)).toThrow(/no API tokens/);
+    expect(() => parseApiTokens(' , ')).toThrow(/no API tokens/);
+  });
+
+  it('admin can do everything, enqueue can also read, read only reads', () => {
+    expect(roleAllows('admin', 'admin') && roleAllows('admin', 'enqueue') && roleAllows('admin', 'read')).toBe(true);
+    expect(roleAllows('enqueue', 'read') && roleAllows('enqueue', 'enqueue')).toBe(true);
+    expect(roleAllows('enqueue', 'admin')).toBe(false);
+    expect(roleAllows('read', 'enqueue') || roleAllows('read', 'admin')).toBe(false);
+  });
+});
