@@ -1,0 +1,360 @@
+/**
+ * The deployment files — Dockerfile, .dockerignore, docker-compose.yml and the example config — are
+ * checked against the code they run, without Docker: the commands are real `sluice` subcommands, the
+ * variables are ones sluice reads (with values its schema accepts), the stop periods outlast the
+ * worker's shutdown deadline, the health checks hit real routes and fail when they should, and the
+ * image ships what `npm pack` ships with the dependencies `dist/` imports. Needs `npm run build`.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { builtinModules } from 'node:module';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parse } from 'yaml';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { envSchema, parseEnv } from '../../src/config/env.js';
+import { parseSluiceConfig } from '../../src/config/sluice-config.js';
+import { packageRoot } from '../../src/support/package-root.js';
+
+const run = promisify(execFile);
+const ROOT = packageRoot();
+const read = (file: string) => readFileSync(join(ROOT, file), 'utf8');
+const pkg = JSON.parse(read('package.json')) as { files: string[]; bin: Record<string, string>; dependencies: Record<string, string> };
+
+// ---------------------------------------------------------------------------------------------
+// docker-compose.yml
+
+interface ComposeService {
+  image?: string;
+  build?: unknown;
+  command?: string[];
+  environment?: Record<string, string | number | boolean>;
+  ports?: string[];
+  volumes?: string[];
+  depends_on?: Record<string, { condition?: string }>;
+  healthcheck?: { test: string[]; interval?: string; timeout?: string; start_period?: string };
+  stop_grace_period?: string;
+  container_name?: string;
+  init?: boolean;
+}
+
+const compose = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, ComposeService> };
+const { redis, worker, server } = compose.services as Record<'redis' | 'worker' | 'server', ComposeService>;
+
+/** A child process's outcome, never a rejection: the slow ones start together in beforeAll. */
+type Outcome = { ok: true; stdout: string } | { ok: false; error: Error };
+const settle = (promise: Promise<{ stdout: string }>): Promise<Outcome> =>
+  promise.then(({ stdout }) => ({ ok: true, stdout }), (error: Error) => ({ ok: false, error }));
+function stdoutOf(outcome: Outcome): string {
+  if (!outcome.ok) throw outcome.error;
+  return outcome.stdout;
+}
+
+const SUBCOMMANDS = [worker.command?.[0], server.command?.[0]];
+let helps: Promise<Outcome[]>;
+let packList: Promise<Outcome>;
+beforeAll(() => {
+  // `sluice <command> --help` fails (or prints the top-level help) when the subcommand does not exist.
+  helps = Promise.all(SUBCOMMANDS.map((command) => settle(run(process.execPath, [join(ROOT, 'bin', 'sluice.js'), String(command), '--help'], { timeout: 15_000 }))));
+  packList = settle(run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, timeout: 20_000 }));
+});
+
+/** Compose's interpolation with nothing set: `${X:-d}` → d, `${X:?msg}` → a placeholder, `${X}` → ''. */
+function interpolate(value: string): string {
+  const out = value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?([-?])([^}]*))?\}/g, (_, name: string, op?: string, arg?: string) =>
+    op === '-' ? (arg ?? '') : op === '?' ? `<${name} is required>` : '',
+  );
+  if (/\$(?!\$)/.test(out.replaceAll('$$', ''))) throw new Error(`unexpected $ left after interpolation: ${value}`);
+  return out;
+}
+
+function environmentOf(service: ComposeService): Record<string, string> {
+  return Object.fromEntries(Object.entries(service.environment ?? {}).map(([name, value]) => [name, interpolate(String(value))]));
+}
+
+/** A compose duration (`45s`, `1m30s`, `1h`, `500ms`) in milliseconds. */
+function durationMs(text: string): number {
+  const units: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1, us: 0.001 };
+  expect(text, `duration ${text}`).toMatch(/^(\d+(\.\d+)?(h|ms|m|s|us))+$/);
+  let total = 0;
+  for (const [, amount, unit] of text.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s|us)/g)) total += Number(amount) * units[unit!]!;
+  return total;
+}
+
+/** The value after `flag` in a command line. */
+function flag(command: readonly string[], name: string): string | undefined {
+  const index = command.indexOf(name);
+  return index === -1 ? undefined : command[index + 1];
+}
+
+/** Variables the server reads besides the environment schema (src/server, the `server` command). */
+const SERVER_VARIABLES = ['SLUICE_API_TOKENS', 'SLUICE_SERVER_HOST', 'SLUICE_SERVER_PORT'];
+
+describe('docker-compose.yml', () => {
+  it('runs Redis 7 with AOF fsynced every second, noeviction, a maxmemory, a volume and a ping health check', () => {
+    expect(redis.image).toMatch(/^redis:7(\b|$)/);
+    const command = (redis.command ?? []).map(interpolate);
+    expect(command[0]).toBe('redis-server');
+    expect(flag(command, '--appendonly')).toBe('yes');
+    expect(flag(command, '--appendfsync')).toBe('everysec');
+    expect(flag(command, '--maxmemory-policy')).toBe('noeviction');
+    expect(flag(command, '--maxmemory')).toMatch(/^\d+(b|kb|mb|gb)?$/i);
+    expect(redis.volumes?.some((volume) => volume.endsWith(':/data'))).toBe(true);
+    expect(redis.healthcheck?.test).toEqual(['CMD', 'redis-cli', 'ping']);
+  });
+
+  it("gives every service a stop period longer than the worker's shutdown deadline, with margin", () => {
+    const deadline = parseEnv(environmentOf(worker)).SLUICE_SHUTDOWN_TIMEOUT_MS;
+    expect(environmentOf(worker)['SLUICE_SHUTDOWN_TIMEOUT_MS'], 'the worker sets its deadline explicitly').toBeDefined();
+    for (const [name, service] of Object.entries(compose.services)) {
+      expect(service.stop_grace_period, `${name}.stop_grace_period`).toBeDefined();
+      // The worker exits within ~2 s of its deadline (measured with five requests hanging); 5 s is the floor.
+      expect(durationMs(service.stop_grace_period!), `${name}.stop_grace_period`).toBeGreaterThanOrEqual(deadline + 5_000);
+    }
+  });
+
+  it('lets the worker scale: no fixed name, no published ports, waits for a healthy Redis', () => {
+    expect(worker.container_name).toBeUndefined();
+    expect(worker.ports).toBeUndefined();
+    expect(worker.depends_on?.['redis']?.condition).toBe('service_healthy');
+    expect(server.depends_on?.['redis']?.condition).toBe('service_healthy');
+  });
+
+  it('sets only variables sluice reads, with values its environment schema accepts', () => {
+    const known = new Set([...Object.keys(envSchema.shape), ...SERVER_VARIABLES]);
+    for (const [name, service] of Object.entries({ worker, server })) {
+      const env = environmentOf(service);
+      for (const variable of Object.keys(env)) expect(known.has(variable), `${name}: ${variable} is not a variable sluice reads`).toBe(true);
+      expect(() => parseEnv(env), name).not.toThrow();
+      expect(env['REDIS_URL'], name).toBe('redis://redis:6379');
+    }
+  });
+
+  it('mounts the config file where SLUICE_CONFIG points, read-only, and ships a config there', () => {
+    for (const [name, service] of Object.entries({ worker, server })) {
+      const path = environmentOf(service)['SLUICE_CONFIG']!;
+      const mount = (service.volumes ?? []).map((volume) => volume.split(':')).find(([, target]) => path.startsWith(`${target}/`));
+      expect(mount, `${name}: a volume holding ${path}`).toBeDefined();
+      const [source, target, mode] = mount!;
+      expect(mode, name).toBe('ro');
+      const hostFile = join(ROOT, source!, path.slice(target!.length));
+      expect(existsSync(hostFile), hostFile).toBe(true);
+      expect(() => parseSluiceConfig(JSON.parse(readFileSync(hostFile, 'utf8')), hostFile)).not.toThrow();
+    }
+  });
+
+  it('runs the server on all interfaces, publishes its port and requires API tokens (no default)', () => {
+    const env = environmentOf(server);
+    expect(env['SLUICE_SERVER_HOST']).toBe('0.0.0.0');
+    const port = env['SLUICE_SERVER_PORT'];
+    expect(server.ports?.some((mapping) => interpolate(mapping).endsWith(`:${port}`))).toBe(true);
+    expect(String(server.environment?.['SLUICE_API_TOKENS'])).toMatch(/^\$\{SLUICE_API_TOKENS:\?[^}]+\}$/);
+  });
+
+  it('runs real sluice subcommands', async () => {
+    expect(SUBCOMMANDS).toEqual(['worker', 'server']);
+    const outcomes = await helps;
+    SUBCOMMANDS.forEach((command, index) => expect(stdoutOf(outcomes[index]!)).toContain(`Usage: sluice ${command}`));
+  });
+
+  it('health-checks the server on routes the server has', () => {
+    const script = serverHealthScript();
+    expect(script).toContain("'/readyz'");
+    const sources = readdirSync(join(ROOT, 'src', 'server'), { recursive: true, encoding: 'utf8' })
+      .filter((file) => file.endsWith('.ts'))
+      .map((file) => readFileSync(join(ROOT, 'src', 'server', file), 'utf8'))
+      .join('\n');
+    for (const route of ['/readyz', '/healthz']) expect(sources, `a ${route} route in src/server`).toMatch(new RegExp(`['"\`]${route}['"\`]`));
+  });
+
+  it("the server's health check passes on 200 and fails on 503 or no answer", async () => {
+    const script = serverHealthScript();
+    const check = async (port: number) =>
+      run(process.execPath, ['-e', script], { env: { ...process.env, SLUICE_SERVER_PORT: String(port) }, timeout: 10_000 }).then(
+        () => 0,
+        (error: { code?: number }) => error.code ?? -1,
+      );
+    const paths: string[] = [];
+    let ready = true;
+    const target: Server = createServer((request, response) => {
+      paths.push(request.url ?? '');
+      response.writeHead(ready ? 200 : 503).end();
+    });
+    await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
+    const { port } = target.address() as AddressInfo;
+    try {
+      expect(await check(port)).toBe(0);
+      ready = false;
+      expect(await check(port)).toBe(1);
+      expect(paths).toEqual(['/readyz', '/readyz']);
+    } finally {
+      target.closeAllConnections();
+      await new Promise((resolve) => target.close(resolve));
+    }
+    expect(await check(port)).toBe(1);
+  });
+});
+
+/** The server's health check: `CMD node -e <script>`, with nothing compose would interpolate. */
+function serverHealthScript(): string {
+  const test = server.healthcheck?.test ?? [];
+  expect(test.slice(0, 3)).toEqual(['CMD', 'node', '-e']);
+  const script = test[3]!;
+  expect(script).not.toContain('$');
+  return script;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dockerfile and .dockerignore
+
+interface Instruction {
+  keyword: string;
+  args: string;
+}
+
+interface Stage {
+  name: string;
+  from: string;
+  instructions: Instruction[];
+}
+
+/** Instructions (continuations joined, comments dropped), grouped by FROM. */
+function dockerStages(text: string): Stage[] {
+  const lines = text.replace(/\\\r?\n/g, ' ').split(/\r?\n/).map((line) => line.trim()).filter((line) => line && !line.startsWith('#'));
+  const stages: Stage[] = [];
+  for (const line of lines) {
+    const [, keyword = '', args = ''] = /^(\S+)\s*(.*)$/.exec(line) ?? [];
+    const upper = keyword.toUpperCase();
+    if (upper === 'FROM') {
+      const [from = '', , name] = args.split(/\s+/);
+      stages.push({ name: name ?? String(stages.length), from, instructions: [] });
+    } else {
+      stages.at(-1)?.instructions.push({ keyword: upper, args });
+    }
+  }
+  return stages;
+}
+
+const stages = dockerStages(read('Dockerfile'));
+const runtime = stages.at(-1)!;
+const argsOf = (stage: Stage, keyword: string) => stage.instructions.filter((instruction) => instruction.keyword === keyword).map((instruction) => instruction.args);
+
+/** `.dockerignore` patterns (Docker's rules, for the patterns used: `*`, `**`, `!`). */
+function dockerIgnored(path: string): boolean {
+  const patterns = read('.dockerignore').split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('#'));
+  let ignored = false;
+  for (const raw of patterns) {
+    const negate = raw.startsWith('!');
+    const pattern = (negate ? raw.slice(1) : raw).replace(/^\/+|\/+$/g, '');
+    const source = pattern
+      .split('/')
+      .map((part) => (part === '**' ? '.*' : part.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '[^/]*').replaceAll('?', '[^/]')))
+      .join('/')
+      .replaceAll('.*/', '(.*/)?');
+    // A pattern excludes what it names and everything below it.
+    if (new RegExp(`^${source}(/.*)?$`).test(path)) ignored = !negate;
+  }
+  return ignored;
+}
+
+describe('Dockerfile', () => {
+  it('builds in stages on a Node 20+ Debian slim image and runs as the non-root node user', () => {
+    expect(stages.length).toBeGreaterThanOrEqual(2);
+    const version = /^ARG NODE_VERSION=(\d+)$/m.exec(read('Dockerfile'))?.[1];
+    expect(Number(version)).toBeGreaterThanOrEqual(20);
+    for (const stage of stages) expect(stage.from).toBe('node:${NODE_VERSION}-bookworm-slim');
+    const users = argsOf(runtime, 'USER');
+    expect(users.at(-1)).toBe('node');
+    expect(argsOf(runtime, 'ENV')).toContain('NODE_ENV=production');
+  });
+
+  it('starts node under tini, so SIGTERM reaches the worker', () => {
+    const entrypoint = JSON.parse(argsOf(runtime, 'ENTRYPOINT').at(-1)!) as string[];
+    expect(entrypoint).toEqual(['/usr/bin/tini', '--', 'node', 'bin/sluice.js']);
+    expect(argsOf(runtime, 'RUN').join('\n')).toMatch(/apt-get install [^\n]*\btini\b/);
+    expect(entrypoint[3]).toBe(pkg.bin['sluice']);
+  });
+
+  it('builds, then ships exactly what `npm pack` packs, with production dependencies only', () => {
+    const build = stages.find((stage) => argsOf(stage, 'RUN').some((args) => args.includes('npm pack')))!;
+    expect(build, 'a stage that runs npm pack').toBeDefined();
+    const buildRuns = argsOf(build, 'RUN').join('\n');
+    expect(buildRuns).toContain('npm ci');
+    expect(buildRuns).toContain('npm run build');
+    expect(buildRuns).toMatch(/tar -xzf \S+ -C \/package/);
+    const copies = argsOf(runtime, 'COPY');
+    expect(copies).toContain(`--from=${build.name} /package ./`);
+    const depsCopy = copies.find((args) => args.endsWith('/node_modules ./node_modules'));
+    const deps = stages.find((stage) => depsCopy?.startsWith(`--from=${stage.name} `));
+    expect(argsOf(deps!, 'RUN').join('\n')).toMatch(/npm ci --omit=dev/);
+    // Nothing else from the sources or the build reaches the runtime image.
+    expect(copies.filter((args) => args !== depsCopy && !args.startsWith(`--from=${build.name} /package `))).toEqual([]);
+  });
+
+  it('has every file `npm pack` ships in its build context (dist/ is built there)', async () => {
+    const outDir = (JSON.parse(read('tsconfig.json')) as { compilerOptions: { outDir: string } }).compilerOptions.outDir;
+    const stdout = stdoutOf(await packList);
+    const packed = (JSON.parse(stdout) as [{ files: { path: string }[] }])[0].files.map((file) => file.path);
+    for (const entry of pkg.files) {
+      if (entry === outDir) continue;
+      expect(existsSync(join(ROOT, entry)), `"files" entry ${entry}`).toBe(true);
+      expect(dockerIgnored(entry), `"files" entry ${entry} is excluded by .dockerignore`).toBe(false);
+    }
+    const fromSources = packed.filter((path) => !path.startsWith(`${outDir}/`));
+    expect(fromSources).toContain('package.json');
+    for (const path of fromSources) expect(dockerIgnored(path), `${path} is excluded by .dockerignore`).toBe(false);
+  });
+
+  it('keeps local builds, installs and secrets out of the build context', () => {
+    for (const path of ['dist/src/index.js', 'node_modules/bullmq/package.json', '.env', 'worker.env', 'config/sluice.config.json', '.git/HEAD']) {
+      expect(dockerIgnored(path), path).toBe(true);
+    }
+    for (const path of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src/index.ts', 'workers/worker.ts', 'bin/sluice.js']) {
+      expect(dockerIgnored(path), path).toBe(false);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The example config and the runtime dependencies
+
+describe('config/sluice.config.example.json', () => {
+  it("is valid for sluice's config schema, with file directories the image creates and the workers mount", () => {
+    const config = parseSluiceConfig(JSON.parse(read('config/sluice.config.example.json')), 'config/sluice.config.example.json');
+    const mkdir = argsOf(runtime, 'RUN').find((args) => args.startsWith('mkdir -p '))!;
+    const mounts = (worker.volumes ?? []).map((volume) => volume.split(':')[1]!);
+    for (const dir of [config.files?.uploadDir, config.files?.downloadDir]) {
+      expect(dir).toBeDefined();
+      expect(mkdir.split(/\s+/)).toContain(dir);
+      expect(mounts.some((mount) => dir!.startsWith(`${mount}/`)), `${dir} on a worker volume`).toBe(true);
+    }
+  });
+});
+
+describe('runtime dependencies', () => {
+  it('every package that dist/ and bin/ import is in "dependencies" (not only devDependencies)', () => {
+    const files = ['dist/src', 'dist/workers']
+      .flatMap((dir) => {
+        expect(existsSync(join(ROOT, dir)), `${dir}: run npm run build`).toBe(true);
+        return readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.js')).map((file) => join(dir, file));
+      })
+      .concat(Object.values(pkg.bin));
+    const builtins = new Set(builtinModules);
+    const imported = new Map<string, string>();
+    for (const file of files) {
+      const text = read(file);
+      for (const [, specifier] of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)['"]([^'"]+)['"]/gm)) {
+        if (specifier!.startsWith('.') || specifier!.startsWith('node:') || builtins.has(specifier!)) continue;
+        const parts = specifier!.split('/');
+        const name = specifier!.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
+        if (!imported.has(name)) imported.set(name, file);
+      }
+    }
+    expect(imported.size).toBeGreaterThan(5);
+    for (const [name, file] of imported) {
+      expect(pkg.dependencies[name], `${file} imports ${name}, which is not in "dependencies"`).toBeDefined();
+    }
+  });
+});
