@@ -18,6 +18,8 @@ export interface BatchStatus {
 export interface Batches {
   /** Counters of a batch; undefined when no such batch exists (or it expired). */
   status(batchId: string): Promise<BatchStatus | undefined>;
+  /** The newest batches first (up to `limit`, default 20), with their counters; expired ones are skipped. */
+  list(options?: { limit?: number }): Promise<BatchStatus[]>;
   /** One line per finished operation, streamed (HSCAN); `failed` keeps only dead letters. */
   results(batchId: string, options?: { failed?: boolean }): AsyncGenerator<ResultLine>;
 }
@@ -62,7 +64,13 @@ export function createBatches(redis: Redis, queue: string): Batches {
     } while (cursor !== '0');
   }
 
-  return { status, results };
+  async function list(options: { limit?: number } = {}): Promise<BatchStatus[]> {
+    const ids = await redis.zrevrange(keys.batchIndex, 0, (options.limit ?? 20) - 1);
+    const found = await Promise.all(ids.map((id) => status(id)));
+    return found.filter((entry): entry is BatchStatus => entry !== undefined);
+  }
+
+  return { status, list, results };
 }
 
 export interface WaitOptions {

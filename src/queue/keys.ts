@@ -19,6 +19,8 @@ export function queueKeys(queue: string) {
     /** Exists while a producer is still adding to the batch (expires if that producer dies). */
     batchEnqueuing: (batchId: string) => `${base}:batch:${batchId}:enqueuing`,
     batchDeadLetters: (batchId: string) => `${base}:batch:${batchId}:dlq`,
+    /** Batch ids by creation time (ms), for listing recent batches; trimmed to the retention. */
+    batchIndex: `${base}:batches`,
     deadLetters: `${base}:dlq`,
     deadLetterIndex: `${base}:dlq:index`,
     /** Dead letters whose replay has begun (their batch count is already lowered). */

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { ValidationError, type Issue } from '../errors.js';
 import { EMPTY_CONFIG, type SluiceConfig } from '../config/sluice-config.js';
 import { parseOperation } from '../operation/parse-operation.js';
@@ -166,12 +166,12 @@ export function createProducer(options: ProducerOptions): Producer {
 
     if (batchId !== undefined) {
       // Counted before the jobs exist, so a fast worker can never finish more than the total.
-      await redis
+      const counting = redis
         .multi()
         .hincrby(keys.batch(batchId), 'total', toAdd.length)
         .hsetnx(keys.batch(batchId), 'createdAt', new Date().toISOString())
-        .expire(keys.batch(batchId), batchRetention)
-        .exec();
+        .expire(keys.batch(batchId), batchRetention);
+      await indexBatch(counting, batchId).exec();
     }
     try {
       await queue.addBulk(toAdd.map((item) => ({ name: 'op', data: item.envelope, opts: { jobId: item.jobId, priority: NEW_JOB_PRIORITY } })));
@@ -189,6 +189,12 @@ export function createProducer(options: ProducerOptions): Producer {
       await pipeline.exec();
     }
     return results;
+  }
+
+  /** Lists the batch among the queue's recent ones (first sight only), dropping those past retention. */
+  function indexBatch(transaction: ChainableCommander, batchId: string): ChainableCommander {
+    const now = Date.now();
+    return transaction.zadd(keys.batchIndex, 'NX', now, batchId).zremrangebyscore(keys.batchIndex, '-inf', now - batchRetention * 1_000);
   }
 
   function checkBatchId(batchId: string | undefined): void {
@@ -219,13 +225,13 @@ export function createProducer(options: ProducerOptions): Producer {
     // The batch exists from the start (also when every item turns out a duplicate), and says it is
     // still being filled, so `wait` does not call it done between two chunks.
     const enqueuing = keys.batchEnqueuing(batchId);
-    await redis
+    const opening = redis
       .multi()
       .hsetnx(keys.batch(batchId), 'createdAt', new Date().toISOString())
       .hincrby(keys.batch(batchId), 'total', 0)
       .expire(keys.batch(batchId), batchRetention)
-      .set(enqueuing, '1', 'PX', ENQUEUING_TTL_MS)
-      .exec();
+      .set(enqueuing, '1', 'PX', ENQUEUING_TTL_MS);
+    await indexBatch(opening, batchId).exec();
     // One chunk is written while the next is read and validated: Redis and this process work at once.
     let writing: Promise<void> | undefined;
     let failed: unknown;

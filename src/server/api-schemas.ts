@@ -96,6 +96,11 @@ export const batchStatusSchema = z.object({
   createdAt: z.string().nullable(),
 });
 
+export const batchListQuerySchema = z.strictObject({
+  queue: queueName.optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(20).describe('batches listed, newest first'),
+});
+
 export const resultsQuerySchema = z.strictObject({
   queue: queueName.optional(),
   failed: booleanText.optional().describe('only dead-lettered operations'),

@@ -92,6 +92,9 @@ describe('HTTP API: enqueue and follow', () => {
     expect(lines.map((line) => line['outcome'])).toEqual(['succeeded', 'succeeded']);
     expect(lines.find((line) => line['id'] === ids[0])?.['meta']).toEqual({ row: 1 });
 
+    const listed = (await (await api.call('/v1/batches?limit=5', { role: 'read' })).json()) as { batchId: string; done: boolean }[];
+    expect(listed.map((batch) => [batch.batchId, batch.done])).toEqual([['api-batch-1', true]]);
+
     const state = await json(await api.call(`/v1/operations/${ids[0]}`, { role: 'read' }));
     expect(state).toMatchObject({ id: ids[0], state: 'succeeded', batchId: 'api-batch-1', failedAttempts: [] });
     expect((state['result'] as { status: number }).status).toBe(200);
@@ -238,6 +241,7 @@ describe('HTTP API: readiness and the OpenAPI document', () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/healthz',
       '/readyz',
+      '/v1/batches',
       '/v1/batches/{id}',
       '/v1/batches/{id}/results',
       '/v1/dead-letters',

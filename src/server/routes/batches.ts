@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import type { BatchStatus } from '../../queue/batches.js';
 import { notFound } from '../api-errors.js';
-import { batchStatusSchema, errorSchema, idParamsSchema, queueQuerySchema, resultsQuerySchema } from '../api-schemas.js';
+import { z } from 'zod';
+import { batchListQuerySchema, batchStatusSchema, errorSchema, idParamsSchema, queueQuerySchema, resultsQuerySchema } from '../api-schemas.js';
 import type { QueueRegistry } from '../queue-registry.js';
 import { route, type AnyRoute } from '../route.js';
 import { NDJSON } from './operations.js';
@@ -25,6 +26,19 @@ export function batchRoutes(options: { queues: QueueRegistry; defaultQueue: stri
   const queueOf = (name: string | undefined) => options.queues.get(name ?? options.defaultQueue);
   const unknownBatch = (id: string, queue: string) =>
     notFound(`no batch ${JSON.stringify(id)} in queue ${queue} (wrong queue, a typo, or it expired after SLUICE_BATCH_RETENTION_SECONDS)`);
+
+  const list = route({
+    method: 'GET',
+    url: '/v1/batches',
+    role: 'read',
+    tag: 'batches',
+    summary: 'The newest batches of a queue with their counters (batches are kept SLUICE_BATCH_RETENTION_SECONDS).',
+    query: batchListQuerySchema,
+    responses: { 200: { description: 'newest first', schema: z.array(batchStatusSchema) } },
+    async handler(_request, _reply, { query }) {
+      return (await queueOf(query.queue).batches.list({ limit: query.limit })).map(batchView);
+    },
+  });
 
   const status = route({
     method: 'GET',
@@ -66,5 +80,5 @@ export function batchRoutes(options: { queues: QueueRegistry; defaultQueue: stri
     },
   });
 
-  return [status, results];
+  return [list, status, results];
 }
