@@ -38,6 +38,7 @@ end
 local function clientBurst(burst)
   return math.max(1, math.min(math.floor(burst / 2), burst - 4))
 end
+local ZERO_RESERVE_SPACING = 1.1
 local function nowMs()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -88,7 +89,15 @@ for i = 1, n do
   if eff > 0 then
     k.T = 1000 / eff
     k.tat = tonumber(s[1] or now)
-    k.slack = math.max(1, (burst - clientBurst(burst)) * k.T - math.min(k.T, 20))
+    if burst > clientBurst(burst) then
+      k.slack = math.max(1, (burst - clientBurst(burst)) * k.T - math.min(k.T, 20))
+    else
+      -- Burst 1: no burst to keep in reserve, so slots are spaced a tenth wider than the rate and a
+      -- start may be half of that late (the other half covers the jitter to the target). Without the
+      -- margin every start a millisecond late lost its slot: a backlog ran far below the rate.
+      k.T = k.T * ZERO_RESERVE_SPACING
+      k.slack = math.max(1, (k.T - 1000 / eff) / 2)
+    end
     local booked = redis.call('ZSCORE', k.bookings, jobId .. '|' .. k.epoch)
     if booked and tonumber(booked) >= k.pausedUntil and now - tonumber(booked) <= k.slack then
       k.booked = tonumber(booked)
