@@ -22,4 +22,6 @@ export type { DeadLetter, DeadLetterReason } from './dead-letter/types.js';
 export { createSluiceWorker, type SluiceWorker, type SluiceWorkerOptions } from './worker/sluice-worker.js';
 export { createHttpClient, type HttpClient, type HttpClientOptions } from './http/http-client.js';
 export { createLogger, type Logger } from './observability/logger.js';
+export { createFleetMetrics, type FleetMetrics, type FleetMetricsOptions } from './observability/fleet-metrics.js';
+export { discoverQueues, type DiscoverQueuesOptions } from './queue/discover-queues.js';
 export { createRedisConnection } from './queue/redis-connection.js';

@@ -5,7 +5,7 @@ import type { HttpClient } from '../http/http-client.js';
 import type { RequestSpec } from '../http/request-spec.js';
 import type { Logger } from '../observability/logger.js';
 import { envNamesOf, missingSecrets, type AuthConfig } from './auth-config.js';
-import { createTokenSource, type TokenSource } from './oauth2-token.js';
+import { createTokenSource, type TokenRequestOutcome, type TokenSource } from './oauth2-token.js';
 
 export interface CredentialsOptions {
   config: SluiceConfig;
@@ -16,6 +16,8 @@ export interface CredentialsOptions {
   /** Borrowed: token requests use it. */
   http: HttpClient;
   logger: Logger;
+  /** Told of every OAuth2 token request this process makes, with the target's name (for metrics). */
+  onTokenRequest?: (target: string, outcome: TokenRequestOutcome) => void;
 }
 
 /** A request with its credentials, and how to report that the target refused them. */
@@ -81,6 +83,7 @@ export function createCredentials(options: CredentialsOptions): Credentials {
         redis: options.redis,
         http: options.http,
         logger: options.logger,
+        ...(options.onTokenRequest ? { onRequest: (outcome: TokenRequestOutcome) => options.onTokenRequest!(name, outcome) } : {}),
       }),
     );
   }

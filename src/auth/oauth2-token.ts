@@ -19,6 +19,9 @@ export interface OAuth2Settings {
   clientAuth: 'basic' | 'body';
 }
 
+/** How one token request ended: a token; a failure that may pass (network, 5xx, 429); or a refusal that will not (4xx, no access_token). */
+export type TokenRequestOutcome = 'success' | 'failed' | 'refused';
+
 export interface TokenSourceOptions {
   settings: OAuth2Settings;
   /** Borrowed client: the token is shared by every worker through it. */
@@ -32,6 +35,8 @@ export interface TokenSourceOptions {
   backoffMs?: number;
   /** How long a worker waits for another worker's token request. Default 30 s. */
   waitForOthersMs?: number;
+  /** Told of every token request this process makes (for metrics). */
+  onRequest?: (outcome: TokenRequestOutcome) => void;
 }
 
 export interface TokenSource {
@@ -144,9 +149,12 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
   async function requestWithRetries(): Promise<{ value: string; refreshAt: number }> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await requestToken();
+        const token = await requestToken();
+        options.onRequest?.('success');
+        return token;
       } catch (error) {
         const retryable = error instanceof AuthError && error.retryable;
+        options.onRequest?.(retryable ? 'failed' : 'refused');
         if (!retryable || attempt >= attempts) throw error;
         const delay = backoffMs * 2 ** (attempt - 1) * (0.5 + Math.random());
         log.warn({ err: error, attempt, delayMs: Math.round(delay) }, 'OAuth2 token request failed; retrying');

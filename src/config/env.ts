@@ -29,6 +29,9 @@ export const envSchema = z.object({
   SLUICE_MAX_RESPONSE_BYTES: int(1_024, 1024 * 1024 * 1024).default(10 * 1024 * 1024),
   SLUICE_LOCK_DURATION_MS: int(1_000, 3_600_000).default(30_000),
   SLUICE_STALLED_INTERVAL_MS: int(1_000, 3_600_000).default(30_000),
+  SLUICE_METRICS_INTERVAL_MS: int(0, 60_000)
+    .refine((ms) => ms === 0 || ms >= 100, 'expected 0 (off) or at least 100')
+    .default(5_000),
   /** `token:role,token:role` (roles read, enqueue, admin); required by `sluice server`. Parsed by server/api-tokens.ts. */
   SLUICE_API_TOKENS: z.string().optional(),
   SLUICE_SERVER_HOST: z.string().min(1).default('127.0.0.1'),

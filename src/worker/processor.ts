@@ -11,6 +11,7 @@ import type { Operation } from '../operation/schema.js';
 import { foreignIdempotencyKey, readEnvelope, type AttemptRecord, type JobEnvelope } from '../queue/job-data.js';
 import type { OutcomeStore } from '../queue/outcome-store.js';
 import type { Logger } from '../observability/logger.js';
+import { statusClassOf, type WorkerMetrics } from '../observability/metrics.js';
 import { backoffDelay } from './backoff.js';
 import { pageRequest, readPage } from '../http/pagination.js';
 import type { Paginate, PagingState } from '../operation/paginate-schema.js';
@@ -28,6 +29,8 @@ export interface ProcessorDeps {
   pages: PageSink;
   outcomes: OutcomeStore;
   logger: Logger;
+  /** Counts requests, retries and outcomes (see observability/metrics.ts). Default: none. */
+  metrics?: WorkerMetrics;
   /** Jitter source, for tests. */
   random?: () => number;
 }
@@ -51,7 +54,7 @@ export type SluiceProcessor = (job: Job, token?: string, signal?: AbortSignal) =
  * any job options, follow the operation's own retry policy, and so every attempt is recorded.
  */
 export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
-  const { queue, config, http, limiter, credentials, pages, outcomes, logger } = deps;
+  const { queue, config, http, limiter, credentials, pages, outcomes, logger, metrics } = deps;
 
   return async function process(job, token, signal) {
     const jobId = job.id!;
@@ -145,6 +148,7 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
       await limiter.release(gate.lease);
     }
     const durationMs = response?.durationMs ?? Date.now() - startedAt.getTime();
+    metrics?.request(limitKey, statusClassOf(response?.status, failure), durationMs);
     if (response) await learnFromResponse(response, limitKeys, log);
 
     if (verdict.kind === 'aborted') {
@@ -187,6 +191,7 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
         delete line.result;
       }
       await persist(() => outcomes.record({ jobId, jobTimestamp: job.timestamp, opId: envelope.opId, batchId: envelope.batchId, outcome: 'succeeded', resultLine: line }));
+      metrics?.succeeded();
       return line;
     }
 
@@ -216,6 +221,7 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
         log.info({ status: response?.status, error: verdict.code, durationMs, outcome: rateLimited ? 'rate-limited' : 'retry', delayMs: delay }, 'attempt failed; will retry');
         await job.updateData({ ...envelope, attempts } satisfies JobEnvelope);
         await outcomes.countRetry(envelope.batchId);
+        metrics?.retry(verdict.code);
         return requeue(delay);
       }
       const reason: DeadLetterReason = !withinBudget
@@ -320,5 +326,8 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
       excerpt: details.attempts.at(-1)?.excerpt,
     });
     await persist(() => outcomes.record({ jobId, jobTimestamp: job.timestamp, opId: envelope.opId, batchId: envelope.batchId, outcome: 'deadLettered', resultLine: line, deadLetter: entry }));
+    // Counted once stored: a dead letter that could not be stored fails the job, and the worker's
+    // `failed` handler stores (and counts) it as internal-error instead.
+    metrics?.deadLetter(details.reason);
   }
 }

@@ -1,5 +1,6 @@
-import { UnrecoverableError, Worker } from 'bullmq';
+import { MetricsTime, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
 import { errorMessage } from '../errors.js';
 import { EMPTY_CONFIG, type SluiceConfig } from '../config/sluice-config.js';
 import { createHttpClient, type HttpClient } from '../http/http-client.js';
@@ -8,6 +9,8 @@ import { foreignIdempotencyKey, readEnvelope } from '../queue/job-data.js';
 import { createOutcomeStore } from '../queue/outcome-store.js';
 import { closeRedis, createRedisConnection } from '../queue/redis-connection.js';
 import type { Logger } from '../observability/logger.js';
+import { createWorkerMetrics } from '../observability/metrics.js';
+import { createMetricsPublisher } from '../observability/worker-snapshots.js';
 import { createLimiter } from '../limits/limiter.js';
 import { destinationPolicyOf } from '../operation/parse-operation.js';
 import { assertSecrets, createCredentials } from '../auth/credentials.js';
@@ -50,10 +53,16 @@ export interface SluiceWorkerOptions {
   warmUp?: boolean;
   /** Use this HTTP client instead of making one (borrowed). */
   http?: HttpClient;
+  /** Count requests, retries, dead letters and token requests, and publish them to Redis for `sluice server`'s `/metrics`. Default true. */
+  metrics?: boolean;
+  /** How often the metrics are published (and once more on close). Default 5,000 ms. */
+  metricsIntervalMs?: number;
 }
 
 export interface SluiceWorker {
   readonly worker: Worker;
+  /** This worker's metrics, unless `metrics: false`: its id (the `worker` label of its series) and its registry. */
+  readonly metrics: { readonly id: string; readonly registry: Registry } | undefined;
   /** Resolves once the worker is connected and taking jobs. */
   ready(): Promise<void>;
   /**
@@ -82,14 +91,18 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
   });
   const outcomes = createOutcomeStore(redis, queue, options.batchRetentionSeconds ?? 7 * 86_400);
   const limiter = createLimiter({ redis, config, logger, ...(options.maxInSlotWaitMs !== undefined ? { maxInSlotWaitMs: options.maxInSlotWaitMs } : {}) });
-  const credentials = createCredentials({ config, env: credentialsEnv, redis, http, logger });
+  const metrics = options.metrics === false ? undefined : createWorkerMetrics();
+  const publisher = metrics
+    ? createMetricsPublisher({ redis, registry: metrics.registry, queue, logger, ...(options.metricsIntervalMs !== undefined ? { intervalMs: options.metricsIntervalMs } : {}) })
+    : undefined;
+  const credentials = createCredentials({ config, env: credentialsEnv, redis, http, logger, ...(metrics ? { onTokenRequest: metrics.tokenRequest } : {}) });
   // Paginated operations with forEach enqueue their child operations through this.
   const children = createProducer({ connection: redis, queue, config });
   const pages = createPageSink({
     config,
     enqueueChildren: (operations, batchId) => children.enqueueMany(operations, { batchId, collectResults: false }),
   });
-  const processor = createProcessor({ queue, config, http, limiter, credentials, pages, outcomes, logger });
+  const processor = createProcessor({ queue, config, http, limiter, credentials, pages, outcomes, logger, ...(metrics ? { metrics } : {}) });
 
   const worker = new Worker(bullQueueName(queue), processor, {
     connection: redis,
@@ -102,6 +115,9 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
     // A stall is a worker that died. The processor dead-letters a job after MAX_STALLS of them; BullMQ's
     // own limit (which fails a job without telling any worker) must never be reached first.
     maxStalledCount: MAX_STALLS * 20,
+    // Finished jobs per minute (kept a day), counted by BullMQ inside the script that finishes a job:
+    // the dashboard's throughput. Dead letters count as failed.
+    metrics: { maxDataPoints: MetricsTime.ONE_HOUR * 24 },
     autorun: false,
   });
 
@@ -123,6 +139,7 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
         resultLine: resultLine(envelope, undefined, job.id!, { outcome: 'deadLettered', attempts: details.attempts.length, reason: details.reason, message, status: undefined, excerpt: undefined }),
         deadLetter: deadLetterEntry(queue, job.id!, envelope, details),
       })
+      .then(() => metrics?.deadLetter(details.reason))
       .catch((recordError: unknown) => logger.error({ err: recordError, jobId: job.id }, 'could not dead-letter a failed job'));
     logger.error({ err: error, jobId: job.id, outcome: 'dead-lettered', reason: 'internal-error' }, 'job failed unexpectedly');
   });
@@ -136,6 +153,8 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
   const started = warm.then(() => {
     if (closing) return;
     worker.run().catch((error: unknown) => logger.error({ err: error }, 'worker stopped on an error'));
+    // Seen by /metrics at once, not one interval later (publish() never rejects).
+    void publisher?.publish();
   });
 
   async function shutdown(force: boolean): Promise<void> {
@@ -150,6 +169,8 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
     // Release in reverse order of creation, each step even when an earlier one failed.
     const releases: [string, () => Promise<unknown>][] = [
       ['worker', () => closed.finally(() => clearTimeout(timer))],
+      // After the last job: the final counts are published while Redis is still open.
+      ['metrics publisher', () => publisher?.close() ?? Promise.resolve()],
       ['limiter', () => limiter.close()],
       ['child producer', () => children.close()],
       ['http client', () => (ownsHttp ? http.close() : Promise.resolve())],
@@ -167,6 +188,7 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
 
   return {
     worker,
+    metrics: metrics && publisher ? { id: publisher.id, registry: metrics.registry } : undefined,
     ready: () => Promise.all([worker.waitUntilReady(), started]).then(() => undefined),
     close(closeOptions = {}) {
       if (closeOptions.force && closing) worker.cancelAllJobs('shutdown');

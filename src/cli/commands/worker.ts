@@ -36,6 +36,9 @@ export async function workerCommand(ctx: CliContext, options: { concurrency?: st
       maxResponseBytes: env.SLUICE_MAX_RESPONSE_BYTES,
       lockDurationMs: env.SLUICE_LOCK_DURATION_MS,
       stalledIntervalMs: env.SLUICE_STALLED_INTERVAL_MS,
+      // Published to Redis for `sluice server`'s /metrics; 0 turns it off.
+      metrics: env.SLUICE_METRICS_INTERVAL_MS > 0,
+      metricsIntervalMs: env.SLUICE_METRICS_INTERVAL_MS || 5_000,
     });
     const stopped = new Promise<void>((resolve) => {
       let signals = 0;

@@ -1,0 +1,181 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { AggregatorRegistry, Gauge, Registry, type PrometheusContentType } from 'prom-client';
+import { QUEUE_NAME } from '../config/env.js';
+import type { SluiceConfig } from '../config/sluice-config.js';
+import { createLimitsAdmin, type LimitStatus } from '../limits/limits-admin.js';
+import { PREFIX, bullQueueName, queueKeys } from '../queue/keys.js';
+import { readLiveSnapshots, type WorkerSnapshot } from './worker-snapshots.js';
+
+/**
+ * Prometheus text for the whole fleet, for `GET /metrics` of `sluice server`: every live worker's
+ * published metrics, one series per worker (`worker` and `queue` labels), plus gauges read from
+ * Redis at scrape time (queue depth, stored dead letters, limiter state, live workers).
+ *
+ * Why a series per worker rather than one sum: a counter summed across workers goes down when a
+ * worker stops (its share leaves the sum), which Prometheus takes for a counter reset and turns
+ * into a spike in rate(). A worker's own series simply ends, which Prometheus handles; aggregate
+ * in queries: `sum by (limitKey) (rate(sluice_requests_total[5m]))`.
+ */
+
+/**
+ * BullMQ job states reported as `sluice_queue_jobs{state}`. (BullMQ 6 keeps a paused queue's jobs in
+ * `waiting`; it has no `paused` list any more.)
+ */
+export const JOB_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed'] as const;
+
+export interface QueueGauges {
+  queue: string;
+  /** Jobs per state (JOB_STATES). */
+  jobs: Record<string, number>;
+  /** Dead letters stored for the queue. */
+  deadLetters: number;
+}
+
+export interface FleetSnapshot {
+  workers: WorkerSnapshot[];
+  queues: QueueGauges[];
+  limits: LimitStatus[];
+}
+
+export interface FleetMetricsOptions {
+  /** Borrowed: worker snapshots, queue counts and limiter state are read through it. */
+  redis: Redis;
+  /** The queues to report, e.g. `() => discoverQueues(redis)`; the queues of live workers are always added. */
+  queues: () => Promise<string[]>;
+  /** The config file: its limit keys are reported even before any worker used them. */
+  config: SluiceConfig;
+  /** How long an answer of `queues()` is reused. Default 60,000 ms; 0 asks on every render. */
+  queuesCacheMs?: number;
+}
+
+export interface FleetMetrics {
+  /** The Content-Type of `render()`'s text (Prometheus text format 0.0.4). */
+  readonly contentType: string;
+  /** The exposition. Rejects when Redis cannot be read (a scrape should fail rather than report half). */
+  render(): Promise<string>;
+  /** Closes the BullMQ Queue objects it made (not the borrowed client). Idempotent. */
+  close(): Promise<void>;
+}
+
+export function createFleetMetrics(options: FleetMetricsOptions): FleetMetrics {
+  const { redis } = options;
+  const queuesCacheMs = options.queuesCacheMs ?? 60_000;
+  const admin = createLimitsAdmin({ redis, config: options.config });
+  const bullQueues = new Map<string, Queue>();
+  let listed: { names: Promise<string[]>; at: number } | undefined;
+  let closing: Promise<void> | undefined;
+
+  function queueNames(): Promise<string[]> {
+    if (!listed || Date.now() - listed.at >= queuesCacheMs) {
+      const names = options.queues();
+      listed = { names, at: Date.now() };
+      // A failed listing is asked again next time.
+      names.catch(() => {
+        if (listed?.names === names) listed = undefined;
+      });
+    }
+    return listed.names;
+  }
+
+  function bullQueue(name: string): Queue {
+    let queue = bullQueues.get(name);
+    if (!queue) {
+      queue = new Queue(bullQueueName(name), { connection: redis, prefix: PREFIX });
+      // Connection trouble reaches render() through the failing command.
+      queue.on('error', () => undefined);
+      bullQueues.set(name, queue);
+    }
+    return queue;
+  }
+
+  async function queueGauges(names: string[]): Promise<QueueGauges[]> {
+    const pipeline = redis.pipeline();
+    for (const name of names) pipeline.hlen(queueKeys(name).deadLetters);
+    const [counts, lengths] = await Promise.all([
+      Promise.all(names.map((name) => bullQueue(name).getJobCounts(...JOB_STATES))),
+      names.length > 0 ? pipeline.exec() : Promise.resolve([]),
+    ]);
+    return names.map((queue, i) => {
+      const [error, length] = lengths?.[i] ?? [null, 0];
+      if (error) throw error;
+      return { queue, jobs: counts[i]!, deadLetters: Number(length) };
+    });
+  }
+
+  return {
+    contentType: Registry.PROMETHEUS_CONTENT_TYPE,
+    async render() {
+      if (closing) throw new Error('fleet metrics: render() after close()');
+      const [workers, names, limits] = await Promise.all([readLiveSnapshots(redis), queueNames(), admin.list()]);
+      const queues = [...new Set([...names.filter((name) => QUEUE_NAME.test(name)), ...workers.map((worker) => worker.queue)])].sort();
+      return renderFleetMetrics({ workers, queues: await queueGauges(queues), limits });
+    },
+    close() {
+      closing ??= Promise.allSettled([...bullQueues.values()].map((queue) => queue.close())).then(() => undefined);
+      return closing;
+    },
+  };
+}
+
+/** Names of the gauges computed at scrape time (a worker snapshot may not reuse them). */
+const LIVE_NAMES = new Set(['sluice_workers', 'sluice_queue_jobs', 'sluice_dead_letters_stored', 'sluice_limiter_effective_rate', 'sluice_limiter_in_flight', 'sluice_limiter_paused', 'sluice_limiter_queued']);
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const METRIC_TYPES = new Set(['counter', 'gauge', 'histogram', 'summary']);
+
+/** The exposition of a fleet snapshot: pure, for tests and for render(). */
+export async function renderFleetMetrics(fleet: FleetSnapshot): Promise<string> {
+  // Each worker's series get its `worker` and `queue` labels. prom-client's aggregate() then writes
+  // each metric name once (one HELP and TYPE), and since no two workers share a label set it sums nothing.
+  const types = new Map<string, string>();
+  const tagged = fleet.workers.map((worker) =>
+    worker.metrics
+      .filter((metric) => {
+        const type = String(metric.type);
+        // Drop what would break the exposition: a bad name, a name the live gauges own, or (after
+        // an upgrade that changed it) a type other than the one the first worker gave the name.
+        if (!METRIC_NAME.test(metric.name) || LIVE_NAMES.has(metric.name) || !METRIC_TYPES.has(type) || !Array.isArray(metric.values)) return false;
+        const first = types.get(metric.name) ?? type;
+        types.set(metric.name, first);
+        return first === type;
+      })
+      .map((metric) => ({
+        ...metric,
+        aggregator: 'sum',
+        values: metric.values.map((value) => {
+          // Histogram buckets keep `le` last, as readers expect it.
+          const { le, ...labels } = value.labels as Record<string, string | number>;
+          return { ...value, labels: { worker: worker.worker, queue: worker.queue, ...labels, ...(le === undefined ? {} : { le }) } };
+        }),
+      })),
+  );
+  const published = AggregatorRegistry.aggregate<PrometheusContentType>(tagged);
+
+  const live = new Registry();
+  const registers = [live];
+  const workers = new Gauge({ name: 'sluice_workers', help: 'Worker processes that published metrics lately, by queue.', labelNames: ['queue'], registers });
+  const jobs = new Gauge({ name: 'sluice_queue_jobs', help: 'Jobs in each BullMQ state, by queue (prioritized: not yet started; waiting: back for their slot or a retry).', labelNames: ['queue', 'state'], registers });
+  // Not `sluice_dead_letters`: OpenMetrics would read that as the family of the counter sluice_dead_letters_total.
+  const deadLetters = new Gauge({ name: 'sluice_dead_letters_stored', help: 'Dead letters stored (not yet replayed or purged), by queue.', labelNames: ['queue'], registers });
+  const effectiveRate = new Gauge({ name: 'sluice_limiter_effective_rate', help: 'Requests per second the workers use for the limit key (after overrides and 429s); absent: no rate limit.', labelNames: ['limitKey'], registers });
+  const inFlight = new Gauge({ name: 'sluice_limiter_in_flight', help: 'Requests in flight across the fleet for the limit key (concurrency leases held).', labelNames: ['limitKey'], registers });
+  const paused = new Gauge({ name: 'sluice_limiter_paused', help: '1 while the limit key is paused, by an operator or until a Retry-After / RateLimit-Reset the target sent.', labelNames: ['limitKey'], registers });
+  const queued = new Gauge({ name: 'sluice_limiter_queued', help: 'Operations holding a booked start slot for the limit key and waiting for it.', labelNames: ['limitKey'], registers });
+
+  const perQueue = new Map<string, number>();
+  for (const worker of fleet.workers) perQueue.set(worker.queue, (perQueue.get(worker.queue) ?? 0) + 1);
+  for (const queue of fleet.queues) if (!perQueue.has(queue.queue)) perQueue.set(queue.queue, 0);
+  for (const [queue, count] of perQueue) workers.set({ queue }, count);
+  for (const queue of fleet.queues) {
+    for (const state of JOB_STATES) jobs.set({ queue: queue.queue, state }, queue.jobs[state] ?? 0);
+    deadLetters.set({ queue: queue.queue }, queue.deadLetters);
+  }
+  for (const limit of fleet.limits) {
+    const limitKey = limit.key;
+    if (limit.effectiveRate !== null) effectiveRate.set({ limitKey }, limit.effectiveRate);
+    inFlight.set({ limitKey }, limit.inFlight);
+    paused.set({ limitKey }, limit.paused || limit.pausedUntil !== null ? 1 : 0);
+    queued.set({ limitKey }, limit.queued);
+  }
+  return Registry.merge([published, live]).metrics();
+}

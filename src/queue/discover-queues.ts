@@ -1,0 +1,35 @@
+import type { Redis } from 'ioredis';
+import { QUEUE_NAME } from '../config/env.js';
+import { PREFIX } from './keys.js';
+
+export interface DiscoverQueuesOptions {
+  /** Stop once this many queues are found. Default 1,000. */
+  limit?: number;
+  /** Keys SCAN looks at per call. Default 1,000. */
+  scanCount?: number;
+}
+
+/**
+ * The sluice queues present in Redis, sorted: every `sluice:{name}:meta` key (BullMQ writes it when
+ * a queue is first used, and it stays while the queue has jobs or history). SCAN walks the whole
+ * keyspace in steps of `scanCount` — a Redis holding a million jobs takes a thousand calls — so
+ * call it now and then (fleet-metrics.ts reuses its answer for a minute), not per request.
+ */
+export async function discoverQueues(redis: Redis, options: DiscoverQueuesOptions = {}): Promise<string[]> {
+  const limit = options.limit ?? 1_000;
+  const scanCount = options.scanCount ?? 1_000;
+  const head = `${PREFIX}:{`;
+  const tail = '}:meta';
+  const found = new Set<string>();
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${head}*${tail}`, 'COUNT', scanCount);
+    for (const key of keys) {
+      const name = key.slice(head.length, -tail.length);
+      // The pattern's * also matches names no sluice queue can have (a `}` or `:` inside).
+      if (QUEUE_NAME.test(name)) found.add(name);
+    }
+    cursor = next;
+  } while (cursor !== '0' && found.size < limit);
+  return [...found].sort().slice(0, limit);
+}

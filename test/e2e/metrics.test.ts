@@ -1,0 +1,84 @@
+/**
+ * Metrics across processes: two `sluice worker` processes publish their own counts to Redis, and
+ * what `sluice server` would serve at /metrics (createFleetMetrics) shows each of them.
+ */
+import { hostname } from 'node:os';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { parseSluiceConfig } from '../../src/config/sluice-config.js';
+import { createFleetMetrics } from '../../src/observability/fleet-metrics.js';
+import { createBatches } from '../../src/queue/batches.js';
+import { discoverQueues } from '../../src/queue/discover-queues.js';
+import { createProducer } from '../../src/queue/producer.js';
+import { useCli } from '../helpers/cli-process.js';
+import { parseExposition, type Exposition } from '../helpers/prom-text.js';
+import { uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
+import { startTargetServer } from '../helpers/target-server.js';
+
+const redis = useRedisServer();
+const cli = useCli(() => ({ REDIS_URL: redis().url }));
+
+describe('metrics of worker processes (built binary)', () => {
+  it('two workers publish their own request counts; both appear and add up to what the target saw', async () => {
+    const queue = uniqueQueue('e2e-metrics');
+    const target = await startTargetServer();
+    onTestFinished(() => target.close());
+    // Every tenth item fails once (a retry); each answer takes a little while, so both workers get work.
+    const seen = new Set<string>();
+    target.setDefault((request) => {
+      const first = !seen.has(request.path);
+      seen.add(request.path);
+      const n = Number(request.path.split('/').pop());
+      return first && n % 10 === 0 ? { status: 503, delayMs: 10 } : { status: 200, json: { ok: true }, delayMs: 10 };
+    });
+    await cli.allowLocal(target.url);
+    const workers = await cli.startWorkers(2, { concurrency: 4, env: { SLUICE_QUEUE: queue, SLUICE_METRICS_INTERVAL_MS: '200' } });
+
+    const client = redis().client;
+    const producer = createProducer({ connection: client, queue, config: parseSluiceConfig({ targets: cli.localTargets() }) });
+    const { batchId } = await producer.enqueueMany(
+      Array.from({ length: 80 }, (_, n) => ({ method: 'POST', url: `${target.url}/items/${n}`, json: { n }, retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 50 } })),
+    );
+    await producer.close();
+    await waitFor(async () => (await createBatches(client, queue).status(batchId))?.succeeded === 80, { timeoutMs: 60_000, what: 'the batch to succeed' });
+    expect(target.requests).toHaveLength(88);
+
+    const fleet = createFleetMetrics({ redis: client, queues: () => discoverQueues(client), config: parseSluiceConfig({}) });
+    onTestFinished(() => fleet.close());
+    const published = (text: Exposition) => text.sum('sluice_requests_total', { queue });
+    // waitFor only returns a truthy value.
+    const text = (await waitFor(
+      async () => {
+        const parsed = parseExposition(await fleet.render());
+        // The batch counts an outcome just before BullMQ moves its job to completed: wait for both.
+        return published(parsed) === target.requests.length && parsed.sum('sluice_queue_jobs', { queue, state: 'completed' }) === 80 ? parsed : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 100, what: 'every request to be published' },
+    ))!;
+
+    // One series set per process, each labelled with its host and pid.
+    const perWorker = new Map<string, number>();
+    for (const sample of text.samples('sluice_requests_total', { queue })) {
+      perWorker.set(sample.labels['worker']!, (perWorker.get(sample.labels['worker']!) ?? 0) + sample.value);
+    }
+    expect(perWorker.size).toBe(2);
+    for (const worker of workers) {
+      const id = [...perWorker.keys()].find((key) => key.startsWith(`${hostname()}:${worker.pid}:`));
+      expect(id, `a series for pid ${worker.pid} in ${[...perWorker.keys()].join(', ')}`).toBeDefined();
+      expect(perWorker.get(id!)).toBeGreaterThan(0);
+    }
+    expect([...perWorker.values()].reduce((sum, count) => sum + count, 0)).toBe(88);
+    const limitKey = new URL(target.url).host;
+    expect(text.sum('sluice_requests_total', { queue, limitKey, statusClass: '2xx' })).toBe(80);
+    expect(text.sum('sluice_requests_total', { queue, limitKey, statusClass: '5xx' })).toBe(8);
+    expect(text.sum('sluice_retries_total', { queue, reason: 'HTTP_503' })).toBe(8);
+    expect(text.sum('sluice_request_duration_seconds_count', { queue, limitKey })).toBe(88);
+    expect(text.sum('sluice_operations_succeeded_total', { queue })).toBe(80);
+    expect(text.sum('sluice_workers', { queue })).toBe(2);
+    expect(text.sum('sluice_queue_jobs', { queue, state: 'completed' })).toBe(80);
+
+    // Stopped workers publish a last time; their series stay until their entries go stale.
+    for (const worker of workers) worker.signal('SIGTERM');
+    for (const worker of workers) expect((await worker.waitForExit()).code).toBe(0);
+    expect(published(parseExposition(await fleet.render()))).toBe(88);
+  }, 90_000);
+});

@@ -1,0 +1,200 @@
+import { describe, expect, it } from 'vitest';
+import { NetworkError, ShutdownAbortError, TimeoutError, AuthError } from '../../src/errors.js';
+import { renderFleetMetrics, JOB_STATES, type FleetSnapshot } from '../../src/observability/fleet-metrics.js';
+import { OTHER_LIMIT_KEY, createWorkerMetrics, statusClassOf, type WorkerMetrics } from '../../src/observability/metrics.js';
+import type { WorkerSnapshot } from '../../src/observability/worker-snapshots.js';
+import type { LimitStatus } from '../../src/limits/limits-admin.js';
+import { parseExposition } from '../helpers/prom-text.js';
+
+/** What a worker publishes, through JSON as it travels through Redis. */
+async function snapshot(worker: string, queue: string, metrics: WorkerMetrics): Promise<WorkerSnapshot> {
+  const json = JSON.parse(JSON.stringify(await metrics.registry.getMetricsAsJSON())) as WorkerSnapshot['metrics'];
+  return { worker, queue, at: Date.now(), metrics: json };
+}
+
+const limit = (key: string, over: Partial<LimitStatus> = {}): LimitStatus => ({
+  key,
+  configured: null,
+  override: null,
+  effectiveRate: null,
+  inFlight: 0,
+  paused: false,
+  pausedUntil: null,
+  recent429s: 0,
+  queued: 0,
+  lastSeen: null,
+  ...over,
+});
+
+const emptyQueue = (queue: string) => ({ queue, jobs: Object.fromEntries(JOB_STATES.map((state) => [state, 0])), deadLetters: 0 });
+
+describe('statusClassOf', () => {
+  it('classes a response by its status and an attempt without one by its error', () => {
+    expect(statusClassOf(200, undefined)).toBe('2xx');
+    expect(statusClassOf(204, undefined)).toBe('2xx');
+    expect(statusClassOf(308, undefined)).toBe('3xx');
+    expect(statusClassOf(404, undefined)).toBe('4xx');
+    expect(statusClassOf(429, undefined)).toBe('4xx');
+    expect(statusClassOf(503, undefined)).toBe('5xx');
+    expect(statusClassOf(undefined, new TimeoutError('headers', 100))).toBe('timeout');
+    expect(statusClassOf(undefined, new NetworkError('refused', 'ECONNREFUSED'))).toBe('network');
+    expect(statusClassOf(undefined, new ShutdownAbortError())).toBe('aborted');
+    expect(statusClassOf(undefined, new AuthError('no token', { retryable: true }))).toBe('error');
+    expect(statusClassOf(undefined, new Error('?'))).toBe('error');
+  });
+});
+
+describe('createWorkerMetrics', () => {
+  it('uses a registry of its own, so two workers in one process do not clash', async () => {
+    const a = createWorkerMetrics();
+    const b = createWorkerMetrics();
+    a.request('k', '2xx', 10);
+    expect(a.registry).not.toBe(b.registry);
+    const text = parseExposition(await b.registry.metrics());
+    expect(text.sum('sluice_requests_total')).toBe(0);
+  });
+
+  it(`counts limit keys past maxLimitKeys as ${OTHER_LIMIT_KEY}`, async () => {
+    const metrics = createWorkerMetrics({ maxLimitKeys: 2 });
+    for (const key of ['a', 'b', 'c', 'd', 'a']) metrics.request(key, '2xx', 5);
+    const text = parseExposition(await metrics.registry.metrics());
+    expect(text.sum('sluice_requests_total', { limitKey: 'a' })).toBe(2);
+    expect(text.sum('sluice_requests_total', { limitKey: 'b' })).toBe(1);
+    expect(text.sum('sluice_requests_total', { limitKey: OTHER_LIMIT_KEY })).toBe(2);
+    expect(text.sum('sluice_request_duration_seconds_count', { limitKey: OTHER_LIMIT_KEY })).toBe(2);
+    expect(() => createWorkerMetrics({ maxLimitKeys: 0 })).toThrow(/maxLimitKeys: expected a whole number of at least 1, received 0/);
+  });
+});
+
+describe('renderFleetMetrics', () => {
+  it('merges several workers into one valid exposition: one HELP and TYPE per name, a series per worker', async () => {
+    const one = createWorkerMetrics();
+    const two = createWorkerMetrics();
+    const awkward = 'tenant "7"\\east\nline';
+    one.request('orders', '2xx', 40);
+    one.request('orders', '2xx', 120);
+    one.request('orders', '5xx', 3_000);
+    one.request(awkward, '4xx', 7);
+    one.retry('HTTP_503');
+    one.deadLetter('permanent-status');
+    one.succeeded();
+    one.tokenRequest('crm', 'success');
+    two.request('orders', '2xx', 20);
+    two.request('orders', 'timeout', 61_000);
+    two.retry('HTTP_503');
+    two.retry('TIMEOUT_TOTAL');
+    two.tokenRequest('crm', 'failed');
+    const fleet: FleetSnapshot = {
+      workers: [await snapshot('host-a:11:aaaaaa', 'orders', one), await snapshot('host-b:12:bbbbbb', 'bulk', two)],
+      queues: [emptyQueue('orders'), emptyQueue('bulk')],
+      limits: [],
+    };
+
+    const text = await renderFleetMetrics(fleet);
+    for (const name of ['sluice_requests_total', 'sluice_request_duration_seconds', 'sluice_retries_total', 'sluice_dead_letters_total', 'sluice_token_refreshes_total']) {
+      expect(text.split('\n').filter((line) => line.startsWith(`# HELP ${name} `))).toHaveLength(1);
+      expect(text.split('\n').filter((line) => line.startsWith(`# TYPE ${name} `))).toHaveLength(1);
+    }
+    const parsed = parseExposition(text);
+    expect(parsed.families.get('sluice_requests_total')?.type).toBe('counter');
+    expect(parsed.families.get('sluice_request_duration_seconds')?.type).toBe('histogram');
+
+    const a = { worker: 'host-a:11:aaaaaa', queue: 'orders' };
+    const b = { worker: 'host-b:12:bbbbbb', queue: 'bulk' };
+    expect(parsed.sum('sluice_requests_total', { ...a, limitKey: 'orders', statusClass: '2xx' })).toBe(2);
+    expect(parsed.sum('sluice_requests_total', { ...a, limitKey: 'orders', statusClass: '5xx' })).toBe(1);
+    expect(parsed.sum('sluice_requests_total', { ...b, limitKey: 'orders', statusClass: '2xx' })).toBe(1);
+    expect(parsed.sum('sluice_requests_total', { ...b, limitKey: 'orders', statusClass: 'timeout' })).toBe(1);
+    // Label values survive escaping: quotes, backslashes, newlines.
+    expect(parsed.sum('sluice_requests_total', { ...a, limitKey: awkward, statusClass: '4xx' })).toBe(1);
+    // Not summed across workers: each worker's series stands alone.
+    expect(parsed.samples('sluice_retries_total', { reason: 'HTTP_503' }).map((sample) => sample.labels['worker']).sort()).toEqual([a.worker, b.worker]);
+    expect(parsed.sum('sluice_retries_total', { ...b })).toBe(2);
+    expect(parsed.sum('sluice_dead_letters_total', { ...a, reason: 'permanent-status' })).toBe(1);
+    expect(parsed.sum('sluice_operations_succeeded_total', a)).toBe(1);
+    expect(parsed.sum('sluice_token_refreshes_total', { ...b, target: 'crm', outcome: 'failed' })).toBe(1);
+    // Histograms: 0.04 s and 0.12 s below 0.25, the 3 s attempt above; a 61 s one only in +Inf.
+    expect(parsed.sum('sluice_request_duration_seconds_bucket', { ...a, limitKey: 'orders', le: '0.25' })).toBe(2);
+    expect(parsed.sum('sluice_request_duration_seconds_bucket', { ...a, limitKey: 'orders', le: '+Inf' })).toBe(3);
+    expect(parsed.sum('sluice_request_duration_seconds_sum', { ...a, limitKey: 'orders' })).toBeCloseTo(3.16, 6);
+    expect(parsed.sum('sluice_request_duration_seconds_bucket', { ...b, limitKey: 'orders', le: '60' })).toBe(1);
+    expect(parsed.sum('sluice_request_duration_seconds_count', { ...b, limitKey: 'orders' })).toBe(2);
+  });
+
+  it('adds the gauges read at scrape time: queue depth, stored dead letters, workers, limiter state', async () => {
+    const worker = createWorkerMetrics();
+    const fleet: FleetSnapshot = {
+      workers: [await snapshot('h:1:a', 'orders', worker), await snapshot('h:2:b', 'orders', createWorkerMetrics())],
+      queues: [
+        { queue: 'orders', jobs: { waiting: 3, prioritized: 1_200, active: 50, delayed: 7, failed: 2, completed: 900 }, deadLetters: 2 },
+        emptyQueue('idle'),
+      ],
+      limits: [
+        limit('orders', { effectiveRate: 25, inFlight: 4, queued: 12 }),
+        limit('tenant:42', { paused: true }),
+        limit('partner', { pausedUntil: new Date(Date.now() + 5_000).toISOString(), effectiveRate: 1.5 }),
+      ],
+    };
+    const parsed = parseExposition(await renderFleetMetrics(fleet));
+
+    expect(parsed.sum('sluice_workers', { queue: 'orders' })).toBe(2);
+    // A queue with jobs and no worker says so (an alert: backlog, no workers).
+    expect(parsed.samples('sluice_workers', { queue: 'idle' })).toEqual([{ name: 'sluice_workers', labels: { queue: 'idle' }, value: 0 }]);
+    expect(parsed.sum('sluice_queue_jobs', { queue: 'orders', state: 'prioritized' })).toBe(1_200);
+    expect(parsed.sum('sluice_queue_jobs', { queue: 'orders', state: 'active' })).toBe(50);
+    expect(parsed.samples('sluice_queue_jobs', { queue: 'idle' }).map((sample) => sample.labels['state']).sort()).toEqual([...JOB_STATES].sort());
+    expect(parsed.sum('sluice_dead_letters_stored', { queue: 'orders' })).toBe(2);
+    expect(parsed.sum('sluice_limiter_effective_rate', { limitKey: 'orders' })).toBe(25);
+    expect(parsed.sum('sluice_limiter_effective_rate', { limitKey: 'partner' })).toBe(1.5);
+    // No rate limit: no series (0 would read as "stopped").
+    expect(parsed.samples('sluice_limiter_effective_rate', { limitKey: 'tenant:42' })).toEqual([]);
+    expect(parsed.sum('sluice_limiter_in_flight', { limitKey: 'orders' })).toBe(4);
+    expect(parsed.sum('sluice_limiter_queued', { limitKey: 'orders' })).toBe(12);
+    expect(parsed.sum('sluice_limiter_paused', { limitKey: 'orders' })).toBe(0);
+    expect(parsed.sum('sluice_limiter_paused', { limitKey: 'tenant:42' })).toBe(1);
+    expect(parsed.sum('sluice_limiter_paused', { limitKey: 'partner' })).toBe(1);
+    for (const name of ['sluice_queue_jobs', 'sluice_workers', 'sluice_limiter_in_flight']) expect(parsed.families.get(name)?.type).toBe('gauge');
+  });
+
+  it('is valid with no workers, no queues and no limit keys', async () => {
+    const parsed = parseExposition(await renderFleetMetrics({ workers: [], queues: [], limits: [] }));
+    expect(parsed.families.get('sluice_workers')?.samples).toEqual([]);
+    expect(parsed.families.has('sluice_requests_total')).toBe(false);
+  });
+
+  it('drops published metrics that would break the exposition (bad name, a live gauge name, a type another worker gave differently)', async () => {
+    const good = await snapshot('h:1:a', 'q', createWorkerMetrics());
+    const odd: WorkerSnapshot = {
+      worker: 'h:2:b',
+      queue: 'q',
+      at: Date.now(),
+      metrics: [
+        { name: 'sluice_requests_total', help: 'changed', type: 'gauge', aggregator: 'sum', values: [{ value: 5, labels: { limitKey: 'x' } }] },
+        { name: 'bad name', help: 'x', type: 'counter', aggregator: 'sum', values: [{ value: 1, labels: {} }] },
+        { name: 'sluice_workers', help: 'x', type: 'gauge', aggregator: 'sum', values: [{ value: 99, labels: {} }] },
+        { name: 'sluice_new_in_next_version_total', help: 'new', type: 'counter', aggregator: 'omit', values: [{ value: 3, labels: {} }] },
+      ] as unknown as WorkerSnapshot['metrics'],
+    };
+    good.metrics.find((metric) => metric.name === 'sluice_requests_total')!.values.push({ value: 1, labels: { limitKey: 'k', statusClass: '2xx' } });
+    const parsed = parseExposition(await renderFleetMetrics({ workers: [good, odd], queues: [emptyQueue('q')], limits: [] }));
+    expect(parsed.families.get('sluice_requests_total')?.type).toBe('counter');
+    expect(parsed.samples('sluice_requests_total', { worker: 'h:2:b' })).toEqual([]);
+    expect(parsed.sum('sluice_workers')).toBe(2);
+    // A metric only a newer worker has is passed on, its aggregator notwithstanding.
+    expect(parsed.sum('sluice_new_in_next_version_total', { worker: 'h:2:b', queue: 'q' })).toBe(3);
+  });
+});
+
+describe('the exposition checker these tests use', () => {
+  it('refuses what Prometheus would refuse', () => {
+    const help = '# HELP a_total x\n# TYPE a_total counter\n';
+    expect(() => parseExposition(`${help}a_total 1\n`)).not.toThrow();
+    expect(() => parseExposition(`${help}${help}a_total 1\n`)).toThrow(/second HELP/);
+    expect(() => parseExposition(`${help}a_total{x="1"} 1\n# TYPE b gauge\nb 1\na_total{x="2"} 1\n`)).toThrow(/outside its family|two places/);
+    expect(() => parseExposition(`${help}a_total{x="1"} 1\na_total{x="1"} 2\n`)).toThrow(/duplicate series/);
+    expect(() => parseExposition(`${help}a_total{x="a\\qb"} 1\n`)).toThrow(/bad escape/);
+    expect(() => parseExposition(`${help}a_total{x="1",x="2"} 1\n`)).toThrow(/twice/);
+    expect(() => parseExposition('# TYPE h histogram\nh_bucket{le="1"} 2\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n')).toThrow(/cumulative/);
+    expect(() => parseExposition('# TYPE h histogram\nh_bucket{le="1"} 1\nh_sum 1\nh_count 1\n')).toThrow(/\+Inf/);
+  });
+});
