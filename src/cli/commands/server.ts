@@ -5,6 +5,8 @@ import { createLogger } from '../../observability/logger.js';
 import { assertRedisReachable, closeRedis, createRedisConnection, redactUrl } from '../../queue/redis-connection.js';
 import { parseApiTokens } from '../../server/api-tokens.js';
 import { buildServer } from '../../server/build-server.js';
+import { createFleetMetrics } from '../../observability/fleet-metrics.js';
+import { discoverQueues } from '../../queue/discover-queues.js';
 import { packageRoot } from '../../support/package-root.js';
 import type { CliContext } from '../context.js';
 
@@ -29,6 +31,8 @@ export async function serverCommand(ctx: CliContext, options: ServerCommandOptio
   const redis = createRedisConnection(env.REDIS_URL, { name: 'sluice:server' });
   try {
     await assertRedisReachable(redis, env.REDIS_URL);
+    // /metrics: every worker's published counters, and the queues' and limiters' state at scrape time.
+    const metrics = createFleetMetrics({ redis, config: ctx.config, queues: () => discoverQueues(redis) });
     const app = await buildServer({
       redis,
       tokens,
@@ -39,7 +43,9 @@ export async function serverCommand(ctx: CliContext, options: ServerCommandOptio
       dedupWindowSeconds: env.SLUICE_DEDUP_WINDOW_SECONDS,
       batchRetentionSeconds: env.SLUICE_BATCH_RETENTION_SECONDS,
       version: packageVersion(),
+      metrics,
     });
+    app.addHook('onClose', () => metrics.close());
     const stopped = new Promise<void>((resolve) => {
       const onSignal = (signal: NodeJS.Signals) => {
         logger.info({ signal }, 'shutdown requested: finishing requests in flight');
