@@ -72,8 +72,10 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
 
   program
     .command('enqueue')
-    .description('enqueue operations from a JSONL file (one operation per line; - reads stdin); validates every line first')
-    .argument('<file>', 'JSONL file, or - for stdin')
+    .description('enqueue operations from a JSONL file (one operation per line; - reads stdin), or a CSV file through --template; validates everything first')
+    .argument('<file>', 'JSONL or CSV file, or - for stdin')
+    .option('--template <file>', 'CSV input: an operation JSON file whose {{column}} placeholders are filled from each row')
+    .option('--format <format>', 'input format, csv or jsonl (default: csv for a .csv file or stdin with --template, else jsonl)')
     .option('--batch <id>', 'batch id (default: generated)')
     .option('--json', 'print {"batchId","enqueued","duplicates","invalid"}')
     .option('--dry-run', 'validate only; enqueue nothing')
@@ -103,8 +105,9 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
 
   program
     .command('results')
-    .description('one JSON line per finished operation of a batch')
+    .description('one JSON line (or CSV row) per finished operation of a batch')
     .argument('<batch>', 'batch id')
+    .option('--format <format>', 'jsonl (default) or csv: a header, then the meta columns and id, outcome, status, attempts, durationMs, reason, error')
     .option('--failed', 'only dead-lettered operations')
     .option('--out <file>', 'write to a file (atomically) instead of stdout')
     .action(run((ctx, batch: string, options) => resultsCommand(ctx, batch, options)));

@@ -5,6 +5,7 @@ import { UsageError } from '../../errors.js';
 import { createBatches, waitForBatch, type BatchStatus } from '../../queue/batches.js';
 import type { CliContext } from '../context.js';
 import { createProgress } from '../progress.js';
+import { writeResultsCsv } from '../results-csv.js';
 
 export function describeStatus(status: BatchStatus): string {
   return `batch ${status.batchId}: ${status.total} total, ${status.succeeded} succeeded, ${status.deadLettered} dead-lettered, ${status.pending} pending (${status.retries} retried attempts)`;
@@ -56,17 +57,23 @@ export async function waitCommand(ctx: CliContext, batchId: string, options: { t
   return 0;
 }
 
-/** `sluice results BATCH [--failed] [--out FILE]`: one JSON line per finished operation. */
-export async function resultsCommand(ctx: CliContext, batchId: string, options: { failed?: boolean; out?: string }): Promise<number> {
+/** `sluice results BATCH [--format jsonl|csv] [--failed] [--out FILE]`: one JSON line (or CSV row) per finished operation. */
+export async function resultsCommand(ctx: CliContext, batchId: string, options: { failed?: boolean; out?: string; format?: string }): Promise<number> {
+  const format = options.format ?? 'jsonl';
+  if (format !== 'jsonl' && format !== 'csv') throw new UsageError(`--format ${JSON.stringify(format)}: expected jsonl or csv`);
   const batches = createBatches(await ctx.redis(), ctx.queue);
   if (!(await batches.status(batchId))) return unknownBatch(ctx, batchId);
   const temporary = options.out ? `${options.out}.${process.pid}.tmp` : undefined;
   const out = temporary ? createWriteStream(temporary) : ctx.io.stdout;
   let count = 0;
   try {
-    for await (const line of batches.results(batchId, { failed: options.failed ?? false })) {
-      if (!out.write(`${JSON.stringify(line)}\n`)) await once(out, 'drain');
-      count += 1;
+    const results = batches.results(batchId, { failed: options.failed ?? false });
+    if (format === 'csv') count = await writeResultsCsv(results, out);
+    else {
+      for await (const line of results) {
+        if (!out.write(`${JSON.stringify(line)}\n`)) await once(out, 'drain');
+        count += 1;
+      }
     }
     if (temporary && options.out) {
       out.end();

@@ -1,13 +1,14 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { access, constants, mkdtemp, rm } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { access, constants, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { once } from 'node:events';
+import { pipeline } from 'node:stream/promises';
 import { SluiceError, UsageError, errorMessage } from '../../errors.js';
 import { parseOperation } from '../../operation/parse-operation.js';
 import { createProducer, newBatchId, BATCH_ID } from '../../queue/producer.js';
 import type { CliContext } from '../context.js';
+import { createCsvSource } from '../csv-source.js';
+import { createJsonlSource, type InputRecord, type InputSource } from '../input-source.js';
 import { createProgress } from '../progress.js';
 
 export interface EnqueueCommandOptions {
@@ -15,7 +16,13 @@ export interface EnqueueCommandOptions {
   json?: boolean;
   dryRun?: boolean;
   skipInvalid?: boolean;
+  /** An operation JSON file with `{{column}}` placeholders: the input is CSV, one operation per row. */
+  template?: string;
+  /** `csv` or `jsonl`; default by extension (`.csv`), and `csv` for stdin with a template. */
+  format?: string;
 }
+
+type InputFormat = 'csv' | 'jsonl';
 
 /** Problems printed in full; the rest are counted. */
 const MAX_PRINTED_PROBLEMS = 50;
@@ -24,31 +31,46 @@ interface Scan {
   valid: number;
   invalid: number;
   invalidLines: Set<number>;
+  /** Where reading stopped on input that cannot be read further (a malformed CSV). */
+  stoppedAt?: string;
 }
 
 /**
- * `sluice enqueue FILE|-`: validate every line first (streaming; stdin is spooled to a temporary
- * file), then enqueue. With any invalid line nothing is enqueued and the exit code is 2, unless
- * `--skip-invalid`. Memory does not grow with the file.
+ * `sluice enqueue FILE|- [--template OP.json]`: validate every line (JSONL) or row (CSV through a
+ * template) first, streaming (stdin is spooled to a temporary file first), then enqueue. With any
+ * invalid one nothing is enqueued and the exit code is 2, unless `--skip-invalid`. Memory does not
+ * grow with the file.
  */
 export async function enqueueCommand(ctx: CliContext, file: string, options: EnqueueCommandOptions): Promise<number> {
   const { io } = ctx;
   if (options.batch !== undefined && !BATCH_ID.test(options.batch)) {
     throw new UsageError(`--batch ${JSON.stringify(options.batch)}: use letters, digits and _ . : - (at most 128)`);
   }
+  const format = inputFormat(file, options);
+  // inputFormat() made sure CSV comes with a template.
+  const template = format === 'csv' ? await readTemplate(options.template!) : undefined;
   let spoolDir: string | undefined;
   try {
     let path = file;
     if (file !== '-') await assertReadable(file);
     if (file === '-') {
       spoolDir = await mkdtemp(join(tmpdir(), 'sluice-enqueue-'));
-      path = join(spoolDir, 'stdin.jsonl');
+      path = join(spoolDir, `stdin.${format}`);
+      await pipeline(io.stdin, createWriteStream(path));
     }
-    const scan = await validateFile(ctx, file === '-' ? io.stdin : path, file === '-' ? path : undefined);
+    const source = template
+      ? createCsvSource(path, { name: file === '-' ? 'stdin' : file, template: template.value, templateName: template.name })
+      : createJsonlSource(path);
+    const scan = await validateInput(ctx, source);
     const batchId = options.batch ?? newBatchId();
 
+    if (scan.stoppedAt !== undefined) {
+      io.stderr.write(`nothing enqueued: reading stopped at ${scan.stoppedAt}, which is not valid CSV (fix it; --skip-invalid cannot skip it)\n`);
+      if (options.json) writeJson(io.stdout, { batchId: null, enqueued: 0, duplicates: 0, invalid: scan.invalid });
+      return 2;
+    }
     if (scan.invalid > 0 && !options.skipInvalid) {
-      io.stderr.write(`nothing enqueued: ${scan.invalid} of ${scan.valid + scan.invalid} lines are invalid (fix them, or pass --skip-invalid)\n`);
+      io.stderr.write(`nothing enqueued: ${scan.invalid} of ${scan.valid + scan.invalid} ${source.unit} are invalid (fix them, or pass --skip-invalid)\n`);
       if (options.json) writeJson(io.stdout, { batchId: null, enqueued: 0, duplicates: 0, invalid: scan.invalid });
       return 2;
     }
@@ -73,7 +95,7 @@ export async function enqueueCommand(ctx: CliContext, file: string, options: Enq
     });
     const progress = createProgress(io, { label: 'enqueue', total: scan.valid, quiet: Boolean(options.json) });
     try {
-      const summary = await producer.enqueueMany(validOperations(path, scan.invalidLines, (n) => progress.update(n)), {
+      const summary = await producer.enqueueMany(validOperations(source, scan.invalidLines, (n) => progress.update(n)), {
         batchId,
         collectResults: false,
       });
@@ -95,64 +117,77 @@ export async function enqueueCommand(ctx: CliContext, file: string, options: Enq
   }
 }
 
-/** Pass 1: parse and validate each line, print problems as `line N: path: message`. */
-async function validateFile(ctx: CliContext, source: string | NodeJS.ReadableStream, spoolTo: string | undefined): Promise<Scan> {
+/** Pass 1: read and validate each record, print problems as `line N: path: message`. */
+async function validateInput(ctx: CliContext, source: InputSource): Promise<Scan> {
   const scan: Scan = { valid: 0, invalid: 0, invalidLines: new Set() };
-  const input = typeof source === 'string' ? openFile(source) : source;
-  const spool = spoolTo ? createWriteStream(spoolTo) : undefined;
-  let lineNumber = 0;
-  for await (const line of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
-    lineNumber += 1;
-    if (spool && !spool.write(`${line}\n`)) await once(spool, 'drain');
-    if (line.trim() === '') continue;
-    const problems = checkLine(ctx, line);
+  for await (const record of source.records()) {
+    const problems = record.problems ?? checkRecord(ctx, record);
     if (problems.length === 0) {
       scan.valid += 1;
       continue;
     }
     scan.invalid += 1;
-    scan.invalidLines.add(lineNumber);
-    if (scan.invalid <= MAX_PRINTED_PROBLEMS) {
-      for (const problem of problems) ctx.io.stderr.write(`line ${lineNumber}: ${problem}\n`);
+    scan.invalidLines.add(record.line);
+    if (scan.invalid <= MAX_PRINTED_PROBLEMS || record.fatal) {
+      for (const problem of problems) ctx.io.stderr.write(`${source.where(record)}: ${problem}\n`);
     } else if (scan.invalid === MAX_PRINTED_PROBLEMS + 1) {
-      ctx.io.stderr.write(`… more invalid lines follow; only the first ${MAX_PRINTED_PROBLEMS} are shown\n`);
+      ctx.io.stderr.write(`… more invalid ${source.unit} follow; only the first ${MAX_PRINTED_PROBLEMS} are shown\n`);
     }
-  }
-  if (spool) {
-    spool.end();
-    await once(spool, 'close');
+    if (record.fatal) {
+      scan.stoppedAt = source.where(record);
+      break;
+    }
   }
   return scan;
 }
 
-function checkLine(ctx: CliContext, line: string): string[] {
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch (error) {
-    return [`not valid JSON: ${errorMessage(error)}`];
-  }
-  const parsed = parseOperation(value, ctx.config);
+function checkRecord(ctx: CliContext, record: InputRecord): string[] {
+  const parsed = parseOperation(record.value, ctx.config);
   if (parsed.ok) return [];
-  return parsed.issues.map((issue) => (issue.path ? `${issue.path}: ${issue.message}` : issue.message));
+  return parsed.issues.map((issue) => `${issue.path ? `${issue.path}: ` : ''}${issue.message}${record.explain?.(issue.path) ?? ''}`);
 }
 
-/** Pass 2: the valid lines again, as parsed JSON. */
-async function* validOperations(path: string, skip: ReadonlySet<number>, onCount: (count: number) => void): AsyncGenerator<unknown> {
-  let lineNumber = 0;
+/** Pass 2: the valid records again. */
+async function* validOperations(source: InputSource, skip: ReadonlySet<number>, onCount: (count: number) => void): AsyncGenerator<unknown> {
   let count = 0;
-  for await (const line of createInterface({ input: openFile(path), crlfDelay: Number.POSITIVE_INFINITY })) {
-    lineNumber += 1;
-    if (line.trim() === '' || skip.has(lineNumber)) continue;
+  for await (const record of source.records()) {
+    if (record.problems !== undefined || skip.has(record.line)) continue;
     count += 1;
     if (count % 1_000 === 0) onCount(count);
-    yield JSON.parse(line);
+    yield record.value;
   }
   onCount(count);
 }
 
-function openFile(path: string): NodeJS.ReadableStream {
-  return createReadStream(path);
+/** CSV with a template, JSONL without one; `--format` overrides the `.csv` extension. */
+function inputFormat(file: string, options: EnqueueCommandOptions): InputFormat {
+  if (options.format !== undefined && options.format !== 'csv' && options.format !== 'jsonl') {
+    throw new UsageError(`--format ${JSON.stringify(options.format)}: expected csv or jsonl`);
+  }
+  const byName: InputFormat = file === '-' ? (options.template === undefined ? 'jsonl' : 'csv') : /\.csv$/i.test(file) ? 'csv' : 'jsonl';
+  const format = (options.format as InputFormat | undefined) ?? byName;
+  const input = file === '-' ? 'stdin' : file;
+  if (format === 'csv' && options.template === undefined) {
+    throw new UsageError(`${input} is read as CSV, which needs --template FILE: an operation whose {{column}} placeholders are filled from each row`);
+  }
+  if (format === 'jsonl' && options.template !== undefined) {
+    throw new UsageError(`--template is for CSV input, and ${input} is read as JSONL (one operation per line); name the file .csv or pass --format csv`);
+  }
+  return format;
+}
+
+async function readTemplate(path: string): Promise<{ name: string; value: unknown }> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new SluiceError(`cannot read template ${path}: ${errorMessage(error)}`, { code: 'INPUT_UNREADABLE', cause: error });
+  }
+  try {
+    return { name: path, value: JSON.parse(text.replace(/^\uFEFF/, '')) };
+  } catch (error) {
+    throw new UsageError(`--template ${path}: not valid JSON: ${errorMessage(error)}`);
+  }
 }
 
 async function assertReadable(path: string): Promise<void> {

@@ -1,0 +1,51 @@
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { errorMessage } from '../errors.js';
+
+/** One operation read from an input file, before it is validated. */
+export interface InputRecord {
+  /** Its number in the input (a JSONL line; a CSV row, header = 1); unique, the same in both passes. */
+  line: number;
+  /** For a CSV row spread over several lines of text (a quoted field with newlines): those lines. */
+  textLines?: readonly [number, number];
+  /** The operation as read. Absent when the record could not be read. */
+  value?: unknown;
+  /** Why it could not be read (not JSON, wrong number of fields, malformed CSV). */
+  problems?: readonly string[];
+  /** Reading stops here: what follows cannot be trusted (a malformed CSV). */
+  fatal?: boolean;
+  /** Where the value at an operation path came from (` (column age: "x")`), added to its message. */
+  explain?: (path: string) => string;
+}
+
+/** An input file read twice by `sluice enqueue`: once to validate, once to enqueue. */
+export interface InputSource {
+  /** What the input is made of, for summaries: `3 of 10 lines`, `3 of 10 rows`. */
+  readonly unit: 'lines' | 'rows';
+  /** How a message names a record: `line 17`, `rows.csv line 17`. */
+  where(record: InputRecord): string;
+  /** Reads the file afresh; blank lines are skipped. */
+  records(): AsyncIterable<InputRecord>;
+}
+
+/** One operation per line; blank lines are skipped. */
+export function createJsonlSource(path: string): InputSource {
+  return {
+    unit: 'lines',
+    where: (record) => `line ${record.line}`,
+    records: () => jsonlRecords(path),
+  };
+}
+
+async function* jsonlRecords(path: string): AsyncGenerator<InputRecord> {
+  let line = 0;
+  for await (const text of createInterface({ input: createReadStream(path), crlfDelay: Number.POSITIVE_INFINITY })) {
+    line += 1;
+    if (text.trim() === '') continue;
+    try {
+      yield { line, value: JSON.parse(text) };
+    } catch (error) {
+      yield { line, problems: [`not valid JSON: ${errorMessage(error)}`] };
+    }
+  }
+}
