@@ -137,7 +137,11 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
 
   async function replay(replayIds: readonly string[]): Promise<ReplayResult> {
     if (closing) throw new SluiceError('the dead-letter store is closed', { code: 'CLOSED' });
-    queue ??= new Queue(bullQueueName(queueName), { connection: redis, prefix: PREFIX });
+    if (!queue) {
+      queue = new Queue(bullQueueName(queueName), { connection: redis, prefix: PREFIX });
+      // Errors reach the replay whose command fails; without a listener BullMQ prints each one.
+      queue.on('error', () => undefined);
+    }
     const result: ReplayResult = { replayed: [], missing: [] };
     for (const id of replayIds) {
       const entry = await get(id);

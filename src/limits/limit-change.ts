@@ -18,6 +18,11 @@ export interface LimitChangeIssue extends Issue {
 
 export type ParsedLimitChange = { ok: true; change: LimitChange; ttlMs: number } | { ok: false; issues: LimitChangeIssue[] };
 
+/** Bounds of what a limit can be set to: beyond them a value is a typo, not a limit. */
+const MAX_RATE = 100_000;
+const MAX_COUNT = 100_000;
+const MAX_TTL_MS = 365 * 86_400_000;
+
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /**
@@ -28,23 +33,26 @@ const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000
 export function parseLimitChange(input: LimitChangeInput, name: (field: keyof LimitChangeInput) => string = (field) => field): ParsedLimitChange {
   const issues: LimitChangeIssue[] = [];
   const change: LimitChange = {};
-  const number = (field: keyof LimitChangeInput, whole: boolean): number | undefined => {
+  const number = (field: keyof LimitChangeInput, whole: boolean, max: number, min = 0): number | undefined => {
     const raw = input[field];
     if (raw === undefined) return undefined;
     const n = typeof raw === 'number' ? raw : raw.trim() === '' ? Number.NaN : Number(raw);
     if (!Number.isFinite(n) || n <= 0) issues.push({ field, path: name(field), message: 'expected a number above 0' });
     else if (whole && !Number.isInteger(n)) issues.push({ field, path: name(field), message: 'expected a whole number' });
+    else if (n > max) issues.push({ field, path: name(field), message: `at most ${max}` });
+    else if (n < min) issues.push({ field, path: name(field), message: 'at least one request a day' });
     else return n;
     return undefined;
   };
   if (input.rps !== undefined && input.rpm !== undefined) issues.push({ path: '', message: `give ${name('rps')} or ${name('rpm')}, not both` });
-  const rps = number('rps', false);
-  const rpm = number('rpm', false);
+  // One request a day at the slowest: below that a slot is longer than anything is kept in Redis.
+  const rps = number('rps', false, MAX_RATE, 1 / 86_400);
+  const rpm = number('rpm', false, MAX_RATE * 60, 1 / 1_440);
   if (rps !== undefined) change.rate = rps;
   if (rpm !== undefined) change.rate = rpm / 60;
-  const burst = number('burst', true);
+  const burst = number('burst', true, MAX_COUNT);
   if (burst !== undefined) change.burst = burst;
-  const concurrency = number('concurrency', true);
+  const concurrency = number('concurrency', true, MAX_COUNT);
   if (concurrency !== undefined) change.concurrency = concurrency;
   if (issues.length === 0 && Object.keys(change).length === 0) {
     issues.push({ path: '', message: `give at least one of ${(['rps', 'rpm', 'burst', 'concurrency'] as const).map(name).join(', ')}` });
@@ -64,5 +72,6 @@ export function parseDuration(text: string): number | string {
   if (!match) return 'expected a duration such as 90s, 5m, 2h or 1d';
   const ms = Number(match[1]) * UNITS[match[2] ?? 's']!;
   if (ms < 1_000) return 'at least 1s';
+  if (ms > MAX_TTL_MS) return 'at most 365d';
   return Math.round(ms);
 }

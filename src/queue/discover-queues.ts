@@ -33,3 +33,8 @@ export async function discoverQueues(redis: Redis, options: DiscoverQueuesOption
   } while (cursor !== '0' && found.size < limit);
   return [...found].sort().slice(0, limit);
 }
+
+/** Whether a sluice queue exists in Redis (its `sluice:{name}:meta` key): one EXISTS. */
+export async function queueExists(redis: Redis, name: string): Promise<boolean> {
+  return (await redis.exists(`${PREFIX}:{${name}}:meta`)) === 1;
+}

@@ -38,6 +38,12 @@ export interface EnqueueResult {
 export interface EnqueueManyOptions extends EnqueueOptions {
   /** Keep each item's id and duplicate flag in the answer. Default true; false for huge streams. */
   collectResults?: boolean;
+  /**
+   * Every item was already checked with `parseOperation` against this producer's config (as
+   * `sluice enqueue` and the HTTP API do before they enqueue anything): skip checking it again.
+   * Workers check every operation anyway. Default false.
+   */
+  prevalidated?: boolean;
 }
 
 export interface EnqueueManySummary {
@@ -108,6 +114,8 @@ export function createProducer(options: ProducerOptions): Producer {
     ? createRedisConnection(options.connection, { name: 'sluice:producer' })
     : options.connection;
   const queue = new Queue(bullQueueName(queueName), { connection: redis, prefix: PREFIX });
+  // Redis errors reach the caller through the enqueue that fails; without a listener BullMQ prints each one.
+  queue.on('error', () => undefined);
   const keys = queueKeys(queueName);
   const claimKeys = luaScript<(string | number)[]>(redis, 'sluiceClaimKeys', -1, CLAIM_KEYS);
   let closing: Promise<void> | undefined;
@@ -118,13 +126,18 @@ export function createProducer(options: ProducerOptions): Producer {
     dedupKey: string | undefined;
   }
 
-  function prepare(input: unknown, index: number | undefined, batchId: string | undefined): Prepared {
-    const parsed = parseOperation(input, config);
-    if (!parsed.ok) {
-      const where = index === undefined ? 'operation' : `operation at index ${index}`;
-      throw new ValidationError(where, parsed.issues);
+  function prepare(input: unknown, index: number | undefined, batchId: string | undefined, prevalidated = false): Prepared {
+    let givenKey: string | undefined;
+    if (prevalidated) {
+      givenKey = (input as { idempotencyKey?: string }).idempotencyKey;
+    } else {
+      const parsed = parseOperation(input, config);
+      if (!parsed.ok) {
+        const where = index === undefined ? 'operation' : `operation at index ${index}`;
+        throw new ValidationError(where, parsed.issues);
+      }
+      givenKey = parsed.operation.idempotencyKey;
     }
-    const givenKey = parsed.operation.idempotencyKey;
     const jobId = givenKey === undefined ? `u-${randomUUID()}` : jobIdForKey(givenKey);
     const envelope: JobEnvelope = { op: input, opId: jobId, idempotencyKey: givenKey ?? defaultIdempotencyKey(jobId) };
     if (batchId !== undefined) envelope.batchId = batchId;
@@ -214,6 +227,7 @@ export function createProducer(options: ProducerOptions): Producer {
     checkBatchId(manyOptions.batchId);
     const batchId = manyOptions.batchId ?? newBatchId();
     const collect = manyOptions.collectResults ?? true;
+    const prevalidated = manyOptions.prevalidated ?? false;
     const summary: EnqueueManySummary = { batchId, enqueued: 0, duplicates: 0, results: [] };
     const write = async (chunk: Prepared[]) => {
       for (const result of await writeChunk(chunk, batchId)) {
@@ -246,7 +260,7 @@ export function createProducer(options: ProducerOptions): Producer {
     let index = 0;
     try {
       for await (const operation of operations) {
-        chunk.push(prepare(operation, index, batchId));
+        chunk.push(prepare(operation, index, batchId, prevalidated));
         index += 1;
         if (chunk.length >= chunkSize) {
           await writing;

@@ -47,7 +47,8 @@ const MESSAGES: Record<string, string> = {
 };
 
 /** Errors that mean Redis is not answering: the request may succeed later. */
-const REDIS_DOWN = /ECONNREFUSED|Connection is closed|max retries per request|ETIMEDOUT|Stream isn't writeable|REDIS_UNREACHABLE/i;
+const REDIS_DOWN =
+  /ECONNREFUSED|Connection is closed|max retries per request|ETIMEDOUT|Stream isn't writeable|REDIS_UNREACHABLE|^OOM |^READONLY|^LOADING|^MASTERDOWN|^CLUSTERDOWN|^BUSY /i;
 
 export interface ErrorBody {
   code: string;
@@ -71,6 +72,10 @@ export function errorResponse(error: unknown): { statusCode: number; body: Error
   }
   if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
     return { statusCode: fastifyError.statusCode, body: { code: 'BAD_REQUEST', message: fastifyError.message ?? 'bad request' }, unexpected: false };
+  }
+  if (fastifyError.code === 'ECONNRESET' || (error instanceof Error && error.message === 'aborted')) {
+    // The client went away mid-body: nobody reads this answer; it is not the server's fault.
+    return { statusCode: 400, body: { code: 'CLIENT_ABORTED', message: 'the request body was cut off' }, unexpected: false };
   }
   const message = error instanceof Error ? error.message : String(error);
   if ((error instanceof SluiceError && error.code === 'REDIS_UNREACHABLE') || REDIS_DOWN.test(message)) {

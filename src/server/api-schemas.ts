@@ -151,18 +151,20 @@ export const deadLettersResponseSchema = z.object({
   items: z.array(z.unknown()).describe('the newest matching dead letters in full, up to limit'),
 });
 
+const remaining = z.number().int().describe('dead letters that match the filter beyond the 10,000 handled: send the request again');
+
 export const replayResponseSchema = z.object({
   replayed: z.number().int(),
   jobIds: z.array(z.string()),
   missing: z.array(z.string()),
+  remaining,
 });
 
-export const purgeResponseSchema = z.object({ purged: z.number().int() });
+export const purgeResponseSchema = z.object({ purged: z.number().int(), remaining });
 
-const positiveNumber = z.number().positive();
 export const limitChangeSchema = z.strictObject({
-  rps: positiveNumber.optional().describe('requests per second'),
-  rpm: positiveNumber.optional().describe('requests per minute'),
+  rps: z.number().positive().optional().describe('requests per second (at most 100,000)'),
+  rpm: z.number().positive().optional().describe('requests per minute'),
   burst: z.number().int().positive().optional(),
   concurrency: z.number().int().positive().optional().describe('requests in flight at most, across the fleet'),
   ttl: z.union([z.string(), z.number().positive()]).optional().describe('make it temporary: 90 (seconds), "90s", "5m", "2h", "1d"'),

@@ -11,7 +11,7 @@ import { authenticate } from './authenticate.js';
 import { openApiDocument } from './openapi.js';
 import { createQueueRegistry } from './queue-registry.js';
 import type { AnyRoute } from './route.js';
-import { NDJSON, operationRoutes } from './routes/operations.js';
+import { NDJSON, isNdjson, operationRoutes } from './routes/operations.js';
 import { batchRoutes } from './routes/batches.js';
 import { deadLetterRoutes } from './routes/dead-letters.js';
 import { limitRoutes } from './routes/limits.js';
@@ -56,24 +56,39 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     bodyLimit: bodyLimitBytes,
     // Requests are logged once, when answered (see onResponse), at debug for successful reads.
     logController: new LogController({ disableRequestLogging: true }),
-    routerOptions: { ignoreTrailingSlash: true },
+    // Limit keys and ids may be 256 characters long (hostnames, too).
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 300 },
+    // Errors fastify raises before a route runs (a malformed URL) get our JSON and codes too.
+    frameworkErrors: (error, request, reply) => {
+      void handleError(error, request, reply);
+    },
+    // While closing, requests on open connections get our JSON 503 (see the onRequest hook).
+    return503OnClosing: false,
   });
   const queues = createQueueRegistry({
     redis: options.redis,
     config,
+    defaultQueue,
     ...(options.dedupWindowSeconds !== undefined ? { dedupWindowSeconds: options.dedupWindowSeconds } : {}),
     ...(options.batchRetentionSeconds !== undefined ? { batchRetentionSeconds: options.batchRetentionSeconds } : {}),
   });
   app.addHook('onClose', () => queues.close());
 
   app.decorateRequest('role', undefined);
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async () => {
+    if (closing) throw new ApiError(503, 'SHUTTING_DOWN', 'the server is shutting down; try again (another replica, or in a moment)');
+  });
   // NDJSON is read by its route as a stream; plain text is not an accepted body.
   app.addContentTypeParser(NDJSON, (_request, payload, done) => done(null, payload));
   app.removeContentTypeParser('text/plain');
   app.setErrorHandler((error, request, reply) => handleError(error, request, reply));
   app.setNotFoundHandler((request, reply) => handleError(notFound(`no route ${request.method} ${request.url.split('?')[0]}`), request, reply));
   app.addHook('onResponse', async (request, reply) => {
-    const entry = { method: request.method, url: request.url, statusCode: reply.statusCode, durationMs: Math.round(reply.elapsedTime) };
+    const entry = { method: request.method, url: request.url, status: reply.statusCode, durationMs: Math.round(reply.elapsedTime) };
     if (reply.statusCode >= 400 || request.method !== 'GET') request.log.info(entry, 'request');
     else request.log.debug(entry, 'request');
   });
@@ -100,6 +115,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
           }
         : {}),
       handler: async (request, reply) => {
+        // NDJSON is parsed as a stream for every route; only the routes that read it accept it.
+        if (isNdjson(request) && !spec.bodyDoc?.content[NDJSON]) {
+          throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', `${spec.method} ${spec.url} takes application/json`);
+        }
         const input = {
           params: check(spec.params, request.params, 'path'),
           query: check(spec.query, request.query ?? {}, 'query'),

@@ -5,7 +5,8 @@ import { createBatches, type Batches } from '../queue/batches.js';
 import { PREFIX, bullQueueName } from '../queue/keys.js';
 import { createProducer, type Producer } from '../queue/producer.js';
 import { createDeadLetterStore, type DeadLetterStore } from '../dead-letter/dead-letter-store.js';
-import { ApiError } from './api-errors.js';
+import { queueExists } from '../queue/discover-queues.js';
+import { ApiError, notFound } from './api-errors.js';
 
 /** What the API works with for one queue. */
 export interface QueueResources {
@@ -23,12 +24,20 @@ export interface QueueRegistryOptions {
   config: SluiceConfig;
   dedupWindowSeconds?: number;
   batchRetentionSeconds?: number;
-  /** Queues served at once; a request naming one more is refused. Default 100. */
+  /** The queue used when a request names none: always readable, even before anything was enqueued. */
+  defaultQueue: string;
+  /** Queues whose objects are kept; past this the least recently used are closed. Default 100. */
   maxQueues?: number;
 }
 
 export interface QueueRegistry {
-  get(name: string): QueueResources;
+  /** For writes (enqueue): the queue's objects, made on first use (creating the queue). */
+  get(name: string | undefined): QueueResources;
+  /**
+   * For reads: the objects of a queue that exists in Redis (or the default queue); 404 otherwise.
+   * A read never creates a queue (BullMQ writes a queue's `meta` key when its objects are made).
+   */
+  existing(name: string | undefined): Promise<QueueResources>;
   close(): Promise<void>;
 }
 
@@ -42,11 +51,17 @@ export function createQueueRegistry(options: QueueRegistryOptions): QueueRegistr
   const queues = new Map<string, QueueResources>();
   let closing: Promise<void> | undefined;
 
-  function get(name: string): QueueResources {
+  function get(given: string | undefined): QueueResources {
+    const name = given ?? options.defaultQueue;
     if (closing) throw new ApiError(503, 'SHUTTING_DOWN', 'the server is shutting down');
     const found = queues.get(name);
-    if (found) return found;
-    if (queues.size >= maxQueues) throw new ApiError(400, 'TOO_MANY_QUEUES', `this server serves at most ${maxQueues} queues at once`);
+    if (found) {
+      // Most recently used last: the first entry is the one to close when the map is full.
+      queues.delete(name);
+      queues.set(name, found);
+      return found;
+    }
+    if (queues.size >= maxQueues) evictOldest();
     const resources: QueueResources = {
       name,
       producer: createProducer({
@@ -60,8 +75,25 @@ export function createQueueRegistry(options: QueueRegistryOptions): QueueRegistr
       batches: createBatches(redis, name),
       deadLetters: createDeadLetterStore({ redis, queue: name }),
     };
+    // Redis errors reach the requests whose commands fail; without a listener BullMQ prints each one.
+    resources.queue.on('error', () => undefined);
     queues.set(name, resources);
     return resources;
+  }
+
+  async function existing(given: string | undefined): Promise<QueueResources> {
+    const name = given ?? options.defaultQueue;
+    if (!queues.has(name) && name !== options.defaultQueue && !(await queueExists(redis, name))) {
+      throw notFound(`no queue ${JSON.stringify(name)} (nothing was ever enqueued into it)`);
+    }
+    return get(name);
+  }
+
+  function evictOldest(): void {
+    const [name, oldest] = queues.entries().next().value!;
+    queues.delete(name);
+    // A request still using them may fail (and be retried by its client); the map stays bounded.
+    void Promise.allSettled([oldest.producer.close(), oldest.queue.close(), oldest.deadLetters.close()]);
   }
 
   function close(): Promise<void> {
@@ -74,5 +106,5 @@ export function createQueueRegistry(options: QueueRegistryOptions): QueueRegistr
     return closing;
   }
 
-  return { get, close };
+  return { get, existing, close };
 }

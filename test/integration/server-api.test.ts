@@ -3,6 +3,9 @@ import { queuedJobs, useRedisServer, waitFor } from '../helpers/redis.js';
 import { startPipeline, type Pipeline } from '../helpers/pipeline-harness.js';
 import { TOKENS, startApiServer, type ApiServer } from '../helpers/api-server.js';
 import { closeRedis, createRedisConnection } from '../../src/queue/redis-connection.js';
+import { createFleetMetrics } from '../../src/observability/fleet-metrics.js';
+import { discoverQueues } from '../../src/queue/discover-queues.js';
+import { uniqueQueue } from '../helpers/redis.js';
 
 const redis = useRedisServer();
 
@@ -55,7 +58,7 @@ describe('HTTP API: tokens and roles', () => {
     expect((await api.call('/healthz', { role: null })).status).toBe(200);
     expect((await api.call('/readyz', { role: null })).status).toBe(200);
     const log = api.log();
-    expect(log).toContain('"statusCode":401');
+    expect(log).toContain('"status":401');
     for (const token of [...Object.values(TOKENS), 'not-a-real-token-at-all']) expect(log).not.toContain(token);
   });
 
@@ -182,7 +185,7 @@ describe('HTTP API: dead letters and limits', () => {
 
     const remaining = (await json(await api.call('/v1/dead-letters', { role: 'read' })))['items'] as { id: string }[];
     const purge = await api.call('/v1/dead-letters', { method: 'DELETE', json: { ids: [remaining[0]!.id, 'no-such-id'] } });
-    expect(await json(purge)).toEqual({ purged: 1 });
+    expect(await json(purge)).toEqual({ purged: 1, remaining: 0 });
     expect((await json(await api.call('/v1/dead-letters', { role: 'read' })))['total']).toBe(1);
 
     const badSelection = await api.call('/v1/dead-letters/replay', { method: 'POST', json: { ids: [], filter: {} } });
@@ -215,6 +218,93 @@ describe('HTTP API: dead letters and limits', () => {
   });
 });
 
+describe('HTTP API: queues, states and edges', () => {
+  it('reads never create a queue: an unknown ?queue= is a 404 and leaves no key; enqueueing creates it', async () => {
+    const { p, api } = await setup();
+    const other = uniqueQueue('api-other');
+    const unknown = await api.call(`/v1/batches?queue=${other}`, { role: 'read' });
+    expect(unknown.status).toBe(404);
+    expect((await json(unknown))['message']).toContain(`no queue "${other}"`);
+    expect(await redis().client.keys(`sluice:{${other}}:*`)).toEqual([]);
+
+    // A single object is one operation; with no worker on that queue it stays queued.
+    const accepted = await api.call(`/v1/operations?queue=${other}`, { method: 'POST', role: 'enqueue', json: p.op('/elsewhere') });
+    expect(accepted.status).toBe(202);
+    const { ids, batchId } = await json(accepted);
+    expect(ids).toHaveLength(1);
+    const state = await json(await api.call(`/v1/operations/${(ids as string[])[0]!}?queue=${other}`, { role: 'read' }));
+    expect(state).toMatchObject({ state: 'queued', queue: other, batchId, failedAttempts: [] });
+    expect((await json(await api.call(`/v1/batches/${batchId as string}?queue=${other}`, { role: 'read' })))['pending']).toBe(1);
+    // The server's own queue did not see it.
+    expect((await api.call(`/v1/batches/${batchId as string}`, { role: 'read' })).status).toBe(404);
+  });
+
+  it('shows a dead-lettered operation with its attempts; replays by id report the missing; filters by status none', async () => {
+    const { p, api } = await setup();
+    p.target.script('POST /broken', [{ status: 500 }]);
+    const { ids, batchId } = await json(await api.call('/v1/operations', { method: 'POST', json: [p.op('/broken', { retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20 } })] }));
+    await followBatch(api, batchId as string);
+    const id = (ids as string[])[0]!;
+    const state = await json(await api.call(`/v1/operations/${id}`, { role: 'read' }));
+    expect(state).toMatchObject({ state: 'dead-lettered', deadLetter: { reason: 'attempts-exhausted', status: 500, replays: 0 } });
+    expect(state['failedAttempts']).toHaveLength(2);
+
+    expect((await json(await api.call('/v1/dead-letters?status=none', { role: 'read' })))['total']).toBe(0);
+    const failed = (await (await api.call(`/v1/batches/${batchId as string}/results?failed=true`, { role: 'read' })).text()).trim().split('\n');
+    expect(failed).toHaveLength(1);
+    expect((await api.call('/v1/batches/no-such-batch/results', { role: 'read' })).status).toBe(404);
+
+    const replay = await json(await api.call('/v1/dead-letters/replay', { method: 'POST', json: { ids: [id, 'not-a-dead-letter'] } }));
+    expect(replay).toMatchObject({ replayed: 1, missing: ['not-a-dead-letter'], remaining: 0 });
+    await followBatch(api, batchId as string);
+    const purged = await json(await api.call('/v1/dead-letters', { method: 'DELETE', json: { filter: { batch: batchId } } }));
+    expect(purged).toEqual({ purged: 1, remaining: 0 });
+  });
+
+  it('lists the first hundred problems and counts them all; refuses more than 100,000 operations per request', async () => {
+    const { p, api } = await setup();
+    const refused = await json(await api.call('/v1/operations', { method: 'POST', json: Array.from({ length: 150 }, () => ({})) }));
+    expect(refused['message']).toBe('150 of 150 operations are invalid; nothing was enqueued (the first 100 of 300 problems are listed)');
+    expect(refused['errors']).toHaveLength(100);
+    const lines = '{}\n'.repeat(100_001);
+    const tooMany = await api.call('/v1/operations', { method: 'POST', body: lines, headers: { 'content-type': 'application/x-ndjson' } });
+    expect(tooMany.status).toBe(413);
+    expect((await json(tooMany))['code']).toBe('TOO_MANY_OPERATIONS');
+    expect(await queuedJobs(redis().client, p.queue)).toBe(0);
+  });
+
+  it('answers odd requests with JSON codes: NDJSON where JSON is due, a malformed URL, long keys, out-of-range limits', async () => {
+    const { api } = await setup();
+    const ndjson = await api.call('/v1/limits/some-key', { method: 'PUT', body: '{"rps":1}', headers: { 'content-type': 'application/x-ndjson' } });
+    expect(ndjson.status).toBe(415);
+    expect((await json(ndjson))['code']).toBe('UNSUPPORTED_MEDIA_TYPE');
+    const malformed = await api.call('/v1/operations/%zz', { role: 'read' });
+    expect(malformed.status).toBe(400);
+    expect((await json(malformed))['code']).toBeTypeOf('string');
+    const longKey = `${'k'.repeat(200)}.example.com`;
+    expect((await api.call(`/v1/limits/${longKey}`, { method: 'PUT', json: { rps: 5 } })).status).toBe(200);
+    const huge = await json(await api.call('/v1/limits/some-key', { method: 'PUT', json: { rps: 5, ttl: '300000000d' } }));
+    expect(huge['errors']).toEqual([{ path: 'ttl', message: 'at most 365d' }]);
+    const fast = await json(await api.call('/v1/limits/some-key', { method: 'PUT', json: { rps: 1e300 } }));
+    expect(fast['errors']).toEqual([{ path: 'rps', message: 'at most 100000' }]);
+  });
+
+  it('serves /metrics to a read token only', async () => {
+    const p = await startPipeline(redis());
+    const client = redis().client;
+    const metrics = createFleetMetrics({ redis: client, config: p.config, queues: () => discoverQueues(client) });
+    try {
+      const api = await startApiServer({ redis: client, config: p.config, queue: p.queue, metrics });
+      expect((await api.call('/metrics', { role: null })).status).toBe(401);
+      const text = await (await api.call('/metrics', { role: 'read' })).text();
+      expect(text).toContain(`sluice_workers{queue="${p.queue}"} 1`);
+      await api.app.close();
+    } finally {
+      await metrics.close();
+    }
+  });
+});
+
 describe('HTTP API: readiness and the OpenAPI document', () => {
   it('says not ready (503) when Redis does not answer, while /healthz stays up', async () => {
     const p = await startPipeline(redis());
@@ -225,6 +315,9 @@ describe('HTTP API: readiness and the OpenAPI document', () => {
       const ready = await api.call('/readyz', { role: null });
       expect(ready.status).toBe(503);
       expect((await json(ready))['code']).toBe('REDIS_UNAVAILABLE');
+      const read = await api.call('/v1/batches/some-batch', { role: 'read' });
+      expect(read.status).toBe(503);
+      expect((await json(read))['code']).toBe('REDIS_UNAVAILABLE');
       await api.app.close();
     } finally {
       await closeRedis(dead);
@@ -240,6 +333,8 @@ describe('HTTP API: readiness and the OpenAPI document', () => {
     expect(doc.openapi).toBe('3.0.3');
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/healthz',
+      '/login',
+      '/logout',
       '/readyz',
       '/v1/batches',
       '/v1/batches/{id}',
@@ -252,6 +347,7 @@ describe('HTTP API: readiness and the OpenAPI document', () => {
       '/v1/limits/{key}/resume',
       '/v1/operations',
       '/v1/operations/{id}',
+      '/v1/overview',
     ]);
     const enqueue = doc.paths['/v1/operations']!['post']!;
     expect(enqueue['x-sluice-role']).toBe('enqueue');

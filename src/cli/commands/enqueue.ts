@@ -98,6 +98,8 @@ export async function enqueueCommand(ctx: CliContext, file: string, options: Enq
       const summary = await producer.enqueueMany(validOperations(source, scan.invalidLines, (n) => progress.update(n)), {
         batchId,
         collectResults: false,
+        // The first pass checked every line; a worker checks each operation again before it runs.
+        prevalidated: true,
       });
       progress.stop();
       const out = { batchId: summary.batchId, enqueued: summary.enqueued, duplicates: summary.duplicates, invalid: scan.invalid };

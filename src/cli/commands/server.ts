@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { UsageError } from '../../errors.js';
+import { SluiceError, UsageError, errorMessage } from '../../errors.js';
 import { createLogger } from '../../observability/logger.js';
 import { assertRedisReachable, closeRedis, createRedisConnection, redactUrl } from '../../queue/redis-connection.js';
 import { parseApiTokens } from '../../server/api-tokens.js';
@@ -9,6 +9,9 @@ import { createFleetMetrics } from '../../observability/fleet-metrics.js';
 import { discoverQueues } from '../../queue/discover-queues.js';
 import { packageRoot } from '../../support/package-root.js';
 import type { CliContext } from '../context.js';
+
+/** On SIGTERM, requests in flight get this long to finish. */
+const CLOSE_DEADLINE_MS = 10_000;
 
 export interface ServerCommandOptions {
   port?: string;
@@ -48,16 +51,30 @@ export async function serverCommand(ctx: CliContext, options: ServerCommandOptio
     app.addHook('onClose', () => metrics.close());
     const stopped = new Promise<void>((resolve) => {
       const onSignal = (signal: NodeJS.Signals) => {
-        logger.info({ signal }, 'shutdown requested: finishing requests in flight');
-        app.close().then(resolve, (error: unknown) => {
-          logger.error({ err: error }, 'error during shutdown');
-          resolve();
-        });
+        logger.info({ signal, deadlineMs: CLOSE_DEADLINE_MS }, 'shutdown requested: finishing requests in flight');
+        // Requests still running at the deadline (a slow upload, a slow reader of results) are cut off.
+        const timer = setTimeout(() => {
+          logger.warn('shutdown deadline reached: closing the connections still open');
+          app.server.closeAllConnections();
+        }, CLOSE_DEADLINE_MS);
+        app
+          .close()
+          .catch((error: unknown) => logger.error({ err: error }, 'error during shutdown'))
+          .finally(() => {
+            clearTimeout(timer);
+            resolve();
+          });
       };
       process.once('SIGTERM', onSignal);
       process.once('SIGINT', onSignal);
     });
-    const address = await app.listen({ port, host });
+    let address: string;
+    try {
+      address = await app.listen({ port, host });
+    } catch (error) {
+      await app.close();
+      throw new SluiceError(`cannot listen on ${host}:${port}: ${errorMessage(error)}`, { code: 'LISTEN_FAILED', cause: error });
+    }
     logger.info({ address, queue: ctx.queue, redis: redactUrl(env.REDIS_URL), tokens: tokens.count, config: ctx.configPath ?? null }, 'server listening');
     await stopped;
     logger.info('server stopped');

@@ -23,7 +23,7 @@ export function batchView(status: BatchStatus) {
 }
 
 export function batchRoutes(options: { queues: QueueRegistry; defaultQueue: string }): AnyRoute[] {
-  const queueOf = (name: string | undefined) => options.queues.get(name ?? options.defaultQueue);
+  const queueOf = (name: string | undefined) => options.queues.existing(name);
   const unknownBatch = (id: string, queue: string) =>
     notFound(`no batch ${JSON.stringify(id)} in queue ${queue} (wrong queue, a typo, or it expired after SLUICE_BATCH_RETENTION_SECONDS)`);
 
@@ -36,7 +36,7 @@ export function batchRoutes(options: { queues: QueueRegistry; defaultQueue: stri
     query: batchListQuerySchema,
     responses: { 200: { description: 'newest first', schema: z.array(batchStatusSchema) } },
     async handler(_request, _reply, { query }) {
-      return (await queueOf(query.queue).batches.list({ limit: query.limit })).map(batchView);
+      return (await (await queueOf(query.queue)).batches.list({ limit: query.limit })).map(batchView);
     },
   });
 
@@ -50,7 +50,7 @@ export function batchRoutes(options: { queues: QueueRegistry; defaultQueue: stri
     query: queueQuerySchema,
     responses: { 200: { description: 'the counters', schema: batchStatusSchema }, 404: { description: 'no such batch', schema: errorSchema } },
     async handler(_request, _reply, { params, query }) {
-      const resources = queueOf(query.queue);
+      const resources = await queueOf(query.queue);
       const found = await resources.batches.status(params.id);
       if (!found) throw unknownBatch(params.id, resources.name);
       return batchView(found);
@@ -70,7 +70,7 @@ export function batchRoutes(options: { queues: QueueRegistry; defaultQueue: stri
       404: { description: 'no such batch', schema: errorSchema },
     },
     async handler(_request, reply, { params, query }) {
-      const resources = queueOf(query.queue);
+      const resources = await queueOf(query.queue);
       if (!(await resources.batches.status(params.id))) throw unknownBatch(params.id, resources.name);
       const lines = resources.batches.results(params.id, { failed: query.failed ?? false });
       async function* ndjson() {

@@ -24,12 +24,17 @@ function filterOf(given: z.infer<typeof deadLetterFilterSchema>): DeadLetterFilt
   return filter;
 }
 
-async function selectedIds(resources: QueueResources, selection: Selection): Promise<string[]> {
-  return 'ids' in selection ? selection.ids : resources.deadLetters.ids(filterOf(selection.filter));
+/** Dead letters one replay or delete request handles at most; `remaining` says how many more match. */
+const MAX_SELECTED = 10_000;
+
+async function selectedIds(resources: QueueResources, selection: Selection): Promise<{ ids: string[]; remaining: number }> {
+  if ('ids' in selection) return { ids: selection.ids, remaining: 0 };
+  const matching = await resources.deadLetters.ids(filterOf(selection.filter));
+  return { ids: matching.slice(0, MAX_SELECTED), remaining: Math.max(0, matching.length - MAX_SELECTED) };
 }
 
 export function deadLetterRoutes(options: { queues: QueueRegistry; defaultQueue: string }): AnyRoute[] {
-  const queueOf = (name: string | undefined) => options.queues.get(name ?? options.defaultQueue);
+  const queueOf = (name: string | undefined) => options.queues.existing(name);
 
   const list = route({
     method: 'GET',
@@ -40,7 +45,7 @@ export function deadLetterRoutes(options: { queues: QueueRegistry; defaultQueue:
     query: deadLettersQuerySchema,
     responses: { 200: { description: 'summary and items', schema: deadLettersResponseSchema }, 400: { description: 'bad filter', schema: errorSchema } },
     async handler(_request, _reply, { query }) {
-      const resources = queueOf(query.queue);
+      const resources = await queueOf(query.queue);
       const filter = filterOf(query);
       const [summary, items] = await Promise.all([resources.deadLetters.summary(filter), resources.deadLetters.list(filter, { limit: query.limit })]);
       return { total: summary.total, groups: summary.groups, items: query.limit === 0 ? [] : items };
@@ -52,15 +57,16 @@ export function deadLetterRoutes(options: { queues: QueueRegistry; defaultQueue:
     url: '/v1/dead-letters/replay',
     role: 'admin',
     tag: 'dead letters',
-    summary: 'Put dead letters back on the queue (by ids, or every one matching a filter) with a fresh attempt budget and the same idempotency key.',
+    summary: 'Put dead letters back on the queue (by ids, or those matching a filter, 10,000 per request) with a fresh attempt budget and the same idempotency key.',
     query: queueQuerySchema,
     body: deadLetterSelectionSchema,
     responses: { 200: { description: 'what was replayed', schema: replayResponseSchema }, 400: { description: 'bad selection', schema: errorSchema } },
     async handler(request, _reply, { query, body }) {
-      const resources = queueOf(query.queue);
-      const result = await resources.deadLetters.replay(await selectedIds(resources, body));
-      request.log.info({ queue: resources.name, replayed: result.replayed.length, missing: result.missing.length }, 'dead letters replayed');
-      return { replayed: result.replayed.length, jobIds: result.replayed.map((entry) => entry.jobId), missing: result.missing };
+      const resources = await queueOf(query.queue);
+      const { ids, remaining } = await selectedIds(resources, body);
+      const result = await resources.deadLetters.replay(ids);
+      request.log.info({ queue: resources.name, replayed: result.replayed.length, missing: result.missing.length, remaining }, 'dead letters replayed');
+      return { replayed: result.replayed.length, jobIds: result.replayed.map((entry) => entry.jobId), missing: result.missing, remaining };
     },
   });
 
@@ -69,15 +75,16 @@ export function deadLetterRoutes(options: { queues: QueueRegistry; defaultQueue:
     url: '/v1/dead-letters',
     role: 'admin',
     tag: 'dead letters',
-    summary: 'Delete dead letters for good (by ids, or every one matching a filter).',
+    summary: 'Delete dead letters for good (by ids, or those matching a filter, 10,000 per request).',
     query: queueQuerySchema,
     body: deadLetterSelectionSchema,
     responses: { 200: { description: 'how many were deleted', schema: purgeResponseSchema }, 400: { description: 'bad selection', schema: errorSchema } },
     async handler(request, _reply, { query, body }) {
-      const resources = queueOf(query.queue);
-      const purged = await resources.deadLetters.purge(await selectedIds(resources, body));
-      request.log.info({ queue: resources.name, purged }, 'dead letters purged');
-      return { purged };
+      const resources = await queueOf(query.queue);
+      const { ids, remaining } = await selectedIds(resources, body);
+      const purged = await resources.deadLetters.purge(ids);
+      request.log.info({ queue: resources.name, purged, remaining }, 'dead letters purged');
+      return { purged, remaining };
     },
   });
 

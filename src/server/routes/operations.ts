@@ -16,6 +16,15 @@ export const NDJSON = 'application/x-ndjson';
 /** Problems listed in a 400 answer; the message counts the rest. */
 const MAX_LISTED_ISSUES = 100;
 
+/** Operations in one request at most: more is a 413 (send several requests with the same `?batch=`). */
+export const MAX_OPERATIONS_PER_REQUEST = 100_000;
+
+/** Items validated between two turns of the event loop, so a large body does not stall other requests. */
+const VALIDATE_SLICE = 500;
+
+const tooMany = () =>
+  new ApiError(413, 'TOO_MANY_OPERATIONS', `more than ${MAX_OPERATIONS_PER_REQUEST} operations in one request: split them over several requests with the same ?batch=`);
+
 export interface OperationRoutesOptions {
   queues: QueueRegistry;
   defaultQueue: string;
@@ -34,7 +43,6 @@ interface Item {
 
 export function operationRoutes(options: OperationRoutesOptions): AnyRoute[] {
   const { queues, config } = options;
-  const queueOf = (name: string | undefined) => queues.get(name ?? options.defaultQueue);
 
   const enqueue = route({
     method: 'POST',
@@ -54,10 +62,11 @@ export function operationRoutes(options: OperationRoutesOptions): AnyRoute[] {
       413: { description: 'body too large', schema: errorSchema },
     },
     async handler(request, reply, { query }) {
-      const resources = queueOf(query.queue);
+      const resources = queues.get(query.queue);
       const items = await readItems(request, options.bodyLimitBytes);
-      const operations = checkItems(items, config);
-      const summary = await resources.producer.enqueueMany(operations, query.batch !== undefined ? { batchId: query.batch } : {});
+      const operations = await checkItems(items, config);
+      // checkItems validated every item: the producer need not again.
+      const summary = await resources.producer.enqueueMany(operations, { prevalidated: true, ...(query.batch !== undefined ? { batchId: query.batch } : {}) });
       request.log.info({ queue: resources.name, batchId: summary.batchId, enqueued: summary.enqueued, duplicates: summary.duplicates }, 'operations enqueued');
       return reply.code(202).send({
         batchId: summary.batchId,
@@ -81,7 +90,7 @@ export function operationRoutes(options: OperationRoutesOptions): AnyRoute[] {
       404: { description: 'no such job (or it was removed after SLUICE_KEEP_COMPLETED_SECONDS)', schema: errorSchema },
     },
     async handler(_request, _reply, { params, query }) {
-      const resources = queueOf(query.queue);
+      const resources = await queues.existing(query.queue);
       const [job, deadLetter] = await Promise.all([resources.queue.getJob(params.id), resources.deadLetters.get(params.id)]);
       if (!job && !deadLetter) throw notFound(`no operation ${JSON.stringify(params.id)} in queue ${resources.name} (finished jobs are removed after SLUICE_KEEP_COMPLETED_SECONDS; results stay in their batch)`);
       if (!job) {
@@ -109,7 +118,8 @@ export function operationRoutes(options: OperationRoutesOptions): AnyRoute[] {
         opId: envelope.opId,
         batchId: envelope.batchId ?? null,
         idempotencyKey: envelope.idempotencyKey,
-        failedAttempts: envelope.attempts ?? deadLetter?.attempts ?? [],
+        // The job keeps the attempts before its last; a dead letter has them all.
+        failedAttempts: deadLetter?.attempts ?? envelope.attempts ?? [],
         createdAt: new Date(job.timestamp).toISOString(),
         finishedAt: job.finishedOn ? new Date(job.finishedOn).toISOString() : null,
         ...(state === 'succeeded' ? { result: job.returnvalue } : {}),
@@ -140,6 +150,7 @@ async function readItems(request: FastifyRequest, limitBytes: number): Promise<I
   if (isNdjson(request)) return readNdjson(request.body as Readable, limitBytes);
   const body = request.body;
   if (body === undefined || body === null) throw new ApiError(400, 'EMPTY_BODY', 'send an operation, a JSON array of operations, or NDJSON');
+  if (Array.isArray(body) && body.length > MAX_OPERATIONS_PER_REQUEST) throw tooMany();
   return Array.isArray(body) ? body.map((value: unknown) => ({ value })) : [{ value: body }];
 }
 
@@ -158,6 +169,7 @@ async function readNdjson(stream: Readable, limitBytes: number): Promise<Item[]>
     line += 1;
     const trimmed = text.trim();
     if (trimmed === '') return;
+    if (items.length >= MAX_OPERATIONS_PER_REQUEST) throw tooMany();
     try {
       items.push({ line, value: JSON.parse(trimmed) });
     } catch (error) {
@@ -183,28 +195,30 @@ async function readNdjson(stream: Readable, limitBytes: number): Promise<Item[]>
   return items;
 }
 
-/** Checks every item; any problem → 400 listing them all (up to a hundred), nothing enqueued. */
-function checkItems(items: readonly Item[], config: SluiceConfig): unknown[] {
+/** Checks every item; any problem → 400 listing the first hundred (and counting all), nothing enqueued. */
+async function checkItems(items: readonly Item[], config: SluiceConfig): Promise<unknown[]> {
   if (items.length === 0) throw invalid('no operations in the body', [{ path: '', message: 'send at least one operation' }]);
   const issues: ApiIssue[] = [];
+  let problems = 0;
   let invalidItems = 0;
-  items.forEach((item, index) => {
+  for (let index = 0; index < items.length; index += 1) {
+    if (index > 0 && index % VALIDATE_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
+    const item = items[index]!;
     const where = item.line === undefined ? { index } : { index, line: item.line };
-    if (item.parseError !== undefined) {
-      invalidItems += 1;
-      issues.push({ ...where, path: '', message: item.parseError });
-      return;
+    let found: readonly { path: string; message: string }[] = [];
+    if (item.parseError !== undefined) found = [{ path: '', message: item.parseError }];
+    else {
+      const parsed = parseOperation(item.value, config);
+      if (!parsed.ok) found = parsed.issues;
     }
-    const parsed = parseOperation(item.value, config);
-    if (parsed.ok) return;
+    if (found.length === 0) continue;
     invalidItems += 1;
-    for (const issue of parsed.issues) issues.push({ ...where, path: issue.path, message: issue.message });
-  });
+    problems += found.length;
+    for (const issue of found) if (issues.length < MAX_LISTED_ISSUES) issues.push({ ...where, path: issue.path, message: issue.message });
+  }
   if (invalidItems === 0) return items.map((item) => item.value);
-  const listed = issues.slice(0, MAX_LISTED_ISSUES);
-  const more = issues.length - listed.length;
   throw invalid(
-    `${invalidItems} of ${items.length} operations are invalid; nothing was enqueued${more > 0 ? ` (the first ${listed.length} of ${issues.length} problems are listed)` : ''}`,
-    listed,
+    `${invalidItems} of ${items.length} operations are invalid; nothing was enqueued${problems > issues.length ? ` (the first ${issues.length} of ${problems} problems are listed)` : ''}`,
+    issues,
   );
 }
