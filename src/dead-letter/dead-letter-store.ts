@@ -1,5 +1,6 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
+import { groupField, parseGroupField } from '../queue/dead-letter-groups.js';
 import { PREFIX, bullQueueName, queueKeys } from '../queue/keys.js';
 import { luaScript } from '../queue/lua-script.js';
 import { NEW_JOB_PRIORITY, type JobEnvelope } from '../queue/job-data.js';
@@ -34,10 +35,10 @@ export interface DeadLetterGroup {
   status: number | null;
   reason: string;
   count: number;
-  /** When the newest of them was dead-lettered. */
-  latest: string;
-  /** The newest one's message, as an example. */
-  example: string;
+  /** When the group's newest dead letter in the queue was dead-lettered (null when it was replayed or purged since). */
+  latest: string | null;
+  /** That one's message, as an example. */
+  example: string | null;
 }
 
 export interface DeadLetterStore {
@@ -45,7 +46,10 @@ export interface DeadLetterStore {
   list(filter?: DeadLetterFilter, options?: { limit?: number }): Promise<DeadLetter[]>;
   get(id: string): Promise<DeadLetter | undefined>;
   count(): Promise<number>;
-  /** Matching dead letters grouped by (limit key, status, reason), largest group first, with the total. */
+  /**
+   * Matching dead letters grouped by (limit key, status, reason), largest group first, with the total.
+   * Read from counters kept beside the dead letters: exact, and cheap however many there are.
+   */
   summary(filter?: DeadLetterFilter): Promise<{ total: number; groups: DeadLetterGroup[] }>;
   /** Back to the queue with a fresh attempt budget and the same idempotency key. */
   replay(ids: readonly string[]): Promise<ReplayResult>;
@@ -68,6 +72,9 @@ if redis.call('SADD', KEYS[2], ARGV[1]) == 1 and redis.call('EXISTS', KEYS[3]) =
 end
 return 1
 `;
+
+/** A batch's group counters live as long as batches do by default (7 days); a rebuild makes them again. */
+const BATCH_GROUPS_TTL_SECONDS = 7 * 86_400;
 
 /** Pages of this many entries are read at a time. */
 const PAGE = 500;
@@ -115,19 +122,71 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
     return out;
   }
 
+  /**
+   * Groups from the counters the worker keeps beside the dead letters (see queue/dead-letter-groups.ts):
+   * a few commands, whatever the number of dead letters. Counters that disagree with the dead letters
+   * they count (lost, or written before they existed) are rebuilt once from the dead letters.
+   */
+  /** Removes a dead letter, its index entries and its place in the group counters (in `removal`, a MULTI). */
+  async function removeEntry(entry: DeadLetter, removal: ChainableCommander): Promise<void> {
+    const field = groupField(entry);
+    removal.hdel(keys.deadLetters, entry.id).zrem(keys.deadLetterIndex, entry.id).hincrby(keys.deadLetterGroups, field, -1);
+    if (entry.batchId !== undefined) removal.zrem(keys.batchDeadLetters(entry.batchId), entry.id).hincrby(keys.batchDeadLetterGroups(entry.batchId), field, -1);
+    await removal.exec();
+  }
+
   async function summary(filter: DeadLetterFilter = {}): Promise<{ total: number; groups: DeadLetterGroup[] }> {
-    const groups = new Map<string, DeadLetterGroup>();
-    let total = 0;
-    // Newest first, so the first entry of a group is its latest.
-    for await (const entry of scan(filter)) {
-      total += 1;
-      const group = { limitKey: entry.limitKey ?? null, status: entry.status ?? null, reason: entry.reason };
-      const key = JSON.stringify(group);
-      const found = groups.get(key);
-      if (found) found.count += 1;
-      else groups.set(key, { ...group, count: 1, latest: entry.deadLetteredAt, example: entry.message.split('\n')[0]!.slice(0, 300) });
+    const batch = filter.batchId;
+    const countsKey = batch !== undefined ? keys.batchDeadLetterGroups(batch) : keys.deadLetterGroups;
+    const reading = redis.multi().hgetall(countsKey);
+    if (batch !== undefined) reading.zcard(keys.batchDeadLetters(batch));
+    else reading.hlen(keys.deadLetters);
+    const [[, rawCounts], [, stored]] = ((await reading.exec()) ?? []) as [[unknown, Record<string, string>], [unknown, number]];
+    let counts = new Map(Object.entries(rawCounts ?? {}).map(([field, count]) => [field, Number(count)] as const).filter(([, count]) => count > 0));
+    let latest = new Map<string, DeadLetter>();
+    if ([...counts.values()].reduce((sum, count) => sum + count, 0) !== stored) ({ counts, latest } = await rebuildGroups(batch, countsKey));
+
+    const wanted = [...counts.entries()].flatMap(([field, count]) => {
+      const group = parseGroupField(field);
+      if (!group || !matches({ ...group, limitKey: group.limitKey ?? undefined, status: group.status ?? undefined } as DeadLetter, filter)) return [];
+      return [{ field, group, count }];
+    });
+    // The newest dead letter of each group, for its time and an example message.
+    const missing = wanted.filter(({ field }) => !latest.has(field));
+    if (missing.length) {
+      const ids = await redis.hmget(keys.deadLetterGroupLatest, ...missing.map(({ field }) => field));
+      const present = ids.filter((id): id is string => id !== null);
+      const letters = present.length ? await redis.hmget(keys.deadLetters, ...present) : [];
+      const byId = new Map(present.map((id, i) => [id, letters[i]]));
+      missing.forEach(({ field }, i) => {
+        const text = ids[i] ? byId.get(ids[i]!) : undefined;
+        if (text) latest.set(field, JSON.parse(text) as DeadLetter);
+      });
     }
-    return { total, groups: [...groups.values()].sort((a, b) => b.count - a.count || (a.latest < b.latest ? 1 : -1)) };
+    const groups: DeadLetterGroup[] = wanted.map(({ field, group, count }) => {
+      const newest = latest.get(field);
+      return { ...group, count, latest: newest?.deadLetteredAt ?? null, example: newest ? newest.message.split('\n')[0]!.slice(0, 300) : null };
+    });
+    groups.sort((a, b) => b.count - a.count || ((a.latest ?? '') < (b.latest ?? '') ? 1 : -1));
+    return { total: groups.reduce((sum, group) => sum + group.count, 0), groups };
+  }
+
+  /** Counts the dead letters of the queue (or a batch) by group, and stores the counts. */
+  async function rebuildGroups(batch: string | undefined, countsKey: string): Promise<{ counts: Map<string, number>; latest: Map<string, DeadLetter> }> {
+    const counts = new Map<string, number>();
+    const latest = new Map<string, DeadLetter>();
+    // Newest first, so the first entry of a group is its latest.
+    for await (const entry of scan(batch !== undefined ? { batchId: batch } : {})) {
+      const field = groupField(entry);
+      counts.set(field, (counts.get(field) ?? 0) + 1);
+      if (!latest.has(field)) latest.set(field, entry);
+    }
+    const writing = redis.multi().del(countsKey);
+    if (counts.size) writing.hset(countsKey, Object.fromEntries(counts));
+    if (batch === undefined && latest.size) writing.hset(keys.deadLetterGroupLatest, Object.fromEntries([...latest].map(([field, entry]) => [field, entry.id])));
+    if (batch !== undefined) writing.expire(countsKey, BATCH_GROUPS_TTL_SECONDS);
+    await writing.exec();
+    return { counts, latest };
   }
 
   async function get(id: string): Promise<DeadLetter | undefined> {
@@ -163,9 +222,7 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
       // 2. The job; 3. then the dead letter goes. A crash between them leaves the dead letter listed
       //    and a replay of it finishes the work without counting twice or adding a second job.
       await queue.add('op', envelope, { jobId, priority: NEW_JOB_PRIORITY });
-      const removal = redis.multi().hdel(keys.deadLetters, id).zrem(keys.deadLetterIndex, id).srem(keys.replaying, id);
-      if (entry.batchId !== undefined) removal.zrem(keys.batchDeadLetters(entry.batchId), id);
-      await removal.exec();
+      await removeEntry(entry, redis.multi().srem(keys.replaying, id));
       result.replayed.push({ id, jobId });
     }
     return result;
@@ -176,9 +233,7 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
     for (const id of purgeIds) {
       const entry = await get(id);
       if (!entry) continue;
-      const removal = redis.multi().hdel(keys.deadLetters, id).zrem(keys.deadLetterIndex, id);
-      if (entry.batchId !== undefined) removal.zrem(keys.batchDeadLetters(entry.batchId), id);
-      await removal.exec();
+      await removeEntry(entry, redis.multi());
       removed += 1;
     }
     return removed;

@@ -23,6 +23,11 @@ export function queueKeys(queue: string) {
     batchIndex: `${base}:batches`,
     deadLetters: `${base}:dlq`,
     deadLetterIndex: `${base}:dlq:index`,
+    /** Dead letters per group (see dead-letter-groups.ts): field → count. */
+    deadLetterGroups: `${base}:dlq:groups`,
+    /** The newest dead letter's id per group: field → id. */
+    deadLetterGroupLatest: `${base}:dlq:groups:latest`,
+    batchDeadLetterGroups: (batchId: string) => `${base}:batch:${batchId}:dlq:groups`,
     /** Dead letters whose replay has begun (their batch count is already lowered). */
     replaying: `${base}:dlq:replaying`,
     /** A placeholder key in the same slot, for scripts whose optional keys are absent. */

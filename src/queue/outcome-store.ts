@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { queueKeys } from './keys.js';
 import { luaScript } from './lua-script.js';
+import { groupField } from './dead-letter-groups.js';
 
 /**
  * Records how an operation ended, atomically and at most once per job: batch counters, the batch's
@@ -14,13 +15,19 @@ local dead = ARGV[1] == 'deadLettered'
 if dead then
   redis.call('HSET', KEYS[4], ARGV[2], ARGV[5])
   redis.call('ZADD', KEYS[5], ARGV[8], ARGV[2])
+  redis.call('HINCRBY', KEYS[7], ARGV[10], 1)
+  redis.call('HSET', KEYS[8], ARGV[10], ARGV[2])
 end
 if ARGV[9] == '1' then
   redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
   redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
   redis.call('EXPIRE', KEYS[2], ARGV[7])
   redis.call('EXPIRE', KEYS[3], ARGV[7])
-  if dead then redis.call('ZADD', KEYS[6], ARGV[8], ARGV[2]) end
+  if dead then
+    redis.call('ZADD', KEYS[6], ARGV[8], ARGV[2])
+    redis.call('HINCRBY', KEYS[9], ARGV[10], 1)
+    redis.call('EXPIRE', KEYS[9], ARGV[7])
+  end
 end
 return 1
 `;
@@ -53,7 +60,7 @@ export interface OutcomeStore {
 
 export function createOutcomeStore(redis: Redis, queue: string, batchRetentionSeconds: number): OutcomeStore {
   const keys = queueKeys(queue);
-  const recordOutcome = luaScript<(string | number)[]>(redis, 'sluiceRecordOutcome', 6, RECORD_OUTCOME);
+  const recordOutcome = luaScript<(string | number)[]>(redis, 'sluiceRecordOutcome', 9, RECORD_OUTCOME);
 
   async function record(entry: OutcomeRecord): Promise<boolean> {
     const batch = entry.batchId;
@@ -64,6 +71,9 @@ export function createOutcomeStore(redis: Redis, queue: string, batchRetentionSe
       keys.deadLetters,
       keys.deadLetterIndex,
       batch ? keys.batchDeadLetters(batch) : keys.none,
+      keys.deadLetterGroups,
+      keys.deadLetterGroupLatest,
+      batch ? keys.batchDeadLetterGroups(batch) : keys.none,
       entry.outcome,
       entry.jobId,
       entry.opId,
@@ -73,6 +83,7 @@ export function createOutcomeStore(redis: Redis, queue: string, batchRetentionSe
       batchRetentionSeconds,
       Date.now(),
       batch ? '1' : '0',
+      entry.deadLetter === undefined ? '' : groupField(entry.deadLetter as { limitKey?: string; status?: number; reason: string }),
     );
     return written === 1;
   }

@@ -141,8 +141,8 @@ export const deadLetterGroupSchema = z.object({
   status: z.number().int().nullable(),
   reason: z.string(),
   count: z.number().int(),
-  latest: z.string(),
-  example: z.string(),
+  latest: z.string().nullable().describe('when the group\'s newest dead letter in the queue was written (null if replayed or purged since)'),
+  example: z.string().nullable().describe('its message'),
 });
 
 export const deadLettersResponseSchema = z.object({
