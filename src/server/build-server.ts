@@ -16,6 +16,12 @@ import { batchRoutes } from './routes/batches.js';
 import { deadLetterRoutes } from './routes/dead-letters.js';
 import { limitRoutes } from './routes/limits.js';
 import { healthRoutes } from './routes/health.js';
+import { overviewRoutes } from './routes/overview.js';
+import { sessionRoutes } from './routes/session.js';
+import { createOverviewReader } from './overview.js';
+import { createQueueDirectory } from './queue-directory.js';
+import { registerBullBoard } from './dashboard/bull-board.js';
+import { registerDashboardPage } from './dashboard/page.js';
 
 export interface ServerOptions {
   /** Borrowed: the server never closes it. */
@@ -32,6 +38,8 @@ export interface ServerOptions {
   /** Prometheus text for `/metrics` (read role). Omitted: no `/metrics` route. */
   metrics?: { contentType: string; render(): Promise<string> };
   version?: string;
+  /** How long the dashboards reuse their list of the queues in Redis (a SCAN walk). Default 30,000 ms. */
+  queueDiscoveryMs?: number;
 }
 
 declare module 'fastify' {
@@ -93,12 +101,20 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     else request.log.debug(entry, 'request');
   });
 
+  const limits = createLimitsAdmin({ redis: options.redis, config });
+  const directory = createQueueDirectory({
+    redis: options.redis,
+    defaultQueue,
+    ...(options.queueDiscoveryMs !== undefined ? { refreshMs: options.queueDiscoveryMs } : {}),
+  });
   const routes: AnyRoute[] = [
     ...healthRoutes({ redis: options.redis, ...(options.metrics ? { metrics: options.metrics } : {}) }),
     ...operationRoutes({ queues, defaultQueue, config, bodyLimitBytes }),
     ...batchRoutes({ queues, defaultQueue }),
     ...deadLetterRoutes({ queues, defaultQueue }),
-    ...limitRoutes({ redis: options.redis, limits: createLimitsAdmin({ redis: options.redis, config }), defaultQueue }),
+    ...limitRoutes({ redis: options.redis, limits, defaultQueue }),
+    ...overviewRoutes({ overview: createOverviewReader({ queues, directory, limits, defaultQueue }) }),
+    ...sessionRoutes({ tokens: options.tokens }),
   ];
   let document: Record<string, unknown> | undefined;
   app.get('/openapi.json', async () => (document ??= openApiDocument(routes, { title: 'sluice', version: options.version ?? '0.0.0' })));
@@ -128,6 +144,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       },
     });
   }
+  // The dashboards: sluice's page at / (data from /v1/overview) and bull-board at /dashboard.
+  registerDashboardPage(app);
+  await registerBullBoard(app, { tokens: options.tokens, queues, directory });
   return app;
 }
 

@@ -1,0 +1,61 @@
+/**
+ * Job data as bull-board shows it, with anything that looks like a credential replaced. Operations
+ * are not supposed to carry secrets (credentials come from the target config, resolved by the
+ * worker), but a caller may still put an `Authorization` header or an `api_key` query parameter in
+ * one; the dashboard must not be where it leaks.
+ */
+
+export const REDACTED = '[redacted]';
+
+/**
+ * Names (of headers, query parameters, object keys) whose values are withheld: authorization,
+ * cookies, API keys, tokens, secrets, passwords, credentials, sessions, signatures, private keys.
+ */
+const CREDENTIAL_NAME =
+  /authori[sz]ation|cookie|api[-_.]?key|^key$|^x-[\w-]*-key$|token|secret|passw(?:or)?d|^pwd$|credential|session|signature|^sig$|private[-_]?key|^auth$|^x-auth/i;
+
+export function isCredentialName(name: string): boolean {
+  return CREDENTIAL_NAME.test(name);
+}
+
+const URL_LIKE = /^[a-z][a-z\d+.-]*:\/\//i;
+
+/** A URL with its password and credential-looking query parameters withheld; other text unchanged. */
+export function redactUrlText(text: string): string {
+  if (!URL_LIKE.test(text)) return text;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return text;
+  }
+  let changed = false;
+  if (url.password) {
+    url.password = 'redacted';
+    changed = true;
+  }
+  for (const name of new Set(url.searchParams.keys())) {
+    if (!isCredentialName(name)) continue;
+    url.searchParams.set(name, REDACTED);
+    changed = true;
+  }
+  // The brackets stay legible (they are display only, never sent anywhere).
+  return changed ? url.toString().replaceAll(encodeURIComponent(REDACTED), REDACTED) : text;
+}
+
+/**
+ * A copy of `value` in which every property whose name looks like a credential holds `[redacted]`
+ * (at any depth: headers, query, bodies, result lines), and every URL string has its password and
+ * credential-looking query parameters withheld. Cycles and very deep values are cut off.
+ */
+export function redactJobData(value: unknown, depth = 0): unknown {
+  if (depth > 32) return REDACTED;
+  if (typeof value === 'string') return redactUrlText(value);
+  if (Array.isArray(value)) return value.map((item) => redactJobData(item, depth + 1));
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    out[key] = isCredentialName(key) && item !== null && item !== undefined && item !== '' ? REDACTED : redactJobData(item, depth + 1);
+  }
+  return out;
+}

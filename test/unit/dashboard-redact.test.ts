@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { REDACTED, isCredentialName, redactJobData, redactUrlText } from '../../src/server/dashboard/redact.js';
+
+describe('redactJobData: what bull-board shows of a job', () => {
+  it('withholds headers, query parameters and body fields whose names look like credentials, at any depth', () => {
+    const data = {
+      op: {
+        method: 'POST',
+        url: 'https://api.example.com/v1/items?access_token=abc&page=2',
+        headers: { Authorization: 'Bearer abc', cookie: 'sid=1', 'X-Api-Key': 'k', 'x-goog-api-key': 'g', 'Proxy-Authorization': 'Basic x', accept: 'application/json' },
+        query: { api_key: 'q', client_secret: 's', limit: 10, tags: ['a', 'b'] },
+        json: { user: { name: 'ann', password: 'p', passwd: 'p2', session_id: 'z' }, items: [{ apiKey: 'x', id: 1 }] },
+      },
+      opId: 'u-1',
+      idempotencyKey: 'order-42',
+      batchId: 'b-1',
+    };
+    expect(redactJobData(data)).toEqual({
+      op: {
+        method: 'POST',
+        url: `https://api.example.com/v1/items?access_token=${REDACTED}&page=2`,
+        headers: { Authorization: REDACTED, cookie: REDACTED, 'X-Api-Key': REDACTED, 'x-goog-api-key': REDACTED, 'Proxy-Authorization': REDACTED, accept: 'application/json' },
+        query: { api_key: REDACTED, client_secret: REDACTED, limit: 10, tags: ['a', 'b'] },
+        json: { user: { name: 'ann', password: REDACTED, passwd: REDACTED, session_id: REDACTED }, items: [{ apiKey: REDACTED, id: 1 }] },
+      },
+      opId: 'u-1',
+      idempotencyKey: 'order-42',
+      batchId: 'b-1',
+    });
+    // The original is not touched.
+    expect(data.op.headers.Authorization).toBe('Bearer abc');
+  });
+
+  it('withholds a password in a URL, keeps other URLs and text as they are', () => {
+    expect(redactUrlText('https://user:hunter2@example.com/x')).toBe('https://user:redacted@example.com/x');
+    expect(redactUrlText('https://example.com/x?a=1&b=2')).toBe('https://example.com/x?a=1&b=2');
+    expect(redactUrlText('not a url ?token=x')).toBe('not a url ?token=x');
+    expect(redactJobData({ result: { headers: { 'set-cookie': 'sid=2', 'content-type': 'text/plain' } } })).toEqual({ result: { headers: { 'set-cookie': REDACTED, 'content-type': 'text/plain' } } });
+  });
+
+  it('keeps null, empty and non-object values, and survives deep nesting', () => {
+    expect(redactJobData(null)).toBeNull();
+    expect(redactJobData(42)).toBe(42);
+    expect(redactJobData({ token: null, secret: '' })).toEqual({ token: null, secret: '' });
+    let deep: Record<string, unknown> = { leaf: true };
+    for (let i = 0; i < 100; i++) deep = { next: deep };
+    expect(() => JSON.stringify(redactJobData(deep))).not.toThrow();
+  });
+
+  it('knows the usual credential names and leaves sluice\'s own fields alone', () => {
+    for (const name of ['authorization', 'Cookie', 'x-api-key', 'api-key', 'apikey', 'X-Auth-Token', 'refresh_token', 'client_secret', 'password', 'private_key', 'signature', 'sig', 'key']) {
+      expect(isCredentialName(name), name).toBe(true);
+    }
+    for (const name of ['idempotencyKey', 'limitKey', 'batchId', 'opId', 'accept', 'content-type', 'page', 'url', 'method']) {
+      expect(isCredentialName(name), name).toBe(false);
+    }
+  });
+});
