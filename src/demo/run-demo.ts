@@ -172,7 +172,8 @@ function startWorkers(count: number, concurrency: number, env: Record<string, st
   const workers: ChildProcess[] = [];
   for (let i = 0; i < count; i += 1) {
     const child = spawn(process.execPath, [sluiceBin(), 'worker', '--concurrency', String(concurrency)], {
-      env: { ...env, LOG_LEVEL: env['LOG_LEVEL'] ?? 'info', SLUICE_SHUTDOWN_TIMEOUT_MS: '5000' },
+      // No metrics publishing: nothing scrapes the demo, and it leaves nothing behind in Redis.
+      env: { ...env, LOG_LEVEL: env['LOG_LEVEL'] ?? 'info', SLUICE_SHUTDOWN_TIMEOUT_MS: '5000', SLUICE_METRICS_INTERVAL_MS: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout?.pipe(log, { end: false });

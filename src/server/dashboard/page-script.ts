@@ -2,9 +2,9 @@
  * The dashboard page's script, served at /assets/app.js (a module; no framework, no build step).
  * It polls GET /v1/overview every 2 s while the tab is visible and draws the queues, batches, dead
  * letters and limit keys from it. It builds the DOM with textContent only (no innerHTML), so
- * nothing from the server is ever parsed as markup. Kept free of backticks and dollar-brace so this
- * TypeScript template literal holds it verbatim (and of the word "from" before a quote, which
- * test/unit/deploy-files.test.ts would read as an import).
+ * nothing the server sends is ever parsed as markup. Kept free of backticks and dollar-brace so this
+ * TypeScript template literal holds it verbatim, and of anything that reads like an import statement
+ * (test/unit/deploy-files.test.ts scans the built files for imports).
  */
 export const PAGE_SCRIPT = String.raw`
 const REFRESH_MS = 2000;
