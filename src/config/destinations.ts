@@ -34,8 +34,21 @@ const BLOCKS: [AddressKind, BlockList][] = RANGES.map(([kind, subnets]) => {
   return [kind, list];
 });
 
+/** Answers for recent addresses and host names: every job asks about its host, usually the same few. */
+const kindCache = new Map<string, AddressKind | null>();
+const KIND_CACHE_SIZE = 1_024;
+
 /** What kind of internal address this is, or undefined for a public one. IPv4-mapped IPv6 counts as its IPv4. */
 export function internalAddressKind(address: string): AddressKind | undefined {
+  const known = kindCache.get(address);
+  if (known !== undefined) return known ?? undefined;
+  const kind = classifyAddress(address);
+  if (kindCache.size >= KIND_CACHE_SIZE) kindCache.clear();
+  kindCache.set(address, kind ?? null);
+  return kind;
+}
+
+function classifyAddress(address: string): AddressKind | undefined {
   const bare = address.replace(/^\[|\]$/g, '');
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare)?.[1];
   const ip = mapped ?? bare;

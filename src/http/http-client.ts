@@ -97,8 +97,18 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
 
   async function send(spec: RequestSpec, signal?: AbortSignal): Promise<HttpResponseSummary> {
     if (closing) throw new ShutdownAbortError();
-    const deadline = AbortSignal.timeout(spec.timeouts.total);
-    const combined = signal ? AbortSignal.any([signal, deadline]) : deadline;
+    // One controller per attempt, aborted by the total deadline or by the caller's signal. (Cheaper than
+    // AbortSignal.timeout + AbortSignal.any, which showed as ~5% of a worker's CPU in a profile.)
+    const controller = new AbortController();
+    let timedOut = false;
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      controller.abort(new DOMException(`total timeout of ${spec.timeouts.total} ms`, 'TimeoutError'));
+    }, spec.timeouts.total);
+    const onAbort = () => controller.abort(signal?.reason);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    const combined = controller.signal;
     const started = performance.now();
     const dispatch = async (request: RequestSpec) =>
       agentFor(request.timeouts.connect).request({
@@ -149,7 +159,10 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
         ...(saved?.file ? { download: saved.file } : {}),
       };
     } catch (error) {
-      throw toSluiceError(error, spec, signal, deadline);
+      throw toSluiceError(error, spec, signal, timedOut);
+    } finally {
+      clearTimeout(deadline);
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 
@@ -273,11 +286,11 @@ function pickHeaders(headers: RawHeaders): ResponseHeaders {
   return picked;
 }
 
-function toSluiceError(error: unknown, spec: RequestSpec, signal: AbortSignal | undefined, deadline: AbortSignal): Error {
+function toSluiceError(error: unknown, spec: RequestSpec, signal: AbortSignal | undefined, timedOut: boolean): Error {
   if (signal?.aborted) return new ShutdownAbortError();
   // Our own (a refused address or redirect, too many redirects) are already what they mean.
   if (error instanceof SluiceError) return error;
-  if (deadline.aborted) return new TimeoutError('total', spec.timeouts.total, error);
+  if (timedOut) return new TimeoutError('total', spec.timeouts.total, error);
   const code = (error as { code?: unknown } | null)?.code;
   switch (code) {
     case 'UND_ERR_CONNECT_TIMEOUT':

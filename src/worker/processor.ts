@@ -10,7 +10,7 @@ import type { Gate, Limiter } from '../limits/limiter.js';
 import type { Operation } from '../operation/schema.js';
 import { foreignIdempotencyKey, readEnvelope, type AttemptRecord, type JobEnvelope } from '../queue/job-data.js';
 import type { OutcomeStore } from '../queue/outcome-store.js';
-import type { Logger } from '../observability/logger.js';
+import { lazyChild, type Logger, type WorkLog } from '../observability/logger.js';
 import { statusClassOf, type WorkerMetrics } from '../observability/metrics.js';
 import { backoffDelay } from './backoff.js';
 import { pageRequest, readPage } from '../http/pagination.js';
@@ -94,7 +94,8 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
 
     const previous = envelope.attempts ?? [];
     const attempt = previous.filter((record) => !record.rateLimited && !record.authRefreshed).length + 1;
-    const log = logger.child({ jobId, batchId: envelope.batchId, limitKey, method: spec.method, url: `${spec.url.origin}${spec.url.pathname}`, attempt });
+    // Made on first use (see lazyChild): with LOG_LEVEL=warn most jobs never need it.
+    const log = lazyChild(logger, () => ({ jobId, batchId: envelope.batchId, limitKey, method: spec.method, url: `${spec.url.origin}${spec.url.pathname}`, attempt }));
     const requeue = async (delayMs: number): Promise<never> => {
       // Back ahead of the jobs not yet started (see NEW_JOB_PRIORITY); both commands are sent at once.
       const priority = job.priority !== 0 ? job.changePriority({ priority: 0 }) : undefined;
@@ -281,7 +282,7 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
   };
 
   /** Retry-After on a 429/503, a 429 itself, or a spent RateLimit quota steer the key for every worker. */
-  async function learnFromResponse(response: HttpResponseSummary, keys: string[], log: Logger): Promise<void> {
+  async function learnFromResponse(response: HttpResponseSummary, keys: string[], log: WorkLog): Promise<void> {
     const status = response.status;
     const retryAfterMs = status === 429 || status === 503 ? response.retryAfterMs : undefined;
     const resetMs = response.rateLimit && response.rateLimit.remaining <= 0 ? response.rateLimit.resetMs : undefined;
