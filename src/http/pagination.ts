@@ -45,7 +45,8 @@ export function readPage(response: HttpResponseSummary, paginate: Paginate, stat
   try {
     body = JSON.parse(text);
   } catch {
-    return { ok: false, message: `page ${pageNumber} (${requestUrl.pathname}${requestUrl.search}) is not JSON` };
+    // The path only: a query string may hold a credential the caller put there.
+    return { ok: false, message: `page ${pageNumber} (${requestUrl.pathname}) is not JSON` };
   }
   const items = atPath(body, paginate.itemsPath);
   if (!Array.isArray(items)) {
@@ -85,7 +86,7 @@ function nextUrl(value: unknown, items: unknown[], requestUrl: URL, state: Pagin
   if (typeof value !== 'string' || !URL.canParse(value, requestUrl.href)) return { ok: false, message: `the next page's URL is not a URL (got ${describe(value)})` };
   const url = new URL(value, requestUrl);
   if (url.href === requestUrl.href || state?.recent?.includes(url.href)) {
-    return { ok: false, message: `the next page's URL ${url.pathname}${url.search} was read before; stopping rather than going round in a circle` };
+    return { ok: false, message: `the next page's URL ${url.pathname} was read before; stopping rather than going round in a circle` };
   }
   return { ok: true, items, next: { url: url.href } };
 }

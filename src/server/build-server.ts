@@ -40,6 +40,8 @@ export interface ServerOptions {
   version?: string;
   /** How long the dashboards reuse their list of the queues in Redis (a SCAN walk). Default 30,000 ms. */
   queueDiscoveryMs?: number;
+  /** How long one reading of `/v1/overview` answers every request (each open dashboard polls every 2 s). Default 1,000 ms. */
+  overviewReuseMs?: number;
 }
 
 declare module 'fastify' {
@@ -113,7 +115,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     ...batchRoutes({ queues, defaultQueue }),
     ...deadLetterRoutes({ queues, defaultQueue }),
     ...limitRoutes({ redis: options.redis, limits, defaultQueue }),
-    ...overviewRoutes({ overview: createOverviewReader({ queues, directory, limits, defaultQueue }) }),
+    ...overviewRoutes({
+      overview: createOverviewReader({ queues, directory, limits, defaultQueue, ...(options.overviewReuseMs !== undefined ? { reuseMs: options.overviewReuseMs } : {}) }),
+    }),
     ...sessionRoutes({ tokens: options.tokens }),
   ];
   let document: Record<string, unknown> | undefined;

@@ -9,6 +9,8 @@ import { batchView } from './routes/batches.js';
 
 /** Minutes of throughput shown, the current (partial) minute last. */
 export const THROUGHPUT_MINUTES = 15;
+/** How long one reading of the overview answers every request. */
+const READING_REUSE_MS = 1_000;
 /** Batches shown per queue, newest first. */
 export const RECENT_BATCHES = 10;
 
@@ -74,7 +76,15 @@ export interface OverviewReader {
   read(): Promise<Overview>;
 }
 
-export function createOverviewReader(options: { queues: QueueRegistry; directory: QueueDirectory; limits: LimitsAdmin; defaultQueue: string }): OverviewReader {
+export function createOverviewReader(options: {
+  queues: QueueRegistry;
+  directory: QueueDirectory;
+  limits: LimitsAdmin;
+  defaultQueue: string;
+  /** Default READING_REUSE_MS. */
+  reuseMs?: number;
+}): OverviewReader {
+  const reuseMs = options.reuseMs ?? READING_REUSE_MS;
   let current: Promise<Overview> | undefined;
 
   async function readQueue(resources: QueueResources, nowMs: number): Promise<QueueOverview> {
@@ -133,11 +143,20 @@ export function createOverviewReader(options: { queues: QueueRegistry; directory
     return { generatedAt: new Date(nowMs).toISOString(), queues, limits };
   }
 
+  // A reading serves every request for a second: each open dashboard polls every 2 s, and a reading
+  // costs commands per queue and per limit key.
+  let last: { at: number; overview: Overview } | undefined;
   return {
     read() {
-      current ??= readAll().finally(() => {
-        current = undefined;
-      });
+      if (last && Date.now() - last.at < reuseMs) return Promise.resolve(last.overview);
+      current ??= readAll()
+        .then((overview) => {
+          last = { at: Date.now(), overview };
+          return overview;
+        })
+        .finally(() => {
+          current = undefined;
+        });
       return current;
     },
   };

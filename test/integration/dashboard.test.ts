@@ -30,7 +30,7 @@ const LIMITS = { 'dash-limit': { requestsPerSecond: 100, concurrency: 4 } };
 
 async function setup(): Promise<{ p: Pipeline; api: ApiServer }> {
   const p = await startPipeline(redis(), { config: { targets: {}, limits: LIMITS, allowedHosts: [] } });
-  const api = await startApiServer({ redis: redis().client, config: p.config, queue: p.queue, queueDiscoveryMs: 0 });
+  const api = await startApiServer({ redis: redis().client, config: p.config, queue: p.queue, queueDiscoveryMs: 0, overviewReuseMs: 0 });
   return { p, api };
 }
 
@@ -230,6 +230,9 @@ describe('bull-board at /dashboard', () => {
       );
       expect(listed.queues.find((queue) => queue.displayName === p.queue)).toMatchObject({ readOnlyMode: true, counts: { failed: 3, completed: 3 } });
       expect((await fetch(`${api.url}/dashboard/read-only/api/queues/${q}/${failedJob!.id}`, { headers })).status).toBe(200);
+      // Bounded pages, and no Redis host details, for anyone below admin.
+      expect((await fetch(`${api.url}/dashboard/read-only/api/queues?activeQueue=${q}&status=completed&jobsPerPage=100000`, { headers })).status).toBe(400);
+      expect((await fetch(`${api.url}/dashboard/read-only/api/redis/stats`, { headers })).status).toBe(403);
 
       const actions: [string, string][] = [
         ['PUT', `/api/queues/${q}/retry/failed`],

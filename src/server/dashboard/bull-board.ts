@@ -120,7 +120,11 @@ export async function registerBullBoard(app: FastifyInstance, options: BullBoard
       });
       scope.addHook('onSend', async (_request, reply, payload) => {
         if (!String(reply.getHeader('content-type') ?? '').startsWith('text/html')) return payload;
-        void reply.header('content-security-policy', BOARD_CSP).header('referrer-policy', 'no-referrer').header('cache-control', 'no-store');
+        void reply
+          .header('content-security-policy', BOARD_CSP)
+          .header('referrer-policy', 'no-referrer')
+          .header('cache-control', 'no-store')
+          .header('x-content-type-options', 'nosniff');
         return typeof payload === 'string' ? payload.replace(WEB_FONT_LINK, '') : payload;
       });
       await scope.register(servers[board].registerPlugin(), { prefix });
@@ -146,6 +150,14 @@ export async function registerBullBoard(app: FastifyInstance, options: BullBoard
       return handleError(unauthorized(presented ? 'unknown token' : 'sign in at / (or send "Authorization: Bearer <token>")'), request, reply);
     }
     request.role = role;
+    // bull-board reads as many jobs as a page asks for, and shows Redis's host details: bounded, and admins only.
+    const perPage = Number(new URLSearchParams(request.url.split('?')[1] ?? '').get('jobsPerPage') ?? '0');
+    if (perPage > MAX_JOBS_PER_PAGE) {
+      return handleError(new ApiError(400, 'BAD_REQUEST', `jobsPerPage may be at most ${MAX_JOBS_PER_PAGE}`), request, reply);
+    }
+    if (role !== 'admin' && path.startsWith(`${prefix}/api/redis/`)) {
+      return handleError(forbidden('Redis server details are for admin tokens'), request, reply);
+    }
     if (board === 'read-only') {
       if (SAFE_METHODS.has(request.method)) return undefined;
       return handleError(forbidden(`the read-only dashboard changes nothing; ${BOARD_PATH} with an admin token does`), request, reply);
@@ -168,6 +180,9 @@ export async function registerBullBoard(app: FastifyInstance, options: BullBoard
     return undefined;
   }
 }
+
+/** The most jobs one board page may list (bull-board itself sets no bound). */
+const MAX_JOBS_PER_PAGE = 100;
 
 /**
  * CSRF: bull-board's page cannot send our header, so a cookie-signed change must show that the
