@@ -75,7 +75,14 @@ export function createLimitsAdmin(options: { redis: Redis; config: SluiceConfig 
       pipeline.zcard(limiterKeys.bookings(name));
     }
     const replies = (await pipeline.exec()) ?? [];
-    return sorted.map((key, i) => {
+    // A key nobody has used for a day (its state expired), with no override and nothing in the
+    // config, is forgotten: the index would otherwise grow with every key ever named.
+    const forgotten = new Set(sorted.filter((key, i) => {
+      const empty = (j: number) => Object.keys((replies[i * 6 + j]?.[1] ?? {}) as Record<string, string>).length === 0;
+      return empty(0) && empty(1) && !configuredLimits(key, config) && Number(replies[i * 6 + 5]?.[1] ?? 0) === 0;
+    }));
+    if (forgotten.size) await redis.srem(limiterKeys.index, ...forgotten);
+    return sorted.flatMap((key, i) => (forgotten.has(key) ? [] : [[key, i] as const])).map(([key, i]) => {
       const at = (j: number) => replies[i * 6 + j]?.[1];
       const state = (at(0) ?? {}) as Record<string, string>;
       const override = (at(1) ?? {}) as Record<string, string>;

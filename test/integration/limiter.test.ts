@@ -313,6 +313,19 @@ describe('what responses teach', () => {
 });
 
 describe('operators', () => {
+  it('limits list forgets a key whose state expired (unused for a day) unless it is configured or overridden', async () => {
+    const cfg = config({ 'configured-idle': { requestsPerSecond: 5 } });
+    const admin = createLimitsAdmin({ redis: redis().client, config: cfg });
+    await admin.set('overridden-idle', { rate: 3 });
+    // As if a day had passed for the unused key: its state expired; the index still names it.
+    await redis().client.sadd(limiterKeys.index, 'ghost-key', 'configured-idle');
+    const keys = (await admin.list()).map((entry) => entry.key);
+    expect(keys).toEqual(expect.arrayContaining(['configured-idle', 'overridden-idle']));
+    expect(keys).not.toContain('ghost-key');
+    expect(await redis().client.sismember(limiterKeys.index, 'ghost-key')).toBe(0);
+    expect(await redis().client.sismember(limiterKeys.index, 'overridden-idle')).toBe(1);
+  });
+
   it('limits set changes the rate an existing limiter uses at once for a limited key', async () => {
     const cfg = config({ 'retuned': { requestsPerSecond: 20, burst: 2 } });
     const admin = createLimitsAdmin({ redis: redis().client, config: cfg });
