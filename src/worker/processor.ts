@@ -270,13 +270,14 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
 
     async function finalFailure(reason: DeadLetterReason): Promise<never> {
       log.warn({ status: response?.status, error: verdict.kind === 'success' ? undefined : record.error, durationMs, outcome: 'dead-lettered', reason }, 'operation dead-lettered');
-      await deadLetter(job, envelope, { reason, message: record.message ?? reason, attempts, operation, limitKey, status: response?.status });
-      // A walk that ends here leaves no half-written items file (a replay starts again from page 1).
+      // A walk that ends here leaves no half-written items file (a replay starts again from page 1);
+      // removed before the outcome is recorded, so a batch that reads as finished has none left.
       if (operation.paginate) {
         await pages.abandon({ jobId, opId: envelope.opId, batchId: envelope.batchId, paginate: operation.paginate, state: envelope.paging }).catch((error: unknown) => {
           log.warn({ err: error }, 'could not remove the walk\'s partial items file');
         });
       }
+      await deadLetter(job, envelope, { reason, message: record.message ?? reason, attempts, operation, limitKey, status: response?.status });
       throw new UnrecoverableError(`${reason}: ${record.message}`);
     }
   };
