@@ -48,7 +48,12 @@ describe('OAuth2 across worker processes (built binary)', () => {
       const workers = await cli.startWorkers(3, { concurrency: 100, env: { ...env, API_CLIENT_ID: CLIENT_ID, API_CLIENT_SECRET: CLIENT_SECRET, LOG_LEVEL: 'debug' } });
 
       const waited = await cli.run(['wait', 'fleet', '--timeout', '60', '--json'], { env, timeoutMs: 70_000 });
-      expect(waited.code, waited.stdout).toBe(0);
+      if (waited.code !== 0) {
+        // Why, for whoever reads the failure: the first dead letter and what the target saw.
+        const first = (await cli.run(['dlq', 'list', '--limit', '1', '--json'], { env })).stdout.trim();
+        const statuses = target.requests.filter((request) => request.path === '/oauth/token').length;
+        expect.fail(`${waited.stdout.trim()}\ntoken requests: ${tokenRequests} (${statuses} to /oauth/token)\nfirst dead letter: ${first.slice(0, 1_500)}`);
+      }
       expect(JSON.parse(waited.stdout)).toMatchObject({ total: 300, succeeded: 300, deadLettered: 0 });
       expect(tokenRequests, 'token requests made by the fleet').toBe(1);
       const logs = workers.map((worker) => worker.stdout()).join('\n');
