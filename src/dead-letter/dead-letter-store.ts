@@ -148,7 +148,7 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
 
     const wanted = [...counts.entries()].flatMap(([field, count]) => {
       const group = parseGroupField(field);
-      if (!group || !matches({ ...group, limitKey: group.limitKey ?? undefined, status: group.status ?? undefined } as DeadLetter, filter)) return [];
+      if (!group || !matches(group, filter)) return [];
       return [{ field, group, count }];
     });
     // The newest dead letter of each group, for its time and an example message.
@@ -254,7 +254,8 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
   };
 }
 
-function matches(entry: DeadLetter, filter: DeadLetterFilter): boolean {
+/** A dead letter, or a group of them, against a filter (batch aside: the caller reads the batch's index). */
+function matches(entry: { reason: string; limitKey?: string | null; status?: number | null }, filter: DeadLetterFilter): boolean {
   if (filter.reason !== undefined && entry.reason !== filter.reason) return false;
   if (filter.limitKey !== undefined && (entry.limitKey ?? null) !== filter.limitKey) return false;
   if (filter.status !== undefined && (entry.status ?? null) !== filter.status) return false;

@@ -111,9 +111,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
   const routes: AnyRoute[] = [
     ...healthRoutes({ redis: options.redis, ...(options.metrics ? { metrics: options.metrics } : {}) }),
-    ...operationRoutes({ queues, defaultQueue, config, bodyLimitBytes }),
-    ...batchRoutes({ queues, defaultQueue }),
-    ...deadLetterRoutes({ queues, defaultQueue }),
+    ...operationRoutes({ queues, config, bodyLimitBytes }),
+    ...batchRoutes({ queues }),
+    ...deadLetterRoutes({ queues }),
     ...limitRoutes({ redis: options.redis, limits, defaultQueue }),
     ...overviewRoutes({
       overview: createOverviewReader({ queues, directory, limits, defaultQueue, ...(options.overviewReuseMs !== undefined ? { reuseMs: options.overviewReuseMs } : {}) }),

@@ -22,7 +22,7 @@ export function batchView(status: BatchStatus) {
   };
 }
 
-export function batchRoutes(options: { queues: QueueRegistry; defaultQueue: string }): AnyRoute[] {
+export function batchRoutes(options: { queues: QueueRegistry }): AnyRoute[] {
   const queueOf = (name: string | undefined) => options.queues.existing(name);
   const unknownBatch = (id: string, queue: string) =>
     notFound(`no batch ${JSON.stringify(id)} in queue ${queue} (wrong queue, a typo, or it expired after SLUICE_BATCH_RETENTION_SECONDS)`);

@@ -33,7 +33,7 @@ async function selectedIds(resources: QueueResources, selection: Selection): Pro
   return { ids: matching.slice(0, MAX_SELECTED), remaining: Math.max(0, matching.length - MAX_SELECTED) };
 }
 
-export function deadLetterRoutes(options: { queues: QueueRegistry; defaultQueue: string }): AnyRoute[] {
+export function deadLetterRoutes(options: { queues: QueueRegistry }): AnyRoute[] {
   const queueOf = (name: string | undefined) => options.queues.existing(name);
 
   const list = route({

@@ -27,7 +27,6 @@ const tooMany = () =>
 
 export interface OperationRoutesOptions {
   queues: QueueRegistry;
-  defaultQueue: string;
   config: SluiceConfig;
   /** The largest body accepted, in bytes (JSON and NDJSON alike). */
   bodyLimitBytes: number;
