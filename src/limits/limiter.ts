@@ -56,11 +56,27 @@ const ARRIVAL_JITTER_MS = 20;
 const LAG_DEFER_MS = 150;
 const MAX_LAG_GIVE_BACKS = 50;
 const HEARTBEAT_TTL_MS = 15_000;
+/** Most slots of a fast key taken in one script call (see SlotStock). */
+const MAX_STOCKED_SLOTS = 64;
+/** Slots in stock are used within this long, or dropped: a pause or a new limit reaches them soon. */
+const STOCK_LIFETIME_MS = 100;
+
+/**
+ * Slots of a fast key (slots under a millisecond apart: above 1,000/s) taken ahead by one script
+ * call, as many as this process started on the key in the last STOCK_LIFETIME_MS. They were booked
+ * in the shared schedule like any other, so the key's rate holds across the fleet; a key that is
+ * far below its limit then costs one script call per many jobs instead of one per job.
+ */
+interface SlotStock {
+  left: number;
+  expiresAt: number;
+}
 
 /**
  * The per-process face of the cluster-wide limiter (see scripts.ts for the mechanism). Keys with no
  * configured limit, no operator override and nothing learned skip Redis entirely; the others cost
- * one script call per job (plus one to release a concurrency lease).
+ * one script call per job (plus one to release a concurrency lease), except fast keys far below
+ * their limit, which cost one per stock of slots (see SlotStock).
  */
 export function createLimiter(options: LimiterOptions): Limiter {
   const { redis, config } = options;
@@ -79,6 +95,11 @@ export function createLimiter(options: LimiterOptions): Limiter {
   const releaseWaiters = new Set<() => void>();
   /** This process's last start per key set (see the pacing in acquire). */
   const lastStart = new Map<string, number>();
+  const stock = new Map<string, SlotStock>();
+  /** Keys whose last script reply gave slots ahead. */
+  const stockedKeys = new Set<string>();
+  /** Stocked keys whose stock is being refilled by a script call: other starts wait for its reply rather than call too. */
+  const refills = new Map<string, Promise<void>>();
   const lag = watchEventLoopLag();
   /** Starts given back in a row because of lag (see lagPenalty). */
   let lagGiveBacks = 0;
@@ -124,13 +145,38 @@ export function createLimiter(options: LimiterOptions): Limiter {
   refresh().catch((error: unknown) => logger.warn({ err: error }, 'could not read limit state'));
 
   async function acquire(keys: readonly string[], jobId: string, leaseMs: number, signal?: AbortSignal): Promise<Gate> {
-    if (keys.length === 0 || !needsScript(keys)) {
+    if (keys.length === 0 || !needsScript(keys) || takeStocked(keys)) {
       meter.count(keys);
       return { kind: 'go', lease: undefined };
     }
+    const key = keys[0]!;
+    if (keys.length > 1 || !stockedKeys.has(key)) return acquireByScript(keys, jobId, leaseMs, signal);
+    for (let refill = refills.get(key); refill; refill = refills.get(key)) {
+      await refill;
+      if (takeStocked(keys)) {
+        meter.count(keys);
+        return { kind: 'go', lease: undefined };
+      }
+    }
+    let replied!: () => void;
+    const refill = new Promise<void>((resolve) => (replied = resolve));
+    refills.set(key, refill);
+    const done = () => {
+      if (refills.get(key) === refill) refills.delete(key);
+      replied();
+    };
+    try {
+      return await acquireByScript(keys, jobId, leaseMs, signal, done);
+    } finally {
+      done();
+    }
+  }
+
+  /** `onReply`: called once the script has answered (the stock is refilled, if it was). */
+  async function acquireByScript(keys: readonly string[], jobId: string, leaseMs: number, signal?: AbortSignal, onReply?: () => void): Promise<Gate> {
     const leaseId = `${jobId}:${randomUUID().slice(0, 8)}`;
     const scriptKeys: string[] = [limiterKeys.index];
-    const args: (string | number)[] = [keys.length, jobId, leaseId, leaseMs, maxInSlotWaitMs];
+    const args: (string | number)[] = [keys.length, jobId, leaseId, leaseMs, maxInSlotWaitMs, slotsWanted(keys)];
     for (const key of keys) {
       const spec = specOf(key);
       scriptKeys.push(limiterKeys.state(key), limiterKeys.override(key), limiterKeys.leases(key), limiterKeys.bookings(key));
@@ -140,9 +186,18 @@ export function createLimiter(options: LimiterOptions): Limiter {
     for (;;) {
       // Lateness counts from when the script was sent: a busy process may read its reply late.
       const sentAt = Date.now();
-      const [kind, waitMs, leased, slackMs, intervalMs] = (await acquireScript(scriptKeys.length, ...scriptKeys, ...args)) as number[] as [
-        number, number, number, number, number,
+      const [kind, waitMs, leased, slackMs, intervalMs, slots] = (await acquireScript(scriptKeys.length, ...scriptKeys, ...args)) as number[] as [
+        number, number, number, number, number, number,
       ];
+      if (keys.length === 1) {
+        if (slots > 1) {
+          stock.set(keys[0]!, { left: slots - 1, expiresAt: Date.now() + STOCK_LIFETIME_MS });
+          stockedKeys.add(keys[0]!);
+        } else if (kind !== 1 || intervalMs >= 1) {
+          stockedKeys.delete(keys[0]!);
+        }
+      }
+      onReply?.();
       if (kind === 1) {
         const leaseKeys = keys.filter((_, i) => (leased & (2 ** i)) !== 0);
         const lease = leaseKeys.length ? { id: leaseId, keys: leaseKeys } : undefined;
@@ -199,6 +254,26 @@ export function createLimiter(options: LimiterOptions): Limiter {
     }
   }
 
+  /** One slot from this process's stock for a single fast key, if it has one. */
+  function takeStocked(keys: readonly string[]): boolean {
+    if (keys.length !== 1) return false;
+    const held = stock.get(keys[0]!);
+    if (!held) return false;
+    if (held.expiresAt < Date.now()) {
+      stock.delete(keys[0]!);
+      return false;
+    }
+    held.left -= 1;
+    if (held.left === 0) stock.delete(keys[0]!);
+    return true;
+  }
+
+  /** Slots to ask for: about what this process started on the key in one stock lifetime (the script takes 1 for slow keys). */
+  function slotsWanted(keys: readonly string[]): number {
+    if (keys.length !== 1) return 1;
+    return Math.min(MAX_STOCKED_SLOTS, Math.max(1, Math.ceil((meter.rate(keys[0]!) * STOCK_LIFETIME_MS) / 1_000)));
+  }
+
   /**
    * How much of a slot's slack this process's recent event-loop lag uses up. A process that lags
    * all the time would never start anything: after MAX_LAG_GIVE_BACKS give-backs in a row it stops
@@ -234,6 +309,8 @@ export function createLimiter(options: LimiterOptions): Limiter {
     const scriptKeys: string[] = [limiterKeys.index, limiterKeys.processes, limiterKeys.version];
     const args: (string | number)[] = [keys.length];
     for (const key of keys) {
+      // The target is pushing back: slots taken ahead are not used.
+      stock.delete(key);
       const spec = specOf(key);
       scriptKeys.push(limiterKeys.state(key), limiterKeys.recent429(key), limiterKeys.bookings(key));
       args.push(key, spec.rate, spec.burst, pauseMs, is429 ? 1 : 0, meter.rate(key));

@@ -9,28 +9,55 @@ import { groupField } from './dead-letter-groups.js';
  * request but before BullMQ heard of it) is counted once.
  */
 
-const RECORD_OUTCOME = `
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[6]) then return 0 end
-local dead = ARGV[1] == 'deadLettered'
-if dead then
-  redis.call('HSET', KEYS[4], ARGV[2], ARGV[5])
-  redis.call('ZADD', KEYS[5], ARGV[8], ARGV[2])
-  redis.call('HINCRBY', KEYS[7], ARGV[10], 1)
-  redis.call('HSET', KEYS[8], ARGV[10], ARGV[2])
-end
-if ARGV[9] == '1' then
-  redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
-  redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
-  redis.call('EXPIRE', KEYS[2], ARGV[7])
-  redis.call('EXPIRE', KEYS[3], ARGV[7])
-  if dead then
-    redis.call('ZADD', KEYS[6], ARGV[8], ARGV[2])
-    redis.call('HINCRBY', KEYS[9], ARGV[10], 1)
-    redis.call('EXPIRE', KEYS[9], ARGV[7])
+/**
+ * Records a group of outcomes in one call. KEYS: nine per outcome (marker, batch hash, batch results,
+ * dead letters, dead-letter index, batch dead letters, groups, groups' latest, batch groups). ARGV:
+ * marker lifetime (ms), batch retention (s), now (ms), then seven per outcome (outcome, job id,
+ * op id, result line, dead letter, '1' when in a batch, group field). Returns 1 per outcome written,
+ * 0 per one already recorded. Each batch key's lifetime is renewed once per call.
+ */
+const RECORD_OUTCOMES = `
+local markerTtl, retention, now = ARGV[1], ARGV[2], ARGV[3]
+local renewed = {}
+local function renew(key)
+  if not renewed[key] then
+    redis.call('EXPIRE', key, retention)
+    renewed[key] = true
   end
 end
-return 1
+local written = {}
+for i = 1, #KEYS / 9 do
+  local k, a = (i - 1) * 9, 3 + (i - 1) * 7
+  local outcome, jobId = ARGV[a + 1], ARGV[a + 2]
+  if redis.call('SET', KEYS[k + 1], outcome, 'NX', 'PX', markerTtl) then
+    local dead = outcome == 'deadLettered'
+    if dead then
+      redis.call('HSET', KEYS[k + 4], jobId, ARGV[a + 5])
+      redis.call('ZADD', KEYS[k + 5], now, jobId)
+      redis.call('HINCRBY', KEYS[k + 7], ARGV[a + 7], 1)
+      redis.call('HSET', KEYS[k + 8], ARGV[a + 7], jobId)
+    end
+    if ARGV[a + 6] == '1' then
+      redis.call('HINCRBY', KEYS[k + 2], outcome, 1)
+      redis.call('HSET', KEYS[k + 3], ARGV[a + 3], ARGV[a + 4])
+      renew(KEYS[k + 2])
+      renew(KEYS[k + 3])
+      if dead then
+        redis.call('ZADD', KEYS[k + 6], now, jobId)
+        redis.call('HINCRBY', KEYS[k + 9], ARGV[a + 7], 1)
+        renew(KEYS[k + 9])
+      end
+    end
+    written[i] = 1
+  else
+    written[i] = 0
+  end
+end
+return written
 `;
+
+/** Outcomes written per call at most (more wait for the next call). */
+const MAX_OUTCOMES_PER_CALL = 200;
 
 /** How long the "already recorded" marker of a job lives: far longer than a job can stay active. */
 const OUTCOME_MARKER_TTL_MS = 6 * 60 * 60 * 1_000;
@@ -60,32 +87,75 @@ export interface OutcomeStore {
 
 export function createOutcomeStore(redis: Redis, queue: string, batchRetentionSeconds: number): OutcomeStore {
   const keys = queueKeys(queue);
-  const recordOutcome = luaScript<(string | number)[]>(redis, 'sluiceRecordOutcome', 9, RECORD_OUTCOME);
+  const recordOutcomes = luaScript<(string | number)[]>(redis, 'sluiceRecordOutcomes', -1, RECORD_OUTCOMES);
+  interface Pending {
+    entry: OutcomeRecord;
+    resolve: (written: boolean) => void;
+    reject: (error: unknown) => void;
+  }
+  let pending: Pending[] = [];
+  let sending = false;
+  let scheduled = false;
 
-  async function record(entry: OutcomeRecord): Promise<boolean> {
-    const batch = entry.batchId;
-    const written = await recordOutcome(
-      keys.outcome(`${entry.jobId}:${entry.jobTimestamp}`),
-      batch ? keys.batch(batch) : keys.none,
-      batch ? keys.batchResults(batch) : keys.none,
-      keys.deadLetters,
-      keys.deadLetterIndex,
-      batch ? keys.batchDeadLetters(batch) : keys.none,
-      keys.deadLetterGroups,
-      keys.deadLetterGroupLatest,
-      batch ? keys.batchDeadLetterGroups(batch) : keys.none,
-      entry.outcome,
-      entry.jobId,
-      entry.opId,
-      JSON.stringify(entry.resultLine),
-      entry.deadLetter === undefined ? '' : JSON.stringify(entry.deadLetter),
-      OUTCOME_MARKER_TTL_MS,
-      batchRetentionSeconds,
-      Date.now(),
-      batch ? '1' : '0',
-      entry.deadLetter === undefined ? '' : groupField(entry.deadLetter as { limitKey?: string; status?: number; reason: string }),
-    );
-    return written === 1;
+  /**
+   * Outcomes are written in groups: those recorded while a call is on its way (or in the same turn
+   * of the event loop) go together in the next call. An idle worker writes each at once; a busy one
+   * saves a round trip and a script call per job. Each caller still waits for its own write.
+   */
+  function schedule(): void {
+    if (scheduled || sending || pending.length === 0) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      void send();
+    });
+  }
+
+  async function send(): Promise<void> {
+    const group = pending.length <= MAX_OUTCOMES_PER_CALL ? pending : pending.slice(0, MAX_OUTCOMES_PER_CALL);
+    pending = group === pending ? [] : pending.slice(MAX_OUTCOMES_PER_CALL);
+    sending = true;
+    try {
+      const scriptKeys: string[] = [];
+      const args: (string | number)[] = [OUTCOME_MARKER_TTL_MS, batchRetentionSeconds, Date.now()];
+      for (const { entry } of group) {
+        const batch = entry.batchId;
+        scriptKeys.push(
+          keys.outcome(`${entry.jobId}:${entry.jobTimestamp}`),
+          batch ? keys.batch(batch) : keys.none,
+          batch ? keys.batchResults(batch) : keys.none,
+          keys.deadLetters,
+          keys.deadLetterIndex,
+          batch ? keys.batchDeadLetters(batch) : keys.none,
+          keys.deadLetterGroups,
+          keys.deadLetterGroupLatest,
+          batch ? keys.batchDeadLetterGroups(batch) : keys.none,
+        );
+        args.push(
+          entry.outcome,
+          entry.jobId,
+          entry.opId,
+          JSON.stringify(entry.resultLine),
+          entry.deadLetter === undefined ? '' : JSON.stringify(entry.deadLetter),
+          batch ? '1' : '0',
+          entry.deadLetter === undefined ? '' : groupField(entry.deadLetter as { limitKey?: string; status?: number; reason: string }),
+        );
+      }
+      const written = (await recordOutcomes(scriptKeys.length, ...scriptKeys, ...args)) as number[];
+      group.forEach((item, i) => item.resolve(written[i] === 1));
+    } catch (error) {
+      for (const item of group) item.reject(error);
+    } finally {
+      sending = false;
+      schedule();
+    }
+  }
+
+  function record(entry: OutcomeRecord): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      pending.push({ entry, resolve, reject });
+      schedule();
+    });
   }
 
   async function countRetry(batchId: string | undefined): Promise<void> {

@@ -154,6 +154,41 @@ describe('rate', () => {
   });
 });
 
+describe('fast keys', () => {
+  it('take slots ahead while far below the limit: a script call per many starts', async () => {
+    const cfg = config({ fast: { requestsPerSecond: 5_000, burst: 100 } });
+    const processes = [limiterProcess(cfg), limiterProcess(cfg)];
+    const before = await scriptCalls();
+    const times: number[] = [];
+    // Ten "worker slots" per process, each starting a job every ~5 ms: ~4,000/s in all.
+    await Promise.all(processes.flatMap((limiter, p) => Array.from({ length: 10 }, async (_, slot) => {
+      for (let i = 0; i < 150; i++) {
+        const gate = await limiter.acquire(['fast'], `fast-${p}-${slot}-${i}`, 5_000);
+        if (gate.kind === 'go') times.push(performance.now());
+        await pause(gate.kind === 'go' ? 5 : gate.waitMs);
+      }
+    })));
+    const calls = (await scriptCalls()) - before;
+    expect(calls, `${calls} script calls for ${times.length} starts`).toBeLessThan(times.length / 3);
+    expect(refusedBy(times, 5_000, 100)).toEqual([]);
+  });
+
+  it('at the limit, slots are not taken ahead: two processes saturating a 5,000/s key stay within it', async () => {
+    const cfg = config({ fast: { requestsPerSecond: 5_000, burst: 100 } });
+    const processes = [limiterProcess(cfg), limiterProcess(cfg)];
+    const times: number[] = [];
+    // Ten "worker slots" per process, each starting one job after another as fast as it may.
+    await Promise.all(processes.flatMap((limiter, p) => Array.from({ length: 10 }, async (_, slot) => {
+      for (let i = 0; times.length < 3_000; i++) {
+        const gate = await limiter.acquire(['fast'], `fast-${p}-${slot}-${i}`, 5_000);
+        if (gate.kind === 'go') times.push(performance.now());
+        else await pause(gate.waitMs);
+      }
+    })));
+    expect(refusedBy(times, 5_000, 100)).toEqual([]);
+  });
+});
+
 describe('concurrency', () => {
   it('a third acquisition on a concurrency-2 key defers until a lease is released', async () => {
     const cfg = config({ 'two-at-once': { concurrency: 2 } });
