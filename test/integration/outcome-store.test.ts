@@ -1,0 +1,85 @@
+/**
+ * The outcome store against a real redis-server: outcomes recorded at the same time are written in
+ * groups, each exactly once, with the same counters as one by one.
+ */
+import { describe, expect, it } from 'vitest';
+import { createOutcomeStore, type OutcomeRecord } from '../../src/queue/outcome-store.js';
+import { queueKeys } from '../../src/queue/keys.js';
+import { closeRedis, createRedisConnection } from '../../src/queue/redis-connection.js';
+import { groupField } from '../../src/queue/dead-letter-groups.js';
+import { uniqueQueue, useRedisServer } from '../helpers/redis.js';
+
+const redis = useRedisServer();
+
+async function scriptCalls(): Promise<number> {
+  const info = await redis().client.info('commandstats');
+  return [...info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
+}
+
+function outcome(i: number, batchId: string | undefined): OutcomeRecord {
+  const dead = i % 10 === 0;
+  return {
+    jobId: `job-${i}`,
+    jobTimestamp: 1_000,
+    opId: `op-${i}`,
+    batchId,
+    outcome: dead ? 'deadLettered' : 'succeeded',
+    resultLine: { opId: `op-${i}`, outcome: dead ? 'deadLettered' : 'succeeded' },
+    ...(dead ? { deadLetter: { jobId: `job-${i}`, reason: 'permanent-status', status: 404, limitKey: 'orders' } } : {}),
+  };
+}
+
+describe('outcome store', () => {
+  it('writes 500 outcomes recorded at once in a few calls, each once, counted per batch and per dead-letter group', async () => {
+    const queue = uniqueQueue('outcomes');
+    const keys = queueKeys(queue);
+    const client = createRedisConnection(redis().url, { name: 'test:outcomes' });
+    try {
+      const store = createOutcomeStore(client, queue, 3_600);
+      const before = await scriptCalls();
+      // Half in a batch, half without; job-0 … job-9 twice (a job that ran twice is counted once).
+      const records = Array.from({ length: 500 }, (_, i) => outcome(i, i % 4 < 2 ? 'b-1' : undefined));
+      const again = records.slice(0, 10).map((record) => ({ ...record }));
+      const written = await Promise.all([...records, ...again].map((record) => store.record(record)));
+      const calls = (await scriptCalls()) - before;
+
+      expect(written.slice(0, 500).every(Boolean)).toBe(true);
+      expect(written.slice(500)).toEqual(Array(10).fill(false));
+      expect(calls, `${calls} script calls`).toBeLessThanOrEqual(5);
+
+      const batch = await redis().client.hgetall(keys.batch('b-1'));
+      expect(Number(batch.succeeded)).toBe(225);
+      expect(Number(batch.deadLettered)).toBe(25);
+      expect(await redis().client.hlen(keys.batchResults('b-1'))).toBe(250);
+      expect(await redis().client.ttl(keys.batchResults('b-1'))).toBeGreaterThan(3_500);
+      expect(await redis().client.hlen(keys.deadLetters)).toBe(50);
+      expect(await redis().client.zcard(keys.batchDeadLetters('b-1'))).toBe(25);
+      const group = groupField({ limitKey: 'orders', status: 404, reason: 'permanent-status' });
+      expect(await redis().client.hget(keys.deadLetterGroups, group)).toBe('50');
+      expect(await redis().client.hget(keys.batchDeadLetterGroups('b-1'), group)).toBe('25');
+
+      // One at a time, each is written at once (an idle worker waits for no group).
+      const single = await store.record(outcome(1_001, 'b-2'));
+      expect(single).toBe(true);
+      expect(await redis().client.hget(keys.batch('b-2'), 'succeeded')).toBe('1');
+    } finally {
+      await closeRedis(client);
+    }
+  });
+
+  it('a failed write fails every outcome of its group, and the next ones are written', async () => {
+    const queue = uniqueQueue('outcomes');
+    const client = createRedisConnection(redis().url, { name: 'test:outcomes' });
+    try {
+      const store = createOutcomeStore(client, queue, 3_600);
+      // The batch hash is a string: HINCRBY fails inside the script (WRONGTYPE).
+      await redis().client.set(queueKeys(queue).batch('broken'), 'not a hash');
+      const results = await Promise.allSettled([store.record(outcome(1, 'broken')), store.record(outcome(3, 'broken'))]);
+      expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected']);
+      expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/WRONGTYPE/);
+      expect(await store.record(outcome(5, 'fine'))).toBe(true);
+    } finally {
+      await closeRedis(client);
+    }
+  });
+});
