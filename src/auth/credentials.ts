@@ -25,11 +25,18 @@ export interface Authorized {
   spec: RequestSpec;
   /** Present when a 401 may be cured by fresh credentials (OAuth2): drops the refused token. */
   refuse?: () => Promise<void>;
+  /** With `refuse`: whether the token sent is still the one every worker uses (else a 401 for it says nothing of the current one). */
+  isCurrent?: () => Promise<boolean>;
+}
+
+export interface AuthorizeOptions {
+  /** The previous attempt was refused (401): take the fleet's current token, not this process's copy of it. */
+  afterRefusal?: boolean;
 }
 
 export interface Credentials {
   /** Adds the target's credentials to a request (a copy; `spec` is not changed). */
-  authorize(target: string | undefined, spec: RequestSpec): Promise<Authorized>;
+  authorize(target: string | undefined, spec: RequestSpec, options?: AuthorizeOptions): Promise<Authorized>;
   /**
    * `text` with the target's secret values replaced by `[redacted]`: for what a target may echo
    * (an apiKey sent in the query comes back in Link and Location headers and next-page URLs).
@@ -88,7 +95,7 @@ export function createCredentials(options: CredentialsOptions): Credentials {
     );
   }
 
-  async function authorize(targetName: string | undefined, spec: RequestSpec): Promise<Authorized> {
+  async function authorize(targetName: string | undefined, spec: RequestSpec, authorizeOptions: AuthorizeOptions = {}): Promise<Authorized> {
     const auth: AuthConfig | undefined = targetName ? config.targets[targetName]?.auth : undefined;
     // Credentials go to the target's own origin only: not to an absolute URL on another host, nor
     // to a next page or child operation that points elsewhere (or to plain http on the same host).
@@ -111,8 +118,12 @@ export function createCredentials(options: CredentialsOptions): Credentials {
       }
       case 'oauth2ClientCredentials': {
         const source = tokenSources.get(targetName!)!;
-        const token = await source.token();
-        return { spec: { ...spec, headers: { ...headers, authorization: `Bearer ${token}` } }, refuse: () => source.invalidate(token) };
+        const token = await source.token({ recheck: authorizeOptions.afterRefusal === true });
+        return {
+          spec: { ...spec, headers: { ...headers, authorization: `Bearer ${token}` } },
+          refuse: () => source.invalidate(token),
+          isCurrent: () => source.isCurrent(token),
+        };
       }
     }
   }

@@ -40,10 +40,19 @@ export interface TokenSourceOptions {
 }
 
 export interface TokenSource {
-  /** A valid access token: from this process, else from Redis, else requested (once for the whole fleet). */
-  token(): Promise<string>;
+  /**
+   * A valid access token: from this process, else from Redis, else requested (once for the whole
+   * fleet). `recheck` skips this process's copy: after a 401 another worker may have dropped or
+   * replaced the token this process still holds.
+   */
+  token(options?: { recheck?: boolean }): Promise<string>;
   /** The target refused `used` (a 401): drop it everywhere, unless someone already replaced it. */
   invalidate(used: string): Promise<void>;
+  /**
+   * Whether `used` is still the fleet's token (in Redis) and no worker is asking for a new one: a 401
+   * for a token that was dropped, replaced, or is being replaced says nothing of the next one.
+   */
+  isCurrent(used: string): Promise<boolean>;
   /** Token requests this process made (for tests and metrics). */
   readonly requests: number;
 }
@@ -60,10 +69,15 @@ interface CachedToken {
 const DELETE_IF_SAME = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 /** KEYS: the lock key. ARGV: the holder's id. */
 const UNLOCK = DELETE_IF_SAME;
+/** KEYS: the lock key. ARGV: the holder's id, the lock's new lifetime (ms). 1 if the lock is still the holder's (and renewed). */
+const EXTEND_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
 
+/** Longer than one token request (its total timeout is 20 s); renewed before each further one. */
 const LOCK_MS = 30_000;
 const POLL_MS = 100;
 const DEFAULT_LIFETIME_S = 3_600;
+/** Refused tokens this process remembers, so that it never takes one back from a read that raced the drop. */
+const REFUSED_KEPT = 16;
 
 /**
  * OAuth2 client credentials (RFC 6749 §4.4), one token for the whole fleet. The token lives in Redis,
@@ -88,7 +102,10 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
   const key = createHash('sha256').update(`sluice oauth2 token\n${settings.clientSecret}`).digest();
   const deleteIfSame = luaScript<[string, string]>(redis, 'sluiceAuthDeleteIfSame', 1, DELETE_IF_SAME);
   const unlock = luaScript<[string, string]>(redis, 'sluiceAuthUnlock', 1, UNLOCK);
+  const extendLock = luaScript<[string, string, number]>(redis, 'sluiceAuthExtendLock', 1, EXTEND_LOCK);
   let cached: CachedToken | undefined;
+  /** Tokens a target refused (most recent last): in memory only. */
+  const refused: string[] = [];
   let pending: Promise<string> | undefined;
   let requests = 0;
 
@@ -116,7 +133,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
   async function fromRedis(): Promise<CachedToken | undefined> {
     const stored = await redis.get(tokenKey);
     const token = stored ? open(stored) : undefined;
-    return token && token.refreshAt > Date.now() ? token : undefined;
+    return token && token.refreshAt > Date.now() && !refused.includes(token.value) ? token : undefined;
   }
 
   async function obtain(): Promise<string> {
@@ -130,11 +147,25 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
       const holder = randomUUID();
       if ((await redis.set(lockKey, holder, 'PX', LOCK_MS, 'NX')) === 'OK') {
         try {
-          const fresh = await requestWithRetries();
-          const stored = seal(fresh.value, fresh.refreshAt);
-          await redis.set(tokenKey, stored, 'PX', Math.max(1_000, fresh.refreshAt - Date.now()));
-          cached = { ...fresh, stored };
-          return fresh.value;
+          // Looked at again under the lock: the worker that held it before may have stored its
+          // token (and let go) since the read above. Asking again would replace that token, which
+          // the others are already using.
+          const meanwhile = await fromRedis();
+          if (meanwhile) {
+            cached = meanwhile;
+            return meanwhile.value;
+          }
+          const fresh = await requestWithRetries(holder);
+          const sealed = seal(fresh.value, fresh.refreshAt);
+          // Stored only while the lock is still this worker's (renewed just before, so it cannot lapse
+          // in between): once it lapsed, another worker may have asked after this one, and its token,
+          // the one the target accepts if it accepts only the latest, must not be overwritten.
+          if ((await extendLock(lockKey, holder, LOCK_MS)) === 1) {
+            await redis.set(tokenKey, sealed, 'PX', Math.max(1_000, fresh.refreshAt - Date.now()));
+            cached = { ...fresh, stored: sealed };
+            return fresh.value;
+          }
+          log.warn('OAuth2 token lock lapsed during the token request; waiting for the token another worker requested');
         } finally {
           await unlock(lockKey, holder).catch(() => undefined);
         }
@@ -146,8 +177,11 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     }
   }
 
-  async function requestWithRetries(): Promise<{ value: string; refreshAt: number }> {
+  async function requestWithRetries(holder: string): Promise<{ value: string; refreshAt: number }> {
     for (let attempt = 1; ; attempt++) {
+      // The lock outlives one request, not several: renewed for each further one (if it lapsed
+      // anyway, the token is not stored: see obtain).
+      if (attempt > 1) await extendLock(lockKey, holder, LOCK_MS).catch(() => undefined);
       try {
         const token = await requestToken();
         options.onRequest?.('success');
@@ -214,19 +248,27 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
   }
 
   return {
-    async token() {
-      if (cached && cached.refreshAt > Date.now()) return cached.value;
+    async token(tokenOptions = {}) {
+      if (!tokenOptions.recheck && cached && cached.refreshAt > Date.now()) return cached.value;
       pending ??= obtain().finally(() => {
         pending = undefined;
       });
       return pending;
     },
     async invalidate(used) {
+      if (!refused.includes(used)) {
+        refused.push(used);
+        if (refused.length > REFUSED_KEPT) refused.shift();
+      }
       if (cached?.value !== used) return;
       const stored = cached.stored;
       cached = undefined;
       await deleteIfSame(tokenKey, stored);
       log.info('OAuth2 token refused by the target (401); dropped for every worker');
+    },
+    async isCurrent(used) {
+      const [current, asking] = await Promise.all([fromRedis(), redis.exists(lockKey)]);
+      return current?.value === used && asking === 0;
     },
     get requests() {
       return requests;

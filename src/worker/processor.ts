@@ -39,6 +39,8 @@ export interface ProcessorDeps {
 const LEASE_MARGIN_MS = 5_000;
 /** After a limiter error (Redis restarting), the job is tried again this much later. */
 const LIMITER_ERROR_DELAY_MS = 1_000;
+/** 401s in a row an operation may answer with a fresh OAuth2 token without spending an attempt. */
+const MAX_AUTH_REFRESHES = 3;
 /** Tries to record an outcome (250 ms, 500 ms, … between them: ~8 s in all). */
 const PERSIST_ATTEMPTS = 6;
 /** A job whose worker died this many times while running it is dead-lettered (`stalled`). */
@@ -104,7 +106,11 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
     };
 
     // Credentials first: an OAuth2 token may need a request of its own, which must not hold a limiter slot.
-    const prepared = await credentials.authorize(operation.target, spec).then(
+    // Refused a moment ago: the fleet's current token, not the copy this process may still hold (another
+    // worker may have taken this job's first 401 and dropped the token everywhere but in memory here).
+    let refusedInARow = 0;
+    while (previous[previous.length - 1 - refusedInARow]?.authRefreshed) refusedInARow++;
+    const prepared = await credentials.authorize(operation.target, spec, { afterRefusal: refusedInARow > 0 }).then(
       (value) => ({ ok: true as const, value }),
       (error: unknown) => ({ ok: false as const, error }),
     );
@@ -158,9 +164,16 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
       return requeue(0);
     }
 
-    if (response?.status === 401 && authorized?.refuse && !previous.at(-1)?.authRefreshed) {
+    if (
+      response?.status === 401 &&
+      authorized?.refuse &&
+      (refusedInARow === 0 ||
+        // A second 401 in a row is the target's final word on the fleet's current token; for a token
+        // that another worker had already dropped or replaced meanwhile, it is not (bounded all the same).
+        (refusedInARow < MAX_AUTH_REFRESHES && !(await (authorized.isCurrent?.() ?? Promise.resolve(true)).catch(() => true))))
+    ) {
       // The token was revoked or expired early: drop it for every worker and go again with a fresh
-      // one, without spending an attempt. A second 401 in a row is the target's final word.
+      // one, without spending an attempt.
       await authorized.refuse();
       log.info({ status: 401, durationMs, outcome: 'retry' }, 'target refused the OAuth2 token; refreshing it and trying again');
       const refused: AttemptRecord = { at: startedAt.toISOString(), durationMs, status: 401, error: 'HTTP_401', message: 'target refused the OAuth2 token; refreshed it', authRefreshed: true };
