@@ -6,6 +6,7 @@ import { EMPTY_CONFIG, type SluiceConfig } from '../config/sluice-config.js';
 import { parseOperation } from '../operation/parse-operation.js';
 import { PREFIX, bullQueueName, jobIdForKey, queueKeys } from './keys.js';
 import { luaScript } from './lua-script.js';
+import { createJobAdder } from './add-jobs.js';
 import { NEW_JOB_PRIORITY, defaultIdempotencyKey, type JobEnvelope } from './job-data.js';
 import { closeRedis, createRedisConnection } from './redis-connection.js';
 
@@ -118,6 +119,7 @@ export function createProducer(options: ProducerOptions): Producer {
   queue.on('error', () => undefined);
   const keys = queueKeys(queueName);
   const claimKeys = luaScript<(string | number)[]>(redis, 'sluiceClaimKeys', -1, CLAIM_KEYS);
+  const addJobs = createJobAdder(redis, queue, 'op', NEW_JOB_PRIORITY);
   let closing: Promise<void> | undefined;
 
   interface Prepared {
@@ -187,7 +189,7 @@ export function createProducer(options: ProducerOptions): Producer {
       await indexBatch(counting, batchId).exec();
     }
     try {
-      await queue.addBulk(toAdd.map((item) => ({ name: 'op', data: item.envelope, opts: { jobId: item.jobId, priority: NEW_JOB_PRIORITY } })));
+      await addJobs(toAdd.map((item) => ({ id: item.jobId, data: item.envelope })));
     } catch (error) {
       if (batchId !== undefined) await redis.hincrby(keys.batch(batchId), 'total', -toAdd.length).catch(() => undefined);
       // Release our claims so the operations can be enqueued again.

@@ -1,0 +1,94 @@
+/**
+ * The producer's one-call chunk add (src/queue/add-jobs.ts) against BullMQ's own `queue.add` with
+ * the same options, on a real redis-server: the same job hash, events, counters and marker, and a
+ * real BullMQ worker takes both kinds of job in the order they were added.
+ */
+import { Queue, Worker } from 'bullmq';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { createJobAdder } from '../../src/queue/add-jobs.js';
+import { NEW_JOB_PRIORITY } from '../../src/queue/job-data.js';
+import { PREFIX, bullQueueName } from '../../src/queue/keys.js';
+import { closeRedis, createRedisConnection } from '../../src/queue/redis-connection.js';
+import { uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
+
+const redis = useRedisServer();
+
+function openQueue() {
+  const client = createRedisConnection(redis().url, { name: 'test:add-jobs', maxRetriesPerRequest: null });
+  const queue = new Queue(bullQueueName(uniqueQueue('add')), { connection: client, prefix: PREFIX });
+  onTestFinished(async () => {
+    await queue.close();
+    await closeRedis(client);
+  });
+  return { client, queue, add: createJobAdder(client, queue, 'op', NEW_JOB_PRIORITY) };
+}
+
+/** A job hash without the field that differs by the clock. */
+async function storedJob(queue: Queue, id: string): Promise<Record<string, string>> {
+  const { timestamp, ...rest } = await redis().client.hgetall(queue.toKey(id));
+  expect(Number(timestamp)).toBeGreaterThan(Date.now() - 60_000);
+  return rest;
+}
+
+async function eventsOf(queue: Queue, id: string): Promise<string[][]> {
+  const entries = await redis().client.xrange(queue.keys.events!, '-', '+');
+  return entries.map(([, fields]) => fields).filter((fields) => fields.includes(id)).map((fields) => fields.filter((field) => field !== id));
+}
+
+describe('adding a chunk of jobs in one call', () => {
+  it('writes each job as BullMQ queue.add does: hash, prioritized score, events, marker', async () => {
+    const { queue, add } = openQueue();
+    const data = { op: { method: 'GET', url: 'https://example.com/x' }, opId: 'u-1' };
+    await queue.add('op', data, { jobId: 'by-bullmq', priority: NEW_JOB_PRIORITY });
+    expect(await add([{ id: 'by-sluice', data }])).toEqual([true]);
+
+    const ours = await storedJob(queue, 'by-sluice');
+    const theirs = await storedJob(queue, 'by-bullmq');
+    expect({ ...ours, opts: JSON.parse(ours.opts!) }).toEqual({ ...theirs, opts: { ...JSON.parse(theirs.opts!), jobId: 'by-sluice' } });
+    expect(await eventsOf(queue, 'by-sluice')).toEqual(await eventsOf(queue, 'by-bullmq'));
+
+    // Scores from the same counter: FIFO within the priority, one after the other.
+    const scores = await redis().client.zrange(queue.keys.prioritized!, 0, -1, 'WITHSCORES');
+    expect(scores).toEqual(['by-bullmq', String(NEW_JOB_PRIORITY * 2 ** 32 + 1), 'by-sluice', String(NEW_JOB_PRIORITY * 2 ** 32 + 2)]);
+    expect(await redis().client.zscore(queue.keys.marker!, '0')).toBe('0');
+
+    // Read back by BullMQ itself.
+    const job = await queue.getJob('by-sluice');
+    expect(job?.data).toEqual(data);
+    expect(job?.priority).toBe(NEW_JOB_PRIORITY);
+    expect(job?.opts.jobId).toBe('by-sluice');
+    expect(await queue.getJobCounts('prioritized')).toEqual({ prioritized: 2 });
+  });
+
+  it('leaves a job whose id exists as it is, and says so', async () => {
+    const { queue, add } = openQueue();
+    await add([{ id: 'same', data: { v: 1 } }]);
+    expect(await add([{ id: 'same', data: { v: 2 } }, { id: 'other', data: { v: 3 } }])).toEqual([false, true]);
+    expect((await queue.getJob('same'))?.data).toEqual({ v: 1 });
+    expect(await queue.getJobCounts('prioritized')).toEqual({ prioritized: 2 });
+  });
+
+  it('a BullMQ worker takes jobs added either way in the order they were added; a paused queue keeps them', async () => {
+    const { client, queue, add } = openQueue();
+    await queue.pause();
+    const order: string[] = [];
+    await add([{ id: 'a1', data: {} }, { id: 'a2', data: {} }]);
+    await queue.add('op', {}, { jobId: 'b1', priority: NEW_JOB_PRIORITY });
+    await add([{ id: 'a3', data: {} }]);
+    // Paused: no marker wakes a worker, as BullMQ's own add leaves none.
+    expect(await redis().client.zcard(queue.keys.marker!)).toBe(0);
+
+    const connection = client.duplicate();
+    const worker = new Worker(queue.name, async (job) => {
+      order.push(job.id!);
+    }, { connection, prefix: PREFIX, concurrency: 1 });
+    onTestFinished(async () => {
+      await worker.close();
+      await closeRedis(connection);
+    });
+    await worker.waitUntilReady();
+    await queue.resume();
+    await waitFor(() => order.length === 4, { what: 'the four jobs processed' });
+    expect(order).toEqual(['a1', 'a2', 'b1', 'a3']);
+  });
+});
