@@ -4,9 +4,6 @@ import { createCliContext, type CliContext, type CliIo, type GlobalOptions } fro
 import { enqueueCommand } from './commands/enqueue.js';
 import { resultsCommand, statusCommand, waitCommand } from './commands/batch.js';
 import { dlqListCommand, dlqPurgeCommand, dlqReplayCommand, dlqShowCommand } from './commands/dlq.js';
-import { workerCommand } from './commands/worker.js';
-import { demoCommand } from './commands/demo.js';
-import { serverCommand } from './commands/server.js';
 import { limitsListCommand, limitsPauseCommand, limitsResetCommand, limitsResumeCommand, limitsSetCommand } from './commands/limits.js';
 
 /** Exit codes: 0 ok, 1 failure (or dead letters, for `wait`), 2 bad input or usage, 3 timeout. */
@@ -86,7 +83,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .command('worker')
     .description('run a worker process (SIGTERM/SIGINT: finish in-flight jobs, then exit)')
     .option('--concurrency <n>', 'jobs at once in this process (default: $SLUICE_CONCURRENCY, else 50)')
-    .action(run((ctx, options: { concurrency?: string }) => workerCommand(ctx, options)));
+    .action(run(async (ctx, options: { concurrency?: string }) => (await import('./commands/worker.js')).workerCommand(ctx, options)));
 
   program
     .command('status')
@@ -180,13 +177,13 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .description('the HTTP API for other services, with dashboard and metrics (tokens from $SLUICE_API_TOKENS; SIGTERM: finish requests, exit)')
     .option('--port <n>', 'port to listen on (default: $SLUICE_SERVER_PORT, else 3000)')
     .option('--host <address>', 'address to listen on (default: $SLUICE_SERVER_HOST, else 127.0.0.1; 0.0.0.0 for every interface)')
-    .action(run((ctx, options: { port?: string; host?: string }) => serverCommand(ctx, options)));
+    .action(run(async (ctx, options: { port?: string; host?: string }) => (await import('./commands/server.js')).serverCommand(ctx, options)));
 
   program
     .command('demo')
     .description('the main job on embedded defaults: local Redis, a demo API, two workers, a batch, a summary')
     .option('--operations <n>', 'operations in the demo batch (default 3000)')
-    .action(run((ctx, options: { operations?: string }) => demoCommand(ctx, options)));
+    .action(run(async (ctx, options: { operations?: string }) => (await import('./commands/demo.js')).demoCommand(ctx, options)));
 
   return program;
 }
