@@ -150,9 +150,11 @@ export function createLimiter(options: LimiterOptions): Limiter {
       return { kind: 'go', lease: undefined };
     }
     const key = keys[0]!;
-    if (keys.length > 1 || !stockedKeys.has(key)) return acquireByScript(keys, jobId, leaseMs, signal);
-    for (let refill = refills.get(key); refill; refill = refills.get(key)) {
-      await refill;
+    for (;;) {
+      if (keys.length > 1 || !stockedKeys.has(key)) return acquireByScript(keys, jobId, leaseMs, signal);
+      const pending = refills.get(key);
+      if (!pending) break;
+      await pending;
       if (takeStocked(keys)) {
         meter.count(keys);
         return { kind: 'go', lease: undefined };
