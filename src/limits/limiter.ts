@@ -206,15 +206,13 @@ export function createLimiter(options: LimiterOptions): Limiter {
         const slot = sentAt + waitMs;
         // Keys so fast that a slot is under a millisecond have no meaningful lateness.
         const checkLate = intervalMs >= 1;
-        // Starts of this process on these keys stay `intervalMs` apart where the slack allows: timers
-        // that fire late together (a busy event loop) should not put a bunch of requests on the wire
-        // at once. Within its slack a start is safe unpaced, so pacing never costs a slot.
+        // Starts of this process on these keys stay `intervalMs` apart: timers that fire late together
+        // (a busy event loop) must not put a bunch of requests on the wire at once.
         const pacerKey = keys.join('\n');
-        const paced = Math.max(slot, (lastStart.get(pacerKey) ?? 0) + intervalMs);
-        const start = checkLate ? Math.min(paced, slot + slackMs) : paced;
-        if (checkLate && Math.max(start, Date.now()) - slot > slackMs) {
-          // Too far behind its slot to use it safely (its reply came late): book again.
-          logger.debug({ limitKey: keys.join(','), jobId, lateMs: Math.max(start, Date.now()) - slot, slackMs }, 'slot missed (late reply); booking again');
+        const start = Math.max(slot, (lastStart.get(pacerKey) ?? 0) + intervalMs);
+        if (checkLate && start - slot > slackMs) {
+          // Too far behind its slot to use it safely: book again.
+          logger.debug({ limitKey: keys.join(','), jobId, lateMs: start - slot, slackMs }, 'slot missed (paced); booking again');
           await release(lease);
           continue;
         }
