@@ -95,9 +95,8 @@ export function createLimiter(options: LimiterOptions): Limiter {
   const releaseWaiters = new Set<() => void>();
   /** This process's last start per key set (see the pacing in acquire). */
   const lastStart = new Map<string, number>();
+  /** Per key whose last script reply gave slots ahead: what is left of them (perhaps none, until the next refill). */
   const stock = new Map<string, SlotStock>();
-  /** Keys whose last script reply gave slots ahead. */
-  const stockedKeys = new Set<string>();
   /** Stocked keys whose stock is being refilled by a script call: other starts wait for its reply rather than call too. */
   const refills = new Map<string, Promise<void>>();
   const lag = watchEventLoopLag();
@@ -151,7 +150,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
     }
     const key = keys[0]!;
     for (;;) {
-      if (keys.length > 1 || !stockedKeys.has(key)) return acquireByScript(keys, jobId, leaseMs, signal);
+      if (keys.length > 1 || !stock.has(key)) return acquireByScript(keys, jobId, leaseMs, signal);
       const pending = refills.get(key);
       if (!pending) break;
       await pending;
@@ -192,12 +191,8 @@ export function createLimiter(options: LimiterOptions): Limiter {
         number, number, number, number, number, number,
       ];
       if (keys.length === 1) {
-        if (slots > 1) {
-          stock.set(keys[0]!, { left: slots - 1, expiresAt: Date.now() + STOCK_LIFETIME_MS });
-          stockedKeys.add(keys[0]!);
-        } else if (kind !== 1 || intervalMs >= 1) {
-          stockedKeys.delete(keys[0]!);
-        }
+        if (slots > 1) stock.set(keys[0]!, { left: slots - 1, expiresAt: Date.now() + STOCK_LIFETIME_MS });
+        else if (kind !== 1 || intervalMs >= 1) stock.delete(keys[0]!);
       }
       onReply?.();
       if (kind === 1) {
@@ -260,13 +255,12 @@ export function createLimiter(options: LimiterOptions): Limiter {
   function takeStocked(keys: readonly string[]): boolean {
     if (keys.length !== 1) return false;
     const held = stock.get(keys[0]!);
-    if (!held) return false;
+    if (!held || held.left === 0) return false;
     if (held.expiresAt < Date.now()) {
-      stock.delete(keys[0]!);
+      held.left = 0;
       return false;
     }
     held.left -= 1;
-    if (held.left === 0) stock.delete(keys[0]!);
     return true;
   }
 
@@ -312,7 +306,8 @@ export function createLimiter(options: LimiterOptions): Limiter {
     const args: (string | number)[] = [keys.length];
     for (const key of keys) {
       // The target is pushing back: slots taken ahead are not used.
-      stock.delete(key);
+      const held = stock.get(key);
+      if (held) held.left = 0;
       const spec = specOf(key);
       scriptKeys.push(limiterKeys.state(key), limiterKeys.recent429(key), limiterKeys.bookings(key));
       args.push(key, spec.rate, spec.burst, pauseMs, is429 ? 1 : 0, meter.rate(key));

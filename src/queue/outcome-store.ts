@@ -93,7 +93,7 @@ export function createOutcomeStore(redis: Redis, queue: string, batchRetentionSe
     resolve: (written: boolean) => void;
     reject: (error: unknown) => void;
   }
-  let pending: Pending[] = [];
+  const pending: Pending[] = [];
   let sending = false;
   let scheduled = false;
 
@@ -112,8 +112,7 @@ export function createOutcomeStore(redis: Redis, queue: string, batchRetentionSe
   }
 
   async function send(): Promise<void> {
-    const group = pending.length <= MAX_OUTCOMES_PER_CALL ? pending : pending.slice(0, MAX_OUTCOMES_PER_CALL);
-    pending = group === pending ? [] : pending.slice(MAX_OUTCOMES_PER_CALL);
+    const group = pending.splice(0, MAX_OUTCOMES_PER_CALL);
     sending = true;
     try {
       const scriptKeys: string[] = [];

@@ -164,14 +164,12 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
       return requeue(0);
     }
 
-    if (
-      response?.status === 401 &&
-      authorized?.refuse &&
-      (refusedInARow === 0 ||
-        // A second 401 in a row is the target's final word on the fleet's current token; for a token
-        // that another worker had already dropped or replaced meanwhile, it is not (bounded all the same).
-        (refusedInARow < MAX_AUTH_REFRESHES && !(await (authorized.isCurrent?.() ?? Promise.resolve(true)).catch(() => true))))
-    ) {
+    // A second 401 in a row is the target's final word on the fleet's current token; for a token that
+    // another worker had already dropped or replaced meanwhile, it is not (bounded all the same). When
+    // Redis cannot say, the token counts as current.
+    const refreshable = async () =>
+      refusedInARow === 0 || (refusedInARow < MAX_AUTH_REFRESHES && !(await (authorized?.isCurrent?.().catch(() => true) ?? true)));
+    if (response?.status === 401 && authorized?.refuse && (await refreshable())) {
       // The token was revoked or expired early: drop it for every worker and go again with a fresh
       // one, without spending an attempt.
       await authorized.refuse();

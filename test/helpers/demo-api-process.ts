@@ -19,7 +19,7 @@ type ChildMessage = { kind: 'ready'; url: string } | { kind: 'read'; stats: Demo
 export async function startDemoApiProcess(options: DemoApiOptions): Promise<DemoApiProcess> {
   const child = fork(new URL('./demo-api-child.mjs', import.meta.url), [JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const exited = once(child, 'exit');
-  const next = async (kind: ChildMessage['kind']): Promise<ChildMessage> => {
+  const next = async <K extends ChildMessage['kind']>(kind: K): Promise<Extract<ChildMessage, { kind: K }>> => {
     const [message] = (await Promise.race([
       once(child, 'message'),
       exited.then(([code]) => {
@@ -27,17 +27,15 @@ export async function startDemoApiProcess(options: DemoApiOptions): Promise<Demo
       }),
     ])) as [ChildMessage];
     if (message.kind !== kind) throw new Error(`the demo API process sent ${message.kind}, expected ${kind}`);
-    return message;
+    return message as Extract<ChildMessage, { kind: K }>;
   };
   const ready = await next('ready');
-  if (ready.kind !== 'ready') throw new Error('unreachable');
   return {
     url: ready.url,
     async read() {
       child.send('read');
-      const message = await next('read');
-      if (message.kind !== 'read') throw new Error('unreachable');
-      return { stats: message.stats, arrivals: message.arrivals };
+      const { stats, arrivals } = await next('read');
+      return { stats, arrivals };
     },
     async close() {
       if (child.exitCode !== null) return;
