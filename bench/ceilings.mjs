@@ -22,7 +22,12 @@ export async function runHttpCeiling(ctx, { label, operations, concurrency }) {
   const target = await startFastTarget();
   try {
     const load = startLoadMeter();
-    const child = spawnNode({ root: ctx.root, redisUrl: ctx.redisUrl, queue: 'none' }, SCRIPT, ['http', target.url, String(operations), String(concurrency)]);
+    const child = spawnNode({ root: ctx.root, redisUrl: ctx.redisUrl, queue: 'none' }, SCRIPT, [
+      'http',
+      target.url,
+      String(operations),
+      String(concurrency),
+    ]);
     const doneAt = await untilLine(child, 'done', label);
     const otherLoadCores = round(load(child.cpuMs() ?? 0), 2);
     await child.stop();
@@ -121,15 +126,19 @@ export async function runEnqueue(ctx, { label, file, lines, via, configPath }) {
   await redis.flushall();
   const queue = `bench-${label}`;
   const startedAt = performance.now();
-  const child = via === 'sluice'
-    ? spawnSluice({ root: ctx.root, redisUrl: ctx.redisUrl, queue, configPath }, ['enqueue', file, '--json'])
-    : spawnNode({ root: ctx.root, redisUrl: ctx.redisUrl, queue }, SCRIPT, ['addbulk', file]);
+  const child =
+    via === 'sluice'
+      ? spawnSluice({ root: ctx.root, redisUrl: ctx.redisUrl, queue, configPath }, ['enqueue', file, '--json'])
+      : spawnNode({ root: ctx.root, redisUrl: ctx.redisUrl, queue }, SCRIPT, ['addbulk', file]);
   let peakRssMb = 0;
   const timer = setInterval(() => {
     peakRssMb = Math.max(peakRssMb, child.memoryMb()?.peak ?? 0);
   }, 50);
   try {
-    const { code, signal } = await Promise.race([child.exited, delay(TIMEOUT_MS, undefined, { ref: false }).then(() => ({ code: 'timeout' }))]);
+    const { code, signal } = await Promise.race([
+      child.exited,
+      delay(TIMEOUT_MS, undefined, { ref: false }).then(() => ({ code: 'timeout' })),
+    ]);
     const ms = performance.now() - startedAt;
     if (code !== 0) throw new Error(`${label}: ${via} exited with ${code ?? signal}; its output ended with:\n${child.output()}`);
     if (via === 'sluice') {
@@ -145,6 +154,7 @@ export async function runEnqueue(ctx, { label, file, lines, via, configPath }) {
 
 async function untilLine(child, text, label) {
   const result = await Promise.race([child.line(text).then((at) => ({ at })), child.exited]);
-  if (result.at === undefined) throw new Error(`${label}: exited with ${result.code ?? result.signal} before "${text}"; its output ended with:\n${child.output()}`);
+  if (result.at === undefined)
+    throw new Error(`${label}: exited with ${result.code ?? result.signal} before "${text}"; its output ended with:\n${child.output()}`);
   return result.at;
 }

@@ -23,7 +23,12 @@ const queueName = process.env.SLUICE_QUEUE ?? 'bench-minimal';
 
 /** One POST with a small JSON body; the answer's body is read whole, as sluice reads it. */
 async function post(dispatcher, url, body) {
-  const res = await request(`${url}/items`, { method: 'POST', dispatcher, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await request(`${url}/items`, {
+    method: 'POST',
+    dispatcher,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   await res.body.text();
   if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
 }
@@ -33,9 +38,11 @@ if (mode === 'http') {
   const dispatcher = new Agent({ connections: concurrency });
   let next = 0;
   console.log('ready');
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < n) await post(dispatcher, url, { i: next++ });
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) await post(dispatcher, url, { i: next++ });
+    }),
+  );
   console.log('done');
   await dispatcher.close();
 } else if (mode === 'worker') {

@@ -43,7 +43,12 @@ export function summarise(results) {
       redisCpuUsPerOp: { queue: med(queue, (run) => run.redis.cpuUsPerOp), sluice: med(sluice, (run) => run.redis.cpuUsPerOp) },
     };
   }
-  if (R.sluiceNoLimit) f.noLimit = { jobsPerSecond: med(R.sluiceNoLimit, jps), runs: R.sluiceNoLimit.map(jps), workerCallsPerOp: med(R.sluiceNoLimit, (run) => run.redis.workerCallsPerOp) };
+  if (R.sluiceNoLimit)
+    f.noLimit = {
+      jobsPerSecond: med(R.sluiceNoLimit, jps),
+      runs: R.sluiceNoLimit.map(jps),
+      workerCallsPerOp: med(R.sluiceNoLimit, (run) => run.redis.workerCallsPerOp),
+    };
   for (const name of ['binding', 'accuracy50', 'cold50']) {
     const runs = R[name];
     if (!runs) continue;
@@ -56,8 +61,17 @@ export function summarise(results) {
       achievedRuns: runs.map((run) => run.achievedRatio),
       achievedPerSecond: med(runs, (run) => run.achievedPerSecond),
       ratioPass: med(runs, (run) => run.achievedRatio) >= (name === 'binding' ? 0.97 : 0.95),
-      maxStartsIn1s: { worst: worst(runs, (run) => run.maxStartsIn1s), runs: runs.map((run) => run.maxStartsIn1s), bound, pass: worst(runs, (run) => run.maxStartsIn1s) <= bound },
-      rejected: { worst: worst(runs, (run) => run.rejected), runs: runs.map((run) => run.rejected), pass: worst(runs, (run) => run.rejected) === 0 },
+      maxStartsIn1s: {
+        worst: worst(runs, (run) => run.maxStartsIn1s),
+        runs: runs.map((run) => run.maxStartsIn1s),
+        bound,
+        pass: worst(runs, (run) => run.maxStartsIn1s) <= bound,
+      },
+      rejected: {
+        worst: worst(runs, (run) => run.rejected),
+        runs: runs.map((run) => run.rejected),
+        pass: worst(runs, (run) => run.rejected) === 0,
+      },
       redisCallsPerOp: med(runs, (run) => run.redis.workerCallsPerOp),
       workerCpuUsPerOp: med(runs, (run) => run.workerCpuUsPerOp),
       /** BullMQ moves a job to active with RPOPLPUSH: how often each job was fetched (delayed and back). */
@@ -96,11 +110,25 @@ export function summarise(results) {
   if (R.latency) {
     const p50 = med(R.latency, (run) => run.p50Ms);
     const p99 = med(R.latency, (run) => run.p99Ms);
-    f.latency = { p50Ms: p50, p99Ms: p99, p50Runs: R.latency.map((run) => run.p50Ms), p99Runs: R.latency.map((run) => run.p99Ms), maxMs: worst(R.latency, (run) => run.maxMs), p50Pass: p50 <= 5, p99Pass: p99 <= 25 };
+    f.latency = {
+      p50Ms: p50,
+      p99Ms: p99,
+      p50Runs: R.latency.map((run) => run.p50Ms),
+      p99Runs: R.latency.map((run) => run.p99Ms),
+      maxMs: worst(R.latency, (run) => run.maxMs),
+      p50Pass: p50 <= 5,
+      p99Pass: p99 <= 25,
+    };
   }
   if (R.memory) {
     const rss = worst(R.memory, (run) => run.workerPeakRssMb);
-    f.memory = { peakRssMb: rss, runs: R.memory.map((run) => run.workerPeakRssMb), jobsPerSecond: med(R.memory, jps), pass: rss < 150, queueCeilingPeakRssMb: R.memoryQueue ? worst(R.memoryQueue, (run) => run.workerPeakRssMb) : undefined };
+    f.memory = {
+      peakRssMb: rss,
+      runs: R.memory.map((run) => run.workerPeakRssMb),
+      jobsPerSecond: med(R.memory, jps),
+      pass: rss < 150,
+      queueCeilingPeakRssMb: R.memoryQueue ? worst(R.memoryQueue, (run) => run.workerPeakRssMb) : undefined,
+    };
   }
   if (R.queue1 && R.sluice1) {
     const cost = (runs) => ({
@@ -111,14 +139,25 @@ export function summarise(results) {
     });
     const extra = {};
     for (const name of new Set([...R.sluice1, ...R.queue1].flatMap((run) => Object.keys(run.redis.workerCallsPerOpByCommand)))) {
-      const diff = med(R.sluice1, (run) => run.redis.workerCallsPerOpByCommand[name] ?? 0) - med(R.queue1, (run) => run.redis.workerCallsPerOpByCommand[name] ?? 0);
+      const diff =
+        med(R.sluice1, (run) => run.redis.workerCallsPerOpByCommand[name] ?? 0) -
+        med(R.queue1, (run) => run.redis.workerCallsPerOpByCommand[name] ?? 0);
       if (Math.abs(diff) >= 0.05) extra[name] = round(diff, 2);
     }
-    f.redisCost = { sluice: cost(R.sluice1), queue: cost(R.queue1), sluiceExtraByCommand: Object.fromEntries(Object.entries(extra).sort(([, x], [, y]) => Math.abs(y) - Math.abs(x))) };
+    f.redisCost = {
+      sluice: cost(R.sluice1),
+      queue: cost(R.queue1),
+      sluiceExtraByCommand: Object.fromEntries(Object.entries(extra).sort(([, x], [, y]) => Math.abs(y) - Math.abs(x))),
+    };
   }
   const all = Object.values(R).flat();
   const loads = all.map((run) => run.otherLoadCores).filter((v) => typeof v === 'number');
-  if (loads.length) f.otherLoadCores = { median: round(median(loads), 2), max: round(Math.max(...loads), 2), worstRun: all.find((run) => run.otherLoadCores === Math.max(...loads))?.label };
+  if (loads.length)
+    f.otherLoadCores = {
+      median: round(median(loads), 2),
+      max: round(Math.max(...loads), 2),
+      worstRun: all.find((run) => run.otherLoadCores === Math.max(...loads))?.label,
+    };
   return f;
 }
 
@@ -128,55 +167,153 @@ export function rows(results, f) {
   const { params } = results;
   const c = params.concurrency;
   const n = params.throughputOps;
-  if (f.http) out.push([`1. HTTP ceiling: undici alone, ${n} POSTs at ${c}, requests/s`, `${f.http.jobsPerSecond.toFixed(0)} (runs ${list(f.http.runs)})`, '', '']);
+  if (f.http)
+    out.push([
+      `1. HTTP ceiling: undici alone, ${n} POSTs at ${c}, requests/s`,
+      `${f.http.jobsPerSecond.toFixed(0)} (runs ${list(f.http.runs)})`,
+      '',
+      '',
+    ]);
   for (const p of [1, 2]) {
     const t = f[`throughput${p}`];
     if (!t) continue;
-    out.push([`2. Queue ceiling: minimal BullMQ worker, ${p} process${p > 1 ? 'es' : ''} × ${c}, jobs/s`, `${t.queue.toFixed(0)} (runs ${list(t.queueRuns)}${t.queueOfHttp ? `; ${t.queueOfHttp} of HTTP` : ''})`, '', '']);
-    out.push([`3. sluice, limit not binding, ${p} process${p > 1 ? 'es' : ''} × ${c}, jobs/s`, `${t.sluice.toFixed(0)} (runs ${list(t.sluiceRuns)})`, '', '']);
-    out.push([`3. sluice / queue ceiling, ${p} process${p > 1 ? 'es' : ''}`, `${t.ratio.toFixed(3)} (pairs ${list(t.pairRatios, 3)})`, '>= 0.90', verdict(t.pass)]);
-    out.push([`   worker CPU per job, queue ceiling / sluice (${p})`, `${t.workerCpuUsPerOp.queue} / ${t.workerCpuUsPerOp.sluice} µs; Redis CPU ${t.redisCpuUsPerOp.queue} / ${t.redisCpuUsPerOp.sluice} µs`, '', '']);
+    out.push([
+      `2. Queue ceiling: minimal BullMQ worker, ${p} process${p > 1 ? 'es' : ''} × ${c}, jobs/s`,
+      `${t.queue.toFixed(0)} (runs ${list(t.queueRuns)}${t.queueOfHttp ? `; ${t.queueOfHttp} of HTTP` : ''})`,
+      '',
+      '',
+    ]);
+    out.push([
+      `3. sluice, limit not binding, ${p} process${p > 1 ? 'es' : ''} × ${c}, jobs/s`,
+      `${t.sluice.toFixed(0)} (runs ${list(t.sluiceRuns)})`,
+      '',
+      '',
+    ]);
+    out.push([
+      `3. sluice / queue ceiling, ${p} process${p > 1 ? 'es' : ''}`,
+      `${t.ratio.toFixed(3)} (pairs ${list(t.pairRatios, 3)})`,
+      '>= 0.90',
+      verdict(t.pass),
+    ]);
+    out.push([
+      `   worker CPU per job, queue ceiling / sluice (${p})`,
+      `${t.workerCpuUsPerOp.queue} / ${t.workerCpuUsPerOp.sluice} µs; Redis CPU ${t.redisCpuUsPerOp.queue} / ${t.redisCpuUsPerOp.sluice} µs`,
+      '',
+      '',
+    ]);
   }
-  if (f.noLimit) out.push(['   sluice, no limit configured, 1 process, jobs/s', `${f.noLimit.jobsPerSecond.toFixed(0)} (runs ${list(f.noLimit.runs)}); ${f.noLimit.workerCallsPerOp} Redis commands/op`, '', '']);
+  if (f.noLimit)
+    out.push([
+      '   sluice, no limit configured, 1 process, jobs/s',
+      `${f.noLimit.jobsPerSecond.toFixed(0)} (runs ${list(f.noLimit.runs)}); ${f.noLimit.workerCallsPerOp} Redis commands/op`,
+      '',
+      '',
+    ]);
   const b = f.binding;
   if (b) {
     const shape = `${params.binding.processes} processes × ${params.binding.concurrency}, ${b.rate}/s burst ${b.burst}, ${params.binding.operations} ops`;
-    out.push([`4. Binding limit (${shape}): achieved / limit`, `${b.achievedRatio.toFixed(3)} = ${b.achievedPerSecond.toFixed(1)}/s (runs ${list(b.achievedRuns, 3)})`, '>= 0.97', verdict(b.ratioPass)]);
-    out.push(['4. Max starts in any 1 s window (worst run)', `${b.maxStartsIn1s.worst} (runs ${list(b.maxStartsIn1s.runs)})`, `<= ${b.maxStartsIn1s.bound}`, verdict(b.maxStartsIn1s.pass)]);
-    out.push(['4. Starts a strict limiter rejected (worst run)', `${b.rejected.worst} (runs ${list(b.rejected.runs)})`, '0', verdict(b.rejected.pass)]);
+    out.push([
+      `4. Binding limit (${shape}): achieved / limit`,
+      `${b.achievedRatio.toFixed(3)} = ${b.achievedPerSecond.toFixed(1)}/s (runs ${list(b.achievedRuns, 3)})`,
+      '>= 0.97',
+      verdict(b.ratioPass),
+    ]);
+    out.push([
+      '4. Max starts in any 1 s window (worst run)',
+      `${b.maxStartsIn1s.worst} (runs ${list(b.maxStartsIn1s.runs)})`,
+      `<= ${b.maxStartsIn1s.bound}`,
+      verdict(b.maxStartsIn1s.pass),
+    ]);
+    out.push([
+      '4. Starts a strict limiter rejected (worst run)',
+      `${b.rejected.worst} (runs ${list(b.rejected.runs)})`,
+      '0',
+      verdict(b.rejected.pass),
+    ]);
   }
-  for (const [name, title] of [['accuracy50', 'Extra: 50/s burst 5, workers running'], ['cold50', 'Extra: 50/s burst 5, cold start (backlog before the workers)']]) {
+  for (const [name, title] of [
+    ['accuracy50', 'Extra: 50/s burst 5, workers running'],
+    ['cold50', 'Extra: 50/s burst 5, cold start (backlog before the workers)'],
+  ]) {
     const a = f[name];
-    if (a) out.push([`   ${title}`, `achieved / limit ${list(a.achievedRuns, 3)}; max starts in 1 s ${list(a.maxStartsIn1s.runs)} (<= ${a.maxStartsIn1s.bound}); rejected ${list(a.rejected.runs)}`, '', verdict(a.maxStartsIn1s.pass && a.rejected.pass)]);
+    if (a)
+      out.push([
+        `   ${title}`,
+        `achieved / limit ${list(a.achievedRuns, 3)}; max starts in 1 s ${list(a.maxStartsIn1s.runs)} (<= ${a.maxStartsIn1s.bound}); rejected ${list(a.rejected.runs)}`,
+        '',
+        verdict(a.maxStartsIn1s.pass && a.rejected.pass),
+      ]);
   }
   const fa = f.fairness;
   if (fa) {
-    out.push([`5. Fairness: unlimited key beside a saturated 2/s key / alone`, `${fa.ratio.toFixed(3)} = ${fa.mixed.toFixed(0)} / ${fa.alone.toFixed(0)} jobs/s (pairs ${list(fa.pairRatios, 3)})`, '>= 0.80', verdict(fa.pass)]);
+    out.push([
+      `5. Fairness: unlimited key beside a saturated 2/s key / alone`,
+      `${fa.ratio.toFixed(3)} = ${fa.mixed.toFixed(0)} / ${fa.alone.toFixed(0)} jobs/s (pairs ${list(fa.pairRatios, 3)})`,
+      '>= 0.80',
+      verdict(fa.pass),
+    ]);
     out.push(['   meanwhile the 2/s key started (at 2/s it would have)', `${list(fa.slowRequests)} (${list(fa.slowFair)})`, '', '']);
   }
   const e = f.enqueue;
   if (e) {
-    out.push([`6. Enqueue ${e.lines} lines: sluice enqueue / raw addBulk, ops/s`, `${e.ratio.toFixed(3)} = ${e.sluice.toFixed(0)} / ${e.raw.toFixed(0)} (pairs ${list(e.pairRatios, 3)})`, '>= 0.75', verdict(e.pass)]);
-    out.push(['6. Peak RSS of sluice enqueue (worst run)', `${e.peakRssMb.sluice} MB (raw addBulk ${e.peakRssMb.raw} MB)`, '< 200 MB', verdict(e.peakRssMb.pass)]);
+    out.push([
+      `6. Enqueue ${e.lines} lines: sluice enqueue / raw addBulk, ops/s`,
+      `${e.ratio.toFixed(3)} = ${e.sluice.toFixed(0)} / ${e.raw.toFixed(0)} (pairs ${list(e.pairRatios, 3)})`,
+      '>= 0.75',
+      verdict(e.pass),
+    ]);
+    out.push([
+      '6. Peak RSS of sluice enqueue (worst run)',
+      `${e.peakRssMb.sluice} MB (raw addBulk ${e.peakRssMb.raw} MB)`,
+      '< 200 MB',
+      verdict(e.peakRssMb.pass),
+    ]);
   }
   const l = f.latency;
   if (l) {
-    out.push([`7. Latency enqueue → request at the target, p50 (idle, ${params.latency.operations} single ops)`, `${l.p50Ms} ms (runs ${list(l.p50Runs, 2)})`, '<= 5 ms', verdict(l.p50Pass)]);
+    out.push([
+      `7. Latency enqueue → request at the target, p50 (idle, ${params.latency.operations} single ops)`,
+      `${l.p50Ms} ms (runs ${list(l.p50Runs, 2)})`,
+      '<= 5 ms',
+      verdict(l.p50Pass),
+    ]);
     out.push(['7. Latency p99', `${l.p99Ms} ms (runs ${list(l.p99Runs, 2)}; max ${l.maxMs} ms)`, '<= 25 ms', verdict(l.p99Pass)]);
   }
   const m = f.memory;
-  if (m) out.push([`8. Worker peak RSS at ${params.memory.concurrency}, ${params.memory.bodyBytes} B responses, ${params.memory.operations} ops (worst run)`, `${m.peakRssMb} MB (runs ${list(m.runs)}; ${m.jobsPerSecond.toFixed(0)} jobs/s; minimal BullMQ worker ${m.queueCeilingPeakRssMb ?? 'n/a'} MB)`, '< 150 MB', verdict(m.pass)]);
+  if (m)
+    out.push([
+      `8. Worker peak RSS at ${params.memory.concurrency}, ${params.memory.bodyBytes} B responses, ${params.memory.operations} ops (worst run)`,
+      `${m.peakRssMb} MB (runs ${list(m.runs)}; ${m.jobsPerSecond.toFixed(0)} jobs/s; minimal BullMQ worker ${m.queueCeilingPeakRssMb ?? 'n/a'} MB)`,
+      '< 150 MB',
+      verdict(m.pass),
+    ]);
   const r = f.redisCost;
   if (r) {
-    for (const [name, v] of [['sluice', r.sluice], ['queue ceiling', r.queue]]) {
-      out.push([`9. Redis commands per op, ${name} (run + enqueue)`, `${v.callsPerOp} = ${v.workerCallsPerOp} + ${v.enqueueCallsPerOp}; Redis CPU ${v.cpuUsPerOp} µs/op`, '', '']);
+    for (const [name, v] of [
+      ['sluice', r.sluice],
+      ['queue ceiling', r.queue],
+    ]) {
+      out.push([
+        `9. Redis commands per op, ${name} (run + enqueue)`,
+        `${v.callsPerOp} = ${v.workerCallsPerOp} + ${v.enqueueCallsPerOp}; Redis CPU ${v.cpuUsPerOp} µs/op`,
+        '',
+        '',
+      ]);
     }
-    const top = Object.entries(r.sluiceExtraByCommand).slice(0, 8).map(([name, x]) => `${name} ${signed(x)}`).join(', ');
+    const top = Object.entries(r.sluiceExtraByCommand)
+      .slice(0, 8)
+      .map(([name, x]) => `${name} ${signed(x)}`)
+      .join(', ');
     out.push(['9. sluice − queue ceiling, run commands per op', top || 'none', '', '']);
   }
   if (f.otherLoadCores) {
     const o = f.otherLoadCores;
-    out.push(["Other software's CPU load during the sluice runs, cores", `median ${o.median}, max ${o.max} (${o.worstRun}; of ${results.machine.cpus})`, '', '']);
+    out.push([
+      "Other software's CPU load during the sluice runs, cores",
+      `median ${o.median}, max ${o.max} (${o.worstRun}; of ${results.machine.cpus})`,
+      '',
+      '',
+    ]);
   }
   return out;
 }
@@ -185,7 +322,11 @@ export function textTable(results, figures) {
   const body = rows(results, figures);
   const header = ['Figure', 'Value (median unless noted)', 'Target', ''];
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
-  const line = (row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd();
+  const line = (row) =>
+    row
+      .map((cell, i) => cell.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
 
@@ -206,28 +347,46 @@ export function misses(f) {
   for (const p of [1, 2]) {
     const t = f[`throughput${p}`];
     if (t && !t.pass) {
-      out.push(`- sluice / queue ceiling (${p} process${p > 1 ? 'es' : ''}) ${t.ratio}: worker CPU ${t.workerCpuUsPerOp.sluice} µs per job vs ${t.workerCpuUsPerOp.queue} for the minimal BullMQ worker, Redis CPU ${t.redisCpuUsPerOp.sluice} vs ${t.redisCpuUsPerOp.queue} µs; the cores are saturated, so throughput follows CPU per job.`);
+      out.push(
+        `- sluice / queue ceiling (${p} process${p > 1 ? 'es' : ''}) ${t.ratio}: worker CPU ${t.workerCpuUsPerOp.sluice} µs per job vs ${t.workerCpuUsPerOp.queue} for the minimal BullMQ worker, Redis CPU ${t.redisCpuUsPerOp.sluice} vs ${t.redisCpuUsPerOp.queue} µs; the cores are saturated, so throughput follows CPU per job.`,
+      );
     }
   }
   if (f.redisCost && f.throughput1 && !f.throughput1.pass) {
     const r = f.redisCost;
-    out.push(`- Redis commands per job: sluice ${r.sluice.workerCallsPerOp} vs ${r.queue.workerCallsPerOp} (run), ${r.sluice.enqueueCallsPerOp} vs ${r.queue.enqueueCallsPerOp} (enqueue); the extra ones: ${Object.entries(r.sluiceExtraByCommand).map(([n, x]) => `${n} ${signed(x)}`).join(', ')}.`);
+    out.push(
+      `- Redis commands per job: sluice ${r.sluice.workerCallsPerOp} vs ${r.queue.workerCallsPerOp} (run), ${r.sluice.enqueueCallsPerOp} vs ${r.queue.enqueueCallsPerOp} (enqueue); the extra ones: ${Object.entries(
+        r.sluiceExtraByCommand,
+      )
+        .map(([n, x]) => `${n} ${signed(x)}`)
+        .join(', ')}.`,
+    );
   }
   const b = f.binding;
   if (b && !b.ratioPass) {
-    out.push(`- Binding limit: achieved ${b.achievedRatio} of ${b.rate}/s (0 rejected): each job was fetched ${b.fetchesPerOp} times (delayed in the queue and fetched again) and booked ${b.limiterCallsPerOp} limiter slots, ${b.redisCallsPerOp} Redis commands and ${b.workerCpuUsPerOp} µs of worker CPU per job (vs ${f.throughput1?.workerCpuUsPerOp.sluice ?? '?'} µs unthrottled): at ${b.rate}/s that is about ${round((b.rate * b.workerCpuUsPerOp) / 1e6, 2)} cores, so the ${b.processes ?? 4} workers starve (they log "event loop lags all the time") and give slots back.`);
+    out.push(
+      `- Binding limit: achieved ${b.achievedRatio} of ${b.rate}/s (0 rejected): each job was fetched ${b.fetchesPerOp} times (delayed in the queue and fetched again) and booked ${b.limiterCallsPerOp} limiter slots, ${b.redisCallsPerOp} Redis commands and ${b.workerCpuUsPerOp} µs of worker CPU per job (vs ${f.throughput1?.workerCpuUsPerOp.sluice ?? '?'} µs unthrottled): at ${b.rate}/s that is about ${round((b.rate * b.workerCpuUsPerOp) / 1e6, 2)} cores, so the ${b.processes ?? 4} workers starve (they log "event loop lags all the time") and give slots back.`,
+    );
   }
   const e = f.enqueue;
-  if (e && !e.pass) out.push(`- Enqueue: sluice ${e.sluice} ops/s vs raw addBulk ${e.raw}: \`sluice enqueue\` reads the file twice (validates every line first, then enqueues) and keeps batch counters and deduplication keys in Redis.`);
+  if (e && !e.pass)
+    out.push(
+      `- Enqueue: sluice ${e.sluice} ops/s vs raw addBulk ${e.raw}: \`sluice enqueue\` reads the file twice (validates every line first, then enqueues) and keeps batch counters and deduplication keys in Redis.`,
+    );
   if (e && !e.peakRssMb.pass) out.push(`- Enqueue peak RSS ${e.peakRssMb.sluice} MB (raw addBulk ${e.peakRssMb.raw} MB).`);
   const m = f.memory;
-  if (m && !m.pass) out.push(`- Worker RSS ${m.peakRssMb} MB at concurrency 500 vs ${m.queueCeilingPeakRssMb ?? '?'} MB for the minimal BullMQ worker at the same concurrency and body size.`);
+  if (m && !m.pass)
+    out.push(
+      `- Worker RSS ${m.peakRssMb} MB at concurrency 500 vs ${m.queueCeilingPeakRssMb ?? '?'} MB for the minimal BullMQ worker at the same concurrency and body size.`,
+    );
   const l = f.latency;
   if (l && !(l.p50Pass && l.p99Pass)) out.push(`- Latency p50 ${l.p50Ms} ms, p99 ${l.p99Ms} ms.`);
   const fa = f.fairness;
   if (fa && !fa.pass) out.push(`- Fairness ${fa.ratio}.`);
   if (fa && fa.slowRequests.some((n, i) => n < fa.slowFair[i] / 2)) {
-    out.push(`- Not a target, but seen: beside the unlimited key's backlog the 2/s key started only ${list(fa.slowRequests)} requests where 2/s gives ${list(fa.slowFair)}: its limiter calls show the slots booked; the likely cause is that its jobs, delayed until their slot, come back behind the whole backlog, miss the slot and book a new one (not yet confirmed with a trace).`);
+    out.push(
+      `- Not a target, but seen: beside the unlimited key's backlog the 2/s key started only ${list(fa.slowRequests)} requests where 2/s gives ${list(fa.slowFair)}: its limiter calls show the slots booked; the likely cause is that its jobs, delayed until their slot, come back behind the whole backlog, miss the slot and book a new one (not yet confirmed with a trace).`,
+    );
   }
   return out;
 }

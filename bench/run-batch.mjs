@@ -29,7 +29,10 @@ const { PREFIX, bullQueueName } = await lib('queue/keys.js');
  * (the workers' CPU is sampled then, so that their start-up is left out of CPU per job). `done()`:
  * when the run is over, if not when nothing is pending (fairness stops with the slow key's backlog).
  */
-export async function runBatch(ctx, { label, config, op, operations, processes, concurrency, pollMs, prefilled, started, done, timeoutMs = 300_000 }) {
+export async function runBatch(
+  ctx,
+  { label, config, op, operations, processes, concurrency, pollMs, prefilled, started, done, timeoutMs = 300_000 },
+) {
   const { redis, redisUrl } = ctx;
   await redis.flushall();
   const queue = `bench-${label.replace(/[^A-Za-z0-9_.-]/g, '-')}`;
@@ -132,9 +135,10 @@ export async function runBatch(ctx, { label, config, op, operations, processes, 
     const workerCpuTotal = cpuKnown ? sum(cpuAtEnd) : undefined;
     const workerCpuRun = cpuKnown && cpuAtStart?.every((ms) => ms !== undefined) ? workerCpuTotal - sum(cpuAtStart) : workerCpuTotal;
     const wallMs = doneAt - spawnedAt;
-    const otherCores = machineBusy !== undefined && workerCpuTotal !== undefined
-      ? (machineBusy - before.machine - workerCpuTotal - redisCpu - ownCpu) / wallMs
-      : undefined;
+    const otherCores =
+      machineBusy !== undefined && workerCpuTotal !== undefined
+        ? (machineBusy - before.machine - workerCpuTotal - redisCpu - ownCpu) / wallMs
+        : undefined;
     const workerTotal = totalCalls(calls);
     const enqueueTotal = enqueueStats ? totalCalls(enqueueStats.calls) : 0;
     return {

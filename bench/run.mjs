@@ -134,8 +134,15 @@ try {
       add('http', http);
       for (const processes of [1, 2]) {
         const [queue, sluice] = await quietly(async () => {
-          const q = await runQueueCeiling(ctx, { label: `queue${processes}-${r}`, operations: params.throughputOps, processes, concurrency: params.concurrency });
-          log(`${q.label}: ${q.jobsPerSecond} jobs/s, ${q.redis.callsPerOp} Redis commands/op, worker CPU ${q.workerCpuUsPerOp} µs/op, peak RSS ${q.workerPeakRssMb} MB, other load ${q.otherLoadCores} cores`);
+          const q = await runQueueCeiling(ctx, {
+            label: `queue${processes}-${r}`,
+            operations: params.throughputOps,
+            processes,
+            concurrency: params.concurrency,
+          });
+          log(
+            `${q.label}: ${q.jobsPerSecond} jobs/s, ${q.redis.callsPerOp} Redis commands/op, worker CPU ${q.workerCpuUsPerOp} µs/op, peak RSS ${q.workerPeakRssMb} MB, other load ${q.otherLoadCores} cores`,
+          );
           const s = await throughput(`sluice${processes}-${r}`, processes, params.notBinding);
           return [q, s];
         });
@@ -159,7 +166,10 @@ try {
       const [alone, mixed] = await quietly(async () => {
         const a = await runFairness(ctx, { label: `fair-alone-${r}`, fastOps: params.fairness.fastOps, slowOps: 0 });
         const m = await runFairness(ctx, { label: `fair-mixed-${r}`, ...params.fairness });
-        for (const run of [a, m]) log(`${run.label}: unlimited key ${run.fastPerSecond}/s, slow key ${run.slowRequests} requests, other load ${run.otherLoadCores} cores${problems(run)}`);
+        for (const run of [a, m])
+          log(
+            `${run.label}: unlimited key ${run.fastPerSecond}/s, slow key ${run.slowRequests} requests, other load ${run.otherLoadCores} cores${problems(run)}`,
+          );
         return [a, m];
       });
       add('fairAlone', alone);
@@ -167,9 +177,18 @@ try {
     }
     if (runs('enqueue')) {
       ctx.enqueueFile ??= await enqueueFile(ctx, params.enqueueLines);
-      ctx.enqueueConfig ??= await writeConfig(ctx, 'enqueue', { targets: { fast: { baseUrl: 'http://127.0.0.1:9', allowPrivateAddresses: true } }, limits: {} });
+      ctx.enqueueConfig ??= await writeConfig(ctx, 'enqueue', {
+        targets: { fast: { baseUrl: 'http://127.0.0.1:9', allowPrivateAddresses: true } },
+        limits: {},
+      });
       for (const via of ['addbulk', 'sluice']) {
-        const run = await runEnqueue(ctx, { label: `enqueue-${via}-${r}`, file: ctx.enqueueFile, lines: params.enqueueLines, via, configPath: ctx.enqueueConfig });
+        const run = await runEnqueue(ctx, {
+          label: `enqueue-${via}-${r}`,
+          file: ctx.enqueueFile,
+          lines: params.enqueueLines,
+          via,
+          configPath: ctx.enqueueConfig,
+        });
         add(via === 'sluice' ? 'enqueueSluice' : 'enqueueRaw', run);
         log(`${run.label}: ${run.opsPerSecond} ops/s, peak RSS ${run.peakRssMb} MB`);
       }
@@ -220,9 +239,16 @@ try {
 }
 
 /** Sluice at `processes` × params.concurrency against the fast target, logged and checked. */
-async function throughput(label, processes, limits, { operations = params.throughputOps, concurrency = params.concurrency, bodyBytes } = {}) {
+async function throughput(
+  label,
+  processes,
+  limits,
+  { operations = params.throughputOps, concurrency = params.concurrency, bodyBytes } = {},
+) {
   const run = await runThroughput(context, { label, limits, operations, processes, concurrency, bodyBytes });
-  log(`${label}: ${run.jobsPerSecond} jobs/s, ${run.redis.callsPerOp} Redis commands/op (worker ${run.redis.workerCallsPerOp}), worker CPU ${run.workerCpuUsPerOp} µs/op, peak RSS ${run.workerPeakRssMb} MB, other load ${run.otherLoadCores} cores${problems(run)}`);
+  log(
+    `${label}: ${run.jobsPerSecond} jobs/s, ${run.redis.callsPerOp} Redis commands/op (worker ${run.redis.workerCallsPerOp}), worker CPU ${run.workerCpuUsPerOp} µs/op, peak RSS ${run.workerPeakRssMb} MB, other load ${run.otherLoadCores} cores${problems(run)}`,
+  );
   assertClean(run);
   return run;
 }
@@ -245,7 +271,8 @@ async function quietly(measure) {
     if (kept) results.discarded.push(...(load < kept.load ? kept.group : group));
     if (!kept || load < kept.load) kept = { group, load };
     if (kept.load <= params.quietLoadCores) break;
-    if (attempt < params.attempts) log(`other software used up to ${load} cores during ${group.map((run) => run.label).join(', ')}: running again`);
+    if (attempt < params.attempts)
+      log(`other software used up to ${load} cores during ${group.map((run) => run.label).join(', ')}: running again`);
   }
   return kept.group;
 }
@@ -257,7 +284,9 @@ async function writeConfig(context, name, config) {
 }
 
 function logAccuracy(run) {
-  log(`${run.label}: ${run.achievedPerSecond}/s (${run.achievedRatio} of the limit), max ${run.maxStartsIn1s} starts in 1 s, ${run.rejected} rejected, ${run.redis.workerCallsPerOp} Redis commands/op, other load ${run.otherLoadCores} cores${problems(run)}`);
+  log(
+    `${run.label}: ${run.achievedPerSecond}/s (${run.achievedRatio} of the limit), max ${run.maxStartsIn1s} starts in 1 s, ${run.rejected} rejected, ${run.redis.workerCallsPerOp} Redis commands/op, other load ${run.otherLoadCores} cores${problems(run)}`,
+  );
   assertClean(run);
 }
 

@@ -49,9 +49,17 @@ export async function runThroughput(ctx, { label, limits, operations, processes 
  * for the workers (a cold start with a backlog) instead of arriving at running workers.
  */
 export async function runAccuracy(ctx, { label, rate, burst, operations, processes = 4, concurrency = 50, prefilled = false }) {
-  const api = await startDemoApi({ latencyMs: { min: 2, max: 10 }, failureRate: 0, rateLimitRate: 0, strictLimit: { requestsPerSecond: rate, burst } });
+  const api = await startDemoApi({
+    latencyMs: { min: 2, max: 10 },
+    failureRate: 0,
+    rateLimitRate: 0,
+    strictLimit: { requestsPerSecond: rate, burst },
+  });
   try {
-    const config = { targets: { demo: { baseUrl: api.url, allowPrivateAddresses: true, limits: { requestsPerSecond: rate, burst } } }, limits: {} };
+    const config = {
+      targets: { demo: { baseUrl: api.url, allowPrivateAddresses: true, limits: { requestsPerSecond: rate, burst } } },
+      limits: {},
+    };
     const op = (i) => ({ target: 'demo', method: 'POST', url: '/records', json: { i } });
     const timeoutMs = (operations / rate) * 2_000 + 60_000;
     const started = () => api.stats().requests > 0;
@@ -111,7 +119,14 @@ export async function runFairness(ctx, { label, fastOps, slowOps, concurrency = 
     const step = slowOps ? Math.floor((fastOps + slowOps) / slowOps) : Infinity;
     const op = (i) => ({ target: i % step === 0 && i / step < slowOps ? 'slow' : 'fast', method: 'POST', url: '/items', json: { i } });
     const run = await runBatch(ctx, {
-      label, config, op, operations: fastOps + slowOps, processes: 1, concurrency, pollMs: 20, prefilled: true,
+      label,
+      config,
+      op,
+      operations: fastOps + slowOps,
+      processes: 1,
+      concurrency,
+      pollMs: 20,
+      prefilled: true,
       started: () => fast.requests() > 0,
       done: () => fast.requests() >= fastOps,
     });
@@ -190,4 +205,3 @@ export function maxInWindow(arrivals, windowMs) {
   }
   return best;
 }
-

@@ -47,11 +47,11 @@ export function spawnNode(options, script, args) {
   );
   Object.assign(env, { REDIS_URL: options.redisUrl, SLUICE_QUEUE: options.queue, LOG_LEVEL: options.logLevel ?? 'warn' });
   if (options.configPath) env.SLUICE_CONFIG = options.configPath;
-  const child = spawn(
-    process.execPath,
-    [...(options.nodeArgs ?? []), script, ...args],
-    { cwd: options.root, env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script, ...args], {
+    cwd: options.root,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const logFile = options.logFile ? createWriteStream(options.logFile) : undefined;
   if (logFile) {
     child.stdout.pipe(logFile);

@@ -117,7 +117,10 @@ export class AddressRefusedError extends SluiceError {
  */
 export class ContentDecodingError extends SluiceError {
   constructor(contentEncoding: string, cause: unknown) {
-    super(`cannot decode the response body (content-encoding: ${contentEncoding}): ${errorMessage(cause)}`, { code: 'BAD_ENCODING', cause });
+    super(`cannot decode the response body (content-encoding: ${contentEncoding}): ${errorMessage(cause)}`, {
+      code: 'BAD_ENCODING',
+      cause,
+    });
   }
 }
 

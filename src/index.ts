@@ -2,7 +2,15 @@
 export * from './errors.js';
 export { operationSchema, DEFAULT_RETRY, DEFAULT_TIMEOUTS, type Operation, type OperationInput } from './operation/schema.js';
 export { parseOperation, limitKeyOf, type ParseResult } from './operation/parse-operation.js';
-export { loadSluiceConfig, parseSluiceConfig, sluiceConfigSchema, EMPTY_CONFIG, type SluiceConfig, type Target, type Limits } from './config/sluice-config.js';
+export {
+  loadSluiceConfig,
+  parseSluiceConfig,
+  sluiceConfigSchema,
+  EMPTY_CONFIG,
+  type SluiceConfig,
+  type Target,
+  type Limits,
+} from './config/sluice-config.js';
 export { parseEnv, envSchema, type Env } from './config/env.js';
 export {
   createProducer,
@@ -17,7 +25,13 @@ export {
 export { createBatches, waitForBatch, type Batches, type BatchStatus, type WaitOptions } from './queue/batches.js';
 export type { ResultLine } from './queue/result-line.js';
 export type { JobEnvelope, AttemptRecord } from './queue/job-data.js';
-export { createDeadLetterStore, type DeadLetterStore, type DeadLetterFilter, type DeadLetterGroup, type ReplayResult } from './dead-letter/dead-letter-store.js';
+export {
+  createDeadLetterStore,
+  type DeadLetterStore,
+  type DeadLetterFilter,
+  type DeadLetterGroup,
+  type ReplayResult,
+} from './dead-letter/dead-letter-store.js';
 export type { DeadLetter, DeadLetterReason } from './dead-letter/types.js';
 export { createSluiceWorker, type SluiceWorker, type SluiceWorkerOptions } from './worker/sluice-worker.js';
 export { createHttpClient, type HttpClient, type HttpClientOptions } from './http/http-client.js';

@@ -44,14 +44,23 @@ export function envNamesOf(auth: AuthConfig): [field: string, name: string][] {
     case 'bearer':
       return [['tokenFromEnv', auth.tokenFromEnv]];
     case 'basic':
-      return [['usernameFromEnv', auth.usernameFromEnv], ['passwordFromEnv', auth.passwordFromEnv]];
+      return [
+        ['usernameFromEnv', auth.usernameFromEnv],
+        ['passwordFromEnv', auth.passwordFromEnv],
+      ];
     case 'oauth2ClientCredentials':
-      return [['clientIdFromEnv', auth.clientIdFromEnv], ['clientSecretFromEnv', auth.clientSecretFromEnv]];
+      return [
+        ['clientIdFromEnv', auth.clientIdFromEnv],
+        ['clientSecretFromEnv', auth.clientSecretFromEnv],
+      ];
   }
 }
 
 /** Every variable that a target's auth needs and the environment lacks (or holds empty). */
-export function missingSecrets(targets: Record<string, { auth?: AuthConfig | undefined }>, env: Record<string, string | undefined>): Issue[] {
+export function missingSecrets(
+  targets: Record<string, { auth?: AuthConfig | undefined }>,
+  env: Record<string, string | undefined>,
+): Issue[] {
   const issues: Issue[] = [];
   for (const [name, target] of Object.entries(targets)) {
     if (!target.auth) continue;

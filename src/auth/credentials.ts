@@ -68,7 +68,12 @@ export function createCredentials(options: CredentialsOptions): Credentials {
   for (const [name, target] of Object.entries(config.targets)) {
     if (!target.auth) continue;
     origins.set(name, new URL(target.baseUrl).origin);
-    secrets.set(name, envNamesOf(target.auth).map(([, variable]) => env[variable]!).filter((value) => value.length >= 4));
+    secrets.set(
+      name,
+      envNamesOf(target.auth)
+        .map(([, variable]) => env[variable]!)
+        .filter((value) => value.length >= 4),
+    );
   }
 
   const tokenSources = new Map<string, TokenSource>();
@@ -95,7 +100,11 @@ export function createCredentials(options: CredentialsOptions): Credentials {
     );
   }
 
-  async function authorize(targetName: string | undefined, spec: RequestSpec, authorizeOptions: AuthorizeOptions = {}): Promise<Authorized> {
+  async function authorize(
+    targetName: string | undefined,
+    spec: RequestSpec,
+    authorizeOptions: AuthorizeOptions = {},
+  ): Promise<Authorized> {
     const auth: AuthConfig | undefined = targetName ? config.targets[targetName]?.auth : undefined;
     // Credentials go to the target's own origin only: not to an absolute URL on another host, nor
     // to a next page or child operation that points elsewhere (or to plain http on the same host).
@@ -105,7 +114,8 @@ export function createCredentials(options: CredentialsOptions): Credentials {
       case 'apiKey': {
         const value = env[auth.valueFromEnv]!;
         const name = auth.name.toLowerCase();
-        if (auth.in === 'header') return { spec: { ...spec, headers: { ...headers, [name]: value }, secretHeaders: [...(spec.secretHeaders ?? []), name] } };
+        if (auth.in === 'header')
+          return { spec: { ...spec, headers: { ...headers, [name]: value }, secretHeaders: [...(spec.secretHeaders ?? []), name] } };
         const url = new URL(spec.url);
         url.searchParams.set(auth.name, value);
         return { spec: { ...spec, url } };

@@ -171,7 +171,10 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
         }
       }
       if (Date.now() > giveUpAt) {
-        throw new AuthError(`target ${settings.target}: no OAuth2 token after waiting ${waitForOthersMs} ms for another worker's token request`, { retryable: true });
+        throw new AuthError(
+          `target ${settings.target}: no OAuth2 token after waiting ${waitForOthersMs} ms for another worker's token request`,
+          { retryable: true },
+        );
       }
       await sleep(POLL_MS / 2 + Math.random() * POLL_MS);
     }
@@ -232,9 +235,10 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     const body = parseJson(response.body.text);
     if (response.status < 200 || response.status >= 300) {
       // The OAuth2 error fields only: the body could echo what we sent.
-      const reason = typeof body?.['error'] === 'string'
-        ? `${body['error']}${typeof body['error_description'] === 'string' ? ` (${body['error_description'].slice(0, 200)})` : ''}`
-        : 'no OAuth2 error given';
+      const reason =
+        typeof body?.['error'] === 'string'
+          ? `${body['error']}${typeof body['error_description'] === 'string' ? ` (${body['error_description'].slice(0, 200)})` : ''}`
+          : 'no OAuth2 error given';
       throw new AuthError(`${where} answered HTTP ${response.status}: ${reason}`, { retryable: RETRYABLE_STATUSES.has(response.status) });
     }
     const value = body?.['access_token'];

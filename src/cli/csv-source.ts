@@ -32,7 +32,12 @@ export function createCsvSource(path: string, options: CsvSourceOptions): InputS
     unit: 'rows',
     where: (record) => {
       const text = record.textLines;
-      const lines = !text || (text[0] === record.line && text[1] === record.line) ? '' : text[0] === text[1] ? ` (text line ${text[0]})` : ` (text lines ${text[0]}–${text[1]})`;
+      const lines =
+        !text || (text[0] === record.line && text[1] === record.line)
+          ? ''
+          : text[0] === text[1]
+            ? ` (text line ${text[0]})`
+            : ` (text lines ${text[0]}–${text[1]})`;
       return `${options.name} line ${record.line}${lines}`;
     },
     records: () => csvRecords(path, options),
@@ -86,7 +91,10 @@ async function* csvRecords(path: string, options: CsvSourceOptions): AsyncGenera
       if (fields.every((field) => field.trim() === '')) continue;
       const record = { line: row, textLines };
       if (fields.length !== template.columns.length) {
-        yield { ...record, problems: [`expected ${template.columns.length} fields (${template.columns.join(', ')}), found ${fields.length}`] };
+        yield {
+          ...record,
+          problems: [`expected ${template.columns.length} fields (${template.columns.join(', ')}), found ${fields.length}`],
+        };
         continue;
       }
       const rowTemplate = template;

@@ -56,7 +56,8 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) });
 
   /** Wraps an action: builds the context from global options, runs, records the exit code, closes. */
-  const run = <A extends unknown[]>(action: (ctx: CliContext, ...args: A) => Promise<number>) =>
+  const run =
+    <A extends unknown[]>(action: (ctx: CliContext, ...args: A) => Promise<number>) =>
     async (...args: A) => {
       const command = args.at(-1) as Command;
       const ctx = await createCliContext(io, command.optsWithGlobals<GlobalOptions>());
@@ -69,7 +70,9 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
 
   program
     .command('enqueue')
-    .description('enqueue operations from a JSONL file (one operation per line; - reads stdin), or a CSV file through --template; validates everything first')
+    .description(
+      'enqueue operations from a JSONL file (one operation per line; - reads stdin), or a CSV file through --template; validates everything first',
+    )
     .argument('<file>', 'JSONL or CSV file, or - for stdin')
     .option('--template <file>', 'CSV input: an operation JSON file whose {{column}} placeholders are filled from each row')
     .option('--format <format>', 'input format, csv or jsonl (default: csv for a .csv file or stdin with --template, else jsonl)')
@@ -104,7 +107,10 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .command('results')
     .description('one JSON line (or CSV row) per finished operation of a batch')
     .argument('<batch>', 'batch id')
-    .option('--format <format>', 'jsonl (default) or csv: a header, then the meta columns and id, outcome, status, attempts, durationMs, reason, error')
+    .option(
+      '--format <format>',
+      'jsonl (default) or csv: a header, then the meta columns and id, outcome, status, attempts, durationMs, reason, error',
+    )
     .option('--failed', 'only dead-lettered operations')
     .option('--out <file>', 'write to a file (atomically) instead of stdout')
     .action(run((ctx, batch: string, options) => resultsCommand(ctx, batch, options)));
@@ -114,7 +120,10 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .command('list')
     .description('list dead letters, newest first')
     .option('--batch <id>', 'only this batch')
-    .option('--reason <reason>', 'only this reason: permanent-status, schema-mismatch, bad-response, attempts-exhausted, timeout, max-duration-exceeded, rate-limited, stalled, invalid-operation, request-error, auth-failed, internal-error')
+    .option(
+      '--reason <reason>',
+      'only this reason: permanent-status, schema-mismatch, bad-response, attempts-exhausted, timeout, max-duration-exceeded, rate-limited, stalled, invalid-operation, request-error, auth-failed, internal-error',
+    )
     .option('--limit-key <key>', 'only this limit key')
     .option('--status <code>', 'only this HTTP status')
     .option('--limit <n>', 'show at most n (default 100)')
@@ -174,10 +183,14 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
 
   program
     .command('server')
-    .description('the HTTP API for other services, with dashboard and metrics (tokens from $SLUICE_API_TOKENS; SIGTERM: finish requests, exit)')
+    .description(
+      'the HTTP API for other services, with dashboard and metrics (tokens from $SLUICE_API_TOKENS; SIGTERM: finish requests, exit)',
+    )
     .option('--port <n>', 'port to listen on (default: $SLUICE_SERVER_PORT, else 3000)')
     .option('--host <address>', 'address to listen on (default: $SLUICE_SERVER_HOST, else 127.0.0.1; 0.0.0.0 for every interface)')
-    .action(run(async (ctx, options: { port?: string; host?: string }) => (await import('./commands/server.js')).serverCommand(ctx, options)));
+    .action(
+      run(async (ctx, options: { port?: string; host?: string }) => (await import('./commands/server.js')).serverCommand(ctx, options)),
+    );
 
   program
     .command('demo')

@@ -73,7 +73,8 @@ function columnsFor(metaKeys: ReadonlySet<string>, plainMeta: boolean): Column[]
     name: reserved.has(key) ? `meta.${key}` : key,
     cell: (line) => (isObject(line.meta) ? text(line.meta[key]) : ''),
   }));
-  if (plainMeta) columns.push({ name: metaKeys.has('meta') ? 'meta.value' : 'meta', cell: (line) => (isObject(line.meta) ? '' : text(line.meta)) });
+  if (plainMeta)
+    columns.push({ name: metaKeys.has('meta') ? 'meta.value' : 'meta', cell: (line) => (isObject(line.meta) ? '' : text(line.meta)) });
   columns.push(
     { name: 'id', cell: (line) => line.id },
     { name: 'outcome', cell: (line) => line.outcome },

@@ -32,9 +32,7 @@ export const limitsSchema = z
   });
 
 export const targetSchema = z.strictObject({
-  baseUrl: z
-    .string()
-    .refine((value) => /^https?:\/\//i.test(value) && URL.canParse(value), 'expected an absolute http(s) URL'),
+  baseUrl: z.string().refine((value) => /^https?:\/\//i.test(value) && URL.canParse(value), 'expected an absolute http(s) URL'),
   // The same rules as operation headers: a bad name fails at start-up, not on every request.
   headers: headersSchema.optional(),
   limits: limitsSchema.optional(),
@@ -47,7 +45,10 @@ export const targetSchema = z.strictObject({
 /** `api.example.com`, `*.example.com` (any subdomain), either with `:port`; or `*` (any host). */
 const hostPattern = z
   .string()
-  .regex(/^(\*|(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?$/, 'expected a host such as api.example.com, *.example.com or api.example.com:8443')
+  .regex(
+    /^(\*|(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?$/,
+    'expected a host such as api.example.com, *.example.com or api.example.com:8443',
+  )
   .transform((pattern) => pattern.toLowerCase());
 
 export const sluiceConfigSchema = z.strictObject({
@@ -61,8 +62,16 @@ export const sluiceConfigSchema = z.strictObject({
    */
   files: z
     .strictObject({
-      uploadDir: z.string().min(1).refine((path) => path.startsWith('/'), 'expected an absolute directory path').optional(),
-      downloadDir: z.string().min(1).refine((path) => path.startsWith('/'), 'expected an absolute directory path').optional(),
+      uploadDir: z
+        .string()
+        .min(1)
+        .refine((path) => path.startsWith('/'), 'expected an absolute directory path')
+        .optional(),
+      downloadDir: z
+        .string()
+        .min(1)
+        .refine((path) => path.startsWith('/'), 'expected an absolute directory path')
+        .optional(),
     })
     .optional(),
 });

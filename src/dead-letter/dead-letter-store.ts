@@ -131,7 +131,8 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
   async function removeEntry(entry: DeadLetter, removal: ChainableCommander): Promise<void> {
     const field = groupField(entry);
     removal.hdel(keys.deadLetters, entry.id).zrem(keys.deadLetterIndex, entry.id).hincrby(keys.deadLetterGroups, field, -1);
-    if (entry.batchId !== undefined) removal.zrem(keys.batchDeadLetters(entry.batchId), entry.id).hincrby(keys.batchDeadLetterGroups(entry.batchId), field, -1);
+    if (entry.batchId !== undefined)
+      removal.zrem(keys.batchDeadLetters(entry.batchId), entry.id).hincrby(keys.batchDeadLetterGroups(entry.batchId), field, -1);
     await removal.exec();
   }
 
@@ -142,9 +143,14 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
     if (batch !== undefined) reading.zcard(keys.batchDeadLetters(batch));
     else reading.hlen(keys.deadLetters);
     const [[, rawCounts], [, stored]] = ((await reading.exec()) ?? []) as [[unknown, Record<string, string>], [unknown, number]];
-    let counts = new Map(Object.entries(rawCounts ?? {}).map(([field, count]) => [field, Number(count)] as const).filter(([, count]) => count > 0));
+    let counts = new Map(
+      Object.entries(rawCounts ?? {})
+        .map(([field, count]) => [field, Number(count)] as const)
+        .filter(([, count]) => count > 0),
+    );
     let latest = new Map<string, DeadLetter>();
-    if ([...counts.values()].reduce((sum, count) => sum + count, 0) !== stored) ({ counts, latest } = await rebuildGroups(batch, countsKey));
+    if ([...counts.values()].reduce((sum, count) => sum + count, 0) !== stored)
+      ({ counts, latest } = await rebuildGroups(batch, countsKey));
 
     const wanted = [...counts.entries()].flatMap(([field, count]) => {
       const group = parseGroupField(field);
@@ -165,14 +171,22 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
     }
     const groups: DeadLetterGroup[] = wanted.map(({ field, group, count }) => {
       const newest = latest.get(field);
-      return { ...group, count, latest: newest?.deadLetteredAt ?? null, example: newest ? newest.message.split('\n')[0]!.slice(0, 300) : null };
+      return {
+        ...group,
+        count,
+        latest: newest?.deadLetteredAt ?? null,
+        example: newest ? newest.message.split('\n')[0]!.slice(0, 300) : null,
+      };
     });
     groups.sort((a, b) => b.count - a.count || ((a.latest ?? '') < (b.latest ?? '') ? 1 : -1));
     return { total: groups.reduce((sum, group) => sum + group.count, 0), groups };
   }
 
   /** Counts the dead letters of the queue (or a batch) by group, and stores the counts. */
-  async function rebuildGroups(batch: string | undefined, countsKey: string): Promise<{ counts: Map<string, number>; latest: Map<string, DeadLetter> }> {
+  async function rebuildGroups(
+    batch: string | undefined,
+    countsKey: string,
+  ): Promise<{ counts: Map<string, number>; latest: Map<string, DeadLetter> }> {
     const counts = new Map<string, number>();
     const latest = new Map<string, DeadLetter>();
     // Newest first, so the first entry of a group is its latest.
@@ -183,7 +197,8 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
     }
     const writing = redis.multi().del(countsKey);
     if (counts.size) writing.hset(countsKey, Object.fromEntries(counts));
-    if (batch === undefined && latest.size) writing.hset(keys.deadLetterGroupLatest, Object.fromEntries([...latest].map(([field, entry]) => [field, entry.id])));
+    if (batch === undefined && latest.size)
+      writing.hset(keys.deadLetterGroupLatest, Object.fromEntries([...latest].map(([field, entry]) => [field, entry.id])));
     if (batch !== undefined) writing.expire(countsKey, BATCH_GROUPS_TTL_SECONDS);
     await writing.exec();
     return { counts, latest };
@@ -214,7 +229,12 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
       const envelope: JobEnvelope = { op: entry.operation, opId: entry.opId, idempotencyKey: entry.idempotencyKey, replays };
       if (entry.batchId !== undefined) envelope.batchId = entry.batchId;
       // 1. Un-count it (once, however often this is retried), so the batch waits for the new job.
-      const begun = await beginReplay(keys.deadLetters, keys.replaying, entry.batchId !== undefined ? keys.batch(entry.batchId) : keys.none, id);
+      const begun = await beginReplay(
+        keys.deadLetters,
+        keys.replaying,
+        entry.batchId !== undefined ? keys.batch(entry.batchId) : keys.none,
+        id,
+      );
       if (begun === -1) {
         result.missing.push(id);
         continue;

@@ -155,7 +155,12 @@ export async function startDemoApi(options: DemoApiOptions = {}): Promise<DemoAp
     if (!admit(arrived)) {
       stats.limited++;
       const retryAfter = Math.max(1, Math.ceil((tat - tolerance - arrived) / 1_000));
-      send(res, { status: 429, body: { error: 'rate limit exceeded' }, headers: { 'retry-after': String(retryAfter) } }, randomUUID(), stats);
+      send(
+        res,
+        { status: 429, body: { error: 'rate limit exceeded' }, headers: { 'retry-after': String(retryAfter) } },
+        randomUUID(),
+        stats,
+      );
       return;
     }
     const requestId = headerValue(req, 'x-request-id') ?? randomUUID();
@@ -215,12 +220,14 @@ function validate(latency: { min: number; max: number }, failureRate: number, ra
   const issues: Issue[] = [];
   const isRate = (value: number): boolean => Number.isFinite(value) && value >= 0 && value <= 1;
   if (!isRate(failureRate)) issues.push({ path: 'failureRate', message: `expected a number from 0 to 1, received ${String(failureRate)}` });
-  if (!isRate(rateLimitRate)) issues.push({ path: 'rateLimitRate', message: `expected a number from 0 to 1, received ${String(rateLimitRate)}` });
+  if (!isRate(rateLimitRate))
+    issues.push({ path: 'rateLimitRate', message: `expected a number from 0 to 1, received ${String(rateLimitRate)}` });
   if (isRate(failureRate) && isRate(rateLimitRate) && failureRate + rateLimitRate > 1) {
     issues.push({ path: 'failureRate', message: `failureRate + rateLimitRate must be at most 1, received ${failureRate + rateLimitRate}` });
   }
   const okLatency = Number.isFinite(latency.min) && Number.isFinite(latency.max) && latency.min >= 0 && latency.max >= latency.min;
-  if (!okLatency) issues.push({ path: 'latencyMs', message: `expected { min, max } with 0 <= min <= max, received ${JSON.stringify(latency)}` });
+  if (!okLatency)
+    issues.push({ path: 'latencyMs', message: `expected { min, max } with 0 <= min <= max, received ${JSON.stringify(latency)}` });
   if (issues.length > 0) throw new ValidationError('demo API options', issues);
 }
 

@@ -70,7 +70,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     });
     releases.push(() => api.close());
     const limitKey = new URL(api.url).host;
-    say(`demo API listening on ${api.url} (5-40 ms latency, ~8% 503s, a few with Retry-After; answers 429 above ${DEMO_API_LIMIT} requests/s)`);
+    say(
+      `demo API listening on ${api.url} (5-40 ms latency, ~8% 503s, a few with Retry-After; answers 429 above ${DEMO_API_LIMIT} requests/s)`,
+    );
 
     const queue = `demo-${randomBytes(4).toString('hex')}`;
     const redis = createRedisConnection(redisUrl, { name: 'sluice:demo' });
@@ -89,7 +91,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     releases.push(() => producer.close());
     const runId = randomBytes(4).toString('hex');
     await producer.enqueueMany(demoOperations(api.url, total - missing, missing, runId), { batchId, collectResults: false });
-    say(`enqueued ${total} operations as batch ${batchId} in queue ${queue} (${total - missing} POST /records, ${missing} GETs of records that do not exist)`);
+    say(
+      `enqueued ${total} operations as batch ${batchId} in queue ${queue} (${total - missing} POST /records, ${missing} GETs of records that do not exist)`,
+    );
 
     const logDir = await mkdtemp(join(tmpdir(), 'sluice-demo-'));
     const workerLog = join(logDir, 'workers.log');
@@ -98,7 +102,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const workerEnv = { ...options.env, REDIS_URL: redisUrl, SLUICE_QUEUE: queue, SLUICE_CONFIG: configPath };
     const workers = startWorkers(options.workers ?? 2, options.concurrency ?? 25, workerEnv, workerLog);
     releases.push(() => stopWorkers(workers));
-    say(`started ${workers.length} worker processes sharing a limit of ${DEMO_LIMIT} requests/s on ${limitKey} (config ${configPath}; logs ${workerLog})`);
+    say(
+      `started ${workers.length} worker processes sharing a limit of ${DEMO_LIMIT} requests/s on ${limitKey} (config ${configPath}; logs ${workerLog})`,
+    );
 
     const started = Date.now();
     const batches = createBatches(redis, queue);
@@ -108,7 +114,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       ...(options.onProgress ? { onUpdate: options.onProgress } : {}),
     });
     if (!status || timedOut) {
-      throw new SluiceError(`the demo batch did not finish in 5 minutes (${JSON.stringify(status)}); see ${workerLog}`, { code: 'DEMO_TIMEOUT' });
+      throw new SluiceError(`the demo batch did not finish in 5 minutes (${JSON.stringify(status)}); see ${workerLog}`, {
+        code: 'DEMO_TIMEOUT',
+      });
     }
     const seconds = (Date.now() - started) / 1_000;
     const stats = api.stats();
@@ -152,7 +160,12 @@ function* demoOperations(baseUrl: string, posts: number, missing: number, runId:
   for (let i = 0; made < missing || i < posts; i += 1) {
     if (made < missing && i % every === every - 1) {
       made += 1;
-      yield { method: 'GET', url: `${baseUrl}/records/missing-${made}`, retry: { attempts: 3, baseDelayMs: 100 }, meta: { kind: 'lookup', n: made } };
+      yield {
+        method: 'GET',
+        url: `${baseUrl}/records/missing-${made}`,
+        retry: { attempts: 3, baseDelayMs: 100 },
+        meta: { kind: 'lookup', n: made },
+      };
     }
     if (i < posts) {
       yield {

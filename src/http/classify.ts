@@ -1,4 +1,13 @@
-import { AddressRefusedError, AuthError, FileAccessError, NetworkError, RequestError, ShutdownAbortError, TimeoutError, UpstreamError } from '../errors.js';
+import {
+  AddressRefusedError,
+  AuthError,
+  FileAccessError,
+  NetworkError,
+  RequestError,
+  ShutdownAbortError,
+  TimeoutError,
+  UpstreamError,
+} from '../errors.js';
 import { checkJson } from '../operation/json-schema.js';
 import type { Operation } from '../operation/schema.js';
 import type { HttpResponseSummary } from './http-client.js';

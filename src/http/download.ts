@@ -42,7 +42,11 @@ class TooLarge extends Error {}
  * not retried); a broken connection, a timeout or a disk error is thrown. Either way the temporary
  * file is removed and the body destroyed.
  */
-export async function saveDownload(body: Readable, paths: DownloadPaths, options: { contentEncoding?: string | undefined; maxBytes?: number | undefined } = {}): Promise<SavedDownload> {
+export async function saveDownload(
+  body: Readable,
+  paths: DownloadPaths,
+  options: { contentEncoding?: string | undefined; maxBytes?: number | undefined } = {},
+): Promise<SavedDownload> {
   const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
   const hash = createHash('sha256');
   let bytes = 0;
@@ -77,7 +81,10 @@ export async function saveDownload(body: Readable, paths: DownloadPaths, options
     await file?.close().catch(() => undefined);
     await rm(paths.tempPath, { force: true });
     if (error instanceof TooLarge) {
-      return unwritten(bytes, { code: 'RESPONSE_TOO_LARGE', message: `response body is larger than download.maxBytes (${maxBytes} bytes, decoded); the download was stopped` });
+      return unwritten(bytes, {
+        code: 'RESPONSE_TOO_LARGE',
+        message: `response body is larger than download.maxBytes (${maxBytes} bytes, decoded); the download was stopped`,
+      });
     }
     if (error instanceof ContentDecodingError) return unwritten(bytes, { code: 'BAD_ENCODING', message: error.message });
     throw error;
@@ -86,7 +93,7 @@ export async function saveDownload(body: Readable, paths: DownloadPaths, options
 }
 
 async function writeAll(file: FileHandle, chunk: Uint8Array): Promise<void> {
-  for (let offset = 0; offset < chunk.byteLength; ) {
+  for (let offset = 0; offset < chunk.byteLength;) {
     const { bytesWritten } = await file.write(chunk, offset, chunk.byteLength - offset);
     offset += bytesWritten;
   }

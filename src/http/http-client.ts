@@ -82,7 +82,8 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   function agentFor(requestedMs: number): Agent {
     // Operations choose their own connect timeout; past a few distinct values, round them up to
     // whole seconds so that the number of pools stays small.
-    const connectTimeoutMs = agents.has(requestedMs) || agents.size < MAX_EXACT_AGENTS ? requestedMs : Math.ceil(requestedMs / 1_000) * 1_000;
+    const connectTimeoutMs =
+      agents.has(requestedMs) || agents.size < MAX_EXACT_AGENTS ? requestedMs : Math.ceil(requestedMs / 1_000) * 1_000;
     let agent = agents.get(connectTimeoutMs);
     if (!agent) {
       agent = new Agent({
@@ -133,20 +134,27 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
         const location = header(response.headers, 'location');
         if (!location) break;
         await response.body.dump();
-        if (hops === MAX_REDIRECTS) throw new RequestError(`${spec.method} ${spec.url.origin}${spec.url.pathname}: more than ${MAX_REDIRECTS} redirects`);
+        if (hops === MAX_REDIRECTS)
+          throw new RequestError(`${spec.method} ${spec.url.origin}${spec.url.pathname}: more than ${MAX_REDIRECTS} redirects`);
         current = redirected(current, response.statusCode, location, options.refuseUrl);
         response = await dispatch(current);
       }
       const headers = response.headers;
       // An accepted body of a download goes to its file, however large (maxResponseBytes is for bodies kept in memory).
-      const saved = paths && isExpectedStatus(response.statusCode, spec.download?.acceptStatus)
-        ? await saveDownload(response.body, paths, { contentEncoding: allValues(headers, 'content-encoding'), maxBytes: spec.download?.maxBytes })
-        : undefined;
-      const body = saved?.body ?? await readCappedBody(response.body, maxBodyBytes, header(headers, 'content-type'), {
-        contentEncoding: allValues(headers, 'content-encoding'),
-        maxTotalBytes: maxResponseBytes,
-        keepText: spec.keepBodyText === true,
-      });
+      const saved =
+        paths && isExpectedStatus(response.statusCode, spec.download?.acceptStatus)
+          ? await saveDownload(response.body, paths, {
+              contentEncoding: allValues(headers, 'content-encoding'),
+              maxBytes: spec.download?.maxBytes,
+            })
+          : undefined;
+      const body =
+        saved?.body ??
+        (await readCappedBody(response.body, maxBodyBytes, header(headers, 'content-type'), {
+          contentEncoding: allValues(headers, 'content-encoding'),
+          maxTotalBytes: maxResponseBytes,
+          keepText: spec.keepBodyText === true,
+        }));
       // Not read to its end: drop the connection rather than leave the rest of the body pending on it.
       if (body.problem) response.body.destroy();
       return {
@@ -189,13 +197,21 @@ function redirected(spec: RequestSpec, status: number, location: string, refuseU
   try {
     url = new URL(location, spec.url);
   } catch (error) {
-    throw new RequestError(`${spec.method} ${spec.url.origin}${spec.url.pathname}: redirect to an invalid URL ${JSON.stringify(location.slice(0, 200))}`, error);
+    throw new RequestError(
+      `${spec.method} ${spec.url.origin}${spec.url.pathname}: redirect to an invalid URL ${JSON.stringify(location.slice(0, 200))}`,
+      error,
+    );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new AddressRefusedError(`redirect from ${spec.url.origin}${spec.url.pathname} to ${url.protocol} refused: only http(s) is followed`);
+    throw new AddressRefusedError(
+      `redirect from ${spec.url.origin}${spec.url.pathname} to ${url.protocol} refused: only http(s) is followed`,
+    );
   }
   const refusal = refuseUrl?.(url);
-  if (refusal) throw new AddressRefusedError(`redirect from ${spec.url.origin}${spec.url.pathname} to ${url.origin}${url.pathname} refused: ${refusal}`);
+  if (refusal)
+    throw new AddressRefusedError(
+      `redirect from ${spec.url.origin}${spec.url.pathname} to ${url.origin}${url.pathname} refused: ${refusal}`,
+    );
   const headers = { ...spec.headers };
   if (url.origin !== spec.url.origin) {
     for (const name of [...CREDENTIAL_HEADERS, ...(spec.secretHeaders ?? [])]) delete headers[name];

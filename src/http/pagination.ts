@@ -8,9 +8,7 @@ import type { RequestSpec } from './request-spec.js';
  * page, by a worker that may not be the one that fetched the previous pages.
  */
 
-export type PageResult =
-  | { ok: true; items: unknown[]; next: NextPage | undefined }
-  | { ok: false; message: string };
+export type PageResult = { ok: true; items: unknown[]; next: NextPage | undefined } | { ok: false; message: string };
 
 /** The request for the page `state` points at (the first page when there is no state yet). */
 export function pageRequest(spec: RequestSpec, paginate: Paginate, state: PagingState | undefined): RequestSpec {
@@ -57,7 +55,14 @@ export function readPage(response: HttpResponseSummary, paginate: Paginate, stat
   return nextOf(body, items, response, paginate, state, requestUrl);
 }
 
-function nextOf(body: unknown, items: unknown[], response: HttpResponseSummary, paginate: Paginate, state: PagingState | undefined, requestUrl: URL): PageResult {
+function nextOf(
+  body: unknown,
+  items: unknown[],
+  response: HttpResponseSummary,
+  paginate: Paginate,
+  state: PagingState | undefined,
+  requestUrl: URL,
+): PageResult {
   const short = paginate.size !== undefined && items.length < paginate.size;
   switch (paginate.style) {
     case 'page':
@@ -69,10 +74,16 @@ function nextOf(body: unknown, items: unknown[], response: HttpResponseSummary, 
       const cursor = atPath(body, paginate.cursorPath!);
       if (cursor === undefined || cursor === null || cursor === '' || cursor === false) return { ok: true, items, next: undefined };
       if (typeof cursor !== 'string' && typeof cursor !== 'number') {
-        return { ok: false, message: `paginate.cursorPath ${JSON.stringify(paginate.cursorPath)} is not a string or number (got ${describe(cursor)})` };
+        return {
+          ok: false,
+          message: `paginate.cursorPath ${JSON.stringify(paginate.cursorPath)} is not a string or number (got ${describe(cursor)})`,
+        };
       }
       if (String(cursor) === state?.next?.cursor || state?.recent?.includes(String(cursor))) {
-        return { ok: false, message: `the target returned the cursor ${JSON.stringify(String(cursor))} again; stopping rather than going round in a circle` };
+        return {
+          ok: false,
+          message: `the target returned the cursor ${JSON.stringify(String(cursor))} again; stopping rather than going round in a circle`,
+        };
       }
       return { ok: true, items, next: { cursor: String(cursor) } };
     }
@@ -83,7 +94,8 @@ function nextOf(body: unknown, items: unknown[], response: HttpResponseSummary, 
 
 function nextUrl(value: unknown, items: unknown[], requestUrl: URL, state: PagingState | undefined): PageResult {
   if (value === undefined || value === null || value === '') return { ok: true, items, next: undefined };
-  if (typeof value !== 'string' || !URL.canParse(value, requestUrl.href)) return { ok: false, message: `the next page's URL is not a URL (got ${describe(value)})` };
+  if (typeof value !== 'string' || !URL.canParse(value, requestUrl.href))
+    return { ok: false, message: `the next page's URL is not a URL (got ${describe(value)})` };
   const url = new URL(value, requestUrl);
   if (url.href === requestUrl.href || state?.recent?.includes(url.href)) {
     return { ok: false, message: `the next page's URL ${url.pathname} was read before; stopping rather than going round in a circle` };

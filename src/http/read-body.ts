@@ -56,7 +56,10 @@ export async function readCappedBody(
         keptBytes += slice.byteLength;
       }
       if (bytes > maxTotalBytes) {
-        problem = { code: 'RESPONSE_TOO_LARGE', message: `response body is larger than ${maxTotalBytes} bytes (decoded; SLUICE_MAX_RESPONSE_BYTES); reading stopped` };
+        problem = {
+          code: 'RESPONSE_TOO_LARGE',
+          message: `response body is larger than ${maxTotalBytes} bytes (decoded; SLUICE_MAX_RESPONSE_BYTES); reading stopped`,
+        };
         break;
       }
       whole?.push(chunk);

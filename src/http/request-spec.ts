@@ -32,7 +32,12 @@ const NO_IDEMPOTENCY_HEADER = new Set(['GET', 'HEAD']);
  * content type, and the `Idempotency-Key` header on every non-GET/HEAD request. An operation that
  * uploads or downloads files needs `files` (see transfer-spec.ts); without it, that is a RequestError.
  */
-export function buildRequestSpec(operation: Operation, target: Target | undefined, idempotencyKey: string, files?: RequestFiles): RequestSpec {
+export function buildRequestSpec(
+  operation: Operation,
+  target: Target | undefined,
+  idempotencyKey: string,
+  files?: RequestFiles,
+): RequestSpec {
   const url = resolveUrl(operation.url, target);
   for (const [name, value] of Object.entries(operation.query ?? {})) {
     for (const item of Array.isArray(value) ? value : [value]) url.searchParams.append(name, String(item));

@@ -28,10 +28,15 @@ export async function resolveUploadFile(uploadDir: string, path: string): Promis
   try {
     real = await realpath(resolve(root, path));
   } catch (error) {
-    if (isMissing(error)) throw new RequestError(`upload file ${JSON.stringify(path)} does not exist in files.uploadDir (${uploadDir})`, error);
-    throw new FileAccessError(`cannot read upload file ${JSON.stringify(path)} in files.uploadDir (${uploadDir}): ${errorMessage(error)}`, error);
+    if (isMissing(error))
+      throw new RequestError(`upload file ${JSON.stringify(path)} does not exist in files.uploadDir (${uploadDir})`, error);
+    throw new FileAccessError(
+      `cannot read upload file ${JSON.stringify(path)} in files.uploadDir (${uploadDir}): ${errorMessage(error)}`,
+      error,
+    );
   }
-  if (!isInside(root, real)) throw new RequestError(`upload file ${JSON.stringify(path)} leads outside files.uploadDir (through a symbolic link); refused`);
+  if (!isInside(root, real))
+    throw new RequestError(`upload file ${JSON.stringify(path)} leads outside files.uploadDir (through a symbolic link); refused`);
   const info = await stat(real).catch((error: unknown) => {
     throw new FileAccessError(`cannot read upload file ${JSON.stringify(path)}: ${errorMessage(error)}`, error);
   });
@@ -59,7 +64,8 @@ export async function prepareDownloadPaths(downloadDir: string, path: string): P
   const root = await realRoot(downloadDir, 'files.downloadDir');
   const segments = path.split('/').filter((segment) => segment !== '' && segment !== '.');
   const name = segments.pop()!;
-  const outside = () => new RequestError(`download path ${JSON.stringify(path)} leads outside files.downloadDir (through a symbolic link); refused`);
+  const outside = () =>
+    new RequestError(`download path ${JSON.stringify(path)} leads outside files.downloadDir (through a symbolic link); refused`);
   let dir = root;
   try {
     for (const segment of segments) {
@@ -69,7 +75,8 @@ export async function prepareDownloadPaths(downloadDir: string, path: string): P
       });
       const real = await realpath(next);
       if (!isInside(root, real)) throw outside();
-      if (!(await stat(real)).isDirectory()) throw new RequestError(`download path ${JSON.stringify(path)}: ${JSON.stringify(segment)} is not a directory`);
+      if (!(await stat(real)).isDirectory())
+        throw new RequestError(`download path ${JSON.stringify(path)}: ${JSON.stringify(segment)} is not a directory`);
       dir = real;
     }
     const existing = await lstat(join(dir, name)).catch((error: unknown) => {
@@ -79,7 +86,10 @@ export async function prepareDownloadPaths(downloadDir: string, path: string): P
     if (existing?.isDirectory()) throw new RequestError(`download path ${JSON.stringify(path)} is a directory`);
   } catch (error) {
     if (error instanceof RequestError) throw error;
-    throw new FileAccessError(`cannot prepare download path ${JSON.stringify(path)} in files.downloadDir (${downloadDir}): ${errorMessage(error)}`, error);
+    throw new FileAccessError(
+      `cannot prepare download path ${JSON.stringify(path)} in files.downloadDir (${downloadDir}): ${errorMessage(error)}`,
+      error,
+    );
   }
   return {
     path: join(downloadDir, ...segments, name),

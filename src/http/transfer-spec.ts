@@ -37,9 +37,15 @@ export function fileTransfersOf(
     const parts = operation.multipart.map((part) =>
       part.file === undefined
         ? { name: part.name, value: part.value ?? '' }
-        : { name: part.name, file: part.file, filename: part.filename ?? basename(part.file), contentType: part.contentType ?? mediaTypeOf(part.file) },
+        : {
+            name: part.name,
+            file: part.file,
+            filename: part.filename ?? basename(part.file),
+            contentType: part.contentType ?? mediaTypeOf(part.file),
+          },
     );
-    if (!uploadDir && parts.some((part) => 'file' in part)) throw new RequestError('multipart: files.uploadDir is not configured on this worker');
+    if (!uploadDir && parts.some((part) => 'file' in part))
+      throw new RequestError('multipart: files.uploadDir is not configured on this worker');
     delete headers['content-type'];
     delete headers['content-length'];
     out.upload = { kind: 'multipart', uploadDir, parts };

@@ -9,8 +9,7 @@ import { resolveUploadFile } from './safe-path.js';
  * redirect — because a streamed body cannot be replayed.
  */
 export type UploadSpec =
-  | { kind: 'file'; uploadDir: string; path: string }
-  | { kind: 'multipart'; uploadDir: string | undefined; parts: UploadPart[] };
+  { kind: 'file'; uploadDir: string; path: string } | { kind: 'multipart'; uploadDir: string | undefined; parts: UploadPart[] };
 
 export type UploadPart = { name: string; value: string } | { name: string; file: string; filename: string; contentType: string };
 

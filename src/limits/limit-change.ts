@@ -30,7 +30,10 @@ const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000
  * `name` says how a field is called where the input came from (`--rps` on the command line, `rps`
  * in the API), so every message names what the user wrote.
  */
-export function parseLimitChange(input: LimitChangeInput, name: (field: keyof LimitChangeInput) => string = (field) => field): ParsedLimitChange {
+export function parseLimitChange(
+  input: LimitChangeInput,
+  name: (field: keyof LimitChangeInput) => string = (field) => field,
+): ParsedLimitChange {
   const issues: LimitChangeIssue[] = [];
   const change: LimitChange = {};
   const number = (field: keyof LimitChangeInput, whole: boolean, max: number, min = 0): number | undefined => {
@@ -44,7 +47,8 @@ export function parseLimitChange(input: LimitChangeInput, name: (field: keyof Li
     else return n;
     return undefined;
   };
-  if (input.rps !== undefined && input.rpm !== undefined) issues.push({ path: '', message: `give ${name('rps')} or ${name('rpm')}, not both` });
+  if (input.rps !== undefined && input.rpm !== undefined)
+    issues.push({ path: '', message: `give ${name('rps')} or ${name('rpm')}, not both` });
   // One request a day at the slowest: below that a slot is longer than anything is kept in Redis.
   const rps = number('rps', false, MAX_RATE, 1 / 86_400);
   const rpm = number('rpm', false, MAX_RATE * 60, 1 / 1_440);

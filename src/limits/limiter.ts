@@ -22,9 +22,7 @@ export interface LimiterOptions {
 }
 
 /** May the job start now? `go` is returned at the job's slot (the limiter waits in the slot for short waits). */
-export type Gate =
-  | { kind: 'go'; lease: Lease | undefined }
-  | { kind: 'defer'; waitMs: number; reason: 'rate' | 'concurrency' | 'paused' };
+export type Gate = { kind: 'go'; lease: Lease | undefined } | { kind: 'defer'; waitMs: number; reason: 'rate' | 'concurrency' | 'paused' };
 
 export interface Lease {
   id: string;
@@ -174,7 +172,13 @@ export function createLimiter(options: LimiterOptions): Limiter {
   }
 
   /** `onReply`: called once the script has answered (the stock is refilled, if it was). */
-  async function acquireByScript(keys: readonly string[], jobId: string, leaseMs: number, signal?: AbortSignal, onReply?: () => void): Promise<Gate> {
+  async function acquireByScript(
+    keys: readonly string[],
+    jobId: string,
+    leaseMs: number,
+    signal?: AbortSignal,
+    onReply?: () => void,
+  ): Promise<Gate> {
     const leaseId = `${jobId}:${randomUUID().slice(0, 8)}`;
     const scriptKeys: string[] = [limiterKeys.index];
     const args: (string | number)[] = [keys.length, jobId, leaseId, leaseMs, maxInSlotWaitMs, slotsWanted(keys)];
@@ -187,9 +191,11 @@ export function createLimiter(options: LimiterOptions): Limiter {
     for (;;) {
       // Lateness counts from when the script was sent: a busy process may read its reply late.
       const sentAt = Date.now();
-      const [kind, waitMs, leased, slackMs, intervalMs, slots] = (await acquireScript(scriptKeys.length, ...scriptKeys, ...args)) as number[] as [
-        number, number, number, number, number, number,
-      ];
+      const [kind, waitMs, leased, slackMs, intervalMs, slots] = (await acquireScript(
+        scriptKeys.length,
+        ...scriptKeys,
+        ...args,
+      )) as number[] as [number, number, number, number, number, number];
       if (keys.length === 1) {
         if (slots > 1) stock.set(keys[0]!, { left: slots - 1, expiresAt: Date.now() + STOCK_LIFETIME_MS });
         else if (kind !== 1 || intervalMs >= 1) stock.delete(keys[0]!);
@@ -227,9 +233,15 @@ export function createLimiter(options: LimiterOptions): Limiter {
         // The slot is given back: a lost slot costs a little throughput, a bunch at the target a 429.
         if (checkLate && Date.now() - slot > slackMs - lagPenalty()) {
           lagGiveBacks += 1;
-          logger.debug({ limitKey: keys.join(','), jobId, lateMs: Date.now() - slot, slackMs, lagMs: lag.recentMs() }, 'event loop lagging; slot given back');
+          logger.debug(
+            { limitKey: keys.join(','), jobId, lateMs: Date.now() - slot, slackMs, lagMs: lag.recentMs() },
+            'event loop lagging; slot given back',
+          );
           if (lagGiveBacks === MAX_LAG_GIVE_BACKS) {
-            logger.warn({ lagMs: Math.round(lag.recentMs()), giveBacks: lagGiveBacks }, 'event loop lags all the time: starting requests anyway (is this worker CPU-starved? run fewer per core)');
+            logger.warn(
+              { lagMs: Math.round(lag.recentMs()), giveBacks: lagGiveBacks },
+              'event loop lags all the time: starting requests anyway (is this worker CPU-starved? run fewer per core)',
+            );
           }
           await release(lease);
           return { kind: 'defer', waitMs: jitter(LAG_DEFER_MS, 0.5), reason: 'rate' };
@@ -315,7 +327,10 @@ export function createLimiter(options: LimiterOptions): Limiter {
     }
     const changed = await reportScript(scriptKeys.length, ...scriptKeys, ...args);
     if (Number(changed) > 0) {
-      logger.info({ limitKey: keys.join(','), status: signal.status, pauseMs: pauseMs >= 0 ? pauseMs : undefined }, 'limit key slowed down by the target');
+      logger.info(
+        { limitKey: keys.join(','), status: signal.status, pauseMs: pauseMs >= 0 ? pauseMs : undefined },
+        'limit key slowed down by the target',
+      );
     }
   }
 

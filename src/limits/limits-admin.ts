@@ -55,7 +55,17 @@ export function createLimitsAdmin(options: { redis: Redis; config: SluiceConfig 
 
   /** Applies a change; returns the job ids whose bookings it voided (members are `jobId|epoch`). */
   const change = async (key: string, ttlMs: number, fields: (string | number)[], clear = false): Promise<string[]> => {
-    const booked = (await admin(limiterKeys.index, limiterKeys.version, limiterKeys.state(key), limiterKeys.override(key), limiterKeys.bookings(key), key, ttlMs, clear ? '1' : '0', ...fields)) as string[];
+    const booked = (await admin(
+      limiterKeys.index,
+      limiterKeys.version,
+      limiterKeys.state(key),
+      limiterKeys.override(key),
+      limiterKeys.bookings(key),
+      key,
+      ttlMs,
+      clear ? '1' : '0',
+      ...fields,
+    )) as string[];
     return booked.map((member) => member.slice(0, member.lastIndexOf('|')));
   };
 
@@ -77,36 +87,45 @@ export function createLimitsAdmin(options: { redis: Redis; config: SluiceConfig 
     const replies = (await pipeline.exec()) ?? [];
     // A key nobody has used for a day (its state expired), with no override and nothing in the
     // config, is forgotten: the index would otherwise grow with every key ever named.
-    const forgotten = new Set(sorted.filter((key, i) => {
-      const empty = (j: number) => Object.keys((replies[i * 6 + j]?.[1] ?? {}) as Record<string, string>).length === 0;
-      return empty(0) && empty(1) && !configuredLimits(key, config) && Number(replies[i * 6 + 5]?.[1] ?? 0) === 0;
-    }));
+    const forgotten = new Set(
+      sorted.filter((key, i) => {
+        const empty = (j: number) => Object.keys((replies[i * 6 + j]?.[1] ?? {}) as Record<string, string>).length === 0;
+        return empty(0) && empty(1) && !configuredLimits(key, config) && Number(replies[i * 6 + 5]?.[1] ?? 0) === 0;
+      }),
+    );
     if (forgotten.size) await redis.srem(limiterKeys.index, ...forgotten);
-    return sorted.flatMap((key, i) => (forgotten.has(key) ? [] : [[key, i] as const])).map(([key, i]) => {
-      const at = (j: number) => replies[i * 6 + j]?.[1];
-      const state = (at(0) ?? {}) as Record<string, string>;
-      const override = (at(1) ?? {}) as Record<string, string>;
-      const ttl = Number(at(2) ?? -2);
-      const limits = configuredLimits(key, config);
-      const spec = toSpec(limits);
-      const num = (value: string | undefined) => (value === undefined || value === '' ? null : Number(value));
-      const pausedUntil = Number(state['pausedUntil'] ?? 0);
-      const effective = num(state['effRate']);
-      return {
-        key,
-        configured: limits ? { rate: spec.rate || null, burst: spec.burst, concurrency: spec.concurrency || null } : null,
-        override: Object.keys(override).filter((field) => field !== 'paused').length
-          ? { rate: num(override['rate']), burst: num(override['burst']), concurrency: num(override['concurrency']), expiresInMs: ttl > 0 ? ttl : null }
-          : null,
-        effectiveRate: effective && effective > 0 ? Math.round(effective * 1_000) / 1_000 : null,
-        inFlight: Number(at(3) ?? 0),
-        paused: override['paused'] === '1',
-        pausedUntil: pausedUntil > now ? new Date(pausedUntil).toISOString() : null,
-        recent429s: ((at(4) ?? []) as string[]).filter((t) => now - Number(t) <= RECENT_MS).length,
-        queued: Number(at(5) ?? 0),
-        lastSeen: state['lastSeen'] ? new Date(Number(state['lastSeen'])).toISOString() : null,
-      };
-    });
+    return sorted
+      .flatMap((key, i) => (forgotten.has(key) ? [] : [[key, i] as const]))
+      .map(([key, i]) => {
+        const at = (j: number) => replies[i * 6 + j]?.[1];
+        const state = (at(0) ?? {}) as Record<string, string>;
+        const override = (at(1) ?? {}) as Record<string, string>;
+        const ttl = Number(at(2) ?? -2);
+        const limits = configuredLimits(key, config);
+        const spec = toSpec(limits);
+        const num = (value: string | undefined) => (value === undefined || value === '' ? null : Number(value));
+        const pausedUntil = Number(state['pausedUntil'] ?? 0);
+        const effective = num(state['effRate']);
+        return {
+          key,
+          configured: limits ? { rate: spec.rate || null, burst: spec.burst, concurrency: spec.concurrency || null } : null,
+          override: Object.keys(override).filter((field) => field !== 'paused').length
+            ? {
+                rate: num(override['rate']),
+                burst: num(override['burst']),
+                concurrency: num(override['concurrency']),
+                expiresInMs: ttl > 0 ? ttl : null,
+              }
+            : null,
+          effectiveRate: effective && effective > 0 ? Math.round(effective * 1_000) / 1_000 : null,
+          inFlight: Number(at(3) ?? 0),
+          paused: override['paused'] === '1',
+          pausedUntil: pausedUntil > now ? new Date(pausedUntil).toISOString() : null,
+          recent429s: ((at(4) ?? []) as string[]).filter((t) => now - Number(t) <= RECENT_MS).length,
+          queued: Number(at(5) ?? 0),
+          lastSeen: state['lastSeen'] ? new Date(Number(state['lastSeen'])).toISOString() : null,
+        };
+      });
   }
 
   async function set(key: string, limitChange: LimitChange, ttlMs = 0): Promise<string[]> {

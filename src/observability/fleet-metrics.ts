@@ -119,7 +119,15 @@ export function createFleetMetrics(options: FleetMetricsOptions): FleetMetrics {
 }
 
 /** Names of the gauges computed at scrape time (a worker snapshot may not reuse them). */
-const LIVE_NAMES = new Set(['sluice_workers', 'sluice_queue_jobs', 'sluice_dead_letters_stored', 'sluice_limiter_effective_rate', 'sluice_limiter_in_flight', 'sluice_limiter_paused', 'sluice_limiter_queued']);
+const LIVE_NAMES = new Set([
+  'sluice_workers',
+  'sluice_queue_jobs',
+  'sluice_dead_letters_stored',
+  'sluice_limiter_effective_rate',
+  'sluice_limiter_in_flight',
+  'sluice_limiter_paused',
+  'sluice_limiter_queued',
+]);
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const METRIC_TYPES = new Set(['counter', 'gauge', 'histogram', 'summary']);
 
@@ -134,7 +142,8 @@ export async function renderFleetMetrics(fleet: FleetSnapshot): Promise<string> 
         const type = String(metric.type);
         // Drop what would break the exposition: a bad name, a name the live gauges own, or (after
         // an upgrade that changed it) a type other than the one the first worker gave the name.
-        if (!METRIC_NAME.test(metric.name) || LIVE_NAMES.has(metric.name) || !METRIC_TYPES.has(type) || !Array.isArray(metric.values)) return false;
+        if (!METRIC_NAME.test(metric.name) || LIVE_NAMES.has(metric.name) || !METRIC_TYPES.has(type) || !Array.isArray(metric.values))
+          return false;
         const first = types.get(metric.name) ?? type;
         types.set(metric.name, first);
         return first === type;
@@ -153,14 +162,49 @@ export async function renderFleetMetrics(fleet: FleetSnapshot): Promise<string> 
 
   const live = new Registry();
   const registers = [live];
-  const workers = new Gauge({ name: 'sluice_workers', help: 'Worker processes that published metrics lately, by queue.', labelNames: ['queue'], registers });
-  const jobs = new Gauge({ name: 'sluice_queue_jobs', help: 'Jobs in each BullMQ state, by queue (prioritized: not yet started; waiting: back for their slot or a retry).', labelNames: ['queue', 'state'], registers });
+  const workers = new Gauge({
+    name: 'sluice_workers',
+    help: 'Worker processes that published metrics lately, by queue.',
+    labelNames: ['queue'],
+    registers,
+  });
+  const jobs = new Gauge({
+    name: 'sluice_queue_jobs',
+    help: 'Jobs in each BullMQ state, by queue (prioritized: not yet started; waiting: back for their slot or a retry).',
+    labelNames: ['queue', 'state'],
+    registers,
+  });
   // Not `sluice_dead_letters`: OpenMetrics would read that as the family of the counter sluice_dead_letters_total.
-  const deadLetters = new Gauge({ name: 'sluice_dead_letters_stored', help: 'Dead letters stored (not yet replayed or purged), by queue.', labelNames: ['queue'], registers });
-  const effectiveRate = new Gauge({ name: 'sluice_limiter_effective_rate', help: 'Requests per second the workers use for the limit key (after overrides and 429s); absent: no rate limit.', labelNames: ['limitKey'], registers });
-  const inFlight = new Gauge({ name: 'sluice_limiter_in_flight', help: 'Requests in flight across the fleet for the limit key (concurrency leases held).', labelNames: ['limitKey'], registers });
-  const paused = new Gauge({ name: 'sluice_limiter_paused', help: '1 while the limit key is paused, by an operator or until a Retry-After / RateLimit-Reset the target sent.', labelNames: ['limitKey'], registers });
-  const queued = new Gauge({ name: 'sluice_limiter_queued', help: 'Operations holding a booked start slot for the limit key and waiting for it.', labelNames: ['limitKey'], registers });
+  const deadLetters = new Gauge({
+    name: 'sluice_dead_letters_stored',
+    help: 'Dead letters stored (not yet replayed or purged), by queue.',
+    labelNames: ['queue'],
+    registers,
+  });
+  const effectiveRate = new Gauge({
+    name: 'sluice_limiter_effective_rate',
+    help: 'Requests per second the workers use for the limit key (after overrides and 429s); absent: no rate limit.',
+    labelNames: ['limitKey'],
+    registers,
+  });
+  const inFlight = new Gauge({
+    name: 'sluice_limiter_in_flight',
+    help: 'Requests in flight across the fleet for the limit key (concurrency leases held).',
+    labelNames: ['limitKey'],
+    registers,
+  });
+  const paused = new Gauge({
+    name: 'sluice_limiter_paused',
+    help: '1 while the limit key is paused, by an operator or until a Retry-After / RateLimit-Reset the target sent.',
+    labelNames: ['limitKey'],
+    registers,
+  });
+  const queued = new Gauge({
+    name: 'sluice_limiter_queued',
+    help: 'Operations holding a booked start slot for the limit key and waiting for it.',
+    labelNames: ['limitKey'],
+    registers,
+  });
 
   const perQueue = new Map<string, number>();
   for (const worker of fleet.workers) perQueue.set(worker.queue, (perQueue.get(worker.queue) ?? 0) + 1);

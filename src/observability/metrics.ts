@@ -79,7 +79,7 @@ export function createWorkerMetrics(options: WorkerMetricsOptions = {}): WorkerM
   });
   const retries = new Counter({
     name: 'sluice_retries_total',
-    help: 'Failed attempts whose operation was scheduled to run again, by the attempt\'s error code (HTTP_429 included).',
+    help: "Failed attempts whose operation was scheduled to run again, by the attempt's error code (HTTP_429 included).",
     labelNames: ['reason'] as const,
     registers,
   });

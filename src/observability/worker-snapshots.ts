@@ -78,7 +78,12 @@ export function newWorkerId(): string {
 export async function publishSnapshot(redis: Redis, snapshot: Omit<WorkerSnapshot, 'at'>, keepMs: number): Promise<void> {
   const publish = luaScript<[string, string, number, string]>(redis, 'sluiceMetricsPublish', 1, PUBLISH);
   // The reader works out the publish time from the stale time and keepMs.
-  await publish(WORKER_SNAPSHOTS_KEY, snapshot.worker, keepMs, JSON.stringify({ queue: snapshot.queue, keepMs, metrics: snapshot.metrics }));
+  await publish(
+    WORKER_SNAPSHOTS_KEY,
+    snapshot.worker,
+    keepMs,
+    JSON.stringify({ queue: snapshot.queue, keepMs, metrics: snapshot.metrics }),
+  );
 }
 
 /** Every live worker's snapshot, sorted by worker id; removes the stale ones. One Redis command. */

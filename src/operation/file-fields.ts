@@ -58,15 +58,18 @@ export const multipartPartSchema = z
 export const multipartSchema = z.array(multipartPartSchema).min(1, 'list at least one part').max(1_000, 'at most 1000 parts');
 
 export const downloadSchema = z
-  .union([
-    z.literal(true),
-    z.strictObject({
-      /** Relative to files.downloadDir. Default: the job id. */
-      path: relativeFilePathSchema.optional(),
-      /** Largest body written, in decoded bytes. Default: no bound (SLUICE_MAX_RESPONSE_BYTES does not apply). */
-      maxBytes: z.number().int().positive().optional(),
-    }),
-  ], { error: 'expected true or {"path"?, "maxBytes"?}' })
+  .union(
+    [
+      z.literal(true),
+      z.strictObject({
+        /** Relative to files.downloadDir. Default: the job id. */
+        path: relativeFilePathSchema.optional(),
+        /** Largest body written, in decoded bytes. Default: no bound (SLUICE_MAX_RESPONSE_BYTES does not apply). */
+        maxBytes: z.number().int().positive().optional(),
+      }),
+    ],
+    { error: 'expected true or {"path"?, "maxBytes"?}' },
+  )
   .transform((download) => (download === true ? {} : download));
 
 export type MultipartPart = z.output<typeof multipartPartSchema>;
@@ -85,10 +88,16 @@ interface FileFields {
 export function fileFieldConflicts(op: FileFields): Issue[] {
   const issues: Issue[] = [];
   if (op.multipart !== undefined && Object.keys(op.headers ?? {}).some((name) => name.toLowerCase() === 'content-type')) {
-    issues.push({ path: 'headers', message: 'a multipart body sets its own content-type (with its boundary); remove content-type from headers' });
+    issues.push({
+      path: 'headers',
+      message: 'a multipart body sets its own content-type (with its boundary); remove content-type from headers',
+    });
   }
   if (op.download !== undefined && op.expect?.schema !== undefined) {
-    issues.push({ path: 'expect.schema', message: 'a downloaded body goes to a file and is not checked against expect.schema; give one or the other' });
+    issues.push({
+      path: 'expect.schema',
+      message: 'a downloaded body goes to a file and is not checked against expect.schema; give one or the other',
+    });
   }
   if (op.paginate !== undefined) {
     // Pagination reads every page's body for its items (and writes them itself).
@@ -112,7 +121,10 @@ export function fileConfigIssues(op: FileFields, config: SluiceConfig): Issue[] 
     });
   }
   if (op.download !== undefined && !config.files?.downloadDir) {
-    issues.push({ path: 'download', message: 'files.downloadDir is not configured (the config file names the directory downloads are written to)' });
+    issues.push({
+      path: 'download',
+      message: 'files.downloadDir is not configured (the config file names the directory downloads are written to)',
+    });
   }
   return issues;
 }

@@ -125,7 +125,12 @@ function validatorFor(schema: Record<string, unknown>): ValidateFunction {
 function compile(schema: Record<string, unknown>): ValidateFunction {
   const declared = schema.$schema;
   if (declared !== undefined && (typeof declared !== 'string' || !DRAFT_07.test(declared))) {
-    throw new InvalidSchemaError([{ path: ['$schema'], message: `sluice validates JSON Schema draft-07 (http://json-schema.org/draft-07/schema#); got ${JSON.stringify(declared)}` }]);
+    throw new InvalidSchemaError([
+      {
+        path: ['$schema'],
+        message: `sluice validates JSON Schema draft-07 (http://json-schema.org/draft-07/schema#); got ${JSON.stringify(declared)}`,
+      },
+    ]);
   }
   const instance = ajv();
   if (!instance.validateSchema(schema)) {

@@ -56,10 +56,17 @@ export function parseOperation(input: unknown, config: SluiceConfig): ParseResul
 function paginationIssues(paginate: Paginate, config: SluiceConfig): Issue[] {
   if (paginate.forEach !== undefined) {
     const child = parseOperation(sampleOfTemplate(paginate.forEach), config);
-    return child.ok ? [] : child.issues.map((issue) => ({ ...issue, path: issue.path ? `paginate.forEach.${issue.path}` : 'paginate.forEach' }));
+    return child.ok
+      ? []
+      : child.issues.map((issue) => ({ ...issue, path: issue.path ? `paginate.forEach.${issue.path}` : 'paginate.forEach' }));
   }
   if (!config.files?.downloadDir) {
-    return [{ path: 'paginate', message: 'the items go to a JSONL file under files.downloadDir, which the config does not set (or give paginate.forEach)' }];
+    return [
+      {
+        path: 'paginate',
+        message: 'the items go to a JSONL file under files.downloadDir, which the config does not set (or give paginate.forEach)',
+      },
+    ];
   }
   return [];
 }

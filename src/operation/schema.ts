@@ -30,7 +30,11 @@ export const headersSchema = z.record(
   z.string().regex(NO_CR_LF, 'header values may not contain CR or LF'),
 );
 
-const limitKeyName = z.string().min(1).max(256).regex(/^[^\s]+$/, 'limit keys may not contain white space');
+const limitKeyName = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[^\s]+$/, 'limit keys may not contain white space');
 
 const positiveMs = (max: number) => z.number().int().positive().max(max);
 
@@ -42,9 +46,24 @@ export const timeoutSchema = z.strictObject({
 
 export const retrySchema = z.strictObject({
   attempts: z.number().int().min(1).max(100).default(DEFAULT_RETRY.attempts),
-  baseDelayMs: z.number().int().min(0).max(24 * 3_600_000).default(DEFAULT_RETRY.baseDelayMs),
-  maxDelayMs: z.number().int().min(0).max(7 * 24 * 3_600_000).default(DEFAULT_RETRY.maxDelayMs),
-  maxDurationMs: z.number().int().positive().max(30 * 24 * 3_600_000).default(DEFAULT_RETRY.maxDurationMs),
+  baseDelayMs: z
+    .number()
+    .int()
+    .min(0)
+    .max(24 * 3_600_000)
+    .default(DEFAULT_RETRY.baseDelayMs),
+  maxDelayMs: z
+    .number()
+    .int()
+    .min(0)
+    .max(7 * 24 * 3_600_000)
+    .default(DEFAULT_RETRY.maxDelayMs),
+  maxDurationMs: z
+    .number()
+    .int()
+    .positive()
+    .max(30 * 24 * 3_600_000)
+    .default(DEFAULT_RETRY.maxDurationMs),
 });
 
 export const expectSchema = z.strictObject({
@@ -69,7 +88,10 @@ export const operationSchema = z
     target: z.string().min(1).optional(),
     query: z.record(z.string(), paramValue).optional(),
     headers: headersSchema.optional(),
-    json: z.unknown().refine((value) => value !== undefined, 'expected a JSON value').optional(),
+    json: z
+      .unknown()
+      .refine((value) => value !== undefined, 'expected a JSON value')
+      .optional(),
     form: z.record(z.string(), paramValue).optional(),
     body: z.string().optional(),
     /** Uploads (see file-fields.ts): a multipart/form-data body, or a raw body streamed from a file. */
@@ -82,7 +104,11 @@ export const operationSchema = z
     limitKey: z
       .union([
         limitKeyName,
-        z.array(limitKeyName).min(1, 'list at least one key').max(8, 'at most 8 keys').refine((keys) => new Set(keys).size === keys.length, 'keys must be distinct'),
+        z
+          .array(limitKeyName)
+          .min(1, 'list at least one key')
+          .max(8, 'at most 8 keys')
+          .refine((keys) => new Set(keys).size === keys.length, 'keys must be distinct'),
       ])
       .optional(),
     retry: retrySchema.default(() => ({ ...DEFAULT_RETRY })),
@@ -101,7 +127,11 @@ export const operationSchema = z
         ctx.addIssue({ code: 'custom', path: ['url'], message: 'a path needs a target whose baseUrl it is resolved against' });
       }
     } else if (!isHttpUrl(op.url)) {
-      ctx.addIssue({ code: 'custom', path: ['url'], message: `expected an absolute http(s) URL or a path starting with /, got ${JSON.stringify(op.url)}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['url'],
+        message: `expected an absolute http(s) URL or a path starting with /, got ${JSON.stringify(op.url)}`,
+      });
     }
     if (op.paginate !== undefined && op.method !== 'GET') {
       ctx.addIssue({ code: 'custom', path: ['paginate'], message: `pagination walks GET requests; this operation is ${op.method}` });

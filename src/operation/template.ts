@@ -57,7 +57,11 @@ export function renderWith(template: unknown, syntax: TemplateSyntax, resolve: R
 }
 
 /** Every placeholder of a template with the path of the string holding it (`json.age`, `query.ids[0]`). */
-export function* placeholdersOf(template: unknown, syntax: TemplateSyntax, path: readonly (string | number)[] = []): Generator<{ name: string; path: readonly (string | number)[] }> {
+export function* placeholdersOf(
+  template: unknown,
+  syntax: TemplateSyntax,
+  path: readonly (string | number)[] = [],
+): Generator<{ name: string; path: readonly (string | number)[] }> {
   if (typeof template === 'string') {
     for (const match of template.matchAll(syntax.placeholder)) yield { name: match[1]!, path };
   } else if (Array.isArray(template)) {

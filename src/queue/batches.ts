@@ -29,10 +29,8 @@ export function createBatches(redis: Redis, queue: string): Batches {
   const keys = queueKeys(queue);
 
   async function status(batchId: string): Promise<BatchStatus | undefined> {
-    const [[, rawHash], [, filling]] = ((await redis.multi().hgetall(keys.batch(batchId)).exists(keys.batchEnqueuing(batchId)).exec()) ?? []) as [
-      [unknown, Record<string, string>],
-      [unknown, number],
-    ];
+    const [[, rawHash], [, filling]] = ((await redis.multi().hgetall(keys.batch(batchId)).exists(keys.batchEnqueuing(batchId)).exec()) ??
+      []) as [[unknown, Record<string, string>], [unknown, number]];
     const hash = rawHash ?? {};
     if (!hash['total'] && !hash['createdAt']) return undefined;
     const total = Number(hash['total'] ?? 0);

@@ -17,7 +17,12 @@ export function groupField(group: { limitKey?: string | null | undefined; status
 export function parseGroupField(field: string): DeadLetterGroupKey | undefined {
   try {
     const [limitKey, status, reason] = JSON.parse(field) as [unknown, unknown, unknown];
-    if ((limitKey !== null && typeof limitKey !== 'string') || (status !== null && typeof status !== 'number') || typeof reason !== 'string') return undefined;
+    if (
+      (limitKey !== null && typeof limitKey !== 'string') ||
+      (status !== null && typeof status !== 'number') ||
+      typeof reason !== 'string'
+    )
+      return undefined;
     return { limitKey, status, reason };
   } catch {
     return undefined;

@@ -63,7 +63,7 @@ export function readEnvelope(data: unknown, jobId: string, fallbackKey: string):
       ...envelope,
       op: envelope.op,
       opId: typeof envelope.opId === 'string' ? envelope.opId : jobId,
-      idempotencyKey: typeof envelope.idempotencyKey === 'string' ? envelope.idempotencyKey : keyOf(envelope.op) ?? fallbackKey,
+      idempotencyKey: typeof envelope.idempotencyKey === 'string' ? envelope.idempotencyKey : (keyOf(envelope.op) ?? fallbackKey),
     };
   }
   return { op: data, opId: jobId, idempotencyKey: keyOf(data) ?? fallbackKey };

@@ -111,9 +111,8 @@ export function createProducer(options: ProducerOptions): Producer {
   const batchRetention = options.batchRetentionSeconds ?? 7 * 86_400;
   const chunkSize = options.chunkSize ?? 500;
   const ownsConnection = typeof options.connection === 'string';
-  const redis = typeof options.connection === 'string'
-    ? createRedisConnection(options.connection, { name: 'sluice:producer' })
-    : options.connection;
+  const redis =
+    typeof options.connection === 'string' ? createRedisConnection(options.connection, { name: 'sluice:producer' }) : options.connection;
   const queue = new Queue(bullQueueName(queueName), { connection: redis, prefix: PREFIX });
   // Redis errors reach the caller through the enqueue that fails; without a listener BullMQ prints each one.
   queue.on('error', () => undefined);

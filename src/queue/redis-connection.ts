@@ -37,10 +37,13 @@ export async function assertRedisReachable(redis: Redis, url: string, timeoutMs 
       }),
     ]);
   } catch (error) {
-    throw new SluiceError(`cannot reach Redis at ${redactUrl(url)}: ${errorMessage(error)}. Is it running? Set REDIS_URL to point elsewhere.`, {
-      code: 'REDIS_UNREACHABLE',
-      cause: error,
-    });
+    throw new SluiceError(
+      `cannot reach Redis at ${redactUrl(url)}: ${errorMessage(error)}. Is it running? Set REDIS_URL to point elsewhere.`,
+      {
+        code: 'REDIS_UNREACHABLE',
+        cause: error,
+      },
+    );
   } finally {
     clearTimeout(timer);
   }

@@ -20,7 +20,13 @@ export interface ResultLine {
    * For successes: the response, trimmed. A downloaded body has no `body`: `download` says where it
    * was written (on the worker's host) with its decoded size and SHA-256.
    */
-  result?: { headers: ResultHeaders; body?: unknown; bodyBytes: number; bodyTruncated: boolean; download?: { path: string; bytes: number; sha256: string } };
+  result?: {
+    headers: ResultHeaders;
+    body?: unknown;
+    bodyBytes: number;
+    bodyTruncated: boolean;
+    download?: { path: string; bytes: number; sha256: string };
+  };
   /** For a paginated operation: pages and items read, and where the items went. */
   pagination?: { pages: number; items: number; file?: { path: string; bytes: number; sha256: string }; childBatchId?: string };
   /** For dead letters. */

@@ -19,7 +19,10 @@ export async function wakeDeferredJobs(redis: Redis, queueName: string, jobIds: 
           const job = await Job.fromId(queue, id);
           if (!job || !(await job.isDelayed())) return false;
           // It may have come due or been taken between the two calls: then it needs no waking.
-          return job.promote().then(() => true, () => false);
+          return job.promote().then(
+            () => true,
+            () => false,
+          );
         }),
       );
       woken += results.filter(Boolean).length;

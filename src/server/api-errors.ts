@@ -41,7 +41,8 @@ const FASTIFY_CODES: Record<string, [number, string]> = {
 
 /** Clearer words than fastify's for the common ones. */
 const MESSAGES: Record<string, string> = {
-  UNSUPPORTED_MEDIA_TYPE: 'unsupported Content-Type: send application/json (one operation or an array) or application/x-ndjson (one per line)',
+  UNSUPPORTED_MEDIA_TYPE:
+    'unsupported Content-Type: send application/json (one operation or an array) or application/x-ndjson (one per line)',
   BODY_TOO_LARGE: 'the body is larger than SLUICE_API_MAX_BODY_BYTES: send fewer operations per request',
   EMPTY_BODY: 'the body is empty: send an operation, a JSON array of operations, or NDJSON',
 };
@@ -59,19 +60,36 @@ export interface ErrorBody {
 /** Maps any error to a status and a JSON body. Unknown errors say nothing of their internals. */
 export function errorResponse(error: unknown): { statusCode: number; body: ErrorBody; unexpected: boolean } {
   if (error instanceof ApiError) {
-    return { statusCode: error.statusCode, body: { code: error.code, message: error.message, ...(error.errors ? { errors: error.errors } : {}) }, unexpected: false };
+    return {
+      statusCode: error.statusCode,
+      body: { code: error.code, message: error.message, ...(error.errors ? { errors: error.errors } : {}) },
+      unexpected: false,
+    };
   }
   if (error instanceof ValidationError) {
-    return { statusCode: 400, body: { code: 'VALIDATION_FAILED', message: error.message.split('\n')[0]!, errors: error.issues.map((issue) => ({ ...issue })) }, unexpected: false };
+    return {
+      statusCode: 400,
+      body: { code: 'VALIDATION_FAILED', message: error.message.split('\n')[0]!, errors: error.issues.map((issue) => ({ ...issue })) },
+      unexpected: false,
+    };
   }
   const fastifyError = error as Partial<FastifyError>;
   const mapped = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined;
-  if (mapped) return { statusCode: mapped[0], body: { code: mapped[1], message: MESSAGES[mapped[1]] ?? fastifyError.message ?? mapped[1] }, unexpected: false };
+  if (mapped)
+    return {
+      statusCode: mapped[0],
+      body: { code: mapped[1], message: MESSAGES[mapped[1]] ?? fastifyError.message ?? mapped[1] },
+      unexpected: false,
+    };
   if (error instanceof SyntaxError && fastifyError.statusCode === 400) {
     return { statusCode: 400, body: { code: 'BAD_JSON', message: `the body is not valid JSON: ${error.message}` }, unexpected: false };
   }
   if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
-    return { statusCode: fastifyError.statusCode, body: { code: 'BAD_REQUEST', message: fastifyError.message ?? 'bad request' }, unexpected: false };
+    return {
+      statusCode: fastifyError.statusCode,
+      body: { code: 'BAD_REQUEST', message: fastifyError.message ?? 'bad request' },
+      unexpected: false,
+    };
   }
   if (fastifyError.code === 'ECONNRESET' || (error instanceof Error && error.message === 'aborted')) {
     // The client went away mid-body: nobody reads this answer; it is not the server's fault.
@@ -79,7 +97,11 @@ export function errorResponse(error: unknown): { statusCode: number; body: Error
   }
   const message = error instanceof Error ? error.message : String(error);
   if ((error instanceof SluiceError && error.code === 'REDIS_UNREACHABLE') || REDIS_DOWN.test(message)) {
-    return { statusCode: 503, body: { code: 'REDIS_UNAVAILABLE', message: 'Redis is not answering; try again shortly' }, unexpected: false };
+    return {
+      statusCode: 503,
+      body: { code: 'REDIS_UNAVAILABLE', message: 'Redis is not answering; try again shortly' },
+      unexpected: false,
+    };
   }
   return { statusCode: 500, body: { code: 'INTERNAL', message: 'internal error (see the server log)' }, unexpected: true };
 }

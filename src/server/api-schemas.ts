@@ -27,11 +27,11 @@ const batchId = z.string().regex(BATCH_ID, 'letters, digits and _ . : - (at most
 const booleanText = z.enum(['true', 'false']).transform((value) => value === 'true');
 
 export const queueQuerySchema = z.strictObject({
-  queue: queueName.optional().describe('queue name (default: the server\'s queue)'),
+  queue: queueName.optional().describe("queue name (default: the server's queue)"),
 });
 
 export const enqueueQuerySchema = z.strictObject({
-  queue: queueName.optional().describe('queue name (default: the server\'s queue)'),
+  queue: queueName.optional().describe("queue name (default: the server's queue)"),
   batch: batchId.optional().describe('batch id to add to (default: a new one)'),
 });
 
@@ -51,7 +51,7 @@ export const enqueueResponseSchema = z.object({
   batchId: z.string(),
   enqueued: z.number().int(),
   duplicates: z.number().int().describe('operations whose idempotency key was already enqueued within the dedup window'),
-  ids: z.array(z.string()).describe('job id per operation, in order (a duplicate gets the first job\'s id)'),
+  ids: z.array(z.string()).describe("job id per operation, in order (a duplicate gets the first job's id)"),
 });
 
 const attemptSchema = z.object({
@@ -68,9 +68,9 @@ const attemptSchema = z.object({
 export const operationStateSchema = z.object({
   id: z.string(),
   queue: z.string(),
-  state: z.enum(['queued', 'scheduled', 'active', 'succeeded', 'dead-lettered', 'unknown']).describe(
-    'queued: waiting to start; scheduled: waiting for a retry or for its rate-limit slot; dead-lettered: see deadLetter',
-  ),
+  state: z
+    .enum(['queued', 'scheduled', 'active', 'succeeded', 'dead-lettered', 'unknown'])
+    .describe('queued: waiting to start; scheduled: waiting for a retry or for its rate-limit slot; dead-lettered: see deadLetter'),
   opId: z.string(),
   batchId: z.string().nullable(),
   idempotencyKey: z.string(),
@@ -141,7 +141,7 @@ export const deadLetterGroupSchema = z.object({
   status: z.number().int().nullable(),
   reason: z.string(),
   count: z.number().int(),
-  latest: z.string().nullable().describe('when the group\'s newest dead letter in the queue was written (null if replayed or purged since)'),
+  latest: z.string().nullable().describe("when the group's newest dead letter in the queue was written (null if replayed or purged since)"),
   example: z.string().nullable().describe('its message'),
 });
 
@@ -174,7 +174,12 @@ export const limitStatusSchema = z.object({
   key: z.string(),
   configured: z.object({ rate: z.number().nullable(), burst: z.number(), concurrency: z.number().nullable() }).nullable(),
   override: z
-    .object({ rate: z.number().nullable(), burst: z.number().nullable(), concurrency: z.number().nullable(), expiresInMs: z.number().nullable() })
+    .object({
+      rate: z.number().nullable(),
+      burst: z.number().nullable(),
+      concurrency: z.number().nullable(),
+      expiresInMs: z.number().nullable(),
+    })
     .nullable(),
   effectiveRate: z.number().nullable().describe('requests per second the workers use now'),
   inFlight: z.number().int(),

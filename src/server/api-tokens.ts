@@ -37,9 +37,15 @@ export function parseApiTokens(text: string | undefined, source = 'SLUICE_API_TO
   const issues: Issue[] = [];
   const entries: { digest: Buffer; role: Role }[] = [];
   const seen = new Set<string>();
-  const parts = (text ?? '').split(',').map((part) => part.trim()).filter(Boolean);
+  const parts = (text ?? '')
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean);
   if (parts.length === 0) {
-    issues.push({ path: source, message: 'no API tokens: set it to token:role pairs, e.g. "<random 32 chars>:admin" (roles: read, enqueue, admin)' });
+    issues.push({
+      path: source,
+      message: 'no API tokens: set it to token:role pairs, e.g. "<random 32 chars>:admin" (roles: read, enqueue, admin)',
+    });
   }
   parts.forEach((part, index) => {
     const where = `${source} entry ${index + 1}`;
@@ -50,8 +56,10 @@ export function parseApiTokens(text: string | undefined, source = 'SLUICE_API_TO
     }
     const token = part.slice(0, colon);
     const role = part.slice(colon + 1) as Role;
-    if (!ROLES.includes(role)) issues.push({ path: where, message: `unknown role ${JSON.stringify(role)}: expected read, enqueue or admin` });
-    if (token.length < MIN_TOKEN_LENGTH) issues.push({ path: where, message: `token too short (${token.length} characters; at least ${MIN_TOKEN_LENGTH})` });
+    if (!ROLES.includes(role))
+      issues.push({ path: where, message: `unknown role ${JSON.stringify(role)}: expected read, enqueue or admin` });
+    if (token.length < MIN_TOKEN_LENGTH)
+      issues.push({ path: where, message: `token too short (${token.length} characters; at least ${MIN_TOKEN_LENGTH})` });
     const digest = sha256(token);
     const hex = digest.toString('hex');
     if (seen.has(hex)) issues.push({ path: where, message: 'the same token is listed twice' });

@@ -96,7 +96,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.addContentTypeParser(NDJSON, (_request, payload, done) => done(null, payload));
   app.removeContentTypeParser('text/plain');
   app.setErrorHandler((error, request, reply) => handleError(error, request, reply));
-  app.setNotFoundHandler((request, reply) => handleError(notFound(`no route ${request.method} ${request.url.split('?')[0]}`), request, reply));
+  app.setNotFoundHandler((request, reply) =>
+    handleError(notFound(`no route ${request.method} ${request.url.split('?')[0]}`), request, reply),
+  );
   app.addHook('onResponse', async (request, reply) => {
     const entry = { method: request.method, url: request.url, status: reply.statusCode, durationMs: Math.round(reply.elapsedTime) };
     if (reply.statusCode >= 400 || request.method !== 'GET') request.log.info(entry, 'request');
@@ -116,7 +118,13 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     ...deadLetterRoutes({ queues }),
     ...limitRoutes({ redis: options.redis, limits, defaultQueue }),
     ...overviewRoutes({
-      overview: createOverviewReader({ queues, directory, limits, defaultQueue, ...(options.overviewReuseMs !== undefined ? { reuseMs: options.overviewReuseMs } : {}) }),
+      overview: createOverviewReader({
+        queues,
+        directory,
+        limits,
+        defaultQueue,
+        ...(options.overviewReuseMs !== undefined ? { reuseMs: options.overviewReuseMs } : {}),
+      }),
     }),
     ...sessionRoutes({ tokens: options.tokens }),
   ];
@@ -159,7 +167,10 @@ function check<T>(schema: z.ZodType<T> | undefined, value: unknown, where: 'path
   if (!schema) return value as T;
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
-  const issues = issuesFromZod(parsed.error.issues).map((issue) => ({ path: issue.path ? `${where}.${issue.path}` : where, message: issue.message }));
+  const issues = issuesFromZod(parsed.error.issues).map((issue) => ({
+    path: issue.path ? `${where}.${issue.path}` : where,
+    message: issue.message,
+  }));
   if (where === 'path') throw new ApiError(404, 'NOT_FOUND', `no such resource: ${issues.map((issue) => issue.message).join('; ')}`);
   throw invalid(`invalid ${where === 'body' ? 'request body' : 'query parameters'}`, issues);
 }

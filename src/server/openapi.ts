@@ -3,7 +3,10 @@ import type { AnyRoute } from './route.js';
 
 /** JSON Schema of a zod schema as a request would be written (inputs: defaults optional, text before coercion). */
 function jsonSchema(schema: z.ZodType): Record<string, unknown> {
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any', target: 'openapi-3.0' }) as Record<string, unknown>;
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any', target: 'openapi-3.0' }) as Record<
+    string,
+    unknown
+  >;
   return rest;
 }
 

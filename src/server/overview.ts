@@ -45,7 +45,7 @@ export const queueOverviewSchema = z.object({
 export const overviewSchema = z.object({
   generatedAt: z.string(),
   viewer: z.object({ role: z.enum(['read', 'enqueue', 'admin']) }).describe('the caller'),
-  queues: z.array(queueOverviewSchema).describe('the server\'s queue first, then every other queue found in Redis'),
+  queues: z.array(queueOverviewSchema).describe("the server's queue first, then every other queue found in Redis"),
   limits: z.array(limitStatusSchema),
 });
 

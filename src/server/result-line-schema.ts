@@ -5,7 +5,7 @@ export const resultLineSchema = z.object({
   id: z.string().describe('the operation id (its first job id)'),
   jobId: z.string(),
   idempotencyKey: z.string(),
-  meta: z.unknown().optional().describe('the operation\'s meta, echoed'),
+  meta: z.unknown().optional().describe("the operation's meta, echoed"),
   outcome: z.enum(['succeeded', 'deadLettered']),
   status: z.number().int().optional(),
   attempts: z.number().int(),

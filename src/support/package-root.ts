@@ -16,7 +16,8 @@ export function packageRoot(): string {
       return dir;
     }
     const parent = dirname(dir);
-    if (parent === dir) throw new SluiceError('cannot find the sluice package folder (package.json named "sluice")', { code: 'PACKAGE_ROOT' });
+    if (parent === dir)
+      throw new SluiceError('cannot find the sluice package folder (package.json named "sluice")', { code: 'PACKAGE_ROOT' });
     dir = parent;
   }
 }

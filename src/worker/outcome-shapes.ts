@@ -26,7 +26,14 @@ export function responseReason(code: string): DeadLetterReason {
 
 type Outcome =
   | { outcome: 'succeeded'; attempts: number; response: HttpResponseSummary }
-  | { outcome: 'deadLettered'; attempts: number; reason: DeadLetterReason; message: string; status: number | undefined; excerpt: string | undefined };
+  | {
+      outcome: 'deadLettered';
+      attempts: number;
+      reason: DeadLetterReason;
+      message: string;
+      status: number | undefined;
+      excerpt: string | undefined;
+    };
 
 export function resultLine(envelope: JobEnvelope, operation: Operation | undefined, jobId: string, outcome: Outcome): ResultLine {
   const line: ResultLine = {
@@ -58,7 +65,14 @@ export function deadLetterEntry(
   queue: string,
   jobId: string,
   envelope: JobEnvelope,
-  details: { reason: DeadLetterReason; message: string; attempts: AttemptRecord[]; operation?: Operation; limitKey?: string; status?: number | undefined },
+  details: {
+    reason: DeadLetterReason;
+    message: string;
+    attempts: AttemptRecord[];
+    operation?: Operation;
+    limitKey?: string;
+    status?: number | undefined;
+  },
 ): DeadLetter {
   const entry: DeadLetter = {
     id: jobId,

@@ -58,7 +58,10 @@ export function createPageSink(deps: PageSinkDeps): PageSink {
     if (!dir) throw new RequestError('paginate: files.downloadDir is not configured on this worker');
     const paths = await prepareDownloadPaths(dir, context.paginate.output?.path ?? `${fileNameForJob(context.jobId)}.items.jsonl`);
     // The walk's own .part (two walks naming the same output do not cut each other's file).
-    const part = join(dirname(paths.realPath), `.${basename(paths.realPath).slice(0, 150)}.${fileNameForJob(context.jobId).slice(0, 80)}.part`);
+    const part = join(
+      dirname(paths.realPath),
+      `.${basename(paths.realPath).slice(0, 150)}.${fileNameForJob(context.jobId).slice(0, 80)}.part`,
+    );
     return { path: paths.path, final: paths.realPath, part };
   }
 
@@ -85,9 +88,14 @@ export function createPageSink(deps: PageSinkDeps): PageSink {
       } else {
         // The last page again after the walk was finished but not recorded (a crash): take the file back.
         if (!existing) await rename(final, part).catch(() => undefined);
-        const size = await stat(part).then((found) => found.size, () => -1);
+        const size = await stat(part).then(
+          (found) => found.size,
+          () => -1,
+        );
         if (size < kept) {
-          throw new RequestError(`paginate: the items file ${part} holds ${Math.max(size, 0)} of the ${kept} bytes written so far (is files.downloadDir shared by every worker?)`);
+          throw new RequestError(
+            `paginate: the items file ${part} holds ${Math.max(size, 0)} of the ${kept} bytes written so far (is files.downloadDir shared by every worker?)`,
+          );
         }
         await truncate(part, kept);
       }

@@ -72,7 +72,10 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
     const parsed = parseOperation(envelope.op, config);
     if (!parsed.ok) {
       const message = formatIssues(parsed.issues);
-      logger.warn({ jobId, queue, batchId: envelope.batchId, outcome: 'dead-lettered', reason: 'invalid-operation', issues: parsed.issues }, 'invalid operation');
+      logger.warn(
+        { jobId, queue, batchId: envelope.batchId, outcome: 'dead-lettered', reason: 'invalid-operation', issues: parsed.issues },
+        'invalid operation',
+      );
       await deadLetter(job, envelope, { reason: 'invalid-operation', message, attempts: envelope.attempts ?? [] });
       throw new UnrecoverableError(`invalid operation: ${message}`);
     }
@@ -81,7 +84,10 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
     const limitKey = limitKeys.join(',');
     let spec: RequestSpec;
     try {
-      spec = buildRequestSpec(operation, operation.target ? config.targets[operation.target] : undefined, envelope.idempotencyKey, { ...config.files, jobId });
+      spec = buildRequestSpec(operation, operation.target ? config.targets[operation.target] : undefined, envelope.idempotencyKey, {
+        ...config.files,
+        jobId,
+      });
       // A paginated operation sends the page its progress points at (the first, or where it stopped).
       if (operation.paginate) {
         spec = pageRequest(spec, operation.paginate, envelope.paging);
@@ -90,14 +96,27 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
         if (refusal) throw new RequestError(`the next page ${spec.url.origin}${spec.url.pathname}: ${refusal}`);
       }
     } catch (error) {
-      await deadLetter(job, envelope, { reason: 'request-error', message: errorMessage(error), attempts: envelope.attempts ?? [], operation, limitKey });
+      await deadLetter(job, envelope, {
+        reason: 'request-error',
+        message: errorMessage(error),
+        attempts: envelope.attempts ?? [],
+        operation,
+        limitKey,
+      });
       throw new UnrecoverableError(errorMessage(error));
     }
 
     const previous = envelope.attempts ?? [];
     const attempt = previous.filter((record) => !record.rateLimited && !record.authRefreshed).length + 1;
     // Made on first use (see lazyChild): with LOG_LEVEL=warn most jobs never need it.
-    const log = lazyChild(logger, () => ({ jobId, batchId: envelope.batchId, limitKey, method: spec.method, url: `${spec.url.origin}${spec.url.pathname}`, attempt }));
+    const log = lazyChild(logger, () => ({
+      jobId,
+      batchId: envelope.batchId,
+      limitKey,
+      method: spec.method,
+      url: `${spec.url.origin}${spec.url.pathname}`,
+      attempt,
+    }));
     const requeue = async (delayMs: number): Promise<never> => {
       // Back ahead of the jobs not yet started (see NEW_JOB_PRIORITY); both commands are sent at once.
       const priority = job.priority !== 0 ? job.changePriority({ priority: 0 }) : undefined;
@@ -174,7 +193,14 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
       // one, without spending an attempt.
       await authorized.refuse();
       log.info({ status: 401, durationMs, outcome: 'retry' }, 'target refused the OAuth2 token; refreshing it and trying again');
-      const refused: AttemptRecord = { at: startedAt.toISOString(), durationMs, status: 401, error: 'HTTP_401', message: 'target refused the OAuth2 token; refreshed it', authRefreshed: true };
+      const refused: AttemptRecord = {
+        at: startedAt.toISOString(),
+        durationMs,
+        status: 401,
+        error: 'HTTP_401',
+        message: 'target refused the OAuth2 token; refreshed it',
+        authRefreshed: true,
+      };
       await job.updateData({ ...envelope, attempts: [...previous, refused] } satisfies JobEnvelope);
       return requeue(0);
     }
@@ -202,7 +228,16 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
         line.pagination = walked;
         delete line.result;
       }
-      await persist(() => outcomes.record({ jobId, jobTimestamp: job.timestamp, opId: envelope.opId, batchId: envelope.batchId, outcome: 'succeeded', resultLine: line }));
+      await persist(() =>
+        outcomes.record({
+          jobId,
+          jobTimestamp: job.timestamp,
+          opId: envelope.opId,
+          batchId: envelope.batchId,
+          outcome: 'succeeded',
+          resultLine: line,
+        }),
+      );
       metrics?.succeeded();
       return line;
     }
@@ -213,7 +248,9 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
       durationMs,
       ...(response ? { status: response.status } : {}),
       error: verdict.code,
-      message: (verdict.kind === 'permanent' ? verdict.message : undefined) ?? (response ? `target answered HTTP ${response.status}` : errorMessage(failure)),
+      message:
+        (verdict.kind === 'permanent' ? verdict.message : undefined) ??
+        (response ? `target answered HTTP ${response.status}` : errorMessage(failure)),
       ...(response ? { excerpt: excerptOf(response.body.value) } : {}),
       ...(rateLimited ? { rateLimited: true } : {}),
     };
@@ -230,14 +267,21 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
       const withinBudget = rateLimited ? deferrals <= MAX_RATE_LIMIT_DEFERRALS : attempt < operation.retry.attempts;
       const withinDuration = Date.now() + delay - firstAt <= operation.retry.maxDurationMs;
       if (withinBudget && withinDuration) {
-        log.info({ status: response?.status, error: verdict.code, durationMs, outcome: rateLimited ? 'rate-limited' : 'retry', delayMs: delay }, 'attempt failed; will retry');
+        log.info(
+          { status: response?.status, error: verdict.code, durationMs, outcome: rateLimited ? 'rate-limited' : 'retry', delayMs: delay },
+          'attempt failed; will retry',
+        );
         await job.updateData({ ...envelope, attempts } satisfies JobEnvelope);
         await outcomes.countRetry(envelope.batchId);
         metrics?.retry(verdict.code);
         return requeue(delay);
       }
       const reason: DeadLetterReason = !withinBudget
-        ? rateLimited ? 'rate-limited' : verdict.code.startsWith('TIMEOUT') ? 'timeout' : 'attempts-exhausted'
+        ? rateLimited
+          ? 'rate-limited'
+          : verdict.code.startsWith('TIMEOUT')
+            ? 'timeout'
+            : 'attempts-exhausted'
         : 'max-duration-exceeded';
       return finalFailure(reason);
     }
@@ -247,7 +291,11 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
     async function takePage(
       paginate: Paginate,
       page: HttpResponseSummary,
-    ): Promise<{ kind: 'next'; paging: PagingState } | { kind: 'done'; summary: PaginationSummary } | { kind: 'failed'; verdict: Extract<AttemptClass, { code: string }> }> {
+    ): Promise<
+      | { kind: 'next'; paging: PagingState }
+      | { kind: 'done'; summary: PaginationSummary }
+      | { kind: 'failed'; verdict: Extract<AttemptClass, { code: string }> }
+    > {
       const state = envelope.paging;
       const read = readPage(page, paginate, state, spec.url);
       if (!read.ok) return { kind: 'failed', verdict: { kind: 'permanent', code: 'PAGINATION_BAD_PAGE', message: read.message } };
@@ -255,7 +303,11 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
         // Stored in the job: without secrets (authorize puts an apiKey back), and only if it may be called.
         read.next.url = credentials.scrub(operation.target, read.next.url);
         const refusal = destinationPolicyOf(config).refuseUrl(new URL(read.next.url));
-        if (refusal) return { kind: 'failed', verdict: { kind: 'permanent', code: 'ADDRESS_REFUSED', message: `the next page ${read.next.url}: ${refusal}` } };
+        if (refusal)
+          return {
+            kind: 'failed',
+            verdict: { kind: 'permanent', code: 'ADDRESS_REFUSED', message: `the next page ${read.next.url}: ${refusal}` },
+          };
       }
       const room = paginate.maxItems === undefined ? Infinity : paginate.maxItems - (state?.items ?? 0);
       const items = read.items.slice(0, Math.max(0, room));
@@ -265,30 +317,54 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
         const paging: PagingState = {
           pages: (state?.pages ?? 0) + 1,
           items: (state?.items ?? 0) + items.length,
-          ...(read.next ? { next: read.next, recent: [...(state?.recent ?? []), read.next.cursor ?? read.next.url ?? ''].filter(Boolean).slice(-20) } : {}),
+          ...(read.next
+            ? { next: read.next, recent: [...(state?.recent ?? []), read.next.cursor ?? read.next.url ?? ''].filter(Boolean).slice(-20) }
+            : {}),
           ...(fileBytes !== undefined ? { fileBytes } : {}),
         };
-        if (read.next && items.length === read.items.length && paging.items < (paginate.maxItems ?? Infinity)) return { kind: 'next', paging };
+        if (read.next && items.length === read.items.length && paging.items < (paginate.maxItems ?? Infinity))
+          return { kind: 'next', paging };
         return { kind: 'done', summary: await pages.finish(context, paging) };
       } catch (error) {
         // A bad child template or a misplaced file will not get better; Redis or disk trouble may.
         const permanent = error instanceof RequestError || error instanceof ValidationError;
         const code = permanent ? 'PAGINATION_FAILED' : 'PAGINATION_WRITE_FAILED';
         const message = `page ${(state?.pages ?? 0) + 1}: ${errorMessage(error)}`;
-        return { kind: 'failed', verdict: permanent ? { kind: 'permanent', code, message } : { kind: 'retry', retryAfterMs: undefined, code } };
+        return {
+          kind: 'failed',
+          verdict: permanent ? { kind: 'permanent', code, message } : { kind: 'retry', retryAfterMs: undefined, code },
+        };
       }
     }
 
     async function finalFailure(reason: DeadLetterReason): Promise<never> {
-      log.warn({ status: response?.status, error: verdict.kind === 'success' ? undefined : record.error, durationMs, outcome: 'dead-lettered', reason }, 'operation dead-lettered');
+      log.warn(
+        {
+          status: response?.status,
+          error: verdict.kind === 'success' ? undefined : record.error,
+          durationMs,
+          outcome: 'dead-lettered',
+          reason,
+        },
+        'operation dead-lettered',
+      );
       // A walk that ends here leaves no half-written items file (a replay starts again from page 1);
       // removed before the outcome is recorded, so a batch that reads as finished has none left.
       if (operation.paginate) {
-        await pages.abandon({ jobId, opId: envelope.opId, batchId: envelope.batchId, paginate: operation.paginate, state: envelope.paging }).catch((error: unknown) => {
-          log.warn({ err: error }, 'could not remove the walk\'s partial items file');
-        });
+        await pages
+          .abandon({ jobId, opId: envelope.opId, batchId: envelope.batchId, paginate: operation.paginate, state: envelope.paging })
+          .catch((error: unknown) => {
+            log.warn({ err: error }, "could not remove the walk's partial items file");
+          });
       }
-      await deadLetter(job, envelope, { reason, message: record.message ?? reason, attempts, operation, limitKey, status: response?.status });
+      await deadLetter(job, envelope, {
+        reason,
+        message: record.message ?? reason,
+        attempts,
+        operation,
+        limitKey,
+        status: response?.status,
+      });
       throw new UnrecoverableError(`${reason}: ${record.message}`);
     }
   };
@@ -326,7 +402,14 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
   async function deadLetter(
     job: Job,
     envelope: JobEnvelope,
-    details: { reason: DeadLetterReason; message: string; attempts: AttemptRecord[]; operation?: Operation; limitKey?: string; status?: number | undefined },
+    details: {
+      reason: DeadLetterReason;
+      message: string;
+      attempts: AttemptRecord[];
+      operation?: Operation;
+      limitKey?: string;
+      status?: number | undefined;
+    },
   ): Promise<void> {
     const jobId = job.id!;
     const entry = deadLetterEntry(queue, jobId, envelope, details);
@@ -338,7 +421,17 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
       status: details.status,
       excerpt: details.attempts.at(-1)?.excerpt,
     });
-    await persist(() => outcomes.record({ jobId, jobTimestamp: job.timestamp, opId: envelope.opId, batchId: envelope.batchId, outcome: 'deadLettered', resultLine: line, deadLetter: entry }));
+    await persist(() =>
+      outcomes.record({
+        jobId,
+        jobTimestamp: job.timestamp,
+        opId: envelope.opId,
+        batchId: envelope.batchId,
+        outcome: 'deadLettered',
+        resultLine: line,
+        deadLetter: entry,
+      }),
+    );
     // Counted once stored: a dead letter that could not be stored fails the job, and the worker's
     // `failed` handler stores (and counts) it as internal-error instead.
     metrics?.deadLetter(details.reason);

@@ -80,29 +80,60 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
   // Before anything is opened: missing secrets stop the worker with every problem listed.
   assertSecrets(config, credentialsEnv);
   const ownsConnection = typeof options.connection === 'string';
-  const redis = typeof options.connection === 'string'
-    ? createRedisConnection(options.connection, { name: 'sluice:worker', maxRetriesPerRequest: null })
-    : options.connection;
+  const redis =
+    typeof options.connection === 'string'
+      ? createRedisConnection(options.connection, { name: 'sluice:worker', maxRetriesPerRequest: null })
+      : options.connection;
   const ownsHttp = options.http === undefined;
-  const http = options.http ?? createHttpClient({
-    maxBodyBytes: options.resultMaxBytes ?? 8_192,
-    ...(options.maxResponseBytes !== undefined ? { maxResponseBytes: options.maxResponseBytes } : {}),
-    ...destinationPolicyOf(config),
-  });
+  const http =
+    options.http ??
+    createHttpClient({
+      maxBodyBytes: options.resultMaxBytes ?? 8_192,
+      ...(options.maxResponseBytes !== undefined ? { maxResponseBytes: options.maxResponseBytes } : {}),
+      ...destinationPolicyOf(config),
+    });
   const outcomes = createOutcomeStore(redis, queue, options.batchRetentionSeconds ?? 7 * 86_400);
-  const limiter = createLimiter({ redis, config, logger, ...(options.maxInSlotWaitMs !== undefined ? { maxInSlotWaitMs: options.maxInSlotWaitMs } : {}) });
+  const limiter = createLimiter({
+    redis,
+    config,
+    logger,
+    ...(options.maxInSlotWaitMs !== undefined ? { maxInSlotWaitMs: options.maxInSlotWaitMs } : {}),
+  });
   const metrics = options.metrics === false ? undefined : createWorkerMetrics();
   const publisher = metrics
-    ? createMetricsPublisher({ redis, registry: metrics.registry, queue, logger, ...(options.metricsIntervalMs !== undefined ? { intervalMs: options.metricsIntervalMs } : {}) })
+    ? createMetricsPublisher({
+        redis,
+        registry: metrics.registry,
+        queue,
+        logger,
+        ...(options.metricsIntervalMs !== undefined ? { intervalMs: options.metricsIntervalMs } : {}),
+      })
     : undefined;
-  const credentials = createCredentials({ config, env: credentialsEnv, redis, http, logger, ...(metrics ? { onTokenRequest: metrics.tokenRequest } : {}) });
+  const credentials = createCredentials({
+    config,
+    env: credentialsEnv,
+    redis,
+    http,
+    logger,
+    ...(metrics ? { onTokenRequest: metrics.tokenRequest } : {}),
+  });
   // Paginated operations with forEach enqueue their child operations through this.
   const children = createProducer({ connection: redis, queue, config });
   const pages = createPageSink({
     config,
     enqueueChildren: (operations, batchId) => children.enqueueMany(operations, { batchId, collectResults: false }),
   });
-  const processor = createProcessor({ queue, config, http, limiter, credentials, pages, outcomes, logger, ...(metrics ? { metrics } : {}) });
+  const processor = createProcessor({
+    queue,
+    config,
+    http,
+    limiter,
+    credentials,
+    pages,
+    outcomes,
+    logger,
+    ...(metrics ? { metrics } : {}),
+  });
 
   const worker = new Worker(bullQueueName(queue), processor, {
     connection: redis,
@@ -136,7 +167,14 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
         opId: envelope.opId,
         batchId: envelope.batchId,
         outcome: 'deadLettered',
-        resultLine: resultLine(envelope, undefined, job.id!, { outcome: 'deadLettered', attempts: details.attempts.length, reason: details.reason, message, status: undefined, excerpt: undefined }),
+        resultLine: resultLine(envelope, undefined, job.id!, {
+          outcome: 'deadLettered',
+          attempts: details.attempts.length,
+          reason: details.reason,
+          message,
+          status: undefined,
+          excerpt: undefined,
+        }),
         deadLetter: deadLetterEntry(queue, job.id!, envelope, details),
       })
       .then(() => metrics?.deadLetter(details.reason))
@@ -147,9 +185,10 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
   let closing: Promise<void> | undefined;
 
   // Jobs are taken once the process is warm; a failed warm-up is logged, not fatal.
-  const warm = options.warmUp === false
-    ? Promise.resolve()
-    : warmUp().catch((error: unknown) => logger.warn({ err: error }, 'warm-up failed; taking jobs anyway'));
+  const warm =
+    options.warmUp === false
+      ? Promise.resolve()
+      : warmUp().catch((error: unknown) => logger.warn({ err: error }, 'warm-up failed; taking jobs anyway'));
   const started = warm.then(() => {
     if (closing) return;
     worker.run().catch((error: unknown) => logger.error({ err: error }, 'worker stopped on an error'));
@@ -158,7 +197,7 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
   });
 
   async function shutdown(force: boolean): Promise<void> {
-    const deadline = force ? 0 : options.shutdownTimeoutMs ?? 30_000;
+    const deadline = force ? 0 : (options.shutdownTimeoutMs ?? 30_000);
     logger.info({ deadlineMs: deadline }, 'worker stopping: no new jobs; waiting for in-flight jobs');
     await started;
     const closed = worker.close();

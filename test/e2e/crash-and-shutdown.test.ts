@@ -11,7 +11,11 @@ const redis = useRedisServer();
 const cli = useCli(() => ({ REDIS_URL: redis().url }));
 
 const jsonl = (ops: unknown[]): string => `${ops.map((op) => JSON.stringify(op)).join('\n')}\n`;
-const jsonLines = <T>(text: string): T[] => text.split('\n').filter((line) => line.trim() !== '').map((line) => JSON.parse(line) as T);
+const jsonLines = <T>(text: string): T[] =>
+  text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as T);
 
 interface ResultLine {
   idempotencyKey: string;
@@ -20,7 +24,11 @@ interface ResultLine {
   attempts: number;
 }
 
-function posts(count: number, url: string, keyPrefix: string): { method: string; url: string; json: unknown; idempotencyKey: string; retry: unknown }[] {
+function posts(
+  count: number,
+  url: string,
+  keyPrefix: string,
+): { method: string; url: string; json: unknown; idempotencyKey: string; retry: unknown }[] {
   return Array.from({ length: count }, (_, i) => ({
     method: 'POST',
     url,
@@ -47,7 +55,7 @@ const requestsByKey = (requests: RecordedRequest[]): Map<string, RecordedRequest
 };
 
 describe('worker crash and shutdown (built binary)', () => {
-  it('SIGKILL: the other worker takes over the dead worker\'s jobs once their locks expire; every operation succeeds', async () => {
+  it("SIGKILL: the other worker takes over the dead worker's jobs once their locks expire; every operation succeeds", async () => {
     const queue = uniqueQueue('e2e-crash');
     const target = await startTargetServer();
     await cli.allowLocal(target.url);

@@ -25,7 +25,9 @@ async function writeRows(path: string, count: number): Promise<void> {
   };
   await write('\uFEFFid,email,zip,active,note\r\n');
   for (let i = 1; i <= count; i++) {
-    await write(`${i},user${i}@example.test,${String(i % 100_000).padStart(5, '0')},${i % 2 === 0},"note ${i}, with a comma\nand a second line"\r\n`);
+    await write(
+      `${i},user${i}@example.test,${String(i % 100_000).padStart(5, '0')},${i % 2 === 0},"note ${i}, with a comma\nand a second line"\r\n`,
+    );
   }
   out.end();
   await once(out, 'close');
@@ -47,16 +49,22 @@ async function peakRss(rows: number, template: string, preload: string): Promise
 
 describe('sluice enqueue FILE.csv --template: memory', () => {
   it('100,000 rows peak at about the memory of 10,000', { timeout: 90_000 }, async () => {
-    const preload = await cli.file('report-max-rss.mjs', [
-      "import { writeSync } from 'node:fs';",
-      "process.on('exit', () => writeSync(2, `max-rss-kib ${process.resourceUsage().maxRSS}\\n`));",
-    ].join('\n'));
-    const template = await cli.file('op.json', JSON.stringify({
-      method: 'POST',
-      url: 'http://127.0.0.1:9/contacts/{{id}}',
-      idempotencyKey: 'upsert-{{id}}',
-      json: { email: '{{email}}', zip: '{{zip:string}}', active: '{{active}}', note: '{{note}}' },
-    }));
+    const preload = await cli.file(
+      'report-max-rss.mjs',
+      [
+        "import { writeSync } from 'node:fs';",
+        "process.on('exit', () => writeSync(2, `max-rss-kib ${process.resourceUsage().maxRSS}\\n`));",
+      ].join('\n'),
+    );
+    const template = await cli.file(
+      'op.json',
+      JSON.stringify({
+        method: 'POST',
+        url: 'http://127.0.0.1:9/contacts/{{id}}',
+        idempotencyKey: 'upsert-{{id}}',
+        json: { email: '{{email}}', zip: '{{zip:string}}', active: '{{active}}', note: '{{note}}' },
+      }),
+    );
 
     const small = await peakRss(10_000, template, preload);
     const large = await peakRss(100_000, template, preload);

@@ -45,7 +45,9 @@ async function pageReadingSince(page: Page, since: string): Promise<void> {
   await page.waitForFunction(
     (after) => {
       // Runs in the page; this file is compiled without the DOM's types.
-      const { document } = globalThis as unknown as { document: { querySelector(selector: string): { getAttribute(name: string): string | null } | null } };
+      const { document } = globalThis as unknown as {
+        document: { querySelector(selector: string): { getAttribute(name: string): string | null } | null };
+      };
       return (document.querySelector('[data-testid="updated"]')?.getAttribute('data-generated-at') ?? '') >= after;
     },
     since,
@@ -58,7 +60,9 @@ const shown = (scope: Locator, testId: string) => scope.getByTestId(testId).firs
 describe('the dashboard page in Chromium', () => {
   it('shows the same counts as the API and replays a dead-letter group', { timeout: 60_000 }, async () => {
     if (!existsSync(CHROMIUM)) {
-      throw new Error(`Chromium is not at ${CHROMIUM}: install it (Debian/Ubuntu: sudo apt-get install chromium) or set CHROMIUM_PATH to a Chromium or Chrome executable`);
+      throw new Error(
+        `Chromium is not at ${CHROMIUM}: install it (Debian/Ubuntu: sudo apt-get install chromium) or set CHROMIUM_PATH to a Chromium or Chrome executable`,
+      );
     }
     const limits = { 'browser-key': { requestsPerSecond: 50, concurrency: 4 } };
     const p = await startPipeline(redis(), { config: { targets: {}, limits, allowedHosts: [] } });
@@ -68,7 +72,11 @@ describe('the dashboard page in Chromium', () => {
     p.target.script('POST /gone', [{ status: 404 }, { status: 404 }, { status: 200, json: { back: true } }]);
     p.target.script('POST /bad', [{ status: 422 }]);
     const paths = ['/ok/1', '/ok/2', '/ok/3', '/ok/4', '/ok/5', '/gone', '/gone', '/bad'];
-    const enqueued = await api.call('/v1/operations?batch=browser-1', { method: 'POST', role: 'enqueue', json: paths.map((path) => p.op(path, { limitKey: 'browser-key' })) });
+    const enqueued = await api.call('/v1/operations?batch=browser-1', {
+      method: 'POST',
+      role: 'enqueue',
+      json: paths.map((path) => p.op(path, { limitKey: 'browser-key' })),
+    });
     expect(enqueued.status).toBe(202);
     await p.settled('browser-1');
 
@@ -117,14 +125,18 @@ describe('the dashboard page in Chromium', () => {
     expect(await shown(batchRow, 'batch-total')).toBe(String(batch.total));
     expect(await shown(batchRow, 'batch-state')).toBe('done');
 
-    const listing = (await (await api.call(`/v1/dead-letters?queue=${p.queue}&limit=0`, { role: 'read' })).json()) as Overview['queues'][number]['deadLetters'];
+    const listing = (await (
+      await api.call(`/v1/dead-letters?queue=${p.queue}&limit=0`, { role: 'read' })
+    ).json()) as Overview['queues'][number]['deadLetters'];
     expect(listing.total).toBe(3);
     expect(mine.deadLetters.groups).toEqual(listing.groups);
     expect(await shown(queue, 'dlq-total')).toBe(String(listing.total));
     const groupRows = queue.getByTestId('dlq-group');
     expect(await groupRows.count()).toBe(listing.groups.length);
     for (const group of listing.groups) {
-      const row = queue.locator(`[data-testid="dlq-group"][data-limit-key="${group.limitKey ?? ''}"][data-status="${group.status ?? ''}"][data-reason="${group.reason}"]`);
+      const row = queue.locator(
+        `[data-testid="dlq-group"][data-limit-key="${group.limitKey ?? ''}"][data-status="${group.status ?? ''}"][data-reason="${group.reason}"]`,
+      );
       expect(await shown(row, 'dlq-count')).toBe(String(group.count));
     }
 
@@ -133,7 +145,9 @@ describe('the dashboard page in Chromium', () => {
     expect(await shown(limitRow, 'limit-in-flight')).toBe(String(limit.inFlight));
     expect(await shown(limitRow, 'limit-queued')).toBe(String(limit.queued));
     expect(await shown(limitRow, 'limit-recent-429s')).toBe(String(limit.recent429s));
-    expect(await shown(limitRow, 'limit-effective-rate')).toBe(limit.effectiveRate === null ? '\u2014' : `${numbers.format(limit.effectiveRate)}/s`);
+    expect(await shown(limitRow, 'limit-effective-rate')).toBe(
+      limit.effectiveRate === null ? '\u2014' : `${numbers.format(limit.effectiveRate)}/s`,
+    );
 
     // Replay the 404 group: the first click arms the button, the second replays.
     const gone = queue.locator('[data-testid="dlq-group"][data-status="404"]');
@@ -141,7 +155,10 @@ describe('the dashboard page in Chromium', () => {
     await gone.getByTestId('dlq-replay').click();
     await gone.locator('[data-testid="dlq-replay"][data-armed="true"]').waitFor();
     await gone.getByTestId('dlq-replay').click();
-    await page.getByTestId('notice').getByText(/^Replayed 2 dead letters/).waitFor();
+    await page
+      .getByTestId('notice')
+      .getByText(/^Replayed 2 dead letters/)
+      .waitFor();
     await gone.waitFor({ state: 'detached', timeout: 15_000 });
     await batchRow.getByTestId('batch-succeeded').getByText('7', { exact: true }).waitFor({ timeout: 15_000 });
 
@@ -149,7 +166,13 @@ describe('the dashboard page in Chromium', () => {
     const after = await overview(api);
     await pageReadingSince(page, after.generatedAt);
     const replayed = after.queues.find((entry) => entry.name === p.queue)!;
-    expect(replayed.batches.find((entry) => entry.batchId === 'browser-1')).toMatchObject({ total: 8, succeeded: 7, deadLettered: 1, pending: 0, done: true });
+    expect(replayed.batches.find((entry) => entry.batchId === 'browser-1')).toMatchObject({
+      total: 8,
+      succeeded: 7,
+      deadLettered: 1,
+      pending: 0,
+      done: true,
+    });
     expect(replayed.deadLetters.groups.map((group) => [group.status, group.count])).toEqual([[422, 1]]);
     expect(await shown(batchRow, 'batch-dead-lettered')).toBe('1');
     expect(await shown(queue, 'dlq-total')).toBe('1');
@@ -178,7 +201,10 @@ describe('the dashboard page in Chromium', () => {
     await queue.waitFor();
     await redis().server.kill();
     try {
-      await page.getByTestId('error').getByText(/Redis is not answering; try again shortly \(REDIS_UNAVAILABLE\)/).waitFor({ timeout: 15_000 });
+      await page
+        .getByTestId('error')
+        .getByText(/Redis is not answering; try again shortly \(REDIS_UNAVAILABLE\)/)
+        .waitFor({ timeout: 15_000 });
       expect(await page.locator('#content.stale').count()).toBe(1);
     } finally {
       await redis().server.restart();

@@ -65,12 +65,15 @@ describe('sluice enqueue (built binary)', () => {
 
   it('--dry-run validates and enqueues nothing', async () => {
     const queue = uniqueQueue('e2e-enq');
-    const valid = await cli.file('valid.jsonl', jsonl([
-      { method: 'GET', url: 'http://127.0.0.1:9/a' },
-      { method: 'GET', url: 'http://127.0.0.1:9/b' },
-      '',
-      { method: 'PUT', url: 'http://127.0.0.1:9/c', json: { ok: true } },
-    ]));
+    const valid = await cli.file(
+      'valid.jsonl',
+      jsonl([
+        { method: 'GET', url: 'http://127.0.0.1:9/a' },
+        { method: 'GET', url: 'http://127.0.0.1:9/b' },
+        '',
+        { method: 'PUT', url: 'http://127.0.0.1:9/c', json: { ok: true } },
+      ]),
+    );
     const mixed = await cli.file('dry-run-mixed.jsonl', withTwoBadLines);
 
     const clean = await cli.run(['enqueue', valid, '--dry-run'], { env: { SLUICE_QUEUE: queue } });
@@ -102,7 +105,12 @@ describe('sluice enqueue (built binary)', () => {
 
   it('enqueuing the same file twice reports every operation as a duplicate the second time', async () => {
     const queue = uniqueQueue('e2e-enq');
-    const ops = Array.from({ length: 6 }, (_, i) => ({ method: 'POST', url: 'http://127.0.0.1:9/orders', json: { i }, idempotencyKey: `order-${i}` }));
+    const ops = Array.from({ length: 6 }, (_, i) => ({
+      method: 'POST',
+      url: 'http://127.0.0.1:9/orders',
+      json: { i },
+      idempotencyKey: `order-${i}`,
+    }));
     const file = await cli.file('keyed.jsonl', jsonl(ops));
 
     const first = await cli.run(['enqueue', file, '--json'], { env: { SLUICE_QUEUE: queue } });
@@ -125,13 +133,19 @@ describe('sluice enqueue (built binary)', () => {
     const target = await startTargetServer();
     await cli.allowLocal(target.url);
     try {
-      const config = await cli.file('sluice.e2e.json', JSON.stringify({
-        targets: { shop: { baseUrl: `${target.url}/api/v2`, headers: { 'x-api-key': 'secret-1' }, allowPrivateAddresses: true } },
-      }));
-      const file = await cli.file('relative.jsonl', jsonl([
-        { target: 'shop', method: 'GET', url: '/products/7', query: { expand: 'price' } },
-        { target: 'shop', method: 'POST', url: '/products', json: { name: 'lamp' }, idempotencyKey: 'lamp-1' },
-      ]));
+      const config = await cli.file(
+        'sluice.e2e.json',
+        JSON.stringify({
+          targets: { shop: { baseUrl: `${target.url}/api/v2`, headers: { 'x-api-key': 'secret-1' }, allowPrivateAddresses: true } },
+        }),
+      );
+      const file = await cli.file(
+        'relative.jsonl',
+        jsonl([
+          { target: 'shop', method: 'GET', url: '/products/7', query: { expand: 'price' } },
+          { target: 'shop', method: 'POST', url: '/products', json: { name: 'lamp' }, idempotencyKey: 'lamp-1' },
+        ]),
+      );
 
       // Without the config, the target is unknown.
       const noConfig = await cli.run(['enqueue', file], { env: { SLUICE_QUEUE: queue } });
@@ -139,7 +153,9 @@ describe('sluice enqueue (built binary)', () => {
       expect(noConfig.stderr).toMatch(/line 1: target: unknown target "shop"; configured targets: local-/);
 
       // A relative --config path is read from the working directory.
-      const enqueued = await cli.run(['--config', 'sluice.e2e.json', 'enqueue', file, '--json', '--batch', 'relative'], { env: { SLUICE_QUEUE: queue } });
+      const enqueued = await cli.run(['--config', 'sluice.e2e.json', 'enqueue', file, '--json', '--batch', 'relative'], {
+        env: { SLUICE_QUEUE: queue },
+      });
       expect(enqueued.code).toBe(0);
       expect(JSON.parse(enqueued.stdout)).toEqual({ ...ENQUEUE_SUMMARY, batchId: 'relative', enqueued: 2 });
 
@@ -150,9 +166,16 @@ describe('sluice enqueue (built binary)', () => {
 
       const byMethod = Object.fromEntries(target.requests.map((request) => [request.method, request]));
       expect(target.requests).toHaveLength(2);
-      expect(byMethod['GET']).toMatchObject({ path: '/api/v2/products/7?expand=price', headers: expect.objectContaining({ 'x-api-key': 'secret-1' }) });
+      expect(byMethod['GET']).toMatchObject({
+        path: '/api/v2/products/7?expand=price',
+        headers: expect.objectContaining({ 'x-api-key': 'secret-1' }),
+      });
       expect(byMethod['POST']).toMatchObject({ path: '/api/v2/products', body: '{"name":"lamp"}' });
-      expect(byMethod['POST']?.headers).toMatchObject({ 'x-api-key': 'secret-1', 'idempotency-key': 'lamp-1', 'content-type': 'application/json' });
+      expect(byMethod['POST']?.headers).toMatchObject({
+        'x-api-key': 'secret-1',
+        'idempotency-key': 'lamp-1',
+        'content-type': 'application/json',
+      });
     } finally {
       await target.close();
     }
@@ -160,28 +183,36 @@ describe('sluice enqueue (built binary)', () => {
 
   it('a bad config file: exit 2, every problem listed with its path, nothing enqueued', async () => {
     const queue = uniqueQueue('e2e-enq');
-    const config = await cli.file('bad-config.json', JSON.stringify({
-      targets: {
-        shop: { baseUrl: 'ftp://files.example.com', limits: { burst: 5 } },
-        'bad name!': { baseUrl: 'http://127.0.0.1:9' },
-      },
-      limits: { 'api.example.com': { requestsPerSecond: -1 } },
-      retries: 3,
-    }));
+    const config = await cli.file(
+      'bad-config.json',
+      JSON.stringify({
+        targets: {
+          shop: { baseUrl: 'ftp://files.example.com', limits: { burst: 5 } },
+          'bad name!': { baseUrl: 'http://127.0.0.1:9' },
+        },
+        limits: { 'api.example.com': { requestsPerSecond: -1 } },
+        retries: 3,
+      }),
+    );
     const file = await cli.file('one-op.jsonl', jsonl([{ method: 'GET', url: 'http://127.0.0.1:9/x' }]));
 
     const result = await cli.run(['--config', config, 'enqueue', file], { env: { SLUICE_QUEUE: queue } });
 
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(`invalid configuration in ${config}:`);
-    const problems = result.stderr.split('\n').filter((line) => line.startsWith('  ')).map((line) => line.trim());
-    expect(problems).toEqual(expect.arrayContaining([
-      'targets.shop.baseUrl: expected an absolute http(s) URL',
-      'targets.shop.limits.burst: burst needs requestsPerSecond or requestsPerMinute',
-      expect.stringMatching(/^targets\.bad name!: target names may hold letters, digits and _ \. : -/),
-      expect.stringMatching(/^limits\.api\.example\.com\.requestsPerSecond: /),
-      'retries: unknown field',
-    ]));
+    const problems = result.stderr
+      .split('\n')
+      .filter((line) => line.startsWith('  '))
+      .map((line) => line.trim());
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'targets.shop.baseUrl: expected an absolute http(s) URL',
+        'targets.shop.limits.burst: burst needs requestsPerSecond or requestsPerMinute',
+        expect.stringMatching(/^targets\.bad name!: target names may hold letters, digits and _ \. : -/),
+        expect.stringMatching(/^limits\.api\.example\.com\.requestsPerSecond: /),
+        'retries: unknown field',
+      ]),
+    );
     expect(problems).toHaveLength(5);
 
     const unparsable = await cli.file('not-json-config.json', '{"targets": {');

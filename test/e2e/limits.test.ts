@@ -25,7 +25,10 @@ const FAST_RETRY = { attempts: 10, baseDelayMs: 10, maxDelayMs: 50 };
 type Env = Record<string, string>;
 
 /** A config file plus the environment that points the CLI at it and at the queue. */
-async function setup(name: string, config: { targets?: Record<string, unknown> } & Record<string, unknown>): Promise<{ queue: string; env: Env }> {
+async function setup(
+  name: string,
+  config: { targets?: Record<string, unknown> } & Record<string, unknown>,
+): Promise<{ queue: string; env: Env }> {
   const queue = uniqueQueue(`e2e-${name}`);
   // The loopback servers the test started (cli.allowLocal) stay allowed next to its own config.
   const path = await cli.file(`${queue}.config.json`, JSON.stringify({ ...config, targets: { ...cli.localTargets(), ...config.targets } }));
@@ -134,7 +137,9 @@ describe('rate limits across worker processes', () => {
       expect(stats.created).toBe(1_500);
       expect(arrivals).toHaveLength(1_500 + stats.limited);
       // Every process took part.
-      await waitFor(() => workers.every((worker) => worker.logs().some((line) => line.msg === 'attempt succeeded')), { what: 'a success logged by each worker' });
+      await waitFor(() => workers.every((worker) => worker.logs().some((line) => line.msg === 'attempt succeeded')), {
+        what: 'a success logged by each worker',
+      });
     } finally {
       await api.close();
     }
@@ -149,7 +154,12 @@ describe('concurrency limits across worker processes', () => {
       target.setDefault(() => ({ status: 200, json: { ok: true }, delayMs: 100 }));
       const { env } = await setup('concurrency', { limits: { 'conc-key': { concurrency: 5 } } });
       await cli.startWorkers(3, { concurrency: 20, env });
-      const ops = Array.from({ length: 150 }, (_, i) => ({ method: 'POST', url: `${target.url}/conc/${i}`, limitKey: 'conc-key', retry: FAST_RETRY }));
+      const ops = Array.from({ length: 150 }, (_, i) => ({
+        method: 'POST',
+        url: `${target.url}/conc/${i}`,
+        limitKey: 'conc-key',
+        retry: FAST_RETRY,
+      }));
       const batchId = await enqueue(env, ops);
 
       const waited = await waitBatch(env, batchId);
@@ -174,7 +184,11 @@ describe('what the target says', () => {
     try {
       // The 21st request on the route is answered 429 Retry-After: 2; every other one 200 after 20 ms.
       const ok = { status: 200, json: { ok: true }, delayMs: 20 };
-      target.script('POST /ra', [...Array.from({ length: 20 }, () => ok), { status: 429, headers: { 'retry-after': '2' }, json: { error: 'slow down' } }, ok]);
+      target.script('POST /ra', [
+        ...Array.from({ length: 20 }, () => ok),
+        { status: 429, headers: { 'retry-after': '2' }, json: { error: 'slow down' } },
+        ok,
+      ]);
       // No rate: the only thing that can hold the workers back is the pause.
       const { env } = await setup('retry-after', { limits: { 'ra-key': { concurrency: 100 } } });
       await cli.startWorkers(3, { concurrency: 4, env });
@@ -210,11 +224,20 @@ describe('what the target says', () => {
     await cli.allowLocal(target.url);
     try {
       const ok = { status: 200, json: { ok: true }, delayMs: 20 };
-      target.script('POST /ra-free', [...Array.from({ length: 20 }, () => ok), { status: 429, headers: { 'retry-after': '3' }, json: { error: 'slow down' } }, ok]);
+      target.script('POST /ra-free', [
+        ...Array.from({ length: 20 }, () => ok),
+        { status: 429, headers: { 'retry-after': '3' }, json: { error: 'slow down' } },
+        ok,
+      ]);
       // Nothing configured for the key: workers skip Redis for it until they learn of the pause.
       const { env } = await setup('retry-after-free', {});
       await cli.startWorkers(3, { concurrency: 4, env });
-      const ops = Array.from({ length: 300 }, () => ({ method: 'POST', url: `${target.url}/ra-free`, limitKey: 'ra-free-key', retry: FAST_RETRY }));
+      const ops = Array.from({ length: 300 }, () => ({
+        method: 'POST',
+        url: `${target.url}/ra-free`,
+        limitKey: 'ra-free-key',
+        retry: FAST_RETRY,
+      }));
       const batchId = await enqueue(env, ops);
 
       const waited = await waitBatch(env, batchId);
@@ -235,7 +258,13 @@ describe('what the target says', () => {
     try {
       const { env } = await setup('adaptive', { limits: { 'adaptive-key': { requestsPerSecond: 40, burst: 4 } } });
       await cli.startWorkers(3, { concurrency: 20, env });
-      const ops = Array.from({ length: 300 }, (_, row) => ({ method: 'POST', url: `${api.url}/records`, json: { row }, limitKey: 'adaptive-key', retry: FAST_RETRY }));
+      const ops = Array.from({ length: 300 }, (_, row) => ({
+        method: 'POST',
+        url: `${api.url}/records`,
+        json: { row },
+        limitKey: 'adaptive-key',
+        retry: FAST_RETRY,
+      }));
       const batchId = await enqueue(env, ops);
 
       const waited = await waitBatch(env, batchId);
@@ -265,7 +294,12 @@ describe('operators', () => {
     try {
       const { env } = await setup('pause', { limits: { 'pause-key': { requestsPerSecond: 20, burst: 2 } } });
       await cli.startWorkers(2, { concurrency: 10, env });
-      const ops = Array.from({ length: 120 }, (_, i) => ({ method: 'POST', url: `${target.url}/pause/${i}`, limitKey: 'pause-key', retry: FAST_RETRY }));
+      const ops = Array.from({ length: 120 }, (_, i) => ({
+        method: 'POST',
+        url: `${target.url}/pause/${i}`,
+        limitKey: 'pause-key',
+        retry: FAST_RETRY,
+      }));
       const batchId = await enqueue(env, ops);
       await waitFor(() => target.requests.length >= 30, { timeoutMs: 20_000, what: '30 requests' });
 
@@ -289,7 +323,12 @@ describe('operators', () => {
       expect(waited.status).toMatchObject({ total: 120, succeeded: 120, deadLettered: 0 });
       expect(target.requests).toHaveLength(120);
       // Never faster than the configured 20/s, burst 2 — also not when the paused jobs came back together.
-      expect(maxInWindow(target.requests.map((r) => r.startedAt), 1_000)).toBeLessThanOrEqual(23);
+      expect(
+        maxInWindow(
+          target.requests.map((r) => r.startedAt),
+          1_000,
+        ),
+      ).toBeLessThanOrEqual(23);
     } finally {
       await target.close();
     }
@@ -301,7 +340,12 @@ describe('operators', () => {
     try {
       const { env } = await setup('set', { limits: { 'set-key': { requestsPerSecond: 20, burst: 2 } } });
       await cli.startWorkers(2, { concurrency: 10, env });
-      const ops = Array.from({ length: 150 }, (_, i) => ({ method: 'POST', url: `${target.url}/set/${i}`, limitKey: 'set-key', retry: FAST_RETRY }));
+      const ops = Array.from({ length: 150 }, (_, i) => ({
+        method: 'POST',
+        url: `${target.url}/set/${i}`,
+        limitKey: 'set-key',
+        retry: FAST_RETRY,
+      }));
       await enqueue(env, ops);
       await waitFor(() => target.requests.length >= 20, { timeoutMs: 20_000, what: '20 requests' });
 
@@ -338,13 +382,20 @@ describe('operators', () => {
     try {
       const { env } = await setup('raise', { limits: { 'raise-key': { requestsPerSecond: 5, burst: 2 } } });
       await cli.startWorkers(2, { concurrency: 10, env });
-      const ops = Array.from({ length: 150 }, (_, i) => ({ method: 'POST', url: `${target.url}/raise/${i}`, limitKey: 'raise-key', retry: FAST_RETRY }));
+      const ops = Array.from({ length: 150 }, (_, i) => ({
+        method: 'POST',
+        url: `${target.url}/raise/${i}`,
+        limitKey: 'raise-key',
+        retry: FAST_RETRY,
+      }));
       await enqueue(env, ops);
       await waitFor(() => target.requests.length >= 5, { timeoutMs: 20_000, what: '5 requests' });
 
       const set = await cli.run(['limits', 'set', 'raise-key', '--rps', '25'], { env });
       expect(set.code, set.stderr).toBe(0);
-      expect(set.stdout).toMatch(/^limit key raise-key updated for every worker; \d+ deferred operations in queue \S+ woken to book again$/m);
+      expect(set.stdout).toMatch(
+        /^limit key raise-key updated for every worker; \d+ deferred operations in queue \S+ woken to book again$/m,
+      );
       const setAt = now();
       await pause(Math.max(0, setAt + 4_000 - now()));
       // 25/s would be ~50 in these two seconds; the old schedule gives ~10.
@@ -365,7 +416,13 @@ describe('failures', () => {
       const { env: base } = await setup('restart', { limits: { 'restart-key': { requestsPerSecond: 30, burst: 3 } } });
       const env = { ...base, REDIS_URL: server.url };
       workers.push(...(await cli.startWorkers(3, { concurrency: 20, env })));
-      const ops = Array.from({ length: 300 }, (_, row) => ({ method: 'POST', url: `${api.url}/records`, json: { row }, limitKey: 'restart-key', retry: FAST_RETRY }));
+      const ops = Array.from({ length: 300 }, (_, row) => ({
+        method: 'POST',
+        url: `${api.url}/records`,
+        json: { row },
+        limitKey: 'restart-key',
+        retry: FAST_RETRY,
+      }));
       const batchId = await enqueue(env, ops);
 
       await waitFor(() => api.arrivals().length >= 90, { timeoutMs: 20_000, what: '~3 s of requests' });
@@ -406,7 +463,13 @@ describe('failures', () => {
       const workerEnv = { ...env, SLUICE_SHUTDOWN_TIMEOUT_MS: '1000', SLUICE_LOCK_DURATION_MS: '4000', SLUICE_STALLED_INTERVAL_MS: '2000' };
       const [doomed] = await cli.startWorkers(1, { concurrency: 5, env: workerEnv });
       // total 3 s: the lease is 3 s + the 5 s margin = 8 s.
-      const ops = Array.from({ length: 4 }, () => ({ method: 'POST', url: `${target.url}/lease`, limitKey: 'lease-key', timeoutMs: { total: 3_000 }, retry: FAST_RETRY }));
+      const ops = Array.from({ length: 4 }, () => ({
+        method: 'POST',
+        url: `${target.url}/lease`,
+        limitKey: 'lease-key',
+        timeoutMs: { total: 3_000 },
+        retry: FAST_RETRY,
+      }));
       const batchId = await enqueue(env, ops);
       await waitFor(() => target.inFlight() === 2 && target.requests.length === 2, { timeoutMs: 20_000, what: 'two requests hanging' });
       const leasedAt = Math.min(...target.requests.map((request) => request.startedAt));
@@ -440,7 +503,12 @@ describe('head-of-line blocking', () => {
       const { env } = await setup('hol', { limits: { 'hol-slow': { requestsPerSecond: 2, burst: 1 } } });
       await cli.startWorkers(2, { concurrency: 10, env });
       const fast = (phase: string, count: number) =>
-        Array.from({ length: count }, (_, i) => ({ method: 'POST', url: `${target.url}/${phase}/${i}`, limitKey: 'hol-free', retry: FAST_RETRY }));
+        Array.from({ length: count }, (_, i) => ({
+          method: 'POST',
+          url: `${target.url}/${phase}/${i}`,
+          limitKey: 'hol-free',
+          retry: FAST_RETRY,
+        }));
 
       // Warm the workers up, then time the unlimited key alone.
       expect((await waitBatch(env, await enqueue(env, fast('warm', 100)))).code).toBe(0);
@@ -449,7 +517,12 @@ describe('head-of-line blocking', () => {
       const aloneMs = Math.max(...alone) - Math.min(...alone);
 
       // The slow key's operations first in the queue, then the same 400.
-      const slow = Array.from({ length: 200 }, (_, i) => ({ method: 'POST', url: `${target.url}/slow/${i}`, limitKey: 'hol-slow', retry: FAST_RETRY }));
+      const slow = Array.from({ length: 200 }, (_, i) => ({
+        method: 'POST',
+        url: `${target.url}/slow/${i}`,
+        limitKey: 'hol-slow',
+        retry: FAST_RETRY,
+      }));
       await enqueue(env, [...slow, ...fast('mixed', 400)]);
       await waitFor(() => arrivalsUnder(target, '/mixed/').length === 400, { timeoutMs: 30_000, what: 'the unlimited key to finish' });
       const batchStart = Math.min(...arrivalsUnder(target, '/slow/'), ...arrivalsUnder(target, '/mixed/'));

@@ -36,10 +36,18 @@ describe('metrics of worker processes (built binary)', () => {
     const client = redis().client;
     const producer = createProducer({ connection: client, queue, config: parseSluiceConfig({ targets: cli.localTargets() }) });
     const { batchId } = await producer.enqueueMany(
-      Array.from({ length: 80 }, (_, n) => ({ method: 'POST', url: `${target.url}/items/${n}`, json: { n }, retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 50 } })),
+      Array.from({ length: 80 }, (_, n) => ({
+        method: 'POST',
+        url: `${target.url}/items/${n}`,
+        json: { n },
+        retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 50 },
+      })),
     );
     await producer.close();
-    await waitFor(async () => (await createBatches(client, queue).status(batchId))?.succeeded === 80, { timeoutMs: 60_000, what: 'the batch to succeed' });
+    await waitFor(async () => (await createBatches(client, queue).status(batchId))?.succeeded === 80, {
+      timeoutMs: 60_000,
+      what: 'the batch to succeed',
+    });
     expect(target.requests).toHaveLength(88);
 
     const fleet = createFleetMetrics({ redis: client, queues: () => discoverQueues(client), config: parseSluiceConfig({}) });
@@ -50,7 +58,9 @@ describe('metrics of worker processes (built binary)', () => {
       async () => {
         const parsed = parseExposition(await fleet.render());
         // The batch counts an outcome just before BullMQ moves its job to completed: wait for both.
-        return published(parsed) === target.requests.length && parsed.sum('sluice_queue_jobs', { queue, state: 'completed' }) === 80 ? parsed : undefined;
+        return published(parsed) === target.requests.length && parsed.sum('sluice_queue_jobs', { queue, state: 'completed' }) === 80
+          ? parsed
+          : undefined;
       },
       { timeoutMs: 10_000, intervalMs: 100, what: 'every request to be published' },
     ))!;

@@ -39,19 +39,40 @@ describe('sluice server (built binary)', () => {
     const listening = await server.waitForLog('server listening');
     const base = String(listening['address']);
     const call = (path: string, token: string | undefined, init: RequestInit = {}) =>
-      fetch(`${base}${path}`, { ...init, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.headers as Record<string, string>) } });
+      fetch(`${base}${path}`, {
+        ...init,
+        headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.headers as Record<string, string>) },
+      });
 
     const count = 2_000;
     const lines = Array.from({ length: count }, (_, i) =>
-      JSON.stringify({ method: 'POST', url: `${target.url}/${i % 500 === 0 ? 'gone' : 'items'}/${i}`, json: { i }, idempotencyKey: `row-${i}`, meta: { row: i } }),
+      JSON.stringify({
+        method: 'POST',
+        url: `${target.url}/${i % 500 === 0 ? 'gone' : 'items'}/${i}`,
+        json: { i },
+        idempotencyKey: `row-${i}`,
+        meta: { row: i },
+      }),
     );
-    const enqueued = await call('/v1/operations?batch=e2e-http', FEEDER, { method: 'POST', body: lines.join('\n'), headers: { 'content-type': 'application/x-ndjson' } });
+    const enqueued = await call('/v1/operations?batch=e2e-http', FEEDER, {
+      method: 'POST',
+      body: lines.join('\n'),
+      headers: { 'content-type': 'application/x-ndjson' },
+    });
     expect(enqueued.status).toBe(202);
     expect(await enqueued.json()).toMatchObject({ batchId: 'e2e-http', enqueued: count, duplicates: 0 });
 
     expect((await call('/v1/batches/e2e-http', undefined)).status).toBe(401);
     expect((await call('/v1/batches/e2e-http', 'wrong-token-0123456789')).status).toBe(401);
-    expect((await call('/v1/dead-letters/replay', FEEDER, { method: 'POST', body: '{"filter":{}}', headers: { 'content-type': 'application/json' } })).status).toBe(403);
+    expect(
+      (
+        await call('/v1/dead-letters/replay', FEEDER, {
+          method: 'POST',
+          body: '{"filter":{}}',
+          headers: { 'content-type': 'application/json' },
+        })
+      ).status,
+    ).toBe(403);
 
     const done = (await waitFor(
       async () => {
@@ -61,7 +82,10 @@ describe('sluice server (built binary)', () => {
       { timeoutMs: 60_000, intervalMs: 250, what: 'the batch to finish' },
     ))!;
     expect(done).toMatchObject({ total: count, succeeded: count - 4, deadLettered: 4, pending: 0 });
-    const failed = (await (await call('/v1/batches/e2e-http/results?failed=true', FEEDER)).text()).trim().split('\n').map((line) => JSON.parse(line) as { meta: { row: number }; status: number });
+    const failed = (await (await call('/v1/batches/e2e-http/results?failed=true', FEEDER)).text())
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { meta: { row: number }; status: number });
     expect(failed.map((line) => line.meta.row).sort((a, b) => a - b)).toEqual([0, 500, 1000, 1500]);
     expect(failed.every((line) => line.status === 404)).toBe(true);
 

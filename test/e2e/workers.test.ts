@@ -14,7 +14,11 @@ const cli = useCli(() => ({ REDIS_URL: redis().url }));
 beforeAll(() => cli.allowLocal('http://127.0.0.1:9'));
 
 const jsonl = (ops: unknown[]): string => `${ops.map((op) => JSON.stringify(op)).join('\n')}\n`;
-const jsonLines = <T>(text: string): T[] => text.split('\n').filter((line) => line.trim() !== '').map((line) => JSON.parse(line) as T);
+const jsonLines = <T>(text: string): T[] =>
+  text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as T);
 
 interface ResultLine {
   id: string;
@@ -103,7 +107,11 @@ describe('sluice worker processes (built binary)', () => {
     await cli.allowLocal(target.url);
     try {
       // Three lookups fail once with a permanent 404 and answer 200 when asked again.
-      for (const n of [1, 2, 3]) target.script(`GET /things/missing-${n}`, [{ status: 404, json: { error: 'not found' } }, { status: 200, json: { id: `missing-${n}` } }]);
+      for (const n of [1, 2, 3])
+        target.script(`GET /things/missing-${n}`, [
+          { status: 404, json: { error: 'not found' } },
+          { status: 200, json: { id: `missing-${n}` } },
+        ]);
       const ops = Array.from({ length: 20 }, (_, i) => {
         const path = i % 7 === 3 ? `/things/missing-${(i - 3) / 7 + 1}` : `/things/ok-${i}`;
         return { method: 'GET', url: `${target.url}${path}`, retry: { attempts: 5, baseDelayMs: 10, maxDelayMs: 50 } };

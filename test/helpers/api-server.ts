@@ -23,16 +23,25 @@ export interface ApiServer {
   /** Everything the server logged (JSON lines). */
   log(): string;
   /** `fetch(url + path)` with the role's token (or none). JSON bodies are sent as JSON. */
-  call(path: string, init?: { method?: string; role?: keyof typeof TOKENS | null; json?: unknown; body?: string; headers?: Record<string, string> }): Promise<Response>;
+  call(
+    path: string,
+    init?: { method?: string; role?: keyof typeof TOKENS | null; json?: unknown; body?: string; headers?: Record<string, string> },
+  ): Promise<Response>;
 }
 
-export async function startApiServer(options: { redis: Redis; config: SluiceConfig; queue: string } & Partial<ServerOptions>): Promise<ApiServer> {
+export async function startApiServer(
+  options: { redis: Redis; config: SluiceConfig; queue: string } & Partial<ServerOptions>,
+): Promise<ApiServer> {
   const lines: string[] = [];
   const sink = new PassThrough();
   sink.on('data', (chunk: Buffer) => lines.push(chunk.toString('utf8')));
   const logger = createLogger({ level: 'debug', destination: sink });
   const app = await buildServer({
-    tokens: parseApiTokens(Object.entries(TOKENS).map(([role, token]) => `${token}:${role}`).join(',')),
+    tokens: parseApiTokens(
+      Object.entries(TOKENS)
+        .map(([role, token]) => `${token}:${role}`)
+        .join(','),
+    ),
     logger,
     ...options,
   });

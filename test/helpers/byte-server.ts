@@ -85,7 +85,14 @@ export async function startByteServer(): Promise<ByteServer> {
     if (custom) return custom(request, response, record);
     if (url.pathname === '/bytes') return generate(url, response);
     response.writeHead(200, { 'content-type': 'application/json' });
-    response.end(JSON.stringify({ bytes, sha256: record.sha256, contentType: request.headers['content-type'], contentLength: request.headers['content-length'] }));
+    response.end(
+      JSON.stringify({
+        bytes,
+        sha256: record.sha256,
+        contentType: request.headers['content-type'],
+        contentLength: request.headers['content-length'],
+      }),
+    );
   }
 
   async function generate(url: URL, response: ServerResponse): Promise<void> {

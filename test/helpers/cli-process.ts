@@ -23,7 +23,9 @@ let staleWarned = false;
  */
 export function assertBuilt(): void {
   if (!existsSync(BUILT_ENTRY)) {
-    throw new Error(`the e2e tests run the built CLI, but ${BUILT_ENTRY} does not exist: run \`npm run build\` first (\`npm test\` builds before it tests)`);
+    throw new Error(
+      `the e2e tests run the built CLI, but ${BUILT_ENTRY} does not exist: run \`npm run build\` first (\`npm test\` builds before it tests)`,
+    );
   }
   if (staleWarned) return;
   staleWarned = true;
@@ -33,7 +35,9 @@ export function assertBuilt(): void {
     (file) => file.endsWith('.ts') && statSync(join(sources, file)).mtimeMs > builtAt,
   );
   if (newer.length > 0) {
-    console.warn(`e2e: dist/ is older than src/${newer[0]}${newer.length > 1 ? ` and ${newer.length - 1} more` : ''}: these tests run the built CLI; run \`npm run build\` (or \`npm test\`)`);
+    console.warn(
+      `e2e: dist/ is older than src/${newer[0]}${newer.length > 1 ? ` and ${newer.length - 1} more` : ''}: these tests run the built CLI; run \`npm run build\` (or \`npm test\`)`,
+    );
   }
 }
 
@@ -144,8 +148,7 @@ export function spawnCli(args: readonly string[], options: CliOptions & { cwd: s
   const logs: LogLine[] = [];
   const logWaiters = new Set<{ accepts: (line: LogLine) => boolean; resolve: (line: LogLine) => void }>();
 
-  const describe = (): string =>
-    `sluice ${args.join(' ')} (pid ${pid})\n--- stdout ---\n${tail(stdout)}\n--- stderr ---\n${tail(stderr)}`;
+  const describe = (): string => `sluice ${args.join(' ')} (pid ${pid})\n--- stdout ---\n${tail(stdout)}\n--- stderr ---\n${tail(stderr)}`;
 
   child.stdin?.on('error', () => undefined);
   if (options.input !== undefined) child.stdin?.write(options.input);
@@ -329,7 +332,11 @@ export function useCli(baseEnv: () => Record<string, string | undefined> = () =>
       return spawn(args, options).waitForExit(options.timeoutMs);
     },
     async startWorkers(count, options = {}) {
-      const args = ['worker', ...(options.concurrency === undefined ? [] : ['--concurrency', String(options.concurrency)]), ...(options.args ?? [])];
+      const args = [
+        'worker',
+        ...(options.concurrency === undefined ? [] : ['--concurrency', String(options.concurrency)]),
+        ...(options.args ?? []),
+      ];
       const workers = Array.from({ length: count }, () => spawn(args, options));
       await Promise.all(workers.map((worker) => worker.waitForLog('worker started')));
       return workers;

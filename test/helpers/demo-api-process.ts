@@ -17,7 +17,9 @@ type ChildMessage = { kind: 'ready'; url: string } | { kind: 'read'; stats: Demo
  * runner is busy (it stalls 25–40 ms while workers start), and count bunches the workers never sent.
  */
 export async function startDemoApiProcess(options: DemoApiOptions): Promise<DemoApiProcess> {
-  const child = fork(new URL('./demo-api-child.mjs', import.meta.url), [JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(new URL('./demo-api-child.mjs', import.meta.url), [JSON.stringify(options)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const exited = once(child, 'exit');
   const next = async <K extends ChildMessage['kind']>(kind: K): Promise<Extract<ChildMessage, { kind: K }>> => {
     const [message] = (await Promise.race([

@@ -52,7 +52,7 @@ function parseLabels(line: string, start: number, where: string): { labels: Reco
     if (line[eq + 1] !== '"') throw new Error(`${where}: label ${name} value not quoted`);
     let value = '';
     let j = eq + 2;
-    for (;; j++) {
+    for (; ; j++) {
       const char = line[j];
       if (char === undefined) throw new Error(`${where}: unterminated label value`);
       if (char === '"') break;
@@ -179,7 +179,8 @@ function checkHistogram(family: Family): void {
     for (let i = 1; i < buckets.length; i++) {
       if (buckets[i]![1] < buckets[i - 1]![1]) throw new Error(`${family.name}${key}: buckets not cumulative`);
     }
-    if (group.count !== buckets.at(-1)![1]) throw new Error(`${family.name}${key}: _count ${group.count} is not the +Inf bucket ${buckets.at(-1)![1]}`);
+    if (group.count !== buckets.at(-1)![1])
+      throw new Error(`${family.name}${key}: _count ${group.count} is not the +Inf bucket ${buckets.at(-1)![1]}`);
     if (group.sum === undefined) throw new Error(`${family.name}${key}: no _sum`);
   }
 }

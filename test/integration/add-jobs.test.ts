@@ -32,7 +32,10 @@ async function storedJob(queue: Queue, id: string): Promise<Record<string, strin
 
 async function eventsOf(queue: Queue, id: string): Promise<string[][]> {
   const entries = await redis().client.xrange(queue.keys.events!, '-', '+');
-  return entries.map(([, fields]) => fields).filter((fields) => fields.includes(id)).map((fields) => fields.filter((field) => field !== id));
+  return entries
+    .map(([, fields]) => fields)
+    .filter((fields) => fields.includes(id))
+    .map((fields) => fields.filter((field) => field !== id));
 }
 
 describe('adding a chunk of jobs in one call', () => {
@@ -63,7 +66,12 @@ describe('adding a chunk of jobs in one call', () => {
   it('leaves a job whose id exists as it is, and says so', async () => {
     const { queue, add } = openQueue();
     await add([{ id: 'same', data: { v: 1 } }]);
-    expect(await add([{ id: 'same', data: { v: 2 } }, { id: 'other', data: { v: 3 } }])).toEqual([false, true]);
+    expect(
+      await add([
+        { id: 'same', data: { v: 2 } },
+        { id: 'other', data: { v: 3 } },
+      ]),
+    ).toEqual([false, true]);
     expect((await queue.getJob('same'))?.data).toEqual({ v: 1 });
     expect(await queue.getJobCounts('prioritized')).toEqual({ prioritized: 2 });
   });
@@ -72,16 +80,23 @@ describe('adding a chunk of jobs in one call', () => {
     const { client, queue, add } = openQueue();
     await queue.pause();
     const order: string[] = [];
-    await add([{ id: 'a1', data: {} }, { id: 'a2', data: {} }]);
+    await add([
+      { id: 'a1', data: {} },
+      { id: 'a2', data: {} },
+    ]);
     await queue.add('op', {}, { jobId: 'b1', priority: NEW_JOB_PRIORITY });
     await add([{ id: 'a3', data: {} }]);
     // Paused: no marker wakes a worker, as BullMQ's own add leaves none.
     expect(await redis().client.zcard(queue.keys.marker!)).toBe(0);
 
     const connection = client.duplicate();
-    const worker = new Worker(queue.name, async (job) => {
-      order.push(job.id!);
-    }, { connection, prefix: PREFIX, concurrency: 1 });
+    const worker = new Worker(
+      queue.name,
+      async (job) => {
+        order.push(job.id!);
+      },
+      { connection, prefix: PREFIX, concurrency: 1 },
+    );
     onTestFinished(async () => {
       await worker.close();
       await closeRedis(connection);

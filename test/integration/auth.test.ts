@@ -41,10 +41,15 @@ interface Harness {
  * A target named `api` with this auth (given the target server's URL), a producer, and workers
  * whose environment holds SECRETS.
  */
-async function setup(auth: Record<string, unknown> | ((targetUrl: string) => Record<string, unknown>), handler: (request: RecordedRequest) => ScriptedResponse): Promise<Harness> {
+async function setup(
+  auth: Record<string, unknown> | ((targetUrl: string) => Record<string, unknown>),
+  handler: (request: RecordedRequest) => ScriptedResponse,
+): Promise<Harness> {
   const target = await startTargetServer();
   target.setDefault(handler);
-  const config: SluiceConfig = parseSluiceConfig({ targets: { api: { baseUrl: target.url, allowPrivateAddresses: true, auth: typeof auth === 'function' ? auth(target.url) : auth } } });
+  const config: SluiceConfig = parseSluiceConfig({
+    targets: { api: { baseUrl: target.url, allowPrivateAddresses: true, auth: typeof auth === 'function' ? auth(target.url) : auth } },
+  });
   const queue = uniqueQueue('auth');
   const logs: string[] = [];
   const logger = createLogger({
@@ -78,7 +83,13 @@ async function setup(auth: Record<string, unknown> | ((targetUrl: string) => Rec
     startWorker,
     deadLetters: () => deadLetters,
     async run(count) {
-      const ops = Array.from({ length: count }, (_, i) => ({ method: 'POST', target: 'api', url: `/things/${i}`, json: { i }, retry: FAST_RETRY }));
+      const ops = Array.from({ length: count }, (_, i) => ({
+        method: 'POST',
+        target: 'api',
+        url: `/things/${i}`,
+        json: { i },
+        retry: FAST_RETRY,
+      }));
       const { batchId } = await producer.enqueueMany(ops);
       const status = await waitFor(
         async () => {
@@ -127,10 +138,22 @@ const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:
 
 describe('static credentials from the worker environment', () => {
   const cases: [string, Record<string, unknown>, (request: RecordedRequest) => boolean][] = [
-    ['apiKey in a header', { type: 'apiKey', in: 'header', name: 'X-API-Key', valueFromEnv: 'API_KEY' }, (r) => r.headers['x-api-key'] === SECRETS.API_KEY],
-    ['apiKey in the query', { type: 'apiKey', in: 'query', name: 'api_key', valueFromEnv: 'API_KEY' }, (r) => new URL(r.path, 'http://x').searchParams.get('api_key') === SECRETS.API_KEY],
+    [
+      'apiKey in a header',
+      { type: 'apiKey', in: 'header', name: 'X-API-Key', valueFromEnv: 'API_KEY' },
+      (r) => r.headers['x-api-key'] === SECRETS.API_KEY,
+    ],
+    [
+      'apiKey in the query',
+      { type: 'apiKey', in: 'query', name: 'api_key', valueFromEnv: 'API_KEY' },
+      (r) => new URL(r.path, 'http://x').searchParams.get('api_key') === SECRETS.API_KEY,
+    ],
     ['bearer', { type: 'bearer', tokenFromEnv: 'BEARER' }, (r) => r.headers['authorization'] === `Bearer ${SECRETS.BEARER}`],
-    ['basic', { type: 'basic', usernameFromEnv: 'USER', passwordFromEnv: 'PASSWORD' }, (r) => r.headers['authorization'] === basic(SECRETS.USER, SECRETS.PASSWORD)],
+    [
+      'basic',
+      { type: 'basic', usernameFromEnv: 'USER', passwordFromEnv: 'PASSWORD' },
+      (r) => r.headers['authorization'] === basic(SECRETS.USER, SECRETS.PASSWORD),
+    ],
   ];
   for (const [name, auth, authorized] of cases) {
     it(`${name}: every request carries it; Redis and the logs never see it`, async () => {
@@ -145,7 +168,11 @@ describe('static credentials from the worker environment', () => {
 
   it('an apiKey in the query that the target echoes (Link, Location) is redacted before anything is stored', async () => {
     const auth = { type: 'apiKey', in: 'query', name: 'api_key', valueFromEnv: 'API_KEY' };
-    const harness = await setup(auth, (request) => ({ status: 200, json: { ok: true }, headers: { link: `<${request.path}>; rel="self"`, location: request.path } }));
+    const harness = await setup(auth, (request) => ({
+      status: 200,
+      json: { ok: true },
+      headers: { link: `<${request.path}>; rel="self"`, location: request.path },
+    }));
     await harness.startWorker();
     expect(await harness.run(3)).toMatchObject({ succeeded: 3 });
     expect(harness.target.requests.every((request) => request.path.includes(`api_key=${SECRETS.API_KEY}`))).toBe(true);
@@ -158,11 +185,21 @@ describe('static credentials from the worker environment', () => {
     onTestFinished(() => other.close());
     const harness = await setup({ type: 'bearer', tokenFromEnv: 'BEARER' }, () => ok);
     const config = parseSluiceConfig({
-      targets: { api: { baseUrl: harness.target.url, allowPrivateAddresses: true, auth: { type: 'bearer', tokenFromEnv: 'BEARER' } }, other: { baseUrl: other.url, allowPrivateAddresses: true } },
+      targets: {
+        api: { baseUrl: harness.target.url, allowPrivateAddresses: true, auth: { type: 'bearer', tokenFromEnv: 'BEARER' } },
+        other: { baseUrl: other.url, allowPrivateAddresses: true },
+      },
     });
     const queue = uniqueQueue('auth-origin');
     const producer = createProducer({ connection: redis().url, queue, config });
-    const worker = createSluiceWorker({ connection: redis().url, logger: createLogger({ level: 'silent' }), queue, config, env: { ...SECRETS }, warmUp: false });
+    const worker = createSluiceWorker({
+      connection: redis().url,
+      logger: createLogger({ level: 'silent' }),
+      queue,
+      config,
+      env: { ...SECRETS },
+      warmUp: false,
+    });
     onTestFinished(async () => {
       await worker.close({ force: true });
       await producer.close();
@@ -172,7 +209,9 @@ describe('static credentials from the worker environment', () => {
       { method: 'POST', target: 'api', url: `${other.url}/elsewhere`, json: {} },
       { method: 'POST', target: 'api', url: '/home', json: {} },
     ]);
-    await waitFor(async () => (await createBatches(redis().client, queue).status(batchId))?.succeeded === 2, { what: 'both operations to succeed' });
+    await waitFor(async () => (await createBatches(redis().client, queue).status(batchId))?.succeeded === 2, {
+      what: 'both operations to succeed',
+    });
     expect(other.requests[0]!.headers['authorization']).toBeUndefined();
     expect(harness.target.requests[0]!.headers['authorization']).toBe(`Bearer ${SECRETS.BEARER}`);
   });
@@ -183,7 +222,10 @@ describe('static credentials from the worker environment', () => {
     const outcome = await harness.run(2);
     expect(outcome).toMatchObject({ succeeded: 0, deadLettered: 2 });
     const letters = await harness.deadLetters().list({ batchId: outcome.batchId });
-    expect(letters.map((letter) => [letter.reason, letter.status])).toEqual([['permanent-status', 401], ['permanent-status', 401]]);
+    expect(letters.map((letter) => [letter.reason, letter.status])).toEqual([
+      ['permanent-status', 401],
+      ['permanent-status', 401],
+    ]);
     await expectNoSecretLeaked(harness);
   });
 
@@ -194,7 +236,8 @@ describe('static credentials from the worker environment', () => {
         b: { baseUrl: 'http://127.0.0.1:1', auth: { type: 'bearer', tokenFromEnv: 'B_TOKEN' } },
       },
     });
-    const start = () => createSluiceWorker({ connection: redis().url, logger: createLogger({ level: 'silent' }), config, env: { A_USER: 'u', B_TOKEN: '' } });
+    const start = () =>
+      createSluiceWorker({ connection: redis().url, logger: createLogger({ level: 'silent' }), config, env: { A_USER: 'u', B_TOKEN: '' } });
     expect(start).toThrow(ConfigError);
     try {
       start();
@@ -218,12 +261,18 @@ function oauthServer(options: { tokenFailures?: ScriptedResponse[]; lifetimeS?: 
       const failure = failures.shift();
       if (failure) return failure;
       const form = new URLSearchParams(request.body);
-      if (request.headers['authorization'] !== basic(SECRETS.CLIENT_ID, SECRETS.CLIENT_SECRET) || form.get('grant_type') !== 'client_credentials') {
+      if (
+        request.headers['authorization'] !== basic(SECRETS.CLIENT_ID, SECRETS.CLIENT_SECRET) ||
+        form.get('grant_type') !== 'client_credentials'
+      ) {
         return { status: 401, json: { error: 'invalid_client', error_description: 'client authentication failed' } };
       }
       issued += 1;
       current = `access-${issued}-${Math.random().toString(36).slice(2)}`;
-      return { status: 200, json: { access_token: current, token_type: 'Bearer', expires_in: options.lifetimeS ?? 3_600, scope: form.get('scope') } };
+      return {
+        status: 200,
+        json: { access_token: current, token_type: 'Bearer', expires_in: options.lifetimeS ?? 3_600, scope: form.get('scope') },
+      };
     }
     return current && request.headers['authorization'] === `Bearer ${current}` ? ok : refused;
   };
@@ -258,7 +307,11 @@ describe('OAuth2 client credentials', () => {
     expect(outcome).toMatchObject({ succeeded: 200, deadLettered: 0 });
     expect(oauth.tokenRequests).toHaveLength(1);
     const form = new URLSearchParams(oauth.tokenRequests[0]!.body);
-    expect(Object.fromEntries(form)).toEqual({ grant_type: 'client_credentials', scope: 'things:write', audience: 'https://api.example.test' });
+    expect(Object.fromEntries(form)).toEqual({
+      grant_type: 'client_credentials',
+      scope: 'things:write',
+      audience: 'https://api.example.test',
+    });
     // The access token is in Redis only encrypted.
     await expectNoSecretLeaked(harness, [`access-1-`]);
   });
@@ -279,7 +332,12 @@ describe('OAuth2 client credentials', () => {
   });
 
   it('a token endpoint that fails twice (503, reset) is retried with backoff within the attempt', async () => {
-    const oauth = oauthServer({ tokenFailures: [{ status: 503, json: { error: 'temporarily_unavailable' } }, { status: 200, destroy: true }] });
+    const oauth = oauthServer({
+      tokenFailures: [
+        { status: 503, json: { error: 'temporarily_unavailable' } },
+        { status: 200, destroy: true },
+      ],
+    });
     const harness = await setup(auth, oauth.handler);
     await harness.startWorker(10);
     expect(await harness.run(10)).toMatchObject({ succeeded: 10, deadLettered: 0 });
@@ -288,7 +346,12 @@ describe('OAuth2 client credentials', () => {
   });
 
   it('a token endpoint that refuses the client dead-letters the operations as auth-failed, saying why', async () => {
-    const oauth = oauthServer({ tokenFailures: Array.from({ length: 50 }, () => ({ status: 401, json: { error: 'invalid_client', error_description: 'unknown client' } })) });
+    const oauth = oauthServer({
+      tokenFailures: Array.from({ length: 50 }, () => ({
+        status: 401,
+        json: { error: 'invalid_client', error_description: 'unknown client' },
+      })),
+    });
     const harness = await setup(auth, oauth.handler);
     await harness.startWorker(5);
     const outcome = await harness.run(3);
@@ -297,7 +360,9 @@ describe('OAuth2 client credentials', () => {
     expect(letters).toHaveLength(3);
     for (const letter of letters) {
       expect(letter.reason).toBe('auth-failed');
-      expect(letter.message).toMatch(/target api: OAuth2 token request to http:\/\/127\.0\.0\.1:\d+\/oauth\/token answered HTTP 401: invalid_client \(unknown client\)/);
+      expect(letter.message).toMatch(
+        /target api: OAuth2 token request to http:\/\/127\.0\.0\.1:\d+\/oauth\/token answered HTTP 401: invalid_client \(unknown client\)/,
+      );
     }
     await expectNoSecretLeaked(harness);
   });

@@ -7,7 +7,10 @@ const redis = useRedisServer();
 
 describe('a burst-1 key with a backlog', () => {
   it('runs 16 operations at 2/s burst 1 at its (slightly widened) pace: strictly spaced, no slot lost', async () => {
-    const p = await startPipeline(redis(), { concurrency: 20, config: { ...EMPTY_CONFIG, limits: { slow: { requestsPerSecond: 2, burst: 1 } } } });
+    const p = await startPipeline(redis(), {
+      concurrency: 20,
+      config: { ...EMPTY_CONFIG, limits: { slow: { requestsPerSecond: 2, burst: 1 } } },
+    });
     const startedAt = Date.now();
     const { batchId } = await p.producer.enqueueMany(Array.from({ length: 16 }, (_, i) => p.op(`/slow/${i}`, { limitKey: 'slow' })));
     await p.settled(batchId, 60_000);

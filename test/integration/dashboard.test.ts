@@ -80,7 +80,11 @@ describe('GET /v1/overview', () => {
 
     const counts = await p.bullQueue().getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed');
     expect(counts).toMatchObject({ completed: 3, failed: 3 });
-    expect(mine).toMatchObject({ isDefault: true, paused: false, jobs: { waiting: 0, active: 0, delayed: 0, completed: 3, failed: 3, paused: 0 } });
+    expect(mine).toMatchObject({
+      isDefault: true,
+      paused: false,
+      jobs: { waiting: 0, active: 0, delayed: 0, completed: 3, failed: 3, paused: 0 },
+    });
     // Dead letters are failed jobs in BullMQ; all six finished within the last minute or two.
     expect(mine.throughput.completed).toHaveLength(15);
     expect(sum(mine.throughput.completed)).toBe(3);
@@ -98,7 +102,13 @@ describe('GET /v1/overview', () => {
       ['dash-limit', 404, 'permanent-status', 1],
     ]);
 
-    expect(theirs).toMatchObject({ isDefault: false, paused: false, jobs: { waiting: 1, delayed: 1, completed: 0, failed: 0 }, batches: [], deadLetters: { total: 0 } });
+    expect(theirs).toMatchObject({
+      isDefault: false,
+      paused: false,
+      jobs: { waiting: 1, delayed: 1, completed: 0, failed: 0 },
+      batches: [],
+      deadLetters: { total: 0 },
+    });
     await other.pause();
     const paused = (await overview(api)).queues.find((queue) => queue.name === otherName)!;
     expect(paused).toMatchObject({ paused: true, jobs: { waiting: 0, paused: 1, delayed: 1 } });
@@ -108,7 +118,10 @@ describe('GET /v1/overview', () => {
     expect(seen.limits.find((limit) => limit.key === 'dash-limit')).toMatchObject({ inFlight: 0, recent429s: 0 });
 
     // Replaying the 404 group: it succeeds, and the overview follows.
-    const replay = await api.call('/v1/dead-letters/replay', { method: 'POST', json: { filter: { limitKey: 'dash-limit', status: 404, reason: 'permanent-status' } } });
+    const replay = await api.call('/v1/dead-letters/replay', {
+      method: 'POST',
+      json: { filter: { limitKey: 'dash-limit', status: 404, reason: 'permanent-status' } },
+    });
     expect(await json(replay)).toMatchObject({ replayed: 1 });
     const after = await waitFor(
       async () => {
@@ -123,7 +136,7 @@ describe('GET /v1/overview', () => {
     expect(sum(after!.throughput.completed)).toBe(4);
   });
 
-  it('needs a token, takes the dashboard cookie, and answers 503 with the API\'s message when Redis is gone', async () => {
+  it("needs a token, takes the dashboard cookie, and answers 503 with the API's message when Redis is gone", async () => {
     const { api } = await setup();
     expect((await api.call('/v1/overview', { role: null })).status).toBe(401);
     const byCookie = await api.call('/v1/overview', { role: null, headers: { cookie: `sluice_token=${TOKENS.admin}` } });
@@ -143,7 +156,8 @@ describe('GET /v1/overview', () => {
 describe('signing in: /login and /logout', () => {
   it('sets an HttpOnly, SameSite=Strict cookie for a good token (Secure over https), refuses a bad one with 401, and clears it', async () => {
     const { api } = await setup();
-    const login = (token: string, headers: Record<string, string> = {}) => api.call('/login', { method: 'POST', role: null, json: { token }, headers });
+    const login = (token: string, headers: Record<string, string> = {}) =>
+      api.call('/login', { method: 'POST', role: null, json: { token }, headers });
 
     const good = await login(TOKENS.read);
     expect(good.status).toBe(200);
@@ -200,7 +214,7 @@ describe('the page at /', () => {
 });
 
 describe('bull-board at /dashboard', () => {
-  it('is read-only for a read or enqueue token: the board and its API answer GET, every action is refused with 403 and changes nothing; an admin\'s works', async () => {
+  it("is read-only for a read or enqueue token: the board and its API answer GET, every action is refused with 403 and changes nothing; an admin's works", async () => {
     const { p, api } = await setup();
     await mixedBatch(p, api);
     const bull = p.bullQueue();
@@ -214,7 +228,9 @@ describe('bull-board at /dashboard', () => {
     expect(signedOut.status).toBe(302);
     expect(signedOut.headers.get('location')).toBe(`/?next=${encodeURIComponent(`/dashboard/queue/${q}`)}`);
     expect((await fetch(`${api.url}/dashboard/api/queues`)).status).toBe(401);
-    expect((await fetch(`${api.url}/dashboard/read-only/api/queues`, { headers: { authorization: 'Bearer not-a-token-anyone-issued' } })).status).toBe(401);
+    expect(
+      (await fetch(`${api.url}/dashboard/read-only/api/queues`, { headers: { authorization: 'Bearer not-a-token-anyone-issued' } })).status,
+    ).toBe(401);
 
     for (const role of ['read', 'enqueue'] as const) {
       const headers = { authorization: `Bearer ${TOKENS[role]}` };
@@ -228,10 +244,15 @@ describe('bull-board at /dashboard', () => {
       const listed = await json<{ queues: { name: string; displayName: string; readOnlyMode: boolean; counts: Record<string, number> }[] }>(
         await fetch(`${api.url}/dashboard/read-only/api/queues`, { headers }),
       );
-      expect(listed.queues.find((queue) => queue.displayName === p.queue)).toMatchObject({ readOnlyMode: true, counts: { failed: 3, completed: 3 } });
+      expect(listed.queues.find((queue) => queue.displayName === p.queue)).toMatchObject({
+        readOnlyMode: true,
+        counts: { failed: 3, completed: 3 },
+      });
       expect((await fetch(`${api.url}/dashboard/read-only/api/queues/${q}/${failedJob!.id}`, { headers })).status).toBe(200);
       // Bounded pages, and no Redis host details, for anyone below admin.
-      expect((await fetch(`${api.url}/dashboard/read-only/api/queues?activeQueue=${q}&status=completed&jobsPerPage=100000`, { headers })).status).toBe(400);
+      expect(
+        (await fetch(`${api.url}/dashboard/read-only/api/queues?activeQueue=${q}&status=completed&jobsPerPage=100000`, { headers })).status,
+      ).toBe(400);
       expect((await fetch(`${api.url}/dashboard/read-only/api/redis/stats`, { headers })).status).toBe(403);
 
       const actions: [string, string][] = [
@@ -250,7 +271,11 @@ describe('bull-board at /dashboard', () => {
       for (const [method, path] of actions) {
         for (const base of ['/dashboard/read-only', '/dashboard']) {
           for (const auth of [headers, { ...cookie, 'x-sluice-request': '1', 'sec-fetch-site': 'same-origin' }]) {
-            const refused = await fetch(`${api.url}${base}${path}`, { method, headers: { ...auth, 'content-type': 'application/json' }, body: '{}' });
+            const refused = await fetch(`${api.url}${base}${path}`, {
+              method,
+              headers: { ...auth, 'content-type': 'application/json' },
+              body: '{}',
+            });
             expect(refused.status, `${role} ${method} ${base}${path}`).toBe(403);
             expect((await json(refused))['code']).toBe('FORBIDDEN');
           }
@@ -262,17 +287,25 @@ describe('bull-board at /dashboard', () => {
 
     // An admin's board offers the actions; failed jobs are dead letters, so they are replayed from / instead of retried.
     const admin = { authorization: `Bearer ${TOKENS.admin}` };
-    const adminList = await json<{ queues: { displayName: string; readOnlyMode: boolean; allowRetries: boolean }[] }>(await fetch(`${api.url}/dashboard/api/queues`, { headers: admin }));
+    const adminList = await json<{ queues: { displayName: string; readOnlyMode: boolean; allowRetries: boolean }[] }>(
+      await fetch(`${api.url}/dashboard/api/queues`, { headers: admin }),
+    );
     expect(adminList.queues.find((queue) => queue.displayName === p.queue)).toMatchObject({ readOnlyMode: false, allowRetries: false });
     const retry = await fetch(`${api.url}/dashboard/api/queues/${q}/${failedJob!.id}/retry`, { method: 'PUT', headers: admin });
     expect(retry.status).toBe(409);
     expect(await failedCount()).toBe(3);
     // A cookie-signed change must come from the board's own page (CSRF).
     const adminCookie = { cookie: `sluice_token=${TOKENS.admin}` };
-    const forged = await fetch(`${api.url}/dashboard/api/queues/${q}/${failedJob!.id}/clean`, { method: 'PUT', headers: { ...adminCookie, 'sec-fetch-site': 'cross-site' } });
+    const forged = await fetch(`${api.url}/dashboard/api/queues/${q}/${failedJob!.id}/clean`, {
+      method: 'PUT',
+      headers: { ...adminCookie, 'sec-fetch-site': 'cross-site' },
+    });
     expect(forged.status).toBe(403);
     expect(await failedCount()).toBe(3);
-    const cleanOne = await fetch(`${api.url}/dashboard/api/queues/${q}/${failedJob!.id}/clean`, { method: 'PUT', headers: { ...adminCookie, 'sec-fetch-site': 'same-origin' } });
+    const cleanOne = await fetch(`${api.url}/dashboard/api/queues/${q}/${failedJob!.id}/clean`, {
+      method: 'PUT',
+      headers: { ...adminCookie, 'sec-fetch-site': 'same-origin' },
+    });
     expect(cleanOne.status).toBe(204);
     expect(await failedCount()).toBe(2);
     const pause = await fetch(`${api.url}/dashboard/api/queues/${q}/pause`, { method: 'PUT', headers: admin });
@@ -293,13 +326,26 @@ describe('bull-board at /dashboard', () => {
       query: { api_key: 'query-api-key-secret', client_secret: 'query-client-secret', limit: '10' },
       json: { password: 'body-password-secret', name: 'visible-name' },
     });
-    const { batchId, ids } = await json<{ batchId: string; ids: string[] }>(await api.call('/v1/operations', { method: 'POST', role: 'enqueue', json: [operation] }));
+    const { batchId, ids } = await json<{ batchId: string; ids: string[] }>(
+      await api.call('/v1/operations', { method: 'POST', role: 'enqueue', json: [operation] }),
+    );
     await p.settled(batchId);
     const q = encodeURIComponent(bullQueueName(p.queue));
     const admin = { authorization: `Bearer ${TOKENS.admin}` };
-    const secrets = ['url-token-secret', 'header-bearer-secret', 'header-api-key-secret', 'query-api-key-secret', 'query-client-secret', 'body-password-secret'];
+    const secrets = [
+      'url-token-secret',
+      'header-bearer-secret',
+      'header-api-key-secret',
+      'query-api-key-secret',
+      'query-client-secret',
+      'body-password-secret',
+    ];
 
-    for (const path of [`/dashboard/api/queues/${q}/${ids[0]}`, `/dashboard/read-only/api/queues/${q}/${ids[0]}`, `/dashboard/api/queues?activeQueue=${q}&status=completed&page=1`]) {
+    for (const path of [
+      `/dashboard/api/queues/${q}/${ids[0]}`,
+      `/dashboard/read-only/api/queues/${q}/${ids[0]}`,
+      `/dashboard/api/queues?activeQueue=${q}&status=completed&page=1`,
+    ]) {
       const text = await (await fetch(`${api.url}${path}`, { headers: admin })).text();
       expect(text).toContain('visible-name');
       expect(text).toContain('"accept":"application/json"');
@@ -320,7 +366,9 @@ describe('bull-board at /dashboard', () => {
     const later = new Queue(bullQueueName(laterName), { connection: redis().client, prefix: PREFIX });
     onTestFinished(() => later.close());
     await later.add('op', { op: { method: 'GET', url: 'https://example.com/' } });
-    const listed = await json<{ queues: { displayName: string }[] }>(await fetch(`${api.url}/dashboard/read-only/api/queues`, { headers: admin }));
+    const listed = await json<{ queues: { displayName: string }[] }>(
+      await fetch(`${api.url}/dashboard/read-only/api/queues`, { headers: admin }),
+    );
     expect(listed.queues.map((queue) => queue.displayName)).toEqual(expect.arrayContaining([p.queue, laterName]));
   });
 });

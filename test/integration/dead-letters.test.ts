@@ -21,11 +21,25 @@ describe('dead letters', () => {
     expect(p.requestsTo('/missing')).toHaveLength(1);
 
     const letter = await p.deadLetters.get(id);
-    expect(letter).toMatchObject({ id, opId: id, batchId, reason: 'permanent-status', status: 404, method: 'POST', url: `${p.target.url}/missing` });
+    expect(letter).toMatchObject({
+      id,
+      opId: id,
+      batchId,
+      reason: 'permanent-status',
+      status: 404,
+      method: 'POST',
+      url: `${p.target.url}/missing`,
+    });
     expect(letter!.attempts).toHaveLength(1);
     expect(letter!.attempts[0]).toMatchObject({ status: 404, error: 'HTTP_404', excerpt: '{"error":"no such order"}' });
     const [line] = await p.results(batchId);
-    expect(line).toMatchObject({ outcome: 'deadLettered', reason: 'permanent-status', status: 404, attempts: 1, excerpt: '{"error":"no such order"}' });
+    expect(line).toMatchObject({
+      outcome: 'deadLettered',
+      reason: 'permanent-status',
+      status: 404,
+      attempts: 1,
+      excerpt: '{"error":"no such order"}',
+    });
   });
 
   it('dead-letters after the attempt budget is spent, recording every attempt', async () => {

@@ -113,7 +113,9 @@ describe('idempotency keys', () => {
       const order = p.op('/again', { idempotencyKey: 'again-1' });
       const first = await shortWindow.enqueue(order, { batchId: 'again-a' });
       expect(await p.settled('again-a')).toMatchObject({ total: 1, succeeded: 1 });
-      await waitFor(async () => (await redis().client.exists(queueKeys(p.queue).idempotency('again-1'))) === 0, { what: 'the dedup mark to expire' });
+      await waitFor(async () => (await redis().client.exists(queueKeys(p.queue).idempotency('again-1'))) === 0, {
+        what: 'the dedup mark to expire',
+      });
       await waitFor(async () => (await p.bullQueue().getJob(first.id)) === undefined, { what: 'the completed job to be removed' });
 
       const second = await shortWindow.enqueue(order, { batchId: 'again-b' });

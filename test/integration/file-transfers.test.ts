@@ -26,10 +26,15 @@ afterEach(async () => {
 });
 
 /** A pipeline whose config has a `bytes` target for a byte server and the test's file directories. */
-async function start(files: { uploadDir?: string; downloadDir?: string } | null = { uploadDir, downloadDir }): Promise<{ p: Pipeline; server: ByteServer }> {
+async function start(
+  files: { uploadDir?: string; downloadDir?: string } | null = { uploadDir, downloadDir },
+): Promise<{ p: Pipeline; server: ByteServer }> {
   const server = await startByteServer();
   onTestFinished(() => server.close());
-  const config = parseSluiceConfig({ targets: { bytes: { baseUrl: server.url, allowPrivateAddresses: true } }, ...(files ? { files } : {}) });
+  const config = parseSluiceConfig({
+    targets: { bytes: { baseUrl: server.url, allowPrivateAddresses: true } },
+    ...(files ? { files } : {}),
+  });
   return { p: await startPipeline(redis(), { config }), server };
 }
 
@@ -48,14 +53,27 @@ describe('uploads through the pipeline', () => {
       response.end(JSON.stringify({ bytes: received.bytes }));
     });
     const batchId = 'upload-retry';
-    await p.producer.enqueue(op({ url: '/import', multipart: [{ name: 'note', value: 'nightly' }, { name: 'file', file: 'export.bin' }] }), { batchId });
+    await p.producer.enqueue(
+      op({
+        url: '/import',
+        multipart: [
+          { name: 'note', value: 'nightly' },
+          { name: 'file', file: 'export.bin' },
+        ],
+      }),
+      { batchId },
+    );
 
     expect(await p.settled(batchId)).toMatchObject({ succeeded: 1, deadLettered: 0, retries: 1 });
     expect(server.received).toHaveLength(2);
     const [first, second] = server.received;
     for (const request of [first!, second!]) {
       expect(request.headers['content-length']).toBe(String(request.bytes));
-      const form = await new Request('http://parse.invalid/', { method: 'POST', headers: { 'content-type': request.headers['content-type']! }, body: request.body! }).formData();
+      const form = await new Request('http://parse.invalid/', {
+        method: 'POST',
+        headers: { 'content-type': request.headers['content-type']! },
+        body: request.body!,
+      }).formData();
       expect(form.get('note')).toBe('nightly');
       expect(sha256(Buffer.from(await (form.get('file') as File).arrayBuffer()))).toBe(sha256(data));
     }
@@ -70,13 +88,27 @@ describe('uploads through the pipeline', () => {
     expect(await p.settled(batchId)).toMatchObject({ succeeded: 0, deadLettered: 1, retries: 0 });
     expect(server.received).toHaveLength(0);
     const letter = await p.deadLetters.get(id);
-    expect(letter).toMatchObject({ reason: 'request-error', message: `upload file "gone/data.csv" does not exist in files.uploadDir (${uploadDir})` });
+    expect(letter).toMatchObject({
+      reason: 'request-error',
+      message: `upload file "gone/data.csv" does not exist in files.uploadDir (${uploadDir})`,
+    });
     expect((await p.results(batchId))[0]).toMatchObject({ outcome: 'deadLettered', reason: 'request-error', meta: { row: 9 } });
   });
 
   it('refuses file operations at enqueue when the config has no directories for them', async () => {
     const { p } = await start(null);
-    await expect(p.producer.enqueue(op({ url: '/x', multipart: [{ name: 'a', value: 'v' }, { name: 'f', file: 'a.csv' }] }), { batchId: 'no-dirs' })).rejects.toMatchObject({
+    await expect(
+      p.producer.enqueue(
+        op({
+          url: '/x',
+          multipart: [
+            { name: 'a', value: 'v' },
+            { name: 'f', file: 'a.csv' },
+          ],
+        }),
+        { batchId: 'no-dirs' },
+      ),
+    ).rejects.toMatchObject({
       issues: [{ path: 'multipart[1].file', message: expect.stringContaining('files.uploadDir is not configured') }],
     });
     await expect(p.producer.enqueue(op({ method: 'GET', url: '/x', download: true }), { batchId: 'no-dirs' })).rejects.toMatchObject({
@@ -115,11 +147,22 @@ describe('downloads through the pipeline', () => {
     });
     const batchId = 'download-failures';
     const gone = await p.producer.enqueue(op({ method: 'GET', url: '/gone', download: { path: 'exports/gone.bin' } }), { batchId });
-    const huge = await p.producer.enqueue(op({ method: 'GET', url: '/bytes?n=3000000', download: { path: 'exports/huge.bin', maxBytes: 1_000_000 } }), { batchId });
+    const huge = await p.producer.enqueue(
+      op({ method: 'GET', url: '/bytes?n=3000000', download: { path: 'exports/huge.bin', maxBytes: 1_000_000 } }),
+      { batchId },
+    );
 
     expect(await p.settled(batchId)).toMatchObject({ succeeded: 0, deadLettered: 2, retries: 0 });
-    expect(await p.deadLetters.get(gone.id)).toMatchObject({ reason: 'permanent-status', status: 410, attempts: [{ status: 410, excerpt: '{"error":"export expired"}' }] });
-    expect(await p.deadLetters.get(huge.id)).toMatchObject({ reason: 'bad-response', status: 200, attempts: [{ error: 'RESPONSE_TOO_LARGE' }] });
+    expect(await p.deadLetters.get(gone.id)).toMatchObject({
+      reason: 'permanent-status',
+      status: 410,
+      attempts: [{ status: 410, excerpt: '{"error":"export expired"}' }],
+    });
+    expect(await p.deadLetters.get(huge.id)).toMatchObject({
+      reason: 'bad-response',
+      status: 200,
+      attempts: [{ error: 'RESPONSE_TOO_LARGE' }],
+    });
     // The directory was made for them; no file (nor temporary file) was left in it.
     expect(await readdir(join(downloadDir, 'exports'))).toEqual([]);
   });

@@ -46,7 +46,8 @@ async function acquireUntilGo(limiter: Limiter, keys: string[], jobId: string, l
     const gate = await limiter.acquire(keys, jobId, leaseMs);
     if (gate.kind === 'go') return { at: Date.now(), lease: gate.lease, deferrals };
     deferrals.push(gate);
-    if (Date.now() > deadline) throw new Error(`${jobId} on ${keys.join(',')}: still deferred after ${timeoutMs} ms (${JSON.stringify(gate)})`);
+    if (Date.now() > deadline)
+      throw new Error(`${jobId} on ${keys.join(',')}: still deferred after ${timeoutMs} ms (${JSON.stringify(gate)})`);
     await pause(gate.waitMs);
   }
 }
@@ -76,11 +77,13 @@ function refusedBy(times: number[], rate: number, burst: number): number[] {
   const interval = 1_000 / rate;
   const tolerance = (burst - 1) * interval;
   let tat = 0;
-  return [...times].sort((a, b) => a - b).filter((at) => {
-    if (tat - at > tolerance) return true;
-    tat = Math.max(tat, at) + interval;
-    return false;
-  });
+  return [...times]
+    .sort((a, b) => a - b)
+    .filter((at) => {
+      if (tat - at > tolerance) return true;
+      tat = Math.max(tat, at) + interval;
+      return false;
+    });
 }
 
 const gaps = (times: number[]): number[] => {
@@ -161,13 +164,17 @@ describe('fast keys', () => {
     const before = await scriptCalls();
     const times: number[] = [];
     // Ten "worker slots" per process, each starting a job every ~5 ms: ~4,000/s in all.
-    await Promise.all(processes.flatMap((limiter, p) => Array.from({ length: 10 }, async (_, slot) => {
-      for (let i = 0; i < 150; i++) {
-        const gate = await limiter.acquire(['fast'], `fast-${p}-${slot}-${i}`, 5_000);
-        if (gate.kind === 'go') times.push(performance.now());
-        await pause(gate.kind === 'go' ? 5 : gate.waitMs);
-      }
-    })));
+    await Promise.all(
+      processes.flatMap((limiter, p) =>
+        Array.from({ length: 10 }, async (_, slot) => {
+          for (let i = 0; i < 150; i++) {
+            const gate = await limiter.acquire(['fast'], `fast-${p}-${slot}-${i}`, 5_000);
+            if (gate.kind === 'go') times.push(performance.now());
+            await pause(gate.kind === 'go' ? 5 : gate.waitMs);
+          }
+        }),
+      ),
+    );
     const calls = (await scriptCalls()) - before;
     expect(calls, `${calls} script calls for ${times.length} starts`).toBeLessThan(times.length / 3);
     expect(refusedBy(times, 5_000, 100)).toEqual([]);
@@ -178,13 +185,17 @@ describe('fast keys', () => {
     const processes = [limiterProcess(cfg), limiterProcess(cfg)];
     const times: number[] = [];
     // Ten "worker slots" per process, each starting one job after another as fast as it may.
-    await Promise.all(processes.flatMap((limiter, p) => Array.from({ length: 10 }, async (_, slot) => {
-      for (let i = 0; times.length < 3_000; i++) {
-        const gate = await limiter.acquire(['fast'], `fast-${p}-${slot}-${i}`, 5_000);
-        if (gate.kind === 'go') times.push(performance.now());
-        else await pause(gate.waitMs);
-      }
-    })));
+    await Promise.all(
+      processes.flatMap((limiter, p) =>
+        Array.from({ length: 10 }, async (_, slot) => {
+          for (let i = 0; times.length < 3_000; i++) {
+            const gate = await limiter.acquire(['fast'], `fast-${p}-${slot}-${i}`, 5_000);
+            if (gate.kind === 'go') times.push(performance.now());
+            else await pause(gate.waitMs);
+          }
+        }),
+      ),
+    );
     expect(refusedBy(times, 5_000, 100)).toEqual([]);
   });
 });
@@ -304,7 +315,10 @@ describe('what responses teach', () => {
     await a.observe(['unconfigured'], { status: 503, retryAfterMs: 2_000 });
     // The observing process knows at once.
     expect((await a.acquire(['unconfigured'], 'free-2', 10_000)).kind).toBe('defer');
-    await waitFor(async () => (await b.acquire(['unconfigured'], 'free-3', 10_000)).kind === 'defer', { timeoutMs: 1_500, what: 'process B to see the pause' });
+    await waitFor(async () => (await b.acquire(['unconfigured'], 'free-3', 10_000)).kind === 'defer', {
+      timeoutMs: 1_500,
+      what: 'process B to see the pause',
+    });
     expect(Date.now() - observedAt).toBeLessThan(1_000);
 
     const go = await acquireUntilGo(b, ['unconfigured'], 'free-4');
@@ -362,7 +376,7 @@ describe('operators', () => {
   });
 
   it('limits set changes the rate an existing limiter uses at once for a limited key', async () => {
-    const cfg = config({ 'retuned': { requestsPerSecond: 20, burst: 2 } });
+    const cfg = config({ retuned: { requestsPerSecond: 20, burst: 2 } });
     const admin = createLimitsAdmin({ redis: redis().client, config: cfg });
     const a = limiterProcess(cfg);
 
@@ -438,10 +452,16 @@ describe('operators', () => {
     expect((await a.acquire(['stop-free'], 'f-1', 10_000)).kind).toBe('go');
 
     await admin.pause('stop-free');
-    await waitFor(async () => (await a.acquire(['stop-free'], 'f-2', 10_000)).kind === 'defer', { timeoutMs: 1_500, what: 'the pause to reach the limiter' });
+    await waitFor(async () => (await a.acquire(['stop-free'], 'f-2', 10_000)).kind === 'defer', {
+      timeoutMs: 1_500,
+      what: 'the pause to reach the limiter',
+    });
     expect(await a.acquire(['stop-free'], 'f-2', 10_000)).toMatchObject({ kind: 'defer', reason: 'paused' });
 
     await admin.resume('stop-free');
-    await waitFor(async () => (await a.acquire(['stop-free'], 'f-3', 10_000)).kind === 'go', { timeoutMs: 1_500, what: 'the resume to reach the limiter' });
+    await waitFor(async () => (await a.acquire(['stop-free'], 'f-3', 10_000)).kind === 'go', {
+      timeoutMs: 1_500,
+      what: 'the resume to reach the limiter',
+    });
   });
 });

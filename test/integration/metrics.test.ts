@@ -35,7 +35,9 @@ async function renderUntil(fleet: FleetMetrics, ready: (text: Exposition) => boo
     },
     { timeoutMs: 10_000, intervalMs: 100, what },
   ).catch((error: unknown) => {
-    throw new Error(`${String(error)}; last render:\n${[...(last?.families.values() ?? [])].flatMap((family) => family.samples.map((s) => `${s.name}${JSON.stringify(s.labels)} ${s.value}`)).join('\n')}`);
+    throw new Error(
+      `${String(error)}; last render:\n${[...(last?.families.values() ?? [])].flatMap((family) => family.samples.map((s) => `${s.name}${JSON.stringify(s.labels)} ${s.value}`)).join('\n')}`,
+    );
   });
   return found!;
 }
@@ -100,7 +102,9 @@ describe('fleet metrics from real workers', () => {
 
     // Each worker publishes under its own id.
     const ids = [p.worker.metrics!.id, second.metrics!.id];
-    expect(new Set(text.samples('sluice_operations_succeeded_total', queue).map((sample) => sample.labels['worker']))).toEqual(new Set(ids));
+    expect(new Set(text.samples('sluice_operations_succeeded_total', queue).map((sample) => sample.labels['worker']))).toEqual(
+      new Set(ids),
+    );
     expect(text.sum('sluice_workers', queue)).toBe(2);
 
     // Read at scrape time.
@@ -123,20 +127,48 @@ describe('fleet metrics from real workers', () => {
     onTestFinished(() => target.close());
     target.script('POST /oauth/token', [{ status: 503 }, { status: 200, json: { access_token: 'tok-1', expires_in: 3_600 } }]);
     const config = parseSluiceConfig({
-      targets: { crm: { baseUrl: target.url, allowPrivateAddresses: true, auth: { type: 'oauth2ClientCredentials', tokenUrl: `${target.url}/oauth/token`, clientIdFromEnv: 'ID', clientSecretFromEnv: 'SECRET' } } },
+      targets: {
+        crm: {
+          baseUrl: target.url,
+          allowPrivateAddresses: true,
+          auth: {
+            type: 'oauth2ClientCredentials',
+            tokenUrl: `${target.url}/oauth/token`,
+            clientIdFromEnv: 'ID',
+            clientSecretFromEnv: 'SECRET',
+          },
+        },
+      },
     });
     const queue = uniqueQueue('oauth-metrics');
     const producer = createProducer({ connection: redis().url, queue, config });
-    const worker = createSluiceWorker({ connection: redis().url, logger: testLogger(), queue, config, env: { ID: 'client', SECRET: 'secret-5f2e' }, concurrency: 5, warmUp: false, metricsIntervalMs: 100 });
+    const worker = createSluiceWorker({
+      connection: redis().url,
+      logger: testLogger(),
+      queue,
+      config,
+      env: { ID: 'client', SECRET: 'secret-5f2e' },
+      concurrency: 5,
+      warmUp: false,
+      metricsIntervalMs: 100,
+    });
     onTestFinished(async () => {
       await worker.close({ force: true });
       await producer.close();
     });
     await worker.ready();
-    const { batchId } = await producer.enqueueMany([1, 2, 3].map((n) => ({ method: 'POST', target: 'crm', url: `/things/${n}`, retry: FAST_RETRY })));
-    await waitFor(async () => (await createBatches(redis().client, queue).status(batchId))?.succeeded === 3, { what: 'the batch to succeed' });
+    const { batchId } = await producer.enqueueMany(
+      [1, 2, 3].map((n) => ({ method: 'POST', target: 'crm', url: `/things/${n}`, retry: FAST_RETRY })),
+    );
+    await waitFor(async () => (await createBatches(redis().client, queue).status(batchId))?.succeeded === 3, {
+      what: 'the batch to succeed',
+    });
 
-    const text = await renderUntil(fleetMetrics(config), (t) => t.sum('sluice_operations_succeeded_total', { queue }) === 3, 'the successes to be published');
+    const text = await renderUntil(
+      fleetMetrics(config),
+      (t) => t.sum('sluice_operations_succeeded_total', { queue }) === 3,
+      'the successes to be published',
+    );
     expect(text.sum('sluice_token_refreshes_total', { queue, target: 'crm', outcome: 'failed' })).toBe(1);
     expect(text.sum('sluice_token_refreshes_total', { queue, target: 'crm', outcome: 'success' })).toBe(1);
     expect(text.sum('sluice_requests_total', { queue, limitKey: 'crm', statusClass: '2xx' })).toBe(3);
@@ -174,10 +206,13 @@ describe('worker snapshots in Redis', () => {
     // With no server reading, publishers clear dead workers' entries themselves (one random entry per publish)…
     await publishSnapshot(client, { worker: 'dead:3:000000', queue: 'q-stale', metrics: [] }, 50);
     await new Promise((resolve) => setTimeout(resolve, 120));
-    await waitFor(async () => {
-      await publishSnapshot(client, { worker: 'live:2:000000', queue: 'q-live', metrics: [] }, 60_000);
-      return (await client.hexists(WORKER_SNAPSHOTS_KEY, 'dead:3:000000')) === 0;
-    }, { what: 'a publisher to remove the stale entry' });
+    await waitFor(
+      async () => {
+        await publishSnapshot(client, { worker: 'live:2:000000', queue: 'q-live', metrics: [] }, 60_000);
+        return (await client.hexists(WORKER_SNAPSHOTS_KEY, 'dead:3:000000')) === 0;
+      },
+      { what: 'a publisher to remove the stale entry' },
+    );
     // …and the hash expires once nobody publishes any more (after the longest keep: a worker of the
     // close test above publishes every 60 s, so it keeps its entry 180 s).
     const ttl = await client.pttl(WORKER_SNAPSHOTS_KEY);

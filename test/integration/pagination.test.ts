@@ -56,7 +56,10 @@ function pagedApi(failOnce?: string): (request: RecordedRequest) => ScriptedResp
         const after = Number(q('after') ?? 0);
         const items = RECORDS.filter((record) => record.id > after).slice(0, 30);
         const last = items.at(-1)!.id;
-        const headers: Record<string, string> = last < RECORDS.length ? { link: `</link?after=${last}>; rel="next", </link?after=0>; rel="first"` } : { link: '</link?after=0>; rel="first"' };
+        const headers: Record<string, string> =
+          last < RECORDS.length
+            ? { link: `</link?after=${last}>; rel="next", </link?after=0>; rel="first"` }
+            : { link: '</link?after=0>; rel="first"' };
         return { status: 200, json: items, headers };
       }
       default:
@@ -72,7 +75,11 @@ async function pipelineWithDownloads(failOnce?: string): Promise<Pipeline> {
   return p;
 }
 
-const ids = (text: string) => text.trim().split('\n').map((line) => (JSON.parse(line) as { id: number }).id);
+const ids = (text: string) =>
+  text
+    .trim()
+    .split('\n')
+    .map((line) => (JSON.parse(line) as { id: number }).id);
 
 describe('pagination into a JSONL file', () => {
   it.each([
@@ -83,7 +90,10 @@ describe('pagination into a JSONL file', () => {
   ])('%s style: every item exactly once, the result says where', async (style, path, paginate, pages) => {
     const p = await pipelineWithDownloads();
     const output = { path: `${style}-${Date.now()}.jsonl` };
-    await p.producer.enqueue({ method: 'GET', target: 'test-target', url: path, paginate: { ...paginate, output } }, { batchId: `walk-${style}` });
+    await p.producer.enqueue(
+      { method: 'GET', target: 'test-target', url: path, paginate: { ...paginate, output } },
+      { batchId: `walk-${style}` },
+    );
     expect(await p.settled(`walk-${style}`)).toMatchObject({ succeeded: 1, deadLettered: 0 });
     const [line] = await p.results(`walk-${style}`);
     const file = join(downloads, output.path);
@@ -99,16 +109,53 @@ describe('pagination into a JSONL file', () => {
 
   it('a failed page is retried from that page, not from the first', async () => {
     const p = await pipelineWithDownloads('/page?page=3&per_page=10');
-    await p.producer.enqueue({ method: 'GET', target: 'test-target', url: '/page', retry: { baseDelayMs: 10, maxDelayMs: 20 }, paginate: { style: 'page', itemsPath: 'data.items', size: 10, output: { path: 'retried.jsonl' } } }, { batchId: 'walk-retry' });
+    await p.producer.enqueue(
+      {
+        method: 'GET',
+        target: 'test-target',
+        url: '/page',
+        retry: { baseDelayMs: 10, maxDelayMs: 20 },
+        paginate: { style: 'page', itemsPath: 'data.items', size: 10, output: { path: 'retried.jsonl' } },
+      },
+      { batchId: 'walk-retry' },
+    );
     expect(await p.settled('walk-retry')).toMatchObject({ succeeded: 1, retries: 1 });
-    expect(p.target.requests.map((request) => new URL(request.path, 'http://x').searchParams.get('page'))).toEqual(['1', '2', '3', '3', '4', '5', '6', '7', '8', '9', '10']);
+    expect(p.target.requests.map((request) => new URL(request.path, 'http://x').searchParams.get('page'))).toEqual([
+      '1',
+      '2',
+      '3',
+      '3',
+      '4',
+      '5',
+      '6',
+      '7',
+      '8',
+      '9',
+      '10',
+    ]);
     expect(ids(await readFile(join(downloads, 'retried.jsonl'), 'utf8'))).toEqual(RECORDS.map((record) => record.id));
   });
 
   it('maxItems and maxPages stop the walk early', async () => {
     const p = await pipelineWithDownloads();
-    await p.producer.enqueue({ method: 'GET', target: 'test-target', url: '/page', paginate: { style: 'page', itemsPath: 'data.items', size: 10, maxItems: 25, output: { path: 'first-25.jsonl' } } }, { batchId: 'walk-max-items' });
-    await p.producer.enqueue({ method: 'GET', target: 'test-target', url: '/offset', paginate: { style: 'offset', size: 10, maxPages: 2, output: { path: 'two-pages.jsonl' } } }, { batchId: 'walk-max-pages' });
+    await p.producer.enqueue(
+      {
+        method: 'GET',
+        target: 'test-target',
+        url: '/page',
+        paginate: { style: 'page', itemsPath: 'data.items', size: 10, maxItems: 25, output: { path: 'first-25.jsonl' } },
+      },
+      { batchId: 'walk-max-items' },
+    );
+    await p.producer.enqueue(
+      {
+        method: 'GET',
+        target: 'test-target',
+        url: '/offset',
+        paginate: { style: 'offset', size: 10, maxPages: 2, output: { path: 'two-pages.jsonl' } },
+      },
+      { batchId: 'walk-max-pages' },
+    );
     expect(await p.settled('walk-max-items')).toMatchObject({ succeeded: 1 });
     expect(await p.settled('walk-max-pages')).toMatchObject({ succeeded: 1 });
     expect(ids(await readFile(join(downloads, 'first-25.jsonl'), 'utf8'))).toEqual(RECORDS.slice(0, 25).map((record) => record.id));
@@ -117,10 +164,16 @@ describe('pagination into a JSONL file', () => {
 
   it('a page whose items are not an array dead-letters the walk, saying which page and path', async () => {
     const p = await pipelineWithDownloads();
-    const { id } = await p.producer.enqueue({ method: 'GET', target: 'test-target', url: '/page', paginate: { style: 'page', itemsPath: 'data.records', size: 10 } }, { batchId: 'walk-bad' });
+    const { id } = await p.producer.enqueue(
+      { method: 'GET', target: 'test-target', url: '/page', paginate: { style: 'page', itemsPath: 'data.records', size: 10 } },
+      { batchId: 'walk-bad' },
+    );
     expect(await p.settled('walk-bad')).toMatchObject({ deadLettered: 1 });
     const letter = await p.deadLetters.get(id);
-    expect(letter).toMatchObject({ reason: 'bad-response', message: 'page 1: paginate.itemsPath "data.records" is not an array (got undefined)' });
+    expect(letter).toMatchObject({
+      reason: 'bad-response',
+      message: 'page 1: paginate.itemsPath "data.records" is not an array (got undefined)',
+    });
   });
 });
 
@@ -129,7 +182,15 @@ describe('a walk that fails for good', () => {
     const p = await pipelineWithDownloads();
     const api = pagedApi();
     p.target.setDefault((request) => (request.path.includes('page=3&') ? { status: 404, json: { error: 'gone' } } : api(request)));
-    await p.producer.enqueue({ method: 'GET', target: 'test-target', url: '/page', paginate: { style: 'page', itemsPath: 'data.items', size: 10, output: { path: 'abandoned.jsonl' } } }, { batchId: 'walk-abandoned' });
+    await p.producer.enqueue(
+      {
+        method: 'GET',
+        target: 'test-target',
+        url: '/page',
+        paginate: { style: 'page', itemsPath: 'data.items', size: 10, output: { path: 'abandoned.jsonl' } },
+      },
+      { batchId: 'walk-abandoned' },
+    );
     expect(await p.settled('walk-abandoned')).toMatchObject({ deadLettered: 1 });
     expect(p.target.requests).toHaveLength(3);
     expect((await readdir(downloads)).filter((name) => name.includes('abandoned'))).toEqual([]);
@@ -139,8 +200,21 @@ describe('a walk that fails for good', () => {
 describe('pagination fanning out with forEach', () => {
   it('enqueues one child operation per item into the same batch, item fields substituted with their types', async () => {
     const p = await pipelineWithDownloads();
-    const forEach = { method: 'POST', target: 'test-target', url: '/things/{{item.id}}', json: { id: '{{item.id}}', label: 'thing {{item.name}}' } };
-    await p.producer.enqueue({ method: 'GET', target: 'test-target', url: '/cursor', paginate: { style: 'cursor', itemsPath: 'items', cursorPath: 'next_cursor', forEach } }, { batchId: 'fan-out' });
+    const forEach = {
+      method: 'POST',
+      target: 'test-target',
+      url: '/things/{{item.id}}',
+      json: { id: '{{item.id}}', label: 'thing {{item.name}}' },
+    };
+    await p.producer.enqueue(
+      {
+        method: 'GET',
+        target: 'test-target',
+        url: '/cursor',
+        paginate: { style: 'cursor', itemsPath: 'items', cursorPath: 'next_cursor', forEach },
+      },
+      { batchId: 'fan-out' },
+    );
     const status = await p.settled('fan-out', 30_000);
     expect(status).toMatchObject({ total: 96, succeeded: 96, deadLettered: 0 });
     const posts = p.target.requests.filter((request) => request.method === 'POST');
@@ -153,7 +227,12 @@ describe('pagination fanning out with forEach', () => {
   it('a template that cannot make a valid operation is refused at enqueue, with the template path', async () => {
     const p = await pipelineWithDownloads();
     const error = await p.producer
-      .enqueue({ method: 'GET', target: 'test-target', url: '/page', paginate: { style: 'page', forEach: { method: 'POST', url: '/things/{{item.id}}', jsn: {} } } })
+      .enqueue({
+        method: 'GET',
+        target: 'test-target',
+        url: '/page',
+        paginate: { style: 'page', forEach: { method: 'POST', url: '/things/{{item.id}}', jsn: {} } },
+      })
       .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as Error).message).toContain('paginate.forEach.jsn: unknown field');
@@ -162,9 +241,20 @@ describe('pagination fanning out with forEach', () => {
 
   it('file output needs files.downloadDir; pagination needs GET', async () => {
     const p = await startPipeline(redis());
-    const noDir = await p.producer.enqueue({ method: 'GET', target: 'test-target', url: '/page', paginate: { style: 'page' } }).catch((caught: unknown) => caught);
-    expect((noDir as Error).message).toContain('paginate: the items go to a JSONL file under files.downloadDir, which the config does not set (or give paginate.forEach)');
-    const post = await p.producer.enqueue({ method: 'POST', target: 'test-target', url: '/page', paginate: { style: 'page', forEach: { method: 'GET', target: 'test-target', url: '/x' } } }).catch((caught: unknown) => caught);
+    const noDir = await p.producer
+      .enqueue({ method: 'GET', target: 'test-target', url: '/page', paginate: { style: 'page' } })
+      .catch((caught: unknown) => caught);
+    expect((noDir as Error).message).toContain(
+      'paginate: the items go to a JSONL file under files.downloadDir, which the config does not set (or give paginate.forEach)',
+    );
+    const post = await p.producer
+      .enqueue({
+        method: 'POST',
+        target: 'test-target',
+        url: '/page',
+        paginate: { style: 'page', forEach: { method: 'GET', target: 'test-target', url: '/x' } },
+      })
+      .catch((caught: unknown) => caught);
     expect((post as Error).message).toContain('paginate: pagination walks GET requests; this operation is POST');
   });
 });

@@ -33,7 +33,10 @@ describe('retries', () => {
 
   it('waits at least Retry-After before the next attempt, whatever the backoff says', async () => {
     const p = await startPipeline(redis());
-    p.target.script('POST /busy', [{ status: 503, headers: { 'retry-after': '2' } }, { status: 200, json: {} }]);
+    p.target.script('POST /busy', [
+      { status: 503, headers: { 'retry-after': '2' } },
+      { status: 200, json: {} },
+    ]);
     const batchId = 'retry-after';
     await p.producer.enqueue(p.op('/busy', { retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 20 } }), { batchId });
 
@@ -50,7 +53,9 @@ describe('jobs written by other BullMQ clients', () => {
     const keyed = await p.bullQueue().add('op', { method: 'POST', url: `${p.target.url}/bare-keyed`, idempotencyKey: 'their-key' });
 
     const state = (jobId: string) => p.bullQueue().getJobState(jobId);
-    await waitFor(async () => (await state(job.id!)) === 'completed' && (await state(keyed.id!)) === 'completed', { what: 'both jobs to complete' });
+    await waitFor(async () => (await state(job.id!)) === 'completed' && (await state(keyed.id!)) === 'completed', {
+      what: 'both jobs to complete',
+    });
 
     const [request] = p.requestsTo('/bare');
     expect(request).toMatchObject({ method: 'PUT', body: '{"from":"python"}' });

@@ -8,7 +8,10 @@ const ORDER_LIST = {
   type: 'object',
   required: ['items'],
   properties: {
-    items: { type: 'array', items: { type: 'object', required: ['id'], properties: { id: { type: 'string' }, total: { type: 'number' } } } },
+    items: {
+      type: 'array',
+      items: { type: 'object', required: ['id'], properties: { id: { type: 'string' }, total: { type: 'number' } } },
+    },
   },
 };
 
@@ -54,7 +57,9 @@ describe('expect.schema through the pipeline', () => {
 
   it('refuses an operation with an invalid schema at enqueue, before anything is queued', async () => {
     const p = await startPipeline(redis());
-    await expect(p.producer.enqueue(p.op('/never', { expect: { schema: { type: 'strin' } } }), { batchId: 'schema-invalid' })).rejects.toMatchObject({
+    await expect(
+      p.producer.enqueue(p.op('/never', { expect: { schema: { type: 'strin' } } }), { batchId: 'schema-invalid' }),
+    ).rejects.toMatchObject({
       issues: [{ path: 'expect.schema.type', message: expect.stringContaining('must be equal to one of the allowed values') }],
     });
     expect(p.requestsTo('/never')).toHaveLength(0);

@@ -17,7 +17,10 @@ const redis = useRedisServer();
 describe('destinations at enqueue', () => {
   it.each([
     ['http://169.254.169.254/latest/meta-data/iam/', /^  url: host 169\.254\.169\.254 is not allowed/m],
-    ['https://elsewhere.example.net/hook', /^  url: host elsewhere\.example\.net is not allowed: configure a target for it or add it to "allowedHosts"/m],
+    [
+      'https://elsewhere.example.net/hook',
+      /^  url: host elsewhere\.example\.net is not allowed: configure a target for it or add it to "allowedHosts"/m,
+    ],
     ['http://10.0.0.8/admin', /^  url: host 10\.0\.0\.8 is not allowed/m],
   ])('%s is refused with a clear error and nothing is enqueued', async (url, message) => {
     const p = await startPipeline(redis());
@@ -29,7 +32,9 @@ describe('destinations at enqueue', () => {
 
   it('an allowed host that is an internal address still needs a target that allows it', async () => {
     const p = await startPipeline(redis(), { config: parseSluiceConfig({ allowedHosts: ['169.254.169.254', '127.0.0.1'] }) });
-    const error = await p.producer.enqueue({ method: 'GET', url: 'http://169.254.169.254/latest/meta-data/' }).catch((caught: unknown) => caught);
+    const error = await p.producer
+      .enqueue({ method: 'GET', url: 'http://169.254.169.254/latest/meta-data/' })
+      .catch((caught: unknown) => caught);
     expect((error as ValidationError).message).toContain(
       'url: 169.254.169.254 is a cloud metadata address; only a target for 169.254.169.254:80 with "allowPrivateAddresses": true may call it',
     );
@@ -51,9 +56,15 @@ describe('redirects', () => {
   it('keeps method and body on a 307 to another allowed origin, but not the credentials', async () => {
     const second = await startTargetServer();
     try {
-      const p = await startPipeline(redis(), { config: parseSluiceConfig({ targets: { second: { baseUrl: second.url, allowPrivateAddresses: true } } }) });
+      const p = await startPipeline(redis(), {
+        config: parseSluiceConfig({ targets: { second: { baseUrl: second.url, allowPrivateAddresses: true } } }),
+      });
       p.target.script('PUT /moved', [{ status: 307, headers: { location: `${second.url}/here` } }]);
-      const op = p.op('/moved', { method: 'PUT', json: { n: 1 }, headers: { authorization: 'Bearer not-for-them', cookie: 'session=1', 'x-trace': 't-1' } });
+      const op = p.op('/moved', {
+        method: 'PUT',
+        json: { n: 1 },
+        headers: { authorization: 'Bearer not-for-them', cookie: 'session=1', 'x-trace': 't-1' },
+      });
       await p.producer.enqueue(op, { batchId: 'temporary' });
       expect(await p.settled('temporary')).toMatchObject({ succeeded: 1 });
       expect(p.target.requests[0]!.headers['authorization']).toBe('Bearer not-for-them');
@@ -69,7 +80,9 @@ describe('redirects', () => {
 
   it('refuses a redirect to a cloud metadata address: dead-lettered, saying why, and never connected', async () => {
     const p = await startPipeline(redis());
-    p.target.script('GET /avatar', [{ status: 302, headers: { location: 'http://169.254.169.254/latest/meta-data/iam/security-credentials/' } }]);
+    p.target.script('GET /avatar', [
+      { status: 302, headers: { location: 'http://169.254.169.254/latest/meta-data/iam/security-credentials/' } },
+    ]);
     const { id } = await p.producer.enqueue(p.op('/avatar', { method: 'GET', json: undefined }), { batchId: 'ssrf' });
     expect(await p.settled('ssrf')).toMatchObject({ succeeded: 0, deadLettered: 1, retries: 0 });
     const letter = await p.deadLetters.get(id);
@@ -102,9 +115,25 @@ describe('job data written by other clients', () => {
   it('a stored next page outside the allowed set is refused, not sent', async () => {
     const p = await startPipeline(redis(), { config: parseSluiceConfig({ files: { downloadDir: '/tmp' } }) });
     const op = { method: 'GET', target: 'test-target', url: '/items', paginate: { style: 'link' } };
-    await p.bullQueue().add('op', { op, opId: 'forged', idempotencyKey: 'forged', batchId: 'forged', paging: { pages: 1, items: 0, next: { url: 'https://evil.example.net/steal' } } }, { jobId: 'forged' });
+    await p
+      .bullQueue()
+      .add(
+        'op',
+        {
+          op,
+          opId: 'forged',
+          idempotencyKey: 'forged',
+          batchId: 'forged',
+          paging: { pages: 1, items: 0, next: { url: 'https://evil.example.net/steal' } },
+        },
+        { jobId: 'forged' },
+      );
     const letter = await waitFor(() => p.deadLetters.get('forged'), { what: 'the forged job to be dead-lettered' });
-    expect(letter).toMatchObject({ reason: 'request-error', message: 'the next page https://evil.example.net/steal: host evil.example.net is not allowed: configure a target for it or add it to "allowedHosts" in the config' });
+    expect(letter).toMatchObject({
+      reason: 'request-error',
+      message:
+        'the next page https://evil.example.net/steal: host evil.example.net is not allowed: configure a target for it or add it to "allowedHosts" in the config',
+    });
     expect(p.target.requests).toHaveLength(0);
   });
 });
@@ -113,14 +142,24 @@ describe('addresses at connect time', () => {
   it('refuses a name that resolves to a loopback address unless a target for it allows that', async () => {
     const server = await startTargetServer();
     const port = new URL(server.url).port;
-    const spec = { method: 'GET', url: new URL(`http://localhost:${port}/x`), headers: {}, body: undefined, timeouts: { connect: 2_000, headers: 2_000, total: 5_000 } };
+    const spec = {
+      method: 'GET',
+      url: new URL(`http://localhost:${port}/x`),
+      headers: {},
+      body: undefined,
+      timeouts: { connect: 2_000, headers: 2_000, total: 5_000 },
+    };
     const guarded = (config: unknown) => createHttpClient({ ...createDestinationPolicy(parseSluiceConfig(config)) });
     try {
       const refusing = guarded({ allowedHosts: ['localhost'] });
       const error = await refusing.send(spec).catch((caught: unknown) => caught);
       await refusing.close();
       expect(error).toBeInstanceOf(AddressRefusedError);
-      expect((error as Error).message).toMatch(new RegExp(`^localhost \\((127\\.0\\.0\\.1|::1)\\) is a loopback address; only a target for localhost:${port} with "allowPrivateAddresses": true may call it$`));
+      expect((error as Error).message).toMatch(
+        new RegExp(
+          `^localhost \\((127\\.0\\.0\\.1|::1)\\) is a loopback address; only a target for localhost:${port} with "allowPrivateAddresses": true may call it$`,
+        ),
+      );
       expect(server.requests).toHaveLength(0);
 
       const allowing = guarded({ targets: { dev: { baseUrl: `http://localhost:${port}`, allowPrivateAddresses: true } } });

@@ -45,7 +45,11 @@ describe('HTTP API: tokens and roles', () => {
     const notBearer = await api.call('/v1/limits', { role: null, headers: { authorization: `Basic ${TOKENS.admin}` } });
     expect(notBearer.status).toBe(401);
 
-    const readEnqueues = await api.call('/v1/operations', { method: 'POST', role: 'read', json: { method: 'GET', url: 'https://example.com/' } });
+    const readEnqueues = await api.call('/v1/operations', {
+      method: 'POST',
+      role: 'read',
+      json: { method: 'GET', url: 'https://example.com/' },
+    });
     expect(readEnqueues.status).toBe(403);
     expect((await json(readEnqueues))['code']).toBe('FORBIDDEN');
 
@@ -66,7 +70,8 @@ describe('HTTP API: tokens and roles', () => {
     const { api } = await setup();
     const cookie = { cookie: `sluice_token=${TOKENS.admin}` };
     expect((await api.call('/v1/limits', { role: null, headers: cookie })).status).toBe(200);
-    const put = (headers: Record<string, string>) => api.call('/v1/limits/some-key', { method: 'PUT', role: null, headers, json: { rps: 5 } });
+    const put = (headers: Record<string, string>) =>
+      api.call('/v1/limits/some-key', { method: 'PUT', role: null, headers, json: { rps: 5 } });
     const forged = await put(cookie);
     expect(forged.status).toBe(403);
     expect((await json(forged))['message']).toContain('x-sluice-request');
@@ -91,7 +96,10 @@ describe('HTTP API: enqueue and follow', () => {
 
     const results = await api.call('/v1/batches/api-batch-1/results', { role: 'read' });
     expect(results.headers.get('content-type')).toContain('application/x-ndjson');
-    const lines = (await results.text()).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const lines = (await results.text())
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines.map((line) => line['outcome'])).toEqual(['succeeded', 'succeeded']);
     expect(lines.find((line) => line['id'] === ids[0])?.['meta']).toEqual({ row: 1 });
 
@@ -109,7 +117,12 @@ describe('HTTP API: enqueue and follow', () => {
     const { p, api } = await setup();
     const good = JSON.stringify(p.op('/n'));
     const bad = `${good}\n\n{"method":"POST"}\nnot json\n${JSON.stringify(p.op('/n', { retry: { attempts: 0 } }))}\n`;
-    const refused = await api.call('/v1/operations?batch=nd-bad', { method: 'POST', role: 'enqueue', body: bad, headers: { 'content-type': 'application/x-ndjson' } });
+    const refused = await api.call('/v1/operations?batch=nd-bad', {
+      method: 'POST',
+      role: 'enqueue',
+      body: bad,
+      headers: { 'content-type': 'application/x-ndjson' },
+    });
     expect(refused.status).toBe(400);
     const problem = await json(refused);
     expect(problem['code']).toBe('VALIDATION_FAILED');
@@ -123,7 +136,12 @@ describe('HTTP API: enqueue and follow', () => {
     expect((await api.call('/v1/batches/nd-bad', { role: 'read' })).status).toBe(404);
 
     const lines = Array.from({ length: 300 }, (_, i) => JSON.stringify(p.op(`/n/${i}`))).join('\r\n');
-    const accepted = await api.call('/v1/operations', { method: 'POST', role: 'enqueue', body: lines, headers: { 'content-type': 'application/x-ndjson' } });
+    const accepted = await api.call('/v1/operations', {
+      method: 'POST',
+      role: 'enqueue',
+      body: lines,
+      headers: { 'content-type': 'application/x-ndjson' },
+    });
     expect(accepted.status).toBe(202);
     const { batchId, enqueued } = await json(accepted);
     expect(enqueued).toBe(300);
@@ -132,13 +150,18 @@ describe('HTTP API: enqueue and follow', () => {
 
   it('answers bad bodies with clear JSON errors: empty, not JSON, wrong media type, too large, unknown query field', async () => {
     const { p, api } = await setup({ bodyLimitBytes: 2_048 });
-    const post = (body: string, type: string, query = '') => api.call(`/v1/operations${query}`, { method: 'POST', body, headers: { 'content-type': type } });
+    const post = (body: string, type: string, query = '') =>
+      api.call(`/v1/operations${query}`, { method: 'POST', body, headers: { 'content-type': type } });
     const cases: [Response, number, string][] = [
       [await post('[]', 'application/json'), 400, 'VALIDATION_FAILED'],
       [await post('{"method":', 'application/json'), 400, 'BAD_JSON'],
       [await post('hello', 'text/plain'), 415, 'UNSUPPORTED_MEDIA_TYPE'],
       [await post(JSON.stringify(Array.from({ length: 40 }, () => p.op('/big'))), 'application/json'), 413, 'BODY_TOO_LARGE'],
-      [await post(Array.from({ length: 40 }, () => JSON.stringify(p.op('/big'))).join('\n'), 'application/x-ndjson'), 413, 'BODY_TOO_LARGE'],
+      [
+        await post(Array.from({ length: 40 }, () => JSON.stringify(p.op('/big'))).join('\n'), 'application/x-ndjson'),
+        413,
+        'BODY_TOO_LARGE',
+      ],
       [await post(JSON.stringify(p.op('/q')), 'application/json', '?batch=has space'), 400, 'VALIDATION_FAILED'],
       [await post(JSON.stringify(p.op('/q')), 'application/json', '?queue=a/b'), 400, 'VALIDATION_FAILED'],
       [await post(JSON.stringify(p.op('/q')), 'application/json', '?bacth=x'), 400, 'VALIDATION_FAILED'],
@@ -176,7 +199,10 @@ describe('HTTP API: dead letters and limits', () => {
     expect(only404['total']).toBe(1);
 
     const group = groups[1]!;
-    const replay = await api.call('/v1/dead-letters/replay', { method: 'POST', json: { filter: { limitKey: group.limitKey, status: group.status, reason: group.reason } } });
+    const replay = await api.call('/v1/dead-letters/replay', {
+      method: 'POST',
+      json: { filter: { limitKey: group.limitKey, status: group.status, reason: group.reason } },
+    });
     expect(replay.status).toBe(200);
     const replayed = await json(replay);
     expect(replayed).toMatchObject({ replayed: 1, missing: [] });
@@ -192,7 +218,7 @@ describe('HTTP API: dead letters and limits', () => {
     expect(badSelection.status).toBe(400);
   });
 
-  it('lists and changes limits with the CLI\'s semantics, naming the bad field', async () => {
+  it("lists and changes limits with the CLI's semantics, naming the bad field", async () => {
     const { api } = await setup();
     const set = await api.call('/v1/limits/partner-api', { method: 'PUT', json: { rpm: 120, burst: 3, ttl: '5m' } });
     expect(set.status).toBe(200);
@@ -242,7 +268,12 @@ describe('HTTP API: queues, states and edges', () => {
   it('shows a dead-lettered operation with its attempts; replays by id report the missing; filters by status none', async () => {
     const { p, api } = await setup();
     p.target.script('POST /broken', [{ status: 500 }]);
-    const { ids, batchId } = await json(await api.call('/v1/operations', { method: 'POST', json: [p.op('/broken', { retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20 } })] }));
+    const { ids, batchId } = await json(
+      await api.call('/v1/operations', {
+        method: 'POST',
+        json: [p.op('/broken', { retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20 } })],
+      }),
+    );
     await followBatch(api, batchId as string);
     const id = (ids as string[])[0]!;
     const state = await json(await api.call(`/v1/operations/${id}`, { role: 'read' }));
@@ -250,7 +281,9 @@ describe('HTTP API: queues, states and edges', () => {
     expect(state['failedAttempts']).toHaveLength(2);
 
     expect((await json(await api.call('/v1/dead-letters?status=none', { role: 'read' })))['total']).toBe(0);
-    const failed = (await (await api.call(`/v1/batches/${batchId as string}/results?failed=true`, { role: 'read' })).text()).trim().split('\n');
+    const failed = (await (await api.call(`/v1/batches/${batchId as string}/results?failed=true`, { role: 'read' })).text())
+      .trim()
+      .split('\n');
     expect(failed).toHaveLength(1);
     expect((await api.call('/v1/batches/no-such-batch/results', { role: 'read' })).status).toBe(404);
 
@@ -275,7 +308,11 @@ describe('HTTP API: queues, states and edges', () => {
 
   it('answers odd requests with JSON codes: NDJSON where JSON is due, a malformed URL, long keys, out-of-range limits', async () => {
     const { api } = await setup();
-    const ndjson = await api.call('/v1/limits/some-key', { method: 'PUT', body: '{"rps":1}', headers: { 'content-type': 'application/x-ndjson' } });
+    const ndjson = await api.call('/v1/limits/some-key', {
+      method: 'PUT',
+      body: '{"rps":1}',
+      headers: { 'content-type': 'application/x-ndjson' },
+    });
     expect(ndjson.status).toBe(415);
     expect((await json(ndjson))['code']).toBe('UNSUPPORTED_MEDIA_TYPE');
     const malformed = await api.call('/v1/operations/%zz', { role: 'read' });
@@ -328,7 +365,13 @@ describe('HTTP API: readiness and the OpenAPI document', () => {
     const { api } = await setup();
     const doc = (await (await api.call('/openapi.json', { role: null })).json()) as {
       openapi: string;
-      paths: Record<string, Record<string, { 'x-sluice-role'?: string; parameters: { name: string; in: string }[]; requestBody?: { content: Record<string, unknown> } }>>;
+      paths: Record<
+        string,
+        Record<
+          string,
+          { 'x-sluice-role'?: string; parameters: { name: string; in: string }[]; requestBody?: { content: Record<string, unknown> } }
+        >
+      >;
     };
     expect(doc.openapi).toBe('3.0.3');
     expect(Object.keys(doc.paths).sort()).toEqual([

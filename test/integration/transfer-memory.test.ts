@@ -41,7 +41,10 @@ async function start(): Promise<{ p: Pipeline; server: ByteServer; uploadDir: st
   await mkdir(downloadDir);
   const server = await startByteServer();
   onTestFinished(() => server.close());
-  const config = parseSluiceConfig({ targets: { bytes: { baseUrl: server.url, allowPrivateAddresses: true } }, files: { uploadDir, downloadDir } });
+  const config = parseSluiceConfig({
+    targets: { bytes: { baseUrl: server.url, allowPrivateAddresses: true } },
+    files: { uploadDir, downloadDir },
+  });
   return { p: await startPipeline(redis(), { config }), server, uploadDir, downloadDir };
 }
 
@@ -71,27 +74,33 @@ const op = (extra: Record<string, unknown>) => ({
 const mb = (bytes: number) => `${(bytes / MIB).toFixed(1)} MiB`;
 
 describe(`${SIZE_MB} MiB bodies stream through a worker`, () => {
-  it(`downloads ${SIZE_MB} MiB generated on the fly with flat memory, recording its size and SHA-256`, { timeout: TIME_LIMIT_MS + 30_000 }, async () => {
-    const { p, server, downloadDir } = await start();
-    // Warm the path first, so that what is measured is the download, not the first use of the code.
-    await p.producer.enqueue(op({ method: 'GET', url: '/bytes?n=1000', download: { path: 'warm.bin' } }), { batchId: 'warm' });
-    await p.settled('warm');
+  it(
+    `downloads ${SIZE_MB} MiB generated on the fly with flat memory, recording its size and SHA-256`,
+    { timeout: TIME_LIMIT_MS + 30_000 },
+    async () => {
+      const { p, server, downloadDir } = await start();
+      // Warm the path first, so that what is measured is the download, not the first use of the code.
+      await p.producer.enqueue(op({ method: 'GET', url: '/bytes?n=1000', download: { path: 'warm.bin' } }), { batchId: 'warm' });
+      await p.settled('warm');
 
-    const watch = watchRss();
-    const started = performance.now();
-    const path = `/bytes?n=${SIZE}`;
-    await p.producer.enqueue(op({ method: 'GET', url: path, download: { path: 'big/body.bin' } }), { batchId: 'big' });
-    expect(await p.settled('big', TIME_LIMIT_MS)).toMatchObject({ succeeded: 1, deadLettered: 0 });
-    const seconds = (performance.now() - started) / 1_000;
-    const rss = watch.stop();
+      const watch = watchRss();
+      const started = performance.now();
+      const path = `/bytes?n=${SIZE}`;
+      await p.producer.enqueue(op({ method: 'GET', url: path, download: { path: 'big/body.bin' } }), { batchId: 'big' });
+      expect(await p.settled('big', TIME_LIMIT_MS)).toMatchObject({ succeeded: 1, deadLettered: 0 });
+      const seconds = (performance.now() - started) / 1_000;
+      const rss = watch.stop();
 
-    const sent = server.sent.get(path)!;
-    const [line] = await p.results('big');
-    expect(line!.result!.download).toEqual({ path: join(downloadDir, 'big/body.bin'), bytes: SIZE, sha256: sent.sha256 });
-    expect((await stat(join(downloadDir, 'big/body.bin'))).size).toBe(SIZE);
-    console.info(`download ${SIZE_MB} MiB: ${seconds.toFixed(1)} s (${(SIZE_MB / seconds).toFixed(0)} MiB/s), RSS ${mb(rss.baseline)} → peak ${mb(rss.peak)} (+${mb(rss.growth)})`);
-    expect(rss.growth).toBeLessThan(MAX_RSS_GROWTH);
-  });
+      const sent = server.sent.get(path)!;
+      const [line] = await p.results('big');
+      expect(line!.result!.download).toEqual({ path: join(downloadDir, 'big/body.bin'), bytes: SIZE, sha256: sent.sha256 });
+      expect((await stat(join(downloadDir, 'big/body.bin'))).size).toBe(SIZE);
+      console.info(
+        `download ${SIZE_MB} MiB: ${seconds.toFixed(1)} s (${(SIZE_MB / seconds).toFixed(0)} MiB/s), RSS ${mb(rss.baseline)} → peak ${mb(rss.peak)} (+${mb(rss.growth)})`,
+      );
+      expect(rss.growth).toBeLessThan(MAX_RSS_GROWTH);
+    },
+  );
 
   it(`uploads a ${SIZE_MB} MiB file, raw and as multipart, with flat memory`, { timeout: TIME_LIMIT_MS * 2 + 30_000 }, async () => {
     const { p, server, uploadDir } = await start();
@@ -113,7 +122,17 @@ describe(`${SIZE_MB} MiB bodies stream through a worker`, () => {
     await p.producer.enqueue(op({ method: 'PUT', url: '/raw', bodyFile: 'big.bin' }), { batchId: 'big-raw' });
     expect(await p.settled('big-raw', TIME_LIMIT_MS)).toMatchObject({ succeeded: 1, deadLettered: 0 });
     const middle = performance.now();
-    await p.producer.enqueue(op({ method: 'POST', url: '/multipart', multipart: [{ name: 'note', value: 'big' }, { name: 'file', file: 'big.bin' }] }), { batchId: 'big-multipart' });
+    await p.producer.enqueue(
+      op({
+        method: 'POST',
+        url: '/multipart',
+        multipart: [
+          { name: 'note', value: 'big' },
+          { name: 'file', file: 'big.bin' },
+        ],
+      }),
+      { batchId: 'big-multipart' },
+    );
     expect(await p.settled('big-multipart', TIME_LIMIT_MS)).toMatchObject({ succeeded: 1, deadLettered: 0 });
     const rss = watch.stop();
 
@@ -127,7 +146,9 @@ describe(`${SIZE_MB} MiB bodies stream through a worker`, () => {
     expect(multipart.bytes - SIZE).toBeLessThan(1_000);
     const seconds = (performance.now() - started) / 1_000;
     const rawSeconds = (middle - started) / 1_000;
-    console.info(`upload ${SIZE_MB} MiB raw + multipart: ${rawSeconds.toFixed(1)} s + ${(seconds - rawSeconds).toFixed(1)} s, RSS ${mb(rss.baseline)} → peak ${mb(rss.peak)} (+${mb(rss.growth)})`);
+    console.info(
+      `upload ${SIZE_MB} MiB raw + multipart: ${rawSeconds.toFixed(1)} s + ${(seconds - rawSeconds).toFixed(1)} s, RSS ${mb(rss.baseline)} → peak ${mb(rss.peak)} (+${mb(rss.growth)})`,
+    );
     expect(rss.growth).toBeLessThan(MAX_RSS_GROWTH);
   });
 });

@@ -16,7 +16,9 @@ describe('SLUICE_API_TOKENS', () => {
   it('lists every problem by entry position, never echoing a token', () => {
     let error: unknown;
     try {
-      parseApiTokens('tiny1:admin,no-role-here-0123456789,good-token-0123456789:root,good-token-0123456789:read,good-token-0123456789:read');
+      parseApiTokens(
+        'tiny1:admin,no-role-here-0123456789,good-token-0123456789:root,good-token-0123456789:read,good-token-0123456789:read',
+      );
     } catch (caught) {
       error = caught;
     }

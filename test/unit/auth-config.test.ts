@@ -22,7 +22,15 @@ describe('target auth in the config', () => {
         a: { baseUrl: 'https://a.test', auth: { type: 'apiKey', name: 'X-API-Key', valueFromEnv: 'A_KEY' } },
         b: { baseUrl: 'https://b.test', auth: { type: 'bearer', tokenFromEnv: 'B_TOKEN' } },
         c: { baseUrl: 'https://c.test', auth: { type: 'basic', usernameFromEnv: 'C_USER', passwordFromEnv: 'C_PASSWORD' } },
-        d: { baseUrl: 'https://d.test', auth: { type: 'oauth2ClientCredentials', tokenUrl: 'https://d.test/token', clientIdFromEnv: 'D_ID', clientSecretFromEnv: 'D_SECRET' } },
+        d: {
+          baseUrl: 'https://d.test',
+          auth: {
+            type: 'oauth2ClientCredentials',
+            tokenUrl: 'https://d.test/token',
+            clientIdFromEnv: 'D_ID',
+            clientSecretFromEnv: 'D_SECRET',
+          },
+        },
       },
     });
     expect(config.targets['a']!.auth).toEqual({ type: 'apiKey', in: 'header', name: 'X-API-Key', valueFromEnv: 'A_KEY' });
@@ -30,21 +38,25 @@ describe('target auth in the config', () => {
   });
 
   it('names the field of each problem', () => {
-    expect(issuesOf(withAuth({ type: 'password' }))).toEqual([{ path: 'targets.api.auth.type', message: 'expected type apiKey, bearer, basic or oauth2ClientCredentials' }]);
+    expect(issuesOf(withAuth({ type: 'password' }))).toEqual([
+      { path: 'targets.api.auth.type', message: 'expected type apiKey, bearer, basic or oauth2ClientCredentials' },
+    ]);
     expect(issuesOf(withAuth({ type: 'bearer', tokenFromEnv: 'not a name' }))).toEqual([
       { path: 'targets.api.auth.tokenFromEnv', message: 'expected an environment variable name such as ORDERS_API_KEY' },
     ]);
     expect(issuesOf(withAuth({ type: 'bearer', token: 'inline-secret' })).map((issue) => issue.path)).toEqual(
       expect.arrayContaining(['targets.api.auth.token', 'targets.api.auth.tokenFromEnv']),
     );
-    expect(issuesOf(withAuth({ type: 'oauth2ClientCredentials', tokenUrl: 'ftp://x', clientIdFromEnv: 'I', clientSecretFromEnv: 'S' }))).toEqual([
-      { path: 'targets.api.auth.tokenUrl', message: 'expected an absolute http(s) URL' },
-    ]);
+    expect(
+      issuesOf(withAuth({ type: 'oauth2ClientCredentials', tokenUrl: 'ftp://x', clientIdFromEnv: 'I', clientSecretFromEnv: 'S' })),
+    ).toEqual([{ path: 'targets.api.auth.tokenUrl', message: 'expected an absolute http(s) URL' }]);
   });
 
   it('missingSecrets lists unset and empty variables, not set ones', () => {
     const config = parseSluiceConfig(withAuth({ type: 'basic', usernameFromEnv: 'U', passwordFromEnv: 'P' }));
-    expect(missingSecrets(config.targets, { U: 'x', P: '' })).toEqual([{ path: 'targets.api.auth.passwordFromEnv', message: 'environment variable P is not set' }]);
+    expect(missingSecrets(config.targets, { U: 'x', P: '' })).toEqual([
+      { path: 'targets.api.auth.passwordFromEnv', message: 'environment variable P is not set' },
+    ]);
     expect(missingSecrets(config.targets, { U: 'x', P: 'y' })).toEqual([]);
   });
 });

@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  NetworkError,
-  RequestError,
-  ShutdownAbortError,
-  SluiceError,
-  TimeoutError,
-  UpstreamError,
-} from '../../src/errors.js';
+import { NetworkError, RequestError, ShutdownAbortError, SluiceError, TimeoutError, UpstreamError } from '../../src/errors.js';
 import { RETRYABLE_STATUSES, classifyError, classifyStatus } from '../../src/http/classify.js';
 
 describe('classifyStatus', () => {

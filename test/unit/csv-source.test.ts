@@ -31,7 +31,10 @@ describe('createCsvSource', () => {
     const records = await read('mixed.csv', csv);
     expect(records.map(({ where, record }) => [where, record.value])).toEqual([
       ['mixed.csv line 2', { method: 'POST', url: '/c/1', json: { name: 'Lovelace, Ada' }, meta: { id: '1', name: 'Lovelace, Ada' } }],
-      ['mixed.csv line 3 (text lines 3–4)', { method: 'POST', url: '/c/2', json: { name: 'multi\r\nline "quoted"' }, meta: { id: '2', name: 'multi\r\nline "quoted"' } }],
+      [
+        'mixed.csv line 3 (text lines 3–4)',
+        { method: 'POST', url: '/c/2', json: { name: 'multi\r\nline "quoted"' }, meta: { id: '2', name: 'multi\r\nline "quoted"' } },
+      ],
       // Line 4 is blank and line 5 has only empty cells: both skipped, both counted.
       ['mixed.csv line 6 (text line 7)', { method: 'POST', url: '/c/3', json: { name: 'plain' }, meta: { id: '3', name: 'plain' } }],
     ]);
@@ -48,9 +51,24 @@ describe('createCsvSource', () => {
   });
 
   it.each([
-    ['unclosed.csv', 'id,name\n1,a\n\n2,"never closed\n3,c\n', 'unclosed.csv line 4', 'malformed CSV: a quoted field that starts in this row is never closed (the file ends inside it)'],
-    ['closing.csv', 'id,name\n1,"a\nb"\n2,"b"x\n3,c\n', 'closing.csv line 3 (text line 4)', 'malformed CSV: text after the closing quote of a field (write a quote inside a quoted field as "")'],
-    ['opening.csv', 'id,name\n1,a"b\n', 'opening.csv line 2', 'malformed CSV: a quote inside a field that is not quoted (quote the whole field and write the quote as "")'],
+    [
+      'unclosed.csv',
+      'id,name\n1,a\n\n2,"never closed\n3,c\n',
+      'unclosed.csv line 4',
+      'malformed CSV: a quoted field that starts in this row is never closed (the file ends inside it)',
+    ],
+    [
+      'closing.csv',
+      'id,name\n1,"a\nb"\n2,"b"x\n3,c\n',
+      'closing.csv line 3 (text line 4)',
+      'malformed CSV: text after the closing quote of a field (write a quote inside a quoted field as "")',
+    ],
+    [
+      'opening.csv',
+      'id,name\n1,a"b\n',
+      'opening.csv line 2',
+      'malformed CSV: a quote inside a field that is not quoted (quote the whole field and write the quote as "")',
+    ],
   ])('%s: malformed CSV stops the read at the row it starts in', async (name, csv, where, problem) => {
     const records = await read(name, csv);
     const last = records.at(-1);

@@ -56,7 +56,12 @@ describe('cellValue: a cell that is a whole value', () => {
 
 describe('column placeholders', () => {
   it('name columns with spaces, dashes, dots and non-ASCII letters, and leave other braces alone', () => {
-    const names = [...placeholdersOf({ a: '{{First Name}} {{ e-mail }}', b: ['{{addr.zip}}', '{{Prénom:string}}'], c: '{{#each items}}{{/each}} {{}}' }, COLUMN_SYNTAX)];
+    const names = [
+      ...placeholdersOf(
+        { a: '{{First Name}} {{ e-mail }}', b: ['{{addr.zip}}', '{{Prénom:string}}'], c: '{{#each items}}{{/each}} {{}}' },
+        COLUMN_SYNTAX,
+      ),
+    ];
     expect(names).toEqual([
       { name: 'First Name', path: ['a'] },
       { name: 'e-mail', path: ['a'] },
@@ -66,7 +71,11 @@ describe('column placeholders', () => {
   });
 
   it('leave pagination templates as they were: {{item.path}} with its JSON type', () => {
-    expect(renderTemplate({ id: '{{item.id}}', url: '/u/{{item.id}}', tags: ['{{item.missing}}'] }, { item: { id: 7 } })).toEqual({ id: 7, url: '/u/7', tags: [null] });
+    expect(renderTemplate({ id: '{{item.id}}', url: '/u/{{item.id}}', tags: ['{{item.missing}}'] }, { item: { id: 7 } })).toEqual({
+      id: 7,
+      url: '/u/7',
+      tags: [null],
+    });
   });
 });
 
@@ -77,7 +86,16 @@ describe('compileRowTemplate + render', () => {
     url: '/contacts/{{id}}',
     idempotencyKey: 'upsert-{{id}}',
     query: { p: '{{price}}' },
-    json: { id: '{{id}}', name: '{{name}}', zip: '{{zip}}', active: '{{active}}', price: '{{price}}', note: '{{note}}', label: '{{name}} ({{zip}})', tags: ['{{note}}', 'x'] },
+    json: {
+      id: '{{id}}',
+      name: '{{name}}',
+      zip: '{{zip}}',
+      active: '{{active}}',
+      price: '{{price}}',
+      note: '{{note}}',
+      label: '{{name}} ({{zip}})',
+      tags: ['{{note}}', 'x'],
+    },
   };
 
   it('types whole-value cells, writes cells inside text as they are, and copies the row into meta', () => {
@@ -87,7 +105,16 @@ describe('compileRowTemplate + render', () => {
       url: '/contacts/17',
       idempotencyKey: 'upsert-17',
       query: { p: 19.9 },
-      json: { id: 17, name: 'Ada "A", Lovelace', zip: '01234', active: true, price: 19.9, note: 'line 1\nline 2', label: 'Ada "A", Lovelace (01234)', tags: ['line 1\nline 2', 'x'] },
+      json: {
+        id: 17,
+        name: 'Ada "A", Lovelace',
+        zip: '01234',
+        active: true,
+        price: 19.9,
+        note: 'line 1\nline 2',
+        label: 'Ada "A", Lovelace (01234)',
+        tags: ['line 1\nline 2', 'x'],
+      },
       meta: { id: '17', name: 'Ada "A", Lovelace', zip: '01234', active: 'true', price: '19.90', note: 'line 1\nline 2' },
     });
   });
@@ -111,11 +138,25 @@ describe('compileRowTemplate + render', () => {
   });
 
   it('declared types: {{zip:string}} stays text, {{x:number}} and {{x:boolean}} must fit, naming the field and the column', () => {
-    const row = compile({ method: 'POST', url: '/c/{{id:number}}', json: { zip: '{{zip:string}}', age: '{{name:number}}', active: '{{active:boolean}}', n: '{{price:number}}' } }, header);
-    expect(renderOk(row, ['1', '42', '99999', 'FALSE', '1e3', ''])).toMatchObject({ url: '/c/1', json: { zip: '99999', age: 42, active: false, n: 1000 } });
+    const row = compile(
+      {
+        method: 'POST',
+        url: '/c/{{id:number}}',
+        json: { zip: '{{zip:string}}', age: '{{name:number}}', active: '{{active:boolean}}', n: '{{price:number}}' },
+      },
+      header,
+    );
+    expect(renderOk(row, ['1', '42', '99999', 'FALSE', '1e3', ''])).toMatchObject({
+      url: '/c/1',
+      json: { zip: '99999', age: 42, active: false, n: 1000 },
+    });
     expect(row.render(['x', 'forty', '99999', 'yes', '', ''])).toEqual({
       ok: false,
-      problems: ['url: expected number (column id: "x")', 'json.age: expected number (column name: "forty")', 'json.active: expected boolean (column active: "yes")'],
+      problems: [
+        'url: expected number (column id: "x")',
+        'json.age: expected number (column name: "forty")',
+        'json.active: expected boolean (column active: "yes")',
+      ],
     });
   });
 
@@ -134,7 +175,11 @@ describe('compileRowTemplate + render', () => {
   });
 
   it.each([
-    [{ method: 'GET', url: '/{{id}}/{{emial}}', json: { a: '{{Name}}' } }, header, '{{emial}}, {{Name}} name no columns of the CSV header; its columns: id, name, zip, active, price, note'],
+    [
+      { method: 'GET', url: '/{{id}}/{{emial}}', json: { a: '{{Name}}' } },
+      header,
+      '{{emial}}, {{Name}} name no columns of the CSV header; its columns: id, name, zip, active, price, note',
+    ],
     [{ method: 'GET', url: '/{{idd}}' }, ['id', ''], '{{idd}} names no column of the CSV header; its columns: id'],
     [{ method: 'GET', url: '/{{id:text}}' }, header, '{{id:text}}: unknown type "text"; use string, number, boolean'],
     [{ method: 'GET', url: '/{{id}}' }, ['id', 'name', 'id'], 'the header names column "id" twice'],

@@ -7,7 +7,14 @@ describe('redactJobData: what bull-board shows of a job', () => {
       op: {
         method: 'POST',
         url: 'https://api.example.com/v1/items?access_token=abc&page=2',
-        headers: { Authorization: 'Bearer abc', cookie: 'sid=1', 'X-Api-Key': 'k', 'x-goog-api-key': 'g', 'Proxy-Authorization': 'Basic x', accept: 'application/json' },
+        headers: {
+          Authorization: 'Bearer abc',
+          cookie: 'sid=1',
+          'X-Api-Key': 'k',
+          'x-goog-api-key': 'g',
+          'Proxy-Authorization': 'Basic x',
+          accept: 'application/json',
+        },
         query: { api_key: 'q', client_secret: 's', limit: 10, tags: ['a', 'b'] },
         json: { user: { name: 'ann', password: 'p', passwd: 'p2', session_id: 'z' }, items: [{ apiKey: 'x', id: 1 }] },
       },
@@ -19,7 +26,14 @@ describe('redactJobData: what bull-board shows of a job', () => {
       op: {
         method: 'POST',
         url: `https://api.example.com/v1/items?access_token=${REDACTED}&page=2`,
-        headers: { Authorization: REDACTED, cookie: REDACTED, 'X-Api-Key': REDACTED, 'x-goog-api-key': REDACTED, 'Proxy-Authorization': REDACTED, accept: 'application/json' },
+        headers: {
+          Authorization: REDACTED,
+          cookie: REDACTED,
+          'X-Api-Key': REDACTED,
+          'x-goog-api-key': REDACTED,
+          'Proxy-Authorization': REDACTED,
+          accept: 'application/json',
+        },
         query: { api_key: REDACTED, client_secret: REDACTED, limit: 10, tags: ['a', 'b'] },
         json: { user: { name: 'ann', password: REDACTED, passwd: REDACTED, session_id: REDACTED }, items: [{ apiKey: REDACTED, id: 1 }] },
       },
@@ -35,7 +49,9 @@ describe('redactJobData: what bull-board shows of a job', () => {
     expect(redactUrlText('https://user:hunter2@example.com/x')).toBe('https://user:redacted@example.com/x');
     expect(redactUrlText('https://example.com/x?a=1&b=2')).toBe('https://example.com/x?a=1&b=2');
     expect(redactUrlText('not a url ?token=x')).toBe('not a url ?token=x');
-    expect(redactJobData({ result: { headers: { 'set-cookie': 'sid=2', 'content-type': 'text/plain' } } })).toEqual({ result: { headers: { 'set-cookie': REDACTED, 'content-type': 'text/plain' } } });
+    expect(redactJobData({ result: { headers: { 'set-cookie': 'sid=2', 'content-type': 'text/plain' } } })).toEqual({
+      result: { headers: { 'set-cookie': REDACTED, 'content-type': 'text/plain' } },
+    });
   });
 
   it('keeps null, empty and non-object values, and survives deep nesting', () => {
@@ -47,8 +63,22 @@ describe('redactJobData: what bull-board shows of a job', () => {
     expect(() => JSON.stringify(redactJobData(deep))).not.toThrow();
   });
 
-  it('knows the usual credential names and leaves sluice\'s own fields alone', () => {
-    for (const name of ['authorization', 'Cookie', 'x-api-key', 'api-key', 'apikey', 'X-Auth-Token', 'refresh_token', 'client_secret', 'password', 'private_key', 'signature', 'sig', 'key']) {
+  it("knows the usual credential names and leaves sluice's own fields alone", () => {
+    for (const name of [
+      'authorization',
+      'Cookie',
+      'x-api-key',
+      'api-key',
+      'apikey',
+      'X-Auth-Token',
+      'refresh_token',
+      'client_secret',
+      'password',
+      'private_key',
+      'signature',
+      'sig',
+      'key',
+    ]) {
       expect(isCredentialName(name), name).toBe(true);
     }
     for (const name of ['idempotencyKey', 'limitKey', 'batchId', 'opId', 'accept', 'content-type', 'page', 'url', 'method']) {

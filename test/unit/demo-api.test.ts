@@ -62,7 +62,13 @@ describe('demo API', () => {
 
   it('answers 404 JSON for unknown records and paths', async () => {
     const api = await demo();
-    const cases = [['GET', '/records/999'], ['PUT', '/records/999'], ['DELETE', '/records/999'], ['GET', '/nope'], ['GET', '/records/abc']];
+    const cases = [
+      ['GET', '/records/999'],
+      ['PUT', '/records/999'],
+      ['DELETE', '/records/999'],
+      ['GET', '/nope'],
+      ['GET', '/records/abc'],
+    ];
     for (const [method = 'GET', path = '/'] of cases) {
       const response = await fetch(`${api.url}${path}`, { method, ...(method === 'PUT' ? { body: '{}' } : {}) });
       expect(response.status, `${method} ${path}`).toBe(404);
@@ -84,7 +90,12 @@ describe('demo API', () => {
       const response = await post(api, JSON.stringify({ n: i }), { 'idempotency-key': `key-${i}` });
       answers.push({ status: response.status, retryAfter: response.headers.get('retry-after'), body: await response.json() });
     }
-    expect(answers.map((a) => [a.status, a.retryAfter])).toEqual([[503, '1'], [503, null], [429, '1'], [201, null]]);
+    expect(answers.map((a) => [a.status, a.retryAfter])).toEqual([
+      [503, '1'],
+      [503, null],
+      [429, '1'],
+      [201, null],
+    ]);
     expect(answers[3]?.body).toMatchObject({ id: 1, n: 3 });
     expect(api.records()).toHaveLength(1);
     expect(api.stats()).toMatchObject({ requests: 4, created: 1, status: { '503': 2, '429': 1, '201': 1 } });

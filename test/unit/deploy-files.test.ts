@@ -46,7 +46,10 @@ const { redis, worker, server } = compose.services as Record<'redis' | 'worker' 
 /** A child process's outcome, never a rejection: the slow ones start together in beforeAll. */
 type Outcome = { ok: true; stdout: string } | { ok: false; error: Error };
 const settle = (promise: Promise<{ stdout: string }>): Promise<Outcome> =>
-  promise.then(({ stdout }) => ({ ok: true, stdout }), (error: Error) => ({ ok: false, error }));
+  promise.then(
+    ({ stdout }) => ({ ok: true, stdout }),
+    (error: Error) => ({ ok: false, error }),
+  );
 function stdoutOf(outcome: Outcome): string {
   if (!outcome.ok) throw outcome.error;
   return outcome.stdout;
@@ -57,7 +60,11 @@ let helps: Promise<Outcome[]>;
 let packList: Promise<Outcome>;
 beforeAll(() => {
   // `sluice <command> --help` fails (or prints the top-level help) when the subcommand does not exist.
-  helps = Promise.all(SUBCOMMANDS.map((command) => settle(run(process.execPath, [join(ROOT, 'bin', 'sluice.js'), String(command), '--help'], { timeout: 15_000 }))));
+  helps = Promise.all(
+    SUBCOMMANDS.map((command) =>
+      settle(run(process.execPath, [join(ROOT, 'bin', 'sluice.js'), String(command), '--help'], { timeout: 15_000 })),
+    ),
+  );
   packList = settle(run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, timeout: 20_000 }));
 });
 
@@ -126,7 +133,8 @@ describe('docker-compose.yml', () => {
     const known = new Set([...Object.keys(envSchema.shape), ...SERVER_VARIABLES]);
     for (const [name, service] of Object.entries({ worker, server })) {
       const env = environmentOf(service);
-      for (const variable of Object.keys(env)) expect(known.has(variable), `${name}: ${variable} is not a variable sluice reads`).toBe(true);
+      for (const variable of Object.keys(env))
+        expect(known.has(variable), `${name}: ${variable} is not a variable sluice reads`).toBe(true);
       expect(() => parseEnv(env), name).not.toThrow();
       expect(env['REDIS_URL'], name).toBe('redis://redis:6379');
     }
@@ -166,7 +174,8 @@ describe('docker-compose.yml', () => {
       .filter((file) => file.endsWith('.ts'))
       .map((file) => readFileSync(join(ROOT, 'src', 'server', file), 'utf8'))
       .join('\n');
-    for (const route of ['/readyz', '/healthz']) expect(sources, `a ${route} route in src/server`).toMatch(new RegExp(`['"\`]${route}['"\`]`));
+    for (const route of ['/readyz', '/healthz'])
+      expect(sources, `a ${route} route in src/server`).toMatch(new RegExp(`['"\`]${route}['"\`]`));
   });
 
   it("the server's health check passes on 200 and fails on 503 or no answer", async () => {
@@ -222,7 +231,11 @@ interface Stage {
 
 /** Instructions (continuations joined, comments dropped), grouped by FROM. */
 function dockerStages(text: string): Stage[] {
-  const lines = text.replace(/\\\r?\n/g, ' ').split(/\r?\n/).map((line) => line.trim()).filter((line) => line && !line.startsWith('#'));
+  const lines = text
+    .replace(/\\\r?\n/g, ' ')
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'));
   const stages: Stage[] = [];
   for (const line of lines) {
     const [, keyword = '', args = ''] = /^(\S+)\s*(.*)$/.exec(line) ?? [];
@@ -239,18 +252,29 @@ function dockerStages(text: string): Stage[] {
 
 const stages = dockerStages(read('Dockerfile'));
 const runtime = stages.at(-1)!;
-const argsOf = (stage: Stage, keyword: string) => stage.instructions.filter((instruction) => instruction.keyword === keyword).map((instruction) => instruction.args);
+const argsOf = (stage: Stage, keyword: string) =>
+  stage.instructions.filter((instruction) => instruction.keyword === keyword).map((instruction) => instruction.args);
 
 /** `.dockerignore` patterns (Docker's rules, for the patterns used: `*`, `**`, `!`). */
 function dockerIgnored(path: string): boolean {
-  const patterns = read('.dockerignore').split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('#'));
+  const patterns = read('.dockerignore')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'));
   let ignored = false;
   for (const raw of patterns) {
     const negate = raw.startsWith('!');
     const pattern = (negate ? raw.slice(1) : raw).replace(/^\/+|\/+$/g, '');
     const source = pattern
       .split('/')
-      .map((part) => (part === '**' ? '.*' : part.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '[^/]*').replaceAll('?', '[^/]')))
+      .map((part) =>
+        part === '**'
+          ? '.*'
+          : part
+              .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+              .replaceAll('*', '[^/]*')
+              .replaceAll('?', '[^/]'),
+      )
       .join('/')
       .replaceAll('.*/', '(.*/)?');
     // A pattern excludes what it names and everything below it.
@@ -308,10 +332,25 @@ describe('Dockerfile', () => {
   });
 
   it('keeps local builds, installs and secrets out of the build context', () => {
-    for (const path of ['dist/src/index.js', 'node_modules/bullmq/package.json', '.env', 'worker.env', 'config/sluice.config.json', '.git/HEAD']) {
+    for (const path of [
+      'dist/src/index.js',
+      'node_modules/bullmq/package.json',
+      '.env',
+      'worker.env',
+      'config/sluice.config.json',
+      '.git/HEAD',
+    ]) {
       expect(dockerIgnored(path), path).toBe(true);
     }
-    for (const path of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src/index.ts', 'workers/worker.ts', 'bin/sluice.js']) {
+    for (const path of [
+      'package.json',
+      'package-lock.json',
+      'tsconfig.json',
+      'tsconfig.build.json',
+      'src/index.ts',
+      'workers/worker.ts',
+      'bin/sluice.js',
+    ]) {
       expect(dockerIgnored(path), path).toBe(false);
     }
   });
@@ -328,7 +367,10 @@ describe('config/sluice.config.example.json', () => {
     for (const dir of [config.files?.uploadDir, config.files?.downloadDir]) {
       expect(dir).toBeDefined();
       expect(mkdir.split(/\s+/)).toContain(dir);
-      expect(mounts.some((mount) => dir!.startsWith(`${mount}/`)), `${dir} on a worker volume`).toBe(true);
+      expect(
+        mounts.some((mount) => dir!.startsWith(`${mount}/`)),
+        `${dir} on a worker volume`,
+      ).toBe(true);
     }
   });
 });
@@ -338,7 +380,9 @@ describe('runtime dependencies', () => {
     const files = ['dist/src', 'dist/workers']
       .flatMap((dir) => {
         expect(existsSync(join(ROOT, dir)), `${dir}: run npm run build`).toBe(true);
-        return readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.js')).map((file) => join(dir, file));
+        return readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' })
+          .filter((file) => file.endsWith('.js'))
+          .map((file) => join(dir, file));
       })
       .concat(Object.values(pkg.bin));
     const builtins = new Set(builtinModules);

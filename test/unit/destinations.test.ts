@@ -55,7 +55,9 @@ describe('DestinationPolicy.refuseUrl', () => {
   });
 
   it('refuses any other host, or another port, saying how to allow it', () => {
-    expect(refuse('https://evil.example.net/')).toBe('host evil.example.net is not allowed: configure a target for it or add it to "allowedHosts" in the config');
+    expect(refuse('https://evil.example.net/')).toBe(
+      'host evil.example.net is not allowed: configure a target for it or add it to "allowedHosts" in the config',
+    );
     expect(refuse('https://api.example.com:8443/')).toMatch(/^host api\.example\.com:8443 is not allowed/);
     expect(refuse('https://partner.example/')).toMatch(/is not allowed/);
     expect(refuse('https://files.example.org/f')).toMatch(/is not allowed/);

@@ -17,7 +17,12 @@ const ORDERS = {
   properties: {
     items: {
       type: 'array',
-      items: { type: 'object', required: ['id'], additionalProperties: false, properties: { id: { type: 'string' }, at: { type: 'string', format: 'date-time' } } },
+      items: {
+        type: 'object',
+        required: ['id'],
+        additionalProperties: false,
+        properties: { id: { type: 'string' }, at: { type: 'string', format: 'date-time' } },
+      },
     },
   },
 };
@@ -113,7 +118,10 @@ describe('checkJson', () => {
   });
 
   it('follows recursive references', () => {
-    const tree = { $ref: '#/definitions/node', definitions: { node: { type: 'object', properties: { kids: { type: 'array', items: { $ref: '#/definitions/node' } } } } } };
+    const tree = {
+      $ref: '#/definitions/node',
+      definitions: { node: { type: 'object', properties: { kids: { type: 'array', items: { $ref: '#/definitions/node' } } } } },
+    };
     expect(checkJson(tree, '{"kids":[{"kids":[]}]}')).toBeUndefined();
     expect(checkJson(tree, '{"kids":[{"kids":[1]}]}')?.errors).toEqual(['/kids/0/kids/0: must be object']);
   });
@@ -136,14 +144,20 @@ describe('classifyResponse', () => {
 
   it('fails for good, with the listed errors, when it does not', () => {
     const verdict = classifyResponse(response(200, { text: '{"items":[{"id":1}]}' }), expectOrders);
-    expect(verdict).toEqual({ kind: 'permanent', code: 'SCHEMA_MISMATCH', message: 'response body does not match expect.schema (1 error):\n/items/0/id: must be string' });
+    expect(verdict).toEqual({
+      kind: 'permanent',
+      code: 'SCHEMA_MISMATCH',
+      message: 'response body does not match expect.schema (1 error):\n/items/0/id: must be string',
+    });
     expect(responseReason('SCHEMA_MISMATCH')).toBe('schema-mismatch');
   });
 
   it('fails for good on a body problem of an accepted status', () => {
     const tooLarge = { code: 'RESPONSE_TOO_LARGE', message: 'response body is larger than 1024 bytes' } as const;
     expect(classifyResponse(response(200, { problem: tooLarge }), undefined)).toEqual({ kind: 'permanent', ...tooLarge });
-    expect(classifyResponse(response(201, { problem: { code: 'BAD_ENCODING', message: 'x' } }), expectOrders)).toMatchObject({ code: 'BAD_ENCODING' });
+    expect(classifyResponse(response(201, { problem: { code: 'BAD_ENCODING', message: 'x' } }), expectOrders)).toMatchObject({
+      code: 'BAD_ENCODING',
+    });
     expect(responseReason('RESPONSE_TOO_LARGE')).toBe('bad-response');
     expect(responseReason('BAD_ENCODING')).toBe('bad-response');
     expect(responseReason('HTTP_404')).toBe('permanent-status');
@@ -151,11 +165,18 @@ describe('classifyResponse', () => {
 
   it('lets the status decide for statuses that are not accepted, whatever the body', () => {
     const corrupt = { problem: { code: 'BAD_ENCODING', message: 'x' } } as const;
-    expect(classifyResponse({ ...response(503, corrupt), retryAfterMs: 1_000 }, expectOrders)).toEqual({ kind: 'retry', retryAfterMs: 1_000, code: 'HTTP_503' });
+    expect(classifyResponse({ ...response(503, corrupt), retryAfterMs: 1_000 }, expectOrders)).toEqual({
+      kind: 'retry',
+      retryAfterMs: 1_000,
+      code: 'HTTP_503',
+    });
     expect(classifyResponse(response(404, { text: 'nope' }), expectOrders)).toEqual({ kind: 'permanent', code: 'HTTP_404' });
   });
 
   it('checks the body of an accepted non-2xx status too', () => {
-    expect(classifyResponse(response(404, { text: '{}' }), { status: [404], schema: ORDERS })).toMatchObject({ kind: 'permanent', code: 'SCHEMA_MISMATCH' });
+    expect(classifyResponse(response(404, { text: '{}' }), { status: [404], schema: ORDERS })).toMatchObject({
+      kind: 'permanent',
+      code: 'SCHEMA_MISMATCH',
+    });
   });
 });

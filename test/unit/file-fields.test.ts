@@ -36,7 +36,10 @@ describe('multipart, bodyFile and download in the operation schema', () => {
     expect(op.multipart).toHaveLength(2);
     // `true` is the same as `{}`: the default path and no size bound.
     expect(op.download).toEqual({});
-    expect(valid({ bodyFile: 'a/b.bin', download: { path: 'out/reply.json', maxBytes: 1_000 } }).download).toEqual({ path: 'out/reply.json', maxBytes: 1_000 });
+    expect(valid({ bodyFile: 'a/b.bin', download: { path: 'out/reply.json', maxBytes: 1_000 } }).download).toEqual({
+      path: 'out/reply.json',
+      maxBytes: 1_000,
+    });
   });
 
   it('refuses absolute paths, .. segments, NUL and directory-like paths, naming the part', () => {
@@ -63,7 +66,9 @@ describe('multipart, bodyFile and download in the operation schema', () => {
   });
 
   it('wants exactly one of value and file in a part, and filename/contentType only with a file', () => {
-    expect(issues({ multipart: [{ name: 'a' }, { name: 'b', value: 'v', file: 'f.txt' }, { name: 'c', value: 'v', filename: 'n' }] })).toEqual([
+    expect(
+      issues({ multipart: [{ name: 'a' }, { name: 'b', value: 'v', file: 'f.txt' }, { name: 'c', value: 'v', filename: 'n' }] }),
+    ).toEqual([
       { path: 'multipart[0]', message: 'give either value (a text field) or file (a file under files.uploadDir)' },
       { path: 'multipart[1]', message: 'give either value (a text field) or file (a file under files.uploadDir)' },
       { path: 'multipart[2].filename', message: 'only for a file part' },
@@ -71,13 +76,19 @@ describe('multipart, bodyFile and download in the operation schema', () => {
     expect(issues({ multipart: [{ name: 'a', file: 'f', contentType: 'not a type' }] })).toEqual([
       { path: 'multipart[0].contentType', message: 'expected a media type such as text/csv' },
     ]);
-    expect(issues({ multipart: [{ name: 'a', value: 'v', extra: 1 }] })).toEqual([{ path: 'multipart[0].extra', message: 'unknown field' }]);
+    expect(issues({ multipart: [{ name: 'a', value: 'v', extra: 1 }] })).toEqual([
+      { path: 'multipart[0].extra', message: 'unknown field' },
+    ]);
     expect(issues({ multipart: [] })).toEqual([{ path: 'multipart', message: 'list at least one part' }]);
   });
 
   it('extends the at-most-one-body rule to multipart and bodyFile', () => {
-    expect(issues({ json: { a: 1 }, multipart: [{ name: 'a', value: 'v' }] })).toEqual([{ path: 'multipart', message: 'give at most one body; also got json' }]);
-    expect(issues({ multipart: [{ name: 'a', value: 'v' }], bodyFile: 'x.bin' })).toEqual([{ path: 'bodyFile', message: 'give at most one body; also got multipart' }]);
+    expect(issues({ json: { a: 1 }, multipart: [{ name: 'a', value: 'v' }] })).toEqual([
+      { path: 'multipart', message: 'give at most one body; also got json' },
+    ]);
+    expect(issues({ multipart: [{ name: 'a', value: 'v' }], bodyFile: 'x.bin' })).toEqual([
+      { path: 'bodyFile', message: 'give at most one body; also got multipart' },
+    ]);
     expect(issues({ body: 'x', bodyFile: 'x.bin' })).toEqual([{ path: 'bodyFile', message: 'give at most one body; also got body' }]);
   });
 
@@ -85,7 +96,9 @@ describe('multipart, bodyFile and download in the operation schema', () => {
     expect(issues({ multipart: [{ name: 'a', value: 'v' }], headers: { 'Content-Type': 'multipart/form-data' } })).toEqual([
       { path: 'headers', message: expect.stringContaining('multipart body sets its own content-type') },
     ]);
-    expect(issues({ download: true, expect: { schema: { type: 'object' } } })).toEqual([{ path: 'expect.schema', message: expect.stringContaining('not checked against expect.schema') }]);
+    expect(issues({ download: true, expect: { schema: { type: 'object' } } })).toEqual([
+      { path: 'expect.schema', message: expect.stringContaining('not checked against expect.schema') },
+    ]);
     // Pagination reads every page's body for its items.
     expect(issues({ method: 'GET', paginate: { style: 'link' }, download: true, bodyFile: 'x.bin' })).toEqual([
       { path: 'download', message: 'not with paginate' },
@@ -94,11 +107,24 @@ describe('multipart, bodyFile and download in the operation schema', () => {
   });
 
   it('refuses files when the config has no directory for them, at enqueue', () => {
-    expect(issues({ multipart: [{ name: 'a', value: 'v' }, { name: 'f', file: 'x.csv' }], download: true }, WITHOUT_FILES)).toEqual([
+    expect(
+      issues(
+        {
+          multipart: [
+            { name: 'a', value: 'v' },
+            { name: 'f', file: 'x.csv' },
+          ],
+          download: true,
+        },
+        WITHOUT_FILES,
+      ),
+    ).toEqual([
       { path: 'multipart[1].file', message: expect.stringContaining('files.uploadDir is not configured') },
       { path: 'download', message: expect.stringContaining('files.downloadDir is not configured') },
     ]);
-    expect(issues({ bodyFile: 'x.bin' }, WITHOUT_FILES)).toEqual([{ path: 'bodyFile', message: expect.stringContaining('files.uploadDir is not configured') }]);
+    expect(issues({ bodyFile: 'x.bin' }, WITHOUT_FILES)).toEqual([
+      { path: 'bodyFile', message: expect.stringContaining('files.uploadDir is not configured') },
+    ]);
     // Text-only multipart needs no directory.
     expect(valid({ multipart: [{ name: 'a', value: 'v' }] }, WITHOUT_FILES).multipart).toEqual([{ name: 'a', value: 'v' }]);
   });
@@ -114,7 +140,12 @@ describe('buildRequestSpec with files', () => {
     expect(spec.headers['content-type']).toBe('text/csv');
     // The file's size decides the length, not a header.
     expect(spec.headers['content-length']).toBeUndefined();
-    const own = buildRequestSpec(valid({ bodyFile: 'in/data.csv', headers: { 'content-type': 'application/vnd.x' } }), undefined, 'k', files);
+    const own = buildRequestSpec(
+      valid({ bodyFile: 'in/data.csv', headers: { 'content-type': 'application/vnd.x' } }),
+      undefined,
+      'k',
+      files,
+    );
     expect(own.headers['content-type']).toBe('application/vnd.x');
     expect(buildRequestSpec(valid({ bodyFile: 'blob' }), undefined, 'k', files).headers['content-type']).toBe('application/octet-stream');
   });
@@ -122,7 +153,17 @@ describe('buildRequestSpec with files', () => {
   it('fills multipart defaults (base name, type by extension) and leaves content-type to the encoder', () => {
     const target = { baseUrl: 'https://api.example.com', headers: { 'content-type': 'application/json' }, allowPrivateAddresses: false };
     const spec = buildRequestSpec(
-      valid({ url: '/upload', target: 't', multipart: [{ name: 'a', value: 'v' }, { name: 'f', file: 'd/Report.PDF' }] }, parseSluiceConfig({ targets: { t: target }, files: FILES })),
+      valid(
+        {
+          url: '/upload',
+          target: 't',
+          multipart: [
+            { name: 'a', value: 'v' },
+            { name: 'f', file: 'd/Report.PDF' },
+          ],
+        },
+        parseSluiceConfig({ targets: { t: target }, files: FILES }),
+      ),
       target,
       'k',
       files,
@@ -139,14 +180,24 @@ describe('buildRequestSpec with files', () => {
   });
 
   it('names a download after the job unless a path is given, and downloads only accepted statuses', () => {
-    expect(buildRequestSpec(valid({ download: true }), undefined, 'k', files).download).toEqual({ downloadDir: '/srv/downloads', path: 'u-1234' });
-    const spec = buildRequestSpec(valid({ download: { path: 'a/b.bin', maxBytes: 9 }, expect: { status: [200, 206] } }), undefined, 'k', files);
+    expect(buildRequestSpec(valid({ download: true }), undefined, 'k', files).download).toEqual({
+      downloadDir: '/srv/downloads',
+      path: 'u-1234',
+    });
+    const spec = buildRequestSpec(
+      valid({ download: { path: 'a/b.bin', maxBytes: 9 }, expect: { status: [200, 206] } }),
+      undefined,
+      'k',
+      files,
+    );
     expect(spec.download).toEqual({ downloadDir: '/srv/downloads', path: 'a/b.bin', maxBytes: 9, acceptStatus: [200, 206] });
   });
 
   it('refuses an upload or download when the worker has no directory for it', () => {
     expect(() => buildRequestSpec(valid({ bodyFile: 'x' }), undefined, 'k')).toThrow('files.uploadDir is not configured on this worker');
-    expect(() => buildRequestSpec(valid({ download: true }), undefined, 'k', { jobId: 'j' })).toThrow('files.downloadDir is not configured on this worker');
+    expect(() => buildRequestSpec(valid({ download: true }), undefined, 'k', { jobId: 'j' })).toThrow(
+      'files.downloadDir is not configured on this worker',
+    );
   });
 
   it('turns any job id into a safe file name', () => {

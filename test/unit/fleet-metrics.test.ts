@@ -91,7 +91,13 @@ describe('renderFleetMetrics', () => {
     };
 
     const text = await renderFleetMetrics(fleet);
-    for (const name of ['sluice_requests_total', 'sluice_request_duration_seconds', 'sluice_retries_total', 'sluice_dead_letters_total', 'sluice_token_refreshes_total']) {
+    for (const name of [
+      'sluice_requests_total',
+      'sluice_request_duration_seconds',
+      'sluice_retries_total',
+      'sluice_dead_letters_total',
+      'sluice_token_refreshes_total',
+    ]) {
       expect(text.split('\n').filter((line) => line.startsWith(`# HELP ${name} `))).toHaveLength(1);
       expect(text.split('\n').filter((line) => line.startsWith(`# TYPE ${name} `))).toHaveLength(1);
     }
@@ -108,7 +114,12 @@ describe('renderFleetMetrics', () => {
     // Label values survive escaping: quotes, backslashes, newlines.
     expect(parsed.sum('sluice_requests_total', { ...a, limitKey: awkward, statusClass: '4xx' })).toBe(1);
     // Not summed across workers: each worker's series stands alone.
-    expect(parsed.samples('sluice_retries_total', { reason: 'HTTP_503' }).map((sample) => sample.labels['worker']).sort()).toEqual([a.worker, b.worker]);
+    expect(
+      parsed
+        .samples('sluice_retries_total', { reason: 'HTTP_503' })
+        .map((sample) => sample.labels['worker'])
+        .sort(),
+    ).toEqual([a.worker, b.worker]);
     expect(parsed.sum('sluice_retries_total', { ...b })).toBe(2);
     expect(parsed.sum('sluice_dead_letters_total', { ...a, reason: 'permanent-status' })).toBe(1);
     expect(parsed.sum('sluice_operations_succeeded_total', a)).toBe(1);
@@ -142,7 +153,12 @@ describe('renderFleetMetrics', () => {
     expect(parsed.samples('sluice_workers', { queue: 'idle' })).toEqual([{ name: 'sluice_workers', labels: { queue: 'idle' }, value: 0 }]);
     expect(parsed.sum('sluice_queue_jobs', { queue: 'orders', state: 'prioritized' })).toBe(1_200);
     expect(parsed.sum('sluice_queue_jobs', { queue: 'orders', state: 'active' })).toBe(50);
-    expect(parsed.samples('sluice_queue_jobs', { queue: 'idle' }).map((sample) => sample.labels['state']).sort()).toEqual([...JOB_STATES].sort());
+    expect(
+      parsed
+        .samples('sluice_queue_jobs', { queue: 'idle' })
+        .map((sample) => sample.labels['state'])
+        .sort(),
+    ).toEqual([...JOB_STATES].sort());
     expect(parsed.sum('sluice_dead_letters_stored', { queue: 'orders' })).toBe(2);
     expect(parsed.sum('sluice_limiter_effective_rate', { limitKey: 'orders' })).toBe(25);
     expect(parsed.sum('sluice_limiter_effective_rate', { limitKey: 'partner' })).toBe(1.5);
@@ -153,7 +169,8 @@ describe('renderFleetMetrics', () => {
     expect(parsed.sum('sluice_limiter_paused', { limitKey: 'orders' })).toBe(0);
     expect(parsed.sum('sluice_limiter_paused', { limitKey: 'tenant:42' })).toBe(1);
     expect(parsed.sum('sluice_limiter_paused', { limitKey: 'partner' })).toBe(1);
-    for (const name of ['sluice_queue_jobs', 'sluice_workers', 'sluice_limiter_in_flight']) expect(parsed.families.get(name)?.type).toBe('gauge');
+    for (const name of ['sluice_queue_jobs', 'sluice_workers', 'sluice_limiter_in_flight'])
+      expect(parsed.families.get(name)?.type).toBe('gauge');
   });
 
   it('is valid with no workers, no queues and no limit keys', async () => {
@@ -169,13 +186,21 @@ describe('renderFleetMetrics', () => {
       queue: 'q',
       at: Date.now(),
       metrics: [
-        { name: 'sluice_requests_total', help: 'changed', type: 'gauge', aggregator: 'sum', values: [{ value: 5, labels: { limitKey: 'x' } }] },
+        {
+          name: 'sluice_requests_total',
+          help: 'changed',
+          type: 'gauge',
+          aggregator: 'sum',
+          values: [{ value: 5, labels: { limitKey: 'x' } }],
+        },
         { name: 'bad name', help: 'x', type: 'counter', aggregator: 'sum', values: [{ value: 1, labels: {} }] },
         { name: 'sluice_workers', help: 'x', type: 'gauge', aggregator: 'sum', values: [{ value: 99, labels: {} }] },
         { name: 'sluice_new_in_next_version_total', help: 'new', type: 'counter', aggregator: 'omit', values: [{ value: 3, labels: {} }] },
       ] as unknown as WorkerSnapshot['metrics'],
     };
-    good.metrics.find((metric) => metric.name === 'sluice_requests_total')!.values.push({ value: 1, labels: { limitKey: 'k', statusClass: '2xx' } });
+    good.metrics
+      .find((metric) => metric.name === 'sluice_requests_total')!
+      .values.push({ value: 1, labels: { limitKey: 'k', statusClass: '2xx' } });
     const parsed = parseExposition(await renderFleetMetrics({ workers: [good, odd], queues: [emptyQueue('q')], limits: [] }));
     expect(parsed.families.get('sluice_requests_total')?.type).toBe('counter');
     expect(parsed.samples('sluice_requests_total', { worker: 'h:2:b' })).toEqual([]);
@@ -190,11 +215,15 @@ describe('the exposition checker these tests use', () => {
     const help = '# HELP a_total x\n# TYPE a_total counter\n';
     expect(() => parseExposition(`${help}a_total 1\n`)).not.toThrow();
     expect(() => parseExposition(`${help}${help}a_total 1\n`)).toThrow(/second HELP/);
-    expect(() => parseExposition(`${help}a_total{x="1"} 1\n# TYPE b gauge\nb 1\na_total{x="2"} 1\n`)).toThrow(/outside its family|two places/);
+    expect(() => parseExposition(`${help}a_total{x="1"} 1\n# TYPE b gauge\nb 1\na_total{x="2"} 1\n`)).toThrow(
+      /outside its family|two places/,
+    );
     expect(() => parseExposition(`${help}a_total{x="1"} 1\na_total{x="1"} 2\n`)).toThrow(/duplicate series/);
     expect(() => parseExposition(`${help}a_total{x="a\\qb"} 1\n`)).toThrow(/bad escape/);
     expect(() => parseExposition(`${help}a_total{x="1",x="2"} 1\n`)).toThrow(/twice/);
-    expect(() => parseExposition('# TYPE h histogram\nh_bucket{le="1"} 2\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n')).toThrow(/cumulative/);
+    expect(() => parseExposition('# TYPE h histogram\nh_bucket{le="1"} 2\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n')).toThrow(
+      /cumulative/,
+    );
     expect(() => parseExposition('# TYPE h histogram\nh_bucket{le="1"} 1\nh_sum 1\nh_count 1\n')).toThrow(/\+Inf/);
   });
 });

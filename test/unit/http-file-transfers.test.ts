@@ -42,7 +42,10 @@ afterEach(async () => {
 
 /** The spec a worker builds for `op` (parsed with a config naming the test's directories). */
 function specOf(op: Record<string, unknown>, jobId = 'job-1'): RequestSpec {
-  const config = parseSluiceConfig({ targets: { t: { baseUrl: server.url, allowPrivateAddresses: true } }, files: { uploadDir, downloadDir } });
+  const config = parseSluiceConfig({
+    targets: { t: { baseUrl: server.url, allowPrivateAddresses: true } },
+    files: { uploadDir, downloadDir },
+  });
   const parsed = parseOperation({ target: 't', timeoutMs: TIMEOUTS, ...op }, config);
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
   return buildRequestSpec(parsed.operation, config.targets['t'], 'key-1', { ...config.files, jobId });
@@ -101,7 +104,12 @@ describe('uploads', () => {
     await writeFile(join(uploadDir, 'payload.json'), data);
     const response = await http.send(specOf({ method: 'PUT', url: '/raw', bodyFile: 'payload.json' }));
     expect(response.status).toBe(200);
-    expect(response.body.value).toMatchObject({ bytes: data.byteLength, sha256: sha256(data), contentType: 'application/json', contentLength: String(data.byteLength) });
+    expect(response.body.value).toMatchObject({
+      bytes: data.byteLength,
+      sha256: sha256(data),
+      contentType: 'application/json',
+      contentLength: String(data.byteLength),
+    });
   });
 
   it('sends an empty file as an empty body', async () => {
@@ -142,10 +150,24 @@ describe('uploads', () => {
     await symlink(outside, join(uploadDir, 'link.txt'));
     await mkdir(join(uploadDir, 'adir'));
     await symlink(root, join(uploadDir, 'up'));
-    const attempt = (file: string) => http.send(specOf({ method: 'POST', url: '/x', multipart: [{ name: 'a', value: 'v' }, { name: 'f', file }] }));
+    const attempt = (file: string) =>
+      http.send(
+        specOf({
+          method: 'POST',
+          url: '/x',
+          multipart: [
+            { name: 'a', value: 'v' },
+            { name: 'f', file },
+          ],
+        }),
+      );
 
-    await expect(attempt('nope.csv')).rejects.toThrow(new RequestError(`upload file "nope.csv" does not exist in files.uploadDir (${uploadDir})`));
-    await expect(attempt('link.txt')).rejects.toThrow('upload file "link.txt" leads outside files.uploadDir (through a symbolic link); refused');
+    await expect(attempt('nope.csv')).rejects.toThrow(
+      new RequestError(`upload file "nope.csv" does not exist in files.uploadDir (${uploadDir})`),
+    );
+    await expect(attempt('link.txt')).rejects.toThrow(
+      'upload file "link.txt" leads outside files.uploadDir (through a symbolic link); refused',
+    );
     await expect(attempt('up/secret.txt')).rejects.toThrow('leads outside files.uploadDir');
     await expect(attempt('adir')).rejects.toThrow('upload file "adir" in files.uploadDir is not a regular file');
     await expect(attempt('nope.csv')).rejects.toBeInstanceOf(RequestError);
@@ -206,9 +228,14 @@ describe('downloads', () => {
     try {
       const big = await small.send(specOf({ method: 'GET', url: '/bytes?n=200000', download: { path: 'big.bin' } }));
       expect(big.download).toMatchObject({ bytes: 200_000 });
-      const capped = await small.send(specOf({ method: 'GET', url: '/bytes?n=5000000', download: { path: 'capped.bin', maxBytes: 100_000 } }));
+      const capped = await small.send(
+        specOf({ method: 'GET', url: '/bytes?n=5000000', download: { path: 'capped.bin', maxBytes: 100_000 } }),
+      );
       expect(capped.download).toBeUndefined();
-      expect(capped.body.problem).toEqual({ code: 'RESPONSE_TOO_LARGE', message: 'response body is larger than download.maxBytes (100000 bytes, decoded); the download was stopped' });
+      expect(capped.body.problem).toEqual({
+        code: 'RESPONSE_TOO_LARGE',
+        message: 'response body is larger than download.maxBytes (100000 bytes, decoded); the download was stopped',
+      });
       expect(await filesIn(downloadDir)).toEqual(['big.bin']);
     } finally {
       await small.close();
@@ -236,7 +263,9 @@ describe('downloads', () => {
       response.writeHead(200);
       response.end('body');
     });
-    const error: unknown = await http.send(specOf({ method: 'GET', url: '/late', download: { path: 'late' } })).catch((caught: unknown) => caught);
+    const error: unknown = await http
+      .send(specOf({ method: 'GET', url: '/late', download: { path: 'late' } }))
+      .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(FileAccessError);
     expect((error as FileAccessError).message).toMatch(/^cannot rename download .*late: /);
     expect(classifyError(error)).toMatchObject({ kind: 'retry', code: expect.stringMatching(/^FILE_E/) });
@@ -249,7 +278,9 @@ describe('downloads', () => {
       'download path "escape/x.bin" leads outside files.downloadDir (through a symbolic link); refused',
     );
     await mkdir(join(downloadDir, 'taken'));
-    await expect(http.send(specOf({ method: 'GET', url: '/bytes?n=10', download: { path: 'taken' } }))).rejects.toThrow('download path "taken" is a directory');
+    await expect(http.send(specOf({ method: 'GET', url: '/bytes?n=10', download: { path: 'taken' } }))).rejects.toThrow(
+      'download path "taken" is a directory',
+    );
     expect(server.received).toHaveLength(0);
     expect(await filesIn(root)).not.toContain('x.bin');
   });

@@ -155,7 +155,9 @@ describe('parseOperation: invalid operations', () => {
     'rejects the non-http(s) URL %j',
     (url) => {
       const found = issues({ method: 'GET', url });
-      expect(found).toEqual([{ path: 'url', message: `expected an absolute http(s) URL or a path starting with /, got ${JSON.stringify(url)}` }]);
+      expect(found).toEqual([
+        { path: 'url', message: `expected an absolute http(s) URL or a path starting with /, got ${JSON.stringify(url)}` },
+      ]);
     },
   );
 

@@ -20,7 +20,18 @@ describe('renderTemplate', () => {
   const item = { id: 7, active: true, name: 'Ada', tags: ['a'], owner: { email: 'a@x.test' } };
 
   it('keeps the JSON type of a whole-string placeholder and writes text inside longer strings', () => {
-    expect(renderTemplate({ id: '{{item.id}}', active: '{{ item.active }}', tags: '{{item.tags}}', url: '/u/{{item.id}}/{{item.owner.email}}', all: 'x {{item.tags}}' }, { item })).toEqual({
+    expect(
+      renderTemplate(
+        {
+          id: '{{item.id}}',
+          active: '{{ item.active }}',
+          tags: '{{item.tags}}',
+          url: '/u/{{item.id}}/{{item.owner.email}}',
+          all: 'x {{item.tags}}',
+        },
+        { item },
+      ),
+    ).toEqual({
       id: 7,
       active: true,
       tags: ['a'],
@@ -30,7 +41,10 @@ describe('renderTemplate', () => {
   });
 
   it('drops a field whose whole-string placeholder has no value, and writes missing values in text as empty', () => {
-    expect(renderTemplate({ a: '{{item.missing}}', b: 'x{{item.missing}}y', c: [1, '{{item.id}}'] }, { item })).toEqual({ b: 'xy', c: [1, 7] });
+    expect(renderTemplate({ a: '{{item.missing}}', b: 'x{{item.missing}}y', c: [1, '{{item.id}}'] }, { item })).toEqual({
+      b: 'xy',
+      c: [1, 7],
+    });
   });
 
   it('sampleOfTemplate fills every placeholder so the template can be validated before any item exists', () => {

@@ -18,26 +18,49 @@ describe('parseRateLimitHeaders', () => {
   });
 
   it('tolerates white space around the values', () => {
-    expect(parseRateLimitHeaders({ 'ratelimit-remaining': ' 0 ', 'ratelimit-reset': ' 7 ' }, NOW)).toEqual({ remaining: 0, resetMs: 7_000 });
+    expect(parseRateLimitHeaders({ 'ratelimit-remaining': ' 0 ', 'ratelimit-reset': ' 7 ' }, NOW)).toEqual({
+      remaining: 0,
+      resetMs: 7_000,
+    });
   });
 
   it('reads a reset past 10^9 as epoch seconds, measured against the given now', () => {
-    expect(parseRateLimitHeaders({ 'ratelimit-remaining': '0', 'ratelimit-reset': String(NOW_S + 30) }, NOW)).toEqual({ remaining: 0, resetMs: 30_000 });
-    expect(parseRateLimitHeaders({ 'ratelimit-remaining': '0', 'ratelimit-reset': String(NOW_S + 30) }, NOW + 10_000)).toEqual({ remaining: 0, resetMs: 20_000 });
+    expect(parseRateLimitHeaders({ 'ratelimit-remaining': '0', 'ratelimit-reset': String(NOW_S + 30) }, NOW)).toEqual({
+      remaining: 0,
+      resetMs: 30_000,
+    });
+    expect(parseRateLimitHeaders({ 'ratelimit-remaining': '0', 'ratelimit-reset': String(NOW_S + 30) }, NOW + 10_000)).toEqual({
+      remaining: 0,
+      resetMs: 20_000,
+    });
   });
 
   it('reads an epoch reset in the past as 0', () => {
-    expect(parseRateLimitHeaders({ 'ratelimit-remaining': '0', 'ratelimit-reset': String(NOW_S - 5) }, NOW)).toEqual({ remaining: 0, resetMs: 0 });
+    expect(parseRateLimitHeaders({ 'ratelimit-remaining': '0', 'ratelimit-reset': String(NOW_S - 5) }, NOW)).toEqual({
+      remaining: 0,
+      resetMs: 0,
+    });
   });
 
   it('caps a reset at the longest wait accepted from a server', () => {
-    expect(parseRateLimitHeaders({ 'ratelimit-remaining': '0', 'ratelimit-reset': '999999999' }, NOW)).toEqual({ remaining: 0, resetMs: MAX_RETRY_AFTER_MS });
-    expect(parseRateLimitHeaders({ 'ratelimit-remaining': '0', 'ratelimit-reset': String(NOW_S + 3 * 86_400) }, NOW)?.resetMs).toBe(MAX_RETRY_AFTER_MS);
+    expect(parseRateLimitHeaders({ 'ratelimit-remaining': '0', 'ratelimit-reset': '999999999' }, NOW)).toEqual({
+      remaining: 0,
+      resetMs: MAX_RETRY_AFTER_MS,
+    });
+    expect(parseRateLimitHeaders({ 'ratelimit-remaining': '0', 'ratelimit-reset': String(NOW_S + 3 * 86_400) }, NOW)?.resetMs).toBe(
+      MAX_RETRY_AFTER_MS,
+    );
   });
 
   it('reads the X-RateLimit-* variants', () => {
-    expect(parseRateLimitHeaders({ 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '12' }, NOW)).toEqual({ remaining: 0, resetMs: 12_000 });
-    expect(parseRateLimitHeaders({ 'x-ratelimit-remaining': '3', 'x-ratelimit-reset': String(NOW_S + 60) }, NOW)).toEqual({ remaining: 3, resetMs: 60_000 });
+    expect(parseRateLimitHeaders({ 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '12' }, NOW)).toEqual({
+      remaining: 0,
+      resetMs: 12_000,
+    });
+    expect(parseRateLimitHeaders({ 'x-ratelimit-remaining': '3', 'x-ratelimit-reset': String(NOW_S + 60) }, NOW)).toEqual({
+      remaining: 3,
+      resetMs: 60_000,
+    });
   });
 
   it('prefers the standard headers over the X- variants when both are sent', () => {
@@ -65,7 +88,10 @@ describe('parseRateLimitHeaders', () => {
   });
 
   it('takes the first of repeated header values', () => {
-    expect(parseRateLimitHeaders({ 'ratelimit-remaining': ['0', '5'], 'ratelimit-reset': ['10', '20'] }, NOW)).toEqual({ remaining: 0, resetMs: 10_000 });
+    expect(parseRateLimitHeaders({ 'ratelimit-remaining': ['0', '5'], 'ratelimit-reset': ['10', '20'] }, NOW)).toEqual({
+      remaining: 0,
+      resetMs: 10_000,
+    });
   });
 
   it.each<[string, Record<string, string | string[] | undefined>]>([

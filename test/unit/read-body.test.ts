@@ -69,7 +69,11 @@ describe('readCappedBody', () => {
     const euro = Buffer.from('€', 'utf8'); // 3 bytes: e2 82 ac
     expect(euro.byteLength).toBe(3);
     // Split across chunks, not cut: decoded whole.
-    const split = await readCappedBody(chunks(Buffer.from('a'), euro.subarray(0, 2), euro.subarray(2), Buffer.from('b')), 1_024, 'text/plain');
+    const split = await readCappedBody(
+      chunks(Buffer.from('a'), euro.subarray(0, 2), euro.subarray(2), Buffer.from('b')),
+      1_024,
+      'text/plain',
+    );
     expect(split).toEqual({ value: 'a€b', bytes: 5, truncated: false });
     // Cut in the middle of the character: the partial character becomes a replacement character.
     const cut = await readCappedBody(chunks('a€b'), 3, 'text/plain');

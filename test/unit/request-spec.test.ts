@@ -64,7 +64,12 @@ describe('buildRequestSpec: URL', () => {
 
 describe('buildRequestSpec: headers', () => {
   it('merges target headers under operation headers, case-insensitively, with lower-case names', () => {
-    const { headers } = spec({ method: 'GET', url: '/x', target: 'v2', headers: { authorization: 'Bearer op', ACCEPT: 'application/json' } });
+    const { headers } = spec({
+      method: 'GET',
+      url: '/x',
+      target: 'v2',
+      headers: { authorization: 'Bearer op', ACCEPT: 'application/json' },
+    });
     expect(headers).toEqual({ authorization: 'Bearer op', 'x-client': 'sluice', accept: 'application/json' });
   });
 

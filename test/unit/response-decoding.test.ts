@@ -28,12 +28,14 @@ const routes: Record<string, Handler> = {
   '/gzip': (_request, response) => response.writeHead(200, { ...json, 'content-encoding': 'gzip' }).end(zlib.gzipSync(DOC_TEXT)),
   '/x-gzip': (_request, response) => response.writeHead(200, { ...json, 'content-encoding': 'x-gzip' }).end(zlib.gzipSync(DOC_TEXT)),
   '/deflate': (_request, response) => response.writeHead(200, { ...json, 'content-encoding': 'deflate' }).end(zlib.deflateSync(DOC_TEXT)),
-  '/deflate-raw': (_request, response) => response.writeHead(200, { ...json, 'content-encoding': 'deflate' }).end(zlib.deflateRawSync(DOC_TEXT)),
+  '/deflate-raw': (_request, response) =>
+    response.writeHead(200, { ...json, 'content-encoding': 'deflate' }).end(zlib.deflateRawSync(DOC_TEXT)),
   '/br': (_request, response) => response.writeHead(200, { ...json, 'content-encoding': 'br' }).end(zlib.brotliCompressSync(DOC_TEXT)),
   // Deflated first, then gzipped: undone in the opposite order.
   '/layered': (_request, response) =>
     response.writeHead(200, { ...json, 'content-encoding': 'deflate, gzip' }).end(zlib.gzipSync(zlib.deflateSync(DOC_TEXT))),
-  '/unknown-coding': (_request, response) => response.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': 'zstd' }).end('not really zstd'),
+  '/unknown-coding': (_request, response) =>
+    response.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': 'zstd' }).end('not really zstd'),
   '/gzip-in-chunks': (_request, response) => {
     // Many small writes, so the decoder sees the compressed data in pieces.
     const data = zlib.gzipSync(DOC_TEXT);
@@ -63,7 +65,8 @@ const routes: Record<string, Handler> = {
     response.writeHead(200, { ...json, 'content-encoding': 'gzip', 'content-length': String(data.length) });
     response.write(data.subarray(0, 100), () => setTimeout(() => request.socket.destroy(), 20));
   },
-  '/bomb': (_request, response) => response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-encoding': 'gzip' }).end(bomb),
+  '/bomb': (_request, response) =>
+    response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-encoding': 'gzip' }).end(bomb),
   '/endless': (_request, response) => {
     // Plain bytes, 64 KiB at a time with backpressure, up to 200 MiB; tells how it ended.
     response.writeHead(200, { 'content-type': 'application/octet-stream' });
@@ -81,7 +84,8 @@ const routes: Record<string, Handler> = {
     };
     pump();
   },
-  '/exactly-cap': (_request, response) => response.writeHead(200, { 'content-encoding': 'gzip' }).end(zlib.gzipSync(Buffer.alloc(4_096, 0x62))),
+  '/exactly-cap': (_request, response) =>
+    response.writeHead(200, { 'content-encoding': 'gzip' }).end(zlib.gzipSync(Buffer.alloc(4_096, 0x62))),
 };
 
 let server: Server;
@@ -137,7 +141,11 @@ describe('compressed responses', () => {
     const response = await client().send(spec('/br', { keepBodyText: true }));
     expect(response.body.truncated).toBe(true);
     expect(response.body.bytes).toBe(DOC_BYTES);
-    expect(response.body.value).toBe(Buffer.from(DOC_TEXT).subarray(0, 8 * 1024).toString('utf8'));
+    expect(response.body.value).toBe(
+      Buffer.from(DOC_TEXT)
+        .subarray(0, 8 * 1024)
+        .toString('utf8'),
+    );
     expect(response.body.text).toBe(DOC_TEXT);
     const without = await client().send(spec('/br'));
     expect(without.body.text).toBeUndefined();
@@ -163,7 +171,10 @@ describe('compressed responses', () => {
     const http = client({ maxBodyBytes: DOC_BYTES });
     const response = await http.send(spec(path, { keepBodyText: true }));
     expect(response.status).toBe(200);
-    expect(response.body.problem).toEqual({ code: 'BAD_ENCODING', message: expect.stringContaining('cannot decode the response body (content-encoding: gzip)') });
+    expect(response.body.problem).toEqual({
+      code: 'BAD_ENCODING',
+      message: expect.stringContaining('cannot decode the response body (content-encoding: gzip)'),
+    });
     expect(response.body.truncated).toBe(true);
     expect(response.body.text).toBeUndefined();
     // The client is fine afterwards.
@@ -179,7 +190,10 @@ describe('compressed responses', () => {
   it('rejects with a NetworkError, not BAD_ENCODING, when the connection breaks mid-body', async () => {
     const error = await client()
       .send(spec('/reset-mid-gzip'))
-      .then(() => undefined, (caught: unknown) => caught);
+      .then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
     expect(error).toBeInstanceOf(NetworkError);
   });
 });
@@ -245,7 +259,10 @@ describe('readCappedBody with a content-encoding', () => {
 
   it('decodes, then parses JSON and keeps the whole text (a BOM dropped)', async () => {
     const data = zlib.gzipSync(`\uFEFF${DOC_TEXT}`);
-    const body = await readCappedBody(parts(data.subarray(0, 10), data.subarray(10)), 1_000_000, 'application/json', { contentEncoding: 'gzip', keepText: true });
+    const body = await readCappedBody(parts(data.subarray(0, 10), data.subarray(10)), 1_000_000, 'application/json', {
+      contentEncoding: 'gzip',
+      keepText: true,
+    });
     expect(body.text).toBe(DOC_TEXT);
     expect(body.bytes).toBe(DOC_BYTES + 3);
   });

@@ -26,7 +26,16 @@ describe('writeResultsCsv', () => {
   it('writes the union of meta keys first, then the result columns; nested meta as JSON; the stream stays open', async () => {
     const { text, count, ended } = await exportCsv([
       { ...base, id: 'op-1', meta: { id: '17', email: 'a@x.test' }, outcome: 'succeeded', status: 201, durationMs: 12 },
-      { ...base, id: 'op-2', meta: { id: '18', tags: ['a', 'b'], note: 'multi\nline, "quoted"' }, outcome: 'deadLettered', status: 422, attempts: 1, reason: 'permanent-status', error: 'target answered HTTP 422' },
+      {
+        ...base,
+        id: 'op-2',
+        meta: { id: '18', tags: ['a', 'b'], note: 'multi\nline, "quoted"' },
+        outcome: 'deadLettered',
+        status: 422,
+        attempts: 1,
+        reason: 'permanent-status',
+        error: 'target answered HTTP 422',
+      },
       { ...base, id: 'op-3', meta: 'row-3', outcome: 'succeeded', status: 200 },
     ]);
     expect(count).toBe(3);
@@ -35,18 +44,49 @@ describe('writeResultsCsv', () => {
     expect(rows).toEqual([
       ['meta.id', 'email', 'tags', 'note', 'meta', 'id', 'outcome', 'status', 'attempts', 'durationMs', 'reason', 'error'],
       ['17', 'a@x.test', '', '', '', 'op-1', 'succeeded', '201', '1', '12', '', ''],
-      ['18', '', '["a","b"]', 'multi\nline, "quoted"', '', 'op-2', 'deadLettered', '422', '1', '', 'permanent-status', 'target answered HTTP 422'],
+      [
+        '18',
+        '',
+        '["a","b"]',
+        'multi\nline, "quoted"',
+        '',
+        'op-2',
+        'deadLettered',
+        '422',
+        '1',
+        '',
+        'permanent-status',
+        'target answered HTTP 422',
+      ],
       ['', '', '', '', 'row-3', 'op-3', 'succeeded', '200', '1', '', '', ''],
     ]);
   });
 
   it("marks sluice's text that a spreadsheet would run as a formula; meta, the user's own data, is written unchanged", async () => {
     const { text } = await exportCsv([
-      { ...base, id: 'op-1', meta: { phone: '+44 20 7946 0000', delta: '-5', f: '=1+1' }, outcome: 'deadLettered', reason: 'internal-error', error: '=HYPERLINK("http://evil.test")' },
+      {
+        ...base,
+        id: 'op-1',
+        meta: { phone: '+44 20 7946 0000', delta: '-5', f: '=1+1' },
+        outcome: 'deadLettered',
+        reason: 'internal-error',
+        error: '=HYPERLINK("http://evil.test")',
+      },
     ]);
     const [header, row] = parse(text) as string[][];
     expect(header).toEqual(['phone', 'delta', 'f', 'id', 'outcome', 'status', 'attempts', 'durationMs', 'reason', 'error']);
-    expect(row).toEqual(['+44 20 7946 0000', '-5', '=1+1', 'op-1', 'deadLettered', '', '1', '', 'internal-error', `'=HYPERLINK("http://evil.test")`]);
+    expect(row).toEqual([
+      '+44 20 7946 0000',
+      '-5',
+      '=1+1',
+      'op-1',
+      'deadLettered',
+      '',
+      '1',
+      '',
+      'internal-error',
+      `'=HYPERLINK("http://evil.test")`,
+    ]);
   });
 
   it('no results: the header alone', async () => {

@@ -17,7 +17,9 @@ function publicStatus(status: BatchStatus) {
 }
 
 function unknownBatch(ctx: CliContext, batchId: string): number {
-  ctx.io.stderr.write(`no batch ${JSON.stringify(batchId)} in queue ${ctx.queue} (wrong --queue, a typo, or it expired after SLUICE_BATCH_RETENTION_SECONDS)\n`);
+  ctx.io.stderr.write(
+    `no batch ${JSON.stringify(batchId)} in queue ${ctx.queue} (wrong --queue, a typo, or it expired after SLUICE_BATCH_RETENTION_SECONDS)\n`,
+  );
   return 2;
 }
 
@@ -34,7 +36,8 @@ export async function waitCommand(ctx: CliContext, batchId: string, options: { t
   let timeoutMs: number | undefined;
   if (options.timeout !== undefined) {
     const seconds = Number(options.timeout);
-    if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--timeout ${options.timeout}: expected a number of seconds above 0`);
+    if (!Number.isFinite(seconds) || seconds <= 0)
+      throw new UsageError(`--timeout ${options.timeout}: expected a number of seconds above 0`);
     timeoutMs = seconds * 1_000;
   }
   const batches = createBatches(await ctx.redis(), ctx.queue);
@@ -43,7 +46,8 @@ export async function waitCommand(ctx: CliContext, batchId: string, options: { t
   const progress = createProgress(ctx.io, { label: batchId, total: first.total, quiet: Boolean(options.json) });
   const { status, timedOut } = await waitForBatch(batches, batchId, {
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-    onUpdate: (s) => progress.update(s.succeeded + s.deadLettered, { total: s.total, detail: s.deadLettered ? `(${s.deadLettered} dead-lettered)` : '' }),
+    onUpdate: (s) =>
+      progress.update(s.succeeded + s.deadLettered, { total: s.total, detail: s.deadLettered ? `(${s.deadLettered} dead-lettered)` : '' }),
   });
   progress.stop();
   if (!status) return unknownBatch(ctx, batchId);
@@ -51,14 +55,19 @@ export async function waitCommand(ctx: CliContext, batchId: string, options: { t
   else ctx.io.stdout.write(`${describeStatus(status)}${timedOut ? ' — timed out' : ''}\n`);
   if (timedOut) return 3;
   if (status.deadLettered > 0) {
-    if (!options.json) ctx.io.stdout.write(`see what failed: sluice results ${batchId} --failed   (or: sluice dlq list --batch ${batchId})\n`);
+    if (!options.json)
+      ctx.io.stdout.write(`see what failed: sluice results ${batchId} --failed   (or: sluice dlq list --batch ${batchId})\n`);
     return 1;
   }
   return 0;
 }
 
 /** `sluice results BATCH [--format jsonl|csv] [--failed] [--out FILE]`: one JSON line (or CSV row) per finished operation. */
-export async function resultsCommand(ctx: CliContext, batchId: string, options: { failed?: boolean; out?: string; format?: string }): Promise<number> {
+export async function resultsCommand(
+  ctx: CliContext,
+  batchId: string,
+  options: { failed?: boolean; out?: string; format?: string },
+): Promise<number> {
   const format = options.format ?? 'jsonl';
   if (format !== 'jsonl' && format !== 'csv') throw new UsageError(`--format ${JSON.stringify(format)}: expected jsonl or csv`);
   const batches = createBatches(await ctx.redis(), ctx.queue);

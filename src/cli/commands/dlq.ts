@@ -82,15 +82,25 @@ export async function dlqShowCommand(ctx: CliContext, id: string): Promise<numbe
   return 0;
 }
 
-async function selectIds(store: DeadLetterStore, ids: string[], options: { all?: boolean; batch?: string }, verb: string): Promise<string[]> {
+async function selectIds(
+  store: DeadLetterStore,
+  ids: string[],
+  options: { all?: boolean; batch?: string },
+  verb: string,
+): Promise<string[]> {
   const selectors = [ids.length > 0, Boolean(options.all), options.batch !== undefined].filter(Boolean).length;
-  if (selectors !== 1) throw new UsageError(`dlq ${verb}: give dead-letter ids, or --all${verb === 'replay' ? ', or --batch B' : ''} (exactly one of them)`);
+  if (selectors !== 1)
+    throw new UsageError(`dlq ${verb}: give dead-letter ids, or --all${verb === 'replay' ? ', or --batch B' : ''} (exactly one of them)`);
   if (ids.length > 0) return ids;
   return store.ids(options.batch !== undefined ? { batchId: options.batch } : {});
 }
 
 /** `sluice dlq replay (ID...|--all|--batch B)` */
-export async function dlqReplayCommand(ctx: CliContext, ids: string[], options: { all?: boolean; batch?: string; json?: boolean }): Promise<number> {
+export async function dlqReplayCommand(
+  ctx: CliContext,
+  ids: string[],
+  options: { all?: boolean; batch?: string; json?: boolean },
+): Promise<number> {
   const result = await withStore(ctx, async (store) => store.replay(await selectIds(store, ids, options, 'replay')));
   if (options.json) ctx.io.stdout.write(`${JSON.stringify(result)}\n`);
   else {

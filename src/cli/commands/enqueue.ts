@@ -65,17 +65,22 @@ export async function enqueueCommand(ctx: CliContext, file: string, options: Enq
     const batchId = options.batch ?? newBatchId();
 
     if (scan.stoppedAt !== undefined) {
-      io.stderr.write(`nothing enqueued: reading stopped at ${scan.stoppedAt}, which is not valid CSV (fix it; --skip-invalid cannot skip it)\n`);
+      io.stderr.write(
+        `nothing enqueued: reading stopped at ${scan.stoppedAt}, which is not valid CSV (fix it; --skip-invalid cannot skip it)\n`,
+      );
       if (options.json) writeJson(io.stdout, { batchId: null, enqueued: 0, duplicates: 0, invalid: scan.invalid });
       return 2;
     }
     if (scan.invalid > 0 && !options.skipInvalid) {
-      io.stderr.write(`nothing enqueued: ${scan.invalid} of ${scan.valid + scan.invalid} ${source.unit} are invalid (fix them, or pass --skip-invalid)\n`);
+      io.stderr.write(
+        `nothing enqueued: ${scan.invalid} of ${scan.valid + scan.invalid} ${source.unit} are invalid (fix them, or pass --skip-invalid)\n`,
+      );
       if (options.json) writeJson(io.stdout, { batchId: null, enqueued: 0, duplicates: 0, invalid: scan.invalid });
       return 2;
     }
     if (options.dryRun) {
-      if (options.json) writeJson(io.stdout, { batchId: null, enqueued: 0, duplicates: 0, invalid: scan.invalid, valid: scan.valid, dryRun: true });
+      if (options.json)
+        writeJson(io.stdout, { batchId: null, enqueued: 0, duplicates: 0, invalid: scan.invalid, valid: scan.valid, dryRun: true });
       else io.stdout.write(`dry run: ${scan.valid} valid operations, ${scan.invalid} invalid; nothing enqueued\n`);
       return scan.invalid > 0 ? 2 : 0;
     }
@@ -95,17 +100,22 @@ export async function enqueueCommand(ctx: CliContext, file: string, options: Enq
     });
     const progress = createProgress(io, { label: 'enqueue', total: scan.valid, quiet: Boolean(options.json) });
     try {
-      const summary = await producer.enqueueMany(validOperations(source, scan.invalidLines, (n) => progress.update(n)), {
-        batchId,
-        collectResults: false,
-        // The first pass checked every line; a worker checks each operation again before it runs.
-        prevalidated: true,
-      });
+      const summary = await producer.enqueueMany(
+        validOperations(source, scan.invalidLines, (n) => progress.update(n)),
+        {
+          batchId,
+          collectResults: false,
+          // The first pass checked every line; a worker checks each operation again before it runs.
+          prevalidated: true,
+        },
+      );
       progress.stop();
       const out = { batchId: summary.batchId, enqueued: summary.enqueued, duplicates: summary.duplicates, invalid: scan.invalid };
       if (options.json) writeJson(io.stdout, out);
       else {
-        io.stdout.write(`enqueued ${out.enqueued} operations into batch ${out.batchId} (queue ${ctx.queue}; ${out.duplicates} duplicates, ${out.invalid} invalid skipped)\n`);
+        io.stdout.write(
+          `enqueued ${out.enqueued} operations into batch ${out.batchId} (queue ${ctx.queue}; ${out.duplicates} duplicates, ${out.invalid} invalid skipped)\n`,
+        );
         const queueFlag = ctx.queue === ctx.env.SLUICE_QUEUE ? '' : ` --queue ${ctx.queue}`;
         io.stdout.write(`follow it with: sluice wait ${out.batchId}${queueFlag}\n`);
       }
@@ -170,10 +180,14 @@ function inputFormat(file: string, options: EnqueueCommandOptions): InputFormat 
   const format = (options.format as InputFormat | undefined) ?? byName;
   const input = file === '-' ? 'stdin' : file;
   if (format === 'csv' && options.template === undefined) {
-    throw new UsageError(`${input} is read as CSV, which needs --template FILE: an operation whose {{column}} placeholders are filled from each row`);
+    throw new UsageError(
+      `${input} is read as CSV, which needs --template FILE: an operation whose {{column}} placeholders are filled from each row`,
+    );
   }
   if (format === 'jsonl' && options.template !== undefined) {
-    throw new UsageError(`--template is for CSV input, and ${input} is read as JSONL (one operation per line); name the file .csv or pass --format csv`);
+    throw new UsageError(
+      `--template is for CSV input, and ${input} is read as JSONL (one operation per line); name the file .csv or pass --format csv`,
+    );
   }
   return format;
 }

@@ -22,7 +22,11 @@ export async function limitsListCommand(ctx: CliContext, options: { json?: boole
   const rows = keys.map(row);
   const header = ['KEY', 'CONFIGURED', 'OVERRIDE', 'EFFECTIVE', 'IN FLIGHT', 'QUEUED', '429s (5m)', 'PAUSED'];
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   ctx.io.stdout.write(`${[line(header), ...rows.map(line)].join('\n')}\n`);
   return 0;
 }
@@ -34,7 +38,11 @@ function rate(value: number | null): string {
 
 function row(status: LimitStatus): string[] {
   const configured = status.configured
-    ? [rate(status.configured.rate), status.configured.rate ? `burst ${status.configured.burst}` : '', status.configured.concurrency ? `conc ${status.configured.concurrency}` : '']
+    ? [
+        rate(status.configured.rate),
+        status.configured.rate ? `burst ${status.configured.burst}` : '',
+        status.configured.concurrency ? `conc ${status.configured.concurrency}` : '',
+      ]
         .filter(Boolean)
         .join(' ')
     : '-';
@@ -49,7 +57,16 @@ function row(status: LimitStatus): string[] {
         .join(' ')
     : '-';
   const paused = status.paused ? 'yes (operator)' : status.pausedUntil ? `until ${status.pausedUntil}` : '-';
-  return [status.key, configured, override, rate(status.effectiveRate), String(status.inFlight), String(status.queued), String(status.recent429s), paused];
+  return [
+    status.key,
+    configured,
+    override,
+    rate(status.effectiveRate),
+    String(status.inFlight),
+    String(status.queued),
+    String(status.recent429s),
+    paused,
+  ];
 }
 
 export interface LimitsSetOptions {
@@ -65,10 +82,14 @@ export async function limitsSetCommand(ctx: CliContext, key: string, options: Li
   const parsed = parseLimitChange(options, (field) => `--${field}`);
   if (!parsed.ok) {
     const [issue] = parsed.issues;
-    throw new UsageError(issue!.field ? `--${issue!.field} ${String(options[issue!.field])}: ${issue!.message}` : `limits set: ${issue!.message}`);
+    throw new UsageError(
+      issue!.field ? `--${issue!.field} ${String(options[issue!.field])}: ${issue!.message}` : `limits set: ${issue!.message}`,
+    );
   }
   const deferred = await (await admin(ctx)).set(key, parsed.change, parsed.ttlMs);
-  ctx.io.stdout.write(`limit key ${key} updated for every worker${parsed.ttlMs ? ` for ${options.ttl}` : ''}${await woken(ctx, deferred)}\n`);
+  ctx.io.stdout.write(
+    `limit key ${key} updated for every worker${parsed.ttlMs ? ` for ${options.ttl}` : ''}${await woken(ctx, deferred)}\n`,
+  );
   return 0;
 }
 

@@ -26,7 +26,8 @@ export interface ServerCommandOptions {
 export async function serverCommand(ctx: CliContext, options: ServerCommandOptions): Promise<number> {
   const { env } = ctx;
   const port = options.port === undefined ? env.SLUICE_SERVER_PORT : Number(options.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new UsageError(`--port ${options.port}: expected a port number from 0 to 65535`);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new UsageError(`--port ${options.port}: expected a port number from 0 to 65535`);
   const host = options.host ?? env.SLUICE_SERVER_HOST;
   // Before anything is opened: a server without valid tokens refuses to start.
   const tokens = parseApiTokens(env.SLUICE_API_TOKENS);
@@ -75,7 +76,10 @@ export async function serverCommand(ctx: CliContext, options: ServerCommandOptio
       await app.close();
       throw new SluiceError(`cannot listen on ${host}:${port}: ${errorMessage(error)}`, { code: 'LISTEN_FAILED', cause: error });
     }
-    logger.info({ address, queue: ctx.queue, redis: redactUrl(env.REDIS_URL), tokens: tokens.count, config: ctx.configPath ?? null }, 'server listening');
+    logger.info(
+      { address, queue: ctx.queue, redis: redactUrl(env.REDIS_URL), tokens: tokens.count, config: ctx.configPath ?? null },
+      'server listening',
+    );
     await stopped;
     logger.info('server stopped');
     return 0;

@@ -63,7 +63,13 @@ export async function workerCommand(ctx: CliContext, options: { concurrency?: st
     });
     await worker.ready();
     logger.info(
-      { queue: ctx.queue, concurrency, redis: redactUrl(env.REDIS_URL), config: ctx.configPath ?? null, targets: Object.keys(ctx.config.targets) },
+      {
+        queue: ctx.queue,
+        concurrency,
+        redis: redactUrl(env.REDIS_URL),
+        config: ctx.configPath ?? null,
+        targets: Object.keys(ctx.config.targets),
+      },
       'worker started',
     );
     await stopped;

@@ -20,7 +20,8 @@ export const READ_ONLY_BOARD_PATH = `${BOARD_PATH}/read-only`;
  * but our own assets anyway.
  */
 const WEB_FONT_LINK = /<link\b[^>]*\bhref="https:\/\/fonts\.googleapis\.com\/[^>]*>\s*/g;
-const BOARD_CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+const BOARD_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 
 const SAFE_METHODS = new Set(['GET', 'HEAD']);
 
@@ -91,7 +92,9 @@ export async function registerBullBoard(app: FastifyInstance, options: BullBoard
     try {
       const names = await directory.names();
       // A queue deleted since it was listed is left out (existing() never creates one).
-      const found = await Promise.all(names.map((name) => queues.existing(name).catch((error: unknown) => (isNotFound(error) ? undefined : Promise.reject(error)))));
+      const found = await Promise.all(
+        names.map((name) => queues.existing(name).catch((error: unknown) => (isNotFound(error) ? undefined : Promise.reject(error)))),
+      );
       current = found.filter((resources): resources is QueueResources => resources !== undefined);
     } catch (error) {
       request.log.warn({ err: error }, 'dashboard: could not list the queues; showing the ones known');
@@ -106,7 +109,8 @@ export async function registerBullBoard(app: FastifyInstance, options: BullBoard
     const names = new Set(current.map((resources) => resources.name));
     for (const name of shown.keys()) if (!names.has(name)) shown.delete(name);
     if (!changed) return;
-    for (const board of ['admin', 'read-only'] as const) boards[board].replaceQueues(current.map((resources) => shown.get(resources.name)![board]));
+    for (const board of ['admin', 'read-only'] as const)
+      boards[board].replaceQueues(current.map((resources) => shown.get(resources.name)![board]));
   }
 
   for (const board of ['admin', 'read-only'] as const) {
@@ -147,7 +151,11 @@ export async function registerBullBoard(app: FastifyInstance, options: BullBoard
       // A browser without a valid session (none, or a token since removed) goes to the sign-in
       // form, which sends it back here after.
       if (isPage && presented?.via !== 'header') return reply.redirect(`/?next=${encodeURIComponent(request.url)}`);
-      return handleError(unauthorized(presented ? 'unknown token' : 'sign in at / (or send "Authorization: Bearer <token>")'), request, reply);
+      return handleError(
+        unauthorized(presented ? 'unknown token' : 'sign in at / (or send "Authorization: Bearer <token>")'),
+        request,
+        reply,
+      );
     }
     request.role = role;
     // bull-board reads as many jobs as a page asks for, and shows Redis's host details: bounded, and admins only.
@@ -164,15 +172,27 @@ export async function registerBullBoard(app: FastifyInstance, options: BullBoard
     }
     if (role !== 'admin') {
       if (isPage) return reply.redirect(`${READ_ONLY_BOARD_PATH}${request.url.slice(BOARD_PATH.length)}`);
-      return handleError(forbidden(`the ${BOARD_PATH} board needs the admin role; the token has ${role} (${READ_ONLY_BOARD_PATH} is open to it)`), request, reply);
+      return handleError(
+        forbidden(`the ${BOARD_PATH} board needs the admin role; the token has ${role} (${READ_ONLY_BOARD_PATH} is open to it)`),
+        request,
+        reply,
+      );
     }
     if (SAFE_METHODS.has(request.method)) return undefined;
     if (presented!.via === 'cookie' && !fromOurOwnPage(request)) {
-      return handleError(forbidden(`a change signed in by cookie must come from the dashboard itself (or send the ${CSRF_HEADER} header)`), request, reply);
+      return handleError(
+        forbidden(`a change signed in by cookie must come from the dashboard itself (or send the ${CSRF_HEADER} header)`),
+        request,
+        reply,
+      );
     }
     if (/\/retry(\/|$)/.test(request.routeOptions.url ?? path)) {
       return handleError(
-        new ApiError(409, 'REPLAY_DEAD_LETTERS_INSTEAD', 'failed sluice jobs are dead letters: replay them from the dashboard at /, POST /v1/dead-letters/replay or `sluice dlq replay`, which keep batches and the dead-letter queue in step'),
+        new ApiError(
+          409,
+          'REPLAY_DEAD_LETTERS_INSTEAD',
+          'failed sluice jobs are dead letters: replay them from the dashboard at /, POST /v1/dead-letters/replay or `sluice dlq replay`, which keep batches and the dead-letter queue in step',
+        ),
         request,
         reply,
       );

@@ -72,7 +72,10 @@ const SECURITY_HEADERS = {
 
 export function registerDashboardPage(app: FastifyInstance): void {
   const serve = (body: string, type: string, cacheControl: string) => async (_request: FastifyRequest, reply: FastifyReply) =>
-    reply.headers({ ...SECURITY_HEADERS, 'cache-control': cacheControl }).type(type).send(body);
+    reply
+      .headers({ ...SECURITY_HEADERS, 'cache-control': cacheControl })
+      .type(type)
+      .send(body);
   app.get('/', serve(PAGE_HTML, 'text/html; charset=utf-8', 'no-store'));
   app.get('/assets/app.js', serve(PAGE_SCRIPT, 'text/javascript; charset=utf-8', 'no-cache'));
   app.get('/assets/app.css', serve(PAGE_STYLE, 'text/css; charset=utf-8', 'no-cache'));

@@ -2,7 +2,14 @@ import { Readable } from 'node:stream';
 import type { BatchStatus } from '../../queue/batches.js';
 import { notFound } from '../api-errors.js';
 import { z } from 'zod';
-import { batchListQuerySchema, batchStatusSchema, errorSchema, idParamsSchema, queueQuerySchema, resultsQuerySchema } from '../api-schemas.js';
+import {
+  batchListQuerySchema,
+  batchStatusSchema,
+  errorSchema,
+  idParamsSchema,
+  queueQuerySchema,
+  resultsQuerySchema,
+} from '../api-schemas.js';
 import type { QueueRegistry } from '../queue-registry.js';
 import { route, type AnyRoute } from '../route.js';
 import { NDJSON } from './operations.js';
@@ -48,7 +55,10 @@ export function batchRoutes(options: { queues: QueueRegistry }): AnyRoute[] {
     summary: 'Counters of a batch. Poll it until `done`.',
     params: idParamsSchema,
     query: queueQuerySchema,
-    responses: { 200: { description: 'the counters', schema: batchStatusSchema }, 404: { description: 'no such batch', schema: errorSchema } },
+    responses: {
+      200: { description: 'the counters', schema: batchStatusSchema },
+      404: { description: 'no such batch', schema: errorSchema },
+    },
     async handler(_request, _reply, { params, query }) {
       const resources = await queueOf(query.queue);
       const found = await resources.batches.status(params.id);

@@ -43,11 +43,17 @@ export function deadLetterRoutes(options: { queues: QueueRegistry }): AnyRoute[]
     tag: 'dead letters',
     summary: 'Dead letters matching the filter: counts grouped by (limit key, status, reason), and the newest in full.',
     query: deadLettersQuerySchema,
-    responses: { 200: { description: 'summary and items', schema: deadLettersResponseSchema }, 400: { description: 'bad filter', schema: errorSchema } },
+    responses: {
+      200: { description: 'summary and items', schema: deadLettersResponseSchema },
+      400: { description: 'bad filter', schema: errorSchema },
+    },
     async handler(_request, _reply, { query }) {
       const resources = await queueOf(query.queue);
       const filter = filterOf(query);
-      const [summary, items] = await Promise.all([resources.deadLetters.summary(filter), resources.deadLetters.list(filter, { limit: query.limit })]);
+      const [summary, items] = await Promise.all([
+        resources.deadLetters.summary(filter),
+        resources.deadLetters.list(filter, { limit: query.limit }),
+      ]);
       return { total: summary.total, groups: summary.groups, items: query.limit === 0 ? [] : items };
     },
   });
@@ -57,15 +63,22 @@ export function deadLetterRoutes(options: { queues: QueueRegistry }): AnyRoute[]
     url: '/v1/dead-letters/replay',
     role: 'admin',
     tag: 'dead letters',
-    summary: 'Put dead letters back on the queue (by ids, or those matching a filter, 10,000 per request) with a fresh attempt budget and the same idempotency key.',
+    summary:
+      'Put dead letters back on the queue (by ids, or those matching a filter, 10,000 per request) with a fresh attempt budget and the same idempotency key.',
     query: queueQuerySchema,
     body: deadLetterSelectionSchema,
-    responses: { 200: { description: 'what was replayed', schema: replayResponseSchema }, 400: { description: 'bad selection', schema: errorSchema } },
+    responses: {
+      200: { description: 'what was replayed', schema: replayResponseSchema },
+      400: { description: 'bad selection', schema: errorSchema },
+    },
     async handler(request, _reply, { query, body }) {
       const resources = await queueOf(query.queue);
       const { ids, remaining } = await selectedIds(resources, body);
       const result = await resources.deadLetters.replay(ids);
-      request.log.info({ queue: resources.name, replayed: result.replayed.length, missing: result.missing.length, remaining }, 'dead letters replayed');
+      request.log.info(
+        { queue: resources.name, replayed: result.replayed.length, missing: result.missing.length, remaining },
+        'dead letters replayed',
+      );
       return { replayed: result.replayed.length, jobIds: result.replayed.map((entry) => entry.jobId), missing: result.missing, remaining };
     },
   });
@@ -78,7 +91,10 @@ export function deadLetterRoutes(options: { queues: QueueRegistry }): AnyRoute[]
     summary: 'Delete dead letters for good (by ids, or those matching a filter, 10,000 per request).',
     query: queueQuerySchema,
     body: deadLetterSelectionSchema,
-    responses: { 200: { description: 'how many were deleted', schema: purgeResponseSchema }, 400: { description: 'bad selection', schema: errorSchema } },
+    responses: {
+      200: { description: 'how many were deleted', schema: purgeResponseSchema },
+      400: { description: 'bad selection', schema: errorSchema },
+    },
     async handler(request, _reply, { query, body }) {
       const resources = await queueOf(query.queue);
       const { ids, remaining } = await selectedIds(resources, body);

@@ -23,7 +23,10 @@ export function healthRoutes(options: { redis: Redis; metrics?: { contentType: s
       role: null,
       tag: 'health',
       summary: `Redis answers within ${READY_TIMEOUT_MS} ms (readiness). Needs no token.`,
-      responses: { 200: { description: 'ready', schema: z.object({ status: z.literal('ready') }) }, 503: { description: 'Redis is not answering', schema: errorSchema } },
+      responses: {
+        200: { description: 'ready', schema: z.object({ status: z.literal('ready') }) },
+        503: { description: 'Redis is not answering', schema: errorSchema },
+      },
       async handler() {
         let timer: NodeJS.Timeout | undefined;
         try {

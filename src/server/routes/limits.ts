@@ -4,7 +4,14 @@ import type { LimitsAdmin } from '../../limits/limits-admin.js';
 import { parseLimitChange } from '../../limits/limit-change.js';
 import { wakeDeferredJobs } from '../../queue/wake-jobs.js';
 import { invalid } from '../api-errors.js';
-import { errorSchema, keyParamsSchema, limitChangeSchema, limitChangedSchema, limitStatusSchema, queueQuerySchema } from '../api-schemas.js';
+import {
+  errorSchema,
+  keyParamsSchema,
+  limitChangeSchema,
+  limitChangedSchema,
+  limitStatusSchema,
+  queueQuerySchema,
+} from '../api-schemas.js';
 import { route, type AnyRoute } from '../route.js';
 
 export interface LimitRoutesOptions {
@@ -38,10 +45,17 @@ export function limitRoutes(options: LimitRoutesOptions): AnyRoute[] {
     params: keyParamsSchema,
     query: queueQuerySchema,
     body: limitChangeSchema,
-    responses: { 200: { description: 'the key after the change', schema: limitChangedSchema }, 400: { description: 'bad change', schema: errorSchema } },
+    responses: {
+      200: { description: 'the key after the change', schema: limitChangedSchema },
+      400: { description: 'bad change', schema: errorSchema },
+    },
     async handler(request, _reply, { params, query, body }) {
       const parsed = parseLimitChange(body);
-      if (!parsed.ok) throw invalid(`invalid limit change for ${params.key}`, parsed.issues.map(({ path, message }) => ({ path, message })));
+      if (!parsed.ok)
+        throw invalid(
+          `invalid limit change for ${params.key}`,
+          parsed.issues.map(({ path, message }) => ({ path, message })),
+        );
       const deferred = await limits.set(params.key, parsed.change, parsed.ttlMs);
       const woken = await wake(query.queue, deferred);
       request.log.info({ limitKey: params.key, change: parsed.change, ttlMs: parsed.ttlMs, woken }, 'limit changed');
@@ -71,7 +85,10 @@ export function limitRoutes(options: LimitRoutesOptions): AnyRoute[] {
       url: `/v1/limits/:key/${action}`,
       role: 'admin',
       tag: 'limits',
-      summary: action === 'pause' ? 'Stop starting requests on a key, fleet-wide.' : 'Lift a pause (also one the target asked for with Retry-After).',
+      summary:
+        action === 'pause'
+          ? 'Stop starting requests on a key, fleet-wide.'
+          : 'Lift a pause (also one the target asked for with Retry-After).',
       params: keyParamsSchema,
       responses: { 200: { description: 'the key after the change', schema: limitChangedSchema } },
       async handler(request, _reply, { params }) {

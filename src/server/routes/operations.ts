@@ -7,7 +7,14 @@ import { operationSchema } from '../../operation/schema.js';
 import { parseOperation } from '../../operation/parse-operation.js';
 import { readEnvelope, foreignIdempotencyKey } from '../../queue/job-data.js';
 import { ApiError, invalid, notFound, type ApiIssue } from '../api-errors.js';
-import { enqueueQuerySchema, enqueueResponseSchema, errorSchema, idParamsSchema, operationStateSchema, queueQuerySchema } from '../api-schemas.js';
+import {
+  enqueueQuerySchema,
+  enqueueResponseSchema,
+  errorSchema,
+  idParamsSchema,
+  operationStateSchema,
+  queueQuerySchema,
+} from '../api-schemas.js';
 import type { QueueRegistry } from '../queue-registry.js';
 import { route, type AnyRoute } from '../route.js';
 
@@ -23,7 +30,11 @@ export const MAX_OPERATIONS_PER_REQUEST = 100_000;
 const VALIDATE_SLICE = 500;
 
 const tooMany = () =>
-  new ApiError(413, 'TOO_MANY_OPERATIONS', `more than ${MAX_OPERATIONS_PER_REQUEST} operations in one request: split them over several requests with the same ?batch=`);
+  new ApiError(
+    413,
+    'TOO_MANY_OPERATIONS',
+    `more than ${MAX_OPERATIONS_PER_REQUEST} operations in one request: split them over several requests with the same ?batch=`,
+  );
 
 export interface OperationRoutesOptions {
   queues: QueueRegistry;
@@ -65,8 +76,14 @@ export function operationRoutes(options: OperationRoutesOptions): AnyRoute[] {
       const items = await readItems(request, options.bodyLimitBytes);
       const operations = await checkItems(items, config);
       // checkItems validated every item: the producer need not again.
-      const summary = await resources.producer.enqueueMany(operations, { prevalidated: true, ...(query.batch !== undefined ? { batchId: query.batch } : {}) });
-      request.log.info({ queue: resources.name, batchId: summary.batchId, enqueued: summary.enqueued, duplicates: summary.duplicates }, 'operations enqueued');
+      const summary = await resources.producer.enqueueMany(operations, {
+        prevalidated: true,
+        ...(query.batch !== undefined ? { batchId: query.batch } : {}),
+      });
+      request.log.info(
+        { queue: resources.name, batchId: summary.batchId, enqueued: summary.enqueued, duplicates: summary.duplicates },
+        'operations enqueued',
+      );
       return reply.code(202).send({
         batchId: summary.batchId,
         enqueued: summary.enqueued,
@@ -91,7 +108,10 @@ export function operationRoutes(options: OperationRoutesOptions): AnyRoute[] {
     async handler(_request, _reply, { params, query }) {
       const resources = await queues.existing(query.queue);
       const [job, deadLetter] = await Promise.all([resources.queue.getJob(params.id), resources.deadLetters.get(params.id)]);
-      if (!job && !deadLetter) throw notFound(`no operation ${JSON.stringify(params.id)} in queue ${resources.name} (finished jobs are removed after SLUICE_KEEP_COMPLETED_SECONDS; results stay in their batch)`);
+      if (!job && !deadLetter)
+        throw notFound(
+          `no operation ${JSON.stringify(params.id)} in queue ${resources.name} (finished jobs are removed after SLUICE_KEEP_COMPLETED_SECONDS; results stay in their batch)`,
+        );
       if (!job) {
         return {
           id: params.id,
@@ -103,7 +123,12 @@ export function operationRoutes(options: OperationRoutesOptions): AnyRoute[] {
           failedAttempts: deadLetter!.attempts,
           createdAt: null,
           finishedAt: deadLetter!.deadLetteredAt,
-          deadLetter: { reason: deadLetter!.reason, message: deadLetter!.message, status: deadLetter!.status ?? null, replays: deadLetter!.replays },
+          deadLetter: {
+            reason: deadLetter!.reason,
+            message: deadLetter!.message,
+            status: deadLetter!.status ?? null,
+            replays: deadLetter!.replays,
+          },
           operation: deadLetter!.operation,
         };
       }
@@ -123,7 +148,14 @@ export function operationRoutes(options: OperationRoutesOptions): AnyRoute[] {
         finishedAt: job.finishedOn ? new Date(job.finishedOn).toISOString() : null,
         ...(state === 'succeeded' ? { result: job.returnvalue } : {}),
         ...(deadLetter
-          ? { deadLetter: { reason: deadLetter.reason, message: deadLetter.message, status: deadLetter.status ?? null, replays: deadLetter.replays } }
+          ? {
+              deadLetter: {
+                reason: deadLetter.reason,
+                message: deadLetter.message,
+                status: deadLetter.status ?? null,
+                replays: deadLetter.replays,
+              },
+            }
           : {}),
         operation: envelope.op,
       };
@@ -148,7 +180,8 @@ const STATES: Record<string, string> = {
 async function readItems(request: FastifyRequest, limitBytes: number): Promise<Item[]> {
   if (isNdjson(request)) return readNdjson(request.body as Readable, limitBytes);
   const body = request.body;
-  if (body === undefined || body === null) throw new ApiError(400, 'EMPTY_BODY', 'send an operation, a JSON array of operations, or NDJSON');
+  if (body === undefined || body === null)
+    throw new ApiError(400, 'EMPTY_BODY', 'send an operation, a JSON array of operations, or NDJSON');
   if (Array.isArray(body) && body.length > MAX_OPERATIONS_PER_REQUEST) throw tooMany();
   return Array.isArray(body) ? body.map((value: unknown) => ({ value })) : [{ value: body }];
 }
@@ -179,7 +212,11 @@ async function readNdjson(stream: Readable, limitBytes: number): Promise<Item[]>
     bytes += (chunk as Buffer).length;
     if (bytes > limitBytes) {
       // Not destroyed here: the 413 is answered first, then the connection closes (the rest unread).
-      throw new ApiError(413, 'BODY_TOO_LARGE', `the body is larger than ${limitBytes} bytes (SLUICE_API_MAX_BODY_BYTES): send fewer operations per request`);
+      throw new ApiError(
+        413,
+        'BODY_TOO_LARGE',
+        `the body is larger than ${limitBytes} bytes (SLUICE_API_MAX_BODY_BYTES): send fewer operations per request`,
+      );
     }
     pending += decoder.write(chunk as Buffer);
     let start = 0;
