@@ -17,7 +17,7 @@ import { spawnSluice, spawnWorker } from './worker-processes.mjs';
 const lib = (path) => import(new URL(`../dist/src/${path}`, import.meta.url).href);
 const { createProducer } = await lib('queue/producer.js');
 const { createBatches } = await lib('queue/batches.js');
-const { PREFIX, bullQueueName } = await lib('queue/keys.js');
+const { PREFIX, bullQueueName } = await lib('redis/keys.js');
 
 /**
  * `prefilled`: the operations are enqueued with `createProducer` (their Redis cost counted apart)

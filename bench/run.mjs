@@ -28,7 +28,7 @@ import { killAllWorkersNow, stopAllWorkers } from './worker-processes.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { startRedisServer } = await import(new URL('../dist/src/support/redis-server.js', import.meta.url).href);
-const { createRedisConnection, closeRedis } = await import(new URL('../dist/src/queue/redis-connection.js', import.meta.url).href);
+const { createRedisConnection, closeRedis } = await import(new URL('../dist/src/redis/connection.js', import.meta.url).href);
 
 const PARTS = ['throughput', 'limits', 'fairness', 'enqueue', 'latency', 'memory'];
 const { values: flags } = parseArgs({

@@ -38,4 +38,4 @@ export { createHttpClient, type HttpClient, type HttpClientOptions } from './htt
 export { createLogger, type Logger } from './observability/logger.js';
 export { createFleetMetrics, type FleetMetrics, type FleetMetricsOptions } from './observability/fleet-metrics.js';
 export { discoverQueues, type DiscoverQueuesOptions } from './queue/discover-queues.js';
-export { createRedisConnection } from './queue/redis-connection.js';
+export { createRedisConnection } from './redis/connection.js';

@@ -3,10 +3,10 @@ import type { Redis } from 'ioredis';
 import { AuthError, SluiceError, errorMessage } from '../errors.js';
 import type { HttpClient } from '../http/http-client.js';
 import { RETRYABLE_STATUSES } from '../http/classify.js';
-import { sleep } from '../limits/sleep.js';
+import { sleep } from '../support/sleep.js';
 import type { Logger } from '../observability/logger.js';
-import { luaScript } from '../queue/lua-script.js';
-import { PREFIX } from '../queue/keys.js';
+import { defineScript } from '../redis/scripts.js';
+import { oauth2Keys } from '../redis/keys.js';
 
 export interface OAuth2Settings {
   /** The target's name, for messages and logs. */
@@ -65,13 +65,6 @@ interface CachedToken {
   stored: string;
 }
 
-/** KEYS: the token key. ARGV: the ciphertext that was refused. Deletes it only if it is still the one stored. */
-const DELETE_IF_SAME = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
-/** KEYS: the lock key. ARGV: the holder's id. */
-const UNLOCK = DELETE_IF_SAME;
-/** KEYS: the lock key. ARGV: the holder's id, the lock's new lifetime (ms). 1 if the lock is still the holder's (and renewed). */
-const EXTEND_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
-
 /** Longer than one token request (its total timeout is 20 s); renewed before each further one. */
 const LOCK_MS = 30_000;
 const POLL_MS = 100;
@@ -97,12 +90,11 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     .update([settings.tokenUrl, settings.clientId, settings.scope ?? '', settings.audience ?? ''].join('\n'))
     .digest('hex')
     .slice(0, 24);
-  const tokenKey = `${PREFIX}:auth:${fingerprint}:token`;
-  const lockKey = `${PREFIX}:auth:${fingerprint}:lock`;
+  const { token: tokenKey, lock: lockKey } = oauth2Keys(fingerprint);
   const key = createHash('sha256').update(`sluice oauth2 token\n${settings.clientSecret}`).digest();
-  const deleteIfSame = luaScript<[string, string]>(redis, 'sluiceAuthDeleteIfSame', 1, DELETE_IF_SAME);
-  const unlock = luaScript<[string, string]>(redis, 'sluiceAuthUnlock', 1, UNLOCK);
-  const extendLock = luaScript<[string, string, number]>(redis, 'sluiceAuthExtendLock', 1, EXTEND_LOCK);
+  const deleteIfSame = defineScript<[string, string]>(redis, 'delete-if-same-1');
+  const unlock = deleteIfSame;
+  const extendLock = defineScript<[string, string, number]>(redis, 'extend-lock-1');
   let cached: CachedToken | undefined;
   /** Tokens a target refused (most recent last): in memory only. */
   const refused: string[] = [];

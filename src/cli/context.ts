@@ -3,7 +3,7 @@ import type { Writable } from 'node:stream';
 import { QUEUE_NAME, parseEnv, type Env } from '../config/env.js';
 import { UsageError } from '../errors.js';
 import { EMPTY_CONFIG, loadSluiceConfig, type SluiceConfig } from '../config/sluice-config.js';
-import { assertRedisReachable, closeRedis, createRedisConnection, type Redis } from '../queue/redis-connection.js';
+import { assertRedisReachable, closeRedis, createRedisConnection, type Redis } from '../redis/connection.js';
 
 /** Where the CLI writes; tests pass their own streams. */
 export interface CliIo {

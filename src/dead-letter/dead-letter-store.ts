@@ -1,11 +1,12 @@
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import type { ChainableCommander, Redis } from 'ioredis';
 import { groupField, parseGroupField } from '../queue/dead-letter-groups.js';
-import { PREFIX, bullQueueName, queueKeys } from '../queue/keys.js';
-import { luaScript } from '../queue/lua-script.js';
+import { queueKeys } from '../redis/keys.js';
+import { defineScript } from '../redis/scripts.js';
 import { NEW_JOB_PRIORITY, type JobEnvelope } from '../queue/job-data.js';
 import type { DeadLetter } from './types.js';
 import { SluiceError } from '../errors.js';
+import { openBullQueue } from '../queue/bull-queue.js';
 
 export interface DeadLetterFilter {
   batchId?: string;
@@ -60,19 +61,6 @@ export interface DeadLetterStore {
   close(): Promise<void>;
 }
 
-/**
- * KEYS: dead letters, the set of replays under way, the batch (or a placeholder). ARGV: the id.
- * -1 when there is no such dead letter; else 1, having lowered the batch's dead-letter count unless
- * an earlier, interrupted replay of the same dead letter already did.
- */
-const BEGIN_REPLAY = `
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return -1 end
-if redis.call('SADD', KEYS[2], ARGV[1]) == 1 and redis.call('EXISTS', KEYS[3]) == 1 then
-  redis.call('HINCRBY', KEYS[3], 'deadLettered', -1)
-end
-return 1
-`;
-
 /** A batch's group counters live as long as batches do by default (7 days); a rebuild makes them again. */
 const BATCH_GROUPS_TTL_SECONDS = 7 * 86_400;
 
@@ -89,7 +77,7 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
   const keys = queueKeys(queueName);
   let queue: Queue | undefined;
   let closing: Promise<void> | undefined;
-  const beginReplay = luaScript<[string, string, string, string]>(redis, 'sluiceBeginReplay', 3, BEGIN_REPLAY);
+  const beginReplay = defineScript<[string, string, string, string]>(redis, 'begin-replay-3');
 
   async function* scan(filter: DeadLetterFilter): AsyncGenerator<DeadLetter> {
     const index = filter.batchId !== undefined ? keys.batchDeadLetters(filter.batchId) : keys.deadLetterIndex;
@@ -212,7 +200,7 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
   async function replay(replayIds: readonly string[]): Promise<ReplayResult> {
     if (closing) throw new SluiceError('the dead-letter store is closed', { code: 'CLOSED' });
     if (!queue) {
-      queue = new Queue(bullQueueName(queueName), { connection: redis, prefix: PREFIX });
+      queue = openBullQueue(redis, queueName);
       // Errors reach the replay whose command fails; without a listener BullMQ prints each one.
       queue.on('error', () => undefined);
     }

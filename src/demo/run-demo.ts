@@ -5,17 +5,17 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Queue } from 'bullmq';
 import { SluiceError, errorMessage } from '../errors.js';
 import { parseSluiceConfig } from '../config/sluice-config.js';
 import { createBatches, waitForBatch, type BatchStatus } from '../queue/batches.js';
-import { PREFIX, bullQueueName } from '../queue/keys.js';
+import { queueKeyPattern } from '../redis/keys.js';
 import { createProducer, newBatchId } from '../queue/producer.js';
-import { closeRedis, createRedisConnection, redactUrl } from '../queue/redis-connection.js';
+import { closeRedis, createRedisConnection, redactUrl } from '../redis/connection.js';
 import { redisAnswers, startRedisServer } from '../support/redis-server.js';
 import { sluiceBin } from '../support/package-root.js';
 import { startDemoApi } from './demo-api.js';
 import { removeLimitKey } from '../limits/limits-admin.js';
+import { openBullQueue } from '../queue/bull-queue.js';
 
 /** The demo API's own limit, and the (lower) limit sluice is configured with for it. */
 const DEMO_API_LIMIT = 400;
@@ -212,7 +212,7 @@ async function stopWorkers(workers: ChildProcess[]): Promise<void> {
 /** The demo's queue and limit key are its own: remove its jobs, sluice's keys beside them and its limiter state. */
 async function removeQueue(redis: ReturnType<typeof createRedisConnection>, queue: string, limitKey: string): Promise<void> {
   await removeLimitKey(redis, limitKey);
-  const bull = new Queue(bullQueueName(queue), { connection: redis, prefix: PREFIX });
+  const bull = openBullQueue(redis, queue);
   try {
     await bull.obliterate({ force: true });
   } finally {
@@ -220,7 +220,7 @@ async function removeQueue(redis: ReturnType<typeof createRedisConnection>, queu
   }
   let cursor = '0';
   do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}:{${queue}}:*`, 'COUNT', 1_000);
+    const [next, keys] = await redis.scan(cursor, 'MATCH', queueKeyPattern(queue), 'COUNT', 1_000);
     cursor = next;
     if (keys.length) await redis.unlink(...keys);
   } while (cursor !== '0');

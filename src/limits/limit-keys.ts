@@ -1,19 +1,5 @@
 import type { Limits, SluiceConfig } from '../config/sluice-config.js';
 
-/** Every limiter key shares this hash tag: one Redis Cluster slot, so several keys lock together. */
-const BASE = 'sluice:{limits}';
-
-export const limiterKeys = {
-  index: `${BASE}:keys`,
-  version: `${BASE}:version`,
-  processes: `${BASE}:processes`,
-  state: (key: string) => `${BASE}:state:${key}`,
-  override: (key: string) => `${BASE}:override:${key}`,
-  leases: (key: string) => `${BASE}:leases:${key}`,
-  bookings: (key: string) => `${BASE}:bookings:${key}`,
-  recent429: (key: string) => `${BASE}:429:${key}`,
-};
-
 /** A key's configured limit in the limiter's units. `rate` in requests per second; 0 = none. */
 export interface LimitSpec {
   rate: number;

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { SluiceConfig } from '../config/sluice-config.js';
-import { luaScript } from '../queue/lua-script.js';
+import { defineScript } from '../redis/scripts.js';
+import { limiterKeys } from '../redis/keys.js';
 import type { Logger } from '../observability/logger.js';
-import { configuredLimits, limiterKeys, toSpec, type LimitSpec } from './limit-keys.js';
-import { ACQUIRE, RELEASE, REPORT } from './scripts.js';
+import { configuredLimits, toSpec, type LimitSpec } from './limit-keys.js';
 import { createRateMeter } from './rate-meter.js';
 import { ShutdownAbortError } from '../errors.js';
-import { sleep } from './sleep.js';
+import { sleep } from '../support/sleep.js';
 import { watchEventLoopLag } from '../support/event-loop-lag.js';
 
 export interface LimiterOptions {
@@ -71,7 +71,7 @@ interface SlotStock {
 }
 
 /**
- * The per-process face of the cluster-wide limiter (see scripts.ts for the mechanism). Keys with no
+ * The per-process face of the cluster-wide limiter (see redis/lua/limit-acquire.lua for the mechanism). Keys with no
  * configured limit, no operator override and nothing learned skip Redis entirely; the others cost
  * one script call per job (plus one to release a concurrency lease), except fast keys far below
  * their limit, which cost one per stock of slots (see SlotStock).
@@ -82,9 +82,9 @@ export function createLimiter(options: LimiterOptions): Limiter {
   const maxInSlotWaitMs = options.maxInSlotWaitMs ?? 250;
   const wakeLeadMs = Math.floor(maxInSlotWaitMs / 2);
   const processId = randomUUID();
-  const acquireScript = luaScript<(string | number)[]>(redis, 'sluiceLimitAcquire', -1, ACQUIRE);
-  const releaseScript = luaScript<(string | number)[]>(redis, 'sluiceLimitRelease', -1, RELEASE);
-  const reportScript = luaScript<(string | number)[]>(redis, 'sluiceLimitReport', -1, REPORT);
+  const acquireScript = defineScript(redis, 'limit-acquire');
+  const releaseScript = defineScript(redis, 'limit-release');
+  const reportScript = defineScript(redis, 'limit-report');
   const meter = createRateMeter();
   const specs = new Map<string, LimitSpec>();
   /** Keys that Redis holds something for (override, learned rate, pause): they must use the script. */

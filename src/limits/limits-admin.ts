@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { SluiceConfig } from '../config/sluice-config.js';
-import { luaScript } from '../queue/lua-script.js';
-import { configuredLimits, limiterKeys, toSpec } from './limit-keys.js';
-import { ADMIN } from './scripts.js';
+import { limiterKeys } from '../redis/keys.js';
+import { defineScript } from '../redis/scripts.js';
+import { configuredLimits, toSpec } from './limit-keys.js';
 
 /** One limit key as operators see it. Rates are requests per second. */
 export interface LimitStatus {
@@ -51,7 +51,7 @@ const RECENT_MS = 5 * 60_000;
 
 export function createLimitsAdmin(options: { redis: Redis; config: SluiceConfig }): LimitsAdmin {
   const { redis, config } = options;
-  const admin = luaScript<(string | number)[]>(redis, 'sluiceLimitAdmin', 5, ADMIN);
+  const admin = defineScript(redis, 'limit-admin-5');
 
   /** Applies a change; returns the job ids whose bookings it voided (members are `jobId|epoch`). */
   const change = async (key: string, ttlMs: number, fields: (string | number)[], clear = false): Promise<string[]> => {

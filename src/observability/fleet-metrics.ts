@@ -1,11 +1,12 @@
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { AggregatorRegistry, Gauge, Registry, type PrometheusContentType } from 'prom-client';
 import { QUEUE_NAME } from '../config/env.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { createLimitsAdmin, type LimitStatus } from '../limits/limits-admin.js';
-import { PREFIX, bullQueueName, queueKeys } from '../queue/keys.js';
+import { queueKeys } from '../redis/keys.js';
 import { readLiveSnapshots, type WorkerSnapshot } from './worker-snapshots.js';
+import { openBullQueue } from '../queue/bull-queue.js';
 
 /**
  * Prometheus text for the whole fleet, for `GET /metrics` of `sluice server`: every live worker's
@@ -81,7 +82,7 @@ export function createFleetMetrics(options: FleetMetricsOptions): FleetMetrics {
   function bullQueue(name: string): Queue {
     let queue = bullQueues.get(name);
     if (!queue) {
-      queue = new Queue(bullQueueName(name), { connection: redis, prefix: PREFIX });
+      queue = openBullQueue(redis, name);
       // Connection trouble reaches render() through the failing command.
       queue.on('error', () => undefined);
       bullQueues.set(name, queue);

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { PREFIX } from '../queue/keys.js';
-import { luaScript } from '../queue/lua-script.js';
+import { WORKER_SNAPSHOTS_KEY } from '../redis/keys.js';
+import { defineScript } from '../redis/scripts.js';
 import type { Logger } from './logger.js';
 
 /**
@@ -14,7 +14,6 @@ import type { Logger } from './logger.js';
  * and one per read (HGETALL, dropping the entries past their stale time). A single key needs no
  * hash tag for Redis Cluster, and `sluice:metrics:…` cannot clash with a queue's `sluice:{name}:…`.
  */
-export const WORKER_SNAPSHOTS_KEY = `${PREFIX}:metrics:workers`;
 
 /** A worker's entry is ignored (and removed) this long after its last publish, unless its interval is longer. */
 export const DEFAULT_STALE_AFTER_MS = 60_000;
@@ -29,46 +28,6 @@ export interface WorkerSnapshot {
   metrics: Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 }
 
-/**
- * KEYS: the hash. ARGV: field, keep ms, payload. Stores `<now + keep>|<payload>` and returns now (ms).
- * It also looks at one random other entry and deletes it if stale, and keeps the hash expiring after
- * the longest keep, so the entries of dead workers go away even when no server reads them.
- * (HRANDFIELD needs Redis 6.2; on older servers that clean-up is skipped.)
- */
-const PUBLISH = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local keep = tonumber(ARGV[2])
-local probe = redis.pcall('HRANDFIELD', KEYS[1])
-if type(probe) == 'string' and probe ~= ARGV[1] then
-  local value = redis.call('HGET', KEYS[1], probe)
-  local bar = value and string.find(value, '|', 1, true)
-  local staleAt = bar and tonumber(string.sub(value, 1, bar - 1))
-  if not staleAt or staleAt < now then redis.call('HDEL', KEYS[1], probe) end
-end
-redis.call('HSET', KEYS[1], ARGV[1], string.format('%.0f', now + keep) .. '|' .. ARGV[3])
-if redis.call('PTTL', KEYS[1]) < keep then redis.call('PEXPIRE', KEYS[1], keep) end
-return now`;
-
-/** KEYS: the hash. Returns [field, value, …] of entries not yet stale; deletes the stale ones. */
-const READ_LIVE = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local all = redis.call('HGETALL', KEYS[1])
-local live = {}
-for i = 1, #all, 2 do
-  local value = all[i + 1]
-  local bar = string.find(value, '|', 1, true)
-  local staleAt = bar and tonumber(string.sub(value, 1, bar - 1))
-  if staleAt and staleAt >= now then
-    live[#live + 1] = all[i]
-    live[#live + 1] = value
-  else
-    redis.call('HDEL', KEYS[1], all[i])
-  end
-end
-return live`;
-
 /** A new worker id: host, pid and a random part (two workers in one process, a reused pid). */
 export function newWorkerId(): string {
   return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
@@ -76,7 +35,7 @@ export function newWorkerId(): string {
 
 /** Stores one snapshot, live for `keepMs` from now. One Redis command. */
 export async function publishSnapshot(redis: Redis, snapshot: Omit<WorkerSnapshot, 'at'>, keepMs: number): Promise<void> {
-  const publish = luaScript<[string, string, number, string]>(redis, 'sluiceMetricsPublish', 1, PUBLISH);
+  const publish = defineScript<[string, string, number, string]>(redis, 'metrics-publish-1');
   // The reader works out the publish time from the stale time and keepMs.
   await publish(
     WORKER_SNAPSHOTS_KEY,
@@ -88,7 +47,7 @@ export async function publishSnapshot(redis: Redis, snapshot: Omit<WorkerSnapsho
 
 /** Every live worker's snapshot, sorted by worker id; removes the stale ones. One Redis command. */
 export async function readLiveSnapshots(redis: Redis): Promise<WorkerSnapshot[]> {
-  const read = luaScript<[string]>(redis, 'sluiceMetricsReadLive', 1, READ_LIVE);
+  const read = defineScript<[string]>(redis, 'metrics-read-live-1');
   const reply = (await read(WORKER_SNAPSHOTS_KEY)) as string[];
   const snapshots: WorkerSnapshot[] = [];
   for (let i = 0; i < reply.length; i += 2) {

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { queueKeys } from './keys.js';
+import { queueKeys } from '../redis/keys.js';
 import type { ResultLine } from './result-line.js';
 
 export interface BatchStatus {

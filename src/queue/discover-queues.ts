@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { QUEUE_NAME } from '../config/env.js';
-import { PREFIX } from './keys.js';
+import { QUEUE_META_PATTERN, queueMetaKey, queueOfMetaKey } from '../redis/keys.js';
 
 export interface DiscoverQueuesOptions {
   /** Stop once this many queues are found. Default 1,000. */
@@ -18,14 +18,12 @@ export interface DiscoverQueuesOptions {
 export async function discoverQueues(redis: Redis, options: DiscoverQueuesOptions = {}): Promise<string[]> {
   const limit = options.limit ?? 1_000;
   const scanCount = options.scanCount ?? 1_000;
-  const head = `${PREFIX}:{`;
-  const tail = '}:meta';
   const found = new Set<string>();
   let cursor = '0';
   do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${head}*${tail}`, 'COUNT', scanCount);
+    const [next, keys] = await redis.scan(cursor, 'MATCH', QUEUE_META_PATTERN, 'COUNT', scanCount);
     for (const key of keys) {
-      const name = key.slice(head.length, -tail.length);
+      const name = queueOfMetaKey(key);
       // The pattern's * also matches names no sluice queue can have (a `}` or `:` inside).
       if (QUEUE_NAME.test(name)) found.add(name);
     }
@@ -36,5 +34,5 @@ export async function discoverQueues(redis: Redis, options: DiscoverQueuesOption
 
 /** Whether a sluice queue exists in Redis (its `sluice:{name}:meta` key): one EXISTS. */
 export async function queueExists(redis: Redis, name: string): Promise<boolean> {
-  return (await redis.exists(`${PREFIX}:{${name}}:meta`)) === 1;
+  return (await redis.exists(queueMetaKey(name))) === 1;
 }

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
-import { queueKeys } from './keys.js';
-import { luaScript } from './lua-script.js';
+import { queueKeys } from '../redis/keys.js';
+import { defineScript } from '../redis/scripts.js';
 import { groupField } from './dead-letter-groups.js';
 
 /**
@@ -8,53 +8,6 @@ import { groupField } from './dead-letter-groups.js';
  * result line and, for failures, the dead letter. A job that runs twice (a worker died after the
  * request but before BullMQ heard of it) is counted once.
  */
-
-/**
- * Records a group of outcomes in one call. KEYS: nine per outcome (marker, batch hash, batch results,
- * dead letters, dead-letter index, batch dead letters, groups, groups' latest, batch groups). ARGV:
- * marker lifetime (ms), batch retention (s), now (ms), then seven per outcome (outcome, job id,
- * op id, result line, dead letter, '1' when in a batch, group field). Returns 1 per outcome written,
- * 0 per one already recorded. Each batch key's lifetime is renewed once per call.
- */
-const RECORD_OUTCOMES = `
-local markerTtl, retention, now = ARGV[1], ARGV[2], ARGV[3]
-local renewed = {}
-local function renew(key)
-  if not renewed[key] then
-    redis.call('EXPIRE', key, retention)
-    renewed[key] = true
-  end
-end
-local written = {}
-for i = 1, #KEYS / 9 do
-  local k, a = (i - 1) * 9, 3 + (i - 1) * 7
-  local outcome, jobId = ARGV[a + 1], ARGV[a + 2]
-  if redis.call('SET', KEYS[k + 1], outcome, 'NX', 'PX', markerTtl) then
-    local dead = outcome == 'deadLettered'
-    if dead then
-      redis.call('HSET', KEYS[k + 4], jobId, ARGV[a + 5])
-      redis.call('ZADD', KEYS[k + 5], now, jobId)
-      redis.call('HINCRBY', KEYS[k + 7], ARGV[a + 7], 1)
-      redis.call('HSET', KEYS[k + 8], ARGV[a + 7], jobId)
-    end
-    if ARGV[a + 6] == '1' then
-      redis.call('HINCRBY', KEYS[k + 2], outcome, 1)
-      redis.call('HSET', KEYS[k + 3], ARGV[a + 3], ARGV[a + 4])
-      renew(KEYS[k + 2])
-      renew(KEYS[k + 3])
-      if dead then
-        redis.call('ZADD', KEYS[k + 6], now, jobId)
-        redis.call('HINCRBY', KEYS[k + 9], ARGV[a + 7], 1)
-        renew(KEYS[k + 9])
-      end
-    end
-    written[i] = 1
-  else
-    written[i] = 0
-  end
-end
-return written
-`;
 
 /** Outcomes written per call at most (more wait for the next call). */
 const MAX_OUTCOMES_PER_CALL = 200;
@@ -87,7 +40,7 @@ export interface OutcomeStore {
 
 export function createOutcomeStore(redis: Redis, queue: string, batchRetentionSeconds: number): OutcomeStore {
   const keys = queueKeys(queue);
-  const recordOutcomes = luaScript<(string | number)[]>(redis, 'sluiceRecordOutcomes', -1, RECORD_OUTCOMES);
+  const recordOutcomes = defineScript(redis, 'record-outcomes');
   interface Pending {
     entry: OutcomeRecord;
     resolve: (written: boolean) => void;

@@ -1,14 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Queue } from 'bullmq';
 import type { ChainableCommander, Redis } from 'ioredis';
 import { ValidationError, type Issue } from '../errors.js';
 import { EMPTY_CONFIG, type SluiceConfig } from '../config/sluice-config.js';
 import { parseOperation } from '../operation/parse-operation.js';
-import { PREFIX, bullQueueName, jobIdForKey, queueKeys } from './keys.js';
-import { luaScript } from './lua-script.js';
+import { jobIdForKey, queueKeys } from '../redis/keys.js';
+import { defineScript } from '../redis/scripts.js';
 import { createJobAdder } from './add-jobs.js';
 import { NEW_JOB_PRIORITY, defaultIdempotencyKey, type JobEnvelope } from './job-data.js';
-import { closeRedis, createRedisConnection } from './redis-connection.js';
+import { closeRedis, createRedisConnection } from '../redis/connection.js';
+import { openBullQueue } from './bull-queue.js';
 
 export interface ProducerOptions {
   /** A Redis URL (the producer opens and closes its own client) or a client to borrow. */
@@ -67,29 +67,6 @@ export interface Producer {
   close(): Promise<void>;
 }
 
-/**
- * Claims idempotency keys. KEYS are pairs (the key's mark, the BullMQ hash of its job), ARGV the
- * job ids then the claim's lifetime in ms. Per pair it returns '' when this call claimed the key,
- * else the id of the job that holds it: the marked one, or the job itself when it outlived its mark
- * (BullMQ would silently skip adding it again, so it must count as a duplicate).
- * A claim is short-lived until its job is added (then it gets the whole window), so a producer
- * that dies between the claim and `addBulk` blocks the key for a minute, not for the window.
- */
-const CLAIM_KEYS = `
-local window = ARGV[#ARGV]
-local out = {}
-for i = 1, #KEYS / 2 do
-  local first = redis.call('GET', KEYS[2 * i - 1])
-  if first then
-    out[i] = first
-  else
-    redis.call('SET', KEYS[2 * i - 1], ARGV[i], 'PX', window)
-    if redis.call('EXISTS', KEYS[2 * i]) == 1 then out[i] = ARGV[i] else out[i] = '' end
-  end
-end
-return out
-`;
-
 /** A batch counts as still being filled this long after its producer's last chunk. */
 const ENQUEUING_TTL_MS = 60_000;
 
@@ -113,11 +90,11 @@ export function createProducer(options: ProducerOptions): Producer {
   const ownsConnection = typeof options.connection === 'string';
   const redis =
     typeof options.connection === 'string' ? createRedisConnection(options.connection, { name: 'sluice:producer' }) : options.connection;
-  const queue = new Queue(bullQueueName(queueName), { connection: redis, prefix: PREFIX });
+  const queue = openBullQueue(redis, queueName);
   // Redis errors reach the caller through the enqueue that fails; without a listener BullMQ prints each one.
   queue.on('error', () => undefined);
   const keys = queueKeys(queueName);
-  const claimKeys = luaScript<(string | number)[]>(redis, 'sluiceClaimKeys', -1, CLAIM_KEYS);
+  const claimKeys = defineScript(redis, 'claim-keys');
   const addJobs = createJobAdder(redis, queue, 'op', NEW_JOB_PRIORITY);
   let closing: Promise<void> | undefined;
 

@@ -1,6 +1,6 @@
-import { Job, Queue } from 'bullmq';
+import { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { PREFIX, bullQueueName } from './keys.js';
+import { openBullQueue } from './bull-queue.js';
 
 /**
  * Moves these jobs from BullMQ's delayed set to the front of the queue now, so they run (and book a
@@ -10,7 +10,7 @@ import { PREFIX, bullQueueName } from './keys.js';
  */
 export async function wakeDeferredJobs(redis: Redis, queueName: string, jobIds: readonly string[]): Promise<number> {
   if (jobIds.length === 0) return 0;
-  const queue = new Queue(bullQueueName(queueName), { connection: redis, prefix: PREFIX });
+  const queue = openBullQueue(redis, queueName);
   let woken = 0;
   try {
     for (let start = 0; start < jobIds.length; start += 200) {

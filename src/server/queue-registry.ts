@@ -2,11 +2,11 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { createBatches, type Batches } from '../queue/batches.js';
-import { PREFIX, bullQueueName } from '../queue/keys.js';
 import { createProducer, type Producer } from '../queue/producer.js';
 import { createDeadLetterStore, type DeadLetterStore } from '../dead-letter/dead-letter-store.js';
 import { queueExists } from '../queue/discover-queues.js';
 import { ApiError, notFound } from './api-errors.js';
+import { openBullQueue } from '../queue/bull-queue.js';
 
 /** What the API works with for one queue. */
 export interface QueueResources {
@@ -71,7 +71,7 @@ export function createQueueRegistry(options: QueueRegistryOptions): QueueRegistr
         ...(options.dedupWindowSeconds !== undefined ? { dedupWindowSeconds: options.dedupWindowSeconds } : {}),
         ...(options.batchRetentionSeconds !== undefined ? { batchRetentionSeconds: options.batchRetentionSeconds } : {}),
       }),
-      queue: new Queue(bullQueueName(name), { connection: redis, prefix: PREFIX }),
+      queue: openBullQueue(redis, name),
       batches: createBatches(redis, name),
       deadLetters: createDeadLetterStore({ redis, queue: name }),
     };

@@ -8,7 +8,7 @@ import { EMPTY_CONFIG, type SluiceConfig } from '../../src/config/sluice-config.
 import { onTestFinished } from 'vitest';
 import { createDeadLetterStore, type DeadLetterStore } from '../../src/dead-letter/dead-letter-store.js';
 import { createBatches, type Batches, type BatchStatus } from '../../src/queue/batches.js';
-import { PREFIX, bullQueueName } from '../../src/queue/keys.js';
+import { PREFIX, bullQueueName } from '../../src/redis/keys.js';
 import { createProducer, type Producer } from '../../src/queue/producer.js';
 import type { ResultLine } from '../../src/queue/result-line.js';
 import { createSluiceWorker, type SluiceWorker, type SluiceWorkerOptions } from '../../src/worker/sluice-worker.js';

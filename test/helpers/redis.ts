@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll } from 'vitest';
 import { startRedisServer, type RedisServerHandle } from '../../src/support/redis-server.js';
-import { closeRedis, createRedisConnection, type Redis } from '../../src/queue/redis-connection.js';
+import { closeRedis, createRedisConnection, type Redis } from '../../src/redis/connection.js';
 import { createLogger, type Logger } from '../../src/observability/logger.js';
 
 export interface TestRedis {

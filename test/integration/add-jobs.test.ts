@@ -7,8 +7,8 @@ import { Queue, Worker } from 'bullmq';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createJobAdder } from '../../src/queue/add-jobs.js';
 import { NEW_JOB_PRIORITY } from '../../src/queue/job-data.js';
-import { PREFIX, bullQueueName } from '../../src/queue/keys.js';
-import { closeRedis, createRedisConnection } from '../../src/queue/redis-connection.js';
+import { PREFIX, bullQueueName } from '../../src/redis/keys.js';
+import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
 import { uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
 
 const redis = useRedisServer();

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { PREFIX, bullQueueName } from '../../src/queue/keys.js';
-import { closeRedis, createRedisConnection } from '../../src/queue/redis-connection.js';
+import { PREFIX, bullQueueName } from '../../src/redis/keys.js';
+import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
 import { PAGE_CSP } from '../../src/server/dashboard/page.js';
 import { PAGE_SCRIPT } from '../../src/server/dashboard/page-script.js';
 import { TOKENS, startApiServer, type ApiServer } from '../helpers/api-server.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { queueKeys } from '../../src/queue/keys.js';
+import { queueKeys } from '../../src/redis/keys.js';
 import { useRedisServer } from '../helpers/redis.js';
 import { startPipeline } from '../helpers/pipeline-harness.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createProducer } from '../../src/queue/producer.js';
-import { queueKeys } from '../../src/queue/keys.js';
+import { queueKeys } from '../../src/redis/keys.js';
 import { startPipeline } from '../helpers/pipeline-harness.js';
 import { useRedisServer, waitFor } from '../helpers/redis.js';
 

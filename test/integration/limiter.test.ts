@@ -4,10 +4,10 @@
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { parseSluiceConfig, type SluiceConfig } from '../../src/config/sluice-config.js';
-import { limiterKeys } from '../../src/limits/limit-keys.js';
+import { limiterKeys } from '../../src/redis/keys.js';
 import { createLimiter, type Gate, type Lease, type Limiter, type LimiterOptions } from '../../src/limits/limiter.js';
 import { createLimitsAdmin, type LimitStatus } from '../../src/limits/limits-admin.js';
-import { closeRedis, createRedisConnection } from '../../src/queue/redis-connection.js';
+import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
 import { testLogger, useRedisServer, waitFor } from '../helpers/redis.js';
 
 const redis = useRedisServer();

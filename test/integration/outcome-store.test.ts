@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createOutcomeStore, type OutcomeRecord } from '../../src/queue/outcome-store.js';
-import { queueKeys } from '../../src/queue/keys.js';
-import { closeRedis, createRedisConnection } from '../../src/queue/redis-connection.js';
+import { queueKeys } from '../../src/redis/keys.js';
+import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
 import { groupField } from '../../src/queue/dead-letter-groups.js';
 import { uniqueQueue, useRedisServer } from '../helpers/redis.js';
 

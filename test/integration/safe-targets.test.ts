@@ -115,19 +115,17 @@ describe('job data written by other clients', () => {
   it('a stored next page outside the allowed set is refused, not sent', async () => {
     const p = await startPipeline(redis(), { config: parseSluiceConfig({ files: { downloadDir: '/tmp' } }) });
     const op = { method: 'GET', target: 'test-target', url: '/items', paginate: { style: 'link' } };
-    await p
-      .bullQueue()
-      .add(
-        'op',
-        {
-          op,
-          opId: 'forged',
-          idempotencyKey: 'forged',
-          batchId: 'forged',
-          paging: { pages: 1, items: 0, next: { url: 'https://evil.example.net/steal' } },
-        },
-        { jobId: 'forged' },
-      );
+    await p.bullQueue().add(
+      'op',
+      {
+        op,
+        opId: 'forged',
+        idempotencyKey: 'forged',
+        batchId: 'forged',
+        paging: { pages: 1, items: 0, next: { url: 'https://evil.example.net/steal' } },
+      },
+      { jobId: 'forged' },
+    );
     const letter = await waitFor(() => p.deadLetters.get('forged'), { what: 'the forged job to be dead-lettered' });
     expect(letter).toMatchObject({
       reason: 'request-error',

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { queuedJobs, useRedisServer, waitFor } from '../helpers/redis.js';
 import { startPipeline, type Pipeline } from '../helpers/pipeline-harness.js';
 import { TOKENS, startApiServer, type ApiServer } from '../helpers/api-server.js';
-import { closeRedis, createRedisConnection } from '../../src/queue/redis-connection.js';
+import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
 import { createFleetMetrics } from '../../src/observability/fleet-metrics.js';
 import { discoverQueues } from '../../src/queue/discover-queues.js';
 import { uniqueQueue } from '../helpers/redis.js';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SluiceError, UsageError, errorMessage } from '../../errors.js';
 import { createLogger } from '../../observability/logger.js';
-import { assertRedisReachable, closeRedis, createRedisConnection, redactUrl } from '../../queue/redis-connection.js';
+import { assertRedisReachable, closeRedis, createRedisConnection, redactUrl } from '../../redis/connection.js';
 import { parseApiTokens } from '../../server/api-tokens.js';
 import { buildServer } from '../../server/build-server.js';
 import { createFleetMetrics } from '../../observability/fleet-metrics.js';

@@ -1,6 +1,6 @@
 import { UsageError } from '../../errors.js';
 import { createLogger } from '../../observability/logger.js';
-import { assertRedisReachable, closeRedis, createRedisConnection, redactUrl } from '../../queue/redis-connection.js';
+import { assertRedisReachable, closeRedis, createRedisConnection, redactUrl } from '../../redis/connection.js';
 import { createSluiceWorker } from '../../worker/sluice-worker.js';
 import type { CliContext } from '../context.js';
 

@@ -1,0 +1,76 @@
+--[[
+  What a response taught us about its limit keys: a pause (Retry-After, a spent RateLimit quota)
+  for every worker, and on repeated 429s a halved rate (see effective-rate.lua). A changed
+  schedule starts a new epoch, so bookings made under the old one are void.
+
+  Input:
+    KEYS[1]  index: every limit key name in use (set)
+    KEYS[2]  live limiter processes (zset, score: heartbeat expiry)
+    KEYS[3]  version (string, bumped on every change that workers must notice)
+    KEYS[4 + 3 * (i - 1) ...]  for limit key i: state (hash), recent 429s (list), bookings (zset)
+    ARGV[1]  n, the number of limit keys
+    ARGV[2 + 6 * (i - 1) ...]  for limit key i: name, configured rate (requests/s), burst,
+             pauseMs (-1: none), is429 ('1' or '0'), this process's observed rate of the key (requests/s)
+  Output: the number of keys whose schedule changed
+]]
+--- @include "now-ms"
+--- @include "effective-rate"
+
+local indexKey, processesKey, versionKey = KEYS[1], KEYS[2], KEYS[3]
+local n = tonumber(ARGV[1])
+
+local now = nowMs()
+redis.call('ZREMRANGEBYSCORE', processesKey, '-inf', now)
+local processes = math.max(1, redis.call('ZCARD', processesKey))
+local changed = 0
+for i = 1, n do
+  local kb, ab = 4 + (i - 1) * 3, 2 + (i - 1) * 6
+  local state, recent, bookings = KEYS[kb], KEYS[kb + 1], KEYS[kb + 2]
+  local name, rate, burst = ARGV[ab], tonumber(ARGV[ab + 1]), tonumber(ARGV[ab + 2])
+  local pauseMs, is429, observed = tonumber(ARGV[ab + 3]), ARGV[ab + 4] == '1', tonumber(ARGV[ab + 5])
+  local s = redis.call('HMGET', state, 'pausedUntil', 'decRate', 'decAt', 'epoch')
+  local pausedUntil = tonumber(s[1] or '0')
+  local pausedBefore = pausedUntil
+  local decRate, decAt = tonumber(s[2]), tonumber(s[3] or '0')
+  local eff = effectiveRate(rate, decRate, decAt, now)
+  local change = false
+  if pauseMs >= 0 and now + pauseMs > pausedUntil then
+    pausedUntil = now + pauseMs
+    change = true
+  end
+  if is429 then
+    redis.call('LPUSH', recent, now)
+    redis.call('LTRIM', recent, 0, 99)
+    redis.call('PEXPIRE', recent, 86400000)
+    local previous = tonumber(redis.call('HGET', state, 'last429') or '0')
+    redis.call('HSET', state, 'last429', now)
+    -- Repeated means: a 429 for a request sent after the pause the previous one caused, not one
+    -- more answer from the same bunch.
+    local repeated = now - previous <= 10000 and now - previous >= 250 and now >= pausedBefore
+    -- At most one halving every 2 s: the time a new rate needs to show.
+    if repeated and now - decAt > 2000 then
+      local base = eff
+      if base <= 0 then base = observed * processes end
+      if base <= 0 then base = 1 end
+      -- A floor, so that 429s unrelated to our pace (per-resource limits, a flaky gateway) cannot
+      -- starve the key: a tenth of the configured rate, or 1/s for a key with none.
+      local floor = 1
+      if rate > 0 then floor = math.min(rate, math.max(0.2, rate / 10)) end
+      eff = math.max(floor, base / 2)
+      redis.call('HSET', state, 'decRate', eff, 'decAt', now)
+      change = true
+    end
+  end
+  if change then
+    local tat = math.max(now, pausedUntil)
+    if eff > 0 then tat = tat + (clientBurst(burst) - 1) * 1000 / eff end
+    redis.call('HSET', state, 'pausedUntil', pausedUntil, 'tat', tat, 'effRate', eff)
+    redis.call('HINCRBY', state, 'epoch', 1)
+    redis.call('DEL', bookings)
+    redis.call('PEXPIRE', state, 86400000)
+    redis.call('SADD', indexKey, name)
+    changed = changed + 1
+  end
+end
+if changed > 0 then redis.call('INCR', versionKey) end
+return changed
