@@ -1,4 +1,6 @@
 // @ts-check
+import js from '@eslint/js';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -16,5 +18,11 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-throw-literal': 'error',
     },
+  },
+  {
+    // The dashboard's browser code: a module run by the page, with the browser's globals.
+    ...js.configs.recommended,
+    files: ['src/**/assets/**/*.js'],
+    languageOptions: { sourceType: 'module', globals: globals.browser },
   },
 );

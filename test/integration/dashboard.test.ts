@@ -1,9 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { Queue } from 'bullmq';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { PREFIX, bullQueueName } from '../../src/redis/keys.js';
 import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
+import { BOARD_PATH } from '../../src/server/dashboard/bull-board.js';
 import { PAGE_CSP } from '../../src/server/dashboard/page.js';
-import { PAGE_SCRIPT } from '../../src/server/dashboard/page-script.js';
 import { TOKENS, startApiServer, type ApiServer } from '../helpers/api-server.js';
 import { startPipeline, type Pipeline } from '../helpers/pipeline-harness.js';
 import { uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
@@ -25,6 +26,8 @@ interface Overview {
   queues: QueueOverview[];
   limits: { key: string; inFlight: number; recent429s: number; effectiveRate: number | null }[];
 }
+
+const asset = (name: string) => readFileSync(new URL(`../../src/server/dashboard/assets/${name}`, import.meta.url), 'utf8');
 
 const LIMITS = { 'dash-limit': { requestsPerSecond: 100, concurrency: 4 } };
 
@@ -194,9 +197,13 @@ describe('the page at /', () => {
     expect(page.headers.get('content-security-policy')).toBe(PAGE_CSP);
     expect(PAGE_CSP).toContain("default-src 'self'; script-src 'self'");
     expect(page.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(page.headers.get('cache-control')).toBe('no-store');
     const html = await page.text();
+    expect(html).toBe(asset('index.html'));
     expect(html).toContain('<script type="module" src="/assets/app.js"></script>');
     expect(html).toContain('href="/dashboard"');
+    // The board's path is written out in the HTML; it must be the one bull-board is mounted at.
+    expect(html).toContain(`href="${BOARD_PATH}"`);
     expect(html).toContain('href="/openapi.json"');
     // Nothing inline that the policy would block, nothing from elsewhere.
     expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
@@ -205,11 +212,15 @@ describe('the page at /', () => {
 
     const script = await api.call('/assets/app.js', { role: null });
     expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(script.headers.get('cache-control')).toBe('no-cache');
     const code = await script.text();
-    expect(code).toBe(PAGE_SCRIPT);
+    expect(code).toBe(asset('app.js'));
     expect(() => new Function(code)).not.toThrow();
     expect(code).not.toContain('innerHTML');
-    expect((await api.call('/assets/app.css', { role: null })).headers.get('content-type')).toBe('text/css; charset=utf-8');
+    const style = await api.call('/assets/app.css', { role: null });
+    expect(style.headers.get('content-type')).toBe('text/css; charset=utf-8');
+    expect(style.headers.get('content-security-policy')).toBe(PAGE_CSP);
+    expect(await style.text()).toBe(asset('app.css'));
   });
 });
 
