@@ -16,7 +16,7 @@ import { spawnSluice, spawnWorker } from './worker-processes.mjs';
 
 const lib = (path) => import(new URL(`../dist/src/${path}`, import.meta.url).href);
 const { createProducer } = await lib('queue/producer.js');
-const { createBatches } = await lib('queue/batches.js');
+const { createBatches } = await lib('outcomes/batches.js');
 const { PREFIX, bullQueueName } = await lib('redis/keys.js');
 
 /**

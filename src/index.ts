@@ -22,8 +22,8 @@ export {
   type EnqueueManyOptions,
   type EnqueueManySummary,
 } from './queue/producer.js';
-export { createBatches, waitForBatch, type Batches, type BatchStatus, type WaitOptions } from './queue/batches.js';
-export type { ResultLine } from './queue/result-line.js';
+export { createBatches, waitForBatch, type Batches, type BatchStatus, type WaitOptions } from './outcomes/batches.js';
+export type { ResultLine } from './outcomes/result-line.js';
 export type { JobEnvelope, AttemptRecord } from './queue/job-data.js';
 export {
   createDeadLetterStore,
@@ -31,8 +31,8 @@ export {
   type DeadLetterFilter,
   type DeadLetterGroup,
   type ReplayResult,
-} from './dead-letter/dead-letter-store.js';
-export type { DeadLetter, DeadLetterReason } from './dead-letter/types.js';
+} from './outcomes/dead-letter-store.js';
+export type { DeadLetter, DeadLetterReason } from './outcomes/dead-letter.js';
 export { createSluiceWorker, type SluiceWorker, type SluiceWorkerOptions } from './worker/sluice-worker.js';
 export { createHttpClient, type HttpClient, type HttpClientOptions } from './http/http-client.js';
 export { createLogger, type Logger } from './observability/logger.js';

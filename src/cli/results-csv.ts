@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import { stringify } from 'csv-stringify';
-import type { ResultLine } from '../queue/result-line.js';
+import type { ResultLine } from '../outcomes/result-line.js';
 
 /**
  * `sluice results --format csv`: a header row, then one row per result: the meta columns first

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { SluiceError, errorMessage } from '../errors.js';
 import { parseSluiceConfig } from '../config/sluice-config.js';
-import { createBatches, waitForBatch, type BatchStatus } from '../queue/batches.js';
+import { createBatches, waitForBatch, type BatchStatus } from '../outcomes/batches.js';
 import { queueKeyPattern } from '../redis/keys.js';
 import { createProducer, newBatchId } from '../queue/producer.js';
 import { closeRedis, createRedisConnection, redactUrl } from '../redis/connection.js';

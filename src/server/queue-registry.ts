@@ -1,9 +1,9 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { SluiceConfig } from '../config/sluice-config.js';
-import { createBatches, type Batches } from '../queue/batches.js';
+import { createBatches, type Batches } from '../outcomes/batches.js';
 import { createProducer, type Producer } from '../queue/producer.js';
-import { createDeadLetterStore, type DeadLetterStore } from '../dead-letter/dead-letter-store.js';
+import { createDeadLetterStore, type DeadLetterStore } from '../outcomes/dead-letter-store.js';
 import { queueExists } from '../queue/discover-queues.js';
 import { ApiError, notFound } from './api-errors.js';
 import { openBullQueue } from '../queue/bull-queue.js';

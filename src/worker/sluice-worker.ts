@@ -1,4 +1,4 @@
-import { MetricsTime, UnrecoverableError, Worker } from 'bullmq';
+import { MetricsTime, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { errorMessage } from '../errors.js';
@@ -6,19 +6,20 @@ import { EMPTY_CONFIG, type SluiceConfig } from '../config/sluice-config.js';
 import { createHttpClient, type HttpClient } from '../http/http-client.js';
 import { PREFIX, bullQueueName } from '../redis/keys.js';
 import { foreignIdempotencyKey, readEnvelope } from '../queue/job-data.js';
-import { createOutcomeStore } from '../queue/outcome-store.js';
+import { createOutcomeStore, type OutcomeStore } from '../outcomes/outcome-store.js';
 import { closeRedis, createRedisConnection } from '../redis/connection.js';
 import type { Logger } from '../observability/logger.js';
-import { createWorkerMetrics } from '../observability/metrics.js';
-import { createMetricsPublisher } from '../observability/worker-snapshots.js';
-import { createLimiter } from '../limits/limiter.js';
+import { createWorkerMetrics, type WorkerMetrics } from '../observability/metrics.js';
+import { createMetricsPublisher, type MetricsPublisher } from '../observability/worker-snapshots.js';
+import { createLimiter, type Limiter } from '../limits/limiter.js';
 import { destinationPolicyOf } from '../operation/parse-operation.js';
 import { assertSecrets, createCredentials } from '../auth/credentials.js';
-import { MAX_STALLS, createProcessor } from './processor.js';
-import { deadLetterEntry, resultLine } from './outcome-shapes.js';
+import { createProcessor, type SluiceProcessor } from './processor.js';
+import { MAX_STALLS } from './prepare-request.js';
+import { deadLetterOutcome } from '../outcomes/dead-letter.js';
 import { warmUp } from './warm-up.js';
 import { createPageSink } from './page-sink.js';
-import { createProducer } from '../queue/producer.js';
+import { createProducer, type Producer } from '../queue/producer.js';
 
 export interface SluiceWorkerOptions {
   /** A Redis URL (the worker opens and closes its own client) or a client to borrow (needs `maxRetriesPerRequest: null`). */
@@ -76,52 +77,15 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
   const queue = options.queue ?? 'default';
   const logger = options.logger.child({ component: 'worker', queue });
   const config = options.config ?? EMPTY_CONFIG;
-  const credentialsEnv = options.env ?? {};
+  const env = options.env ?? {};
   // Before anything is opened: missing secrets stop the worker with every problem listed.
-  assertSecrets(config, credentialsEnv);
-  const ownsConnection = typeof options.connection === 'string';
-  const redis =
-    typeof options.connection === 'string'
-      ? createRedisConnection(options.connection, { name: 'sluice:worker', maxRetriesPerRequest: null })
-      : options.connection;
-  const ownsHttp = options.http === undefined;
-  const http =
-    options.http ??
-    createHttpClient({
-      maxBodyBytes: options.resultMaxBytes ?? 8_192,
-      ...(options.maxResponseBytes !== undefined ? { maxResponseBytes: options.maxResponseBytes } : {}),
-      ...destinationPolicyOf(config),
-    });
-  const outcomes = createOutcomeStore(redis, queue, options.batchRetentionSeconds ?? 7 * 86_400);
-  const limiter = createLimiter({
-    redis,
-    config,
-    logger,
-    ...(options.maxInSlotWaitMs !== undefined ? { maxInSlotWaitMs: options.maxInSlotWaitMs } : {}),
-  });
-  const metrics = options.metrics === false ? undefined : createWorkerMetrics();
-  const publisher = metrics
-    ? createMetricsPublisher({
-        redis,
-        registry: metrics.registry,
-        queue,
-        logger,
-        ...(options.metricsIntervalMs !== undefined ? { intervalMs: options.metricsIntervalMs } : {}),
-      })
-    : undefined;
-  const credentials = createCredentials({
-    config,
-    env: credentialsEnv,
-    redis,
-    http,
-    logger,
-    ...(metrics ? { onTokenRequest: metrics.tokenRequest } : {}),
-  });
-  // Paginated operations with forEach enqueue their child operations through this.
-  const children = createProducer({ connection: redis, queue, config });
+  assertSecrets(config, env);
+  const parts = openParts(options, queue, config, logger);
+  const { redis, http, outcomes, limiter, metrics, publisher } = parts;
+  const credentials = createCredentials({ config, env, redis, http, logger, ...(metrics ? { onTokenRequest: metrics.tokenRequest } : {}) });
   const pages = createPageSink({
     config,
-    enqueueChildren: (operations, batchId) => children.enqueueMany(operations, { batchId, collectResults: false }),
+    enqueueChildren: (operations, batchId) => parts.children.enqueueMany(operations, { batchId, collectResults: false }),
   });
   const processor = createProcessor({
     queue,
@@ -134,56 +98,11 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
     logger,
     ...(metrics ? { metrics } : {}),
   });
-
-  const worker = new Worker(bullQueueName(queue), processor, {
-    connection: redis,
-    prefix: PREFIX,
-    concurrency: options.concurrency ?? 50,
-    removeOnComplete: { age: options.keepCompletedSeconds ?? 3_600 },
-    removeOnFail: { age: options.keepFailedSeconds ?? 86_400 },
-    lockDuration: options.lockDurationMs ?? 30_000,
-    stalledInterval: options.stalledIntervalMs ?? 30_000,
-    // A stall is a worker that died. The processor dead-letters a job after MAX_STALLS of them; BullMQ's
-    // own limit (which fails a job without telling any worker) must never be reached first.
-    maxStalledCount: MAX_STALLS * 20,
-    // Finished jobs per minute (kept a day), counted by BullMQ inside the script that finishes a job:
-    // the dashboard's throughput. Dead letters count as failed.
-    metrics: { maxDataPoints: MetricsTime.ONE_HOUR * 24 },
-    autorun: false,
-  });
-
+  const worker = newBullWorker(queue, processor, redis, options);
   worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
-  // Safety net: a job that failed for any reason other than our own dead-lettering (a bug, Redis
-  // trouble while recording) still ends as a dead letter, so nothing disappears from a batch.
-  worker.on('failed', (job, error) => {
-    if (!job || error instanceof UnrecoverableError || error.name === 'UnrecoverableError') return;
-    const envelope = readEnvelope(job.data, job.id!, foreignIdempotencyKey(queue, job.id!, job.timestamp));
-    const message = `internal error: ${errorMessage(error)}`;
-    const details = { reason: 'internal-error' as const, message, attempts: envelope.attempts ?? [] };
-    outcomes
-      .record({
-        jobId: job.id!,
-        jobTimestamp: job.timestamp,
-        opId: envelope.opId,
-        batchId: envelope.batchId,
-        outcome: 'deadLettered',
-        resultLine: resultLine(envelope, undefined, job.id!, {
-          outcome: 'deadLettered',
-          attempts: details.attempts.length,
-          reason: details.reason,
-          message,
-          status: undefined,
-          excerpt: undefined,
-        }),
-        deadLetter: deadLetterEntry(queue, job.id!, envelope, details),
-      })
-      .then(() => metrics?.deadLetter(details.reason))
-      .catch((recordError: unknown) => logger.error({ err: recordError, jobId: job.id }, 'could not dead-letter a failed job'));
-    logger.error({ err: error, jobId: job.id, outcome: 'dead-lettered', reason: 'internal-error' }, 'job failed unexpectedly');
-  });
+  worker.on('failed', (job, error) => deadLetterUnexpectedFailure({ queue, outcomes, metrics, logger }, job, error));
 
   let closing: Promise<void> | undefined;
-
   // Jobs are taken once the process is warm; a failed warm-up is logged, not fatal.
   const warm =
     options.warmUp === false
@@ -205,23 +124,11 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
       logger.warn('shutdown deadline reached: aborting in-flight jobs (they are requeued)');
       worker.cancelAllJobs('shutdown');
     }, deadline);
-    // Release in reverse order of creation, each step even when an earlier one failed.
-    const releases: [string, () => Promise<unknown>][] = [
-      ['worker', () => closed.finally(() => clearTimeout(timer))],
-      // After the last job: the final counts are published while Redis is still open.
-      ['metrics publisher', () => publisher?.close() ?? Promise.resolve()],
-      ['limiter', () => limiter.close()],
-      ['child producer', () => children.close()],
-      ['http client', () => (ownsHttp ? http.close() : Promise.resolve())],
-      ['redis', () => (ownsConnection ? closeRedis(redis) : Promise.resolve())],
-    ];
-    for (const [name, release] of releases) {
-      try {
-        await release();
-      } catch (error) {
-        logger.error({ err: error }, `error closing the ${name}`);
-      }
-    }
+    await releaseParts(
+      parts,
+      closed.finally(() => clearTimeout(timer)),
+      logger,
+    );
     logger.info('worker stopped');
   }
 
@@ -235,4 +142,107 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
       return closing;
     },
   };
+}
+
+/** What a worker opens besides the BullMQ worker; `owns…`: whether it closes the client it was given. */
+interface WorkerParts {
+  redis: Redis;
+  ownsConnection: boolean;
+  http: HttpClient;
+  ownsHttp: boolean;
+  outcomes: OutcomeStore;
+  limiter: Limiter;
+  metrics: WorkerMetrics | undefined;
+  publisher: MetricsPublisher | undefined;
+  /** Paginated operations with forEach enqueue their child operations through this. */
+  children: Producer;
+}
+
+function openParts(options: SluiceWorkerOptions, queue: string, config: SluiceConfig, logger: Logger): WorkerParts {
+  const ownsConnection = typeof options.connection === 'string';
+  const redis =
+    typeof options.connection === 'string'
+      ? createRedisConnection(options.connection, { name: 'sluice:worker', maxRetriesPerRequest: null })
+      : options.connection;
+  const ownsHttp = options.http === undefined;
+  const http =
+    options.http ??
+    createHttpClient({
+      maxBodyBytes: options.resultMaxBytes ?? 8_192,
+      ...(options.maxResponseBytes !== undefined ? { maxResponseBytes: options.maxResponseBytes } : {}),
+      ...destinationPolicyOf(config),
+    });
+  const outcomes = createOutcomeStore(redis, queue, options.batchRetentionSeconds ?? 7 * 86_400);
+  const maxInSlotWaitMs = options.maxInSlotWaitMs;
+  const limiter = createLimiter({ redis, config, logger, ...(maxInSlotWaitMs !== undefined ? { maxInSlotWaitMs } : {}) });
+  const metrics = options.metrics === false ? undefined : createWorkerMetrics();
+  const intervalMs = options.metricsIntervalMs;
+  const publisher = metrics
+    ? createMetricsPublisher({ redis, registry: metrics.registry, queue, logger, ...(intervalMs !== undefined ? { intervalMs } : {}) })
+    : undefined;
+  const children = createProducer({ connection: redis, queue, config });
+  return { redis, ownsConnection, http, ownsHttp, outcomes, limiter, metrics, publisher, children };
+}
+
+/** Closes the parts once the worker has (`workerClosed`), in reverse order of creation, each even when an earlier one failed. */
+async function releaseParts(parts: WorkerParts, workerClosed: Promise<unknown>, logger: Logger): Promise<void> {
+  const releases: [string, () => Promise<unknown>][] = [
+    ['worker', () => workerClosed],
+    // After the last job: the final counts are published while Redis is still open.
+    ['metrics publisher', () => parts.publisher?.close() ?? Promise.resolve()],
+    ['limiter', () => parts.limiter.close()],
+    ['child producer', () => parts.children.close()],
+    ['http client', () => (parts.ownsHttp ? parts.http.close() : Promise.resolve())],
+    ['redis', () => (parts.ownsConnection ? closeRedis(parts.redis) : Promise.resolve())],
+  ];
+  for (const [name, release] of releases) {
+    try {
+      await release();
+    } catch (error) {
+      logger.error({ err: error }, `error closing the ${name}`);
+    }
+  }
+}
+
+function newBullWorker(queue: string, processor: SluiceProcessor, redis: Redis, options: SluiceWorkerOptions): Worker {
+  return new Worker(bullQueueName(queue), processor, {
+    connection: redis,
+    prefix: PREFIX,
+    concurrency: options.concurrency ?? 50,
+    removeOnComplete: { age: options.keepCompletedSeconds ?? 3_600 },
+    removeOnFail: { age: options.keepFailedSeconds ?? 86_400 },
+    lockDuration: options.lockDurationMs ?? 30_000,
+    stalledInterval: options.stalledIntervalMs ?? 30_000,
+    // A stall is a worker that died. The processor dead-letters a job after MAX_STALLS of them; BullMQ's
+    // own limit (which fails a job without telling any worker) must never be reached first.
+    maxStalledCount: MAX_STALLS * 20,
+    // Finished jobs per minute (kept a day), counted by BullMQ inside the script that finishes a job:
+    // the dashboard's throughput. Dead letters count as failed.
+    metrics: { maxDataPoints: MetricsTime.ONE_HOUR * 24 },
+    autorun: false,
+  });
+}
+
+/**
+ * Safety net: a job that failed for any reason other than our own dead-lettering (a bug, Redis
+ * trouble while recording) still ends as a dead letter, so nothing disappears from a batch.
+ */
+function deadLetterUnexpectedFailure(
+  deps: { queue: string; outcomes: OutcomeStore; metrics: WorkerMetrics | undefined; logger: Logger },
+  job: Job | undefined,
+  error: Error,
+): void {
+  if (!job || error instanceof UnrecoverableError || error.name === 'UnrecoverableError') return;
+  const { queue, logger } = deps;
+  const envelope = readEnvelope(job.data, job.id!, foreignIdempotencyKey(queue, job.id!, job.timestamp));
+  const details = {
+    reason: 'internal-error' as const,
+    message: `internal error: ${errorMessage(error)}`,
+    attempts: envelope.attempts ?? [],
+  };
+  deps.outcomes
+    .record(deadLetterOutcome(queue, { id: job.id!, timestamp: job.timestamp }, envelope, details))
+    .then(() => deps.metrics?.deadLetter(details.reason))
+    .catch((recordError: unknown) => logger.error({ err: recordError, jobId: job.id }, 'could not dead-letter a failed job'));
+  logger.error({ err: error, jobId: job.id, outcome: 'dead-lettered', reason: 'internal-error' }, 'job failed unexpectedly');
 }

@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { parseSluiceConfig } from '../../src/config/sluice-config.js';
 import { createFleetMetrics } from '../../src/observability/fleet-metrics.js';
-import { createBatches } from '../../src/queue/batches.js';
+import { createBatches } from '../../src/outcomes/batches.js';
 import { discoverQueues } from '../../src/queue/discover-queues.js';
 import { createProducer } from '../../src/queue/producer.js';
 import { useCli } from '../helpers/cli-process.js';

@@ -6,11 +6,11 @@
 import { Queue } from 'bullmq';
 import { EMPTY_CONFIG, type SluiceConfig } from '../../src/config/sluice-config.js';
 import { onTestFinished } from 'vitest';
-import { createDeadLetterStore, type DeadLetterStore } from '../../src/dead-letter/dead-letter-store.js';
-import { createBatches, type Batches, type BatchStatus } from '../../src/queue/batches.js';
+import { createDeadLetterStore, type DeadLetterStore } from '../../src/outcomes/dead-letter-store.js';
+import { createBatches, type Batches, type BatchStatus } from '../../src/outcomes/batches.js';
 import { PREFIX, bullQueueName } from '../../src/redis/keys.js';
 import { createProducer, type Producer } from '../../src/queue/producer.js';
-import type { ResultLine } from '../../src/queue/result-line.js';
+import type { ResultLine } from '../../src/outcomes/result-line.js';
 import { createSluiceWorker, type SluiceWorker, type SluiceWorkerOptions } from '../../src/worker/sluice-worker.js';
 import { testLogger, uniqueQueue, waitFor, type TestRedis } from './redis.js';
 import { startTargetServer, type RecordedRequest, type TargetServer } from './target-server.js';

@@ -10,7 +10,7 @@ import { WORKER_SNAPSHOTS_KEY } from '../../src/redis/keys.js';
 import { publishSnapshot, readLiveSnapshots } from '../../src/observability/worker-snapshots.js';
 import { discoverQueues } from '../../src/queue/discover-queues.js';
 import { createProducer } from '../../src/queue/producer.js';
-import { createBatches } from '../../src/queue/batches.js';
+import { createBatches } from '../../src/outcomes/batches.js';
 import { createSluiceWorker } from '../../src/worker/sluice-worker.js';
 import { parseExposition, type Exposition } from '../helpers/prom-text.js';
 import { FAST_RETRY, startPipeline } from '../helpers/pipeline-harness.js';

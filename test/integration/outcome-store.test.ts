@@ -3,10 +3,10 @@
  * groups, each exactly once, with the same counters as one by one.
  */
 import { describe, expect, it } from 'vitest';
-import { createOutcomeStore, type OutcomeRecord } from '../../src/queue/outcome-store.js';
+import { createOutcomeStore, type OutcomeRecord } from '../../src/outcomes/outcome-store.js';
 import { queueKeys } from '../../src/redis/keys.js';
 import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
-import { groupField } from '../../src/queue/dead-letter-groups.js';
+import { groupField } from '../../src/outcomes/dead-letter-groups.js';
 import { uniqueQueue, useRedisServer } from '../helpers/redis.js';
 
 const redis = useRedisServer();

@@ -7,7 +7,7 @@ import { buildRequestSpec } from '../../src/http/request-spec.js';
 import { MAX_LISTED_ERRORS, SCHEMA_CACHE_SIZE, checkJson, jsonSchemaProblems } from '../../src/operation/json-schema.js';
 import { parseOperation } from '../../src/operation/parse-operation.js';
 import type { Operation } from '../../src/operation/schema.js';
-import { responseReason } from '../../src/worker/outcome-shapes.js';
+import { responseReason } from '../../src/worker/decide-attempt.js';
 
 const CONFIG = parseSluiceConfig({ allowedHosts: ['api.example.com'] });
 

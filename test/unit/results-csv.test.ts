@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { writeResultsCsv } from '../../src/cli/results-csv.js';
-import type { ResultLine } from '../../src/queue/result-line.js';
+import type { ResultLine } from '../../src/outcomes/result-line.js';
 
 async function* stream(lines: ResultLine[]): AsyncGenerator<ResultLine> {
   for (const line of lines) yield line;

@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { UsageError } from '../../errors.js';
-import { createBatches, waitForBatch, type BatchStatus } from '../../queue/batches.js';
+import { createBatches, waitForBatch, type BatchStatus } from '../../outcomes/batches.js';
 import type { CliContext } from '../context.js';
 import { createProgress } from '../progress.js';
 import { writeResultsCsv } from '../results-csv.js';

@@ -1,6 +1,6 @@
 import { UsageError } from '../../errors.js';
-import { createDeadLetterStore, type DeadLetterFilter, type DeadLetterStore } from '../../dead-letter/dead-letter-store.js';
-import type { DeadLetter } from '../../dead-letter/types.js';
+import { createDeadLetterStore, type DeadLetterFilter, type DeadLetterStore } from '../../outcomes/dead-letter-store.js';
+import type { DeadLetter } from '../../outcomes/dead-letter.js';
 import type { CliContext } from '../context.js';
 
 async function withStore<T>(ctx: CliContext, run: (store: DeadLetterStore) => Promise<T>): Promise<T> {

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import type { BatchStatus } from '../../queue/batches.js';
+import type { BatchStatus } from '../../outcomes/batches.js';
 import { notFound } from '../api-errors.js';
 import { z } from 'zod';
 import {

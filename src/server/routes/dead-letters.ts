@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { DeadLetterFilter } from '../../dead-letter/dead-letter-store.js';
+import type { DeadLetterFilter } from '../../outcomes/dead-letter-store.js';
 import {
   deadLetterFilterSchema,
   deadLetterSelectionSchema,

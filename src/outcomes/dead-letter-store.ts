@@ -1,10 +1,10 @@
 import type { Queue } from 'bullmq';
 import type { ChainableCommander, Redis } from 'ioredis';
-import { groupField, parseGroupField } from '../queue/dead-letter-groups.js';
+import { groupField, parseGroupField } from './dead-letter-groups.js';
 import { queueKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
 import { NEW_JOB_PRIORITY, type JobEnvelope } from '../queue/job-data.js';
-import type { DeadLetter } from './types.js';
+import type { DeadLetter } from './dead-letter.js';
 import { SluiceError } from '../errors.js';
 import { openBullQueue } from '../queue/bull-queue.js';
 

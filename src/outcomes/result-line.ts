@@ -1,0 +1,80 @@
+import type { HttpResponseSummary } from '../http/http-client.js';
+import type { Operation } from '../operation/schema.js';
+import type { JobEnvelope } from '../queue/job-data.js';
+import type { DeadLetterReason } from './dead-letter.js';
+
+/** The few response headers kept in a result (the http layer fills them). */
+export interface ResultHeaders {
+  contentType?: string;
+  location?: string;
+  etag?: string;
+  requestId?: string;
+}
+
+/** What `sluice results` prints for one operation: one JSON line. */
+export interface ResultLine {
+  id: string;
+  jobId: string;
+  idempotencyKey: string;
+  meta?: unknown;
+  outcome: 'succeeded' | 'deadLettered';
+  status?: number;
+  attempts: number;
+  durationMs?: number;
+  /**
+   * For successes: the response, trimmed. A downloaded body has no `body`: `download` says where it
+   * was written (on the worker's host) with its decoded size and SHA-256.
+   */
+  result?: {
+    headers: ResultHeaders;
+    body?: unknown;
+    bodyBytes: number;
+    bodyTruncated: boolean;
+    download?: { path: string; bytes: number; sha256: string };
+  };
+  /** For a paginated operation: pages and items read, and where the items went. */
+  pagination?: { pages: number; items: number; file?: { path: string; bytes: number; sha256: string }; childBatchId?: string };
+  /** For dead letters. */
+  reason?: string;
+  error?: string;
+  excerpt?: string;
+}
+
+/** How an operation ended, as its result line needs it. */
+type Outcome =
+  | { outcome: 'succeeded'; attempts: number; response: HttpResponseSummary }
+  | {
+      outcome: 'deadLettered';
+      attempts: number;
+      reason: DeadLetterReason;
+      message: string;
+      status: number | undefined;
+      excerpt: string | undefined;
+    };
+
+/** The line `sluice results` prints for an operation. */
+export function resultLine(envelope: JobEnvelope, operation: Operation | undefined, jobId: string, outcome: Outcome): ResultLine {
+  const line: ResultLine = {
+    id: envelope.opId,
+    jobId,
+    idempotencyKey: envelope.idempotencyKey,
+    outcome: outcome.outcome,
+    attempts: outcome.attempts,
+  };
+  const meta = operation?.meta ?? (envelope.op as { meta?: unknown } | null)?.meta;
+  if (meta !== undefined) line.meta = meta;
+  if (outcome.outcome === 'succeeded') {
+    const { response } = outcome;
+    line.status = response.status;
+    line.durationMs = response.durationMs;
+    line.result = response.download
+      ? { headers: response.headers, bodyBytes: response.body.bytes, bodyTruncated: false, download: response.download }
+      : { headers: response.headers, body: response.body.value, bodyBytes: response.body.bytes, bodyTruncated: response.body.truncated };
+  } else {
+    if (outcome.status !== undefined) line.status = outcome.status;
+    line.reason = outcome.reason;
+    line.error = outcome.message;
+    if (outcome.excerpt !== undefined) line.excerpt = outcome.excerpt;
+  }
+  return line;
+}
