@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { issuesFromZod } from '../operation/issues.js';
+import { issuesFromZod } from './issues.js';
 
 /**
  * The environment, parsed once by a composition root. Defaults live here; `.env.example`

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { ConfigError, SluiceError, errorMessage } from '../errors.js';
-import { issuesFromZod } from '../operation/issues.js';
-import { headersSchema } from '../operation/schema.js';
+import { issuesFromZod } from './issues.js';
+import { headersSchema } from './headers-schema.js';
 import { authSchema } from '../auth/auth-config.js';
 
 /**

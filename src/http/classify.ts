@@ -11,6 +11,7 @@ import {
 import { checkJson } from '../operation/json-schema.js';
 import type { Operation } from '../operation/schema.js';
 import type { HttpResponseSummary } from './http-client.js';
+import { isExpectedStatus } from './expected-status.js';
 
 /** Statuses that may succeed when asked again. Everything else outside `expect.status` is permanent. */
 export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 425, 429, 500, 502, 503, 504]);
@@ -21,11 +22,6 @@ export type AttemptClass =
   /** `message`: what was wrong, when the code alone does not say (a body that fails `expect.schema`). */
   | { kind: 'permanent'; code: string; message?: string }
   | { kind: 'aborted' };
-
-/** Does `status` count as success for an operation that accepts `expected` (default: any 2xx)? */
-export function isExpectedStatus(status: number, expected: readonly number[] | undefined): boolean {
-  return expected ? expected.includes(status) : status >= 200 && status < 300;
-}
 
 /** The one place that decides what an HTTP status means for an operation. */
 export function classifyStatus(status: number, expected: readonly number[] | undefined, retryAfterMs?: number): AttemptClass {

@@ -7,7 +7,7 @@ import { ACCEPT_ENCODING } from './decode-body.js';
 import { readCappedBody, type CappedBody } from './read-body.js';
 import { parseRetryAfter } from './retry-after.js';
 import { parseRateLimitHeaders, type RateLimitInfo } from './rate-limit-headers.js';
-import { isExpectedStatus } from './classify.js';
+import { isExpectedStatus } from './expected-status.js';
 import { saveDownload, type DownloadedFile } from './download.js';
 import { prepareDownloadPaths } from './safe-path.js';
 import { openUploadBody } from './upload-body.js';

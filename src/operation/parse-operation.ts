@@ -1,7 +1,7 @@
 import type { Issue } from '../errors.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { createDestinationPolicy, type DestinationPolicy } from '../config/destinations.js';
-import { issuesFromZod } from './issues.js';
+import { issuesFromZod } from '../config/issues.js';
 import { fileConfigIssues } from './file-fields.js';
 import { operationSchema, type Operation } from './schema.js';
 import type { Paginate } from './paginate-schema.js';

@@ -1,4 +1,4 @@
-import { formatPath } from './issues.js';
+import { formatPath } from '../config/issues.js';
 import { COLUMN_SYNTAX, placeholdersOf, renderWith } from './template.js';
 
 /**

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { headersSchema } from '../config/headers-schema.js';
 import { paginateSchema } from './paginate-schema.js';
 import { jsonSchemaProblems } from './json-schema.js';
 import { downloadSchema, fileFieldConflicts, multipartSchema, relativeFilePathSchema } from './file-fields.js';
@@ -17,18 +18,11 @@ export const DEFAULT_RETRY = {
   maxDurationMs: 24 * 60 * 60 * 1_000,
 } as const;
 
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const METHOD = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const NO_CR_LF = /^[^\r\n]*$/;
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
 const paramValue = z.union([scalar, z.array(scalar)], { error: 'expected a string, number, boolean or an array of them' });
-
-/** Header names are tokens and values hold no CR/LF; shared with the config's target headers. */
-export const headersSchema = z.record(
-  z.string().regex(HEADER_NAME, 'header names may only hold token characters'),
-  z.string().regex(NO_CR_LF, 'header values may not contain CR or LF'),
-);
 
 const limitKeyName = z
   .string()

@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Redis } from 'ioredis';
 import type { z } from 'zod';
 import { EMPTY_CONFIG, type SluiceConfig } from '../config/sluice-config.js';
-import { issuesFromZod } from '../operation/issues.js';
+import { issuesFromZod } from '../config/issues.js';
 import type { Logger } from '../observability/logger.js';
 import { createLimitsAdmin } from '../limits/limits-admin.js';
 import { ApiError, handleError, invalid, notFound } from './api-errors.js';
