@@ -50,21 +50,6 @@ export class ValidationError extends SluiceError {
   }
 }
 
-/** The target answered with a status the operation does not accept. */
-export class UpstreamError extends SluiceError {
-  readonly status: number;
-  readonly retryable: boolean;
-  /** How long the target asked us to wait (`Retry-After`), if it did. */
-  readonly retryAfterMs: number | undefined;
-
-  constructor(status: number, options: { retryable: boolean; retryAfterMs?: number | undefined; cause?: unknown }) {
-    super(`target answered HTTP ${status}`, { code: 'UPSTREAM_STATUS', cause: options.cause });
-    this.status = status;
-    this.retryable = options.retryable;
-    this.retryAfterMs = options.retryAfterMs;
-  }
-}
-
 export type TimeoutPhase = 'connect' | 'headers' | 'body' | 'total';
 
 /** A request ran past one of its time bounds. Retryable. */

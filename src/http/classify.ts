@@ -6,7 +6,6 @@ import {
   RequestError,
   ShutdownAbortError,
   TimeoutError,
-  UpstreamError,
 } from '../errors.js';
 import { checkJson } from '../operation/json-schema.js';
 import type { Operation } from '../operation/schema.js';
@@ -52,11 +51,6 @@ export function classifyResponse(response: HttpResponseSummary, expect: Operatio
 /** The one place that decides what a thrown error means for an operation. */
 export function classifyError(error: unknown): AttemptClass {
   if (error instanceof ShutdownAbortError) return { kind: 'aborted' };
-  if (error instanceof UpstreamError) {
-    return error.retryable
-      ? { kind: 'retry', retryAfterMs: error.retryAfterMs, code: error.code }
-      : { kind: 'permanent', code: error.code };
-  }
   if (error instanceof AuthError) {
     return error.retryable ? { kind: 'retry', retryAfterMs: undefined, code: error.code } : { kind: 'permanent', code: error.code };
   }

@@ -1,20 +1,18 @@
 import type { PagingState } from '../operation/paginate-schema.js';
 
 /**
+ * BullMQ priority of a job that has not started yet. A delayed job comes back to the *back* of
+ * BullMQ's wait list, which is taken before its prioritized set: new jobs wait in the prioritized
+ * set, so a job deferred for its rate-limit slot or a retry (priority 0) comes back ahead of the
+ * unstarted backlog instead of missing its slot (docs/architecture.md, "A job's path").
+ */
+export const NEW_JOB_PRIORITY = 1;
+
+/**
  * What a sluice job holds in BullMQ: the operation as given plus the producer's bookkeeping.
  * Another language's BullMQ client may also write the bare operation as the job data; workers
  * accept both (see `readEnvelope`).
  */
-/**
- * BullMQ priority of a job that has not started yet. BullMQ takes jobs from its wait list before
- * its prioritized set, and a delayed job comes back to the *back* of the wait list; so without
- * this, a job returning for its rate-limit slot (or for a retry) would queue behind the whole
- * unstarted backlog and miss its slot: with 600 jobs enqueued at once on a 50/s key the first
- * 1-2 s went almost unused. New jobs wait in the prioritized set (FIFO among themselves); a job
- * that is deferred or retried drops to priority 0 (see the processor) and comes back first.
- */
-export const NEW_JOB_PRIORITY = 1;
-
 export interface JobEnvelope {
   /** The operation, as the producer received and validated it (defaults are applied by the worker). */
   op: unknown;

@@ -7,14 +7,11 @@ import { buildRequestSpec } from '../http/request-spec.js';
 import { parseOperation } from '../operation/parse-operation.js';
 
 /**
- * Runs a fresh worker process's job path a few dozen times before it takes jobs: parse and
- * validate an operation, build its request, send it (undici, its HTTP parser) and classify the
- * answer, against a loopback server of its own. A cold process meeting a backlog spends its
- * first second compiling all of that while it also starts rate-limited requests; measured here,
- * its event loop stalled for 250–365 ms (110–170 ms warm), long enough for starts to miss their
- * slots or arrive bunched at a strict target. Takes about 100–300 ms; nothing leaves the host.
- * (A listening server inside src/, which STYLE.md keeps for entry points: it binds 127.0.0.1 on an
- * ephemeral port for those few hundred ms only, and is closed before the worker takes jobs.)
+ * Runs a fresh worker process's job path a few dozen times before it takes jobs (parse an operation,
+ * build its request, send it through undici, classify the answer) against a loopback server of its
+ * own: a cold process compiles all of that in its first second, and its event-loop stalls then make
+ * rate-limited starts late or bunched (docs/architecture.md, "Worker warm-up"). Nothing leaves the
+ * host; the server listens on 127.0.0.1 for those few hundred ms only.
  */
 export async function warmUp(rounds = 40): Promise<void> {
   const server = createServer((req, res) => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NetworkError, RequestError, ShutdownAbortError, SluiceError, TimeoutError, UpstreamError } from '../../src/errors.js';
+import { NetworkError, RequestError, ShutdownAbortError, SluiceError, TimeoutError } from '../../src/errors.js';
 import { RETRYABLE_STATUSES, classifyError, classifyStatus } from '../../src/http/classify.js';
 
 describe('classifyStatus', () => {
@@ -62,21 +62,6 @@ describe('classifyError', () => {
 
   it('fails a RequestError permanently', () => {
     expect(classifyError(new RequestError('bad header'))).toEqual({ kind: 'permanent', code: 'REQUEST_INVALID' });
-  });
-
-  it('retries a retryable UpstreamError with its Retry-After', () => {
-    expect(classifyError(new UpstreamError(503, { retryable: true, retryAfterMs: 3_000 }))).toEqual({
-      kind: 'retry',
-      retryAfterMs: 3_000,
-      code: 'UPSTREAM_STATUS',
-    });
-  });
-
-  it('fails a non-retryable UpstreamError permanently, even with a Retry-After', () => {
-    expect(classifyError(new UpstreamError(404, { retryable: false, retryAfterMs: 3_000 }))).toEqual({
-      kind: 'permanent',
-      code: 'UPSTREAM_STATUS',
-    });
   });
 
   it('marks a ShutdownAbortError as aborted (not a failure)', () => {
