@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useCli } from '../helpers/cli-process.js';
 import { queuedJobs, uniqueQueue, useRedisServer } from '../helpers/redis.js';
-import { startTargetServer } from '../helpers/target-server.js';
+import { startTestTarget } from '../helpers/target-server.js';
 
 const redis = useRedisServer();
 const cli = useCli(() => ({ REDIS_URL: redis().url }));
@@ -130,55 +130,51 @@ describe('sluice enqueue (built binary)', () => {
 
   it('--config: operations with relative URLs name a target; a worker with the same config sends them to its baseUrl', async () => {
     const queue = uniqueQueue('e2e-enq');
-    const target = await startTargetServer();
+    const target = await startTestTarget();
     await cli.allowLocal(target.url);
-    try {
-      const config = await cli.file(
-        'sluice.e2e.json',
-        JSON.stringify({
-          targets: { shop: { baseUrl: `${target.url}/api/v2`, headers: { 'x-api-key': 'secret-1' }, allowPrivateAddresses: true } },
-        }),
-      );
-      const file = await cli.file(
-        'relative.jsonl',
-        jsonl([
-          { target: 'shop', method: 'GET', url: '/products/7', query: { expand: 'price' } },
-          { target: 'shop', method: 'POST', url: '/products', json: { name: 'lamp' }, idempotencyKey: 'lamp-1' },
-        ]),
-      );
+    const config = await cli.file(
+      'sluice.e2e.json',
+      JSON.stringify({
+        targets: { shop: { baseUrl: `${target.url}/api/v2`, headers: { 'x-api-key': 'secret-1' }, allowPrivateAddresses: true } },
+      }),
+    );
+    const file = await cli.file(
+      'relative.jsonl',
+      jsonl([
+        { target: 'shop', method: 'GET', url: '/products/7', query: { expand: 'price' } },
+        { target: 'shop', method: 'POST', url: '/products', json: { name: 'lamp' }, idempotencyKey: 'lamp-1' },
+      ]),
+    );
 
-      // Without the config, the target is unknown.
-      const noConfig = await cli.run(['enqueue', file], { env: { SLUICE_QUEUE: queue } });
-      expect(noConfig.code).toBe(2);
-      expect(noConfig.stderr).toMatch(/line 1: target: unknown target "shop"; configured targets: local-/);
+    // Without the config, the target is unknown.
+    const noConfig = await cli.run(['enqueue', file], { env: { SLUICE_QUEUE: queue } });
+    expect(noConfig.code).toBe(2);
+    expect(noConfig.stderr).toMatch(/line 1: target: unknown target "shop"; configured targets: local-/);
 
-      // A relative --config path is read from the working directory.
-      const enqueued = await cli.run(['--config', 'sluice.e2e.json', 'enqueue', file, '--json', '--batch', 'relative'], {
-        env: { SLUICE_QUEUE: queue },
-      });
-      expect(enqueued.code).toBe(0);
-      expect(JSON.parse(enqueued.stdout)).toEqual({ ...ENQUEUE_SUMMARY, batchId: 'relative', enqueued: 2 });
+    // A relative --config path is read from the working directory.
+    const enqueued = await cli.run(['--config', 'sluice.e2e.json', 'enqueue', file, '--json', '--batch', 'relative'], {
+      env: { SLUICE_QUEUE: queue },
+    });
+    expect(enqueued.code).toBe(0);
+    expect(JSON.parse(enqueued.stdout)).toEqual({ ...ENQUEUE_SUMMARY, batchId: 'relative', enqueued: 2 });
 
-      await cli.startWorkers(1, { concurrency: 2, env: { SLUICE_QUEUE: queue, SLUICE_CONFIG: config } });
-      const waited = await cli.run(['wait', 'relative', '--timeout', '20', '--json'], { env: { SLUICE_QUEUE: queue }, timeoutMs: 25_000 });
-      expect(waited.code).toBe(0);
-      expect(JSON.parse(waited.stdout)).toMatchObject({ total: 2, succeeded: 2, deadLettered: 0, timedOut: false });
+    await cli.startWorkers(1, { concurrency: 2, env: { SLUICE_QUEUE: queue, SLUICE_CONFIG: config } });
+    const waited = await cli.run(['wait', 'relative', '--timeout', '20', '--json'], { env: { SLUICE_QUEUE: queue }, timeoutMs: 25_000 });
+    expect(waited.code).toBe(0);
+    expect(JSON.parse(waited.stdout)).toMatchObject({ total: 2, succeeded: 2, deadLettered: 0, timedOut: false });
 
-      const byMethod = Object.fromEntries(target.requests.map((request) => [request.method, request]));
-      expect(target.requests).toHaveLength(2);
-      expect(byMethod['GET']).toMatchObject({
-        path: '/api/v2/products/7?expand=price',
-        headers: expect.objectContaining({ 'x-api-key': 'secret-1' }),
-      });
-      expect(byMethod['POST']).toMatchObject({ path: '/api/v2/products', body: '{"name":"lamp"}' });
-      expect(byMethod['POST']?.headers).toMatchObject({
-        'x-api-key': 'secret-1',
-        'idempotency-key': 'lamp-1',
-        'content-type': 'application/json',
-      });
-    } finally {
-      await target.close();
-    }
+    const byMethod = Object.fromEntries(target.requests.map((request) => [request.method, request]));
+    expect(target.requests).toHaveLength(2);
+    expect(byMethod['GET']).toMatchObject({
+      path: '/api/v2/products/7?expand=price',
+      headers: expect.objectContaining({ 'x-api-key': 'secret-1' }),
+    });
+    expect(byMethod['POST']).toMatchObject({ path: '/api/v2/products', body: '{"name":"lamp"}' });
+    expect(byMethod['POST']?.headers).toMatchObject({
+      'x-api-key': 'secret-1',
+      'idempotency-key': 'lamp-1',
+      'content-type': 'application/json',
+    });
   });
 
   it('a bad config file: exit 2, every problem listed with its path, nothing enqueued', async () => {

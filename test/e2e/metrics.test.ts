@@ -12,7 +12,7 @@ import { createProducer } from '../../src/queue/producer.js';
 import { useCli } from '../helpers/cli-process.js';
 import { parseExposition, type Exposition } from '../helpers/prom-text.js';
 import { uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
-import { startTargetServer } from '../helpers/target-server.js';
+import { startTestTarget } from '../helpers/target-server.js';
 
 const redis = useRedisServer();
 const cli = useCli(() => ({ REDIS_URL: redis().url }));
@@ -20,8 +20,7 @@ const cli = useCli(() => ({ REDIS_URL: redis().url }));
 describe('metrics of worker processes (built binary)', () => {
   it('two workers publish their own request counts; both appear and add up to what the target saw', async () => {
     const queue = uniqueQueue('e2e-metrics');
-    const target = await startTargetServer();
-    onTestFinished(() => target.close());
+    const target = await startTestTarget();
     // Every tenth item fails once (a retry); each answer takes a little while, so both workers get work.
     const seen = new Set<string>();
     target.setDefault((request) => {

@@ -3,11 +3,11 @@
  * enqueues NDJSON, follows the batch to its end, reads the failures, and sees every worker's request
  * counts at /metrics. Bad tokens are refused; SIGTERM stops the server cleanly.
  */
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useCli } from '../helpers/cli-process.js';
 import { parseExposition } from '../helpers/prom-text.js';
 import { uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
-import { startTargetServer } from '../helpers/target-server.js';
+import { startTestTarget } from '../helpers/target-server.js';
 
 const redis = useRedisServer();
 const cli = useCli(() => ({ REDIS_URL: redis().url }));
@@ -29,8 +29,7 @@ describe('sluice server (built binary)', () => {
 
   it('enqueues NDJSON over HTTP, follows the batch to its end; /metrics shows each worker process', async () => {
     const queue = uniqueQueue('e2e-server');
-    const target = await startTargetServer();
-    onTestFinished(() => target.close());
+    const target = await startTestTarget();
     target.setDefault((request) => (request.path.startsWith('/gone/') ? { status: 404 } : { status: 200, json: { ok: true } }));
     await cli.allowLocal(target.url);
     const env = { SLUICE_QUEUE: queue, SLUICE_API_TOKENS: TOKENS, SLUICE_METRICS_INTERVAL_MS: '200' };

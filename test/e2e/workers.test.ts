@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { startDemoApi } from '../../src/demo/demo-api.js';
 import { useCli, type CliProcess } from '../helpers/cli-process.js';
 import { uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
-import { startTargetServer } from '../helpers/target-server.js';
+import { startTestTarget } from '../helpers/target-server.js';
 
 const redis = useRedisServer();
 const cli = useCli(() => ({ REDIS_URL: redis().url }));
@@ -103,58 +103,54 @@ describe('sluice worker processes (built binary)', () => {
 
   it('404s end as dead letters (wait exits 1); purge wants --yes; replay after the target recovers completes the batch', async () => {
     const queue = uniqueQueue('e2e-dlq');
-    const target = await startTargetServer();
+    const target = await startTestTarget();
     await cli.allowLocal(target.url);
-    try {
-      // Three lookups fail once with a permanent 404 and answer 200 when asked again.
-      for (const n of [1, 2, 3])
-        target.script(`GET /things/missing-${n}`, [
-          { status: 404, json: { error: 'not found' } },
-          { status: 200, json: { id: `missing-${n}` } },
-        ]);
-      const ops = Array.from({ length: 20 }, (_, i) => {
-        const path = i % 7 === 3 ? `/things/missing-${(i - 3) / 7 + 1}` : `/things/ok-${i}`;
-        return { method: 'GET', url: `${target.url}${path}`, retry: { attempts: 5, baseDelayMs: 10, maxDelayMs: 50 } };
-      });
-      const batchId = await enqueue(queue, 'with-404s.jsonl', ops);
-      await cli.startWorkers(1, { concurrency: 10, env: { SLUICE_QUEUE: queue } });
+    // Three lookups fail once with a permanent 404 and answer 200 when asked again.
+    for (const n of [1, 2, 3])
+      target.script(`GET /things/missing-${n}`, [
+        { status: 404, json: { error: 'not found' } },
+        { status: 200, json: { id: `missing-${n}` } },
+      ]);
+    const ops = Array.from({ length: 20 }, (_, i) => {
+      const path = i % 7 === 3 ? `/things/missing-${(i - 3) / 7 + 1}` : `/things/ok-${i}`;
+      return { method: 'GET', url: `${target.url}${path}`, retry: { attempts: 5, baseDelayMs: 10, maxDelayMs: 50 } };
+    });
+    const batchId = await enqueue(queue, 'with-404s.jsonl', ops);
+    await cli.startWorkers(1, { concurrency: 10, env: { SLUICE_QUEUE: queue } });
 
-      const failed = await cli.run(['wait', batchId, '--timeout', '60', '--json'], { env: { SLUICE_QUEUE: queue }, timeoutMs: 65_000 });
-      expect(failed.code).toBe(1);
-      expect(JSON.parse(failed.stdout)).toMatchObject({ total: 20, succeeded: 17, deadLettered: 3, pending: 0, timedOut: false });
+    const failed = await cli.run(['wait', batchId, '--timeout', '60', '--json'], { env: { SLUICE_QUEUE: queue }, timeoutMs: 65_000 });
+    expect(failed.code).toBe(1);
+    expect(JSON.parse(failed.stdout)).toMatchObject({ total: 20, succeeded: 17, deadLettered: 3, pending: 0, timedOut: false });
 
-      const listed = await cli.run(['dlq', 'list', '--batch', batchId, '--json'], { env: { SLUICE_QUEUE: queue } });
-      expect(listed.code).toBe(0);
-      const deadLetters = jsonLines<DeadLetterLine>(listed.stdout);
-      expect(deadLetters.map((entry) => entry.url).sort()).toEqual([1, 2, 3].map((n) => `${target.url}/things/missing-${n}`));
-      for (const entry of deadLetters) {
-        // A 404 is permanent: one attempt, never retried.
-        expect(entry).toMatchObject({ batchId, reason: 'permanent-status', status: 404 });
-        expect(entry.attempts).toHaveLength(1);
-      }
-
-      const unconfirmed = await cli.run(['dlq', 'purge', '--all'], { env: { SLUICE_QUEUE: queue } });
-      expect(unconfirmed.code).toBe(2);
-      expect(unconfirmed.stderr).toContain('add --yes to confirm');
-      expect(await redis().client.hlen(`sluice:{${queue}}:dlq`)).toBe(3);
-
-      const replayed = await cli.run(['dlq', 'replay', '--batch', batchId], { env: { SLUICE_QUEUE: queue } });
-      expect(replayed.code, replayed.stderr).toBe(0);
-      expect(replayed.stdout).toContain('replayed 3 dead letters');
-
-      const done = await cli.run(['wait', batchId, '--timeout', '60', '--json'], { env: { SLUICE_QUEUE: queue }, timeoutMs: 65_000 });
-      expect(done.code).toBe(0);
-      expect(JSON.parse(done.stdout)).toMatchObject({ total: 20, succeeded: 20, deadLettered: 0, pending: 0 });
-
-      const after = await cli.run(['dlq', 'list', '--batch', batchId, '--json'], { env: { SLUICE_QUEUE: queue } });
-      expect(after.stdout).toBe('');
-      for (const n of [1, 2, 3]) {
-        expect(target.requests.filter((request) => request.path === `/things/missing-${n}`)).toHaveLength(2);
-      }
-      expect(target.requests).toHaveLength(23);
-    } finally {
-      await target.close();
+    const listed = await cli.run(['dlq', 'list', '--batch', batchId, '--json'], { env: { SLUICE_QUEUE: queue } });
+    expect(listed.code).toBe(0);
+    const deadLetters = jsonLines<DeadLetterLine>(listed.stdout);
+    expect(deadLetters.map((entry) => entry.url).sort()).toEqual([1, 2, 3].map((n) => `${target.url}/things/missing-${n}`));
+    for (const entry of deadLetters) {
+      // A 404 is permanent: one attempt, never retried.
+      expect(entry).toMatchObject({ batchId, reason: 'permanent-status', status: 404 });
+      expect(entry.attempts).toHaveLength(1);
     }
+
+    const unconfirmed = await cli.run(['dlq', 'purge', '--all'], { env: { SLUICE_QUEUE: queue } });
+    expect(unconfirmed.code).toBe(2);
+    expect(unconfirmed.stderr).toContain('add --yes to confirm');
+    expect(await redis().client.hlen(`sluice:{${queue}}:dlq`)).toBe(3);
+
+    const replayed = await cli.run(['dlq', 'replay', '--batch', batchId], { env: { SLUICE_QUEUE: queue } });
+    expect(replayed.code, replayed.stderr).toBe(0);
+    expect(replayed.stdout).toContain('replayed 3 dead letters');
+
+    const done = await cli.run(['wait', batchId, '--timeout', '60', '--json'], { env: { SLUICE_QUEUE: queue }, timeoutMs: 65_000 });
+    expect(done.code).toBe(0);
+    expect(JSON.parse(done.stdout)).toMatchObject({ total: 20, succeeded: 20, deadLettered: 0, pending: 0 });
+
+    const after = await cli.run(['dlq', 'list', '--batch', batchId, '--json'], { env: { SLUICE_QUEUE: queue } });
+    expect(after.stdout).toBe('');
+    for (const n of [1, 2, 3]) {
+      expect(target.requests.filter((request) => request.path === `/things/missing-${n}`)).toHaveLength(2);
+    }
+    expect(target.requests).toHaveLength(23);
   }, 90_000);
 
   it('wait --timeout on a batch nobody works on exits 3 with the counters so far', async () => {

@@ -5,6 +5,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { onTestFinished } from 'vitest';
 
 export interface RecordedRequest {
   method: string;
@@ -159,6 +160,18 @@ export async function startTargetServer(): Promise<TargetServer> {
       return closing;
     },
   };
+}
+
+/**
+ * A target server for the running test, closed when the test finishes, however it ends. Call it
+ * inside a test (a file-wide server: startTargetServer() in beforeAll, close() in afterAll). It
+ * closes after whatever the test starts later, e.g. its workers: vitest runs onTestFinished
+ * callbacks last-registered first. close() may also be called earlier (it is idempotent).
+ */
+export async function startTestTarget(): Promise<TargetServer> {
+  const target = await startTargetServer();
+  onTestFinished(() => target.close());
+  return target;
 }
 
 /** Resolves true after `ms`, or false at once if the client went away first; timers are cancellable by close(). */

@@ -13,7 +13,7 @@ import { createProducer } from '../../src/queue/producer.js';
 import { createDeadLetterStore } from '../../src/outcomes/dead-letter-store.js';
 import { createSluiceWorker, type SluiceWorker } from '../../src/worker/sluice-worker.js';
 import { uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
-import { startTargetServer, type RecordedRequest, type ScriptedResponse, type TargetServer } from '../helpers/target-server.js';
+import { startTestTarget, type RecordedRequest, type ScriptedResponse, type TargetServer } from '../helpers/target-server.js';
 
 const redis = useRedisServer();
 
@@ -45,7 +45,7 @@ async function setup(
   auth: Record<string, unknown> | ((targetUrl: string) => Record<string, unknown>),
   handler: (request: RecordedRequest) => ScriptedResponse,
 ): Promise<Harness> {
-  const target = await startTargetServer();
+  const target = await startTestTarget();
   target.setDefault(handler);
   const config: SluiceConfig = parseSluiceConfig({
     targets: { api: { baseUrl: target.url, allowPrivateAddresses: true, auth: typeof auth === 'function' ? auth(target.url) : auth } },
@@ -69,7 +69,6 @@ async function setup(
     for (const worker of workers) await worker.close({ force: true });
     await producer.close();
     await deadLetters.close();
-    await target.close();
   });
   async function startWorker(concurrency = 20): Promise<SluiceWorker> {
     const worker = createSluiceWorker({ connection: redis().url, logger, queue, config, env: { ...SECRETS }, concurrency, warmUp: false });
@@ -181,8 +180,7 @@ describe('static credentials from the worker environment', () => {
   });
 
   it('credentials go to the target origin only: an absolute URL on another allowed host gets none', async () => {
-    const other = await startTargetServer();
-    onTestFinished(() => other.close());
+    const other = await startTestTarget();
     const harness = await setup({ type: 'bearer', tokenFromEnv: 'BEARER' }, () => ok);
     const config = parseSluiceConfig({
       targets: {

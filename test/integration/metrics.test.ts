@@ -15,7 +15,7 @@ import { createSluiceWorker } from '../../src/worker/sluice-worker.js';
 import { parseExposition, type Exposition } from '../helpers/prom-text.js';
 import { FAST_RETRY, startPipeline } from '../helpers/pipeline-harness.js';
 import { testLogger, uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
-import { startTargetServer } from '../helpers/target-server.js';
+import { startTestTarget } from '../helpers/target-server.js';
 
 const redis = useRedisServer();
 
@@ -124,8 +124,7 @@ describe('fleet metrics from real workers', () => {
   });
 
   it('counts OAuth2 token requests by target and outcome', async () => {
-    const target = await startTargetServer();
-    onTestFinished(() => target.close());
+    const target = await startTestTarget();
     target.script('POST /oauth/token', [{ status: 503 }, { status: 200, json: { access_token: 'tok-1', expires_in: 3_600 } }]);
     const config = parseSluiceConfig({
       targets: {

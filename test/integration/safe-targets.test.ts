@@ -10,7 +10,7 @@ import { AddressRefusedError, ValidationError } from '../../src/errors.js';
 import { createHttpClient } from '../../src/http/http-client.js';
 import { startPipeline } from '../helpers/pipeline-harness.js';
 import { useRedisServer, waitFor } from '../helpers/redis.js';
-import { startTargetServer } from '../helpers/target-server.js';
+import { startTestTarget } from '../helpers/target-server.js';
 
 const redis = useRedisServer();
 
@@ -54,28 +54,24 @@ describe('redirects', () => {
   });
 
   it('keeps method and body on a 307 to another allowed origin, but not the credentials', async () => {
-    const second = await startTargetServer();
-    try {
-      const p = await startPipeline(redis(), {
-        config: parseSluiceConfig({ targets: { second: { baseUrl: second.url, allowPrivateAddresses: true } } }),
-      });
-      p.target.script('PUT /moved', [{ status: 307, headers: { location: `${second.url}/here` } }]);
-      const op = p.op('/moved', {
-        method: 'PUT',
-        json: { n: 1 },
-        headers: { authorization: 'Bearer not-for-them', cookie: 'session=1', 'x-trace': 't-1' },
-      });
-      await p.producer.enqueue(op, { batchId: 'temporary' });
-      expect(await p.settled('temporary')).toMatchObject({ succeeded: 1 });
-      expect(p.target.requests[0]!.headers['authorization']).toBe('Bearer not-for-them');
-      const [forwarded] = second.requests;
-      expect(forwarded).toMatchObject({ method: 'PUT', path: '/here', body: '{"n":1}' });
-      expect(forwarded!.headers['authorization']).toBeUndefined();
-      expect(forwarded!.headers['cookie']).toBeUndefined();
-      expect(forwarded!.headers['x-trace']).toBe('t-1');
-    } finally {
-      await second.close();
-    }
+    const second = await startTestTarget();
+    const p = await startPipeline(redis(), {
+      config: parseSluiceConfig({ targets: { second: { baseUrl: second.url, allowPrivateAddresses: true } } }),
+    });
+    p.target.script('PUT /moved', [{ status: 307, headers: { location: `${second.url}/here` } }]);
+    const op = p.op('/moved', {
+      method: 'PUT',
+      json: { n: 1 },
+      headers: { authorization: 'Bearer not-for-them', cookie: 'session=1', 'x-trace': 't-1' },
+    });
+    await p.producer.enqueue(op, { batchId: 'temporary' });
+    expect(await p.settled('temporary')).toMatchObject({ succeeded: 1 });
+    expect(p.target.requests[0]!.headers['authorization']).toBe('Bearer not-for-them');
+    const [forwarded] = second.requests;
+    expect(forwarded).toMatchObject({ method: 'PUT', path: '/here', body: '{"n":1}' });
+    expect(forwarded!.headers['authorization']).toBeUndefined();
+    expect(forwarded!.headers['cookie']).toBeUndefined();
+    expect(forwarded!.headers['x-trace']).toBe('t-1');
   });
 
   it('refuses a redirect to a cloud metadata address: dead-lettered, saying why, and never connected', async () => {
@@ -138,7 +134,7 @@ describe('job data written by other clients', () => {
 
 describe('addresses at connect time', () => {
   it('refuses a name that resolves to a loopback address unless a target for it allows that', async () => {
-    const server = await startTargetServer();
+    const server = await startTestTarget();
     const port = new URL(server.url).port;
     const spec = {
       method: 'GET',
@@ -148,25 +144,21 @@ describe('addresses at connect time', () => {
       timeouts: { connect: 2_000, headers: 2_000, total: 5_000 },
     };
     const guarded = (config: unknown) => createHttpClient({ ...createDestinationPolicy(parseSluiceConfig(config)) });
-    try {
-      const refusing = guarded({ allowedHosts: ['localhost'] });
-      const error = await refusing.send(spec).catch((caught: unknown) => caught);
-      await refusing.close();
-      expect(error).toBeInstanceOf(AddressRefusedError);
-      expect((error as Error).message).toMatch(
-        new RegExp(
-          `^localhost \\((127\\.0\\.0\\.1|::1)\\) is a loopback address; only a target for localhost:${port} with "allowPrivateAddresses": true may call it$`,
-        ),
-      );
-      expect(server.requests).toHaveLength(0);
+    const refusing = guarded({ allowedHosts: ['localhost'] });
+    const error = await refusing.send(spec).catch((caught: unknown) => caught);
+    await refusing.close();
+    expect(error).toBeInstanceOf(AddressRefusedError);
+    expect((error as Error).message).toMatch(
+      new RegExp(
+        `^localhost \\((127\\.0\\.0\\.1|::1)\\) is a loopback address; only a target for localhost:${port} with "allowPrivateAddresses": true may call it$`,
+      ),
+    );
+    expect(server.requests).toHaveLength(0);
 
-      const allowing = guarded({ targets: { dev: { baseUrl: `http://localhost:${port}`, allowPrivateAddresses: true } } });
-      const response = await allowing.send(spec);
-      await allowing.close();
-      expect(response.status).toBe(200);
-      expect(server.requests).toHaveLength(1);
-    } finally {
-      await server.close();
-    }
+    const allowing = guarded({ targets: { dev: { baseUrl: `http://localhost:${port}`, allowPrivateAddresses: true } } });
+    const response = await allowing.send(spec);
+    await allowing.close();
+    expect(response.status).toBe(200);
+    expect(server.requests).toHaveLength(1);
   });
 });

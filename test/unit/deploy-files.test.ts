@@ -7,8 +7,6 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { builtinModules } from 'node:module';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,6 +15,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { envSchema, parseEnv } from '../../src/config/env.js';
 import { parseSluiceConfig } from '../../src/config/sluice-config.js';
 import { packageRoot } from '../../src/support/package-root.js';
+import { startTestTarget } from '../helpers/target-server.js';
 
 const run = promisify(execFile);
 const ROOT = packageRoot();
@@ -185,23 +184,15 @@ describe('docker-compose.yml', () => {
         () => 0,
         (error: { code?: number }) => error.code ?? -1,
       );
-    const paths: string[] = [];
     let ready = true;
-    const target: Server = createServer((request, response) => {
-      paths.push(request.url ?? '');
-      response.writeHead(ready ? 200 : 503).end();
-    });
-    await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
-    const { port } = target.address() as AddressInfo;
-    try {
-      expect(await check(port)).toBe(0);
-      ready = false;
-      expect(await check(port)).toBe(1);
-      expect(paths).toEqual(['/readyz', '/readyz']);
-    } finally {
-      target.closeAllConnections();
-      await new Promise((resolve) => target.close(resolve));
-    }
+    const target = await startTestTarget();
+    target.setDefault(() => ({ status: ready ? 200 : 503 }));
+    const port = Number(new URL(target.url).port);
+    expect(await check(port)).toBe(0);
+    ready = false;
+    expect(await check(port)).toBe(1);
+    expect(target.requests.map((request) => request.path)).toEqual(['/readyz', '/readyz']);
+    await target.close();
     expect(await check(port)).toBe(1);
   });
 });

@@ -1,29 +1,19 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { NetworkError, RequestError, ShutdownAbortError, TimeoutError } from '../../src/errors.js';
 import { createHttpClient, type HttpClient } from '../../src/http/http-client.js';
 import type { RequestSpec } from '../../src/http/request-spec.js';
+import { useRouteServer, type RouteHandler } from '../helpers/route-server.js';
 
 /** Timeouts small enough that a hung server is noticed fast, large enough for a busy 2-core machine. */
 const FAST = { connect: 1_000, headers: 200, total: 2_000 };
 const RELAXED = { connect: 5_000, headers: 10_000, total: 10_000 };
 
-interface Received {
-  method: string;
-  path: string;
-  headers: IncomingMessage['headers'];
-  body: string;
-  /** The client's port: the same port means the same connection. */
-  remotePort: number | undefined;
-}
-
-type Handler = (request: IncomingMessage, response: ServerResponse, body: string) => void;
-
 const OK_BODY = JSON.stringify({ id: 7, status: 'created' });
 
 /** A tiny loopback server: one handler per path, every request recorded. */
-const routes: Record<string, Handler> = {
+const routes: Record<string, RouteHandler> = {
   '/ok': (_request, response) => {
     response.writeHead(201, {
       'content-type': 'application/json',
@@ -64,35 +54,12 @@ const routes: Record<string, Handler> = {
   },
 };
 
-let server: Server;
-let origin = '';
-const received: Received[] = [];
+const server = useRouteServer(routes);
+const received = () => server().received;
 const clients: HttpClient[] = [];
-
-beforeAll(async () => {
-  server = createServer((request, response) => {
-    const parts: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => parts.push(chunk));
-    request.on('end', () => {
-      const body = Buffer.concat(parts).toString('utf8');
-      const path = request.url ?? '/';
-      received.push({ method: request.method ?? '', path, headers: request.headers, body, remotePort: request.socket.remotePort });
-      const handler = routes[new URL(path, 'http://x').pathname];
-      if (handler) handler(request, response, body);
-      else response.writeHead(404).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
 
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((client) => client.close()));
-});
-
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
 });
 
 function client(options?: Parameters<typeof createHttpClient>[0]): HttpClient {
@@ -102,7 +69,7 @@ function client(options?: Parameters<typeof createHttpClient>[0]): HttpClient {
 }
 
 function spec(path: string, overrides: Partial<RequestSpec> = {}): RequestSpec {
-  return { method: 'GET', url: new URL(path, origin), headers: {}, body: undefined, timeouts: RELAXED, ...overrides };
+  return { method: 'GET', url: new URL(path, server().url), headers: {}, body: undefined, timeouts: RELAXED, ...overrides };
 }
 
 /** Resolves with what `promise` rejected with; fails when it resolves. */
@@ -126,7 +93,7 @@ describe('createHttpClient().send', () => {
     });
     expect(Object.keys(response.headers).sort()).toEqual(['contentType', 'etag', 'location', 'requestId']);
     expect(response.durationMs).toBeGreaterThanOrEqual(0);
-    expect(received.at(-1)).toMatchObject({ method: 'GET', path: '/ok?x=1' });
+    expect(received().at(-1)).toMatchObject({ method: 'GET', path: '/ok?x=1' });
   });
 
   it('sends the method, headers and body of the spec', async () => {
@@ -135,7 +102,7 @@ describe('createHttpClient().send', () => {
     );
     expect(response.status).toBe(200);
     expect(response.body.value).toBe('POST {"a":1}');
-    const request = received.at(-1);
+    const request = received().at(-1);
     expect(request?.headers).toMatchObject({ 'content-type': 'application/json', 'idempotency-key': 'k-1' });
     expect(request?.body).toBe('{"a":1}');
   });
@@ -167,12 +134,16 @@ describe('createHttpClient().send', () => {
 
   it('reuses keep-alive connections instead of opening one per request', async () => {
     const http = client();
-    const before = received.length;
+    const before = received().length;
     for (let i = 0; i < 20; i++) await http.send(spec('/ok'));
-    const ports = new Set(received.slice(before).map((request) => request.remotePort));
+    const ports = new Set(
+      received()
+        .slice(before)
+        .map((request) => request.remotePort),
+    );
     // undici frees a connection a tick after its body ends, so back-to-back requests may alternate
     // between two connections; what matters is that 20 requests do not open 20.
-    expect(received.length - before).toBe(20);
+    expect(received().length - before).toBe(20);
     expect(ports.size).toBeLessThanOrEqual(2);
   });
 
@@ -207,8 +178,8 @@ describe('createHttpClient().send', () => {
     const controller = new AbortController();
     const sending = client().send(spec('/hang'), controller.signal);
     // Let the request reach the server before aborting it.
-    const before = received.length;
-    await expect.poll(() => received.length, { timeout: 5_000 }).toBeGreaterThan(before);
+    const before = received().length;
+    await expect.poll(() => received().length, { timeout: 5_000 }).toBeGreaterThan(before);
     controller.abort();
     expect(await rejection(sending)).toBeInstanceOf(ShutdownAbortError);
   });

@@ -1,13 +1,12 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { NetworkError } from '../../src/errors.js';
 import { codingsToUndo } from '../../src/http/decode-body.js';
 import { createHttpClient, DEFAULT_MAX_RESPONSE_BYTES, type HttpClient, type HttpClientOptions } from '../../src/http/http-client.js';
 import { readCappedBody } from '../../src/http/read-body.js';
 import type { RequestSpec } from '../../src/http/request-spec.js';
+import { useRouteServer, type RouteHandler } from '../helpers/route-server.js';
 
 const TIMEOUTS = { connect: 5_000, headers: 10_000, total: 20_000 };
 const gzip = promisify(zlib.gzip);
@@ -22,9 +21,7 @@ let bomb: Buffer;
 /** How the last streamed answer ended: `finished` when every byte was written, `closed` when the client hung up first. */
 let streamEnd: Promise<'finished' | 'closed'> = Promise.resolve('finished');
 
-type Handler = (request: IncomingMessage, response: ServerResponse) => void;
-
-const routes: Record<string, Handler> = {
+const routes: Record<string, RouteHandler> = {
   '/gzip': (_request, response) => response.writeHead(200, { ...json, 'content-encoding': 'gzip' }).end(zlib.gzipSync(DOC_TEXT)),
   '/x-gzip': (_request, response) => response.writeHead(200, { ...json, 'content-encoding': 'x-gzip' }).end(zlib.gzipSync(DOC_TEXT)),
   '/deflate': (_request, response) => response.writeHead(200, { ...json, 'content-encoding': 'deflate' }).end(zlib.deflateSync(DOC_TEXT)),
@@ -88,30 +85,17 @@ const routes: Record<string, Handler> = {
     response.writeHead(200, { 'content-encoding': 'gzip' }).end(zlib.gzipSync(Buffer.alloc(4_096, 0x62))),
 };
 
-let server: Server;
-let origin = '';
-const received: IncomingMessage['headers'][] = [];
+const server = useRouteServer(routes);
+/** The headers of the last request the server received. */
+const lastHeaders = () => server().received.at(-1)?.headers;
 const clients: HttpClient[] = [];
 
 beforeAll(async () => {
   bomb = await gzip(Buffer.alloc(50 * 1024 * 1024), { level: 9 });
-  server = createServer((request, response) => {
-    received.push(request.headers);
-    const handler = routes[new URL(request.url ?? '/', 'http://x').pathname];
-    if (handler) handler(request, response);
-    else response.writeHead(404).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((client) => client.close()));
-});
-
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
 });
 
 function client(options?: HttpClientOptions): HttpClient {
@@ -121,13 +105,13 @@ function client(options?: HttpClientOptions): HttpClient {
 }
 
 function spec(path: string, overrides: Partial<RequestSpec> = {}): RequestSpec {
-  return { method: 'GET', url: new URL(path, origin), headers: {}, body: undefined, timeouts: TIMEOUTS, ...overrides };
+  return { method: 'GET', url: new URL(path, server().url), headers: {}, body: undefined, timeouts: TIMEOUTS, ...overrides };
 }
 
 describe('compressed responses', () => {
   it('asks for gzip and br, and decodes a gzip body before keeping it; bytes are decoded bytes', async () => {
     const response = await client({ maxBodyBytes: DOC_BYTES }).send(spec('/gzip'));
-    expect(received.at(-1)?.['accept-encoding']).toBe('gzip, br');
+    expect(lastHeaders()?.['accept-encoding']).toBe('gzip, br');
     expect(response.status).toBe(200);
     expect(response.body).toEqual({ value: DOC, bytes: DOC_BYTES, truncated: false });
   });
@@ -153,7 +137,7 @@ describe('compressed responses', () => {
 
   it('sends the accept-encoding the operation chose (even identity) instead of its own', async () => {
     await client().send(spec('/gzip', { headers: { 'Accept-Encoding': 'identity' } }));
-    expect(received.at(-1)?.['accept-encoding']).toBe('identity');
+    expect(lastHeaders()?.['accept-encoding']).toBe('identity');
   });
 
   it('reads a body in an unknown coding as it was sent', async () => {
