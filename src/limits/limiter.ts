@@ -9,6 +9,7 @@ import { createRateMeter } from './rate-meter.js';
 import { ShutdownAbortError } from '../errors.js';
 import { sleep } from './sleep.js';
 import { watchEventLoopLag } from '../support/event-loop-lag.js';
+import { decodeAcquireReply } from './acquire-call.js';
 
 export interface LimiterOptions {
   /** Borrowed client. */
@@ -191,18 +192,18 @@ export function createLimiter(options: LimiterOptions): Limiter {
     for (;;) {
       // Lateness counts from when the script was sent: a busy process may read its reply late.
       const sentAt = Date.now();
-      const [kind, waitMs, leased, slackMs, intervalMs, slots] = (await acquireScript(
-        scriptKeys.length,
-        ...scriptKeys,
-        ...args,
-      )) as number[] as [number, number, number, number, number, number];
+      const reply = decodeAcquireReply(await acquireScript(scriptKeys.length, ...scriptKeys, ...args));
       if (keys.length === 1) {
-        if (slots > 1) stock.set(keys[0]!, { left: slots - 1, expiresAt: Date.now() + STOCK_LIFETIME_MS });
-        else if (kind !== 1 || intervalMs >= 1) stock.delete(keys[0]!);
+        if (reply.kind === 'go' && reply.slots > 1) {
+          stock.set(keys[0]!, { left: reply.slots - 1, expiresAt: Date.now() + STOCK_LIFETIME_MS });
+        } else if (reply.kind !== 'go' || reply.intervalMs >= 1) {
+          stock.delete(keys[0]!);
+        }
       }
       onReply?.();
-      if (kind === 1) {
-        const leaseKeys = keys.filter((_, i) => (leased & (2 ** i)) !== 0);
+      if (reply.kind === 'go') {
+        const { waitMs, slackMs, intervalMs } = reply;
+        const leaseKeys = keys.filter((_, i) => (reply.leasedMask & (2 ** i)) !== 0);
         const lease = leaseKeys.length ? { id: leaseId, keys: leaseKeys } : undefined;
         const slot = sentAt + waitMs;
         // Keys so fast that a slot is under a millisecond have no meaningful lateness.
@@ -253,8 +254,8 @@ export function createLimiter(options: LimiterOptions): Limiter {
       }
       // Booked for later: come back a little before the slot and wait the rest in the slot, so that
       // queue latency does not make the start late (a late start loses its slot).
-      if (kind === 2) return { kind: 'defer', waitMs: Math.max(1, waitMs - wakeLeadMs), reason: 'rate' };
-      if (kind === 4) return { kind: 'defer', waitMs: jitter(waitMs, 0.5), reason: 'paused' };
+      if (reply.kind === 'deferred') return { kind: 'defer', waitMs: Math.max(1, reply.waitMs - wakeLeadMs), reason: 'rate' };
+      if (reply.kind === 'paused') return { kind: 'defer', waitMs: jitter(reply.waitMs, 0.5), reason: 'paused' };
       // Blocked on concurrency: wait in the slot a little (woken early by a local release), then give it back.
       if (Date.now() - blockedSince >= maxInSlotWaitMs || signal?.aborted) {
         return { kind: 'defer', waitMs: jitter(500, 0.6), reason: 'concurrency' };

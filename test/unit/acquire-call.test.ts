@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { ACQUIRE_KIND, decodeAcquireReply } from '../../src/limits/acquire-call.js';
+import { SluiceError } from '../../src/errors.js';
+
+describe('decodeAcquireReply', () => {
+  it.each([
+    {
+      raw: [ACQUIRE_KIND.go, 40, 0b10, 15, 10, 1],
+      reply: { kind: 'go', waitMs: 40, leasedMask: 2, slackMs: 15, intervalMs: 10, slots: 1 },
+    },
+    { raw: [1, 0, 0, 3_600_000, 0, 12], reply: { kind: 'go', waitMs: 0, leasedMask: 0, slackMs: 3_600_000, intervalMs: 0, slots: 12 } },
+    { raw: [ACQUIRE_KIND.deferred, 1_800, 0, 0, 0, 1], reply: { kind: 'deferred', waitMs: 1_800 } },
+    { raw: [ACQUIRE_KIND.blocked, 0], reply: { kind: 'blocked' } },
+    { raw: [ACQUIRE_KIND.paused, 2_000], reply: { kind: 'paused', waitMs: 2_000 } },
+  ])('$raw → $reply.kind', ({ raw, reply }) => {
+    expect(decodeAcquireReply(raw)).toEqual(reply);
+  });
+
+  it.each([
+    { what: 'not an array', raw: 'OK' },
+    { what: 'empty', raw: [] },
+    { what: 'an unknown kind', raw: [9, 0] },
+    { what: 'a go without its slots', raw: [1, 40, 0, 15, 10] },
+    { what: 'a deferral without its wait', raw: [2] },
+    { what: 'a pause without its wait', raw: [4] },
+    { what: 'a value that is not a number', raw: [1, '40', 0, 15, 10, 1] },
+    { what: 'a value that is not finite', raw: [2, Number.NaN, 0, 0, 0, 1] },
+  ])('refuses $what', ({ raw }) => {
+    expect(() => decodeAcquireReply(raw)).toThrow(SluiceError);
+  });
+
+  it('names each kind once, with its own number', () => {
+    expect(new Set(Object.values(ACQUIRE_KIND)).size).toBe(Object.keys(ACQUIRE_KIND).length);
+  });
+});
