@@ -10,6 +10,7 @@ import { ShutdownAbortError } from '../errors.js';
 import { sleep } from './sleep.js';
 import { watchEventLoopLag } from '../support/event-loop-lag.js';
 import { decodeAcquireReply } from './acquire-call.js';
+import { checkStart, MAX_LAG_GIVE_BACKS, planStart } from './start-timing.js';
 
 export interface LimiterOptions {
   /** Borrowed client. */
@@ -49,11 +50,8 @@ export interface Limiter {
 
 /** Concurrency-blocked jobs re-check this often while they may wait in their slot. */
 const BLOCKED_POLL_MS = 25;
-/** The jitter between a start and its arrival that the script's slack already allows for (its min(T, 20 ms)). */
-const ARRIVAL_JITTER_MS = 20;
 /** A start given up because this process lags comes back after about this long. */
 const LAG_DEFER_MS = 150;
-const MAX_LAG_GIVE_BACKS = 50;
 const HEARTBEAT_TTL_MS = 15_000;
 /** Most slots of a fast key taken in one script call (see SlotStock). */
 const MAX_STOCKED_SLOTS = 64;
@@ -92,7 +90,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
   let dynamicKeys = new Set<string>();
   let seenVersion: string | null | undefined;
   const releaseWaiters = new Set<() => void>();
-  /** This process's last start per key set (see the pacing in acquire). */
+  /** This process's last start per key set (see planStart). */
   const lastStart = new Map<string, number>();
   /** Per key whose last script reply gave slots ahead: what is left of them (perhaps none, until the next refill). */
   const stock = new Map<string, SlotStock>();
@@ -202,55 +200,44 @@ export function createLimiter(options: LimiterOptions): Limiter {
       }
       onReply?.();
       if (reply.kind === 'go') {
-        const { waitMs, slackMs, intervalMs } = reply;
+        const { slackMs, intervalMs } = reply;
         const leaseKeys = keys.filter((_, i) => (reply.leasedMask & (2 ** i)) !== 0);
         const lease = leaseKeys.length ? { id: leaseId, keys: leaseKeys } : undefined;
-        const slot = sentAt + waitMs;
-        // Keys so fast that a slot is under a millisecond have no meaningful lateness.
-        const checkLate = intervalMs >= 1;
-        // Starts of this process on these keys stay `intervalMs` apart: timers that fire late together
-        // (a busy event loop) must not put a bunch of requests on the wire at once.
+        const timing = { slot: sentAt + reply.waitMs, slackMs, intervalMs };
+        const limitKey = keys.join(',');
         const pacerKey = keys.join('\n');
-        const start = Math.max(slot, (lastStart.get(pacerKey) ?? 0) + intervalMs);
-        if (checkLate && start - slot > slackMs) {
-          // Too far behind its slot to use it safely: book again.
-          logger.debug({ limitKey: keys.join(','), jobId, lateMs: start - slot, slackMs }, 'slot missed (paced); booking again');
+        const plan = planStart({ ...timing, now: Date.now(), lastStartAt: lastStart.get(pacerKey) });
+        if (plan.kind === 'rebook') {
+          logger.debug({ limitKey, jobId, lateMs: plan.lateMs, slackMs }, 'slot missed (paced); booking again');
           await release(lease);
           continue;
         }
-        if (intervalMs > 0) lastStart.set(pacerKey, start);
-        const delay = start - Date.now();
-        if (delay > 0 && !(await sleep(delay, signal))) {
+        if (intervalMs > 0) lastStart.set(pacerKey, plan.startAt);
+        if (plan.delayMs > 0 && !(await sleep(plan.delayMs, signal))) {
           await release(lease);
           throw new ShutdownAbortError();
         }
-        if (checkLate && Date.now() - slot > slackMs) {
-          logger.debug({ limitKey: keys.join(','), jobId, lateMs: Date.now() - slot, slackMs }, 'slot missed (late timer); booking again');
+        const lagMs = lag.recentMs();
+        const check = checkStart({ ...timing, now: Date.now(), lagMs, giveBacks: lagGiveBacks });
+        lagGiveBacks = check.giveBacks;
+        if (check.kind === 'go') {
+          meter.count(keys);
+          return { kind: 'go', lease };
+        }
+        if (check.kind === 'rebook') {
+          logger.debug({ limitKey, jobId, lateMs: check.lateMs, slackMs }, 'slot missed (late timer); booking again');
           await release(lease);
           continue;
         }
-        // A process whose event loop lags (a burst of work, a GC pause, a starved CPU) may put the
-        // request on the wire that much later than it decides to: the start must leave room for it.
-        // The slot is given back: a lost slot costs a little throughput, a bunch at the target a 429.
-        if (checkLate && Date.now() - slot > slackMs - lagPenalty()) {
-          lagGiveBacks += 1;
-          logger.debug(
-            { limitKey: keys.join(','), jobId, lateMs: Date.now() - slot, slackMs, lagMs: lag.recentMs() },
-            'event loop lagging; slot given back',
+        logger.debug({ limitKey, jobId, lateMs: check.lateMs, slackMs, lagMs }, 'event loop lagging; slot given back');
+        if (check.giveBacks === MAX_LAG_GIVE_BACKS) {
+          logger.warn(
+            { lagMs: Math.round(lagMs), giveBacks: check.giveBacks },
+            'event loop lags all the time: starting requests anyway (is this worker CPU-starved? run fewer per core)',
           );
-          if (lagGiveBacks === MAX_LAG_GIVE_BACKS) {
-            logger.warn(
-              { lagMs: Math.round(lag.recentMs()), giveBacks: lagGiveBacks },
-              'event loop lags all the time: starting requests anyway (is this worker CPU-starved? run fewer per core)',
-            );
-          }
-          await release(lease);
-          return { kind: 'defer', waitMs: jitter(LAG_DEFER_MS, 0.5), reason: 'rate' };
         }
-        // A streak ends when the lag does (not merely when a start went through with lag ignored).
-        if (lag.recentMs() <= ARRIVAL_JITTER_MS) lagGiveBacks = 0;
-        meter.count(keys);
-        return { kind: 'go', lease };
+        await release(lease);
+        return { kind: 'defer', waitMs: jitter(LAG_DEFER_MS, 0.5), reason: 'rate' };
       }
       // Booked for later: come back a little before the slot and wait the rest in the slot, so that
       // queue latency does not make the start late (a late start loses its slot).
@@ -281,16 +268,6 @@ export function createLimiter(options: LimiterOptions): Limiter {
   function slotsWanted(keys: readonly string[]): number {
     if (keys.length !== 1) return 1;
     return Math.min(MAX_STOCKED_SLOTS, Math.max(1, Math.ceil((meter.rate(keys[0]!) * STOCK_LIFETIME_MS) / 1_000)));
-  }
-
-  /**
-   * How much of a slot's slack this process's recent event-loop lag uses up. A process that lags
-   * all the time would never start anything: after MAX_LAG_GIVE_BACKS give-backs in a row it stops
-   * counting lag until the lag is gone.
-   */
-  function lagPenalty(): number {
-    if (lagGiveBacks >= MAX_LAG_GIVE_BACKS) return 0;
-    return Math.max(0, lag.recentMs() - ARRIVAL_JITTER_MS);
   }
 
   function waitForRelease(ms: number): Promise<void> {
