@@ -9,7 +9,8 @@ import { createRateMeter } from './rate-meter.js';
 import { ShutdownAbortError } from '../errors.js';
 import { sleep } from './sleep.js';
 import { watchEventLoopLag } from '../support/event-loop-lag.js';
-import { decodeAcquireReply } from './acquire-call.js';
+import { decodeAcquireReply, type AcquireReply } from './acquire-call.js';
+import { createSlotStock } from './slot-stock.js';
 import { checkStart, MAX_LAG_GIVE_BACKS, planStart } from './start-timing.js';
 
 export interface LimiterOptions {
@@ -53,21 +54,6 @@ const BLOCKED_POLL_MS = 25;
 /** A start given up because this process lags comes back after about this long. */
 const LAG_DEFER_MS = 150;
 const HEARTBEAT_TTL_MS = 15_000;
-/** Most slots of a fast key taken in one script call (see SlotStock). */
-const MAX_STOCKED_SLOTS = 64;
-/** Slots in stock are used within this long, or dropped: a pause or a new limit reaches them soon. */
-const STOCK_LIFETIME_MS = 100;
-
-/**
- * Slots of a fast key (slots under a millisecond apart: above 1,000/s) taken ahead by one script
- * call, as many as this process started on the key in the last STOCK_LIFETIME_MS. They were booked
- * in the shared schedule like any other, so the key's rate holds across the fleet; a key that is
- * far below its limit then costs one script call per many jobs instead of one per job.
- */
-interface SlotStock {
-  left: number;
-  expiresAt: number;
-}
 
 /**
  * The per-process face of the cluster-wide limiter (see scripts.ts for the mechanism). Keys with no
@@ -92,10 +78,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
   const releaseWaiters = new Set<() => void>();
   /** This process's last start per key set (see planStart). */
   const lastStart = new Map<string, number>();
-  /** Per key whose last script reply gave slots ahead: what is left of them (perhaps none, until the next refill). */
-  const stock = new Map<string, SlotStock>();
-  /** Stocked keys whose stock is being refilled by a script call: other starts wait for its reply rather than call too. */
-  const refills = new Map<string, Promise<void>>();
+  const stock = createSlotStock(meter);
   const lag = watchEventLoopLag();
   /** Starts given back in a row because of lag (see lagPenalty). */
   let lagGiveBacks = 0;
@@ -141,46 +124,27 @@ export function createLimiter(options: LimiterOptions): Limiter {
   refresh().catch((error: unknown) => logger.warn({ err: error }, 'could not read limit state'));
 
   async function acquire(keys: readonly string[], jobId: string, leaseMs: number, signal?: AbortSignal): Promise<Gate> {
-    if (keys.length === 0 || !needsScript(keys) || takeStocked(keys)) {
-      meter.count(keys);
-      return { kind: 'go', lease: undefined };
-    }
-    const key = keys[0]!;
-    for (;;) {
-      if (keys.length > 1 || !stock.has(key)) return acquireByScript(keys, jobId, leaseMs, signal);
-      const pending = refills.get(key);
-      if (!pending) break;
-      await pending;
-      if (takeStocked(keys)) {
-        meter.count(keys);
-        return { kind: 'go', lease: undefined };
-      }
-    }
-    let replied!: () => void;
-    const refill = new Promise<void>((resolve) => (replied = resolve));
-    refills.set(key, refill);
-    const done = () => {
-      if (refills.get(key) === refill) refills.delete(key);
-      replied();
-    };
-    try {
-      return await acquireByScript(keys, jobId, leaseMs, signal, done);
-    } finally {
-      done();
-    }
+    if (keys.length === 0 || !needsScript(keys) || stock.take(keys)) return started(keys, undefined);
+    const gate = await stock.book(keys, (onReply) => acquireByScript(keys, jobId, leaseMs, signal, onReply));
+    return gate === 'stocked' ? started(keys, undefined) : gate;
   }
 
-  /** `onReply`: called once the script has answered (the stock is refilled, if it was). */
+  function started(keys: readonly string[], lease: Lease | undefined): Gate {
+    meter.count(keys);
+    return { kind: 'go', lease };
+  }
+
+  /** `onReply`: given every reply as soon as the script has answered (see SlotStock). */
   async function acquireByScript(
     keys: readonly string[],
     jobId: string,
     leaseMs: number,
-    signal?: AbortSignal,
-    onReply?: () => void,
+    signal: AbortSignal | undefined,
+    onReply: (reply: AcquireReply) => void,
   ): Promise<Gate> {
     const leaseId = `${jobId}:${randomUUID().slice(0, 8)}`;
     const scriptKeys: string[] = [limiterKeys.index];
-    const args: (string | number)[] = [keys.length, jobId, leaseId, leaseMs, maxInSlotWaitMs, slotsWanted(keys)];
+    const args: (string | number)[] = [keys.length, jobId, leaseId, leaseMs, maxInSlotWaitMs, stock.wanted(keys)];
     for (const key of keys) {
       const spec = specOf(key);
       scriptKeys.push(limiterKeys.state(key), limiterKeys.override(key), limiterKeys.leases(key), limiterKeys.bookings(key));
@@ -191,14 +155,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
       // Lateness counts from when the script was sent: a busy process may read its reply late.
       const sentAt = Date.now();
       const reply = decodeAcquireReply(await acquireScript(scriptKeys.length, ...scriptKeys, ...args));
-      if (keys.length === 1) {
-        if (reply.kind === 'go' && reply.slots > 1) {
-          stock.set(keys[0]!, { left: reply.slots - 1, expiresAt: Date.now() + STOCK_LIFETIME_MS });
-        } else if (reply.kind !== 'go' || reply.intervalMs >= 1) {
-          stock.delete(keys[0]!);
-        }
-      }
-      onReply?.();
+      onReply(reply);
       if (reply.kind === 'go') {
         const { slackMs, intervalMs } = reply;
         const leaseKeys = keys.filter((_, i) => (reply.leasedMask & (2 ** i)) !== 0);
@@ -220,10 +177,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
         const lagMs = lag.recentMs();
         const check = checkStart({ ...timing, now: Date.now(), lagMs, giveBacks: lagGiveBacks });
         lagGiveBacks = check.giveBacks;
-        if (check.kind === 'go') {
-          meter.count(keys);
-          return { kind: 'go', lease };
-        }
+        if (check.kind === 'go') return started(keys, lease);
         if (check.kind === 'rebook') {
           logger.debug({ limitKey, jobId, lateMs: check.lateMs, slackMs }, 'slot missed (late timer); booking again');
           await release(lease);
@@ -251,25 +205,6 @@ export function createLimiter(options: LimiterOptions): Limiter {
     }
   }
 
-  /** One slot from this process's stock for a single fast key, if it has one. */
-  function takeStocked(keys: readonly string[]): boolean {
-    if (keys.length !== 1) return false;
-    const held = stock.get(keys[0]!);
-    if (!held || held.left === 0) return false;
-    if (held.expiresAt < Date.now()) {
-      held.left = 0;
-      return false;
-    }
-    held.left -= 1;
-    return true;
-  }
-
-  /** Slots to ask for: about what this process started on the key in one stock lifetime (the script takes 1 for slow keys). */
-  function slotsWanted(keys: readonly string[]): number {
-    if (keys.length !== 1) return 1;
-    return Math.min(MAX_STOCKED_SLOTS, Math.max(1, Math.ceil((meter.rate(keys[0]!) * STOCK_LIFETIME_MS) / 1_000)));
-  }
-
   function waitForRelease(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
@@ -294,10 +229,8 @@ export function createLimiter(options: LimiterOptions): Limiter {
     if (!is429 && pauseMs < 0) return;
     const scriptKeys: string[] = [limiterKeys.index, limiterKeys.processes, limiterKeys.version];
     const args: (string | number)[] = [keys.length];
+    stock.drop(keys);
     for (const key of keys) {
-      // The target is pushing back: slots taken ahead are not used.
-      const held = stock.get(key);
-      if (held) held.left = 0;
       const spec = specOf(key);
       scriptKeys.push(limiterKeys.state(key), limiterKeys.recent429(key), limiterKeys.bookings(key));
       args.push(key, spec.rate, spec.burst, pauseMs, is429 ? 1 : 0, meter.rate(key));
