@@ -3,13 +3,14 @@ import type { Redis } from 'ioredis';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { luaScript } from '../queue/lua-script.js';
 import type { Logger } from '../observability/logger.js';
-import { configuredLimits, limiterKeys, toSpec, type LimitSpec } from './limit-keys.js';
+import { limiterKeys } from './limit-keys.js';
 import { ACQUIRE, RELEASE, REPORT } from './scripts.js';
 import { createRateMeter } from './rate-meter.js';
 import { ShutdownAbortError } from '../errors.js';
 import { sleep } from './sleep.js';
 import { watchEventLoopLag } from '../support/event-loop-lag.js';
 import { decodeAcquireReply, type AcquireReply } from './acquire-call.js';
+import { createKeyState } from './key-state.js';
 import { createSlotStock } from './slot-stock.js';
 import { checkStart, MAX_LAG_GIVE_BACKS, planStart } from './start-timing.js';
 
@@ -71,10 +72,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
   const releaseScript = luaScript<(string | number)[]>(redis, 'sluiceLimitRelease', -1, RELEASE);
   const reportScript = luaScript<(string | number)[]>(redis, 'sluiceLimitReport', -1, REPORT);
   const meter = createRateMeter();
-  const specs = new Map<string, LimitSpec>();
-  /** Keys that Redis holds something for (override, learned rate, pause): they must use the script. */
-  let dynamicKeys = new Set<string>();
-  let seenVersion: string | null | undefined;
+  const keyState = createKeyState(redis, config);
   const releaseWaiters = new Set<() => void>();
   /** This process's last start per key set (see planStart). */
   const lastStart = new Map<string, number>();
@@ -84,37 +82,10 @@ export function createLimiter(options: LimiterOptions): Limiter {
   let lagGiveBacks = 0;
   let closing: Promise<void> | undefined;
 
-  function specOf(key: string): LimitSpec {
-    let spec = specs.get(key);
-    if (!spec) {
-      spec = toSpec(configuredLimits(key, config));
-      specs.set(key, spec);
-    }
-    return spec;
-  }
-
-  const needsScript = (keys: readonly string[]) =>
-    keys.some((key) => dynamicKeys.has(key) || specOf(key).rate > 0 || specOf(key).concurrency > 0);
-
+  // The heartbeat marks this process live (the report script shares a learned rate among the live ones).
   async function refresh(): Promise<void> {
     await redis.zadd(limiterKeys.processes, Date.now() + HEARTBEAT_TTL_MS, processId);
-    const version = await redis.get(limiterKeys.version);
-    if (version === seenVersion) return;
-    seenVersion = version;
-    const names = await redis.smembers(limiterKeys.index);
-    const pipeline = redis.pipeline();
-    for (const name of names) {
-      pipeline.exists(limiterKeys.override(name));
-      pipeline.hmget(limiterKeys.state(name), 'decRate', 'pausedUntil');
-    }
-    const replies = (await pipeline.exec()) ?? [];
-    const next = new Set<string>();
-    names.forEach((name, i) => {
-      const hasOverride = replies[2 * i]?.[1] === 1;
-      const [decRate, pausedUntil] = (replies[2 * i + 1]?.[1] as (string | null)[] | undefined) ?? [];
-      if (hasOverride || decRate || Number(pausedUntil ?? 0) > Date.now()) next.add(name);
-    });
-    dynamicKeys = next;
+    await keyState.refresh();
   }
 
   const timer = setInterval(() => {
@@ -124,7 +95,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
   refresh().catch((error: unknown) => logger.warn({ err: error }, 'could not read limit state'));
 
   async function acquire(keys: readonly string[], jobId: string, leaseMs: number, signal?: AbortSignal): Promise<Gate> {
-    if (keys.length === 0 || !needsScript(keys) || stock.take(keys)) return started(keys, undefined);
+    if (keys.length === 0 || !keyState.needsScript(keys) || stock.take(keys)) return started(keys, undefined);
     const gate = await stock.book(keys, (onReply) => acquireByScript(keys, jobId, leaseMs, signal, onReply));
     return gate === 'stocked' ? started(keys, undefined) : gate;
   }
@@ -146,7 +117,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
     const scriptKeys: string[] = [limiterKeys.index];
     const args: (string | number)[] = [keys.length, jobId, leaseId, leaseMs, maxInSlotWaitMs, stock.wanted(keys)];
     for (const key of keys) {
-      const spec = specOf(key);
+      const spec = keyState.specOf(key);
       scriptKeys.push(limiterKeys.state(key), limiterKeys.override(key), limiterKeys.leases(key), limiterKeys.bookings(key));
       args.push(key, spec.rate, spec.burst, spec.concurrency);
     }
@@ -231,10 +202,10 @@ export function createLimiter(options: LimiterOptions): Limiter {
     const args: (string | number)[] = [keys.length];
     stock.drop(keys);
     for (const key of keys) {
-      const spec = specOf(key);
+      const spec = keyState.specOf(key);
       scriptKeys.push(limiterKeys.state(key), limiterKeys.recent429(key), limiterKeys.bookings(key));
       args.push(key, spec.rate, spec.burst, pauseMs, is429 ? 1 : 0, meter.rate(key));
-      dynamicKeys.add(key);
+      keyState.markDynamic(key);
     }
     const changed = await reportScript(scriptKeys.length, ...scriptKeys, ...args);
     if (Number(changed) > 0) {
