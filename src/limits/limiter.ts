@@ -7,12 +7,11 @@ import { limiterKeys } from './limit-keys.js';
 import { ACQUIRE, RELEASE, REPORT } from './scripts.js';
 import { createRateMeter } from './rate-meter.js';
 import { ShutdownAbortError } from '../errors.js';
-import { sleep } from './sleep.js';
 import { watchEventLoopLag } from '../support/event-loop-lag.js';
 import { decodeAcquireReply, type AcquireReply } from './acquire-call.js';
 import { createKeyState } from './key-state.js';
 import { createSlotStock } from './slot-stock.js';
-import { checkStart, MAX_LAG_GIVE_BACKS, planStart } from './start-timing.js';
+import { createSlotStarts } from './slot-start.js';
 
 export interface LimiterOptions {
   /** Borrowed client. */
@@ -74,12 +73,9 @@ export function createLimiter(options: LimiterOptions): Limiter {
   const meter = createRateMeter();
   const keyState = createKeyState(redis, config);
   const releaseWaiters = new Set<() => void>();
-  /** This process's last start per key set (see planStart). */
-  const lastStart = new Map<string, number>();
   const stock = createSlotStock(meter);
   const lag = watchEventLoopLag();
-  /** Starts given back in a row because of lag (see lagPenalty). */
-  let lagGiveBacks = 0;
+  const starts = createSlotStarts(logger, lag);
   let closing: Promise<void> | undefined;
 
   // The heartbeat marks this process live (the report script shares a learned rate among the live ones).
@@ -128,41 +124,15 @@ export function createLimiter(options: LimiterOptions): Limiter {
       const reply = decodeAcquireReply(await acquireScript(scriptKeys.length, ...scriptKeys, ...args));
       onReply(reply);
       if (reply.kind === 'go') {
-        const { slackMs, intervalMs } = reply;
         const leaseKeys = keys.filter((_, i) => (reply.leasedMask & (2 ** i)) !== 0);
         const lease = leaseKeys.length ? { id: leaseId, keys: leaseKeys } : undefined;
-        const timing = { slot: sentAt + reply.waitMs, slackMs, intervalMs };
-        const limitKey = keys.join(',');
-        const pacerKey = keys.join('\n');
-        const plan = planStart({ ...timing, now: Date.now(), lastStartAt: lastStart.get(pacerKey) });
-        if (plan.kind === 'rebook') {
-          logger.debug({ limitKey, jobId, lateMs: plan.lateMs, slackMs }, 'slot missed (paced); booking again');
-          await release(lease);
-          continue;
-        }
-        if (intervalMs > 0) lastStart.set(pacerKey, plan.startAt);
-        if (plan.delayMs > 0 && !(await sleep(plan.delayMs, signal))) {
-          await release(lease);
-          throw new ShutdownAbortError();
-        }
-        const lagMs = lag.recentMs();
-        const check = checkStart({ ...timing, now: Date.now(), lagMs, giveBacks: lagGiveBacks });
-        lagGiveBacks = check.giveBacks;
-        if (check.kind === 'go') return started(keys, lease);
-        if (check.kind === 'rebook') {
-          logger.debug({ limitKey, jobId, lateMs: check.lateMs, slackMs }, 'slot missed (late timer); booking again');
-          await release(lease);
-          continue;
-        }
-        logger.debug({ limitKey, jobId, lateMs: check.lateMs, slackMs, lagMs }, 'event loop lagging; slot given back');
-        if (check.giveBacks === MAX_LAG_GIVE_BACKS) {
-          logger.warn(
-            { lagMs: Math.round(lagMs), giveBacks: check.giveBacks },
-            'event loop lags all the time: starting requests anyway (is this worker CPU-starved? run fewer per core)',
-          );
-        }
+        const timing = { slot: sentAt + reply.waitMs, slackMs: reply.slackMs, intervalMs: reply.intervalMs };
+        const start = await starts.waitForStart(keys, jobId, timing, signal);
+        if (start === 'go') return started(keys, lease);
         await release(lease);
-        return { kind: 'defer', waitMs: jitter(LAG_DEFER_MS, 0.5), reason: 'rate' };
+        if (start === 'aborted') throw new ShutdownAbortError();
+        if (start === 'give-back') return { kind: 'defer', waitMs: jitter(LAG_DEFER_MS, 0.5), reason: 'rate' };
+        continue;
       }
       // Booked for later: come back a little before the slot and wait the rest in the slot, so that
       // queue latency does not make the start late (a late start loses its slot).
