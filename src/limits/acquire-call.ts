@@ -1,7 +1,33 @@
 import { SluiceError } from '../errors.js';
+import { limiterKeys, type LimitSpec } from './limit-keys.js';
 
 /** The acquire script's reply kinds, its reply's first element: the Lua returns these same numbers. */
 export const ACQUIRE_KIND = { go: 1, deferred: 2, blocked: 3, paused: 4 } as const;
+
+/** One start's call of the acquire script (see ACQUIRE in scripts.ts for what each value means). */
+export interface AcquireCall {
+  keys: readonly string[];
+  jobId: string;
+  leaseId: string;
+  leaseMs: number;
+  maxInSlotWaitMs: number;
+  /** Slots to take at once (see SlotStock). */
+  wantSlots: number;
+  specOf(key: string): LimitSpec;
+}
+
+/** The script's arguments: the number of keys, its KEYS, then its ARGV. */
+export function acquireArgs(call: AcquireCall): (string | number)[] {
+  const { keys } = call;
+  const scriptKeys: string[] = [limiterKeys.index];
+  const args: (string | number)[] = [keys.length, call.jobId, call.leaseId, call.leaseMs, call.maxInSlotWaitMs, call.wantSlots];
+  for (const key of keys) {
+    const spec = call.specOf(key);
+    scriptKeys.push(limiterKeys.state(key), limiterKeys.override(key), limiterKeys.leases(key), limiterKeys.bookings(key));
+    args.push(key, spec.rate, spec.burst, spec.concurrency);
+  }
+  return [scriptKeys.length, ...scriptKeys, ...args];
+}
 
 /** What the acquire script answered. */
 export type AcquireReply =

@@ -8,10 +8,13 @@ import { ACQUIRE, RELEASE, REPORT } from './scripts.js';
 import { createRateMeter } from './rate-meter.js';
 import { ShutdownAbortError } from '../errors.js';
 import { watchEventLoopLag } from '../support/event-loop-lag.js';
-import { decodeAcquireReply, type AcquireReply } from './acquire-call.js';
+import { jitter } from './sleep.js';
+import { acquireArgs, decodeAcquireReply, type AcquireReply } from './acquire-call.js';
 import { createKeyState } from './key-state.js';
 import { createSlotStock } from './slot-stock.js';
 import { createSlotStarts } from './slot-start.js';
+import { createLeases, leaseOf, type Lease } from './leases.js';
+import { createLimitReport, type LimitSignal } from './limit-report.js';
 
 export interface LimiterOptions {
   /** Borrowed client. */
@@ -27,19 +30,7 @@ export interface LimiterOptions {
 /** May the job start now? `go` is returned at the job's slot (the limiter waits in the slot for short waits). */
 export type Gate = { kind: 'go'; lease: Lease | undefined } | { kind: 'defer'; waitMs: number; reason: 'rate' | 'concurrency' | 'paused' };
 
-export interface Lease {
-  id: string;
-  keys: string[];
-}
-
-/** What a response said about a key's limits. */
-export interface LimitSignal {
-  status: number;
-  /** `Retry-After` on a 429 or 503. */
-  retryAfterMs?: number | undefined;
-  /** `RateLimit-Reset` / `X-RateLimit-Reset` when the remaining count reached 0. */
-  resetMs?: number | undefined;
-}
+export type { Lease, LimitSignal };
 
 export interface Limiter {
   acquire(keys: readonly string[], jobId: string, leaseMs: number, signal?: AbortSignal): Promise<Gate>;
@@ -72,13 +63,14 @@ export function createLimiter(options: LimiterOptions): Limiter {
   const reportScript = luaScript<(string | number)[]>(redis, 'sluiceLimitReport', -1, REPORT);
   const meter = createRateMeter();
   const keyState = createKeyState(redis, config);
-  const releaseWaiters = new Set<() => void>();
   const stock = createSlotStock(meter);
+  const leases = createLeases(releaseScript);
   const lag = watchEventLoopLag();
   const starts = createSlotStarts(logger, lag);
+  const observe = createLimitReport({ reportScript, keyState, stock, meter, logger });
   let closing: Promise<void> | undefined;
 
-  // The heartbeat marks this process live (the report script shares a learned rate among the live ones).
+  // The heartbeat marks this process live: the report script counts live processes to learn a key's fleet-wide rate.
   async function refresh(): Promise<void> {
     await redis.zadd(limiterKeys.processes, Date.now() + HEARTBEAT_TTL_MS, processId);
     await keyState.refresh();
@@ -110,26 +102,19 @@ export function createLimiter(options: LimiterOptions): Limiter {
     onReply: (reply: AcquireReply) => void,
   ): Promise<Gate> {
     const leaseId = `${jobId}:${randomUUID().slice(0, 8)}`;
-    const scriptKeys: string[] = [limiterKeys.index];
-    const args: (string | number)[] = [keys.length, jobId, leaseId, leaseMs, maxInSlotWaitMs, stock.wanted(keys)];
-    for (const key of keys) {
-      const spec = keyState.specOf(key);
-      scriptKeys.push(limiterKeys.state(key), limiterKeys.override(key), limiterKeys.leases(key), limiterKeys.bookings(key));
-      args.push(key, spec.rate, spec.burst, spec.concurrency);
-    }
+    const args = acquireArgs({ keys, jobId, leaseId, leaseMs, maxInSlotWaitMs, wantSlots: stock.wanted(keys), specOf: keyState.specOf });
     const blockedSince = Date.now();
     for (;;) {
       // Lateness counts from when the script was sent: a busy process may read its reply late.
       const sentAt = Date.now();
-      const reply = decodeAcquireReply(await acquireScript(scriptKeys.length, ...scriptKeys, ...args));
+      const reply = decodeAcquireReply(await acquireScript(...args));
       onReply(reply);
       if (reply.kind === 'go') {
-        const leaseKeys = keys.filter((_, i) => (reply.leasedMask & (2 ** i)) !== 0);
-        const lease = leaseKeys.length ? { id: leaseId, keys: leaseKeys } : undefined;
+        const lease = leaseOf(keys, leaseId, reply.leasedMask);
         const timing = { slot: sentAt + reply.waitMs, slackMs: reply.slackMs, intervalMs: reply.intervalMs };
         const start = await starts.waitForStart(keys, jobId, timing, signal);
         if (start === 'go') return started(keys, lease);
-        await release(lease);
+        await leases.release(lease);
         if (start === 'aborted') throw new ShutdownAbortError();
         if (start === 'give-back') return { kind: 'defer', waitMs: jitter(LAG_DEFER_MS, 0.5), reason: 'rate' };
         continue;
@@ -142,67 +127,22 @@ export function createLimiter(options: LimiterOptions): Limiter {
       if (Date.now() - blockedSince >= maxInSlotWaitMs || signal?.aborted) {
         return { kind: 'defer', waitMs: jitter(500, 0.6), reason: 'concurrency' };
       }
-      await waitForRelease(jitter(BLOCKED_POLL_MS, 0.5));
-    }
-  }
-
-  function waitForRelease(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timeout);
-        releaseWaiters.delete(done);
-        resolve();
-      };
-      const timeout = setTimeout(done, ms);
-      releaseWaiters.add(done);
-    });
-  }
-
-  async function release(lease: Lease | undefined): Promise<void> {
-    if (!lease) return;
-    await releaseScript(lease.keys.length, ...lease.keys.map((key) => limiterKeys.leases(key)), lease.id);
-    for (const wake of [...releaseWaiters]) wake();
-  }
-
-  async function observe(keys: readonly string[], signal: LimitSignal): Promise<void> {
-    const is429 = signal.status === 429;
-    const pauseMs = Math.max(signal.retryAfterMs ?? -1, signal.resetMs ?? -1);
-    if (!is429 && pauseMs < 0) return;
-    const scriptKeys: string[] = [limiterKeys.index, limiterKeys.processes, limiterKeys.version];
-    const args: (string | number)[] = [keys.length];
-    stock.drop(keys);
-    for (const key of keys) {
-      const spec = keyState.specOf(key);
-      scriptKeys.push(limiterKeys.state(key), limiterKeys.recent429(key), limiterKeys.bookings(key));
-      args.push(key, spec.rate, spec.burst, pauseMs, is429 ? 1 : 0, meter.rate(key));
-      keyState.markDynamic(key);
-    }
-    const changed = await reportScript(scriptKeys.length, ...scriptKeys, ...args);
-    if (Number(changed) > 0) {
-      logger.info(
-        { limitKey: keys.join(','), status: signal.status, pauseMs: pauseMs >= 0 ? pauseMs : undefined },
-        'limit key slowed down by the target',
-      );
+      await leases.waitForRelease(jitter(BLOCKED_POLL_MS, 0.5));
     }
   }
 
   return {
     acquire,
-    release,
+    release: leases.release,
     observe,
     close() {
       closing ??= (async () => {
         clearInterval(timer);
         lag.close();
-        for (const wake of [...releaseWaiters]) wake();
+        leases.close();
         await redis.zrem(limiterKeys.processes, processId).catch(() => undefined);
       })();
       return closing;
     },
   };
-}
-
-/** `ms` spread by ±fraction, so deferred jobs do not come back together. */
-function jitter(ms: number, fraction: number): number {
-  return Math.max(1, Math.round(ms * (1 - fraction + Math.random() * 2 * fraction)));
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ACQUIRE_KIND, decodeAcquireReply } from '../../src/limits/acquire-call.js';
+import { ACQUIRE_KIND, acquireArgs, decodeAcquireReply } from '../../src/limits/acquire-call.js';
 import { SluiceError } from '../../src/errors.js';
+import { limiterKeys, type LimitSpec } from '../../src/limits/limit-keys.js';
 
 describe('decodeAcquireReply', () => {
   it.each([
@@ -31,5 +32,41 @@ describe('decodeAcquireReply', () => {
 
   it('names each kind once, with its own number', () => {
     expect(new Set(Object.values(ACQUIRE_KIND)).size).toBe(Object.keys(ACQUIRE_KIND).length);
+  });
+});
+
+describe('acquireArgs', () => {
+  it('puts the key count first, then KEYS (the index, four per limit key), then ARGV (six, then four per key)', () => {
+    const specs: Record<string, LimitSpec> = { a: { rate: 10, burst: 5, concurrency: 0 }, b: { rate: 0, burst: 1, concurrency: 2 } };
+    const args = acquireArgs({
+      keys: ['a', 'b'],
+      jobId: 'job-1',
+      leaseId: 'job-1:abcd',
+      leaseMs: 30_000,
+      maxInSlotWaitMs: 250,
+      wantSlots: 1,
+      specOf: (key) => specs[key]!,
+    });
+    const perKey = (key: string) => [limiterKeys.state(key), limiterKeys.override(key), limiterKeys.leases(key), limiterKeys.bookings(key)];
+    expect(args).toEqual([
+      9,
+      limiterKeys.index,
+      ...perKey('a'),
+      ...perKey('b'),
+      2,
+      'job-1',
+      'job-1:abcd',
+      30_000,
+      250,
+      1,
+      'a',
+      10,
+      5,
+      0,
+      'b',
+      0,
+      1,
+      2,
+    ]);
   });
 });
