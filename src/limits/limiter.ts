@@ -4,11 +4,16 @@ import type { SluiceConfig } from '../config/sluice-config.js';
 import { defineScript } from '../redis/scripts.js';
 import { limiterKeys } from '../redis/keys.js';
 import type { Logger } from '../observability/logger.js';
-import { configuredLimits, toSpec, type LimitSpec } from './limit-keys.js';
 import { createRateMeter } from './rate-meter.js';
 import { ShutdownAbortError } from '../errors.js';
-import { sleep } from '../support/sleep.js';
 import { watchEventLoopLag } from '../support/event-loop-lag.js';
+import { jitter } from '../support/sleep.js';
+import { acquireArgs, decodeAcquireReply, type AcquireReply } from './acquire-call.js';
+import { createKeyState } from './key-state.js';
+import { createSlotStock } from './slot-stock.js';
+import { createSlotStarts } from './slot-start.js';
+import { createLeases, leaseOf, type Lease } from './leases.js';
+import { createLimitReport, type LimitSignal } from './limit-report.js';
 
 export interface LimiterOptions {
   /** Borrowed client. */
@@ -24,19 +29,7 @@ export interface LimiterOptions {
 /** May the job start now? `go` is returned at the job's slot (the limiter waits in the slot for short waits). */
 export type Gate = { kind: 'go'; lease: Lease | undefined } | { kind: 'defer'; waitMs: number; reason: 'rate' | 'concurrency' | 'paused' };
 
-export interface Lease {
-  id: string;
-  keys: string[];
-}
-
-/** What a response said about a key's limits. */
-export interface LimitSignal {
-  status: number;
-  /** `Retry-After` on a 429 or 503. */
-  retryAfterMs?: number | undefined;
-  /** `RateLimit-Reset` / `X-RateLimit-Reset` when the remaining count reached 0. */
-  resetMs?: number | undefined;
-}
+export type { Lease, LimitSignal };
 
 export interface Limiter {
   acquire(keys: readonly string[], jobId: string, leaseMs: number, signal?: AbortSignal): Promise<Gate>;
@@ -48,27 +41,9 @@ export interface Limiter {
 
 /** Concurrency-blocked jobs re-check this often while they may wait in their slot. */
 const BLOCKED_POLL_MS = 25;
-/** The jitter between a start and its arrival that the script's slack already allows for (its min(T, 20 ms)). */
-const ARRIVAL_JITTER_MS = 20;
 /** A start given up because this process lags comes back after about this long. */
 const LAG_DEFER_MS = 150;
-const MAX_LAG_GIVE_BACKS = 50;
 const HEARTBEAT_TTL_MS = 15_000;
-/** Most slots of a fast key taken in one script call (see SlotStock). */
-const MAX_STOCKED_SLOTS = 64;
-/** Slots in stock are used within this long, or dropped: a pause or a new limit reaches them soon. */
-const STOCK_LIFETIME_MS = 100;
-
-/**
- * Slots of a fast key (slots under a millisecond apart: above 1,000/s) taken ahead by one script
- * call, as many as this process started on the key in the last STOCK_LIFETIME_MS. They were booked
- * in the shared schedule like any other, so the key's rate holds across the fleet; a key that is
- * far below its limit then costs one script call per many jobs instead of one per job.
- */
-interface SlotStock {
-  left: number;
-  expiresAt: number;
-}
 
 /**
  * The per-process face of the cluster-wide limiter (see redis/lua/limit-acquire.lua for the mechanism). Keys with no
@@ -86,53 +61,18 @@ export function createLimiter(options: LimiterOptions): Limiter {
   const releaseScript = defineScript(redis, 'limit-release');
   const reportScript = defineScript(redis, 'limit-report');
   const meter = createRateMeter();
-  const specs = new Map<string, LimitSpec>();
-  /** Keys that Redis holds something for (override, learned rate, pause): they must use the script. */
-  let dynamicKeys = new Set<string>();
-  let seenVersion: string | null | undefined;
-  const releaseWaiters = new Set<() => void>();
-  /** This process's last start per key set (see the pacing in acquire). */
-  const lastStart = new Map<string, number>();
-  /** Per key whose last script reply gave slots ahead: what is left of them (perhaps none, until the next refill). */
-  const stock = new Map<string, SlotStock>();
-  /** Stocked keys whose stock is being refilled by a script call: other starts wait for its reply rather than call too. */
-  const refills = new Map<string, Promise<void>>();
+  const keyState = createKeyState(redis, config);
+  const stock = createSlotStock(meter);
+  const leases = createLeases(releaseScript);
   const lag = watchEventLoopLag();
-  /** Starts given back in a row because of lag (see lagPenalty). */
-  let lagGiveBacks = 0;
+  const starts = createSlotStarts(logger, lag);
+  const observe = createLimitReport({ reportScript, keyState, stock, meter, logger });
   let closing: Promise<void> | undefined;
 
-  function specOf(key: string): LimitSpec {
-    let spec = specs.get(key);
-    if (!spec) {
-      spec = toSpec(configuredLimits(key, config));
-      specs.set(key, spec);
-    }
-    return spec;
-  }
-
-  const needsScript = (keys: readonly string[]) =>
-    keys.some((key) => dynamicKeys.has(key) || specOf(key).rate > 0 || specOf(key).concurrency > 0);
-
+  // The heartbeat marks this process live: the report script counts live processes to learn a key's fleet-wide rate.
   async function refresh(): Promise<void> {
     await redis.zadd(limiterKeys.processes, Date.now() + HEARTBEAT_TTL_MS, processId);
-    const version = await redis.get(limiterKeys.version);
-    if (version === seenVersion) return;
-    seenVersion = version;
-    const names = await redis.smembers(limiterKeys.index);
-    const pipeline = redis.pipeline();
-    for (const name of names) {
-      pipeline.exists(limiterKeys.override(name));
-      pipeline.hmget(limiterKeys.state(name), 'decRate', 'pausedUntil');
-    }
-    const replies = (await pipeline.exec()) ?? [];
-    const next = new Set<string>();
-    names.forEach((name, i) => {
-      const hasOverride = replies[2 * i]?.[1] === 1;
-      const [decRate, pausedUntil] = (replies[2 * i + 1]?.[1] as (string | null)[] | undefined) ?? [];
-      if (hasOverride || decRate || Number(pausedUntil ?? 0) > Date.now()) next.add(name);
-    });
-    dynamicKeys = next;
+    await keyState.refresh();
   }
 
   const timer = setInterval(() => {
@@ -142,215 +82,66 @@ export function createLimiter(options: LimiterOptions): Limiter {
   refresh().catch((error: unknown) => logger.warn({ err: error }, 'could not read limit state'));
 
   async function acquire(keys: readonly string[], jobId: string, leaseMs: number, signal?: AbortSignal): Promise<Gate> {
-    if (keys.length === 0 || !needsScript(keys) || takeStocked(keys)) {
-      meter.count(keys);
-      return { kind: 'go', lease: undefined };
-    }
-    const key = keys[0]!;
-    for (;;) {
-      if (keys.length > 1 || !stock.has(key)) return acquireByScript(keys, jobId, leaseMs, signal);
-      const pending = refills.get(key);
-      if (!pending) break;
-      await pending;
-      if (takeStocked(keys)) {
-        meter.count(keys);
-        return { kind: 'go', lease: undefined };
-      }
-    }
-    let replied!: () => void;
-    const refill = new Promise<void>((resolve) => (replied = resolve));
-    refills.set(key, refill);
-    const done = () => {
-      if (refills.get(key) === refill) refills.delete(key);
-      replied();
-    };
-    try {
-      return await acquireByScript(keys, jobId, leaseMs, signal, done);
-    } finally {
-      done();
-    }
+    if (keys.length === 0 || !keyState.needsScript(keys) || stock.take(keys)) return started(keys, undefined);
+    const gate = await stock.book(keys, (onReply) => acquireByScript(keys, jobId, leaseMs, signal, onReply));
+    return gate === 'stocked' ? started(keys, undefined) : gate;
   }
 
-  /** `onReply`: called once the script has answered (the stock is refilled, if it was). */
+  function started(keys: readonly string[], lease: Lease | undefined): Gate {
+    meter.count(keys);
+    return { kind: 'go', lease };
+  }
+
+  /** `onReply`: given every reply as soon as the script has answered (see SlotStock). */
   async function acquireByScript(
     keys: readonly string[],
     jobId: string,
     leaseMs: number,
-    signal?: AbortSignal,
-    onReply?: () => void,
+    signal: AbortSignal | undefined,
+    onReply: (reply: AcquireReply) => void,
   ): Promise<Gate> {
     const leaseId = `${jobId}:${randomUUID().slice(0, 8)}`;
-    const scriptKeys: string[] = [limiterKeys.index];
-    const args: (string | number)[] = [keys.length, jobId, leaseId, leaseMs, maxInSlotWaitMs, slotsWanted(keys)];
-    for (const key of keys) {
-      const spec = specOf(key);
-      scriptKeys.push(limiterKeys.state(key), limiterKeys.override(key), limiterKeys.leases(key), limiterKeys.bookings(key));
-      args.push(key, spec.rate, spec.burst, spec.concurrency);
-    }
+    const args = acquireArgs({ keys, jobId, leaseId, leaseMs, maxInSlotWaitMs, wantSlots: stock.wanted(keys), specOf: keyState.specOf });
     const blockedSince = Date.now();
     for (;;) {
       // Lateness counts from when the script was sent: a busy process may read its reply late.
       const sentAt = Date.now();
-      const [kind, waitMs, leased, slackMs, intervalMs, slots] = (await acquireScript(
-        scriptKeys.length,
-        ...scriptKeys,
-        ...args,
-      )) as number[] as [number, number, number, number, number, number];
-      if (keys.length === 1) {
-        if (slots > 1) stock.set(keys[0]!, { left: slots - 1, expiresAt: Date.now() + STOCK_LIFETIME_MS });
-        else if (kind !== 1 || intervalMs >= 1) stock.delete(keys[0]!);
-      }
-      onReply?.();
-      if (kind === 1) {
-        const leaseKeys = keys.filter((_, i) => (leased & (2 ** i)) !== 0);
-        const lease = leaseKeys.length ? { id: leaseId, keys: leaseKeys } : undefined;
-        const slot = sentAt + waitMs;
-        // Keys so fast that a slot is under a millisecond have no meaningful lateness.
-        const checkLate = intervalMs >= 1;
-        // Starts of this process on these keys stay `intervalMs` apart: timers that fire late together
-        // (a busy event loop) must not put a bunch of requests on the wire at once.
-        const pacerKey = keys.join('\n');
-        const start = Math.max(slot, (lastStart.get(pacerKey) ?? 0) + intervalMs);
-        if (checkLate && start - slot > slackMs) {
-          // Too far behind its slot to use it safely: book again.
-          logger.debug({ limitKey: keys.join(','), jobId, lateMs: start - slot, slackMs }, 'slot missed (paced); booking again');
-          await release(lease);
-          continue;
-        }
-        if (intervalMs > 0) lastStart.set(pacerKey, start);
-        const delay = start - Date.now();
-        if (delay > 0 && !(await sleep(delay, signal))) {
-          await release(lease);
-          throw new ShutdownAbortError();
-        }
-        if (checkLate && Date.now() - slot > slackMs) {
-          logger.debug({ limitKey: keys.join(','), jobId, lateMs: Date.now() - slot, slackMs }, 'slot missed (late timer); booking again');
-          await release(lease);
-          continue;
-        }
-        // A process whose event loop lags (a burst of work, a GC pause, a starved CPU) may put the
-        // request on the wire that much later than it decides to: the start must leave room for it.
-        // The slot is given back: a lost slot costs a little throughput, a bunch at the target a 429.
-        if (checkLate && Date.now() - slot > slackMs - lagPenalty()) {
-          lagGiveBacks += 1;
-          logger.debug(
-            { limitKey: keys.join(','), jobId, lateMs: Date.now() - slot, slackMs, lagMs: lag.recentMs() },
-            'event loop lagging; slot given back',
-          );
-          if (lagGiveBacks === MAX_LAG_GIVE_BACKS) {
-            logger.warn(
-              { lagMs: Math.round(lag.recentMs()), giveBacks: lagGiveBacks },
-              'event loop lags all the time: starting requests anyway (is this worker CPU-starved? run fewer per core)',
-            );
-          }
-          await release(lease);
-          return { kind: 'defer', waitMs: jitter(LAG_DEFER_MS, 0.5), reason: 'rate' };
-        }
-        // A streak ends when the lag does (not merely when a start went through with lag ignored).
-        if (lag.recentMs() <= ARRIVAL_JITTER_MS) lagGiveBacks = 0;
-        meter.count(keys);
-        return { kind: 'go', lease };
+      const reply = decodeAcquireReply(await acquireScript(...args));
+      onReply(reply);
+      if (reply.kind === 'go') {
+        const lease = leaseOf(keys, leaseId, reply.leasedMask);
+        const timing = { slot: sentAt + reply.waitMs, slackMs: reply.slackMs, intervalMs: reply.intervalMs };
+        const start = await starts.waitForStart(keys, jobId, timing, signal);
+        if (start === 'go') return started(keys, lease);
+        await leases.release(lease);
+        if (start === 'aborted') throw new ShutdownAbortError();
+        if (start === 'give-back') return { kind: 'defer', waitMs: jitter(LAG_DEFER_MS, 0.5), reason: 'rate' };
+        continue;
       }
       // Booked for later: come back a little before the slot and wait the rest in the slot, so that
       // queue latency does not make the start late (a late start loses its slot).
-      if (kind === 2) return { kind: 'defer', waitMs: Math.max(1, waitMs - wakeLeadMs), reason: 'rate' };
-      if (kind === 4) return { kind: 'defer', waitMs: jitter(waitMs, 0.5), reason: 'paused' };
+      if (reply.kind === 'deferred') return { kind: 'defer', waitMs: Math.max(1, reply.waitMs - wakeLeadMs), reason: 'rate' };
+      if (reply.kind === 'paused') return { kind: 'defer', waitMs: jitter(reply.waitMs, 0.5), reason: 'paused' };
       // Blocked on concurrency: wait in the slot a little (woken early by a local release), then give it back.
       if (Date.now() - blockedSince >= maxInSlotWaitMs || signal?.aborted) {
         return { kind: 'defer', waitMs: jitter(500, 0.6), reason: 'concurrency' };
       }
-      await waitForRelease(jitter(BLOCKED_POLL_MS, 0.5));
-    }
-  }
-
-  /** One slot from this process's stock for a single fast key, if it has one. */
-  function takeStocked(keys: readonly string[]): boolean {
-    if (keys.length !== 1) return false;
-    const held = stock.get(keys[0]!);
-    if (!held || held.left === 0) return false;
-    if (held.expiresAt < Date.now()) {
-      held.left = 0;
-      return false;
-    }
-    held.left -= 1;
-    return true;
-  }
-
-  /** Slots to ask for: about what this process started on the key in one stock lifetime (the script takes 1 for slow keys). */
-  function slotsWanted(keys: readonly string[]): number {
-    if (keys.length !== 1) return 1;
-    return Math.min(MAX_STOCKED_SLOTS, Math.max(1, Math.ceil((meter.rate(keys[0]!) * STOCK_LIFETIME_MS) / 1_000)));
-  }
-
-  /**
-   * How much of a slot's slack this process's recent event-loop lag uses up. A process that lags
-   * all the time would never start anything: after MAX_LAG_GIVE_BACKS give-backs in a row it stops
-   * counting lag until the lag is gone.
-   */
-  function lagPenalty(): number {
-    if (lagGiveBacks >= MAX_LAG_GIVE_BACKS) return 0;
-    return Math.max(0, lag.recentMs() - ARRIVAL_JITTER_MS);
-  }
-
-  function waitForRelease(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timeout);
-        releaseWaiters.delete(done);
-        resolve();
-      };
-      const timeout = setTimeout(done, ms);
-      releaseWaiters.add(done);
-    });
-  }
-
-  async function release(lease: Lease | undefined): Promise<void> {
-    if (!lease) return;
-    await releaseScript(lease.keys.length, ...lease.keys.map((key) => limiterKeys.leases(key)), lease.id);
-    for (const wake of [...releaseWaiters]) wake();
-  }
-
-  async function observe(keys: readonly string[], signal: LimitSignal): Promise<void> {
-    const is429 = signal.status === 429;
-    const pauseMs = Math.max(signal.retryAfterMs ?? -1, signal.resetMs ?? -1);
-    if (!is429 && pauseMs < 0) return;
-    const scriptKeys: string[] = [limiterKeys.index, limiterKeys.processes, limiterKeys.version];
-    const args: (string | number)[] = [keys.length];
-    for (const key of keys) {
-      // The target is pushing back: slots taken ahead are not used.
-      const held = stock.get(key);
-      if (held) held.left = 0;
-      const spec = specOf(key);
-      scriptKeys.push(limiterKeys.state(key), limiterKeys.recent429(key), limiterKeys.bookings(key));
-      args.push(key, spec.rate, spec.burst, pauseMs, is429 ? 1 : 0, meter.rate(key));
-      dynamicKeys.add(key);
-    }
-    const changed = await reportScript(scriptKeys.length, ...scriptKeys, ...args);
-    if (Number(changed) > 0) {
-      logger.info(
-        { limitKey: keys.join(','), status: signal.status, pauseMs: pauseMs >= 0 ? pauseMs : undefined },
-        'limit key slowed down by the target',
-      );
+      await leases.waitForRelease(jitter(BLOCKED_POLL_MS, 0.5));
     }
   }
 
   return {
     acquire,
-    release,
+    release: leases.release,
     observe,
     close() {
       closing ??= (async () => {
         clearInterval(timer);
         lag.close();
-        for (const wake of [...releaseWaiters]) wake();
+        leases.close();
         await redis.zrem(limiterKeys.processes, processId).catch(() => undefined);
       })();
       return closing;
     },
   };
-}
-
-/** `ms` spread by ±fraction, so deferred jobs do not come back together. */
-function jitter(ms: number, fraction: number): number {
-  return Math.max(1, Math.round(ms * (1 - fraction + Math.random() * 2 * fraction)));
 }

@@ -13,3 +13,8 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/** `ms` spread by ±fraction, so deferred jobs do not come back together. */
+export function jitter(ms: number, fraction: number): number {
+  return Math.max(1, Math.round(ms * (1 - fraction + Math.random() * 2 * fraction)));
+}

@@ -1,0 +1,80 @@
+import { SluiceError } from '../errors.js';
+import { limiterKeys } from '../redis/keys.js';
+import type { LimitSpec } from './limit-keys.js';
+
+/** The acquire script's reply kinds, its reply's first element: the Lua returns these same numbers. */
+export const ACQUIRE_KIND = { go: 1, deferred: 2, blocked: 3, paused: 4 } as const;
+
+/** One start's call of the acquire script (see redis/lua/limit-acquire.lua for what each value means). */
+export interface AcquireCall {
+  keys: readonly string[];
+  jobId: string;
+  leaseId: string;
+  leaseMs: number;
+  maxInSlotWaitMs: number;
+  /** Slots to take at once (see SlotStock). */
+  wantSlots: number;
+  specOf(key: string): LimitSpec;
+}
+
+/** The script's arguments: the number of keys, its KEYS, then its ARGV. */
+export function acquireArgs(call: AcquireCall): (string | number)[] {
+  const { keys } = call;
+  const scriptKeys: string[] = [limiterKeys.index];
+  const args: (string | number)[] = [keys.length, call.jobId, call.leaseId, call.leaseMs, call.maxInSlotWaitMs, call.wantSlots];
+  for (const key of keys) {
+    const spec = call.specOf(key);
+    scriptKeys.push(limiterKeys.state(key), limiterKeys.override(key), limiterKeys.leases(key), limiterKeys.bookings(key));
+    args.push(key, spec.rate, spec.burst, spec.concurrency);
+  }
+  return [scriptKeys.length, ...scriptKeys, ...args];
+}
+
+/** What the acquire script answered. */
+export type AcquireReply =
+  | {
+      /** Start at now + waitMs (the slot), within slackMs after it. */
+      kind: 'go';
+      waitMs: number;
+      /** Bit i set: a concurrency lease was taken on the i-th key (to release after the request). */
+      leasedMask: number;
+      /** How late the start may be before its slot is void (it must then book again). */
+      slackMs: number;
+      /** The slot spacing of the slowest key: this process spaces its own late starts by it. */
+      intervalMs: number;
+      /** Consecutive slots taken: the first for this start, the rest for this process's next starts. */
+      slots: number;
+    }
+  /** Booked for now + waitMs: the job is delayed until then. */
+  | { kind: 'deferred'; waitMs: number }
+  /** A key is at its concurrency limit. */
+  | { kind: 'blocked' }
+  /** An operator paused a key: look again after about waitMs. */
+  | { kind: 'paused'; waitMs: number };
+
+export function decodeAcquireReply(raw: unknown): AcquireReply {
+  if (!Array.isArray(raw) || !raw.every((value) => typeof value === 'number' && Number.isFinite(value))) {
+    throw invalid(raw);
+  }
+  const [kind, waitMs, leasedMask, slackMs, intervalMs, slots] = raw as number[];
+  switch (kind) {
+    case ACQUIRE_KIND.go:
+      if (slots === undefined) throw invalid(raw);
+      return { kind: 'go', waitMs: waitMs!, leasedMask: leasedMask!, slackMs: slackMs!, intervalMs: intervalMs!, slots };
+    case ACQUIRE_KIND.deferred:
+      if (waitMs === undefined) throw invalid(raw);
+      return { kind: 'deferred', waitMs };
+    case ACQUIRE_KIND.blocked:
+      return { kind: 'blocked' };
+    case ACQUIRE_KIND.paused:
+      if (waitMs === undefined) throw invalid(raw);
+      return { kind: 'paused', waitMs };
+    default:
+      throw invalid(raw);
+  }
+}
+
+/** The script and this decoder are out of step: a bug, not something to retry around. */
+function invalid(raw: unknown): SluiceError {
+  return new SluiceError(`unexpected reply from the limiter's acquire script: ${JSON.stringify(raw)}`, { code: 'LIMITER_REPLY' });
+}

@@ -1,0 +1,64 @@
+import type { Redis } from 'ioredis';
+import type { SluiceConfig } from '../config/sluice-config.js';
+import { limiterKeys } from '../redis/keys.js';
+import { configuredLimits, toSpec, type LimitSpec } from './limit-keys.js';
+
+/**
+ * What this process knows of its limit keys: each key's configured spec, and the keys Redis holds
+ * something for (an operator override, a learned rate, a pause). A key in neither has no limit at
+ * all and skips Redis entirely.
+ */
+export interface KeyState {
+  specOf(key: string): LimitSpec;
+  /** Whether starts on these keys must go through the acquire script. */
+  needsScript(keys: readonly string[]): boolean;
+  /** Redis holds something for the key now (a response taught it), before the next refresh reads it. */
+  markDynamic(key: string): void;
+  /** Reads the keys Redis holds something for again, if the version key says anything changed. */
+  refresh(): Promise<void>;
+}
+
+export function createKeyState(redis: Redis, config: SluiceConfig): KeyState {
+  const specs = new Map<string, LimitSpec>();
+  /** Keys that Redis holds something for (override, learned rate, pause): they must use the script. */
+  let dynamicKeys = new Set<string>();
+  let seenVersion: string | null | undefined;
+
+  function specOf(key: string): LimitSpec {
+    let spec = specs.get(key);
+    if (!spec) {
+      spec = toSpec(configuredLimits(key, config));
+      specs.set(key, spec);
+    }
+    return spec;
+  }
+
+  async function refresh(): Promise<void> {
+    const version = await redis.get(limiterKeys.version);
+    if (version === seenVersion) return;
+    seenVersion = version;
+    const names = await redis.smembers(limiterKeys.index);
+    const pipeline = redis.pipeline();
+    for (const name of names) {
+      pipeline.exists(limiterKeys.override(name));
+      pipeline.hmget(limiterKeys.state(name), 'decRate', 'pausedUntil');
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    const next = new Set<string>();
+    names.forEach((name, i) => {
+      const hasOverride = replies[2 * i]?.[1] === 1;
+      const [decRate, pausedUntil] = (replies[2 * i + 1]?.[1] as (string | null)[] | undefined) ?? [];
+      if (hasOverride || decRate || Number(pausedUntil ?? 0) > Date.now()) next.add(name);
+    });
+    dynamicKeys = next;
+  }
+
+  return {
+    specOf,
+    needsScript: (keys) => keys.some((key) => dynamicKeys.has(key) || specOf(key).rate > 0 || specOf(key).concurrency > 0),
+    markDynamic(key) {
+      dynamicKeys.add(key);
+    },
+    refresh,
+  };
+}

@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { ACQUIRE_KIND, acquireArgs, decodeAcquireReply } from '../../src/limits/acquire-call.js';
+import { SluiceError } from '../../src/errors.js';
+import { readFileSync } from 'node:fs';
+import type { LimitSpec } from '../../src/limits/limit-keys.js';
+import { limiterKeys } from '../../src/redis/keys.js';
+
+describe('ACQUIRE_KIND', () => {
+  it('are the numbers limit-acquire.lua answers with (lua/includes/acquire-kinds.lua)', () => {
+    const lua = readFileSync(new URL('../../src/redis/lua/includes/acquire-kinds.lua', import.meta.url), 'utf8');
+    const line = /^local GO, DEFERRED, BLOCKED, PAUSED = (\d+), (\d+), (\d+), (\d+)$/m.exec(lua);
+    expect(line, 'the constants line of acquire-kinds.lua').not.toBeNull();
+    const [go, deferred, blocked, paused] = line!.slice(1).map(Number);
+    expect({ go, deferred, blocked, paused }).toEqual(ACQUIRE_KIND);
+  });
+});
+
+describe('decodeAcquireReply', () => {
+  it.each([
+    {
+      raw: [ACQUIRE_KIND.go, 40, 0b10, 15, 10, 1],
+      reply: { kind: 'go', waitMs: 40, leasedMask: 2, slackMs: 15, intervalMs: 10, slots: 1 },
+    },
+    { raw: [1, 0, 0, 3_600_000, 0, 12], reply: { kind: 'go', waitMs: 0, leasedMask: 0, slackMs: 3_600_000, intervalMs: 0, slots: 12 } },
+    { raw: [ACQUIRE_KIND.deferred, 1_800, 0, 0, 0, 1], reply: { kind: 'deferred', waitMs: 1_800 } },
+    { raw: [ACQUIRE_KIND.blocked, 0], reply: { kind: 'blocked' } },
+    { raw: [ACQUIRE_KIND.paused, 2_000], reply: { kind: 'paused', waitMs: 2_000 } },
+  ])('$raw → $reply.kind', ({ raw, reply }) => {
+    expect(decodeAcquireReply(raw)).toEqual(reply);
+  });
+
+  it.each([
+    { what: 'not an array', raw: 'OK' },
+    { what: 'empty', raw: [] },
+    { what: 'an unknown kind', raw: [9, 0] },
+    { what: 'a go without its slots', raw: [1, 40, 0, 15, 10] },
+    { what: 'a deferral without its wait', raw: [2] },
+    { what: 'a pause without its wait', raw: [4] },
+    { what: 'a value that is not a number', raw: [1, '40', 0, 15, 10, 1] },
+    { what: 'a value that is not finite', raw: [2, Number.NaN, 0, 0, 0, 1] },
+  ])('refuses $what', ({ raw }) => {
+    expect(() => decodeAcquireReply(raw)).toThrow(SluiceError);
+  });
+
+  it('names each kind once, with its own number', () => {
+    expect(new Set(Object.values(ACQUIRE_KIND)).size).toBe(Object.keys(ACQUIRE_KIND).length);
+  });
+});
+
+describe('acquireArgs', () => {
+  it('puts the key count first, then KEYS (the index, four per limit key), then ARGV (six, then four per key)', () => {
+    const specs: Record<string, LimitSpec> = { a: { rate: 10, burst: 5, concurrency: 0 }, b: { rate: 0, burst: 1, concurrency: 2 } };
+    const args = acquireArgs({
+      keys: ['a', 'b'],
+      jobId: 'job-1',
+      leaseId: 'job-1:abcd',
+      leaseMs: 30_000,
+      maxInSlotWaitMs: 250,
+      wantSlots: 1,
+      specOf: (key) => specs[key]!,
+    });
+    const perKey = (key: string) => [limiterKeys.state(key), limiterKeys.override(key), limiterKeys.leases(key), limiterKeys.bookings(key)];
+    expect(args).toEqual([
+      9,
+      limiterKeys.index,
+      ...perKey('a'),
+      ...perKey('b'),
+      2,
+      'job-1',
+      'job-1:abcd',
+      30_000,
+      250,
+      1,
+      'a',
+      10,
+      5,
+      0,
+      'b',
+      0,
+      1,
+      2,
+    ]);
+  });
+});
