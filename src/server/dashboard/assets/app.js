@@ -346,6 +346,24 @@ function throughputView(throughput) {
   );
 }
 
+/** A table under a row of column titles; `body` is its tbody. */
+function table(titles, body) {
+  return h(
+    'table',
+    {},
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        titles.map((title) => h('th', { scope: 'col', text: title })),
+      ),
+    ),
+    body,
+  );
+}
+
 function batchesView(batches) {
   const heading = h('h4', { text: 'Recent batches' });
   if (batches.length === 0) return h('section', {}, heading, h('p', { class: 'muted', text: 'No batches yet.' }));
@@ -353,20 +371,8 @@ function batchesView(batches) {
     'section',
     {},
     heading,
-    h(
-      'table',
-      {},
-      h(
-        'thead',
-        {},
-        h(
-          'tr',
-          {},
-          ['Batch', 'Progress', 'Succeeded', 'Dead-lettered', 'Pending', 'Total', 'State'].map((title) =>
-            h('th', { scope: 'col', text: title }),
-          ),
-        ),
-      ),
+    table(
+      ['Batch', 'Progress', 'Succeeded', 'Dead-lettered', 'Pending', 'Total', 'State'],
       h(
         'tbody',
         {},
@@ -409,18 +415,8 @@ function deadLettersView(queue, role) {
     'section',
     {},
     heading,
-    h(
-      'table',
-      {},
-      h(
-        'thead',
-        {},
-        h(
-          'tr',
-          {},
-          ['Limit key', 'Status', 'Reason', 'Count', 'Latest', 'Example', 'Replay'].map((title) => h('th', { scope: 'col', text: title })),
-        ),
-      ),
+    table(
+      ['Limit key', 'Status', 'Reason', 'Count', 'Latest', 'Example', 'Replay'],
       h(
         'tbody',
         {},
@@ -474,20 +470,8 @@ function rate(value) {
 
 function limitsView(limits) {
   if (limits.length === 0) return h('p', { class: 'muted', text: 'No limit keys yet: none configured, and no worker has used one.' });
-  return h(
-    'table',
-    {},
-    h(
-      'thead',
-      {},
-      h(
-        'tr',
-        {},
-        ['Limit key', 'Configured', 'Effective', 'In flight', 'Queued', 'Paused until', '429s (5 min)', 'Last seen'].map((title) =>
-          h('th', { scope: 'col', text: title }),
-        ),
-      ),
-    ),
+  return table(
+    ['Limit key', 'Configured', 'Effective', 'In flight', 'Queued', 'Paused until', '429s (5 min)', 'Last seen'],
     h(
       'tbody',
       {},
