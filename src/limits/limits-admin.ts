@@ -2,29 +2,10 @@ import type { Redis } from 'ioredis';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { limiterKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
-import { configuredLimits, toSpec } from './limit-keys.js';
+import { configuredLimits } from './limit-keys.js';
+import { isForgotten, limitStatus, readKeys, type LimitStatus } from './limit-status.js';
 
-/** One limit key as operators see it. Rates are requests per second. */
-export interface LimitStatus {
-  key: string;
-  /** From the config file (null: none configured). */
-  configured: { rate: number | null; burst: number; concurrency: number | null } | null;
-  /** An operator's override (`sluice limits set`), with its remaining lifetime when temporary. */
-  override: { rate: number | null; burst: number | null; concurrency: number | null; expiresInMs: number | null } | null;
-  /** The rate workers used last (after overrides and what 429s taught); null: no rate limit. */
-  effectiveRate: number | null;
-  /** Requests in flight across the fleet (concurrency leases held). */
-  inFlight: number;
-  /** An operator paused the key (`sluice limits pause`). */
-  paused: boolean;
-  /** The target asked us to wait (Retry-After, RateLimit-Reset) until this time. */
-  pausedUntil: string | null;
-  /** 429s in the last 5 minutes. */
-  recent429s: number;
-  /** Operations holding a booked slot and waiting for it. */
-  queued: number;
-  lastSeen: string | null;
-}
+export type { LimitStatus };
 
 export interface LimitChange {
   /** Requests per second (use rate = rpm / 60 for per-minute limits); null removes the override's rate. */
@@ -46,8 +27,6 @@ export interface LimitsAdmin {
   /** Removes an override: the key follows the config file again. Returns the deferred jobs' ids, as set. */
   reset(key: string): Promise<string[]>;
 }
-
-const RECENT_MS = 5 * 60_000;
 
 export function createLimitsAdmin(options: { redis: Redis; config: SluiceConfig }): LimitsAdmin {
   const { redis, config } = options;
@@ -74,58 +53,12 @@ export function createLimitsAdmin(options: { redis: Redis; config: SluiceConfig 
     for (const [name, target] of Object.entries(config.targets)) if (target.limits) names.add(name);
     for (const name of Object.keys(config.limits)) names.add(name);
     const now = Date.now();
-    const pipeline = redis.pipeline();
-    const sorted = [...names].sort();
-    for (const name of sorted) {
-      pipeline.hgetall(limiterKeys.state(name));
-      pipeline.hgetall(limiterKeys.override(name));
-      pipeline.pttl(limiterKeys.override(name));
-      pipeline.zcount(limiterKeys.leases(name), now, '+inf');
-      pipeline.lrange(limiterKeys.recent429(name), 0, 99);
-      pipeline.zcard(limiterKeys.bookings(name));
-    }
-    const replies = (await pipeline.exec()) ?? [];
+    const readings = await readKeys(redis, [...names].sort(), now);
     // A key nobody has used for a day (its state expired), with no override and nothing in the
     // config, is forgotten: the index would otherwise grow with every key ever named.
-    const forgotten = new Set(
-      sorted.filter((key, i) => {
-        const empty = (j: number) => Object.keys((replies[i * 6 + j]?.[1] ?? {}) as Record<string, string>).length === 0;
-        return empty(0) && empty(1) && !configuredLimits(key, config) && Number(replies[i * 6 + 5]?.[1] ?? 0) === 0;
-      }),
-    );
-    if (forgotten.size) await redis.srem(limiterKeys.index, ...forgotten);
-    return sorted
-      .flatMap((key, i) => (forgotten.has(key) ? [] : [[key, i] as const]))
-      .map(([key, i]) => {
-        const at = (j: number) => replies[i * 6 + j]?.[1];
-        const state = (at(0) ?? {}) as Record<string, string>;
-        const override = (at(1) ?? {}) as Record<string, string>;
-        const ttl = Number(at(2) ?? -2);
-        const limits = configuredLimits(key, config);
-        const spec = toSpec(limits);
-        const num = (value: string | undefined) => (value === undefined || value === '' ? null : Number(value));
-        const pausedUntil = Number(state['pausedUntil'] ?? 0);
-        const effective = num(state['effRate']);
-        return {
-          key,
-          configured: limits ? { rate: spec.rate || null, burst: spec.burst, concurrency: spec.concurrency || null } : null,
-          override: Object.keys(override).filter((field) => field !== 'paused').length
-            ? {
-                rate: num(override['rate']),
-                burst: num(override['burst']),
-                concurrency: num(override['concurrency']),
-                expiresInMs: ttl > 0 ? ttl : null,
-              }
-            : null,
-          effectiveRate: effective && effective > 0 ? Math.round(effective * 1_000) / 1_000 : null,
-          inFlight: Number(at(3) ?? 0),
-          paused: override['paused'] === '1',
-          pausedUntil: pausedUntil > now ? new Date(pausedUntil).toISOString() : null,
-          recent429s: ((at(4) ?? []) as string[]).filter((t) => now - Number(t) <= RECENT_MS).length,
-          queued: Number(at(5) ?? 0),
-          lastSeen: state['lastSeen'] ? new Date(Number(state['lastSeen'])).toISOString() : null,
-        };
-      });
+    const forgotten = readings.filter(({ key, ...reading }) => isForgotten(reading) && !configuredLimits(key, config));
+    if (forgotten.length) await redis.srem(limiterKeys.index, ...forgotten.map(({ key }) => key));
+    return readings.filter((reading) => !forgotten.includes(reading)).map((reading) => limitStatus(reading, config, now));
   }
 
   async function set(key: string, limitChange: LimitChange, ttlMs = 0): Promise<string[]> {

@@ -1,0 +1,99 @@
+import type { Redis } from 'ioredis';
+import type { SluiceConfig } from '../config/sluice-config.js';
+import { limiterKeys } from '../redis/keys.js';
+import { configuredLimits, toSpec } from './limit-keys.js';
+
+/** One limit key as operators see it. Rates are requests per second. */
+export interface LimitStatus {
+  key: string;
+  /** From the config file (null: none configured). */
+  configured: { rate: number | null; burst: number; concurrency: number | null } | null;
+  /** An operator's override (`sluice limits set`), with its remaining lifetime when temporary. */
+  override: { rate: number | null; burst: number | null; concurrency: number | null; expiresInMs: number | null } | null;
+  /** The rate workers used last (after overrides and what 429s taught); null: no rate limit. */
+  effectiveRate: number | null;
+  /** Requests in flight across the fleet (concurrency leases held). */
+  inFlight: number;
+  /** An operator paused the key (`sluice limits pause`). */
+  paused: boolean;
+  /** The target asked us to wait (Retry-After, RateLimit-Reset) until this time. */
+  pausedUntil: string | null;
+  /** 429s in the last 5 minutes. */
+  recent429s: number;
+  /** Operations holding a booked slot and waiting for it. */
+  queued: number;
+  lastSeen: string | null;
+}
+
+const RECENT_MS = 5 * 60_000;
+
+/** What Redis holds for one limit key. */
+export interface KeyReading {
+  key: string;
+  state: Record<string, string>;
+  override: Record<string, string>;
+  /** The override's remaining lifetime (PTTL: negative when it has none). */
+  overrideTtlMs: number;
+  inFlight: number;
+  recent429s: string[];
+  queued: number;
+}
+
+/** One pipeline for every key. */
+export async function readKeys(redis: Redis, keys: string[], now: number): Promise<KeyReading[]> {
+  const pipeline = redis.pipeline();
+  for (const key of keys) {
+    pipeline.hgetall(limiterKeys.state(key));
+    pipeline.hgetall(limiterKeys.override(key));
+    pipeline.pttl(limiterKeys.override(key));
+    pipeline.zcount(limiterKeys.leases(key), now, '+inf');
+    pipeline.lrange(limiterKeys.recent429(key), 0, 99);
+    pipeline.zcard(limiterKeys.bookings(key));
+  }
+  const replies = (await pipeline.exec()) ?? [];
+  return keys.map((key, i) => {
+    const at = (j: number) => replies[i * 6 + j]?.[1];
+    return {
+      key,
+      state: (at(0) ?? {}) as Record<string, string>,
+      override: (at(1) ?? {}) as Record<string, string>,
+      overrideTtlMs: Number(at(2) ?? -2),
+      inFlight: Number(at(3) ?? 0),
+      recent429s: (at(4) ?? []) as string[],
+      queued: Number(at(5) ?? 0),
+    };
+  });
+}
+
+/** Nothing left in Redis for the key: no state, no override, no booking. */
+export function isForgotten(reading: Omit<KeyReading, 'key'>): boolean {
+  return Object.keys(reading.state).length === 0 && Object.keys(reading.override).length === 0 && reading.queued === 0;
+}
+
+export function limitStatus(reading: KeyReading, config: SluiceConfig, now: number): LimitStatus {
+  const { key, state, override } = reading;
+  const limits = configuredLimits(key, config);
+  const spec = toSpec(limits);
+  const num = (value: string | undefined) => (value === undefined || value === '' ? null : Number(value));
+  const pausedUntil = Number(state['pausedUntil'] ?? 0);
+  const effective = num(state['effRate']);
+  return {
+    key,
+    configured: limits ? { rate: spec.rate || null, burst: spec.burst, concurrency: spec.concurrency || null } : null,
+    override: Object.keys(override).filter((field) => field !== 'paused').length
+      ? {
+          rate: num(override['rate']),
+          burst: num(override['burst']),
+          concurrency: num(override['concurrency']),
+          expiresInMs: reading.overrideTtlMs > 0 ? reading.overrideTtlMs : null,
+        }
+      : null,
+    effectiveRate: effective && effective > 0 ? Math.round(effective * 1_000) / 1_000 : null,
+    inFlight: reading.inFlight,
+    paused: override['paused'] === '1',
+    pausedUntil: pausedUntil > now ? new Date(pausedUntil).toISOString() : null,
+    recent429s: reading.recent429s.filter((t) => now - Number(t) <= RECENT_MS).length,
+    queued: reading.queued,
+    lastSeen: state['lastSeen'] ? new Date(Number(state['lastSeen'])).toISOString() : null,
+  };
+}
