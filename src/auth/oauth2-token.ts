@@ -1,26 +1,15 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { AuthError, SluiceError, errorMessage } from '../errors.js';
+import { AuthError } from '../errors.js';
 import type { HttpClient } from '../http/http-client.js';
-import { RETRYABLE_STATUSES } from '../http/classify.js';
 import { sleep } from '../support/sleep.js';
 import type { Logger } from '../observability/logger.js';
 import { defineScript } from '../redis/scripts.js';
 import { oauth2Keys } from '../redis/keys.js';
+import { openToken, sealToken, tokenSealingKey, type ExpiringToken } from './oauth2-token-seal.js';
+import { requestTokenWithRetries, type OAuth2Settings, type TokenRequestOutcome } from './oauth2-token-request.js';
 
-export interface OAuth2Settings {
-  /** The target's name, for messages and logs. */
-  target: string;
-  tokenUrl: string;
-  clientId: string;
-  clientSecret: string;
-  scope?: string | undefined;
-  audience?: string | undefined;
-  clientAuth: 'basic' | 'body';
-}
-
-/** How one token request ended: a token; a failure that may pass (network, 5xx, 429); or a refusal that will not (4xx, no access_token). */
-export type TokenRequestOutcome = 'success' | 'failed' | 'refused';
+export type { OAuth2Settings, TokenRequestOutcome } from './oauth2-token-request.js';
 
 export interface TokenSourceOptions {
   settings: OAuth2Settings;
@@ -57,10 +46,7 @@ export interface TokenSource {
   readonly requests: number;
 }
 
-interface CachedToken {
-  value: string;
-  /** When to stop using it (some time before it expires). */
-  refreshAt: number;
+interface CachedToken extends ExpiringToken {
   /** The ciphertext it is stored under in Redis, to invalidate exactly that one. */
   stored: string;
 }
@@ -68,7 +54,6 @@ interface CachedToken {
 /** Longer than one token request (its total timeout is 20 s); renewed before each further one. */
 const LOCK_MS = 30_000;
 const POLL_MS = 100;
-const DEFAULT_LIFETIME_S = 3_600;
 /** Refused tokens this process remembers, so that it never takes one back from a read that raced the drop. */
 const REFUSED_KEPT = 16;
 
@@ -86,12 +71,8 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
   const attempts = options.requestAttempts ?? 3;
   const backoffMs = options.backoffMs ?? 250;
   const waitForOthersMs = options.waitForOthersMs ?? 30_000;
-  const fingerprint = createHash('sha256')
-    .update([settings.tokenUrl, settings.clientId, settings.scope ?? '', settings.audience ?? ''].join('\n'))
-    .digest('hex')
-    .slice(0, 24);
-  const { token: tokenKey, lock: lockKey } = oauth2Keys(fingerprint);
-  const key = createHash('sha256').update(`sluice oauth2 token\n${settings.clientSecret}`).digest();
+  const { token: tokenKey, lock: lockKey } = oauth2Keys(fingerprintOf(settings));
+  const key = tokenSealingKey(settings.clientSecret);
   const deleteIfSame = defineScript<[string, string]>(redis, 'delete-if-same-1');
   const unlock = deleteIfSame;
   const extendLock = defineScript<[string, string, number]>(redis, 'extend-lock-1');
@@ -101,31 +82,11 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
   let pending: Promise<string> | undefined;
   let requests = 0;
 
-  function seal(value: string, refreshAt: number): string {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', key, iv);
-    const body = Buffer.concat([cipher.update(JSON.stringify({ value, refreshAt }), 'utf8'), cipher.final()]);
-    return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64');
-  }
-
-  function open(stored: string): CachedToken | undefined {
-    try {
-      const raw = Buffer.from(stored, 'base64');
-      const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));
-      decipher.setAuthTag(raw.subarray(12, 28));
-      const text = Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
-      const { value, refreshAt } = JSON.parse(text) as { value: string; refreshAt: number };
-      return { value, refreshAt, stored };
-    } catch {
-      // Sealed under another secret (it was rotated): treat as absent; it is replaced below.
-      return undefined;
-    }
-  }
-
   async function fromRedis(): Promise<CachedToken | undefined> {
     const stored = await redis.get(tokenKey);
-    const token = stored ? open(stored) : undefined;
-    return token && token.refreshAt > Date.now() && !refused.includes(token.value) ? token : undefined;
+    if (!stored) return undefined;
+    const token = openToken(key, stored);
+    return token && token.refreshAt > Date.now() && !refused.includes(token.value) ? { ...token, stored } : undefined;
   }
 
   async function obtain(): Promise<string> {
@@ -148,7 +109,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
             return meanwhile.value;
           }
           const fresh = await requestWithRetries(holder);
-          const sealed = seal(fresh.value, fresh.refreshAt);
+          const sealed = sealToken(key, fresh.value, fresh.refreshAt);
           // Stored only while the lock is still this worker's (renewed just before, so it cannot lapse
           // in between): once it lapsed, another worker may have asked after this one, and its token,
           // the one the target accepts if it accepts only the latest, must not be overwritten.
@@ -172,75 +133,21 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     }
   }
 
-  async function requestWithRetries(holder: string): Promise<{ value: string; refreshAt: number }> {
-    for (let attempt = 1; ; attempt++) {
-      // The lock outlives one request, not several: renewed for each further one (if it lapsed
-      // anyway, the token is not stored: see obtain).
-      if (attempt > 1) await extendLock(lockKey, holder, LOCK_MS).catch(() => undefined);
-      try {
-        const token = await requestToken();
-        options.onRequest?.('success');
-        return token;
-      } catch (error) {
-        const retryable = error instanceof AuthError && error.retryable;
-        options.onRequest?.(retryable ? 'failed' : 'refused');
-        if (!retryable || attempt >= attempts) throw error;
-        const delay = backoffMs * 2 ** (attempt - 1) * (0.5 + Math.random());
-        log.warn({ err: error, attempt, delayMs: Math.round(delay) }, 'OAuth2 token request failed; retrying');
-        await sleep(delay);
-      }
-    }
-  }
-
-  async function requestToken(): Promise<{ value: string; refreshAt: number }> {
-    requests++;
-    const form = new URLSearchParams({ grant_type: 'client_credentials' });
-    if (settings.scope) form.set('scope', settings.scope);
-    if (settings.audience) form.set('audience', settings.audience);
-    const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
-    if (settings.clientAuth === 'basic') {
-      // RFC 6749 §2.3.1: both parts form-encoded before Base64.
-      const user = encodeURIComponent(settings.clientId);
-      const password = encodeURIComponent(settings.clientSecret);
-      headers['authorization'] = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-    } else {
-      form.set('client_id', settings.clientId);
-      form.set('client_secret', settings.clientSecret);
-    }
-    const where = `target ${settings.target}: OAuth2 token request to ${new URL(settings.tokenUrl).origin}${new URL(settings.tokenUrl).pathname}`;
-    let response;
-    try {
-      response = await http.send({
-        method: 'POST',
-        url: new URL(settings.tokenUrl),
-        headers,
-        body: form.toString(),
-        timeouts: { connect: 5_000, headers: 15_000, total: 20_000 },
-        // The client secret may be in the body: it follows no redirect. The whole answer is read (a JWT can be long).
-        followRedirects: false,
-        keepBodyText: true,
-      });
-    } catch (error) {
-      const retryable = !(error instanceof SluiceError) || !['REQUEST_INVALID', 'ADDRESS_REFUSED'].includes(error.code);
-      throw new AuthError(`${where} failed: ${errorMessage(error)}`, { retryable, cause: error });
-    }
-    const body = parseJson(response.body.text);
-    if (response.status < 200 || response.status >= 300) {
-      // The OAuth2 error fields only: the body could echo what we sent.
-      const reason =
-        typeof body?.['error'] === 'string'
-          ? `${body['error']}${typeof body['error_description'] === 'string' ? ` (${body['error_description'].slice(0, 200)})` : ''}`
-          : 'no OAuth2 error given';
-      throw new AuthError(`${where} answered HTTP ${response.status}: ${reason}`, { retryable: RETRYABLE_STATUSES.has(response.status) });
-    }
-    const value = body?.['access_token'];
-    if (typeof value !== 'string' || value === '') {
-      throw new AuthError(`${where} answered HTTP ${response.status} without an access_token`, { retryable: false });
-    }
-    const expiresIn = typeof body?.['expires_in'] === 'number' && body['expires_in'] > 0 ? body['expires_in'] : DEFAULT_LIFETIME_S;
-    const lifetimeMs = expiresIn * 1_000;
-    log.info({ expiresInS: expiresIn }, 'OAuth2 token obtained');
-    return { value, refreshAt: Date.now() + lifetimeMs - Math.min(60_000, lifetimeMs / 10) };
+  function requestWithRetries(holder: string): Promise<ExpiringToken> {
+    return requestTokenWithRetries({
+      settings,
+      http,
+      log,
+      attempts,
+      backoffMs,
+      beforeRequest: async (attempt) => {
+        // The lock outlives one request, not several: renewed for each further one (if it lapsed
+        // anyway, the token is not stored: see obtain).
+        if (attempt > 1) await extendLock(lockKey, holder, LOCK_MS).catch(() => undefined);
+        requests++;
+      },
+      onRequest: options.onRequest,
+    });
   }
 
   return {
@@ -272,12 +179,10 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
   };
 }
 
-/** The token endpoint's JSON object, or undefined when it sent something else. */
-function parseJson(text: string | undefined): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(text ?? '');
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
+/** One token per endpoint, client, scope and audience. */
+function fingerprintOf(settings: OAuth2Settings): string {
+  return createHash('sha256')
+    .update([settings.tokenUrl, settings.clientId, settings.scope ?? '', settings.audience ?? ''].join('\n'))
+    .digest('hex')
+    .slice(0, 24);
 }

@@ -46,6 +46,9 @@ function reportError(io: CliIo, error: unknown): number {
   return EXIT.failure;
 }
 
+/** Wraps an action: builds the context from global options, runs, records the exit code, closes. */
+type Run = <A extends unknown[]>(action: (ctx: CliContext, ...args: A) => Promise<number>) => (...args: A) => Promise<void>;
+
 function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   const program = new Command('sluice')
     .description('Durable, rate-limited bulk HTTP API operations on BullMQ and Redis.')
@@ -55,10 +58,9 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .exitOverride()
     .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) });
 
-  /** Wraps an action: builds the context from global options, runs, records the exit code, closes. */
-  const run =
-    <A extends unknown[]>(action: (ctx: CliContext, ...args: A) => Promise<number>) =>
-    async (...args: A) => {
+  const run: Run =
+    (action) =>
+    async (...args) => {
       const command = args.at(-1) as Command;
       const ctx = await createCliContext(io, command.optsWithGlobals<GlobalOptions>());
       try {
@@ -88,6 +90,32 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--concurrency <n>', 'jobs at once in this process (default: $SLUICE_CONCURRENCY, else 50)')
     .action(run(async (ctx, options: { concurrency?: string }) => (await import('./commands/worker.js')).workerCommand(ctx, options)));
 
+  addBatchCommands(program, run);
+  addDlqCommands(program, run);
+  addLimitsCommands(program, run);
+
+  program
+    .command('server')
+    .description(
+      'the HTTP API for other services, with dashboard and metrics (tokens from $SLUICE_API_TOKENS; SIGTERM: finish requests, exit)',
+    )
+    .option('--port <n>', 'port to listen on (default: $SLUICE_SERVER_PORT, else 3000)')
+    .option('--host <address>', 'address to listen on (default: $SLUICE_SERVER_HOST, else 127.0.0.1; 0.0.0.0 for every interface)')
+    .action(
+      run(async (ctx, options: { port?: string; host?: string }) => (await import('./commands/server.js')).serverCommand(ctx, options)),
+    );
+
+  program
+    .command('demo')
+    .description('the main job on embedded defaults: local Redis, a demo API, two workers, a batch, a summary')
+    .option('--operations <n>', 'operations in the demo batch (default 3000)')
+    .action(run(async (ctx, options: { operations?: string }) => (await import('./commands/demo.js')).demoCommand(ctx, options)));
+
+  return program;
+}
+
+/** `status`, `wait` and `results`: following a batch (commands/batch.ts). */
+function addBatchCommands(program: Command, run: Run): void {
   program
     .command('status')
     .description('counters of a batch: total, succeeded, dead-lettered, pending')
@@ -114,7 +142,10 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--failed', 'only dead-lettered operations')
     .option('--out <file>', 'write to a file (atomically) instead of stdout')
     .action(run((ctx, batch: string, options) => resultsCommand(ctx, batch, options)));
+}
 
+/** `dlq list | show | replay | purge` (commands/dlq.ts). */
+function addDlqCommands(program: Command, run: Run): void {
   const dlq = program.command('dlq').description('inspect, replay and purge dead letters');
   dlq
     .command('list')
@@ -149,7 +180,10 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--all', 'every dead letter in the queue')
     .option('--yes', 'confirm')
     .action(run((ctx, ids: string[], options) => dlqPurgeCommand(ctx, ids, options)));
+}
 
+/** `limits` and `limits set | pause | resume | reset` (commands/limits.ts). */
+function addLimitsCommands(program: Command, run: Run): void {
   const limits = program
     .command('limits')
     .description('cluster-wide limits per limit key: configured and effective rate, in flight, paused, recent 429s')
@@ -180,23 +214,4 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .description('drop an override set with `limits set`: the config file applies again')
     .argument('<key>', 'limit key')
     .action(run((ctx, key: string) => limitsResetCommand(ctx, key)));
-
-  program
-    .command('server')
-    .description(
-      'the HTTP API for other services, with dashboard and metrics (tokens from $SLUICE_API_TOKENS; SIGTERM: finish requests, exit)',
-    )
-    .option('--port <n>', 'port to listen on (default: $SLUICE_SERVER_PORT, else 3000)')
-    .option('--host <address>', 'address to listen on (default: $SLUICE_SERVER_HOST, else 127.0.0.1; 0.0.0.0 for every interface)')
-    .action(
-      run(async (ctx, options: { port?: string; host?: string }) => (await import('./commands/server.js')).serverCommand(ctx, options)),
-    );
-
-  program
-    .command('demo')
-    .description('the main job on embedded defaults: local Redis, a demo API, two workers, a batch, a summary')
-    .option('--operations <n>', 'operations in the demo batch (default 3000)')
-    .action(run(async (ctx, options: { operations?: string }) => (await import('./commands/demo.js')).demoCommand(ctx, options)));
-
-  return program;
 }

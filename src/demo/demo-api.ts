@@ -7,6 +7,9 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ValidationError, type Issue } from '../errors.js';
+import { createDemoRecords, type Answer, type DemoRecord } from './demo-records.js';
+
+export type { DemoRecord } from './demo-records.js';
 
 export interface DemoApiOptions {
   /** Default 0 (a free port). */
@@ -37,13 +40,6 @@ export interface DemoApiOptions {
   strictLimit?: { requestsPerSecond: number; burst?: number };
 }
 
-export interface DemoRecord {
-  id: number;
-  createdAt: string;
-  updatedAt?: string;
-  [field: string]: unknown;
-}
-
 export interface DemoApiStats {
   requests: number;
   created: number;
@@ -67,10 +63,7 @@ export interface DemoApi {
   close(): Promise<void>;
 }
 
-type Answer = { status: number; body?: unknown; headers?: Record<string, string> };
-
 const MAX_BODY_BYTES = 1024 * 1024;
-const RESERVED_FIELDS = new Set(['id', 'createdAt', 'updatedAt']);
 
 export async function startDemoApi(options: DemoApiOptions = {}): Promise<DemoApi> {
   const host = options.host ?? '127.0.0.1';
@@ -81,69 +74,13 @@ export async function startDemoApi(options: DemoApiOptions = {}): Promise<DemoAp
   const random = options.random ?? Math.random;
   validate(latency, failureRate, rateLimitRate);
 
-  const records = new Map<number, DemoRecord>();
-  const byIdempotencyKey = new Map<string, DemoRecord>();
   const stats: DemoApiStats = { requests: 0, created: 0, status: {}, idempotentReplays: 0, limited: 0, maxInFlight: 0 };
+  const records = createDemoRecords(stats);
   const arrivals: number[] = [];
   let inFlight = 0;
-  const strict = options.strictLimit;
-  const interval = strict ? 1_000 / strict.requestsPerSecond : 0;
-  const tolerance = strict ? ((strict.burst ?? 1) - 1) * interval : 0;
-  let tat = 0;
-  /** GCRA: admit when the theoretical arrival time is at most `tolerance` ahead of now. */
-  const admit = (now: number): boolean => {
-    if (!strict) return true;
-    if (tat - now > tolerance) return false;
-    tat = Math.max(tat, now) + interval;
-    return true;
-  };
+  const refusal = strictLimit(options.strictLimit);
   const timers = new Set<NodeJS.Timeout>();
-  let nextId = 1;
   let closing: Promise<void> | undefined;
-
-  // A repeated Idempotency-Key answers the record as it was first created (like a replayed
-  // response), even if it was updated or deleted since.
-  const createRecord = (body: Record<string, unknown>, key: string | undefined): Answer => {
-    const replay = key === undefined ? undefined : byIdempotencyKey.get(key);
-    if (replay) {
-      stats.idempotentReplays++;
-      return { status: 200, body: replay, headers: { location: `/records/${replay.id}` } };
-    }
-    const id = nextId++;
-    const record: DemoRecord = { id, ...withoutReserved(body), createdAt: new Date().toISOString() };
-    records.set(id, record);
-    if (key !== undefined) byIdempotencyKey.set(key, record);
-    stats.created++;
-    return { status: 201, body: record, headers: { location: `/records/${id}` } };
-  };
-
-  const route = (method: string, path: string, req: IncomingMessage, raw: string): Answer => {
-    if (path === '/records') {
-      if (method === 'GET') return { status: 200, body: { items: [...records.values()], total: records.size } };
-      if (method !== 'POST') return methodNotAllowed('GET, POST');
-      const body = parseObject(raw);
-      if ('status' in body) return body;
-      const key = req.headers['idempotency-key'];
-      return createRecord(body.value, typeof key === 'string' && key !== '' ? key : undefined);
-    }
-    const match = /^\/records\/([1-9]\d*)$/.exec(path);
-    if (!match) return { status: 404, body: { error: 'not found' } };
-    const id = Number(match[1]);
-    const existing = records.get(id);
-    if (method === 'GET') return existing ? { status: 200, body: existing } : notFound();
-    if (method === 'DELETE') {
-      if (!existing) return notFound();
-      records.delete(id);
-      return { status: 204 };
-    }
-    if (method !== 'PUT') return methodNotAllowed('GET, PUT, DELETE');
-    const body = parseObject(raw);
-    if ('status' in body) return body;
-    if (!existing) return notFound();
-    const updated: DemoRecord = { id, ...withoutReserved(body.value), createdAt: existing.createdAt, updatedAt: new Date().toISOString() };
-    records.set(id, updated);
-    return { status: 200, body: updated };
-  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     stats.requests++;
@@ -152,9 +89,9 @@ export async function startDemoApi(options: DemoApiOptions = {}): Promise<DemoAp
     inFlight++;
     stats.maxInFlight = Math.max(stats.maxInFlight, inFlight);
     res.once('close', () => inFlight--);
-    if (!admit(arrived)) {
+    const retryAfter = refusal(arrived);
+    if (retryAfter !== undefined) {
       stats.limited++;
-      const retryAfter = Math.max(1, Math.ceil((tat - tolerance - arrived) / 1_000));
       send(
         res,
         { status: 429, body: { error: 'rate limit exceeded' }, headers: { 'retry-after': String(retryAfter) } },
@@ -178,7 +115,7 @@ export async function startDemoApi(options: DemoApiOptions = {}): Promise<DemoAp
       answer = { status: 429, body: { error: 'rate limited' }, headers: { 'retry-after': '1' } };
     } else {
       const path = (req.url ?? '/').split('?')[0] ?? '/';
-      answer = route(req.method ?? 'GET', path, req, raw);
+      answer = records.route(req.method ?? 'GET', path, headerValue(req, 'idempotency-key'), raw);
     }
     send(res, answer, requestId, stats);
   };
@@ -203,7 +140,7 @@ export async function startDemoApi(options: DemoApiOptions = {}): Promise<DemoAp
     port,
     stats: () => ({ ...stats, status: { ...stats.status } }),
     arrivals: () => [...arrivals],
-    records: () => [...records.values()].map((record) => ({ ...record })),
+    records: () => records.list().map((record) => ({ ...record })),
     close() {
       closing ??= new Promise<void>((resolve, reject) => {
         for (const timer of timers) clearTimeout(timer);
@@ -213,6 +150,22 @@ export async function startDemoApi(options: DemoApiOptions = {}): Promise<DemoAp
       });
       return closing;
     },
+  };
+}
+
+/**
+ * The strict limit as a GCRA: admits a request when the theoretical arrival time is at most
+ * `tolerance` ahead of now. Returns the seconds to wait for a refused request, undefined for an admitted one.
+ */
+function strictLimit(strict: DemoApiOptions['strictLimit']): (now: number) => number | undefined {
+  if (!strict) return () => undefined;
+  const interval = 1_000 / strict.requestsPerSecond;
+  const tolerance = ((strict.burst ?? 1) - 1) * interval;
+  let tat = 0;
+  return (now) => {
+    if (tat - now > tolerance) return Math.max(1, Math.ceil((tat - tolerance - now) / 1_000));
+    tat = Math.max(tat, now) + interval;
+    return undefined;
   };
 }
 
@@ -241,27 +194,6 @@ async function readBody(req: IncomingMessage): Promise<string | undefined> {
   }
   return size > MAX_BODY_BYTES ? undefined : Buffer.concat(chunks).toString('utf8');
 }
-
-function parseObject(raw: string): { value: Record<string, unknown> } | Answer {
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch {
-    return { status: 400, body: { error: 'invalid JSON' } };
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return { status: 400, body: { error: 'expected a JSON object' } };
-  }
-  return { value: value as Record<string, unknown> };
-}
-
-/** The server owns `id`, `createdAt` and `updatedAt`; a body cannot set them. */
-function withoutReserved(body: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(body).filter(([field]) => !RESERVED_FIELDS.has(field)));
-}
-
-const notFound = (): Answer => ({ status: 404, body: { error: 'not found' } });
-const methodNotAllowed = (allow: string): Answer => ({ status: 405, body: { error: 'method not allowed' }, headers: { allow } });
 
 function headerValue(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];

@@ -1,16 +1,16 @@
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { isIP } from 'node:net';
-import { Agent, buildConnector, type Dispatcher } from 'undici';
-import { AddressRefusedError, NetworkError, SluiceError, RequestError, ShutdownAbortError, TimeoutError, errorMessage } from '../errors.js';
+import { Agent, type Dispatcher } from 'undici';
+import { NetworkError, SluiceError, RequestError, ShutdownAbortError, TimeoutError, errorMessage } from '../errors.js';
 import type { RequestSpec } from './request-spec.js';
 import { ACCEPT_ENCODING } from './decode-body.js';
 import { readCappedBody, type CappedBody } from './read-body.js';
 import { parseRetryAfter } from './retry-after.js';
 import { parseRateLimitHeaders, type RateLimitInfo } from './rate-limit-headers.js';
 import { isExpectedStatus } from './expected-status.js';
-import { saveDownload, type DownloadedFile } from './download.js';
-import { prepareDownloadPaths } from './safe-path.js';
+import { saveDownload, type DownloadedFile, type SavedDownload } from './download.js';
+import { prepareDownloadPaths, type DownloadPaths } from './safe-path.js';
 import { openUploadBody } from './upload-body.js';
+import { followRedirects } from './redirects.js';
+import { guardedConnector } from './guarded-connector.js';
 
 export interface HttpClientOptions {
   /** Largest response body kept in a result, in bytes; the rest is read and dropped. Default 8 KiB. */
@@ -127,36 +127,9 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     try {
       // Before the request is sent: a download path that cannot be used fails the attempt unsent.
       const paths = spec.download ? await prepareDownloadPaths(spec.download.downloadDir, spec.download.path) : undefined;
-      let current = spec;
-      let response = await dispatch(current);
-      // Redirects: at most MAX_REDIRECTS, each to a URL the policy allows, within the one total deadline.
-      for (let hops = 0; spec.followRedirects !== false && REDIRECTS.has(response.statusCode); hops++) {
-        const location = header(response.headers, 'location');
-        if (!location) break;
-        await response.body.dump();
-        if (hops === MAX_REDIRECTS)
-          throw new RequestError(`${spec.method} ${spec.url.origin}${spec.url.pathname}: more than ${MAX_REDIRECTS} redirects`);
-        current = redirected(current, response.statusCode, location, options.refuseUrl);
-        response = await dispatch(current);
-      }
+      const response = await followRedirects(spec, await dispatch(spec), dispatch, options.refuseUrl);
       const headers = response.headers;
-      // An accepted body of a download goes to its file, however large (maxResponseBytes is for bodies kept in memory).
-      const saved =
-        paths && isExpectedStatus(response.statusCode, spec.download?.acceptStatus)
-          ? await saveDownload(response.body, paths, {
-              contentEncoding: allValues(headers, 'content-encoding'),
-              maxBytes: spec.download?.maxBytes,
-            })
-          : undefined;
-      const body =
-        saved?.body ??
-        (await readCappedBody(response.body, maxBodyBytes, header(headers, 'content-type'), {
-          contentEncoding: allValues(headers, 'content-encoding'),
-          maxTotalBytes: maxResponseBytes,
-          keepText: spec.keepBodyText === true,
-        }));
-      // Not read to its end: drop the connection rather than leave the rest of the body pending on it.
-      if (body.problem) response.body.destroy();
+      const { body, file } = await readBody(response, spec, paths, { maxBodyBytes, maxResponseBytes });
       return {
         status: response.statusCode,
         headers: pickHeaders(headers),
@@ -164,7 +137,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
         durationMs: Math.round(performance.now() - started),
         retryAfterMs: parseRetryAfter(header(headers, 'retry-after')),
         rateLimit: parseRateLimitHeaders(headers),
-        ...(saved?.file ? { download: saved.file } : {}),
+        ...(file ? { download: file } : {}),
       };
     } catch (error) {
       throw toSluiceError(error, spec, signal, timedOut);
@@ -182,83 +155,34 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   return { send, close };
 }
 
-const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-const MAX_REDIRECTS = 5;
-/** Credentials that never follow a redirect to another origin (plus the spec's own `secretHeaders`). */
-const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'cookie'];
-
 /**
- * The request a redirect asks for: 303 (and 301/302 after a POST, as browsers do) becomes a GET
- * without a body; 307/308 keep method and body (an upload's files are read again from the start).
- * Credentials stay with their origin.
+ * The body of the final response. An accepted body of a download goes to its file, however large
+ * (maxResponseBytes is for bodies kept in memory); any other is read into memory, capped.
  */
-function redirected(spec: RequestSpec, status: number, location: string, refuseUrl: HttpClientOptions['refuseUrl']): RequestSpec {
-  let url: URL;
-  try {
-    url = new URL(location, spec.url);
-  } catch (error) {
-    throw new RequestError(
-      `${spec.method} ${spec.url.origin}${spec.url.pathname}: redirect to an invalid URL ${JSON.stringify(location.slice(0, 200))}`,
-      error,
-    );
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new AddressRefusedError(
-      `redirect from ${spec.url.origin}${spec.url.pathname} to ${url.protocol} refused: only http(s) is followed`,
-    );
-  }
-  const refusal = refuseUrl?.(url);
-  if (refusal)
-    throw new AddressRefusedError(
-      `redirect from ${spec.url.origin}${spec.url.pathname} to ${url.origin}${url.pathname} refused: ${refusal}`,
-    );
-  const headers = { ...spec.headers };
-  if (url.origin !== spec.url.origin) {
-    for (const name of [...CREDENTIAL_HEADERS, ...(spec.secretHeaders ?? [])]) delete headers[name];
-  }
-  const toGet = status === 303 ? spec.method !== 'HEAD' : (status === 301 || status === 302) && spec.method === 'POST';
-  if (!toGet) return { ...spec, url, headers };
-  delete headers['content-type'];
-  delete headers['content-length'];
-  return { ...spec, method: 'GET', url, headers, body: undefined, upload: undefined };
-}
-
-type Refuse = NonNullable<HttpClientOptions['refuseAddress']>;
-
-/**
- * undici's own connector, with every address checked: an IP literal before connecting, a name on
- * each address DNS gives (only the allowed ones are tried), so a rebinding name cannot get through.
- */
-function guardedConnector(timeout: number, refuse: Refuse): buildConnector.connector {
-  // One connector per host and port (each keeps its TLS sessions); its lookup knows whom it checks for.
-  const connectors = new Map<string, buildConnector.connector>();
-  const connectTo = (hostname: string, port: number): buildConnector.connector => {
-    const known = connectors.get(`${hostname}:${port}`);
-    if (known) return known;
-    const lookup = (name: string, options: { all?: boolean }, callback: (...args: unknown[]) => void): void => {
-      dnsLookup(name, { ...options, all: true }, (error, addresses: LookupAddress[]) => {
-        if (error) return callback(error);
-        const allowed = addresses.filter((entry) => !refuse(hostname, port, entry.address));
-        if (allowed.length === 0) return callback(new AddressRefusedError(refuse(hostname, port, addresses[0]!.address)!));
-        if (options.all) return callback(null, allowed);
-        return callback(null, allowed[0]!.address, allowed[0]!.family);
-      });
-    };
-    const connector = buildConnector({ timeout, lookup } as buildConnector.BuildOptions);
-    // Bounded (an allowedHosts "*" fleet meets many hosts): forgetting one only costs its TLS sessions.
-    if (connectors.size >= 256) connectors.clear();
-    connectors.set(`${hostname}:${port}`, connector);
-    return connector;
-  };
-  return (connectOptions, callback) => {
-    const hostname = connectOptions.hostname.replace(/^\[|\]$/g, '');
-    const port = Number(connectOptions.port) || (connectOptions.protocol === 'https:' ? 443 : 80);
-    if (isIP(hostname)) {
-      const refusal = refuse(hostname, port, hostname);
-      if (refusal) return callback(new AddressRefusedError(refusal), null);
-    }
-    return connectTo(hostname, port)(connectOptions, callback);
-  };
+async function readBody(
+  response: Dispatcher.ResponseData,
+  spec: RequestSpec,
+  paths: DownloadPaths | undefined,
+  limits: { maxBodyBytes: number; maxResponseBytes: number },
+): Promise<SavedDownload> {
+  const headers = response.headers;
+  const saved =
+    paths && isExpectedStatus(response.statusCode, spec.download?.acceptStatus)
+      ? await saveDownload(response.body, paths, {
+          contentEncoding: allValues(headers, 'content-encoding'),
+          maxBytes: spec.download?.maxBytes,
+        })
+      : undefined;
+  const body =
+    saved?.body ??
+    (await readCappedBody(response.body, limits.maxBodyBytes, header(headers, 'content-type'), {
+      contentEncoding: allValues(headers, 'content-encoding'),
+      maxTotalBytes: limits.maxResponseBytes,
+      keepText: spec.keepBodyText === true,
+    }));
+  // Not read to its end: drop the connection rather than leave the rest of the body pending on it.
+  if (body.problem) response.body.destroy();
+  return saved ?? { body };
 }
 
 type RawHeaders = Record<string, string | string[] | undefined>;

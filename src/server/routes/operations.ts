@@ -52,9 +52,13 @@ interface Item {
 }
 
 export function operationRoutes(options: OperationRoutesOptions): AnyRoute[] {
-  const { queues, config } = options;
+  return [enqueueRoute(options), showRoute(options.queues)];
+}
 
-  const enqueue = route({
+/** POST /v1/operations */
+function enqueueRoute(options: OperationRoutesOptions): AnyRoute {
+  const { queues, config } = options;
+  return route({
     method: 'POST',
     url: '/v1/operations',
     role: 'enqueue',
@@ -92,8 +96,11 @@ export function operationRoutes(options: OperationRoutesOptions): AnyRoute[] {
       });
     },
   });
+}
 
-  const show = route({
+/** GET /v1/operations/:id */
+function showRoute(queues: QueueRegistry): AnyRoute {
+  return route({
     method: 'GET',
     url: '/v1/operations/:id',
     role: 'read',
@@ -161,8 +168,6 @@ export function operationRoutes(options: OperationRoutesOptions): AnyRoute[] {
       };
     },
   });
-
-  return [enqueue, show];
 }
 
 /** BullMQ's job states as the API names them. */

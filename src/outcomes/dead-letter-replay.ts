@@ -1,0 +1,56 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { QueueKeys } from '../redis/keys.js';
+import { NEW_JOB_PRIORITY, type JobEnvelope } from '../queue/job-data.js';
+import { readDeadLetter, removeDeadLetter } from './dead-letter-entries.js';
+
+export interface ReplayResult {
+  /** Dead letters put back on the queue, with the new job ids. */
+  replayed: { id: string; jobId: string }[];
+  /** Ids that were not (or no longer) dead letters. */
+  missing: string[];
+}
+
+export interface ReplayContext {
+  redis: Redis;
+  keys: QueueKeys;
+  /** The BullMQ queue the jobs go back to. */
+  queue: Queue;
+  /** The `begin-replay-3` script: KEYS dead letters, replaying, batch; ARGV the dead letter's id. */
+  beginReplay: (deadLetters: string, replaying: string, batch: string, id: string) => Promise<unknown>;
+}
+
+/** Puts dead letters back on the queue with a fresh attempt budget and the same idempotency key, one at a time. */
+export async function replayDeadLetters(context: ReplayContext, replayIds: readonly string[]): Promise<ReplayResult> {
+  const { redis, keys, queue, beginReplay } = context;
+  const result: ReplayResult = { replayed: [], missing: [] };
+  for (const id of replayIds) {
+    const entry = await readDeadLetter(redis, keys, id);
+    if (!entry) {
+      result.missing.push(id);
+      continue;
+    }
+    const replays = entry.replays + 1;
+    // A deterministic id: replaying the same dead letter twice (a crash in between) adds one job.
+    const jobId = `${entry.opId}.r${replays}`;
+    const envelope: JobEnvelope = { op: entry.operation, opId: entry.opId, idempotencyKey: entry.idempotencyKey, replays };
+    if (entry.batchId !== undefined) envelope.batchId = entry.batchId;
+    // 1. Un-count it (once, however often this is retried), so the batch waits for the new job.
+    const begun = await beginReplay(
+      keys.deadLetters,
+      keys.replaying,
+      entry.batchId !== undefined ? keys.batch(entry.batchId) : keys.none,
+      id,
+    );
+    if (begun === -1) {
+      result.missing.push(id);
+      continue;
+    }
+    // 2. The job; 3. then the dead letter goes. A crash between them leaves the dead letter listed
+    //    and a replay of it finishes the work without counting twice or adding a second job.
+    await queue.add('op', envelope, { jobId, priority: NEW_JOB_PRIORITY });
+    await removeDeadLetter(keys, entry, redis.multi().srem(keys.replaying, id));
+    result.replayed.push({ id, jobId });
+  }
+  return result;
+}

@@ -1,0 +1,99 @@
+import type { Redis } from 'ioredis';
+import type { QueueKeys } from '../redis/keys.js';
+import { groupField, parseGroupField } from './dead-letter-groups.js';
+import type { DeadLetter } from './dead-letter.js';
+import { matchesFilter, scanDeadLetters, type DeadLetterFilter } from './dead-letter-entries.js';
+
+/** Dead letters that share a limit key, last status and reason: one row of the triage view. */
+export interface DeadLetterGroup {
+  limitKey: string | null;
+  status: number | null;
+  reason: string;
+  count: number;
+  /** When the group's newest dead letter in the queue was dead-lettered (null when it was replayed or purged since). */
+  latest: string | null;
+  /** That one's message, as an example. */
+  example: string | null;
+}
+
+/** A batch's group counters live as long as batches do by default (7 days); a rebuild makes them again. */
+const BATCH_GROUPS_TTL_SECONDS = 7 * 86_400;
+
+/**
+ * Groups from the counters the worker keeps beside the dead letters (see dead-letter-groups.ts):
+ * a few commands, whatever the number of dead letters. Counters that disagree with the dead letters
+ * they count (lost, or written before they existed) are rebuilt once from the dead letters.
+ */
+export async function summarizeDeadLetters(
+  redis: Redis,
+  keys: QueueKeys,
+  filter: DeadLetterFilter,
+): Promise<{ total: number; groups: DeadLetterGroup[] }> {
+  const batch = filter.batchId;
+  const countsKey = batch !== undefined ? keys.batchDeadLetterGroups(batch) : keys.deadLetterGroups;
+  const reading = redis.multi().hgetall(countsKey);
+  if (batch !== undefined) reading.zcard(keys.batchDeadLetters(batch));
+  else reading.hlen(keys.deadLetters);
+  const [[, rawCounts], [, stored]] = ((await reading.exec()) ?? []) as [[unknown, Record<string, string>], [unknown, number]];
+  let counts = new Map(
+    Object.entries(rawCounts ?? {})
+      .map(([field, count]) => [field, Number(count)] as const)
+      .filter(([, count]) => count > 0),
+  );
+  let latest = new Map<string, DeadLetter>();
+  if ([...counts.values()].reduce((sum, count) => sum + count, 0) !== stored)
+    ({ counts, latest } = await rebuildGroups(redis, keys, batch, countsKey));
+
+  const wanted = [...counts.entries()].flatMap(([field, count]) => {
+    const group = parseGroupField(field);
+    if (!group || !matchesFilter(group, filter)) return [];
+    return [{ field, group, count }];
+  });
+  // The newest dead letter of each group, for its time and an example message.
+  const missing = wanted.filter(({ field }) => !latest.has(field));
+  if (missing.length) {
+    const ids = await redis.hmget(keys.deadLetterGroupLatest, ...missing.map(({ field }) => field));
+    const present = ids.filter((id): id is string => id !== null);
+    const letters = present.length ? await redis.hmget(keys.deadLetters, ...present) : [];
+    const byId = new Map(present.map((id, i) => [id, letters[i]]));
+    missing.forEach(({ field }, i) => {
+      const text = ids[i] ? byId.get(ids[i]!) : undefined;
+      if (text) latest.set(field, JSON.parse(text) as DeadLetter);
+    });
+  }
+  const groups: DeadLetterGroup[] = wanted.map(({ field, group, count }) => {
+    const newest = latest.get(field);
+    return {
+      ...group,
+      count,
+      latest: newest?.deadLetteredAt ?? null,
+      example: newest ? newest.message.split('\n')[0]!.slice(0, 300) : null,
+    };
+  });
+  groups.sort((a, b) => b.count - a.count || ((a.latest ?? '') < (b.latest ?? '') ? 1 : -1));
+  return { total: groups.reduce((sum, group) => sum + group.count, 0), groups };
+}
+
+/** Counts the dead letters of the queue (or a batch) by group, and stores the counts. */
+async function rebuildGroups(
+  redis: Redis,
+  keys: QueueKeys,
+  batch: string | undefined,
+  countsKey: string,
+): Promise<{ counts: Map<string, number>; latest: Map<string, DeadLetter> }> {
+  const counts = new Map<string, number>();
+  const latest = new Map<string, DeadLetter>();
+  // Newest first, so the first entry of a group is its latest.
+  for await (const entry of scanDeadLetters(redis, keys, batch !== undefined ? { batchId: batch } : {})) {
+    const field = groupField(entry);
+    counts.set(field, (counts.get(field) ?? 0) + 1);
+    if (!latest.has(field)) latest.set(field, entry);
+  }
+  const writing = redis.multi().del(countsKey);
+  if (counts.size) writing.hset(countsKey, Object.fromEntries(counts));
+  if (batch === undefined && latest.size)
+    writing.hset(keys.deadLetterGroupLatest, Object.fromEntries([...latest].map(([field, entry]) => [field, entry.id])));
+  if (batch !== undefined) writing.expire(countsKey, BATCH_GROUPS_TTL_SECONDS);
+  await writing.exec();
+  return { counts, latest };
+}

@@ -1,0 +1,60 @@
+import type { ChainableCommander, Redis } from 'ioredis';
+import type { QueueKeys } from '../redis/keys.js';
+
+/** A batch counts as still being filled this long after its producer's last chunk. */
+const ENQUEUING_TTL_MS = 60_000;
+
+/** What a producer writes about a batch besides its jobs: its counters, its place in the index, and that it is being filled. */
+export interface BatchBookkeeper {
+  /**
+   * The batch exists from the start (also when every item turns out a duplicate), and says it is
+   * still being filled, so `wait` does not call it done between two chunks.
+   */
+  open(batchId: string): Promise<void>;
+  /** Counts `added` more jobs. Counted before the jobs exist, so a fast worker can never finish more than the total. */
+  count(batchId: string, added: number): Promise<void>;
+  /** Takes back a count whose jobs were not added (failures ignored). */
+  uncount(batchId: string, notAdded: number): Promise<void>;
+  /** The batch is still being filled: after a chunk was written. */
+  stillEnqueuing(batchId: string): Promise<void>;
+  /** The batch is filled (failures ignored). */
+  doneEnqueuing(batchId: string): Promise<void>;
+}
+
+/** `retentionSeconds`: how long batch counters are kept. */
+export function createBatchBookkeeper(redis: Redis, keys: QueueKeys, retentionSeconds: number): BatchBookkeeper {
+  /** Lists the batch among the queue's recent ones (first sight only), dropping those past retention. */
+  function indexBatch(transaction: ChainableCommander, batchId: string): ChainableCommander {
+    const now = Date.now();
+    return transaction.zadd(keys.batchIndex, 'NX', now, batchId).zremrangebyscore(keys.batchIndex, '-inf', now - retentionSeconds * 1_000);
+  }
+
+  return {
+    async open(batchId) {
+      const opening = redis
+        .multi()
+        .hsetnx(keys.batch(batchId), 'createdAt', new Date().toISOString())
+        .hincrby(keys.batch(batchId), 'total', 0)
+        .expire(keys.batch(batchId), retentionSeconds)
+        .set(keys.batchEnqueuing(batchId), '1', 'PX', ENQUEUING_TTL_MS);
+      await indexBatch(opening, batchId).exec();
+    },
+    async count(batchId, added) {
+      const counting = redis
+        .multi()
+        .hincrby(keys.batch(batchId), 'total', added)
+        .hsetnx(keys.batch(batchId), 'createdAt', new Date().toISOString())
+        .expire(keys.batch(batchId), retentionSeconds);
+      await indexBatch(counting, batchId).exec();
+    },
+    async uncount(batchId, notAdded) {
+      await redis.hincrby(keys.batch(batchId), 'total', -notAdded).catch(() => undefined);
+    },
+    async stillEnqueuing(batchId) {
+      await redis.pexpire(keys.batchEnqueuing(batchId), ENQUEUING_TTL_MS);
+    },
+    async doneEnqueuing(batchId) {
+      await redis.del(keys.batchEnqueuing(batchId)).catch(() => undefined);
+    },
+  };
+}

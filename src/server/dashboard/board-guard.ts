@@ -1,0 +1,99 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError, forbidden, handleError, unauthorized } from '../api-errors.js';
+import type { ApiTokens } from '../api-tokens.js';
+import { CSRF_HEADER, presentedToken } from '../authenticate.js';
+
+/** The admin board (every action); viewers with a smaller role are sent to the read-only one. */
+export const BOARD_PATH = '/dashboard';
+/** The same board with every action refused. */
+export const READ_ONLY_BOARD_PATH = `${BOARD_PATH}/read-only`;
+
+export type Board = 'admin' | 'read-only';
+
+const SAFE_METHODS = new Set(['GET', 'HEAD']);
+
+/** The most jobs one board page may list (bull-board itself sets no bound). */
+const MAX_JOBS_PER_PAGE = 100;
+
+/** Refuses what the viewer may not do (a sent reply), or undefined to go on. */
+export function guardBoard(tokens: ApiTokens, request: FastifyRequest, reply: FastifyReply, board: Board): FastifyReply | undefined {
+  const prefix = board === 'admin' ? BOARD_PATH : READ_ONLY_BOARD_PATH;
+  const path = request.url.split('?')[0]!;
+  const isPage = SAFE_METHODS.has(request.method) && !path.startsWith(`${prefix}/api/`) && !path.startsWith(`${prefix}/static/`);
+  let presented: ReturnType<typeof presentedToken>;
+  try {
+    presented = presentedToken(request);
+  } catch (error) {
+    return handleError(error, request, reply);
+  }
+  const role = presented ? tokens.roleOf(presented.token) : undefined;
+  if (!role) {
+    // A browser without a valid session (none, or a token since removed) goes to the sign-in
+    // form, which sends it back here after.
+    if (isPage && presented?.via !== 'header') return reply.redirect(`/?next=${encodeURIComponent(request.url)}`);
+    return handleError(
+      unauthorized(presented ? 'unknown token' : 'sign in at / (or send "Authorization: Bearer <token>")'),
+      request,
+      reply,
+    );
+  }
+  request.role = role;
+  // bull-board reads as many jobs as a page asks for, and shows Redis's host details: bounded, and admins only.
+  const perPage = Number(new URLSearchParams(request.url.split('?')[1] ?? '').get('jobsPerPage') ?? '0');
+  if (perPage > MAX_JOBS_PER_PAGE) {
+    return handleError(new ApiError(400, 'BAD_REQUEST', `jobsPerPage may be at most ${MAX_JOBS_PER_PAGE}`), request, reply);
+  }
+  if (role !== 'admin' && path.startsWith(`${prefix}/api/redis/`)) {
+    return handleError(forbidden('Redis server details are for admin tokens'), request, reply);
+  }
+  if (board === 'read-only') {
+    if (SAFE_METHODS.has(request.method)) return undefined;
+    return handleError(forbidden(`the read-only dashboard changes nothing; ${BOARD_PATH} with an admin token does`), request, reply);
+  }
+  if (role !== 'admin') {
+    if (isPage) return reply.redirect(`${READ_ONLY_BOARD_PATH}${request.url.slice(BOARD_PATH.length)}`);
+    return handleError(
+      forbidden(`the ${BOARD_PATH} board needs the admin role; the token has ${role} (${READ_ONLY_BOARD_PATH} is open to it)`),
+      request,
+      reply,
+    );
+  }
+  if (SAFE_METHODS.has(request.method)) return undefined;
+  if (presented!.via === 'cookie' && !fromOurOwnPage(request)) {
+    return handleError(
+      forbidden(`a change signed in by cookie must come from the dashboard itself (or send the ${CSRF_HEADER} header)`),
+      request,
+      reply,
+    );
+  }
+  if (/\/retry(\/|$)/.test(request.routeOptions.url ?? path)) {
+    return handleError(
+      new ApiError(
+        409,
+        'REPLAY_DEAD_LETTERS_INSTEAD',
+        'failed sluice jobs are dead letters: replay them from the dashboard at /, POST /v1/dead-letters/replay or `sluice dlq replay`, which keep batches and the dead-letter queue in step',
+      ),
+      request,
+      reply,
+    );
+  }
+  return undefined;
+}
+
+/**
+ * CSRF: bull-board's page cannot send our header, so a cookie-signed change must show that the
+ * browser sent it from this origin: `Sec-Fetch-Site: same-origin` (set by the browser, not by
+ * scripts or proxies), or an `Origin` naming the host the request was sent to.
+ */
+function fromOurOwnPage(request: FastifyRequest): boolean {
+  if (request.headers[CSRF_HEADER] !== undefined) return true;
+  const site = request.headers['sec-fetch-site'];
+  if (site !== undefined) return site === 'same-origin';
+  const origin = request.headers.origin;
+  if (!origin) return false;
+  try {
+    return new URL(origin).host === request.headers.host;
+  } catch {
+    return false;
+  }
+}
