@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { Queue } from 'bullmq';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { PREFIX, bullQueueName } from '../../src/redis/keys.js';
@@ -27,7 +28,17 @@ interface Overview {
   limits: { key: string; inFlight: number; recent429s: number; effectiveRate: number | null }[];
 }
 
-const asset = (name: string) => readFileSync(new URL(`../../src/server/dashboard/assets/${name}`, import.meta.url), 'utf8');
+const ASSETS = new URL('../../src/server/dashboard/assets/', import.meta.url);
+const asset = (name: string) => readFileSync(new URL(name, ASSETS), 'utf8');
+/** The page's script: app.js and the modules it imports, every `.js` file in assets/. */
+const SCRIPT_MODULES = readdirSync(ASSETS)
+  .filter((name) => name.endsWith('.js'))
+  .sort();
+
+/** What a module imports: the specifiers of its static and dynamic imports. */
+function importsOf(code: string): string[] {
+  return [...code.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)['"]([^'"]+)['"]/gm)].map((match) => match[1]!);
+}
 
 const LIMITS = { 'dash-limit': { requestsPerSecond: 100, concurrency: 4 } };
 
@@ -210,13 +221,47 @@ describe('the page at /', () => {
     expect(html).not.toMatch(/\son[a-z]+=/);
     expect(html).not.toMatch(/https?:\/\//);
 
-    const script = await api.call('/assets/app.js', { role: null });
-    expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
-    expect(script.headers.get('cache-control')).toBe('no-cache');
-    const code = await script.text();
-    expect(code).toBe(asset('app.js'));
-    expect(() => new Function(code)).not.toThrow();
-    expect(code).not.toContain('innerHTML');
+    // The script: every module in assets/ is served as it is there, with the page's headers, and parses as a module.
+    expect(SCRIPT_MODULES).toContain('app.js');
+    const imports = new Map<string, string[]>();
+    for (const name of SCRIPT_MODULES) {
+      const script = await api.call(`/assets/${name}`, { role: null });
+      expect(script.status, name).toBe(200);
+      expect(script.headers.get('content-type'), name).toBe('text/javascript; charset=utf-8');
+      expect(script.headers.get('cache-control'), name).toBe('no-cache');
+      expect(script.headers.get('content-security-policy'), name).toBe(PAGE_CSP);
+      expect(script.headers.get('x-content-type-options'), name).toBe('nosniff');
+      expect(script.headers.get('referrer-policy'), name).toBe('no-referrer');
+      const code = await script.text();
+      expect(code, name).toBe(asset(name));
+      expect(() => execFileSync(process.execPath, ['--input-type=module', '--check'], { input: code, stdio: 'pipe' }), name).not.toThrow();
+      expect(code, name).not.toContain('innerHTML');
+      imports.set(name, importsOf(code));
+    }
+    // Modules import only each other, by relative specifiers the page can load; from app.js every one is reached, with no cycle.
+    const reached = new Set<string>();
+    const visit = (name: string, path: string[]) => {
+      expect(path, `import cycle: ${[...path, name].join(' -> ')}`).not.toContain(name);
+      if (reached.has(name)) return;
+      for (const specifier of imports.get(name)!) {
+        expect(specifier, `${name} imports ${specifier}`).toMatch(/^\.\/[^/]+\.js$/);
+        expect(SCRIPT_MODULES, `${name} imports ${specifier}`).toContain(specifier.slice(2));
+        visit(specifier.slice(2), [...path, name]);
+      }
+      reached.add(name);
+    };
+    visit('app.js', []);
+    expect([...reached].sort()).toEqual(SCRIPT_MODULES);
+    // Only those names: nothing else under /assets/, nothing outside it.
+    for (const path of [
+      '/assets/missing.js',
+      '/assets/index.html',
+      '/assets/app.mjs',
+      '/assets/..%2Fpage.ts',
+      '/assets/..%2Fpage.js',
+      '/page.ts',
+    ])
+      expect((await api.call(path, { role: null })).status, path).toBe(404);
     const style = await api.call('/assets/app.css', { role: null });
     expect(style.headers.get('content-type')).toBe('text/css; charset=utf-8');
     expect(style.headers.get('content-security-policy')).toBe(PAGE_CSP);

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 /** Only our own script and style; no inline code, no framing. */
@@ -11,14 +11,31 @@ const SECURITY_HEADERS = {
   'referrer-policy': 'no-referrer',
 };
 
-/** A file of assets/, next to this module in src/ and in dist/src/ (the build copies it there). */
-function readAsset(name: 'index.html' | 'app.js' | 'app.css'): string {
-  return readFileSync(new URL(`./assets/${name}`, import.meta.url), 'utf8');
+/** assets/, next to this module in src/ and in dist/src/ (the build copies it there). */
+const ASSETS = new URL('./assets/', import.meta.url);
+
+function readAsset(name: string): string {
+  return readFileSync(new URL(name, ASSETS), 'utf8');
 }
 
 /**
- * sluice's own dashboard at `/`: one static HTML page, its style sheet and its script, read once
- * from assets/ when the routes are registered (no build step, nothing fetched from elsewhere).
+ * The script's modules: every `.js` file in assets/ (app.js and the modules it imports), by name. Each
+ * becomes one route of its own, so only these names are served; a name that would not be a plain path
+ * segment is refused rather than turned into a route pattern.
+ */
+function scriptModules(): string[] {
+  const names = readdirSync(ASSETS, { withFileTypes: true })
+    .filter((entry) => entry.isFile() && entry.name.endsWith('.js'))
+    .map((entry) => entry.name)
+    .sort();
+  for (const name of names) if (!/^[a-z0-9][a-z0-9-]*\.js$/.test(name)) throw new Error(`dashboard asset ${name}: name it like app.js`);
+  return names;
+}
+
+/**
+ * sluice's own dashboard at `/`: one static HTML page, its style sheet and its script (app.js and the
+ * modules it imports, each at /assets/<name>.js), read once from assets/ when the routes are registered
+ * (no build step, nothing fetched from elsewhere).
  */
 export function registerDashboardPage(app: FastifyInstance): void {
   const serve = (body: string, type: string, cacheControl: string) => async (_request: FastifyRequest, reply: FastifyReply) =>
@@ -27,7 +44,7 @@ export function registerDashboardPage(app: FastifyInstance): void {
       .type(type)
       .send(body);
   app.get('/', serve(readAsset('index.html'), 'text/html; charset=utf-8', 'no-store'));
-  app.get('/assets/app.js', serve(readAsset('app.js'), 'text/javascript; charset=utf-8', 'no-cache'));
+  for (const name of scriptModules()) app.get(`/assets/${name}`, serve(readAsset(name), 'text/javascript; charset=utf-8', 'no-cache'));
   app.get('/assets/app.css', serve(readAsset('app.css'), 'text/css; charset=utf-8', 'no-cache'));
   // Browsers ask for it; an empty answer keeps 404s out of the log.
   app.get('/favicon.ico', async (_request, reply) => reply.code(204).header('cache-control', 'max-age=86400').send());
