@@ -35,7 +35,7 @@ export async function demoCommand(ctx: CliContext, options: { operations?: strin
       `  requests        ${summary.requests} in ${summary.seconds.toFixed(1)} s = ${summary.requestsPerSecond.toFixed(0)} requests/s (limit ${summary.limit}/s shared by both workers; ${summary.rejectedByApiLimit} refused by the API's own limit)`,
       `  records created ${summary.created} of ${summary.expectedCreated} POSTs — ${exact ? 'each exactly once, thanks to idempotency keys' : 'MISMATCH'}`,
       '',
-      'Next: write your own operations as JSONL and run `sluice enqueue FILE`, `sluice worker`, `sluice wait BATCH` (see README).',
+      'Next: write your own operations as JSONL and run `sluice enqueue FILE`, `sluice worker`, `sluice wait BATCH` (see README.md, "A 5-minute tour").',
       '',
     ].join('\n'),
   );

@@ -16,7 +16,7 @@ export async function limitsListCommand(ctx: CliContext, options: { json?: boole
     return 0;
   }
   if (keys.length === 0) {
-    ctx.io.stdout.write('no limit keys yet: configure limits (see README) or run some operations\n');
+    ctx.io.stdout.write('no limit keys yet: configure limits (see docs/limits.md) or run some operations\n');
     return 0;
   }
   const rows = keys.map(row);
