@@ -4,7 +4,14 @@ import { createCliContext, type CliContext, type CliIo, type GlobalOptions } fro
 import { enqueueCommand } from './commands/enqueue.js';
 import { resultsCommand, statusCommand, waitCommand } from './commands/batch.js';
 import { dlqListCommand, dlqPurgeCommand, dlqReplayCommand, dlqShowCommand } from './commands/dlq.js';
-import { limitsListCommand, limitsPauseCommand, limitsResetCommand, limitsResumeCommand, limitsSetCommand } from './commands/limits.js';
+import {
+  limitsCircuitCommand,
+  limitsListCommand,
+  limitsPauseCommand,
+  limitsResetCommand,
+  limitsResumeCommand,
+  limitsSetCommand,
+} from './commands/limits.js';
 
 /** Exit codes: 0 ok, 1 failure (or dead letters, for `wait`), 2 bad input or usage, 3 timeout. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, timeout: 3 } as const;
@@ -214,4 +221,14 @@ function addLimitsCommands(program: Command, run: Run): void {
     .description('drop an override set with `limits set`: the config file applies again')
     .argument('<key>', 'limit key')
     .action(run((ctx, key: string) => limitsResetCommand(ctx, key)));
+  limits
+    .command('open')
+    .description("open a key's circuit by hand: nothing is sent on it but a probe now and then (a good probe closes it)")
+    .argument('<key>', 'limit key')
+    .action(run((ctx, key: string) => limitsCircuitCommand(ctx, key, 'open')));
+  limits
+    .command('close')
+    .description("close a key's circuit by hand: the operations waiting for it resume")
+    .argument('<key>', 'limit key')
+    .action(run((ctx, key: string) => limitsCircuitCommand(ctx, key, 'close')));
 }

@@ -4,6 +4,7 @@ import { ConfigError, SluiceError, errorMessage } from '../errors.js';
 import { issuesFromZod } from './issues.js';
 import { headersSchema } from './headers-schema.js';
 import { authSchema } from '../auth/auth-config.js';
+import { circuitSettingSchema } from './circuit-schema.js';
 
 /**
  * The sluice config file: targets (base URL, default headers, limits) and limits for other keys.
@@ -36,6 +37,8 @@ export const targetSchema = z.strictObject({
   // The same rules as operation headers: a bad name fails at start-up, not on every request.
   headers: headersSchema.optional(),
   limits: limitsSchema.optional(),
+  /** The circuit breaker of the key named after the target (see circuit-schema.ts). Default: on, with default settings. */
+  circuit: circuitSettingSchema.optional(),
   /** Credentials, read from the worker's environment (see src/auth). */
   auth: authSchema.optional(),
   /** May this target's host resolve to loopback, private, link-local or metadata addresses? Default false. */
@@ -54,6 +57,8 @@ const hostPattern = z
 export const sluiceConfigSchema = z.strictObject({
   targets: z.record(z.string().regex(NAME, 'target names may hold letters, digits and _ . : -'), targetSchema).default({}),
   limits: z.record(z.string().min(1), limitsSchema).default({}),
+  /** Circuit breakers of limit keys that are not target names (a host, a shared key); `false` turns one off. */
+  circuits: z.record(z.string().min(1), circuitSettingSchema).optional(),
   /** Hosts operations may call besides the targets' own (see src/config/destinations.ts). */
   allowedHosts: z.array(hostPattern).default([]),
   /**

@@ -3,7 +3,7 @@ import { limiterKeys } from '../redis/keys.js';
 import type { LimitSpec } from './limit-keys.js';
 
 /** The acquire script's reply kinds, its reply's first element: the Lua returns these same numbers. */
-export const ACQUIRE_KIND = { go: 1, deferred: 2, blocked: 3, paused: 4 } as const;
+export const ACQUIRE_KIND = { go: 1, deferred: 2, blocked: 3, paused: 4, circuitOpen: 5 } as const;
 
 /** One start's call of the acquire script (see redis/lua/limit-acquire.lua for what each value means). */
 export interface AcquireCall {
@@ -14,18 +14,36 @@ export interface AcquireCall {
   maxInSlotWaitMs: number;
   /** Slots to take at once (see SlotStock). */
   wantSlots: number;
+  /** Who waits if a key's circuit is open (`queue\tjobId`, woken when it closes); '' for no one. */
+  waiter: string;
   specOf(key: string): LimitSpec;
+  /** Whether the key's circuit breaker is on. */
+  circuitOn(key: string): boolean;
 }
 
 /** The script's arguments: the number of keys, its KEYS, then its ARGV. */
 export function acquireArgs(call: AcquireCall): (string | number)[] {
   const { keys } = call;
   const scriptKeys: string[] = [limiterKeys.index];
-  const args: (string | number)[] = [keys.length, call.jobId, call.leaseId, call.leaseMs, call.maxInSlotWaitMs, call.wantSlots];
+  const args: (string | number)[] = [
+    keys.length,
+    call.jobId,
+    call.leaseId,
+    call.leaseMs,
+    call.maxInSlotWaitMs,
+    call.wantSlots,
+    call.waiter,
+  ];
   for (const key of keys) {
     const spec = call.specOf(key);
-    scriptKeys.push(limiterKeys.state(key), limiterKeys.override(key), limiterKeys.leases(key), limiterKeys.bookings(key));
-    args.push(key, spec.rate, spec.burst, spec.concurrency);
+    scriptKeys.push(
+      limiterKeys.state(key),
+      limiterKeys.override(key),
+      limiterKeys.leases(key),
+      limiterKeys.bookings(key),
+      limiterKeys.circuitWaiting(key),
+    );
+    args.push(key, spec.rate, spec.burst, spec.concurrency, call.circuitOn(key) ? 1 : 0);
   }
   return [scriptKeys.length, ...scriptKeys, ...args];
 }
@@ -44,23 +62,35 @@ export type AcquireReply =
       intervalMs: number;
       /** Consecutive slots taken: the first for this start, the rest for this process's next starts. */
       slots: number;
+      /** Bit i set: the i-th key's circuit is open and this start is its probe. */
+      probesMask: number;
     }
   /** Booked for now + waitMs: the job is delayed until then. */
   | { kind: 'deferred'; waitMs: number }
   /** A key is at its concurrency limit. */
   | { kind: 'blocked' }
   /** An operator paused a key: look again after about waitMs. */
-  | { kind: 'paused'; waitMs: number };
+  | { kind: 'paused'; waitMs: number }
+  /** A key's circuit is open: its next probe may go in waitMs; it has been open for openForMs. */
+  | { kind: 'circuit-open'; waitMs: number; openForMs: number };
 
 export function decodeAcquireReply(raw: unknown): AcquireReply {
   if (!Array.isArray(raw) || !raw.every((value) => typeof value === 'number' && Number.isFinite(value))) {
     throw invalid(raw);
   }
-  const [kind, waitMs, leasedMask, slackMs, intervalMs, slots] = raw as number[];
+  const [kind, waitMs, leasedMask, slackMs, intervalMs, slots, probesMask, openForMs] = raw as number[];
   switch (kind) {
     case ACQUIRE_KIND.go:
-      if (slots === undefined) throw invalid(raw);
-      return { kind: 'go', waitMs: waitMs!, leasedMask: leasedMask!, slackMs: slackMs!, intervalMs: intervalMs!, slots };
+      if (probesMask === undefined) throw invalid(raw);
+      return {
+        kind: 'go',
+        waitMs: waitMs!,
+        leasedMask: leasedMask!,
+        slackMs: slackMs!,
+        intervalMs: intervalMs!,
+        slots: slots!,
+        probesMask,
+      };
     case ACQUIRE_KIND.deferred:
       if (waitMs === undefined) throw invalid(raw);
       return { kind: 'deferred', waitMs };
@@ -69,6 +99,9 @@ export function decodeAcquireReply(raw: unknown): AcquireReply {
     case ACQUIRE_KIND.paused:
       if (waitMs === undefined) throw invalid(raw);
       return { kind: 'paused', waitMs };
+    case ACQUIRE_KIND.circuitOpen:
+      if (openForMs === undefined) throw invalid(raw);
+      return { kind: 'circuit-open', waitMs: waitMs!, openForMs };
     default:
       throw invalid(raw);
   }

@@ -1,15 +1,18 @@
 import type { Redis } from 'ioredis';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { limiterKeys } from '../redis/keys.js';
-import { configuredLimits, toSpec, type LimitSpec } from './limit-keys.js';
+import type { Circuit } from '../config/circuit-schema.js';
+import { circuitOf, configuredLimits, toSpec, type LimitSpec } from './limit-keys.js';
 
 /**
  * What this process knows of its limit keys: each key's configured spec, and the keys Redis holds
- * something for (an operator override, a learned rate, a pause). A key in neither has no limit at
- * all and skips Redis entirely.
+ * something for (an operator override, a learned rate, a pause, an open circuit). A key in neither
+ * has no limit at all and skips Redis entirely.
  */
 export interface KeyState {
   specOf(key: string): LimitSpec;
+  /** The key's circuit breaker settings; undefined when it is off. */
+  circuitOf(key: string): Circuit | undefined;
   /** Whether starts on these keys must go through the acquire script. */
   needsScript(keys: readonly string[]): boolean;
   /** Redis holds something for the key now (a response taught it), before the next refresh reads it. */
@@ -20,6 +23,7 @@ export interface KeyState {
 
 export function createKeyState(redis: Redis, config: SluiceConfig): KeyState {
   const specs = new Map<string, LimitSpec>();
+  const circuits = new Map<string, Circuit | undefined>();
   /** Keys that Redis holds something for (override, learned rate, pause): they must use the script. */
   let dynamicKeys = new Set<string>();
   let seenVersion: string | null | undefined;
@@ -33,6 +37,11 @@ export function createKeyState(redis: Redis, config: SluiceConfig): KeyState {
     return spec;
   }
 
+  function circuitOfKey(key: string): Circuit | undefined {
+    if (!circuits.has(key)) circuits.set(key, circuitOf(key, config));
+    return circuits.get(key);
+  }
+
   async function refresh(): Promise<void> {
     const version = await redis.get(limiterKeys.version);
     if (version === seenVersion) return;
@@ -41,20 +50,21 @@ export function createKeyState(redis: Redis, config: SluiceConfig): KeyState {
     const pipeline = redis.pipeline();
     for (const name of names) {
       pipeline.exists(limiterKeys.override(name));
-      pipeline.hmget(limiterKeys.state(name), 'decRate', 'pausedUntil');
+      pipeline.hmget(limiterKeys.state(name), 'decRate', 'pausedUntil', 'circuit');
     }
     const replies = (await pipeline.exec()) ?? [];
     const next = new Set<string>();
     names.forEach((name, i) => {
       const hasOverride = replies[2 * i]?.[1] === 1;
-      const [decRate, pausedUntil] = (replies[2 * i + 1]?.[1] as (string | null)[] | undefined) ?? [];
-      if (hasOverride || decRate || Number(pausedUntil ?? 0) > Date.now()) next.add(name);
+      const [decRate, pausedUntil, circuit] = (replies[2 * i + 1]?.[1] as (string | null)[] | undefined) ?? [];
+      if (hasOverride || decRate || circuit || Number(pausedUntil ?? 0) > Date.now()) next.add(name);
     });
     dynamicKeys = next;
   }
 
   return {
     specOf,
+    circuitOf: circuitOfKey,
     needsScript: (keys) => keys.some((key) => dynamicKeys.has(key) || specOf(key).rate > 0 || specOf(key).concurrency > 0),
     markDynamic(key) {
       dynamicKeys.add(key);

@@ -1,3 +1,4 @@
+import { DEFAULT_CIRCUIT, type Circuit } from '../config/circuit-schema.js';
 import type { Limits, SluiceConfig } from '../config/sluice-config.js';
 
 /** A key's configured limit in the limiter's units. `rate` in requests per second; 0 = none. */
@@ -22,4 +23,11 @@ export function configuredLimits(key: string, config: SluiceConfig): Limits | un
     if (targetLimits) return targetLimits;
   }
   return Object.hasOwn(config.limits, key) ? config.limits[key] : undefined;
+}
+
+/** A key's circuit breaker settings (the target's, else the `circuits` map's, else the defaults); undefined when it is off. */
+export function circuitOf(key: string, config: SluiceConfig): Circuit | undefined {
+  const setting = Object.hasOwn(config.targets, key) ? config.targets[key]!.circuit : undefined;
+  const chosen = setting ?? (config.circuits && Object.hasOwn(config.circuits, key) ? config.circuits[key] : undefined) ?? DEFAULT_CIRCUIT;
+  return chosen === false ? undefined : chosen;
 }

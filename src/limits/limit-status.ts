@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { limiterKeys } from '../redis/keys.js';
-import { configuredLimits, toSpec } from './limit-keys.js';
+import { circuitOf, configuredLimits, toSpec } from './limit-keys.js';
 
 /** One limit key as operators see it. Rates are requests per second. */
 export interface LimitStatus {
@@ -23,6 +23,24 @@ export interface LimitStatus {
   /** Operations holding a booked slot and waiting for it. */
   queued: number;
   lastSeen: string | null;
+  /** The key's circuit breaker; null when it is off. */
+  circuit: CircuitStatus | null;
+}
+
+export interface CircuitStatus {
+  state: 'open' | 'closed';
+  /** When it opened (open only). */
+  openSince: string | null;
+  /** When the next probe may go (open only). */
+  nextProbeAt: string | null;
+  /** Attempts and failures counted in the window now. */
+  attempts: number;
+  failures: number;
+  /** Operations waiting for it to close (open only). */
+  waiting: number;
+  /** Transitions so far (kept as long as the key's state). */
+  opened: number;
+  closed: number;
 }
 
 const RECENT_MS = 5 * 60_000;
@@ -37,6 +55,9 @@ export interface KeyReading {
   inFlight: number;
   recent429s: string[];
   queued: number;
+  /** The circuit's window (field → count) and its waiting jobs. */
+  circuitWindow: Record<string, string>;
+  circuitWaiting: number;
 }
 
 /** One pipeline for every key. */
@@ -49,10 +70,12 @@ export async function readKeys(redis: Redis, keys: string[], now: number): Promi
     pipeline.zcount(limiterKeys.leases(key), now, '+inf');
     pipeline.lrange(limiterKeys.recent429(key), 0, 99);
     pipeline.zcard(limiterKeys.bookings(key));
+    pipeline.hgetall(limiterKeys.circuitWindow(key));
+    pipeline.zcard(limiterKeys.circuitWaiting(key));
   }
   const replies = (await pipeline.exec()) ?? [];
   return keys.map((key, i) => {
-    const at = (j: number) => replies[i * 6 + j]?.[1];
+    const at = (j: number) => replies[i * 8 + j]?.[1];
     return {
       key,
       state: (at(0) ?? {}) as Record<string, string>,
@@ -61,6 +84,8 @@ export async function readKeys(redis: Redis, keys: string[], now: number): Promi
       inFlight: Number(at(3) ?? 0),
       recent429s: (at(4) ?? []) as string[],
       queued: Number(at(5) ?? 0),
+      circuitWindow: (at(6) ?? {}) as Record<string, string>,
+      circuitWaiting: Number(at(7) ?? 0),
     };
   });
 }
@@ -95,5 +120,33 @@ export function limitStatus(reading: KeyReading, config: SluiceConfig, now: numb
     recent429s: reading.recent429s.filter((t) => now - Number(t) <= RECENT_MS).length,
     queued: reading.queued,
     lastSeen: state['lastSeen'] ? new Date(Number(state['lastSeen'])).toISOString() : null,
+    circuit: circuitStatus(reading, config, now),
+  };
+}
+
+function circuitStatus(reading: KeyReading, config: SluiceConfig, now: number): CircuitStatus | null {
+  const circuit = circuitOf(reading.key, config);
+  if (!circuit) return null;
+  const { state } = reading;
+  const open = state['circuit'] === 'open';
+  // The window's buckets as circuit-report.lua keeps them: the last ten tenths of the window.
+  const bucket = Math.floor(now / (circuit.windowMs / 10));
+  let attempts = 0;
+  let failures = 0;
+  for (const [field, count] of Object.entries(reading.circuitWindow)) {
+    if (Number(field.slice(2)) <= bucket - 10) continue;
+    if (field.startsWith('n:')) attempts += Number(count);
+    else failures += Number(count);
+  }
+  const time = (value: string | undefined) => (value ? new Date(Number(value)).toISOString() : null);
+  return {
+    state: open ? 'open' : 'closed',
+    openSince: open ? time(state['openedAt']) : null,
+    nextProbeAt: open ? time(state['probeAt']) : null,
+    attempts,
+    failures,
+    waiting: open ? reading.circuitWaiting : 0,
+    opened: Number(state['opened'] ?? 0),
+    closed: Number(state['closed'] ?? 0),
   };
 }

@@ -14,6 +14,7 @@ import { createSlotStock } from './slot-stock.js';
 import { createSlotStarts } from './slot-start.js';
 import { createLeases, leaseOf, type Lease } from './leases.js';
 import { createLimitReport, type LimitSignal } from './limit-report.js';
+import { createCircuitReporter, type CircuitTransition, type RequestOutcome } from './circuit-reporter.js';
 
 export interface LimiterOptions {
   /** Borrowed client. */
@@ -24,18 +25,31 @@ export interface LimiterOptions {
   maxInSlotWaitMs?: number;
   /** How often operator changes and learned limits are looked for. Default 1,000 ms. */
   refreshIntervalMs?: number;
+  /** The queue this limiter's jobs come from: a job waiting on an open circuit is recorded to be woken when it closes. */
+  queue?: string;
+  /** Told of every circuit transition this process's reports made. */
+  onCircuitTransition?: (transition: CircuitTransition) => void;
 }
 
-/** May the job start now? `go` is returned at the job's slot (the limiter waits in the slot for short waits). */
-export type Gate = { kind: 'go'; lease: Lease | undefined } | { kind: 'defer'; waitMs: number; reason: 'rate' | 'concurrency' | 'paused' };
+/**
+ * May the job start now? `go` is returned at the job's slot (the limiter waits in the slot for short
+ * waits); `probes` names the keys whose open circuit this start probes (report its outcome).
+ */
+export type Gate =
+  | { kind: 'go'; lease: Lease | undefined; probes?: string[] | undefined }
+  | { kind: 'defer'; waitMs: number; reason: 'rate' | 'concurrency' | 'paused' }
+  /** A key's circuit is open: nothing is sent on it but a probe; `maxOpenMs` is how long its jobs may wait. */
+  | { kind: 'circuit-open'; waitMs: number; openForMs: number; maxOpenMs: number };
 
-export type { Lease, LimitSignal };
+export type { CircuitTransition, Lease, LimitSignal, RequestOutcome };
 
 export interface Limiter {
   acquire(keys: readonly string[], jobId: string, leaseMs: number, signal?: AbortSignal): Promise<Gate>;
   release(lease: Lease | undefined): Promise<void>;
   /** Feeds a response back: pauses the key for everyone, or lowers its rate on a 429. */
   observe(keys: readonly string[], signal: LimitSignal): Promise<void>;
+  /** Counts a request's outcome in its keys' circuit breakers (undefined: it was never sent); `probes` from its gate. */
+  recordOutcome(keys: readonly string[], outcome: RequestOutcome | undefined, probes: readonly string[]): void;
   close(): Promise<void>;
 }
 
@@ -67,6 +81,22 @@ export function createLimiter(options: LimiterOptions): Limiter {
   const lag = watchEventLoopLag();
   const starts = createSlotStarts(logger, lag);
   const observe = createLimitReport({ reportScript, keyState, stock, meter, logger });
+  const circuits = createCircuitReporter({
+    reportScript: defineScript(redis, 'circuit-report'),
+    keyState,
+    logger,
+    onOpen(key) {
+      keyState.markDynamic(key);
+      stock.drop([key]);
+    },
+    onTransition(transition) {
+      const { key, to, attempts, failures } = transition;
+      if (to === 'opened')
+        logger.warn({ limitKey: key, attempts, failures }, 'circuit opened: the target is failing; only probes go until it answers');
+      else logger.info({ limitKey: key }, 'circuit closed: the target answered a probe; the backlog resumes');
+      options.onCircuitTransition?.(transition);
+    },
+  });
   let closing: Promise<void> | undefined;
 
   // The heartbeat marks this process live: the report script counts live processes to learn a key's fleet-wide rate.
@@ -87,9 +117,9 @@ export function createLimiter(options: LimiterOptions): Limiter {
     return gate === 'stocked' ? started(keys, undefined) : gate;
   }
 
-  function started(keys: readonly string[], lease: Lease | undefined): Gate {
+  function started(keys: readonly string[], lease: Lease | undefined, probes?: string[]): Gate {
     meter.count(keys);
-    return { kind: 'go', lease };
+    return probes?.length ? { kind: 'go', lease, probes } : { kind: 'go', lease };
   }
 
   /** `onReply`: given every reply as soon as the script has answered (see SlotStock). */
@@ -101,7 +131,10 @@ export function createLimiter(options: LimiterOptions): Limiter {
     onReply: (reply: AcquireReply) => void,
   ): Promise<Gate> {
     const leaseId = `${jobId}:${randomUUID().slice(0, 8)}`;
-    const args = acquireArgs({ keys, jobId, leaseId, leaseMs, maxInSlotWaitMs, wantSlots: stock.wanted(keys), specOf: keyState.specOf });
+    const waiter = options.queue === undefined ? '' : `${options.queue}\t${jobId}`;
+    const circuitOn = (key: string) => keyState.circuitOf(key) !== undefined;
+    const wantSlots = stock.wanted(keys);
+    const args = acquireArgs({ keys, jobId, leaseId, leaseMs, maxInSlotWaitMs, wantSlots, waiter, specOf: keyState.specOf, circuitOn });
     const blockedSince = Date.now();
     for (;;) {
       // Lateness counts from when the script was sent: a busy process may read its reply late.
@@ -112,7 +145,10 @@ export function createLimiter(options: LimiterOptions): Limiter {
         const lease = leaseOf(keys, leaseId, reply.leasedMask);
         const timing = { slot: sentAt + reply.waitMs, slackMs: reply.slackMs, intervalMs: reply.intervalMs };
         const start = await starts.waitForStart(keys, jobId, timing, signal);
-        if (start === 'go') return started(keys, lease);
+        const probes = keys.filter((_, i) => (reply.probesMask & (2 ** i)) !== 0);
+        if (start === 'go') return started(keys, lease, probes);
+        // Not started after all: its probe (if it held one) goes to the next start.
+        if (probes.length) circuits.record(keys, undefined, probes);
         await leases.release(lease);
         if (start === 'aborted') throw new ShutdownAbortError();
         if (start === 'give-back') return { kind: 'defer', waitMs: jitter(LAG_DEFER_MS, 0.5), reason: 'rate' };
@@ -122,6 +158,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
       // queue latency does not make the start late (a late start loses its slot).
       if (reply.kind === 'deferred') return { kind: 'defer', waitMs: Math.max(1, reply.waitMs - wakeLeadMs), reason: 'rate' };
       if (reply.kind === 'paused') return { kind: 'defer', waitMs: jitter(reply.waitMs, 0.5), reason: 'paused' };
+      if (reply.kind === 'circuit-open') return circuitOpen(keys, reply.waitMs, reply.openForMs);
       // Blocked on concurrency: wait in the slot a little (woken early by a local release), then give it back.
       if (Date.now() - blockedSince >= maxInSlotWaitMs || signal?.aborted) {
         return { kind: 'defer', waitMs: jitter(500, 0.6), reason: 'concurrency' };
@@ -130,15 +167,22 @@ export function createLimiter(options: LimiterOptions): Limiter {
     }
   }
 
+  function circuitOpen(keys: readonly string[], waitMs: number, openForMs: number): Gate {
+    const maxOpenMs = Math.min(...keys.map((key) => keyState.circuitOf(key)?.maxOpenMs ?? Infinity));
+    return { kind: 'circuit-open', waitMs, openForMs, maxOpenMs };
+  }
+
   return {
     acquire,
     release: leases.release,
     observe,
+    recordOutcome: circuits.record,
     close() {
       closing ??= (async () => {
         clearInterval(timer);
         lag.close();
         leases.close();
+        await circuits.close();
         await redis.zrem(limiterKeys.processes, processId).catch(() => undefined);
       })();
       return closing;

@@ -2,7 +2,9 @@ import type { Redis } from 'ioredis';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { limiterKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
-import { configuredLimits } from './limit-keys.js';
+import { SluiceError } from '../errors.js';
+import { circuitRampRate } from './circuit-reporter.js';
+import { circuitOf, configuredLimits, toSpec } from './limit-keys.js';
 import { isForgotten, limitStatus, readKeys, type LimitStatus } from './limit-status.js';
 
 export type { LimitStatus };
@@ -26,11 +28,17 @@ export interface LimitsAdmin {
   resume(key: string): Promise<void>;
   /** Removes an override: the key follows the config file again. Returns the deferred jobs' ids, as set. */
   reset(key: string): Promise<string[]>;
+  /**
+   * Opens or closes a key's circuit by hand; returns the transition made ('' when it was so already).
+   * After a close, wake the jobs that waited for it (wakeCircuitWaiters).
+   */
+  circuit(key: string, action: 'open' | 'close'): Promise<'opened' | 'closed' | ''>;
 }
 
 export function createLimitsAdmin(options: { redis: Redis; config: SluiceConfig }): LimitsAdmin {
   const { redis, config } = options;
   const admin = defineScript(redis, 'limit-admin-5');
+  const circuitAdmin = defineScript(redis, 'circuit-admin-4');
 
   /** Applies a change; returns the job ids whose bookings it voided (members are `jobId|epoch`). */
   const change = async (key: string, ttlMs: number, fields: (string | number)[], clear = false): Promise<string[]> => {
@@ -49,14 +57,16 @@ export function createLimitsAdmin(options: { redis: Redis; config: SluiceConfig 
   };
 
   async function list(): Promise<LimitStatus[]> {
-    const names = new Set<string>(await redis.smembers(limiterKeys.index));
-    for (const [name, target] of Object.entries(config.targets)) if (target.limits) names.add(name);
-    for (const name of Object.keys(config.limits)) names.add(name);
+    // Every target has a circuit breaker unless it says `circuit: false`: its state is worth seeing.
+    const configured = new Set<string>(Object.keys(config.limits));
+    for (const [name, target] of Object.entries(config.targets)) if (target.limits || circuitOf(name, config)) configured.add(name);
+    for (const [name, circuit] of Object.entries(config.circuits ?? {})) if (circuit) configured.add(name);
+    const names = new Set<string>([...(await redis.smembers(limiterKeys.index)), ...configured]);
     const now = Date.now();
     const readings = await readKeys(redis, [...names].sort(), now);
     // A key nobody has used for a day (its state expired), with no override and nothing in the
     // config, is forgotten: the index would otherwise grow with every key ever named.
-    const forgotten = readings.filter(({ key, ...reading }) => isForgotten(reading) && !configuredLimits(key, config));
+    const forgotten = readings.filter(({ key, ...reading }) => isForgotten(reading) && !configured.has(key));
     if (forgotten.length) await redis.srem(limiterKeys.index, ...forgotten.map(({ key }) => key));
     return readings.filter((reading) => !forgotten.includes(reading)).map((reading) => limitStatus(reading, config, now));
   }
@@ -81,6 +91,15 @@ export function createLimitsAdmin(options: { redis: Redis; config: SluiceConfig 
       await change(key, -1, ['paused', '']);
     },
     reset: (key) => change(key, 0, [], true),
+    async circuit(key, action) {
+      const circuit = circuitOf(key, config);
+      if (!circuit) {
+        throw new SluiceError(`the circuit breaker of ${key} is off (circuit: false in the config)`, { code: 'CIRCUIT_OFF' });
+      }
+      const rampRate = circuitRampRate(toSpec(configuredLimits(key, config)));
+      const keys = [limiterKeys.index, limiterKeys.version, limiterKeys.state(key), limiterKeys.circuitWindow(key)];
+      return (await circuitAdmin(...keys, key, action, circuit.probeIntervalMs, rampRate)) as 'opened' | 'closed' | '';
+    },
   };
 }
 
@@ -92,6 +111,8 @@ export async function removeLimitKey(redis: Redis, key: string): Promise<void> {
     limiterKeys.leases(key),
     limiterKeys.bookings(key),
     limiterKeys.recent429(key),
+    limiterKeys.circuitWindow(key),
+    limiterKeys.circuitWaiting(key),
   );
   await redis.srem(limiterKeys.index, key);
   if ((await redis.scard(limiterKeys.index)) === 0) await redis.del(limiterKeys.version);

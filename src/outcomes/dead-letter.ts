@@ -18,6 +18,8 @@ export type DeadLetterReason =
   | 'invalid-operation'
   | 'request-error'
   | 'auth-failed'
+  /** Its limit key's circuit stayed open longer than the circuit's `maxOpenMs` while it waited. */
+  | 'circuit-open'
   | 'internal-error';
 
 /** A dead letter: the operation, every attempt and why it stopped. Kept until replayed or purged. */

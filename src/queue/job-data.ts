@@ -26,6 +26,10 @@ export interface JobEnvelope {
   attempts?: AttemptRecord[];
   /** A paginated operation's progress: the page to read next (see http/pagination.ts). */
   paging?: PagingState;
+  /** When the operation began waiting on an open circuit (ms), until it is next sent. */
+  circuitSince?: number;
+  /** Time spent waiting on open circuits before, which does not count against `retry.maxDurationMs`. */
+  circuitWaitedMs?: number;
 }
 
 /** One attempt as recorded for dead letters. */

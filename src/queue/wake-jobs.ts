@@ -1,6 +1,7 @@
 import { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { openBullQueue } from './bull-queue.js';
+import { limiterKeys } from '../redis/keys.js';
 
 /**
  * Moves these jobs from BullMQ's delayed set to the front of the queue now, so they run (and book a
@@ -31,4 +32,24 @@ export async function wakeDeferredJobs(redis: Redis, queueName: string, jobIds: 
     await queue.close();
   }
   return woken;
+}
+
+/**
+ * Wakes the jobs that wait for a limit key's circuit to close (recorded by the acquire script as
+ * `queue\tjobId`), in every queue, a chunk at a time. Returns how many were woken; a job that is not
+ * delayed any more is skipped. Those left unwoken (this process stopped) come back by themselves.
+ */
+export async function wakeCircuitWaiters(redis: Redis, limitKey: string): Promise<number> {
+  let woken = 0;
+  for (;;) {
+    const popped = await redis.zpopmin(limiterKeys.circuitWaiting(limitKey), 500);
+    if (popped.length === 0) return woken;
+    const byQueue = new Map<string, string[]>();
+    for (let i = 0; i < popped.length; i += 2) {
+      const [queue, jobId] = popped[i]!.split('\t');
+      if (queue === undefined || jobId === undefined) continue;
+      byQueue.set(queue, [...(byQueue.get(queue) ?? []), jobId]);
+    }
+    for (const [queue, ids] of byQueue) woken += await wakeDeferredJobs(redis, queue, ids);
+  }
 }

@@ -75,6 +75,10 @@ export const limiterKeys = {
   leases: (key: string) => `${LIMITS}:leases:${key}`,
   bookings: (key: string) => `${LIMITS}:bookings:${key}`,
   recent429: (key: string) => `${LIMITS}:429:${key}`,
+  /** A key's circuit breaker window: attempts and failures per tenth of the window (hash). */
+  circuitWindow: (key: string) => `${LIMITS}:circuit:${key}`,
+  /** Jobs waiting for a key's circuit to close, to wake when it does (zset: `queue\tjobId` → since). */
+  circuitWaiting: (key: string) => `${LIMITS}:circuit-waiting:${key}`,
 };
 
 /** A target's shared OAuth2 token and the lock of whoever is requesting a new one; `client` fingerprints the client. */

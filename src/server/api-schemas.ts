@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { QUEUE_NAME } from '../config/env.js';
 import { BATCH_ID } from '../queue/producer.js';
+import type { DeadLetterReason } from '../outcomes/dead-letter.js';
 
 /**
  * The API's request and response shapes. Requests are checked with them; `/openapi.json` is made
@@ -19,8 +20,13 @@ export const DEAD_LETTER_REASONS = [
   'invalid-operation',
   'request-error',
   'auth-failed',
+  'circuit-open',
   'internal-error',
-] as const;
+] as const satisfies readonly DeadLetterReason[];
+
+/** Every reason a dead letter can have is in the list above (a compile error otherwise). */
+const everyReasonListed: Exclude<DeadLetterReason, (typeof DEAD_LETTER_REASONS)[number]> extends never ? true : never = true;
+void everyReasonListed;
 
 const queueName = z.string().regex(QUEUE_NAME, 'letters, digits, _ . - (at most 100)');
 const batchId = z.string().regex(BATCH_ID, 'letters, digits and _ . : - (at most 128)');

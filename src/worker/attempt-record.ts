@@ -1,7 +1,7 @@
 import { errorMessage } from '../errors.js';
 import type { AttemptClass } from '../http/classify.js';
 import type { HttpResponseSummary } from '../http/http-client.js';
-import type { AttemptRecord } from '../queue/job-data.js';
+import type { AttemptRecord, JobEnvelope } from '../queue/job-data.js';
 
 /** Longest response excerpt kept per attempt in a dead letter. */
 export const EXCERPT_CHARS = 2_048;
@@ -47,6 +47,11 @@ export function failedAttempt(
     ...(response ? { excerpt: excerptOf(response.body.value) } : {}),
     ...(rateLimited ? { rateLimited: true } : {}),
   };
+}
+
+/** How long the operation has waited on open circuits, this wait included (see JobEnvelope.circuitSince). */
+export function circuitWaitedMs(envelope: JobEnvelope, now = Date.now()): number {
+  return (envelope.circuitWaitedMs ?? 0) + (envelope.circuitSince === undefined ? 0 : Math.max(0, now - envelope.circuitSince));
 }
 
 /** A 401 that dropped an OAuth2 token for a fresh one: recorded, but it spends no attempt. */

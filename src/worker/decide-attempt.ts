@@ -26,6 +26,8 @@ export interface AttemptFacts {
   attempts: readonly AttemptRecord[];
   retry: Operation['retry'];
   now: number;
+  /** Time the operation spent waiting on open circuits: not counted against `retry.maxDurationMs`. */
+  circuitWaitedMs?: number;
   random?: () => number;
 }
 
@@ -64,7 +66,8 @@ export function decideAttempt(facts: AttemptFacts): AttemptDecision {
     const reason = rateLimited ? 'rate-limited' : verdict.code.startsWith('TIMEOUT') ? 'timeout' : 'attempts-exhausted';
     return { kind: 'dead-letter', reason };
   }
-  if (facts.now + delayMs - firstAt > facts.retry.maxDurationMs) return { kind: 'dead-letter', reason: 'max-duration-exceeded' };
+  const spentMs = facts.now + delayMs - firstAt - (facts.circuitWaitedMs ?? 0);
+  if (spentMs > facts.retry.maxDurationMs) return { kind: 'dead-letter', reason: 'max-duration-exceeded' };
   return { kind: 'retry', delayMs, rateLimited };
 }
 

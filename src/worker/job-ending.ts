@@ -1,4 +1,5 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { ShutdownAbortError } from '../errors.js';
 import type { Logger, WorkLog } from '../observability/logger.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import type { Operation } from '../operation/schema.js';
@@ -6,13 +7,16 @@ import { deadLetterOutcome, type DeadLetterDetails } from '../outcomes/dead-lett
 import type { OutcomeRecord, OutcomeStore } from '../outcomes/outcome-store.js';
 import { resultLine } from '../outcomes/result-line.js';
 import type { AttemptRecord, JobEnvelope } from '../queue/job-data.js';
-import { refusedTokenAttempt } from './attempt-record.js';
+import { circuitWaitedMs, refusedTokenAttempt } from './attempt-record.js';
+import type { Gate } from '../limits/limiter.js';
 import type { AttemptDecision } from './decide-attempt.js';
 import type { PageSink, WalkContext } from './page-sink.js';
 import type { PageStep } from './page-step.js';
 import type { Unsendable } from './prepare-request.js';
 import type { SentAttempt } from './send-attempt.js';
 
+/** After a limiter error (Redis restarting), the job is tried again this much later. */
+const LIMITER_ERROR_DELAY_MS = 1_000;
 /** Tries to record an outcome (250 ms, 500 ms, … between them: ~8 s in all). */
 const PERSIST_ATTEMPTS = 6;
 
@@ -49,7 +53,16 @@ export interface JobEnding {
   refuse(unsendable: Unsendable): Promise<never>;
   /** Carries out the decision on an attempt that was made. */
   finish(finished: FinishedAttempt, log: WorkLog): Promise<unknown>;
+  /** The limiter could not answer: shutdown, or Redis trouble (restarting, failing over), which is no reason to fail the job. */
+  limiterFailed(error: unknown, log: WorkLog): Promise<never>;
+  /** A key's circuit is open: the job waits (spending no attempt), or is dead-lettered after the circuit's maxOpenMs. */
+  waitForCircuit(gate: CircuitGate, about: { operation: Operation; limitKey: string }, log: WorkLog): Promise<never>;
 }
+
+type CircuitGate = Extract<Gate, { kind: 'circuit-open' }>;
+
+/** A job waiting on an open circuit comes back at its next probe at the earliest, and at the latest after this long (a closing circuit wakes it). */
+const MAX_CIRCUIT_WAIT_MS = 5 * 60_000;
 
 interface Ending {
   deps: JobEndingDeps;
@@ -64,7 +77,36 @@ export function createJobEnding(deps: JobEndingDeps, job: Job, envelope: JobEnve
     requeue: (delayMs) => requeue(ending, delayMs),
     refuse: (unsendable) => refuse(ending, unsendable),
     finish: (finished, log) => finish(ending, finished, log),
+    waitForCircuit: (gate, about, log) => waitForCircuit(ending, gate, about, log),
+    limiterFailed(error, log) {
+      const shutdown = error instanceof ShutdownAbortError;
+      if (shutdown) log.info({ outcome: 'requeued' }, 'shutdown while waiting for the limit; requeued');
+      else log.warn({ err: error, outcome: 'requeued' }, 'could not reach the limiter; requeued');
+      return requeue(ending, shutdown ? 0 : LIMITER_ERROR_DELAY_MS);
+    },
   };
+}
+
+async function waitForCircuit(
+  ending: Ending,
+  gate: CircuitGate,
+  about: { operation: Operation; limitKey: string },
+  log: WorkLog,
+): Promise<never> {
+  const { envelope } = ending;
+  const now = Date.now();
+  const since = envelope.circuitSince ?? now;
+  if (now - since > gate.maxOpenMs) {
+    const message = `the circuit of ${about.limitKey} has been open for ${Math.round(gate.openForMs / 1_000)} s; the operation waited ${Math.round((now - since) / 1_000)} s, longer than the circuit's maxOpenMs (${gate.maxOpenMs} ms)`;
+    log.warn({ outcome: 'dead-lettered', reason: 'circuit-open', openForMs: gate.openForMs }, 'operation dead-lettered');
+    const attempts = envelope.attempts ?? [];
+    return deadLetter(ending, { reason: 'circuit-open', message, attempts, operation: about.operation, limitKey: about.limitKey }, message);
+  }
+  // Back at the next probe, or later the longer the circuit has been open: a closing circuit wakes the waiting jobs.
+  const delayMs = Math.round(Math.max(gate.waitMs, Math.min(gate.openForMs, MAX_CIRCUIT_WAIT_MS)) * (0.9 + Math.random() * 0.2));
+  log.debug({ outcome: 'deferred', reason: 'circuit', delayMs, openForMs: gate.openForMs }, 'circuit open; job waits');
+  if (envelope.circuitSince === undefined) return saveAndRequeue(ending, { circuitSince: now }, delayMs);
+  return requeue(ending, delayMs);
 }
 
 async function finish(ending: Ending, finished: FinishedAttempt, log: WorkLog): Promise<unknown> {
@@ -81,12 +123,13 @@ async function finish(ending: Ending, finished: FinishedAttempt, log: WorkLog): 
       await sent.authorized!.refuse!();
       log.info({ ...fields, outcome: 'retry' }, 'target refused the OAuth2 token; refreshing it and trying again');
       const refused = refusedTokenAttempt(sent.startedAt, sent.durationMs);
-      return saveAndRequeue(ending, { attempts: [...finished.previous, refused] }, 0);
+      return saveAndRequeue(ending, { attempts: [...finished.previous, refused], ...sentAfterCircuit(envelope) }, 0);
     }
     case 'next-page':
       // Progress first, then the next page: a crash in between repeats at most this page's requeue.
       log.debug({ ...fields, pages: decision.paging.pages, items: decision.paging.items }, 'page read; next page');
-      return saveAndRequeue(ending, { attempts: [], paging: decision.paging }, 0);
+      // Each page has a budget of its own: attempts and time waited on circuits start again.
+      return saveAndRequeue(ending, { attempts: [], paging: decision.paging, circuitSince: undefined, circuitWaitedMs: undefined }, 0);
     case 'succeed': {
       log.info({ ...fields, outcome: 'succeeded' }, 'attempt succeeded');
       // classifyResponse is the only source of success, so a response exists here.
@@ -109,7 +152,8 @@ async function finish(ending: Ending, finished: FinishedAttempt, log: WorkLog): 
       const code = attempts.at(-1)!.error!;
       const outcome = decision.rateLimited ? 'rate-limited' : 'retry';
       log.info({ ...fields, error: code, outcome, delayMs: decision.delayMs }, 'attempt failed; will retry');
-      await job.updateData({ ...envelope, attempts } satisfies JobEnvelope);
+      // The time it waited on open circuits is kept: it does not count against maxDurationMs.
+      await job.updateData({ ...envelope, attempts, ...sentAfterCircuit(envelope) } satisfies JobEnvelope);
       await deps.outcomes.countRetry(envelope.batchId);
       deps.metrics?.retry(code);
       return requeue(ending, decision.delayMs);
@@ -149,6 +193,12 @@ async function refuse(ending: Ending, unsendable: Unsendable): Promise<never> {
       return deadLetter(ending, { reason, message, attempts, operation, limitKey: limitKeys.join(',') }, unsendable.error);
     }
   }
+}
+
+/** Sent at last: the wait on circuits ends, and what it lasted is kept. */
+function sentAfterCircuit(envelope: JobEnvelope): Partial<JobEnvelope> {
+  const waited = circuitWaitedMs(envelope);
+  return { circuitSince: undefined, circuitWaitedMs: waited || undefined };
 }
 
 async function requeue({ job, token }: Ending, delayMs: number): Promise<never> {

@@ -1,14 +1,14 @@
 import type { Job } from 'bullmq';
 import type { Credentials } from '../auth/credentials.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
-import { AuthError, ShutdownAbortError } from '../errors.js';
+import { AuthError } from '../errors.js';
 import type { HttpClient } from '../http/http-client.js';
-import type { Gate, Limiter } from '../limits/limiter.js';
+import type { Limiter } from '../limits/limiter.js';
 import { lazyChild, type Logger } from '../observability/logger.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import type { OutcomeStore } from '../outcomes/outcome-store.js';
 import { foreignIdempotencyKey, readEnvelope } from '../queue/job-data.js';
-import { attemptNumber, failedAttempt, refusalsInARow } from './attempt-record.js';
+import { attemptNumber, circuitWaitedMs, failedAttempt, refusalsInARow } from './attempt-record.js';
 import { decideAttempt } from './decide-attempt.js';
 import { createJobEnding } from './job-ending.js';
 import type { PageSink } from './page-sink.js';
@@ -35,8 +35,6 @@ export interface ProcessorDeps {
 
 /** A concurrency lease outlives the request's own deadline by this much (then a dead worker's lease expires). */
 const LEASE_MARGIN_MS = 5_000;
-/** After a limiter error (Redis restarting), the job is tried again this much later. */
-const LIMITER_ERROR_DELAY_MS = 1_000;
 
 export type SluiceProcessor = (job: Job, token?: string, signal?: AbortSignal) => Promise<unknown>;
 
@@ -71,22 +69,24 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
     );
 
     // The limits: go now (perhaps after a short wait in this slot), or give the slot back until the key opens.
-    let gate: Gate;
-    try {
-      gate = await limiter.acquire(limitKeys, jobId, spec.timeouts.total + LEASE_MARGIN_MS, signal);
-    } catch (error) {
-      const shutdown = error instanceof ShutdownAbortError;
-      // Redis trouble (restarting, loading, failing over) is no reason to fail an operation: try later.
-      if (shutdown) log.info({ outcome: 'requeued' }, 'shutdown while waiting for the limit; requeued');
-      else log.warn({ err: error, outcome: 'requeued' }, 'could not reach the limiter; requeued');
-      return end.requeue(shutdown ? 0 : LIMITER_ERROR_DELAY_MS);
-    }
+    const gate = await limiter
+      .acquire(limitKeys, jobId, spec.timeouts.total + LEASE_MARGIN_MS, signal)
+      .catch((error: unknown) => ({ kind: 'failed' as const, error }));
+    if (gate.kind === 'failed') return end.limiterFailed(gate.error, log);
     if (gate.kind === 'defer') {
       log.debug({ outcome: 'deferred', reason: gate.reason, delayMs: gate.waitMs }, 'limit key busy; job deferred');
       return end.requeue(gate.waitMs);
     }
+    if (gate.kind === 'circuit-open') return end.waitForCircuit(gate, { operation, limitKey }, log);
 
-    const sent = await sendAttempt(deps, operation, authorization, { keys: limitKeys, lease: gate.lease }, signal, log);
+    const sent = await sendAttempt(
+      deps,
+      operation,
+      authorization,
+      { keys: limitKeys, lease: gate.lease, probes: gate.probes ?? [] },
+      signal,
+      log,
+    );
     const refreshAuth = await mayRefreshToken(sent, refusedInARow);
     const walk = walkOf(operation, envelope, jobId);
     const page =
@@ -109,6 +109,7 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
       retry: operation.retry,
       now: Date.now(),
       random: deps.random,
+      circuitWaitedMs: circuitWaitedMs(envelope),
     });
     return end.finish({ decision, sent, page, previous, attempts, attempt, operation, limitKey, walk }, log);
   };

@@ -1,7 +1,8 @@
 import type { Authorized, Credentials } from '../auth/credentials.js';
+import { NetworkError, TimeoutError } from '../errors.js';
 import { classifyError, classifyResponse, type AttemptClass } from '../http/classify.js';
 import type { HttpClient, HttpResponseSummary } from '../http/http-client.js';
-import type { Lease, Limiter } from '../limits/limiter.js';
+import type { Lease, Limiter, RequestOutcome } from '../limits/limiter.js';
 import type { WorkLog } from '../observability/logger.js';
 import { statusClassOf, type WorkerMetrics } from '../observability/metrics.js';
 import type { Operation } from '../operation/schema.js';
@@ -37,7 +38,7 @@ export async function sendAttempt(
   deps: AttemptSenderDeps,
   operation: Operation,
   authorization: Authorization,
-  limits: { keys: string[]; lease: Lease | undefined },
+  limits: { keys: string[]; lease: Lease | undefined; probes: string[] },
   signal: AbortSignal | undefined,
   log: WorkLog,
 ): Promise<SentAttempt> {
@@ -62,9 +63,18 @@ export async function sendAttempt(
   }
   const durationMs = response?.durationMs ?? Date.now() - startedAt.getTime();
   deps.metrics?.request(limits.keys.join(','), statusClassOf(response?.status, failure), durationMs);
+  deps.limiter.recordOutcome(limits.keys, outcomeOf(response, failure), limits.probes);
   if (response) await learnFromResponse(deps.limiter, response, limits.keys, log);
   const authorized = authorization.ok ? authorization.value : undefined;
   return { startedAt, durationMs, response, failure, verdict, authorized };
+}
+
+/** What the circuit breakers count: an answer, or the target unreachable or too slow (not a request refused here). */
+function outcomeOf(response: HttpResponseSummary | undefined, failure: unknown): RequestOutcome | undefined {
+  if (response) return { status: response.status };
+  if (failure instanceof NetworkError) return { failure: 'network' };
+  if (failure instanceof TimeoutError) return { failure: 'timeout' };
+  return undefined;
 }
 
 /** Retry-After on a 429/503, a 429 itself, or a spent RateLimit quota steer the key for every worker. */

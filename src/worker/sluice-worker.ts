@@ -20,6 +20,7 @@ import { deadLetterOutcome } from '../outcomes/dead-letter.js';
 import { warmUp } from './warm-up.js';
 import { createPageSink } from './page-sink.js';
 import { createProducer, type Producer } from '../queue/producer.js';
+import { wakeCircuitWaiters } from '../queue/wake-jobs.js';
 
 export interface SluiceWorkerOptions {
   /** A Redis URL (the worker opens and closes its own client) or a client to borrow (needs `maxRetriesPerRequest: null`). */
@@ -174,7 +175,22 @@ function openParts(options: SluiceWorkerOptions, queue: string, config: SluiceCo
     });
   const outcomes = createOutcomeStore(redis, queue, options.batchRetentionSeconds ?? 7 * 86_400);
   const maxInSlotWaitMs = options.maxInSlotWaitMs;
-  const limiter = createLimiter({ redis, config, logger, ...(maxInSlotWaitMs !== undefined ? { maxInSlotWaitMs } : {}) });
+  const limiter = createLimiter({
+    redis,
+    config,
+    logger,
+    queue,
+    ...(maxInSlotWaitMs !== undefined ? { maxInSlotWaitMs } : {}),
+    // A closed circuit wakes the jobs that wait for it, in every queue, rather than leave them delayed.
+    onCircuitTransition: ({ key, to }) => {
+      if (to !== 'closed') return;
+      wakeCircuitWaiters(redis, key).then(
+        (woken) => logger.info({ limitKey: key, woken }, 'woke the jobs waiting for the circuit'),
+        (error: unknown) =>
+          logger.warn({ err: error, limitKey: key }, 'could not wake the jobs waiting for the circuit; they come back by themselves'),
+      );
+    },
+  });
   const metrics = options.metrics === false ? undefined : createWorkerMetrics();
   const intervalMs = options.metricsIntervalMs;
   const publisher = metrics

@@ -8,23 +8,34 @@ import { limiterKeys } from '../../src/redis/keys.js';
 describe('ACQUIRE_KIND', () => {
   it('are the numbers limit-acquire.lua answers with (lua/includes/acquire-kinds.lua)', () => {
     const lua = readFileSync(new URL('../../src/redis/lua/includes/acquire-kinds.lua', import.meta.url), 'utf8');
-    const line = /^local GO, DEFERRED, BLOCKED, PAUSED = (\d+), (\d+), (\d+), (\d+)$/m.exec(lua);
+    const line = /^local ([A-Z_, ]+) = ([\d, ]+)$/m.exec(lua);
     expect(line, 'the constants line of acquire-kinds.lua').not.toBeNull();
-    const [go, deferred, blocked, paused] = line!.slice(1).map(Number);
-    expect({ go, deferred, blocked, paused }).toEqual(ACQUIRE_KIND);
+    const names = line![1]!.split(', ');
+    const values = line![2]!.split(', ').map(Number);
+    // GO → go, CIRCUIT_OPEN → circuitOpen
+    const camel = (name: string) => name.toLowerCase().replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
+    expect(Object.fromEntries(names.map((name, i) => [camel(name), values[i]]))).toEqual(ACQUIRE_KIND);
   });
 });
 
 describe('decodeAcquireReply', () => {
   it.each([
     {
-      raw: [ACQUIRE_KIND.go, 40, 0b10, 15, 10, 1],
-      reply: { kind: 'go', waitMs: 40, leasedMask: 2, slackMs: 15, intervalMs: 10, slots: 1 },
+      raw: [ACQUIRE_KIND.go, 40, 0b10, 15, 10, 1, 0, 0],
+      reply: { kind: 'go', waitMs: 40, leasedMask: 2, slackMs: 15, intervalMs: 10, slots: 1, probesMask: 0 },
     },
-    { raw: [1, 0, 0, 3_600_000, 0, 12], reply: { kind: 'go', waitMs: 0, leasedMask: 0, slackMs: 3_600_000, intervalMs: 0, slots: 12 } },
+    {
+      raw: [1, 0, 0, 3_600_000, 0, 12, 0, 0],
+      reply: { kind: 'go', waitMs: 0, leasedMask: 0, slackMs: 3_600_000, intervalMs: 0, slots: 12, probesMask: 0 },
+    },
+    {
+      raw: [ACQUIRE_KIND.go, 0, 0, 15, 10, 1, 0b1, 0],
+      reply: { kind: 'go', waitMs: 0, leasedMask: 0, slackMs: 15, intervalMs: 10, slots: 1, probesMask: 1 },
+    },
     { raw: [ACQUIRE_KIND.deferred, 1_800, 0, 0, 0, 1], reply: { kind: 'deferred', waitMs: 1_800 } },
     { raw: [ACQUIRE_KIND.blocked, 0], reply: { kind: 'blocked' } },
     { raw: [ACQUIRE_KIND.paused, 2_000], reply: { kind: 'paused', waitMs: 2_000 } },
+    { raw: [ACQUIRE_KIND.circuitOpen, 4_000, 0, 0, 0, 0, 0, 61_000], reply: { kind: 'circuit-open', waitMs: 4_000, openForMs: 61_000 } },
   ])('$raw → $reply.kind', ({ raw, reply }) => {
     expect(decodeAcquireReply(raw)).toEqual(reply);
   });
@@ -34,6 +45,8 @@ describe('decodeAcquireReply', () => {
     { what: 'empty', raw: [] },
     { what: 'an unknown kind', raw: [9, 0] },
     { what: 'a go without its slots', raw: [1, 40, 0, 15, 10] },
+    { what: 'a go without its probes', raw: [1, 40, 0, 15, 10, 1] },
+    { what: 'an open circuit without how long it has been open', raw: [5, 4_000] },
     { what: 'a deferral without its wait', raw: [2] },
     { what: 'a pause without its wait', raw: [4] },
     { what: 'a value that is not a number', raw: [1, '40', 0, 15, 10, 1] },
@@ -48,7 +61,7 @@ describe('decodeAcquireReply', () => {
 });
 
 describe('acquireArgs', () => {
-  it('puts the key count first, then KEYS (the index, four per limit key), then ARGV (six, then four per key)', () => {
+  it('puts the key count first, then KEYS (the index, five per limit key), then ARGV (seven, then five per key)', () => {
     const specs: Record<string, LimitSpec> = { a: { rate: 10, burst: 5, concurrency: 0 }, b: { rate: 0, burst: 1, concurrency: 2 } };
     const args = acquireArgs({
       keys: ['a', 'b'],
@@ -57,11 +70,19 @@ describe('acquireArgs', () => {
       leaseMs: 30_000,
       maxInSlotWaitMs: 250,
       wantSlots: 1,
+      waiter: 'q\tjob-1',
       specOf: (key) => specs[key]!,
+      circuitOn: (key) => key === 'a',
     });
-    const perKey = (key: string) => [limiterKeys.state(key), limiterKeys.override(key), limiterKeys.leases(key), limiterKeys.bookings(key)];
+    const perKey = (key: string) => [
+      limiterKeys.state(key),
+      limiterKeys.override(key),
+      limiterKeys.leases(key),
+      limiterKeys.bookings(key),
+      limiterKeys.circuitWaiting(key),
+    ];
     expect(args).toEqual([
-      9,
+      11,
       limiterKeys.index,
       ...perKey('a'),
       ...perKey('b'),
@@ -71,14 +92,17 @@ describe('acquireArgs', () => {
       30_000,
       250,
       1,
+      'q\tjob-1',
       'a',
       10,
       5,
       0,
+      1,
       'b',
       0,
       1,
       2,
+      0,
     ]);
   });
 });

@@ -23,6 +23,7 @@ const limit = (key: string, over: Partial<LimitStatus> = {}): LimitStatus => ({
   recent429s: 0,
   queued: 0,
   lastSeen: null,
+  circuit: null,
   ...over,
 });
 

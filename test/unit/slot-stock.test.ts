@@ -4,7 +4,15 @@ import type { RateMeter } from '../../src/limits/rate-meter.js';
 import { createSlotStock, type SlotStock } from '../../src/limits/slot-stock.js';
 
 /** A go reply for a fast key (slots under a millisecond apart) unless `intervalMs` says otherwise. */
-const go = (slots: number, intervalMs = 0): AcquireReply => ({ kind: 'go', waitMs: 0, leasedMask: 0, slackMs: 1, intervalMs, slots });
+const go = (slots: number, intervalMs = 0): AcquireReply => ({
+  kind: 'go',
+  waitMs: 0,
+  leasedMask: 0,
+  slackMs: 1,
+  intervalMs,
+  slots,
+  probesMask: 0,
+});
 const deferred: AcquireReply = { kind: 'deferred', waitMs: 500 };
 
 function setup(rate = 0) {

@@ -1,5 +1,5 @@
 import { UsageError } from '../../errors.js';
-import { wakeDeferredJobs } from '../../queue/wake-jobs.js';
+import { wakeCircuitWaiters, wakeDeferredJobs } from '../../queue/wake-jobs.js';
 import { parseDuration as parseDurationText, parseLimitChange } from '../../limits/limit-change.js';
 import { createLimitsAdmin, type LimitStatus } from '../../limits/limits-admin.js';
 import type { CliContext } from '../context.js';
@@ -20,7 +20,7 @@ export async function limitsListCommand(ctx: CliContext, options: { json?: boole
     return 0;
   }
   const rows = keys.map(row);
-  const header = ['KEY', 'CONFIGURED', 'OVERRIDE', 'EFFECTIVE', 'IN FLIGHT', 'QUEUED', '429s (5m)', 'PAUSED'];
+  const header = ['KEY', 'CONFIGURED', 'OVERRIDE', 'EFFECTIVE', 'IN FLIGHT', 'QUEUED', '429s (5m)', 'PAUSED', 'CIRCUIT'];
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>
     cells
@@ -66,7 +66,16 @@ function row(status: LimitStatus): string[] {
     String(status.queued),
     String(status.recent429s),
     paused,
+    circuit(status.circuit),
   ];
+}
+
+/** `closed`, or `open since …, next probe …, N waiting` with the failures that opened it. */
+function circuit(state: LimitStatus['circuit']): string {
+  if (!state) return 'off';
+  if (state.state === 'closed') return state.failures ? `closed (${state.failures}/${state.attempts} failed)` : 'closed';
+  const probe = state.nextProbeAt ? `, next probe ${state.nextProbeAt}` : '';
+  return `OPEN since ${state.openSince}${probe}, ${state.waiting} waiting`;
 }
 
 export interface LimitsSetOptions {
@@ -108,6 +117,24 @@ export async function limitsResumeCommand(ctx: CliContext, key: string): Promise
 export async function limitsResetCommand(ctx: CliContext, key: string): Promise<number> {
   const deferred = await (await admin(ctx)).reset(key);
   ctx.io.stdout.write(`limit key ${key}: override removed; the config file applies again${await woken(ctx, deferred)}\n`);
+  return 0;
+}
+
+/** `sluice limits open KEY` / `close KEY`: a key's circuit by hand; a close wakes the operations waiting for it. */
+export async function limitsCircuitCommand(ctx: CliContext, key: string, action: 'open' | 'close'): Promise<number> {
+  const transition = await (await admin(ctx)).circuit(key, action);
+  if (transition === '') {
+    ctx.io.stdout.write(`limit key ${key}: circuit already ${action === 'open' ? 'open' : 'closed'}\n`);
+    return 0;
+  }
+  if (transition === 'opened') {
+    ctx.io.stdout.write(
+      `limit key ${key}: circuit opened; nothing is sent on it but a probe now and then (\`sluice limits close ${key}\` to resume)\n`,
+    );
+    return 0;
+  }
+  const count = await wakeCircuitWaiters(await ctx.redis(), key);
+  ctx.io.stdout.write(`limit key ${key}: circuit closed; ${count} waiting operation${count === 1 ? '' : 's'} woken\n`);
   return 0;
 }
 

@@ -16,23 +16,30 @@
   Concurrency: a sorted set of leases (member lease id, score expiry). Expired leases, of workers
   that died, are dropped here, so capacity comes back within the lease time.
 
+  Circuit: a key whose circuit is open (circuit-report.lua) starts nothing but one probe at a time,
+  once its probe time has come; the probe holds the key's probe until it reports or its lease ends.
+
   Input:
     KEYS[1]                    index: every limit key name in use (set)
-    KEYS[2 + 4 * (i - 1) ...]  for limit key i: state (hash), override (hash), leases (zset), bookings (zset)
+    KEYS[2 + 5 * (i - 1) ...]  for limit key i: state (hash), override (hash), leases (zset), bookings (zset),
+             circuit waiters (zset: `queue\tjobId` → since, woken when the circuit closes)
     ARGV[1]  n, the number of limit keys
     ARGV[2]  jobId (bookings are made under it)
     ARGV[3]  leaseId (the concurrency lease, if one is taken)
     ARGV[4]  leaseMs, how long a lease lives unless released
     ARGV[5]  maxInSlotWaitMs, the longest wait a caller does in its worker slot
     ARGV[6]  wantSlots, consecutive slots the caller would take at once (a fast key's stock)
-    ARGV[7 + 4 * (i - 1) ...]  for limit key i: name, rate (requests/s, 0 = none), burst, concurrency (0 = none)
-  Output: {kind, waitMs, leased, slackMs, intervalMs, slots}
+    ARGV[7]  waiter, recorded among a key's circuit waiters while its circuit is open ('' for none)
+    ARGV[8 + 5 * (i - 1) ...]  for limit key i: name, rate (requests/s, 0 = none), burst, concurrency (0 = none),
+             circuit ('1' when the key's circuit breaker is on)
+  Output: {kind, waitMs, leased, slackMs, intervalMs, slots, probes, openForMs}
     kind     GO (start after waitMs), DEFERRED (booked: come back in waitMs), BLOCKED (concurrency),
-             PAUSED (by an operator; look again in waitMs)
+             PAUSED (by an operator; look again in waitMs), CIRCUIT_OPEN (look again in waitMs; open for openForMs)
     leased   bit mask of the keys on which a concurrency lease was taken (release after the request)
     slackMs  how late the start may be before its slot is void (it must then acquire again)
     intervalMs  the slot spacing of the slowest key (the caller spaces its own late starts by it)
     slots    consecutive slots taken: the first for this start, the rest for the caller's next ones
+    probes   bit mask of the keys whose circuit is open and on which this start is the probe
 ]]
 --- @include "now-ms"
 --- @include "effective-rate"
@@ -41,18 +48,34 @@
 local indexKey = KEYS[1]
 local n = tonumber(ARGV[1])
 local jobId, leaseId = ARGV[2], ARGV[3]
-local leaseMs, maxWait, wantSlots = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local leaseMs, maxWait, wantSlots, waiter = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
 
 local now = nowMs()
 local start = now
 local ks = {}
 for i = 1, n do
-  local kb, ab = 2 + (i - 1) * 4, 7 + (i - 1) * 4
-  local k = { state = KEYS[kb], override = KEYS[kb + 1], leases = KEYS[kb + 2], bookings = KEYS[kb + 3] }
+  local kb, ab = 2 + (i - 1) * 5, 8 + (i - 1) * 5
+  local k = { state = KEYS[kb], override = KEYS[kb + 1], leases = KEYS[kb + 2], bookings = KEYS[kb + 3], waiters = KEYS[kb + 4] }
   local name, configuredRate, configuredBurst, configuredConc = ARGV[ab], ARGV[ab + 1], ARGV[ab + 2], ARGV[ab + 3]
+  local circuitOn = ARGV[ab + 4] == '1'
   local o = redis.call('HMGET', k.override, 'rate', 'burst', 'concurrency', 'paused')
   if o[4] == '1' then return {PAUSED, 2000} end
-  local s = redis.call('HMGET', k.state, 'tat', 'epoch', 'pausedUntil', 'decRate', 'decAt', 'lastSeen', 'effRate', 'rate', 'burst', 'concurrency')
+  local s = redis.call('HMGET', k.state, 'tat', 'epoch', 'pausedUntil', 'decRate', 'decAt', 'lastSeen', 'effRate', 'rate', 'burst', 'concurrency',
+    'circuit', 'openedAt', 'probeAt', 'probeUntil')
+  if circuitOn and s[11] == 'open' then
+    -- Open: only the probe goes, once its time has come and no other probe is out.
+    local probeAt, probeUntil = tonumber(s[13] or '0'), tonumber(s[14] or '0')
+    local openFor = now - tonumber(s[12] or now)
+    local wait = math.max(probeAt, probeUntil) - now
+    if wait > 0 then
+      if waiter ~= '' then
+        redis.call('ZADD', k.waiters, 'NX', now, waiter)
+        redis.call('PEXPIRE', k.waiters, 172800000)
+      end
+      return {CIRCUIT_OPEN, math.max(100, wait), 0, 0, 0, 0, 0, openFor}
+    end
+    k.probe = true
+  end
   if not s[2] then redis.call('SADD', indexKey, name) end
   local rate = tonumber(o[1] or configuredRate)
   local burst = tonumber(o[2] or configuredBurst)
@@ -105,10 +128,11 @@ local go = start - now <= maxWait
 -- times, early by up to (slots - 1) slots: a quarter of the burst kept in reserve at most.
 local slots = 1
 local only = ks[1]
-if n == 1 and go and wantSlots > 1 and only.T and only.T < 1 and not only.conc and not only.booked and only.s == now then
+if n == 1 and go and wantSlots > 1 and only.T and only.T < 1 and not only.conc and not only.booked and not only.probe and only.s == now then
   slots = math.max(1, math.min(wantSlots, math.floor((only.burst - clientBurst(only.burst)) / 4)))
 end
 local leased = 0
+local probes = 0
 local slack = 3600000
 local interval = 0
 for i = 1, n do
@@ -138,6 +162,11 @@ for i = 1, n do
     redis.call('PEXPIRE', k.leases, leaseMs + 60000)
     leased = leased + 2 ^ (i - 1)
   end
+  if go and k.probe then
+    -- The probe is this start's until its report, or its lease (a worker that died) runs out.
+    redis.call('HSET', k.state, 'probeUntil', start + leaseMs)
+    probes = probes + 2 ^ (i - 1)
+  end
 end
-if go then return {GO, start - now, leased, math.floor(slack), math.floor(interval), slots} end
-return {DEFERRED, start - now, 0, 0, 0, 1}
+if go then return {GO, start - now, leased, math.floor(slack), math.floor(interval), slots, probes, 0} end
+return {DEFERRED, start - now, 0, 0, 0, 1, 0, 0}

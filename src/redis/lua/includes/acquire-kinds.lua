@@ -1,2 +1,2 @@
--- What limit-acquire.lua answers; the same numbers as ACQUIRE_KIND in src/limits/acquire-reply.ts.
-local GO, DEFERRED, BLOCKED, PAUSED = 1, 2, 3, 4
+-- What limit-acquire.lua answers; the same numbers as ACQUIRE_KIND in src/limits/acquire-call.ts.
+local GO, DEFERRED, BLOCKED, PAUSED, CIRCUIT_OPEN = 1, 2, 3, 4, 5

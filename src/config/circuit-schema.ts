@@ -1,0 +1,47 @@
+import { z } from 'zod';
+
+/** Failures a circuit counts by default: the target unreachable or overwhelmed, not a refused request. */
+export const DEFAULT_CIRCUIT_FAILURES = ['network', 'timeout', 502, 503, 504] as const;
+
+/**
+ * A limit key's circuit breaker: when most recent requests on the key fail in ways that mean the
+ * target is down, the key opens and its operations wait (spending no attempts) while one probe at
+ * a time checks whether the target is back. `false` turns it off.
+ */
+export const circuitSchema = z
+  .strictObject({
+    /** Open when at least this share of the attempts in the window failed. */
+    failureRatio: z.number().gt(0).max(1).default(0.5),
+    /** … and at least this many attempts were made in the window. */
+    minAttempts: z.number().int().min(1).max(1_000_000).default(20),
+    windowMs: z.number().int().min(1_000).max(3_600_000).default(30_000),
+    /** The first probe's delay after opening; it doubles after each failed probe, up to maxProbeIntervalMs. */
+    probeIntervalMs: z.number().int().min(100).max(3_600_000).default(5_000),
+    maxProbeIntervalMs: z.number().int().min(100).max(86_400_000).default(60_000),
+    /** An operation that has waited on an open circuit this long is dead-lettered (`circuit-open`). */
+    maxOpenMs: z
+      .number()
+      .int()
+      .min(1_000)
+      .max(30 * 86_400_000)
+      .default(86_400_000),
+    /** What counts as a failure: `network` (refused, reset, DNS), `timeout`, and HTTP statuses. */
+    failOn: z
+      .array(z.union([z.enum(['network', 'timeout']), z.number().int().min(100).max(599)]))
+      .min(1)
+      .default([...DEFAULT_CIRCUIT_FAILURES]),
+  })
+  .superRefine((circuit, ctx) => {
+    if (circuit.maxProbeIntervalMs < circuit.probeIntervalMs) {
+      ctx.addIssue({ code: 'custom', path: ['maxProbeIntervalMs'], message: 'must be at least probeIntervalMs' });
+    }
+  });
+
+/** A target's or a key's `circuit` setting: the breaker's settings, or `false` for none. */
+export const circuitSettingSchema = z.union([z.literal(false), circuitSchema]);
+
+export type Circuit = z.infer<typeof circuitSchema>;
+export type CircuitSetting = z.infer<typeof circuitSettingSchema>;
+
+/** The settings of a key whose config says nothing. */
+export const DEFAULT_CIRCUIT: Circuit = Object.freeze(circuitSchema.parse({}));

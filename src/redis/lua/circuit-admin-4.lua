@@ -1,0 +1,41 @@
+--[[
+  An operator opens or closes a limit key's circuit by hand (sluice limits open / close). Opening
+  by hand works like opening on failures: one probe after probeIntervalMs may close it again.
+
+  Input:
+    KEYS[1]  index: every limit key name in use (set)
+    KEYS[2]  version (string, bumped so every worker notices within a second)
+    KEYS[3]  the key's state (hash)
+    KEYS[4]  the key's window (hash: the counts the circuit decides on)
+    ARGV[1]  the key's name
+    ARGV[2]  'open' or 'close'
+    ARGV[3]  probeIntervalMs (open)
+    ARGV[4]  the rate (requests/s) a key that closes restarts from (close)
+  Output: the transition made: 'opened', 'closed', or '' when it was so already
+]]
+--- @include "now-ms"
+
+local indexKey, versionKey, stateKey, windowKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local name, action, probeMs, rampRate = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+
+local now = nowMs()
+local open = redis.call('HGET', stateKey, 'circuit') == 'open'
+local transition = ''
+if action == 'open' and not open then
+  redis.call('HSET', stateKey, 'circuit', 'open', 'openedAt', now, 'probeAt', now + probeMs, 'probeMs', probeMs)
+  redis.call('HDEL', stateKey, 'probeUntil')
+  redis.call('HINCRBY', stateKey, 'opened', 1)
+  transition = 'opened'
+elseif action == 'close' and open then
+  redis.call('HDEL', stateKey, 'circuit', 'openedAt', 'probeAt', 'probeMs', 'probeUntil')
+  redis.call('HSET', stateKey, 'decRate', rampRate, 'decAt', now)
+  redis.call('HINCRBY', stateKey, 'closed', 1)
+  redis.call('DEL', windowKey)
+  transition = 'closed'
+end
+if transition ~= '' then
+  redis.call('PEXPIRE', stateKey, 86400000)
+  redis.call('SADD', indexKey, name)
+  redis.call('INCR', versionKey)
+end
+return transition

@@ -1,0 +1,98 @@
+--[[
+  A limit key's circuit breaker: requests' outcomes counted in a sliding window (ten buckets), the
+  key opened when enough of them failed, and a probe's outcome closing it again or keeping it open
+  with a longer probe interval. Only this script and an operator (circuit-admin-4.lua) change it.
+
+  Input:
+    KEYS[1]  index: every limit key name in use (set)
+    KEYS[2]  version (string, bumped so every worker notices a transition within a second)
+    KEYS[3]  the key's state (hash; the circuit fields: circuit, openedAt, probeAt, probeMs, probeUntil,
+             and the counters opened, closed)
+    KEYS[4]  the key's window (hash: n:<bucket>, f:<bucket> → attempts, failures)
+    ARGV[1]  the key's name
+    ARGV[2]  attempts to count (requests that got an answer or failed)
+    ARGV[3]  failures among them (of the kinds the key's circuit counts)
+    ARGV[4]  failureRatio
+    ARGV[5]  minAttempts
+    ARGV[6]  windowMs
+    ARGV[7]  probeIntervalMs, the first probe's delay
+    ARGV[8]  maxProbeIntervalMs
+    ARGV[9]  the probe's outcome when these counts include one: 'success', 'failure', 'abandoned' (it
+             was never sent: the next start may probe), or ''
+    ARGV[10] a random fraction in [0, 1): probes are jittered by ±20 % so workers do not align
+    ARGV[11] the rate (requests/s) a key that closes restarts from, ramping back to its limit
+  Output: {state, transition, attempts, failures, probeAt}
+    state       'open' or 'closed' after this report
+    transition  'opened', 'closed' or ''
+    attempts, failures  in the window, after this report
+    probeAt     when the next probe may go (ms), 0 when closed
+]]
+--- @include "now-ms"
+
+local indexKey, versionKey, stateKey, windowKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local name, attempts, failures = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local ratio, minAttempts, windowMs = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local probeMs, maxProbeMs, probe = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
+local jitter, rampRate = 0.8 + 0.4 * tonumber(ARGV[10]), tonumber(ARGV[11])
+
+local now = nowMs()
+local bucketMs = windowMs / 10
+local bucket = math.floor(now / bucketMs)
+
+-- The window: ten buckets; older ones are dropped as they are read.
+if attempts > 0 then
+  redis.call('HINCRBY', windowKey, 'n:' .. bucket, attempts)
+  if failures > 0 then redis.call('HINCRBY', windowKey, 'f:' .. bucket, failures) end
+  redis.call('PEXPIRE', windowKey, windowMs * 2)
+end
+local inWindow, failed = 0, 0
+local fields = redis.call('HGETALL', windowKey)
+for i = 1, #fields, 2 do
+  local b = tonumber(string.sub(fields[i], 3))
+  if b <= bucket - 10 then
+    redis.call('HDEL', windowKey, fields[i])
+  elseif string.sub(fields[i], 1, 1) == 'n' then
+    inWindow = inWindow + tonumber(fields[i + 1])
+  else
+    failed = failed + tonumber(fields[i + 1])
+  end
+end
+
+local s = redis.call('HMGET', stateKey, 'circuit', 'probeMs')
+local open = s[1] == 'open'
+local transition = ''
+local probeAt = 0
+
+if open and probe == 'success' then
+  -- The target is back: close, forget the window, and let the backlog ramp up from rampRate.
+  redis.call('HDEL', stateKey, 'circuit', 'openedAt', 'probeAt', 'probeMs', 'probeUntil')
+  redis.call('HSET', stateKey, 'decRate', rampRate, 'decAt', now)
+  redis.call('HINCRBY', stateKey, 'closed', 1)
+  redis.call('DEL', windowKey)
+  inWindow, failed, open, transition = 0, 0, false, 'closed'
+elseif open and probe == 'abandoned' then
+  redis.call('HDEL', stateKey, 'probeUntil')
+  probeAt = tonumber(redis.call('HGET', stateKey, 'probeAt') or '0')
+elseif open and probe == 'failure' then
+  local interval = math.min(maxProbeMs, 2 * tonumber(s[2] or probeMs))
+  probeAt = now + math.floor(interval * jitter)
+  redis.call('HSET', stateKey, 'probeMs', interval, 'probeAt', probeAt)
+  redis.call('HDEL', stateKey, 'probeUntil')
+elseif not open and inWindow >= minAttempts and failed >= ratio * inWindow then
+  probeAt = now + math.floor(probeMs * jitter)
+  redis.call('HSET', stateKey, 'circuit', 'open', 'openedAt', now, 'probeAt', probeAt, 'probeMs', probeMs)
+  redis.call('HDEL', stateKey, 'probeUntil')
+  redis.call('HINCRBY', stateKey, 'opened', 1)
+  open, transition = true, 'opened'
+elseif open then
+  probeAt = tonumber(redis.call('HGET', stateKey, 'probeAt') or '0')
+end
+
+if transition ~= '' then
+  redis.call('PEXPIRE', stateKey, 86400000)
+  redis.call('SADD', indexKey, name)
+  redis.call('INCR', versionKey)
+end
+local state = 'closed'
+if open then state = 'open' end
+return {state, transition, inWindow, failed, probeAt}
