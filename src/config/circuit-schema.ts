@@ -27,7 +27,11 @@ export const circuitSchema = z
       .default(86_400_000),
     /** What counts as a failure: `network` (refused, reset, DNS), `timeout`, and HTTP statuses. */
     failOn: z
-      .array(z.union([z.enum(['network', 'timeout']), z.number().int().min(100).max(599)]))
+      .array(
+        z.union([z.enum(['network', 'timeout']), z.number().int().min(100).max(599)], {
+          error: 'expected "network", "timeout" or an HTTP status (100 to 599)',
+        }),
+      )
       .min(1)
       .default([...DEFAULT_CIRCUIT_FAILURES]),
   })
@@ -37,10 +41,25 @@ export const circuitSchema = z
     }
   });
 
-/** A target's or a key's `circuit` setting: the breaker's settings, or `false` for none. */
-export const circuitSettingSchema = z.union([z.literal(false), circuitSchema]);
-
 export type Circuit = z.infer<typeof circuitSchema>;
+
+/**
+ * A target's or a key's `circuit` setting: the breaker's settings, or `false` for none. Parsed by
+ * hand rather than as a union, so that a bad setting is reported field by field.
+ */
+export const circuitSettingSchema = z.unknown().transform((value, ctx): Circuit | false => {
+  if (value === false) return false;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    ctx.addIssue({ code: 'custom', message: 'expected an object of circuit settings, or false to turn the circuit breaker off' });
+    return z.NEVER;
+  }
+  const parsed = circuitSchema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  // The issues as they are (an unknown field stays an unknown field), at their paths under this one.
+  for (const issue of parsed.error.issues) ctx.addIssue(issue as Parameters<typeof ctx.addIssue>[0]);
+  return z.NEVER;
+});
+
 export type CircuitSetting = z.infer<typeof circuitSettingSchema>;
 
 /** The settings of a key whose config says nothing. */

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { AggregatorRegistry, Gauge, Registry, type PrometheusContentType } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Registry, type PrometheusContentType } from 'prom-client';
 import { QUEUE_NAME } from '../config/env.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { createLimitsAdmin, type LimitStatus } from '../limits/limits-admin.js';
@@ -128,6 +128,9 @@ const LIVE_NAMES = new Set([
   'sluice_limiter_in_flight',
   'sluice_limiter_paused',
   'sluice_limiter_queued',
+  'sluice_circuit_state',
+  'sluice_circuit_waiting',
+  'sluice_circuit_transitions_total',
 ]);
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const METRIC_TYPES = new Set(['counter', 'gauge', 'histogram', 'summary']);
@@ -207,6 +210,26 @@ export async function renderFleetMetrics(fleet: FleetSnapshot): Promise<string> 
     registers,
   });
 
+  const circuitState = new Gauge({
+    name: 'sluice_circuit_state',
+    help: "1 while the limit key's circuit is open (nothing but probes sent), 0 while closed; absent: no circuit breaker.",
+    labelNames: ['limitKey'],
+    registers,
+  });
+  const circuitWaiting = new Gauge({
+    name: 'sluice_circuit_waiting',
+    help: "Operations waiting for the limit key's circuit to close.",
+    labelNames: ['limitKey'],
+    registers,
+  });
+  // Counted in Redis beside the circuit, so every server reports the fleet's count (kept as long as the key's state).
+  const transitions = new Counter({
+    name: 'sluice_circuit_transitions_total',
+    help: "Times the limit key's circuit opened or closed (to: opened, closed).",
+    labelNames: ['limitKey', 'to'],
+    registers,
+  });
+
   const perQueue = new Map<string, number>();
   for (const worker of fleet.workers) perQueue.set(worker.queue, (perQueue.get(worker.queue) ?? 0) + 1);
   for (const queue of fleet.queues) if (!perQueue.has(queue.queue)) perQueue.set(queue.queue, 0);
@@ -221,6 +244,12 @@ export async function renderFleetMetrics(fleet: FleetSnapshot): Promise<string> 
     inFlight.set({ limitKey }, limit.inFlight);
     paused.set({ limitKey }, limit.paused || limit.pausedUntil !== null ? 1 : 0);
     queued.set({ limitKey }, limit.queued);
+    if (limit.circuit) {
+      circuitState.set({ limitKey }, limit.circuit.state === 'open' ? 1 : 0);
+      circuitWaiting.set({ limitKey }, limit.circuit.waiting);
+      transitions.inc({ limitKey, to: 'opened' }, limit.circuit.opened);
+      transitions.inc({ limitKey, to: 'closed' }, limit.circuit.closed);
+    }
   }
   return Registry.merge([published, live]).metrics();
 }

@@ -194,6 +194,19 @@ export const limitStatusSchema = z.object({
   recent429s: z.number().int().describe('429 answers in the last 5 minutes'),
   queued: z.number().int(),
   lastSeen: z.string().nullable(),
+  circuit: z
+    .object({
+      state: z.enum(['open', 'closed']),
+      openSince: z.string().nullable(),
+      nextProbeAt: z.string().nullable(),
+      attempts: z.number().int().describe("requests counted in the circuit's window"),
+      failures: z.number().int().describe('of which failed as the circuit counts failures'),
+      waiting: z.number().int().describe('operations waiting for it to close'),
+      opened: z.number().int(),
+      closed: z.number().int(),
+    })
+    .nullable()
+    .describe("the key's circuit breaker; null when it is off"),
 });
 
 export const limitChangedSchema = z.object({

@@ -149,5 +149,16 @@ describe('a partner that goes down (circuit breaker, real workers)', () => {
     const entry = (JSON.parse(limits.stdout) as LimitsEntry[]).find((limit) => limit.key === 'flaky')!;
     expect(entry.circuit).toMatchObject({ state: 'closed', opened: 0 });
     expect(partner.answered.length).toBeGreaterThan(300);
+
+    // By hand, as an operator would: open it, see it, close it.
+    const opened = await cli.run(['limits', 'open', 'flaky'], { env });
+    expect(opened.code, opened.stderr).toBe(0);
+    expect(opened.stdout).toContain('limit key flaky: circuit opened');
+    const table = await cli.run(['limits'], { env });
+    expect(table.stdout).toMatch(/^KEY .*CIRCUIT/m);
+    expect(table.stdout).toMatch(/^flaky .*OPEN since /m);
+    const closed = await cli.run(['limits', 'close', 'flaky'], { env });
+    expect(closed.stdout).toContain('limit key flaky: circuit closed; 0 waiting operations woken');
+    expect((await cli.run(['limits', 'close', 'flaky'], { env })).stdout).toContain('circuit already closed');
   }, 120_000);
 });

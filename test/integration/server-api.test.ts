@@ -386,6 +386,8 @@ describe('HTTP API: readiness and the OpenAPI document', () => {
       '/v1/dead-letters/replay',
       '/v1/limits',
       '/v1/limits/{key}',
+      '/v1/limits/{key}/circuit/close',
+      '/v1/limits/{key}/circuit/open',
       '/v1/limits/{key}/pause',
       '/v1/limits/{key}/resume',
       '/v1/operations',

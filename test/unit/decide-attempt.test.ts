@@ -110,6 +110,11 @@ const cases: [string, AttemptFacts, AttemptDecision][] = [
     { kind: 'dead-letter', reason: 'max-duration-exceeded' },
   ],
   [
+    'time waited on an open circuit does not count against maxDurationMs',
+    facts(http503, { status: 503, attempts: history(1, { ageMs: retry.maxDurationMs - 5_000 + 7_200_000 }), circuitWaitedMs: 7_200_000 }),
+    { kind: 'retry', delayMs: 1_000, rateLimited: false },
+  ],
+  [
     'a 429 spends no attempt and waits at least its Retry-After',
     facts(http429(5_000), { status: 429, attempt: 8, attempts: history(8, { rateLimited: 1 }) }),
     { kind: 'retry', delayMs: 5_000, rateLimited: true },

@@ -174,6 +174,37 @@ describe('renderFleetMetrics', () => {
       expect(parsed.families.get(name)?.type).toBe('gauge');
   });
 
+  it("adds each limit key's circuit: open or closed, the operations waiting, and the transitions counted in Redis", async () => {
+    const circuit = (state: 'open' | 'closed', waiting: number, opened: number, closed: number) => ({
+      state,
+      openSince: state === 'open' ? new Date().toISOString() : null,
+      nextProbeAt: null,
+      attempts: 30,
+      failures: 25,
+      waiting,
+      opened,
+      closed,
+    });
+    const parsed = parseExposition(
+      await renderFleetMetrics({
+        workers: [],
+        queues: [],
+        limits: [
+          limit('down', { circuit: circuit('open', 1_200, 2, 1) }),
+          limit('up', { circuit: circuit('closed', 0, 1, 1) }),
+          limit('no-breaker', { circuit: null }),
+        ],
+      }),
+    );
+    expect(parsed.sum('sluice_circuit_state', { limitKey: 'down' })).toBe(1);
+    expect(parsed.sum('sluice_circuit_state', { limitKey: 'up' })).toBe(0);
+    expect(parsed.samples('sluice_circuit_state', { limitKey: 'no-breaker' })).toEqual([]);
+    expect(parsed.sum('sluice_circuit_waiting', { limitKey: 'down' })).toBe(1_200);
+    expect(parsed.sum('sluice_circuit_transitions_total', { limitKey: 'down', to: 'opened' })).toBe(2);
+    expect(parsed.sum('sluice_circuit_transitions_total', { limitKey: 'down', to: 'closed' })).toBe(1);
+    expect(parsed.families.get('sluice_circuit_transitions_total')?.type).toBe('counter');
+  });
+
   it('is valid with no workers, no queues and no limit keys', async () => {
     const parsed = parseExposition(await renderFleetMetrics({ workers: [], queues: [], limits: [] }));
     expect(parsed.families.get('sluice_workers')?.samples).toEqual([]);

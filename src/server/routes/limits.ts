@@ -2,8 +2,9 @@ import { z } from 'zod';
 import type { Redis } from 'ioredis';
 import type { LimitsAdmin } from '../../limits/limits-admin.js';
 import { parseLimitChange } from '../../limits/limit-change.js';
-import { wakeDeferredJobs } from '../../queue/wake-jobs.js';
-import { invalid } from '../api-errors.js';
+import { wakeCircuitWaiters, wakeDeferredJobs } from '../../queue/wake-jobs.js';
+import { SluiceError } from '../../errors.js';
+import { ApiError, invalid } from '../api-errors.js';
 import {
   errorSchema,
   keyParamsSchema,
@@ -98,5 +99,31 @@ export function limitRoutes(options: LimitRoutesOptions): AnyRoute[] {
       },
     });
 
-  return [list, set, reset, pauseOrResume('pause'), pauseOrResume('resume')];
+  const openOrClose = (action: 'open' | 'close') =>
+    route({
+      method: 'POST',
+      url: `/v1/limits/:key/circuit/${action}`,
+      role: 'admin',
+      tag: 'limits',
+      summary:
+        action === 'open'
+          ? "Open a key's circuit by hand: nothing is sent on it but a probe now and then (as `sluice limits open`)."
+          : "Close a key's circuit by hand: the operations waiting for it resume (as `sluice limits close`).",
+      params: keyParamsSchema,
+      responses: {
+        200: { description: 'the key after the change', schema: limitChangedSchema },
+        409: { description: 'the key has no circuit breaker (circuit: false)', schema: errorSchema },
+      },
+      async handler(request, _reply, { params }) {
+        const transition = await limits.circuit(params.key, action).catch((error: unknown) => {
+          if (error instanceof SluiceError && error.code === 'CIRCUIT_OFF') throw new ApiError(409, 'CIRCUIT_OFF', error.message);
+          throw error;
+        });
+        const woken = transition === 'closed' ? await wakeCircuitWaiters(redis, params.key) : 0;
+        if (transition) request.log.info({ limitKey: params.key, transition, woken }, `circuit ${transition} by hand`);
+        return { key: params.key, limit: await statusOf(params.key), woken };
+      },
+    });
+
+  return [list, set, reset, pauseOrResume('pause'), pauseOrResume('resume'), openOrClose('open'), openOrClose('close')];
 }

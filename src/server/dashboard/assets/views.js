@@ -219,10 +219,18 @@ function rate(value) {
   return value === null || value === undefined ? '\u2014' : num(value) + '/s';
 }
 
+/** A key's circuit breaker in a cell: off, closed, or open since when, the next probe and who waits. */
+function circuitText(circuit) {
+  if (!circuit) return 'off';
+  if (circuit.state === 'closed') return 'closed';
+  const probe = circuit.nextProbeAt ? ', next probe ' + clock(new Date(circuit.nextProbeAt)) : '';
+  return 'open since ' + clock(new Date(circuit.openSince)) + probe + ', ' + num(circuit.waiting) + ' waiting';
+}
+
 export function limitsView(limits) {
   if (limits.length === 0) return h('p', { class: 'muted', text: 'No limit keys yet: none configured, and no worker has used one.' });
   return table(
-    ['Limit key', 'Configured', 'Effective', 'In flight', 'Queued', 'Paused until', '429s (5 min)', 'Last seen'],
+    ['Limit key', 'Configured', 'Effective', 'In flight', 'Queued', 'Paused until', '429s (5 min)', 'Circuit', 'Last seen'],
     h(
       'tbody',
       {},
@@ -247,6 +255,11 @@ export function limitsView(limits) {
           h('td', { class: 'n', 'data-testid': 'limit-queued', text: num(limit.queued) }),
           h('td', { 'data-testid': 'limit-paused-until', class: limit.paused || limit.pausedUntil ? 'warn' : undefined, text: paused }),
           h('td', { class: 'n', 'data-testid': 'limit-recent-429s', text: num(limit.recent429s) }),
+          h('td', {
+            'data-testid': 'limit-circuit',
+            class: limit.circuit && limit.circuit.state === 'open' ? 'warn' : undefined,
+            text: circuitText(limit.circuit),
+          }),
           h('td', { text: limit.lastSeen ? clock(new Date(limit.lastSeen)) : '\u2014' }),
         );
       }),
