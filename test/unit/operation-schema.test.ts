@@ -112,6 +112,15 @@ describe('parseOperation: invalid operations', () => {
     ]);
   });
 
+  // Property-based counterexamples: a key holding a dot or a bracket, or an empty one, made a path that reads another way.
+  it('quotes a key that is not a plain name, so the path reads one way', () => {
+    expect(issues({ 'a.b': '', method: 'GET', url: 'http://h/x' })).toEqual([{ path: '["a.b"]', message: 'unknown field' }]);
+    expect(issues({ method: 'GET', url: 'http://h/x', retry: { '] ': null } })).toEqual([
+      { path: 'retry["] "]', message: 'unknown field' },
+    ]);
+    expect(issues({ method: 'GET', url: 'http://h/x', query: { '': {} } })).toEqual([{ path: 'query[""]', message: expect.any(String) }]);
+  });
+
   it('names each of several unknown fields', () => {
     const found = issues({ method: 'GET', url: 'http://h/x', jsn: 1, timeoutMs: { totl: 5 }, hdrs: {} });
     expect(found).toEqual(
