@@ -109,7 +109,7 @@ describe('compileRowTemplate and render, property-based', () => {
               expect(problem).toMatch(/^\S.*: expected (number|boolean|string) \(column .+: ".*"\)$/);
         },
       ),
-      { numRuns: 3_000 },
+      { numRuns: 2_000 },
     );
   });
 
@@ -197,7 +197,7 @@ describe('compileRowTemplate and render, property-based', () => {
           expect(rendered.operation['meta']).toEqual(Object.fromEntries(header.map((name, index) => [name, cells[index]])));
         },
       ),
-      { numRuns: 3_000 },
+      { numRuns: 2_000 },
     );
   });
 });
@@ -240,7 +240,7 @@ describe('createCsvSource, property-based', () => {
           );
         },
       ),
-      { numRuns: 1_000 },
+      { numRuns: 500 },
     );
   });
 });
