@@ -4,7 +4,12 @@ import { defineConfig } from 'vitest/config';
  * Tests whose assertions are wall-clock timing across processes (a rate at the target, the spacing
  * of starts granted by the limiter in Redis): they run last, one file at a time, alone on the machine.
  */
-const QUIET = ['test/e2e/limits.test.ts', 'test/integration/burst-one.test.ts', 'test/integration/limiter.test.ts'];
+const QUIET = [
+  'test/e2e/limits.test.ts',
+  'test/integration/burst-one.test.ts',
+  'test/integration/limiter.test.ts',
+  'test/integration/ndjson-long-line.test.ts',
+];
 
 const shared = {
   testTimeout: 30_000,

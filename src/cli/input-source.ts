@@ -1,6 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { errorMessage } from '../errors.js';
+import { readJsonLines } from '../support/json-lines.js';
 
 /** One operation read from an input file, before it is validated. */
 export interface InputRecord {
@@ -28,7 +27,7 @@ export interface InputSource {
   records(): AsyncIterable<InputRecord>;
 }
 
-/** One operation per line; blank lines are skipped. */
+/** One operation per line (`\n` or `\r\n`); blank lines are skipped. */
 export function createJsonlSource(path: string): InputSource {
   return {
     unit: 'lines',
@@ -38,14 +37,12 @@ export function createJsonlSource(path: string): InputSource {
 }
 
 async function* jsonlRecords(path: string): AsyncGenerator<InputRecord> {
-  let line = 0;
-  for await (const text of createInterface({ input: createReadStream(path), crlfDelay: Number.POSITIVE_INFINITY })) {
-    line += 1;
-    if (text.trim() === '') continue;
-    try {
-      yield { line, value: JSON.parse(text) };
-    } catch (error) {
-      yield { line, problems: [`not valid JSON: ${errorMessage(error)}`] };
-    }
+  yield* jsonlRecordsOf(createReadStream(path));
+}
+
+/** The records of JSONL bytes however they arrive in chunks (see support/json-lines.ts). */
+export async function* jsonlRecordsOf(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<InputRecord> {
+  for await (const item of readJsonLines(chunks)) {
+    yield 'error' in item ? { line: item.line, problems: [`not valid JSON: ${item.error}`] } : item;
   }
 }

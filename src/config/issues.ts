@@ -10,11 +10,15 @@ interface ZodIssueLike {
   readonly issues?: readonly { readonly message: string }[];
 }
 
-/** `['retry', 'attempts']` → `retry.attempts`; `['query', 'ids', 0]` → `query.ids[0]`. */
+/** A key that would make a path read another way (`a.b`, `]`, ``, ` x`, a control character) is quoted. */
+const needsQuotes = (key: string) => key === '' || key !== key.trim() || /[.[\]"\x00-\x1f\x7f]/.test(key);
+
+/** `['retry', 'attempts']` → `retry.attempts`; `['query', 'ids', 0]` → `query.ids[0]`; `['query', 'a.b']` → `query["a.b"]`. */
 export function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const part of path) {
     if (typeof part === 'number') out += `[${part}]`;
+    else if (needsQuotes(String(part))) out += `[${JSON.stringify(String(part))}]`;
     else out += out ? `.${String(part)}` : String(part);
   }
   return out;

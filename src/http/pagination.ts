@@ -1,5 +1,6 @@
 import { atPath, type NextPage, type Paginate, type PagingState } from '../operation/paginate-schema.js';
 import type { HttpResponseSummary } from './http-client.js';
+import { parseLinkHeader, relationsOf } from './link-header.js';
 import type { RequestSpec } from './request-spec.js';
 
 /**
@@ -103,16 +104,10 @@ function nextUrl(value: unknown, items: unknown[], requestUrl: URL, state: Pagin
   return { ok: true, items, next: { url: url.href } };
 }
 
-/** The `rel="next"` target of an RFC 8288 Link header, if any. */
+/** The `rel="next"` target of an RFC 8288 Link header, if any (the first, when several say next). */
 export function nextLink(header: string | undefined): string | undefined {
   if (!header) return undefined;
-  for (const match of header.matchAll(/<([^>]*)>((?:\s*;\s*[^;,]+)*)/g)) {
-    const params = match[2] ?? '';
-    const rel = /;\s*rel\s*=\s*(?:"([^"]*)"|([^\s;,]+))/i.exec(params);
-    const relations = (rel?.[1] ?? rel?.[2] ?? '').toLowerCase().split(/\s+/);
-    if (relations.includes('next')) return match[1];
-  }
-  return undefined;
+  return parseLinkHeader(header).find((link) => relationsOf(link).includes('next'))?.target;
 }
 
 function describe(value: unknown): string {

@@ -30,8 +30,10 @@ export function parseOperation(input: unknown, config: SluiceConfig): ParseResul
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     return { ok: false, issues: [{ path: '', message: `expected a JSON object, got ${describe(input)}` }] };
   }
+  const lost = lostKeyIssues(input as Record<string, unknown>);
   const parsed = operationSchema.safeParse(input);
-  if (!parsed.success) return { ok: false, issues: issuesFromZod(parsed.error.issues) };
+  if (!parsed.success) return { ok: false, issues: [...lost, ...issuesFromZod(parsed.error.issues)] };
+  if (lost.length > 0) return { ok: false, issues: lost };
   const operation = parsed.data;
   if (operation.target !== undefined && !Object.hasOwn(config.targets, operation.target)) {
     const known = Object.keys(config.targets);
@@ -51,6 +53,20 @@ export function parseOperation(input: unknown, config: SluiceConfig): ParseResul
   if (paging.length > 0) return { ok: false, issues: paging };
   return { ok: true, operation };
 }
+
+/** The records of names in an operation (`json` and `meta` are kept whole, whatever their keys). */
+const RECORDS = [['query'], ['form'], ['headers'], ['expect', 'schema'], ['paginate', 'forEach']];
+
+/** zod leaves a "__proto__" key out of a record it copies (it cannot be assigned safely): refuse it rather than lose it. */
+function lostKeyIssues(input: Record<string, unknown>): Issue[] {
+  return RECORDS.flatMap((path) => {
+    const record = path.reduce<unknown>((node, key) => (isObject(node) ? node[key] : undefined), input);
+    if (!isObject(record) || !Object.hasOwn(record, '__proto__')) return [];
+    return [{ path: `${path.join('.')}.__proto__`, message: 'the name "__proto__" is not supported (it would be lost on the way)' }];
+  });
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** Where the items go must work with this config: a download directory, or a valid child template. */
 function paginationIssues(paginate: Paginate, config: SluiceConfig): Issue[] {

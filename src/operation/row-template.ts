@@ -21,6 +21,8 @@ import { COLUMN_SYNTAX, placeholdersOf, renderWith } from './template.js';
 const PLAIN_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?$/;
 /** Decimal digits a double keeps exactly (a longer decimal would come back different). */
 const MAX_DECIMAL_DIGITS = 15;
+/** Below the smallest normal double, digits are lost (and past 5e-324 all of them: the number is 0). */
+const MIN_NORMAL = 2.2250738585072014e-308;
 
 /**
  * A cell as a whole value: `undefined` when empty; a number when it is a plain decimal number that
@@ -35,7 +37,9 @@ export function cellValue(cell: string): string | number | boolean | undefined {
   if (PLAIN_NUMBER.test(cell)) {
     const number = Number(cell);
     const digits = cell.replace(/[-.]/g, '').replace(/^0+/, '').length;
-    const exact = cell.includes('.') ? digits <= MAX_DECIMAL_DIGITS : Number.isSafeInteger(number);
+    const exact = cell.includes('.')
+      ? digits <= MAX_DECIMAL_DIGITS && (digits === 0 || Math.abs(number) >= MIN_NORMAL)
+      : Number.isSafeInteger(number);
     if (exact) return number;
   }
   return cell;
@@ -138,11 +142,8 @@ export function compileRowTemplate(template: unknown, header: readonly string[])
       if (cell === '') return undefined;
       return placeholder.type === undefined ? cellValue(cell) : typedCell(cell, placeholder.type);
     }) as Record<string, unknown>;
-    if (!withMeta) {
-      const meta: Record<string, string> = {};
-      for (const [name, position] of index) meta[name] = cells[position] ?? '';
-      operation['meta'] = meta;
-    }
+    // fromEntries, not assignment: a column named __proto__ stays a key.
+    if (!withMeta) operation['meta'] = Object.fromEntries([...index].map(([name, position]) => [name, cells[position] ?? '']));
     return { ok: true, operation };
   };
 

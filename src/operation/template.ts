@@ -46,12 +46,13 @@ export function renderWith(template: unknown, syntax: TemplateSyntax, resolve: R
   }
   if (Array.isArray(template)) return template.map((entry) => renderWith(entry, syntax, resolve) ?? null);
   if (template !== null && typeof template === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(template)) {
-      const rendered = renderWith(value, syntax, resolve);
-      if (rendered !== undefined) out[key] = rendered;
-    }
-    return out;
+    // fromEntries, not assignment: a "__proto__" key (JSON.parse makes it an own key) stays a key.
+    return Object.fromEntries(
+      Object.entries(template).flatMap(([key, value]) => {
+        const rendered = renderWith(value, syntax, resolve);
+        return rendered === undefined ? [] : [[key, rendered]];
+      }),
+    );
   }
   return template;
 }

@@ -205,7 +205,8 @@ describe('sluice enqueue (built binary)', () => {
         'targets.shop.baseUrl: expected an absolute http(s) URL',
         'targets.shop.limits.burst: burst needs requestsPerSecond or requestsPerMinute',
         expect.stringMatching(/^targets\.bad name!: target names may hold letters, digits and _ \. : -/),
-        expect.stringMatching(/^limits\.api\.example\.com\.requestsPerSecond: /),
+        // A key with dots is quoted, so the path reads one way.
+        expect.stringMatching(/^limits\["api\.example\.com"\]\.requestsPerSecond: /),
         'retries: unknown field',
       ]),
     );

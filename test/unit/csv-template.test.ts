@@ -49,6 +49,12 @@ describe('cellValue: a cell that is a whole value', () => {
     expect(cellValue(cell)).toBe(cell);
   });
 
+  // Property-based counterexample: below the smallest normal double a decimal loses digits, and past 5e-324 all of them.
+  it('a decimal too small for a double to hold exactly stays text (1e-324 was 0)', () => {
+    for (const cell of [`0.${'0'.repeat(323)}1`, `-0.${'0'.repeat(309)}123456789012345`]) expect(cellValue(cell)).toBe(cell);
+    expect(cellValue(`0.${'0'.repeat(300)}5`)).toBe(5e-301);
+  });
+
   it('an empty cell is no value', () => {
     expect(cellValue('')).toBeUndefined();
   });
@@ -166,6 +172,20 @@ describe('compileRowTemplate + render', () => {
     expect(row.explain('json.zip', cells)).toBe(' (column zip: "01234")');
     expect(row.explain('json.label', cells)).toBe(` (column name: "${'x'.repeat(40)}…", column zip: "01234")`);
     expect(row.explain('method', cells)).toBe('');
+  });
+
+  // Property-based counterexample: assigning to out["__proto__"] set the prototype and lost the field.
+  it('keeps a "__proto__" key of the template and a column named __proto__ in meta', () => {
+    const template = compile(JSON.parse('{"method":"POST","url":"/x","json":{"__proto__":{"v":"{{id}}"},"k":"{{id}}"}}'), [
+      'id',
+      '__proto__',
+    ]);
+    expect(JSON.stringify(renderOk(template, ['7', 'p']))).toBe(
+      '{"method":"POST","url":"/x","json":{"__proto__":{"v":7},"k":7},"meta":{"id":"7","__proto__":"p"}}',
+    );
+    expect(JSON.stringify(renderTemplate(JSON.parse('{"json":{"__proto__":{"v":"{{item.id}}"}}}'), { item: { id: 3 } }))).toBe(
+      '{"json":{"__proto__":{"v":3}}}',
+    );
   });
 
   it('trims header names; a column without a name is ignored', () => {

@@ -112,6 +112,39 @@ describe('parseOperation: invalid operations', () => {
     ]);
   });
 
+  // Property-based counterexamples: a key holding a dot or a bracket, or an empty one, made a path that reads another way.
+  it('quotes a key that is not a plain name, so the path reads one way', () => {
+    expect(issues({ 'a.b': '', method: 'GET', url: 'http://h/x' })).toEqual([{ path: '["a.b"]', message: 'unknown field' }]);
+    expect(issues({ method: 'GET', url: 'http://h/x', retry: { '] ': null } })).toEqual([
+      { path: 'retry["] "]', message: 'unknown field' },
+    ]);
+    expect(issues({ method: 'GET', url: 'http://h/x', query: { '': {} } })).toEqual([{ path: 'query[""]', message: expect.any(String) }]);
+  });
+
+  // Property-based counterexample: zod leaves a "__proto__" key out of a record, so the header was silently not sent.
+  it('refuses a "__proto__" name in query, form, headers, expect.schema and paginate.forEach rather than losing it', () => {
+    const message = expect.stringMatching(/"__proto__" is not supported/);
+    expect(issues(JSON.parse('{"method":"GET","url":"http://h/x","headers":{"__proto__":""}}'))).toEqual([
+      { path: 'headers.__proto__', message },
+    ]);
+    expect(issues(JSON.parse('{"method":"GET","url":"http://h/x","query":{"__proto__":"1","a":"2"}}'))).toEqual([
+      { path: 'query.__proto__', message },
+    ]);
+    expect(issues(JSON.parse('{"method":"POST","url":"http://h/x","form":{"__proto__":["a"]}}'))).toEqual([
+      { path: 'form.__proto__', message },
+    ]);
+    expect(issues(JSON.parse('{"method":"GET","url":"http://h/x","expect":{"schema":{"__proto__":{}}}}'))).toEqual([
+      { path: 'expect.schema.__proto__', message },
+    ]);
+    expect(issues(JSON.parse('{"method":"GET","url":"http://h/x","paginate":{"style":"link","forEach":{"__proto__":{}}}}'))).toEqual([
+      { path: 'paginate.forEach.__proto__', message },
+    ]);
+    // json and meta are kept whole, "__proto__" and all.
+    expect(
+      JSON.stringify(valid(JSON.parse('{"method":"POST","url":"http://h/x","json":{"__proto__":1},"meta":{"__proto__":2}}'))),
+    ).toContain('"json":{"__proto__":1}');
+  });
+
   it('names each of several unknown fields', () => {
     const found = issues({ method: 'GET', url: 'http://h/x', jsn: 1, timeoutMs: { totl: 5 }, hdrs: {} });
     expect(found).toEqual(

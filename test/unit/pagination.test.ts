@@ -8,6 +8,16 @@ describe('nextLink (RFC 8288)', () => {
     ['<https://api.test/items?page=2>; rel="next", <https://api.test/items?page=9>; rel="last"', 'https://api.test/items?page=2'],
     ['<https://api.test/items?page=9>; rel="last", <https://api.test/items?page=2>; rel=next', 'https://api.test/items?page=2'],
     ['</items?cursor=a,b>; title="x"; rel="prev next"', '/items?cursor=a,b'],
+    // A comma inside a quoted parameter is not the end of the link-value (the walk used to stop after page 1).
+    ['<https://api.x/p2>; title="Page, two"; rel="next"', 'https://api.x/p2'],
+    ['<a>;title=",";rel=next', 'a'],
+    // `rel=next` inside a quoted title is text, not the relation.
+    ['<https://api.x/p1>; title="x; rel=next; y"', undefined],
+    ['<https://api.x/p1>; title="x; rel=next", <https://api.x/p3>; rel=next', 'https://api.x/p3'],
+    // An escaped quote does not end the quoted-string.
+    ['<https://api.x/p1>; title="say \\"hi\\", ok"; rel=next', 'https://api.x/p1'],
+    // Only the first rel counts (RFC 8288 §3.3).
+    ['<https://api.x/p1>; rel=prev; rel=next', undefined],
     ['<https://api.test/items?page=1>; rel="prev"', undefined],
     ['', undefined],
     [undefined, undefined],

@@ -78,6 +78,26 @@ describe('parseRateLimitHeaders', () => {
     expect(parseRateLimitHeaders({ ratelimit: 'LIMIT=10, Remaining=0, Reset=3' }, NOW)).toEqual({ remaining: 0, resetMs: 3_000 });
   });
 
+  it('reads the structured RateLimit field of the current IETF draft', () => {
+    expect(parseRateLimitHeaders({ ratelimit: '"default";r=0;t=30' }, NOW)).toEqual({ remaining: 0, resetMs: 30_000 });
+    expect(parseRateLimitHeaders({ ratelimit: '"default";r=50;t=30' }, NOW)).toEqual({ remaining: 50, resetMs: 30_000 });
+    // Draft-08 wrote the policy name as a token.
+    expect(parseRateLimitHeaders({ ratelimit: 'default;r=0;t=5' }, NOW)).toEqual({ remaining: 0, resetMs: 5_000 });
+  });
+
+  it('answers with the tightest of several policies: the spent one that resets last, else the fewest left', () => {
+    const spent = { ratelimit: '"burst";r=0;t=5, "daily";r=0;t=3600, "hourly";r=7;t=60' };
+    expect(parseRateLimitHeaders(spent, NOW)).toEqual({ remaining: 0, resetMs: 3_600_000 });
+    expect(parseRateLimitHeaders({ ratelimit: '"burst";r=9;t=5, "daily";r=3;t=3600' }, NOW)).toEqual({ remaining: 3, resetMs: 3_600_000 });
+    // A field sent on several lines is one list.
+    expect(parseRateLimitHeaders({ ratelimit: ['"burst";r=9;t=5', '"daily";r=0;t=60'] }, NOW)).toEqual({ remaining: 0, resetMs: 60_000 });
+  });
+
+  it('takes a spent policy without t to reset within its RateLimit-Policy window', () => {
+    const headers = { ratelimit: '"daily";r=0', 'ratelimit-policy': '"burst";q=10;w=1, "daily";q=1000;w=600' };
+    expect(parseRateLimitHeaders(headers, NOW)).toEqual({ remaining: 0, resetMs: 600_000 });
+  });
+
   it('does not take `remaining=` from inside another parameter of the combined header', () => {
     expect(parseRateLimitHeaders({ ratelimit: 'limit=100, xremaining=0, reset=30' }, NOW)).toBeUndefined();
   });
@@ -101,7 +121,9 @@ describe('parseRateLimitHeaders', () => {
     ['undefined values', { 'ratelimit-remaining': undefined, 'ratelimit-reset': undefined }],
     ['an empty list of values', { 'ratelimit-remaining': [], 'ratelimit-reset': '30' }],
     ['a combined header without a reset', { ratelimit: 'limit=100, remaining=0' }],
-    ['a combined header in the draft-08 structured form', { ratelimit: '"default";r=0;t=30' }],
+    ['a structured field with a syntax error', { ratelimit: '"default";r=0;t=30,' }],
+    ['a structured field without r', { ratelimit: '"default";t=30' }],
+    ['a structured field without t, and no window for its policy', { ratelimit: '"default";r=0', 'ratelimit-policy': '"other";q=10;w=60' }],
   ])('returns undefined for %s', (_, headers) => {
     expect(parseRateLimitHeaders(headers, NOW)).toBeUndefined();
   });

@@ -26,6 +26,29 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter('Wednesday, 21-Oct-26 07:28:10 GMT', NOW)).toBe(10_000);
   });
 
+  it('reads the obsolete asctime date form', () => {
+    expect(parseRetryAfter('Wed Oct 21 07:28:30 2026', NOW)).toBe(30_000);
+    expect(parseRetryAfter('Sun Nov  1 07:28:00 2026', NOW)).toBe(DAY_MS);
+  });
+
+  it('puts an RFC 850 two-digit year within 50 years of now, as RFC 9110 says (not 1950 for 50)', () => {
+    expect(parseRetryAfter('Saturday, 01-Jan-50 00:00:00 GMT', NOW)).toBe(DAY_MS);
+    expect(parseRetryAfter('Wednesday, 21-Oct-26 07:28:10 GMT', Date.parse('2099-01-01T00:00:00Z'))).toBe(0);
+  });
+
+  // Date.parse reads these as dates (`Wed 2027` is 1 Jan 2027): a garbage header paused the key for 24 h.
+  it.each([
+    'Wed 2027',
+    'Retry 2099',
+    'x 2030',
+    'May 2030',
+    'Oct 2026-10-21',
+    'Thu, 31 Feb 2026 07:28:00 GMT',
+    'Wed, 21 Oct 2026 07:28:00 PST',
+  ])('returns undefined for %j, which is no HTTP-date', (value) => {
+    expect(parseRetryAfter(value, NOW)).toBeUndefined();
+  });
+
   it('measures a date against the given now, not the clock', () => {
     const date = 'Wed, 21 Oct 2026 07:29:00 GMT';
     expect(parseRetryAfter(date, NOW)).toBe(60_000);

@@ -1,4 +1,3 @@
-import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -17,6 +16,7 @@ import {
 } from '../api-schemas.js';
 import type { QueueRegistry } from '../queue-registry.js';
 import { route, type AnyRoute } from '../route.js';
+import { createJsonLineReader, type JsonLine } from '../../support/json-lines.js';
 
 export const NDJSON = 'application/x-ndjson';
 
@@ -195,26 +195,19 @@ export function isNdjson(request: FastifyRequest): boolean {
   return (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase() === NDJSON;
 }
 
-/** NDJSON, streamed: blank lines are skipped; a line that is not JSON is an item with an error. */
-async function readNdjson(stream: Readable, limitBytes: number): Promise<Item[]> {
+/** NDJSON, streamed: blank lines are skipped; a line that is not JSON is an item with an error (see support/json-lines.ts). */
+export async function readNdjson(stream: AsyncIterable<Uint8Array>, limitBytes: number): Promise<Item[]> {
   const items: Item[] = [];
-  const decoder = new StringDecoder('utf8');
-  let pending = '';
+  const reader = createJsonLineReader();
   let bytes = 0;
-  let line = 0;
-  const take = (text: string) => {
-    line += 1;
-    const trimmed = text.trim();
-    if (trimmed === '') return;
-    if (items.length >= MAX_OPERATIONS_PER_REQUEST) throw tooMany();
-    try {
-      items.push({ line, value: JSON.parse(trimmed) });
-    } catch (error) {
-      items.push({ line, value: undefined, parseError: `not JSON: ${(error as Error).message}` });
+  const take = (lines: JsonLine[]) => {
+    for (const item of lines) {
+      if (items.length >= MAX_OPERATIONS_PER_REQUEST) throw tooMany();
+      items.push('error' in item ? { line: item.line, value: undefined, parseError: `not JSON: ${item.error}` } : item);
     }
   };
   for await (const chunk of stream) {
-    bytes += (chunk as Buffer).length;
+    bytes += chunk.length;
     if (bytes > limitBytes) {
       // Not destroyed here: the 413 is answered first, then the connection closes (the rest unread).
       throw new ApiError(
@@ -223,16 +216,9 @@ async function readNdjson(stream: Readable, limitBytes: number): Promise<Item[]>
         `the body is larger than ${limitBytes} bytes (SLUICE_API_MAX_BODY_BYTES): send fewer operations per request`,
       );
     }
-    pending += decoder.write(chunk as Buffer);
-    let start = 0;
-    for (let newline = pending.indexOf('\n'); newline !== -1; newline = pending.indexOf('\n', start)) {
-      take(pending.slice(start, newline));
-      start = newline + 1;
-    }
-    pending = pending.slice(start);
+    take(reader.write(chunk));
   }
-  pending += decoder.end();
-  if (pending !== '') take(pending);
+  take(reader.end());
   return items;
 }
 
