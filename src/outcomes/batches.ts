@@ -29,8 +29,15 @@ export function createBatches(redis: Redis, queue: string): Batches {
   const keys = queueKeys(queue);
 
   async function status(batchId: string): Promise<BatchStatus | undefined> {
-    const [[, rawHash], [, filling]] = ((await redis.multi().hgetall(keys.batch(batchId)).exists(keys.batchEnqueuing(batchId)).exec()) ??
-      []) as [[unknown, Record<string, string>], [unknown, number]];
+    // A pipeline, not a MULTI: Redis aborts every MULTI while it refuses writes (maxmemory), and a
+    // read must still answer then. The flag is read first: once it is gone, the counters read
+    // after it hold the batch's final total.
+    const [[flagError, filling], [hashError, rawHash]] = ((await redis
+      .pipeline()
+      .exists(keys.batchEnqueuing(batchId))
+      .hgetall(keys.batch(batchId))
+      .exec()) ?? []) as [[Error | null, number], [Error | null, Record<string, string>]];
+    if (flagError ?? hashError) throw flagError ?? hashError;
     const hash = rawHash ?? {};
     if (!hash['total'] && !hash['createdAt']) return undefined;
     const total = Number(hash['total'] ?? 0);
