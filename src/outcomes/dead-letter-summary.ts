@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { QueueKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
+import { redactText } from '../observability/redact.js';
 import { groupField, parseGroupField } from './dead-letter-groups.js';
 import type { DeadLetter } from './dead-letter.js';
 import { matchesFilter, scanDeadLetters, type DeadLetterFilter } from './dead-letter-entries.js';
@@ -66,7 +67,8 @@ export async function summarizeDeadLetters(
       ...group,
       count,
       latest: newest?.deadLetteredAt ?? null,
-      example: newest ? newest.message.split('\n')[0]!.slice(0, 300) : null,
+      // Shown to every reader (API, dashboard): a URL in the message keeps no credential.
+      example: newest ? redactText(newest.message.split('\n')[0]!).slice(0, 300) : null,
     };
   });
   groups.sort((a, b) => b.count - a.count || ((a.latest ?? '') < (b.latest ?? '') ? 1 : -1));

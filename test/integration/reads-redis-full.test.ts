@@ -4,11 +4,10 @@
  * one made only of reads.
  * Every read path (CLI and HTTP API) must still answer; housekeeping writes may fail quietly.
  */
-import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { main } from '../../src/cli/main.js';
 import { limiterKeys, queueKeys } from '../../src/redis/keys.js';
 import { startApiServer } from '../helpers/api-server.js';
+import { runCliInProcess, type InProcessResult } from '../helpers/cli-in-process.js';
 import { startPipeline, type Pipeline } from '../helpers/pipeline-harness.js';
 import { useRedisServer, waitFor } from '../helpers/redis.js';
 import { startRedisServer } from '../../src/support/redis-server.js';
@@ -54,26 +53,8 @@ async function fillRedis(client: Redis): Promise<void> {
   await expect(client.multi().get('probe').exec()).rejects.toThrow(/EXECABORT/);
 }
 
-async function cli(url: string, argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (append: (text: string) => void) =>
-    new Writable({
-      write(chunk: Buffer | string, _encoding, callback) {
-        append(chunk.toString());
-        callback();
-      },
-    });
-  const stdin = new PassThrough();
-  stdin.end();
-  const code = await main(argv, {
-    stdout: sink((text) => (stdout += text)),
-    stderr: sink((text) => (stderr += text)),
-    stdin,
-    env: { REDIS_URL: url },
-    cwd: '/nonexistent-sluice-cwd',
-  });
-  return { code, stdout, stderr };
+function cli(url: string, argv: string[]): Promise<InProcessResult> {
+  return runCliInProcess(argv, { REDIS_URL: url });
 }
 
 /**
