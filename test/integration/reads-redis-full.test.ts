@@ -6,6 +6,8 @@
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { limiterKeys, queueKeys } from '../../src/redis/keys.js';
+import { createFleetMetrics } from '../../src/observability/fleet-metrics.js';
+import { discoverQueues } from '../../src/queue/discover-queues.js';
 import { startApiServer } from '../helpers/api-server.js';
 import { runCliInProcess, type InProcessResult } from '../helpers/cli-in-process.js';
 import { startPipeline, type Pipeline } from '../helpers/pipeline-harness.js';
@@ -78,7 +80,7 @@ async function finishedBatch(): Promise<{ p: Pipeline; batchId: string; deadId: 
 }
 
 describe('reads while Redis is full (maxmemory, noeviction)', () => {
-  it('the CLI answers status, results, dlq list/show and limits', async () => {
+  it('the CLI answers status, wait, results, dlq list/show and limits', async () => {
     const { p, batchId, deadId } = await finishedBatch();
     await fillRedis(redis().client);
     const url = redis().url;
@@ -88,6 +90,11 @@ describe('reads while Redis is full (maxmemory, noeviction)', () => {
     expect(status.stderr).toBe('');
     expect(status.code).toBe(0);
     expect(JSON.parse(status.stdout)).toMatchObject({ batchId, total: 2, succeeded: 1, deadLettered: 1, pending: 0 });
+
+    // Finished, with a dead letter: exit 1, as when Redis has room.
+    const waited = await cli(url, ['wait', batchId, '--timeout', '10', '--json', ...q]);
+    expect(waited.code, waited.stderr).toBe(1);
+    expect(JSON.parse(waited.stdout)).toMatchObject({ batchId, deadLettered: 1, pending: 0, timedOut: false, redisUnreachable: false });
 
     const results = await cli(url, ['results', batchId, ...q]);
     expect(results.code, results.stderr).toBe(0);
@@ -106,10 +113,13 @@ describe('reads while Redis is full (maxmemory, noeviction)', () => {
     expect(JSON.parse(limits.stdout)).toEqual([]);
   });
 
-  it('the HTTP API answers batches, results, operations, dead letters, limits and the overview', async () => {
+  it('the HTTP API answers batches, results, operations, dead letters, limits, the overview and /metrics', async () => {
     const { p, batchId, deadId } = await finishedBatch();
-    const api = await startApiServer({ redis: redis().client, config: p.config, queue: p.queue });
-    await fillRedis(redis().client);
+    const client = redis().client;
+    const metrics = createFleetMetrics({ redis: client, config: p.config, queues: () => discoverQueues(client) });
+    onTestFinished(() => metrics.close());
+    const api = await startApiServer({ redis: client, config: p.config, queue: p.queue, metrics });
+    await fillRedis(client);
 
     const read = async (path: string) => {
       const response = await api.call(path, { role: 'read' });
@@ -125,6 +135,7 @@ describe('reads while Redis is full (maxmemory, noeviction)', () => {
     expect(deadLetters).toMatchObject({ total: 1, groups: [{ status: 404, reason: 'permanent-status', count: 1 }] });
     expect(JSON.parse(await read('/v1/dead-letters'))).toMatchObject({ total: 1 });
     expect(JSON.parse(await read('/v1/limits'))).toEqual([]);
+    expect(await read('/metrics')).toContain(`sluice_dead_letters_stored{queue="${p.queue}"} 1`);
     const overview = JSON.parse(await read('/v1/overview')) as { queues: { name: string; batches: unknown[]; deadLetters: unknown }[] };
     const mine = overview.queues.find((queue) => queue.name === p.queue);
     expect(mine).toMatchObject({ batches: [{ batchId, total: 2 }], deadLetters: { total: 1 } });
