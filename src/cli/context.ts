@@ -58,7 +58,11 @@ export async function createCliContext(io: CliIo, options: GlobalOptions): Promi
     queue: options.queue ?? env.SLUICE_QUEUE,
     async redis() {
       redis ??= createRedisConnection(env.REDIS_URL, { name: 'sluice:cli' });
-      reachable ??= assertRedisReachable(redis, env.REDIS_URL);
+      // A failed check is not kept: `wait` asks again until Redis answers.
+      reachable ??= assertRedisReachable(redis, env.REDIS_URL).catch((error: unknown) => {
+        reachable = undefined;
+        throw error;
+      });
       await reachable;
       return redis;
     },

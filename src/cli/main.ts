@@ -1,8 +1,10 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, SluiceError, UsageError, ValidationError, errorMessage } from '../errors.js';
+import { isRedisUnavailable } from '../redis/unavailable.js';
 import { createCliContext, type CliContext, type CliIo, type GlobalOptions } from './context.js';
 import { enqueueCommand } from './commands/enqueue.js';
-import { resultsCommand, statusCommand, waitCommand } from './commands/batch.js';
+import { resultsCommand, statusCommand } from './commands/batch.js';
+import { waitCommand } from './commands/wait.js';
 import { dlqListCommand, dlqPurgeCommand, dlqReplayCommand, dlqShowCommand } from './commands/dlq.js';
 import {
   limitsCircuitCommand,
@@ -13,8 +15,8 @@ import {
   limitsSetCommand,
 } from './commands/limits.js';
 
-/** Exit codes: 0 ok, 1 failure (or dead letters, for `wait`), 2 bad input or usage, 3 timeout. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, timeout: 3 } as const;
+/** Exit codes: 0 ok, 1 failure (or dead letters, for `wait`), 2 bad input or usage, 3 timeout, 4 Redis not answering. */
+export const EXIT = { ok: 0, failure: 1, usage: 2, timeout: 3, redisUnreachable: 4 } as const;
 
 function defaultIo(): CliIo {
   return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, cwd: process.cwd() };
@@ -43,6 +45,11 @@ function reportError(io: CliIo, error: unknown): number {
   if (badInput || error instanceof ConfigError || error instanceof ValidationError || error instanceof UsageError) {
     io.stderr.write(`sluice: ${error.message}\n`);
     return EXIT.usage;
+  }
+  if (isRedisUnavailable(error)) {
+    const message = errorMessage(error);
+    io.stderr.write(`sluice: ${message.startsWith('cannot reach Redis') ? message : `Redis is not answering: ${message}`}\n`);
+    return EXIT.redisUnreachable;
   }
   if (error instanceof SluiceError) {
     io.stderr.write(`sluice: ${error.message}\n`);
@@ -132,9 +139,9 @@ function addBatchCommands(program: Command, run: Run): void {
 
   program
     .command('wait')
-    .description('wait for a batch to finish: exit 0 all succeeded, 1 some dead-lettered, 3 timeout')
+    .description('wait for a batch to finish: exit 0 all succeeded, 1 some dead-lettered, 3 timeout, 4 Redis not answering')
     .argument('<batch>', 'batch id')
-    .option('--timeout <seconds>', 'give up after this many seconds (exit 3)')
+    .option('--timeout <seconds>', 'give up after this many seconds (exit 3); a Redis outage is ridden out until then (else 5 minutes)')
     .option('--json', 'print the final counters as JSON')
     .action(run((ctx, batch: string, options) => waitCommand(ctx, batch, options)));
 

@@ -67,7 +67,8 @@ export function createLimitsAdmin(options: { redis: Redis; config: SluiceConfig 
     // A key nobody has used for a day (its state expired), with no override and nothing in the
     // config, is forgotten: the index would otherwise grow with every key ever named.
     const forgotten = readings.filter(({ key, ...reading }) => isForgotten(reading) && !configured.has(key));
-    if (forgotten.length) await redis.srem(limiterKeys.index, ...forgotten.map(({ key }) => key));
+    // Housekeeping: a Redis that refuses writes (maxmemory, a read-only replica) must not fail the listing.
+    if (forgotten.length) await redis.srem(limiterKeys.index, ...forgotten.map(({ key }) => key)).catch(() => undefined);
     return readings.filter((reading) => !forgotten.includes(reading)).map((reading) => limitStatus(reading, config, now));
   }
 

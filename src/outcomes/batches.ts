@@ -2,6 +2,8 @@ import type { Redis } from 'ioredis';
 import { queueKeys } from '../redis/keys.js';
 import type { ResultLine } from './result-line.js';
 
+export { waitForBatch, type WaitOptions, type WaitResult } from './wait-for-batch.js';
+
 export interface BatchStatus {
   batchId: string;
   total: number;
@@ -29,8 +31,15 @@ export function createBatches(redis: Redis, queue: string): Batches {
   const keys = queueKeys(queue);
 
   async function status(batchId: string): Promise<BatchStatus | undefined> {
-    const [[, rawHash], [, filling]] = ((await redis.multi().hgetall(keys.batch(batchId)).exists(keys.batchEnqueuing(batchId)).exec()) ??
-      []) as [[unknown, Record<string, string>], [unknown, number]];
+    // A pipeline, not a MULTI: Redis aborts every MULTI while it refuses writes (maxmemory), and a
+    // read must still answer then. The flag is read first: once it is gone, the counters read
+    // after it hold the batch's final total.
+    const [[flagError, filling], [hashError, rawHash]] = ((await redis
+      .pipeline()
+      .exists(keys.batchEnqueuing(batchId))
+      .hgetall(keys.batch(batchId))
+      .exec()) ?? []) as [[Error | null, number], [Error | null, Record<string, string>]];
+    if (flagError ?? hashError) throw flagError ?? hashError;
     const hash = rawHash ?? {};
     if (!hash['total'] && !hash['createdAt']) return undefined;
     const total = Number(hash['total'] ?? 0);
@@ -69,35 +78,4 @@ export function createBatches(redis: Redis, queue: string): Batches {
   }
 
   return { status, list, results };
-}
-
-export interface WaitOptions {
-  /** Give up after this long; resolves with `timedOut: true`. Default: never. */
-  timeoutMs?: number;
-  /** How often counters are read. Default 500 ms. */
-  intervalMs?: number;
-  /** Called with every reading. */
-  onUpdate?: (status: BatchStatus) => void;
-  signal?: AbortSignal;
-}
-
-/**
- * Polls a batch until nothing is pending and no producer is still adding to it (or the timeout). One HGETALL per interval, whatever the
- * batch size.
- */
-export async function waitForBatch(
-  batches: Batches,
-  batchId: string,
-  options: WaitOptions = {},
-): Promise<{ status: BatchStatus | undefined; timedOut: boolean }> {
-  const interval = options.intervalMs ?? 500;
-  const deadline = options.timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.timeoutMs;
-  for (;;) {
-    const status = await batches.status(batchId);
-    if (status) options.onUpdate?.(status);
-    if (status && status.pending === 0 && !status.enqueuing) return { status, timedOut: false };
-    if (!status) return { status, timedOut: false };
-    if (Date.now() >= deadline || options.signal?.aborted) return { status, timedOut: true };
-    await new Promise((resolve) => setTimeout(resolve, Math.min(interval, Math.max(0, deadline - Date.now()))));
-  }
 }

@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { QueueKeys } from '../redis/keys.js';
+import { defineScript } from '../redis/scripts.js';
+import { redactText } from '../observability/redact.js';
 import { groupField, parseGroupField } from './dead-letter-groups.js';
 import type { DeadLetter } from './dead-letter.js';
 import { matchesFilter, scanDeadLetters, type DeadLetterFilter } from './dead-letter-entries.js';
@@ -31,15 +33,13 @@ export async function summarizeDeadLetters(
 ): Promise<{ total: number; groups: DeadLetterGroup[] }> {
   const batch = filter.batchId;
   const countsKey = batch !== undefined ? keys.batchDeadLetterGroups(batch) : keys.deadLetterGroups;
-  const reading = redis.multi().hgetall(countsKey);
-  if (batch !== undefined) reading.zcard(keys.batchDeadLetters(batch));
-  else reading.hlen(keys.deadLetters);
-  const [[, rawCounts], [, stored]] = ((await reading.exec()) ?? []) as [[unknown, Record<string, string>], [unknown, number]];
-  let counts = new Map(
-    Object.entries(rawCounts ?? {})
-      .map(([field, count]) => [field, Number(count)] as const)
-      .filter(([, count]) => count > 0),
-  );
+  const [flat, stored] = (await defineScript(redis, 'dead-letter-counts-2')(
+    countsKey,
+    batch !== undefined ? keys.batchDeadLetters(batch) : keys.deadLetters,
+    batch !== undefined ? 'zset' : 'hash',
+  )) as [string[], number];
+  let counts = new Map<string, number>();
+  for (let i = 0; i + 1 < flat.length; i += 2) if (Number(flat[i + 1]) > 0) counts.set(flat[i]!, Number(flat[i + 1]));
   let latest = new Map<string, DeadLetter>();
   if ([...counts.values()].reduce((sum, count) => sum + count, 0) !== stored)
     ({ counts, latest } = await rebuildGroups(redis, keys, batch, countsKey));
@@ -67,7 +67,8 @@ export async function summarizeDeadLetters(
       ...group,
       count,
       latest: newest?.deadLetteredAt ?? null,
-      example: newest ? newest.message.split('\n')[0]!.slice(0, 300) : null,
+      // Shown to every reader (API, dashboard): a URL in the message keeps no credential.
+      example: newest ? redactText(newest.message.split('\n')[0]!).slice(0, 300) : null,
     };
   });
   groups.sort((a, b) => b.count - a.count || ((a.latest ?? '') < (b.latest ?? '') ? 1 : -1));
@@ -94,6 +95,8 @@ async function rebuildGroups(
   if (batch === undefined && latest.size)
     writing.hset(keys.deadLetterGroupLatest, Object.fromEntries([...latest].map(([field, entry]) => [field, entry.id])));
   if (batch !== undefined) writing.expire(countsKey, BATCH_GROUPS_TTL_SECONDS);
-  await writing.exec();
+  // Storing them is housekeeping: while Redis refuses writes (maxmemory) the summary still answers,
+  // and the next one rebuilds again.
+  await writing.exec().catch(() => undefined);
   return { counts, latest };
 }

@@ -90,7 +90,7 @@ export function createOverviewReader(options: {
   async function readQueue(resources: QueueResources, nowMs: number): Promise<QueueOverview> {
     const { queue } = resources;
     // A bounded number of commands per queue, whatever it holds: the counts and the two metrics
-    // readings (one script each), the pause flag, the batch index and one MULTI per recent batch,
+    // readings (one script each), the pause flag, the batch index and one pipeline per recent batch,
     // HLEN and the dead-letter group counters (plus one read of each group's newest dead letter).
     const [jobs, paused, completed, failed, batches, total, summary] = await Promise.all([
       queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed'),

@@ -1,4 +1,5 @@
 import { UsageError } from '../../errors.js';
+import { redacted } from '../../observability/redact.js';
 import { createDeadLetterStore, type DeadLetterFilter, type DeadLetterStore } from '../../outcomes/dead-letter-store.js';
 import type { DeadLetter } from '../../outcomes/dead-letter.js';
 import type { CliContext } from '../context.js';
@@ -45,7 +46,9 @@ function positiveInt(name: string, value: string | undefined, fallback: number):
 export async function dlqListCommand(ctx: CliContext, options: DlqListOptions): Promise<number> {
   const filter = filterFrom(options);
   const limit = positiveInt('--limit', options.limit, 100);
-  const [entries, total] = await withStore(ctx, async (store) => [await store.list(filter, { limit }), await store.count()] as const);
+  const [stored, total] = await withStore(ctx, async (store) => [await store.list(filter, { limit }), await store.count()] as const);
+  // Shown redacted, as the API and dashboards show them; a replay sends what is stored.
+  const entries = stored.map(redacted);
   if (options.json) {
     for (const entry of entries) ctx.io.stdout.write(`${JSON.stringify(entry)}\n`);
     return 0;
@@ -78,7 +81,7 @@ export async function dlqShowCommand(ctx: CliContext, id: string): Promise<numbe
     ctx.io.stderr.write(`no dead letter ${JSON.stringify(id)} in queue ${ctx.queue}\n`);
     return 1;
   }
-  ctx.io.stdout.write(`${JSON.stringify(entry, null, 2)}\n`);
+  ctx.io.stdout.write(`${JSON.stringify(redacted(entry), null, 2)}\n`);
   return 0;
 }
 

@@ -6,7 +6,7 @@ import { ApiError } from '../api-errors.js';
 import type { ApiTokens } from '../api-tokens.js';
 import type { QueueDirectory } from '../queue-directory.js';
 import type { QueueRegistry, QueueResources } from '../queue-registry.js';
-import { redactJobData } from './redact.js';
+import { redactJobData } from '../../observability/redact.js';
 import { BOARD_PATH, READ_ONLY_BOARD_PATH, guardBoard, type Board } from './board-guard.js';
 
 export { BOARD_PATH, READ_ONLY_BOARD_PATH } from './board-guard.js';

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { DeadLetterFilter } from '../../outcomes/dead-letter-store.js';
+import { redacted } from '../../observability/redact.js';
 import {
   deadLetterFilterSchema,
   deadLetterSelectionSchema,
@@ -54,7 +55,8 @@ export function deadLetterRoutes(options: { queues: QueueRegistry }): AnyRoute[]
         resources.deadLetters.summary(filter),
         resources.deadLetters.list(filter, { limit: query.limit }),
       ]);
-      return { total: summary.total, groups: summary.groups, items: query.limit === 0 ? [] : items };
+      // A read token sees dead letters redacted, as bull-board shows jobs; replays send them as stored.
+      return { total: summary.total, groups: summary.groups, items: query.limit === 0 ? [] : items.map(redacted) };
     },
   });
 

@@ -5,6 +5,7 @@ import type { SluiceConfig } from '../../config/sluice-config.js';
 import { operationSchema } from '../../operation/schema.js';
 import { parseOperation } from '../../operation/parse-operation.js';
 import { readEnvelope, foreignIdempotencyKey } from '../../queue/job-data.js';
+import { redacted } from '../../observability/redact.js';
 import { ApiError, invalid, notFound, type ApiIssue } from '../api-errors.js';
 import {
   enqueueQuerySchema,
@@ -119,8 +120,9 @@ function showRoute(queues: QueueRegistry): AnyRoute {
         throw notFound(
           `no operation ${JSON.stringify(params.id)} in queue ${resources.name} (finished jobs are removed after SLUICE_KEEP_COMPLETED_SECONDS; results stay in their batch)`,
         );
+      // What a read token sees of an operation is redacted as bull-board shows it; the job keeps it as enqueued.
       if (!job) {
-        return {
+        return redacted({
           id: params.id,
           queue: resources.name,
           state: 'dead-lettered',
@@ -137,12 +139,12 @@ function showRoute(queues: QueueRegistry): AnyRoute {
             replays: deadLetter!.replays,
           },
           operation: deadLetter!.operation,
-        };
+        });
       }
       const envelope = readEnvelope(job.data, job.id!, foreignIdempotencyKey(resources.name, job.id!, job.timestamp));
       const bullState = await job.getState();
       const state = STATES[bullState] ?? 'unknown';
-      return {
+      return redacted({
         id: job.id!,
         queue: resources.name,
         state,
@@ -165,7 +167,7 @@ function showRoute(queues: QueueRegistry): AnyRoute {
             }
           : {}),
         operation: envelope.op,
-      };
+      });
     },
   });
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { REDACTED, isCredentialName, redactJobData, redactUrlText } from '../../src/server/dashboard/redact.js';
+import { REDACTED, isCredentialName, redactJobData, redactText, redactUrlText } from '../../src/observability/redact.js';
 
-describe('redactJobData: what bull-board shows of a job', () => {
+describe('redaction: what readers are shown of an operation or job', () => {
   it('withholds headers, query parameters and body fields whose names look like credentials, at any depth', () => {
     const data = {
       op: {
@@ -83,6 +83,53 @@ describe('redactJobData: what bull-board shows of a job', () => {
     }
     for (const name of ['idempotencyKey', 'limitKey', 'batchId', 'opId', 'accept', 'content-type', 'page', 'url', 'method']) {
       expect(isCredentialName(name), name).toBe(false);
+    }
+  });
+
+  it('withholds credentials in a path with a query, a form body, JSON held in a string and multipart parts', () => {
+    const op = {
+      url: '/v1/items?api_key=k1&page=2#top',
+      body: 'grant_type=password&password=p1&user=ann',
+      multipart: [
+        { name: 'client_secret', value: 's1' },
+        { name: 'comment', value: 'hello' },
+        { name: 'token', file: 'token.txt' },
+      ],
+      excerpt: '{"error":"expired","refresh_token":"r1"}',
+    };
+    expect(redactJobData(op)).toEqual({
+      url: `/v1/items?api_key=${REDACTED}&page=2#top`,
+      body: `grant_type=password&password=${REDACTED}&user=ann`,
+      multipart: [
+        { name: 'client_secret', value: REDACTED },
+        { name: 'comment', value: 'hello' },
+        { name: 'token', file: 'token.txt' },
+      ],
+      excerpt: `{"error":"expired","refresh_token":"${REDACTED}"}`,
+    });
+    // JSON without a credential keeps its own spacing.
+    expect(redactJobData({ body: '{ "a": 1 }' })).toEqual({ body: '{ "a": 1 }' });
+  });
+
+  it('withholds header values that carry an auth scheme, whatever the header is called', () => {
+    expect(
+      redactJobData({ headers: { 'X-Forwarded-Auth': 'Bearer abc', 'X-Plan': 'Basic', 'X-Note': 'Basic plan', accept: 'text/csv' } }),
+    ).toEqual({ headers: { 'X-Forwarded-Auth': REDACTED, 'X-Plan': 'Basic', 'X-Note': REDACTED, accept: 'text/csv' } });
+    // Elsewhere such text is data.
+    expect(redactJobData({ json: { tier: 'Basic plan' } })).toEqual({ json: { tier: 'Basic plan' } });
+  });
+
+  it('finds URLs and name=value pairs inside messages, and leaves the rest of the text as written', () => {
+    expect(redactText('expected an http(s) URL, got "ftp://u:pw@files.example.com/x?token=t1&n=2"')).toBe(
+      `expected an http(s) URL, got "ftp://u:redacted@files.example.com/x?token=${REDACTED}&n=2"`,
+    );
+    // A withheld value runs to the end of its word (punctuation after it goes too).
+    expect(redactText('the next page https://api.example.com/p?cursor=9&sig=abc: refused')).toBe(
+      `the next page https://api.example.com/p?cursor=9&sig=${REDACTED} refused`,
+    );
+    expect(redactText('retry with session=abc later')).toBe(`retry with session=${REDACTED} later`);
+    for (const text of ['target answered HTTP 404', 'a=1 b=2', 'mail ann@example.com', 'https://example.com/x?a=%zz']) {
+      expect(redactText(text)).toBe(text);
     }
   });
 });

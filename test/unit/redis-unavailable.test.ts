@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { SluiceError } from '../../src/errors.js';
+import { isRedisUnavailable, outageReason } from '../../src/redis/unavailable.js';
+
+const named = (name: string, message: string) => Object.assign(new Error(message), { name });
+const withCode = (code: string) => Object.assign(new Error(`connect ${code} 127.0.0.1:6379`), { code });
+
+describe('isRedisUnavailable: whether a Redis error may go away by itself', () => {
+  it.each([
+    ['ioredis gave up on a command', named('MaxRetriesPerRequestError', 'Reached the max retries per request limit (which is 3).')],
+    ['the connection closed', new Error('Connection is closed.')],
+    ['refused', withCode('ECONNREFUSED')],
+    ['reset', withCode('ECONNRESET')],
+    ['Redis loading its data after a restart', named('ReplyError', 'LOADING Redis is loading the dataset in memory')],
+    ['a replica without its master', named('ReplyError', 'MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to no')],
+    ['a cluster failing over', named('ReplyError', 'CLUSTERDOWN The cluster is down')],
+    ['a script running too long', named('ReplyError', 'BUSY Redis is busy running a script.')],
+    ['the CLI check', new SluiceError('cannot reach Redis at redis://127.0.0.1:9', { code: 'REDIS_UNREACHABLE' })],
+  ])('%s: yes', (_what, error) => {
+    expect(isRedisUnavailable(error)).toBe(true);
+  });
+
+  it.each([
+    ['a full Redis', named('ReplyError', 'OOM command not allowed when used memory > maxmemory.')],
+    ['a read-only replica', named('ReplyError', "READONLY You can't write against a read only replica.")],
+    ['a wrong command', named('ReplyError', 'WRONGTYPE Operation against a key holding the wrong kind of value')],
+    ['an aborted transaction', named('ReplyError', 'EXECABORT Transaction discarded because of previous errors.')],
+    ['another sluice error', new SluiceError('no such batch', { code: 'NOT_FOUND' })],
+    ['a string', 'ECONNREFUSED'],
+    ['nothing', undefined],
+  ])('%s: no', (_what, error) => {
+    expect(isRedisUnavailable(error)).toBe(false);
+  });
+
+  it('names the first cause of an outage, without the advice wrapped around it', () => {
+    const cause = new Error('connect ECONNREFUSED 127.0.0.1:9');
+    expect(outageReason(new SluiceError('cannot reach Redis at …: Is it running?', { code: 'REDIS_UNREACHABLE', cause }))).toBe(
+      'connect ECONNREFUSED 127.0.0.1:9',
+    );
+    expect(outageReason(new Error('Connection is closed.'))).toBe('Connection is closed.');
+  });
+});
