@@ -66,6 +66,29 @@ describe('hostile patterns finish in linear time', () => {
   });
 });
 
+describe('format "url" on what a target sends', () => {
+  const URL = { type: 'string', format: 'url' };
+
+  it('finishes in linear time on a long run of user:password-like text', () => {
+    const mismatch = within(BOUND_MS, () => checkJson(URL, JSON.stringify(`http://${'0:'.repeat(100_000)}!`)));
+    expect(mismatch?.errors).toEqual(['(root): must match format "url"']);
+  });
+
+  it.each([
+    ['http://userid:password@example.com:8080/a?b=c', true],
+    ['http://userid@example.com', true],
+    ['https://142.42.1.1/', true],
+    ['ftp://foo.bar/baz', true],
+    ['http://10.1.1.1', false],
+    ['http://localhost', false],
+    // An `@` in the userinfo is percent-encoded (RFC 3986): a raw one no longer passes.
+    ['http://user:pa@ss@example.com', false],
+    ['http://user:pa%40ss@example.com', true],
+  ])('%s: %s', (url, valid) => {
+    expect(checkJson(URL, JSON.stringify(url)) === undefined).toBe(valid);
+  });
+});
+
 describe('patterns refused at enqueue, at their place in the schema', () => {
   it.each([
     [
