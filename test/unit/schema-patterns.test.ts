@@ -69,10 +69,13 @@ describe('hostile patterns finish in linear time', () => {
 describe('format "url" on what a target sends', () => {
   const URL = { type: 'string', format: 'url' };
 
-  it('finishes in linear time on a long run of user:password-like text', () => {
-    const mismatch = within(BOUND_MS, () => checkJson(URL, JSON.stringify(`http://${'0:'.repeat(100_000)}!`)));
-    expect(mismatch?.errors).toEqual(['(root): must match format "url"']);
-  });
+  it.each([`http://${'0:'.repeat(100_000)}!`, `http://a@${'a:'.repeat(60_000)}!`])(
+    'finishes in linear time on a long run of user:password-like text (%#)',
+    (text) => {
+      const mismatch = within(BOUND_MS, () => checkJson(URL, JSON.stringify(text)));
+      expect(mismatch?.errors).toEqual(['(root): must match format "url"']);
+    },
+  );
 
   it.each([
     ['http://userid:password@example.com:8080/a?b=c', true],
@@ -183,5 +186,8 @@ describe('which engine runs a pattern', () => {
     expect(both('^(.|x)+$', 'a\rb')).toEqual([false, false]);
     expect(both('^(.|x)+$', 'a😀b')).toEqual([true, true]);
     expect(both('^(\\.|x)+$', '.x.')).toEqual([true, true]);
+    // Like RegExp.test, a search: anywhere in the text unless anchored.
+    expect(both('o(b|c)+x', 'foobcx!')).toEqual([true, true]);
+    expect(both('^o(b|c)+x', 'foobcx!')).toEqual([false, false]);
   });
 });
