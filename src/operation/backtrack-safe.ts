@@ -22,6 +22,8 @@ interface Atom {
 
 /** Longest pattern without `^` kept on V8: it is tried at every start position. */
 const MAX_UNANCHORED_LENGTH = 32;
+/** Longest pattern (code points) this check looks at: it is quadratic in the atoms, and real patterns are short. */
+const MAX_PATTERN_LENGTH = 256;
 const MAX_CODE_POINT = 0x10ffff;
 
 const DIGIT: Range[] = [[0x30, 0x39]];
@@ -86,6 +88,7 @@ function followSet(atoms: readonly Atom[], index: number): Range[] {
 /** The pattern as atoms, or undefined when it is outside the class. */
 function parseSimple(pattern: string): { atoms: Atom[]; anchored: boolean } | undefined {
   const chars = Array.from(pattern);
+  if (chars.length > MAX_PATTERN_LENGTH) return undefined;
   const anchored = chars[0] === '^';
   let end = chars.length;
   if (end > (anchored ? 1 : 0) && chars[end - 1] === '$' && chars[end - 2] !== '\\') end -= 1;

@@ -18,6 +18,11 @@ import { runsLinearOnV8 } from './backtrack-safe.js';
  * × program size, and a response may hold SLUICE_MAX_RESPONSE_BYTES of text.
  */
 export const MAX_PATTERN_PROGRAM = 500;
+/**
+ * Largest length plus counted repeats (`{n,m}`) of a pattern given to RE2 at all: compiling costs
+ * about that much (~0.7 s for a 100-fold `[a-z]{1,1000}`) before the program's size can be known.
+ */
+const MAX_PATTERN_WEIGHT = 4_000;
 /** RE2 compilations kept, by pattern: a schema is checked, then compiled by Ajv, with the same patterns. */
 const COMPILED_KEPT = 256;
 
@@ -60,6 +65,15 @@ export function patternProblem(pattern: string): string | undefined {
 function re2(pattern: string): RegExpLike {
   const known = compiled.get(pattern);
   if (known) return known;
+  const weight = [...pattern.matchAll(/\{(\d+)(?:,(\d*))?\}/g)].reduce(
+    (sum, [, low, high]) => sum + Math.max(Number(low), Number(high ?? 0)),
+    pattern.length,
+  );
+  if (weight > MAX_PATTERN_WEIGHT) {
+    throw new PatternError(
+      `pattern is too complex: its length and counted repeats ({n,m}) add up to ${weight}, at most ${MAX_PATTERN_WEIGHT}`,
+    );
+  }
   let program: RE2JS;
   try {
     program = RE2JS.compile(RE2JS.translateRegExp(toRe2Source(pattern)));

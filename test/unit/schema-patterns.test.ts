@@ -112,6 +112,11 @@ describe('patterns refused at enqueue, at their place in the schema', () => {
       'expect.schema.anyOf[0].pattern',
       new RegExp(`^pattern is too complex: it compiles to \\d+ RE2 instructions, at most ${MAX_PATTERN_PROGRAM}`),
     ],
+    [
+      { not: { pattern: '([a-z]{1,1000})'.repeat(5) } },
+      'expect.schema.not.pattern',
+      /^pattern is too complex: its length and counted repeats \(\{n,m\}\) add up to 5075, at most 4000$/,
+    ],
   ])('%j', (schema, path, message) => {
     const issues = issuesOf(schema);
     expect(issues).toHaveLength(1);
@@ -173,6 +178,7 @@ describe('which engine runs a pattern', () => {
     '^a|b$',
     '^\\bword',
     '^\\u0041+$',
+    `^${'ab'.repeat(150)}$`,
   ])('RE2 for %j', (pattern) => {
     expect(runsLinearOnV8(pattern)).toBe(false);
   });
