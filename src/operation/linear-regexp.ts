@@ -29,8 +29,8 @@ const COMPILED_KEPT = 256;
 type RegExpEngine = NonNullable<CodeOptions['regExp']>;
 type RegExpLike = ReturnType<RegExpEngine>;
 
-/** A pattern sluice will not run; its message says why. */
-export class PatternError extends Error {}
+/** A pattern sluice will not run; its message says why (internal: it becomes a schema problem). */
+class PatternError extends Error {}
 
 /** `.` and `\s` as ECMAScript defines them (RE2's `.` takes `\r`, its `\s` only ASCII whitespace). */
 const DOT = '[^\\n\\r\\u2028\\u2029]';
