@@ -134,7 +134,8 @@ describe('reads while Redis is full (maxmemory, noeviction)', () => {
     const deadLetters = JSON.parse(await read(`/v1/dead-letters?batch=${batchId}`)) as { total: number; groups: unknown[] };
     expect(deadLetters).toMatchObject({ total: 1, groups: [{ status: 404, reason: 'permanent-status', count: 1 }] });
     expect(JSON.parse(await read('/v1/dead-letters'))).toMatchObject({ total: 1 });
-    expect(JSON.parse(await read('/v1/limits'))).toEqual([]);
+    // The pipeline's target has no limit, but a circuit breaker (on by default): listed, closed.
+    expect(JSON.parse(await read('/v1/limits'))).toMatchObject([{ key: 'test-target', configured: null, circuit: { state: 'closed' } }]);
     expect(await read('/metrics')).toContain(`sluice_dead_letters_stored{queue="${p.queue}"} 1`);
     const overview = JSON.parse(await read('/v1/overview')) as { queues: { name: string; batches: unknown[]; deadLetters: unknown }[] };
     const mine = overview.queues.find((queue) => queue.name === p.queue);
