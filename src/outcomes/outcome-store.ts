@@ -31,9 +31,17 @@ export interface OutcomeRecord {
   deadLetter?: unknown;
 }
 
+/** An outcome found recorded: for a succeeded operation of a batch, with its result line. */
+export interface RecordedOutcome {
+  outcome: OutcomeRecord['outcome'];
+  resultLine: unknown;
+}
+
 export interface OutcomeStore {
   /** Returns false when this job's outcome was already recorded. */
   record(record: OutcomeRecord): Promise<boolean>;
+  /** How this job instance ended, when its outcome is recorded (the marker `record` sets). */
+  recorded(job: Pick<OutcomeRecord, 'jobId' | 'jobTimestamp' | 'opId' | 'batchId'>): Promise<RecordedOutcome | undefined>;
   /** Counts one retry against the batch (shown in summaries). */
   countRetry(batchId: string | undefined): Promise<void>;
 }
@@ -110,9 +118,22 @@ export function createOutcomeStore(redis: Redis, queue: string, batchRetentionSe
     });
   }
 
+  async function recorded(job: Pick<OutcomeRecord, 'jobId' | 'jobTimestamp' | 'opId' | 'batchId'>): Promise<RecordedOutcome | undefined> {
+    const marker = keys.outcome(`${job.jobId}:${job.jobTimestamp}`);
+    // One round trip: the marker, and the result line a batch keeps (the job's result when it succeeded).
+    const [outcome, line] = job.batchId
+      ? ((await redis.pipeline().get(marker).hget(keys.batchResults(job.batchId), job.opId).exec()) ?? []).map(([error, value]) => {
+          if (error) throw error;
+          return value as string | null;
+        })
+      : [await redis.get(marker), null];
+    if (outcome !== 'succeeded' && outcome !== 'deadLettered') return undefined;
+    return { outcome, resultLine: outcome === 'succeeded' && line ? (JSON.parse(line) as unknown) : undefined };
+  }
+
   async function countRetry(batchId: string | undefined): Promise<void> {
     if (batchId) await redis.hincrby(keys.batch(batchId), 'retries', 1);
   }
 
-  return { record, countRetry };
+  return { record, recorded, countRetry };
 }

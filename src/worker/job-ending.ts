@@ -3,7 +3,7 @@ import type { Logger, WorkLog } from '../observability/logger.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import type { Operation } from '../operation/schema.js';
 import { deadLetterOutcome, type DeadLetterDetails } from '../outcomes/dead-letter.js';
-import type { OutcomeRecord, OutcomeStore } from '../outcomes/outcome-store.js';
+import type { OutcomeRecord, OutcomeStore, RecordedOutcome } from '../outcomes/outcome-store.js';
 import { resultLine } from '../outcomes/result-line.js';
 import type { AttemptRecord, JobEnvelope } from '../queue/job-data.js';
 import { refusedTokenAttempt } from './attempt-record.js';
@@ -49,6 +49,8 @@ export interface JobEnding {
   refuse(unsendable: Unsendable): Promise<never>;
   /** Carries out the decision on an attempt that was made. */
   finish(finished: FinishedAttempt, log: WorkLog): Promise<unknown>;
+  /** A job whose outcome was recorded on an earlier run: it ends as recorded, nothing sent and nothing counted again. */
+  recorded(recorded: RecordedOutcome): Promise<unknown>;
 }
 
 interface Ending {
@@ -64,6 +66,7 @@ export function createJobEnding(deps: JobEndingDeps, job: Job, envelope: JobEnve
     requeue: (delayMs) => requeue(ending, delayMs),
     refuse: (unsendable) => refuse(ending, unsendable),
     finish: (finished, log) => finish(ending, finished, log),
+    recorded: (recorded) => endAsRecorded(ending, recorded),
   };
 }
 
@@ -130,6 +133,16 @@ async function finish(ending: Ending, finished: FinishedAttempt, log: WorkLog): 
       return deadLetter(ending, details, `${reason}: ${message}`);
     }
   }
+}
+
+async function endAsRecorded({ deps, job, envelope }: Ending, recorded: RecordedOutcome): Promise<unknown> {
+  const fields = { jobId: job.id, batchId: envelope.batchId, outcome: recorded.outcome, stalls: job.stalledCounter };
+  deps.logger.info(fields, 'outcome already recorded; job finished without sending it again');
+  if (recorded.outcome === 'deadLettered') {
+    throw new UnrecoverableError('dead-lettered on an earlier run (its dead letter says why); replay it to send it again');
+  }
+  // The result line a batch keeps is what the first run returned; an operation outside a batch keeps none.
+  return recorded.resultLine ?? { id: envelope.opId, jobId: job.id, idempotencyKey: envelope.idempotencyKey, outcome: 'succeeded' };
 }
 
 async function refuse(ending: Ending, unsendable: Unsendable): Promise<never> {

@@ -35,8 +35,8 @@ export interface ProcessorDeps {
 
 /** A concurrency lease outlives the request's own deadline by this much (then a dead worker's lease expires). */
 const LEASE_MARGIN_MS = 5_000;
-/** After a limiter error (Redis restarting), the job is tried again this much later. */
-const LIMITER_ERROR_DELAY_MS = 1_000;
+/** After a limiter or outcome-store error (Redis restarting), the job is tried again this much later. */
+const REDIS_ERROR_DELAY_MS = 1_000;
 
 export type SluiceProcessor = (job: Job, token?: string, signal?: AbortSignal) => Promise<unknown>;
 
@@ -45,12 +45,25 @@ export type SluiceProcessor = (job: Job, token?: string, signal?: AbortSignal) =
  * (decide-attempt.ts) → carry the decision out (job-ending.ts). Every attempt is recorded.
  */
 export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
-  const { queue, config, limiter, credentials, pages, logger } = deps;
+  const { queue, config, limiter, credentials, pages, outcomes, logger } = deps;
 
   return async function process(job, token, signal) {
     const jobId = job.id!;
     const envelope = readEnvelope(job.data, jobId, foreignIdempotencyKey(queue, jobId, job.timestamp));
     const end = createJobEnding(deps, job, envelope, token);
+    // A job back from a stall (or retried after it finished) may have ended already: its worker recorded
+    // the outcome, then died before BullMQ heard of it. Then it ends as recorded, without being sent again.
+    // A job on its first run (and one back from a deferral or a retry) never ended: no Redis call for it.
+    if (job.stalledCounter > 0 || job.attemptsMade > 0) {
+      const recorded = await outcomes
+        .recorded({ jobId, jobTimestamp: job.timestamp, opId: envelope.opId, batchId: envelope.batchId })
+        .catch((error: unknown) => ({ error }));
+      if (recorded && 'error' in recorded) {
+        logger.warn({ err: recorded.error, jobId, outcome: 'requeued' }, 'could not read whether the outcome is recorded; requeued');
+        return end.requeue(REDIS_ERROR_DELAY_MS);
+      }
+      if (recorded) return end.recorded(recorded);
+    }
     const previous = envelope.attempts ?? [];
     const prepared = prepareRequest(envelope, config, { id: jobId, stalledCounter: job.stalledCounter });
     if (!prepared.ok) return end.refuse(prepared);
@@ -79,7 +92,7 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
       // Redis trouble (restarting, loading, failing over) is no reason to fail an operation: try later.
       if (shutdown) log.info({ outcome: 'requeued' }, 'shutdown while waiting for the limit; requeued');
       else log.warn({ err: error, outcome: 'requeued' }, 'could not reach the limiter; requeued');
-      return end.requeue(shutdown ? 0 : LIMITER_ERROR_DELAY_MS);
+      return end.requeue(shutdown ? 0 : REDIS_ERROR_DELAY_MS);
     }
     if (gate.kind === 'defer') {
       log.debug({ outcome: 'deferred', reason: gate.reason, delayMs: gate.waitMs }, 'limit key busy; job deferred');
