@@ -12,9 +12,7 @@ import type { PageSink, WalkContext } from './page-sink.js';
 import type { PageStep } from './page-step.js';
 import type { Unsendable } from './prepare-request.js';
 import type { SentAttempt } from './send-attempt.js';
-
-/** Tries to record an outcome (250 ms, 500 ms, … between them: ~8 s in all). */
-const PERSIST_ATTEMPTS = 6;
+import { HandBack, STOPPING_WRITE_MS, bounded, durably } from './durable-write.js';
 
 export interface JobEndingDeps {
   queue: string;
@@ -58,16 +56,44 @@ interface Ending {
   job: Job;
   envelope: JobEnvelope;
   token: string | undefined;
+  /** Aborted when the worker stops: writes that Redis refuses are given up then (see durable-write.ts). */
+  signal: AbortSignal | undefined;
 }
 
-export function createJobEnding(deps: JobEndingDeps, job: Job, envelope: JobEnvelope, token: string | undefined): JobEnding {
-  const ending: Ending = { deps, job, envelope, token };
+export function createJobEnding(
+  deps: JobEndingDeps,
+  job: Job,
+  envelope: JobEnvelope,
+  token: string | undefined,
+  signal: AbortSignal | undefined,
+): JobEnding {
+  const ending: Ending = { deps, job, envelope, token, signal };
   return {
-    requeue: (delayMs) => requeue(ending, delayMs),
-    refuse: (unsendable) => refuse(ending, unsendable),
-    finish: (finished, log) => finish(ending, finished, log),
+    requeue: (delayMs) => leftIfStopped(ending, requeue(ending, delayMs)),
+    refuse: (unsendable) => leftIfStopped(ending, refuse(ending, unsendable)),
+    finish: (finished, log) => leftIfStopped(ending, finish(ending, finished, log)),
     recorded: (recorded) => endAsRecorded(ending, recorded),
   };
+}
+
+/**
+ * A job whose end Redis still refused when the worker stopped stays active, without its worker: its
+ * lock lapses and BullMQ's stalled-job check gives it to another worker (BullMQ moves nothing after a
+ * DelayedError). An outcome already recorded is found there (see the processor); otherwise the
+ * attempt runs again.
+ */
+async function leftIfStopped<T>(ending: Ending, ended: Promise<T>): Promise<T> {
+  try {
+    return await ended;
+  } catch (error) {
+    if (!(error instanceof HandBack)) throw error;
+    const { job, envelope, deps } = ending;
+    deps.logger.warn(
+      { err: error.cause, jobId: job.id, batchId: envelope.batchId, outcome: 'handed-back' },
+      'worker stopping while Redis refuses the end of a job; it goes to another worker once its lock lapses',
+    );
+    throw new DelayedError();
+  }
 }
 
 async function finish(ending: Ending, finished: FinishedAttempt, log: WorkLog): Promise<unknown> {
@@ -104,7 +130,7 @@ async function finish(ending: Ending, finished: FinishedAttempt, log: WorkLog): 
         delete line.result;
       }
       const { opId, batchId } = envelope;
-      await persist(deps, { jobId: job.id!, jobTimestamp: job.timestamp, opId, batchId, outcome: 'succeeded', resultLine: line });
+      await persist(ending, { jobId: job.id!, jobTimestamp: job.timestamp, opId, batchId, outcome: 'succeeded', resultLine: line });
       deps.metrics?.succeeded();
       return line;
     }
@@ -112,8 +138,8 @@ async function finish(ending: Ending, finished: FinishedAttempt, log: WorkLog): 
       const code = attempts.at(-1)!.error!;
       const outcome = decision.rateLimited ? 'rate-limited' : 'retry';
       log.info({ ...fields, error: code, outcome, delayMs: decision.delayMs }, 'attempt failed; will retry');
-      await job.updateData({ ...envelope, attempts } satisfies JobEnvelope);
-      await deps.outcomes.countRetry(envelope.batchId);
+      await durably(writeContext(ending), 'save the attempt', () => job.updateData({ ...envelope, attempts } satisfies JobEnvelope));
+      await durably(writeContext(ending), 'count the retry', () => deps.outcomes.countRetry(envelope.batchId));
       deps.metrics?.retry(code);
       return requeue(ending, decision.delayMs);
     }
@@ -164,39 +190,60 @@ async function refuse(ending: Ending, unsendable: Unsendable): Promise<never> {
   }
 }
 
-async function requeue({ job, token }: Ending, delayMs: number): Promise<never> {
-  // Back ahead of the jobs not yet started (see NEW_JOB_PRIORITY); both commands are sent at once.
-  const priority = job.priority !== 0 ? job.changePriority({ priority: 0 }) : undefined;
-  await Promise.all([priority, job.moveToDelayed(Date.now() + delayMs, token)]);
+async function requeue(ending: Ending, delayMs: number): Promise<never> {
+  const { job, token } = ending;
+  await durably(writeContext(ending), 'requeue the job', async () => {
+    // Back ahead of the jobs not yet started (see NEW_JOB_PRIORITY); both commands are sent at once.
+    const priority = job.priority !== 0 ? job.changePriority({ priority: 0 }) : undefined;
+    await Promise.all([priority, job.moveToDelayed(Date.now() + delayMs, token)]);
+  });
   throw new DelayedError();
 }
 
 async function saveAndRequeue(ending: Ending, data: Partial<JobEnvelope>, delayMs: number): Promise<never> {
-  await ending.job.updateData({ ...ending.envelope, ...data } satisfies JobEnvelope);
+  await durably(writeContext(ending), 'save the job', () => ending.job.updateData({ ...ending.envelope, ...data } satisfies JobEnvelope));
   return requeue(ending, delayMs);
 }
 
-async function deadLetter({ deps, job, envelope }: Ending, details: DeadLetterDetails, error: string): Promise<never> {
-  await persist(deps, deadLetterOutcome(deps.queue, { id: job.id!, timestamp: job.timestamp }, envelope, details));
-  // Counted once stored: a dead letter that could not be stored fails the job, and the worker's
-  // `failed` handler stores (and counts) it as internal-error instead.
+async function deadLetter(ending: Ending, details: DeadLetterDetails, error: string): Promise<never> {
+  const { deps, job, envelope } = ending;
+  await persist(ending, deadLetterOutcome(deps.queue, { id: job.id!, timestamp: job.timestamp }, envelope, details));
+  // Counted once stored: one that fails on something other than Redis fails the job, and the
+  // worker's `failed` handler stores (and counts) it as internal-error instead.
   deps.metrics?.deadLetter(details.reason);
   throw new UnrecoverableError(error);
 }
 
+function writeContext({ signal, deps, job }: Ending) {
+  return { signal, logger: deps.logger, jobId: job.id! };
+}
+
 /**
- * Writes an outcome, retrying through a short Redis outage: the request has been made, so losing
- * its result (or its dead letter) now would be the worst place to give up.
+ * Writes an outcome: the request was made, so its result (or its dead letter) must be recorded, or
+ * another worker would send it again. Retried for as long as Redis refuses it (full, failing over,
+ * unreachable). A worker that stops meanwhile makes one last try that a full Redis takes anyway (its
+ * overshoot: the outcomes in flight), so that the job it leaves is ended by whoever takes it next
+ * without being sent again; only a Redis it cannot reach at all leaves the outcome to a second send.
  */
-async function persist(deps: JobEndingDeps, record: OutcomeRecord): Promise<void> {
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      await deps.outcomes.record(record);
-      return;
-    } catch (error) {
-      if (attempt >= PERSIST_ATTEMPTS) throw error;
-      deps.logger.warn({ err: error, attempt }, 'could not record an outcome; retrying');
-      await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
+async function persist(ending: Ending, record: OutcomeRecord): Promise<void> {
+  const { deps, signal } = ending;
+  try {
+    await durably(writeContext(ending), 'record an outcome', () => deps.outcomes.record(record));
+  } catch (error) {
+    if (!(error instanceof HandBack)) throw error;
+    const lastTry = bounded(deps.outcomes.record(record, { evenIfFull: true }), signal, STOPPING_WRITE_MS);
+    const failure = await lastTry.then(
+      () => undefined,
+      (lastError: unknown) => lastError,
+    );
+    const fields = { jobId: record.jobId, batchId: record.batchId, outcome: record.outcome };
+    if (failure !== undefined) {
+      deps.logger.error(
+        { ...fields, err: failure },
+        'worker stopping: could not record the outcome of a request it made; it will be sent again',
+      );
+      throw error;
     }
+    deps.logger.warn(fields, 'worker stopping while Redis refuses writes: outcome recorded past maxmemory');
   }
 }

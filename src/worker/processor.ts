@@ -50,7 +50,7 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
   return async function process(job, token, signal) {
     const jobId = job.id!;
     const envelope = readEnvelope(job.data, jobId, foreignIdempotencyKey(queue, jobId, job.timestamp));
-    const end = createJobEnding(deps, job, envelope, token);
+    const end = createJobEnding(deps, job, envelope, token, signal);
     // A job back from a stall (or retried after it finished) may have ended already: its worker recorded
     // the outcome, then died before BullMQ heard of it. Then it ends as recorded, without being sent again.
     // A job on its first run (and one back from a deferral or a retry) never ended: no Redis call for it.
