@@ -1,6 +1,7 @@
 import { ShutdownAbortError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { isRedisFailure } from '../redis/redis-errors.js';
+import { untilAborted } from '../support/abortable.js';
 import { jitter, sleep } from '../support/sleep.js';
 
 /** Between tries of a write that ends a job: from 250 ms, doubling, at most this. */
@@ -34,7 +35,7 @@ export async function durably<T>(context: DurableWrite, what: string, write: () 
   const { signal } = context;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await bounded(write(), signal, STOPPING_WRITE_MS);
+      return await untilAborted(write(), signal, STOPPING_WRITE_MS);
     } catch (error) {
       if (!isRedisFailure(error) && !(error instanceof ShutdownAbortError)) throw error;
       if (signal?.aborted) throw new HandBack(error);
@@ -42,25 +43,4 @@ export async function durably<T>(context: DurableWrite, what: string, write: () 
       await sleep(jitter(Math.min(250 * 2 ** (attempt - 1), MAX_RETRY_DELAY_MS), 0.2), signal);
     }
   }
-}
-
-/**
- * `promise`, or a ShutdownAbortError `graceMs` after `signal` aborts (at once counts too): a command
- * waiting for a Redis that does not answer must not hold a stopping worker past its deadline. The
- * command itself is not withdrawn.
- */
-export function bounded<T>(promise: Promise<T>, signal: AbortSignal | undefined, graceMs: number): Promise<T> {
-  if (!signal) return promise;
-  return new Promise<T>((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
-    const giveUp = () => {
-      timer = setTimeout(() => reject(new ShutdownAbortError()), graceMs);
-    };
-    if (signal.aborted) giveUp();
-    else signal.addEventListener('abort', giveUp, { once: true });
-    void promise.then(resolve, reject).finally(() => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', giveUp);
-    });
-  });
 }

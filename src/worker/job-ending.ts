@@ -12,7 +12,8 @@ import type { PageSink, WalkContext } from './page-sink.js';
 import type { PageStep } from './page-step.js';
 import type { Unsendable } from './prepare-request.js';
 import type { SentAttempt } from './send-attempt.js';
-import { HandBack, STOPPING_WRITE_MS, bounded, durably } from './durable-write.js';
+import { untilAborted } from '../support/abortable.js';
+import { HandBack, STOPPING_WRITE_MS, durably } from './durable-write.js';
 
 export interface JobEndingDeps {
   queue: string;
@@ -231,7 +232,7 @@ async function persist(ending: Ending, record: OutcomeRecord): Promise<void> {
     await durably(writeContext(ending), 'record an outcome', () => deps.outcomes.record(record));
   } catch (error) {
     if (!(error instanceof HandBack)) throw error;
-    const lastTry = bounded(deps.outcomes.record(record, { evenIfFull: true }), signal, STOPPING_WRITE_MS);
+    const lastTry = untilAborted(deps.outcomes.record(record, { evenIfFull: true }), signal, STOPPING_WRITE_MS);
     const failure = await lastTry.then(
       () => undefined,
       (lastError: unknown) => lastError,

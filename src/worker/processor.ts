@@ -78,10 +78,16 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
     // Refused a moment ago: the fleet's current token, not the copy this process may still hold (another
     // worker may have taken this job's first 401 and dropped the token everywhere but in memory here).
     const refusedInARow = refusalsInARow(previous);
-    const authorization: Authorization = await credentials.authorize(operation.target, spec, { afterRefusal: refusedInARow > 0 }).then(
-      (value) => ({ ok: true, value }),
-      (error: unknown) => ({ ok: false, error }),
-    );
+    const authorization: Authorization = await credentials
+      .authorize(operation.target, spec, { afterRefusal: refusedInARow > 0, signal })
+      .then(
+        (value) => ({ ok: true, value }),
+        (error: unknown) => ({ ok: false, error }),
+      );
+    if (!authorization.ok && authorization.error instanceof ShutdownAbortError) {
+      log.info({ outcome: 'requeued' }, 'shutdown while waiting for an OAuth2 token; requeued');
+      return end.requeue(0);
+    }
 
     // The limits: go now (perhaps after a short wait in this slot), or give the slot back until the key opens.
     let gate: Gate;
