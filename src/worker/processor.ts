@@ -8,6 +8,7 @@ import { lazyChild, type Logger } from '../observability/logger.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import type { OutcomeStore } from '../outcomes/outcome-store.js';
 import { foreignIdempotencyKey, readEnvelope } from '../queue/job-data.js';
+import { bookingHolder } from '../queue/wake-jobs.js';
 import { attemptNumber, failedAttempt, refusalsInARow } from './attempt-record.js';
 import { decideAttempt } from './decide-attempt.js';
 import { createJobEnding } from './job-ending.js';
@@ -92,7 +93,8 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
     // The limits: go now (perhaps after a short wait in this slot), or give the slot back until the key opens.
     let gate: Gate;
     try {
-      gate = await limiter.acquire(limitKeys, jobId, spec.timeouts.total + LEASE_MARGIN_MS, signal);
+      // Booked under the job and its queue: `limits set` wakes booked jobs in whichever queue holds them.
+      gate = await limiter.acquire(limitKeys, bookingHolder(queue, jobId), spec.timeouts.total + LEASE_MARGIN_MS, signal);
     } catch (error) {
       const shutdown = error instanceof ShutdownAbortError;
       // Redis trouble (restarting, loading, failing over) is no reason to fail an operation: try later.

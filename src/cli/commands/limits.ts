@@ -1,5 +1,5 @@
 import { UsageError } from '../../errors.js';
-import { wakeDeferredJobs } from '../../queue/wake-jobs.js';
+import { totalWoken, wakeDeferredJobs } from '../../queue/wake-jobs.js';
 import { parseDuration as parseDurationText, parseLimitChange } from '../../limits/limit-change.js';
 import { createLimitsAdmin, type LimitStatus } from '../../limits/limits-admin.js';
 import type { CliContext } from '../context.js';
@@ -119,11 +119,15 @@ export function parseDuration(text: string): number {
 }
 
 /**
- * Wakes the jobs of this queue that were deferred for slots under the old schedule, so that they
- * book again under the new one now (a raised limit speeds a waiting backlog up at once).
+ * Wakes the jobs that were deferred for slots under the old schedule, in every queue that holds
+ * some, so that they book again under the new one now (a raised limit speeds a waiting backlog up at
+ * once).
  */
-async function woken(ctx: CliContext, jobIds: string[]): Promise<string> {
-  if (jobIds.length === 0) return '';
-  const count = await wakeDeferredJobs(await ctx.redis(), ctx.queue, jobIds);
-  return `; ${count} deferred operation${count === 1 ? '' : 's'} in queue ${ctx.queue} woken to book again`;
+async function woken(ctx: CliContext, holders: string[]): Promise<string> {
+  if (holders.length === 0) return '';
+  const perQueue = await wakeDeferredJobs(await ctx.redis(), holders, ctx.queue);
+  const count = totalWoken(perQueue);
+  const queues = Object.entries(perQueue);
+  const where = queues.length === 1 ? `queue ${queues[0]![0]}` : `queues ${queues.map(([queue, n]) => `${queue} (${n})`).join(', ')}`;
+  return `; ${count} deferred operation${count === 1 ? '' : 's'} in ${where} woken to book again`;
 }

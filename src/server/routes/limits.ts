@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Redis } from 'ioredis';
 import type { LimitsAdmin } from '../../limits/limits-admin.js';
 import { parseLimitChange } from '../../limits/limit-change.js';
-import { wakeDeferredJobs } from '../../queue/wake-jobs.js';
+import { totalWoken, wakeDeferredJobs } from '../../queue/wake-jobs.js';
 import { invalid } from '../api-errors.js';
 import {
   errorSchema,
@@ -23,8 +23,9 @@ export interface LimitRoutesOptions {
 export function limitRoutes(options: LimitRoutesOptions): AnyRoute[] {
   const { limits, redis } = options;
   const statusOf = async (key: string) => (await limits.list()).find((entry) => entry.key === key);
-  /** Jobs deferred under the old schedule book again at once (as `sluice limits set` does). */
-  const wake = (queue: string | undefined, jobIds: string[]) => wakeDeferredJobs(redis, queue ?? options.defaultQueue, jobIds);
+  /** Jobs deferred under the old schedule, in any queue, book again at once (as `sluice limits set` does). */
+  const wake = async (queue: string | undefined, holders: string[]) =>
+    totalWoken(await wakeDeferredJobs(redis, holders, queue ?? options.defaultQueue));
 
   const list = route({
     method: 'GET',
