@@ -32,6 +32,8 @@ export interface Authorized {
 export interface AuthorizeOptions {
   /** The previous attempt was refused (401): take the fleet's current token, not this process's copy of it. */
   afterRefusal?: boolean;
+  /** The job's abort signal: a worker that stops does not wait for a token request (ShutdownAbortError). */
+  signal?: AbortSignal | undefined;
 }
 
 export interface Credentials {
@@ -128,7 +130,7 @@ export function createCredentials(options: CredentialsOptions): Credentials {
       }
       case 'oauth2ClientCredentials': {
         const source = tokenSources.get(targetName!)!;
-        const token = await source.token({ recheck: authorizeOptions.afterRefusal === true });
+        const token = await source.token({ recheck: authorizeOptions.afterRefusal === true, signal: authorizeOptions.signal });
         return {
           spec: { ...spec, headers: { ...headers, authorization: `Bearer ${token}` } },
           refuse: () => source.invalidate(token),

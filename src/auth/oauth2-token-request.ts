@@ -1,4 +1,4 @@
-import { AuthError, SluiceError, errorMessage } from '../errors.js';
+import { AuthError, ShutdownAbortError, SluiceError, errorMessage } from '../errors.js';
 import type { HttpClient } from '../http/http-client.js';
 import { RETRYABLE_STATUSES } from '../http/classify.js';
 import { sleep } from '../support/sleep.js';
@@ -31,6 +31,8 @@ export interface TokenRequestOptions {
   beforeRequest: (attempt: number) => Promise<void>;
   /** Told of every token request made. */
   onRequest?: ((outcome: TokenRequestOutcome) => void) | undefined;
+  /** Aborts the request and the waits between requests (ShutdownAbortError): the worker is stopping. */
+  signal?: AbortSignal | undefined;
 }
 
 const DEFAULT_LIFETIME_S = 3_600;
@@ -40,25 +42,31 @@ const DEFAULT_LIFETIME_S = 3_600;
  * exponential backoff and jitter between failures that may pass; a refusal is thrown at once.
  */
 export async function requestTokenWithRetries(options: TokenRequestOptions): Promise<ExpiringToken> {
-  const { attempts, backoffMs, log } = options;
+  const { attempts, backoffMs, log, signal } = options;
   for (let attempt = 1; ; attempt++) {
     await options.beforeRequest(attempt);
     try {
-      const token = await requestToken(options.settings, options.http, log);
+      const token = await requestToken(options.settings, options.http, log, signal);
       options.onRequest?.('success');
       return token;
     } catch (error) {
+      if (error instanceof ShutdownAbortError) throw error;
       const retryable = error instanceof AuthError && error.retryable;
       options.onRequest?.(retryable ? 'failed' : 'refused');
       if (!retryable || attempt >= attempts) throw error;
       const delay = backoffMs * 2 ** (attempt - 1) * (0.5 + Math.random());
       log.warn({ err: error, attempt, delayMs: Math.round(delay) }, 'OAuth2 token request failed; retrying');
-      await sleep(delay);
+      if (!(await sleep(delay, signal))) throw new ShutdownAbortError();
     }
   }
 }
 
-async function requestToken(settings: OAuth2Settings, http: HttpClient, log: Logger): Promise<ExpiringToken> {
+async function requestToken(
+  settings: OAuth2Settings,
+  http: HttpClient,
+  log: Logger,
+  signal: AbortSignal | undefined,
+): Promise<ExpiringToken> {
   const form = new URLSearchParams({ grant_type: 'client_credentials' });
   if (settings.scope) form.set('scope', settings.scope);
   if (settings.audience) form.set('audience', settings.audience);
@@ -75,17 +83,21 @@ async function requestToken(settings: OAuth2Settings, http: HttpClient, log: Log
   const where = `target ${settings.target}: OAuth2 token request to ${new URL(settings.tokenUrl).origin}${new URL(settings.tokenUrl).pathname}`;
   let response;
   try {
-    response = await http.send({
-      method: 'POST',
-      url: new URL(settings.tokenUrl),
-      headers,
-      body: form.toString(),
-      timeouts: { connect: 5_000, headers: 15_000, total: 20_000 },
-      // The client secret may be in the body: it follows no redirect. The whole answer is read (a JWT can be long).
-      followRedirects: false,
-      keepBodyText: true,
-    });
+    response = await http.send(
+      {
+        method: 'POST',
+        url: new URL(settings.tokenUrl),
+        headers,
+        body: form.toString(),
+        timeouts: { connect: 5_000, headers: 15_000, total: 20_000 },
+        // The client secret may be in the body: it follows no redirect. The whole answer is read (a JWT can be long).
+        followRedirects: false,
+        keepBodyText: true,
+      },
+      signal,
+    );
   } catch (error) {
+    if (error instanceof ShutdownAbortError) throw error;
     const retryable = !(error instanceof SluiceError) || !['REQUEST_INVALID', 'ADDRESS_REFUSED'].includes(error.code);
     throw new AuthError(`${where} failed: ${errorMessage(error)}`, { retryable, cause: error });
   }

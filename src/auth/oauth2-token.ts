@@ -1,7 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { AuthError } from '../errors.js';
+import { AuthError, ShutdownAbortError } from '../errors.js';
 import type { HttpClient } from '../http/http-client.js';
+import { untilAborted } from '../support/abortable.js';
 import { sleep } from '../support/sleep.js';
 import type { Logger } from '../observability/logger.js';
 import { defineScript } from '../redis/scripts.js';
@@ -32,9 +33,10 @@ export interface TokenSource {
   /**
    * A valid access token: from this process, else from Redis, else requested (once for the whole
    * fleet). `recheck` skips this process's copy: after a 401 another worker may have dropped or
-   * replaced the token this process still holds.
+   * replaced the token this process still holds. When `signal` aborts (the worker is stopping), the
+   * wait ends with a ShutdownAbortError, and so does the token request once nobody waits for it.
    */
-  token(options?: { recheck?: boolean }): Promise<string>;
+  token(options?: { recheck?: boolean; signal?: AbortSignal | undefined }): Promise<string>;
   /** The target refused `used` (a 401): drop it everywhere, unless someone already replaced it. */
   invalidate(used: string): Promise<void>;
   /**
@@ -49,6 +51,13 @@ export interface TokenSource {
 interface CachedToken extends ExpiringToken {
   /** The ciphertext it is stored under in Redis, to invalidate exactly that one. */
   stored: string;
+}
+
+/** A token request shared by this process's callers; aborted once all of them stopped waiting. */
+interface SharedRequest {
+  token: Promise<string>;
+  controller: AbortController;
+  waiting: number;
 }
 
 /** Longer than one token request (its total timeout is 20 s); renewed before each further one. */
@@ -79,7 +88,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
   let cached: CachedToken | undefined;
   /** Tokens a target refused (most recent last): in memory only. */
   const refused: string[] = [];
-  let pending: Promise<string> | undefined;
+  let pending: SharedRequest | undefined;
   let requests = 0;
 
   async function fromRedis(): Promise<CachedToken | undefined> {
@@ -89,7 +98,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     return token && token.refreshAt > Date.now() && !refused.includes(token.value) ? { ...token, stored } : undefined;
   }
 
-  async function obtain(): Promise<string> {
+  async function obtain(signal: AbortSignal): Promise<string> {
     const giveUpAt = Date.now() + waitForOthersMs;
     for (;;) {
       const shared = await fromRedis();
@@ -108,7 +117,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
             cached = meanwhile;
             return meanwhile.value;
           }
-          const fresh = await requestWithRetries(holder);
+          const fresh = await requestWithRetries(holder, signal);
           const sealed = sealToken(key, fresh.value, fresh.refreshAt);
           // Stored only while the lock is still this worker's (renewed just before, so it cannot lapse
           // in between): once it lapsed, another worker may have asked after this one, and its token,
@@ -129,17 +138,18 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
           { retryable: true },
         );
       }
-      await sleep(POLL_MS / 2 + Math.random() * POLL_MS);
+      if (!(await sleep(POLL_MS / 2 + Math.random() * POLL_MS, signal))) throw new ShutdownAbortError();
     }
   }
 
-  function requestWithRetries(holder: string): Promise<ExpiringToken> {
+  function requestWithRetries(holder: string, signal: AbortSignal): Promise<ExpiringToken> {
     return requestTokenWithRetries({
       settings,
       http,
       log,
       attempts,
       backoffMs,
+      signal,
       beforeRequest: async (attempt) => {
         // The lock outlives one request, not several: renewed for each further one (if it lapsed
         // anyway, the token is not stored: see obtain).
@@ -150,13 +160,35 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     });
   }
 
+  function start(): SharedRequest {
+    const controller = new AbortController();
+    const request: SharedRequest = { token: obtain(controller.signal), controller, waiting: 0 };
+    const settled = () => {
+      if (pending === request) pending = undefined;
+    };
+    // Settled, or abandoned by every caller: the next caller starts afresh.
+    request.token.then(settled, settled);
+    controller.signal.addEventListener('abort', settled, { once: true });
+    return request;
+  }
+
+  /** Waits for the shared request, or until `signal` aborts; the last caller to stop waiting aborts the request. */
+  async function waitFor(request: SharedRequest, signal: AbortSignal | undefined): Promise<string> {
+    request.waiting++;
+    try {
+      return await untilAborted(request.token, signal);
+    } finally {
+      request.waiting--;
+      if (request.waiting === 0 && signal?.aborted) request.controller.abort();
+    }
+  }
+
   return {
     async token(tokenOptions = {}) {
       if (!tokenOptions.recheck && cached && cached.refreshAt > Date.now()) return cached.value;
-      pending ??= obtain().finally(() => {
-        pending = undefined;
-      });
-      return pending;
+      if (tokenOptions.signal?.aborted) throw new ShutdownAbortError();
+      pending ??= start();
+      return waitFor(pending, tokenOptions.signal);
     },
     async invalidate(used) {
       if (!refused.includes(used)) {

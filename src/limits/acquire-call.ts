@@ -14,7 +14,7 @@ export interface AcquireCall {
   maxInSlotWaitMs: number;
   /** Slots to take at once (see SlotStock). */
   wantSlots: number;
-  /** Who waits if a key's circuit is open (`queue\tjobId`, woken when it closes); '' for no one. */
+  /** Who waits if a key's circuit is open (the job's booking holder, woken when it closes); '' for no one. */
   waiter: string;
   specOf(key: string): LimitSpec;
   /** Whether the key's circuit breaker is on. */

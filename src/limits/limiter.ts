@@ -25,8 +25,6 @@ export interface LimiterOptions {
   maxInSlotWaitMs?: number;
   /** How often operator changes and learned limits are looked for. Default 1,000 ms. */
   refreshIntervalMs?: number;
-  /** The queue this limiter's jobs come from: a job waiting on an open circuit is recorded to be woken when it closes. */
-  queue?: string;
   /** Told of every circuit transition this process's reports made. */
   onCircuitTransition?: (transition: CircuitTransition) => void;
 }
@@ -131,7 +129,8 @@ export function createLimiter(options: LimiterOptions): Limiter {
     onReply: (reply: AcquireReply) => void,
   ): Promise<Gate> {
     const leaseId = `${jobId}:${randomUUID().slice(0, 8)}`;
-    const waiter = options.queue === undefined ? '' : `${options.queue}\t${jobId}`;
+    // A job waiting on an open circuit is recorded under its id (a booking holder: it names its queue) to be woken on close.
+    const waiter = jobId;
     const circuitOn = (key: string) => keyState.circuitOf(key) !== undefined;
     const wantSlots = stock.wanted(keys);
     const args = acquireArgs({ keys, jobId, leaseId, leaseMs, maxInSlotWaitMs, wantSlots, waiter, specOf: keyState.specOf, circuitOn });

@@ -19,14 +19,14 @@ export interface LimitChange {
 export interface LimitsAdmin {
   list(): Promise<LimitStatus[]>;
   /**
-   * Overrides a key for every worker within a second; `ttlMs` makes it temporary. Returns the ids
-   * of the jobs that were deferred for a slot under the old schedule (see wakeDeferredJobs).
+   * Overrides a key for every worker within a second; `ttlMs` makes it temporary. Returns who held
+   * the bookings of the old schedule: the jobs deferred for a slot (see wakeDeferredJobs).
    */
   set(key: string, change: LimitChange, ttlMs?: number): Promise<string[]>;
   pause(key: string): Promise<void>;
   /** Lifts an operator pause and any Retry-After pause. */
   resume(key: string): Promise<void>;
-  /** Removes an override: the key follows the config file again. Returns the deferred jobs' ids, as set. */
+  /** Removes an override: the key follows the config file again. Returns the deferred jobs' holders, as set. */
   reset(key: string): Promise<string[]>;
   /**
    * Opens or closes a key's circuit by hand; returns the transition made ('' when it was so already).
@@ -40,7 +40,7 @@ export function createLimitsAdmin(options: { redis: Redis; config: SluiceConfig 
   const admin = defineScript(redis, 'limit-admin-5');
   const circuitAdmin = defineScript(redis, 'circuit-admin-4');
 
-  /** Applies a change; returns the job ids whose bookings it voided (members are `jobId|epoch`). */
+  /** Applies a change; returns the holders of the bookings it voided (members are `holder|epoch`). */
   const change = async (key: string, ttlMs: number, fields: (string | number)[], clear = false): Promise<string[]> => {
     const booked = (await admin(
       limiterKeys.index,

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { queueKeys } from '../redis/keys.js';
+import { queueKeys, type QueueKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
 import { groupField } from './dead-letter-groups.js';
 
@@ -31,9 +31,25 @@ export interface OutcomeRecord {
   deadLetter?: unknown;
 }
 
+/** An outcome found recorded: for a succeeded operation of a batch, with its result line. */
+export interface RecordedOutcome {
+  outcome: OutcomeRecord['outcome'];
+  resultLine: unknown;
+}
+
+export interface RecordOptions {
+  /**
+   * Written at once, alone, even when a `noeviction` Redis is full (past `maxmemory` by this one
+   * outcome): the last try of a worker that is stopping (see worker/job-ending.ts). Redis 7 or later.
+   */
+  evenIfFull?: boolean;
+}
+
 export interface OutcomeStore {
   /** Returns false when this job's outcome was already recorded. */
-  record(record: OutcomeRecord): Promise<boolean>;
+  record(record: OutcomeRecord, options?: RecordOptions): Promise<boolean>;
+  /** How this job instance ended, when its outcome is recorded (the marker `record` sets). */
+  recorded(job: Pick<OutcomeRecord, 'jobId' | 'jobTimestamp' | 'opId' | 'batchId'>): Promise<RecordedOutcome | undefined>;
   /** Counts one retry against the batch (shown in summaries). */
   countRetry(batchId: string | undefined): Promise<void>;
 }
@@ -41,6 +57,7 @@ export interface OutcomeStore {
 export function createOutcomeStore(redis: Redis, queue: string, batchRetentionSeconds: number): OutcomeStore {
   const keys = queueKeys(queue);
   const recordOutcomes = defineScript(redis, 'record-outcomes');
+  const recordEvenIfFull = defineScript(redis, 'record-outcomes', { allowOom: true });
   interface Pending {
     entry: OutcomeRecord;
     resolve: (written: boolean) => void;
@@ -68,32 +85,13 @@ export function createOutcomeStore(redis: Redis, queue: string, batchRetentionSe
     const group = pending.splice(0, MAX_OUTCOMES_PER_CALL);
     sending = true;
     try {
-      const scriptKeys: string[] = [];
-      const args: (string | number)[] = [OUTCOME_MARKER_TTL_MS, batchRetentionSeconds, Date.now()];
-      for (const { entry } of group) {
-        const batch = entry.batchId;
-        scriptKeys.push(
-          keys.outcome(`${entry.jobId}:${entry.jobTimestamp}`),
-          batch ? keys.batch(batch) : keys.none,
-          batch ? keys.batchResults(batch) : keys.none,
-          keys.deadLetters,
-          keys.deadLetterIndex,
-          batch ? keys.batchDeadLetters(batch) : keys.none,
-          keys.deadLetterGroups,
-          keys.deadLetterGroupLatest,
-          batch ? keys.batchDeadLetterGroups(batch) : keys.none,
-        );
-        args.push(
-          entry.outcome,
-          entry.jobId,
-          entry.opId,
-          JSON.stringify(entry.resultLine),
-          entry.deadLetter === undefined ? '' : JSON.stringify(entry.deadLetter),
-          batch ? '1' : '0',
-          entry.deadLetter === undefined ? '' : groupField(entry.deadLetter as { limitKey?: string; status?: number; reason: string }),
-        );
-      }
-      const written = (await recordOutcomes(scriptKeys.length, ...scriptKeys, ...args)) as number[];
+      const written = (await recordOutcomes(
+        ...scriptArgs(
+          keys,
+          group.map((item) => item.entry),
+          batchRetentionSeconds,
+        ),
+      )) as number[];
       group.forEach((item, i) => item.resolve(written[i] === 1));
     } catch (error) {
       for (const item of group) item.reject(error);
@@ -103,16 +101,63 @@ export function createOutcomeStore(redis: Redis, queue: string, batchRetentionSe
     }
   }
 
-  function record(entry: OutcomeRecord): Promise<boolean> {
+  async function record(entry: OutcomeRecord, options: RecordOptions = {}): Promise<boolean> {
+    if (options.evenIfFull) {
+      const [written] = (await recordEvenIfFull(...scriptArgs(keys, [entry], batchRetentionSeconds))) as number[];
+      return written === 1;
+    }
     return new Promise<boolean>((resolve, reject) => {
       pending.push({ entry, resolve, reject });
       schedule();
     });
   }
 
+  async function recorded(job: Pick<OutcomeRecord, 'jobId' | 'jobTimestamp' | 'opId' | 'batchId'>): Promise<RecordedOutcome | undefined> {
+    const marker = keys.outcome(`${job.jobId}:${job.jobTimestamp}`);
+    // One round trip: the marker, and the result line a batch keeps (the job's result when it succeeded).
+    const [outcome, line] = job.batchId
+      ? ((await redis.pipeline().get(marker).hget(keys.batchResults(job.batchId), job.opId).exec()) ?? []).map(([error, value]) => {
+          if (error) throw error;
+          return value as string | null;
+        })
+      : [await redis.get(marker), null];
+    if (outcome !== 'succeeded' && outcome !== 'deadLettered') return undefined;
+    return { outcome, resultLine: outcome === 'succeeded' && line ? (JSON.parse(line) as unknown) : undefined };
+  }
+
   async function countRetry(batchId: string | undefined): Promise<void> {
     if (batchId) await redis.hincrby(keys.batch(batchId), 'retries', 1);
   }
 
-  return { record, countRetry };
+  return { record, recorded, countRetry };
+}
+
+/** record-outcomes.lua's arguments for these outcomes: the number of keys, nine keys per outcome, then the ARGV. */
+function scriptArgs(keys: QueueKeys, entries: readonly OutcomeRecord[], batchRetentionSeconds: number): (string | number)[] {
+  const scriptKeys: string[] = [];
+  const args: (string | number)[] = [OUTCOME_MARKER_TTL_MS, batchRetentionSeconds, Date.now()];
+  for (const entry of entries) {
+    const batch = entry.batchId;
+    scriptKeys.push(
+      keys.outcome(`${entry.jobId}:${entry.jobTimestamp}`),
+      batch ? keys.batch(batch) : keys.none,
+      batch ? keys.batchResults(batch) : keys.none,
+      keys.deadLetters,
+      keys.deadLetterIndex,
+      batch ? keys.batchDeadLetters(batch) : keys.none,
+      keys.deadLetterGroups,
+      keys.deadLetterGroupLatest,
+      batch ? keys.batchDeadLetterGroups(batch) : keys.none,
+    );
+    args.push(
+      entry.outcome,
+      entry.jobId,
+      entry.opId,
+      JSON.stringify(entry.resultLine),
+      entry.deadLetter === undefined ? '' : JSON.stringify(entry.deadLetter),
+      batch ? '1' : '0',
+      entry.deadLetter === undefined ? '' : groupField(entry.deadLetter as { limitKey?: string; status?: number; reason: string }),
+    );
+  }
+  return [scriptKeys.length, ...scriptKeys, ...args];
 }

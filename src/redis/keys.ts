@@ -55,6 +55,10 @@ export function queueKeys(queue: string) {
     replaying: `${base}:dlq:replaying`,
     /** A placeholder key in the same slot, for scripts whose optional keys are absent. */
     none: `${base}:none`,
+    /** BullMQ's lock of a running job (string: the running worker's token); sluice only renews it (keep-job-locks.lua). */
+    jobLock: (jobId: string) => `${base}:${jobId}:lock`,
+    /** BullMQ's set of the jobs its next stalled-job check looks at. */
+    stalled: `${base}:stalled`,
   };
 }
 

@@ -36,6 +36,14 @@ export function luaScriptNames(): string[] {
     .sort();
 }
 
+export interface ScriptOptions {
+  /**
+   * Runs even when a `noeviction` Redis is full (Redis 7's `allow-oom` flag): for a last write that
+   * must not wait for memory. Other scripts are refused then, at their first write.
+   */
+  allowOom?: boolean;
+}
+
 /**
  * Defines the script `name` (lua/name.lua) on a client, once per client, and returns a function
  * that runs it: EVALSHA, falling back to EVAL when Redis does not know it yet (after a restart).
@@ -43,12 +51,14 @@ export function luaScriptNames(): string[] {
 export function defineScript<A extends (string | number)[] = (string | number)[]>(
   redis: Redis,
   name: string,
+  options: ScriptOptions = {},
 ): (...args: A) => Promise<unknown> {
-  const command = `sluice:${name}`;
+  const command = `sluice:${name}${options.allowOom ? ':allow-oom' : ''}`;
   const commands = redis as unknown as Record<string, ((...args: unknown[]) => Promise<unknown>) | undefined>;
   if (!commands[command]) {
     const keys = FIXED_KEYS.exec(name);
-    const lua = luaSource(name);
+    // The flags line must come first; Redis reads it, Lua never sees it.
+    const lua = options.allowOom ? `#!lua flags=allow-oom\n${luaSource(name)}` : luaSource(name);
     redis.defineCommand(command, keys ? { numberOfKeys: Number(keys[1]), lua } : { lua });
   }
   const run = commands[command]!;

@@ -4,7 +4,7 @@ import type { Logger, WorkLog } from '../observability/logger.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import type { Operation } from '../operation/schema.js';
 import { deadLetterOutcome, type DeadLetterDetails } from '../outcomes/dead-letter.js';
-import type { OutcomeRecord, OutcomeStore } from '../outcomes/outcome-store.js';
+import type { OutcomeRecord, OutcomeStore, RecordedOutcome } from '../outcomes/outcome-store.js';
 import { resultLine } from '../outcomes/result-line.js';
 import type { AttemptRecord, JobEnvelope } from '../queue/job-data.js';
 import { circuitWaitedMs, refusedTokenAttempt } from './attempt-record.js';
@@ -14,11 +14,8 @@ import type { PageSink, WalkContext } from './page-sink.js';
 import type { PageStep } from './page-step.js';
 import type { Unsendable } from './prepare-request.js';
 import type { SentAttempt } from './send-attempt.js';
-
-/** After a limiter error (Redis restarting), the job is tried again this much later. */
-const LIMITER_ERROR_DELAY_MS = 1_000;
-/** Tries to record an outcome (250 ms, 500 ms, … between them: ~8 s in all). */
-const PERSIST_ATTEMPTS = 6;
+import { untilAborted } from '../support/abortable.js';
+import { HandBack, STOPPING_WRITE_MS, durably } from './durable-write.js';
 
 export interface JobEndingDeps {
   queue: string;
@@ -53,14 +50,22 @@ export interface JobEnding {
   refuse(unsendable: Unsendable): Promise<never>;
   /** Carries out the decision on an attempt that was made. */
   finish(finished: FinishedAttempt, log: WorkLog): Promise<unknown>;
-  /** The limiter could not answer: shutdown, or Redis trouble (restarting, failing over), which is no reason to fail the job. */
-  limiterFailed(error: unknown, log: WorkLog): Promise<never>;
+  /**
+   * A job back from a stall (or retried after it finished) may have ended already: its worker recorded
+   * the outcome, then died before BullMQ heard of it. Then it ends as recorded (`result`), nothing sent
+   * or counted again. A job on its first run (or back from a deferral or a retry) costs no Redis call.
+   */
+  ifRecorded(): Promise<{ result: unknown } | undefined>;
+  /** Waiting for `what` was cut short: by shutdown (back at once), or by Redis trouble, which is no reason to fail the job. */
+  interrupted(error: unknown, what: string, log: WorkLog): Promise<never>;
   /** A key's circuit is open: the job waits (spending no attempt), or is dead-lettered after the circuit's maxOpenMs. */
   waitForCircuit(gate: CircuitGate, about: { operation: Operation; limitKey: string }, log: WorkLog): Promise<never>;
 }
 
 type CircuitGate = Extract<Gate, { kind: 'circuit-open' }>;
 
+/** After a Redis error (restarting, failing over), the job is tried again this much later. */
+const REDIS_ERROR_DELAY_MS = 1_000;
 /** A job waiting on an open circuit comes back at its next probe at the earliest, and at the latest after this long (a closing circuit wakes it). */
 const MAX_CIRCUIT_WAIT_MS = 5 * 60_000;
 
@@ -69,22 +74,43 @@ interface Ending {
   job: Job;
   envelope: JobEnvelope;
   token: string | undefined;
+  /** Aborted when the worker stops: writes that Redis refuses are given up then (see durable-write.ts). */
+  signal: AbortSignal | undefined;
 }
 
-export function createJobEnding(deps: JobEndingDeps, job: Job, envelope: JobEnvelope, token: string | undefined): JobEnding {
-  const ending: Ending = { deps, job, envelope, token };
+export function createJobEnding(
+  deps: JobEndingDeps,
+  job: Job,
+  envelope: JobEnvelope,
+  token: string | undefined,
+  signal: AbortSignal | undefined,
+): JobEnding {
+  const ending: Ending = { deps, job, envelope, token, signal };
   return {
-    requeue: (delayMs) => requeue(ending, delayMs),
-    refuse: (unsendable) => refuse(ending, unsendable),
-    finish: (finished, log) => finish(ending, finished, log),
-    waitForCircuit: (gate, about, log) => waitForCircuit(ending, gate, about, log),
-    limiterFailed(error, log) {
-      const shutdown = error instanceof ShutdownAbortError;
-      if (shutdown) log.info({ outcome: 'requeued' }, 'shutdown while waiting for the limit; requeued');
-      else log.warn({ err: error, outcome: 'requeued' }, 'could not reach the limiter; requeued');
-      return requeue(ending, shutdown ? 0 : LIMITER_ERROR_DELAY_MS);
-    },
+    requeue: (delayMs) => leftIfStopped(ending, requeue(ending, delayMs)),
+    refuse: (unsendable) => leftIfStopped(ending, refuse(ending, unsendable)),
+    finish: (finished, log) => leftIfStopped(ending, finish(ending, finished, log)),
+    ifRecorded: () => ifRecorded(ending),
+    waitForCircuit: (gate, about, log) => leftIfStopped(ending, waitForCircuit(ending, gate, about, log)),
+    interrupted: (error, what, log) => interrupted(ending, error, what, log),
   };
+}
+
+function interrupted(ending: Ending, error: unknown, what: string, log: WorkLog): Promise<never> {
+  const shutdown = error instanceof ShutdownAbortError;
+  if (shutdown) log.info({ outcome: 'requeued' }, `shutdown while waiting for ${what}; requeued`);
+  else log.warn({ err: error, outcome: 'requeued' }, `could not reach ${what}; requeued`);
+  return leftIfStopped(ending, requeue(ending, shutdown ? 0 : REDIS_ERROR_DELAY_MS));
+}
+
+async function ifRecorded(ending: Ending): Promise<{ result: unknown } | undefined> {
+  const { job, envelope, deps } = ending;
+  if (job.stalledCounter === 0 && job.attemptsMade === 0) return undefined;
+  const about = { jobId: job.id!, jobTimestamp: job.timestamp, opId: envelope.opId, batchId: envelope.batchId };
+  const recorded = await deps.outcomes.recorded(about).catch((error: unknown) => ({ error }));
+  if (recorded && 'error' in recorded)
+    return interrupted(ending, recorded.error, 'the outcome store', deps.logger.child({ jobId: job.id }));
+  return recorded ? { result: await endAsRecorded(ending, recorded) } : undefined;
 }
 
 async function waitForCircuit(
@@ -107,6 +133,32 @@ async function waitForCircuit(
   log.debug({ outcome: 'deferred', reason: 'circuit', delayMs, openForMs: gate.openForMs }, 'circuit open; job waits');
   if (envelope.circuitSince === undefined) return saveAndRequeue(ending, { circuitSince: now }, delayMs);
   return requeue(ending, delayMs);
+}
+
+/** Sent at last: the wait on circuits ends, and what it lasted is kept (it does not count against maxDurationMs). */
+function sentAfterCircuit(envelope: JobEnvelope): Partial<JobEnvelope> {
+  const waited = circuitWaitedMs(envelope);
+  return { circuitSince: undefined, circuitWaitedMs: waited || undefined };
+}
+
+/**
+ * A job whose end Redis still refused when the worker stopped stays active, without its worker: its
+ * lock lapses and BullMQ's stalled-job check gives it to another worker (BullMQ moves nothing after a
+ * DelayedError). An outcome already recorded is found there (see the processor); otherwise the
+ * attempt runs again.
+ */
+async function leftIfStopped<T>(ending: Ending, ended: Promise<T>): Promise<T> {
+  try {
+    return await ended;
+  } catch (error) {
+    if (!(error instanceof HandBack)) throw error;
+    const { job, envelope, deps } = ending;
+    deps.logger.warn(
+      { err: error.cause, jobId: job.id, batchId: envelope.batchId, outcome: 'handed-back' },
+      'worker stopping while Redis refuses the end of a job; it goes to another worker once its lock lapses',
+    );
+    throw new DelayedError();
+  }
 }
 
 async function finish(ending: Ending, finished: FinishedAttempt, log: WorkLog): Promise<unknown> {
@@ -144,7 +196,7 @@ async function finish(ending: Ending, finished: FinishedAttempt, log: WorkLog): 
         delete line.result;
       }
       const { opId, batchId } = envelope;
-      await persist(deps, { jobId: job.id!, jobTimestamp: job.timestamp, opId, batchId, outcome: 'succeeded', resultLine: line });
+      await persist(ending, { jobId: job.id!, jobTimestamp: job.timestamp, opId, batchId, outcome: 'succeeded', resultLine: line });
       deps.metrics?.succeeded();
       return line;
     }
@@ -152,9 +204,9 @@ async function finish(ending: Ending, finished: FinishedAttempt, log: WorkLog): 
       const code = attempts.at(-1)!.error!;
       const outcome = decision.rateLimited ? 'rate-limited' : 'retry';
       log.info({ ...fields, error: code, outcome, delayMs: decision.delayMs }, 'attempt failed; will retry');
-      // The time it waited on open circuits is kept: it does not count against maxDurationMs.
-      await job.updateData({ ...envelope, attempts, ...sentAfterCircuit(envelope) } satisfies JobEnvelope);
-      await deps.outcomes.countRetry(envelope.batchId);
+      const saved = { ...envelope, attempts, ...sentAfterCircuit(envelope) } satisfies JobEnvelope;
+      await durably(writeContext(ending), 'save the attempt', () => job.updateData(saved));
+      await durably(writeContext(ending), 'count the retry', () => deps.outcomes.countRetry(envelope.batchId));
       deps.metrics?.retry(code);
       return requeue(ending, decision.delayMs);
     }
@@ -176,6 +228,16 @@ async function finish(ending: Ending, finished: FinishedAttempt, log: WorkLog): 
   }
 }
 
+async function endAsRecorded({ deps, job, envelope }: Ending, recorded: RecordedOutcome): Promise<unknown> {
+  const fields = { jobId: job.id, batchId: envelope.batchId, outcome: recorded.outcome, stalls: job.stalledCounter };
+  deps.logger.info(fields, 'outcome already recorded; job finished without sending it again');
+  if (recorded.outcome === 'deadLettered') {
+    throw new UnrecoverableError('dead-lettered on an earlier run (its dead letter says why); replay it to send it again');
+  }
+  // The result line a batch keeps is what the first run returned; an operation outside a batch keeps none.
+  return recorded.resultLine ?? { id: envelope.opId, jobId: job.id, idempotencyKey: envelope.idempotencyKey, outcome: 'succeeded' };
+}
+
 async function refuse(ending: Ending, unsendable: Unsendable): Promise<never> {
   const { job, envelope, deps } = ending;
   const { reason, message } = unsendable;
@@ -195,45 +257,60 @@ async function refuse(ending: Ending, unsendable: Unsendable): Promise<never> {
   }
 }
 
-/** Sent at last: the wait on circuits ends, and what it lasted is kept. */
-function sentAfterCircuit(envelope: JobEnvelope): Partial<JobEnvelope> {
-  const waited = circuitWaitedMs(envelope);
-  return { circuitSince: undefined, circuitWaitedMs: waited || undefined };
-}
-
-async function requeue({ job, token }: Ending, delayMs: number): Promise<never> {
-  // Back ahead of the jobs not yet started (see NEW_JOB_PRIORITY); both commands are sent at once.
-  const priority = job.priority !== 0 ? job.changePriority({ priority: 0 }) : undefined;
-  await Promise.all([priority, job.moveToDelayed(Date.now() + delayMs, token)]);
+async function requeue(ending: Ending, delayMs: number): Promise<never> {
+  const { job, token } = ending;
+  await durably(writeContext(ending), 'requeue the job', async () => {
+    // Back ahead of the jobs not yet started (see NEW_JOB_PRIORITY); both commands are sent at once.
+    const priority = job.priority !== 0 ? job.changePriority({ priority: 0 }) : undefined;
+    await Promise.all([priority, job.moveToDelayed(Date.now() + delayMs, token)]);
+  });
   throw new DelayedError();
 }
 
 async function saveAndRequeue(ending: Ending, data: Partial<JobEnvelope>, delayMs: number): Promise<never> {
-  await ending.job.updateData({ ...ending.envelope, ...data } satisfies JobEnvelope);
+  await durably(writeContext(ending), 'save the job', () => ending.job.updateData({ ...ending.envelope, ...data } satisfies JobEnvelope));
   return requeue(ending, delayMs);
 }
 
-async function deadLetter({ deps, job, envelope }: Ending, details: DeadLetterDetails, error: string): Promise<never> {
-  await persist(deps, deadLetterOutcome(deps.queue, { id: job.id!, timestamp: job.timestamp }, envelope, details));
-  // Counted once stored: a dead letter that could not be stored fails the job, and the worker's
-  // `failed` handler stores (and counts) it as internal-error instead.
+async function deadLetter(ending: Ending, details: DeadLetterDetails, error: string): Promise<never> {
+  const { deps, job, envelope } = ending;
+  await persist(ending, deadLetterOutcome(deps.queue, { id: job.id!, timestamp: job.timestamp }, envelope, details));
+  // Counted once stored: one that fails on something other than Redis fails the job, and the
+  // worker's `failed` handler stores (and counts) it as internal-error instead.
   deps.metrics?.deadLetter(details.reason);
   throw new UnrecoverableError(error);
 }
 
+function writeContext({ signal, deps, job }: Ending) {
+  return { signal, logger: deps.logger, jobId: job.id! };
+}
+
 /**
- * Writes an outcome, retrying through a short Redis outage: the request has been made, so losing
- * its result (or its dead letter) now would be the worst place to give up.
+ * Writes an outcome: the request was made, so its result (or its dead letter) must be recorded, or
+ * another worker would send it again. Retried for as long as Redis refuses it (full, failing over,
+ * unreachable). A worker that stops meanwhile makes one last try that a full Redis takes anyway (its
+ * overshoot: the outcomes in flight), so that the job it leaves is ended by whoever takes it next
+ * without being sent again; only a Redis it cannot reach at all leaves the outcome to a second send.
  */
-async function persist(deps: JobEndingDeps, record: OutcomeRecord): Promise<void> {
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      await deps.outcomes.record(record);
-      return;
-    } catch (error) {
-      if (attempt >= PERSIST_ATTEMPTS) throw error;
-      deps.logger.warn({ err: error, attempt }, 'could not record an outcome; retrying');
-      await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
+async function persist(ending: Ending, record: OutcomeRecord): Promise<void> {
+  const { deps, signal } = ending;
+  try {
+    await durably(writeContext(ending), 'record an outcome', () => deps.outcomes.record(record));
+  } catch (error) {
+    if (!(error instanceof HandBack)) throw error;
+    const lastTry = untilAborted(deps.outcomes.record(record, { evenIfFull: true }), signal, STOPPING_WRITE_MS);
+    const failure = await lastTry.then(
+      () => undefined,
+      (lastError: unknown) => lastError,
+    );
+    const fields = { jobId: record.jobId, batchId: record.batchId, outcome: record.outcome };
+    if (failure !== undefined) {
+      deps.logger.error(
+        { ...fields, err: failure },
+        'worker stopping: could not record the outcome of a request it made; it will be sent again',
+      );
+      throw error;
     }
+    deps.logger.warn(fields, 'worker stopping while Redis refuses writes: outcome recorded past maxmemory');
   }
 }

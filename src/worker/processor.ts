@@ -1,13 +1,14 @@
 import type { Job } from 'bullmq';
 import type { Credentials } from '../auth/credentials.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
-import { AuthError } from '../errors.js';
+import { AuthError, ShutdownAbortError } from '../errors.js';
 import type { HttpClient } from '../http/http-client.js';
 import type { Limiter } from '../limits/limiter.js';
 import { lazyChild, type Logger } from '../observability/logger.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import type { OutcomeStore } from '../outcomes/outcome-store.js';
 import { foreignIdempotencyKey, readEnvelope } from '../queue/job-data.js';
+import { bookingHolder } from '../queue/wake-jobs.js';
 import { attemptNumber, circuitWaitedMs, failedAttempt, refusalsInARow } from './attempt-record.js';
 import { decideAttempt } from './decide-attempt.js';
 import { createJobEnding } from './job-ending.js';
@@ -48,7 +49,9 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
   return async function process(job, token, signal) {
     const jobId = job.id!;
     const envelope = readEnvelope(job.data, jobId, foreignIdempotencyKey(queue, jobId, job.timestamp));
-    const end = createJobEnding(deps, job, envelope, token);
+    const end = createJobEnding(deps, job, envelope, token, signal);
+    const recorded = await end.ifRecorded();
+    if (recorded) return recorded.result;
     const previous = envelope.attempts ?? [];
     const prepared = prepareRequest(envelope, config, { id: jobId, stalledCounter: job.stalledCounter });
     if (!prepared.ok) return end.refuse(prepared);
@@ -63,30 +66,29 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
     // Refused a moment ago: the fleet's current token, not the copy this process may still hold (another
     // worker may have taken this job's first 401 and dropped the token everywhere but in memory here).
     const refusedInARow = refusalsInARow(previous);
-    const authorization: Authorization = await credentials.authorize(operation.target, spec, { afterRefusal: refusedInARow > 0 }).then(
-      (value) => ({ ok: true, value }),
-      (error: unknown) => ({ ok: false, error }),
-    );
+    const authorization: Authorization = await credentials
+      .authorize(operation.target, spec, { afterRefusal: refusedInARow > 0, signal })
+      .then(
+        (value) => ({ ok: true, value }),
+        (error: unknown) => ({ ok: false, error }),
+      );
+    if (!authorization.ok && authorization.error instanceof ShutdownAbortError)
+      return end.interrupted(authorization.error, 'an OAuth2 token', log);
 
     // The limits: go now (perhaps after a short wait in this slot), or give the slot back until the key opens.
+    // Booked under the job and its queue: `limits set` wakes booked jobs in whichever queue holds them.
     const gate = await limiter
-      .acquire(limitKeys, jobId, spec.timeouts.total + LEASE_MARGIN_MS, signal)
+      .acquire(limitKeys, bookingHolder(queue, jobId), spec.timeouts.total + LEASE_MARGIN_MS, signal)
       .catch((error: unknown) => ({ kind: 'failed' as const, error }));
-    if (gate.kind === 'failed') return end.limiterFailed(gate.error, log);
+    if (gate.kind === 'failed') return end.interrupted(gate.error, 'the limiter', log);
     if (gate.kind === 'defer') {
       log.debug({ outcome: 'deferred', reason: gate.reason, delayMs: gate.waitMs }, 'limit key busy; job deferred');
       return end.requeue(gate.waitMs);
     }
     if (gate.kind === 'circuit-open') return end.waitForCircuit(gate, { operation, limitKey }, log);
 
-    const sent = await sendAttempt(
-      deps,
-      operation,
-      authorization,
-      { keys: limitKeys, lease: gate.lease, probes: gate.probes ?? [] },
-      signal,
-      log,
-    );
+    const limits = { keys: limitKeys, lease: gate.lease, probes: gate.probes ?? [] };
+    const sent = await sendAttempt(deps, operation, authorization, limits, signal, log);
     const refreshAuth = await mayRefreshToken(sent, refusedInARow);
     const walk = walkOf(operation, envelope, jobId);
     const page =

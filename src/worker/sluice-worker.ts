@@ -1,10 +1,9 @@
-import { MetricsTime, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, type Job, type Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { errorMessage } from '../errors.js';
 import { EMPTY_CONFIG, type SluiceConfig } from '../config/sluice-config.js';
 import { createHttpClient, type HttpClient } from '../http/http-client.js';
-import { PREFIX, bullQueueName } from '../redis/keys.js';
 import { foreignIdempotencyKey, readEnvelope } from '../queue/job-data.js';
 import { createOutcomeStore, type OutcomeStore } from '../outcomes/outcome-store.js';
 import { closeRedis, createRedisConnection } from '../redis/connection.js';
@@ -14,8 +13,8 @@ import { createMetricsPublisher, type MetricsPublisher } from '../observability/
 import { createLimiter, type Limiter } from '../limits/limiter.js';
 import { destinationPolicyOf } from '../operation/parse-operation.js';
 import { assertSecrets, createCredentials } from '../auth/credentials.js';
-import { createProcessor, type SluiceProcessor } from './processor.js';
-import { MAX_STALLS } from './prepare-request.js';
+import { createProcessor } from './processor.js';
+import { newBullWorker } from './bull-worker.js';
 import { deadLetterOutcome } from '../outcomes/dead-letter.js';
 import { warmUp } from './warm-up.js';
 import { createPageSink } from './page-sink.js';
@@ -99,7 +98,13 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
     logger,
     ...(metrics ? { metrics } : {}),
   });
-  const worker = newBullWorker(queue, processor, redis, options);
+  const worker = newBullWorker(queue, processor, redis, {
+    concurrency: options.concurrency ?? 50,
+    keepCompletedSeconds: options.keepCompletedSeconds ?? 3_600,
+    keepFailedSeconds: options.keepFailedSeconds ?? 86_400,
+    lockDurationMs: options.lockDurationMs ?? 30_000,
+    stalledIntervalMs: options.stalledIntervalMs ?? 30_000,
+  });
   worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
   worker.on('failed', (job, error) => deadLetterUnexpectedFailure({ queue, outcomes, metrics, logger }, job, error));
 
@@ -179,12 +184,11 @@ function openParts(options: SluiceWorkerOptions, queue: string, config: SluiceCo
     redis,
     config,
     logger,
-    queue,
     ...(maxInSlotWaitMs !== undefined ? { maxInSlotWaitMs } : {}),
     // A closed circuit wakes the jobs that wait for it, in every queue, rather than leave them delayed.
     onCircuitTransition: ({ key, to }) => {
       if (to !== 'closed') return;
-      wakeCircuitWaiters(redis, key).then(
+      wakeCircuitWaiters(redis, key, queue).then(
         (woken) => logger.info({ limitKey: key, woken }, 'woke the jobs waiting for the circuit'),
         (error: unknown) =>
           logger.warn({ err: error, limitKey: key }, 'could not wake the jobs waiting for the circuit; they come back by themselves'),
@@ -220,28 +224,10 @@ async function releaseParts(parts: WorkerParts, workerClosed: Promise<unknown>, 
   }
 }
 
-function newBullWorker(queue: string, processor: SluiceProcessor, redis: Redis, options: SluiceWorkerOptions): Worker {
-  return new Worker(bullQueueName(queue), processor, {
-    connection: redis,
-    prefix: PREFIX,
-    concurrency: options.concurrency ?? 50,
-    removeOnComplete: { age: options.keepCompletedSeconds ?? 3_600 },
-    removeOnFail: { age: options.keepFailedSeconds ?? 86_400 },
-    lockDuration: options.lockDurationMs ?? 30_000,
-    stalledInterval: options.stalledIntervalMs ?? 30_000,
-    // A stall is a worker that died. The processor dead-letters a job after MAX_STALLS of them; BullMQ's
-    // own limit (which fails a job without telling any worker) must never be reached first.
-    maxStalledCount: MAX_STALLS * 20,
-    // Finished jobs per minute (kept a day), counted by BullMQ inside the script that finishes a job:
-    // the dashboard's throughput. Dead letters count as failed.
-    metrics: { maxDataPoints: MetricsTime.ONE_HOUR * 24 },
-    autorun: false,
-  });
-}
-
 /**
- * Safety net: a job that failed for any reason other than our own dead-lettering (a bug, Redis
- * trouble while recording) still ends as a dead letter, so nothing disappears from a batch.
+ * Safety net: a job that failed for any reason other than our own dead-lettering (a bug) still ends
+ * as a dead letter, so nothing disappears from a batch. (Redis failures while a job ends are retried
+ * by the processor itself: see durable-write.ts.)
  */
 function deadLetterUnexpectedFailure(
   deps: { queue: string; outcomes: OutcomeStore; metrics: WorkerMetrics | undefined; logger: Logger },
@@ -258,7 +244,8 @@ function deadLetterUnexpectedFailure(
   };
   deps.outcomes
     .record(deadLetterOutcome(queue, { id: job.id!, timestamp: job.timestamp }, envelope, details))
-    .then(() => deps.metrics?.deadLetter(details.reason))
+    // Not written: the job's outcome was recorded before it failed (BullMQ could not complete it).
+    .then((written) => (written ? deps.metrics?.deadLetter(details.reason) : undefined))
     .catch((recordError: unknown) => logger.error({ err: recordError, jobId: job.id }, 'could not dead-letter a failed job'));
   logger.error({ err: error, jobId: job.id, outcome: 'dead-lettered', reason: 'internal-error' }, 'job failed unexpectedly');
 }

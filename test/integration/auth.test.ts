@@ -11,8 +11,8 @@ import { createLogger } from '../../src/observability/logger.js';
 import { createBatches } from '../../src/outcomes/batches.js';
 import { createProducer } from '../../src/queue/producer.js';
 import { createDeadLetterStore } from '../../src/outcomes/dead-letter-store.js';
-import { createSluiceWorker, type SluiceWorker } from '../../src/worker/sluice-worker.js';
-import { uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
+import { createSluiceWorker, type SluiceWorker, type SluiceWorkerOptions } from '../../src/worker/sluice-worker.js';
+import { queuedJobs, uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
 import { startTestTarget, type RecordedRequest, type ScriptedResponse, type TargetServer } from '../helpers/target-server.js';
 
 const redis = useRedisServer();
@@ -29,11 +29,14 @@ const SECRETS = {
 const FAST_RETRY = { attempts: 4, baseDelayMs: 10, maxDelayMs: 50 };
 
 interface Harness {
+  queue: string;
   target: TargetServer;
   logs: string[];
+  /** Enqueues `count` POSTs to the target; returns the batch id. */
+  enqueue(count: number): Promise<string>;
   /** Enqueues `count` POSTs to the target and waits for the batch to settle. */
   run(count: number): Promise<{ succeeded: number; deadLettered: number; batchId: string }>;
-  startWorker(concurrency?: number): Promise<SluiceWorker>;
+  startWorker(concurrency?: number, options?: Partial<SluiceWorkerOptions>): Promise<SluiceWorker>;
   deadLetters(): ReturnType<typeof createDeadLetterStore>;
 }
 
@@ -70,26 +73,40 @@ async function setup(
     await producer.close();
     await deadLetters.close();
   });
-  async function startWorker(concurrency = 20): Promise<SluiceWorker> {
-    const worker = createSluiceWorker({ connection: redis().url, logger, queue, config, env: { ...SECRETS }, concurrency, warmUp: false });
+  async function startWorker(concurrency = 20, options: Partial<SluiceWorkerOptions> = {}): Promise<SluiceWorker> {
+    const worker = createSluiceWorker({
+      connection: redis().url,
+      logger,
+      queue,
+      config,
+      env: { ...SECRETS },
+      concurrency,
+      warmUp: false,
+      ...options,
+    });
     workers.push(worker);
     await worker.ready();
     return worker;
   }
+  async function enqueue(count: number): Promise<string> {
+    const ops = Array.from({ length: count }, (_, i) => ({
+      method: 'POST',
+      target: 'api',
+      url: `/things/${i}`,
+      json: { i },
+      retry: FAST_RETRY,
+    }));
+    return (await producer.enqueueMany(ops)).batchId;
+  }
   return {
+    queue,
     target,
     logs,
     startWorker,
     deadLetters: () => deadLetters,
+    enqueue,
     async run(count) {
-      const ops = Array.from({ length: count }, (_, i) => ({
-        method: 'POST',
-        target: 'api',
-        url: `/things/${i}`,
-        json: { i },
-        retry: FAST_RETRY,
-      }));
-      const { batchId } = await producer.enqueueMany(ops);
+      const batchId = await enqueue(count);
       const status = await waitFor(
         async () => {
           const current = await batches.status(batchId);
@@ -341,6 +358,26 @@ describe('OAuth2 client credentials', () => {
     expect(await harness.run(10)).toMatchObject({ succeeded: 10, deadLettered: 0 });
     expect(oauth.tokenRequests).toHaveLength(3);
     expect(harness.logs.join('')).toContain('OAuth2 token request failed; retrying');
+  });
+
+  it('a worker stopping while a token request hangs keeps its deadline: the request is aborted, the operations requeued', async () => {
+    // A token endpoint that never answers (the client would wait 15 s for headers, three times).
+    const harness = await setup(auth, (request) => (request.path === '/oauth/token' ? { status: 200, json: {}, delayMs: 120_000 } : ok));
+    const worker = await harness.startWorker(5, { shutdownTimeoutMs: 500 });
+    await harness.enqueue(3);
+    await waitFor(() => harness.target.inFlight() === 1, { what: 'the token request to hang' });
+
+    const stopping = Date.now();
+    await worker.close();
+    expect(Date.now() - stopping).toBeLessThan(10_000);
+    await waitFor(() => harness.target.requests[0]!.endedAt !== undefined, { what: 'the token request to be aborted' });
+    expect(harness.target.requests.map((request) => request.path)).toEqual(['/oauth/token']);
+    // Back in the queue for the next worker: not failed, not dead-lettered.
+    const client = redis().client;
+    const back = (await client.zcard(`sluice:{${harness.queue}}:delayed`)) + (await queuedJobs(client, harness.queue));
+    expect(back).toBe(3);
+    expect(await harness.deadLetters().count()).toBe(0);
+    expect(harness.logs.join('')).toContain('shutdown while waiting for an OAuth2 token; requeued');
   });
 
   it('a token endpoint that refuses the client dead-letters the operations as auth-failed, saying why', async () => {

@@ -41,7 +41,7 @@ describe('HTTP API: circuits', () => {
     const bull = new Queue(bullQueueName(queue), { connection: redis().client, prefix: PREFIX });
     onTestFinished(() => bull.close());
     await bull.add('op', { op: {} }, { jobId: 'waiting-1', delay: 3_600_000 });
-    const limiter = createLimiter({ redis: redis().client, config, logger: testLogger(), queue, refreshIntervalMs: 100 });
+    const limiter = createLimiter({ redis: redis().client, config, logger: testLogger(), refreshIntervalMs: 100 });
     onTestFinished(() => limiter.close());
     const gate = await waitFor(async () => {
       const next = await limiter.acquire(['partner'], 'waiting-1', 5_000);

@@ -101,7 +101,7 @@ describe('circuit breaker', () => {
 
   it('sends one probe at a time; a failed probe doubles the interval, a good one closes the circuit and ramps the key up', async () => {
     const cfg = config('probe-c');
-    const { limiter, transitions } = limiterProcess(cfg, { queue: 'q1' });
+    const { limiter, transitions } = limiterProcess(cfg);
     await open(limiter, 'probe-c');
     await waitFor(() => transitions.length === 1, { what: 'the circuit to open' });
 
@@ -111,7 +111,7 @@ describe('circuit breaker', () => {
     const other: Gate = await limiter.acquire(['probe-c'], 'job-x', 5_000);
     expect(other.kind).toBe('circuit-open');
     // The waiting job is recorded to be woken when the circuit closes.
-    expect(await redis().client.zrange(limiterKeys.circuitWaiting('probe-c'), 0, -1)).toContain('q1\tjob-x');
+    expect(await redis().client.zrange(limiterKeys.circuitWaiting('probe-c'), 0, -1)).toContain('job-x');
 
     limiter.recordOutcome(['probe-c'], refused, probe.probes!);
     await waitFor(async () => (await redis().client.hget(limiterKeys.state('probe-c'), 'probeMs')) === '600', {

@@ -1,5 +1,5 @@
 import { UsageError } from '../../errors.js';
-import { wakeCircuitWaiters, wakeDeferredJobs } from '../../queue/wake-jobs.js';
+import { totalWoken, wakeCircuitWaiters, wakeDeferredJobs } from '../../queue/wake-jobs.js';
 import { parseDuration as parseDurationText, parseLimitChange } from '../../limits/limit-change.js';
 import { createLimitsAdmin, type LimitStatus } from '../../limits/limits-admin.js';
 import type { CliContext } from '../context.js';
@@ -133,7 +133,7 @@ export async function limitsCircuitCommand(ctx: CliContext, key: string, action:
     );
     return 0;
   }
-  const count = await wakeCircuitWaiters(await ctx.redis(), key);
+  const count = await wakeCircuitWaiters(await ctx.redis(), key, ctx.queue);
   ctx.io.stdout.write(`limit key ${key}: circuit closed; ${count} waiting operation${count === 1 ? '' : 's'} woken\n`);
   return 0;
 }
@@ -146,11 +146,15 @@ export function parseDuration(text: string): number {
 }
 
 /**
- * Wakes the jobs of this queue that were deferred for slots under the old schedule, so that they
- * book again under the new one now (a raised limit speeds a waiting backlog up at once).
+ * Wakes the jobs that were deferred for slots under the old schedule, in every queue that holds
+ * some, so that they book again under the new one now (a raised limit speeds a waiting backlog up at
+ * once).
  */
-async function woken(ctx: CliContext, jobIds: string[]): Promise<string> {
-  if (jobIds.length === 0) return '';
-  const count = await wakeDeferredJobs(await ctx.redis(), ctx.queue, jobIds);
-  return `; ${count} deferred operation${count === 1 ? '' : 's'} in queue ${ctx.queue} woken to book again`;
+async function woken(ctx: CliContext, holders: string[]): Promise<string> {
+  if (holders.length === 0) return '';
+  const perQueue = await wakeDeferredJobs(await ctx.redis(), holders, ctx.queue);
+  const count = totalWoken(perQueue);
+  const queues = Object.entries(perQueue);
+  const where = queues.length === 1 ? `queue ${queues[0]![0]}` : `queues ${queues.map(([queue, n]) => `${queue} (${n})`).join(', ')}`;
+  return `; ${count} deferred operation${count === 1 ? '' : 's'} in ${where} woken to book again`;
 }

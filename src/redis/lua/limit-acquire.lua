@@ -22,7 +22,7 @@
   Input:
     KEYS[1]                    index: every limit key name in use (set)
     KEYS[2 + 5 * (i - 1) ...]  for limit key i: state (hash), override (hash), leases (zset), bookings (zset),
-             circuit waiters (zset: `queue\tjobId` → since, woken when the circuit closes)
+             circuit waiters (zset: job (as jobId names it) → since, woken when the circuit closes)
     ARGV[1]  n, the number of limit keys
     ARGV[2]  jobId (bookings are made under it)
     ARGV[3]  leaseId (the concurrency lease, if one is taken)

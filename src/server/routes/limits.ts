@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Redis } from 'ioredis';
 import type { LimitsAdmin } from '../../limits/limits-admin.js';
 import { parseLimitChange } from '../../limits/limit-change.js';
-import { wakeCircuitWaiters, wakeDeferredJobs } from '../../queue/wake-jobs.js';
+import { totalWoken, wakeCircuitWaiters, wakeDeferredJobs } from '../../queue/wake-jobs.js';
 import { SluiceError } from '../../errors.js';
 import { ApiError, invalid } from '../api-errors.js';
 import {
@@ -24,8 +24,9 @@ export interface LimitRoutesOptions {
 export function limitRoutes(options: LimitRoutesOptions): AnyRoute[] {
   const { limits, redis } = options;
   const statusOf = async (key: string) => (await limits.list()).find((entry) => entry.key === key);
-  /** Jobs deferred under the old schedule book again at once (as `sluice limits set` does). */
-  const wake = (queue: string | undefined, jobIds: string[]) => wakeDeferredJobs(redis, queue ?? options.defaultQueue, jobIds);
+  /** Jobs deferred under the old schedule, in any queue, book again at once (as `sluice limits set` does). */
+  const wake = async (queue: string | undefined, holders: string[]) =>
+    totalWoken(await wakeDeferredJobs(redis, holders, queue ?? options.defaultQueue));
 
   const list = route({
     method: 'GET',
@@ -119,7 +120,7 @@ export function limitRoutes(options: LimitRoutesOptions): AnyRoute[] {
           if (error instanceof SluiceError && error.code === 'CIRCUIT_OFF') throw new ApiError(409, 'CIRCUIT_OFF', error.message);
           throw error;
         });
-        const woken = transition === 'closed' ? await wakeCircuitWaiters(redis, params.key) : 0;
+        const woken = transition === 'closed' ? await wakeCircuitWaiters(redis, params.key, options.defaultQueue) : 0;
         if (transition) request.log.info({ limitKey: params.key, transition, woken }, `circuit ${transition} by hand`);
         return { key: params.key, limit: await statusOf(params.key), woken };
       },

@@ -1,0 +1,15 @@
+/** Socket errors that say the way to Redis failed, not what was asked. */
+const CONNECTION_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * Whether an error came from Redis or the way to it rather than from what was asked, so that the
+ * same command may succeed later: an error reply (OOM when a `noeviction` Redis is full, READONLY
+ * during a failover, LOADING after a restart), or a lost connection. BullMQ's own refusals (a lost
+ * lock, a job in another state) are plain errors: they are not.
+ */
+export function isRedisFailure(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error.name === 'ReplyError' || error.name === 'MaxRetriesPerRequestError') return true;
+  const code = (error as { code?: unknown }).code;
+  return error.message === 'Connection is closed.' || (typeof code === 'string' && CONNECTION_CODES.has(code));
+}

@@ -1,0 +1,57 @@
+import { MetricsTime, Worker, type WorkerOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { PREFIX, bullQueueName, queueKeys } from '../redis/keys.js';
+import { defineScript } from '../redis/scripts.js';
+import { MAX_STALLS } from './prepare-request.js';
+import type { SluiceProcessor } from './processor.js';
+
+export interface BullWorkerOptions {
+  concurrency: number;
+  keepCompletedSeconds: number;
+  keepFailedSeconds: number;
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+}
+
+/**
+ * BullMQ's worker, whose locks hold while Redis is full: BullMQ renews them with SET, which a
+ * `noeviction` Redis refuses once it is out of memory; keep-job-locks.lua renews them with PEXPIRE,
+ * which it allows. A job whose outcome waits for memory then stays with its worker, rather than
+ * lapsing to the stalled-job check and being sent again by another worker.
+ */
+class SluiceBullWorker extends Worker {
+  readonly #keepLocks: (...args: (string | number)[]) => Promise<unknown>;
+  readonly #keys: ReturnType<typeof queueKeys>;
+
+  constructor(queue: string, processor: SluiceProcessor, redis: Redis, options: WorkerOptions) {
+    super(bullQueueName(queue), processor, options);
+    this.#keepLocks = defineScript(redis, 'keep-job-locks');
+    this.#keys = queueKeys(queue);
+  }
+
+  /** Called by BullMQ's lock manager; returns the ids of the jobs whose locks are not this worker's any more. */
+  override async extendJobLocks(jobIds: string[], tokens: string[], duration: number): Promise<string[]> {
+    const keys = [this.#keys.stalled, ...jobIds.map((id) => this.#keys.jobLock(id))];
+    const args = jobIds.flatMap((id, i) => [id, tokens[i] ?? '']);
+    return (await this.#keepLocks(keys.length, ...keys, duration, ...args)) as string[];
+  }
+}
+
+export function newBullWorker(queue: string, processor: SluiceProcessor, redis: Redis, options: BullWorkerOptions): Worker {
+  return new SluiceBullWorker(queue, processor, redis, {
+    connection: redis,
+    prefix: PREFIX,
+    concurrency: options.concurrency,
+    removeOnComplete: { age: options.keepCompletedSeconds },
+    removeOnFail: { age: options.keepFailedSeconds },
+    lockDuration: options.lockDurationMs,
+    stalledInterval: options.stalledIntervalMs,
+    // A stall is a worker that died. The processor dead-letters a job after MAX_STALLS of them; BullMQ's
+    // own limit (which fails a job without telling any worker) must never be reached first.
+    maxStalledCount: MAX_STALLS * 20,
+    // Finished jobs per minute (kept a day), counted by BullMQ inside the script that finishes a job:
+    // the dashboard's throughput. Dead letters count as failed.
+    metrics: { maxDataPoints: MetricsTime.ONE_HOUR * 24 },
+    autorun: false,
+  });
+}

@@ -1,0 +1,76 @@
+/**
+ * `sluice limits set` on a key that jobs of several queues wait for: the jobs deferred for slots
+ * under the old schedule are woken in every queue, not only in the queue the command names.
+ */
+import { PassThrough, Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import { parseSluiceConfig } from '../../src/config/sluice-config.js';
+import { bookingHolder, parseBookingHolder } from '../../src/queue/wake-jobs.js';
+import { startPipeline, type Pipeline } from '../helpers/pipeline-harness.js';
+import { uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
+
+const redis = useRedisServer();
+
+/** One start every 4 s: six jobs of each queue would take the shared key ~48 s. */
+const config = parseSluiceConfig({ limits: { shared: { requestsPerSecond: 0.25, burst: 1 } } });
+
+async function cli(argv: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const sink = (append: (text: string) => void) =>
+    new Writable({
+      write(chunk: Buffer | string, _encoding, callback) {
+        append(chunk.toString());
+        callback();
+      },
+    });
+  const stdin = new PassThrough();
+  stdin.end();
+  const code = await main(argv, {
+    stdout: sink((text) => (stdout += text)),
+    stderr: sink((text) => (stderr += text)),
+    stdin,
+    env,
+    cwd: '/nonexistent-sluice-cwd',
+  });
+  return { code, stdout, stderr };
+}
+
+const delayed = (p: Pipeline) => redis().client.zcard(`sluice:{${p.queue}}:delayed`);
+
+describe('limits set wakes deferred jobs', () => {
+  it('in every queue holding jobs booked on the key', async () => {
+    const pipelines = [await startPipeline(redis(), { config }), await startPipeline(redis(), { config })];
+    for (const [n, p] of pipelines.entries()) {
+      const ops = Array.from({ length: 6 }, (_, i) => p.op('/slow', { limitKey: 'shared', idempotencyKey: `wake-${n}-${i}` }));
+      await p.producer.enqueueMany(ops, { batchId: `wake-${n}` });
+    }
+    await waitFor(async () => (await delayed(pipelines[0]!)) >= 3 && (await delayed(pipelines[1]!)) >= 3, {
+      timeoutMs: 15_000,
+      what: 'jobs of both queues deferred for slots',
+    });
+
+    // The command names the first queue only.
+    const set = await cli(['limits', 'set', 'shared', '--rps', '100'], { REDIS_URL: redis().url, SLUICE_QUEUE: pipelines[0]!.queue });
+    expect(set.code, set.stderr).toBe(0);
+    const [a, b] = pipelines.map((p) => p.queue).sort();
+    expect(set.stdout).toMatch(new RegExp(`deferred operations in queues ${a} \\(\\d+\\), ${b} \\(\\d+\\) woken to book again`));
+
+    // Under the new schedule both batches finish at once (the old one had ~40 s to go).
+    for (const [n, p] of pipelines.entries()) {
+      expect(await p.settled(`wake-${n}`, 8_000)).toMatchObject({ succeeded: 6, deadLettered: 0 });
+    }
+  }, 60_000);
+});
+
+describe('booking holders', () => {
+  it('name the job and its queue, and read back; a bare job id (an older worker) has no queue', () => {
+    const queue = uniqueQueue('holder');
+    expect(parseBookingHolder(bookingHolder(queue, 'k-abc'))).toEqual({ queue, jobId: 'k-abc' });
+    expect(parseBookingHolder(bookingHolder(queue, '{odd}id'))).toEqual({ queue, jobId: '{odd}id' });
+    expect(parseBookingHolder('k-abc')).toEqual({ queue: undefined, jobId: 'k-abc' });
+    expect(parseBookingHolder('{not a queue}7')).toEqual({ queue: undefined, jobId: '{not a queue}7' });
+    expect(parseBookingHolder('{q}')).toEqual({ queue: undefined, jobId: '{q}' });
+  });
+});
