@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { queueKeys } from '../redis/keys.js';
+import { isBatchId, queueKeys } from '../redis/keys.js';
 import type { ResultLine } from './result-line.js';
 
 export interface BatchStatus {
@@ -29,6 +29,8 @@ export function createBatches(redis: Redis, queue: string): Batches {
   const keys = queueKeys(queue);
 
   async function status(batchId: string): Promise<BatchStatus | undefined> {
+    // Not a batch id: its keys could be another batch's (`x:results`); no such batch.
+    if (!isBatchId(batchId)) return undefined;
     const [[, rawHash], [, filling]] = ((await redis.multi().hgetall(keys.batch(batchId)).exists(keys.batchEnqueuing(batchId)).exec()) ??
       []) as [[unknown, Record<string, string>], [unknown, number]];
     const hash = rawHash ?? {};
@@ -50,6 +52,7 @@ export function createBatches(redis: Redis, queue: string): Batches {
   }
 
   async function* results(batchId: string, options: { failed?: boolean } = {}): AsyncGenerator<ResultLine> {
+    if (!isBatchId(batchId)) return;
     let cursor = '0';
     do {
       const [next, flat] = await redis.hscan(keys.batchResults(batchId), cursor, 'COUNT', 500);
@@ -64,7 +67,8 @@ export function createBatches(redis: Redis, queue: string): Batches {
 
   async function list(options: { limit?: number } = {}): Promise<BatchStatus[]> {
     const ids = await redis.zrevrange(keys.batchIndex, 0, (options.limit ?? 20) - 1);
-    const found = await Promise.all(ids.map((id) => status(id)));
+    // Ids an older version let in (with `:`) are left out: status() cannot read them safely.
+    const found = await Promise.all(ids.filter(isBatchId).map((id) => status(id)));
     return found.filter((entry): entry is BatchStatus => entry !== undefined);
   }
 

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { ValidationError, type Issue } from '../errors.js';
 import { EMPTY_CONFIG, type SluiceConfig } from '../config/sluice-config.js';
 import { parseOperation } from '../operation/parse-operation.js';
-import { jobIdForKey, queueKeys, type QueueKeys } from '../redis/keys.js';
+import { BATCH_ID_RULE, isBatchId, jobIdForKey, queueKeys, type QueueKeys } from '../redis/keys.js';
 import { defaultIdempotencyKey, type JobEnvelope } from './job-data.js';
 import { closeRedis, createRedisConnection } from '../redis/connection.js';
 import { openBullQueue } from './bull-queue.js';
@@ -63,7 +63,7 @@ export interface Producer {
   close(): Promise<void>;
 }
 
-export const BATCH_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+export { BATCH_ID } from '../redis/keys.js';
 
 /** A readable, sortable, unique batch id: `b-20261126T054012-3f9a1c`. */
 export function newBatchId(now = new Date()): string {
@@ -73,6 +73,8 @@ export function newBatchId(now = new Date()): string {
 
 export function createProducer(options: ProducerOptions): Producer {
   const queueName = options.queue ?? 'default';
+  // Checks the queue name before anything is opened.
+  const keys = queueKeys(queueName);
   const config = options.config ?? EMPTY_CONFIG;
   const dedupWindowMs = (options.dedupWindowSeconds ?? 86_400) * 1_000;
   const batchRetention = options.batchRetentionSeconds ?? 7 * 86_400;
@@ -83,7 +85,6 @@ export function createProducer(options: ProducerOptions): Producer {
   const queue = openBullQueue(redis, queueName);
   // Redis errors reach the caller through the enqueue that fails; without a listener BullMQ prints each one.
   queue.on('error', () => undefined);
-  const keys = queueKeys(queueName);
   const batches = createBatchBookkeeper(redis, keys, batchRetention);
   const writeChunk = createChunkWriter({ redis, queue, batches, dedupWindowMs });
   let closing: Promise<void> | undefined;
@@ -152,8 +153,8 @@ export function createProducer(options: ProducerOptions): Producer {
 }
 
 function checkBatchId(batchId: string | undefined): void {
-  if (batchId !== undefined && !BATCH_ID.test(batchId)) {
-    const issue: Issue = { path: 'batchId', message: 'letters, digits and _ . : - only, at most 128' };
+  if (batchId !== undefined && !isBatchId(batchId)) {
+    const issue: Issue = { path: 'batchId', message: `${JSON.stringify(batchId)}: ${BATCH_ID_RULE}` };
     throw new ValidationError('batch id', [issue]);
   }
 }

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { QUEUE_NAME } from '../config/env.js';
-import { BATCH_ID } from '../queue/producer.js';
+import { BATCH_ID, BATCH_ID_RULE, QUEUE_NAME, QUEUE_NAME_RULE } from '../redis/keys.js';
 
 /**
  * The API's request and response shapes. Requests are checked with them; `/openapi.json` is made
@@ -22,8 +21,8 @@ export const DEAD_LETTER_REASONS = [
   'internal-error',
 ] as const;
 
-const queueName = z.string().regex(QUEUE_NAME, 'letters, digits, _ . - (at most 100)');
-const batchId = z.string().regex(BATCH_ID, 'letters, digits and _ . : - (at most 128)');
+const queueName = z.string().regex(QUEUE_NAME, QUEUE_NAME_RULE);
+const batchId = z.string().regex(BATCH_ID, BATCH_ID_RULE);
 const booleanText = z.enum(['true', 'false']).transform((value) => value === 'true');
 
 export const queueQuerySchema = z.strictObject({

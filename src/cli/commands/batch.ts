@@ -3,6 +3,7 @@ import { rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { UsageError } from '../../errors.js';
 import { createBatches, waitForBatch, type BatchStatus } from '../../outcomes/batches.js';
+import { batchIdArgument } from '../batch-id.js';
 import type { CliContext } from '../context.js';
 import { createProgress } from '../progress.js';
 import { writeResultsCsv } from '../results-csv.js';
@@ -25,6 +26,7 @@ function unknownBatch(ctx: CliContext, batchId: string): number {
 
 /** `sluice status BATCH [--json]` */
 export async function statusCommand(ctx: CliContext, batchId: string, options: { json?: boolean }): Promise<number> {
+  batchIdArgument('batch', batchId);
   const status = await createBatches(await ctx.redis(), ctx.queue).status(batchId);
   if (!status) return unknownBatch(ctx, batchId);
   ctx.io.stdout.write(options.json ? `${JSON.stringify(publicStatus(status))}\n` : `${describeStatus(status)}\n`);
@@ -33,6 +35,7 @@ export async function statusCommand(ctx: CliContext, batchId: string, options: {
 
 /** `sluice wait BATCH [--timeout S] [--json]`: 0 all succeeded, 1 any dead-lettered, 3 timeout. */
 export async function waitCommand(ctx: CliContext, batchId: string, options: { timeout?: string; json?: boolean }): Promise<number> {
+  batchIdArgument('batch', batchId);
   let timeoutMs: number | undefined;
   if (options.timeout !== undefined) {
     const seconds = Number(options.timeout);
@@ -68,6 +71,7 @@ export async function resultsCommand(
   batchId: string,
   options: { failed?: boolean; out?: string; format?: string },
 ): Promise<number> {
+  batchIdArgument('batch', batchId);
   const format = options.format ?? 'jsonl';
   if (format !== 'jsonl' && format !== 'csv') throw new UsageError(`--format ${JSON.stringify(format)}: expected jsonl or csv`);
   const batches = createBatches(await ctx.redis(), ctx.queue);

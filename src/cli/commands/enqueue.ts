@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { SluiceError, UsageError, errorMessage } from '../../errors.js';
 import { parseOperation } from '../../operation/parse-operation.js';
-import { createProducer, newBatchId, BATCH_ID } from '../../queue/producer.js';
+import { createProducer, newBatchId } from '../../queue/producer.js';
+import { batchIdArgument } from '../batch-id.js';
 import type { CliContext } from '../context.js';
 import { createCsvSource } from '../csv-source.js';
 import { createJsonlSource, type InputRecord, type InputSource } from '../input-source.js';
@@ -43,9 +44,7 @@ interface Scan {
  */
 export async function enqueueCommand(ctx: CliContext, file: string, options: EnqueueCommandOptions): Promise<number> {
   const { io } = ctx;
-  if (options.batch !== undefined && !BATCH_ID.test(options.batch)) {
-    throw new UsageError(`--batch ${JSON.stringify(options.batch)}: use letters, digits and _ . : - (at most 128)`);
-  }
+  if (options.batch !== undefined) batchIdArgument('--batch', options.batch);
   const format = inputFormat(file, options);
   // inputFormat() made sure CSV comes with a template.
   const template = format === 'csv' ? await readTemplate(options.template!) : undefined;
