@@ -117,3 +117,11 @@ export function sha256(value: string): string {
 export function jobIdForKey(idempotencyKey: string): string {
   return `k-${sha256(idempotencyKey).slice(0, 40)}`;
 }
+
+/**
+ * The job id of an operation without a key at a place of a resumable input (see
+ * queue/prepare-job.ts): the same input enqueued again into the same batch finds it.
+ */
+export function jobIdForPlace(place: string): string {
+  return `p-${place}`;
+}

@@ -1,0 +1,86 @@
+/**
+ * `sluice enqueue` (the built binary) when things go wrong: Redis killed in the middle of a large
+ * file and restarted, batch ids that would name another batch's keys.
+ */
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
+import { queueKeys } from '../../src/redis/keys.js';
+import { startRedisServer } from '../../src/support/redis-server.js';
+import { useCli } from '../helpers/cli-process.js';
+import { startCrashProxy } from '../helpers/crash-proxy.js';
+import { queuedJobs, uniqueQueue, useRedisServer } from '../helpers/redis.js';
+
+const redis = useRedisServer();
+const cli = useCli(() => ({ REDIS_URL: redis().url }));
+
+const jsonl = (ops: unknown[]): string => `${ops.map((op) => JSON.stringify(op)).join('\n')}\n`;
+
+/** `count` operations to a closed loopback port; every third has an idempotency key; `meta.n` numbers them. */
+function operations(count: number): Record<string, unknown>[] {
+  return Array.from({ length: count }, (_, n) => ({
+    method: 'POST',
+    url: 'http://127.0.0.1:9/items',
+    json: { n },
+    meta: { n },
+    ...(n % 3 === 0 ? { idempotencyKey: `e2e-item-${n}` } : {}),
+  }));
+}
+
+describe('sluice enqueue when Redis dies part-way', () => {
+  it('says how much was written and the command that finishes the batch; that command adds only what is missing', async () => {
+    await cli.allowLocal('http://127.0.0.1:9');
+    const server = await startRedisServer({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
+    onTestFinished(() => server.stop());
+    // Chunks of 500: calls 1–4 write 2,000 operations, Redis is killed just before call 5.
+    const proxy = await startCrashProxy(server, { script: 'add-jobs', call: 5 });
+    const queue = uniqueQueue('e2e-crash');
+    const file = await cli.file('five-thousand.jsonl', jsonl(operations(5_000)));
+
+    const failed = await cli.run(['enqueue', file, '--batch', 'crash-e2e'], { env: { SLUICE_QUEUE: queue, REDIS_URL: proxy.url } });
+    await proxy.crashed;
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain('2000 of 5000 operations were written to batch crash-e2e before it stopped');
+    const command = /finish the batch with\n {2}(sluice .+)\n/.exec(failed.stderr)?.[1];
+    expect(command).toBe(`sluice enqueue ${file} --batch crash-e2e`);
+
+    await server.restart();
+    const client = createRedisConnection(server.url, { name: 'test' });
+    onTestFinished(() => closeRedis(client));
+    expect(await queuedJobs(client, queue)).toBe(2_000);
+    expect(await client.hget(queueKeys(queue).batch('crash-e2e'), 'total')).toBe('2000');
+
+    const finished = await cli.run(command!.split(' ').slice(1), { env: { SLUICE_QUEUE: queue, REDIS_URL: server.url } });
+    expect(finished.stderr).not.toContain('sluice:');
+    expect(finished.code).toBe(0);
+    expect(finished.stdout).toContain(
+      `enqueued 3000 operations into batch crash-e2e (queue ${queue}; 0 duplicates, 0 invalid skipped; 2000 already in the batch)`,
+    );
+
+    // Every operation once: nothing missing, nothing twice, and the total says so.
+    expect(await client.hget(queueKeys(queue).batch('crash-e2e'), 'total')).toBe('5000');
+    const ids = await client.zrange(`sluice:{${queue}}:prioritized`, 0, -1);
+    const pipeline = client.pipeline();
+    for (const id of ids) pipeline.hget(`sluice:{${queue}}:${id}`, 'data');
+    const seen = ((await pipeline.exec()) ?? []).map(
+      ([, data]) => (JSON.parse(data as string) as { op: { meta: { n: number } } }).op.meta.n,
+    );
+    expect(seen).toHaveLength(5_000);
+    expect(new Set(seen).size).toBe(5_000);
+  });
+});
+
+describe('sluice enqueue: batch ids', () => {
+  it('refuses a batch id with `:`, naming it, before reading the input', async () => {
+    const queue = uniqueQueue('e2e-ids');
+    const file = await cli.file('one.jsonl', jsonl(operations(1)));
+    for (const batch of ['srv1:results', 'srv1:enqueuing']) {
+      const result = await cli.run(['enqueue', file, '--batch', batch], { env: { SLUICE_QUEUE: queue } });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe(`sluice: --batch "${batch}": a batch id has letters, digits and _ . - only, at most 128\n`);
+    }
+    const status = await cli.run(['status', 'srv1:results'], { env: { SLUICE_QUEUE: queue } });
+    expect(status.code).toBe(2);
+    expect(status.stderr).toContain('batch "srv1:results": a batch id has letters, digits and _ . - only');
+    expect(await redis().client.keys(`sluice:{${queue}}:*`)).toEqual([]);
+  });
+});
