@@ -89,6 +89,7 @@ export const batchStatusSchema = z.object({
   succeeded: z.number().int(),
   deadLettered: z.number().int(),
   pending: z.number().int(),
+  duplicates: z.number().int().describe('operations not run because an earlier one holds their idempotency key (listed in the results)'),
   retries: z.number().int().describe('attempts that failed and were retried'),
   enqueuing: z.boolean().describe('a producer is still adding operations'),
   done: z.boolean().describe('nothing pending and nobody adding'),

@@ -9,12 +9,13 @@ import { createProgress } from '../progress.js';
 import { writeResultsCsv } from '../results-csv.js';
 
 export function describeStatus(status: BatchStatus): string {
-  return `batch ${status.batchId}: ${status.total} total, ${status.succeeded} succeeded, ${status.deadLettered} dead-lettered, ${status.pending} pending (${status.retries} retried attempts)`;
+  const duplicates = status.duplicates > 0 ? `; ${status.duplicates} duplicates not run (see sluice results)` : '';
+  return `batch ${status.batchId}: ${status.total} total, ${status.succeeded} succeeded, ${status.deadLettered} dead-lettered, ${status.pending} pending (${status.retries} retried attempts${duplicates})`;
 }
 
 function publicStatus(status: BatchStatus) {
-  const { batchId, total, succeeded, deadLettered, pending, retries, enqueuing } = status;
-  return { batchId, total, succeeded, deadLettered, pending, retries, enqueuing };
+  const { batchId, total, succeeded, deadLettered, pending, duplicates, retries, enqueuing } = status;
+  return { batchId, total, succeeded, deadLettered, pending, duplicates, retries, enqueuing };
 }
 
 function unknownBatch(ctx: CliContext, batchId: string): number {
