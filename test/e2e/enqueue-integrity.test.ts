@@ -84,3 +84,27 @@ describe('sluice enqueue: batch ids', () => {
     expect(await redis().client.keys(`sluice:{${queue}}:*`)).toEqual([]);
   });
 });
+
+describe('sluice enqueue: operations nested too deep', () => {
+  it('refuses a line 5,000 levels deep alike in --dry-run and in the real enqueue, naming line and path', async () => {
+    await cli.allowLocal('http://127.0.0.1:9');
+    const queue = uniqueQueue('e2e-deep');
+    const [first, second, third] = operations(3).map((op) => JSON.stringify(op));
+    const deep = second!.replace('"json":{"n":1}', `"json":${'['.repeat(5_000)}${']'.repeat(5_000)}`);
+    const file = await cli.file('deep.jsonl', `${first}\n${deep}\n${third}\n`);
+    const problem = 'line 2: json[0][0][0][0][0][0][0]…: objects and arrays nested more than 64 levels deep (the operation is the first)\n';
+
+    const dry = await cli.run(['enqueue', file, '--dry-run'], { env: { SLUICE_QUEUE: queue } });
+    expect(dry.code).toBe(2);
+    expect(dry.stderr).toBe(`${problem}nothing enqueued: 1 of 3 lines are invalid (fix them, or pass --skip-invalid)\n`);
+
+    const real = await cli.run(['enqueue', file, '--batch', 'deep'], { env: { SLUICE_QUEUE: queue } });
+    expect(real.code).toBe(2);
+    expect(real.stderr).toBe(dry.stderr);
+    expect(await redis().client.keys(`sluice:{${queue}}:*`)).toEqual([]);
+
+    const skipped = await cli.run(['enqueue', file, '--batch', 'deep', '--skip-invalid', '--json'], { env: { SLUICE_QUEUE: queue } });
+    expect(skipped.code).toBe(2);
+    expect(JSON.parse(skipped.stdout)).toEqual({ batchId: 'deep', enqueued: 2, duplicates: 0, alreadyEnqueued: 0, invalid: 1 });
+  });
+});
