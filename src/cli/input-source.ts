@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { errorMessage } from '../errors.js';
+import { textLines } from './text-lines.js';
 
 /** One operation read from an input file, before it is validated. */
 export interface InputRecord {
@@ -10,7 +10,7 @@ export interface InputRecord {
   textLines?: readonly [number, number];
   /** The operation as read. Absent when the record could not be read. */
   value?: unknown;
-  /** Why it could not be read (not JSON, wrong number of fields, malformed CSV). */
+  /** Why it could not be read (not UTF-8, not JSON, wrong number of fields, malformed CSV). */
   problems?: readonly string[];
   /** Reading stops here: what follows cannot be trusted (a malformed CSV). */
   fatal?: boolean;
@@ -38,9 +38,11 @@ export function createJsonlSource(path: string): InputSource {
 }
 
 async function* jsonlRecords(path: string): AsyncGenerator<InputRecord> {
-  let line = 0;
-  for await (const text of createInterface({ input: createReadStream(path), crlfDelay: Number.POSITIVE_INFINITY })) {
-    line += 1;
+  for await (const { number: line, text, problem } of textLines(createReadStream(path) as AsyncIterable<Buffer>)) {
+    if (problem !== undefined) {
+      yield { line, problems: [problem] };
+      continue;
+    }
     if (text.trim() === '') continue;
     try {
       yield { line, value: JSON.parse(text) };

@@ -2,6 +2,7 @@
  * `sluice enqueue` (the built binary) when things go wrong: Redis killed in the middle of a large
  * file and restarted, batch ids that would name another batch's keys.
  */
+import { writeFile } from 'node:fs/promises';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
 import { queueKeys } from '../../src/redis/keys.js';
@@ -106,5 +107,27 @@ describe('sluice enqueue: operations nested too deep', () => {
     const skipped = await cli.run(['enqueue', file, '--batch', 'deep', '--skip-invalid', '--json'], { env: { SLUICE_QUEUE: queue } });
     expect(skipped.code).toBe(2);
     expect(JSON.parse(skipped.stdout)).toEqual({ batchId: 'deep', enqueued: 2, duplicates: 0, alreadyEnqueued: 0, invalid: 1 });
+  });
+});
+
+describe('sluice enqueue: input that is not UTF-8', () => {
+  it('refuses the line, naming it and the byte, and enqueues nothing', async () => {
+    await cli.allowLocal('http://127.0.0.1:9');
+    const queue = uniqueQueue('e2e-utf8');
+    const [first, second] = operations(2).map((op) => JSON.stringify(op));
+    // Line 2 spells "café" in Latin-1: the é is the byte 0xE9.
+    const latin1 = Buffer.concat([
+      Buffer.from(`${first}\n{"method":"GET","url":"http://127.0.0.1:9/caf`),
+      Buffer.from([0xe9]),
+      Buffer.from(`"}\n${second}\n`),
+    ]);
+    const file = await cli.file('latin1.jsonl', latin1.toString('latin1'));
+    await writeFile(file, latin1);
+
+    const result = await cli.run(['enqueue', file], { env: { SLUICE_QUEUE: queue } });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^line 2: not valid UTF-8 at byte 46 of the line; sluice reads UTF-8 only/m);
+    expect(result.stderr).toContain('nothing enqueued: 1 of 3 lines are invalid');
+    expect(await redis().client.keys(`sluice:{${queue}}:*`)).toEqual([]);
   });
 });
