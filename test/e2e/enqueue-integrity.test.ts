@@ -3,7 +3,7 @@
  * file and restarted, batch ids that would name another batch's keys.
  */
 import { writeFile } from 'node:fs/promises';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
 import { queueKeys } from '../../src/redis/keys.js';
 import { startRedisServer } from '../../src/support/redis-server.js';
@@ -13,6 +13,8 @@ import { queuedJobs, uniqueQueue, useRedisServer } from '../helpers/redis.js';
 
 const redis = useRedisServer();
 const cli = useCli(() => ({ REDIS_URL: redis().url }));
+// Operations aimed at a closed loopback port (discard, 9) that no test expects to be reached.
+beforeAll(() => cli.allowLocal('http://127.0.0.1:9'));
 
 const jsonl = (ops: unknown[]): string => `${ops.map((op) => JSON.stringify(op)).join('\n')}\n`;
 
@@ -29,7 +31,6 @@ function operations(count: number): Record<string, unknown>[] {
 
 describe('sluice enqueue when Redis dies part-way', () => {
   it('says how much was written and the command that finishes the batch; that command adds only what is missing', async () => {
-    await cli.allowLocal('http://127.0.0.1:9');
     const server = await startRedisServer({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
     onTestFinished(() => server.stop());
     // Chunks of 500: calls 1–4 write 2,000 operations, Redis is killed just before call 5.
@@ -88,7 +89,6 @@ describe('sluice enqueue: batch ids', () => {
 
 describe('sluice enqueue: operations nested too deep', () => {
   it('refuses a line 5,000 levels deep alike in --dry-run and in the real enqueue, naming line and path', async () => {
-    await cli.allowLocal('http://127.0.0.1:9');
     const queue = uniqueQueue('e2e-deep');
     const [first, second, third] = operations(3).map((op) => JSON.stringify(op));
     const deep = second!.replace('"json":{"n":1}', `"json":${'['.repeat(5_000)}${']'.repeat(5_000)}`);
@@ -112,7 +112,6 @@ describe('sluice enqueue: operations nested too deep', () => {
 
 describe('sluice enqueue: input that is not UTF-8', () => {
   it('refuses the line, naming it and the byte, and enqueues nothing', async () => {
-    await cli.allowLocal('http://127.0.0.1:9');
     const queue = uniqueQueue('e2e-utf8');
     const [first, second] = operations(2).map((op) => JSON.stringify(op));
     // Line 2 spells "café" in Latin-1: the é is the byte 0xE9.
