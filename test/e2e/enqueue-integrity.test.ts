@@ -38,12 +38,24 @@ describe('sluice enqueue when Redis dies part-way', () => {
     const queue = uniqueQueue('e2e-crash');
     const file = await cli.file('five-thousand.jsonl', jsonl(operations(5_000)));
 
-    const failed = await cli.run(['enqueue', file, '--batch', 'crash-e2e'], { env: { SLUICE_QUEUE: queue, REDIS_URL: proxy.url } });
+    const failed = await cli.run(['enqueue', file, '--batch', 'crash-e2e', '--json'], {
+      env: { SLUICE_QUEUE: queue, REDIS_URL: proxy.url },
+    });
     await proxy.crashed;
     expect(failed.code).toBe(1);
     expect(failed.stderr).toContain('2000 of 5000 operations were written to batch crash-e2e before it stopped');
     const command = /finish the batch with\n {2}(sluice .+)\n/.exec(failed.stderr)?.[1];
-    expect(command).toBe(`sluice enqueue ${file} --batch crash-e2e`);
+    expect(command).toBe(`sluice enqueue ${file} --batch crash-e2e --json`);
+    expect(JSON.parse(failed.stdout)).toEqual({
+      batchId: 'crash-e2e',
+      enqueued: 2000,
+      duplicates: 0,
+      alreadyEnqueued: 0,
+      invalid: 0,
+      complete: false,
+      error: expect.stringMatching(/max retries per request/),
+      resume: command,
+    });
 
     await server.restart();
     const client = createRedisConnection(server.url, { name: 'test' });
@@ -54,8 +66,10 @@ describe('sluice enqueue when Redis dies part-way', () => {
     const finished = await cli.run(command!.split(' ').slice(1), { env: { SLUICE_QUEUE: queue, REDIS_URL: server.url } });
     expect(finished.stderr).not.toContain('sluice:');
     expect(finished.code).toBe(0);
-    expect(finished.stdout).toContain(
-      `enqueued 3000 operations into batch crash-e2e (queue ${queue}; 0 duplicates, 0 invalid skipped; 2000 already in the batch)`,
+    expect(JSON.parse(finished.stdout)).toEqual({ batchId: 'crash-e2e', enqueued: 3000, duplicates: 0, alreadyEnqueued: 2000, invalid: 0 });
+    const again = await cli.run(['enqueue', file, '--batch', 'crash-e2e'], { env: { SLUICE_QUEUE: queue, REDIS_URL: server.url } });
+    expect(again.stdout).toContain(
+      `enqueued 0 operations into batch crash-e2e (queue ${queue}; 0 duplicates, 0 invalid skipped; 5000 already in the batch)`,
     );
 
     // Every operation once: nothing missing, nothing twice, and the total says so.
