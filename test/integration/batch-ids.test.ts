@@ -69,4 +69,24 @@ describe('batch ids', () => {
     expect(JSON.parse(Object.values(results)[0]!)).toMatchObject({ outcome: 'succeeded' });
     expect(await p.results('srv1')).toHaveLength(1);
   });
+
+  it('replaying a dead letter an older version wrote with such a batch id touches no batch', async () => {
+    const p = await startPipeline(redis());
+    await p.producer.enqueueMany([p.op('/a')], { batchId: 'srv1' });
+    await p.settled('srv1');
+    p.target.script('POST /gone', [{ status: 404 }]);
+    const { id } = await p.producer.enqueue(p.op('/gone'), { batchId: 'other' });
+    await p.settled('other');
+    // As an older version wrote it: the batch id names batch srv1's results.
+    const keys = queueKeys(p.queue);
+    const stored = JSON.parse((await redis().client.hget(keys.deadLetters, id))!) as Record<string, unknown>;
+    await redis().client.hset(keys.deadLetters, id, JSON.stringify({ ...stored, batchId: 'srv1:results' }));
+
+    p.target.script('POST /gone', [{ status: 201 }]);
+    expect(await p.deadLetters.replay([id])).toEqual({ replayed: [{ id, jobId: `${id}.r1` }], missing: [] });
+    await waitFor(() => p.requestsTo('/gone').length === 2, { what: 'the replay to run' });
+    await waitFor(async () => (await p.bullQueue().getJobState(`${id}.r1`)) === 'completed', { what: 'the replay to complete' });
+    expect(Object.keys(await redis().client.hgetall(keys.batchResults('srv1')))).toHaveLength(1);
+    expect(await p.results('srv1')).toHaveLength(1);
+  });
 });
