@@ -129,6 +129,34 @@ export class ShutdownAbortError extends SluiceError {
   }
 }
 
+/** What an enqueue had written when it stopped. */
+export interface EnqueueProgress {
+  enqueued: number;
+  duplicates: number;
+  alreadyEnqueued: number;
+}
+
+/**
+ * An `enqueueMany` that stopped part-way (Redis went away, the input failed): the chunks written
+ * before stay written (`written` counts them; a chunk in flight may be written too). Enqueuing the
+ * same input into the same batch again adds what is missing and nothing twice (see
+ * EnqueueManyOptions.resumable). `cause` is what stopped it.
+ */
+export class EnqueueIncompleteError extends SluiceError {
+  readonly batchId: string;
+  readonly written: EnqueueProgress;
+
+  constructor(batchId: string, written: EnqueueProgress, cause: unknown) {
+    const count = written.enqueued + written.duplicates + written.alreadyEnqueued;
+    super(`enqueue into batch ${batchId} stopped after ${count} operations were written: ${errorMessage(cause)}`, {
+      code: 'ENQUEUE_INCOMPLETE',
+      cause,
+    });
+    this.batchId = batchId;
+    this.written = written;
+  }
+}
+
 /** A command-line usage problem; the CLI prints it and exits 2. */
 export class UsageError extends SluiceError {
   constructor(message: string) {

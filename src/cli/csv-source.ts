@@ -4,12 +4,14 @@ import { CsvError, parse, type InfoRecord, type Options } from 'csv-parse';
 import { UsageError } from '../errors.js';
 import { compileRowTemplate, type RowTemplate } from '../operation/row-template.js';
 import type { InputRecord, InputSource } from './input-source.js';
+import { createUtf8LineCheck } from './text-lines.js';
 
 /**
  * A CSV file through an operation template (see operation/row-template.ts), streamed with
  * csv-parse: the first row names the columns; a UTF-8 BOM, quoted fields with commas, quotes
  * (`""`) and newlines, and CRLF line ends are read as spreadsheets write them. Blank lines, and
- * rows whose cells are all empty or blank (`,,,`), are skipped.
+ * rows whose cells are all empty or blank (`,,,`), are skipped. A row with bytes that are not
+ * UTF-8 is refused, naming its text line.
  *
  * Rows are numbered as a spreadsheet shows them: the header is line 1, a row with a multi-line
  * field is one line, a blank line counts. When that differs from the lines of the text (a
@@ -48,6 +50,8 @@ interface ParsedRow {
   row: number;
   textLines: [number, number];
   fields: string[];
+  /** A text line of the row that is not UTF-8, and why. */
+  notUtf8?: { line: number; problem: string };
 }
 
 async function* csvRecords(path: string, options: CsvSourceOptions): AsyncGenerator<InputRecord> {
@@ -69,11 +73,20 @@ async function* csvRecords(path: string, options: CsvSourceOptions): AsyncGenera
       lastRow = row;
       lastLine = firstLine + lineBreaks(fields);
       lastEmpty = context.empty_lines;
-      return { row, textLines: [firstLine, lastLine], fields };
+      const parsed: ParsedRow = { row, textLines: [firstLine, lastLine], fields };
+      // The check below has seen every line up to the one that ended this row.
+      for (let line = firstLine; utf8.badLines.size > 0 && line <= lastLine; line += 1) {
+        const problem = utf8.badLines.get(line);
+        if (problem !== undefined) return { ...parsed, notUtf8: { line, problem } };
+      }
+      return parsed;
     },
   };
+  // csv-parse would read bad bytes as U+FFFD: they are noted by text line and refused with their row.
+  const utf8 = createUtf8LineCheck();
   const rows = pipeline(
     createReadStream(path),
+    utf8,
     // csv-parse's non-generic overload types records as string[]; on_record makes them ParsedRow.
     parse(parserOptions as unknown as Options),
     () => undefined, // errors reach the loop below through the parser
@@ -81,7 +94,16 @@ async function* csvRecords(path: string, options: CsvSourceOptions): AsyncGenera
 
   let template: RowTemplate | undefined;
   try {
-    for await (const { row, textLines, fields } of rows as AsyncIterable<ParsedRow>) {
+    for await (const { row, textLines, fields, notUtf8 } of rows as AsyncIterable<ParsedRow>) {
+      if (notUtf8 !== undefined) {
+        const where =
+          textLines[0] === row && textLines[1] === row
+            ? notUtf8.problem
+            : notUtf8.problem.replace('of the line', `of text line ${notUtf8.line}`);
+        if (!template) throw new UsageError(`${options.name} line ${row} (the header): ${where}`);
+        yield { line: row, textLines, problems: [where] };
+        continue;
+      }
       if (!template) {
         const compiled = compileRowTemplate(options.template, fields);
         if (!compiled.ok) throw new UsageError(`${options.templateName} with ${options.name}: ${compiled.message}`);

@@ -9,7 +9,7 @@ export interface InputRecord {
   textLines?: readonly [number, number];
   /** The operation as read. Absent when the record could not be read. */
   value?: unknown;
-  /** Why it could not be read (not JSON, wrong number of fields, malformed CSV). */
+  /** Why it could not be read (not UTF-8, not JSON, wrong number of fields, malformed CSV). */
   problems?: readonly string[];
   /** Reading stops here: what follows cannot be trusted (a malformed CSV). */
   fatal?: boolean;
@@ -43,6 +43,7 @@ async function* jsonlRecords(path: string): AsyncGenerator<InputRecord> {
 /** The records of JSONL bytes however they arrive in chunks (see support/json-lines.ts). */
 export async function* jsonlRecordsOf(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<InputRecord> {
   for await (const item of readJsonLines(chunks)) {
-    yield 'error' in item ? { line: item.line, problems: [`not valid JSON: ${item.error}`] } : item;
+    if ('value' in item) yield item;
+    else yield { line: item.line, problems: [item.notUtf8 ? item.error : `not valid JSON: ${item.error}`] };
   }
 }

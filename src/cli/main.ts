@@ -93,7 +93,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option('--template <file>', 'CSV input: an operation JSON file whose {{column}} placeholders are filled from each row')
     .option('--format <format>', 'input format, csv or jsonl (default: csv for a .csv file or stdin with --template, else jsonl)')
     .option('--batch <id>', 'batch id (default: generated)')
-    .option('--json', 'print {"batchId","enqueued","duplicates","invalid"}')
+    .option('--json', 'print {"batchId","enqueued","duplicates","alreadyEnqueued","invalid"}')
     .option('--dry-run', 'validate only; enqueue nothing')
     .option('--skip-invalid', 'enqueue the valid lines and report the invalid ones (exit code 2 if any)')
     .action(run((ctx, file: string, options) => enqueueCommand(ctx, file, options)));

@@ -22,7 +22,8 @@ import type { ResultLine } from '../outcomes/result-line.js';
  * to a `meta` column; a meta key that is also a result column is written as `meta.<key>`. Meta is
  * the user's own input and is written unchanged (a `+44…` phone number stays as it is); the text
  * sluice fills in (`reason`, `error`) gets a `'` in front when it starts with = + - @ or a tab, so
- * a spreadsheet shows it rather than runs it as a formula.
+ * a spreadsheet shows it rather than runs it as a formula. When a batch lists duplicates, two more
+ * columns say which job each duplicates and how that job ended (`duplicateOf`, `firstOutcome`).
  */
 export const RESULT_COLUMNS = ['id', 'outcome', 'status', 'attempts', 'durationMs', 'reason', 'error'] as const;
 
@@ -38,17 +39,19 @@ export async function writeResultsCsv(results: AsyncIterable<ResultLine>, out: W
     const spoolPath = join(dir, 'results.jsonl');
     const metaKeys = new Set<string>();
     let plainMeta = false;
+    let duplicates = false;
     let count = 0;
     await pipeline(async function* () {
       for await (const line of results) {
         if (isObject(line.meta)) for (const key of Object.keys(line.meta)) metaKeys.add(key);
         else if (line.meta !== undefined) plainMeta = true;
+        if (line.outcome === 'duplicate') duplicates = true;
         count += 1;
         yield `${JSON.stringify(line)}\n`;
       }
     }, createWriteStream(spoolPath));
 
-    const columns = columnsFor(metaKeys, plainMeta);
+    const columns = columnsFor(metaKeys, plainMeta, duplicates);
     await pipeline(
       async function* () {
         for await (const text of createInterface({ input: createReadStream(spoolPath), crlfDelay: Number.POSITIVE_INFINITY })) {
@@ -67,7 +70,7 @@ export async function writeResultsCsv(results: AsyncIterable<ResultLine>, out: W
   }
 }
 
-function columnsFor(metaKeys: ReadonlySet<string>, plainMeta: boolean): Column[] {
+function columnsFor(metaKeys: ReadonlySet<string>, plainMeta: boolean, duplicates: boolean): Column[] {
   const reserved = new Set<string>(RESULT_COLUMNS);
   const columns: Column[] = [...metaKeys].map((key) => ({
     name: reserved.has(key) ? `meta.${key}` : key,
@@ -84,6 +87,12 @@ function columnsFor(metaKeys: ReadonlySet<string>, plainMeta: boolean): Column[]
     { name: 'reason', cell: (line) => noFormula(text(line.reason)) },
     { name: 'error', cell: (line) => noFormula(text(line.error)) },
   );
+  if (duplicates) {
+    columns.push(
+      { name: 'duplicateOf', cell: (line) => text(line.duplicateOf) },
+      { name: 'firstOutcome', cell: (line) => text(line.firstOutcome) },
+    );
+  }
   return columns;
 }
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { issuesFromZod } from './issues.js';
+import { QUEUE_NAME } from '../redis/keys.js';
 
 /**
  * The environment, parsed once by a composition root. Defaults live here; `.env.example`
@@ -9,7 +10,7 @@ import { issuesFromZod } from './issues.js';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
-export const QUEUE_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
+export { QUEUE_NAME };
 
 export const envSchema = z.object({
   REDIS_URL: z

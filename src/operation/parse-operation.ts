@@ -3,6 +3,7 @@ import type { SluiceConfig } from '../config/sluice-config.js';
 import { createDestinationPolicy, type DestinationPolicy } from '../config/destinations.js';
 import { issuesFromZod } from '../config/issues.js';
 import { fileConfigIssues } from './file-fields.js';
+import { nestingIssue } from './nesting.js';
 import { operationSchema, type Operation } from './schema.js';
 import type { Paginate } from './paginate-schema.js';
 import { sampleOfTemplate } from './template.js';
@@ -30,6 +31,9 @@ export function parseOperation(input: unknown, config: SluiceConfig): ParseResul
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     return { ok: false, issues: [{ path: '', message: `expected a JSON object, got ${describe(input)}` }] };
   }
+  // First: the schema's checks, templates and JSON Schemas recurse into what they are given.
+  const tooDeep = nestingIssue(input);
+  if (tooDeep) return { ok: false, issues: [tooDeep] };
   const lost = lostKeyIssues(input as Record<string, unknown>);
   const parsed = operationSchema.safeParse(input);
   if (!parsed.success) return { ok: false, issues: [...lost, ...issuesFromZod(parsed.error.issues)] };

@@ -1,4 +1,5 @@
 import { formatPath } from '../config/issues.js';
+import { nestingIssue } from './nesting.js';
 import { COLUMN_SYNTAX, placeholdersOf, renderWith } from './template.js';
 
 /**
@@ -86,6 +87,8 @@ export function compileRowTemplate(template: unknown, header: readonly string[])
   if (template === null || typeof template !== 'object' || Array.isArray(template)) {
     return { ok: false, message: 'the template must be an operation: a JSON object' };
   }
+  const tooDeep = nestingIssue(template);
+  if (tooDeep) return { ok: false, message: `${tooDeep.path}: ${tooDeep.message}` };
   const columns = header.map((name) => name.trim());
   const index = new Map<string, number>();
   for (const [position, name] of columns.entries()) {

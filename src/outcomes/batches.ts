@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { queueKeys } from '../redis/keys.js';
+import { isBatchId, queueKeys } from '../redis/keys.js';
 import type { ResultLine } from './result-line.js';
 
 export { waitForBatch, type WaitOptions, type WaitResult } from './wait-for-batch.js';
@@ -10,6 +10,8 @@ export interface BatchStatus {
   succeeded: number;
   deadLettered: number;
   pending: number;
+  /** Operations not run because an earlier one holds their idempotency key; each has a result line (`outcome: "duplicate"`). */
+  duplicates: number;
   /** Attempts that failed and were retried (a batch can succeed fully after many). */
   retries: number;
   /** A producer is still adding operations to the batch. */
@@ -22,7 +24,10 @@ export interface Batches {
   status(batchId: string): Promise<BatchStatus | undefined>;
   /** The newest batches first (up to `limit`, default 20), with their counters; expired ones are skipped. */
   list(options?: { limit?: number }): Promise<BatchStatus[]>;
-  /** One line per finished operation, streamed (HSCAN); `failed` keeps only dead letters. */
+  /**
+   * One line per finished operation and per duplicate, streamed (HSCAN); `failed` keeps only dead
+   * letters. A duplicate says how the job it duplicates ended (`firstOutcome`), once that is known.
+   */
   results(batchId: string, options?: { failed?: boolean }): AsyncGenerator<ResultLine>;
 }
 
@@ -31,6 +36,8 @@ export function createBatches(redis: Redis, queue: string): Batches {
   const keys = queueKeys(queue);
 
   async function status(batchId: string): Promise<BatchStatus | undefined> {
+    // Not a batch id: its keys could be another batch's (`x:results`); no such batch.
+    if (!isBatchId(batchId)) return undefined;
     // A pipeline, not a MULTI: Redis aborts every MULTI while it refuses writes (maxmemory), and a
     // read must still answer then. The flag is read first: once it is gone, the counters read
     // after it hold the batch's final total.
@@ -51,6 +58,7 @@ export function createBatches(redis: Redis, queue: string): Batches {
       succeeded,
       deadLettered,
       pending: Math.max(0, total - succeeded - deadLettered),
+      duplicates: Number(hash['duplicates'] ?? 0),
       retries: Number(hash['retries'] ?? 0),
       enqueuing: filling === 1,
     };
@@ -59,21 +67,41 @@ export function createBatches(redis: Redis, queue: string): Batches {
   }
 
   async function* results(batchId: string, options: { failed?: boolean } = {}): AsyncGenerator<ResultLine> {
+    if (!isBatchId(batchId)) return;
     let cursor = '0';
     do {
       const [next, flat] = await redis.hscan(keys.batchResults(batchId), cursor, 'COUNT', 500);
       cursor = next;
+      const lines: ResultLine[] = [];
       for (let i = 1; i < flat.length; i += 2) {
         const line = JSON.parse(flat[i]!) as ResultLine;
         if (options.failed && line.outcome !== 'deadLettered') continue;
-        yield line;
+        lines.push(line);
       }
+      await withFirstOutcomes(lines);
+      yield* lines;
     } while (cursor !== '0');
+  }
+
+  /** Duplicates learn how their first job ended from its result line in its batch (one pipeline per page). */
+  async function withFirstOutcomes(lines: ResultLine[]): Promise<void> {
+    const duplicates = lines.filter((line) => line.outcome === 'duplicate' && isBatchId(line.duplicateOfBatch) && line.duplicateOf);
+    if (duplicates.length === 0) return;
+    const pipeline = redis.pipeline();
+    for (const line of duplicates) pipeline.hget(keys.batchResults(line.duplicateOfBatch!), line.duplicateOf!);
+    const replies = (await pipeline.exec()) ?? [];
+    duplicates.forEach((line, i) => {
+      const first = replies[i]?.[1];
+      if (typeof first !== 'string') return;
+      const outcome = (JSON.parse(first) as Partial<ResultLine>).outcome;
+      if (outcome === 'succeeded' || outcome === 'deadLettered') line.firstOutcome = outcome;
+    });
   }
 
   async function list(options: { limit?: number } = {}): Promise<BatchStatus[]> {
     const ids = await redis.zrevrange(keys.batchIndex, 0, (options.limit ?? 20) - 1);
-    const found = await Promise.all(ids.map((id) => status(id)));
+    // Ids an older version let in (with `:`) are left out: status() cannot read them safely.
+    const found = await Promise.all(ids.filter(isBatchId).map((id) => status(id)));
     return found.filter((entry): entry is BatchStatus => entry !== undefined);
   }
 

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { QueueKeys } from '../redis/keys.js';
+import { isBatchId, type QueueKeys } from '../redis/keys.js';
 import { NEW_JOB_PRIORITY, type JobEnvelope } from '../queue/job-data.js';
 import { readDeadLetter, removeDeadLetter } from './dead-letter-entries.js';
 
@@ -34,14 +34,11 @@ export async function replayDeadLetters(context: ReplayContext, replayIds: reado
     // A deterministic id: replaying the same dead letter twice (a crash in between) adds one job.
     const jobId = `${entry.opId}.r${replays}`;
     const envelope: JobEnvelope = { op: entry.operation, opId: entry.opId, idempotencyKey: entry.idempotencyKey, replays };
-    if (entry.batchId !== undefined) envelope.batchId = entry.batchId;
+    // A batch id an older version let in (`a:b`) could name another batch's keys: replayed without its batch.
+    const batchId = isBatchId(entry.batchId) ? entry.batchId : undefined;
+    if (batchId !== undefined) envelope.batchId = batchId;
     // 1. Un-count it (once, however often this is retried), so the batch waits for the new job.
-    const begun = await beginReplay(
-      keys.deadLetters,
-      keys.replaying,
-      entry.batchId !== undefined ? keys.batch(entry.batchId) : keys.none,
-      id,
-    );
+    const begun = await beginReplay(keys.deadLetters, keys.replaying, batchId !== undefined ? keys.batch(batchId) : keys.none, id);
     if (begun === -1) {
       result.missing.push(id);
       continue;

@@ -17,7 +17,12 @@ export interface ResultLine {
   jobId: string;
   idempotencyKey: string;
   meta?: unknown;
-  outcome: 'succeeded' | 'deadLettered';
+  /** `duplicate`: not run, because an earlier operation holds its idempotency key (`duplicateOf`). */
+  outcome: 'succeeded' | 'deadLettered' | 'duplicate';
+  /** For a duplicate: the job holding its key, that job's batch (when known), and how that job ended (once it has). */
+  duplicateOf?: string;
+  duplicateOfBatch?: string;
+  firstOutcome?: 'succeeded' | 'deadLettered';
   status?: number;
   attempts: number;
   durationMs?: number;

@@ -4,25 +4,90 @@ import { defineScript } from '../redis/scripts.js';
 
 export interface NewJob {
   id: string;
-  data: unknown;
+  /** The job's data, or `json`: the data already serialized. */
+  data?: unknown;
+  json?: string;
+  /** Its idempotency key's mark: set with the job, and the job is not added while another holds it. */
+  dedupKey?: string;
+  /** Its place in a resumable input (see EnqueueManyOptions.resumable), kept in its key's mark. */
+  place?: string;
 }
 
-export type AddJobs = (jobs: readonly NewJob[]) => Promise<boolean[]>;
+/** The batch a chunk is counted in, with its keys (in the queue's slot). */
+export interface ChunkBatch {
+  id: string;
+  key: string;
+  resultsKey: string;
+  indexKey: string;
+  retentionSeconds: number;
+}
+
+export interface AddJobsOptions {
+  batch?: ChunkBatch;
+  /** How long a job's idempotency key stays held once it is added. */
+  dedupWindowMs?: number;
+}
+
+/** Who holds an idempotency key: the job, and the batch and place it was added with (empty when unknown). */
+export interface KeyHolder {
+  jobId: string;
+  batchId: string;
+  place: string;
+}
+
+/** Per job: added; there already (false: its id exists, or its place has a result); or its key's holder. */
+export type AddedJob = boolean | KeyHolder;
+
+export type AddJobs = (jobs: readonly NewJob[], options?: AddJobsOptions) => Promise<AddedJob[]>;
 
 /**
  * Adds chunks of prioritized jobs, one script call each (redis/lua/add-jobs.lua), written exactly as
  * BullMQ's own add writes a job: BullMQ's addBulk runs a script per job, and Redis time bounds an
  * enqueue. `name` and `priority` are the same for every job (sluice adds `op` jobs at NEW_JOB_PRIORITY).
+ * The same call claims the jobs' idempotency keys and counts the added jobs in their batch.
  */
 export function createJobAdder(redis: Redis, queue: Queue, name: string, priority: number): AddJobs {
   const addJobs = defineScript(redis, 'add-jobs');
   const { meta, prioritized, pc, marker, events, active } = queue.keys as Record<string, string>;
-  return async (jobs) => {
+  // Never written: stands in for the keys a call does not use, in the queue's slot.
+  const none = queue.toKey('none');
+  return async (jobs, options = {}) => {
     if (jobs.length === 0) return [];
-    const keys = [meta!, prioritized!, pc!, marker!, events!, active!, ...jobs.map((job) => queue.toKey(job.id))];
-    const args: (string | number)[] = [Date.now(), name, priority];
-    for (const job of jobs) args.push(job.id, JSON.stringify(job.data), JSON.stringify({ jobId: job.id, priority, attempts: 0 }));
-    const added = (await addJobs(keys.length, ...keys, ...args)) as number[];
-    return added.map((value) => value === 1);
+    const { batch } = options;
+    const now = Date.now();
+    const keys = [
+      meta!,
+      prioritized!,
+      pc!,
+      marker!,
+      events!,
+      active!,
+      batch?.key ?? none,
+      batch?.resultsKey ?? none,
+      batch?.indexKey ?? none,
+    ];
+    const args: (string | number)[] = [
+      now,
+      name,
+      priority,
+      batch?.id ?? '',
+      new Date(now).toISOString(),
+      batch?.retentionSeconds ?? 0,
+      options.dedupWindowMs ?? 0,
+      now - (batch?.retentionSeconds ?? 0) * 1_000,
+    ];
+    for (const job of jobs) {
+      keys.push(queue.toKey(job.id), job.dedupKey ?? none);
+      const opts = JSON.stringify({ jobId: job.id, priority, attempts: 0 });
+      args.push(job.id, job.json ?? JSON.stringify(job.data), opts, job.place ?? '', job.dedupKey === undefined ? '0' : '1');
+    }
+    const replies = (await addJobs(keys.length, ...keys, ...args)) as (number | string)[];
+    return replies.map((reply) => (typeof reply === 'number' ? reply === 1 : keyHolder(reply)));
   };
+}
+
+/** A mark's value: `<job id> <batch id> <place>`, or the job id alone (older marks, a job that outlived its mark). */
+function keyHolder(mark: string): KeyHolder {
+  const [jobId = '', batchId = '', place = ''] = mark.split(' ');
+  return { jobId, batchId, place };
 }

@@ -4,17 +4,16 @@ import type { QueueKeys } from '../redis/keys.js';
 /** A batch counts as still being filled this long after its producer's last chunk. */
 const ENQUEUING_TTL_MS = 60_000;
 
-/** What a producer writes about a batch besides its jobs: its counters, its place in the index, and that it is being filled. */
+/**
+ * What a producer writes about a batch besides its jobs and their count (written with the jobs, by
+ * add-jobs.lua): that it exists, its place in the index, and that it is being filled.
+ */
 export interface BatchBookkeeper {
   /**
    * The batch exists from the start (also when every item turns out a duplicate), and says it is
    * still being filled, so `wait` does not call it done between two chunks.
    */
   open(batchId: string): Promise<void>;
-  /** Counts `added` more jobs. Counted before the jobs exist, so a fast worker can never finish more than the total. */
-  count(batchId: string, added: number): Promise<void>;
-  /** Takes back a count whose jobs were not added (failures ignored). */
-  uncount(batchId: string, notAdded: number): Promise<void>;
   /** The batch is still being filled: after a chunk was written. */
   stillEnqueuing(batchId: string): Promise<void>;
   /** The batch is filled (failures ignored). */
@@ -38,17 +37,6 @@ export function createBatchBookkeeper(redis: Redis, keys: QueueKeys, retentionSe
         .expire(keys.batch(batchId), retentionSeconds)
         .set(keys.batchEnqueuing(batchId), '1', 'PX', ENQUEUING_TTL_MS);
       await indexBatch(opening, batchId).exec();
-    },
-    async count(batchId, added) {
-      const counting = redis
-        .multi()
-        .hincrby(keys.batch(batchId), 'total', added)
-        .hsetnx(keys.batch(batchId), 'createdAt', new Date().toISOString())
-        .expire(keys.batch(batchId), retentionSeconds);
-      await indexBatch(counting, batchId).exec();
-    },
-    async uncount(batchId, notAdded) {
-      await redis.hincrby(keys.batch(batchId), 'total', -notAdded).catch(() => undefined);
     },
     async stillEnqueuing(batchId) {
       await redis.pexpire(keys.batchEnqueuing(batchId), ENQUEUING_TTL_MS);

@@ -1,91 +1,90 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { ResultLine } from '../outcomes/result-line.js';
+import type { QueueKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
-import { createJobAdder } from './add-jobs.js';
-import { NEW_JOB_PRIORITY, type JobEnvelope } from './job-data.js';
-import type { BatchBookkeeper } from './batch-bookkeeping.js';
+import { createJobAdder, type KeyHolder } from './add-jobs.js';
+import { NEW_JOB_PRIORITY } from './job-data.js';
+import type { PreparedJob } from './prepare-job.js';
 
 export interface EnqueueResult {
   /** The job id: the first job's id when this was a duplicate. */
   id: string;
   duplicate: boolean;
-}
-
-/** A validated operation, ready to be written. */
-export interface PreparedJob {
-  envelope: JobEnvelope;
-  jobId: string;
-  /** Its idempotency key's Redis key, when the operation gave one. */
-  dedupKey: string | undefined;
+  /** Already in the batch from an earlier run of the same resumable input (see EnqueueManyOptions.resumable). */
+  alreadyEnqueued?: boolean;
 }
 
 export interface ChunkWriterOptions {
   redis: Redis;
   queue: Queue;
-  batches: BatchBookkeeper;
+  keys: QueueKeys;
   /** How long an idempotency key dedups once its job was added. */
   dedupWindowMs: number;
+  /** How long batch counters and results are kept, in seconds. */
+  batchRetentionSeconds: number;
 }
 
 export type ChunkWriter = (chunk: PreparedJob[], batchId: string | undefined) => Promise<EnqueueResult[]>;
 
-/** How long a claimed idempotency key is held before its job is added. */
-const CLAIM_TTL_MS = 60_000;
-
+/**
+ * Writes validated chunks: one script call adds the jobs whose idempotency keys are free, claims
+ * those keys and counts the jobs in the batch (atomically, so a crash can neither count a job that
+ * was not written nor hold a key for one); a second lists the duplicates in the batch, if any.
+ */
 export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
-  const { redis, queue, batches, dedupWindowMs } = options;
-  const claimKeys = defineScript(redis, 'claim-keys');
+  const { redis, queue, keys, dedupWindowMs, batchRetentionSeconds } = options;
   const addJobs = createJobAdder(redis, queue, 'op', NEW_JOB_PRIORITY);
+  const addDuplicates = defineScript(redis, 'add-duplicates-2');
 
-  /**
-   * Writes one validated chunk: claim its idempotency keys (atomically, so concurrent producers and
-   * repeats inside the chunk cannot both win), skip the keys already held, add the rest.
-   */
   return async function writeChunk(chunk, batchId) {
-    const keyed = chunk.filter((item) => item.dedupKey !== undefined);
-    const holders = keyed.length
-      ? ((await claimKeys(
-          keyed.length * 2,
-          ...keyed.flatMap((item) => [item.dedupKey!, queue.toKey(item.jobId)]),
-          ...keyed.map((item) => item.jobId),
-          CLAIM_TTL_MS,
-        )) as string[])
-      : [];
-    const firstIds = new Map<PreparedJob, string>();
-    keyed.forEach((item, i) => {
-      const holder = holders[i];
-      if (holder) firstIds.set(item, holder);
-    });
-
+    const batch =
+      batchId === undefined
+        ? undefined
+        : {
+            id: batchId,
+            key: keys.batch(batchId),
+            resultsKey: keys.batchResults(batchId),
+            indexKey: keys.batchIndex,
+            retentionSeconds: batchRetentionSeconds,
+          };
+    const added = await addJobs(
+      chunk.map((item) => ({ id: item.jobId, json: item.data, dedupKey: item.dedupKey, place: item.place })),
+      { dedupWindowMs, ...(batch ? { batch } : {}) },
+    );
     const results: EnqueueResult[] = [];
-    const toAdd: PreparedJob[] = [];
-    for (const item of chunk) {
-      const first = firstIds.get(item);
-      if (first !== undefined) {
-        results.push({ id: first, duplicate: true });
-        continue;
+    const listed: (string | number)[] = [];
+    chunk.forEach((item, i) => {
+      const outcome = added[i]!;
+      if (outcome === true) results.push({ id: item.jobId, duplicate: false });
+      else if (outcome === false || (item.place !== '' && outcome.place === item.place)) {
+        results.push({ id: item.jobId, duplicate: false, alreadyEnqueued: true });
+      } else {
+        results.push({ id: outcome.jobId, duplicate: true });
+        if (batchId !== undefined && listsDuplicate(item, outcome, batchId)) listed.push(...duplicateEntry(item, outcome));
       }
-      toAdd.push(item);
-      results.push({ id: item.jobId, duplicate: false });
-    }
-    if (toAdd.length === 0) return results;
-
-    if (batchId !== undefined) await batches.count(batchId, toAdd.length);
-    try {
-      await addJobs(toAdd.map((item) => ({ id: item.jobId, data: item.envelope })));
-    } catch (error) {
-      if (batchId !== undefined) await batches.uncount(batchId, toAdd.length);
-      // Release our claims so the operations can be enqueued again.
-      const claimed = toAdd.flatMap((item) => (item.dedupKey === undefined ? [] : [item.dedupKey]));
-      if (claimed.length) await redis.del(...claimed).catch(() => undefined);
-      throw error;
-    }
-    const claimed = toAdd.filter((item) => item.dedupKey !== undefined);
-    if (claimed.length) {
-      const pipeline = redis.pipeline();
-      for (const item of claimed) pipeline.pexpire(item.dedupKey!, dedupWindowMs);
-      await pipeline.exec();
-    }
+    });
+    if (listed.length > 0) await addDuplicates(keys.batch(batchId!), keys.batchResults(batchId!), batchRetentionSeconds, ...listed);
     return results;
   };
+}
+
+/**
+ * Whether a duplicate gets a result line of its own in its batch: always when it has a place (one
+ * line per input line), else when the job holding its key is not in the same batch — a repeat in
+ * the same batch without a place (`enqueue`, the HTTP API) cannot be told from a retry of the same
+ * operation, which the batch already lists.
+ */
+function listsDuplicate(item: PreparedJob, holder: KeyHolder, batchId: string): boolean {
+  return item.place !== '' || holder.batchId !== batchId;
+}
+
+/** The result line of a duplicate: its id is its place (or the first job's), so listing it again changes nothing. */
+function duplicateEntry(item: PreparedJob, holder: KeyHolder): [string, string] {
+  const id = `d-${item.place !== '' ? item.place : holder.jobId}`;
+  const line: ResultLine = { id, jobId: holder.jobId, idempotencyKey: item.idempotencyKey, outcome: 'duplicate', attempts: 0 };
+  if (item.meta !== undefined) line.meta = item.meta;
+  line.duplicateOf = holder.jobId;
+  if (holder.batchId !== '') line.duplicateOfBatch = holder.batchId;
+  return [id, JSON.stringify(line)];
 }

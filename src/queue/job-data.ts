@@ -1,4 +1,5 @@
 import type { PagingState } from '../operation/paginate-schema.js';
+import { isBatchId } from '../redis/keys.js';
 
 /**
  * BullMQ priority of a job that has not started yet. A delayed job comes back to the *back* of
@@ -60,12 +61,14 @@ export function readEnvelope(data: unknown, jobId: string, fallbackKey: string):
     return typeof key === 'string' && key !== '' ? key : undefined;
   };
   if (typeof data === 'object' && data !== null && !Array.isArray(data) && 'op' in data) {
-    const envelope = data as Partial<JobEnvelope>;
+    const { batchId, ...envelope } = data as Partial<JobEnvelope>;
     return {
       ...envelope,
       op: envelope.op,
       opId: typeof envelope.opId === 'string' ? envelope.opId : jobId,
       idempotencyKey: typeof envelope.idempotencyKey === 'string' ? envelope.idempotencyKey : (keyOf(envelope.op) ?? fallbackKey),
+      // A batch id that is not one (another client's, an older version's `a:b`) could name another batch's keys: no batch.
+      ...(isBatchId(batchId) ? { batchId } : {}),
     };
   }
   return { op: data, opId: jobId, idempotencyKey: keyOf(data) ?? fallbackKey };

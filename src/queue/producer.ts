@@ -1,14 +1,13 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { ValidationError, type Issue } from '../errors.js';
+import { EnqueueIncompleteError, ValidationError, type Issue } from '../errors.js';
 import { EMPTY_CONFIG, type SluiceConfig } from '../config/sluice-config.js';
-import { parseOperation } from '../operation/parse-operation.js';
-import { jobIdForKey, queueKeys, type QueueKeys } from '../redis/keys.js';
-import { defaultIdempotencyKey, type JobEnvelope } from './job-data.js';
+import { BATCH_ID_RULE, isBatchId, queueKeys } from '../redis/keys.js';
 import { closeRedis, createRedisConnection } from '../redis/connection.js';
 import { openBullQueue } from './bull-queue.js';
 import { createBatchBookkeeper } from './batch-bookkeeping.js';
-import { createChunkWriter, type EnqueueResult, type PreparedJob } from './chunk-writer.js';
+import { createChunkWriter, type EnqueueResult } from './chunk-writer.js';
+import { prepareJob, type Position, type PreparedJob } from './prepare-job.js';
 
 export type { EnqueueResult } from './chunk-writer.js';
 
@@ -41,12 +40,30 @@ export interface EnqueueManyOptions extends EnqueueOptions {
    * Workers check every operation anyway. Default false.
    */
   prevalidated?: boolean;
+  /**
+   * The operations are one input read the same way every time (a file): each has a place made of
+   * the batch id, `source`, its position (`positionOf`, default its index in this call) and its
+   * content. An operation without an idempotency key gets a job id from its place, so the same call
+   * again into the same batch — after it failed part-way — adds only what is missing: what it finds
+   * at its own place counts as `alreadyEnqueued`, not as a duplicate. Default false: random job ids
+   * (several calls may add different operations to one batch at the same index).
+   */
+  resumable?: boolean | ResumableInput;
+}
+
+export interface ResumableInput {
+  /** Tells this input from others added to the same batch. Default ''. */
+  source?: string;
+  /** An operation's position in the input: `sluice enqueue` gives its line, so a fixed line keeps the others' places. */
+  positionOf?: (operation: unknown, index: number) => number | string | undefined;
 }
 
 export interface EnqueueManySummary {
   batchId: string;
   enqueued: number;
   duplicates: number;
+  /** Found at their place in the batch already (a resumable input enqueued again). */
+  alreadyEnqueued: number;
   results: EnqueueResult[];
 }
 
@@ -58,12 +75,14 @@ export interface Producer {
    * Enqueues operations from an array or (async) iterable in chunks. Each chunk is validated whole
    * before it is written; an invalid item throws a ValidationError naming its index, after the
    * chunks before it were written. Validate first (as `sluice enqueue` does) for all-or-nothing.
+   * Any other failure (Redis, the input) throws an EnqueueIncompleteError that says how many were
+   * written; with `resumable`, the same call again finishes the batch.
    */
   enqueueMany(operations: Iterable<unknown> | AsyncIterable<unknown>, options?: EnqueueManyOptions): Promise<EnqueueManySummary>;
   close(): Promise<void>;
 }
 
-export const BATCH_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+export { BATCH_ID } from '../redis/keys.js';
 
 /** A readable, sortable, unique batch id: `b-20261126T054012-3f9a1c`. */
 export function newBatchId(now = new Date()): string {
@@ -73,6 +92,8 @@ export function newBatchId(now = new Date()): string {
 
 export function createProducer(options: ProducerOptions): Producer {
   const queueName = options.queue ?? 'default';
+  // Checks the queue name before anything is opened.
+  const keys = queueKeys(queueName);
   const config = options.config ?? EMPTY_CONFIG;
   const dedupWindowMs = (options.dedupWindowSeconds ?? 86_400) * 1_000;
   const batchRetention = options.batchRetentionSeconds ?? 7 * 86_400;
@@ -83,58 +104,48 @@ export function createProducer(options: ProducerOptions): Producer {
   const queue = openBullQueue(redis, queueName);
   // Redis errors reach the caller through the enqueue that fails; without a listener BullMQ prints each one.
   queue.on('error', () => undefined);
-  const keys = queueKeys(queueName);
   const batches = createBatchBookkeeper(redis, keys, batchRetention);
-  const writeChunk = createChunkWriter({ redis, queue, batches, dedupWindowMs });
+  const writeChunk = createChunkWriter({ redis, queue, keys, dedupWindowMs, batchRetentionSeconds: batchRetention });
   let closing: Promise<void> | undefined;
 
   async function enqueue(operation: unknown, enqueueOptions: EnqueueOptions = {}) {
-    checkBatchId(enqueueOptions.batchId);
-    const [result] = await writeChunk([prepareJob(config, keys, operation, undefined, enqueueOptions.batchId)], enqueueOptions.batchId);
-    return { ...result!, batchId: enqueueOptions.batchId };
+    const { batchId } = enqueueOptions;
+    checkBatchId(batchId);
+    const [result] = await writeChunk([prepareJob({ config, keys, batchId, prevalidated: false }, operation, undefined)], batchId);
+    return { ...result!, batchId };
   }
 
   async function enqueueMany(operations: Iterable<unknown> | AsyncIterable<unknown>, manyOptions: EnqueueManyOptions = {}) {
     checkBatchId(manyOptions.batchId);
     const batchId = manyOptions.batchId ?? newBatchId();
     const collect = manyOptions.collectResults ?? true;
-    const prevalidated = manyOptions.prevalidated ?? false;
-    const summary: EnqueueManySummary = { batchId, enqueued: 0, duplicates: 0, results: [] };
+    const prepareOptions = { config, keys, batchId, prevalidated: manyOptions.prevalidated ?? false };
+    const positionOf = positions(batchId, manyOptions.resumable);
+    const summary: EnqueueManySummary = { batchId, enqueued: 0, duplicates: 0, alreadyEnqueued: 0, results: [] };
     const write = async (chunk: PreparedJob[]) => {
       for (const result of await writeChunk(chunk, batchId)) {
         if (result.duplicate) summary.duplicates += 1;
+        else if (result.alreadyEnqueued) summary.alreadyEnqueued += 1;
         else summary.enqueued += 1;
         if (collect) summary.results.push(result);
       }
     };
-    await batches.open(batchId);
-    // One chunk is written while the next is read and validated: Redis and this process work at once.
-    let writing: Promise<void> | undefined;
-    let failed: unknown;
-    const startWrite = (chunk: PreparedJob[]) => {
-      writing = write(chunk).then(() => batches.stillEnqueuing(batchId));
-      // Observed at once, rethrown at the next await: a Redis error is never an unhandled rejection.
-      writing.catch((error: unknown) => {
-        failed ??= error;
-      });
-    };
-    let chunk: PreparedJob[] = [];
-    let index = 0;
     try {
-      for await (const operation of operations) {
-        chunk.push(prepareJob(config, keys, operation, index, batchId, prevalidated));
-        index += 1;
-        if (chunk.length >= chunkSize) {
-          await writing;
-          if (failed !== undefined) throw failed;
-          startWrite(chunk);
-          chunk = [];
-        }
-      }
-      await writing;
-      if (chunk.length) await write(chunk);
+      await batches.open(batchId);
+      await writeInChunks(
+        operations,
+        chunkSize,
+        (operation, index) => prepareJob(prepareOptions, operation, index, positionOf?.(operation, index)),
+        {
+          write,
+          between: () => batches.stillEnqueuing(batchId),
+        },
+      );
+    } catch (error) {
+      if (error instanceof ValidationError) throw error;
+      const { enqueued, duplicates, alreadyEnqueued } = summary;
+      throw new EnqueueIncompleteError(batchId, { enqueued, duplicates, alreadyEnqueued }, error);
     } finally {
-      await writing?.catch(() => undefined);
       await batches.doneEnqueuing(batchId);
     }
     return summary;
@@ -152,34 +163,51 @@ export function createProducer(options: ProducerOptions): Producer {
 }
 
 function checkBatchId(batchId: string | undefined): void {
-  if (batchId !== undefined && !BATCH_ID.test(batchId)) {
-    const issue: Issue = { path: 'batchId', message: 'letters, digits and _ . : - only, at most 128' };
+  if (batchId !== undefined && !isBatchId(batchId)) {
+    const issue: Issue = { path: 'batchId', message: `${JSON.stringify(batchId)}: ${BATCH_ID_RULE}` };
     throw new ValidationError('batch id', [issue]);
   }
 }
 
-/** Validates an operation (unless `prevalidated`) and makes its job: id, envelope, idempotency key. */
-function prepareJob(
-  config: SluiceConfig,
-  keys: QueueKeys,
-  input: unknown,
-  index: number | undefined,
-  batchId: string | undefined,
-  prevalidated = false,
-): PreparedJob {
-  let givenKey: string | undefined;
-  if (prevalidated) {
-    givenKey = (input as { idempotencyKey?: string }).idempotencyKey;
-  } else {
-    const parsed = parseOperation(input, config);
-    if (!parsed.ok) {
-      const where = index === undefined ? 'operation' : `operation at index ${index}`;
-      throw new ValidationError(where, parsed.issues);
+/** Where each operation of a resumable input is; undefined when the input is not resumable. */
+function positions(
+  batchId: string,
+  resumable: EnqueueManyOptions['resumable'],
+): ((operation: unknown, index: number) => Position) | undefined {
+  if (!resumable) return undefined;
+  const { source = '', positionOf } = resumable === true ? {} : resumable;
+  return (operation, index) => ({ batchId, source, position: positionOf?.(operation, index) ?? index });
+}
+
+/**
+ * Prepares items into chunks and writes them, one chunk while the next is read and prepared: Redis
+ * and this process work at once. `between` runs after each chunk but the last.
+ */
+async function writeInChunks<T>(
+  items: Iterable<unknown> | AsyncIterable<unknown>,
+  size: number,
+  prepare: (item: unknown, index: number) => T,
+  steps: { write: (chunk: T[]) => Promise<void>; between: () => Promise<void> },
+): Promise<void> {
+  let writing: Promise<void> | undefined;
+  let chunk: T[] = [];
+  let index = 0;
+  try {
+    for await (const item of items) {
+      chunk.push(prepare(item, index));
+      index += 1;
+      if (chunk.length >= size) {
+        await writing;
+        const full = chunk;
+        writing = steps.write(full).then(steps.between);
+        // Observed at once, rethrown at the next await: a Redis error is never an unhandled rejection.
+        writing.catch(() => undefined);
+        chunk = [];
+      }
     }
-    givenKey = parsed.operation.idempotencyKey;
+    await writing;
+    if (chunk.length) await steps.write(chunk);
+  } finally {
+    await writing?.catch(() => undefined);
   }
-  const jobId = givenKey === undefined ? `u-${randomUUID()}` : jobIdForKey(givenKey);
-  const envelope: JobEnvelope = { op: input, opId: jobId, idempotencyKey: givenKey ?? defaultIdempotencyKey(jobId) };
-  if (batchId !== undefined) envelope.batchId = batchId;
-  return { envelope, jobId, dedupKey: givenKey === undefined ? undefined : keys.idempotency(givenKey) };
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { ValidationError } from '../errors.js';
 
 /**
  * Every Redis key sluice reads or writes, by family (docs/architecture.md has the map: type, who
@@ -9,8 +10,23 @@ import { createHash } from 'node:crypto';
 /** BullMQ's key prefix: BullMQ's own keys of a queue are `sluice:{queue}:…`. */
 export const PREFIX = 'sluice';
 
+/**
+ * The names keys are made of. Neither may hold `:` (which separates a key's parts: a batch id
+ * `x:results` would name batch `x`'s results) nor `{` `}` (a queue name is the hash tag).
+ * test/unit/redis-keys.test.ts shows that no two families then make the same key.
+ */
+export const QUEUE_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
+export const QUEUE_NAME_RULE = 'letters, digits and _ . - only, at most 100';
+export const BATCH_ID = /^[A-Za-z0-9_.-]{1,128}$/;
+export const BATCH_ID_RULE = 'letters, digits and _ . - only, at most 128';
+
+export function isBatchId(value: unknown): value is string {
+  return typeof value === 'string' && BATCH_ID.test(value);
+}
+
 /** The BullMQ queue name for a sluice queue: hash-tagged so a Redis Cluster keeps it in one slot. */
 export function bullQueueName(queue: string): string {
+  assertQueueName(queue);
   return `{${queue}}`;
 }
 
@@ -31,8 +47,16 @@ export function queueKeyPattern(queue: string): string {
   return `${PREFIX}:{${queue}}:*`;
 }
 
-/** sluice's own keys beside BullMQ's, all in the queue's slot. */
+/** Throws a ValidationError naming the queue when it is not a valid queue name. */
+export function assertQueueName(queue: string): void {
+  if (!QUEUE_NAME.test(queue)) {
+    throw new ValidationError('queue name', [{ path: 'queue', message: `${JSON.stringify(queue)}: ${QUEUE_NAME_RULE}` }]);
+  }
+}
+
+/** sluice's own keys beside BullMQ's, all in the queue's slot (the name is checked: see QUEUE_NAME). */
 export function queueKeys(queue: string) {
+  assertQueueName(queue);
   const base = `${PREFIX}:{${queue}}`;
   return {
     idempotency: (key: string) => `${base}:idem:${sha256(key)}`,
@@ -100,4 +124,12 @@ export function sha256(value: string): string {
 /** The job id of an operation with an idempotency key: stable, so BullMQ itself dedups live jobs. */
 export function jobIdForKey(idempotencyKey: string): string {
   return `k-${sha256(idempotencyKey).slice(0, 40)}`;
+}
+
+/**
+ * The job id of an operation without a key at a place of a resumable input (see
+ * queue/prepare-job.ts): the same input enqueued again into the same batch finds it.
+ */
+export function jobIdForPlace(place: string): string {
+  return `p-${place}`;
 }

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { SluiceError, ValidationError } from '../errors.js';
+import { EnqueueIncompleteError, SluiceError, ValidationError } from '../errors.js';
 
 /** One problem in a request, as the API reports it: which item (for bulk bodies), where, what. */
 export interface ApiIssue {
@@ -59,6 +59,8 @@ export interface ErrorBody {
 
 /** Maps any error to a status and a JSON body. Unknown errors say nothing of their internals. */
 export function errorResponse(error: unknown): { statusCode: number; body: ErrorBody; unexpected: boolean } {
+  // What stopped an enqueue part-way decides the answer (a 503 when Redis went away).
+  if (error instanceof EnqueueIncompleteError) return errorResponse(error.cause);
   if (error instanceof ApiError) {
     return {
       statusCode: error.statusCode,

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { QUEUE_NAME } from '../config/env.js';
-import { BATCH_ID } from '../queue/producer.js';
+import { BATCH_ID, BATCH_ID_RULE, QUEUE_NAME, QUEUE_NAME_RULE } from '../redis/keys.js';
 import type { DeadLetterReason } from '../outcomes/dead-letter.js';
 
 /**
@@ -28,8 +27,8 @@ export const DEAD_LETTER_REASONS = [
 const everyReasonListed: Exclude<DeadLetterReason, (typeof DEAD_LETTER_REASONS)[number]> extends never ? true : never = true;
 void everyReasonListed;
 
-const queueName = z.string().regex(QUEUE_NAME, 'letters, digits, _ . - (at most 100)');
-const batchId = z.string().regex(BATCH_ID, 'letters, digits and _ . : - (at most 128)');
+const queueName = z.string().regex(QUEUE_NAME, QUEUE_NAME_RULE);
+const batchId = z.string().regex(BATCH_ID, BATCH_ID_RULE);
 const booleanText = z.enum(['true', 'false']).transform((value) => value === 'true');
 
 export const queueQuerySchema = z.strictObject({
@@ -96,6 +95,7 @@ export const batchStatusSchema = z.object({
   succeeded: z.number().int(),
   deadLettered: z.number().int(),
   pending: z.number().int(),
+  duplicates: z.number().int().describe('operations not run because an earlier one holds their idempotency key (listed in the results)'),
   retries: z.number().int().describe('attempts that failed and were retried'),
   enqueuing: z.boolean().describe('a producer is still adding operations'),
   done: z.boolean().describe('nothing pending and nobody adding'),

@@ -6,7 +6,12 @@ export const resultLineSchema = z.object({
   jobId: z.string(),
   idempotencyKey: z.string(),
   meta: z.unknown().optional().describe("the operation's meta, echoed"),
-  outcome: z.enum(['succeeded', 'deadLettered']),
+  outcome: z
+    .enum(['succeeded', 'deadLettered', 'duplicate'])
+    .describe('duplicate: not run, an earlier operation holds its idempotency key'),
+  duplicateOf: z.string().optional().describe('for a duplicate: the job holding its idempotency key'),
+  duplicateOfBatch: z.string().optional().describe("for a duplicate: that job's batch"),
+  firstOutcome: z.enum(['succeeded', 'deadLettered']).optional().describe('for a duplicate: how that job ended, once it has'),
   status: z.number().int().optional(),
   attempts: z.number().int(),
   durationMs: z.number().optional(),

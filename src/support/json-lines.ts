@@ -1,14 +1,17 @@
-import { StringDecoder } from 'node:string_decoder';
+import { utf8Problem } from './utf8.js';
 
 /**
  * JSON Lines / NDJSON, read as bytes arrive: one JSON value per line, lines end at `\n` (so `\r\n`
  * too, the `\r` being JSON white space; a lone `\r` is white space inside the line, as in JSON),
  * a line that is blank after trimming is skipped but counted, and a UTF-8 BOM (at the start, or at
- * the start of a line after `cat a.jsonl b.jsonl`) is trimmed with the other white space. The CLI's
- * JSONL files and the API's NDJSON bodies are read by this one reader, so they agree line for line.
+ * the start of a line after `cat a.jsonl b.jsonl`) is trimmed with the other white space. A line
+ * that is not UTF-8 is refused by its number rather than read with U+FFFD in place of its bytes.
+ * The CLI's JSONL files and the API's NDJSON bodies are read by this one reader, so they agree line
+ * for line.
  */
 
-export type JsonLine = { line: number; value: unknown } | { line: number; error: string };
+/** A line's value; or why it has none: `notUtf8` (then `error` is the whole message) or not JSON. */
+export type JsonLine = { line: number; value: unknown } | { line: number; error: string; notUtf8?: true };
 
 export interface JsonLineReader {
   /** The lines this chunk completes. A chunk may end anywhere, even inside a UTF-8 character. */
@@ -17,43 +20,45 @@ export interface JsonLineReader {
   end(): JsonLine[];
 }
 
+const LF = 0x0a;
+
 export function createJsonLineReader(): JsonLineReader {
-  const decoder = new StringDecoder('utf8');
   // The unfinished line in pieces: searching only each new piece for `\n` keeps a long line linear.
-  let pieces: string[] = [];
+  // Lines are split as bytes (a `\n` byte never occurs inside a UTF-8 character) and decoded whole.
+  let pieces: Buffer[] = [];
   let line = 0;
-  const finish = (out: JsonLine[], last: string) => {
+  const finish = (out: JsonLine[], last: Buffer) => {
     pieces.push(last);
-    const text = pieces.length === 1 ? last : pieces.join('');
+    const bytes = pieces.length === 1 ? last : Buffer.concat(pieces);
     pieces = [];
     line += 1;
-    const parsed = parseLine(text, line);
+    const parsed = parseLine(bytes, line);
     if (parsed) out.push(parsed);
   };
   return {
     write(chunk) {
-      const text = decoder.write(chunk);
+      const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       const out: JsonLine[] = [];
       let start = 0;
-      for (let newline = text.indexOf('\n'); newline !== -1; newline = text.indexOf('\n', start)) {
-        finish(out, text.slice(start, newline));
+      for (let newline = bytes.indexOf(LF); newline !== -1; newline = bytes.indexOf(LF, start)) {
+        finish(out, bytes.subarray(start, newline));
         start = newline + 1;
       }
-      if (start < text.length) pieces.push(text.slice(start));
+      if (start < bytes.length) pieces.push(bytes.subarray(start));
       return out;
     },
     end() {
-      const rest = decoder.end();
-      if (rest !== '') pieces.push(rest);
       const out: JsonLine[] = [];
-      if (pieces.length > 0) finish(out, '');
+      if (pieces.length > 0) finish(out, Buffer.alloc(0));
       return out;
     },
   };
 }
 
-function parseLine(text: string, line: number): JsonLine | undefined {
-  const trimmed = text.trim();
+function parseLine(bytes: Buffer, line: number): JsonLine | undefined {
+  const notUtf8 = utf8Problem(bytes);
+  if (notUtf8 !== undefined) return { line, error: notUtf8, notUtf8: true };
+  const trimmed = bytes.toString('utf8').trim();
   if (trimmed === '') return undefined;
   try {
     return { line, value: JSON.parse(trimmed) };

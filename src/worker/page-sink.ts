@@ -3,13 +3,18 @@ import { createReadStream } from 'node:fs';
 import { appendFile, lstat, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { SluiceConfig } from '../config/sluice-config.js';
-import { RequestError } from '../errors.js';
+import { RequestError, ValidationError, errorMessage, type Issue } from '../errors.js';
 import { fileNameForJob, prepareDownloadPaths } from '../http/safe-path.js';
 import type { Paginate, PagingState } from '../operation/paginate-schema.js';
+import { parseOperation } from '../operation/parse-operation.js';
 import { renderTemplate } from '../operation/template.js';
+import { isBatchId, sha256 } from '../redis/keys.js';
 
-/** Enqueues child operations into a batch (the worker's own producer). */
+/** Enqueues child operations, already validated against the worker's config, into a batch (the worker's own producer). */
 export type EnqueueChildren = (operations: unknown[], batchId: string) => Promise<{ enqueued: number; duplicates: number }>;
+
+/** Bad children named in the error of a page: the first few are enough to fix the template. */
+const MAX_NAMED_CHILDREN = 5;
 
 export interface PageSinkDeps {
   config: SluiceConfig;
@@ -48,8 +53,8 @@ export interface PageSink {
  * Where a walk's items go. To a JSONL file under files.downloadDir, written as `<name>.part` and
  * renamed when the last page is in; a resumed walk first cuts the file back to the bytes its saved
  * progress counts, so a page is never written twice. Or, with `forEach`, to one child operation
- * per item in the parent's batch; their idempotency keys (by default `<opId>:item:<n>`) make a
- * page enqueued twice after a crash count once.
+ * per item in the parent's batch, all of a page's children checked before any is enqueued; their
+ * idempotency keys (by default `<opId>:item:<n>`) make a page enqueued twice after a crash count once.
  */
 export function createPageSink(deps: PageSinkDeps): PageSink {
   /** The items file (the same checks as downloads: inside files.downloadDir, links included) and its `.part`. */
@@ -65,17 +70,10 @@ export function createPageSink(deps: PageSinkDeps): PageSink {
     return { path: paths.path, final: paths.realPath, part };
   }
 
-  const childBatch = (context: WalkContext) => context.batchId ?? `${context.opId}-items`;
-
   return {
     async take(context, items) {
-      const seen = context.state?.items ?? 0;
       if (context.paginate.forEach !== undefined) {
-        const template = context.paginate.forEach;
-        const children = items.map((item, i) => {
-          const child = renderTemplate(template, { item }) as Record<string, unknown>;
-          return { ...child, idempotencyKey: child['idempotencyKey'] ?? `${context.opId}:item:${seen + i}` };
-        });
+        const children = pageChildren(deps.config, context, context.paginate.forEach, items);
         if (children.length > 0) await deps.enqueueChildren(children, childBatch(context));
         return undefined;
       }
@@ -125,4 +123,54 @@ export function createPageSink(deps: PageSinkDeps): PageSink {
       return { ...summary, file: { path, bytes, sha256: hash.digest('hex') } };
     },
   };
+}
+
+/** The batch of a walk's children: the parent's, else one named after the parent (hashed when its id makes no batch id). */
+function childBatch(context: WalkContext): string {
+  if (context.batchId !== undefined) return context.batchId;
+  const named = `${context.opId}-items`;
+  return isBatchId(named) ? named : `items-${sha256(context.opId).slice(0, 32)}`;
+}
+
+/**
+ * A page's child operations, every one rendered and validated before any is enqueued, so a page
+ * adds all its children or none. Child `n` of the walk (its item's index) gets the idempotency key
+ * `<opId>:item:<n>` unless the template gives one. A bad child is a ValidationError naming it.
+ */
+function pageChildren(config: SluiceConfig, context: WalkContext, template: unknown, items: unknown[]): Record<string, unknown>[] {
+  const seen = context.state?.items ?? 0;
+  const children: Record<string, unknown>[] = [];
+  const issues: Issue[] = [];
+  let bad = 0;
+  items.forEach((item, i) => {
+    const n = seen + i;
+    const found = childOf(config, template, item, `${context.opId}:item:${n}`);
+    if ('child' in found) children.push(found.child);
+    else if ((bad += 1) <= MAX_NAMED_CHILDREN)
+      issues.push(...found.issues.map((issue) => ({ ...issue, path: `items[${n}]${issue.path ? `.${issue.path}` : ''}` })));
+  });
+  if (bad > 0) {
+    const more = bad > MAX_NAMED_CHILDREN ? ` (the first ${MAX_NAMED_CHILDREN} of ${bad} named)` : '';
+    throw new ValidationError(`forEach children: none of this page's ${items.length} was enqueued${more}`, issues);
+  }
+  return children;
+}
+
+function childOf(
+  config: SluiceConfig,
+  template: unknown,
+  item: unknown,
+  key: string,
+): { child: Record<string, unknown> } | { issues: Issue[] } {
+  let rendered: unknown;
+  try {
+    rendered = renderTemplate(template, { item });
+  } catch (error) {
+    // A text placeholder writes its value as JSON: an item too deep for JSON.stringify.
+    return { issues: [{ path: '', message: `cannot render paginate.forEach for this item: ${errorMessage(error)}` }] };
+  }
+  const child = { ...(rendered as Record<string, unknown>) };
+  child['idempotencyKey'] ??= key;
+  const parsed = parseOperation(child, config);
+  return parsed.ok ? { child } : { issues: parsed.issues };
 }

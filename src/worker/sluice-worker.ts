@@ -85,7 +85,9 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
   const credentials = createCredentials({ config, env, redis, http, logger, ...(metrics ? { onTokenRequest: metrics.tokenRequest } : {}) });
   const pages = createPageSink({
     config,
-    enqueueChildren: (operations, batchId) => parts.children.enqueueMany(operations, { batchId, collectResults: false }),
+    // The page sink validated every child (a page enqueues all of them or none).
+    enqueueChildren: (operations, batchId) =>
+      parts.children.enqueueMany(operations, { batchId, collectResults: false, prevalidated: true }),
   });
   const processor = createProcessor({
     queue,

@@ -120,7 +120,7 @@ describe('sluice enqueue FILE.csv --template / sluice results --format csv (buil
     });
     expect(enqueued.stderr).toBe('');
     expect(enqueued.code).toBe(0);
-    expect(JSON.parse(enqueued.stdout)).toEqual({ batchId: 'csv-e2e', enqueued: 3, duplicates: 0, invalid: 0 });
+    expect(JSON.parse(enqueued.stdout)).toEqual({ batchId: 'csv-e2e', enqueued: 3, duplicates: 0, alreadyEnqueued: 0, invalid: 0 });
 
     // The job data in Redis: typed cells, text kept as text, the row copied into meta.
     const jobIds = await redis().client.zrange(`sluice:{${queue}}:prioritized`, 0, -1);

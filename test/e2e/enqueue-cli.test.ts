@@ -18,7 +18,7 @@ const jsonl = (ops: unknown[]): string => `${ops.map((op) => (typeof op === 'str
 const queueKeys = (queue: string): Promise<string[]> => redis().client.keys(`sluice:{${queue}}:*`);
 const waitingJobs = (queue: string): Promise<number> => queuedJobs(redis().client, queue);
 
-const ENQUEUE_SUMMARY = { batchId: expect.stringMatching(/^b-/), enqueued: 0, duplicates: 0, invalid: 0 };
+const ENQUEUE_SUMMARY = { batchId: expect.stringMatching(/^b-/), enqueued: 0, duplicates: 0, alreadyEnqueued: 0, invalid: 0 };
 
 /** Five lines: line 3 misspells `json`, line 5 is not JSON. */
 const withTwoBadLines = jsonl([

@@ -96,13 +96,16 @@ function readerLines(chunks: Buffer[]): JsonLine[] {
   return [...chunks.flatMap((chunk) => reader.write(chunk)), ...reader.end()];
 }
 
+/** A reader's line back from the message a reader of it gives: a line that is not UTF-8 is named so whole; one that is not JSON, after `jsonPrefix`. */
+function problemLine(line: number, message: string, jsonPrefix: RegExp): JsonLine {
+  return message.startsWith('not valid UTF-8') ? { line, error: message, notUtf8: true } : { line, error: message.replace(jsonPrefix, '') };
+}
+
 async function cliLines(chunks: Buffer[]): Promise<JsonLine[]> {
   const out: JsonLine[] = [];
   for await (const record of jsonlRecordsOf(stream(chunks)) as AsyncIterable<InputRecord>) {
     out.push(
-      record.problems
-        ? { line: record.line, error: record.problems[0]!.replace(/^not valid JSON: /, '') }
-        : { line: record.line, value: record.value },
+      record.problems ? problemLine(record.line, record.problems[0]!, /^not valid JSON: /) : { line: record.line, value: record.value },
     );
   }
   return out;
@@ -111,7 +114,7 @@ async function cliLines(chunks: Buffer[]): Promise<JsonLine[]> {
 async function apiLines(chunks: Buffer[]): Promise<JsonLine[]> {
   const items = await readNdjson(stream(chunks), Number.MAX_SAFE_INTEGER);
   return items.map((item) =>
-    item.parseError ? { line: item.line!, error: item.parseError.replace(/^not JSON: /, '') } : { line: item.line!, value: item.value },
+    item.parseError ? problemLine(item.line!, item.parseError, /^not JSON: /) : { line: item.line!, value: item.value },
   );
 }
 

@@ -55,12 +55,14 @@ describe('createJsonlSource', () => {
   });
 
   it('reports a last line that ends inside a UTF-8 character rather than dropping the broken bytes', async () => {
-    // [0xC0] alone used to be no line at all, and `{"a":1}` + 0xC3 a valid one.
-    expect(await read('cut.jsonl', Buffer.from([0xc0]))).toMatchObject([{ line: 1, problems: [expect.stringMatching(/^not valid JSON/)] }]);
+    // [0xC0] alone used to be no line at all, and `{"a":1}` + 0xC3 a valid one: both are refused, by their bytes.
+    expect(await read('cut.jsonl', Buffer.from([0xc0]))).toMatchObject([
+      { line: 1, problems: [expect.stringMatching(/^not valid UTF-8 at byte 1 of the line/)] },
+    ]);
     const cut = Buffer.concat([Buffer.from('{"b":2}\n{"a":1}'), Buffer.from([0xc3])]);
     expect(await read('cut2.jsonl', cut)).toMatchObject([
       { line: 1, value: { b: 2 } },
-      { line: 2, problems: [expect.stringMatching(/^not valid JSON/)] },
+      { line: 2, problems: [expect.stringMatching(/^not valid UTF-8 at byte 8 of the line/)] },
     ]);
   });
 });

@@ -89,6 +89,28 @@ describe('writeResultsCsv', () => {
     ]);
   });
 
+  it('a batch with duplicates gets duplicateOf and firstOutcome columns', async () => {
+    const { text } = await exportCsv([
+      { ...base, id: 'k-1', meta: { row: '1' }, outcome: 'succeeded', status: 200 },
+      {
+        ...base,
+        id: 'd-k-0',
+        jobId: 'k-0',
+        meta: { row: '2' },
+        outcome: 'duplicate',
+        attempts: 0,
+        duplicateOf: 'k-0',
+        duplicateOfBatch: 'first',
+        firstOutcome: 'deadLettered',
+      },
+    ]);
+    expect(parse(text)).toEqual([
+      ['row', 'id', 'outcome', 'status', 'attempts', 'durationMs', 'reason', 'error', 'duplicateOf', 'firstOutcome'],
+      ['1', 'k-1', 'succeeded', '200', '1', '', '', '', '', ''],
+      ['2', 'd-k-0', 'duplicate', '', '0', '', '', '', 'k-0', 'deadLettered'],
+    ]);
+  });
+
   it('no results: the header alone', async () => {
     const { text, count } = await exportCsv([]);
     expect(count).toBe(0);

@@ -3,16 +3,18 @@ import { rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { UsageError } from '../../errors.js';
 import { createBatches, type BatchStatus } from '../../outcomes/batches.js';
+import { batchIdArgument } from '../batch-id.js';
 import type { CliContext } from '../context.js';
 import { writeResultsCsv } from '../results-csv.js';
 
 export function describeStatus(status: BatchStatus): string {
-  return `batch ${status.batchId}: ${status.total} total, ${status.succeeded} succeeded, ${status.deadLettered} dead-lettered, ${status.pending} pending (${status.retries} retried attempts)`;
+  const duplicates = status.duplicates > 0 ? `; ${status.duplicates} duplicates not run (see sluice results)` : '';
+  return `batch ${status.batchId}: ${status.total} total, ${status.succeeded} succeeded, ${status.deadLettered} dead-lettered, ${status.pending} pending (${status.retries} retried attempts${duplicates})`;
 }
 
 export function publicStatus(status: BatchStatus) {
-  const { batchId, total, succeeded, deadLettered, pending, retries, enqueuing } = status;
-  return { batchId, total, succeeded, deadLettered, pending, retries, enqueuing };
+  const { batchId, total, succeeded, deadLettered, pending, duplicates, retries, enqueuing } = status;
+  return { batchId, total, succeeded, deadLettered, pending, duplicates, retries, enqueuing };
 }
 
 export function unknownBatch(ctx: CliContext, batchId: string): number {
@@ -24,6 +26,7 @@ export function unknownBatch(ctx: CliContext, batchId: string): number {
 
 /** `sluice status BATCH [--json]` */
 export async function statusCommand(ctx: CliContext, batchId: string, options: { json?: boolean }): Promise<number> {
+  batchIdArgument('batch', batchId);
   const status = await createBatches(await ctx.redis(), ctx.queue).status(batchId);
   if (!status) return unknownBatch(ctx, batchId);
   ctx.io.stdout.write(options.json ? `${JSON.stringify(publicStatus(status))}\n` : `${describeStatus(status)}\n`);
@@ -36,6 +39,7 @@ export async function resultsCommand(
   batchId: string,
   options: { failed?: boolean; out?: string; format?: string },
 ): Promise<number> {
+  batchIdArgument('batch', batchId);
   const format = options.format ?? 'jsonl';
   if (format !== 'jsonl' && format !== 'csv') throw new UsageError(`--format ${JSON.stringify(format)}: expected jsonl or csv`);
   const batches = createBatches(await ctx.redis(), ctx.queue);

@@ -2,6 +2,7 @@ import { UsageError } from '../../errors.js';
 import { redacted } from '../../observability/redact.js';
 import { createDeadLetterStore, type DeadLetterFilter, type DeadLetterStore } from '../../outcomes/dead-letter-store.js';
 import type { DeadLetter } from '../../outcomes/dead-letter.js';
+import { batchIdArgument } from '../batch-id.js';
 import type { CliContext } from '../context.js';
 
 async function withStore<T>(ctx: CliContext, run: (store: DeadLetterStore) => Promise<T>): Promise<T> {
@@ -24,7 +25,7 @@ export interface DlqListOptions {
 
 function filterFrom(options: { batch?: string; reason?: string; limitKey?: string; status?: string }): DeadLetterFilter {
   const filter: DeadLetterFilter = {};
-  if (options.batch !== undefined) filter.batchId = options.batch;
+  if (options.batch !== undefined) filter.batchId = batchIdArgument('--batch', options.batch);
   if (options.reason !== undefined) filter.reason = options.reason;
   if (options.limitKey !== undefined) filter.limitKey = options.limitKey;
   if (options.status !== undefined) {
@@ -95,7 +96,7 @@ async function selectIds(
   if (selectors !== 1)
     throw new UsageError(`dlq ${verb}: give dead-letter ids, or --all${verb === 'replay' ? ', or --batch B' : ''} (exactly one of them)`);
   if (ids.length > 0) return ids;
-  return store.ids(options.batch !== undefined ? { batchId: options.batch } : {});
+  return store.ids(options.batch !== undefined ? { batchId: batchIdArgument('--batch', options.batch) } : {});
 }
 
 /** `sluice dlq replay (ID...|--all|--batch B)` */

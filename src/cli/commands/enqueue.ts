@@ -3,10 +3,11 @@ import { access, constants, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { SluiceError, UsageError, errorMessage } from '../../errors.js';
+import { EnqueueIncompleteError, SluiceError, UsageError, errorMessage } from '../../errors.js';
 import { parseOperation } from '../../operation/parse-operation.js';
-import { createProducer, newBatchId, BATCH_ID } from '../../queue/producer.js';
-import type { CliContext } from '../context.js';
+import { createProducer, newBatchId } from '../../queue/producer.js';
+import { batchIdArgument } from '../batch-id.js';
+import { DEFAULT_CONFIG_FILE, type CliContext } from '../context.js';
 import { createCsvSource } from '../csv-source.js';
 import { createJsonlSource, type InputRecord, type InputSource } from '../input-source.js';
 import { createProgress } from '../progress.js';
@@ -43,9 +44,7 @@ interface Scan {
  */
 export async function enqueueCommand(ctx: CliContext, file: string, options: EnqueueCommandOptions): Promise<number> {
   const { io } = ctx;
-  if (options.batch !== undefined && !BATCH_ID.test(options.batch)) {
-    throw new UsageError(`--batch ${JSON.stringify(options.batch)}: use letters, digits and _ . : - (at most 128)`);
-  }
+  if (options.batch !== undefined) batchIdArgument('--batch', options.batch);
   const format = inputFormat(file, options);
   // inputFormat() made sure CSV comes with a template.
   const template = format === 'csv' ? await readTemplate(options.template!) : undefined;
@@ -90,43 +89,122 @@ export async function enqueueCommand(ctx: CliContext, file: string, options: Enq
       return scan.invalid > 0 ? 2 : 0;
     }
 
-    const redis = await ctx.redis();
-    const producer = createProducer({
-      connection: redis,
-      queue: ctx.queue,
-      config: ctx.config,
-      dedupWindowSeconds: ctx.env.SLUICE_DEDUP_WINDOW_SECONDS,
-      batchRetentionSeconds: ctx.env.SLUICE_BATCH_RETENTION_SECONDS,
-    });
-    const progress = createProgress(io, { label: 'enqueue', total: scan.valid, quiet: Boolean(options.json) });
-    try {
-      const summary = await producer.enqueueMany(
-        validOperations(source, scan.invalidLines, (n) => progress.update(n)),
-        {
-          batchId,
-          collectResults: false,
-          // The first pass checked every line; a worker checks each operation again before it runs.
-          prevalidated: true,
-        },
-      );
-      progress.stop();
-      const out = { batchId: summary.batchId, enqueued: summary.enqueued, duplicates: summary.duplicates, invalid: scan.invalid };
-      if (options.json) writeJson(io.stdout, out);
-      else {
-        io.stdout.write(
-          `enqueued ${out.enqueued} operations into batch ${out.batchId} (queue ${ctx.queue}; ${out.duplicates} duplicates, ${out.invalid} invalid skipped)\n`,
-        );
-        const queueFlag = ctx.queue === ctx.env.SLUICE_QUEUE ? '' : ` --queue ${ctx.queue}`;
-        io.stdout.write(`follow it with: sluice wait ${out.batchId}${queueFlag}\n`);
-      }
-      return scan.invalid > 0 ? 2 : 0;
-    } finally {
-      progress.stop();
-      await producer.close();
-    }
+    return await enqueueValid(ctx, { file, source, scan, batchId, options });
   } finally {
     if (spoolDir) await rm(spoolDir, { recursive: true, force: true });
   }
+}
+
+interface ValidInput {
+  file: string;
+  source: InputSource;
+  scan: Scan;
+  batchId: string;
+  options: EnqueueCommandOptions;
+}
+
+/**
+ * Pass 2: enqueue the valid records. Operations without an idempotency key get job ids from their
+ * line and content, so after a failure part-way the same command with the same --batch adds only
+ * what is missing.
+ */
+async function enqueueValid(ctx: CliContext, input: ValidInput): Promise<number> {
+  const { io } = ctx;
+  const { source, scan, batchId, options } = input;
+  const redis = await ctx.redis();
+  const producer = createProducer({
+    connection: redis,
+    queue: ctx.queue,
+    config: ctx.config,
+    dedupWindowSeconds: ctx.env.SLUICE_DEDUP_WINDOW_SECONDS,
+    batchRetentionSeconds: ctx.env.SLUICE_BATCH_RETENTION_SECONDS,
+  });
+  const progress = createProgress(io, { label: 'enqueue', total: scan.valid, quiet: Boolean(options.json) });
+  const lines = new WeakMap<object, number>();
+  try {
+    const summary = await producer.enqueueMany(
+      validOperations(source, scan.invalidLines, lines, (n) => progress.update(n)),
+      {
+        batchId,
+        collectResults: false,
+        // The first pass checked every line; a worker checks each operation again before it runs.
+        prevalidated: true,
+        resumable: { positionOf: (operation) => lines.get(operation as object) },
+      },
+    );
+    progress.stop();
+    const { enqueued, duplicates, alreadyEnqueued } = summary;
+    const out = { batchId: summary.batchId, enqueued, duplicates, alreadyEnqueued, invalid: scan.invalid };
+    if (options.json) writeJson(io.stdout, out);
+    else {
+      const already = alreadyEnqueued > 0 ? `; ${alreadyEnqueued} already in the batch` : '';
+      io.stdout.write(
+        `enqueued ${enqueued} operations into batch ${out.batchId} (queue ${ctx.queue}; ${duplicates} duplicates, ${out.invalid} invalid skipped${already})\n`,
+      );
+      io.stdout.write(`follow it with: sluice wait ${out.batchId}${queueFlag(ctx)}\n`);
+    }
+    return scan.invalid > 0 ? 2 : 0;
+  } catch (error) {
+    if (!(error instanceof EnqueueIncompleteError)) throw error;
+    progress.stop();
+    return reportIncomplete(ctx, input, error);
+  } finally {
+    progress.stop();
+    await producer.close();
+  }
+}
+
+/** An enqueue that stopped part-way: what was written, and the command that finishes it. */
+function reportIncomplete(ctx: CliContext, input: ValidInput, error: EnqueueIncompleteError): number {
+  const { enqueued, duplicates, alreadyEnqueued } = error.written;
+  const written = enqueued + duplicates + alreadyEnqueued;
+  const command = resumeCommand(ctx, input);
+  const stdin = input.file === '-' ? ' with the same input on stdin' : '';
+  ctx.io.stderr.write(
+    `sluice: enqueue stopped: ${errorMessage(error.cause)}\n` +
+      `${written} of ${input.scan.valid} operations were written to batch ${error.batchId} before it stopped (a chunk in flight may have been written too).\n` +
+      `They stay there. Once the cause is gone (Redis answers again), finish the batch${stdin} with\n` +
+      `  ${command}\n` +
+      `which adds only what is missing: nothing is enqueued twice.\n`,
+  );
+  if (input.options.json) {
+    writeJson(ctx.io.stdout, {
+      batchId: error.batchId,
+      enqueued,
+      duplicates,
+      alreadyEnqueued,
+      invalid: input.scan.invalid,
+      complete: false,
+      error: errorMessage(error.cause),
+      resume: command,
+    });
+  }
+  return 1;
+}
+
+/** The same command again, into the same batch. */
+function resumeCommand(ctx: CliContext, input: ValidInput): string {
+  const { options } = input;
+  const words = ['sluice'];
+  // The config as it was found: named only when the same command would not find it again by itself.
+  const configAgain = ctx.configPath === undefined || ctx.configPath === ctx.env.SLUICE_CONFIG || ctx.configPath === defaultConfigPath(ctx);
+  if (!configAgain) words.push('--config', ctx.configPath!);
+  if (ctx.queue !== ctx.env.SLUICE_QUEUE) words.push('--queue', ctx.queue);
+  words.push('enqueue', input.file, '--batch', input.batchId);
+  if (options.template !== undefined) words.push('--template', options.template);
+  if (options.format !== undefined) words.push('--format', options.format);
+  if (options.skipInvalid) words.push('--skip-invalid');
+  if (options.json) words.push('--json');
+  return words.map(shellWord).join(' ');
+}
+
+function queueFlag(ctx: CliContext): string {
+  return ctx.queue === ctx.env.SLUICE_QUEUE ? '' : ` --queue ${ctx.queue}`;
+}
+
+/** A word as a POSIX shell reads it back. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 /** Pass 1: read and validate each record, print problems as `line N: path: message`. */
@@ -159,13 +237,20 @@ function checkRecord(ctx: CliContext, record: InputRecord): string[] {
   return parsed.issues.map((issue) => `${issue.path ? `${issue.path}: ` : ''}${issue.message}${record.explain?.(issue.path) ?? ''}`);
 }
 
-/** Pass 2: the valid records again. */
-async function* validOperations(source: InputSource, skip: ReadonlySet<number>, onCount: (count: number) => void): AsyncGenerator<unknown> {
+/** Pass 2: the valid records again; `lines` learns each one's line (its position in the input). */
+async function* validOperations(
+  source: InputSource,
+  skip: ReadonlySet<number>,
+  lines: WeakMap<object, number>,
+  onCount: (count: number) => void,
+): AsyncGenerator<unknown> {
   let count = 0;
   for await (const record of source.records()) {
     if (record.problems !== undefined || skip.has(record.line)) continue;
     count += 1;
     if (count % 1_000 === 0) onCount(count);
+    // A valid operation is an object (parseOperation checked it).
+    lines.set(record.value as object, record.line);
     yield record.value;
   }
   onCount(count);
@@ -212,6 +297,10 @@ async function assertReadable(path: string): Promise<void> {
   } catch (error) {
     throw new SluiceError(`cannot read ${path}: ${errorMessage(error)}`, { code: 'INPUT_UNREADABLE', cause: error });
   }
+}
+
+function defaultConfigPath(ctx: CliContext): string {
+  return `${ctx.io.cwd}/${DEFAULT_CONFIG_FILE}`;
 }
 
 function writeJson(stream: NodeJS.WritableStream, value: unknown): void {

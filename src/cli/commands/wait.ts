@@ -4,6 +4,7 @@ import { redactUrl, type Redis } from '../../redis/connection.js';
 import { answerWithin, isRedisUnavailable, outageReason } from '../../redis/unavailable.js';
 import { sleep } from '../../support/sleep.js';
 import type { CliContext } from '../context.js';
+import { batchIdArgument } from '../batch-id.js';
 import { createProgress, type Progress } from '../progress.js';
 import { describeStatus, publicStatus, unknownBatch } from './batch.js';
 
@@ -78,6 +79,7 @@ function parseTimeout(text: string | undefined): number | undefined {
  * 4 Redis did not answer (an outage is ridden out until --timeout, or for 5 minutes without one).
  */
 export async function waitCommand(ctx: CliContext, batchId: string, options: { timeout?: string; json?: boolean }): Promise<number> {
+  batchIdArgument('batch', batchId);
   const timeoutMs = parseTimeout(options.timeout);
   const started = Date.now();
   const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : started + timeoutMs;

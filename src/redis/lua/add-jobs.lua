@@ -5,6 +5,11 @@
   read them as their own. test/integration/add-jobs.test.ts compares the two field by field: it is
   the guard for a BullMQ upgrade.
 
+  With the jobs, in the same call, what the producer keeps about them: each idempotency key's mark
+  (set only with its job, so concurrent producers and repeats inside a chunk cannot both win, and
+  no claim outlives a crash) and the batch's `total`, counted by the jobs actually added. A crash
+  leaves a chunk written and counted whole, or not at all.
+
   Input:
     KEYS[1]  the queue's meta (hash)
     KEYS[2]  prioritized (zset)
@@ -12,42 +17,85 @@
     KEYS[4]  the marker (zset) that wakes workers
     KEYS[5]  events (stream)
     KEYS[6]  active (list)
-    KEYS[6 + i]  for job i: its hash
-    ARGV[1]  timestamp (ms)
+    KEYS[7]  the batch (hash: counters), or a placeholder when there is no batch
+    KEYS[8]  the batch's results (hash), or a placeholder
+    KEYS[9]  the queue's batch index (zset)
+    KEYS[9 + 2 * i - 1]  for job i: its hash
+    KEYS[9 + 2 * i]      for job i: its idempotency key's mark (string), or a placeholder when it has none
+    ARGV[1]  now (ms): the jobs' timestamp, the batch's score in the index
     ARGV[2]  job name (the same for every job)
     ARGV[3]  priority (the same for every job)
-    ARGV[3 + 3 * (i - 1) + 1 ...]  for job i: id, data (JSON), opts (JSON)
-  Output: per job, 1 when added, 0 when a job with that id exists (left as it is, as BullMQ does)
+    ARGV[4]  batch id, or '' for none
+    ARGV[5]  the batch's createdAt (ISO), kept when the batch exists
+    ARGV[6]  batch retention (s)
+    ARGV[7]  dedup window (ms): how long a mark holds its key
+    ARGV[8]  batches listed before this time (ms) are past retention and leave the index
+    ARGV[8 + 5 * (i - 1) + 1 ...]  for job i: id, data (JSON), opts (JSON), its place in its input
+      ('' when none), '1' when it has an idempotency key
+  Output: per job, 1 when added; 0 when it is there already (a job with that id exists, left as it
+    is as BullMQ does, or a job with a place has its result in the batch); for a key already held,
+    the key's mark: '<job id> <batch id> <place>' (an older mark is the job id alone; the job id
+    alone too when the job outlived its mark, which BullMQ would silently not add again)
 ]]
 local meta, prioritized, counterKey, marker, events, active = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local timestamp, name, priority = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local batchKey, resultsKey, indexKey = KEYS[7], KEYS[8], KEYS[9]
+local now, name, priority = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local batchId, createdAt, retention, dedupMs, expiredBefore = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 
 local maxEvents = redis.call('HGET', meta, 'opts.maxLenEvents')
 if not maxEvents then
   maxEvents = 10000
   redis.call('HSET', meta, 'opts.maxLenEvents', maxEvents)
 end
-local added = {}
-local any = false
-for i = 1, #KEYS - 6 do
-  local jobKey, a = KEYS[6 + i], 3 + (i - 1) * 3
-  local jobId, data, opts = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
-  if redis.call('EXISTS', jobKey) == 1 then
-    added[i] = 0
+
+-- Why job i cannot be added (see Output), or nil when it can.
+local function blocked(jobKey, markKey, jobId, place, keyed)
+  if keyed then
+    local mark = redis.call('GET', markKey)
+    if mark then return mark end
+    if redis.call('EXISTS', jobKey) == 1 then return jobId end
+    return nil
+  end
+  if redis.call('EXISTS', jobKey) == 1 then return 0 end
+  -- A job with a place ran and was removed: its result in the batch says so.
+  if place ~= '' and batchId ~= '' and redis.call('HEXISTS', resultsKey, jobId) == 1 then return 0 end
+  return nil
+end
+
+local out = {}
+local added = 0
+for i = 1, (#KEYS - 9) / 2 do
+  local jobKey, markKey, a = KEYS[9 + 2 * i - 1], KEYS[9 + 2 * i], 8 + (i - 1) * 5
+  local jobId, data, opts, place, keyed = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5] == '1'
+  local why = blocked(jobKey, markKey, jobId, place, keyed)
+  if why then
+    out[i] = why
   else
-    redis.call('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'timestamp', timestamp, 'delay', 0, 'priority', priority)
+    if keyed then redis.call('SET', markKey, jobId .. ' ' .. batchId .. ' ' .. place, 'PX', dedupMs) end
+    redis.call('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'timestamp', now, 'delay', 0, 'priority', priority)
     redis.call('XADD', events, '*', 'event', 'added', 'jobId', jobId, 'name', name)
     local counter = redis.call('INCR', counterKey)
     redis.call('ZADD', prioritized, priority * 0x100000000 + counter % 0x100000000, jobId)
     redis.call('XADD', events, 'MAXLEN', '~', maxEvents, '*', 'event', 'waiting', 'jobId', jobId)
-    added[i] = 1
-    any = true
+    out[i] = 1
+    added = added + 1
   end
 end
+
+if batchId ~= '' then
+  redis.call('HINCRBY', batchKey, 'total', added)
+  redis.call('HSETNX', batchKey, 'createdAt', createdAt)
+  redis.call('EXPIRE', batchKey, retention)
+  -- Listed among the queue's recent batches at first sight; those past retention leave the list.
+  if redis.call('ZADD', indexKey, 'NX', now, batchId) == 1 then
+    redis.call('ZREMRANGEBYSCORE', indexKey, '-inf', expiredBefore)
+  end
+end
+
 -- Wake a worker, unless the queue is paused or at its global concurrency.
-if any then
+if added > 0 then
   local state = redis.call('HMGET', meta, 'paused', 'concurrency')
   local maxed = state[2] and redis.call('LLEN', active) >= tonumber(state[2])
   if not state[1] and not maxed then redis.call('ZADD', marker, 0, '0') end
 end
-return added
+return out

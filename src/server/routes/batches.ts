@@ -22,6 +22,7 @@ export function batchView(status: BatchStatus) {
     succeeded: status.succeeded,
     deadLettered: status.deadLettered,
     pending: status.pending,
+    duplicates: status.duplicates,
     retries: status.retries,
     enqueuing: status.enqueuing,
     done: status.pending === 0 && !status.enqueuing,

@@ -205,7 +205,8 @@ export async function readNdjson(stream: AsyncIterable<Uint8Array>, limitBytes: 
   const take = (lines: JsonLine[]) => {
     for (const item of lines) {
       if (items.length >= MAX_OPERATIONS_PER_REQUEST) throw tooMany();
-      items.push('error' in item ? { line: item.line, value: undefined, parseError: `not JSON: ${item.error}` } : item);
+      if ('value' in item) items.push(item);
+      else items.push({ line: item.line, value: undefined, parseError: item.notUtf8 ? item.error : `not JSON: ${item.error}` });
     }
   };
   for await (const chunk of stream) {

@@ -1,0 +1,75 @@
+import { randomUUID } from 'node:crypto';
+import type { SluiceConfig } from '../config/sluice-config.js';
+import { ValidationError } from '../errors.js';
+import { parseOperation } from '../operation/parse-operation.js';
+import { jobIdForKey, jobIdForPlace, sha256, type QueueKeys } from '../redis/keys.js';
+import { defaultIdempotencyKey } from './job-data.js';
+
+/** A validated operation, ready to be written. */
+export interface PreparedJob {
+  jobId: string;
+  /** The job's data: its envelope (see JobEnvelope) as JSON. */
+  data: string;
+  /** Its idempotency key's Redis key, when the operation gave one. */
+  dedupKey: string | undefined;
+  /** The key it is sent with: its own, or one made from its job id. */
+  idempotencyKey: string;
+  /** Its place in a resumable input (a hash of batch, source, position and content), else ''. */
+  place: string;
+  /** Its `meta`, for a duplicate's result line. */
+  meta: unknown;
+}
+
+/** Where an operation is in an input that is read the same way every time (see EnqueueManyOptions.resumable). */
+export interface Position {
+  batchId: string;
+  source: string;
+  position: number | string;
+}
+
+export interface PrepareOptions {
+  config: SluiceConfig;
+  keys: QueueKeys;
+  batchId: string | undefined;
+  /** Already checked with parseOperation: skip it. */
+  prevalidated: boolean;
+}
+
+/**
+ * Validates an operation (unless prevalidated) and makes its job: id, envelope, idempotency key. An
+ * operation without a key gets a random job id, or, with a position, one made from that place, so
+ * the same input enqueued again into the same batch finds the jobs it already wrote.
+ */
+export function prepareJob(options: PrepareOptions, input: unknown, index: number | undefined, position?: Position): PreparedJob {
+  let givenKey: string | undefined;
+  if (options.prevalidated) {
+    givenKey = (input as { idempotencyKey?: string }).idempotencyKey;
+  } else {
+    const parsed = parseOperation(input, options.config);
+    if (!parsed.ok) {
+      const where = index === undefined ? 'operation' : `operation at index ${index}`;
+      throw new ValidationError(where, parsed.issues);
+    }
+    givenKey = parsed.operation.idempotencyKey;
+  }
+  const opJson = JSON.stringify(input);
+  const place = position === undefined ? '' : placeOf(position, opJson);
+  const jobId = givenKey !== undefined ? jobIdForKey(givenKey) : place !== '' ? jobIdForPlace(place) : `u-${randomUUID()}`;
+  const idempotencyKey = givenKey ?? defaultIdempotencyKey(jobId);
+  // The envelope (JobEnvelope) written around the operation's JSON: the operation is serialized once.
+  const batch = options.batchId === undefined ? '' : `,"batchId":${JSON.stringify(options.batchId)}`;
+  const data = `{"op":${opJson},"opId":${JSON.stringify(jobId)},"idempotencyKey":${JSON.stringify(idempotencyKey)}${batch}}`;
+  return {
+    jobId,
+    data,
+    dedupKey: givenKey === undefined ? undefined : options.keys.idempotency(givenKey),
+    idempotencyKey,
+    place,
+    meta: (input as { meta?: unknown }).meta,
+  };
+}
+
+/** An operation's place: the same input line, with the same content, into the same batch, has the same place. */
+function placeOf(position: Position, opJson: string): string {
+  return sha256(`${position.batchId}\n${position.source}\n${position.position}\n${opJson}`).slice(0, 40);
+}

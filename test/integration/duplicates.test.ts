@@ -1,0 +1,116 @@
+/**
+ * Duplicates in their batch: an operation not enqueued because an earlier one holds its
+ * idempotency key is listed in its batch's results (`outcome: "duplicate"`, the job it duplicates,
+ * how that job ended) and counted, so the results, `GET /v1/batches/:id/results` and the counters
+ * agree — also for a batch made of duplicates only, which reads as done.
+ */
+import { describe, expect, it } from 'vitest';
+import type { ResultLine } from '../../src/outcomes/result-line.js';
+import { startApiServer } from '../helpers/api-server.js';
+import { startPipeline, type Pipeline } from '../helpers/pipeline-harness.js';
+import { useRedisServer, waitFor } from '../helpers/redis.js';
+
+const redis = useRedisServer();
+
+const orders = (p: Pipeline, from: number, to: number) =>
+  Array.from({ length: to - from }, (_, i) => p.op('/orders', { idempotencyKey: `order-${from + i}`, meta: { row: from + i } }));
+
+const byRow = (lines: ResultLine[]) => [...lines].sort((a, b) => (a.meta as { row: number }).row - (b.meta as { row: number }).row);
+
+describe('duplicates in their batch', () => {
+  it('a file enqueued again under a new batch name lists each duplicate with the job it duplicates and how it ended', async () => {
+    const p = await startPipeline(redis());
+    const first = await p.producer.enqueueMany(orders(p, 0, 5), { batchId: 'first' });
+    expect(await p.settled('first')).toMatchObject({ total: 5, succeeded: 5, duplicates: 0 });
+
+    const again = await p.producer.enqueueMany(orders(p, 0, 5), { batchId: 'again' });
+    expect(again).toMatchObject({ enqueued: 0, duplicates: 5 });
+    // Nothing to run, five duplicates, and done: nothing pending, nobody adding.
+    expect(await p.batches.status('again')).toMatchObject({
+      total: 0,
+      succeeded: 0,
+      deadLettered: 0,
+      pending: 0,
+      duplicates: 5,
+      enqueuing: false,
+    });
+
+    const lines = byRow(await p.results('again'));
+    expect(lines).toEqual(
+      first.results.map((result, row) => ({
+        id: `d-${result.id}`,
+        jobId: result.id,
+        idempotencyKey: `order-${row}`,
+        meta: { row },
+        outcome: 'duplicate',
+        attempts: 0,
+        duplicateOf: result.id,
+        duplicateOfBatch: 'first',
+        firstOutcome: 'succeeded',
+      })),
+    );
+    expect(p.requestsTo('/orders')).toHaveLength(5);
+
+    // The same call once more (a retry) lists nothing twice.
+    await p.producer.enqueueMany(orders(p, 0, 5), { batchId: 'again' });
+    expect(await p.batches.status('again')).toMatchObject({ total: 0, duplicates: 5 });
+    expect(await p.results('again')).toHaveLength(5);
+  });
+
+  it('the counters and the results agree over the API; a batch of only duplicates is done', async () => {
+    const p = await startPipeline(redis());
+    const api = await startApiServer({ redis: redis().client, config: p.config, queue: p.queue });
+    await p.producer.enqueueMany(orders(p, 0, 3), { batchId: 'api-first' });
+    await p.settled('api-first');
+
+    // Rows 1–2 are duplicates of api-first; 3–4 are new.
+    const enqueued = await api.call('/v1/operations?batch=api-mixed', { method: 'POST', role: 'enqueue', json: orders(p, 1, 5) });
+    expect(await enqueued.json()).toMatchObject({ enqueued: 2, duplicates: 2 });
+    const status = await waitFor(
+      async () => {
+        const body = (await (await api.call('/v1/batches/api-mixed', { role: 'read' })).json()) as Record<string, number | boolean>;
+        return body['done'] === true ? body : undefined;
+      },
+      { what: 'api-mixed to be done' },
+    );
+    expect(status).toMatchObject({ total: 2, succeeded: 2, deadLettered: 0, pending: 0, duplicates: 2 });
+    const ndjson = await (await api.call('/v1/batches/api-mixed/results', { role: 'read' })).text();
+    const lines = byRow(
+      ndjson
+        .trim()
+        .split('\n')
+        .map((text) => JSON.parse(text) as ResultLine),
+    );
+    expect(lines.map((line) => [(line.meta as { row: number }).row, line.outcome, line.firstOutcome])).toEqual([
+      [1, 'duplicate', 'succeeded'],
+      [2, 'duplicate', 'succeeded'],
+      [3, 'succeeded', undefined],
+      [4, 'succeeded', undefined],
+    ]);
+    expect(lines).toHaveLength(Number(status!['succeeded']) + Number(status!['deadLettered']) + Number(status!['duplicates']));
+
+    const onlyDuplicates = await api.call('/v1/operations?batch=api-dups', { method: 'POST', role: 'enqueue', json: orders(p, 0, 3) });
+    expect(await onlyDuplicates.json()).toMatchObject({ enqueued: 0, duplicates: 3 });
+    const dups = (await (await api.call('/v1/batches/api-dups', { role: 'read' })).json()) as Record<string, unknown>;
+    expect(dups).toMatchObject({ total: 0, pending: 0, duplicates: 3, done: true });
+  });
+
+  it('a resumable input lists a key repeated on a later line of its own batch, but not itself when it is enqueued again', async () => {
+    const p = await startPipeline(redis());
+    const input = [...orders(p, 0, 2), p.op('/orders', { idempotencyKey: 'order-0', meta: { row: 2 } })];
+    const summary = await p.producer.enqueueMany(input, { batchId: 'repeat', resumable: true });
+    expect(summary).toMatchObject({ enqueued: 2, duplicates: 1, alreadyEnqueued: 0 });
+    await p.settled('repeat');
+
+    const again = await p.producer.enqueueMany(input, { batchId: 'repeat', resumable: true });
+    expect(again).toMatchObject({ enqueued: 0, duplicates: 1, alreadyEnqueued: 2 });
+    expect(await p.batches.status('repeat')).toMatchObject({ total: 2, succeeded: 2, duplicates: 1, pending: 0 });
+    const lines = byRow(await p.results('repeat'));
+    expect(lines.map((line) => [(line.meta as { row: number }).row, line.outcome])).toEqual([
+      [0, 'succeeded'],
+      [1, 'succeeded'],
+      [2, 'duplicate'],
+    ]);
+    expect(lines[2]).toMatchObject({ duplicateOf: lines[0]!.jobId, duplicateOfBatch: 'repeat', firstOutcome: 'succeeded' });
+  });
+});

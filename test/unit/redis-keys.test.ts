@@ -1,0 +1,136 @@
+/**
+ * No two key families of src/redis/keys.ts make the same key, for any valid names.
+ *
+ * Why: every family is a fixed prefix, then a fixed first segment of its own (`idem`, `outcome`,
+ * `batch`, `batches`, `dlq`, `none`, the limiter's `state`, `leases`, …), then at most one name,
+ * then at most a fixed suffix. A name may hold no `:` (queue names and batch ids: BATCH_ID,
+ * QUEUE_NAME) or is hex / ends the key, so a key splits back into its family and its names one way
+ * only. Each key below is decoded by the pattern table: exactly one family must match it, and
+ * rebuilding from what was matched must give the same key. With `:` allowed in batch ids (before
+ * issue 13) `batch:srv1:results` was both batch `srv1`'s results and batch `srv1:results`.
+ */
+import { describe, expect, it } from 'vitest';
+import { ValidationError } from '../../src/errors.js';
+import {
+  BATCH_ID,
+  QUEUE_NAME,
+  WORKER_SNAPSHOTS_KEY,
+  bullQueueName,
+  isBatchId,
+  limiterKeys,
+  oauth2Keys,
+  queueKeys,
+  sha256,
+} from '../../src/redis/keys.js';
+
+const NAME = '[A-Za-z0-9_.-]+';
+const HEX = '[0-9a-f]+';
+/** Family → the shape of its keys; the groups are its names. */
+const PATTERNS: Record<string, RegExp> = {
+  idempotency: new RegExp(`^sluice:\\{(${NAME})\\}:idem:(${HEX})$`),
+  outcome: new RegExp(`^sluice:\\{(${NAME})\\}:outcome:(.+)$`),
+  batch: new RegExp(`^sluice:\\{(${NAME})\\}:batch:(${NAME})$`),
+  batchResults: new RegExp(`^sluice:\\{(${NAME})\\}:batch:(${NAME}):results$`),
+  batchEnqueuing: new RegExp(`^sluice:\\{(${NAME})\\}:batch:(${NAME}):enqueuing$`),
+  batchDeadLetters: new RegExp(`^sluice:\\{(${NAME})\\}:batch:(${NAME}):dlq$`),
+  batchDeadLetterGroups: new RegExp(`^sluice:\\{(${NAME})\\}:batch:(${NAME}):dlq:groups$`),
+  batchIndex: new RegExp(`^sluice:\\{(${NAME})\\}:batches$`),
+  deadLetters: new RegExp(`^sluice:\\{(${NAME})\\}:dlq$`),
+  deadLetterIndex: new RegExp(`^sluice:\\{(${NAME})\\}:dlq:index$`),
+  deadLetterGroups: new RegExp(`^sluice:\\{(${NAME})\\}:dlq:groups$`),
+  deadLetterGroupLatest: new RegExp(`^sluice:\\{(${NAME})\\}:dlq:groups:latest$`),
+  replaying: new RegExp(`^sluice:\\{(${NAME})\\}:dlq:replaying$`),
+  none: new RegExp(`^sluice:\\{(${NAME})\\}:none$`),
+  // BullMQ's lock of a job: sluice's job ids start with k-, u- or p- (a replay adds .rN), so no other family ends so.
+  stalled: new RegExp(`^sluice:\\{(${NAME})\\}:stalled$`),
+  jobLock: new RegExp(`^sluice:\\{(${NAME})\\}:([kup]-[^:]+):lock$`),
+  'limits.index': /^sluice:\{limits\}:keys$/,
+  'limits.version': /^sluice:\{limits\}:version$/,
+  'limits.processes': /^sluice:\{limits\}:processes$/,
+  'limits.state': /^sluice:\{limits\}:state:(.+)$/,
+  'limits.override': /^sluice:\{limits\}:override:(.+)$/,
+  'limits.leases': /^sluice:\{limits\}:leases:(.+)$/,
+  'limits.bookings': /^sluice:\{limits\}:bookings:(.+)$/,
+  'limits.recent429': /^sluice:\{limits\}:429:(.+)$/,
+  'limits.circuitWindow': /^sluice:\{limits\}:circuit:(.+)$/,
+  'limits.circuitWaiting': /^sluice:\{limits\}:circuit-waiting:(.+)$/,
+  'oauth2.token': new RegExp(`^sluice:auth:(${HEX}):token$`),
+  'oauth2.lock': new RegExp(`^sluice:auth:(${HEX}):lock$`),
+  workerSnapshots: /^sluice:metrics:workers$/,
+};
+
+// Names chosen to look like other families' segments and suffixes.
+const QUEUES = ['default', 'q', 'limits', 'batch', 'dlq', 'q.batch', 'auth', 'metrics', '-', '.', 'x'.repeat(100)];
+const BATCHES = [
+  'b',
+  'results',
+  'enqueuing',
+  'dlq',
+  'groups',
+  'dlq.groups',
+  'batches',
+  'none',
+  'srv1',
+  'srv1.results',
+  '_',
+  'y'.repeat(128),
+];
+const LIMIT_KEYS = ['orders', 'api.example.com:443', 'state:x', 'a:429:b', 'keys'];
+
+function* everyKey(): Generator<[family: string, key: string]> {
+  for (const queue of QUEUES) {
+    for (const [family, value] of Object.entries(queueKeys(queue))) {
+      if (typeof value === 'string') yield [family, value];
+      else if (family === 'idempotency') for (const key of ['k', 'order-1', 'a:b']) yield [family, value(key)];
+      else if (family === 'outcome') for (const instance of ['k-abc:1700000000000', 'u-1:2', '17:3']) yield [family, value(instance)];
+      else if (family === 'jobLock') for (const jobId of ['k-abc', 'u-1', 'p-batch', 'k-abc.r2']) yield [family, value(jobId)];
+      else for (const batch of BATCHES) yield [family, value(batch)];
+    }
+  }
+  for (const [family, value] of Object.entries(limiterKeys)) {
+    if (typeof value === 'string') yield [`limits.${family}`, value];
+    else for (const key of LIMIT_KEYS) yield [`limits.${family}`, value(key)];
+  }
+  for (const client of [sha256('a'), sha256('b')]) {
+    const { token, lock } = oauth2Keys(client);
+    yield ['oauth2.token', token];
+    yield ['oauth2.lock', lock];
+  }
+  yield ['workerSnapshots', WORKER_SNAPSHOTS_KEY];
+}
+
+describe('Redis key families', () => {
+  it('every key splits back into one family only, so no two families (or two names) make the same key', () => {
+    const seen = new Map<string, string>();
+    for (const [family, key] of everyKey()) {
+      expect(PATTERNS[family], `family ${family} has no pattern in this test: add one`).toBeDefined();
+      const matching = Object.entries(PATTERNS)
+        .filter(([, pattern]) => pattern.test(key))
+        .map(([name]) => name);
+      expect(matching, key).toEqual([family]);
+      const before = seen.get(key);
+      expect(before, `${key} made by ${family} and by ${before}`).toBeUndefined();
+      seen.set(key, family);
+    }
+    expect(seen.size).toBeGreaterThan(200);
+  });
+
+  it('names hold no `:`, `{` or `}`: batch ids and queue names that do are refused', () => {
+    for (const batch of BATCHES) expect(isBatchId(batch), batch).toBe(true);
+    for (const bad of ['srv1:results', 'srv1:enqueuing', 'a{b}', 'with space', '', 'z'.repeat(129), 'ünï']) {
+      expect(isBatchId(bad), bad).toBe(false);
+      expect(BATCH_ID.test(bad)).toBe(false);
+    }
+    for (const queue of QUEUES) expect(QUEUE_NAME.test(queue), queue).toBe(true);
+    for (const bad of ['a:b', 'a}b', '{a}', 'with space', '']) {
+      expect(() => queueKeys(bad), bad).toThrow(ValidationError);
+      expect(() => bullQueueName(bad), bad).toThrow(/invalid queue name/);
+    }
+  });
+
+  it('with `:` allowed, a batch id would name another batch`s keys (what the rule prevents)', () => {
+    const keys = queueKeys('q');
+    expect(keys.batch('srv1:results')).toBe(keys.batchResults('srv1'));
+    expect(keys.batch('srv1:enqueuing')).toBe(keys.batchEnqueuing('srv1'));
+  });
+});
