@@ -106,12 +106,28 @@ export function errorResponse(error: unknown): { statusCode: number; body: Error
   return { statusCode: 500, body: { code: 'INTERNAL', message: 'internal error (see the server log)' }, unexpected: true };
 }
 
+/** Fastify's 413 names no number: the route's limit, and what sets it. */
+function tooLargeMessage(request: FastifyRequest): string {
+  const { bodyLimit, url } = request.routeOptions;
+  if (typeof bodyLimit !== 'number' || !url) return MESSAGES['BODY_TOO_LARGE']!;
+  const hint = url.startsWith('/v1/') ? ' (SLUICE_API_MAX_BODY_BYTES): send fewer operations per request' : '';
+  return `the body is larger than ${bodyLimit} bytes, the most ${request.method} ${url} takes${hint}`;
+}
+
+function bodyUnread(request: FastifyRequest): boolean {
+  const { headers } = request;
+  const hasBody = headers['transfer-encoding'] !== undefined || Number(headers['content-length'] ?? 0) > 0;
+  return hasBody && !request.raw.complete;
+}
+
 export function handleError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const { statusCode, body, unexpected } = errorResponse(error);
+  if (body.code === 'BODY_TOO_LARGE' && !(error instanceof ApiError)) body.message = tooLargeMessage(request);
   if (unexpected) request.log.error({ err: error }, 'request failed');
   else if (statusCode >= 500) request.log.warn({ code: body.code, err: error }, 'request failed');
   if (statusCode === 401) void reply.header('www-authenticate', 'Bearer realm="sluice"');
-  // The rest of a body too large is never read: the connection cannot be reused.
-  if (statusCode === 413) void reply.header('connection', 'close');
+  // An answer given before the body was read (too large, too slow, no valid token): the rest is
+  // never read, so the connection is closed rather than drained.
+  if (statusCode === 413 || bodyUnread(request)) void reply.header('connection', 'close');
   return reply.code(statusCode).type('application/json; charset=utf-8').send(body);
 }

@@ -20,10 +20,11 @@ import { overviewRoutes } from './routes/overview.js';
 import { sessionRoutes } from './routes/session.js';
 import { createOverviewReader } from './overview.js';
 import { createQueueDirectory } from './queue-directory.js';
+import { bodyDeadline, resolveTimeouts, serverTimeoutOptions, type ServerTimeouts } from './timeouts.js';
 import { registerBullBoard } from './dashboard/bull-board.js';
 import { registerDashboardPage } from './dashboard/page.js';
 
-export interface ServerOptions {
+export interface ServerOptions extends Partial<ServerTimeouts> {
   /** Borrowed: the server never closes it. */
   redis: Redis;
   tokens: ApiTokens;
@@ -61,7 +62,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const config = options.config ?? EMPTY_CONFIG;
   const defaultQueue = options.queue ?? 'default';
   const bodyLimitBytes = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT;
+  const timeouts = resolveTimeouts(options);
   const app = Fastify({
+    ...serverTimeoutOptions(timeouts),
     loggerInstance: options.logger.child({ component: 'server' }) as FastifyBaseLogger,
     bodyLimit: bodyLimitBytes,
     // Requests are logged once, when answered (see onResponse), at debug for successful reads.
@@ -126,22 +129,25 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         ...(options.overviewReuseMs !== undefined ? { reuseMs: options.overviewReuseMs } : {}),
       }),
     }),
-    ...sessionRoutes({ tokens: options.tokens }),
+    ...sessionRoutes({ tokens: options.tokens, signInTimeoutMs: timeouts.signInTimeoutMs }),
   ];
   let document: Record<string, unknown> | undefined;
   app.get('/openapi.json', async () => (document ??= openApiDocument(routes, { title: 'sluice', version: options.version ?? '0.0.0' })));
 
   for (const spec of routes) {
+    const bodyTimeoutMs = spec.bodyTimeoutMs;
     app.route({
       method: spec.method,
       url: spec.url,
-      ...(spec.role !== null
-        ? {
-            onRequest: async (request) => {
-              request.role = authenticate(request, options.tokens, spec.role!);
-            },
-          }
+      ...(spec.bodyLimitBytes !== undefined ? { bodyLimit: spec.bodyLimitBytes } : {}),
+      ...(bodyTimeoutMs !== undefined && (timeouts.requestTimeoutMs === 0 || bodyTimeoutMs < timeouts.requestTimeoutMs)
+        ? { preParsing: bodyDeadline(bodyTimeoutMs) }
         : {}),
+      // Before the body is read: a request without a valid token never gets its body read.
+      onRequest: async (request) => {
+        if (spec.role !== null) request.role = authenticate(request, options.tokens, spec.role);
+        await spec.beforeBody?.(request);
+      },
       handler: async (request, reply) => {
         // NDJSON is parsed as a stream for every route; only the routes that read it accept it.
         if (isNdjson(request) && !spec.bodyDoc?.content[NDJSON]) {

@@ -170,6 +170,8 @@ describe('parseEnv', () => {
       SLUICE_SERVER_HOST: '127.0.0.1',
       SLUICE_SERVER_PORT: 3_000,
       SLUICE_API_MAX_BODY_BYTES: 32 * 1024 * 1024,
+      SLUICE_API_HEADERS_TIMEOUT_MS: 10_000,
+      SLUICE_API_REQUEST_TIMEOUT_MS: 60_000,
     });
   });
 

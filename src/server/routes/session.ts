@@ -9,6 +9,9 @@ import { route, type AnyRoute } from '../route.js';
 /** How long a browser keeps the dashboard's cookie. */
 const SESSION_SECONDS = 12 * 60 * 60;
 
+/** A sign-in body holds one token (at most 1 KiB): nothing larger is read before a token is checked. */
+export const SIGN_IN_BODY_LIMIT = 4_096;
+
 /**
  * Whether the browser reached us over https: our own TLS, or a proxy's that says so. The proxy
  * headers are believed because they can only add `Secure`: a forged one makes a browser keep the
@@ -27,7 +30,7 @@ function cookie(value: string, maxAgeSeconds: number, secure: boolean): string {
 }
 
 /** Signing in and out of the dashboard: the token goes into an HttpOnly cookie the API accepts. */
-export function sessionRoutes(options: { tokens: ApiTokens }): AnyRoute[] {
+export function sessionRoutes(options: { tokens: ApiTokens; signInTimeoutMs: number }): AnyRoute[] {
   const login = route({
     method: 'POST',
     url: '/login',
@@ -35,9 +38,13 @@ export function sessionRoutes(options: { tokens: ApiTokens }): AnyRoute[] {
     tag: 'dashboard',
     summary: `Sign the dashboard in: checks the token and sets it as the ${SESSION_COOKIE} cookie (HttpOnly, SameSite=Strict, Secure over https).`,
     body: z.strictObject({ token: z.string().min(1).max(1_024) }),
+    bodyLimitBytes: SIGN_IN_BODY_LIMIT,
+    bodyTimeoutMs: options.signInTimeoutMs,
     responses: {
       200: { description: 'signed in', schema: z.object({ role: z.enum(['read', 'enqueue', 'admin']) }) },
       401: { description: 'unknown token', schema: errorSchema },
+      408: { description: `the body did not arrive within ${options.signInTimeoutMs} ms`, schema: errorSchema },
+      413: { description: `the body is larger than ${SIGN_IN_BODY_LIMIT} bytes`, schema: errorSchema },
     },
     async handler(request, reply, { body }) {
       const role = options.tokens.roleOf(body.token);
