@@ -17,11 +17,14 @@ export interface ApiIssue {
 export class ApiError extends SluiceError {
   readonly statusCode: number;
   readonly errors: readonly ApiIssue[] | undefined;
+  /** Headers sent with the answer (e.g. `retry-after`). */
+  readonly headers: Readonly<Record<string, string>> | undefined;
 
-  constructor(statusCode: number, code: string, message: string, errors?: readonly ApiIssue[]) {
+  constructor(statusCode: number, code: string, message: string, errors?: readonly ApiIssue[], headers?: Record<string, string>) {
     super(message, { code });
     this.statusCode = statusCode;
     this.errors = errors;
+    this.headers = headers;
   }
 }
 
@@ -126,6 +129,7 @@ export function handleError(error: unknown, request: FastifyRequest, reply: Fast
   if (unexpected) request.log.error({ err: error }, 'request failed');
   else if (statusCode >= 500) request.log.warn({ code: body.code, err: error }, 'request failed');
   if (statusCode === 401) void reply.header('www-authenticate', 'Bearer realm="sluice"');
+  if (error instanceof ApiError && error.headers) void reply.headers(error.headers);
   // An answer given before the body was read (too large, too slow, no valid token): the rest is
   // never read, so the connection is closed rather than drained.
   if (statusCode === 413 || bodyUnread(request)) void reply.header('connection', 'close');

@@ -7,7 +7,9 @@ import type { Logger } from '../observability/logger.js';
 import { createLimitsAdmin } from '../limits/limits-admin.js';
 import { ApiError, handleError, invalid, notFound } from './api-errors.js';
 import type { ApiTokens, Role } from './api-tokens.js';
-import { authenticate } from './authenticate.js';
+import { createAuthenticator } from './authenticate.js';
+import { createAuthFailures } from './auth-failures.js';
+import { createSessionStore } from './sessions.js';
 import { openApiDocument } from './openapi.js';
 import { createQueueRegistry } from './queue-registry.js';
 import type { AnyRoute } from './route.js';
@@ -43,6 +45,19 @@ export interface ServerOptions extends Partial<ServerTimeouts> {
   queueDiscoveryMs?: number;
   /** How long one reading of `/v1/overview` answers every request (each open dashboard polls every 2 s). Default 1,000 ms. */
   overviewReuseMs?: number;
+  /** A dashboard session unused for this long ends. Default 1,800 s. */
+  sessionIdleSeconds?: number;
+  /** A dashboard session ends this long after sign-in, however busy. Default 43,200 s (12 h). */
+  sessionMaxSeconds?: number;
+  /** Failed sign-ins and bearer tokens a client address may have per window before all its credentials get 429. Default 10. */
+  authFailureLimit?: number;
+  /** That window, from its first failure. Default 60 s. */
+  authFailureWindowSeconds?: number;
+  /**
+   * Which proxies' `X-Forwarded-For` names the client (for the failure limit): fastify's `trustProxy`,
+   * e.g. `'127.0.0.1'`, `'10.0.0.0/8'`, or a hop count. Default none: the socket's address.
+   */
+  trustProxy?: boolean | string | string[] | number;
 }
 
 declare module 'fastify' {
@@ -65,6 +80,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const timeouts = resolveTimeouts(options);
   const app = Fastify({
     ...serverTimeoutOptions(timeouts),
+    ...(options.trustProxy !== undefined ? { trustProxy: trustProxyOption(options.trustProxy) } : {}),
     loggerInstance: options.logger.child({ component: 'server' }) as FastifyBaseLogger,
     bodyLimit: bodyLimitBytes,
     // Requests are logged once, when answered (see onResponse), at debug for successful reads.
@@ -108,6 +124,18 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     else request.log.debug(entry, 'request');
   });
 
+  const sessions = createSessionStore({
+    redis: options.redis,
+    tokens: options.tokens,
+    ...(options.sessionIdleSeconds !== undefined ? { idleSeconds: options.sessionIdleSeconds } : {}),
+    ...(options.sessionMaxSeconds !== undefined ? { maxSeconds: options.sessionMaxSeconds } : {}),
+  });
+  const failures = createAuthFailures({
+    redis: options.redis,
+    ...(options.authFailureLimit !== undefined ? { limit: options.authFailureLimit } : {}),
+    ...(options.authFailureWindowSeconds !== undefined ? { windowSeconds: options.authFailureWindowSeconds } : {}),
+  });
+  const auth = createAuthenticator({ tokens: options.tokens, sessions, failures });
   const limits = createLimitsAdmin({ redis: options.redis, config });
   const directory = createQueueDirectory({
     redis: options.redis,
@@ -129,7 +157,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         ...(options.overviewReuseMs !== undefined ? { reuseMs: options.overviewReuseMs } : {}),
       }),
     }),
-    ...sessionRoutes({ tokens: options.tokens, signInTimeoutMs: timeouts.signInTimeoutMs }),
+    ...sessionRoutes({ tokens: options.tokens, sessions, failures, signInTimeoutMs: timeouts.signInTimeoutMs }),
   ];
   let document: Record<string, unknown> | undefined;
   app.get('/openapi.json', async () => (document ??= openApiDocument(routes, { title: 'sluice', version: options.version ?? '0.0.0' })));
@@ -145,7 +173,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         : {}),
       // Before the body is read: a request without a valid token never gets its body read.
       onRequest: async (request) => {
-        if (spec.role !== null) request.role = authenticate(request, options.tokens, spec.role);
+        if (spec.role !== null) request.role = await auth.authenticate(request, spec.role);
         await spec.beforeBody?.(request);
       },
       handler: async (request, reply) => {
@@ -164,8 +192,13 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   }
   // The dashboards: sluice's page at / (data from /v1/overview) and bull-board at /dashboard.
   registerDashboardPage(app);
-  await registerBullBoard(app, { tokens: options.tokens, queues, directory });
+  await registerBullBoard(app, { auth, queues, directory });
   return app;
+}
+
+/** A hop count becomes fastify's function form (its types take only that, though it accepts a number). */
+function trustProxyOption(given: boolean | string | string[] | number) {
+  return typeof given === 'number' ? (_address: string, hop: number) => hop < given : given;
 }
 
 /** Checks one part of a request; a mismatch is a 400 naming each field (`query.status`, `body.ids[2]`). */

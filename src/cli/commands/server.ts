@@ -54,6 +54,9 @@ export async function serverCommand(ctx: CliContext, options: ServerCommandOptio
       bodyLimitBytes: env.SLUICE_API_MAX_BODY_BYTES,
       headersTimeoutMs: env.SLUICE_API_HEADERS_TIMEOUT_MS,
       requestTimeoutMs: env.SLUICE_API_REQUEST_TIMEOUT_MS,
+      sessionIdleSeconds: env.SLUICE_SESSION_IDLE_SECONDS,
+      sessionMaxSeconds: env.SLUICE_SESSION_MAX_SECONDS,
+      ...(env.SLUICE_TRUST_PROXY !== undefined ? { trustProxy: trustProxy(env.SLUICE_TRUST_PROXY) } : {}),
       dedupWindowSeconds: env.SLUICE_DEDUP_WINDOW_SECONDS,
       batchRetentionSeconds: env.SLUICE_BATCH_RETENTION_SECONDS,
       version: packageVersion(),
@@ -97,6 +100,13 @@ export async function serverCommand(ctx: CliContext, options: ServerCommandOptio
     await closeRedis(redis);
     logger.flush();
   }
+}
+
+/** SLUICE_TRUST_PROXY (checked by the env schema): `true`, a hop count, or addresses and CIDRs. */
+function trustProxy(text: string): boolean | number | string[] {
+  if (text === 'true') return true;
+  if (/^\d+$/.test(text)) return Number(text);
+  return text.split(',').map((part) => part.trim());
 }
 
 function packageVersion(): string {

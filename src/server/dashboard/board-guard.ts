@@ -1,7 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, forbidden, handleError, unauthorized } from '../api-errors.js';
-import type { ApiTokens } from '../api-tokens.js';
-import { CSRF_HEADER, presentedToken } from '../authenticate.js';
+import { CSRF_HEADER, type Authenticator, type Identity } from '../authenticate.js';
 
 /** The admin board (every action); viewers with a smaller role are sent to the read-only one. */
 export const BOARD_PATH = '/dashboard';
@@ -16,26 +15,32 @@ const SAFE_METHODS = new Set(['GET', 'HEAD']);
 const MAX_JOBS_PER_PAGE = 100;
 
 /** Refuses what the viewer may not do (a sent reply), or undefined to go on. */
-export function guardBoard(tokens: ApiTokens, request: FastifyRequest, reply: FastifyReply, board: Board): FastifyReply | undefined {
+export async function guardBoard(
+  auth: Authenticator,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  board: Board,
+): Promise<FastifyReply | undefined> {
   const prefix = board === 'admin' ? BOARD_PATH : READ_ONLY_BOARD_PATH;
   const path = request.url.split('?')[0]!;
   const isPage = SAFE_METHODS.has(request.method) && !path.startsWith(`${prefix}/api/`) && !path.startsWith(`${prefix}/static/`);
-  let presented: ReturnType<typeof presentedToken>;
+  let identity: Identity | undefined;
   try {
-    presented = presentedToken(request);
+    identity = await auth.identify(request);
   } catch (error) {
     return handleError(error, request, reply);
   }
-  const role = presented ? tokens.roleOf(presented.token) : undefined;
+  const role = identity?.role;
   if (!role) {
-    // A browser without a valid session (none, or a token since removed) goes to the sign-in
-    // form, which sends it back here after.
-    if (isPage && presented?.via !== 'header') return reply.redirect(`/?next=${encodeURIComponent(request.url)}`);
-    return handleError(
-      unauthorized(presented ? 'unknown token' : 'sign in at / (or send "Authorization: Bearer <token>")'),
-      request,
-      reply,
-    );
+    // A browser without a live session (none, or one that ended) goes to the sign-in form, which
+    // sends it back here after.
+    if (isPage && identity?.via !== 'header') return reply.redirect(`/?next=${encodeURIComponent(request.url)}`);
+    const why = !identity
+      ? 'sign in at / (or send "Authorization: Bearer <token>")'
+      : identity.via === 'header'
+        ? 'unknown token'
+        : 'the session has ended: sign in again at /';
+    return handleError(unauthorized(why), request, reply);
   }
   request.role = role;
   // bull-board reads as many jobs as a page asks for, and shows Redis's host details: bounded, and admins only.
@@ -59,7 +64,7 @@ export function guardBoard(tokens: ApiTokens, request: FastifyRequest, reply: Fa
     );
   }
   if (SAFE_METHODS.has(request.method)) return undefined;
-  if (presented!.via === 'cookie' && !fromOurOwnPage(request)) {
+  if (identity!.via === 'cookie' && !fromOurOwnPage(request)) {
     return handleError(
       forbidden(`a change signed in by cookie must come from the dashboard itself (or send the ${CSRF_HEADER} header)`),
       request,

@@ -3,7 +3,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError } from '../api-errors.js';
-import type { ApiTokens } from '../api-tokens.js';
+import type { Authenticator } from '../authenticate.js';
 import type { QueueDirectory } from '../queue-directory.js';
 import type { QueueRegistry, QueueResources } from '../queue-registry.js';
 import { redactJobData } from './redact.js';
@@ -21,7 +21,7 @@ const BOARD_CSP =
   "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 
 export interface BullBoardOptions {
-  tokens: ApiTokens;
+  auth: Authenticator;
   /** Its BullMQ `Queue` objects are the boards' (no connection of their own). */
   queues: QueueRegistry;
   directory: QueueDirectory;
@@ -36,7 +36,7 @@ export interface BullBoardOptions {
  * `redactJobData`.
  */
 export async function registerBullBoard(app: FastifyInstance, options: BullBoardOptions): Promise<void> {
-  const { tokens, queues, directory } = options;
+  const { auth, queues, directory } = options;
   /** Per queue: its BullMQ Queue (the registry's) and an adapter for each board. */
   const shown = new Map<string, { queue: QueueResources['queue'] } & Record<Board, BullMQAdapter>>();
 
@@ -81,7 +81,7 @@ export async function registerBullBoard(app: FastifyInstance, options: BullBoard
     const prefix = board === 'admin' ? BOARD_PATH : READ_ONLY_BOARD_PATH;
     await app.register(async (scope) => {
       scope.addHook('onRequest', async (request, reply) => {
-        const refused = guardBoard(tokens, request, reply, board);
+        const refused = await guardBoard(auth, request, reply, board);
         if (refused) return refused;
         if (!request.url.startsWith(`${prefix}/static/`)) await syncQueues(request);
         return undefined;
