@@ -25,6 +25,7 @@ import { createQueueDirectory } from './queue-directory.js';
 import { bodyDeadline, resolveTimeouts, serverTimeoutOptions, type ServerTimeouts } from './timeouts.js';
 import { registerBullBoard } from './dashboard/bull-board.js';
 import { registerDashboardPage } from './dashboard/page.js';
+import { redactRequestTarget } from './dashboard/redact.js';
 
 export interface ServerOptions extends Partial<ServerTimeouts> {
   /** Borrowed: the server never closes it. */
@@ -119,7 +120,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     handleError(notFound(`no route ${request.method} ${request.url.split('?')[0]}`), request, reply),
   );
   app.addHook('onResponse', async (request, reply) => {
-    const entry = { method: request.method, url: request.url, status: reply.statusCode, durationMs: Math.round(reply.elapsedTime) };
+    // A client may put a token in the query string (`?access_token=`): the log keeps it out.
+    const url = redactRequestTarget(request.url);
+    const entry = { method: request.method, url, status: reply.statusCode, durationMs: Math.round(reply.elapsedTime) };
     if (reply.statusCode >= 400 || request.method !== 'GET') request.log.info(entry, 'request');
     else request.log.debug(entry, 'request');
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { REDACTED, isCredentialName, redactJobData, redactUrlText } from '../../src/server/dashboard/redact.js';
+import { REDACTED, isCredentialName, redactJobData, redactRequestTarget, redactUrlText } from '../../src/server/dashboard/redact.js';
 
 describe('redactJobData: what bull-board shows of a job', () => {
   it('withholds headers, query parameters and body fields whose names look like credentials, at any depth', () => {
@@ -84,5 +84,19 @@ describe('redactJobData: what bull-board shows of a job', () => {
     for (const name of ['idempotencyKey', 'limitKey', 'batchId', 'opId', 'accept', 'content-type', 'page', 'url', 'method']) {
       expect(isCredentialName(name), name).toBe(false);
     }
+  });
+});
+
+describe('redactRequestTarget: request URLs as the server logs them', () => {
+  it.each([
+    ['/v1/limits', '/v1/limits'],
+    ['/healthz?token=abc', '/healthz?token=[redacted]'],
+    ['/v1/x?access_token=abc&page=2&api_key=k&api_key=k2', '/v1/x?access_token=[redacted]&page=2&api_key=[redacted]&api_key=[redacted]'],
+    ['/v1/x?ACCESS%5FTOKEN=abc&q=a%20b', '/v1/x?ACCESS%5FTOKEN=[redacted]&q=a%20b'],
+    ['/v1/x?client+secret=abc', '/v1/x?client+secret=[redacted]'],
+    ['/v1/x?%zz=1&token', '/v1/x?%zz=1&token'],
+    ['/v1/x?sig=abc&idempotencyKey=k', '/v1/x?sig=[redacted]&idempotencyKey=k'],
+  ])('%s → %s', (target, logged) => {
+    expect(redactRequestTarget(target)).toBe(logged);
   });
 });

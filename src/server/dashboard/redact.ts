@@ -44,6 +44,31 @@ export function redactUrlText(text: string): string {
 }
 
 /**
+ * A request target (`/path?query`) with the values of credential-looking query parameters withheld,
+ * for logs. Parameter names are matched decoded (`access%5Ftoken` is `access_token`); everything
+ * else is kept byte for byte.
+ */
+export function redactRequestTarget(target: string): string {
+  const question = target.indexOf('?');
+  if (question === -1) return target;
+  const query = target
+    .slice(question + 1)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      if (eq === -1) return pair;
+      let name = pair.slice(0, eq);
+      try {
+        name = decodeURIComponent(name.replaceAll('+', ' '));
+      } catch {
+        // A malformed escape: match the name as it was sent.
+      }
+      return isCredentialName(name) ? `${pair.slice(0, eq)}=${REDACTED}` : pair;
+    });
+  return `${target.slice(0, question)}?${query.join('&')}`;
+}
+
+/**
  * A copy of `value` in which every property whose name looks like a credential holds `[redacted]`
  * (at any depth: headers, query, bodies, result lines), and every URL string has its password and
  * credential-looking query parameters withheld. Cycles and very deep values are cut off.
