@@ -147,7 +147,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
   const routes: AnyRoute[] = [
     ...healthRoutes({ redis: options.redis, ...(options.metrics ? { metrics: options.metrics } : {}) }),
-    ...operationRoutes({ queues, config, bodyLimitBytes }),
+    ...operationRoutes({ queues, redis: options.redis, config, bodyLimitBytes }),
     ...batchRoutes({ queues }),
     ...deadLetterRoutes({ queues }),
     ...limitRoutes({ redis: options.redis, limits, defaultQueue }),
