@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { REDACTED, isCredentialName, redactJobData, redactRequestTarget, redactUrlText } from '../../src/server/dashboard/redact.js';
+import {
+  REDACTED,
+  isCredentialName,
+  redactJobData,
+  redactRequestTarget,
+  redactText,
+  redactUrlText,
+} from '../../src/server/dashboard/redact.js';
 
 describe('redactJobData: what bull-board shows of a job', () => {
   it('withholds headers, query parameters and body fields whose names look like credentials, at any depth', () => {
@@ -98,5 +105,23 @@ describe('redactRequestTarget: request URLs as the server logs them', () => {
     ['/v1/x?sig=abc&idempotencyKey=k', '/v1/x?sig=[redacted]&idempotencyKey=k'],
   ])('%s → %s', (target, logged) => {
     expect(redactRequestTarget(target)).toBe(logged);
+  });
+});
+
+describe('redactText: failure reasons, stack traces and job logs', () => {
+  it.each([
+    ['plain text stays as it is: 404 Not Found', 'plain text stays as it is: 404 Not Found'],
+    ['POST https://api.example.com/v1/x?token=t1&page=2 failed.', 'POST https://api.example.com/v1/x?token=[redacted]&page=2 failed.'],
+    ['(see https://user:pw@host.example/x)', '(see https://user:redacted@host.example/x)'],
+    ['{"password":"p 1","user":"ann"}', '{"password":"[redacted]","user":"ann"}'],
+    ['{\'api_key\': "k1"}', '{\'api_key\': "[redacted]"}'],
+    ['Authorization: Bearer abc.def-123, next', 'Authorization: [redacted], next'],
+    ['api_key=k2 and client_secret: s3; ok=1', 'api_key=[redacted] and client_secret: [redacted]; ok=1'],
+    ['sent Bearer abcdefghijklmnop to it', 'sent Bearer [redacted] to it'],
+    ['Basic dXNlcjpwYXNzd29yZA== refused', 'Basic [redacted] refused'],
+    ['idempotencyKey=order-42 limitKey=crm', 'idempotencyKey=order-42 limitKey=crm'],
+    ['at Session.run (file:///app/dist/x.js:10:5)', 'at Session.run (file:///app/dist/x.js:10:5)'],
+  ])('%s', (text, shown) => {
+    expect(redactText(text)).toBe(shown);
   });
 });

@@ -14,9 +14,15 @@ const SAFE_METHODS = new Set(['GET', 'HEAD']);
 /** The most jobs one board page may list (bull-board itself sets no bound). */
 const MAX_JOBS_PER_PAGE = 100;
 
+export interface BoardGuardDeps {
+  auth: Authenticator;
+  /** A job's BullMQ state ('unknown' when there is none), by its queue's name on the board (`{queue}`). */
+  jobState(boardQueueName: string, jobId: string): Promise<string>;
+}
+
 /** Refuses what the viewer may not do (a sent reply), or undefined to go on. */
 export async function guardBoard(
-  auth: Authenticator,
+  deps: BoardGuardDeps,
   request: FastifyRequest,
   reply: FastifyReply,
   board: Board,
@@ -26,7 +32,7 @@ export async function guardBoard(
   const isPage = SAFE_METHODS.has(request.method) && !path.startsWith(`${prefix}/api/`) && !path.startsWith(`${prefix}/static/`);
   let identity: Identity | undefined;
   try {
-    identity = await auth.identify(request);
+    identity = await deps.auth.identify(request);
   } catch (error) {
     return handleError(error, request, reply);
   }
@@ -71,18 +77,42 @@ export async function guardBoard(
       reply,
     );
   }
-  if (/\/retry(\/|$)/.test(request.routeOptions.url ?? path)) {
-    return handleError(
-      new ApiError(
-        409,
-        'REPLAY_DEAD_LETTERS_INSTEAD',
-        'failed sluice jobs are dead letters: replay them from the dashboard at /, POST /v1/dead-letters/replay or `sluice dlq replay`, which keep batches and the dead-letter queue in step',
-      ),
-      request,
-      reply,
+  const refusal = await refusedAction(request, deps.jobState);
+  return refusal ? handleError(refusal, request, reply) : undefined;
+}
+
+/** Finished jobs are already counted in their batches: removing them leaves no batch waiting. */
+const FINISHED = new Set(['completed', 'failed']);
+
+/**
+ * Admin actions that would break sluice's bookkeeping, refused with 409 rather than made up for: a
+ * retry runs a dead letter again behind the dead-letter queue's back; empty, obliterate and cleaning
+ * unfinished jobs remove jobs that batches count as pending, and those batches would never finish.
+ */
+async function refusedAction(request: FastifyRequest, jobState: BoardGuardDeps['jobState']): Promise<ApiError | undefined> {
+  const route = request.routeOptions.url ?? request.url.split('?')[0]!;
+  if (/\/retry(\/|$)/.test(route)) {
+    return new ApiError(
+      409,
+      'REPLAY_DEAD_LETTERS_INSTEAD',
+      'failed sluice jobs are dead letters: replay them from the dashboard at /, POST /v1/dead-letters/replay or `sluice dlq replay`, which keep batches and the dead-letter queue in step',
     );
   }
-  return undefined;
+  const params = (request.params ?? {}) as Record<string, string | undefined>;
+  const unfinishedJob = async () => {
+    const state = await jobState(params['queueName'] ?? '', params['jobId'] ?? '');
+    return state !== 'unknown' && !FINISHED.has(state);
+  };
+  const strands =
+    /\/api\/queues\/:queueName\/(?:empty|obliterate)$/.test(route) ||
+    (/\/api\/queues\/:queueName\/clean\/:queueStatus$/.test(route) && !FINISHED.has(params['queueStatus'] ?? '')) ||
+    (/\/api\/queues\/:queueName\/:jobId\/clean$/.test(route) && (await unfinishedJob()));
+  if (!strands) return undefined;
+  return new ApiError(
+    409,
+    'WOULD_STRAND_BATCHES',
+    'emptying or obliterating a queue, or cleaning jobs that have not finished, removes jobs their batches are waiting for, and those batches would never finish: pause the queue instead (and resume it later); finished (completed, failed) jobs may be cleaned',
+  );
 }
 
 /**

@@ -43,6 +43,34 @@ export function redactUrlText(text: string): string {
   return changed ? url.toString().replaceAll(encodeURIComponent(REDACTED), REDACTED) : text;
 }
 
+/** A URL inside free text; trailing punctuation is left outside it. */
+const URL_IN_TEXT = /[a-z][a-z\d+.-]*:\/\/[^\s"'<>]*[^\s"'<>.,;:!?)\]}]/gi;
+/** `"name": "value"` (JSON, quoted). */
+const QUOTED_PAIR = /(["'])([A-Za-z_][\w.-]*)\1(\s*[:=]\s*)"((?:[^"\\]|\\.)*)"/g;
+/** `name=value`, `name: value`, and `Authorization: Bearer value`. */
+const BARE_PAIR = /\b([A-Za-z_][\w.-]*)(\s*[:=]\s*)((?:(?:Bearer|Basic|Digest|Token)\s+)?[^\s"',;&)}\]]+)/g;
+/** A bearer or basic credential on its own. */
+const SCHEME_CREDENTIAL = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/-]{8,}=*/g;
+
+/**
+ * Free text (an error message, a stack trace, a log line) with credentials withheld: URLs as
+ * `redactUrlText` does, values of credential-looking names (`token=…`, `"password":"…"`,
+ * `Authorization: Bearer …`), and bearer or basic credentials standing alone.
+ */
+export function redactText(text: string): string {
+  return text
+    .replace(URL_IN_TEXT, (url) => redactUrlText(url))
+    .replace(QUOTED_PAIR, (pair, quote: string, name: string, separator: string) =>
+      isCredentialName(name) ? `${quote}${name}${quote}${separator}"${REDACTED}"` : pair,
+    )
+    .replace(BARE_PAIR, (pair, name: string, separator: string, value: string) =>
+      isCredentialName(name) && !value.startsWith(REDACTED.slice(0, -1)) && !value.startsWith('"')
+        ? `${name}${separator}${REDACTED}`
+        : pair,
+    )
+    .replace(SCHEME_CREDENTIAL, (_credential, scheme: string) => `${scheme} ${REDACTED}`);
+}
+
 /**
  * A request target (`/path?query`) with the values of credential-looking query parameters withheld,
  * for logs. Parameter names are matched decoded (`access%5Ftoken` is `access_token`); everything
