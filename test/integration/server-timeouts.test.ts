@@ -60,6 +60,9 @@ describe('slow requests are cut off', () => {
     raw.drip('X-Slow: '.padEnd(500, 'x'), 100);
     expect(await raw.closedWithin(8_000)).toBe('closed');
     expect(answer(raw.received()).status).toBe(408);
+    // A connection that never sends a byte is closed too.
+    const silent = await openRaw(api.url);
+    expect(await silent.closedWithin(8_000)).toBe('closed');
   });
 
   it('gives a sign-in body its own short deadline, whatever the request timeout', async () => {
