@@ -1,6 +1,6 @@
 import { PassThrough, type Readable } from 'node:stream';
 import type { Socket } from 'node:net';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from './api-errors.js';
 
 /**
@@ -92,15 +92,19 @@ function answerClientError(error: Error & { code?: string }, socket: Socket, tim
  * 408 (the error handler then closes the connection, the rest unread).
  */
 export function bodyDeadline(ms: number) {
-  return async (_request: FastifyRequest, _reply: unknown, payload: Readable): Promise<Readable> => {
+  return async (_request: FastifyRequest, reply: FastifyReply, payload: Readable): Promise<Readable> => {
     const through = new PassThrough();
-    const timer = setTimeout(() => {
+    // Only while the body is being read is there a reader to tell: an answer given without reading
+    // it (a 413 for its announced length) listens no more, and an unheard error would crash.
+    const fail = (error: Error) => {
       payload.unpipe(through);
-      through.destroy(new ApiError(408, 'REQUEST_TIMEOUT', `the request body did not arrive within ${ms} ms`));
-    }, ms);
+      through.destroy(through.listenerCount('error') > 0 ? error : undefined);
+    };
+    const timer = setTimeout(() => fail(new ApiError(408, 'REQUEST_TIMEOUT', `the request body did not arrive within ${ms} ms`)), ms);
     const stop = () => clearTimeout(timer);
     through.once('end', stop).once('close', stop);
-    payload.once('error', (error) => through.destroy(error));
+    reply.raw.once('close', stop);
+    payload.once('error', fail);
     payload.pipe(through);
     return through;
   };

@@ -67,6 +67,11 @@ describe('slow requests are cut off', () => {
 
   it('gives a sign-in body its own short deadline, whatever the request timeout', async () => {
     const api = await start({ signInTimeoutMs: 500 });
+    // Refused at once for its size: its deadline must not go off later (that once crashed the server).
+    const oversized = await openRaw(api.url);
+    oversized.write(`POST /login HTTP/1.1\r\nHost: ${host(api)}\r\nContent-Type: application/json\r\nContent-Length: 999999\r\n\r\n`);
+    expect(await oversized.closedWithin(5_000)).toBe('closed');
+    expect(answer(oversized.received()).status).toBe(413);
     const raw = await openRaw(api.url);
     raw.write(`POST /login HTTP/1.1\r\nHost: ${host(api)}\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n`);
     raw.drip(`{"token":"${'x'.repeat(180)}"}`, 100);
@@ -74,6 +79,7 @@ describe('slow requests are cut off', () => {
     const { status, body } = answer(raw.received());
     expect(status).toBe(408);
     expect(body).toMatchObject({ code: 'REQUEST_TIMEOUT' });
+    expect((await api.call('/healthz', { role: null })).status).toBe(200);
   });
 
   it('keeps requests that arrive in time, a keep-alive connection included', async () => {
