@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { SluiceError, ValidationError } from '../errors.js';
 
@@ -117,6 +118,24 @@ function tooLargeMessage(request: FastifyRequest): string {
   return `the body is larger than ${bodyLimit} bytes, the most ${request.method} ${url} takes${hint}`;
 }
 
+/** How long a connection closed over an unread body still takes (and drops) what the client sends. */
+const LINGER_MS = 2_000;
+
+/**
+ * Closing a socket with unread bytes makes the kernel reset the connection, and a client still
+ * sending its body may then lose the answer before it reads it. So, as nginx's lingering close:
+ * send the answer and a FIN, drop what still arrives until the client stops, for 2 s at most.
+ */
+function lingerBeforeClosing(socket: Socket | null): void {
+  if (!socket || socket.destroyed) return;
+  socket.destroySoon = function lingeringDestroySoon(this: Socket) {
+    if (this.writable) this.end();
+    const timer = setTimeout(() => this.destroy(), LINGER_MS);
+    this.once('close', () => clearTimeout(timer));
+    this.once('end', () => this.destroy());
+  };
+}
+
 function bodyUnread(request: FastifyRequest): boolean {
   const { headers } = request;
   const hasBody = headers['transfer-encoding'] !== undefined || Number(headers['content-length'] ?? 0) > 0;
@@ -132,6 +151,9 @@ export function handleError(error: unknown, request: FastifyRequest, reply: Fast
   if (error instanceof ApiError && error.headers) void reply.headers(error.headers);
   // An answer given before the body was read (too large, too slow, no valid token): the rest is
   // never read, so the connection is closed rather than drained.
-  if (statusCode === 413 || bodyUnread(request)) void reply.header('connection', 'close');
+  if (statusCode === 413 || bodyUnread(request)) {
+    void reply.header('connection', 'close');
+    lingerBeforeClosing(request.raw.socket);
+  }
   return reply.code(statusCode).type('application/json; charset=utf-8').send(body);
 }

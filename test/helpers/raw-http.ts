@@ -12,6 +12,8 @@ export interface RawConnection {
   write(data: string | Buffer): void;
   /** Writes `text` one byte every `intervalMs` until it is all sent or the connection is closed. */
   drip(text: string, intervalMs: number): void;
+  /** Writes `total` bytes as fast as the connection takes them, until they are sent or the connection closes. */
+  flood(total: number): void;
   /** Resolves `closed` once the server has closed the connection, or `open` if it has not within `ms`. */
   closedWithin(ms: number): Promise<'closed' | 'open'>;
   /** Resolves when what the server sent contains `text`, or with false after `ms`. */
@@ -82,6 +84,20 @@ export async function openRaw(baseUrl: string): Promise<RawConnection> {
         at += 1;
       }, intervalMs);
       timers.add(timer);
+    },
+    flood(total) {
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      let sent = 0;
+      const pump = () => {
+        while (sent < total && !socket.destroyed && socket.writable) {
+          sent += chunk.length;
+          if (!socket.write(chunk)) {
+            socket.once('drain', pump);
+            return;
+          }
+        }
+      };
+      pump();
     },
     async closedWithin(ms) {
       return (await waitUntil(() => ended, ms)) ? 'closed' : 'open';
