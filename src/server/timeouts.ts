@@ -103,7 +103,12 @@ export function bodyDeadline(ms: number) {
     const timer = setTimeout(() => fail(new ApiError(408, 'REQUEST_TIMEOUT', `the request body did not arrive within ${ms} ms`)), ms);
     const stop = () => clearTimeout(timer);
     through.once('end', stop).once('close', stop);
-    reply.raw.once('close', stop);
+    // Answered (maybe without reading the body): what still arrives is dropped, not held back.
+    reply.raw.once('close', () => {
+      stop();
+      payload.unpipe(through);
+      payload.resume();
+    });
     payload.once('error', fail);
     payload.pipe(through);
     return through;
