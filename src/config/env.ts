@@ -38,6 +38,15 @@ export const envSchema = z.object({
   SLUICE_SERVER_HOST: z.string().min(1).default('127.0.0.1'),
   SLUICE_SERVER_PORT: int(0, 65_535).default(3_000),
   SLUICE_API_MAX_BODY_BYTES: int(1_024, 1024 * 1024 * 1024).default(32 * 1024 * 1024),
+  SLUICE_API_HEADERS_TIMEOUT_MS: int(1, 3_600_000).default(10_000),
+  SLUICE_API_REQUEST_TIMEOUT_MS: int(0, 3_600_000).default(60_000),
+  SLUICE_SESSION_IDLE_SECONDS: int(60, 365 * 86_400).default(1_800),
+  SLUICE_SESSION_MAX_SECONDS: int(60, 365 * 86_400).default(43_200),
+  /** Proxies whose X-Forwarded-For names the client: `true`, a hop count, or addresses/CIDRs separated by commas. */
+  SLUICE_TRUST_PROXY: z
+    .string()
+    .regex(/^(?:true|\d{1,2}|[\w.:/-]+(?:\s*,\s*[\w.:/-]+)*)$/, 'expected true, a hop count, or addresses/CIDRs separated by commas')
+    .optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -81,21 +81,43 @@ export function redactUrlText(text: string): string {
   return URL_LIKE.test(text) ? redactWord(text) : text;
 }
 
+/** `"name": "value"` (JSON, quoted). */
+const QUOTED_PAIR = /(["'])([A-Za-z_][\w.-]*)\1(\s*[:=]\s*)"((?:[^"\\]|\\.)*)"/g;
+/** `name: value`, `name=value`, and `Authorization: Bearer value`. */
+const BARE_PAIR = /\b([A-Za-z_][\w.-]*)(\s*[:=]\s*)((?:(?:Bearer|Basic|Digest|Token)\s+)?[^\s"',;&)}\]]+)/g;
+/** A bearer or basic credential on its own. */
+const SCHEME_CREDENTIAL = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/-]{8,}=*/g;
+
 /**
- * Free text (an error message, a URL, a form body) with every URL's password and every
- * credential-looking `name=value` withheld. Words are split at white space and quotes.
+ * Free text (an error message, a URL, a form body, a stack trace, a job's log line) with credentials
+ * withheld: every URL's password and credential-looking query parameter, the values of
+ * credential-looking names (`token=…`, `"password":"…"`, `Authorization: Bearer …`), and bearer or
+ * basic credentials standing alone. Words are split at white space and quotes.
  */
 export function redactText(text: string): string {
-  if (!text.includes('=') && !text.includes('@')) return text;
-  const words = text.split(/([\s"'<>`]+)/);
-  let changed = false;
+  const words = text.includes('=') || text.includes('@') ? text.split(/([\s"'<>`]+)/) : [text];
   for (let i = 0; i < words.length; i += 2) {
-    const redacted = redactWord(words[i]!);
-    if (redacted === words[i]) continue;
-    words[i] = redacted;
-    changed = true;
+    // Punctuation that ends a sentence or closes a bracket is not part of a value.
+    const [, word, after] = /^(.*?)([.,;:!?)\]}]*)$/s.exec(words[i]!)!;
+    words[i] = redactWord(word!) + after!;
   }
-  return changed ? words.join('') : text;
+  return words
+    .join('')
+    .replace(QUOTED_PAIR, (pair, quote: string, name: string, separator: string) =>
+      isCredentialName(name) ? `${quote}${name}${quote}${separator}"${REDACTED}"` : pair,
+    )
+    .replace(BARE_PAIR, (pair, name: string, separator: string, value: string) =>
+      isCredentialName(name) && !value.startsWith(REDACTED.slice(0, -1)) && !value.startsWith('"')
+        ? `${name}${separator}${REDACTED}`
+        : pair,
+    )
+    .replace(SCHEME_CREDENTIAL, (_credential, scheme: string) => `${scheme} ${REDACTED}`);
+}
+
+/** A request target (`/path?query`) with the values of credential-looking query parameters withheld, for logs. */
+export function redactRequestTarget(target: string): string {
+  const question = target.indexOf('?');
+  return question === -1 ? target : `${target.slice(0, question + 1)}${redactParams(target.slice(question + 1))}`;
 }
 
 /** A string holding JSON (a `body`, an excerpt) is looked into; the JSON is rewritten only when something was withheld. */

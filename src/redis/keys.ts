@@ -117,6 +117,16 @@ export function oauth2Keys(client: string) {
 /** Every worker's latest metrics snapshot (hash: worker id → `<staleAtMs>|<json>`); one key, so no hash tag. */
 export const WORKER_SNAPSHOTS_KEY = `${PREFIX}:metrics:workers`;
 
+/** A dashboard session (hash: `role`, `token`, `createdAt`, `expiresAt`), by the SHA-256 of its id: Redis never holds the id. */
+export function sessionKey(sessionId: string): string {
+  return `${PREFIX}:session:${sha256(sessionId)}`;
+}
+
+/** Failed sign-ins and bearer tokens from one client address in the current window (string counter). */
+export function authFailuresKey(address: string): string {
+  return `${PREFIX}:auth-failures:${address}`;
+}
+
 export function sha256(value: string): string {
   return createHash('sha256').update(value).digest('hex');
 }

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { EnqueueIncompleteError, SluiceError, ValidationError } from '../errors.js';
 
@@ -17,11 +18,14 @@ export interface ApiIssue {
 export class ApiError extends SluiceError {
   readonly statusCode: number;
   readonly errors: readonly ApiIssue[] | undefined;
+  /** Headers sent with the answer (e.g. `retry-after`). */
+  readonly headers: Readonly<Record<string, string>> | undefined;
 
-  constructor(statusCode: number, code: string, message: string, errors?: readonly ApiIssue[]) {
+  constructor(statusCode: number, code: string, message: string, errors?: readonly ApiIssue[], headers?: Record<string, string>) {
     super(message, { code });
     this.statusCode = statusCode;
     this.errors = errors;
+    this.headers = headers;
   }
 }
 
@@ -108,12 +112,50 @@ export function errorResponse(error: unknown): { statusCode: number; body: Error
   return { statusCode: 500, body: { code: 'INTERNAL', message: 'internal error (see the server log)' }, unexpected: true };
 }
 
+/** Fastify's 413 names no number: the route's limit, and what sets it. */
+function tooLargeMessage(request: FastifyRequest): string {
+  const { bodyLimit, url } = request.routeOptions;
+  if (typeof bodyLimit !== 'number' || !url) return MESSAGES['BODY_TOO_LARGE']!;
+  const hint = url.startsWith('/v1/') ? ' (SLUICE_API_MAX_BODY_BYTES): send fewer operations per request' : '';
+  return `the body is larger than ${bodyLimit} bytes, the most ${request.method} ${url} takes${hint}`;
+}
+
+/** How long a connection closed over an unread body still takes (and drops) what the client sends. */
+const LINGER_MS = 2_000;
+
+/**
+ * Closing a socket with unread bytes makes the kernel reset the connection, and a client still
+ * sending its body may then lose the answer before it reads it. So, as nginx's lingering close:
+ * send the answer and a FIN, drop what still arrives until the client stops, for 2 s at most.
+ */
+function lingerBeforeClosing(socket: Socket | null): void {
+  if (!socket || socket.destroyed) return;
+  socket.destroySoon = function lingeringDestroySoon(this: Socket) {
+    if (this.writable) this.end();
+    const timer = setTimeout(() => this.destroy(), LINGER_MS);
+    this.once('close', () => clearTimeout(timer));
+    this.once('end', () => this.destroy());
+  };
+}
+
+function bodyUnread(request: FastifyRequest): boolean {
+  const { headers } = request;
+  const hasBody = headers['transfer-encoding'] !== undefined || Number(headers['content-length'] ?? 0) > 0;
+  return hasBody && !request.raw.complete;
+}
+
 export function handleError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const { statusCode, body, unexpected } = errorResponse(error);
+  if (body.code === 'BODY_TOO_LARGE' && !(error instanceof ApiError)) body.message = tooLargeMessage(request);
   if (unexpected) request.log.error({ err: error }, 'request failed');
   else if (statusCode >= 500) request.log.warn({ code: body.code, err: error }, 'request failed');
   if (statusCode === 401) void reply.header('www-authenticate', 'Bearer realm="sluice"');
-  // The rest of a body too large is never read: the connection cannot be reused.
-  if (statusCode === 413) void reply.header('connection', 'close');
+  if (error instanceof ApiError && error.headers) void reply.headers(error.headers);
+  // An answer given before the body was read (too large, too slow, no valid token): the rest is
+  // never read, so the connection is closed rather than drained.
+  if (statusCode === 413 || bodyUnread(request)) {
+    void reply.header('connection', 'close');
+    lingerBeforeClosing(request.raw.socket);
+  }
   return reply.code(statusCode).type('application/json; charset=utf-8').send(body);
 }

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { ConfigError, type Issue } from '../errors.js';
 
 /**
@@ -24,6 +24,13 @@ export function roleAllows(held: Role, required: Role): boolean {
 export interface ApiTokens {
   /** The role of a presented token, or undefined when it matches none. Takes the same time either way. */
   roleOf(presented: string): Role | undefined;
+  /**
+   * A fingerprint of a token for a session to keep: an HMAC of the token's digest keyed by the
+   * session's id. Without the id (which only the browser holds) it tells nothing about the token.
+   */
+  fingerprint(token: string, sessionId: string): string;
+  /** The role of the configured token with this fingerprint under `sessionId`, if it is still configured. */
+  roleOfFingerprint(fingerprint: string, sessionId: string): Role | undefined;
   readonly count: number;
 }
 
@@ -68,18 +75,29 @@ export function parseApiTokens(text: string | undefined, source = 'SLUICE_API_TO
   });
   if (issues.length) throw new ConfigError('the environment', issues);
 
+  /** Every entry is compared, so the time taken does not tell which (or whether one) matched. */
+  function roleOfDigest(digest: Buffer, keyOf: (entry: { digest: Buffer }) => Buffer): Role | undefined {
+    let found: Role | undefined;
+    for (const entry of entries) {
+      if (timingSafeEqual(keyOf(entry), digest) && found === undefined) found = entry.role;
+    }
+    return found;
+  }
+
   return {
     count: entries.length,
-    roleOf(presented) {
-      const digest = sha256(presented);
-      let found: Role | undefined;
-      // Every entry is compared, so the time taken does not tell which (or whether one) matched.
-      for (const entry of entries) {
-        if (timingSafeEqual(entry.digest, digest) && found === undefined) found = entry.role;
-      }
-      return found;
+    roleOf: (presented) => roleOfDigest(sha256(presented), (entry) => entry.digest),
+    fingerprint: (token, sessionId) => keyed(sha256(token), sessionId).toString('hex'),
+    roleOfFingerprint(fingerprint, sessionId) {
+      const given = Buffer.from(fingerprint, 'hex');
+      if (given.length !== 32) return undefined;
+      return roleOfDigest(given, (entry) => keyed(entry.digest, sessionId));
     },
   };
+}
+
+function keyed(digest: Buffer, key: string): Buffer {
+  return createHmac('sha256', key).update(digest).digest();
 }
 
 function sha256(text: string): Buffer {

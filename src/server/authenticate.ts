@@ -1,9 +1,14 @@
 import type { FastifyRequest } from 'fastify';
 import { forbidden, unauthorized } from './api-errors.js';
 import { roleAllows, type ApiTokens, type Role } from './api-tokens.js';
+import type { AuthFailures } from './auth-failures.js';
+import type { SessionStore } from './sessions.js';
 
-/** The dashboard's session cookie: it holds the token the viewer signed in with (HttpOnly, SameSite=Strict). */
-export const SESSION_COOKIE = 'sluice_token';
+/** The dashboard's session cookie: a random session id (HttpOnly, SameSite=Strict); the session is in Redis. */
+export const SESSION_COOKIE = 'sluice_session';
+
+/** The cookie of earlier versions, which held the token itself: never read, cleared at sign-in and sign-out. */
+export const LEGACY_TOKEN_COOKIE = 'sluice_token';
 
 /**
  * Requests authenticated by the cookie that change something must carry this header. A browser
@@ -14,29 +19,63 @@ export const CSRF_HEADER = 'x-sluice-request';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-/** The token a request presents, and how. */
-export function presentedToken(request: FastifyRequest): { token: string; via: 'header' | 'cookie' } | undefined {
-  const header = request.headers.authorization;
-  if (header !== undefined) {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match) throw unauthorized('expected the header "Authorization: Bearer <token>"');
-    return { token: match[1]!, via: 'header' };
-  }
-  const cookie = cookieValue(request.headers.cookie, SESSION_COOKIE);
-  return cookie === undefined ? undefined : { token: cookie, via: 'cookie' };
+/** Who a request says it is, and how; `role` is undefined for an unknown token or a session that has ended. */
+export interface Identity {
+  via: 'header' | 'cookie';
+  role: Role | undefined;
 }
 
-/** The caller's role, checked against the one a route needs: 401 without a known token, 403 with too small a role. */
-export function authenticate(request: FastifyRequest, tokens: ApiTokens, required: Role): Role {
-  const presented = presentedToken(request);
-  if (!presented) throw unauthorized('missing token: send "Authorization: Bearer <token>" (tokens come from SLUICE_API_TOKENS)');
-  const role = tokens.roleOf(presented.token);
-  if (!role) throw unauthorized('unknown token');
-  if (!roleAllows(role, required)) throw forbidden(`this needs the ${required} role; the token has ${role}`);
-  if (presented.via === 'cookie' && !SAFE_METHODS.has(request.method) && request.headers[CSRF_HEADER] === undefined) {
-    throw forbidden(`requests signed in by cookie that change something must send the ${CSRF_HEADER} header`);
+export interface Authenticator {
+  /**
+   * The request's identity: undefined when it presents no credential. A bearer token is checked
+   * against the per-address failure limit first (429), and counted when it is unknown.
+   */
+  identify(request: FastifyRequest): Promise<Identity | undefined>;
+  /** The caller's role, checked against the one a route needs: 401 without a known credential, 403 with too small a role. */
+  authenticate(request: FastifyRequest, required: Role): Promise<Role>;
+}
+
+export function createAuthenticator(options: { tokens: ApiTokens; sessions: SessionStore; failures: AuthFailures }): Authenticator {
+  const { tokens, sessions, failures } = options;
+
+  async function identify(request: FastifyRequest): Promise<Identity | undefined> {
+    const header = request.headers.authorization;
+    if (header !== undefined) {
+      await failures.check(request.ip);
+      const token = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
+      const role = token === undefined ? undefined : tokens.roleOf(token);
+      if (role) return { via: 'header', role };
+      await failures.record(request.ip);
+      if (token === undefined) throw unauthorized('expected the header "Authorization: Bearer <token>"');
+      return { via: 'header', role: undefined };
+    }
+    // Session ids are 256 random bits: unknown ones are not counted (a browser whose session ended sends one).
+    const sessionId = sessionIdOf(request);
+    return sessionId === undefined ? undefined : { via: 'cookie', role: await sessions.roleOf(sessionId) };
   }
-  return role;
+
+  async function authenticate(request: FastifyRequest, required: Role): Promise<Role> {
+    const identity = await identify(request);
+    if (!identity) throw unauthorized('missing token: send "Authorization: Bearer <token>" (tokens come from SLUICE_API_TOKENS)');
+    const { role, via } = identity;
+    if (!role) {
+      throw unauthorized(
+        via === 'header' ? 'unknown token' : 'the session has ended (signed out, unused too long, or its token was removed): sign in again',
+      );
+    }
+    if (!roleAllows(role, required)) throw forbidden(`this needs the ${required} role; the token has ${role}`);
+    if (via === 'cookie' && !SAFE_METHODS.has(request.method) && request.headers[CSRF_HEADER] === undefined) {
+      throw forbidden(`requests signed in by cookie that change something must send the ${CSRF_HEADER} header`);
+    }
+    return role;
+  }
+
+  return { identify, authenticate };
+}
+
+/** The session id in the request's cookie, if any. */
+export function sessionIdOf(request: FastifyRequest): string | undefined {
+  return cookieValue(request.headers.cookie, SESSION_COOKIE);
 }
 
 export function cookieValue(header: string | undefined, name: string): string | undefined {

@@ -7,7 +7,9 @@ import type { Logger } from '../observability/logger.js';
 import { createLimitsAdmin } from '../limits/limits-admin.js';
 import { ApiError, handleError, invalid, notFound } from './api-errors.js';
 import type { ApiTokens, Role } from './api-tokens.js';
-import { authenticate } from './authenticate.js';
+import { createAuthenticator } from './authenticate.js';
+import { createAuthFailures } from './auth-failures.js';
+import { createSessionStore } from './sessions.js';
 import { openApiDocument } from './openapi.js';
 import { createQueueRegistry } from './queue-registry.js';
 import type { AnyRoute } from './route.js';
@@ -20,10 +22,12 @@ import { overviewRoutes } from './routes/overview.js';
 import { sessionRoutes } from './routes/session.js';
 import { createOverviewReader } from './overview.js';
 import { createQueueDirectory } from './queue-directory.js';
+import { bodyDeadline, resolveTimeouts, serverTimeoutOptions, type ServerTimeouts } from './timeouts.js';
 import { registerBullBoard } from './dashboard/bull-board.js';
 import { registerDashboardPage } from './dashboard/page.js';
+import { redactRequestTarget } from '../observability/redact.js';
 
-export interface ServerOptions {
+export interface ServerOptions extends Partial<ServerTimeouts> {
   /** Borrowed: the server never closes it. */
   redis: Redis;
   tokens: ApiTokens;
@@ -42,6 +46,19 @@ export interface ServerOptions {
   queueDiscoveryMs?: number;
   /** How long one reading of `/v1/overview` answers every request (each open dashboard polls every 2 s). Default 1,000 ms. */
   overviewReuseMs?: number;
+  /** A dashboard session unused for this long ends. Default 1,800 s. */
+  sessionIdleSeconds?: number;
+  /** A dashboard session ends this long after sign-in, however busy. Default 43,200 s (12 h). */
+  sessionMaxSeconds?: number;
+  /** Failed sign-ins and bearer tokens a client address may have per window before all its credentials get 429. Default 10. */
+  authFailureLimit?: number;
+  /** That window, from its first failure. Default 60 s. */
+  authFailureWindowSeconds?: number;
+  /**
+   * Which proxies' `X-Forwarded-For` names the client (for the failure limit): fastify's `trustProxy`,
+   * e.g. `'127.0.0.1'`, `'10.0.0.0/8'`, or a hop count. Default none: the socket's address.
+   */
+  trustProxy?: boolean | string | string[] | number;
 }
 
 declare module 'fastify' {
@@ -61,7 +78,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const config = options.config ?? EMPTY_CONFIG;
   const defaultQueue = options.queue ?? 'default';
   const bodyLimitBytes = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT;
+  const timeouts = resolveTimeouts(options);
   const app = Fastify({
+    ...serverTimeoutOptions(timeouts),
+    ...(options.trustProxy !== undefined ? { trustProxy: trustProxyOption(options.trustProxy) } : {}),
     loggerInstance: options.logger.child({ component: 'server' }) as FastifyBaseLogger,
     bodyLimit: bodyLimitBytes,
     // Requests are logged once, when answered (see onResponse), at debug for successful reads.
@@ -100,11 +120,25 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     handleError(notFound(`no route ${request.method} ${request.url.split('?')[0]}`), request, reply),
   );
   app.addHook('onResponse', async (request, reply) => {
-    const entry = { method: request.method, url: request.url, status: reply.statusCode, durationMs: Math.round(reply.elapsedTime) };
+    // A client may put a token in the query string (`?access_token=`): the log keeps it out.
+    const url = redactRequestTarget(request.url);
+    const entry = { method: request.method, url, status: reply.statusCode, durationMs: Math.round(reply.elapsedTime) };
     if (reply.statusCode >= 400 || request.method !== 'GET') request.log.info(entry, 'request');
     else request.log.debug(entry, 'request');
   });
 
+  const sessions = createSessionStore({
+    redis: options.redis,
+    tokens: options.tokens,
+    ...(options.sessionIdleSeconds !== undefined ? { idleSeconds: options.sessionIdleSeconds } : {}),
+    ...(options.sessionMaxSeconds !== undefined ? { maxSeconds: options.sessionMaxSeconds } : {}),
+  });
+  const failures = createAuthFailures({
+    redis: options.redis,
+    ...(options.authFailureLimit !== undefined ? { limit: options.authFailureLimit } : {}),
+    ...(options.authFailureWindowSeconds !== undefined ? { windowSeconds: options.authFailureWindowSeconds } : {}),
+  });
+  const auth = createAuthenticator({ tokens: options.tokens, sessions, failures });
   const limits = createLimitsAdmin({ redis: options.redis, config });
   const directory = createQueueDirectory({
     redis: options.redis,
@@ -113,7 +147,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
   const routes: AnyRoute[] = [
     ...healthRoutes({ redis: options.redis, ...(options.metrics ? { metrics: options.metrics } : {}) }),
-    ...operationRoutes({ queues, config, bodyLimitBytes }),
+    ...operationRoutes({ queues, redis: options.redis, config, bodyLimitBytes }),
     ...batchRoutes({ queues }),
     ...deadLetterRoutes({ queues }),
     ...limitRoutes({ redis: options.redis, limits, defaultQueue }),
@@ -126,22 +160,25 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         ...(options.overviewReuseMs !== undefined ? { reuseMs: options.overviewReuseMs } : {}),
       }),
     }),
-    ...sessionRoutes({ tokens: options.tokens }),
+    ...sessionRoutes({ tokens: options.tokens, sessions, failures, signInTimeoutMs: timeouts.signInTimeoutMs }),
   ];
   let document: Record<string, unknown> | undefined;
   app.get('/openapi.json', async () => (document ??= openApiDocument(routes, { title: 'sluice', version: options.version ?? '0.0.0' })));
 
   for (const spec of routes) {
+    const bodyTimeoutMs = spec.bodyTimeoutMs;
     app.route({
       method: spec.method,
       url: spec.url,
-      ...(spec.role !== null
-        ? {
-            onRequest: async (request) => {
-              request.role = authenticate(request, options.tokens, spec.role!);
-            },
-          }
+      ...(spec.bodyLimitBytes !== undefined ? { bodyLimit: spec.bodyLimitBytes } : {}),
+      ...(bodyTimeoutMs !== undefined && (timeouts.requestTimeoutMs === 0 || bodyTimeoutMs < timeouts.requestTimeoutMs)
+        ? { preParsing: bodyDeadline(bodyTimeoutMs) }
         : {}),
+      // Before the body is read: a request without a valid token never gets its body read.
+      onRequest: async (request) => {
+        if (spec.role !== null) request.role = await auth.authenticate(request, spec.role);
+        await spec.beforeBody?.(request);
+      },
       handler: async (request, reply) => {
         // NDJSON is parsed as a stream for every route; only the routes that read it accept it.
         if (isNdjson(request) && !spec.bodyDoc?.content[NDJSON]) {
@@ -158,8 +195,13 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   }
   // The dashboards: sluice's page at / (data from /v1/overview) and bull-board at /dashboard.
   registerDashboardPage(app);
-  await registerBullBoard(app, { tokens: options.tokens, queues, directory });
+  await registerBullBoard(app, { auth, queues, directory });
   return app;
+}
+
+/** A hop count becomes fastify's function form (its types take only that, though it accepts a number). */
+function trustProxyOption(given: boolean | string | string[] | number) {
+  return typeof given === 'number' ? (_address: string, hop: number) => hop < given : given;
 }
 
 /** Checks one part of a request; a mismatch is a 400 naming each field (`query.status`, `body.ids[2]`). */

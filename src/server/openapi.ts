@@ -48,6 +48,7 @@ export function openApiDocument(routes: readonly AnyRoute[], info: { title: stri
     if (route.role !== null) {
       responses['401'] ??= { description: 'missing or unknown token (code UNAUTHORIZED)' };
       responses['403'] ??= { description: `the token's role may not do this: needs ${route.role} (code FORBIDDEN)` };
+      responses['429'] ??= { description: 'too many failed tokens from this address: see Retry-After (code TOO_MANY_AUTH_FAILURES)' };
     }
     let requestBody: unknown;
     if (route.body) requestBody = { required: true, content: { 'application/json': { schema: jsonSchema(route.body) } } };

@@ -39,6 +39,12 @@ export interface Route<P = unknown, Q = unknown, B = unknown> {
   body?: z.ZodType<B>;
   /** A body the handler reads itself (set `rawBody` to leave it unparsed). */
   bodyDoc?: BodyDoc;
+  /** The largest body this route reads, in bytes, when smaller than the server's. */
+  bodyLimitBytes?: number;
+  /** The body must be read within this many ms of the headers (else 408), when shorter than the request timeout. */
+  bodyTimeoutMs?: number;
+  /** Runs before the body is read (routes with no role): refuse early, e.g. an address with too many failed sign-ins. */
+  beforeBody?(request: FastifyRequest): Promise<void>;
   responses: Record<number, ResponseDoc>;
   handler(request: FastifyRequest, reply: FastifyReply, input: RouteInput<P, Q, B>): Promise<unknown>;
 }

@@ -209,7 +209,13 @@ describe('the dashboard page in Chromium', () => {
     } finally {
       await redis().server.restart();
     }
+    // This Redis keeps no data across a restart, so the session is gone with it (production runs
+    // Redis with AOF): the page says so and asks to sign in again, then reads afresh.
+    await page.getByText(/the session has ended/).waitFor({ timeout: 15_000 });
+    await page.getByLabel('API token').fill(TOKENS.admin);
+    await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByTestId('error').waitFor({ state: 'hidden', timeout: 15_000 });
+    await page.locator('#content:not(.stale)').waitFor({ timeout: 15_000 });
     expect(await page.locator('#content.stale').count()).toBe(0);
   });
 });

@@ -27,6 +27,8 @@ export interface ApiServer {
     path: string,
     init?: { method?: string; role?: keyof typeof TOKENS | null; json?: unknown; body?: string; headers?: Record<string, string> },
   ): Promise<Response>;
+  /** Signs the dashboard in with the role's token; returns the session cookie as `name=value` for a Cookie header. */
+  signIn(role: keyof typeof TOKENS): Promise<string>;
 }
 
 export async function startApiServer(
@@ -47,10 +49,17 @@ export async function startApiServer(
   });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   onTestFinished(() => app.close());
-  return {
+  const api: ApiServer = {
     app,
     url,
     log: () => lines.join(''),
+    async signIn(role) {
+      const response = await api.call('/login', { method: 'POST', role: null, json: { token: TOKENS[role] } });
+      if (response.status !== 200) throw new Error(`signing in as ${role}: HTTP ${response.status} ${await response.text()}`);
+      const cookie = response.headers.getSetCookie().find((line) => line.startsWith('sluice_session='));
+      if (!cookie) throw new Error(`signing in as ${role}: no session cookie`);
+      return cookie.split(';')[0]!;
+    },
     call(path, init = {}) {
       const headers: Record<string, string> = { ...init.headers };
       const role = init.role === undefined ? 'admin' : init.role;
@@ -63,4 +72,5 @@ export async function startApiServer(
       return fetch(`${url}${path}`, { method: init.method ?? 'GET', headers, ...(body !== undefined ? { body } : {}) });
     },
   };
+  return api;
 }

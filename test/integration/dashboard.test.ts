@@ -153,7 +153,7 @@ describe('GET /v1/overview', () => {
   it("needs a token, takes the dashboard cookie, and answers 503 with the API's message when Redis is gone", async () => {
     const { api } = await setup();
     expect((await api.call('/v1/overview', { role: null })).status).toBe(401);
-    const byCookie = await api.call('/v1/overview', { role: null, headers: { cookie: `sluice_token=${TOKENS.admin}` } });
+    const byCookie = await api.call('/v1/overview', { role: null, headers: { cookie: await api.signIn('admin') } });
     expect((await json<Overview>(byCookie)).viewer.role).toBe('admin');
     expect((await api.call('/v1/overview?queue=x', { role: 'read' })).status).toBe(400);
 
@@ -176,14 +176,15 @@ describe('signing in: /login and /logout', () => {
     const good = await login(TOKENS.read);
     expect(good.status).toBe(200);
     expect(await json(good)).toEqual({ role: 'read' });
-    const cookie = good.headers.get('set-cookie')!;
-    expect(cookie).toBe(`sluice_token=${TOKENS.read}; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200`);
+    // The cookie holds a session id, not the token (see server-sessions.test.ts).
+    const cookie = good.headers.getSetCookie()[0]!;
+    expect(cookie).toMatch(/^sluice_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=43200$/);
     const session = cookie.split(';')[0]!;
     expect((await api.call('/v1/overview', { role: null, headers: { cookie: session } })).status).toBe(200);
 
     // Behind a TLS-terminating proxy that says so, the cookie is Secure.
-    expect((await login(TOKENS.admin, { 'x-forwarded-proto': 'https' })).headers.get('set-cookie')).toMatch(/; Secure$/);
-    expect((await login(TOKENS.admin, { forwarded: 'for=1.2.3.4;proto=https' })).headers.get('set-cookie')).toMatch(/; Secure$/);
+    expect((await login(TOKENS.admin, { 'x-forwarded-proto': 'https' })).headers.getSetCookie()[0]).toMatch(/; Secure$/);
+    expect((await login(TOKENS.admin, { forwarded: 'for=1.2.3.4;proto=https' })).headers.getSetCookie()[0]).toMatch(/; Secure$/);
 
     const bad = await login('not-a-token-anyone-issued');
     expect(bad.status).toBe(401);
@@ -194,7 +195,8 @@ describe('signing in: /login and /logout', () => {
     expect((await api.call('/logout', { method: 'POST', role: null, headers: { cookie: session } })).status).toBe(403);
     const out = await api.call('/logout', { method: 'POST', role: null, headers: { cookie: session, 'x-sluice-request': '1' } });
     expect(out.status).toBe(200);
-    expect(out.headers.get('set-cookie')).toBe('sluice_token=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0');
+    expect(out.headers.getSetCookie()[0]).toBe('sluice_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0');
+    expect((await api.call('/v1/overview', { role: null, headers: { cookie: session } })).status).toBe(401);
     expect(api.log()).not.toContain(TOKENS.read);
   });
 });
@@ -290,7 +292,7 @@ describe('bull-board at /dashboard', () => {
 
     for (const role of ['read', 'enqueue'] as const) {
       const headers = { authorization: `Bearer ${TOKENS[role]}` };
-      const cookie = { cookie: `sluice_token=${TOKENS[role]}` };
+      const cookie = { cookie: await api.signIn(role) };
       const page = await fetch(`${api.url}/dashboard/queue/${q}`, { headers: cookie, redirect: 'manual' });
       expect(page.status).toBe(302);
       expect(page.headers.get('location')).toBe(`/dashboard/read-only/queue/${q}`);
@@ -351,7 +353,7 @@ describe('bull-board at /dashboard', () => {
     expect(retry.status).toBe(409);
     expect(await failedCount()).toBe(3);
     // A cookie-signed change must come from the board's own page (CSRF).
-    const adminCookie = { cookie: `sluice_token=${TOKENS.admin}` };
+    const adminCookie = { cookie: await api.signIn('admin') };
     const forged = await fetch(`${api.url}/dashboard/api/queues/${q}/${failedJob!.id}/clean`, {
       method: 'PUT',
       headers: { ...adminCookie, 'sec-fetch-site': 'cross-site' },

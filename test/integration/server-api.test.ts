@@ -68,7 +68,7 @@ describe('HTTP API: tokens and roles', () => {
 
   it('takes the token from the dashboard cookie, but a change made by cookie needs the CSRF header', async () => {
     const { api } = await setup();
-    const cookie = { cookie: `sluice_token=${TOKENS.admin}` };
+    const cookie = { cookie: await api.signIn('admin') };
     expect((await api.call('/v1/limits', { role: null, headers: cookie })).status).toBe(200);
     const put = (headers: Record<string, string>) =>
       api.call('/v1/limits/some-key', { method: 'PUT', role: null, headers, json: { rps: 5 } });

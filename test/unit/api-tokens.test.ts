@@ -40,6 +40,21 @@ describe('SLUICE_API_TOKENS', () => {
     expect(() => parseApiTokens(' , ')).toThrow(/no API tokens/);
   });
 
+  it('fingerprints a token for a session: keyed by the session id, matched only by a configured token under that id', () => {
+    const tokens = parseApiTokens('first-token-0123456789:admin,second-token-0123456789:read');
+    const id = 'a'.repeat(43);
+    const fingerprint = tokens.fingerprint('second-token-0123456789', id);
+    expect(fingerprint).toMatch(/^[0-9a-f]{64}$/);
+    expect(fingerprint).not.toBe(tokens.fingerprint('second-token-0123456789', 'b'.repeat(43)));
+    expect(tokens.roleOfFingerprint(fingerprint, id)).toBe('read');
+    expect(tokens.roleOfFingerprint(fingerprint, 'b'.repeat(43))).toBeUndefined();
+    expect(tokens.roleOfFingerprint(tokens.fingerprint('not-configured-0123456789', id), id)).toBeUndefined();
+    expect(tokens.roleOfFingerprint('not hex', id)).toBeUndefined();
+    // Another process with the same tokens recognises it; one without that token does not.
+    expect(parseApiTokens('second-token-0123456789:read').roleOfFingerprint(fingerprint, id)).toBe('read');
+    expect(parseApiTokens('first-token-0123456789:admin').roleOfFingerprint(fingerprint, id)).toBeUndefined();
+  });
+
   it('admin can do everything, enqueue can also read, read only reads', () => {
     expect(roleAllows('admin', 'admin') && roleAllows('admin', 'enqueue') && roleAllows('admin', 'read')).toBe(true);
     expect(roleAllows('enqueue', 'read') && roleAllows('enqueue', 'enqueue')).toBe(true);

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { REDACTED, isCredentialName, redactJobData, redactText, redactUrlText } from '../../src/observability/redact.js';
+import {
+  REDACTED,
+  isCredentialName,
+  redactJobData,
+  redactRequestTarget,
+  redactText,
+  redactUrlText,
+} from '../../src/observability/redact.js';
 
 describe('redaction: what readers are shown of an operation or job', () => {
   it('withholds headers, query parameters and body fields whose names look like credentials, at any depth', () => {
@@ -123,13 +130,45 @@ describe('redaction: what readers are shown of an operation or job', () => {
     expect(redactText('expected an http(s) URL, got "ftp://u:pw@files.example.com/x?token=t1&n=2"')).toBe(
       `expected an http(s) URL, got "ftp://u:redacted@files.example.com/x?token=${REDACTED}&n=2"`,
     );
-    // A withheld value runs to the end of its word (punctuation after it goes too).
+    // A withheld value runs to the end of its word; punctuation that ends the word stays.
     expect(redactText('the next page https://api.example.com/p?cursor=9&sig=abc: refused')).toBe(
-      `the next page https://api.example.com/p?cursor=9&sig=${REDACTED} refused`,
+      `the next page https://api.example.com/p?cursor=9&sig=${REDACTED}: refused`,
     );
     expect(redactText('retry with session=abc later')).toBe(`retry with session=${REDACTED} later`);
     for (const text of ['target answered HTTP 404', 'a=1 b=2', 'mail ann@example.com', 'https://example.com/x?a=%zz']) {
       expect(redactText(text)).toBe(text);
     }
+  });
+});
+
+describe('redactRequestTarget: request URLs as the server logs them', () => {
+  it.each([
+    ['/v1/limits', '/v1/limits'],
+    ['/healthz?token=abc', '/healthz?token=[redacted]'],
+    ['/v1/x?access_token=abc&page=2&api_key=k&api_key=k2', '/v1/x?access_token=[redacted]&page=2&api_key=[redacted]&api_key=[redacted]'],
+    ['/v1/x?ACCESS%5FTOKEN=abc&q=a%20b', '/v1/x?ACCESS%5FTOKEN=[redacted]&q=a%20b'],
+    ['/v1/x?client+secret=abc', '/v1/x?client+secret=[redacted]'],
+    ['/v1/x?%zz=1&token', '/v1/x?%zz=1&token'],
+    ['/v1/x?sig=abc&idempotencyKey=k', '/v1/x?sig=[redacted]&idempotencyKey=k'],
+  ])('%s → %s', (target, logged) => {
+    expect(redactRequestTarget(target)).toBe(logged);
+  });
+});
+
+describe('redactText: failure reasons, stack traces and job logs', () => {
+  it.each([
+    ['plain text stays as it is: 404 Not Found', 'plain text stays as it is: 404 Not Found'],
+    ['POST https://api.example.com/v1/x?token=t1&page=2 failed.', 'POST https://api.example.com/v1/x?token=[redacted]&page=2 failed.'],
+    ['(see https://user:pw@host.example/x)', '(see https://user:redacted@host.example/x)'],
+    ['{"password":"p 1","user":"ann"}', '{"password":"[redacted]","user":"ann"}'],
+    ['{\'api_key\': "k1"}', '{\'api_key\': "[redacted]"}'],
+    ['Authorization: Bearer abc.def-123, next', 'Authorization: [redacted], next'],
+    ['api_key=k2 and client_secret: s3; ok=1', 'api_key=[redacted] and client_secret: [redacted]; ok=1'],
+    ['sent Bearer abcdefghijklmnop to it', 'sent Bearer [redacted] to it'],
+    ['Basic dXNlcjpwYXNzd29yZA== refused', 'Basic [redacted] refused'],
+    ['idempotencyKey=order-42 limitKey=crm', 'idempotencyKey=order-42 limitKey=crm'],
+    ['at Session.run (file:///app/dist/x.js:10:5)', 'at Session.run (file:///app/dist/x.js:10:5)'],
+  ])('%s', (text, shown) => {
+    expect(redactText(text)).toBe(shown);
   });
 });

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SluiceError, UsageError, errorMessage } from '../../errors.js';
+import { ConfigError, SluiceError, UsageError, errorMessage } from '../../errors.js';
 import { createLogger } from '../../observability/logger.js';
 import { assertRedisReachable, closeRedis, createRedisConnection, redactUrl } from '../../redis/connection.js';
 import { parseApiTokens } from '../../server/api-tokens.js';
@@ -31,6 +31,14 @@ export async function serverCommand(ctx: CliContext, options: ServerCommandOptio
   const host = options.host ?? env.SLUICE_SERVER_HOST;
   // Before anything is opened: a server without valid tokens refuses to start.
   const tokens = parseApiTokens(env.SLUICE_API_TOKENS);
+  if (env.SLUICE_API_REQUEST_TIMEOUT_MS > 0 && env.SLUICE_API_HEADERS_TIMEOUT_MS > env.SLUICE_API_REQUEST_TIMEOUT_MS) {
+    throw new ConfigError('the environment', [
+      {
+        path: 'SLUICE_API_HEADERS_TIMEOUT_MS',
+        message: `must not be larger than SLUICE_API_REQUEST_TIMEOUT_MS (${env.SLUICE_API_REQUEST_TIMEOUT_MS})`,
+      },
+    ]);
+  }
   const logger = createLogger({ level: env.LOG_LEVEL, base: { service: 'sluice-server' } });
   const redis = createRedisConnection(env.REDIS_URL, { name: 'sluice:server' });
   try {
@@ -44,6 +52,11 @@ export async function serverCommand(ctx: CliContext, options: ServerCommandOptio
       config: ctx.config,
       queue: ctx.queue,
       bodyLimitBytes: env.SLUICE_API_MAX_BODY_BYTES,
+      headersTimeoutMs: env.SLUICE_API_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: env.SLUICE_API_REQUEST_TIMEOUT_MS,
+      sessionIdleSeconds: env.SLUICE_SESSION_IDLE_SECONDS,
+      sessionMaxSeconds: env.SLUICE_SESSION_MAX_SECONDS,
+      ...(env.SLUICE_TRUST_PROXY !== undefined ? { trustProxy: trustProxy(env.SLUICE_TRUST_PROXY) } : {}),
       dedupWindowSeconds: env.SLUICE_DEDUP_WINDOW_SECONDS,
       batchRetentionSeconds: env.SLUICE_BATCH_RETENTION_SECONDS,
       version: packageVersion(),
@@ -87,6 +100,13 @@ export async function serverCommand(ctx: CliContext, options: ServerCommandOptio
     await closeRedis(redis);
     logger.flush();
   }
+}
+
+/** SLUICE_TRUST_PROXY (checked by the env schema): `true`, a hop count, or addresses and CIDRs. */
+function trustProxy(text: string): boolean | number | string[] {
+  if (text === 'true') return true;
+  if (/^\d+$/.test(text)) return Number(text);
+  return text.split(',').map((part) => part.trim());
 }
 
 function packageVersion(): string {

@@ -3,10 +3,10 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError } from '../api-errors.js';
-import type { ApiTokens } from '../api-tokens.js';
+import type { Authenticator } from '../authenticate.js';
 import type { QueueDirectory } from '../queue-directory.js';
 import type { QueueRegistry, QueueResources } from '../queue-registry.js';
-import { redactJobData } from '../../observability/redact.js';
+import { redactJobData, redactText } from '../../observability/redact.js';
 import { BOARD_PATH, READ_ONLY_BOARD_PATH, guardBoard, type Board } from './board-guard.js';
 
 export { BOARD_PATH, READ_ONLY_BOARD_PATH } from './board-guard.js';
@@ -21,7 +21,7 @@ const BOARD_CSP =
   "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 
 export interface BullBoardOptions {
-  tokens: ApiTokens;
+  auth: Authenticator;
   /** Its BullMQ `Queue` objects are the boards' (no connection of their own). */
   queues: QueueRegistry;
   directory: QueueDirectory;
@@ -36,7 +36,7 @@ export interface BullBoardOptions {
  * `redactJobData`.
  */
 export async function registerBullBoard(app: FastifyInstance, options: BullBoardOptions): Promise<void> {
-  const { tokens, queues, directory } = options;
+  const { auth, queues, directory } = options;
   /** Per queue: its BullMQ Queue (the registry's) and an adapter for each board. */
   const shown = new Map<string, { queue: QueueResources['queue'] } & Record<Board, BullMQAdapter>>();
 
@@ -77,11 +77,18 @@ export async function registerBullBoard(app: FastifyInstance, options: BullBoard
       boards[board].bullBoard.replaceQueues(current.map((resources) => shown.get(resources.name)![board]));
   }
 
+  /** Looks a job's state up by its board queue name, `{queue}` (BullMQ's name of sluice's queue). */
+  async function jobState(boardQueueName: string, jobId: string): Promise<string> {
+    const name = /^\{(.+)\}$/.exec(boardQueueName)?.[1];
+    const resources = name === undefined ? undefined : await queues.existing(name).catch(() => undefined);
+    return resources ? resources.queue.getJobState(jobId) : 'unknown';
+  }
+
   for (const board of ['admin', 'read-only'] as const) {
     const prefix = board === 'admin' ? BOARD_PATH : READ_ONLY_BOARD_PATH;
     await app.register(async (scope) => {
       scope.addHook('onRequest', async (request, reply) => {
-        const refused = guardBoard(tokens, request, reply, board);
+        const refused = await guardBoard({ auth, jobState }, request, reply, board);
         if (refused) return refused;
         if (!request.url.startsWith(`${prefix}/static/`)) await syncQueues(request);
         return undefined;
@@ -122,9 +129,46 @@ function newBoard(board: Board): { server: FastifyAdapter; bullBoard: ReturnType
   return { server, bullBoard };
 }
 
-/** A queue on one board: its job data and return values shown through `redactJobData`. */
+type BoardJob = NonNullable<Awaited<ReturnType<BullMQAdapter['getJob']>>>;
+
+/**
+ * BullMQ's adapter, with what it shows of a failure redacted: bull-board's formatters reach only
+ * data and return values, so failure reasons and stack traces are withheld in the job's own
+ * `toJSON` (which bull-board reads), and log lines as they are read.
+ */
+class RedactingAdapter extends BullMQAdapter {
+  override async getJob(id: string): Promise<BoardJob | undefined> {
+    const job = await super.getJob(id);
+    return job ? redactFailure(job) : job;
+  }
+
+  override async getJobs(...args: Parameters<BullMQAdapter['getJobs']>): Promise<BoardJob[]> {
+    return (await super.getJobs(...args)).map(redactFailure);
+  }
+
+  override async getJobLogs(id: string): Promise<string[]> {
+    return (await super.getJobLogs(id)).map(redactText);
+  }
+}
+
+function redactFailure(job: BoardJob): BoardJob {
+  const toJSON = job.toJSON.bind(job);
+  job.toJSON = () => {
+    const json = toJSON();
+    return {
+      ...json,
+      failedReason: typeof json.failedReason === 'string' ? redactText(json.failedReason) : json.failedReason,
+      stacktrace: Array.isArray(json.stacktrace)
+        ? json.stacktrace.map((line) => (typeof line === 'string' ? redactText(line) : line))
+        : json.stacktrace,
+    };
+  };
+  return job;
+}
+
+/** A queue on one board: its job data and return values shown through `redactJobData`, failures through `redactText`. */
 function boardAdapter(resources: QueueResources, readOnlyMode: boolean): BullMQAdapter {
-  const made = new BullMQAdapter(resources.queue, {
+  const made = new RedactingAdapter(resources.queue, {
     readOnlyMode,
     // A failed job is a dead letter: replay it from sluice's page, which keeps batches and the
     // dead-letter queue in step (a BullMQ retry would run it again unrecorded).

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { SluiceConfig } from '../../config/sluice-config.js';
 import { operationSchema } from '../../operation/schema.js';
@@ -15,6 +16,7 @@ import {
   operationStateSchema,
   queueQuerySchema,
 } from '../api-schemas.js';
+import { couldBeJobId, findJob } from '../job-lookup.js';
 import type { QueueRegistry } from '../queue-registry.js';
 import { route, type AnyRoute } from '../route.js';
 import { createJsonLineReader, type JsonLine } from '../../support/json-lines.js';
@@ -39,6 +41,8 @@ const tooMany = () =>
 
 export interface OperationRoutesOptions {
   queues: QueueRegistry;
+  /** Borrowed: checks what a key holds before a job is read from it. */
+  redis: Redis;
   config: SluiceConfig;
   /** The largest body accepted, in bytes (JSON and NDJSON alike). */
   bodyLimitBytes: number;
@@ -53,7 +57,7 @@ interface Item {
 }
 
 export function operationRoutes(options: OperationRoutesOptions): AnyRoute[] {
-  return [enqueueRoute(options), showRoute(options.queues)];
+  return [enqueueRoute(options), showRoute(options)];
 }
 
 /** POST /v1/operations */
@@ -100,7 +104,8 @@ function enqueueRoute(options: OperationRoutesOptions): AnyRoute {
 }
 
 /** GET /v1/operations/:id */
-function showRoute(queues: QueueRegistry): AnyRoute {
+function showRoute(options: OperationRoutesOptions): AnyRoute {
+  const { queues } = options;
   return route({
     method: 'GET',
     url: '/v1/operations/:id',
@@ -115,7 +120,10 @@ function showRoute(queues: QueueRegistry): AnyRoute {
     },
     async handler(_request, _reply, { params, query }) {
       const resources = await queues.existing(query.queue);
-      const [job, deadLetter] = await Promise.all([resources.queue.getJob(params.id), resources.deadLetters.get(params.id)]);
+      // An id naming another key of the queue (`meta`, `events`, `batch:x`) is no job: 404, not a WRONGTYPE 500.
+      const [job, deadLetter] = couldBeJobId(params.id)
+        ? await Promise.all([findJob(options.redis, resources.queue, params.id), resources.deadLetters.get(params.id)])
+        : [undefined, undefined];
       if (!job && !deadLetter)
         throw notFound(
           `no operation ${JSON.stringify(params.id)} in queue ${resources.name} (finished jobs are removed after SLUICE_KEEP_COMPLETED_SECONDS; results stay in their batch)`,

@@ -30,7 +30,8 @@ async function refresh() {
     showError(null);
     render();
   } catch (error) {
-    if (error.status === 401) showSignIn();
+    // A session can end while the page is open (idle, its absolute limit, sign-out elsewhere): say why.
+    if (error.status === 401) showSignIn(state.lastGood ? error.message : '');
     else showError(error);
   } finally {
     state.inFlight = false;
