@@ -15,11 +15,13 @@ import {
   BATCH_ID,
   QUEUE_NAME,
   WORKER_SNAPSHOTS_KEY,
+  authFailuresKey,
   bullQueueName,
   isBatchId,
   limiterKeys,
   oauth2Keys,
   queueKeys,
+  sessionKey,
   sha256,
 } from '../../src/redis/keys.js';
 
@@ -57,6 +59,8 @@ const PATTERNS: Record<string, RegExp> = {
   'oauth2.token': new RegExp(`^sluice:auth:(${HEX}):token$`),
   'oauth2.lock': new RegExp(`^sluice:auth:(${HEX}):lock$`),
   workerSnapshots: /^sluice:metrics:workers$/,
+  session: new RegExp(`^sluice:session:(${HEX})$`),
+  authFailures: /^sluice:auth-failures:(.+)$/,
 };
 
 // Names chosen to look like other families' segments and suffixes.
@@ -97,6 +101,8 @@ function* everyKey(): Generator<[family: string, key: string]> {
     yield ['oauth2.lock', lock];
   }
   yield ['workerSnapshots', WORKER_SNAPSHOTS_KEY];
+  for (const id of ['a', 'b']) yield ['session', sessionKey(id)];
+  for (const address of ['127.0.0.1', '2001:db8:1:2::/64', 'token']) yield ['authFailures', authFailuresKey(address)];
 }
 
 describe('Redis key families', () => {
