@@ -121,9 +121,10 @@ async function waitForCircuit(
 ): Promise<never> {
   const { envelope } = ending;
   const now = Date.now();
-  const since = envelope.circuitSince ?? now;
-  if (now - since > gate.maxOpenMs) {
-    const message = `the circuit of ${about.limitKey} has been open for ${Math.round(gate.openForMs / 1_000)} s; the operation waited ${Math.round((now - since) / 1_000)} s, longer than the circuit's maxOpenMs (${gate.maxOpenMs} ms)`;
+  // Every wait on an open circuit counts, also those before the operation was last sent (as a probe).
+  const waited = circuitWaitedMs(envelope, now);
+  if (waited > gate.maxOpenMs) {
+    const message = `the circuit of ${about.limitKey} has been open for ${Math.round(gate.openForMs / 1_000)} s; the operation waited ${Math.round(waited / 1_000)} s in all, longer than the circuit's maxOpenMs (${gate.maxOpenMs} ms)`;
     log.warn({ outcome: 'dead-lettered', reason: 'circuit-open', openForMs: gate.openForMs }, 'operation dead-lettered');
     const attempts = envelope.attempts ?? [];
     return deadLetter(ending, { reason: 'circuit-open', message, attempts, operation: about.operation, limitKey: about.limitKey }, message);

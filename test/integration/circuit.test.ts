@@ -9,6 +9,7 @@ import { createLimiter } from '../../src/limits/limiter.js';
 import { createLimitsAdmin } from '../../src/limits/limits-admin.js';
 import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
 import { limiterKeys } from '../../src/redis/keys.js';
+import { startPipeline } from '../helpers/pipeline-harness.js';
 import { testLogger, useRedisServer, waitFor } from '../helpers/redis.js';
 
 const redis = useRedisServer();
@@ -167,5 +168,30 @@ describe('circuit breaker', () => {
     await limiter.close();
     expect(transitions).toEqual([]);
     expect(await redis().client.exists(limiterKeys.circuitWindow('off-g'))).toBe(0);
+  });
+});
+
+describe('an operation waiting on an open circuit', () => {
+  it('spends no attempt while it waits, and is dead-lettered as circuit-open once it has waited longer than maxOpenMs', async () => {
+    const p = await startPipeline(redis(), {
+      config: parseSluiceConfig({
+        circuits: { 'test-target': { minAttempts: 1, probeIntervalMs: 100, maxProbeIntervalMs: 200, maxOpenMs: 1_500 } },
+      }),
+    });
+    p.target.script('POST /down', [{ status: 0, destroy: true }]);
+    const { batchId } = await p.producer.enqueue(
+      { method: 'POST', target: 'test-target', url: '/down', retry: { attempts: 100, baseDelayMs: 10, maxDelayMs: 50 } },
+      { batchId: 'circuit-waits' },
+    );
+    const status = await p.settled(batchId!, 20_000);
+    expect(status).toMatchObject({ total: 1, succeeded: 0, deadLettered: 1 });
+    const [letter] = await p.deadLetters.list({ batchId: batchId! });
+    expect(letter).toMatchObject({ reason: 'circuit-open', limitKey: 'test-target' });
+    expect(letter!.message).toMatch(
+      /^the circuit of test-target has been open for \d+ s; the operation waited \d+ s in all, longer than the circuit's maxOpenMs \(1500 ms\)/,
+    );
+    // Its attempts are the failure that opened the circuit and the failed probes, not 100 tries.
+    expect(letter!.attempts.length).toBeLessThan(20);
+    expect(p.requestsTo('/down').length).toBe(letter!.attempts.length);
   });
 });
