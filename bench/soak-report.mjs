@@ -24,6 +24,39 @@ function causeOf(repeat, run) {
   return 'unexplained';
 }
 
+/**
+ * Per wobbly outage, from what the target saw of each operation (`seenOf(op)`: its record at the
+ * target, or undefined): the backlog (wobbly operations enqueued before it came back and answered
+ * after), when the last of them was answered, when its circuit was seen closing, and the wobbly
+ * target's first requests per second in the 30 s after that close (cut at the next outage): how
+ * fast the backlog went once the circuit let it.
+ */
+export function outageFigures(run, seenOf) {
+  const wobbly = run.batches
+    .filter((b) => b.ackAt !== undefined)
+    .flatMap((b) => b.ops.filter((op) => op.target === 'wobbly').map((op) => ({ op, ackAt: b.ackAt })));
+  const outages = run.wobbly.outages;
+  outages.forEach((outage, i) => {
+    if (outage.upAt === undefined) return;
+    const finals = [];
+    for (const { op, ackAt } of wobbly) {
+      const seen = ackAt < outage.upAt ? seenOf(op) : undefined;
+      if (seen && seen.finalAt >= outage.upAt) finals.push(seen.finalAt);
+    }
+    outage.backlog = finals.length;
+    outage.backlogServedAt = finals.length ? Math.round(Math.max(...finals)) : undefined;
+    const closedAt = run.circuits.observed.find((o) => o.key === 'wobbly' && o.to === 'closed' && o.at >= outage.downAt)?.at;
+    outage.circuitClosedAt = closedAt;
+    if (closedAt === undefined) return;
+    const until = Math.min(closedAt + 30_000, outages[i + 1]?.downAt ?? Infinity);
+    const firsts = wobbly.filter(({ op }) => {
+      const seen = seenOf(op);
+      return seen !== undefined && seen.firstAt >= closedAt && seen.firstAt < until;
+    }).length;
+    if (until > closedAt) outage.requestsPerSAfterClose = round1(firsts / ((until - closedAt) / 1000));
+  });
+}
+
 export function soakFigures(run) {
   const a = run.accounting;
   const killed = run.redis.restarts.find((r) => r.how === 'sigkill');
@@ -152,7 +185,14 @@ export function soakFigures(run) {
         : undefined,
     },
     circuits,
-    wobbly: run.wobbly.outages.map((o) => ({ downS: s(o.downAt), upS: o.upAt === undefined ? undefined : s(o.upAt) })),
+    wobbly: run.wobbly.outages.map((o) => ({
+      downS: s(o.downAt),
+      upS: o.upAt === undefined ? undefined : s(o.upAt),
+      circuitClosedS: o.circuitClosedAt === undefined ? undefined : s(o.circuitClosedAt),
+      backlog: o.backlog,
+      backlogServedS: o.backlogServedAt === undefined ? undefined : s(o.backlogServedAt),
+      requestsPerSAfterClose: o.requestsPerSAfterClose,
+    })),
     drain: { s: s(run.drain.ms), timedOut: run.drain.timedOut, left: run.drain.jobCounts },
     loadavg: run.loadavg,
   };
@@ -219,7 +259,15 @@ function rows(f) {
         .map(([key, c]) => `${key} opened ${c.opened}, closed ${c.closed}${c.state === 'open' ? ' (OPEN at the end)' : ''}`)
         .join('; ') || 'none',
     ],
-    ['Wobbly outages', f.wobbly.map((o) => `${o.downS}–${o.upS ?? '?'} s`).join(', ') || 'none'],
+    [
+      'Wobbly outages',
+      f.wobbly
+        .map(
+          (o) =>
+            `down ${o.downS}–${o.upS ?? '?'} s, circuit seen closing at ${o.circuitClosedS ?? '?'} s (then ${o.requestsPerSAfterClose ?? '?'} requests/s for 30 s), its backlog of ${o.backlog ?? '?'} answered by ${o.backlogServedS ?? '?'} s`,
+        )
+        .join('; ') || 'none',
+    ],
     ['Drain after the last batch', `${f.drain.s} s${f.drain.timedOut ? ' — TIMED OUT' : ''}`],
     ['Worker warn/error log lines', counts(f.workers.logs)],
     ['Machine', machineText(f.machine)],

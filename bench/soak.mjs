@@ -15,10 +15,12 @@
  * - Three `sluice worker` processes (concurrency 20): the *resident* is never killed (its RSS is
  *   read after a 2-minute warm-up and at the end); of the other two, one is SIGKILLed every minute
  *   and replaced.
- * - At the end: enqueuing stops, every batch is waited for (bounded by --drain-minutes), and each
- *   operation is looked for in its batch's counters and result lines: lost, dead-lettered (by
- *   reason), requests per target and duplicates (requests for a key after its final answer), with
- *   the cause of each duplicate where the run's events explain it.
+ * - Trouble meets work: a worker kill waits until jobs are active, a Redis restart until the next
+ *   batch was acknowledged (a SIGKILL 300 ms after it, while its writes are the newest in the AOF).
+ * - At the end: enqueuing stops, every batch is waited for (bounded by --drain-minutes: 10, 3 with
+ *   --fast), and each operation is looked for in its batch's counters and result lines: lost,
+ *   dead-lettered (by reason), requests per target and duplicates (requests for a key after its
+ *   final answer), with the cause of each duplicate where the run's events explain it.
  *
  * --fast scales the periods down so that a 3-minute run meets each kind of trouble: a worker killed
  * every 20 s, Redis restarted every minute (SIGKILL at mid-run), wobbly down 35–45 s every 100 s,
@@ -26,7 +28,8 @@
  *
  * It imports the BUILT library (`npm run soak` builds first) and stops every process and server it
  * started when it ends, also on errors and Ctrl-C. Results: a table on stdout,
- * bench/results/soak-<timestamp>.json (`figures.soak`), and the soak section of BENCHMARKS.md.
+ * bench/results/soak-<timestamp>.json (`figures.soak`), every operation with what its target saw of
+ * it in soak-<timestamp>-operations.jsonl beside, and the soak section of BENCHMARKS.md.
  * Exit code 1 when an operation was lost (outside the Redis SIGKILL's AOF window, reported apart)
  * or the run failed.
  */
@@ -38,7 +41,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { soakSectionOf, withSoakSection } from './report.mjs';
-import { soakFigures, soakMarkdown, soakText } from './soak-report.mjs';
+import { outageFigures, soakFigures, soakMarkdown, soakText } from './soak-report.mjs';
 import { startCountingTarget } from './soak-targets.mjs';
 import { killAllWorkersNow, spawnWorker, stopAllWorkers } from './worker-processes.mjs';
 
@@ -76,7 +79,7 @@ const params = {
   mode: fast ? 'fast' : 'normal',
   seed,
   runMs: Math.round(minutes * 60 * S),
-  drainMs: Math.round(Number(flags['drain-minutes'] ?? (fast ? 3 : 5)) * 60 * S),
+  drainMs: Math.round(Number(flags['drain-minutes'] ?? (fast ? 3 : 10)) * 60 * S),
   workers: 3,
   concurrency,
   /** A batch of this many operations (uniform) every this many ms (uniform). */
@@ -145,7 +148,7 @@ const run = {
   workers: { spawned: [], kills: [], unexpectedExits: [], logs: {} },
   redis: { restarts: [], killCheck: undefined },
   wobbly: { outages: [] },
-  circuits: { observed: [], final: {} },
+  circuits: { observed: [], backlog: [], final: {} },
   rss: { series: [] },
   loadavg: { start: loadavg() },
 };
@@ -269,6 +272,7 @@ try {
       .map((s) => [s.key, { opened: s.circuit.opened, closed: s.circuit.closed, state: s.circuit.state }]),
   );
   run.accounting = await account(batches);
+  outageFigures(run, (op) => targets[op.target].key(op.key));
   run.targets = Object.fromEntries(Object.entries(targets).map(([name, target]) => [name, target.summary()]));
   run.redis.info = await redisInfo();
   run.durationMs = now();
@@ -587,6 +591,20 @@ async function pollCircuits(admin) {
       log(`circuit ${status.key}: ${status.circuit.state}${status.circuit.state === 'open' ? `, ${status.circuit.waiting} waiting` : ''}`);
     }
     circuitState[status.key] = status.circuit.state;
+    // The keys with a backlog (waiting for the circuit, or booked for later slots), every 5 s: how a reopened key drains.
+    const backlog = status.circuit.waiting + status.queued;
+    const last = run.circuits.backlog.findLast((x) => x.key === status.key);
+    if ((backlog > 0 || (last && last.waiting + last.queued > 0)) && (!last || now() - last.at >= 5 * S)) {
+      run.circuits.backlog.push({
+        at: now(),
+        key: status.key,
+        state: status.circuit.state,
+        waiting: status.circuit.waiting,
+        queued: status.queued,
+        inFlight: status.inFlight,
+        effectiveRate: status.effectiveRate,
+      });
+    }
   }
 }
 
@@ -720,8 +738,9 @@ function operationLines() {
   const lost = new Set(run.accounting.lostOps.map((op) => op.key));
   return run.batches
     .flatMap((b) =>
-      b.ops.map((op) =>
-        JSON.stringify({
+      b.ops.map((op) => {
+        const seen = targets[op.target].key(op.key);
+        return JSON.stringify({
           batch: b.id,
           ackAt: b.ackAt ?? null,
           key: op.key,
@@ -729,8 +748,12 @@ function operationLines() {
           target: op.target,
           reject: op.reject,
           lost: lost.has(op.key),
-        }),
-      ),
+          // What its target saw (ms since the start): requests, the first, the final answer.
+          requests: seen?.requests ?? 0,
+          firstAt: seen ? Math.round(seen.firstAt) : null,
+          finalAt: seen && seen.finalAt >= 0 ? Math.round(seen.finalAt) : null,
+        });
+      }),
     )
     .map((line) => `${line}\n`)
     .join('');
