@@ -330,6 +330,25 @@ export function textTable(results, figures) {
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
 
+/** The markers of the section `npm run soak` writes into BENCHMARKS.md; a bench run carries it over. */
+export const SOAK_BEGIN = '<!-- soak -->';
+export const SOAK_END = '<!-- /soak -->';
+
+/** The soak section of a BENCHMARKS.md text, markers included; undefined when it has none. */
+export function soakSectionOf(text) {
+  const start = text.indexOf(SOAK_BEGIN);
+  const end = start < 0 ? -1 : text.indexOf(SOAK_END, start);
+  return end < 0 ? undefined : text.slice(start, end + SOAK_END.length);
+}
+
+/** `text` with its soak section replaced by `section` (appended when it has none); unchanged without a section. */
+export function withSoakSection(text, section) {
+  if (!section) return text;
+  const old = soakSectionOf(text);
+  if (old) return text.replace(old, () => section);
+  return `${text.trimEnd()}\n\n${section}\n`;
+}
+
 export function machineText(machine) {
   return `${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB RAM, ${machine.platform}, Node ${machine.node}, ${machine.redis}`;
 }
@@ -401,7 +420,8 @@ export function markdown(results, figures, resultFile) {
   const missed = misses(figures);
   return `# Benchmarks
 
-Written by \`npm run bench\` (\`bench/run.mjs\`); do not edit by hand — run it again.
+Written by \`npm run bench\` (\`bench/run.mjs\`); do not edit by hand — run it again. The *Soak*
+section at the end, when there is one, is written by \`npm run soak\` (\`bench/soak.mjs\`) and kept as it was.
 
 ## Latest run
 
@@ -419,7 +439,18 @@ npm run bench              # default: 3 repeats of every scenario, medians
 npm run bench -- --quick   # 1 repeat, smaller batches (under 2 minutes)
 npm run bench -- --cpu-prof   # also writes a .cpuprofile per worker process to bench/results/
 node bench/run.mjs --only throughput,latency   # parts only; BENCHMARKS.md is left alone
+npm run soak -- --minutes 30   # the soak: 30 minutes under worker kills, Redis restarts and a target's outages
+npm run soak -- --minutes 3 --fast   # the same trouble, periods scaled down to fit a short try
 \`\`\`
+
+The soak (\`bench/soak.mjs\`) runs a private \`redis-server\` with AOF on (\`appendfsync everysec\`),
+restarted every 10 minutes (SIGTERM) and once by SIGKILL; three \`sluice worker\` processes, one of
+which is SIGKILLed and replaced every minute while another (the *resident*) runs throughout; and a
+batch of 200–500 operations every 10–20 s to four counting targets (steady, 20 % 503, a strict rate
+limit, and one that refuses connections for 60–90 s every 5 minutes). At the end it waits for every
+batch and accounts for every operation: lost (exit code 1 if any), dead-lettered, requests sent
+again after a final answer and why, the resident worker's RSS growth, circuit transitions. It writes
+\`bench/results/soak-<timestamp>.json\` and the soak section of this file.
 
 It needs \`redis-server\` on PATH. The bench builds the library, starts its own \`redis-server\`
 (persistence off) on a free port and its targets (\`node:http\` servers answering \`200\` with a small

@@ -16,13 +16,13 @@
  * (rewritten only by a complete run, labelled with its mode).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { enqueueFile, runEnqueue, runHttpCeiling, runQueueCeiling } from './ceilings.mjs';
-import { markdown, machineText, summarise, textTable } from './report.mjs';
+import { markdown, machineText, soakSectionOf, summarise, textTable, withSoakSection } from './report.mjs';
 import { runAccuracy, runFairness, runLatency, runThroughput } from './scenarios.mjs';
 import { killAllWorkersNow, stopAllWorkers } from './worker-processes.mjs';
 
@@ -220,8 +220,11 @@ try {
   console.log(`Machine: ${machineText(machine)}`);
   console.log(`Results: bench/results/${resultFile}`);
   if (only === undefined) {
-    await writeFile(join(root, 'BENCHMARKS.md'), markdown(results, figures, resultFile));
-    console.log('Wrote BENCHMARKS.md');
+    // The soak section (`npm run soak`) is not the bench's to rewrite: carried over as it was.
+    const benchmarksPath = join(root, 'BENCHMARKS.md');
+    const soak = soakSectionOf(await readFile(benchmarksPath, 'utf8').catch(() => ''));
+    await writeFile(benchmarksPath, withSoakSection(markdown(results, figures, resultFile), soak));
+    console.log(`Wrote BENCHMARKS.md${soak ? ' (soak section kept)' : ''}`);
   } else {
     console.log('BENCHMARKS.md left as it was (--only runs part of the bench)');
   }

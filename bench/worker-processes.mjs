@@ -101,6 +101,10 @@ export function spawnNode(options, script, args) {
     output: () => tail,
     problems: () => [...problems],
     running: () => child.exitCode === null && child.signalCode === null,
+    /** Calls `listener` with every line the process prints on stdout from now on. */
+    onLine(listener) {
+      lineListeners.push(listener);
+    },
     /** Resolves with performance.now() when the process prints a line equal to `text` on stdout. */
     line(text) {
       return new Promise((resolve) => lineListeners.push((line) => line.trim() === text && resolve(performance.now())));
@@ -124,6 +128,11 @@ export function spawnNode(options, script, args) {
       } catch {
         return undefined;
       }
+    },
+    /** SIGKILL (a crash); resolves when it has exited. */
+    kill() {
+      if (handle.running()) child.kill('SIGKILL');
+      return exited;
     },
     stop() {
       stopping ??= (async () => {
