@@ -3,7 +3,6 @@ import type { Circuit } from '../config/circuit-schema.js';
 import type { Logger } from '../observability/logger.js';
 import { limiterKeys } from '../redis/keys.js';
 import type { KeyState } from './key-state.js';
-import type { LimitSpec } from './limit-keys.js';
 
 /** How a request ended, as circuits count it: an answer's status, or a failure to get one. */
 export type RequestOutcome = { status: number } | { failure: 'network' | 'timeout' };
@@ -31,14 +30,6 @@ interface Pending {
   attempts: number;
   failures: number;
   probe: '' | 'success' | 'failure' | 'abandoned';
-}
-
-/** A closed circuit's key without a configured rate restarts at this rate (requests/s), which grows until it is forgotten (see effective-rate.lua). */
-export const CIRCUIT_RAMP_START = 10;
-
-/** The rate a key restarts from when its circuit closes: a tenth of its limit, else CIRCUIT_RAMP_START. */
-export function circuitRampRate(spec: LimitSpec): number {
-  return spec.rate > 0 ? Math.max(spec.rate / 10, Math.min(spec.rate, 1)) : CIRCUIT_RAMP_START;
 }
 
 /** Successes alone are sent this often; failures and probes at once (failures open a circuit). */
@@ -82,12 +73,11 @@ export function createCircuitReporter(deps: CircuitReporterDeps): CircuitReporte
     const circuit = keyState.circuitOf(key);
     if (!entry || !circuit || sending.has(key)) return;
     pending.delete(key);
-    const rampRate = circuitRampRate(keyState.specOf(key));
     const call = deps
       .reportScript(
         ...[4, limiterKeys.index, limiterKeys.version, limiterKeys.state(key), limiterKeys.circuitWindow(key)],
         ...[key, entry.attempts, entry.failures, circuit.failureRatio, circuit.minAttempts, circuit.windowMs],
-        ...[circuit.probeIntervalMs, circuit.maxProbeIntervalMs, entry.probe, randomInt(1_000_000) / 1_000_000, rampRate],
+        ...[circuit.probeIntervalMs, circuit.maxProbeIntervalMs, entry.probe, randomInt(1_000_000) / 1_000_000],
       )
       .then((reply) => {
         const [state, transition, attempts, failures] = reply as [string, string, number, number];

@@ -3,8 +3,7 @@ import type { SluiceConfig } from '../config/sluice-config.js';
 import { limiterKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
 import { SluiceError } from '../errors.js';
-import { circuitRampRate } from './circuit-reporter.js';
-import { circuitOf, configuredLimits, toSpec } from './limit-keys.js';
+import { circuitOf } from './limit-keys.js';
 import { isForgotten, limitStatus, readKeys, type LimitStatus } from './limit-status.js';
 
 export type { LimitStatus };
@@ -97,9 +96,8 @@ export function createLimitsAdmin(options: { redis: Redis; config: SluiceConfig 
       if (!circuit) {
         throw new SluiceError(`the circuit breaker of ${key} is off (circuit: false in the config)`, { code: 'CIRCUIT_OFF' });
       }
-      const rampRate = circuitRampRate(toSpec(configuredLimits(key, config)));
       const keys = [limiterKeys.index, limiterKeys.version, limiterKeys.state(key), limiterKeys.circuitWindow(key)];
-      return (await circuitAdmin(...keys, key, action, circuit.probeIntervalMs, rampRate)) as 'opened' | 'closed' | '';
+      return (await circuitAdmin(...keys, key, action, circuit.probeIntervalMs)) as 'opened' | 'closed' | '';
     },
   };
 }

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { QUEUE_NAME } from '../config/env.js';
 import { openBullQueue } from './bull-queue.js';
 import { limiterKeys } from '../redis/keys.js';
+import { sleep } from '../support/sleep.js';
 
 /** Jobs looked up at once. */
 const CHUNK = 200;
@@ -72,18 +73,30 @@ export function totalWoken(woken: Record<string, number>): number {
   return Object.values(woken).reduce((sum, count) => sum + count, 0);
 }
 
+/** A closed circuit's waiting jobs are woken in a slow start: this many in its first second, twice as many each second after. */
+export const CIRCUIT_SLOW_START = 10;
+
 /**
  * Wakes the jobs that wait for a limit key's circuit to close (recorded by the acquire script under
- * their booking holders, so in whichever queue they are), a chunk at a time; a bare job id is looked
- * for in `fallbackQueue`. Returns how many were woken. Those left unwoken (this process stopped, a
- * job no longer delayed) come back by themselves.
+ * their booking holders, so in whichever queue they are); a bare job id is looked for in
+ * `fallbackQueue`. A partner that just came back is not met by the whole backlog at once: the jobs
+ * are woken in a slow start (CIRCUIT_SLOW_START in the first second, doubling each second), and run
+ * at the key's limit. Returns how many were woken; those left unwoken (this process stopped, a job
+ * no longer delayed) come back by themselves.
  */
-export async function wakeCircuitWaiters(redis: Redis, limitKey: string, fallbackQueue: string): Promise<number> {
+export async function wakeCircuitWaiters(
+  redis: Redis,
+  limitKey: string,
+  fallbackQueue: string,
+  pause: (ms: number) => Promise<unknown> = sleep,
+): Promise<number> {
   let woken = 0;
-  for (;;) {
-    const popped = await redis.zpopmin(limiterKeys.circuitWaiting(limitKey), 500);
-    if (popped.length === 0) return woken;
+  for (let round = CIRCUIT_SLOW_START; ; round *= 2) {
+    const started = Date.now();
+    const popped = await redis.zpopmin(limiterKeys.circuitWaiting(limitKey), round);
     const holders = popped.filter((_, i) => i % 2 === 0);
-    woken += totalWoken(await wakeDeferredJobs(redis, holders, fallbackQueue));
+    if (holders.length > 0) woken += totalWoken(await wakeDeferredJobs(redis, holders, fallbackQueue));
+    if (holders.length < round) return woken;
+    await pause(Math.max(0, 1_000 - (Date.now() - started)));
   }
 }

@@ -8,7 +8,9 @@ import type { CircuitTransition, Gate, Limiter, LimiterOptions } from '../../src
 import { createLimiter } from '../../src/limits/limiter.js';
 import { createLimitsAdmin } from '../../src/limits/limits-admin.js';
 import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
-import { limiterKeys } from '../../src/redis/keys.js';
+import { Queue } from 'bullmq';
+import { PREFIX, bullQueueName, limiterKeys } from '../../src/redis/keys.js';
+import { bookingHolder, wakeCircuitWaiters } from '../../src/queue/wake-jobs.js';
 import { startPipeline } from '../helpers/pipeline-harness.js';
 import { testLogger, useRedisServer, waitFor } from '../helpers/redis.js';
 
@@ -100,7 +102,7 @@ describe('circuit breaker', () => {
     expect(a.transitions).toEqual([]);
   });
 
-  it('sends one probe at a time; a failed probe doubles the interval, a good one closes the circuit and ramps the key up', async () => {
+  it('sends one probe at a time; a failed probe doubles the interval, a good one closes the circuit', async () => {
     const cfg = config('probe-c');
     const { limiter, transitions } = limiterProcess(cfg);
     await open(limiter, 'probe-c');
@@ -125,9 +127,9 @@ describe('circuit breaker', () => {
     expect(transitions[1]).toMatchObject({ key: 'probe-c', to: 'closed' });
     // Starts go again (acquireUntil: a start that came back late for its 10/s slot books the next one).
     await acquireUntil(limiter, 'probe-c', 'job-after', 'go');
-    // The key restarts from a low rate (10/s for a key with no configured rate) that grows back.
+    // Closed, with no rate of its own imposed: the waiting jobs are woken in a slow start instead.
     const state = await redis().client.hmget(limiterKeys.state('probe-c'), 'decRate', 'circuit');
-    expect(state).toEqual(['10', null]);
+    expect(state).toEqual([null, null]);
   });
 
   it('gives an unused probe back to the next start', async () => {
@@ -193,5 +195,37 @@ describe('an operation waiting on an open circuit', () => {
     // Its attempts are the failure that opened the circuit and the failed probes, not 100 tries.
     expect(letter!.attempts.length).toBeLessThan(20);
     expect(p.requestsTo('/down').length).toBe(letter!.attempts.length);
+  });
+});
+
+describe('waking the jobs a closed circuit held', () => {
+  it('wakes them in a slow start: 10 in the first second, twice as many each second after, in every queue', async () => {
+    const client = redis().client;
+    const queues = ['slow-start-a', 'slow-start-b'].map((name) => ({
+      name,
+      bull: new Queue(bullQueueName(name), { connection: client, prefix: PREFIX }),
+    }));
+    onTestFinished(async () => {
+      await Promise.all(queues.map(({ bull }) => bull.close()));
+    });
+    for (let i = 0; i < 45; i++) {
+      const { name, bull } = queues[i % 2]!;
+      await bull.add('op', { op: {} }, { jobId: `w-${i}`, delay: 3_600_000 });
+      await client.zadd(limiterKeys.circuitWaiting('slow-start'), i, bookingHolder(name, `w-${i}`));
+    }
+    const pauses: number[] = [];
+    const rounds: number[] = [];
+    let before = 0;
+    const woken = await wakeCircuitWaiters(client, 'slow-start', 'unused', async (ms) => {
+      pauses.push(ms);
+      const delayed = (await Promise.all(queues.map(({ bull }) => bull.getDelayedCount()))).reduce((a, b) => a + b, 0);
+      rounds.push(45 - delayed - before);
+      before = 45 - delayed;
+    });
+    expect(woken).toBe(45);
+    // 10, 20, then the last 15 (no pause after the last round).
+    expect(rounds).toEqual([10, 20]);
+    expect(pauses.every((ms) => ms >= 0 && ms <= 1_000)).toBe(true);
+    expect(await Promise.all(queues.map(({ bull }) => bull.getDelayedCount()))).toEqual([0, 0]);
   });
 });

@@ -10,13 +10,12 @@
     ARGV[1]  the key's name
     ARGV[2]  'open' or 'close'
     ARGV[3]  probeIntervalMs (open)
-    ARGV[4]  the rate (requests/s) a key that closes restarts from (close)
   Output: the transition made: 'opened', 'closed', or '' when it was so already
 ]]
 --- @include "now-ms"
 
 local indexKey, versionKey, stateKey, windowKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local name, action, probeMs, rampRate = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local name, action, probeMs = ARGV[1], ARGV[2], tonumber(ARGV[3])
 
 local now = nowMs()
 local open = redis.call('HGET', stateKey, 'circuit') == 'open'
@@ -28,7 +27,6 @@ if action == 'open' and not open then
   transition = 'opened'
 elseif action == 'close' and open then
   redis.call('HDEL', stateKey, 'circuit', 'openedAt', 'probeAt', 'probeMs', 'probeUntil')
-  redis.call('HSET', stateKey, 'decRate', rampRate, 'decAt', now)
   redis.call('HINCRBY', stateKey, 'closed', 1)
   redis.call('DEL', windowKey)
   transition = 'closed'

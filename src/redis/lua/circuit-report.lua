@@ -20,7 +20,6 @@
     ARGV[9]  the probe's outcome when these counts include one: 'success', 'failure', 'abandoned' (it
              was never sent: the next start may probe), or ''
     ARGV[10] a random fraction in [0, 1): probes are jittered by ±20 % so workers do not align
-    ARGV[11] the rate (requests/s) a key that closes restarts from, ramping back to its limit
   Output: {state, transition, attempts, failures, probeAt}
     state       'open' or 'closed' after this report
     transition  'opened', 'closed' or ''
@@ -33,7 +32,7 @@ local indexKey, versionKey, stateKey, windowKey = KEYS[1], KEYS[2], KEYS[3], KEY
 local name, attempts, failures = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local ratio, minAttempts, windowMs = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local probeMs, maxProbeMs, probe = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
-local jitter, rampRate = 0.8 + 0.4 * tonumber(ARGV[10]), tonumber(ARGV[11])
+local jitter = 0.8 + 0.4 * tonumber(ARGV[10])
 
 local now = nowMs()
 local bucketMs = windowMs / 10
@@ -64,9 +63,8 @@ local transition = ''
 local probeAt = 0
 
 if open and probe == 'success' then
-  -- The target is back: close, forget the window, and let the backlog ramp up from rampRate.
+  -- The target is back: close and forget the window (the waiting jobs are woken in a slow start).
   redis.call('HDEL', stateKey, 'circuit', 'openedAt', 'probeAt', 'probeMs', 'probeUntil')
-  redis.call('HSET', stateKey, 'decRate', rampRate, 'decAt', now)
   redis.call('HINCRBY', stateKey, 'closed', 1)
   redis.call('DEL', windowKey)
   inWindow, failed, open, transition = 0, 0, false, 'closed'
