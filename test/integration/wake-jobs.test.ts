@@ -2,10 +2,9 @@
  * `sluice limits set` on a key that jobs of several queues wait for: the jobs deferred for slots
  * under the old schedule are woken in every queue, not only in the queue the command names.
  */
-import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
 import { parseSluiceConfig } from '../../src/config/sluice-config.js';
+import { runCliInProcess } from '../helpers/cli-in-process.js';
 import { bookingHolder, parseBookingHolder } from '../../src/queue/wake-jobs.js';
 import { startPipeline, type Pipeline } from '../helpers/pipeline-harness.js';
 import { uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
@@ -15,27 +14,7 @@ const redis = useRedisServer();
 /** One start every 4 s: six jobs of each queue would take the shared key ~48 s. */
 const config = parseSluiceConfig({ limits: { shared: { requestsPerSecond: 0.25, burst: 1 } } });
 
-async function cli(argv: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (append: (text: string) => void) =>
-    new Writable({
-      write(chunk: Buffer | string, _encoding, callback) {
-        append(chunk.toString());
-        callback();
-      },
-    });
-  const stdin = new PassThrough();
-  stdin.end();
-  const code = await main(argv, {
-    stdout: sink((text) => (stdout += text)),
-    stderr: sink((text) => (stderr += text)),
-    stdin,
-    env,
-    cwd: '/nonexistent-sluice-cwd',
-  });
-  return { code, stdout, stderr };
-}
+const cli = runCliInProcess;
 
 const delayed = (p: Pipeline) => redis().client.zcard(`sluice:{${p.queue}}:delayed`);
 

@@ -1,8 +1,7 @@
-import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { parseDuration } from '../../src/cli/commands/limits.js';
-import { main } from '../../src/cli/main.js';
 import { UsageError } from '../../src/errors.js';
+import { runCliInProcess, type InProcessResult } from '../helpers/cli-in-process.js';
 
 describe('parseDuration (limits set --ttl)', () => {
   it.each([
@@ -37,27 +36,9 @@ describe('parseDuration (limits set --ttl)', () => {
 });
 
 /** Runs the CLI in-process; these cases fail before any Redis connection is made. */
-async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (append: (text: string) => void) =>
-    new Writable({
-      write(chunk: Buffer | string, _encoding, callback) {
-        append(chunk.toString());
-        callback();
-      },
-    });
-  const stdin = new PassThrough();
-  stdin.end();
-  const code = await main(argv, {
-    stdout: sink((text) => (stdout += text)),
-    stderr: sink((text) => (stderr += text)),
-    stdin,
-    // A port nothing listens on: reaching Redis would fail with exit 1, not the usage exit 2.
-    env: { REDIS_URL: 'redis://127.0.0.1:9' },
-    cwd: '/nonexistent-sluice-cwd',
-  });
-  return { code, stdout, stderr };
+function cli(argv: string[]): Promise<InProcessResult> {
+  // A port nothing listens on: reaching Redis would fail with exit 1, not the usage exit 2.
+  return runCliInProcess(argv, { REDIS_URL: 'redis://127.0.0.1:9' });
 }
 
 describe('sluice limits set: usage errors (exit 2, nothing changed)', () => {

@@ -13,27 +13,18 @@
   Output: the transition made: 'opened', 'closed', or '' when it was so already
 ]]
 --- @include "now-ms"
+--- @include "circuit-transitions"
 
 local indexKey, versionKey, stateKey, windowKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local name, action, probeMs = ARGV[1], ARGV[2], tonumber(ARGV[3])
 
 local now = nowMs()
 local open = redis.call('HGET', stateKey, 'circuit') == 'open'
-local transition = ''
 if action == 'open' and not open then
-  redis.call('HSET', stateKey, 'circuit', 'open', 'openedAt', now, 'probeAt', now + probeMs, 'probeMs', probeMs)
-  redis.call('HDEL', stateKey, 'probeUntil')
-  redis.call('HINCRBY', stateKey, 'opened', 1)
-  transition = 'opened'
+  openCircuit(indexKey, versionKey, stateKey, name, now, now + probeMs, probeMs)
+  return 'opened'
 elseif action == 'close' and open then
-  redis.call('HDEL', stateKey, 'circuit', 'openedAt', 'probeAt', 'probeMs', 'probeUntil')
-  redis.call('HINCRBY', stateKey, 'closed', 1)
-  redis.call('DEL', windowKey)
-  transition = 'closed'
+  closeCircuit(indexKey, versionKey, stateKey, windowKey, name)
+  return 'closed'
 end
-if transition ~= '' then
-  redis.call('PEXPIRE', stateKey, 86400000)
-  redis.call('SADD', indexKey, name)
-  redis.call('INCR', versionKey)
-end
-return transition
+return ''

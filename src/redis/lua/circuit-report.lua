@@ -27,6 +27,7 @@
     probeAt     when the next probe may go (ms), 0 when closed
 ]]
 --- @include "now-ms"
+--- @include "circuit-transitions"
 
 local indexKey, versionKey, stateKey, windowKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local name, attempts, failures = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -64,9 +65,7 @@ local probeAt = 0
 
 if open and probe == 'success' then
   -- The target is back: close and forget the window (the waiting jobs are woken in a slow start).
-  redis.call('HDEL', stateKey, 'circuit', 'openedAt', 'probeAt', 'probeMs', 'probeUntil')
-  redis.call('HINCRBY', stateKey, 'closed', 1)
-  redis.call('DEL', windowKey)
+  closeCircuit(indexKey, versionKey, stateKey, windowKey, name)
   inWindow, failed, open, transition = 0, 0, false, 'closed'
 elseif open and probe == 'abandoned' then
   redis.call('HDEL', stateKey, 'probeUntil')
@@ -78,19 +77,12 @@ elseif open and probe == 'failure' then
   redis.call('HDEL', stateKey, 'probeUntil')
 elseif not open and inWindow >= minAttempts and failed >= ratio * inWindow then
   probeAt = now + math.floor(probeMs * jitter)
-  redis.call('HSET', stateKey, 'circuit', 'open', 'openedAt', now, 'probeAt', probeAt, 'probeMs', probeMs)
-  redis.call('HDEL', stateKey, 'probeUntil')
-  redis.call('HINCRBY', stateKey, 'opened', 1)
+  openCircuit(indexKey, versionKey, stateKey, name, now, probeAt, probeMs)
   open, transition = true, 'opened'
 elseif open then
   probeAt = tonumber(redis.call('HGET', stateKey, 'probeAt') or '0')
 end
 
-if transition ~= '' then
-  redis.call('PEXPIRE', stateKey, 86400000)
-  redis.call('SADD', indexKey, name)
-  redis.call('INCR', versionKey)
-end
 local state = 'closed'
 if open then state = 'open' end
 return {state, transition, inWindow, failed, probeAt}
