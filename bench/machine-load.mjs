@@ -3,7 +3,9 @@
  * bench subtracts the CPU of its own processes (itself, the workers, redis-server) to show how much
  * other software competed for the cores: a run with a high figure measured a shared machine.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { cpus, platform, release, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 
 /** Clock ticks per second of /proc/stat; 100 on every mainstream Linux. */
@@ -41,4 +43,24 @@ export function startLoadMeter() {
     if (busy === undefined || machine === undefined) return undefined;
     return (busy - machine - (ownCpuMs() - own) - knownCpuMs) / (performance.now() - startedAt);
   };
+}
+
+/** The machine a run measured, as its results record it. */
+export function describeMachine() {
+  return {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model.trim() ?? 'unknown CPU',
+    memoryGiB: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
+    platform: `${platform()} ${release()}`,
+    node: process.version,
+    redis: redisVersion(),
+  };
+}
+
+function redisVersion() {
+  try {
+    return execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).trim();
+  } catch {
+    return 'redis-server not found';
+  }
 }

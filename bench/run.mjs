@@ -15,13 +15,13 @@
  * and on Ctrl-C. Results: a table on stdout, bench/results/<timestamp>.json, and BENCHMARKS.md
  * (rewritten only by a complete run, labelled with its mode).
  */
-import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { cpus, platform, release, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { enqueueFile, runEnqueue, runHttpCeiling, runQueueCeiling } from './ceilings.mjs';
+import { describeMachine } from './machine-load.mjs';
 import { markdown, machineText, soakSectionOf, summarise, textTable, withSoakSection } from './report.mjs';
 import { runAccuracy, runFairness, runLatency, runThroughput } from './scenarios.mjs';
 import { killAllWorkersNow, stopAllWorkers } from './worker-processes.mjs';
@@ -69,14 +69,7 @@ const params = {
 const startedAt = new Date();
 const stamp = startedAt.toISOString().replace(/:/g, '-');
 const resultsDir = join(root, 'bench', 'results');
-const machine = {
-  cpus: cpus().length,
-  cpuModel: cpus()[0]?.model.trim() ?? 'unknown CPU',
-  memoryGiB: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
-  platform: `${platform()} ${release()}`,
-  node: process.version,
-  redis: redisVersion(),
-};
+const machine = describeMachine();
 
 const results = { startedAt: startedAt.toISOString(), mode: flags.quick ? 'quick' : 'default', machine, params };
 /** What every scenario needs: Redis, the temporary directory, the profiling options. */
@@ -301,13 +294,5 @@ function problems(run) {
 function assertClean(run) {
   if (run.succeeded !== run.operations || run.deadLettered !== 0) {
     throw new Error(`${run.label}: ${run.succeeded} of ${run.operations} succeeded, ${run.deadLettered} dead-lettered`);
-  }
-}
-
-function redisVersion() {
-  try {
-    return execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).trim();
-  } catch {
-    return 'redis-server not found';
   }
 }

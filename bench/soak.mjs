@@ -33,13 +33,13 @@
  * Exit code 1 when an operation was lost (outside the Redis SIGKILL's AOF window, reported apart)
  * or the run failed.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { describeMachine } from './machine-load.mjs';
 import { soakSectionOf, withSoakSection } from './report.mjs';
 import { outageFigures, soakFigures, soakMarkdown, soakText } from './soak-report.mjs';
 import { startCountingTarget } from './soak-targets.mjs';
@@ -129,14 +129,7 @@ const resultsDir = join(root, 'bench', 'results');
 const queue = 'soak';
 const runId = startedAt.getTime().toString(36);
 
-const machine = {
-  cpus: cpus().length,
-  cpuModel: cpus()[0]?.model.trim() ?? 'unknown CPU',
-  memoryGiB: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
-  platform: `${platform()} ${release()}`,
-  node: process.version,
-  redis: redisVersion(),
-};
+const machine = describeMachine();
 
 /** Everything the run records, for the figures and the JSON. */
 const run = {
@@ -782,13 +775,5 @@ async function redisInfo() {
     };
   } catch (error) {
     return { error: String(error) };
-  }
-}
-
-function redisVersion() {
-  try {
-    return execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).trim();
-  } catch {
-    return 'redis-server not found';
   }
 }
