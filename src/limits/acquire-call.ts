@@ -1,21 +1,25 @@
 import { SluiceError } from '../errors.js';
 import { limiterKeys } from '../redis/keys.js';
 import type { LimitSpec } from './limit-keys.js';
+import type { LinePlace } from './line.js';
 
 /** The acquire script's reply kinds, its reply's first element: the Lua returns these same numbers. */
-export const ACQUIRE_KIND = { go: 1, deferred: 2, blocked: 3, paused: 4, circuitOpen: 5 } as const;
+export const ACQUIRE_KIND = { go: 1, queued: 2, blocked: 3, paused: 4, circuitOpen: 5 } as const;
 
 /** One start's call of the acquire script (see redis/lua/limit-acquire.lua for what each value means). */
 export interface AcquireCall {
   keys: readonly string[];
-  jobId: string;
+  /** Who waits in the keys' lines: the job, named with its queue (`{queue}jobId`, see bookingHolder). */
+  holder: string;
   leaseId: string;
   leaseMs: number;
   maxInSlotWaitMs: number;
   /** Slots to take at once (see SlotStock). */
   wantSlots: number;
-  /** Who waits if a key's circuit is open (the job's booking holder, woken when it closes); '' for no one. */
+  /** Who waits if a key's circuit is open (the job's holder, woken when it closes); '' for no one. */
   waiter: string;
+  /** The job had its turn and missed its slot (a late timer, a lagging process): it stands at the head of the lines. */
+  restore: boolean;
   specOf(key: string): LimitSpec;
   /** Whether the key's circuit breaker is on. */
   circuitOn(key: string): boolean;
@@ -27,12 +31,13 @@ export function acquireArgs(call: AcquireCall): (string | number)[] {
   const scriptKeys: string[] = [limiterKeys.index];
   const args: (string | number)[] = [
     keys.length,
-    call.jobId,
+    call.holder,
     call.leaseId,
     call.leaseMs,
     call.maxInSlotWaitMs,
     call.wantSlots,
     call.waiter,
+    call.restore ? 1 : 0,
   ];
   for (const key of keys) {
     const spec = call.specOf(key);
@@ -40,7 +45,7 @@ export function acquireArgs(call: AcquireCall): (string | number)[] {
       limiterKeys.state(key),
       limiterKeys.override(key),
       limiterKeys.leases(key),
-      limiterKeys.bookings(key),
+      limiterKeys.line(key),
       limiterKeys.circuitWaiting(key),
     );
     args.push(key, spec.rate, spec.burst, spec.concurrency, call.circuitOn(key) ? 1 : 0);
@@ -56,7 +61,7 @@ export type AcquireReply =
       waitMs: number;
       /** Bit i set: a concurrency lease was taken on the i-th key (to release after the request). */
       leasedMask: number;
-      /** How late the start may be before its slot is void (it must then book again). */
+      /** How late the start may be before its slot is void (it must then ask again, with `restore`). */
       slackMs: number;
       /** The slot spacing of the slowest key: this process spaces its own late starts by it. */
       intervalMs: number;
@@ -65,8 +70,8 @@ export type AcquireReply =
       /** Bit i set: the i-th key's circuit is open and this start is its probe. */
       probesMask: number;
     }
-  /** Booked for now + waitMs: the job is delayed until then. */
-  | { kind: 'deferred'; waitMs: number }
+  /** Not its turn: where it stands in line (the job is delayed until about its turn, see line.ts). */
+  | ({ kind: 'queued' } & LinePlace)
   /** A key is at its concurrency limit. */
   | { kind: 'blocked' }
   /** An operator paused a key: look again after about waitMs. */
@@ -91,9 +96,11 @@ export function decodeAcquireReply(raw: unknown): AcquireReply {
         slots: slots!,
         probesMask,
       };
-    case ACQUIRE_KIND.deferred:
-      if (waitMs === undefined) throw invalid(raw);
-      return { kind: 'deferred', waitMs };
+    case ACQUIRE_KIND.queued: {
+      const [, startInMs, position, window, intervalUs] = raw as number[];
+      if (intervalUs === undefined) throw invalid(raw);
+      return { kind: 'queued', startInMs: startInMs!, position: position!, window: window!, intervalMs: intervalUs / 1_000 };
+    }
     case ACQUIRE_KIND.blocked:
       return { kind: 'blocked' };
     case ACQUIRE_KIND.paused:

@@ -34,7 +34,7 @@ export function createLimitReport(deps: LimitReportDeps): (keys: readonly string
     stock.drop(keys);
     for (const key of keys) {
       const spec = keyState.specOf(key);
-      scriptKeys.push(limiterKeys.state(key), limiterKeys.recent429(key), limiterKeys.bookings(key));
+      scriptKeys.push(limiterKeys.state(key), limiterKeys.recent429(key));
       args.push(key, spec.rate, spec.burst, pauseMs, is429 ? 1 : 0, meter.rate(key));
       keyState.markDynamic(key);
     }

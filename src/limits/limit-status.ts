@@ -69,7 +69,7 @@ export async function readKeys(redis: Redis, keys: string[], now: number): Promi
     pipeline.pttl(limiterKeys.override(key));
     pipeline.zcount(limiterKeys.leases(key), now, '+inf');
     pipeline.lrange(limiterKeys.recent429(key), 0, 99);
-    pipeline.zcard(limiterKeys.bookings(key));
+    pipeline.zcard(limiterKeys.line(key));
     pipeline.hgetall(limiterKeys.circuitWindow(key));
     pipeline.zcard(limiterKeys.circuitWaiting(key));
   }
@@ -90,7 +90,7 @@ export async function readKeys(redis: Redis, keys: string[], now: number): Promi
   });
 }
 
-/** Nothing left in Redis for the key: no state, no override, no booking. */
+/** Nothing left in Redis for the key: no state, no override, nobody in line. */
 export function isForgotten(reading: Omit<KeyReading, 'key'>): boolean {
   return Object.keys(reading.state).length === 0 && Object.keys(reading.override).length === 0 && reading.queued === 0;
 }

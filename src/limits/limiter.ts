@@ -7,7 +7,8 @@ import type { Logger } from '../observability/logger.js';
 import { createRateMeter } from './rate-meter.js';
 import { ShutdownAbortError } from '../errors.js';
 import { watchEventLoopLag } from '../support/event-loop-lag.js';
-import { jitter } from '../support/sleep.js';
+import { jitter, sleep } from '../support/sleep.js';
+import { DEFAULT_MAX_IN_SLOT_WAIT_MS, onDueGrid, queuedDelayMs } from './line.js';
 import { acquireArgs, decodeAcquireReply, type AcquireReply } from './acquire-call.js';
 import { createKeyState } from './key-state.js';
 import { createSlotStock } from './slot-stock.js';
@@ -21,7 +22,7 @@ export interface LimiterOptions {
   redis: Redis;
   config: SluiceConfig;
   logger: Logger;
-  /** A job whose key opens within this long waits in its worker slot; later ones are delayed. Default 250 ms. */
+  /** A job whose slot comes within this long waits in its worker slot; later ones are delayed. Default 250 ms. */
   maxInSlotWaitMs?: number;
   /** How often operator changes and learned limits are looked for. Default 1,000 ms. */
   refreshIntervalMs?: number;
@@ -35,14 +36,16 @@ export interface LimiterOptions {
  */
 export type Gate =
   | { kind: 'go'; lease: Lease | undefined; probes?: string[] | undefined }
-  | { kind: 'defer'; waitMs: number; reason: 'rate' | 'concurrency' | 'paused' }
+  /** `position`: where a job deferred for its rate-limit turn stands in its key's line. */
+  | { kind: 'defer'; waitMs: number; reason: 'rate' | 'concurrency' | 'paused'; position?: number }
   /** A key's circuit is open: nothing is sent on it but a probe; `maxOpenMs` is how long its jobs may wait. */
   | { kind: 'circuit-open'; waitMs: number; openForMs: number; maxOpenMs: number };
 
 export type { CircuitTransition, Lease, LimitSignal, RequestOutcome };
 
 export interface Limiter {
-  acquire(keys: readonly string[], jobId: string, leaseMs: number, signal?: AbortSignal): Promise<Gate>;
+  /** `holder`: who waits in the keys' lines, `{queue}jobId` (see bookingHolder). */
+  acquire(keys: readonly string[], holder: string, leaseMs: number, signal?: AbortSignal): Promise<Gate>;
   release(lease: Lease | undefined): Promise<void>;
   /** Feeds a response back: pauses the key for everyone, or lowers its rate on a 429. */
   observe(keys: readonly string[], signal: LimitSignal): Promise<void>;
@@ -53,8 +56,8 @@ export interface Limiter {
 
 /** Concurrency-blocked jobs re-check this often while they may wait in their slot. */
 const BLOCKED_POLL_MS = 25;
-/** A start given up because this process lags comes back after about this long. */
-const LAG_DEFER_MS = 150;
+/** A start given up because this process lags asks again after about this long. */
+const LAG_PAUSE_MS = 150;
 const HEARTBEAT_TTL_MS = 15_000;
 
 /**
@@ -66,8 +69,7 @@ const HEARTBEAT_TTL_MS = 15_000;
 export function createLimiter(options: LimiterOptions): Limiter {
   const { redis, config } = options;
   const logger = options.logger.child({ component: 'limiter' });
-  const maxInSlotWaitMs = options.maxInSlotWaitMs ?? 250;
-  const wakeLeadMs = Math.floor(maxInSlotWaitMs / 2);
+  const maxInSlotWaitMs = options.maxInSlotWaitMs ?? DEFAULT_MAX_IN_SLOT_WAIT_MS;
   const processId = randomUUID();
   const acquireScript = defineScript(redis, 'limit-acquire');
   const releaseScript = defineScript(redis, 'limit-release');
@@ -109,9 +111,9 @@ export function createLimiter(options: LimiterOptions): Limiter {
   timer.unref();
   refresh().catch((error: unknown) => logger.warn({ err: error }, 'could not read limit state'));
 
-  async function acquire(keys: readonly string[], jobId: string, leaseMs: number, signal?: AbortSignal): Promise<Gate> {
+  async function acquire(keys: readonly string[], holder: string, leaseMs: number, signal?: AbortSignal): Promise<Gate> {
     if (keys.length === 0 || !keyState.needsScript(keys) || stock.take(keys)) return started(keys, undefined);
-    const gate = await stock.book(keys, (onReply) => acquireByScript(keys, jobId, leaseMs, signal, onReply));
+    const gate = await stock.book(keys, (onReply) => acquireByScript(keys, holder, leaseMs, signal, onReply));
     return gate === 'stocked' ? started(keys, undefined) : gate;
   }
 
@@ -123,39 +125,44 @@ export function createLimiter(options: LimiterOptions): Limiter {
   /** `onReply`: given every reply as soon as the script has answered (see SlotStock). */
   async function acquireByScript(
     keys: readonly string[],
-    jobId: string,
+    holder: string,
     leaseMs: number,
     signal: AbortSignal | undefined,
     onReply: (reply: AcquireReply) => void,
   ): Promise<Gate> {
-    const leaseId = `${jobId}:${randomUUID().slice(0, 8)}`;
-    // A job waiting on an open circuit is recorded under its id (a booking holder: it names its queue) to be woken on close.
-    const waiter = jobId;
+    const leaseId = `${holder}:${randomUUID().slice(0, 8)}`;
+    // A job waiting on an open circuit is recorded as the holder (it names its queue) to be woken on close.
     const circuitOn = (key: string) => keyState.circuitOf(key) !== undefined;
     const wantSlots = stock.wanted(keys);
-    const args = acquireArgs({ keys, jobId, leaseId, leaseMs, maxInSlotWaitMs, wantSlots, waiter, specOf: keyState.specOf, circuitOn });
+    const call = { keys, holder, leaseId, leaseMs, maxInSlotWaitMs, wantSlots, waiter: holder, specOf: keyState.specOf, circuitOn };
+    // Once it had its turn and missed its slot, the job asks again from the head of the line.
+    let restore = false;
     const blockedSince = Date.now();
     for (;;) {
       // Lateness counts from when the script was sent: a busy process may read its reply late.
       const sentAt = Date.now();
-      const reply = decodeAcquireReply(await acquireScript(...args));
+      const reply = decodeAcquireReply(await acquireScript(...acquireArgs({ ...call, restore })));
       onReply(reply);
       if (reply.kind === 'go') {
         const lease = leaseOf(keys, leaseId, reply.leasedMask);
         const timing = { slot: sentAt + reply.waitMs, slackMs: reply.slackMs, intervalMs: reply.intervalMs };
-        const start = await starts.waitForStart(keys, jobId, timing, signal);
+        const start = await starts.waitForStart(keys, holder, timing, signal);
         const probes = keys.filter((_, i) => (reply.probesMask & (2 ** i)) !== 0);
         if (start === 'go') return started(keys, lease, probes);
         // Not started after all: its probe (if it held one) goes to the next start.
         if (probes.length) circuits.record(keys, undefined, probes);
         await leases.release(lease);
         if (start === 'aborted') throw new ShutdownAbortError();
-        if (start === 'give-back') return { kind: 'defer', waitMs: jitter(LAG_DEFER_MS, 0.5), reason: 'rate' };
+        // A lagging process waits here a moment for the lag to pass; either way the job keeps its turn.
+        if (start === 'give-back' && !(await sleep(jitter(LAG_PAUSE_MS, 0.5), signal))) throw new ShutdownAbortError();
+        restore = true;
         continue;
       }
-      // Booked for later: come back a little before the slot and wait the rest in the slot, so that
-      // queue latency does not make the start late (a late start loses its slot).
-      if (reply.kind === 'deferred') return { kind: 'defer', waitMs: Math.max(1, reply.waitMs - wakeLeadMs), reason: 'rate' };
+      // Not its turn: away until about its turn, keeping its place in line.
+      if (reply.kind === 'queued') {
+        const waitMs = onDueGrid(queuedDelayMs(reply, maxInSlotWaitMs), Date.now());
+        return { kind: 'defer', waitMs, reason: 'rate', position: reply.position };
+      }
       if (reply.kind === 'paused') return { kind: 'defer', waitMs: jitter(reply.waitMs, 0.5), reason: 'paused' };
       if (reply.kind === 'circuit-open') return circuitOpen(keys, reply.waitMs, reply.openForMs);
       // Blocked on concurrency: wait in the slot a little (woken early by a local release), then give it back.

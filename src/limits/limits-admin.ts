@@ -18,8 +18,8 @@ export interface LimitChange {
 export interface LimitsAdmin {
   list(): Promise<LimitStatus[]>;
   /**
-   * Overrides a key for every worker within a second; `ttlMs` makes it temporary. Returns who held
-   * the bookings of the old schedule: the jobs deferred for a slot (see wakeDeferredJobs).
+   * Overrides a key for every worker within a second; `ttlMs` makes it temporary. Returns who waits
+   * in the key's line: the jobs delayed until about their turn at the old rate (see wakeDeferredJobs).
    */
   set(key: string, change: LimitChange, ttlMs?: number): Promise<string[]>;
   pause(key: string): Promise<void>;
@@ -39,20 +39,19 @@ export function createLimitsAdmin(options: { redis: Redis; config: SluiceConfig 
   const admin = defineScript(redis, 'limit-admin-5');
   const circuitAdmin = defineScript(redis, 'circuit-admin-4');
 
-  /** Applies a change; returns the holders of the bookings it voided (members are `holder|epoch`). */
+  /** Applies a change; returns who waits in the key's line. */
   const change = async (key: string, ttlMs: number, fields: (string | number)[], clear = false): Promise<string[]> => {
-    const booked = (await admin(
+    return (await admin(
       limiterKeys.index,
       limiterKeys.version,
       limiterKeys.state(key),
       limiterKeys.override(key),
-      limiterKeys.bookings(key),
+      limiterKeys.line(key),
       key,
       ttlMs,
       clear ? '1' : '0',
       ...fields,
     )) as string[];
-    return booked.map((member) => member.slice(0, member.lastIndexOf('|')));
   };
 
   async function list(): Promise<LimitStatus[]> {
@@ -108,7 +107,7 @@ export async function removeLimitKey(redis: Redis, key: string): Promise<void> {
     limiterKeys.state(key),
     limiterKeys.override(key),
     limiterKeys.leases(key),
-    limiterKeys.bookings(key),
+    limiterKeys.line(key),
     limiterKeys.recent429(key),
     limiterKeys.circuitWindow(key),
     limiterKeys.circuitWaiting(key),

@@ -24,7 +24,7 @@ export function createSlotStarts(logger: Logger, lag: LagWatch): SlotStarts {
     const pacerKey = keys.join('\n');
     const plan = planStart({ ...timing, now: Date.now(), lastStartAt: lastStart.get(pacerKey) });
     if (plan.kind === 'rebook') {
-      logger.debug({ limitKey, jobId, lateMs: plan.lateMs, slackMs }, 'slot missed (paced); booking again');
+      logger.debug({ limitKey, jobId, lateMs: plan.lateMs, slackMs }, 'slot missed (paced); asking again at the head of the line');
       return 'rebook';
     }
     if (intervalMs > 0) lastStart.set(pacerKey, plan.startAt);
@@ -33,9 +33,9 @@ export function createSlotStarts(logger: Logger, lag: LagWatch): SlotStarts {
     const check = checkStart({ ...timing, now: Date.now(), lagMs, giveBacks: lagGiveBacks });
     lagGiveBacks = check.giveBacks;
     if (check.kind === 'rebook') {
-      logger.debug({ limitKey, jobId, lateMs: check.lateMs, slackMs }, 'slot missed (late timer); booking again');
+      logger.debug({ limitKey, jobId, lateMs: check.lateMs, slackMs }, 'slot missed (late timer); asking again at the head of the line');
     } else if (check.kind === 'give-back') {
-      logger.debug({ limitKey, jobId, lateMs: check.lateMs, slackMs, lagMs }, 'event loop lagging; slot given back');
+      logger.debug({ limitKey, jobId, lateMs: check.lateMs, slackMs, lagMs }, 'event loop lagging; slot given back, asking again shortly');
       if (check.giveBacks === MAX_LAG_GIVE_BACKS) {
         logger.warn(
           { lagMs: Math.round(lagMs), giveBacks: check.giveBacks },

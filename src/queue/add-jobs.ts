@@ -11,6 +11,8 @@ export interface NewJob {
   dedupKey?: string;
   /** Its place in a resumable input (see EnqueueManyOptions.resumable), kept in its key's mark. */
   place?: string;
+  /** Written as a delayed job (priority 0) due this many ms from now: far back in its limit key's line. */
+  delayMs?: number;
 }
 
 /** The batch a chunk is counted in, with its keys (in the queue's slot). */
@@ -41,14 +43,14 @@ export type AddedJob = boolean | KeyHolder;
 export type AddJobs = (jobs: readonly NewJob[], options?: AddJobsOptions) => Promise<AddedJob[]>;
 
 /**
- * Adds chunks of prioritized jobs, one script call each (redis/lua/add-jobs.lua), written exactly as
+ * Adds chunks of prioritized (or delayed) jobs, one script call each (redis/lua/add-jobs.lua), written exactly as
  * BullMQ's own add writes a job: BullMQ's addBulk runs a script per job, and Redis time bounds an
  * enqueue. `name` and `priority` are the same for every job (sluice adds `op` jobs at NEW_JOB_PRIORITY).
  * The same call claims the jobs' idempotency keys and counts the added jobs in their batch.
  */
 export function createJobAdder(redis: Redis, queue: Queue, name: string, priority: number): AddJobs {
   const addJobs = defineScript(redis, 'add-jobs');
-  const { meta, prioritized, pc, marker, events, active } = queue.keys as Record<string, string>;
+  const { meta, prioritized, pc, marker, events, active, delayed } = queue.keys as Record<string, string>;
   // Never written: stands in for the keys a call does not use, in the queue's slot.
   const none = queue.toKey('none');
   return async (jobs, options = {}) => {
@@ -65,6 +67,7 @@ export function createJobAdder(redis: Redis, queue: Queue, name: string, priorit
       batch?.key ?? none,
       batch?.resultsKey ?? none,
       batch?.indexKey ?? none,
+      delayed!,
     ];
     const args: (string | number)[] = [
       now,
@@ -78,8 +81,9 @@ export function createJobAdder(redis: Redis, queue: Queue, name: string, priorit
     ];
     for (const job of jobs) {
       keys.push(queue.toKey(job.id), job.dedupKey ?? none);
-      const opts = JSON.stringify({ jobId: job.id, priority, attempts: 0 });
-      args.push(job.id, job.json ?? JSON.stringify(job.data), opts, job.place ?? '', job.dedupKey === undefined ? '0' : '1');
+      const delay = Math.max(0, Math.round(job.delayMs ?? 0));
+      const opts = JSON.stringify(delay > 0 ? { jobId: job.id, delay, attempts: 0 } : { jobId: job.id, priority, attempts: 0 });
+      args.push(job.id, job.json ?? JSON.stringify(job.data), opts, job.place ?? '', job.dedupKey === undefined ? '0' : '1', delay);
     }
     const replies = (await addJobs(keys.length, ...keys, ...args)) as (number | string)[];
     return replies.map((reply) => (typeof reply === 'number' ? reply === 1 : keyHolder(reply)));

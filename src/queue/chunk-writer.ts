@@ -5,6 +5,8 @@ import type { QueueKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
 import { createJobAdder, type KeyHolder } from './add-jobs.js';
 import { NEW_JOB_PRIORITY } from './job-data.js';
+import type { LineJoin } from '../limits/line-join.js';
+import { bookingHolder } from './wake-jobs.js';
 import type { PreparedJob } from './prepare-job.js';
 
 export interface EnqueueResult {
@@ -18,11 +20,15 @@ export interface EnqueueResult {
 export interface ChunkWriterOptions {
   redis: Redis;
   queue: Queue;
+  /** The queue's name (the job holders in lines name it). */
+  queueName: string;
   keys: QueueKeys;
   /** How long an idempotency key dedups once its job was added. */
   dedupWindowMs: number;
   /** How long batch counters and results are kept, in seconds. */
   batchRetentionSeconds: number;
+  /** Places the jobs in their limit keys' lines and says how long to delay each (none: no line at enqueue). */
+  lineJoin?: LineJoin;
 }
 
 export type ChunkWriter = (chunk: PreparedJob[], batchId: string | undefined) => Promise<EnqueueResult[]>;
@@ -33,7 +39,7 @@ export type ChunkWriter = (chunk: PreparedJob[], batchId: string | undefined) =>
  * was not written nor hold a key for one); a second lists the duplicates in the batch, if any.
  */
 export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
-  const { redis, queue, keys, dedupWindowMs, batchRetentionSeconds } = options;
+  const { redis, queue, queueName, keys, dedupWindowMs, batchRetentionSeconds, lineJoin } = options;
   const addJobs = createJobAdder(redis, queue, 'op', NEW_JOB_PRIORITY);
   const addDuplicates = defineScript(redis, 'add-duplicates-2');
 
@@ -48,8 +54,12 @@ export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
             indexKey: keys.batchIndex,
             retentionSeconds: batchRetentionSeconds,
           };
+    // In line first: a job far back is written delayed to about its turn (a duplicate leaves a gap the line skips).
+    const delays = lineJoin
+      ? await lineJoin(chunk.map((item) => ({ holder: bookingHolder(queueName, item.jobId), keys: item.limitKeys })))
+      : [];
     const added = await addJobs(
-      chunk.map((item) => ({ id: item.jobId, json: item.data, dedupKey: item.dedupKey, place: item.place })),
+      chunk.map((item, i) => ({ id: item.jobId, json: item.data, dedupKey: item.dedupKey, place: item.place, delayMs: delays[i] ?? 0 })),
       { dedupWindowMs, ...(batch ? { batch } : {}) },
     );
     const results: EnqueueResult[] = [];

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { ValidationError } from '../errors.js';
-import { parseOperation } from '../operation/parse-operation.js';
+import { limitKeysOf, parseOperation } from '../operation/parse-operation.js';
+import type { Operation } from '../operation/schema.js';
 import { jobIdForKey, jobIdForPlace, sha256, type QueueKeys } from '../redis/keys.js';
 import { defaultIdempotencyKey } from './job-data.js';
 
@@ -18,6 +19,8 @@ export interface PreparedJob {
   place: string;
   /** Its `meta`, for a duplicate's result line. */
   meta: unknown;
+  /** The limit keys it consumes (it joins their lines at enqueue, see LineJoin). */
+  limitKeys: string[];
 }
 
 /** Where an operation is in an input that is read the same way every time (see EnqueueManyOptions.resumable). */
@@ -42,8 +45,10 @@ export interface PrepareOptions {
  */
 export function prepareJob(options: PrepareOptions, input: unknown, index: number | undefined, position?: Position): PreparedJob {
   let givenKey: string | undefined;
+  let limitKeys: string[];
   if (options.prevalidated) {
     givenKey = (input as { idempotencyKey?: string }).idempotencyKey;
+    limitKeys = prevalidatedKeys(input);
   } else {
     const parsed = parseOperation(input, options.config);
     if (!parsed.ok) {
@@ -51,6 +56,7 @@ export function prepareJob(options: PrepareOptions, input: unknown, index: numbe
       throw new ValidationError(where, parsed.issues);
     }
     givenKey = parsed.operation.idempotencyKey;
+    limitKeys = limitKeysOf(parsed.operation);
   }
   const opJson = JSON.stringify(input);
   const place = position === undefined ? '' : placeOf(position, opJson);
@@ -66,10 +72,20 @@ export function prepareJob(options: PrepareOptions, input: unknown, index: numbe
     idempotencyKey,
     place,
     meta: (input as { meta?: unknown }).meta,
+    limitKeys,
   };
 }
 
 /** An operation's place: the same input line, with the same content, into the same batch, has the same place. */
 function placeOf(position: Position, opJson: string): string {
   return sha256(`${position.batchId}\n${position.source}\n${position.position}\n${opJson}`).slice(0, 40);
+}
+
+/** A prevalidated operation's limit keys; none for one that has neither target nor URL (its worker refuses it). */
+function prevalidatedKeys(input: unknown): string[] {
+  try {
+    return limitKeysOf(input as Operation);
+  } catch {
+    return [];
+  }
 }

@@ -7,6 +7,7 @@ import { closeRedis, createRedisConnection } from '../redis/connection.js';
 import { openBullQueue } from './bull-queue.js';
 import { createBatchBookkeeper } from './batch-bookkeeping.js';
 import { createChunkWriter, type EnqueueResult } from './chunk-writer.js';
+import { createLineJoin } from '../limits/line-join.js';
 import { prepareJob, type Position, type PreparedJob } from './prepare-job.js';
 
 export type { EnqueueResult } from './chunk-writer.js';
@@ -105,7 +106,8 @@ export function createProducer(options: ProducerOptions): Producer {
   // Redis errors reach the caller through the enqueue that fails; without a listener BullMQ prints each one.
   queue.on('error', () => undefined);
   const batches = createBatchBookkeeper(redis, keys, batchRetention);
-  const writeChunk = createChunkWriter({ redis, queue, keys, dedupWindowMs, batchRetentionSeconds: batchRetention });
+  const lineJoin = createLineJoin(redis, config);
+  const writeChunk = createChunkWriter({ redis, queue, queueName, keys, dedupWindowMs, batchRetentionSeconds: batchRetention, lineJoin });
   let closing: Promise<void> | undefined;
 
   async function enqueue(operation: unknown, enqueueOptions: EnqueueOptions = {}) {

@@ -101,7 +101,8 @@ export const limiterKeys = {
   state: (key: string) => `${LIMITS}:state:${key}`,
   override: (key: string) => `${LIMITS}:override:${key}`,
   leases: (key: string) => `${LIMITS}:leases:${key}`,
-  bookings: (key: string) => `${LIMITS}:bookings:${key}`,
+  /** A key's line: the jobs waiting for its slots (zset: holder `{queue}jobId` → ticket; see redis/lua/includes/line.lua). */
+  line: (key: string) => `${LIMITS}:line:${key}`,
   recent429: (key: string) => `${LIMITS}:429:${key}`,
   /** A key's circuit breaker window: attempts and failures per tenth of the window (hash). */
   circuitWindow: (key: string) => `${LIMITS}:circuit:${key}`,

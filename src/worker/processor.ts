@@ -82,7 +82,10 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
       .catch((error: unknown) => ({ kind: 'failed' as const, error }));
     if (gate.kind === 'failed') return end.interrupted(gate.error, 'the limiter', log);
     if (gate.kind === 'defer') {
-      log.debug({ outcome: 'deferred', reason: gate.reason, delayMs: gate.waitMs }, 'limit key busy; job deferred');
+      log.debug(
+        { outcome: 'deferred', reason: gate.reason, delayMs: gate.waitMs, position: gate.position },
+        'limit key busy; job deferred',
+      );
       return end.requeue(gate.waitMs);
     }
     if (gate.kind === 'circuit-open') return end.waitForCircuit(gate, { operation, limitKey }, log);

@@ -4,11 +4,13 @@
  * front, or the scripted target server). Every limit key name is used by one test only: the
  * limiter's keys are global to the Redis, not per queue.
  */
+import { Queue } from 'bullmq';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { startDemoApi } from '../../src/demo/demo-api.js';
 import { startDemoApiProcess } from '../helpers/demo-api-process.js';
 import type { LimitStatus } from '../../src/limits/limits-admin.js';
 import { startRedisServer } from '../../src/support/redis-server.js';
+import { PREFIX, bullQueueName, limiterKeys } from '../../src/redis/keys.js';
 import { now, useCli, type CliProcess, type CliResult } from '../helpers/cli-process.js';
 import { uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
 import { startTestTarget, type RecordedRequest, type TargetServer } from '../helpers/target-server.js';
@@ -57,6 +59,7 @@ function posts(
 
 /** One scenario's queue, config and workers, and the CLI commands a test runs on them. */
 interface Fleet {
+  queue: string;
   /** The workers started so far. */
   workers: CliProcess[];
   /** Starts `count` more workers (with the worker env), ready. */
@@ -87,6 +90,7 @@ async function startFleet(
   const env: Env = { SLUICE_QUEUE: queue, SLUICE_CONFIG: path, ...options.env };
   const workers: CliProcess[] = [];
   const fleet: Fleet = {
+    queue,
     workers,
     async startWorkers(count) {
       const started = await cli.startWorkers(count, { concurrency: options.concurrency, env: { ...env, ...options.workerEnv } });
@@ -462,3 +466,92 @@ describe('head-of-line blocking', () => {
     expect(slowArrivals.length).toBeLessThanOrEqual(Math.ceil(elapsedS * 2) + 2);
   }, 60_000);
 });
+
+describe('the line: a backlog waits its turn', () => {
+  /** BullMQ's fetch counter (`ats`) summed over the queue's completed jobs, and their number. */
+  async function fetchesOf(queue: string): Promise<{ jobs: number; fetches: number }> {
+    const bull = new Queue(bullQueueName(queue), { connection: redis().client, prefix: PREFIX });
+    try {
+      const jobs = await bull.getJobs(['completed'], 0, -1);
+      return { jobs: jobs.length, fetches: jobs.reduce((sum, job) => sum + job.attemptsStarted, 0) };
+    } finally {
+      await bull.close();
+    }
+  }
+
+  it('limits set mid-backlog speeds up every queue on the key within 2 s; each job was fetched about once', async () => {
+    const target = await localTarget();
+    const limits = { 'shared-line': { requestsPerSecond: 5, burst: 2 } };
+    const first = await startFleet('line-a', { limits, workers: 1, concurrency: 20 });
+    const second = await startFleet('line-b', { limits, workers: 1, concurrency: 20 });
+    await first.enqueue(posts(120, 'shared-line', (i) => `${target.url}/a/${i}`));
+    await second.enqueue(posts(120, 'shared-line', (i) => `${target.url}/b/${i}`));
+    await waitFor(() => target.requests.length >= 10, { timeoutMs: 20_000, what: '10 requests' });
+
+    const set = await first.run(['limits', 'set', 'shared-line', '--rps', '40']);
+    expect(set.code, set.stderr).toBe(0);
+    // Woken in both queues, whichever queue's command set it.
+    expect(set.stdout).toMatch(/deferred operations in queues \S+ \(\d+\), \S+ \(\d+\) woken/);
+    const setAt = now();
+    await pause(Math.max(0, setAt + 4_000 - now()));
+    // 40/s shared is ~40 each in these two seconds; the old 5/s would give ~5 each.
+    const window = between(target.requests, setAt + 2_000, setAt + 4_000);
+    expect(window.filter((r) => r.path.startsWith('/a/')).length).toBeGreaterThanOrEqual(15);
+    expect(window.filter((r) => r.path.startsWith('/b/')).length).toBeGreaterThanOrEqual(15);
+
+    await waitFor(() => target.requests.length >= 240, { timeoutMs: 30_000, what: 'all 240 requests' });
+    for (const fleet of [first, second]) await stopWorkers(fleet.workers);
+    // Delayed to about their turn at enqueue (woken once by the change): not fetched over and over.
+    const counts = await Promise.all([fetchesOf(first.queue), fetchesOf(second.queue)]);
+    const jobs = counts[0].jobs + counts[1].jobs;
+    expect(jobs).toBe(240);
+    expect((counts[0].fetches + counts[1].fetches) / jobs).toBeLessThan(1.6);
+  }, 60_000);
+
+  it("a lost line (the key's limiter state gone mid-backlog) is made anew in arrival order: nobody is left far in the future", async () => {
+    const target = await localTarget();
+    const fleet = await startFleet('line-lost', {
+      limits: { 'lost-line': { requestsPerSecond: 30, burst: 3 } },
+      workers: 2,
+      concurrency: 20,
+    });
+    const batchId = await fleet.enqueue(posts(300, 'lost-line', (i) => `${target.url}/lost/${i}`));
+    await waitFor(() => target.requests.length >= 60, { timeoutMs: 20_000, what: '~2 s of requests' });
+    // As a Redis without persistence that restarted would leave it (the jobs kept by an AOF of their own, say).
+    await redis().client.del(limiterKeys.state('lost-line'), limiterKeys.line('lost-line'));
+
+    await fleet.expectAllSucceeded(batchId, { total: 300 });
+    const arrivals = arrivalsUnder(target, '/lost/');
+    const spanS = (Math.max(...arrivals) - Math.min(...arrivals)) / 1_000;
+    // 300 at 30/s needs 10 s; jobs that held tickets of the old line took new ones when they came back.
+    expect(spanS).toBeLessThan(1.2 * 10);
+    expect(maxInWindow(arrivals, 1_000)).toBeLessThanOrEqual(36);
+  }, 60_000);
+
+  it('a worker SIGKILLed while its jobs hold places in line: no job lost, the others keep the pace', async () => {
+    const target = await localTarget();
+    const fleet = await startFleet('line-kill', {
+      limits: { 'kill-line': { requestsPerSecond: 20, burst: 2 } },
+      workers: 2,
+      concurrency: 20,
+      // Short locks so the dead worker's jobs come back within the test.
+      workerEnv: { SLUICE_LOCK_DURATION_MS: '4000', SLUICE_STALLED_INTERVAL_MS: '2000' },
+    });
+    const batchId = await fleet.enqueue(posts(200, 'kill-line', (i) => `${target.url}/kill/${i}`));
+    await waitFor(() => target.requests.length >= 40, { timeoutMs: 20_000, what: '~2 s of requests' });
+    await fleet.workers[0]!.kill();
+    const killedAt = now();
+
+    await fleet.expectAllSucceeded(batchId, { total: 200 });
+    const arrivals = arrivalsUnder(target, '/kill/').sort((a, b) => a - b);
+    // The other worker kept sending while the dead one's jobs waited out their locks: no gap longer than a lock.
+    const after = arrivals.filter((at) => at > killedAt);
+    expect(Math.max(...gapsOf(after))).toBeLessThan(4_000);
+    expect(new Set(target.requests.map((request) => request.path)).size).toBe(200);
+  }, 60_000);
+});
+
+/** The gaps between consecutive times. */
+function gapsOf(sorted: number[]): number[] {
+  return sorted.slice(1).map((at, i) => at - sorted[i]!);
+}

@@ -63,6 +63,28 @@ describe('adding a chunk of jobs in one call', () => {
     expect(await queue.getJobCounts('prioritized')).toEqual({ prioritized: 2 });
   });
 
+  it('writes a job given a delay (far back in its line) as queue.add does a delayed job: priority 0, the delayed set, the marker', async () => {
+    const { queue, add } = openQueue();
+    const data = { op: { method: 'GET', url: 'https://example.com/x' }, opId: 'u-2' };
+    await queue.add('op', data, { jobId: 'late-bullmq', delay: 60_000 });
+    expect(await add([{ id: 'late-sluice', data, delayMs: 60_000 }])).toEqual([true]);
+
+    const ours = await storedJob(queue, 'late-sluice');
+    const theirs = await storedJob(queue, 'late-bullmq');
+    expect({ ...ours, opts: JSON.parse(ours.opts!) }).toEqual({ ...theirs, opts: { ...JSON.parse(theirs.opts!), jobId: 'late-sluice' } });
+    const strip = (events: string[][]) => events.map((fields) => fields.filter((field) => !/^\d{13}$/.test(field)));
+    expect(strip(await eventsOf(queue, 'late-sluice'))).toEqual(strip(await eventsOf(queue, 'late-bullmq')));
+    // Due a minute from now, in BullMQ's delayed score (due time × 4096 + a counter); the marker names the first due.
+    const scores = await redis().client.zrange(queue.keys.delayed!, 0, -1, 'WITHSCORES');
+    expect(scores.filter((_, i) => i % 2 === 0).sort()).toEqual(['late-bullmq', 'late-sluice']);
+    for (let i = 1; i < scores.length; i += 2) expect(Math.floor(Number(scores[i]) / 0x1000)).toBeGreaterThan(Date.now() + 55_000);
+    expect(Number(await redis().client.zscore(queue.keys.marker!, '1'))).toBeGreaterThan(Date.now() + 55_000);
+    expect(await queue.getJobCounts('delayed', 'prioritized', 'wait')).toEqual({ delayed: 2, prioritized: 0, wait: 0 });
+    const job = await queue.getJob('late-sluice');
+    expect(job?.delay).toBe(60_000);
+    expect(await job?.getState()).toBe('delayed');
+  });
+
   it('leaves a job whose id exists as it is, and says so', async () => {
     const { queue, add } = openQueue();
     await add([{ id: 'same', data: { v: 1 } }]);

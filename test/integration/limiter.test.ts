@@ -105,7 +105,7 @@ describe('keys with no limit', () => {
     expect(Date.now() - started).toBeLessThan(500);
     expect(await scriptCalls()).toBe(before);
     // Nothing was written for the key either.
-    expect(await redis().client.exists(limiterKeys.state('free-key'), limiterKeys.bookings('free-key'))).toBe(0);
+    expect(await redis().client.exists(limiterKeys.state('free-key'), limiterKeys.line('free-key'))).toBe(0);
     expect(await redis().client.sismember(limiterKeys.index, 'free-key')).toBe(0);
     await limiter.release(undefined);
 
@@ -149,11 +149,11 @@ describe('rate', () => {
     expect(span).toBeGreaterThanOrEqual(19 * 95);
     // Not starved either: booked slots were used (a wasted slot would stretch the run).
     expect(Math.max(...times) - started).toBeLessThan(6_000);
-    // Most jobs were booked ahead and came back for their slot.
+    // Most jobs waited their turn in line away from their worker slot and came back for it.
     const deferred = goes.filter((go) => go.deferrals.some((gate) => gate.kind === 'defer' && gate.reason === 'rate'));
     expect(deferred.length).toBeGreaterThanOrEqual(15);
-    // Every booking was used up.
-    expect(await redis().client.zcard(limiterKeys.bookings('ten-per-second'))).toBe(0);
+    // Every ticket was used: nobody is left in line.
+    expect(await redis().client.zcard(limiterKeys.line('ten-per-second'))).toBe(0);
   });
 });
 

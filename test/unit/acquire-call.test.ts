@@ -32,7 +32,10 @@ describe('decodeAcquireReply', () => {
       raw: [ACQUIRE_KIND.go, 0, 0, 15, 10, 1, 0b1, 0],
       reply: { kind: 'go', waitMs: 0, leasedMask: 0, slackMs: 15, intervalMs: 10, slots: 1, probesMask: 1 },
     },
-    { raw: [ACQUIRE_KIND.deferred, 1_800, 0, 0, 0, 1], reply: { kind: 'deferred', waitMs: 1_800 } },
+    {
+      raw: [ACQUIRE_KIND.queued, 12, 140, 50, 5_000],
+      reply: { kind: 'queued', startInMs: 12, position: 140, window: 50, intervalMs: 5 },
+    },
     { raw: [ACQUIRE_KIND.blocked, 0], reply: { kind: 'blocked' } },
     { raw: [ACQUIRE_KIND.paused, 2_000], reply: { kind: 'paused', waitMs: 2_000 } },
     { raw: [ACQUIRE_KIND.circuitOpen, 4_000, 0, 0, 0, 0, 0, 61_000], reply: { kind: 'circuit-open', waitMs: 4_000, openForMs: 61_000 } },
@@ -47,7 +50,7 @@ describe('decodeAcquireReply', () => {
     { what: 'a go without its slots', raw: [1, 40, 0, 15, 10] },
     { what: 'a go without its probes', raw: [1, 40, 0, 15, 10, 1] },
     { what: 'an open circuit without how long it has been open', raw: [5, 4_000] },
-    { what: 'a deferral without its wait', raw: [2] },
+    { what: 'a queued reply without its place', raw: [2, 12, 140, 50] },
     { what: 'a pause without its wait', raw: [4] },
     { what: 'a value that is not a number', raw: [1, '40', 0, 15, 10, 1] },
     { what: 'a value that is not finite', raw: [2, Number.NaN, 0, 0, 0, 1] },
@@ -61,16 +64,17 @@ describe('decodeAcquireReply', () => {
 });
 
 describe('acquireArgs', () => {
-  it('puts the key count first, then KEYS (the index, five per limit key), then ARGV (seven, then five per key)', () => {
+  it('puts the key count first, then KEYS (the index, five per limit key), then ARGV (eight, then five per key)', () => {
     const specs: Record<string, LimitSpec> = { a: { rate: 10, burst: 5, concurrency: 0 }, b: { rate: 0, burst: 1, concurrency: 2 } };
     const args = acquireArgs({
       keys: ['a', 'b'],
-      jobId: 'job-1',
+      holder: '{q}job-1',
       leaseId: 'job-1:abcd',
       leaseMs: 30_000,
       maxInSlotWaitMs: 250,
       wantSlots: 1,
-      waiter: 'q\tjob-1',
+      waiter: '{q}job-1',
+      restore: true,
       specOf: (key) => specs[key]!,
       circuitOn: (key) => key === 'a',
     });
@@ -78,7 +82,7 @@ describe('acquireArgs', () => {
       limiterKeys.state(key),
       limiterKeys.override(key),
       limiterKeys.leases(key),
-      limiterKeys.bookings(key),
+      limiterKeys.line(key),
       limiterKeys.circuitWaiting(key),
     ];
     expect(args).toEqual([
@@ -87,12 +91,13 @@ describe('acquireArgs', () => {
       ...perKey('a'),
       ...perKey('b'),
       2,
-      'job-1',
+      '{q}job-1',
       'job-1:abcd',
       30_000,
       250,
       1,
-      'q\tjob-1',
+      '{q}job-1',
+      1,
       'a',
       10,
       5,

@@ -52,7 +52,7 @@ const PATTERNS: Record<string, RegExp> = {
   'limits.state': /^sluice:\{limits\}:state:(.+)$/,
   'limits.override': /^sluice:\{limits\}:override:(.+)$/,
   'limits.leases': /^sluice:\{limits\}:leases:(.+)$/,
-  'limits.bookings': /^sluice:\{limits\}:bookings:(.+)$/,
+  'limits.line': /^sluice:\{limits\}:line:(.+)$/,
   'limits.recent429': /^sluice:\{limits\}:429:(.+)$/,
   'limits.circuitWindow': /^sluice:\{limits\}:circuit:(.+)$/,
   'limits.circuitWaiting': /^sluice:\{limits\}:circuit-waiting:(.+)$/,

@@ -13,7 +13,7 @@ const go = (slots: number, intervalMs = 0): AcquireReply => ({
   slots,
   probesMask: 0,
 });
-const deferred: AcquireReply = { kind: 'deferred', waitMs: 500 };
+const deferred: AcquireReply = { kind: 'queued', startInMs: 500, position: 100, window: 50, intervalMs: 5 };
 
 function setup(rate = 0) {
   let t = 100_000;

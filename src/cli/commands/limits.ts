@@ -146,9 +146,9 @@ export function parseDuration(text: string): number {
 }
 
 /**
- * Wakes the jobs that were deferred for slots under the old schedule, in every queue that holds
- * some, so that they book again under the new one now (a raised limit speeds a waiting backlog up at
- * once).
+ * Wakes the jobs waiting in the key's line, in every queue that holds some: they were delayed until
+ * about their turn at the old rate, and find it at the new one now (a raised limit speeds a waiting
+ * backlog up at once).
  */
 async function woken(ctx: CliContext, holders: string[]): Promise<string> {
   if (holders.length === 0) return '';

@@ -2,7 +2,9 @@
   Adds a chunk of prioritized jobs in one call, each written exactly as BullMQ 6's
   addPrioritizedJob writes it (job hash, the prioritized set scored with BullMQ's priority counter,
   the `added` and `waiting` events, the queue's marker), so BullMQ workers, boards and Job.fromId
-  read them as their own. test/integration/add-jobs.test.ts compares the two field by field: it is
+  read them as their own. A job given a delay (one far back in its limit key's line, see
+  src/limits/line.ts) is written as addDelayedJob writes it instead: priority 0, the delayed set,
+  the `delayed` event, the marker's next timestamp; due, it comes back ahead of the prioritized. test/integration/add-jobs.test.ts compares the two field by field: it is
   the guard for a BullMQ upgrade.
 
   With the jobs, in the same call, what the producer keeps about them: each idempotency key's mark
@@ -20,8 +22,9 @@
     KEYS[7]  the batch (hash: counters), or a placeholder when there is no batch
     KEYS[8]  the batch's results (hash), or a placeholder
     KEYS[9]  the queue's batch index (zset)
-    KEYS[9 + 2 * i - 1]  for job i: its hash
-    KEYS[9 + 2 * i]      for job i: its idempotency key's mark (string), or a placeholder when it has none
+    KEYS[10] delayed (zset)
+    KEYS[10 + 2 * i - 1]  for job i: its hash
+    KEYS[10 + 2 * i]      for job i: its idempotency key's mark (string), or a placeholder when it has none
     ARGV[1]  now (ms): the jobs' timestamp, the batch's score in the index
     ARGV[2]  job name (the same for every job)
     ARGV[3]  priority (the same for every job)
@@ -30,15 +33,15 @@
     ARGV[6]  batch retention (s)
     ARGV[7]  dedup window (ms): how long a mark holds its key
     ARGV[8]  batches listed before this time (ms) are past retention and leave the index
-    ARGV[8 + 5 * (i - 1) + 1 ...]  for job i: id, data (JSON), opts (JSON), its place in its input
-      ('' when none), '1' when it has an idempotency key
+    ARGV[8 + 6 * (i - 1) + 1 ...]  for job i: id, data (JSON), opts (JSON), its place in its input
+      ('' when none), '1' when it has an idempotency key, its delay (ms; 0 for none)
   Output: per job, 1 when added; 0 when it is there already (a job with that id exists, left as it
     is as BullMQ does, or a job with a place has its result in the batch); for a key already held,
     the key's mark: '<job id> <batch id> <place>' (an older mark is the job id alone; the job id
     alone too when the job outlived its mark, which BullMQ would silently not add again)
 ]]
 local meta, prioritized, counterKey, marker, events, active = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local batchKey, resultsKey, indexKey = KEYS[7], KEYS[8], KEYS[9]
+local batchKey, resultsKey, indexKey, delayed = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local now, name, priority = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local batchId, createdAt, retention, dedupMs, expiredBefore = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 
@@ -62,21 +65,41 @@ local function blocked(jobKey, markKey, jobId, place, keyed)
   return nil
 end
 
+-- BullMQ's delayed score: the due time with a counter in its low 12 bits, FIFO within a millisecond.
+local function delayedScore(dueAt)
+  local low, high = dueAt * 0x1000, (dueAt + 1) * 0x1000 - 1
+  local last = redis.call('ZREVRANGEBYSCORE', delayed, high, low, 'WITHSCORES', 'LIMIT', 0, 1)
+  if last[2] then return math.min(high, tonumber(last[2]) + 1) end
+  return low
+end
+
 local out = {}
 local added = 0
-for i = 1, (#KEYS - 9) / 2 do
-  local jobKey, markKey, a = KEYS[9 + 2 * i - 1], KEYS[9 + 2 * i], 8 + (i - 1) * 5
+local addedDelayed, addedNow = false, false
+for i = 1, (#KEYS - 10) / 2 do
+  local jobKey, markKey, a = KEYS[10 + 2 * i - 1], KEYS[10 + 2 * i], 8 + (i - 1) * 6
   local jobId, data, opts, place, keyed = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5] == '1'
+  local delay = tonumber(ARGV[a + 6])
   local why = blocked(jobKey, markKey, jobId, place, keyed)
   if why then
     out[i] = why
   else
     if keyed then redis.call('SET', markKey, jobId .. ' ' .. batchId .. ' ' .. place, 'PX', dedupMs) end
-    redis.call('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'timestamp', now, 'delay', 0, 'priority', priority)
-    redis.call('XADD', events, '*', 'event', 'added', 'jobId', jobId, 'name', name)
-    local counter = redis.call('INCR', counterKey)
-    redis.call('ZADD', prioritized, priority * 0x100000000 + counter % 0x100000000, jobId)
-    redis.call('XADD', events, 'MAXLEN', '~', maxEvents, '*', 'event', 'waiting', 'jobId', jobId)
+    if delay > 0 then
+      redis.call('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'timestamp', now, 'delay', delay, 'priority', 0)
+      redis.call('XADD', events, '*', 'event', 'added', 'jobId', jobId, 'name', name)
+      local dueAt = tonumber(now) + delay
+      redis.call('ZADD', delayed, delayedScore(dueAt), jobId)
+      redis.call('XADD', events, 'MAXLEN', '~', maxEvents, '*', 'event', 'delayed', 'jobId', jobId, 'delay', dueAt)
+      addedDelayed = true
+    else
+      redis.call('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'timestamp', now, 'delay', 0, 'priority', priority)
+      redis.call('XADD', events, '*', 'event', 'added', 'jobId', jobId, 'name', name)
+      local counter = redis.call('INCR', counterKey)
+      redis.call('ZADD', prioritized, priority * 0x100000000 + counter % 0x100000000, jobId)
+      redis.call('XADD', events, 'MAXLEN', '~', maxEvents, '*', 'event', 'waiting', 'jobId', jobId)
+      addedNow = true
+    end
     out[i] = 1
     added = added + 1
   end
@@ -92,8 +115,13 @@ if batchId ~= '' then
   end
 end
 
--- Wake a worker, unless the queue is paused or at its global concurrency.
-if added > 0 then
+-- Workers waiting on the marker wake when the first delayed job is due (BullMQ's addDelayMarkerIfNeeded).
+if addedDelayed then
+  local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+  if first[2] then redis.call('ZADD', marker, tonumber(first[2]) / 0x1000, '1') end
+end
+-- Wake a worker for the jobs that wait now, unless the queue is paused or at its global concurrency.
+if addedNow then
   local state = redis.call('HMGET', meta, 'paused', 'concurrency')
   local maxed = state[2] and redis.call('LLEN', active) >= tonumber(state[2])
   if not state[1] and not maxed then redis.call('ZADD', marker, 0, '0') end

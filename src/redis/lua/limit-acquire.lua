@@ -1,17 +1,21 @@
 --[[
   May this operation start now? Acquires every limit key it names, atomically, in one call.
 
-  Rate: GCRA with reservations. Each key keeps a theoretical arrival time (tat). A caller gets the
-  earliest start S = max(now, tat - tau) and books it (tat = max(tat, S) + T, T = 1000 / rate ms).
-  When S is near (within maxInSlotWaitMs) the caller waits in its worker slot; when it is far, the
-  booking is recorded under the job's id and the job is delayed until S, giving its slot back. A
-  booking belongs to an epoch: pausing a key or changing its rate starts a new one, so stale
-  bookings are made again under the new schedule.
+  Rate: GCRA. Each key keeps a theoretical arrival time (tat). A start gets the earliest slot
+  S = max(now, tat - tau) and books it (tat = max(tat, S) + T, T = 1000 / rate ms), then waits for
+  it in its worker slot: only near slots are booked (within 2 × maxInSlotWaitMs), never far ones.
+
+  Line: who may book. A job waits its turn in the key's line (see includes/line.lua): it takes a
+  ticket at its first call (the producer may have given it one at enqueue) and may book a slot
+  when its position is within the window; further back it is QUEUED: delayed until about its turn,
+  keeping its ticket. A slot nobody in the window claims (S is now) goes to whoever asks, and the
+  line moves up one place as for any start: so gaps left by jobs that are gone close. A start that missed its slot asks again with
+  `restore`: it had its turn, so it stands at the head.
 
   Lateness: a start later than its slot bunches with the next ones, and the target's own GCRA does
   not bank the slots we left unused. The slack, how late a start may be before its slot is void,
   is the burst kept in reserve less a margin for the jitter between a start and its arrival at
-  the target (min(T, 20 ms)). A booking more than the slack in the past is dropped and booked anew.
+  the target (min(T, 20 ms)).
 
   Concurrency: a sorted set of leases (member lease id, score expiry). Expired leases, of workers
   that died, are dropped here, so capacity comes back within the lease time.
@@ -21,47 +25,56 @@
 
   Input:
     KEYS[1]                    index: every limit key name in use (set)
-    KEYS[2 + 5 * (i - 1) ...]  for limit key i: state (hash), override (hash), leases (zset), bookings (zset),
-             circuit waiters (zset: job (as jobId names it) → since, woken when the circuit closes)
+    KEYS[2 + 5 * (i - 1) ...]  for limit key i: state (hash), override (hash), leases (zset), line (zset),
+             circuit waiters (zset: job (as holder names it) → since, woken when the circuit closes)
     ARGV[1]  n, the number of limit keys
-    ARGV[2]  jobId (bookings are made under it)
+    ARGV[2]  holder: who waits in the lines (`{queue}jobId`)
     ARGV[3]  leaseId (the concurrency lease, if one is taken)
     ARGV[4]  leaseMs, how long a lease lives unless released
     ARGV[5]  maxInSlotWaitMs, the longest wait a caller does in its worker slot
     ARGV[6]  wantSlots, consecutive slots the caller would take at once (a fast key's stock)
     ARGV[7]  waiter, recorded among a key's circuit waiters while its circuit is open ('' for none)
-    ARGV[8 + 5 * (i - 1) ...]  for limit key i: name, rate (requests/s, 0 = none), burst, concurrency (0 = none),
+    ARGV[8]  restore: '1' when the caller had its turn and missed its slot (it stands at the head)
+    ARGV[9 + 5 * (i - 1) ...]  for limit key i: name, rate (requests/s, 0 = none), burst, concurrency (0 = none),
              circuit ('1' when the key's circuit breaker is on)
-  Output: {kind, waitMs, leased, slackMs, intervalMs, slots, probes, openForMs}
-    kind     GO (start after waitMs), DEFERRED (booked: come back in waitMs), BLOCKED (concurrency),
-             PAUSED (by an operator; look again in waitMs), CIRCUIT_OPEN (look again in waitMs; open for openForMs)
+  Output: GO {1, waitMs, leased, slackMs, intervalMs, slots, probes}; QUEUED {2, startInMs, position,
+    window, intervalUs}; BLOCKED {3}; PAUSED {4, waitMs}; CIRCUIT_OPEN {5, waitMs, 0, 0, 0, 0, 0, openForMs}
+    GO       start after waitMs, within slackMs after it
     leased   bit mask of the keys on which a concurrency lease was taken (release after the request)
-    slackMs  how late the start may be before its slot is void (it must then acquire again)
     intervalMs  the slot spacing of the slowest key (the caller spaces its own late starts by it)
     slots    consecutive slots taken: the first for this start, the rest for the caller's next ones
     probes   bit mask of the keys whose circuit is open and on which this start is the probe
+    QUEUED   not its turn: its position in the line whose turn comes last, that line's window and
+             slot spacing (µs), and the earliest slot (startInMs from now); the caller delays the
+             job until about its turn (src/limits/line.ts)
+    BLOCKED  a key is at its concurrency limit; PAUSED by an operator (look again in waitMs)
+    CIRCUIT_OPEN  look again in waitMs; the circuit has been open for openForMs
 ]]
 --- @include "now-ms"
 --- @include "effective-rate"
 --- @include "acquire-kinds"
+--- @include "line"
 
 local indexKey = KEYS[1]
 local n = tonumber(ARGV[1])
-local jobId, leaseId = ARGV[2], ARGV[3]
+local holder, leaseId = ARGV[2], ARGV[3]
 local leaseMs, maxWait, wantSlots, waiter = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+local restore = ARGV[8] == '1'
 
 local now = nowMs()
 local start = now
+-- Whether every key lets this caller book (its position is in the window, or the slot is free).
+local admitted = true
 local ks = {}
 for i = 1, n do
-  local kb, ab = 2 + (i - 1) * 5, 8 + (i - 1) * 5
-  local k = { state = KEYS[kb], override = KEYS[kb + 1], leases = KEYS[kb + 2], bookings = KEYS[kb + 3], waiters = KEYS[kb + 4] }
+  local kb, ab = 2 + (i - 1) * 5, 9 + (i - 1) * 5
+  local k = { state = KEYS[kb], override = KEYS[kb + 1], leases = KEYS[kb + 2], line = KEYS[kb + 3], waiters = KEYS[kb + 4] }
   local name, configuredRate, configuredBurst, configuredConc = ARGV[ab], ARGV[ab + 1], ARGV[ab + 2], ARGV[ab + 3]
   local circuitOn = ARGV[ab + 4] == '1'
   local o = redis.call('HMGET', k.override, 'rate', 'burst', 'concurrency', 'paused')
   if o[4] == '1' then return {PAUSED, 2000} end
-  local s = redis.call('HMGET', k.state, 'tat', 'epoch', 'pausedUntil', 'decRate', 'decAt', 'lastSeen', 'effRate', 'rate', 'burst', 'concurrency',
-    'circuit', 'openedAt', 'probeAt', 'probeUntil')
+  local s = redis.call('HMGET', k.state, 'tat', 'line', 'pausedUntil', 'decRate', 'decAt', 'lastSeen', 'effRate', 'rate', 'burst', 'concurrency',
+    'circuit', 'openedAt', 'probeAt', 'probeUntil', 'next', 'served')
   if circuitOn and s[11] == 'open' then
     -- Open: only the probe goes, once its time has come and no other probe is out.
     local probeAt, probeUntil = tonumber(s[13] or '0'), tonumber(s[14] or '0')
@@ -76,11 +89,10 @@ for i = 1, n do
     end
     k.probe = true
   end
-  if not s[2] then redis.call('SADD', indexKey, name) end
+  if not s[6] then redis.call('SADD', indexKey, name) end
   local rate = tonumber(o[1] or configuredRate)
   local burst = tonumber(o[2] or configuredBurst)
   local conc = tonumber(o[3] or configuredConc)
-  k.epoch = s[2] or '0'
   k.burst = burst
   k.pausedUntil = tonumber(s[3] or '0')
   if conc > 0 then
@@ -90,7 +102,7 @@ for i = 1, n do
   end
   local eff = effectiveRate(rate, tonumber(s[4]), tonumber(s[5] or '0'), now)
   if eff > 0 then
-    k.T = 1000 / eff
+    k.T = slotInterval(eff, burst)
     k.tat = tonumber(s[1] or now)
     if burst > clientBurst(burst) then
       k.slack = math.max(1, (burst - clientBurst(burst)) * k.T - math.min(k.T, 20))
@@ -98,19 +110,28 @@ for i = 1, n do
       -- Burst 1: no burst to keep in reserve, so slots are spaced a tenth wider than the rate and a
       -- start may be half of that late (the other half covers the jitter to the target). Without the
       -- margin every start a millisecond late lost its slot: a backlog ran far below the rate.
-      k.T = k.T * ZERO_RESERVE_SPACING
       k.slack = math.max(1, (k.T - 1000 / eff) / 2)
     end
-    local booked = redis.call('ZSCORE', k.bookings, jobId .. '|' .. k.epoch)
-    if booked and tonumber(booked) >= k.pausedUntil and now - tonumber(booked) <= k.slack then
-      k.booked = tonumber(booked)
-      k.s = k.booked
+    k.s = math.max(now, k.tat - (clientBurst(burst) - 1) * k.T, k.pausedUntil)
+    -- Its place in line: its ticket's position, the head after a missed slot, else the back.
+    local _, nextTicket, served = lineOf(k.state, k.line, s[2], s[15], s[16])
+    k.next, k.served = nextTicket, served
+    k.window = lineWindow(maxWait, k.T)
+    local held = redis.call('ZSCORE', k.line, holder)
+    if held then
+      k.ticket = tonumber(held)
+      k.position = k.ticket - served
+    elseif restore then
+      k.position = -1
     else
-      if booked then redis.call('ZREM', k.bookings, jobId .. '|' .. k.epoch) end
-      k.s = math.max(now, k.tat - (clientBurst(burst) - 1) * k.T, k.pausedUntil)
+      k.position = nextTicket - served
     end
+    -- At its turn it may book up to twice the in-slot wait ahead (the slots just ahead may be
+    -- taken by starts that missed theirs); out of turn, only a slot nobody claimed (free now).
+    if k.s > now and (k.position >= k.window or k.s - now > 2 * maxWait) then admitted = false end
   else
     k.s = math.max(now, k.pausedUntil)
+    if k.s - now > maxWait then admitted = false end
   end
   if k.s > start then start = k.s end
   -- What operators see (sluice limits): written when it changes, and lastSeen at most once a second,
@@ -122,13 +143,37 @@ for i = 1, n do
   end
   ks[i] = k
 end
-local go = start - now <= maxWait
+
+local go = admitted
+if not go then
+  -- Not its turn: it keeps (or takes) a ticket in every line, and hears the furthest position.
+  local position, window, interval = -1, 1, 0
+  local turnAt = -math.huge
+  for i = 1, n do
+    local k = ks[i]
+    if k.T then
+      if not k.ticket then
+        if restore then
+          redis.call('ZADD', k.line, k.served - 1, holder)
+        else
+          redis.call('ZADD', k.line, k.next, holder)
+          redis.call('HSET', k.state, 'next', k.next + 1)
+        end
+      end
+      redis.call('PEXPIRE', k.line, 86400000)
+      -- The line whose turn comes last speaks for all.
+      if k.position * k.T > turnAt then position, window, interval, turnAt = k.position, k.window, k.T, k.position * k.T end
+    end
+  end
+  return {QUEUED, start - now, position, window, math.floor(interval * 1000)}
+end
+
 -- Slots taken at once: only for one fast key (under a millisecond apart) that is free now, with no
--- concurrency limit and no booking of its own. The caller uses them at once rather than at their
+-- concurrency limit and nobody in its line ahead. The caller uses them at once rather than at their
 -- times, early by up to (slots - 1) slots: a quarter of the burst kept in reserve at most.
 local slots = 1
 local only = ks[1]
-if n == 1 and go and wantSlots > 1 and only.T and only.T < 1 and not only.conc and not only.booked and not only.probe and only.s == now then
+if n == 1 and wantSlots > 1 and only.T and only.T < 1 and not only.conc and not only.ticket and not only.probe and only.s == now then
   slots = math.max(1, math.min(wantSlots, math.floor((only.burst - clientBurst(only.burst)) / 4)))
 end
 local leased = 0
@@ -138,35 +183,26 @@ local interval = 0
 for i = 1, n do
   local k = ks[i]
   if k.T then
-    local member = jobId .. '|' .. k.epoch
-    local deadline
-    if k.booked and k.booked <= start and start - k.booked <= k.slack then
-      -- Its own slot, perhaps a little late: use it (a late start must still begin within the slack).
-      if go then redis.call('ZREM', k.bookings, member) end
-      deadline = k.booked + k.slack
-    else
-      if k.booked then redis.call('ZREM', k.bookings, member) end
-      redis.call('HSET', k.state, 'tat', math.max(k.tat, start) + slots * k.T, 'epoch', k.epoch)
-      if not go then redis.call('ZADD', k.bookings, start, member) end
-      deadline = start + k.slack
+    redis.call('HSET', k.state, 'tat', math.max(k.tat, start) + slots * k.T)
+    if k.ticket then
+      -- Its ticket is used, and the line moves up one place. One taken on a free slot from further
+      -- back than the window moves it up too: a gap left by a job that is gone closes a place at a
+      -- time, at most as fast as slots go unclaimed.
+      redis.call('ZREM', k.line, holder)
+      redis.call('HSET', k.state, 'served', k.served + 1)
     end
-    if deadline - start < slack then slack = deadline - start end
-    if not go then
-      redis.call('ZREMRANGEBYSCORE', k.bookings, '-inf', now - 600000)
-      redis.call('PEXPIRE', k.bookings, 86400000)
-    end
+    if k.slack < slack then slack = k.slack end
+    if k.T > interval then interval = k.T end
   end
-  if k.T and k.T > interval then interval = k.T end
-  if go and k.conc then
+  if k.conc then
     redis.call('ZADD', k.leases, now + leaseMs, leaseId)
     redis.call('PEXPIRE', k.leases, leaseMs + 60000)
     leased = leased + 2 ^ (i - 1)
   end
-  if go and k.probe then
+  if k.probe then
     -- The probe is this start's until its report, or its lease (a worker that died) runs out.
     redis.call('HSET', k.state, 'probeUntil', start + leaseMs)
     probes = probes + 2 ^ (i - 1)
   end
 end
-if go then return {GO, start - now, leased, math.floor(slack), math.floor(interval), slots, probes, 0} end
-return {DEFERRED, start - now, 0, 0, 0, 1, 0, 0}
+return {GO, start - now, leased, math.floor(slack), math.floor(interval), slots, probes, 0}

@@ -1,13 +1,13 @@
 --[[
   What a response taught us about its limit keys: a pause (Retry-After, a spent RateLimit quota)
-  for every worker, and on repeated 429s a halved rate (see effective-rate.lua). A changed
-  schedule starts a new epoch, so bookings made under the old one are void.
+  for every worker, and on repeated 429s a halved rate (see effective-rate.lua). The key's line
+  stays as it is: positions are places, not times (see includes/line.lua).
 
   Input:
     KEYS[1]  index: every limit key name in use (set)
     KEYS[2]  live limiter processes (zset, score: heartbeat expiry)
     KEYS[3]  version (string, bumped on every change that workers must notice)
-    KEYS[4 + 3 * (i - 1) ...]  for limit key i: state (hash), recent 429s (list), bookings (zset)
+    KEYS[4 + 2 * (i - 1) ...]  for limit key i: state (hash), recent 429s (list)
     ARGV[1]  n, the number of limit keys
     ARGV[2 + 6 * (i - 1) ...]  for limit key i: name, configured rate (requests/s), burst,
              pauseMs (-1: none), is429 ('1' or '0'), this process's observed rate of the key (requests/s)
@@ -24,11 +24,11 @@ redis.call('ZREMRANGEBYSCORE', processesKey, '-inf', now)
 local processes = math.max(1, redis.call('ZCARD', processesKey))
 local changed = 0
 for i = 1, n do
-  local kb, ab = 4 + (i - 1) * 3, 2 + (i - 1) * 6
-  local state, recent, bookings = KEYS[kb], KEYS[kb + 1], KEYS[kb + 2]
+  local kb, ab = 4 + (i - 1) * 2, 2 + (i - 1) * 6
+  local state, recent = KEYS[kb], KEYS[kb + 1]
   local name, rate, burst = ARGV[ab], tonumber(ARGV[ab + 1]), tonumber(ARGV[ab + 2])
   local pauseMs, is429, observed = tonumber(ARGV[ab + 3]), ARGV[ab + 4] == '1', tonumber(ARGV[ab + 5])
-  local s = redis.call('HMGET', state, 'pausedUntil', 'decRate', 'decAt', 'epoch')
+  local s = redis.call('HMGET', state, 'pausedUntil', 'decRate', 'decAt')
   local pausedUntil = tonumber(s[1] or '0')
   local pausedBefore = pausedUntil
   local decRate, decAt = tonumber(s[2]), tonumber(s[3] or '0')
@@ -65,8 +65,6 @@ for i = 1, n do
     local tat = math.max(now, pausedUntil)
     if eff > 0 then tat = tat + (clientBurst(burst) - 1) * 1000 / eff end
     redis.call('HSET', state, 'pausedUntil', pausedUntil, 'tat', tat, 'effRate', eff)
-    redis.call('HINCRBY', state, 'epoch', 1)
-    redis.call('DEL', bookings)
     redis.call('PEXPIRE', state, 86400000)
     redis.call('SADD', indexKey, name)
     changed = changed + 1

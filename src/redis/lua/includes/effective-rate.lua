@@ -24,3 +24,9 @@ end
 
 -- A burst-1 key has no reserve: its slots are spaced this much wider than its rate instead.
 local ZERO_RESERVE_SPACING = 1.1
+
+-- A key's slot spacing (ms) at effective rate `eff` (> 0): a burst-1 key spaces its slots wider.
+local function slotInterval(eff, burst)
+  if burst > clientBurst(burst) then return 1000 / eff end
+  return 1000 / eff * ZERO_RESERVE_SPACING
+end

@@ -1,0 +1,67 @@
+import type { Redis } from 'ioredis';
+import type { SluiceConfig } from '../config/sluice-config.js';
+import { limiterKeys } from '../redis/keys.js';
+import { defineScript } from '../redis/scripts.js';
+import { configuredLimits, toSpec } from './limit-keys.js';
+import { DEFAULT_MAX_IN_SLOT_WAIT_MS, enqueueDelayMs } from './line.js';
+
+/** A job about to be enqueued: who it is in the lines (`{queue}jobId`) and its limit keys. */
+export interface Joiner {
+  holder: string;
+  keys: readonly string[];
+}
+
+/**
+ * Places a chunk's jobs in their rate-limited keys' lines at enqueue (redis/lua/line-join.lua) and
+ * says how long to delay each (see enqueueDelayMs): a millisecond for those within reach of their
+ * turn, about the time to their turn for those further back, 0 for jobs in no line, so that a backlog is fetched once, when its turn comes, rather than
+ * fetched, queued and fetched again. Keys the producer's config gives no rate join nothing here:
+ * their jobs take their place when a worker first runs them.
+ */
+export type LineJoin = (jobs: readonly Joiner[]) => Promise<number[]>;
+
+export function createLineJoin(redis: Redis, config: SluiceConfig, maxInSlotWaitMs = DEFAULT_MAX_IN_SLOT_WAIT_MS): LineJoin {
+  const join = defineScript(redis, 'line-join');
+  const rated = new Map<string, boolean>();
+  const isRated = (key: string) => {
+    let known = rated.get(key);
+    if (known === undefined) {
+      known = toSpec(configuredLimits(key, config)).rate > 0;
+      rated.set(key, known);
+    }
+    return known;
+  };
+
+  return async (jobs) => {
+    const keyIndex = new Map<string, number>();
+    for (const job of jobs) for (const key of job.keys) if (isRated(key) && !keyIndex.has(key)) keyIndex.set(key, keyIndex.size + 1);
+    if (keyIndex.size === 0) return jobs.map(() => 0);
+    const keys = [...keyIndex.keys()];
+    const scriptKeys = [
+      limiterKeys.index,
+      ...keys.flatMap((key) => [limiterKeys.state(key), limiterKeys.override(key), limiterKeys.line(key)]),
+    ];
+    const args: (string | number)[] = [keys.length, maxInSlotWaitMs];
+    for (const key of keys) {
+      const spec = toSpec(configuredLimits(key, config));
+      args.push(key, spec.rate, spec.burst);
+    }
+    for (const job of jobs) {
+      const indexes = job.keys.filter(isRated).map((key) => keyIndex.get(key)!);
+      args.push(job.holder, indexes.length, ...indexes);
+    }
+    const reply = (await join(scriptKeys.length, ...scriptKeys, ...args)) as number[];
+    const lines = keys.map((_, i) => ({ startInMs: reply[3 * i]!, window: reply[3 * i + 1]!, intervalMs: reply[3 * i + 2]! / 1_000 }));
+    let at = 3 * keys.length;
+    const now = Date.now();
+    return jobs.map((job) => {
+      let delay = 0;
+      for (const key of job.keys.filter(isRated)) {
+        const line = lines[keyIndex.get(key)! - 1]!;
+        const position = reply[at++]!;
+        if (line.window > 0) delay = Math.max(delay, enqueueDelayMs({ ...line, position }, maxInSlotWaitMs, now));
+      }
+      return delay;
+    });
+  };
+}

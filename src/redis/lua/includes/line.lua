@@ -1,0 +1,36 @@
+--[[
+  A limit key's line: the jobs waiting for its slots, in the order they came, as numbered tickets
+  (`line:<key>`, holder → ticket). The key's state counts the tickets handed out (`next`) and those
+  used by a start (`served`): a ticket's position is `ticket - served`, whatever time it is. A job
+  at position p < window (the slots that fit in an in-slot wait) may take a slot; one further back
+  is delayed until about its turn (src/limits/line.ts) and keeps its ticket while away. The line
+  counts places, not time: a job back late loses nothing, and slots it left unused go to whoever
+  is waiting.
+
+  A line is named (`line`): when the state is lost (a Redis without persistence restarted, a key
+  idle for a day) a new line starts and the old tickets are void; their jobs take new ones, in
+  the order they come back.
+]]
+
+-- The key's line as it stands: its name, next and served; a new line when the state has none.
+local function lineOf(stateKey, lineKey, name, nextTicket, served)
+  if name then return name, tonumber(nextTicket or '0'), tonumber(served or '0') end
+  local t = redis.call('TIME')
+  name = t[1] .. '.' .. t[2]
+  redis.call('DEL', lineKey)
+  redis.call('HSET', stateKey, 'line', name, 'next', 0, 'served', 0)
+  return name, 0, 0
+end
+
+-- How many slots an in-slot wait of maxWait ms covers at slot spacing T: the positions that may start.
+local function lineWindow(maxWait, T)
+  return math.max(1, math.floor(maxWait / T))
+end
+
+-- Gives `holder` the next ticket unless it holds one; returns its ticket and the new `next`.
+local function takeTicket(lineKey, holder, nextTicket)
+  local held = redis.call('ZSCORE', lineKey, holder)
+  if held then return tonumber(held), nextTicket end
+  redis.call('ZADD', lineKey, nextTicket, holder)
+  return nextTicket, nextTicket + 1
+end

@@ -1,0 +1,149 @@
+/**
+ * A limit key's line (redis/lua/includes/line.lua) through the limiter and the producer's
+ * line-join, against a real redis-server: tickets in arrival order, positions that count places,
+ * a late ticket that starts at once, an early one sent away again, a line made anew when its state
+ * is gone, a chunk placed at enqueue.
+ */
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { parseSluiceConfig, type SluiceConfig } from '../../src/config/sluice-config.js';
+import { limiterKeys } from '../../src/redis/keys.js';
+import { createLimiter, type Gate, type Limiter } from '../../src/limits/limiter.js';
+import { createLineJoin } from '../../src/limits/line-join.js';
+import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
+import { testLogger, useRedisServer } from '../helpers/redis.js';
+
+const redis = useRedisServer();
+
+function limiterProcess(config: SluiceConfig): Limiter {
+  const client = createRedisConnection(redis().url, { name: 'test:line' });
+  const limiter = createLimiter({ redis: client, config, logger: testLogger() });
+  onTestFinished(async () => {
+    await limiter.close();
+    await closeRedis(client);
+  });
+  return limiter;
+}
+
+/** One key at `rate`/s, burst 2: its window is the slots 250 ms covers. */
+function keyAt(key: string, rate: number): SluiceConfig {
+  return parseSluiceConfig({ limits: { [key]: { requestsPerSecond: rate, burst: 2 } } });
+}
+
+const positionOf = (gate: Gate): number | undefined => (gate.kind === 'defer' ? gate.position : undefined);
+
+const ticketOf = async (key: string, holder: string) => redis().client.zscore(limiterKeys.line(key), holder);
+
+/**
+ * `count` jobs asking at once, as a fleet's workers do (each start waits for its slot, so jobs asked
+ * one after another would never find the near slots taken): those that go, and the positions of
+ * those sent away.
+ */
+async function crowd(limiter: Limiter, key: string, count: number): Promise<{ went: number; positions: number[] }> {
+  const gates = await Promise.all(Array.from({ length: count }, (_, i) => limiter.acquire([key], `{q}crowd-${key}-${i}`, 5_000)));
+  const positions = gates.flatMap((gate) => (gate.kind === 'defer' ? [gate.position!] : []));
+  return { went: gates.length - positions.length, positions: positions.sort((x, y) => x - y) };
+}
+
+describe('a key’s line', () => {
+  it('hands out places in arrival order: a new job stands behind those already waiting, however long they are away', async () => {
+    // 4/s: slots 250 ms apart, a window of one (the head).
+    const limiter = limiterProcess(keyAt('line-order', 4));
+    const { went, positions } = await crowd(limiter, 'line-order', 6);
+    expect(went).toBeGreaterThan(0);
+    // Those sent away hold consecutive places.
+    expect(positions).toEqual(positions.map((_, i) => i));
+    const ahead = positions.length;
+    const queued = [];
+    for (const name of ['a', 'b', 'c']) queued.push(await limiter.acquire(['line-order'], `{q}${name}`, 5_000));
+    expect(queued.map(positionOf)).toEqual([ahead, ahead + 1, ahead + 2]);
+    // Each is away until about its turn: a place further back is a longer wait.
+    expect(queued.map((gate) => (gate.kind === 'defer' ? gate.waitMs : 0))).toEqual(
+      [...queued.map((gate) => (gate.kind === 'defer' ? gate.waitMs : 0))].sort((x, y) => x - y),
+    );
+    // Back early, c keeps its place; a newcomer stands behind it.
+    expect(positionOf(await limiter.acquire(['line-order'], '{q}c', 5_000))).toBe(ahead + 2);
+    expect(positionOf(await limiter.acquire(['line-order'], '{q}newcomer', 5_000))).toBe(ahead + 3);
+    expect(await redis().client.zcard(limiterKeys.line('line-order'))).toBe(ahead + 4);
+  });
+
+  it('a late ticket starts at once; the place it used moves everyone up', async () => {
+    const limiter = limiterProcess(keyAt('line-late', 4));
+    // Three go (the slots of the next 0.5 s, waiting for them meanwhile); nobody else waits.
+    const crowding = crowd(limiter, 'line-late', 3);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(positionOf(await limiter.acquire(['line-late'], '{q}a', 5_000))).toBe(0);
+    expect(positionOf(await limiter.acquire(['line-late'], '{q}b', 5_000))).toBe(1);
+    // a is away longer than its turn: when it is back, it goes, ahead of b.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const back = await limiter.acquire(['line-late'], '{q}a', 5_000);
+    expect(back.kind).toBe('go');
+    expect(await ticketOf('line-late', '{q}a')).toBeNull();
+    // b moved up to the head: it goes, or waits at position 0.
+    const next = await limiter.acquire(['line-late'], '{q}b', 5_000);
+    expect(next.kind === 'go' || positionOf(next) === 0, JSON.stringify(next)).toBe(true);
+    expect(await crowding).toEqual({ went: 3, positions: [] });
+  });
+
+  it('a line whose state is gone (a Redis restarted without it) is made anew: jobs take new places in the order they come back', async () => {
+    const limiter = limiterProcess(keyAt('line-lost', 4));
+    const crowding = crowd(limiter, 'line-lost', 3);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    for (let i = 0; i < 40; i++) await limiter.acquire(['line-lost'], `{q}job-${i}`, 5_000);
+    expect(positionOf(await limiter.acquire(['line-lost'], '{q}job-39', 5_000))).toBe(39);
+
+    await redis().client.del(limiterKeys.state('line-lost'));
+    // job-39 comes back first: it is not 39 places back in a line that no longer exists, but first in the new one.
+    const back = await limiter.acquire(['line-lost'], '{q}job-39', 5_000);
+    expect(back.kind === 'go' || positionOf(back) === 0).toBe(true);
+    if (back.kind === 'defer') expect(back.waitMs).toBeLessThan(1_000);
+    const after = await limiter.acquire(['line-lost'], '{q}job-0', 5_000);
+    expect(after.kind === 'go' || positionOf(after)! <= 1, JSON.stringify(after)).toBe(true);
+    // The old tickets are gone with the old line.
+    expect(await redis().client.zcard(limiterKeys.line('line-lost'))).toBeLessThanOrEqual(2);
+    expect((await crowding).went).toBe(3);
+  });
+
+  it('a gap left by a job that never comes back closes: slots nobody claims go to whoever waits, and the line moves up', async () => {
+    // 20/s: 50 ms apart, a window of 5.
+    const limiter = limiterProcess(keyAt('line-gap', 20));
+    const { positions } = await crowd(limiter, 'line-gap', 20);
+    expect(positions.length).toBeGreaterThan(5);
+    // Those in line never come back but the last one: once the slots are free, it goes.
+    const last = `{q}crowd-line-gap-last`;
+    await redis().client.zadd(limiterKeys.line('line-gap'), 'XX', 0, 'none');
+    const deadline = Date.now() + 5_000;
+    let gate = await limiter.acquire(['line-gap'], last, 5_000);
+    const firstPosition = positionOf(gate);
+    expect(firstPosition).toBeGreaterThanOrEqual(positions.length);
+    while (gate.kind !== 'go' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      gate = await limiter.acquire(['line-gap'], last, 5_000);
+    }
+    expect(gate.kind).toBe('go');
+  });
+});
+
+describe('placing a chunk at enqueue', () => {
+  it('gives the chunk consecutive places in its order, keeps the place of a job that holds one, and delays those far back', async () => {
+    const config = keyAt('line-join', 100);
+    const join = createLineJoin(redis().client, config);
+    const jobs = Array.from({ length: 60 }, (_, i) => ({ holder: `{q}j-${i}`, keys: ['line-join'] }));
+    const delays = await join(jobs);
+    // 100/s: a window of 25 places; those are due at once (a millisecond), the rest about their turn.
+    expect(delays.slice(0, 25).every((delay) => delay === 1)).toBe(true);
+    expect(delays[59]!).toBeGreaterThanOrEqual((59 - 12.5) * 10);
+    for (let i = 26; i < 60; i++) expect(delays[i]!).toBeGreaterThanOrEqual(delays[i - 1]!);
+    expect(Number(await ticketOf('line-join', '{q}j-59'))).toBe(59);
+
+    // The same input again (a resumed enqueue): the same places, nobody added.
+    await join(jobs.slice(50));
+    expect(await redis().client.zcard(limiterKeys.line('line-join'))).toBe(60);
+    // A job in no rated line is not delayed and joins nothing.
+    expect(await join([{ holder: '{q}free', keys: ['no-limit-here'] }])).toEqual([0]);
+
+    // A worker finds them where the producer put them: the head goes, and moves the line up.
+    const limiter = limiterProcess(config);
+    for (let i = 0; i < 25; i++) expect((await limiter.acquire(['line-join'], `{q}j-${i}`, 5_000)).kind).toBe('go');
+    expect(positionOf(await limiter.acquire(['line-join'], '{q}j-59', 5_000))).toBe(59 - 25);
+  });
+});
