@@ -28,19 +28,10 @@ export async function startFastTarget({ bodyBytes } = {}) {
     res.writeHead(200, HEADERS);
     res.end(BODY);
   });
-  server.keepAliveTimeout = 30_000;
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve(undefined);
-    });
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  const url = await listenOnLoopback(server);
   let closing;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     requests: () => count,
     arrivals: () => arrivals.slice(0, count),
     close() {
@@ -51,4 +42,18 @@ export async function startFastTarget({ bodyBytes } = {}) {
       return closing;
     },
   };
+}
+
+/** Listens on a free loopback port with keep-alive connections kept 30 s (the bench's clients reuse them); the base URL. */
+export async function listenOnLoopback(server) {
+  server.keepAliveTimeout = 30_000;
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve(undefined);
+    });
+  });
+  const address = server.address();
+  return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
 }

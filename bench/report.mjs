@@ -18,6 +18,76 @@ const verdict = (ok) => (ok === undefined ? '' : ok ? 'PASS' : 'MISS');
 const ratios = (xs, ys, pick) => xs.map((x, i) => (ys?.[i] ? round(pick(ys[i]) / pick(x), 3) : undefined)).filter((v) => v !== undefined);
 const med = (runs, pick) => (runs?.length ? median(runs.map(pick)) : undefined);
 const worst = (runs, pick) => Math.max(...runs.map(pick));
+const least = (runs, pick) => Math.min(...runs.map(pick));
+/** value <= bound, or value >= bound; undefined (no verdict) when the value is unknown. */
+const atMost = (value, bound) => (typeof value === 'number' && Number.isFinite(value) ? value <= bound : undefined);
+const atLeast = (value, bound) => (typeof value === 'number' && Number.isFinite(value) ? value >= bound : undefined);
+
+/**
+ * Targets of the binding-limit figures (issue 12), by figure name: median and worst run of achieved
+ * ÷ limit (at least), BullMQ fetches, limiter script calls and worker CPU per operation ÷ the
+ * unthrottled run's (at most). Absent = shown, not judged. Rejected 0 and max starts in 1 s ≤ rate +
+ * burst hold for all of them.
+ */
+export const LIMIT_TARGETS = {
+  binding: { achievedRatio: 0.97, achievedWorst: 0.95, realFetchesPerOp: 1.15, limiterCallsPerOp: 1.15, cpuRatio: 2.0 },
+  bindingCold: { achievedRatio: 0.97, achievedWorst: 0.95, realFetchesPerOp: 2.2, limiterCallsPerOp: 1.15, cpuRatio: 2.0 },
+  stall: { achievedRatio: 0.95 },
+  accuracy50: { achievedRatio: 0.95 },
+  cold50: { achievedRatio: 0.95 },
+};
+
+/** Targets of figures.manyKeys: per-key achieved ÷ limit (median, worst key), the unlimited key's rate ÷ alone. */
+export const MANY_KEYS_TARGETS = { keyRatio: 0.9, worstKeyRatio: 0.75, unlimitedRatio: 0.7 };
+
+/** A binding-limit figure over its runs (demo API behind a strict limiter, or a peer on the same shape). */
+function limitFigure(runs, targets, noLimitCpu) {
+  const bound = runs[0].rate + runs[0].burst;
+  const achievedRatio = med(runs, (run) => run.achievedRatio);
+  const achievedWorst = least(runs, (run) => run.achievedRatio);
+  const workerCpuUsPerOp = med(runs, (run) => run.workerCpuUsPerOp);
+  const realFetchesPerOp = med(runs, (run) => run.redis?.realFetchesPerOp ?? run.realFetchesPerOp);
+  const limiterCallsPerOp = med(runs, (run) => run.redis?.limiterScriptCallsPerOp);
+  const cpuRatio = noLimitCpu && workerCpuUsPerOp !== undefined ? round(workerCpuUsPerOp / noLimitCpu, 3) : undefined;
+  const maxStarts = worst(runs, (run) => run.maxStartsIn1s);
+  const rejected = worst(runs, (run) => run.rejected);
+  return {
+    rate: runs[0].rate,
+    burst: runs[0].burst,
+    processes: runs[0].processes,
+    operations: runs[0].operations,
+    start: runs[0].start,
+    achievedRatio,
+    /** The lowest run. */
+    achievedWorst,
+    achievedRuns: runs.map((run) => run.achievedRatio),
+    achievedPerSecond: med(runs, (run) => run.achievedPerSecond),
+    ratioPass: targets.achievedRatio === undefined ? undefined : atLeast(achievedRatio, targets.achievedRatio),
+    maxStartsIn1s: { worst: maxStarts, runs: runs.map((run) => run.maxStartsIn1s), bound, pass: maxStarts <= bound },
+    rejected: { worst: rejected, runs: runs.map((run) => run.rejected), pass: rejected === 0 },
+    redisCallsPerOp: med(runs, (run) => run.redis?.workerCallsPerOp ?? run.redis?.callsPerOp),
+    workerCpuUsPerOp,
+    /** RPOPLPUSH calls per job: BullMQ's fetch attempts (empty ones and markers too), not its real fetches (realFetchesPerOp). */
+    fetchesPerOp: med(runs, (run) => run.redis?.workerCallsPerOpByCommand?.rpoplpush ?? 0),
+    /** BullMQ's moves to active per job (the `ats` of every job hash, summed ÷ operations). */
+    realFetchesPerOp,
+    realFetchesRuns: runs.map((run) => run.redis?.realFetchesPerOp ?? run.realFetchesPerOp),
+    /** Limiter script calls per job (each reads Redis TIME once). */
+    limiterCallsPerOp,
+    /** Worker CPU per job ÷ that of sluice's unthrottled run (figures.noLimit) in the same bench. */
+    cpuRatio,
+    targets,
+    pass: {
+      achievedRatio: targets.achievedRatio === undefined ? undefined : atLeast(achievedRatio, targets.achievedRatio),
+      achievedWorst: targets.achievedWorst === undefined ? undefined : atLeast(achievedWorst, targets.achievedWorst),
+      rejected: rejected === 0,
+      maxStartsIn1s: maxStarts <= bound,
+      realFetchesPerOp: targets.realFetchesPerOp === undefined ? undefined : atMost(realFetchesPerOp, targets.realFetchesPerOp),
+      limiterCallsPerOp: targets.limiterCallsPerOp === undefined ? undefined : atMost(limiterCallsPerOp, targets.limiterCallsPerOp),
+      cpuRatio: targets.cpuRatio === undefined ? undefined : atMost(cpuRatio, targets.cpuRatio),
+    },
+  };
+}
 
 /** The figures of a whole bench run: medians over the repeats; ratios of runs measured back to back. */
 export function summarise(results) {
@@ -48,37 +118,76 @@ export function summarise(results) {
       jobsPerSecond: med(R.sluiceNoLimit, jps),
       runs: R.sluiceNoLimit.map(jps),
       workerCallsPerOp: med(R.sluiceNoLimit, (run) => run.redis.workerCallsPerOp),
+      workerCpuUsPerOp: med(R.sluiceNoLimit, (run) => run.workerCpuUsPerOp),
     };
-  for (const name of ['binding', 'accuracy50', 'cold50']) {
-    const runs = R[name];
-    if (!runs) continue;
-    const bound = runs[0].rate + runs[0].burst;
-    f[name] = {
-      rate: runs[0].rate,
-      burst: runs[0].burst,
-      processes: runs[0].processes,
-      achievedRatio: med(runs, (run) => run.achievedRatio),
-      achievedRuns: runs.map((run) => run.achievedRatio),
-      achievedPerSecond: med(runs, (run) => run.achievedPerSecond),
-      ratioPass: med(runs, (run) => run.achievedRatio) >= (name === 'binding' ? 0.97 : 0.95),
-      maxStartsIn1s: {
-        worst: worst(runs, (run) => run.maxStartsIn1s),
-        runs: runs.map((run) => run.maxStartsIn1s),
-        bound,
-        pass: worst(runs, (run) => run.maxStartsIn1s) <= bound,
+  const noLimitCpu = f.noLimit?.workerCpuUsPerOp;
+  for (const [name, targets] of Object.entries(LIMIT_TARGETS)) {
+    if (R[name]?.length) f[name] = limitFigure(R[name], targets, noLimitCpu);
+  }
+  if (f.stall) {
+    const stalls = R.stall.map((run) => run.stall ?? {});
+    f.stall.stalls = { everyMs: stalls[0].everyMs, stopMs: stalls[0].stopMs, runs: stalls.map((s) => s.stalls) };
+  }
+  if (R.manyKeys?.length && R.manyKeysAlone?.length) {
+    const t = MANY_KEYS_TARGETS;
+    const run0 = R.manyKeys[0];
+    const pick = (run) => run.unlimitedPerSecond;
+    const pairs = ratios(R.manyKeysAlone, R.manyKeys, pick);
+    const keyRatio = med(R.manyKeys, (run) => run.keyRatioMedian);
+    const worstKeyRatio = least(R.manyKeys, (run) => run.keyRatioWorst);
+    const rejected = worst(R.manyKeys, (run) => run.rejected);
+    const maxStarts = worst(R.manyKeys, (run) => run.keyMaxStartsIn1s);
+    f.manyKeys = {
+      keys: run0.keys,
+      opsPerKey: run0.opsPerKey,
+      rate: run0.rate,
+      burst: run0.burst,
+      backlogOps: run0.backlogOps,
+      processes: run0.processes,
+      concurrency: run0.concurrency,
+      start: run0.start,
+      /** Per key, (opsPerKey − 1) ÷ (last − first arrival) ÷ rate: the median key (median over runs). */
+      keyRatio,
+      keyRatioRuns: R.manyKeys.map((run) => run.keyRatioMedian),
+      /** The worst key of the worst run. */
+      worstKeyRatio,
+      worstKeyRuns: R.manyKeys.map((run) => run.keyRatioWorst),
+      worstKeys: R.manyKeys.map((run) => run.worstKey),
+      /** The unlimited key's rate beside the keys ÷ alone (runs back to back). */
+      unlimitedRatio: median(pairs),
+      unlimitedPairRatios: pairs,
+      unlimitedPerSecond: { alone: med(R.manyKeysAlone, pick), mixed: med(R.manyKeys, pick) },
+      rejected: { worst: rejected, runs: R.manyKeys.map((run) => run.rejected), pass: rejected === 0 },
+      /** Most starts of one key in any 1 s window, worst key of the worst run (≤ rate + burst). */
+      keyMaxStartsIn1s: { worst: maxStarts, bound: run0.rate + run0.burst, pass: maxStarts <= run0.rate + run0.burst },
+      realFetchesPerOp: med(R.manyKeys, (run) => run.redis.realFetchesPerOp),
+      limiterCallsPerOp: med(R.manyKeys, (run) => run.redis.limiterScriptCallsPerOp),
+      workerCpuUsPerOp: {
+        alone: med(R.manyKeysAlone, (run) => run.workerCpuUsPerOp),
+        mixed: med(R.manyKeys, (run) => run.workerCpuUsPerOp),
       },
-      rejected: {
-        worst: worst(runs, (run) => run.rejected),
-        runs: runs.map((run) => run.rejected),
-        pass: worst(runs, (run) => run.rejected) === 0,
+      targets: t,
+      pass: {
+        keyRatio: atLeast(keyRatio, t.keyRatio),
+        worstKeyRatio: atLeast(worstKeyRatio, t.worstKeyRatio),
+        unlimitedRatio: atLeast(median(pairs), t.unlimitedRatio),
+        rejected: rejected === 0,
       },
-      redisCallsPerOp: med(runs, (run) => run.redis.workerCallsPerOp),
-      workerCpuUsPerOp: med(runs, (run) => run.workerCpuUsPerOp),
-      /** BullMQ moves a job to active with RPOPLPUSH: how often each job was fetched (delayed and back). */
-      fetchesPerOp: med(runs, (run) => run.redis.workerCallsPerOpByCommand.rpoplpush ?? 0),
-      limiterCallsPerOp: med(runs, (run) => run.redis.limiterScriptCallsPerOp),
     };
   }
+  const peers = {};
+  for (const [name, key] of [
+    ['bottleneck', 'peerBottleneck'],
+    ['bullmqLimiter', 'peerBullmqLimiter'],
+  ]) {
+    const runs = R[key];
+    if (!runs?.length) continue;
+    const ok = runs.filter((run) => !run.failed);
+    const failures = { failedRuns: runs.length - ok.length, errors: runs.filter((run) => run.failed).map((run) => run.error) };
+    peers[name] = ok.length ? { ...limitFigure(ok, {}, noLimitCpu), ...failures } : { failed: true, ...failures };
+  }
+  if (Object.keys(peers).length) f.peers = peers;
+  else if (results.peersUnavailable) f.peers = { unavailable: results.peersUnavailable };
   if (R.fairAlone && R.fairMixed) {
     const pick = (run) => run.fastPerSecond;
     const pairs = ratios(R.fairAlone, R.fairMixed, pick);
@@ -219,6 +328,12 @@ export function rows(results, f) {
       verdict(b.ratioPass),
     ]);
     out.push([
+      '4. Achieved / limit, worst run',
+      b.achievedWorst.toFixed(3),
+      `>= ${b.targets.achievedWorst.toFixed(2)}`,
+      verdict(b.pass.achievedWorst),
+    ]);
+    out.push([
       '4. Max starts in any 1 s window (worst run)',
       `${b.maxStartsIn1s.worst} (runs ${list(b.maxStartsIn1s.runs)})`,
       `<= ${b.maxStartsIn1s.bound}`,
@@ -230,6 +345,7 @@ export function rows(results, f) {
       '0',
       verdict(b.rejected.pass),
     ]);
+    out.push(...costRows('4.', b, f.noLimit));
   }
   for (const [name, title] of [
     ['accuracy50', 'Extra: 50/s burst 5, workers running'],
@@ -306,6 +422,76 @@ export function rows(results, f) {
       .join(', ');
     out.push(['9. sluice − queue ceiling, run commands per op', top || 'none', '', '']);
   }
+  const cold = f.bindingCold;
+  if (cold) {
+    out.push(...limitRows('10.', `Binding limit, cold start (batch before the workers; ${cold.operations} ops)`, cold));
+    out.push(...costRows('10.', cold, f.noLimit));
+  }
+  const st = f.stall;
+  if (st) {
+    const how = `worker 1 of ${st.processes} stopped ${st.stalls.stopMs} ms every ${st.stalls.everyMs / 1000} s, ${list(st.stalls.runs)} stalls`;
+    out.push(...limitRows('11.', `Binding limit, one worker stalling (${how})`, st));
+  }
+  const mk = f.manyKeys;
+  if (mk) {
+    const shape = `${mk.keys} keys × ${mk.opsPerKey} ops at ${mk.rate}/s burst ${mk.burst} in ${mk.backlogOps} unlimited ops, ${mk.processes} processes × ${mk.concurrency}, ${mk.start}`;
+    out.push([
+      `12. Many keys (${shape}): achieved / limit, median key`,
+      `${mk.keyRatio.toFixed(3)} (runs ${list(mk.keyRatioRuns, 3)})`,
+      `>= ${mk.targets.keyRatio.toFixed(2)}`,
+      verdict(mk.pass.keyRatio),
+    ]);
+    out.push([
+      '12. Many keys: achieved / limit, worst key (worst run)',
+      `${mk.worstKeyRatio.toFixed(3)} (runs ${list(mk.worstKeyRuns, 3)}; ${mk.worstKeys.join(', ')})`,
+      `>= ${mk.targets.worstKeyRatio.toFixed(2)}`,
+      verdict(mk.pass.worstKeyRatio),
+    ]);
+    out.push([
+      '12. Many keys: unlimited key beside them / alone',
+      `${mk.unlimitedRatio.toFixed(3)} = ${mk.unlimitedPerSecond.mixed.toFixed(0)} / ${mk.unlimitedPerSecond.alone.toFixed(0)} jobs/s (pairs ${list(mk.unlimitedPairRatios, 3)})`,
+      `>= ${mk.targets.unlimitedRatio.toFixed(2)}`,
+      verdict(mk.pass.unlimitedRatio),
+    ]);
+    out.push([
+      '12. Many keys: starts the per-key strict limiter rejected (worst run)',
+      `${mk.rejected.worst} (runs ${list(mk.rejected.runs)}); max starts of a key in 1 s ${mk.keyMaxStartsIn1s.worst} (<= ${mk.keyMaxStartsIn1s.bound})`,
+      '0',
+      verdict(mk.rejected.pass),
+    ]);
+    out.push([
+      '    BullMQ fetches / limiter calls per op; worker CPU µs/op alone / beside the keys',
+      `${mk.realFetchesPerOp} / ${mk.limiterCallsPerOp}; ${mk.workerCpuUsPerOp.alone} / ${mk.workerCpuUsPerOp.mixed}`,
+      '',
+      '',
+    ]);
+  }
+  const pe = f.peers;
+  if (pe?.unavailable) out.push(['13. Peers on the binding shape', `not measured (${pe.unavailable})`, '', '']);
+  for (const [name, title] of [
+    ['bottleneck', 'Bottleneck clustered in Redis (minTime), BullMQ workers'],
+    ['bullmqLimiter', "BullMQ's Worker limiter (max per 1 s)"],
+  ]) {
+    const peer = pe?.[name];
+    if (!peer) continue;
+    const failed = peer.failedRuns ? `; ${peer.failedRuns} run${peer.failedRuns > 1 ? 's' : ''} failed: ${peer.errors[0]}` : '';
+    if (peer.failed) {
+      out.push([`13. Peer: ${title}`, `failed (${peer.errors[0]})`, '', '']);
+      continue;
+    }
+    out.push([
+      `13. Peer: ${title}, binding shape: achieved / limit`,
+      `${peer.achievedRatio.toFixed(3)} = ${peer.achievedPerSecond.toFixed(1)}/s (runs ${list(peer.achievedRuns, 3)}); sluice ${b ? b.achievedRatio.toFixed(3) : 'n/a'}${failed}`,
+      '',
+      '',
+    ]);
+    out.push([
+      `13. Peer: ${title}: rejected; max starts in 1 s; worker CPU`,
+      `${peer.rejected.worst} rejected (runs ${list(peer.rejected.runs)}); ${peer.maxStartsIn1s.worst} starts (<= ${peer.maxStartsIn1s.bound}); ${peer.workerCpuUsPerOp} µs/op${peer.cpuRatio !== undefined ? ` (${peer.cpuRatio} of sluice unthrottled)` : ''}`,
+      '',
+      '',
+    ]);
+  }
   if (f.otherLoadCores) {
     const o = f.otherLoadCores;
     out.push([
@@ -316,6 +502,57 @@ export function rows(results, f) {
     ]);
   }
   return out;
+}
+
+/** The achieved, max-starts and rejected rows of a binding-limit figure (see limitFigure). */
+function limitRows(prefix, title, a) {
+  const t = a.targets;
+  const out = [
+    [
+      `${prefix} ${title}: achieved / limit`,
+      `${a.achievedRatio.toFixed(3)} = ${a.achievedPerSecond.toFixed(1)}/s (runs ${list(a.achievedRuns, 3)})`,
+      t.achievedRatio === undefined ? '' : `>= ${t.achievedRatio.toFixed(2)}`,
+      verdict(a.pass.achievedRatio),
+    ],
+  ];
+  if (t.achievedWorst !== undefined)
+    out.push([
+      `${prefix} Achieved / limit, worst run`,
+      a.achievedWorst.toFixed(3),
+      `>= ${t.achievedWorst.toFixed(2)}`,
+      verdict(a.pass.achievedWorst),
+    ]);
+  out.push([
+    `${prefix} Max starts in 1 s; starts a strict limiter rejected (worst run)`,
+    `${a.maxStartsIn1s.worst} (runs ${list(a.maxStartsIn1s.runs)}); ${a.rejected.worst} rejected (runs ${list(a.rejected.runs)})`,
+    `<= ${a.maxStartsIn1s.bound}; 0`,
+    verdict(a.pass.maxStartsIn1s && a.pass.rejected),
+  ]);
+  return out;
+}
+
+/** BullMQ fetches, limiter calls and worker CPU per operation of a binding-limit figure, against their targets. */
+function costRows(prefix, a, noLimit) {
+  const t = a.targets;
+  const bound = (value) => (value === undefined ? '' : `<= ${value.toFixed(2)}`);
+  const number = (value, digits = 3) => (typeof value === 'number' ? value.toFixed(digits) : 'n/a');
+  return [
+    [
+      `${prefix} BullMQ fetches per op (moves to active: the jobs' \`ats\`)`,
+      `${number(a.realFetchesPerOp)} (runs ${list(a.realFetchesRuns, 3)})`,
+      bound(t.realFetchesPerOp),
+      verdict(a.pass.realFetchesPerOp),
+    ],
+    [`${prefix} Limiter script calls per op`, number(a.limiterCallsPerOp), bound(t.limiterCallsPerOp), verdict(a.pass.limiterCallsPerOp)],
+    [
+      `${prefix} Worker CPU per op / sluice unthrottled (no limit, 1 process)`,
+      a.cpuRatio === undefined
+        ? `n/a (${a.workerCpuUsPerOp} µs/op; no unthrottled run)`
+        : `${number(a.cpuRatio)} = ${a.workerCpuUsPerOp} / ${noLimit.workerCpuUsPerOp} µs`,
+      bound(t.cpuRatio),
+      verdict(a.pass.cpuRatio),
+    ],
+  ];
 }
 
 export function textTable(results, figures) {
@@ -384,7 +621,33 @@ export function misses(f) {
   const b = f.binding;
   if (b && !b.ratioPass) {
     out.push(
-      `- Binding limit: achieved ${b.achievedRatio} of ${b.rate}/s (0 rejected): each job was fetched ${b.fetchesPerOp} times (delayed in the queue and fetched again) and booked ${b.limiterCallsPerOp} limiter slots, ${b.redisCallsPerOp} Redis commands and ${b.workerCpuUsPerOp} µs of worker CPU per job (vs ${f.throughput1?.workerCpuUsPerOp.sluice ?? '?'} µs unthrottled): at ${b.rate}/s that is about ${round((b.rate * b.workerCpuUsPerOp) / 1e6, 2)} cores, so the ${b.processes ?? 4} workers starve (they log "event loop lags all the time") and give slots back.`,
+      `- Binding limit: achieved ${b.achievedRatio} of ${b.rate}/s (${b.rejected.worst} rejected): each job was fetched ${b.realFetchesPerOp} times (delayed in the queue and fetched again) and booked ${b.limiterCallsPerOp} limiter slots, ${b.redisCallsPerOp} Redis commands and ${b.workerCpuUsPerOp} µs of worker CPU per job (vs ${f.noLimit?.workerCpuUsPerOp ?? f.throughput1?.workerCpuUsPerOp.sluice ?? '?'} µs unthrottled): at ${b.rate}/s that is about ${round((b.rate * b.workerCpuUsPerOp) / 1e6, 2)} cores of the ${b.processes ?? 4} workers.`,
+    );
+  }
+  for (const [name, title] of [
+    ['binding', 'Binding limit'],
+    ['bindingCold', 'Binding limit, cold start'],
+    ['stall', 'Binding limit with a stalling worker'],
+  ]) {
+    const a = f[name];
+    if (!a) continue;
+    const missed = Object.entries(a.pass)
+      .filter(([figure, ok]) => ok === false && !(name === 'binding' && figure === 'achievedRatio'))
+      .map(([figure]) => {
+        const value =
+          { achievedWorst: a.achievedWorst, rejected: a.rejected.worst, maxStartsIn1s: a.maxStartsIn1s.worst }[figure] ?? a[figure];
+        const target = { rejected: 0, maxStartsIn1s: a.maxStartsIn1s.bound }[figure] ?? a.targets[figure];
+        return `${figure} ${value} (target ${target})`;
+      });
+    if (missed.length)
+      out.push(
+        `- ${title}: ${missed.join(', ')}; achieved ${a.achievedRatio}, ${a.realFetchesPerOp} fetches, ${a.limiterCallsPerOp} limiter calls and ${a.workerCpuUsPerOp} µs of worker CPU per job.`,
+      );
+  }
+  const mk = f.manyKeys;
+  if (mk && Object.values(mk.pass).includes(false)) {
+    out.push(
+      `- Many keys: median key ${mk.keyRatio}, worst key ${mk.worstKeyRatio} (${mk.worstKeys.join(', ')}) of ${mk.rate}/s, unlimited key ${mk.unlimitedRatio} of its rate alone, ${mk.rejected.worst} rejected; ${mk.realFetchesPerOp} fetches and ${mk.limiterCallsPerOp} limiter calls per op (all ${mk.keys * mk.opsPerKey + mk.backlogOps} ops).`,
     );
   }
   const e = f.enqueue;
@@ -499,6 +762,25 @@ attempts; the least disturbed is kept, the JSON keeps all).
    (the bench's own polls subtracted) + *enqueue*, and the commands sluice adds per job. Redis CPU is
    \`used_cpu_user + used_cpu_sys\` over the run; worker CPU is user + system time (\`/proc\`) from
    the first request on.
+10. **Binding limit, cold start** — the shape of (4), the batch enqueued (\`createProducer\`) before the
+   workers start: a backlog meeting a starting fleet. Same targets, except BullMQ fetches per op ≤ 2.2.
+   For (4) and (10): *BullMQ fetches per op* = the \`ats\` field of every job hash (BullMQ adds 1 each
+   time it moves the job to active) summed over the batch, read by one script after the run's
+   command counts, ÷ operations (≤ 1.15: a job deferred to its slot comes back once at most);
+   *limiter script calls per op* = Redis \`TIME\` calls (each limiter script reads it once) ÷ operations
+   (≤ 1.15); *worker CPU per op / unthrottled* = the workers' CPU per job ÷ that of sluice with no limit
+   (1 process, the fast target) in the same run (≤ 2.0). The worst run's achieved / limit ≥ 0.95.
+11. **A stalling worker** — the shape of (4) while worker 1 is frozen with SIGSTOP for ${p.stall?.stopMs ?? 300} ms every
+   ${(p.stall?.everyMs ?? 3_000) / 1000} s (the first after ${(p.stall?.firstMs ?? 1_000) / 1000} s), then SIGCONT: achieved / limit ≥ 0.95, 0 rejected.
+12. **Many keys** — ${p.manyKeys?.keys ?? 200} limit keys \`tenant:0\` … named by the operations' \`limitKey\`, each limited to
+   ${p.manyKeys?.rate ?? 2}/s burst ${p.manyKeys?.burst ?? 2} in the config's \`limits\`, ${p.manyKeys?.opsPerKey ?? 10} POSTs each to \`/tenants/N/items\` of a target that enforces
+   the same GCRA per tenant (429 beyond it), spread evenly through ${p.manyKeys?.backlogOps ?? 10000} POSTs to an unlimited key;
+   ${p.manyKeys?.processes ?? 2} processes × ${p.manyKeys?.concurrency ?? 100}, enqueued before they start. Per key: (ops − 1) ÷ (last − first arrival) ÷
+   limit (median key ≥ 0.90, worst key ≥ 0.75); the unlimited key's rate ÷ its rate alone, measured back to
+   back (≥ 0.70); 0 rejected.
+13. **Peers** — what one would use instead, on the shape of (4) with the batch enqueued first:
+   Bottleneck clustered through Redis around the HTTP call in BullMQ workers, and BullMQ's own
+   Worker \`limiter\` (bench/peers.mjs). Shown beside sluice, not judged.
 
 *Other software's CPU load* is the machine's busy time (\`/proc/stat\`) minus the CPU of the
 bench, its workers and its redis-server, averaged over each run. Anything well above 0 means the

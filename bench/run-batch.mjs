@@ -28,10 +28,18 @@ const { PREFIX, bullQueueName } = await lib('redis/keys.js');
  * delayed by the enqueue's CPU work. `started()`: whether the target has seen a request
  * (the workers' CPU is sampled then, so that their start-up is left out of CPU per job). `done()`:
  * when the run is over, if not when nothing is pending (fairness stops with the slow key's backlog).
+ * `duringRun(workers)`: started once the workers are spawned (and registered, when not prefilled),
+ * just before the batch is enqueued or polled; returns `{ stop() }`, called when the run is over and
+ * always on the way out, whose result is kept as `summary.during` (the stall loop of worker-processes.mjs).
+ *
+ * At the end, after the Redis command counts are read (so it is not counted in them) and before the
+ * workers are stopped, one script sums BullMQ's per-job fetch counter (`ats` of each job hash, +1 on
+ * every move to active) over the completed and failed jobs: `redis.realFetchesPerOp`. Not with
+ * `done()`, whose runs end with jobs left.
  */
 export async function runBatch(
   ctx,
-  { label, config, op, operations, processes, concurrency, pollMs, prefilled, started, done, timeoutMs = 300_000 },
+  { label, config, op, operations, processes, concurrency, pollMs, prefilled, started, done, duringRun, timeoutMs = 300_000 },
 ) {
   const { redis, redisUrl } = ctx;
   await redis.flushall();
@@ -92,10 +100,16 @@ export async function runBatch(
   );
   const loopDelay = monitorEventLoopDelay({ resolution: 5 });
   const stalls = watchStalls();
+  let during;
+  let duringResult;
+  const stopDuring = () => {
+    if (during && duringResult === undefined) duringResult = during.stop() ?? null;
+  };
   try {
     let registryPolls = 0;
+    if (!prefilled) registryPolls = await waitForWorkers(redis, queue, workers, label);
+    during = duringRun?.(workers);
     if (!prefilled) {
-      registryPolls = await waitForWorkers(redis, queue, workers, label);
       const enqueueStart = performance.now();
       await enqueueWithCli();
       enqueueMs = performance.now() - enqueueStart;
@@ -117,6 +131,7 @@ export async function runBatch(
       await delay(pollMs);
     }
     const doneAt = performance.now();
+    stopDuring();
     loopDelay.disable();
     stalls.stop();
     const cpuAtEnd = workers.map((worker) => worker.cpuMs());
@@ -125,6 +140,7 @@ export async function runBatch(
     subtract(calls, 'hgetall', polls);
     subtract(calls, 'client|list', registryPolls);
     const redisCpu = (await redisCpuMs(redis)) - before.redis;
+    const fetches = done ? undefined : await jobFetches(redis, queue);
     const machineBusy = machineBusyMs();
     const ownCpu = ownCpuMs() - before.own;
     const stopped = await Promise.all(workers.map((worker) => worker.stop()));
@@ -164,6 +180,11 @@ export async function runBatch(
           evalshaPerOp: round(((calls.evalsha ?? 0) + (calls.eval ?? 0)) / operations, 3),
           /** The limiter's scripts each read Redis TIME once; nothing else here does. */
           limiterScriptCallsPerOp: round((calls.time ?? 0) / operations, 3),
+          /** BullMQ's `ats` (moves to active) summed over the batch's jobs ÷ operations: 1 = each job fetched once. */
+          realFetchesPerOp: fetches ? round(fetches.total / operations, 3) : undefined,
+          /** How many jobs were fetched once, twice, three times, four times or more; and how many jobs were read. */
+          fetchesHistogram: fetches ? { once: fetches.once, twice: fetches.twice, thrice: fetches.thrice, more: fetches.more } : undefined,
+          fetchedJobs: fetches?.jobs,
           /** Time inside scripts (EVALSHA), µs per operation. */
           scriptUsPerOp: round(((usec.evalsha ?? 0) + (usec.eval ?? 0)) / operations, 1),
           cpuUsPerOp: round((redisCpu * 1000) / operations, 1),
@@ -186,15 +207,37 @@ export async function runBatch(
         /** When the bench's event loop stalled by more than STALL_MS: [ended at (performance.now()), length ms]. */
         benchStalls: stalls.list(),
         workerExits: stopped,
+        ...(during ? { during: duringResult } : {}),
         workerProblems: problems.slice(0, 10).map((entry) => ({ level: entry.level, msg: entry.msg, err: entry.err?.message })),
         workerProblemCount: problems.length,
       },
     };
   } finally {
+    stopDuring();
     loopDelay.disable();
     stalls.stop();
     await Promise.allSettled(workers.map((worker) => worker.stop()));
   }
+}
+
+/** Sums `ats` over the jobs of the completed and failed sets (KEYS); ARGV[1] = the job hash prefix. */
+const FETCHES_LUA = `
+local total, jobs, once, twice, thrice, more = 0, 0, 0, 0, 0, 0
+for i = 1, #KEYS do
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[i], 0, -1)) do
+    local ats = tonumber(redis.call('HGET', ARGV[1] .. id, 'ats') or '0')
+    total = total + ats
+    jobs = jobs + 1
+    if ats <= 1 then once = once + 1 elseif ats == 2 then twice = twice + 1 elseif ats == 3 then thrice = thrice + 1 else more = more + 1 end
+  end
+end
+return { total, jobs, once, twice, thrice, more }`;
+
+/** BullMQ's fetch counter over a queue's finished jobs (their hashes are kept by age). */
+export async function jobFetches(redis, queue) {
+  const base = `${PREFIX}:${bullQueueName(queue)}:`;
+  const [total, jobs, once, twice, thrice, more] = await redis.eval(FETCHES_LUA, 2, `${base}completed`, `${base}failed`, base);
+  return { total, jobs, once, twice, thrice, more };
 }
 
 const STALL_MS = 15;

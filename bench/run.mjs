@@ -1,14 +1,19 @@
 /**
  * `npm run bench` — sluice side by side with its ceilings, in one run: undici alone (HTTP), a minimal
  * BullMQ worker (queue), raw `addBulk` (enqueue); then sluice without a binding limit (1 and 2
- * processes), under a binding limit, fairness between a slow and an unlimited key, enqueue of a
- * JSONL file, latency on an idle system, worker memory, and Redis commands per operation.
+ * processes), under a binding limit (workers running, and a cold start), fairness between a slow and
+ * an unlimited key, many limited keys beside an unlimited backlog, a binding limit while a worker
+ * stalls, the peers (Bottleneck, BullMQ's limiter) on the binding shape, enqueue of a JSONL file,
+ * latency on an idle system, worker memory, and Redis commands per operation.
  *
  *   node bench/run.mjs [--quick] [--only PART[,PART…]] [--cpu-prof] [--worker-logs LEVEL]
  *
- * PART: throughput, limits, fairness, enqueue, latency, memory. --cpu-prof writes a .cpuprofile per
- * worker process, --worker-logs each worker's log (at LEVEL, e.g. debug) to bench/results/, for
- * finding out where the time goes.
+ * PART: throughput, limits, fairness, manykeys, stall, peers, enqueue, latency, memory. limits,
+ * stall and peers compare worker CPU per operation with sluice's unthrottled run (throughput's
+ * `sluiceNoLimit`); without throughput, that run is made for them. peers needs bench/peers.mjs
+ * (skipped, and said so, when it cannot be loaded). --cpu-prof writes a .cpuprofile per worker
+ * process, --worker-logs each worker's log (at LEVEL, e.g. debug) to bench/results/, for finding
+ * out where the time goes.
  *
  * It imports the BUILT library (`npm run bench` builds first). It starts its own redis-server and
  * targets, spawns real worker processes, and stops every one of them when it ends, also on errors
@@ -23,14 +28,14 @@ import { parseArgs } from 'node:util';
 import { enqueueFile, runEnqueue, runHttpCeiling, runQueueCeiling } from './ceilings.mjs';
 import { describeMachine } from './machine-load.mjs';
 import { markdown, machineText, soakSectionOf, summarise, textTable, withSoakSection } from './report.mjs';
-import { runAccuracy, runFairness, runLatency, runThroughput } from './scenarios.mjs';
+import { runAccuracy, runFairness, runLatency, runManyKeys, runThroughput } from './scenarios.mjs';
 import { killAllWorkersNow, stopAllWorkers } from './worker-processes.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { startRedisServer } = await import(new URL('../dist/src/support/redis-server.js', import.meta.url).href);
 const { createRedisConnection, closeRedis } = await import(new URL('../dist/src/redis/connection.js', import.meta.url).href);
 
-const PARTS = ['throughput', 'limits', 'fairness', 'enqueue', 'latency', 'memory'];
+const PARTS = ['throughput', 'limits', 'fairness', 'manykeys', 'stall', 'peers', 'enqueue', 'latency', 'memory'];
 const { values: flags } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
@@ -59,6 +64,19 @@ const params = {
   /** Sluice's limit when it must not bind: far above anything a worker can reach. */
   notBinding: { requestsPerSecond: 1_000_000, burst: 1_000 },
   binding: { rate: 200, burst: 10, processes: 4, concurrency: 50, operations: quick ? 1_000 : 3_000 },
+  /** The binding shape while the first worker process is frozen (SIGSTOP) for stopMs every everyMs. */
+  stall: { everyMs: 3_000, stopMs: 300, firstMs: 1_000 },
+  /** Limit keys tenant:0 … each at rate/s, opsPerKey each, spread through an unlimited backlog, prefilled. */
+  manyKeys: {
+    keys: quick ? 100 : 200,
+    opsPerKey: 10,
+    rate: 2,
+    burst: 2,
+    backlogOps: quick ? 5_000 : 10_000,
+    processes: 2,
+    concurrency: 100,
+    prefilled: true,
+  },
   accuracy50: { rate: 50, burst: 5, processes: 4, concurrency: 50, operations: quick ? 500 : 1_500, coldOperations: quick ? 250 : 500 },
   fairness: { fastOps: quick ? 5_000 : 20_000, slowOps: 200 },
   enqueueLines: quick ? 100_000 : 1_000_000,
@@ -117,7 +135,14 @@ try {
   const R = (results.runs = {});
   const add = (name, run) => (R[name] ??= []).push(run);
   results.discarded = [];
+  // Loaded only when asked for, and optional: the bench runs without it.
+  const peers = runs('peers') ? await loadPeers() : undefined;
   for (let r = 1; r <= params.repeats; r++) {
+    if (!runs('throughput') && (runs('limits') || runs('stall') || peers)) {
+      // The reference for worker CPU per operation under a binding limit (cpuRatio).
+      const [noLimit] = await quietly(async () => [await throughput(`sluice-nolimit-${r}`, 1, undefined)]);
+      add('sluiceNoLimit', noLimit);
+    }
     if (runs('throughput')) {
       const [http] = await quietly(async () => {
         const run = await runHttpCeiling(ctx, { label: `http-${r}`, operations: params.throughputOps, concurrency: params.concurrency });
@@ -148,6 +173,8 @@ try {
     if (runs('limits')) {
       const [binding] = await quietly(async () => [await accuracy(`binding-${r}`, params.binding)]);
       add('binding', binding);
+      const [cold] = await quietly(async () => [await accuracy(`binding-cold-${r}`, { ...params.binding, prefilled: true })]);
+      add('bindingCold', cold);
       // Extras, kept from the limits issue (default mode only, for time): the 50/s shape, warm and cold.
       if (!quick) {
         const { coldOperations, ...shape50 } = params.accuracy50;
@@ -167,6 +194,43 @@ try {
       });
       add('fairAlone', alone);
       add('fairMixed', mixed);
+    }
+    if (runs('manykeys')) {
+      const [alone, mixed] = await quietly(async () => {
+        const a = await runManyKeys(ctx, { label: `manykeys-alone-${r}`, ...params.manyKeys, keys: 0 });
+        const m = await runManyKeys(ctx, { label: `manykeys-${r}`, ...params.manyKeys });
+        for (const run of [a, m]) {
+          const keys = run.keys
+            ? `, ${run.keys} keys at ${run.rate}/s: median ${run.keyRatioMedian}, worst ${run.keyRatioWorst} (${run.worstKey}) of the limit, ${run.rejected} rejected, ${run.realFetchesPerOp} fetches/op`
+            : '';
+          log(`${run.label}: unlimited key ${run.unlimitedPerSecond}/s${keys}, other load ${run.otherLoadCores} cores${problems(run)}`);
+          assertClean(run);
+        }
+        return [a, m];
+      });
+      add('manyKeysAlone', alone);
+      add('manyKeys', mixed);
+    }
+    if (runs('stall')) {
+      const [stall] = await quietly(async () => [await accuracy(`stall-${r}`, { ...params.binding, stall: params.stall })]);
+      add('stall', stall);
+    }
+    if (peers) {
+      for (const [name, fn, slug] of [
+        ['peerBottleneck', peers.runBottleneckPeer, 'bottleneck'],
+        ['peerBullmqLimiter', peers.runBullmqLimiterPeer, 'bullmq-limiter'],
+      ]) {
+        const label = `peer-${slug}-${r}`;
+        const run = await Promise.resolve()
+          .then(() => fn(ctx, { label, ...params.binding }))
+          .catch((error) => ({ label, failed: true, error: error instanceof Error ? error.message : String(error) }));
+        add(name, run);
+        log(
+          run.failed
+            ? `${label}: failed: ${run.error}`
+            : `${label}: ${run.achievedPerSecond}/s (${run.achievedRatio} of the limit), max ${run.maxStartsIn1s} starts in 1 s, ${run.rejected} rejected, worker CPU ${run.workerCpuUsPerOp} µs/op`,
+        );
+      }
     }
     if (runs('enqueue')) {
       ctx.enqueueFile ??= await enqueueFile(ctx, params.enqueueLines);
@@ -249,6 +313,21 @@ async function throughput(
   return run;
 }
 
+/** bench/peers.mjs, or undefined (said in the results and the log) when it cannot be loaded. */
+async function loadPeers() {
+  try {
+    const peers = await import('./peers.mjs');
+    if (typeof peers.runBottleneckPeer !== 'function' || typeof peers.runBullmqLimiterPeer !== 'function') {
+      throw new Error('it does not export runBottleneckPeer and runBullmqLimiterPeer');
+    }
+    return peers;
+  } catch (error) {
+    results.peersUnavailable = `bench/peers.mjs: ${error instanceof Error ? error.message : String(error)}`;
+    log(`peers skipped: ${results.peersUnavailable}`);
+    return undefined;
+  }
+}
+
 async function accuracy(label, options) {
   const run = await runAccuracy(context, { label, ...options });
   logAccuracy(run);
@@ -280,8 +359,9 @@ async function writeConfig(context, name, config) {
 }
 
 function logAccuracy(run) {
+  const stalls = run.stall ? `, ${run.stall.stalls} stalls of worker 1 (${run.stall.stallMs.join(', ')} ms)` : '';
   log(
-    `${run.label}: ${run.achievedPerSecond}/s (${run.achievedRatio} of the limit), max ${run.maxStartsIn1s} starts in 1 s, ${run.rejected} rejected, ${run.redis.workerCallsPerOp} Redis commands/op, other load ${run.otherLoadCores} cores${problems(run)}`,
+    `${run.label}: ${run.achievedPerSecond}/s (${run.achievedRatio} of the limit), max ${run.maxStartsIn1s} starts in 1 s, ${run.rejected} rejected, ${run.realFetchesPerOp} fetches/op, ${run.redis.limiterScriptCallsPerOp} limiter calls/op, ${run.redis.workerCallsPerOp} Redis commands/op, worker CPU ${run.workerCpuUsPerOp} µs/op${stalls}, other load ${run.otherLoadCores} cores${problems(run)}`,
   );
   assertClean(run);
 }

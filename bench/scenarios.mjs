@@ -9,7 +9,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { round } from './redis-stats.mjs';
 import { runBatch, waitForWorkers } from './run-batch.mjs';
 import { startFastTarget } from './fast-target.mjs';
-import { spawnWorker } from './worker-processes.mjs';
+import { startTenantTarget } from './tenant-target.mjs';
+import { spawnWorker, startStallLoop } from './worker-processes.mjs';
 
 const { startDemoApi } = await import(new URL('../dist/src/demo/demo-api.js', import.meta.url).href);
 const { createProducer } = await import(new URL('../dist/src/queue/producer.js', import.meta.url).href);
@@ -46,9 +47,11 @@ export async function runThroughput(ctx, { label, limits, operations, processes 
 /**
  * Accuracy: `operations` POSTs to the demo API behind its strict limiter, by `processes` workers,
  * with the key limited to the same rate and burst the API enforces. `prefilled`: the batch waits
- * for the workers (a cold start with a backlog) instead of arriving at running workers.
+ * for the workers (a cold start with a backlog) instead of arriving at running workers. `stall`
+ * ({ everyMs, stopMs, firstMs }): the first worker process is frozen (SIGSTOP) for stopMs every
+ * everyMs while the batch runs, then continued (SIGCONT; always, also on errors).
  */
-export async function runAccuracy(ctx, { label, rate, burst, operations, processes = 4, concurrency = 50, prefilled = false }) {
+export async function runAccuracy(ctx, { label, rate, burst, operations, processes = 4, concurrency = 50, prefilled = false, stall }) {
   const api = await startDemoApi({
     latencyMs: { min: 2, max: 10 },
     failureRate: 0,
@@ -63,7 +66,20 @@ export async function runAccuracy(ctx, { label, rate, burst, operations, process
     const op = (i) => ({ target: 'demo', method: 'POST', url: '/records', json: { i } });
     const timeoutMs = (operations / rate) * 2_000 + 60_000;
     const started = () => api.stats().requests > 0;
-    const run = await runBatch(ctx, { label, config, op, operations, processes, concurrency, pollMs: 100, timeoutMs, prefilled, started });
+    const duringRun = stall ? (workers) => startStallLoop(workers[0], stall) : undefined;
+    const run = await runBatch(ctx, {
+      label,
+      config,
+      op,
+      operations,
+      processes,
+      concurrency,
+      pollMs: 100,
+      timeoutMs,
+      prefilled,
+      started,
+      duringRun,
+    });
     const arrivals = api.arrivals();
     const stats = api.stats();
     const span = arrivals.at(-1) - arrivals[0];
@@ -77,6 +93,9 @@ export async function runAccuracy(ctx, { label, rate, burst, operations, process
       rejected: stats.limited,
       created: stats.created,
       maxInFlight: stats.maxInFlight,
+      /** BullMQ's moves to active per job (its `ats` counter), read at the end of the run. */
+      realFetchesPerOp: run.summary.redis.realFetchesPerOp,
+      ...(stall ? { stall: { ...stall, ...run.summary.during } } : {}),
       achievedPerSecond: round(achieved, 2),
       achievedRatio: round(achieved / rate, 3),
       maxStartsIn1s: maxInWindow(arrivals, 1_000),
@@ -141,6 +160,95 @@ export async function runFairness(ctx, { label, fastOps, slowOps, concurrency = 
   } finally {
     await fast.close();
     await slow.close();
+  }
+}
+
+/**
+ * Many keys: `keys` limit keys `tenant:0` … (each limited to `rate`/s with `burst` in the config's
+ * `limits`, named by the operation's `limitKey`), `opsPerKey` POSTs each to `/tenants/N/items` of a
+ * target that enforces the same limit per tenant strictly (bench/tenant-target.mjs: 429 beyond it),
+ * spread evenly through a backlog of `backlogOps` POSTs to an unlimited key (the fast target);
+ * `keys` 0 = the unlimited backlog alone. `processes` workers at `concurrency`; the batch enqueued
+ * before they start (`prefilled`, default) or once they run. Over when nothing is pending. Per key:
+ * (opsPerKey − 1) ÷ (last − first admitted arrival) ÷ rate; the unlimited key's rate from its first
+ * to its last arrival.
+ */
+export async function runManyKeys(
+  ctx,
+  { label, keys, opsPerKey, rate, burst, backlogOps, processes = 2, concurrency = 100, prefilled = true },
+) {
+  const fast = await startFastTarget();
+  const tenants = await startTenantTarget({ requestsPerSecond: rate, burst });
+  try {
+    const limits = Object.fromEntries(Array.from({ length: keys }, (_, k) => [`tenant:${k}`, { requestsPerSecond: rate, burst }]));
+    const config = {
+      targets: {
+        fast: { baseUrl: fast.url, allowPrivateAddresses: true },
+        tenants: { baseUrl: tenants.url, allowPrivateAddresses: true },
+      },
+      limits,
+    };
+    const keyOps = keys * opsPerKey;
+    const operations = backlogOps + keyOps;
+    const step = keyOps ? Math.floor(operations / keyOps) : Infinity;
+    const op = (i) => {
+      if (i % step === 0 && i / step < keyOps) {
+        const tenant = (i / step) % keys;
+        return { target: 'tenants', limitKey: `tenant:${tenant}`, method: 'POST', url: `/tenants/${tenant}/items`, json: { i } };
+      }
+      return { target: 'fast', method: 'POST', url: '/items', json: { i } };
+    };
+    const timeoutMs = ((opsPerKey - burst) / rate) * 5_000 + 120_000;
+    const started = () => fast.requests() + tenants.requests() > 0;
+    const run = await runBatch(ctx, { label, config, op, operations, processes, concurrency, pollMs: 50, timeoutMs, prefilled, started });
+    const backlog = fast.arrivals();
+    if (backlog.length < backlogOps)
+      throw new Error(`${label}: the unlimited key's target saw ${backlog.length} of ${backlogOps} requests`);
+    const byTenant = tenants.arrivals();
+    const perKey = Array.from({ length: keys }, (_, k) => {
+      const arrivals = byTenant.get(String(k)) ?? [];
+      if (arrivals.length !== opsPerKey) throw new Error(`${label}: tenant ${k} was sent ${arrivals.length} of ${opsPerKey} operations`);
+      const span = arrivals.at(-1) - arrivals[0];
+      return { key: k, ratio: ((opsPerKey - 1) * 1000) / span / rate, span, maxIn1s: maxInWindow(arrivals, 1_000), first: arrivals[0] };
+    });
+    const ratios = perKey.map((key) => key.ratio).sort((a, b) => a - b);
+    const worstKey = perKey.reduce((a, b) => (b.ratio < a.ratio ? b : a), perKey[0]);
+    const middle = (values) => (values.length ? values[Math.floor((values.length - 1) / 2)] : undefined);
+    return {
+      ...run.summary,
+      keys,
+      opsPerKey,
+      rate,
+      burst,
+      backlogOps,
+      realFetchesPerOp: run.summary.redis.realFetchesPerOp,
+      /** The tenant target's 429s, all keys. */
+      rejected: tenants.rejected(),
+      rejectedKeys: tenants.rejectedByTenant().size,
+      unlimitedPerSecond: round(((backlogOps - 1) * 1000) / (backlog.at(-1) - backlog[0]), 1),
+      unlimitedSpanMs: round(backlog.at(-1) - backlog[0], 0),
+      keyRatioMedian: keys ? round(middle(ratios), 3) : undefined,
+      keyRatioWorst: keys ? round(ratios[0], 3) : undefined,
+      keyRatioP10: keys ? round(ratios[Math.floor(ratios.length / 10)], 3) : undefined,
+      worstKey: worstKey ? `tenant:${worstKey.key}` : undefined,
+      /** Most starts of one key in any 1 s window (worst key; ≤ rate + burst). */
+      keyMaxStartsIn1s: keys ? Math.max(...perKey.map((key) => key.maxIn1s)) : undefined,
+      keySpanMsMedian: keys ? round(middle(perKey.map((key) => key.span).sort((a, b) => a - b)), 0) : undefined,
+      diagnostics: keys
+        ? {
+            /** Per key (tenant:0 …), achieved ÷ limit. */
+            keyRatios: perKey.map((key) => round(key.ratio, 3)),
+            /** Per key, its first start in ms after the backlog's first request. */
+            keyFirstStartMs: perKey.map((key) => round(key.first - backlog[0], 0)),
+            rejectedByTenant: Object.fromEntries(tenants.rejectedByTenant()),
+            /** When the unlimited backlog's last request arrived, ms after its first. */
+            unlimitedLastMs: round(backlog.at(-1) - backlog[0], 0),
+          }
+        : undefined,
+    };
+  } finally {
+    await fast.close();
+    await tenants.close();
   }
 }
 

@@ -95,6 +95,7 @@ export function spawnNode(options, script, args) {
     });
   });
   let stopping;
+  let paused = false;
   const handle = {
     pid: child.pid,
     exited,
@@ -129,6 +130,17 @@ export function spawnNode(options, script, args) {
         return undefined;
       }
     },
+    /** SIGSTOP: the process is frozen (no timers, no I/O) until `resume()`. */
+    pause() {
+      if (!handle.running() || stopping) return false;
+      paused = true;
+      return child.kill('SIGSTOP');
+    },
+    /** SIGCONT after `pause()`; harmless on a process that is not stopped. */
+    resume() {
+      paused = false;
+      return handle.running() ? child.kill('SIGCONT') : false;
+    },
     /** SIGKILL (a crash); resolves when it has exited. */
     kill() {
       if (handle.running()) child.kill('SIGKILL');
@@ -136,6 +148,8 @@ export function spawnNode(options, script, args) {
     },
     stop() {
       stopping ??= (async () => {
+        // A stopped process would not see the SIGTERM until continued.
+        if (paused) handle.resume();
         if (handle.running()) child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), KILL_AFTER_MS);
         try {
@@ -149,6 +163,54 @@ export function spawnNode(options, script, args) {
   };
   live.add(handle);
   return handle;
+}
+
+/**
+ * Freezes `worker` with SIGSTOP for `stopMs` every `everyMs` (the first time `firstMs` from now),
+ * then SIGCONT: a process that stalls now and then (a long GC pause, a VM descheduled, a laptop
+ * lid). `stop()` ends the loop and always leaves the process continued; it resolves with what was
+ * done: how many stalls and how long each really was (ms).
+ * @param {{ pid: number, pause(): boolean, resume(): boolean, running(): boolean }} worker
+ * @param {{ everyMs: number, stopMs: number, firstMs?: number }} options
+ */
+export function startStallLoop(worker, { everyMs, stopMs, firstMs = everyMs }) {
+  const lengths = [];
+  let timer;
+  let stopped = false;
+  let pausedAt;
+  const resume = () => {
+    if (pausedAt === undefined) return;
+    worker.resume();
+    lengths.push(Math.round(performance.now() - pausedAt));
+    pausedAt = undefined;
+  };
+  const stallAfter = (ms) => {
+    timer = setTimeout(() => {
+      if (stopped || !worker.running()) return;
+      pausedAt = performance.now();
+      worker.pause();
+      timer = setTimeout(() => {
+        resume();
+        if (!stopped) stallAfter(Math.max(0, everyMs - stopMs));
+      }, stopMs);
+    }, ms);
+  };
+  stallAfter(firstMs);
+  // If the bench dies between SIGSTOP and SIGCONT, the worker must not stay frozen.
+  const onExit = () => {
+    if (pausedAt !== undefined) worker.resume();
+  };
+  process.once('exit', onExit);
+  return {
+    pid: worker.pid,
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+      resume();
+      process.off('exit', onExit);
+      return { stalls: lengths.length, stallMs: [...lengths] };
+    },
+  };
 }
 
 /** Stops every process still running (SIGTERM, then SIGKILL). Never rejects. */
