@@ -14,7 +14,8 @@ export interface Joiner {
 /**
  * Places a chunk's jobs in their rate-limited keys' lines at enqueue (redis/lua/line-join.lua) and
  * says how long to delay each (see enqueueDelayMs): a millisecond for those within reach of their
- * turn, about the time to their turn for those further back, 0 for jobs in no line, so that a backlog is fetched once, when its turn comes, rather than
+ * turn, about the time to their turn for those further back, 0 for jobs in no line (a key without a
+ * rate, or one this chunk does not bring to its limit), so that a backlog is fetched once, when its turn comes, rather than
  * fetched, queued and fetched again. Keys the producer's config gives no rate join nothing here:
  * their jobs take their place when a worker first runs them.
  */
@@ -51,15 +52,20 @@ export function createLineJoin(redis: Redis, config: SluiceConfig, maxInSlotWait
       args.push(job.holder, indexes.length, ...indexes);
     }
     const reply = (await join(scriptKeys.length, ...scriptKeys, ...args)) as number[];
-    const lines = keys.map((_, i) => ({ startInMs: reply[3 * i]!, window: reply[3 * i + 1]!, intervalMs: reply[3 * i + 2]! / 1_000 }));
-    let at = 3 * keys.length;
+    const lines = keys.map((_, i) => ({
+      startInMs: reply[4 * i]!,
+      window: reply[4 * i + 1]!,
+      intervalMs: reply[4 * i + 2]! / 1_000,
+      placed: reply[4 * i + 3] === 1,
+    }));
+    let at = 4 * keys.length;
     const now = Date.now();
     return jobs.map((job) => {
       let delay = 0;
       for (const key of job.keys.filter(isRated)) {
         const line = lines[keyIndex.get(key)! - 1]!;
         const position = reply[at++]!;
-        if (line.window > 0) delay = Math.max(delay, enqueueDelayMs({ ...line, position }, maxInSlotWaitMs, now));
+        if (line.placed) delay = Math.max(delay, enqueueDelayMs({ ...line, position }, maxInSlotWaitMs, now));
       }
       return delay;
     });

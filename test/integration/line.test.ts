@@ -138,6 +138,12 @@ describe('placing a chunk at enqueue', () => {
     // The same input again (a resumed enqueue): the same places, nobody added.
     await join(jobs.slice(50));
     expect(await redis().client.zcard(limiterKeys.line('line-join'))).toBe(60);
+    // A chunk that does not bring its key to the limit (it fits in the window) places nobody: plain jobs.
+    const fast = createLineJoin(redis().client, keyAt('line-join-fast', 1_000));
+    expect(await fast(Array.from({ length: 100 }, (_, i) => ({ holder: `{q}f-${i}`, keys: ['line-join-fast'] })))).toEqual(
+      Array.from({ length: 100 }, () => 0),
+    );
+    expect(await redis().client.zcard(limiterKeys.line('line-join-fast'))).toBe(0);
     // A job in no rated line is not delayed and joins nothing.
     expect(await join([{ holder: '{q}free', keys: ['no-limit-here'] }])).toEqual([0]);
 

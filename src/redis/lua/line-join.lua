@@ -4,6 +4,10 @@
   input enqueued again). The producer delays the jobs far back until about their turn
   (src/limits/line.ts), so that most of a backlog is fetched once, at its turn.
 
+  Only where the key binds: a key whose chunk all fits in its window (a key far from its limit,
+  a few operations) places nobody, and its jobs are added as any other (they start on their first
+  fetch, without a ticket, as a worker's newcomers within the window do).
+
   Input:
     KEYS[1]                    index: every limit key name in use (set)
     KEYS[2 + 3 * (i - 1) ...]  for limit key i: state (hash), override (hash), line (zset)
@@ -11,8 +15,9 @@
     ARGV[2]  maxInSlotWaitMs (the window's length in time)
     ARGV[3 + 3 * (i - 1) ...]  for limit key i: name, configured rate (requests/s), burst
     then for each job: holder, m (the number of its keys), the indexes (1-based) of its m keys
-  Output: for each key i: {startInMs, window, intervalUs} (window 0: the key has no rate, no line);
-    then for each job and each of its keys in its order: its position in that key's line
+  Output: for each key i: {startInMs, window, intervalUs, placed} (window 0: the key has no rate,
+    no line; placed 0: nobody was placed, the key does not bind); then for each job and each of its
+    keys in its order: its position in that key's line (where it would stand, when not placed)
 ]]
 --- @include "now-ms"
 --- @include "effective-rate"
@@ -35,7 +40,8 @@ for i = 1, k do
     if not s[2] then redis.call('SADD', KEYS[1], ARGV[ab]) end
     local _, nextTicket, served = lineOf(state, lineKey, s[2], s[6], s[7])
     local startAt = math.max(now, tonumber(s[1] or now) - (clientBurst(burst) - 1) * T, tonumber(s[3] or '0'))
-    lines[i] = { key = lineKey, state = state, next = nextTicket, served = served }
+    -- Nobody holds a ticket in an empty line: no need to look each job up.
+    lines[i] = { key = lineKey, state = state, next = nextTicket, served = served, empty = redis.call('ZCARD', lineKey) == 0 }
     table.insert(out, startAt - now)
     table.insert(out, lineWindow(maxWait, T))
     table.insert(out, math.floor(T * 1000))
@@ -46,25 +52,62 @@ for i = 1, k do
   end
 end
 
+-- First where each job stands (a job holding a ticket keeps it; the others in the chunk's order)…
+local positions = {}
 local a = 3 + 3 * k
 while a <= #ARGV do
   local holder, m = ARGV[a], tonumber(ARGV[a + 1])
   for j = 1, m do
-    local line = lines[tonumber(ARGV[a + 1 + j])]
+    local i = tonumber(ARGV[a + 1 + j])
+    local line = lines[i]
+    local position = -1
     if line then
+      local held = not line.empty and redis.call('ZSCORE', line.key, holder)
+      if held then
+        position = tonumber(held) - line.served
+      else
+        position = line.next + (line.added or 0) - line.served
+        line.added = (line.added or 0) + 1
+      end
+      if position >= out[3 * (i - 1) + 2] or out[3 * (i - 1) + 1] > maxWait then line.binds = true end
+    end
+    table.insert(positions, position)
+  end
+  a = a + 2 + m
+end
+
+-- …then the tickets, on the keys that bind.
+local p = 0
+a = 3 + 3 * k
+while a <= #ARGV do
+  local holder, m = ARGV[a], tonumber(ARGV[a + 1])
+  for j = 1, m do
+    local line = lines[tonumber(ARGV[a + 1 + j])]
+    p = p + 1
+    if line and line.binds then
       local ticket
       ticket, line.next = takeTicket(line.key, holder, line.next)
-      table.insert(out, ticket - line.served)
-    else
-      table.insert(out, -1)
+      positions[p] = ticket - line.served
     end
   end
   a = a + 2 + m
 end
 
-for _, line in pairs(lines) do
-  redis.call('HSET', line.state, 'next', line.next)
-  redis.call('PEXPIRE', line.state, 86400000)
-  redis.call('PEXPIRE', line.key, 86400000)
+local flags = {}
+for i = 1, k do
+  local line = lines[i]
+  flags[i] = 0
+  if line and line.binds then
+    flags[i] = 1
+    redis.call('HSET', line.state, 'next', line.next)
+    redis.call('PEXPIRE', line.state, 86400000)
+    redis.call('PEXPIRE', line.key, 86400000)
+  end
 end
-return out
+local reply = {}
+for i = 1, k do
+  for f = 1, 3 do table.insert(reply, out[3 * (i - 1) + f]) end
+  table.insert(reply, flags[i])
+end
+for _, position in ipairs(positions) do table.insert(reply, position) end
+return reply
