@@ -17,7 +17,7 @@ import { spawnSluice, spawnWorker } from './worker-processes.mjs';
 const lib = (path) => import(new URL(`../dist/src/${path}`, import.meta.url).href);
 const { createProducer } = await lib('queue/producer.js');
 const { createBatches } = await lib('outcomes/batches.js');
-const { PREFIX, bullQueueName } = await lib('redis/keys.js');
+const { PREFIX, WORKER_SNAPSHOTS_KEY, bullQueueName } = await lib('redis/keys.js');
 
 /**
  * `prefilled`: the operations are enqueued with `createProducer` (their Redis cost counted apart)
@@ -139,6 +139,7 @@ export async function runBatch(
     const { calls, usec } = await commandStats(redis);
     subtract(calls, 'hgetall', polls);
     subtract(calls, 'client|list', registryPolls);
+    subtract(calls, 'hlen', registryPolls);
     const redisCpu = (await redisCpuMs(redis)) - before.redis;
     const fetches = done ? undefined : await jobFetches(redis, queue);
     const machineBusy = machineBusyMs();
@@ -256,13 +257,19 @@ function watchStalls() {
   return { stop: () => clearInterval(timer), list: () => [...found] };
 }
 
-/** Polls BullMQ's worker registry (CLIENT LIST names) until every spawned worker listens. Returns the CLIENT LISTs sent. */
+/**
+ * Polls until every spawned worker takes jobs: registered with BullMQ (CLIENT LIST names) and its
+ * first metrics snapshot published, which a worker does once its warm-up is over and it runs. (A
+ * worker registers before its warm-up: a batch enqueued then meets a fleet still starting, a cold
+ * start rather than the ready fleet this measures.) Returns the polls: a CLIENT LIST and an HLEN each.
+ */
 export async function waitForWorkers(redis, queue, workers, label) {
   const registry = new Queue(bullQueueName(queue), { connection: redis, prefix: PREFIX });
   try {
     const deadline = performance.now() + 30_000;
     for (let polls = 1; ; polls++) {
-      if ((await registry.getWorkersCount()) >= workers.length) return polls;
+      const [registered, running] = await Promise.all([registry.getWorkersCount(), redis.hlen(WORKER_SNAPSHOTS_KEY)]);
+      if (registered >= workers.length && running >= workers.length) return polls;
       const dead = workers.find((worker) => !worker.running());
       if (dead) throw new Error(`${label}: worker ${dead.pid} exited while starting; its output ended with:\n${dead.output()}`);
       if (performance.now() > deadline) throw new Error(`${label}: the workers did not register with BullMQ within 30 s`);
