@@ -17,7 +17,7 @@ import { spawnSluice, spawnWorker } from './worker-processes.mjs';
 const lib = (path) => import(new URL(`../dist/src/${path}`, import.meta.url).href);
 const { createProducer } = await lib('queue/producer.js');
 const { createBatches } = await lib('outcomes/batches.js');
-const { PREFIX, WORKER_SNAPSHOTS_KEY, bullQueueName } = await lib('redis/keys.js');
+const { PREFIX, WORKER_SNAPSHOTS_KEY, bullQueueName, limiterKeys } = await lib('redis/keys.js');
 
 /**
  * `prefilled`: the operations are enqueued with `createProducer` (their Redis cost counted apart)
@@ -72,6 +72,7 @@ export async function runBatch(
 
   let enqueueStats;
   let enqueueMs;
+  let lineAtEnqueue;
   if (prefilled) {
     await resetStats(redis);
     const enqueueStart = performance.now();
@@ -113,6 +114,7 @@ export async function runBatch(
       const enqueueStart = performance.now();
       await enqueueWithCli();
       enqueueMs = performance.now() - enqueueStart;
+      lineAtEnqueue = await lineSnapshot(redis, queue);
     }
     loopDelay.enable();
     let polls = 0;
@@ -142,6 +144,7 @@ export async function runBatch(
     subtract(calls, 'hlen', registryPolls);
     const redisCpu = (await redisCpuMs(redis)) - before.redis;
     const fetches = done ? undefined : await jobFetches(redis, queue);
+    const lineAtEnd = await lineSnapshot(redis, queue);
     const machineBusy = machineBusyMs();
     const ownCpu = ownCpuMs() - before.own;
     const stopped = await Promise.all(workers.map((worker) => worker.stop()));
@@ -186,6 +189,9 @@ export async function runBatch(
           /** How many jobs were fetched once, twice, three times, four times or more; and how many jobs were read. */
           fetchesHistogram: fetches ? { once: fetches.once, twice: fetches.twice, thrice: fetches.thrice, more: fetches.more } : undefined,
           fetchedJobs: fetches?.jobs,
+          /** The queue's delayed jobs and each limit key's line (name, tickets handed out, used) just after the enqueue, and at the end. */
+          lineAtEnqueue,
+          lineAtEnd,
           /** Time inside scripts (EVALSHA), µs per operation. */
           scriptUsPerOp: round(((usec.evalsha ?? 0) + (usec.eval ?? 0)) / operations, 1),
           cpuUsPerOp: round((redisCpu * 1000) / operations, 1),
@@ -278,4 +284,15 @@ export async function waitForWorkers(redis, queue, workers, label) {
   } finally {
     await registry.close();
   }
+}
+
+/** How many of the queue's jobs are delayed, and each limit key's line: a diagnostic of where a backlog waits. */
+async function lineSnapshot(redis, queue) {
+  const delayed = await redis.zcard(`${PREFIX}:${bullQueueName(queue)}:delayed`);
+  const keys = {};
+  for (const key of await redis.smembers(limiterKeys.index)) {
+    const [line, next, served] = await redis.hmget(limiterKeys.state(key), 'line', 'next', 'served');
+    keys[key] = { line, next: Number(next ?? 0), served: Number(served ?? 0), waiting: await redis.zcard(limiterKeys.line(key)) };
+  }
+  return { delayed, keys };
 }
