@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { limiterKeys } from '../redis/keys.js';
 import type { Circuit } from '../config/circuit-schema.js';
-import { circuitOf, configuredLimits, toSpec, type LimitSpec } from './limit-keys.js';
+import { circuitOf, configuredSpecs, type LimitSpec } from './limit-keys.js';
 
 /**
  * What this process knows of its limit keys: each key's configured spec, and the keys Redis holds
@@ -22,20 +22,11 @@ export interface KeyState {
 }
 
 export function createKeyState(redis: Redis, config: SluiceConfig): KeyState {
-  const specs = new Map<string, LimitSpec>();
+  const specOf = configuredSpecs(config);
   const circuits = new Map<string, Circuit | undefined>();
   /** Keys that Redis holds something for (override, learned rate, pause): they must use the script. */
   let dynamicKeys = new Set<string>();
   let seenVersion: string | null | undefined;
-
-  function specOf(key: string): LimitSpec {
-    let spec = specs.get(key);
-    if (!spec) {
-      spec = toSpec(configuredLimits(key, config));
-      specs.set(key, spec);
-    }
-    return spec;
-  }
 
   function circuitOfKey(key: string): Circuit | undefined {
     if (!circuits.has(key)) circuits.set(key, circuitOf(key, config));

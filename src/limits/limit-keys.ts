@@ -16,6 +16,19 @@ export function toSpec(limits: Limits | undefined): LimitSpec {
   return { rate, burst: limits.burst ?? 1, concurrency: limits.concurrency ?? 0 };
 }
 
+/** Each key's configured spec, worked out once per key. */
+export function configuredSpecs(config: SluiceConfig): (key: string) => LimitSpec {
+  const specs = new Map<string, LimitSpec>();
+  return (key) => {
+    let spec = specs.get(key);
+    if (!spec) {
+      spec = toSpec(configuredLimits(key, config));
+      specs.set(key, spec);
+    }
+    return spec;
+  };
+}
+
 /** A target's limits apply to the key named after the target; the top-level map covers the rest. */
 export function configuredLimits(key: string, config: SluiceConfig): Limits | undefined {
   if (Object.hasOwn(config.targets, key)) {

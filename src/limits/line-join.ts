@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { limiterKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
-import { configuredLimits, toSpec } from './limit-keys.js';
+import { configuredSpecs } from './limit-keys.js';
 import { DEFAULT_MAX_IN_SLOT_WAIT_MS, enqueueDelayMs } from './line.js';
 
 /** A job about to be enqueued: who it is in the lines (`{queue}jobId`) and its limit keys. */
@@ -14,24 +14,17 @@ export interface Joiner {
 /**
  * Places a chunk's jobs in their rate-limited keys' lines at enqueue (redis/lua/line-join.lua) and
  * says how long to delay each (see enqueueDelayMs): a millisecond for those within reach of their
- * turn, about the time to their turn for those further back, 0 for jobs in no line (a key without a
- * rate, or one this chunk does not bring to its limit), so that a backlog is fetched once, when its turn comes, rather than
- * fetched, queued and fetched again. Keys the producer's config gives no rate join nothing here:
- * their jobs take their place when a worker first runs them.
+ * turn, about the time to their turn for those further back, 0 for jobs in no line (a key without
+ * a rate, or one this chunk does not bring to its limit). So a backlog is fetched once, when its
+ * turn comes, rather than fetched, queued and fetched again. Keys the producer's config gives no
+ * rate join nothing here: their jobs take their place when a worker first runs them.
  */
 export type LineJoin = (jobs: readonly Joiner[]) => Promise<number[]>;
 
 export function createLineJoin(redis: Redis, config: SluiceConfig, maxInSlotWaitMs = DEFAULT_MAX_IN_SLOT_WAIT_MS): LineJoin {
   const join = defineScript(redis, 'line-join');
-  const rated = new Map<string, boolean>();
-  const isRated = (key: string) => {
-    let known = rated.get(key);
-    if (known === undefined) {
-      known = toSpec(configuredLimits(key, config)).rate > 0;
-      rated.set(key, known);
-    }
-    return known;
-  };
+  const specOf = configuredSpecs(config);
+  const isRated = (key: string) => specOf(key).rate > 0;
 
   return async (jobs) => {
     const keyIndex = new Map<string, number>();
@@ -44,8 +37,8 @@ export function createLineJoin(redis: Redis, config: SluiceConfig, maxInSlotWait
     ];
     const args: (string | number)[] = [keys.length, maxInSlotWaitMs];
     for (const key of keys) {
-      const spec = toSpec(configuredLimits(key, config));
-      args.push(key, spec.rate, spec.burst);
+      const { rate, burst } = specOf(key);
+      args.push(key, rate, burst);
     }
     for (const job of jobs) {
       const indexes = job.keys.filter(isRated).map((key) => keyIndex.get(key)!);

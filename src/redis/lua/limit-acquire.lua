@@ -114,7 +114,7 @@ for i = 1, n do
     end
     k.s = math.max(now, k.tat - (clientBurst(burst) - 1) * k.T, k.pausedUntil)
     -- Its place in line: its ticket's position, the head after a missed slot, else the back.
-    local _, nextTicket, served = lineOf(k.state, k.line, s[2], s[15], s[16])
+    local nextTicket, served = lineOf(k.state, k.line, s[2], s[15], s[16])
     k.next, k.served = nextTicket, served
     k.window = lineWindow(maxWait, k.T)
     local held = redis.call('ZSCORE', k.line, holder)

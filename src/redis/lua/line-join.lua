@@ -26,7 +26,7 @@
 local k = tonumber(ARGV[1])
 local maxWait = tonumber(ARGV[2])
 local now = nowMs()
-local out = {}
+-- Each key's line, or false for a key without a rate.
 local lines = {}
 for i = 1, k do
   local kb, ab = 2 + (i - 1) * 3, 3 + (i - 1) * 3
@@ -35,79 +35,64 @@ for i = 1, k do
   local rate, burst = tonumber(o[1] or ARGV[ab + 1]), tonumber(o[2] or ARGV[ab + 2])
   local s = redis.call('HMGET', state, 'tat', 'line', 'pausedUntil', 'decRate', 'decAt', 'next', 'served')
   local eff = effectiveRate(rate, tonumber(s[4]), tonumber(s[5] or '0'), now)
+  lines[i] = false
   if eff > 0 then
     local T = slotInterval(eff, burst)
     if not s[2] then redis.call('SADD', KEYS[1], ARGV[ab]) end
-    local _, nextTicket, served = lineOf(state, lineKey, s[2], s[6], s[7])
+    local nextTicket, served = lineOf(state, lineKey, s[2], s[6], s[7])
     local startAt = math.max(now, tonumber(s[1] or now) - (clientBurst(burst) - 1) * T, tonumber(s[3] or '0'))
-    -- Nobody holds a ticket in an empty line: no need to look each job up.
-    lines[i] = { key = lineKey, state = state, next = nextTicket, served = served, empty = redis.call('ZCARD', lineKey) == 0 }
-    table.insert(out, startAt - now)
-    table.insert(out, lineWindow(maxWait, T))
-    table.insert(out, math.floor(T * 1000))
-  else
-    table.insert(out, 0)
-    table.insert(out, 0)
-    table.insert(out, 0)
+    lines[i] = {
+      key = lineKey, state = state, next = nextTicket, served = served, added = 0, binds = false,
+      startIn = startAt - now, window = lineWindow(maxWait, T), intervalUs = math.floor(T * 1000),
+      -- Nobody holds a ticket in an empty line: no need to look each job up.
+      empty = redis.call('ZCARD', lineKey) == 0,
+    }
   end
 end
 
--- First where each job stands (a job holding a ticket keeps it; the others in the chunk's order)…
-local positions = {}
+-- Where each job stands: a job holding a ticket keeps it, the others follow in the chunk's order.
+local joins = {}
 local a = 3 + 3 * k
 while a <= #ARGV do
   local holder, m = ARGV[a], tonumber(ARGV[a + 1])
   for j = 1, m do
-    local i = tonumber(ARGV[a + 1 + j])
-    local line = lines[i]
-    local position = -1
+    local line = lines[tonumber(ARGV[a + 1 + j])]
+    local join = { line = line, holder = holder, position = -1 }
     if line then
       local held = not line.empty and redis.call('ZSCORE', line.key, holder)
       if held then
-        position = tonumber(held) - line.served
+        join.position = tonumber(held) - line.served
       else
-        position = line.next + (line.added or 0) - line.served
-        line.added = (line.added or 0) + 1
+        join.ticket = line.next + line.added
+        join.position = join.ticket - line.served
+        line.added = line.added + 1
       end
-      if position >= out[3 * (i - 1) + 2] or out[3 * (i - 1) + 1] > maxWait then line.binds = true end
+      if join.position >= line.window or line.startIn > maxWait then line.binds = true end
     end
-    table.insert(positions, position)
+    table.insert(joins, join)
   end
   a = a + 2 + m
 end
 
--- …then the tickets, on the keys that bind.
-local p = 0
-a = 3 + 3 * k
-while a <= #ARGV do
-  local holder, m = ARGV[a], tonumber(ARGV[a + 1])
-  for j = 1, m do
-    local line = lines[tonumber(ARGV[a + 1 + j])]
-    p = p + 1
-    if line and line.binds then
-      local ticket
-      ticket, line.next = takeTicket(line.key, holder, line.next)
-      positions[p] = ticket - line.served
-    end
-  end
-  a = a + 2 + m
-end
-
-local flags = {}
-for i = 1, k do
-  local line = lines[i]
-  flags[i] = 0
-  if line and line.binds then
-    flags[i] = 1
-    redis.call('HSET', line.state, 'next', line.next)
-    redis.call('PEXPIRE', line.state, 86400000)
-    redis.call('PEXPIRE', line.key, 86400000)
-  end
+-- The new tickets, on the keys this chunk brings to their limit.
+for _, join in ipairs(joins) do
+  if join.ticket and join.line.binds then redis.call('ZADD', join.line.key, 'NX', join.ticket, join.holder) end
 end
 local reply = {}
 for i = 1, k do
-  for f = 1, 3 do table.insert(reply, out[3 * (i - 1) + f]) end
-  table.insert(reply, flags[i])
+  local line = lines[i]
+  if line then
+    local placed = 0
+    if line.binds then
+      placed = 1
+      redis.call('HSET', line.state, 'next', line.next + line.added)
+      redis.call('PEXPIRE', line.state, 86400000)
+      redis.call('PEXPIRE', line.key, 86400000)
+    end
+    for _, value in ipairs({ line.startIn, line.window, line.intervalUs, placed }) do table.insert(reply, value) end
+  else
+    for _ = 1, 4 do table.insert(reply, 0) end
+  end
 end
-for _, position in ipairs(positions) do table.insert(reply, position) end
+for _, join in ipairs(joins) do table.insert(reply, join.position) end
 return reply

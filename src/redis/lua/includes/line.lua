@@ -12,25 +12,17 @@
   the order they come back.
 ]]
 
--- The key's line as it stands: its name, next and served; a new line when the state has none.
+-- The key's line as it stands (`name` as the state holds it): its next and served; a new line when the state has none.
 local function lineOf(stateKey, lineKey, name, nextTicket, served)
-  if name then return name, tonumber(nextTicket or '0'), tonumber(served or '0') end
+  if name then return tonumber(nextTicket or '0'), tonumber(served or '0') end
   local t = redis.call('TIME')
   name = t[1] .. '.' .. t[2]
   redis.call('DEL', lineKey)
   redis.call('HSET', stateKey, 'line', name, 'next', 0, 'served', 0)
-  return name, 0, 0
+  return 0, 0
 end
 
 -- How many slots an in-slot wait of maxWait ms covers at slot spacing T: the positions that may start.
 local function lineWindow(maxWait, T)
   return math.max(1, math.floor(maxWait / T))
-end
-
--- Gives `holder` the next ticket unless it holds one; returns its ticket and the new `next`.
-local function takeTicket(lineKey, holder, nextTicket)
-  local held = redis.call('ZSCORE', lineKey, holder)
-  if held then return tonumber(held), nextTicket end
-  redis.call('ZADD', lineKey, nextTicket, holder)
-  return nextTicket, nextTicket + 1
 end
