@@ -28,24 +28,20 @@ export async function startFastTarget({ bodyBytes } = {}) {
     res.writeHead(200, HEADERS);
     res.end(BODY);
   });
-  const url = await listenOnLoopback(server);
-  let closing;
+  const served = await serveOnLoopback(server);
   return {
-    url,
+    url: served.url,
     requests: () => count,
     arrivals: () => arrivals.slice(0, count),
-    close() {
-      closing ??= new Promise((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve(undefined)));
-        server.closeAllConnections();
-      });
-      return closing;
-    },
+    close: served.close,
   };
 }
 
-/** Listens on a free loopback port with keep-alive connections kept 30 s (the bench's clients reuse them); the base URL. */
-export async function listenOnLoopback(server) {
+/**
+ * Listens on a free loopback port, keeping keep-alive connections 30 s (the bench's clients reuse
+ * them): the base URL, and a close that ends every connection (once, however often it is called).
+ */
+export async function serveOnLoopback(server) {
   server.keepAliveTimeout = 30_000;
   await new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -55,5 +51,15 @@ export async function listenOnLoopback(server) {
     });
   });
   const address = server.address();
-  return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  let closing;
+  return {
+    url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`,
+    close() {
+      closing ??= new Promise((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve(undefined)));
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
 }

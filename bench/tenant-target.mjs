@@ -8,7 +8,7 @@
  */
 import { createServer } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { listenOnLoopback } from './fast-target.mjs';
+import { serveOnLoopback } from './fast-target.mjs';
 
 const BODY = Buffer.from('{"ok":true}');
 const HEADERS = { 'content-type': 'application/json', 'content-length': String(BODY.length) };
@@ -53,22 +53,15 @@ export async function startTenantTarget({ requestsPerSecond, burst = 1 }) {
     res.writeHead(200, HEADERS);
     res.end(BODY);
   });
-  const url = await listenOnLoopback(server);
-  let closing;
+  const served = await serveOnLoopback(server);
   return {
-    url,
+    url: served.url,
     requests: () => requests,
     rejected: () => rejected,
     unknown: () => unknown,
     /** Admitted arrivals per tenant id (sorted: they are recorded in order). */
     arrivals: () => new Map([...tenants].map(([id, tenant]) => [id, [...tenant.arrivals]])),
     rejectedByTenant: () => new Map([...tenants].filter(([, tenant]) => tenant.rejected > 0).map(([id, tenant]) => [id, tenant.rejected])),
-    close() {
-      closing ??= new Promise((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve(undefined)));
-        server.closeAllConnections();
-      });
-      return closing;
-    },
+    close: served.close,
   };
 }
