@@ -9,6 +9,9 @@ import { parseSluiceConfig, type SluiceConfig } from '../../src/config/sluice-co
 import { limiterKeys } from '../../src/redis/keys.js';
 import { createLimiter, type Gate, type Limiter } from '../../src/limits/limiter.js';
 import { createLineJoin } from '../../src/limits/line-join.js';
+import { acquireArgs, decodeAcquireReply, type AcquireReply } from '../../src/limits/acquire-call.js';
+import { configuredSpecs } from '../../src/limits/limit-keys.js';
+import { defineScript } from '../../src/redis/scripts.js';
 import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
 import { testLogger, useRedisServer } from '../helpers/redis.js';
 
@@ -120,6 +123,57 @@ describe('a key’s line', () => {
       gate = await limiter.acquire(['line-gap'], last, 5_000);
     }
     expect(gate.kind).toBe('go');
+  });
+  it('a job that missed its slot stands at the head without moving the line twice: tickets handed out and used stay equal', async () => {
+    // Straight to the script, as the limiter calls it, so that each call's restore flag is ours.
+    const key = 'line-restore';
+    const config = keyAt(key, 4);
+    const specs = configuredSpecs(config);
+    const acquire = defineScript(redis().client, 'limit-acquire');
+    const ask = async (holder: string, restore = false): Promise<AcquireReply> =>
+      decodeAcquireReply(
+        await acquire(
+          ...acquireArgs({
+            keys: [key],
+            holder,
+            leaseId: `lease-${holder}`,
+            leaseMs: 60_000,
+            maxInSlotWaitMs: 250,
+            wantSlots: 1,
+            waiter: '',
+            restore,
+            specOf: (name) => specs(name),
+            circuitOn: () => false,
+          }),
+        ),
+      );
+    const state = async () => {
+      const [next, served] = await redis().client.hmget(limiterKeys.state(key), 'next', 'served');
+      return { next: Number(next), served: Number(served) };
+    };
+    // 4/s: slots 250 ms apart, a window of one. Three book the next 0.5 s; two more wait in line.
+    for (const holder of ['{q}a0', '{q}a1', '{q}a2']) expect((await ask(holder)).kind).toBe('go');
+    expect(await ask('{q}a3')).toMatchObject({ kind: 'queued', position: 0 });
+    expect(await ask('{q}a4')).toMatchObject({ kind: 'queued', position: 1 });
+    // r had its turn and missed its slot: it stands at the head, ahead of a3, with no ticket of the count.
+    expect((await ask('{q}r', true)).kind).toBe('queued');
+    expect(await state()).toEqual({ next: 2, served: 0 });
+    const startWhenAdmitted = async (holder: string) => {
+      for (let tries = 0; tries < 40; tries++) {
+        const reply = await ask(holder);
+        if (reply.kind === 'go') return;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      throw new Error(`${holder} never started`);
+    };
+    await startWhenAdmitted('{q}r');
+    // Its start used no ticket of the count: a3 is still first in line, not already late.
+    expect(await state()).toEqual({ next: 2, served: 0 });
+    expect(await ask('{q}a3')).toMatchObject({ kind: 'queued', position: 0 });
+    await startWhenAdmitted('{q}a3');
+    await startWhenAdmitted('{q}a4');
+    expect(await state()).toEqual({ next: 2, served: 2 });
+    expect(await redis().client.zcard(limiterKeys.line(key))).toBe(0);
   });
 });
 

@@ -154,7 +154,8 @@ if not go then
     if k.T then
       if not k.ticket then
         if restore then
-          redis.call('ZADD', k.line, k.served - 1, holder)
+          -- Half a place ahead of the head: not one of the tickets counted by next and served.
+          redis.call('ZADD', k.line, k.served - 0.5, holder)
         else
           redis.call('ZADD', k.line, k.next, holder)
           redis.call('HSET', k.state, 'next', k.next + 1)
@@ -187,9 +188,11 @@ for i = 1, n do
     if k.ticket then
       -- Its ticket is used, and the line moves up one place. One taken on a free slot from further
       -- back than the window moves it up too: a gap left by a job that is gone closes a place at a
-      -- time, at most as fast as slots go unclaimed.
+      -- time, at most as fast as slots go unclaimed. A restored job's half place was never counted:
+      -- counting its start would move the line on twice for one ticket, and over a day of missed
+      -- slots leave `served` far past `next`, every newcomer at the head and nobody placed.
       redis.call('ZREM', k.line, holder)
-      redis.call('HSET', k.state, 'served', k.served + 1)
+      if k.ticket == math.floor(k.ticket) then redis.call('HSET', k.state, 'served', k.served + 1) end
     end
     if k.slack < slack then slack = k.slack end
     if k.T > interval then interval = k.T end

@@ -5,7 +5,8 @@
   at position p < window (the slots that fit in an in-slot wait) may take a slot; one further back
   is delayed until about its turn (src/limits/line.ts) and keeps its ticket while away. The line
   counts places, not time: a job back late loses nothing, and slots it left unused go to whoever
-  is waiting.
+  is waiting. A job that had its turn and missed its slot stands half a place ahead of the head
+  (`served - 0.5`): a place outside the count, so its start does not move the line.
 
   A line is named (`line`): when the state is lost (a Redis without persistence restarted, a key
   idle for a day) a new line starts and the old tickets are void; their jobs take new ones, in
