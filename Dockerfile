@@ -1,12 +1,14 @@
 # syntax=docker/dockerfile:1
 # sluice: one image for `sluice worker`, `sluice server` and the CLI.
-#   docker build -t sluice .                                # Node 20
-#   docker build -t sluice --build-arg NODE_VERSION=22 .    # Node 22
-ARG NODE_VERSION=20
+#   docker build -t sluice .                                    # Node 22.23 (the default below)
+#   docker build -t sluice --build-arg NODE_VERSION=22.24 .     # another 22.x minor
+# A minor, not a major: the tag `22.23-bookworm-slim` moves only with 22.23's patch releases, so a
+# rebuild gets security fixes and never a new minor by surprise. 22 is the oldest Node package.json's
+# "engines" allows (some dependencies require it); 22.23 was its newest minor when this was pinned.
+ARG NODE_VERSION=22.23
 
-# 1. Production dependencies only. --ignore-scripts: the root's `prepare` would need TypeScript, and
-#    msgpackr-extract's install script only looks for a prebuilt binary, which it finds at run time
-#    anyway (@msgpackr-extract/msgpackr-extract-linux-*).
+# 1. Production dependencies only. --ignore-scripts: msgpackr-extract's install script only looks for
+#    a prebuilt binary, which it finds at run time anyway (@msgpackr-extract/msgpackr-extract-linux-*).
 FROM node:${NODE_VERSION}-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./

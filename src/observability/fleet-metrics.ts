@@ -5,6 +5,7 @@ import { QUEUE_NAME } from '../config/env.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { createLimitsAdmin, type LimitStatus } from '../limits/limits-admin.js';
 import { queueKeys } from '../redis/keys.js';
+import { processMetricsRegistry } from './process-metrics.js';
 import { readLiveSnapshots, type WorkerSnapshot } from './worker-snapshots.js';
 import { openBullQueue } from '../queue/bull-queue.js';
 
@@ -16,7 +17,10 @@ import { openBullQueue } from '../queue/bull-queue.js';
  * Why a series per worker rather than one sum: a counter summed across workers goes down when a
  * worker stops (its share leaves the sum), which Prometheus takes for a counter reset and turns
  * into a spike in rate(). A worker's own series simply ends, which Prometheus handles; aggregate
- * in queries: `sum by (limitKey) (rate(sluice_requests_total[5m]))`.
+ * in queries: `sum by (limit_key) (rate(sluice_requests_total[5m]))`.
+ *
+ * The serving process adds its own default metrics (`process_*`, `nodejs_*`) without a `worker`
+ * label, as any scraped target does; each worker's come with its `worker` label.
  */
 
 /**
@@ -35,6 +39,8 @@ export interface QueueGauges {
 
 export interface FleetSnapshot {
   workers: WorkerSnapshot[];
+  /** The serving process's own metrics (`getMetricsAsJSON()`), rendered without `worker` or `queue`. */
+  own?: WorkerSnapshot['metrics'];
   queues: QueueGauges[];
   limits: LimitStatus[];
 }
@@ -48,6 +54,8 @@ export interface FleetMetricsOptions {
   config: SluiceConfig;
   /** How long an answer of `queues()` is reused. Default 60,000 ms; 0 asks on every render. */
   queuesCacheMs?: number;
+  /** Add this process's `process_*` and `nodejs_*` metrics (process-metrics.ts). Default true. */
+  processMetrics?: boolean;
 }
 
 export interface FleetMetrics {
@@ -108,9 +116,14 @@ export function createFleetMetrics(options: FleetMetricsOptions): FleetMetrics {
     contentType: Registry.PROMETHEUS_CONTENT_TYPE,
     async render() {
       if (closing) throw new Error('fleet metrics: render() after close()');
-      const [workers, names, limits] = await Promise.all([readLiveSnapshots(redis), queueNames(), admin.list()]);
+      const [workers, names, limits, own] = await Promise.all([
+        readLiveSnapshots(redis),
+        queueNames(),
+        admin.list(),
+        options.processMetrics === false ? undefined : processMetricsRegistry().getMetricsAsJSON(),
+      ]);
       const queues = [...new Set([...names.filter((name) => QUEUE_NAME.test(name)), ...workers.map((worker) => worker.queue)])].sort();
-      return renderFleetMetrics({ workers, queues: await queueGauges(queues), limits });
+      return renderFleetMetrics({ workers, queues: await queueGauges(queues), limits, ...(own ? { own } : {}) });
     },
     close() {
       closing ??= Promise.allSettled([...bullQueues.values()].map((queue) => queue.close())).then(() => undefined);
@@ -124,11 +137,11 @@ const LIVE_NAMES = new Set([
   'sluice_workers',
   'sluice_queue_jobs',
   'sluice_dead_letters_stored',
-  'sluice_limiter_effective_rate',
+  'sluice_limiter_effective_rate_per_second',
   'sluice_limiter_in_flight',
   'sluice_limiter_paused',
   'sluice_limiter_queued',
-  'sluice_circuit_state',
+  'sluice_circuit_open',
   'sluice_circuit_waiting',
   'sluice_circuit_transitions_total',
 ]);
@@ -139,9 +152,13 @@ const METRIC_TYPES = new Set(['counter', 'gauge', 'histogram', 'summary']);
 export async function renderFleetMetrics(fleet: FleetSnapshot): Promise<string> {
   // Each worker's series get its `worker` and `queue` labels. prom-client's aggregate() then writes
   // each metric name once (one HELP and TYPE), and since no two workers share a label set it sums nothing.
+  const sources = [
+    ...(fleet.own ? [{ labels: {}, metrics: fleet.own }] : []),
+    ...fleet.workers.map((worker) => ({ labels: { worker: worker.worker, queue: worker.queue }, metrics: worker.metrics })),
+  ];
   const types = new Map<string, string>();
-  const tagged = fleet.workers.map((worker) =>
-    worker.metrics
+  const tagged = sources.map((source) =>
+    source.metrics
       .filter((metric) => {
         const type = String(metric.type);
         // Drop what would break the exposition: a bad name, a name the live gauges own, or (after
@@ -158,7 +175,9 @@ export async function renderFleetMetrics(fleet: FleetSnapshot): Promise<string> 
         values: metric.values.map((value) => {
           // Histogram buckets keep `le` last, as readers expect it.
           const { le, ...labels } = value.labels as Record<string, string | number>;
-          return { ...value, labels: { worker: worker.worker, queue: worker.queue, ...labels, ...(le === undefined ? {} : { le }) } };
+          // JSON carried NaN (an event-loop delay not yet measured) as null, which would render as +Inf.
+          const number = typeof value.value === 'number' ? value.value : NaN;
+          return { ...value, value: number, labels: { ...source.labels, ...labels, ...(le === undefined ? {} : { le }) } };
         }),
       })),
   );
@@ -186,47 +205,48 @@ export async function renderFleetMetrics(fleet: FleetSnapshot): Promise<string> 
     registers,
   });
   const effectiveRate = new Gauge({
-    name: 'sluice_limiter_effective_rate',
+    name: 'sluice_limiter_effective_rate_per_second',
     help: 'Requests per second the workers use for the limit key (after overrides and 429s); absent: no rate limit.',
-    labelNames: ['limitKey'],
+    labelNames: ['limit_key'],
     registers,
   });
   const inFlight = new Gauge({
     name: 'sluice_limiter_in_flight',
     help: 'Requests in flight across the fleet for the limit key (concurrency leases held).',
-    labelNames: ['limitKey'],
+    labelNames: ['limit_key'],
     registers,
   });
   const paused = new Gauge({
     name: 'sluice_limiter_paused',
     help: '1 while the limit key is paused, by an operator or until a Retry-After / RateLimit-Reset the target sent.',
-    labelNames: ['limitKey'],
+    labelNames: ['limit_key'],
     registers,
   });
   const queued = new Gauge({
     name: 'sluice_limiter_queued',
     help: 'Operations holding a booked start slot for the limit key and waiting for it.',
-    labelNames: ['limitKey'],
+    labelNames: ['limit_key'],
     registers,
   });
 
-  const circuitState = new Gauge({
-    name: 'sluice_circuit_state',
+  // Named for what 1 means, like sluice_limiter_paused.
+  const circuitOpen = new Gauge({
+    name: 'sluice_circuit_open',
     help: "1 while the limit key's circuit is open (nothing but probes sent), 0 while closed; absent: no circuit breaker.",
-    labelNames: ['limitKey'],
+    labelNames: ['limit_key'],
     registers,
   });
   const circuitWaiting = new Gauge({
     name: 'sluice_circuit_waiting',
     help: "Operations waiting for the limit key's circuit to close.",
-    labelNames: ['limitKey'],
+    labelNames: ['limit_key'],
     registers,
   });
   // Counted in Redis beside the circuit, so every server reports the fleet's count (kept as long as the key's state).
   const transitions = new Counter({
     name: 'sluice_circuit_transitions_total',
     help: "Times the limit key's circuit opened or closed (to: opened, closed).",
-    labelNames: ['limitKey', 'to'],
+    labelNames: ['limit_key', 'to'],
     registers,
   });
 
@@ -239,16 +259,16 @@ export async function renderFleetMetrics(fleet: FleetSnapshot): Promise<string> 
     deadLetters.set({ queue: queue.queue }, queue.deadLetters);
   }
   for (const limit of fleet.limits) {
-    const limitKey = limit.key;
-    if (limit.effectiveRate !== null) effectiveRate.set({ limitKey }, limit.effectiveRate);
-    inFlight.set({ limitKey }, limit.inFlight);
-    paused.set({ limitKey }, limit.paused || limit.pausedUntil !== null ? 1 : 0);
-    queued.set({ limitKey }, limit.queued);
+    const key = { limit_key: limit.key };
+    if (limit.effectiveRate !== null) effectiveRate.set({ ...key }, limit.effectiveRate);
+    inFlight.set({ ...key }, limit.inFlight);
+    paused.set({ ...key }, limit.paused || limit.pausedUntil !== null ? 1 : 0);
+    queued.set({ ...key }, limit.queued);
     if (limit.circuit) {
-      circuitState.set({ limitKey }, limit.circuit.state === 'open' ? 1 : 0);
-      circuitWaiting.set({ limitKey }, limit.circuit.waiting);
-      transitions.inc({ limitKey, to: 'opened' }, limit.circuit.opened);
-      transitions.inc({ limitKey, to: 'closed' }, limit.circuit.closed);
+      circuitOpen.set({ ...key }, limit.circuit.state === 'open' ? 1 : 0);
+      circuitWaiting.set({ ...key }, limit.circuit.waiting);
+      transitions.inc({ ...key, to: 'opened' }, limit.circuit.opened);
+      transitions.inc({ ...key, to: 'closed' }, limit.circuit.closed);
     }
   }
   return Registry.merge([published, live]).metrics();

@@ -1,10 +1,14 @@
 import { Counter, Histogram, Registry } from 'prom-client';
 import { NetworkError, ShutdownAbortError, TimeoutError } from '../errors.js';
+import { processMetricsRegistry } from './process-metrics.js';
 
 /**
  * A worker process's own metrics, in a registry of its own (never prom-client's global one).
  * Nothing here is served over HTTP: the worker publishes snapshots of the registry to Redis
  * (worker-snapshots.ts) and `sluice server` renders every live worker's (fleet-metrics.ts).
+ *
+ * Names follow Prometheus's conventions (docs/metrics.md, "Names"): snake_case labels — the logs'
+ * `limitKey` is the label `limit_key` — base units in the name (`_seconds`), `_total` on counters.
  */
 
 /**
@@ -18,7 +22,7 @@ export type StatusClass = '1xx' | '2xx' | '3xx' | '4xx' | '5xx' | 'timeout' | 'n
 export type TokenRequestOutcome = 'success' | 'failed' | 'refused';
 
 export interface WorkerMetrics {
-  /** The registry every metric below lives in (what the worker publishes). */
+  /** The registry every metric below lives in, with the process's default metrics unless turned off (what the worker publishes). */
   readonly registry: Registry;
   /** One HTTP attempt that held its limit slot, and how long it took. */
   request(limitKey: string, statusClass: StatusClass, durationMs: number): void;
@@ -33,11 +37,13 @@ export interface WorkerMetrics {
 
 export interface WorkerMetricsOptions {
   /**
-   * Distinct `limitKey` label values one worker keeps; later keys are counted as `(other)`. Keys
+   * Distinct `limit_key` label values one worker keeps; later keys are counted as `(other)`. Keys
    * default to a URL's host, so without a bound a queue of calls to many hosts would make a
    * series per host. Default 200.
    */
   maxLimitKeys?: number;
+  /** Include the process's `process_*` and `nodejs_*` metrics (process-metrics.ts). Default true. */
+  processMetrics?: boolean;
 }
 
 /** Seconds. From a fast cached answer to the default 60 s total timeout (longer attempts land in +Inf). */
@@ -48,7 +54,7 @@ export const OTHER_LIMIT_KEY = '(other)';
 
 const STATUS_CLASSES: readonly StatusClass[] = ['1xx', '2xx', '3xx', '4xx', '5xx'];
 
-/** The `statusClass` of an attempt: from its response's status when it had one, else from its error. */
+/** The status class (label `status_class`) of an attempt: from its response's status when it had one, else from its error. */
 export function statusClassOf(status: number | undefined, error: unknown): StatusClass {
   if (status !== undefined) return STATUS_CLASSES[Math.floor(status / 100) - 1] ?? 'error';
   if (error instanceof TimeoutError) return 'timeout';
@@ -62,18 +68,18 @@ export function createWorkerMetrics(options: WorkerMetricsOptions = {}): WorkerM
   if (!Number.isInteger(maxLimitKeys) || maxLimitKeys < 1) {
     throw new TypeError(`maxLimitKeys: expected a whole number of at least 1, received ${String(maxLimitKeys)}`);
   }
-  const registry = new Registry();
-  const registers = [registry];
+  const own = new Registry();
+  const registers = [own];
   const requests = new Counter({
     name: 'sluice_requests_total',
     help: 'HTTP attempts made by this worker, by limit key and status class (1xx-5xx, timeout, network, aborted, error).',
-    labelNames: ['limitKey', 'statusClass'] as const,
+    labelNames: ['limit_key', 'status_class'] as const,
     registers,
   });
   const durations = new Histogram({
     name: 'sluice_request_duration_seconds',
     help: 'Duration of HTTP attempts (from the start of the request to the end of its body), by limit key.',
-    labelNames: ['limitKey'] as const,
+    labelNames: ['limit_key'] as const,
     buckets: [...REQUEST_DURATION_BUCKETS],
     registers,
   });
@@ -95,7 +101,7 @@ export function createWorkerMetrics(options: WorkerMetricsOptions = {}): WorkerM
     registers,
   });
   const tokenRequests = new Counter({
-    name: 'sluice_token_refreshes_total',
+    name: 'sluice_token_requests_total',
     help: 'OAuth2 token requests made by this worker (the first token and every refresh), by target and outcome (success, failed, refused).',
     labelNames: ['target', 'outcome'] as const,
     registers,
@@ -111,12 +117,12 @@ export function createWorkerMetrics(options: WorkerMetricsOptions = {}): WorkerM
   };
 
   return {
-    registry,
+    registry: options.processMetrics === false ? own : Registry.merge([own, processMetricsRegistry()]),
     request(limitKey, statusClass, durationMs) {
       const key = limitKeyLabel(limitKey);
       // prom-client keeps the first labels object of each series: fresh objects, never reused ones.
-      requests.inc({ limitKey: key, statusClass });
-      durations.observe({ limitKey: key }, durationMs / 1_000);
+      requests.inc({ limit_key: key, status_class: statusClass });
+      durations.observe({ limit_key: key }, durationMs / 1_000);
     },
     retry: (reason) => retries.inc({ reason }),
     deadLetter: (reason) => deadLetters.inc({ reason }),

@@ -1,24 +1,25 @@
 /**
- * Metrics across processes: two `sluice worker` processes publish their own counts to Redis, and
- * what `sluice server` would serve at /metrics (createFleetMetrics) shows each of them.
+ * Metrics across processes: two `sluice worker` processes publish their own counts (and their
+ * process's default metrics) to Redis, and `sluice server`'s /metrics shows each of them, in names
+ * that Prometheus's own linter (promtool) accepts.
  */
 import { hostname } from 'node:os';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseSluiceConfig } from '../../src/config/sluice-config.js';
-import { createFleetMetrics } from '../../src/observability/fleet-metrics.js';
 import { createBatches } from '../../src/outcomes/batches.js';
-import { discoverQueues } from '../../src/queue/discover-queues.js';
 import { createProducer } from '../../src/queue/producer.js';
 import { useCli } from '../helpers/cli-process.js';
-import { parseExposition, type Exposition } from '../helpers/prom-text.js';
+import { PROM_CLIENT_MISNAMED_GAUGES, namingProblems, parseExposition, type Exposition } from '../helpers/prom-text.js';
+import { promtoolProblems } from '../helpers/promtool.js';
 import { uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
 import { startTestTarget } from '../helpers/target-server.js';
 
 const redis = useRedisServer();
 const cli = useCli(() => ({ REDIS_URL: redis().url }));
+const READER = 'e2e-metrics-reader-0123456789';
 
 describe('metrics of worker processes (built binary)', () => {
-  it('two workers publish their own request counts; both appear and add up to what the target saw', async () => {
+  it("two workers publish their own request counts; both appear at the server's /metrics and add up to what the target saw", async () => {
     const queue = uniqueQueue('e2e-metrics');
     const target = await startTestTarget();
     // Every tenth item fails once (a retry); each answer takes a little while, so both workers get work.
@@ -30,7 +31,16 @@ describe('metrics of worker processes (built binary)', () => {
       return first && n % 10 === 0 ? { status: 503, delayMs: 10 } : { status: 200, json: { ok: true }, delayMs: 10 };
     });
     await cli.allowLocal(target.url);
-    const workers = await cli.startWorkers(2, { concurrency: 4, env: { SLUICE_QUEUE: queue, SLUICE_METRICS_INTERVAL_MS: '200' } });
+    const env = { SLUICE_QUEUE: queue, SLUICE_METRICS_INTERVAL_MS: '200', SLUICE_API_TOKENS: `${READER}:read` };
+    const workers = await cli.startWorkers(2, { concurrency: 4, env });
+    const server = cli.spawn(['server', '--port', '0'], { env });
+    const base = String((await server.waitForLog('server listening'))['address']);
+    const scrape = async () => {
+      const response = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${READER}` } });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toContain('text/plain; version=0.0.4');
+      return response.text();
+    };
 
     const client = redis().client;
     const producer = createProducer({ connection: client, queue, config: parseSluiceConfig({ targets: cli.localTargets() }) });
@@ -49,13 +59,13 @@ describe('metrics of worker processes (built binary)', () => {
     });
     expect(target.requests).toHaveLength(88);
 
-    const fleet = createFleetMetrics({ redis: client, queues: () => discoverQueues(client), config: parseSluiceConfig({}) });
-    onTestFinished(() => fleet.close());
     const published = (text: Exposition) => text.sum('sluice_requests_total', { queue });
     // waitFor only returns a truthy value.
+    let raw = '';
     const text = (await waitFor(
       async () => {
-        const parsed = parseExposition(await fleet.render());
+        raw = await scrape();
+        const parsed = parseExposition(raw);
         // The batch counts an outcome just before BullMQ moves its job to completed: wait for both.
         return published(parsed) === target.requests.length && parsed.sum('sluice_queue_jobs', { queue, state: 'completed' }) === 80
           ? parsed
@@ -76,18 +86,34 @@ describe('metrics of worker processes (built binary)', () => {
       expect(perWorker.get(id!)).toBeGreaterThan(0);
     }
     expect([...perWorker.values()].reduce((sum, count) => sum + count, 0)).toBe(88);
-    const limitKey = new URL(target.url).host;
-    expect(text.sum('sluice_requests_total', { queue, limitKey, statusClass: '2xx' })).toBe(80);
-    expect(text.sum('sluice_requests_total', { queue, limitKey, statusClass: '5xx' })).toBe(8);
+    const key = { limit_key: new URL(target.url).host };
+    expect(text.sum('sluice_requests_total', { queue, ...key, status_class: '2xx' })).toBe(80);
+    expect(text.sum('sluice_requests_total', { queue, ...key, status_class: '5xx' })).toBe(8);
     expect(text.sum('sluice_retries_total', { queue, reason: 'HTTP_503' })).toBe(8);
-    expect(text.sum('sluice_request_duration_seconds_count', { queue, limitKey })).toBe(88);
+    expect(text.sum('sluice_request_duration_seconds_count', { queue, ...key })).toBe(88);
     expect(text.sum('sluice_operations_succeeded_total', { queue })).toBe(80);
     expect(text.sum('sluice_workers', { queue })).toBe(2);
     expect(text.sum('sluice_queue_jobs', { queue, state: 'completed' })).toBe(80);
 
+    // Each process's default metrics: the workers' under their worker label, the server's own unlabelled.
+    for (const id of perWorker.keys()) {
+      expect(text.sum('process_resident_memory_bytes', { worker: id, queue })).toBeGreaterThan(0);
+      expect(text.sum('nodejs_heap_size_used_bytes', { worker: id, queue })).toBeGreaterThan(0);
+      expect(text.samples('process_start_time_seconds', { worker: id })).toHaveLength(1);
+    }
+    const own = (name: string) => text.samples(name).filter((sample) => sample.labels['worker'] === undefined);
+    expect(own('process_cpu_seconds_total')).toHaveLength(1);
+    expect(own('nodejs_version_info')[0]?.labels['version']).toMatch(/^v\d+\./);
+
+    // The conventions, checked twice: by name here, and by Prometheus's own parser and linter, which
+    // flags nothing but prom-client's three `_total` gauges.
+    expect(namingProblems(text)).toEqual([]);
+    const linted = await promtoolProblems(raw);
+    expect(linted.map((line) => line.split(' ')[0]).sort()).toEqual([...PROM_CLIENT_MISNAMED_GAUGES].sort());
+
     // Stopped workers publish a last time; their series stay until their entries go stale.
     for (const worker of workers) worker.signal('SIGTERM');
     for (const worker of workers) expect((await worker.waitForExit()).code).toBe(0);
-    expect(published(parseExposition(await fleet.render()))).toBe(88);
+    expect(published(parseExposition(await scrape()))).toBe(88);
   }, 90_000);
 });

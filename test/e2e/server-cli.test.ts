@@ -100,7 +100,7 @@ describe('sluice server (built binary)', () => {
     ))!;
     const workers = new Set(metrics.samples('sluice_requests_total', { queue }).map((sample) => sample.labels['worker']));
     expect(workers.size).toBe(2);
-    expect(metrics.sum('sluice_requests_total', { queue, statusClass: '4xx' })).toBe(4);
+    expect(metrics.sum('sluice_requests_total', { queue, status_class: '4xx' })).toBe(4);
 
     server.signal('SIGTERM');
     const exit = await server.waitForExit(10_000);

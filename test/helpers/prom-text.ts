@@ -34,7 +34,8 @@ const TYPES = new Set(['counter', 'gauge', 'histogram', 'summary', 'untyped']);
 function parseValue(text: string, where: string): number {
   if (text === '+Inf') return Infinity;
   if (text === '-Inf') return -Infinity;
-  if (text === 'NaN') return NaN;
+  // Prometheus reads NaN in any case (Go's ParseFloat); prom-client writes `Nan`.
+  if (text.toLowerCase() === 'nan') return NaN;
   if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) throw new Error(`${where}: bad value ${JSON.stringify(text)}`);
   return Number(text);
 }
@@ -183,4 +184,38 @@ function checkHistogram(family: Family): void {
       throw new Error(`${family.name}${key}: _count ${group.count} is not the +Inf bucket ${buckets.at(-1)![1]}`);
     if (group.sum === undefined) throw new Error(`${family.name}${key}: no _sum`);
   }
+}
+
+/**
+ * prom-client's default gauges whose names end in `_total` (kept as prom-client names them: stock
+ * Node.js dashboards query them). Prometheus's linter flags exactly these; nothing of sluice's may join them.
+ */
+export const PROM_CLIENT_MISNAMED_GAUGES: readonly string[] = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+
+const SNAKE_METRIC = /^[a-z_:][a-z0-9_:]*$/;
+const SNAKE_LABEL = /^[a-z_][a-z0-9_]*$/;
+
+/**
+ * What breaks Prometheus's naming conventions (prometheus.io/docs/practices/naming): names and label
+ * names in snake_case (no reserved `__` labels), `_total` on counters and only on counters.
+ */
+export function namingProblems(exposition: Exposition): string[] {
+  const problems: string[] = [];
+  for (const family of exposition.families.values()) {
+    const { name, type } = family;
+    if (!SNAKE_METRIC.test(name)) problems.push(`${name}: not snake_case`);
+    if (type === 'untyped') problems.push(`${name}: no TYPE`);
+    if (type === 'counter' && !name.endsWith('_total')) problems.push(`${name}: a counter without _total`);
+    if (type !== 'counter' && name.endsWith('_total') && !PROM_CLIENT_MISNAMED_GAUGES.includes(name))
+      problems.push(`${name}: a ${type} ending in _total`);
+    const labels = new Set(family.samples.flatMap((sample) => Object.keys(sample.labels)));
+    for (const label of labels) {
+      if (!SNAKE_LABEL.test(label) || label.startsWith('__')) problems.push(`${name}: label ${label} is not snake_case`);
+    }
+  }
+  return problems;
 }

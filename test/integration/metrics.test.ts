@@ -86,14 +86,15 @@ describe('fleet metrics from real workers', () => {
 
     // Per limit key and status class, summed over the two workers.
     expect(p.target.requests).toHaveLength(12);
-    const requests = (limitKey: string, statusClass: string) => text.sum('sluice_requests_total', { ...queue, limitKey, statusClass });
+    const requests = (limitKey: string, statusClass: string) =>
+      text.sum('sluice_requests_total', { ...queue, limit_key: limitKey, status_class: statusClass });
     expect(requests('metrics-a', '2xx')).toBe(5);
     expect(requests('metrics-a', '5xx')).toBe(1);
     expect(requests('metrics-b', '2xx')).toBe(1);
     expect(requests('metrics-b', '4xx')).toBe(3);
     expect(requests('metrics-b', '5xx')).toBe(2);
-    expect(text.sum('sluice_request_duration_seconds_count', { ...queue, limitKey: 'metrics-a' })).toBe(6);
-    expect(text.sum('sluice_request_duration_seconds_count', { ...queue, limitKey: 'metrics-b' })).toBe(6);
+    expect(text.sum('sluice_request_duration_seconds_count', { ...queue, limit_key: 'metrics-a' })).toBe(6);
+    expect(text.sum('sluice_request_duration_seconds_count', { ...queue, limit_key: 'metrics-b' })).toBe(6);
     expect(text.sum('sluice_retries_total', { ...queue, reason: 'HTTP_500' })).toBe(2);
     expect(text.sum('sluice_retries_total', { ...queue, reason: 'HTTP_429' })).toBe(1);
     expect(text.sum('sluice_retries_total', queue)).toBe((await p.batches.status(batchId))!.retries);
@@ -116,10 +117,12 @@ describe('fleet metrics from real workers', () => {
     expect(text.sum('sluice_dead_letters_stored', queue)).toBe(3);
     expect(jobs(idle, 'prioritized') + jobs(idle, 'waiting')).toBe(2);
     expect(text.samples('sluice_workers', { queue: idle })).toEqual([{ name: 'sluice_workers', labels: { queue: idle }, value: 0 }]);
-    expect(text.sum('sluice_limiter_effective_rate', a)).toBe(200);
-    expect(text.sum('sluice_limiter_in_flight', a) + text.sum('sluice_limiter_in_flight', b)).toBe(0);
-    expect(text.sum('sluice_limiter_paused', a)).toBe(0);
-    expect(text.sum('sluice_limiter_paused', b)).toBe(1);
+    const keyA = { limit_key: 'metrics-a' };
+    const keyB = { limit_key: 'metrics-b' };
+    expect(text.sum('sluice_limiter_effective_rate_per_second', keyA)).toBe(200);
+    expect(text.sum('sluice_limiter_in_flight', keyA) + text.sum('sluice_limiter_in_flight', keyB)).toBe(0);
+    expect(text.sum('sluice_limiter_paused', keyA)).toBe(0);
+    expect(text.sum('sluice_limiter_paused', keyB)).toBe(1);
     await createLimitsAdmin({ redis: redis().client, config }).resume('metrics-b');
   });
 
@@ -169,9 +172,9 @@ describe('fleet metrics from real workers', () => {
       (t) => t.sum('sluice_operations_succeeded_total', { queue }) === 3,
       'the successes to be published',
     );
-    expect(text.sum('sluice_token_refreshes_total', { queue, target: 'crm', outcome: 'failed' })).toBe(1);
-    expect(text.sum('sluice_token_refreshes_total', { queue, target: 'crm', outcome: 'success' })).toBe(1);
-    expect(text.sum('sluice_requests_total', { queue, limitKey: 'crm', statusClass: '2xx' })).toBe(3);
+    expect(text.sum('sluice_token_requests_total', { queue, target: 'crm', outcome: 'failed' })).toBe(1);
+    expect(text.sum('sluice_token_requests_total', { queue, target: 'crm', outcome: 'success' })).toBe(1);
+    expect(text.sum('sluice_requests_total', { queue, limit_key: 'crm', status_class: '2xx' })).toBe(3);
   });
 });
 
@@ -187,7 +190,7 @@ describe('worker snapshots in Redis', () => {
 
     await p.worker.close();
     const text = parseExposition(await fleet.render());
-    expect(text.sum('sluice_requests_total', { queue: p.queue, worker: p.worker.metrics!.id, statusClass: '2xx' })).toBe(1);
+    expect(text.sum('sluice_requests_total', { queue: p.queue, worker: p.worker.metrics!.id, status_class: '2xx' })).toBe(1);
     // A stopped worker's series stay until its entry goes stale (60 s), long enough for a scrape.
     expect(text.sum('sluice_workers', { queue: p.queue })).toBe(1);
   });

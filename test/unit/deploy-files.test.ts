@@ -1,5 +1,6 @@
 /**
- * The deployment files — Dockerfile, .dockerignore, docker-compose.yml and the example config — are
+ * The deployment files — Dockerfile, .dockerignore, docker-compose.yml, the example config, and the
+ * package itself (LICENSE, engines, scripts, a production-only install) — are
  * checked against the code they run, without Docker: the commands are real `sluice` subcommands, the
  * variables are ones sluice reads (with values its schema accepts), the stop periods outlast the
  * worker's shutdown deadline, the health checks hit real routes and fail when they should, and the
@@ -7,9 +8,12 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import semver from 'semver';
 import { parse } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { envSchema, parseEnv } from '../../src/config/env.js';
@@ -20,7 +24,14 @@ import { startTestTarget } from '../helpers/target-server.js';
 const run = promisify(execFile);
 const ROOT = packageRoot();
 const read = (file: string) => readFileSync(join(ROOT, file), 'utf8');
-const pkg = JSON.parse(read('package.json')) as { files: string[]; bin: Record<string, string>; dependencies: Record<string, string> };
+const pkg = JSON.parse(read('package.json')) as {
+  files: string[];
+  bin: Record<string, string>;
+  dependencies: Record<string, string>;
+  engines: { node: string };
+  license: string;
+  scripts: Record<string, string>;
+};
 
 // ---------------------------------------------------------------------------------------------
 // docker-compose.yml
@@ -99,8 +110,9 @@ function flag(command: readonly string[], name: string): string | undefined {
 const SERVER_VARIABLES = ['SLUICE_API_TOKENS', 'SLUICE_SERVER_HOST', 'SLUICE_SERVER_PORT'];
 
 describe('docker-compose.yml', () => {
-  it('runs Redis 7 with AOF fsynced every second, noeviction, a maxmemory, a volume and a ping health check', () => {
-    expect(redis.image).toMatch(/^redis:7(\b|$)/);
+  it('runs Redis 7 pinned to a minor, with AOF fsynced every second, noeviction, a maxmemory, a volume and a ping health check', () => {
+    // `redis:7` or `redis:latest` would move to a new minor at the next pull, under the data.
+    expect(redis.image).toMatch(/^redis:7\.\d+$/);
     const command = (redis.command ?? []).map(interpolate);
     expect(command[0]).toBe('redis-server');
     expect(flag(command, '--appendonly')).toBe('yes');
@@ -119,6 +131,15 @@ describe('docker-compose.yml', () => {
       // The worker exits within ~2 s of its deadline (measured with five requests hanging); 5 s is the floor.
       expect(durationMs(service.stop_grace_period!), `${name}.stop_grace_period`).toBeGreaterThanOrEqual(deadline + 5_000);
     }
+  });
+
+  it('builds one image, once: the worker builds and tags it, the server runs the same tag', () => {
+    const built = Object.entries(compose.services).filter(([, service]) => service.build !== undefined);
+    expect(built.map(([name]) => name)).toEqual(['worker']);
+    expect(worker.image).toMatch(/^sluice:\$\{SLUICE_VERSION:-[a-z0-9][a-z0-9._-]*\}$/);
+    expect(server.image).toBe(worker.image);
+    // Never pulled: the tag names a local build, not a registry image.
+    expect((worker as { pull_policy?: string }).pull_policy).toBe('build');
   });
 
   it('lets the worker scale: no fixed name, no published ports, waits for a healthy Redis', () => {
@@ -275,10 +296,12 @@ function dockerIgnored(path: string): boolean {
 }
 
 describe('Dockerfile', () => {
-  it('builds in stages on a Node 20+ Debian slim image and runs as the non-root node user', () => {
+  it('builds in stages on Node 22 pinned to a minor that "engines" allows, on Debian slim, and runs as the non-root node user', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
-    const version = /^ARG NODE_VERSION=(\d+)$/m.exec(read('Dockerfile'))?.[1];
-    expect(Number(version)).toBeGreaterThanOrEqual(20);
+    // A minor (22.23), neither a major that moves to new minors nor a patch that misses security fixes.
+    const version = /^ARG NODE_VERSION=(\S+)$/m.exec(read('Dockerfile'))?.[1];
+    expect(version).toMatch(/^22\.\d+$/);
+    expect(semver.satisfies(`${version!}.0`, pkg.engines.node), `Node ${version!} satisfies engines ${pkg.engines.node}`).toBe(true);
     for (const stage of stages) expect(stage.from).toBe('node:${NODE_VERSION}-bookworm-slim');
     const users = argsOf(runtime, 'USER');
     expect(users.at(-1)).toBe('node');
@@ -364,6 +387,70 @@ describe('config/sluice.config.example.json', () => {
       ).toBe(true);
     }
   });
+});
+
+describe('the package', () => {
+  it('has an MIT LICENSE, as package.json says, and ships it', async () => {
+    expect(pkg.license).toBe('MIT');
+    const license = read('LICENSE');
+    expect(license.split('\n')[0]).toBe('MIT License');
+    expect(license).toContain('Copyright (c) 2026 the sluice authors');
+    expect(license).toContain('THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND');
+    const packed = (JSON.parse(stdoutOf(await packList)) as [{ files: { path: string }[] }])[0].files.map((file) => file.path);
+    expect(packed).toContain('LICENSE');
+  });
+
+  it('asks for a Node that every production dependency accepts, and still allows Node 22', () => {
+    // The packages `npm ci --omit=dev` installs: not dev-only, not optional (an optional one that refuses a Node is skipped).
+    const lock = JSON.parse(read('package-lock.json')) as {
+      packages: Record<string, { dev?: boolean; devOptional?: boolean; optional?: boolean }>;
+    };
+    const production = Object.entries(lock.packages).filter(
+      ([path, entry]) => path !== '' && !entry.dev && !entry.devOptional && !entry.optional,
+    );
+    expect(production.length).toBeGreaterThan(50);
+    const looser: string[] = [];
+    for (const [path] of production) {
+      const installed = join(ROOT, path, 'package.json');
+      expect(existsSync(installed), `${installed}: run npm ci`).toBe(true);
+      const { name, version, engines } = JSON.parse(readFileSync(installed, 'utf8')) as {
+        name: string;
+        version: string;
+        engines?: { node?: string };
+      };
+      const range = engines?.node;
+      // Every Node our range allows must satisfy theirs.
+      if (range && semver.validRange(range) && !semver.subset(pkg.engines.node, range)) looser.push(`${name}@${version} needs ${range}`);
+    }
+    expect(looser, `engines.node ${pkg.engines.node} allows a Node these refuse`).toEqual([]);
+    expect(semver.satisfies('22.0.0', pkg.engines.node)).toBe(true);
+    // Not stricter than the strictest dependency needs: 22.0 is what content-disposition and cookie ask for.
+    expect(semver.minVersion(pkg.engines.node)?.version).toBe('22.0.0');
+  });
+
+  it('builds before packing, testing and the demo, and runs no script on install', () => {
+    for (const hook of ['preinstall', 'install', 'postinstall', 'prepare']) expect(pkg.scripts[hook], hook).toBeUndefined();
+    expect(pkg.scripts['prepack']).toBe('npm run build');
+    for (const script of ['test', 'demo']) expect(pkg.scripts[script], script).toMatch(/^npm run build && /);
+  });
+
+  it('installs with `npm ci --omit=dev` from what `npm pack` ships (nothing built on install), and the CLI runs', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-omit-dev-'));
+    try {
+      await run('npm', ['pack', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT, timeout: 30_000 });
+      const [tarball] = (await readdir(dir)).filter((file) => file.endsWith('.tgz'));
+      await run('tar', ['-xzf', join(dir, tarball!), '-C', dir, '--strip-components=1'], { timeout: 30_000 });
+      await copyFile(join(ROOT, 'package-lock.json'), join(dir, 'package-lock.json'));
+      // From npm's cache (filled by the checkout's own `npm ci`), with lifecycle scripts on.
+      await run('npm', ['ci', '--omit=dev', '--offline', '--no-audit', '--no-fund'], { cwd: dir, timeout: 120_000 });
+      expect(existsSync(join(dir, 'node_modules', 'bullmq', 'package.json'))).toBe(true);
+      expect(existsSync(join(dir, 'node_modules', 'vitest'))).toBe(false);
+      const { stdout } = await run(process.execPath, [join(dir, 'bin', 'sluice.js'), '--help'], { cwd: dir, timeout: 15_000 });
+      expect(stdout).toContain('Usage: sluice');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
 });
 
 describe('runtime dependencies', () => {

@@ -4,7 +4,8 @@ import { renderFleetMetrics, JOB_STATES, type FleetSnapshot } from '../../src/ob
 import { OTHER_LIMIT_KEY, createWorkerMetrics, statusClassOf, type WorkerMetrics } from '../../src/observability/metrics.js';
 import type { WorkerSnapshot } from '../../src/observability/worker-snapshots.js';
 import type { LimitStatus } from '../../src/limits/limits-admin.js';
-import { parseExposition } from '../helpers/prom-text.js';
+import { processMetricsRegistry } from '../../src/observability/process-metrics.js';
+import { PROM_CLIENT_MISNAMED_GAUGES, namingProblems, parseExposition } from '../helpers/prom-text.js';
 
 /** What a worker publishes, through JSON as it travels through Redis. */
 async function snapshot(worker: string, queue: string, metrics: WorkerMetrics): Promise<WorkerSnapshot> {
@@ -59,11 +60,32 @@ describe('createWorkerMetrics', () => {
     const metrics = createWorkerMetrics({ maxLimitKeys: 2 });
     for (const key of ['a', 'b', 'c', 'd', 'a']) metrics.request(key, '2xx', 5);
     const text = parseExposition(await metrics.registry.metrics());
-    expect(text.sum('sluice_requests_total', { limitKey: 'a' })).toBe(2);
-    expect(text.sum('sluice_requests_total', { limitKey: 'b' })).toBe(1);
-    expect(text.sum('sluice_requests_total', { limitKey: OTHER_LIMIT_KEY })).toBe(2);
-    expect(text.sum('sluice_request_duration_seconds_count', { limitKey: OTHER_LIMIT_KEY })).toBe(2);
+    expect(text.sum('sluice_requests_total', { limit_key: 'a' })).toBe(2);
+    expect(text.sum('sluice_requests_total', { limit_key: 'b' })).toBe(1);
+    expect(text.sum('sluice_requests_total', { limit_key: OTHER_LIMIT_KEY })).toBe(2);
+    expect(text.sum('sluice_request_duration_seconds_count', { limit_key: OTHER_LIMIT_KEY })).toBe(2);
     expect(() => createWorkerMetrics({ maxLimitKeys: 0 })).toThrow(/maxLimitKeys: expected a whole number of at least 1, received 0/);
+  });
+
+  it("carries the process's default metrics, unprefixed (process_*, nodejs_*), unless processMetrics: false", async () => {
+    const names = async (metrics: WorkerMetrics) => (await metrics.registry.getMetricsAsJSON()).map((metric) => metric.name);
+    const withDefaults = await names(createWorkerMetrics());
+    for (const name of [
+      'process_cpu_seconds_total',
+      'process_resident_memory_bytes',
+      'process_start_time_seconds',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_eventloop_lag_p99_seconds',
+      'nodejs_gc_duration_seconds',
+      'nodejs_version_info',
+    ])
+      expect(withDefaults).toContain(name);
+    expect(withDefaults.filter((name) => name.startsWith('sluice_process') || name.startsWith('sluice_nodejs'))).toEqual([]);
+    const without = await names(createWorkerMetrics({ processMetrics: false }));
+    expect(without.every((name) => name.startsWith('sluice_'))).toBe(true);
+    expect(without).toContain('sluice_requests_total');
+    // One collector per process, however many workers it runs.
+    expect(processMetricsRegistry()).toBe(processMetricsRegistry());
   });
 });
 
@@ -97,7 +119,7 @@ describe('renderFleetMetrics', () => {
       'sluice_request_duration_seconds',
       'sluice_retries_total',
       'sluice_dead_letters_total',
-      'sluice_token_refreshes_total',
+      'sluice_token_requests_total',
     ]) {
       expect(text.split('\n').filter((line) => line.startsWith(`# HELP ${name} `))).toHaveLength(1);
       expect(text.split('\n').filter((line) => line.startsWith(`# TYPE ${name} `))).toHaveLength(1);
@@ -108,12 +130,12 @@ describe('renderFleetMetrics', () => {
 
     const a = { worker: 'host-a:11:aaaaaa', queue: 'orders' };
     const b = { worker: 'host-b:12:bbbbbb', queue: 'bulk' };
-    expect(parsed.sum('sluice_requests_total', { ...a, limitKey: 'orders', statusClass: '2xx' })).toBe(2);
-    expect(parsed.sum('sluice_requests_total', { ...a, limitKey: 'orders', statusClass: '5xx' })).toBe(1);
-    expect(parsed.sum('sluice_requests_total', { ...b, limitKey: 'orders', statusClass: '2xx' })).toBe(1);
-    expect(parsed.sum('sluice_requests_total', { ...b, limitKey: 'orders', statusClass: 'timeout' })).toBe(1);
+    expect(parsed.sum('sluice_requests_total', { ...a, limit_key: 'orders', status_class: '2xx' })).toBe(2);
+    expect(parsed.sum('sluice_requests_total', { ...a, limit_key: 'orders', status_class: '5xx' })).toBe(1);
+    expect(parsed.sum('sluice_requests_total', { ...b, limit_key: 'orders', status_class: '2xx' })).toBe(1);
+    expect(parsed.sum('sluice_requests_total', { ...b, limit_key: 'orders', status_class: 'timeout' })).toBe(1);
     // Label values survive escaping: quotes, backslashes, newlines.
-    expect(parsed.sum('sluice_requests_total', { ...a, limitKey: awkward, statusClass: '4xx' })).toBe(1);
+    expect(parsed.sum('sluice_requests_total', { ...a, limit_key: awkward, status_class: '4xx' })).toBe(1);
     // Not summed across workers: each worker's series stands alone.
     expect(
       parsed
@@ -124,13 +146,13 @@ describe('renderFleetMetrics', () => {
     expect(parsed.sum('sluice_retries_total', { ...b })).toBe(2);
     expect(parsed.sum('sluice_dead_letters_total', { ...a, reason: 'permanent-status' })).toBe(1);
     expect(parsed.sum('sluice_operations_succeeded_total', a)).toBe(1);
-    expect(parsed.sum('sluice_token_refreshes_total', { ...b, target: 'crm', outcome: 'failed' })).toBe(1);
+    expect(parsed.sum('sluice_token_requests_total', { ...b, target: 'crm', outcome: 'failed' })).toBe(1);
     // Histograms: 0.04 s and 0.12 s below 0.25, the 3 s attempt above; a 61 s one only in +Inf.
-    expect(parsed.sum('sluice_request_duration_seconds_bucket', { ...a, limitKey: 'orders', le: '0.25' })).toBe(2);
-    expect(parsed.sum('sluice_request_duration_seconds_bucket', { ...a, limitKey: 'orders', le: '+Inf' })).toBe(3);
-    expect(parsed.sum('sluice_request_duration_seconds_sum', { ...a, limitKey: 'orders' })).toBeCloseTo(3.16, 6);
-    expect(parsed.sum('sluice_request_duration_seconds_bucket', { ...b, limitKey: 'orders', le: '60' })).toBe(1);
-    expect(parsed.sum('sluice_request_duration_seconds_count', { ...b, limitKey: 'orders' })).toBe(2);
+    expect(parsed.sum('sluice_request_duration_seconds_bucket', { ...a, limit_key: 'orders', le: '0.25' })).toBe(2);
+    expect(parsed.sum('sluice_request_duration_seconds_bucket', { ...a, limit_key: 'orders', le: '+Inf' })).toBe(3);
+    expect(parsed.sum('sluice_request_duration_seconds_sum', { ...a, limit_key: 'orders' })).toBeCloseTo(3.16, 6);
+    expect(parsed.sum('sluice_request_duration_seconds_bucket', { ...b, limit_key: 'orders', le: '60' })).toBe(1);
+    expect(parsed.sum('sluice_request_duration_seconds_count', { ...b, limit_key: 'orders' })).toBe(2);
   });
 
   it('adds the gauges read at scrape time: queue depth, stored dead letters, workers, limiter state', async () => {
@@ -161,15 +183,15 @@ describe('renderFleetMetrics', () => {
         .sort(),
     ).toEqual([...JOB_STATES].sort());
     expect(parsed.sum('sluice_dead_letters_stored', { queue: 'orders' })).toBe(2);
-    expect(parsed.sum('sluice_limiter_effective_rate', { limitKey: 'orders' })).toBe(25);
-    expect(parsed.sum('sluice_limiter_effective_rate', { limitKey: 'partner' })).toBe(1.5);
+    expect(parsed.sum('sluice_limiter_effective_rate_per_second', { limit_key: 'orders' })).toBe(25);
+    expect(parsed.sum('sluice_limiter_effective_rate_per_second', { limit_key: 'partner' })).toBe(1.5);
     // No rate limit: no series (0 would read as "stopped").
-    expect(parsed.samples('sluice_limiter_effective_rate', { limitKey: 'tenant:42' })).toEqual([]);
-    expect(parsed.sum('sluice_limiter_in_flight', { limitKey: 'orders' })).toBe(4);
-    expect(parsed.sum('sluice_limiter_queued', { limitKey: 'orders' })).toBe(12);
-    expect(parsed.sum('sluice_limiter_paused', { limitKey: 'orders' })).toBe(0);
-    expect(parsed.sum('sluice_limiter_paused', { limitKey: 'tenant:42' })).toBe(1);
-    expect(parsed.sum('sluice_limiter_paused', { limitKey: 'partner' })).toBe(1);
+    expect(parsed.samples('sluice_limiter_effective_rate_per_second', { limit_key: 'tenant:42' })).toEqual([]);
+    expect(parsed.sum('sluice_limiter_in_flight', { limit_key: 'orders' })).toBe(4);
+    expect(parsed.sum('sluice_limiter_queued', { limit_key: 'orders' })).toBe(12);
+    expect(parsed.sum('sluice_limiter_paused', { limit_key: 'orders' })).toBe(0);
+    expect(parsed.sum('sluice_limiter_paused', { limit_key: 'tenant:42' })).toBe(1);
+    expect(parsed.sum('sluice_limiter_paused', { limit_key: 'partner' })).toBe(1);
     for (const name of ['sluice_queue_jobs', 'sluice_workers', 'sluice_limiter_in_flight'])
       expect(parsed.families.get(name)?.type).toBe('gauge');
   });
@@ -196,12 +218,12 @@ describe('renderFleetMetrics', () => {
         ],
       }),
     );
-    expect(parsed.sum('sluice_circuit_state', { limitKey: 'down' })).toBe(1);
-    expect(parsed.sum('sluice_circuit_state', { limitKey: 'up' })).toBe(0);
-    expect(parsed.samples('sluice_circuit_state', { limitKey: 'no-breaker' })).toEqual([]);
-    expect(parsed.sum('sluice_circuit_waiting', { limitKey: 'down' })).toBe(1_200);
-    expect(parsed.sum('sluice_circuit_transitions_total', { limitKey: 'down', to: 'opened' })).toBe(2);
-    expect(parsed.sum('sluice_circuit_transitions_total', { limitKey: 'down', to: 'closed' })).toBe(1);
+    expect(parsed.sum('sluice_circuit_open', { limit_key: 'down' })).toBe(1);
+    expect(parsed.sum('sluice_circuit_open', { limit_key: 'up' })).toBe(0);
+    expect(parsed.samples('sluice_circuit_open', { limit_key: 'no-breaker' })).toEqual([]);
+    expect(parsed.sum('sluice_circuit_waiting', { limit_key: 'down' })).toBe(1_200);
+    expect(parsed.sum('sluice_circuit_transitions_total', { limit_key: 'down', to: 'opened' })).toBe(2);
+    expect(parsed.sum('sluice_circuit_transitions_total', { limit_key: 'down', to: 'closed' })).toBe(1);
     expect(parsed.families.get('sluice_circuit_transitions_total')?.type).toBe('counter');
   });
 
@@ -223,7 +245,7 @@ describe('renderFleetMetrics', () => {
           help: 'changed',
           type: 'gauge',
           aggregator: 'sum',
-          values: [{ value: 5, labels: { limitKey: 'x' } }],
+          values: [{ value: 5, labels: { limit_key: 'x' } }],
         },
         { name: 'bad name', help: 'x', type: 'counter', aggregator: 'sum', values: [{ value: 1, labels: {} }] },
         { name: 'sluice_workers', help: 'x', type: 'gauge', aggregator: 'sum', values: [{ value: 99, labels: {} }] },
@@ -232,7 +254,7 @@ describe('renderFleetMetrics', () => {
     };
     good.metrics
       .find((metric) => metric.name === 'sluice_requests_total')!
-      .values.push({ value: 1, labels: { limitKey: 'k', statusClass: '2xx' } });
+      .values.push({ value: 1, labels: { limit_key: 'k', status_class: '2xx' } });
     const parsed = parseExposition(await renderFleetMetrics({ workers: [good, odd], queues: [emptyQueue('q')], limits: [] }));
     expect(parsed.families.get('sluice_requests_total')?.type).toBe('counter');
     expect(parsed.samples('sluice_requests_total', { worker: 'h:2:b' })).toEqual([]);
@@ -242,7 +264,107 @@ describe('renderFleetMetrics', () => {
   });
 });
 
+describe('names', () => {
+  it("renders each worker's default metrics under its worker label and the server's own unlabelled; every name follows Prometheus's conventions", async () => {
+    const one = createWorkerMetrics();
+    const two = createWorkerMetrics();
+    for (const metrics of [one, two]) {
+      metrics.request('orders', '2xx', 40);
+      metrics.retry('HTTP_503');
+      metrics.deadLetter('permanent-status');
+      metrics.succeeded();
+      metrics.tokenRequest('crm', 'success');
+    }
+    const circuit = {
+      state: 'open' as const,
+      openSince: null,
+      nextProbeAt: null,
+      attempts: 1,
+      failures: 1,
+      waiting: 1,
+      opened: 1,
+      closed: 0,
+    };
+    const parsed = parseExposition(
+      await renderFleetMetrics({
+        workers: [await snapshot('h:1:a', 'orders', one), await snapshot('h:2:b', 'orders', two)],
+        queues: [emptyQueue('orders')],
+        limits: [limit('orders', { effectiveRate: 10, circuit })],
+        own: await processMetricsRegistry().getMetricsAsJSON(),
+      }),
+    );
+    const rss = parsed.samples('process_resident_memory_bytes');
+    expect(rss.map((sample) => sample.labels)).toEqual([{}, { worker: 'h:1:a', queue: 'orders' }, { worker: 'h:2:b', queue: 'orders' }]);
+    expect(rss.every((sample) => sample.value > 0)).toBe(true);
+    expect(parsed.families.get('process_cpu_seconds_total')?.type).toBe('counter');
+    expect(parsed.families.get('nodejs_gc_duration_seconds')?.type).toBe('histogram');
+    expect(parsed.samples('nodejs_version_info', { worker: 'h:1:a' })[0]?.labels['version']).toBe(process.version);
+
+    expect(namingProblems(parsed)).toEqual([]);
+    // Every metric sluice defines is in this exposition, so the check covers them all.
+    const sluice = [...parsed.families.keys()].filter((name) => name.startsWith('sluice_'));
+    expect(sluice.sort()).toEqual(
+      [
+        'sluice_requests_total',
+        'sluice_request_duration_seconds',
+        'sluice_retries_total',
+        'sluice_dead_letters_total',
+        'sluice_operations_succeeded_total',
+        'sluice_token_requests_total',
+        'sluice_workers',
+        'sluice_queue_jobs',
+        'sluice_dead_letters_stored',
+        'sluice_limiter_effective_rate_per_second',
+        'sluice_limiter_in_flight',
+        'sluice_limiter_paused',
+        'sluice_limiter_queued',
+        'sluice_circuit_open',
+        'sluice_circuit_waiting',
+        'sluice_circuit_transitions_total',
+      ].sort(),
+    );
+    for (const family of parsed.families.values()) expect(family.help, `${family.name} has HELP`).toBeTruthy();
+  });
+});
+
+describe('values', () => {
+  it('renders a NaN that travelled through JSON (as null) as NaN, not +Inf', async () => {
+    const lag = {
+      name: 'nodejs_eventloop_lag_mean_seconds',
+      help: 'x',
+      type: 'gauge',
+      aggregator: 'sum',
+      values: [{ value: NaN, labels: {} }],
+    };
+    const travelled = JSON.parse(JSON.stringify([lag])) as WorkerSnapshot['metrics'];
+    expect(travelled[0]!.values[0]!.value).toBeNull();
+    const text = await renderFleetMetrics({
+      workers: [{ worker: 'h:1:a', queue: 'q', at: 0, metrics: travelled }],
+      queues: [],
+      limits: [],
+    });
+    expect(text).toContain('nodejs_eventloop_lag_mean_seconds{worker="h:1:a",queue="q"} Nan\n');
+  });
+});
+
 describe('the exposition checker these tests use', () => {
+  it('names what breaks the naming conventions', () => {
+    const problems = (text: string) => namingProblems(parseExposition(text));
+    const cases: [string, string[]][] = [
+      ['# HELP a_total x\n# TYPE a_total counter\na_total{limit_key="k"} 1\n', []],
+      ['# HELP a x\n# TYPE a counter\na 1\n', ['a: a counter without _total']],
+      ['# HELP a_total x\n# TYPE a_total counter\na_total{limitKey="k"} 1\n', ['a_total: label limitKey is not snake_case']],
+      ['# HELP g_total x\n# TYPE g_total gauge\ng_total 1\n', ['g_total: a gauge ending in _total']],
+      ['# HELP fooBar x\n# TYPE fooBar gauge\nfooBar 1\n', ['fooBar: not snake_case']],
+      ['u 1\n', ['u: no TYPE']],
+      [
+        `# HELP ${PROM_CLIENT_MISNAMED_GAUGES[0]} x\n# TYPE ${PROM_CLIENT_MISNAMED_GAUGES[0]} gauge\n${PROM_CLIENT_MISNAMED_GAUGES[0]} 1\n`,
+        [],
+      ],
+    ];
+    for (const [text, expected] of cases) expect(problems(text), text).toEqual(expected);
+  });
+
   it('refuses what Prometheus would refuse', () => {
     const help = '# HELP a_total x\n# TYPE a_total counter\n';
     expect(() => parseExposition(`${help}a_total 1\n`)).not.toThrow();
