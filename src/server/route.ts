@@ -8,6 +8,8 @@ export interface ResponseDoc {
   schema?: z.ZodType;
   /** Default application/json. */
   contentType?: string;
+  /** Response headers worth documenting, by name: their description (values are strings). */
+  headers?: Record<string, string>;
 }
 
 /** A documented request body, for bodies the route reads itself (NDJSON streams). */
