@@ -104,8 +104,12 @@ describe('HTTP API: enqueue and follow', () => {
     expect(lines.map((line) => line['outcome'])).toEqual(['succeeded', 'succeeded']);
     expect(lines.find((line) => line['id'] === ids[0])?.['meta']).toEqual({ row: 1 });
 
-    const listed = (await (await api.call('/v1/batches?limit=5', { role: 'read' })).json()) as { batchId: string; done: boolean }[];
-    expect(listed.map((batch) => [batch.batchId, batch.done])).toEqual([['api-batch-1', true]]);
+    const listed = (await (await api.call('/v1/batches?limit=5', { role: 'read' })).json()) as {
+      items: { batchId: string; done: boolean }[];
+      nextCursor: string | null;
+    };
+    expect(listed.items.map((batch) => [batch.batchId, batch.done])).toEqual([['api-batch-1', true]]);
+    expect(listed.nextCursor).toBeNull();
 
     const state = await json(await api.call(`/v1/operations/${ids[0]}`, { role: 'read' }));
     expect(state).toMatchObject({ id: ids[0], state: 'succeeded', batchId: 'api-batch-1', failedAttempts: [] });
