@@ -71,8 +71,9 @@ function enqueueRoute(options: OperationRoutesOptions): AnyRoute {
     summary:
       'Enqueue one operation, a JSON array of them, or NDJSON (one per line, streamed). All or nothing: if any item is invalid, nothing is enqueued and every problem is listed.',
     query: enqueueQuerySchema,
+    bodyEncodings: ['gzip', 'deflate', 'br'],
     bodyDoc: {
-      description: 'an operation, an array of operations, or NDJSON',
+      description: 'an operation, an array of operations, or NDJSON; may be compressed (Content-Encoding gzip, deflate or br)',
       content: { 'application/json': z.union([operationSchema, z.array(operationSchema)]), [NDJSON]: operationSchema },
     },
     responses: {
@@ -82,7 +83,8 @@ function enqueueRoute(options: OperationRoutesOptions): AnyRoute {
         headers: { Location: 'the batch: /v1/batches/{batchId}, with ?queue= when the request named a queue' },
       },
       400: { description: 'invalid items: nothing enqueued', schema: errorSchema },
-      413: { description: 'body too large', schema: errorSchema },
+      413: { description: 'body too large (compressed or decompressed)', schema: errorSchema },
+      415: { description: 'an unsupported Content-Type or Content-Encoding', schema: errorSchema },
     },
     async handler(request, reply, { query }) {
       const resources = queues.get(query.queue);
