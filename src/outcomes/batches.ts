@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { isBatchId, queueKeys } from '../redis/keys.js';
 import type { ResultLine } from './result-line.js';
+import { readPage, type IndexPosition, type NewestFirstPage } from './newest-first.js';
 
 export { waitForBatch, type WaitOptions, type WaitResult } from './wait-for-batch.js';
 
@@ -24,6 +25,8 @@ export interface Batches {
   status(batchId: string): Promise<BatchStatus | undefined>;
   /** The newest batches first (up to `limit`, default 20), with their counters; expired ones are skipped. */
   list(options?: { limit?: number }): Promise<BatchStatus[]>;
+  /** A page of `limit` batches, newest first, after `after` (the last of the previous page); stable while batches are added. */
+  page(options: { limit: number; after?: IndexPosition | undefined }): Promise<NewestFirstPage<BatchStatus>>;
   /**
    * One line per finished operation and per duplicate, streamed (HSCAN); `failed` keeps only dead
    * letters. A duplicate says how the job it duplicates ended (`firstOutcome`), once that is known.
@@ -105,5 +108,14 @@ export function createBatches(redis: Redis, queue: string): Batches {
     return found.filter((entry): entry is BatchStatus => entry !== undefined);
   }
 
-  return { status, list, results };
+  function page(options: { limit: number; after?: IndexPosition | undefined }): Promise<NewestFirstPage<BatchStatus>> {
+    return readPage(redis, keys.batchIndex, {
+      limit: options.limit,
+      after: options.after,
+      // Ids an older version let in (with `:`) are left out, as are expired batches.
+      load: (ids) => Promise.all(ids.map((id) => (isBatchId(id) ? status(id) : Promise.resolve(undefined)))),
+    });
+  }
+
+  return { status, list, page, results };
 }

@@ -6,6 +6,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import type { QueueKeys } from '../redis/keys.js';
 import { groupField } from './dead-letter-groups.js';
 import type { DeadLetter } from './dead-letter.js';
+import { readPage, type IndexPosition, type NewestFirstPage } from './newest-first.js';
 
 export interface DeadLetterFilter {
   batchId?: string;
@@ -33,6 +34,31 @@ export async function* scanDeadLetters(redis: Redis, keys: QueueKeys, filter: De
     }
     if (ids.length < PAGE) return;
   }
+}
+
+/** A page of matching dead letters, newest first, after a position (see newest-first.ts). */
+export function deadLetterPage(
+  redis: Redis,
+  keys: QueueKeys,
+  filter: DeadLetterFilter,
+  options: { limit: number; after?: IndexPosition | undefined },
+): Promise<NewestFirstPage<DeadLetter>> {
+  const index = filter.batchId !== undefined ? keys.batchDeadLetters(filter.batchId) : keys.deadLetterIndex;
+  const filtered = filter.reason !== undefined || filter.limitKey !== undefined || filter.status !== undefined;
+  return readPage(redis, index, {
+    limit: options.limit,
+    after: options.after,
+    // A filter may leave most out: read larger chunks then.
+    ...(filtered ? { chunk: Math.max(options.limit, PAGE) } : {}),
+    async load(ids) {
+      const values = await redis.hmget(keys.deadLetters, ...ids);
+      return values.map((value) => {
+        if (!value) return undefined;
+        const entry = JSON.parse(value) as DeadLetter;
+        return matchesFilter(entry, filter) ? entry : undefined;
+      });
+    },
+  });
 }
 
 export async function readDeadLetter(redis: Redis, keys: QueueKeys, id: string): Promise<DeadLetter | undefined> {

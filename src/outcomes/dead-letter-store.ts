@@ -5,7 +5,8 @@ import { defineScript } from '../redis/scripts.js';
 import type { DeadLetter } from './dead-letter.js';
 import { SluiceError } from '../errors.js';
 import { openBullQueue } from '../queue/bull-queue.js';
-import { readDeadLetter, removeDeadLetter, scanDeadLetters, type DeadLetterFilter } from './dead-letter-entries.js';
+import { deadLetterPage, readDeadLetter, removeDeadLetter, scanDeadLetters, type DeadLetterFilter } from './dead-letter-entries.js';
+import type { IndexPosition, NewestFirstPage } from './newest-first.js';
 import { summarizeDeadLetters, type DeadLetterGroup } from './dead-letter-summary.js';
 import { replayDeadLetters, type ReplayResult } from './dead-letter-replay.js';
 
@@ -22,6 +23,8 @@ export interface DeadLetterStoreOptions {
 export interface DeadLetterStore {
   /** Dead letters, newest first, matching the filter. */
   list(filter?: DeadLetterFilter, options?: { limit?: number }): Promise<DeadLetter[]>;
+  /** A page of `limit` matching dead letters, newest first, after `after` (the last of the previous page); stable while dead letters arrive. */
+  page(filter: DeadLetterFilter, options: { limit: number; after?: IndexPosition | undefined }): Promise<NewestFirstPage<DeadLetter>>;
   get(id: string): Promise<DeadLetter | undefined>;
   count(): Promise<number>;
   /**
@@ -89,6 +92,7 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
 
   return {
     list,
+    page: (filter, pageOptions) => deadLetterPage(redis, keys, filter, pageOptions),
     get: (id) => readDeadLetter(redis, keys, id),
     ids,
     count: () => redis.hlen(keys.deadLetters),

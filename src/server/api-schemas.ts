@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { BATCH_ID, BATCH_ID_RULE, QUEUE_NAME, QUEUE_NAME_RULE } from '../redis/keys.js';
 import type { DeadLetterReason } from '../outcomes/dead-letter.js';
+import { cursorParamSchema } from './page-cursor.js';
 
 /**
  * The API's request and response shapes. Requests are checked with them; `/openapi.json` is made
@@ -104,8 +105,16 @@ export const batchStatusSchema = z.object({
 
 export const batchListQuerySchema = z.strictObject({
   queue: queueName.optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(20).describe('batches listed, newest first'),
+  limit: z.coerce.number().int().min(1).max(500).default(20).describe('batches per page, newest first'),
+  cursor: cursorParamSchema.optional(),
 });
+
+const nextCursor = z
+  .string()
+  .nullable()
+  .describe('pass it as ?cursor= for the next page (also in the Link rel="next" header); null: this is the last page');
+
+export const batchPageSchema = z.object({ items: z.array(batchStatusSchema).describe('newest first'), nextCursor });
 
 export const resultsQuerySchema = z.strictObject({
   queue: queueName.optional(),
@@ -127,7 +136,8 @@ const deadLetterFilterFields = {
 export const deadLettersQuerySchema = z.strictObject({
   queue: queueName.optional(),
   ...deadLetterFilterFields,
-  limit: z.coerce.number().int().min(0).max(1_000).default(100).describe('dead letters listed in full (the summary counts all)'),
+  limit: z.coerce.number().int().min(0).max(1_000).default(100).describe('dead letters per page, listed in full (the summary counts all)'),
+  cursor: cursorParamSchema.optional(),
 });
 
 export const deadLetterFilterSchema = z.strictObject({
@@ -154,7 +164,8 @@ export const deadLetterGroupSchema = z.object({
 export const deadLettersResponseSchema = z.object({
   total: z.number().int(),
   groups: z.array(deadLetterGroupSchema),
-  items: z.array(z.unknown()).describe('the newest matching dead letters in full, up to limit'),
+  items: z.array(z.unknown()).describe('the newest matching dead letters in full (after the cursor), up to limit'),
+  nextCursor,
 });
 
 const remaining = z.number().int().describe('dead letters that match the filter beyond the 10,000 handled: send the request again');

@@ -25,6 +25,7 @@ import { createQueueDirectory } from './queue-directory.js';
 import { bodyDeadline, resolveTimeouts, serverTimeoutOptions, type ServerTimeouts } from './timeouts.js';
 import { registerBullBoard } from './dashboard/bull-board.js';
 import { registerDashboardPage } from './dashboard/page.js';
+import { bodyDecoder } from './body-encoding.js';
 import { redactRequestTarget } from '../observability/redact.js';
 
 export interface ServerOptions extends Partial<ServerTimeouts> {
@@ -167,13 +168,18 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
 
   for (const spec of routes) {
     const bodyTimeoutMs = spec.bodyTimeoutMs;
+    // The deadline watches the bytes as sent; the decoder then decodes a Content-Encoding (or refuses it).
+    const preParsing = [
+      ...(bodyTimeoutMs !== undefined && (timeouts.requestTimeoutMs === 0 || bodyTimeoutMs < timeouts.requestTimeoutMs)
+        ? [bodyDeadline(bodyTimeoutMs)]
+        : []),
+      bodyDecoder(spec.bodyEncodings ?? [], spec.bodyLimitBytes ?? bodyLimitBytes),
+    ];
     app.route({
       method: spec.method,
       url: spec.url,
       ...(spec.bodyLimitBytes !== undefined ? { bodyLimit: spec.bodyLimitBytes } : {}),
-      ...(bodyTimeoutMs !== undefined && (timeouts.requestTimeoutMs === 0 || bodyTimeoutMs < timeouts.requestTimeoutMs)
-        ? { preParsing: bodyDeadline(bodyTimeoutMs) }
-        : {}),
+      preParsing,
       // Before the body is read: a request without a valid token never gets its body read.
       onRequest: async (request) => {
         if (spec.role !== null) request.role = await auth.authenticate(request, spec.role);

@@ -34,6 +34,10 @@ function parameters(route: AnyRoute): unknown[] {
   return out;
 }
 
+function responseHeaders(headers: Record<string, string>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(headers).map(([name, description]) => [name, { description, schema: { type: 'string' } }]));
+}
+
 /** The OpenAPI 3 document of the routes: paths, parameters, bodies and answers, from their zod schemas. */
 export function openApiDocument(routes: readonly AnyRoute[], info: { title: string; version: string }): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
@@ -43,6 +47,7 @@ export function openApiDocument(routes: readonly AnyRoute[], info: { title: stri
       responses[status] = {
         description: doc.description,
         ...(doc.schema ? { content: { [doc.contentType ?? 'application/json']: { schema: jsonSchema(doc.schema) } } } : {}),
+        ...(doc.headers ? { headers: responseHeaders(doc.headers) } : {}),
       };
     }
     if (route.role !== null) {

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { Role } from './api-tokens.js';
+import type { BodyEncoding } from './body-encoding.js';
 
 /** A documented response: its schema (JSON) or its media type (streams). */
 export interface ResponseDoc {
@@ -8,6 +9,8 @@ export interface ResponseDoc {
   schema?: z.ZodType;
   /** Default application/json. */
   contentType?: string;
+  /** Response headers worth documenting, by name: their description (values are strings). */
+  headers?: Record<string, string>;
 }
 
 /** A documented request body, for bodies the route reads itself (NDJSON streams). */
@@ -39,7 +42,9 @@ export interface Route<P = unknown, Q = unknown, B = unknown> {
   body?: z.ZodType<B>;
   /** A body the handler reads itself (set `rawBody` to leave it unparsed). */
   bodyDoc?: BodyDoc;
-  /** The largest body this route reads, in bytes, when smaller than the server's. */
+  /** Content-Encodings the body may come in, decoded as it streams (default none: 415). */
+  bodyEncodings?: readonly BodyEncoding[];
+  /** The largest body this route reads, in bytes, when smaller than the server's (compressed or decoded). */
   bodyLimitBytes?: number;
   /** The body must be read within this many ms of the headers (else 408), when shorter than the request timeout. */
   bodyTimeoutMs?: number;

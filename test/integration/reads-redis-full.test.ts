@@ -128,7 +128,7 @@ describe('reads while Redis is full (maxmemory, noeviction)', () => {
       return text;
     };
     expect(JSON.parse(await read(`/v1/batches/${batchId}`))).toMatchObject({ total: 2, succeeded: 1, deadLettered: 1, done: true });
-    expect(JSON.parse(await read('/v1/batches'))).toHaveLength(1);
+    expect((JSON.parse(await read('/v1/batches')) as { items: unknown[] }).items).toHaveLength(1);
     expect((await read(`/v1/batches/${batchId}/results`)).trim().split('\n')).toHaveLength(2);
     expect(JSON.parse(await read(`/v1/operations/${deadId}`))).toMatchObject({ state: 'dead-lettered' });
     const deadLetters = JSON.parse(await read(`/v1/dead-letters?batch=${batchId}`)) as { total: number; groups: unknown[] };

@@ -85,6 +85,7 @@ describe('HTTP API: enqueue and follow', () => {
     const operations = [p.op('/a', { meta: { row: 1 } }), p.op('/b', { idempotencyKey: 'b-1' }), p.op('/b', { idempotencyKey: 'b-1' })];
     const response = await api.call('/v1/operations?batch=api-batch-1', { method: 'POST', role: 'enqueue', json: operations });
     expect(response.status).toBe(202);
+    expect(response.headers.get('location')).toBe('/v1/batches/api-batch-1');
     const body = await json(response);
     expect(body).toMatchObject({ batchId: 'api-batch-1', enqueued: 2, duplicates: 1 });
     const ids = body['ids'] as string[];
@@ -103,8 +104,12 @@ describe('HTTP API: enqueue and follow', () => {
     expect(lines.map((line) => line['outcome'])).toEqual(['succeeded', 'succeeded']);
     expect(lines.find((line) => line['id'] === ids[0])?.['meta']).toEqual({ row: 1 });
 
-    const listed = (await (await api.call('/v1/batches?limit=5', { role: 'read' })).json()) as { batchId: string; done: boolean }[];
-    expect(listed.map((batch) => [batch.batchId, batch.done])).toEqual([['api-batch-1', true]]);
+    const listed = (await (await api.call('/v1/batches?limit=5', { role: 'read' })).json()) as {
+      items: { batchId: string; done: boolean }[];
+      nextCursor: string | null;
+    };
+    expect(listed.items.map((batch) => [batch.batchId, batch.done])).toEqual([['api-batch-1', true]]);
+    expect(listed.nextCursor).toBeNull();
 
     const state = await json(await api.call(`/v1/operations/${ids[0]}`, { role: 'read' }));
     expect(state).toMatchObject({ id: ids[0], state: 'succeeded', batchId: 'api-batch-1', failedAttempts: [] });
@@ -258,6 +263,11 @@ describe('HTTP API: queues, states and edges', () => {
     expect(accepted.status).toBe(202);
     const { ids, batchId } = await json(accepted);
     expect(ids).toHaveLength(1);
+    // Location names the queue, so following it reaches the batch (without ?queue= it is the default queue's 404).
+    const location = accepted.headers.get('location')!;
+    expect(location).toBe(`/v1/batches/${batchId as string}?queue=${other}`);
+    expect(await json(await api.call(location, { role: 'read' }))).toMatchObject({ batchId, total: 1, pending: 1 });
+    expect((await api.call(location.split('?')[0]!, { role: 'read' })).status).toBe(404);
     const state = await json(await api.call(`/v1/operations/${(ids as string[])[0]!}?queue=${other}`, { role: 'read' }));
     expect(state).toMatchObject({ state: 'queued', queue: other, batchId, failedAttempts: [] });
     expect((await json(await api.call(`/v1/batches/${batchId as string}?queue=${other}`, { role: 'read' })))['pending']).toBe(1);

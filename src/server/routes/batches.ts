@@ -1,9 +1,9 @@
 import { Readable } from 'node:stream';
 import type { BatchStatus } from '../../outcomes/batches.js';
 import { notFound } from '../api-errors.js';
-import { z } from 'zod';
 import {
   batchListQuerySchema,
+  batchPageSchema,
   batchStatusSchema,
   errorSchema,
   idParamsSchema,
@@ -14,6 +14,7 @@ import type { QueueRegistry } from '../queue-registry.js';
 import { route, type AnyRoute } from '../route.js';
 import { NDJSON } from './operations.js';
 import { resultLineSchema } from '../result-line-schema.js';
+import { nextPage } from '../page-cursor.js';
 
 export function batchView(status: BatchStatus) {
   return {
@@ -40,11 +41,20 @@ export function batchRoutes(options: { queues: QueueRegistry }): AnyRoute[] {
     url: '/v1/batches',
     role: 'read',
     tag: 'batches',
-    summary: 'The newest batches of a queue with their counters (batches are kept SLUICE_BATCH_RETENTION_SECONDS).',
+    summary:
+      'The batches of a queue with their counters, newest first, a page at a time: follow nextCursor (batches are kept SLUICE_BATCH_RETENTION_SECONDS).',
     query: batchListQuerySchema,
-    responses: { 200: { description: 'newest first', schema: z.array(batchStatusSchema) } },
-    async handler(_request, _reply, { query }) {
-      return (await (await queueOf(query.queue)).batches.list({ limit: query.limit })).map(batchView);
+    responses: {
+      200: {
+        description: 'a page, newest first',
+        schema: batchPageSchema,
+        headers: { Link: '<…?cursor=…>; rel="next" unless this is the last page' },
+      },
+      400: { description: 'bad query (e.g. a cursor this API did not give out)', schema: errorSchema },
+    },
+    async handler(request, reply, { query }) {
+      const page = await (await queueOf(query.queue)).batches.page({ limit: query.limit, after: query.cursor });
+      return { items: page.items.map(batchView), nextCursor: nextPage(request, reply, page.next) };
     },
   });
 

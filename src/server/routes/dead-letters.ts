@@ -13,6 +13,7 @@ import {
 } from '../api-schemas.js';
 import type { QueueRegistry, QueueResources } from '../queue-registry.js';
 import { route, type AnyRoute } from '../route.js';
+import { nextPage } from '../page-cursor.js';
 
 type Selection = z.infer<typeof deadLetterSelectionSchema>;
 
@@ -42,21 +43,31 @@ export function deadLetterRoutes(options: { queues: QueueRegistry }): AnyRoute[]
     url: '/v1/dead-letters',
     role: 'read',
     tag: 'dead letters',
-    summary: 'Dead letters matching the filter: counts grouped by (limit key, status, reason), and the newest in full.',
+    summary:
+      'Dead letters matching the filter: counts grouped by (limit key, status, reason), and the newest in full, a page at a time: follow nextCursor.',
     query: deadLettersQuerySchema,
     responses: {
-      200: { description: 'summary and items', schema: deadLettersResponseSchema },
-      400: { description: 'bad filter', schema: errorSchema },
+      200: {
+        description: 'summary and a page of items',
+        schema: deadLettersResponseSchema,
+        headers: { Link: '<…?cursor=…>; rel="next" unless this is the last page' },
+      },
+      400: { description: 'bad filter or cursor', schema: errorSchema },
     },
-    async handler(_request, _reply, { query }) {
+    async handler(request, reply, { query }) {
       const resources = await queueOf(query.queue);
       const filter = filterOf(query);
-      const [summary, items] = await Promise.all([
+      const [summary, page] = await Promise.all([
         resources.deadLetters.summary(filter),
-        resources.deadLetters.list(filter, { limit: query.limit }),
+        resources.deadLetters.page(filter, { limit: query.limit, after: query.cursor }),
       ]);
       // A read token sees dead letters redacted, as bull-board shows jobs; replays send them as stored.
-      return { total: summary.total, groups: summary.groups, items: query.limit === 0 ? [] : items.map(redacted) };
+      return {
+        total: summary.total,
+        groups: summary.groups,
+        items: page.items.map(redacted),
+        nextCursor: nextPage(request, reply, page.next),
+      };
     },
   });
 

@@ -71,14 +71,20 @@ function enqueueRoute(options: OperationRoutesOptions): AnyRoute {
     summary:
       'Enqueue one operation, a JSON array of them, or NDJSON (one per line, streamed). All or nothing: if any item is invalid, nothing is enqueued and every problem is listed.',
     query: enqueueQuerySchema,
+    bodyEncodings: ['gzip', 'deflate', 'br'],
     bodyDoc: {
-      description: 'an operation, an array of operations, or NDJSON',
+      description: 'an operation, an array of operations, or NDJSON; may be compressed (Content-Encoding gzip, deflate or br)',
       content: { 'application/json': z.union([operationSchema, z.array(operationSchema)]), [NDJSON]: operationSchema },
     },
     responses: {
-      202: { description: 'enqueued', schema: enqueueResponseSchema },
+      202: {
+        description: 'enqueued: follow Location for the batch',
+        schema: enqueueResponseSchema,
+        headers: { Location: 'the batch: /v1/batches/{batchId}, with ?queue= when the request named a queue' },
+      },
       400: { description: 'invalid items: nothing enqueued', schema: errorSchema },
-      413: { description: 'body too large', schema: errorSchema },
+      413: { description: 'body too large (compressed or decompressed)', schema: errorSchema },
+      415: { description: 'an unsupported Content-Type or Content-Encoding', schema: errorSchema },
     },
     async handler(request, reply, { query }) {
       const resources = queues.get(query.queue);
@@ -93,12 +99,17 @@ function enqueueRoute(options: OperationRoutesOptions): AnyRoute {
         { queue: resources.name, batchId: summary.batchId, enqueued: summary.enqueued, duplicates: summary.duplicates },
         'operations enqueued',
       );
-      return reply.code(202).send({
-        batchId: summary.batchId,
-        enqueued: summary.enqueued,
-        duplicates: summary.duplicates,
-        ids: summary.results.map((result) => result.id),
-      });
+      // Following Location reaches the batch: in the queue this request named, if it named one.
+      const location = `/v1/batches/${encodeURIComponent(summary.batchId)}${query.queue !== undefined ? `?queue=${encodeURIComponent(query.queue)}` : ''}`;
+      return reply
+        .code(202)
+        .header('location', location)
+        .send({
+          batchId: summary.batchId,
+          enqueued: summary.enqueued,
+          duplicates: summary.duplicates,
+          ids: summary.results.map((result) => result.id),
+        });
     },
   });
 }
