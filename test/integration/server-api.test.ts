@@ -40,7 +40,16 @@ describe('HTTP API: tokens and roles', () => {
 
     const wrong = await api.call('/v1/limits', { role: null, headers: { authorization: 'Bearer not-a-real-token-at-all' } });
     expect(wrong.status).toBe(401);
-    expect(await json(wrong)).toEqual({ code: 'UNAUTHORIZED', message: 'unknown token' });
+    expect(wrong.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
+    expect(await json(wrong)).toEqual({
+      type: '/problems/unauthorized',
+      title: 'Missing or unknown token',
+      status: 401,
+      detail: 'unknown token',
+      instance: '/v1/limits',
+      code: 'UNAUTHORIZED',
+      message: 'unknown token',
+    });
 
     const notBearer = await api.call('/v1/limits', { role: null, headers: { authorization: `Basic ${TOKENS.admin}` } });
     expect(notBearer.status).toBe(401);
