@@ -38,6 +38,7 @@ export function batchRoutes(options: { queues: QueueRegistry }): AnyRoute[] {
   const list = route({
     method: 'GET',
     url: '/v1/batches',
+    operationId: 'listBatches',
     role: 'read',
     tag: 'batches',
     summary: 'The newest batches of a queue with their counters (batches are kept SLUICE_BATCH_RETENTION_SECONDS).',
@@ -51,6 +52,7 @@ export function batchRoutes(options: { queues: QueueRegistry }): AnyRoute[] {
   const status = route({
     method: 'GET',
     url: '/v1/batches/:id',
+    operationId: 'getBatch',
     role: 'read',
     tag: 'batches',
     summary: 'Counters of a batch. Poll it until `done`.',
@@ -71,6 +73,7 @@ export function batchRoutes(options: { queues: QueueRegistry }): AnyRoute[] {
   const results = route({
     method: 'GET',
     url: '/v1/batches/:id/results',
+    operationId: 'getBatchResults',
     role: 'read',
     tag: 'batches',
     summary: 'One JSON line per finished operation of the batch (NDJSON, streamed); `failed=true` keeps the dead-lettered ones.',

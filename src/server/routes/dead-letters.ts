@@ -40,6 +40,7 @@ export function deadLetterRoutes(options: { queues: QueueRegistry }): AnyRoute[]
   const list = route({
     method: 'GET',
     url: '/v1/dead-letters',
+    operationId: 'listDeadLetters',
     role: 'read',
     tag: 'dead letters',
     summary: 'Dead letters matching the filter: counts grouped by (limit key, status, reason), and the newest in full.',
@@ -63,6 +64,7 @@ export function deadLetterRoutes(options: { queues: QueueRegistry }): AnyRoute[]
   const replay = route({
     method: 'POST',
     url: '/v1/dead-letters/replay',
+    operationId: 'replayDeadLetters',
     role: 'admin',
     tag: 'dead letters',
     summary:
@@ -88,6 +90,7 @@ export function deadLetterRoutes(options: { queues: QueueRegistry }): AnyRoute[]
   const purge = route({
     method: 'DELETE',
     url: '/v1/dead-letters',
+    operationId: 'purgeDeadLetters',
     role: 'admin',
     tag: 'dead letters',
     summary: 'Delete dead letters for good (by ids, or those matching a filter, 10,000 per request).',
