@@ -1,19 +1,14 @@
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { EnqueueIncompleteError, SluiceError, ValidationError } from '../errors.js';
+import { PROBLEM_JSON, problemDetails, type ProblemIssue } from './problem-types.js';
 
-/** One problem in a request, as the API reports it: which item (for bulk bodies), where, what. */
-export interface ApiIssue {
-  index?: number;
-  /** NDJSON bodies: the line number (1-based). */
-  line?: number;
-  path: string;
-  message: string;
-}
+/** One problem in a request, as the API reports it: which item (for bulk bodies), where (NDJSON: its 1-based line), what. */
+export type ApiIssue = ProblemIssue;
 
 /**
  * An error the API answers with: an HTTP status and a stable `code` that clients can switch on.
- * Every error response is JSON: `{ "code", "message", "errors"? }`.
+ * Every error response is problem details (`application/problem+json`, see problem-types.ts).
  */
 export class ApiError extends SluiceError {
   readonly statusCode: number;
@@ -55,13 +50,14 @@ const MESSAGES: Record<string, string> = {
 const REDIS_DOWN =
   /ECONNREFUSED|Connection is closed|max retries per request|ETIMEDOUT|Stream isn't writeable|REDIS_UNREACHABLE|^OOM |^READONLY|^LOADING|^MASTERDOWN|^CLUSTERDOWN|^BUSY /i;
 
+/** What an error answer says, before it becomes problem details: the code, and `message` (its `detail`). */
 export interface ErrorBody {
   code: string;
   message: string;
   errors?: readonly ApiIssue[];
 }
 
-/** Maps any error to a status and a JSON body. Unknown errors say nothing of their internals. */
+/** Maps any error to a status, a code and a message. Unknown errors say nothing of their internals. */
 export function errorResponse(error: unknown): { statusCode: number; body: ErrorBody; unexpected: boolean } {
   // What stopped an enqueue part-way decides the answer (a 503 when Redis went away).
   if (error instanceof EnqueueIncompleteError) return errorResponse(error.cause);
@@ -144,6 +140,7 @@ function bodyUnread(request: FastifyRequest): boolean {
   return hasBody && !request.raw.complete;
 }
 
+/** The one way an error is answered: status, headers and the problem details body. */
 export function handleError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const { statusCode, body, unexpected } = errorResponse(error);
   if (body.code === 'BODY_TOO_LARGE' && !(error instanceof ApiError)) body.message = tooLargeMessage(request);
@@ -157,5 +154,10 @@ export function handleError(error: unknown, request: FastifyRequest, reply: Fast
     void reply.header('connection', 'close');
     lingerBeforeClosing(request.raw.socket);
   }
-  return reply.code(statusCode).type('application/json; charset=utf-8').send(body);
+  const problem = problemDetails(statusCode, body.code, body.message, {
+    // The path only: a query string may hold a token (`?access_token=`).
+    instance: request.url.split('?')[0]!,
+    ...(body.errors ? { errors: body.errors } : {}),
+  });
+  return reply.code(statusCode).type(`${PROBLEM_JSON}; charset=utf-8`).send(problem);
 }

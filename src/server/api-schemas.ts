@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { BATCH_ID, BATCH_ID_RULE, QUEUE_NAME, QUEUE_NAME_RULE } from '../redis/keys.js';
-import type { DeadLetterReason } from '../outcomes/dead-letter.js';
+import type { DeadLetter, DeadLetterReason } from '../outcomes/dead-letter.js';
 import { cursorParamSchema } from './page-cursor.js';
 
 /**
@@ -44,13 +44,23 @@ export const enqueueQuerySchema = z.strictObject({
 export const idParamsSchema = z.strictObject({ id: z.string().min(1).max(256) });
 export const keyParamsSchema = z.strictObject({ key: z.string().min(1).max(256).regex(/^\S+$/, 'limit keys may not contain white space') });
 
-export const errorSchema = z.object({
-  code: z.string().describe('stable error code, e.g. VALIDATION_FAILED, UNAUTHORIZED, FORBIDDEN, NOT_FOUND'),
+export const validationIssueSchema = z.object({
+  index: z.number().int().optional().describe('the item of a bulk body (0-based)'),
+  line: z.number().int().optional().describe('its NDJSON line (1-based)'),
+  path: z.string().describe('the field, e.g. url, retry.attempts, query.limit'),
   message: z.string(),
-  errors: z
-    .array(z.object({ index: z.number().int().optional(), line: z.number().int().optional(), path: z.string(), message: z.string() }))
-    .optional()
-    .describe('for VALIDATION_FAILED: every problem, by item index (and NDJSON line)'),
+});
+
+/** Every error answer: RFC 9457 problem details (`application/problem+json`) with sluice's `code`. */
+export const errorSchema = z.object({
+  type: z.string().describe('the problem type, a URI reference naming the code: /problems/validation-failed, /problems/not-found, …'),
+  title: z.string().describe('short, the same for every answer with this code'),
+  status: z.number().int().describe('the HTTP status'),
+  detail: z.string().describe('what went wrong this time'),
+  instance: z.string().optional().describe('the request path'),
+  code: z.string().describe('stable error code, e.g. VALIDATION_FAILED, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, METHOD_NOT_ALLOWED'),
+  message: z.string().meta({ deprecated: true }).describe('deprecated: the same as detail'),
+  errors: z.array(validationIssueSchema).optional().describe('for VALIDATION_FAILED: every problem, by item index (and NDJSON line)'),
 });
 
 export const enqueueResponseSchema = z.object({
@@ -60,7 +70,7 @@ export const enqueueResponseSchema = z.object({
   ids: z.array(z.string()).describe("job id per operation, in order (a duplicate gets the first job's id)"),
 });
 
-const attemptSchema = z.object({
+export const attemptSchema = z.object({
   at: z.string(),
   durationMs: z.number(),
   status: z.number().int().optional(),
@@ -161,10 +171,36 @@ export const deadLetterGroupSchema = z.object({
   example: z.string().nullable().describe('its message'),
 });
 
+export const deadLetterSchema = z.object({
+  id: z.string().describe('the job that died (replays get new job ids)'),
+  opId: z.string().describe("the operation's id (its first job id): its results are keyed by it"),
+  queue: z.string(),
+  batchId: z.string().optional(),
+  idempotencyKey: z.string(),
+  limitKey: z.string().optional(),
+  method: z.string().optional(),
+  url: z.string().optional(),
+  reason: z.enum(DEAD_LETTER_REASONS),
+  message: z.string(),
+  status: z.number().int().optional().describe('the last HTTP status, when there was one'),
+  attempts: z.array(attemptSchema),
+  operation: z.unknown().describe('the operation as enqueued (redacted on reads)'),
+  replays: z.number().int(),
+  deadLetteredAt: z.string(),
+});
+
+/** The schema names every field of a dead letter, with its type (a compile error otherwise). */
+const deadLetterDocumented: [Exclude<keyof DeadLetter, keyof z.output<typeof deadLetterSchema>>] extends [never]
+  ? DeadLetter extends z.output<typeof deadLetterSchema>
+    ? true
+    : never
+  : never = true;
+void deadLetterDocumented;
+
 export const deadLettersResponseSchema = z.object({
   total: z.number().int(),
   groups: z.array(deadLetterGroupSchema),
-  items: z.array(z.unknown()).describe('the newest matching dead letters in full (after the cursor), up to limit'),
+  items: z.array(deadLetterSchema).describe('the newest matching dead letters in full (after the cursor), up to limit'),
   nextCursor,
 });
 

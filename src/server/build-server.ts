@@ -5,7 +5,8 @@ import { EMPTY_CONFIG, type SluiceConfig } from '../config/sluice-config.js';
 import { issuesFromZod } from '../config/issues.js';
 import type { Logger } from '../observability/logger.js';
 import { createLimitsAdmin } from '../limits/limits-admin.js';
-import { ApiError, handleError, invalid, notFound } from './api-errors.js';
+import { ApiError, handleError, invalid } from './api-errors.js';
+import { answerUnroutedRequests } from './allowed-methods.js';
 import type { ApiTokens, Role } from './api-tokens.js';
 import { createAuthenticator } from './authenticate.js';
 import { createAuthFailures } from './auth-failures.js';
@@ -71,6 +72,9 @@ declare module 'fastify' {
 
 const DEFAULT_BODY_LIMIT = 32 * 1024 * 1024;
 
+// Limit keys and ids may be 256 characters long (hostnames, too).
+const ROUTER_OPTIONS = { ignoreTrailingSlash: true, maxParamLength: 300 };
+
 /**
  * The HTTP API: enqueue, follow batches, triage dead letters, steer limits, health and metrics.
  * Builds the app; never listens (the caller does), and closing the app closes what it made.
@@ -87,13 +91,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     bodyLimit: bodyLimitBytes,
     // Requests are logged once, when answered (see onResponse), at debug for successful reads.
     logController: new LogController({ disableRequestLogging: true }),
-    // Limit keys and ids may be 256 characters long (hostnames, too).
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 300 },
-    // Errors fastify raises before a route runs (a malformed URL) get our JSON and codes too.
+    routerOptions: ROUTER_OPTIONS,
+    // Errors fastify raises before a route runs (a malformed URL) get our problem details too.
     frameworkErrors: (error, request, reply) => {
       void handleError(error, request, reply);
     },
-    // While closing, requests on open connections get our JSON 503 (see the onRequest hook).
+    // While closing, requests on open connections get our 503 (see the onRequest hook).
     return503OnClosing: false,
   });
   const queues = createQueueRegistry({
@@ -117,9 +120,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.addContentTypeParser(NDJSON, (_request, payload, done) => done(null, payload));
   app.removeContentTypeParser('text/plain');
   app.setErrorHandler((error, request, reply) => handleError(error, request, reply));
-  app.setNotFoundHandler((request, reply) =>
-    handleError(notFound(`no route ${request.method} ${request.url.split('?')[0]}`), request, reply),
-  );
+  answerUnroutedRequests(app, ROUTER_OPTIONS);
   app.addHook('onResponse', async (request, reply) => {
     // A client may put a token in the query string (`?access_token=`): the log keeps it out.
     const url = redactRequestTarget(request.url);

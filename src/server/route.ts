@@ -32,6 +32,8 @@ export interface RouteInput<P, Q, B> {
 export interface Route<P = unknown, Q = unknown, B = unknown> {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   url: string;
+  /** The OpenAPI operationId: camelCase, stable (generated clients name their methods after it). */
+  operationId: string;
   /** The role a caller needs; null: no token needed. */
   role: Role | null;
   summary: string;

@@ -2,6 +2,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import type { Socket } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from './api-errors.js';
+import { PROBLEM_JSON, problemDetails } from './problem-types.js';
 
 /**
  * How long a client may take to send a request. Node's HTTP server enforces the first two (fastify
@@ -66,22 +67,22 @@ export function requestTimedOut(timeouts: Pick<ServerTimeouts, 'headersTimeoutMs
 }
 
 /**
- * Node's `clientError` (a timeout, a malformed request): answers in our JSON and closes the socket,
+ * Node's `clientError` (a timeout, a malformed request): answers with problem details and closes the socket,
  * as fastify's default does, unless an answer has already begun on it.
  */
 function answerClientError(error: Error & { code?: string }, socket: Socket, timeouts: ServerTimeouts): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const [status, reason, body] =
     error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? [408, 'Request Timeout', { code: 'REQUEST_TIMEOUT', message: requestTimedOut(timeouts).message }]
+      ? [408, 'Request Timeout', problemDetails(408, 'REQUEST_TIMEOUT', requestTimedOut(timeouts).message)]
       : error.code === 'HPE_HEADER_OVERFLOW'
-        ? [431, 'Request Header Fields Too Large', { code: 'HEADERS_TOO_LARGE', message: 'the request headers are too large' }]
-        : [400, 'Bad Request', { code: 'BAD_REQUEST', message: 'malformed HTTP request' }];
+        ? [431, 'Request Header Fields Too Large', problemDetails(431, 'HEADERS_TOO_LARGE', 'the request headers are too large')]
+        : [400, 'Bad Request', problemDetails(400, 'BAD_REQUEST', 'malformed HTTP request')];
   const answering = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
   if (socket.writable && !answering) {
     const text = JSON.stringify(body);
     socket.write(
-      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: ${PROBLEM_JSON}; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
     );
   }
   socket.destroy(error);

@@ -162,7 +162,16 @@ describe('GET /v1/overview', () => {
     const cut = await startApiServer({ redis: dead, config: { targets: {}, limits: {}, allowedHosts: [] }, queue: uniqueQueue('gone') });
     const down = await cut.call('/v1/overview', { role: 'read' });
     expect(down.status).toBe(503);
-    expect(await json(down)).toEqual({ code: 'REDIS_UNAVAILABLE', message: 'Redis is not answering; try again shortly' });
+    expect(down.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
+    expect(await json(down)).toEqual({
+      type: '/problems/redis-unavailable',
+      title: 'Redis is not answering',
+      status: 503,
+      detail: 'Redis is not answering; try again shortly',
+      instance: '/v1/overview',
+      code: 'REDIS_UNAVAILABLE',
+      message: 'Redis is not answering; try again shortly',
+    });
     await cut.app.close();
   });
 });
@@ -188,7 +197,15 @@ describe('signing in: /login and /logout', () => {
 
     const bad = await login('not-a-token-anyone-issued');
     expect(bad.status).toBe(401);
-    expect(await json(bad)).toEqual({ code: 'UNAUTHORIZED', message: 'unknown token' });
+    expect(await json(bad)).toEqual({
+      type: '/problems/unauthorized',
+      title: 'Missing or unknown token',
+      status: 401,
+      detail: 'unknown token',
+      instance: '/login',
+      code: 'UNAUTHORIZED',
+      message: 'unknown token',
+    });
     expect(bad.headers.get('set-cookie')).toBeNull();
     expect((await api.call('/login', { method: 'POST', role: null, json: {} })).status).toBe(400);
 

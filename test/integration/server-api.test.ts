@@ -40,7 +40,16 @@ describe('HTTP API: tokens and roles', () => {
 
     const wrong = await api.call('/v1/limits', { role: null, headers: { authorization: 'Bearer not-a-real-token-at-all' } });
     expect(wrong.status).toBe(401);
-    expect(await json(wrong)).toEqual({ code: 'UNAUTHORIZED', message: 'unknown token' });
+    expect(wrong.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
+    expect(await json(wrong)).toEqual({
+      type: '/problems/unauthorized',
+      title: 'Missing or unknown token',
+      status: 401,
+      detail: 'unknown token',
+      instance: '/v1/limits',
+      code: 'UNAUTHORIZED',
+      message: 'unknown token',
+    });
 
     const notBearer = await api.call('/v1/limits', { role: null, headers: { authorization: `Basic ${TOKENS.admin}` } });
     expect(notBearer.status).toBe(401);
@@ -375,6 +384,7 @@ describe('HTTP API: readiness and the OpenAPI document', () => {
     const { api } = await setup();
     const doc = (await (await api.call('/openapi.json', { role: null })).json()) as {
       openapi: string;
+      components: { schemas: Record<string, unknown> };
       paths: Record<
         string,
         Record<
@@ -409,6 +419,8 @@ describe('HTTP API: readiness and the OpenAPI document', () => {
     expect(Object.keys(enqueue.requestBody!.content)).toEqual(['application/json', 'application/x-ndjson']);
     expect(enqueue.parameters.map((parameter) => parameter.name)).toEqual(['queue', 'batch']);
     expect(doc.paths['/v1/dead-letters']!['delete']!['x-sluice-role']).toBe('admin');
-    expect(JSON.stringify(enqueue.requestBody)).toContain('idempotencyKey');
+    // Bodies refer to the named schemas (see server-openapi.test.ts), which hold the fields.
+    expect(enqueue.requestBody!.content['application/x-ndjson']).toEqual({ schema: { $ref: '#/components/schemas/Operation' } });
+    expect(JSON.stringify(doc.components.schemas['Operation'])).toContain('idempotencyKey');
   });
 });

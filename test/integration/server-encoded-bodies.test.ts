@@ -74,9 +74,12 @@ describe('HTTP API: compressed request bodies', () => {
       expect(bomb.length).toBeLessThan(1024 * 1024);
       const response = await post(api, `/v1/operations?queue=${queue}`, bomb, { 'content-type': type, 'content-encoding': 'gzip' });
       expect(response.status).toBe(413);
-      expect(await response.json()).toEqual({
+      expect(response.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
+      expect(await response.json()).toMatchObject({
+        type: '/problems/body-too-large',
+        status: 413,
         code: 'BODY_TOO_LARGE',
-        message:
+        detail:
           'the body decompresses to more than 1048576 bytes (SLUICE_API_MAX_BODY_BYTES counts the decompressed body): send fewer operations per request',
       });
       expect(await queuedJobs(redis().client, queue)).toBe(0);
@@ -104,9 +107,10 @@ describe('HTTP API: compressed request bodies', () => {
         'content-encoding': 'gzip',
       });
       expect(response.status).toBe(400);
-      const problem = (await response.json()) as { code: string; message: string };
+      const problem = (await response.json()) as { code: string; title: string; detail: string };
       expect(problem.code).toBe('BAD_CONTENT_ENCODING');
-      expect(problem.message).toMatch(/^the body is not valid gzip \(Content-Encoding: gzip\): \S/);
+      expect(problem.title).toBe('The body is not valid in its Content-Encoding');
+      expect(problem.detail).toMatch(/^the body is not valid gzip \(Content-Encoding: gzip\): \S/);
     }
     expect(await queuedJobs(redis().client, queue)).toBe(0);
     expect((await api.call(`/v1/batches/corrupt-gz?queue=${queue}`, { role: 'read' })).status).toBe(404);
@@ -119,9 +123,12 @@ describe('HTTP API: compressed request bodies', () => {
       const response = await post(api, '/v1/operations', body, { 'content-type': 'application/json', 'content-encoding': encoding });
       expect(response.status).toBe(415);
       expect(response.headers.get('accept-encoding')).toBe('gzip, deflate, br');
-      expect(await response.json()).toEqual({
+      expect(await response.json()).toMatchObject({
+        type: '/problems/unsupported-content-encoding',
+        title: 'Unsupported Content-Encoding',
+        status: 415,
         code: 'UNSUPPORTED_CONTENT_ENCODING',
-        message: `Content-Encoding ${encoding} is not supported: POST /v1/operations takes Content-Encoding gzip, deflate, br or none`,
+        detail: `Content-Encoding ${encoding} is not supported: POST /v1/operations takes Content-Encoding gzip, deflate, br or none`,
       });
     }
     const limit = await fetch(`${api.url}/v1/limits/some-key`, {
@@ -130,7 +137,7 @@ describe('HTTP API: compressed request bodies', () => {
       body: gzipSync('{"rps":5}'),
     });
     expect(limit.status).toBe(415);
-    expect(((await limit.json()) as { message: string }).message).toBe(
+    expect(((await limit.json()) as { detail: string }).detail).toBe(
       'Content-Encoding gzip is not supported: PUT /v1/limits/:key takes no Content-Encoding',
     );
     expect(await queuedJobs(redis().client, p.queue)).toBe(0);

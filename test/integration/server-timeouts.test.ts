@@ -23,15 +23,24 @@ function start(timeouts: Timeouts = {}): Promise<ApiServer> {
 const host = (api: ApiServer) => new URL(api.url).host;
 
 /** The status line and the JSON body of a raw answer. */
-function answer(raw: string): { status: number; body: Record<string, unknown> | undefined } {
+function answer(raw: string): { status: number; type: string | undefined; body: Record<string, unknown> | undefined } {
   const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1] ?? 0);
-  const text = raw.slice(raw.indexOf('\r\n\r\n') + 4);
+  const head = raw.slice(0, raw.indexOf('\r\n\r\n'));
+  const type = /^content-type: *(.+)$/im.exec(head)?.[1];
+  const text = raw.slice(head.length + 4);
   try {
-    return { status, body: JSON.parse(text) as Record<string, unknown> };
+    return { status, type, body: JSON.parse(text) as Record<string, unknown> };
   } catch {
-    return { status, body: undefined };
+    return { status, type, body: undefined };
   }
 }
+
+const REQUEST_TIMEOUT_PROBLEM = {
+  type: '/problems/request-timeout',
+  title: 'The request did not arrive in time',
+  status: 408,
+  code: 'REQUEST_TIMEOUT',
+};
 
 describe('slow requests are cut off', () => {
   it('answers 408 and closes the connection when a body arrives too slowly (POST /v1/operations, with a valid token)', async () => {
@@ -45,10 +54,12 @@ describe('slow requests are cut off', () => {
       );
       raw.drip('['.padEnd(2_000, ' '), 100);
       expect(await raw.closedWithin(8_000), type).toBe('closed');
-      const { status, body } = answer(raw.received());
+      const { status, body, type: answerType } = answer(raw.received());
       expect(status, type).toBe(408);
-      expect(body).toMatchObject({ code: 'REQUEST_TIMEOUT' });
-      expect(String(body?.['message'])).toContain('1000 ms');
+      expect(answerType, type).toBe('application/problem+json; charset=utf-8');
+      expect(body).toMatchObject(REQUEST_TIMEOUT_PROBLEM);
+      expect(String(body?.['detail'])).toContain('1000 ms');
+      expect(body?.['message']).toBe(body?.['detail']);
     }
     expect((await api.call('/healthz', { role: null })).status).toBe(200);
   });
@@ -59,7 +70,11 @@ describe('slow requests are cut off', () => {
     raw.write(`GET /healthz HTTP/1.1\r\nHost: ${host(api)}\r\n`);
     raw.drip('X-Slow: '.padEnd(500, 'x'), 100);
     expect(await raw.closedWithin(8_000)).toBe('closed');
-    expect(answer(raw.received()).status).toBe(408);
+    expect(answer(raw.received())).toMatchObject({
+      status: 408,
+      type: 'application/problem+json; charset=utf-8',
+      body: REQUEST_TIMEOUT_PROBLEM,
+    });
     // A connection that never sends a byte is closed too.
     const silent = await openRaw(api.url);
     expect(await silent.closedWithin(8_000)).toBe('closed');
@@ -78,7 +93,7 @@ describe('slow requests are cut off', () => {
     expect(await raw.closedWithin(8_000)).toBe('closed');
     const { status, body } = answer(raw.received());
     expect(status).toBe(408);
-    expect(body).toMatchObject({ code: 'REQUEST_TIMEOUT' });
+    expect(body).toMatchObject({ ...REQUEST_TIMEOUT_PROBLEM, detail: 'the request body did not arrive within 500 ms', instance: '/login' });
     expect((await api.call('/healthz', { role: null })).status).toBe(200);
   });
 

@@ -39,6 +39,7 @@ export function batchRoutes(options: { queues: QueueRegistry }): AnyRoute[] {
   const list = route({
     method: 'GET',
     url: '/v1/batches',
+    operationId: 'listBatches',
     role: 'read',
     tag: 'batches',
     summary:
@@ -61,6 +62,7 @@ export function batchRoutes(options: { queues: QueueRegistry }): AnyRoute[] {
   const status = route({
     method: 'GET',
     url: '/v1/batches/:id',
+    operationId: 'getBatch',
     role: 'read',
     tag: 'batches',
     summary: 'Counters of a batch. Poll it until `done`.',
@@ -81,6 +83,7 @@ export function batchRoutes(options: { queues: QueueRegistry }): AnyRoute[] {
   const results = route({
     method: 'GET',
     url: '/v1/batches/:id/results',
+    operationId: 'getBatchResults',
     role: 'read',
     tag: 'batches',
     summary: 'One JSON line per finished operation of the batch (NDJSON, streamed); `failed=true` keeps the dead-lettered ones.',

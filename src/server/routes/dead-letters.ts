@@ -41,6 +41,7 @@ export function deadLetterRoutes(options: { queues: QueueRegistry }): AnyRoute[]
   const list = route({
     method: 'GET',
     url: '/v1/dead-letters',
+    operationId: 'listDeadLetters',
     role: 'read',
     tag: 'dead letters',
     summary:
@@ -74,6 +75,7 @@ export function deadLetterRoutes(options: { queues: QueueRegistry }): AnyRoute[]
   const replay = route({
     method: 'POST',
     url: '/v1/dead-letters/replay',
+    operationId: 'replayDeadLetters',
     role: 'admin',
     tag: 'dead letters',
     summary:
@@ -99,6 +101,7 @@ export function deadLetterRoutes(options: { queues: QueueRegistry }): AnyRoute[]
   const purge = route({
     method: 'DELETE',
     url: '/v1/dead-letters',
+    operationId: 'purgeDeadLetters',
     role: 'admin',
     tag: 'dead letters',
     summary: 'Delete dead letters for good (by ids, or those matching a filter, 10,000 per request).',

@@ -11,6 +11,7 @@ export function healthRoutes(options: { redis: Redis; metrics?: { contentType: s
     route({
       method: 'GET',
       url: '/healthz',
+      operationId: 'checkLiveness',
       role: null,
       tag: 'health',
       summary: 'The process is up (liveness). Needs no token.',
@@ -20,6 +21,7 @@ export function healthRoutes(options: { redis: Redis; metrics?: { contentType: s
     route({
       method: 'GET',
       url: '/readyz',
+      operationId: 'checkReadiness',
       role: null,
       tag: 'health',
       summary: `Redis answers within ${READY_TIMEOUT_MS} ms (readiness). Needs no token.`,
@@ -51,6 +53,7 @@ export function healthRoutes(options: { redis: Redis; metrics?: { contentType: s
       route({
         method: 'GET',
         url: '/metrics',
+        operationId: 'getMetrics',
         role: 'read',
         tag: 'health',
         summary: 'Prometheus metrics of every worker process and of the queues and limiters.',

@@ -31,6 +31,7 @@ export function limitRoutes(options: LimitRoutesOptions): AnyRoute[] {
   const list = route({
     method: 'GET',
     url: '/v1/limits',
+    operationId: 'listLimits',
     role: 'read',
     tag: 'limits',
     summary: 'Every known limit key: configured and effective rate, in flight, paused, recent 429s.',
@@ -41,6 +42,7 @@ export function limitRoutes(options: LimitRoutesOptions): AnyRoute[] {
   const set = route({
     method: 'PUT',
     url: '/v1/limits/:key',
+    operationId: 'setLimit',
     role: 'admin',
     tag: 'limits',
     summary: 'Override a key for every running worker within a second (as `sluice limits set`); `ttl` makes it temporary.',
@@ -68,6 +70,7 @@ export function limitRoutes(options: LimitRoutesOptions): AnyRoute[] {
   const reset = route({
     method: 'DELETE',
     url: '/v1/limits/:key',
+    operationId: 'resetLimit',
     role: 'admin',
     tag: 'limits',
     summary: 'Drop an override: the config file applies again (as `sluice limits reset`).',
@@ -85,6 +88,7 @@ export function limitRoutes(options: LimitRoutesOptions): AnyRoute[] {
     route({
       method: 'POST',
       url: `/v1/limits/:key/${action}`,
+      operationId: action === 'pause' ? 'pauseLimit' : 'resumeLimit',
       role: 'admin',
       tag: 'limits',
       summary:
@@ -104,6 +108,7 @@ export function limitRoutes(options: LimitRoutesOptions): AnyRoute[] {
     route({
       method: 'POST',
       url: `/v1/limits/:key/circuit/${action}`,
+      operationId: action === 'open' ? 'openCircuit' : 'closeCircuit',
       role: 'admin',
       tag: 'limits',
       summary:

@@ -66,6 +66,7 @@ function enqueueRoute(options: OperationRoutesOptions): AnyRoute {
   return route({
     method: 'POST',
     url: '/v1/operations',
+    operationId: 'enqueueOperations',
     role: 'enqueue',
     tag: 'operations',
     summary:
@@ -120,6 +121,7 @@ function showRoute(options: OperationRoutesOptions): AnyRoute {
   return route({
     method: 'GET',
     url: '/v1/operations/:id',
+    operationId: 'getOperation',
     role: 'read',
     tag: 'operations',
     summary: 'One operation by job id: its state, failed attempts so far, and its result or why it was dead-lettered.',

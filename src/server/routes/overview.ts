@@ -7,6 +7,7 @@ export function overviewRoutes(options: { overview: OverviewReader }): AnyRoute[
   const overview = route({
     method: 'GET',
     url: '/v1/overview',
+    operationId: 'getOverview',
     role: 'read',
     tag: 'dashboard',
     summary:

@@ -44,6 +44,7 @@ export function sessionRoutes(options: SessionRoutesOptions): AnyRoute[] {
   const login = route({
     method: 'POST',
     url: '/login',
+    operationId: 'signIn',
     role: null,
     tag: 'dashboard',
     summary: `Sign the dashboard in: checks the token, opens a session and sets its id as the ${SESSION_COOKIE} cookie (HttpOnly, SameSite=Strict, Secure over https).`,
@@ -77,10 +78,14 @@ export function sessionRoutes(options: SessionRoutesOptions): AnyRoute[] {
   const logout = route({
     method: 'POST',
     url: '/logout',
+    operationId: 'signOut',
     role: null,
     tag: 'dashboard',
     summary: `Sign the dashboard out: ends the session (for every server replica) and clears the ${SESSION_COOKIE} cookie. Send the ${CSRF_HEADER} header.`,
-    responses: { 200: { description: 'signed out', schema: z.object({ signedOut: z.literal(true) }) } },
+    responses: {
+      200: { description: 'signed out', schema: z.object({ signedOut: z.literal(true) }) },
+      403: { description: `no ${CSRF_HEADER} header`, schema: errorSchema },
+    },
     async handler(request, reply) {
       // Another site cannot send this header (no CORS), so it cannot sign a viewer out either.
       if (request.headers[CSRF_HEADER] === undefined) throw forbidden(`send the ${CSRF_HEADER} header to sign out`);

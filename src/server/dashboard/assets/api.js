@@ -1,6 +1,6 @@
 // The dashboard script's one way to the server: same-origin JSON requests with the viewer's cookie,
 // never cached, given up after 10 s. A failure throws an Error with the HTTP status (0 when there
-// was no answer) and, from the API's error body, its message and code.
+// was no answer) and, from the API's problem details, its detail and code.
 
 const REQUEST_TIMEOUT_MS = 10000;
 
@@ -32,7 +32,8 @@ export async function api(path, init) {
     body = null;
   }
   if (!response.ok) {
-    const message = body && body.message ? body.message : 'HTTP ' + response.status;
+    // Error answers are problem details: `detail` says what went wrong (`message` is its old name).
+    const message = body && (body.detail || body.message) ? body.detail || body.message : 'HTTP ' + response.status;
     throw Object.assign(new Error(message), { status: response.status, code: body && body.code });
   }
   return body;

@@ -1,0 +1,113 @@
+/**
+ * Every error answer is problem details (RFC 9457, `application/problem+json`) with sluice's `code`;
+ * a known path asked with a method it does not take is a 405 whose `Allow` names the ones it does.
+ */
+import { describe, expect, it } from 'vitest';
+import { EMPTY_CONFIG } from '../../src/config/sluice-config.js';
+import { startApiServer, type ApiServer } from '../helpers/api-server.js';
+import { uniqueQueue, useRedisServer } from '../helpers/redis.js';
+
+const redis = useRedisServer();
+const PROBLEM_JSON = 'application/problem+json; charset=utf-8';
+
+const start = () => startApiServer({ redis: redis().client, config: EMPTY_CONFIG, queue: uniqueQueue('errors') });
+
+async function problemOf(response: Response): Promise<Record<string, unknown>> {
+  expect(response.headers.get('content-type')).toBe(PROBLEM_JSON);
+  return (await response.json()) as Record<string, unknown>;
+}
+
+describe('a wrong method on a known path', () => {
+  it.each([
+    ['DELETE', '/v1/batches/some-batch', 'GET, HEAD'],
+    ['POST', '/v1/limits', 'GET, HEAD'],
+    ['POST', '/v1/limits/', 'GET, HEAD'],
+    ['PATCH', '/v1/limits/api.example.com', 'DELETE, PUT'],
+    ['GET', '/v1/dead-letters/replay', 'POST'],
+    ['PUT', '/v1/dead-letters', 'DELETE, GET, HEAD'],
+    ['GET', '/v1/operations?queue=x', 'POST'],
+    ['OPTIONS', '/v1/operations/u-123', 'GET, HEAD'],
+    ['DELETE', '/openapi.json', 'GET, HEAD'],
+    ['GET', '/login', 'POST'],
+  ])('%s %s answers 405 with Allow: %s, before any token is asked for', async (method, path, allow) => {
+    const api = await start();
+    const response = await api.call(path, { method, role: null });
+    expect(response.status).toBe(405);
+    expect(response.headers.get('allow')).toBe(allow);
+    const bare = path.split('?')[0]!;
+    expect(await problemOf(response)).toEqual({
+      type: '/problems/method-not-allowed',
+      title: 'Method not allowed on this path',
+      status: 405,
+      detail: `${bare} does not take ${method}: it takes ${allow}`,
+      instance: bare,
+      code: 'METHOD_NOT_ALLOWED',
+      message: `${bare} does not take ${method}: it takes ${allow}`,
+    });
+  });
+});
+
+describe('an unknown path', () => {
+  it.each([
+    ['GET', '/v1/nothing-here'],
+    ['POST', '/v1/batches/a/b/c'],
+    ['DELETE', '/v2/operations'],
+  ])('%s %s answers 404 problem details, with no Allow', async (method, path) => {
+    const api = await start();
+    const response = await api.call(path, { method });
+    expect(response.status).toBe(404);
+    expect(response.headers.get('allow')).toBeNull();
+    expect(await problemOf(response)).toEqual({
+      type: '/problems/not-found',
+      title: 'Not found',
+      status: 404,
+      detail: `no route ${method} ${path}`,
+      instance: path,
+      code: 'NOT_FOUND',
+      message: `no route ${method} ${path}`,
+    });
+  });
+});
+
+describe('problem details', () => {
+  async function enqueue(api: ApiServer, body: string, type: string) {
+    return api.call('/v1/operations', { method: 'POST', role: 'enqueue', body, headers: { 'content-type': type } });
+  }
+
+  it('keeps the validation issues as the `errors` extension, and names the type after the code', async () => {
+    const api = await start();
+    const response = await enqueue(api, '{"method":"GET","url":"ftp://nope"}\n{"method":', 'application/x-ndjson');
+    expect(response.status).toBe(400);
+    const problem = await problemOf(response);
+    expect(problem).toMatchObject({
+      type: '/problems/validation-failed',
+      title: 'The request is invalid',
+      status: 400,
+      detail: '2 of 2 operations are invalid; nothing was enqueued',
+      instance: '/v1/operations',
+      code: 'VALIDATION_FAILED',
+      message: '2 of 2 operations are invalid; nothing was enqueued',
+    });
+    expect(problem['errors']).toEqual([
+      { index: 0, line: 1, path: 'url', message: expect.any(String) },
+      { index: 1, line: 2, path: '', message: expect.stringContaining('not JSON') },
+    ]);
+  });
+
+  it("answers fastify's own errors (bad JSON, a type no route takes) and a query's token-free path the same way", async () => {
+    const api = await start();
+    const badJson = await problemOf(await enqueue(api, '{"method":', 'application/json'));
+    expect(badJson).toMatchObject({ type: '/problems/bad-json', title: 'The body is not valid JSON', status: 400, code: 'BAD_JSON' });
+    const unsupported = await enqueue(api, 'hello', 'text/plain');
+    expect(unsupported.status).toBe(415);
+    expect(await problemOf(unsupported)).toMatchObject({
+      type: '/problems/unsupported-media-type',
+      status: 415,
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+    });
+    // `instance` is the path: a token in the query string is not echoed back.
+    const refused = await api.call('/v1/limits?access_token=secret-in-the-query', { role: null });
+    expect(refused.status).toBe(401);
+    expect(await problemOf(refused)).toMatchObject({ status: 401, code: 'UNAUTHORIZED', instance: '/v1/limits' });
+  });
+});
