@@ -1,11 +1,12 @@
 import type { Redis } from 'ioredis';
-import { ConfigError } from '../errors.js';
+import { ConfigError, RequestError } from '../errors.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import type { HttpClient } from '../http/http-client.js';
 import type { RequestSpec } from '../http/request-spec.js';
 import type { Logger } from '../observability/logger.js';
-import { envNamesOf, missingSecrets, type AuthConfig } from './auth-config.js';
+import { envNamesOf, secretIssues, type AuthConfig } from './auth-config.js';
 import { createTokenSource, type TokenRequestOutcome, type TokenSource } from './oauth2-token.js';
+import { hmacHeaders, standardWebhooksHeaders, standardWebhooksKey, type SignedRequest } from './request-signature.js';
 
 export interface CredentialsOptions {
   config: SluiceConfig;
@@ -27,6 +28,11 @@ export interface Authorized {
   refuse?: () => Promise<void>;
   /** With `refuse`: whether the token sent is still the one every worker uses (else a 401 for it says nothing of the current one). */
   isCurrent?: () => Promise<boolean>;
+  /**
+   * Present for a target that signs its requests: `spec` with the signature headers, for a request
+   * sent at `nowMs`. Called just before each send, so every attempt carries a fresh timestamp.
+   */
+  sign?: (nowMs: number) => RequestSpec;
 }
 
 export interface AuthorizeOptions {
@@ -34,6 +40,8 @@ export interface AuthorizeOptions {
   afterRefusal?: boolean;
   /** The job's abort signal: a worker that stops does not wait for a token request (ShutdownAbortError). */
   signal?: AbortSignal | undefined;
+  /** The ids a signature may cover, the same for every attempt (required by targets that sign requests). */
+  message?: { id: string; idempotencyKey: string };
 }
 
 export interface Credentials {
@@ -50,7 +58,7 @@ export interface Credentials {
 
 /** Throws a ConfigError naming every secret the targets need and `env` lacks. */
 export function assertSecrets(config: SluiceConfig, env: Record<string, string | undefined>): void {
-  const missing = missingSecrets(config.targets, env);
+  const missing = secretIssues(config.targets, env);
   if (missing.length > 0) throw new ConfigError('the worker environment (target auth)', missing);
 }
 
@@ -76,6 +84,20 @@ export function createCredentials(options: CredentialsOptions): Credentials {
         .map(([, variable]) => env[variable]!)
         .filter((value) => value.length >= 4),
     );
+  }
+
+  // Signers per target that signs its requests; each holds its key, read from the environment once.
+  const signers = new Map<string, (request: SignedRequest, nowMs: number) => Record<string, string>>();
+  for (const [name, target] of Object.entries(config.targets)) {
+    const auth = target.auth;
+    if (auth?.type === 'hmac') {
+      const secret = env[auth.secretFromEnv]!;
+      signers.set(name, (request, nowMs) => hmacHeaders(auth, secret, request, nowMs));
+    } else if (auth?.type === 'standardWebhooks') {
+      // assertSecrets checked that it is one.
+      const key = standardWebhooksKey(env[auth.secretFromEnv]!)!;
+      signers.set(name, (request, nowMs) => standardWebhooksHeaders(key, request, nowMs));
+    }
   }
 
   const tokenSources = new Map<string, TokenSource>();
@@ -135,6 +157,25 @@ export function createCredentials(options: CredentialsOptions): Credentials {
           spec: { ...spec, headers: { ...headers, authorization: `Bearer ${token}` } },
           refuse: () => source.invalidate(token),
           isCurrent: () => source.isCurrent(token),
+        };
+      }
+      case 'hmac':
+      case 'standardWebhooks': {
+        const message = authorizeOptions.message;
+        if (!message) throw new RequestError(`target ${targetName!} signs its requests: authorize() needs the message ids`);
+        // Refused at enqueue (parse-operation.ts); a streamed body is not known before its headers go.
+        if (spec.upload)
+          throw new RequestError(`target ${targetName!} signs its requests and cannot sign a streamed (file or multipart) body`);
+        const signer = signers.get(targetName!)!;
+        const request = { method: spec.method, url: spec.url, body: spec.body, ...message };
+        return {
+          spec,
+          sign(nowMs) {
+            const signature = signer(request, nowMs);
+            // Bound to this target and this request: not sent on to another origin after a redirect.
+            const secretHeaders = [...(spec.secretHeaders ?? []), ...Object.keys(signature)];
+            return { ...spec, headers: { ...headers, ...signature }, secretHeaders };
+          },
         };
       }
     }

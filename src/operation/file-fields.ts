@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Issue } from '../errors.js';
-import type { SluiceConfig } from '../config/sluice-config.js';
+import type { SluiceConfig, Target } from '../config/sluice-config.js';
+import { signsRequests } from '../auth/auth-config.js';
 
 /**
  * The operation fields that read or write files on the worker: `multipart` and `bodyFile` (uploads,
@@ -127,4 +128,21 @@ export function fileConfigIssues(op: FileFields, config: SluiceConfig): Issue[] 
     });
   }
   return issues;
+}
+
+/**
+ * A target that signs its requests (auth `hmac`, `standardWebhooks`) signs the body's bytes, and the
+ * signature is a header, sent before the body: a body streamed from disk (`bodyFile`, `multipart`,
+ * whose boundary is also made at send time) cannot be signed. Refused at enqueue, for a request that
+ * goes to the target's origin (only those are signed).
+ */
+export function signedBodyIssues(
+  op: FileFields & { target?: string | undefined },
+  target: Target | undefined,
+  destination: string,
+): Issue[] {
+  if (!signsRequests(target?.auth) || !URL.canParse(destination)) return [];
+  if (new URL(destination).origin !== new URL(target!.baseUrl).origin) return [];
+  const message = `target ${op.target ?? ''} signs its requests (auth ${target!.auth!.type}), which needs the whole body before it is sent; a streamed file body cannot be signed: send json, form or body`;
+  return (['bodyFile', 'multipart'] as const).filter((field) => op[field] !== undefined).map((path) => ({ path, message }));
 }

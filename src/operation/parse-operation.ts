@@ -2,7 +2,7 @@ import type { Issue } from '../errors.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { createDestinationPolicy, type DestinationPolicy } from '../config/destinations.js';
 import { issuesFromZod } from '../config/issues.js';
-import { fileConfigIssues } from './file-fields.js';
+import { fileConfigIssues, signedBodyIssues } from './file-fields.js';
 import { nestingIssue } from './nesting.js';
 import { operationSchema, type Operation } from './schema.js';
 import type { Paginate } from './paginate-schema.js';
@@ -53,6 +53,8 @@ export function parseOperation(input: unknown, config: SluiceConfig): ParseResul
   }
   const files = fileConfigIssues(operation, config);
   if (files.length > 0) return { ok: false, issues: files };
+  const signed = signedBodyIssues(operation, target, destination);
+  if (signed.length > 0) return { ok: false, issues: signed };
   const paging = operation.paginate === undefined ? [] : paginationIssues(operation.paginate, config);
   if (paging.length > 0) return { ok: false, issues: paging };
   return { ok: true, operation };

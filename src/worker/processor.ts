@@ -67,7 +67,11 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
     // worker may have taken this job's first 401 and dropped the token everywhere but in memory here).
     const refusedInARow = refusalsInARow(previous);
     const authorization: Authorization = await credentials
-      .authorize(operation.target, spec, { afterRefusal: refusedInARow > 0, signal })
+      .authorize(operation.target, spec, {
+        afterRefusal: refusedInARow > 0,
+        signal,
+        message: { id: envelope.opId, idempotencyKey: envelope.idempotencyKey },
+      })
       .then(
         (value) => ({ ok: true, value }),
         (error: unknown) => ({ ok: false, error }),

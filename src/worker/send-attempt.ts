@@ -48,7 +48,9 @@ export async function sendAttempt(
   let failure: unknown;
   try {
     if (!authorization.ok) throw authorization.error;
-    response = await deps.http.send(authorization.value.spec, signal);
+    // A signed request is signed now, after any wait for the limits: its timestamp is the send time.
+    const spec = authorization.value.sign?.(Date.now()) ?? authorization.value.spec;
+    response = await deps.http.send(spec, signal);
     // What a target echoes of a secret (an apiKey in the query, in Link or Location) is not kept.
     for (const name of ['link', 'location'] as const) {
       const value = response.headers[name];

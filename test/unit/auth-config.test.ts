@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseSluiceConfig } from '../../src/config/sluice-config.js';
 import { ConfigError } from '../../src/errors.js';
-import { missingSecrets } from '../../src/auth/auth-config.js';
+import { secretIssues } from '../../src/auth/auth-config.js';
 
 const withAuth = (auth: unknown) => ({ targets: { api: { baseUrl: 'https://api.example.test', auth } } });
 
@@ -39,7 +39,7 @@ describe('target auth in the config', () => {
 
   it('names the field of each problem', () => {
     expect(issuesOf(withAuth({ type: 'password' }))).toEqual([
-      { path: 'targets.api.auth.type', message: 'expected type apiKey, bearer, basic or oauth2ClientCredentials' },
+      { path: 'targets.api.auth.type', message: 'expected type apiKey, bearer, basic, oauth2ClientCredentials, hmac or standardWebhooks' },
     ]);
     expect(issuesOf(withAuth({ type: 'bearer', tokenFromEnv: 'not a name' }))).toEqual([
       { path: 'targets.api.auth.tokenFromEnv', message: 'expected an environment variable name such as ORDERS_API_KEY' },
@@ -52,11 +52,59 @@ describe('target auth in the config', () => {
     ).toEqual([{ path: 'targets.api.auth.tokenUrl', message: 'expected an absolute http(s) URL' }]);
   });
 
-  it('missingSecrets lists unset and empty variables, not set ones', () => {
+  it('secretIssues lists unset and empty variables, not set ones', () => {
     const config = parseSluiceConfig(withAuth({ type: 'basic', usernameFromEnv: 'U', passwordFromEnv: 'P' }));
-    expect(missingSecrets(config.targets, { U: 'x', P: '' })).toEqual([
+    expect(secretIssues(config.targets, { U: 'x', P: '' })).toEqual([
       { path: 'targets.api.auth.passwordFromEnv', message: 'environment variable P is not set' },
     ]);
-    expect(missingSecrets(config.targets, { U: 'x', P: 'y' })).toEqual([]);
+    expect(secretIssues(config.targets, { U: 'x', P: 'y' })).toEqual([]);
+  });
+
+  it('accepts hmac with its defaults (header names lower-cased) and the Standard Webhooks preset', () => {
+    const config = parseSluiceConfig({
+      targets: {
+        a: { baseUrl: 'https://a.test', auth: { type: 'hmac', secretFromEnv: 'A_SECRET', template: '{method} {path}', header: 'X-Sig' } },
+        b: { baseUrl: 'https://b.test', auth: { type: 'standardWebhooks', secretFromEnv: 'B_SECRET' } },
+      },
+    });
+    expect(config.targets['a']!.auth).toEqual({
+      type: 'hmac',
+      secretFromEnv: 'A_SECRET',
+      algorithm: 'sha256',
+      template: '{method} {path}',
+      header: 'x-sig',
+      prefix: '',
+      encoding: 'hex',
+      timestampFormat: 'unixSeconds',
+    });
+    expect(config.targets['b']!.auth).toEqual({ type: 'standardWebhooks', secretFromEnv: 'B_SECRET' });
+  });
+
+  it('hmac: an unknown placeholder, a signed timestamp without its header, and a bad algorithm are named by path', () => {
+    const hmac = (fields: Record<string, unknown>) => withAuth({ type: 'hmac', secretFromEnv: 'S', header: 'X-Sig', ...fields });
+    expect(issuesOf(hmac({ template: '{timestamp}.{url}' }))).toEqual([
+      { path: 'targets.api.auth.template', message: expect.stringMatching(/^unknown placeholder \{url\}; known: \{timestamp\}, /) },
+      {
+        path: 'targets.api.auth.timestampHeader',
+        message: 'the template signs {timestamp}: name the header that carries it to the receiver',
+      },
+    ]);
+    expect(issuesOf(hmac({ template: '{id}', timestampHeader: 'x-sig' }))).toEqual([
+      { path: 'targets.api.auth.timestampHeader', message: 'expected a header other than the signature header' },
+    ]);
+    expect(issuesOf(hmac({ template: '{id}', algorithm: 'md5' })).map((issue) => issue.path)).toEqual(['targets.api.auth.algorithm']);
+    expect(issuesOf(hmac({ template: '{id}', secret: 'inline' })).map((issue) => issue.path)).toEqual(['targets.api.auth.secret']);
+  });
+
+  it('secretIssues: a Standard Webhooks secret must be whsec_ and base64; the message names the variable, never the value', () => {
+    const config = parseSluiceConfig(withAuth({ type: 'standardWebhooks', secretFromEnv: 'HOOKS_SECRET' }));
+    const message = 'environment variable HOOKS_SECRET is not a Standard Webhooks secret (expected whsec_ and base64)';
+    expect(secretIssues(config.targets, { HOOKS_SECRET: 'whsec_not-base64!' })).toEqual([
+      { path: 'targets.api.auth.secretFromEnv', message },
+    ]);
+    expect(secretIssues(config.targets, {})).toEqual([
+      { path: 'targets.api.auth.secretFromEnv', message: 'environment variable HOOKS_SECRET is not set' },
+    ]);
+    expect(secretIssues(config.targets, { HOOKS_SECRET: `whsec_${Buffer.from('k'.repeat(32)).toString('base64')}` })).toEqual([]);
   });
 });

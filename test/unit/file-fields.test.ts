@@ -128,6 +128,24 @@ describe('multipart, bodyFile and download in the operation schema', () => {
     // Text-only multipart needs no directory.
     expect(valid({ multipart: [{ name: 'a', value: 'v' }] }, WITHOUT_FILES).multipart).toEqual([{ name: 'a', value: 'v' }]);
   });
+
+  it('refuses a streamed body for a target that signs its requests, at enqueue, but not one sent elsewhere', () => {
+    const signing = parseSluiceConfig({
+      allowedHosts: ['api.example.com'],
+      files: FILES,
+      targets: { hooks: { baseUrl: 'https://hooks.example.com', auth: { type: 'standardWebhooks', secretFromEnv: 'HOOKS_SECRET' } } },
+    });
+    const message =
+      'target hooks signs its requests (auth standardWebhooks), which needs the whole body before it is sent; a streamed file body cannot be signed: send json, form or body';
+    expect(issues({ target: 'hooks', url: '/in', bodyFile: 'x.bin' }, signing)).toEqual([{ path: 'bodyFile', message }]);
+    // Even text-only multipart: its boundary is made when it is sent.
+    expect(issues({ target: 'hooks', url: 'https://hooks.example.com/in', multipart: [{ name: 'a', value: 'v' }] }, signing)).toEqual([
+      { path: 'multipart', message },
+    ]);
+    expect(valid({ target: 'hooks', url: '/in', json: { a: 1 } }, signing).json).toEqual({ a: 1 });
+    // Requests to another origin get no credentials, so no signature either.
+    expect(valid({ target: 'hooks', url: URL_, bodyFile: 'x.bin' }, signing).bodyFile).toBe('x.bin');
+  });
 });
 
 describe('buildRequestSpec with files', () => {
