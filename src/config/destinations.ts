@@ -3,11 +3,13 @@ import type { SluiceConfig } from './sluice-config.js';
 
 /**
  * Where operations may send requests. By default only to the hosts of configured targets and of
- * `allowedHosts`; and never to loopback, private, link-local or cloud-metadata addresses unless a
- * target for that host and port says `"allowPrivateAddresses": true`. The URL is checked when an
- * operation is validated (enqueue, and again in the worker); the address is checked when the
- * worker connects, after DNS, so a name that resolves (or re-resolves) to an internal address
- * cannot slip through.
+ * `allowedHosts`; and never to loopback, private, link-local, cloud-metadata, documentation or
+ * reserved addresses unless a target for that host and port says `"allowPrivateAddresses": true`
+ * (one switch for "this target is deliberately not on the public internet"). The URL is checked
+ * when an operation is validated (enqueue, and again in the worker); the address is checked when
+ * the worker connects, after DNS, so a name that resolves (or re-resolves) to such an address
+ * cannot slip through. Both ask `refusedKind`. A name with the root's trailing dot
+ * (`localhost.`, `api.example.com.`) is the same name without it.
  */
 export interface DestinationPolicy {
   /** Why `url` may not be called, or undefined when it may. */
@@ -16,7 +18,7 @@ export interface DestinationPolicy {
   refuseAddress(hostname: string, port: number, address: string): string | undefined;
 }
 
-type AddressKind = 'loopback' | 'private' | 'link-local' | 'cloud metadata' | 'reserved';
+export type AddressKind = 'loopback' | 'private' | 'link-local' | 'cloud metadata' | 'documentation' | 'reserved';
 
 /** Checked in this order: metadata addresses sit inside the link-local and private ranges. */
 const RANGES: [AddressKind, [string, number, 'ipv4' | 'ipv6'][]][] = [
@@ -50,6 +52,16 @@ const RANGES: [AddressKind, [string, number, 'ipv4' | 'ipv6'][]][] = [
     [
       ['169.254.0.0', 16, 'ipv4'],
       ['fe80::', 10, 'ipv6'],
+    ],
+  ],
+  // RFC 5737 and RFC 3849: reserved for examples, so a request there is a copied example or a lab network.
+  [
+    'documentation',
+    [
+      ['192.0.2.0', 24, 'ipv4'],
+      ['198.51.100.0', 24, 'ipv4'],
+      ['203.0.113.0', 24, 'ipv4'],
+      ['2001:db8::', 32, 'ipv6'],
     ],
   ],
   // NAT64 and 6to4 embed an IPv4 address that could be internal: refused whole.
@@ -89,6 +101,22 @@ export function internalAddressKind(address: string): AddressKind | undefined {
   return kind;
 }
 
+/**
+ * Why a host name or address may not be called without a target's `allowPrivateAddresses`: the kind
+ * of non-public place it is, or undefined. Of names, only `localhost` and `*.localhost` (RFC 6761)
+ * are known without DNS; the worker checks the addresses other names resolve to.
+ */
+export function refusedKind(host: string): AddressKind | undefined {
+  const name = canonicalHost(host);
+  if (name === 'localhost' || name.endsWith('.localhost')) return 'loopback';
+  return internalAddressKind(name);
+}
+
+/** A host name as one name: lower case, without the root's trailing dot (DNS reads `api.example.com.` as `api.example.com`). */
+export function canonicalHost(hostname: string): string {
+  return hostname.toLowerCase().replace(/\.+$/, '');
+}
+
 function classifyAddress(address: string): AddressKind | undefined {
   const bare = address.replace(/^\[|\]$/g, '');
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare)?.[1];
@@ -104,7 +132,7 @@ const portOf = (url: URL): number => (url.port ? Number(url.port) : defaultPort(
 export function createDestinationPolicy(config: Pick<SluiceConfig, 'targets' | 'allowedHosts'>): DestinationPolicy {
   const place = (address: string, allowPrivate: boolean) => {
     const url = new URL(address);
-    return { hostname: url.hostname.toLowerCase(), port: portOf(url), allowPrivate };
+    return { hostname: canonicalHost(url.hostname), port: portOf(url), allowPrivate };
   };
   const targets = Object.values(config.targets).map((target) => place(target.baseUrl, target.allowPrivateAddresses ?? false));
   // OAuth2 token endpoints: sluice itself calls them (operations may not), with their target's address rule.
@@ -113,7 +141,7 @@ export function createDestinationPolicy(config: Pick<SluiceConfig, 'targets' | '
   );
   const patterns = (config.allowedHosts ?? []).map((pattern) => {
     const match = /^(.*?)(?::(\d+))?$/.exec(pattern)!;
-    return { host: match[1]!, port: match[2] ? Number(match[2]) : undefined };
+    return { host: canonicalHost(match[1]!), port: match[2] ? Number(match[2]) : undefined };
   });
 
   function hostAllowed(hostname: string, port: number): boolean {
@@ -129,25 +157,27 @@ export function createDestinationPolicy(config: Pick<SluiceConfig, 'targets' | '
     [...targets, ...tokenEndpoints].some((place) => place.allowPrivate && place.hostname === hostname && place.port === port);
 
   function internalRefusal(hostname: string, port: number, kind: AddressKind, address: string): string {
-    const where = address === hostname ? hostname : `${hostname} (${address})`;
-    return `${where} is a ${kind} address; only a target for ${hostname}:${port} with "allowPrivateAddresses": true may call it`;
+    // An IPv6 literal is written in brackets, as in a URL, so that its port stands apart.
+    const host = isIP(hostname) === 6 ? `[${hostname}]` : hostname;
+    const where = address === hostname ? host : `${host} (${address})`;
+    return `${where} is a ${kind} address; only a target for ${host}:${port} with "allowPrivateAddresses": true may call it`;
   }
 
   return {
     refuseUrl(url) {
       if (url.protocol !== 'http:' && url.protocol !== 'https:') return `only http(s) URLs may be called, not ${url.protocol}`;
-      const hostname = url.hostname.toLowerCase();
+      const hostname = canonicalHost(url.hostname);
       const port = portOf(url);
       if (!hostAllowed(hostname, port)) {
         return `host ${url.host} is not allowed: configure a target for it or add it to "allowedHosts" in the config`;
       }
-      const kind = hostname === 'localhost' || hostname.endsWith('.localhost') ? 'loopback' : internalAddressKind(hostname);
+      const kind = refusedKind(hostname);
       if (kind && !privateAllowed(hostname, port)) return internalRefusal(hostname, port, kind, hostname);
       return undefined;
     },
     refuseAddress(hostname, port, address) {
-      const name = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-      const kind = internalAddressKind(address);
+      const name = canonicalHost(hostname.replace(/^\[|\]$/g, ''));
+      const kind = refusedKind(address);
       if (!kind || privateAllowed(name, port) || privateAllowed(`[${name}]`, port)) return undefined;
       return internalRefusal(name, port, kind, address);
     },

@@ -88,8 +88,11 @@ function nextOf(
       }
       return { ok: true, items, next: { cursor: String(cursor) } };
     }
-    case 'link':
-      return nextUrl(nextLink(response.headers.link), items, requestUrl, state);
+    case 'link': {
+      const link = nextLinkOf(response.headers.link);
+      if ('unreadable' in link) return { ok: false, message: `page ${(state?.pages ?? 0) + 1}: ${link.unreadable}` };
+      return nextUrl(link.next, items, requestUrl, state);
+    }
   }
 }
 
@@ -104,10 +107,26 @@ function nextUrl(value: unknown, items: unknown[], requestUrl: URL, state: Pagin
   return { ok: true, items, next: { url: url.href } };
 }
 
-/** The `rel="next"` target of an RFC 8288 Link header, if any (the first, when several say next). */
+/**
+ * The `rel="next"` target of an RFC 8288 Link header (the first, when several say next); none when
+ * the header lists no next link, so this was the last page. A header that is not Link syntax and
+ * names no readable next is `unreadable`: ending the walk there would call a maybe-partial walk
+ * a success. The message names the place, never the header's text (its URLs may carry credentials).
+ */
+export function nextLinkOf(header: string | undefined): { next: string | undefined } | { unreadable: string } {
+  if (!header) return { next: undefined };
+  const { links, problem } = parseLinkHeader(header);
+  const next = links.find((link) => relationsOf(link).includes('next'))?.target;
+  if (next !== undefined || !problem) return { next };
+  return {
+    unreadable: `the Link header cannot be read (at character ${problem.at + 1} of ${header.length}: expected ${problem.expected}); stopping rather than taking this page for the last`,
+  };
+}
+
+/** The `rel="next"` target of a Link header, if one can be read. */
 export function nextLink(header: string | undefined): string | undefined {
-  if (!header) return undefined;
-  return parseLinkHeader(header).find((link) => relationsOf(link).includes('next'))?.target;
+  const link = nextLinkOf(header);
+  return 'next' in link ? link.next : undefined;
 }
 
 function describe(value: unknown): string {

@@ -1,6 +1,6 @@
 import type { Issue } from '../errors.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
-import { createDestinationPolicy, type DestinationPolicy } from '../config/destinations.js';
+import { canonicalHost, createDestinationPolicy, type DestinationPolicy } from '../config/destinations.js';
 import { issuesFromZod } from '../config/issues.js';
 import { fileConfigIssues, signedBodyIssues } from './file-fields.js';
 import { nestingIssue } from './nesting.js';
@@ -44,12 +44,18 @@ export function parseOperation(input: unknown, config: SluiceConfig): ParseResul
     const hint = known.length ? `configured targets: ${known.join(', ')}` : 'no targets are configured (see --config / SLUICE_CONFIG)';
     return { ok: false, issues: [{ path: 'target', message: `unknown target ${JSON.stringify(operation.target)}; ${hint}` }] };
   }
-  // A path goes to its target's host (allowed, unless it is an internal address the target does not allow).
+  // A path goes to its target's host (allowed, unless it is an internal address the target does not allow):
+  // then it is the target that is refused.
   const target = operation.target === undefined ? undefined : config.targets[operation.target];
-  const destination = operation.url.startsWith('/') && target ? target.baseUrl : operation.url;
+  const viaTarget = operation.url.startsWith('/') && target !== undefined;
+  const destination = viaTarget ? target.baseUrl : operation.url;
   if (URL.canParse(destination)) {
     const refusal = destinationPolicyOf(config).refuseUrl(new URL(destination));
-    if (refusal) return { ok: false, issues: [{ path: 'url', message: refusal }] };
+    if (refusal)
+      return {
+        ok: false,
+        issues: [viaTarget ? { path: 'target', message: `${operation.target}: ${refusal}` } : { path: 'url', message: refusal }],
+      };
   }
   const files = fileConfigIssues(operation, config);
   if (files.length > 0) return { ok: false, issues: files };
@@ -100,7 +106,9 @@ function paginationIssues(paginate: Paginate, config: SluiceConfig): Issue[] {
 export function limitKeysOf(operation: Operation): string[] {
   if (operation.limitKey !== undefined) return Array.isArray(operation.limitKey) ? operation.limitKey : [operation.limitKey];
   if (operation.target !== undefined) return [operation.target];
-  return [new URL(operation.url).host];
+  // `api.example.com.` is the same host as `api.example.com`, and shares its limits.
+  const url = new URL(operation.url);
+  return [url.port ? `${canonicalHost(url.hostname)}:${url.port}` : canonicalHost(url.hostname)];
 }
 
 /** The limit keys as one string, for logs and dead letters. */

@@ -22,7 +22,8 @@ export interface RecordedRequest {
 
 export interface ScriptedResponse {
   status: number;
-  headers?: Record<string, string>;
+  /** An array is sent as that many header lines of the same name. */
+  headers?: Record<string, string | string[]>;
   /** Sent as JSON with `content-type: application/json` (unless `headers` sets one). */
   json?: unknown;
   /** Sent as is (`content-type: text/plain` unless `headers` sets one). */
@@ -193,7 +194,7 @@ function wait(ms: number, res: ServerResponse, timers: Set<NodeJS.Timeout>): Pro
 }
 
 function send(res: ServerResponse, response: ScriptedResponse): void {
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string | string[]> = {};
   let body = '';
   if (response.json !== undefined) {
     headers['content-type'] = 'application/json';

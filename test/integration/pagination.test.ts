@@ -56,11 +56,25 @@ function pagedApi(failOnce?: string): (request: RecordedRequest) => ScriptedResp
         const after = Number(q('after') ?? 0);
         const items = RECORDS.filter((record) => record.id > after).slice(0, 30);
         const last = items.at(-1)!.id;
-        const headers: Record<string, string> =
+        const headers: Record<string, string | string[]> =
           last < RECORDS.length
             ? { link: `</link?after=${last}>; rel="next", </link?after=0>; rel="first"` }
             : { link: '</link?after=0>; rel="first"' };
         return { status: 200, json: items, headers };
+      }
+      case '/titled': {
+        // Quoted commas and semicolons in titles, rel with two types, the next link on the second of two Link lines.
+        const after = Number(q('after') ?? 0);
+        const items = RECORDS.filter((record) => record.id > after).slice(0, 30);
+        const last = items.at(-1)!.id;
+        const page = Math.ceil(last / 30);
+        const link = ['</titled?after=0>; rel="first"; title="Page, one; the first"'];
+        if (last < RECORDS.length) link.push(`</titled?after=${last}>; title="Page, ${page + 1}"; rel="next last"`);
+        return { status: 200, json: items, headers: { link } };
+      }
+      case '/unreadable': {
+        // An unterminated quoted-string: neither a next link nor a clean end.
+        return { status: 200, json: RECORDS.slice(0, 30), headers: { link: '</unreadable?after=30>; title="Page, two; rel=next' } };
       }
       default:
         if (url.pathname.startsWith('/things/')) return { status: 201, json: { ok: true } };
@@ -87,15 +101,17 @@ describe('pagination into a JSONL file', () => {
     ['offset', '/offset', { style: 'offset', size: 25 }, 4],
     ['cursor', '/cursor', { style: 'cursor', itemsPath: 'items', cursorPath: 'next_cursor' }, 5],
     ['link', '/link', { style: 'link' }, 4],
+    ['link with quoted commas', '/titled', { style: 'link' }, 4],
   ])('%s style: every item exactly once, the result says where', async (style, path, paginate, pages) => {
     const p = await pipelineWithDownloads();
-    const output = { path: `${style}-${Date.now()}.jsonl` };
+    const name = style.replaceAll(' ', '-');
+    const output = { path: `${name}-${Date.now()}.jsonl` };
     await p.producer.enqueue(
       { method: 'GET', target: 'test-target', url: path, paginate: { ...paginate, output } },
-      { batchId: `walk-${style}` },
+      { batchId: `walk-${name}` },
     );
-    expect(await p.settled(`walk-${style}`)).toMatchObject({ succeeded: 1, deadLettered: 0 });
-    const [line] = await p.results(`walk-${style}`);
+    expect(await p.settled(`walk-${name}`)).toMatchObject({ succeeded: 1, deadLettered: 0 });
+    const [line] = await p.results(`walk-${name}`);
     const file = join(downloads, output.path);
     const text = await readFile(file, 'utf8');
     expect(ids(text)).toEqual(RECORDS.map((record) => record.id));
@@ -174,6 +190,21 @@ describe('pagination into a JSONL file', () => {
       reason: 'bad-response',
       message: 'page 1: paginate.itemsPath "data.records" is not an array (got undefined)',
     });
+  });
+
+  it('a Link header that cannot be read dead-letters the walk rather than calling page 1 the last', async () => {
+    const p = await pipelineWithDownloads();
+    const { id } = await p.producer.enqueue(
+      { method: 'GET', target: 'test-target', url: '/unreadable', paginate: { style: 'link', output: { path: 'unreadable.jsonl' } } },
+      { batchId: 'walk-unreadable' },
+    );
+    expect(await p.settled('walk-unreadable')).toMatchObject({ succeeded: 0, deadLettered: 1, retries: 0 });
+    expect(await p.deadLetters.get(id)).toMatchObject({
+      reason: 'bad-response',
+      message:
+        'page 1: the Link header cannot be read (at character 51 of 50: expected a closing quote); stopping rather than taking this page for the last',
+    });
+    expect(p.target.requests).toHaveLength(1);
   });
 });
 

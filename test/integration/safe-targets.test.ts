@@ -3,13 +3,17 @@
  * refused at enqueue; redirects are followed only within the allowed set (at most 5, credentials
  * kept to their origin); a name that resolves to an internal address is refused at connect time.
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseSluiceConfig } from '../../src/config/sluice-config.js';
 import { createDestinationPolicy } from '../../src/config/destinations.js';
 import { AddressRefusedError, ValidationError } from '../../src/errors.js';
 import { createHttpClient } from '../../src/http/http-client.js';
+import { runCliInProcess } from '../helpers/cli-in-process.js';
 import { startPipeline } from '../helpers/pipeline-harness.js';
-import { useRedisServer, waitFor } from '../helpers/redis.js';
+import { uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
 import { startTestTarget } from '../helpers/target-server.js';
 
 const redis = useRedisServer();
@@ -38,6 +42,71 @@ describe('destinations at enqueue', () => {
     expect((error as ValidationError).message).toContain(
       'url: 169.254.169.254 is a cloud metadata address; only a target for 169.254.169.254:80 with "allowPrivateAddresses": true may call it',
     );
+  });
+});
+
+describe('documentation ranges and trailing-dot names at enqueue', () => {
+  /** Every host allowed: what is refused here is refused for what it is, not for being unlisted. */
+  const anyHost = parseSluiceConfig({
+    allowedHosts: ['*'],
+    targets: { lab: { baseUrl: 'http://198.51.100.5:8080' }, bench: { baseUrl: 'http://192.0.2.10:8080', allowPrivateAddresses: true } },
+  });
+
+  it.each([
+    [
+      'http://192.0.2.1/orders',
+      'url: 192.0.2.1 is a documentation address; only a target for 192.0.2.1:80 with "allowPrivateAddresses": true may call it',
+    ],
+    ['https://203.0.113.7/orders', 'url: 203.0.113.7 is a documentation address; only a target for 203.0.113.7:443'],
+    ['http://[2001:db8::10]:8080/x', 'url: [2001:db8::10] is a documentation address; only a target for [2001:db8::10]:8080'],
+    [
+      'http://localhost./admin',
+      'url: localhost is a loopback address; only a target for localhost:80 with "allowPrivateAddresses": true may call it',
+    ],
+  ])('%s is refused naming the field and the reason; nothing is enqueued', async (url, message) => {
+    const p = await startPipeline(redis(), { config: anyHost });
+    const error = await p.producer.enqueue({ method: 'GET', url }, { batchId: 'documentation' }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as ValidationError).message).toContain(message);
+    expect(await p.batches.status('documentation')).toBeUndefined();
+  });
+
+  it('a path on a target whose baseUrl is such an address names the target', async () => {
+    const p = await startPipeline(redis(), { config: anyHost });
+    const error = await p.producer.enqueue({ method: 'GET', target: 'lab', url: '/x' }).catch((caught: unknown) => caught);
+    expect((error as ValidationError).message).toBe(
+      'invalid operation:\n  target: lab: 198.51.100.5 is a documentation address; only a target for 198.51.100.5:8080 with "allowPrivateAddresses": true may call it',
+    );
+    // A target that allows private addresses may be at one: its operations are enqueued.
+    await expect(p.producer.enqueue({ method: 'GET', target: 'bench', url: '/x' })).resolves.toMatchObject({ id: expect.any(String) });
+  });
+
+  it('sluice enqueue reports them by line, and enqueues nothing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-refused-'));
+    try {
+      const config = join(dir, 'sluice.json');
+      await writeFile(config, JSON.stringify({ allowedHosts: ['*'] }));
+      const file = join(dir, 'ops.jsonl');
+      const lines = [
+        { method: 'GET', url: 'https://api.example.com/fine' },
+        { method: 'GET', url: 'http://198.51.100.1/copied-from-the-docs' },
+        { method: 'GET', url: 'http://localhost.:9000/' },
+      ];
+      await writeFile(file, lines.map((line) => JSON.stringify(line)).join('\n') + '\n');
+      const queue = uniqueQueue('refused');
+      const result = await runCliInProcess(['enqueue', file], { REDIS_URL: redis().url, SLUICE_QUEUE: queue, SLUICE_CONFIG: config });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(
+        'line 2: url: 198.51.100.1 is a documentation address; only a target for 198.51.100.1:80 with "allowPrivateAddresses": true may call it',
+      );
+      expect(result.stderr).toContain(
+        'line 3: url: localhost is a loopback address; only a target for localhost:9000 with "allowPrivateAddresses": true may call it',
+      );
+      expect(result.stderr).not.toMatch(/^line 1:/m);
+      expect(await redis().client.keys(`sluice:{${queue}}:*`)).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -133,6 +202,26 @@ describe('job data written by other clients', () => {
 });
 
 describe('addresses at connect time', () => {
+  it.each(['192.0.2.1', '198.51.100.1', '[2001:db8::1]'])('refuses the documentation address %s before connecting', async (host) => {
+    const client = createHttpClient({ ...createDestinationPolicy(parseSluiceConfig({ allowedHosts: ['*'] })) });
+    const spec = {
+      method: 'GET',
+      url: new URL(`http://${host}:9/x`),
+      headers: {},
+      body: undefined,
+      // A connection to a documentation address would hang until this: the refusal comes first.
+      timeouts: { connect: 20_000, headers: 20_000, total: 25_000 },
+    };
+    const startedAt = Date.now();
+    const error = await client.send(spec).catch((caught: unknown) => caught);
+    await client.close();
+    expect(error).toBeInstanceOf(AddressRefusedError);
+    expect((error as Error).message).toBe(
+      `${host} is a documentation address; only a target for ${host}:9 with "allowPrivateAddresses": true may call it`,
+    );
+    expect(Date.now() - startedAt).toBeLessThan(5_000);
+  });
+
   it('refuses a name that resolves to a loopback address unless a target for it allows that', async () => {
     const server = await startTestTarget();
     const port = new URL(server.url).port;

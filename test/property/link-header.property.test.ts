@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { nextLink } from '../../src/http/pagination.js';
+import { parseLinkHeader } from '../../src/http/link-header.js';
+import { nextLink, nextLinkOf } from '../../src/http/pagination.js';
 
 /**
  * `Link` headers (RFC 8288) built from parts: the walk must follow the target of the first
@@ -33,6 +34,10 @@ const otherParam: fc.Arbitrary<Param> = fc.oneof(
     name,
     text: `${name}=${value}`,
   })),
+  // RFC 8187 ext-values: charset'language'percent-encoded, unquoted.
+  fc
+    .record({ language: fc.constantFrom('', 'de', 'en-GB'), value: fc.string({ unit: fc.constantFrom(...'abc%20C3A4'), maxLength: 12 }) })
+    .map(({ language, value }) => ({ name: 'title*', text: `title*=UTF-8'${language}'${value}` })),
 );
 
 interface Link {
@@ -63,8 +68,26 @@ describe('nextLink, property-based', () => {
         const header = links.map((one) => one.text).join(`${space},${space}`);
         const expected = links.find((one) => one.relations.some((rel) => rel.toLowerCase() === 'next'))?.target;
         expect(nextLink(header)).toBe(expected);
+        expect(parseLinkHeader(header).problem).toBeUndefined();
+        expect(nextLinkOf(header)).toEqual({ next: expected });
       }),
       { numRuns: 3_000 },
+    );
+  });
+
+  it('a header with a part that is not a link-value, and no readable next, is unreadable rather than the last page', () => {
+    const noNext = link.filter((one) => !one.relations.some((rel) => rel.toLowerCase() === 'next'));
+    const junk = fc
+      .string({ unit: fc.constantFrom(...'abc ;="next'), minLength: 1, maxLength: 12 })
+      .filter((text) => /^[a-c;="n]/.test(text));
+    fc.assert(
+      fc.property(fc.array(noNext, { maxLength: 3 }), junk, (links, garbage) => {
+        const header = [...links.map((one) => one.text), garbage].join(', ');
+        expect(nextLinkOf(header)).toMatchObject({
+          unreadable: expect.stringMatching(/^the Link header cannot be read \(at character \d+ of /),
+        });
+      }),
+      { numRuns: 2_000 },
     );
   });
 
@@ -73,6 +96,8 @@ describe('nextLink, property-based', () => {
       fc.property(fc.string({ unit: fc.constantFrom(...'<>;,="\\ relnxt\t') }), (header) => {
         const found = nextLink(header);
         if (found !== undefined) expect(header).toContain(`<${found}>`);
+        const problem = parseLinkHeader(header).problem;
+        if (problem) expect(problem.at).toBeLessThanOrEqual(header.length);
       }),
       { numRuns: 3_000 },
     );

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseSluiceConfig } from '../../src/config/sluice-config.js';
-import { createDestinationPolicy, internalAddressKind } from '../../src/config/destinations.js';
+import { createDestinationPolicy, internalAddressKind, refusedKind } from '../../src/config/destinations.js';
 
 const policy = createDestinationPolicy(
   parseSluiceConfig({
@@ -36,12 +36,39 @@ describe('internalAddressKind', () => {
     ['224.0.0.1', 'reserved'],
     ['::ffff:127.0.0.1', 'loopback'],
     ['::ffff:169.254.169.254', 'cloud metadata'],
+    ['192.0.2.1', 'documentation'],
+    ['198.51.100.7', 'documentation'],
+    ['203.0.113.255', 'documentation'],
+    ['2001:db8::1', 'documentation'],
+    ['[2001:db8:abcd::5]', 'documentation'],
+    ['::ffff:192.0.2.1', 'documentation'],
   ])('%s is %s', (address, kind) => {
     expect(internalAddressKind(address)).toBe(kind);
   });
 
-  it.each(['93.184.216.34', '172.32.0.1', '8.8.8.8', '2606:4700::1111', 'api.example.com'])('%s is not internal', (address) => {
-    expect(internalAddressKind(address)).toBeUndefined();
+  it.each(['93.184.216.34', '172.32.0.1', '8.8.8.8', '2606:4700::1111', 'api.example.com', '192.0.3.1', '203.0.114.1', '2001:db9::1'])(
+    '%s is not internal',
+    (address) => {
+      expect(internalAddressKind(address)).toBeUndefined();
+    },
+  );
+});
+
+describe('refusedKind: the one answer for enqueue and connect', () => {
+  it.each([
+    ['localhost', 'loopback'],
+    ['localhost.', 'loopback'],
+    ['LOCALHOST.', 'loopback'],
+    ['app.localhost.', 'loopback'],
+    ['127.0.0.1', 'loopback'],
+    ['192.0.2.1', 'documentation'],
+    ['10.0.0.1', 'private'],
+  ])('%s is %s', (host, kind) => {
+    expect(refusedKind(host)).toBe(kind);
+  });
+
+  it.each(['localhost.example.com', 'api.example.com.', '93.184.216.34'])('%s is not refused by itself', (host) => {
+    expect(refusedKind(host)).toBeUndefined();
   });
 });
 
@@ -71,6 +98,65 @@ describe('DestinationPolicy.refuseUrl', () => {
   });
 });
 
+describe('DestinationPolicy.refuseUrl: documentation ranges and trailing dots', () => {
+  const open = createDestinationPolicy(
+    parseSluiceConfig({
+      targets: {
+        lab: { baseUrl: 'http://192.0.2.10:8080', allowPrivateAddresses: true },
+        dev: { baseUrl: 'http://localhost:3000', allowPrivateAddresses: true },
+        api: { baseUrl: 'https://api.example.com' },
+      },
+      allowedHosts: ['*'],
+    }),
+  );
+  const refuseOpen = (url: string) => open.refuseUrl(new URL(url));
+
+  it.each([
+    [
+      'http://localhost./',
+      'localhost is a loopback address; only a target for localhost:80 with "allowPrivateAddresses": true may call it',
+    ],
+    [
+      'http://LocalHost.:8080/x',
+      'localhost is a loopback address; only a target for localhost:8080 with "allowPrivateAddresses": true may call it',
+    ],
+    [
+      'http://192.0.2.1/',
+      '192.0.2.1 is a documentation address; only a target for 192.0.2.1:80 with "allowPrivateAddresses": true may call it',
+    ],
+    [
+      'https://198.51.100.20/',
+      '198.51.100.20 is a documentation address; only a target for 198.51.100.20:443 with "allowPrivateAddresses": true may call it',
+    ],
+    [
+      'http://203.0.113.5./',
+      '203.0.113.5 is a documentation address; only a target for 203.0.113.5:80 with "allowPrivateAddresses": true may call it',
+    ],
+    [
+      'http://[2001:db8::1]/',
+      '[2001:db8::1] is a documentation address; only a target for [2001:db8::1]:80 with "allowPrivateAddresses": true may call it',
+    ],
+    // The lab target allows its own port only.
+    [
+      'http://192.0.2.10:9/',
+      '192.0.2.10 is a documentation address; only a target for 192.0.2.10:9 with "allowPrivateAddresses": true may call it',
+    ],
+  ])('%s is refused: %s', (url, refusal) => {
+    expect(refuseOpen(url)).toBe(refusal);
+  });
+
+  it('allowPrivateAddresses unlocks a documentation address and a trailing-dot name for its own host and port', () => {
+    expect(refuseOpen('http://192.0.2.10:8080/x')).toBeUndefined();
+    expect(refuseOpen('http://localhost.:3000/x')).toBeUndefined();
+  });
+
+  it('a target or allowed host is the same with or without the trailing dot', () => {
+    expect(refuse('https://api.example.com./v2/orders')).toBeUndefined();
+    expect(refuse('https://eu.partner.example./x')).toBeUndefined();
+    expect(refuse('https://evil.example.net./')).toMatch(/^host evil\.example\.net\. is not allowed/);
+  });
+});
+
 describe('DestinationPolicy.refuseAddress (after DNS)', () => {
   it('refuses a public name that resolves to an internal address', () => {
     expect(policy.refuseAddress('eu.partner.example', 443, '10.0.0.7')).toBe(
@@ -83,5 +169,13 @@ describe('DestinationPolicy.refuseAddress (after DNS)', () => {
     expect(policy.refuseAddress('crm.corp.internal', 9000, '10.0.0.7')).toBeUndefined();
     expect(policy.refuseAddress('crm.corp.internal', 22, '10.0.0.7')).toMatch(/is a private address/);
     expect(policy.refuseAddress('127.0.0.1', 8080, '127.0.0.1')).toBeUndefined();
+  });
+
+  it('refuses a name that resolves to a documentation address; a trailing dot does not change the name', () => {
+    expect(policy.refuseAddress('eu.partner.example.', 443, '203.0.113.9')).toBe(
+      'eu.partner.example (203.0.113.9) is a documentation address; only a target for eu.partner.example:443 with "allowPrivateAddresses": true may call it',
+    );
+    expect(policy.refuseAddress('eu.partner.example', 443, '2001:db8::7')).toMatch(/is a documentation address/);
+    expect(policy.refuseAddress('CRM.corp.internal.', 9000, '10.0.0.7')).toBeUndefined();
   });
 });

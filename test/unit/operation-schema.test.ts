@@ -295,4 +295,9 @@ describe('limitKeyOf', () => {
     expect(limitKeyOf(valid({ method: 'GET', url: 'http://api.example.com:8080/items' }))).toBe('api.example.com:8080');
     expect(limitKeyOf(valid({ method: 'GET', url: 'HTTPS://API.Example.com:443/items' }))).toBe('api.example.com');
   });
+
+  it('reads a host with the trailing dot of a fully qualified name as the same host (the same limits)', () => {
+    expect(limitKeyOf(valid({ method: 'GET', url: 'https://api.example.com./items' }))).toBe('api.example.com');
+    expect(limitKeyOf(valid({ method: 'GET', url: 'http://api.example.com.:8080/items' }))).toBe('api.example.com:8080');
+  });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { nextLink } from '../../src/http/pagination.js';
+import { nextLink, nextLinkOf, readPage } from '../../src/http/pagination.js';
+import { paginateSchema } from '../../src/operation/paginate-schema.js';
 import { renderTemplate, sampleOfTemplate } from '../../src/operation/template.js';
 import { atPath } from '../../src/operation/paginate-schema.js';
 
@@ -19,10 +20,57 @@ describe('nextLink (RFC 8288)', () => {
     // Only the first rel counts (RFC 8288 §3.3).
     ['<https://api.x/p1>; rel=prev; rel=next', undefined],
     ['<https://api.test/items?page=1>; rel="prev"', undefined],
+    // Several relation types in one rel, any case; rel as a token or a quoted-string.
+    ['<https://api.x/p2>; rel="next last"', 'https://api.x/p2'],
+    ['<https://api.x/p2>; rel="last NEXT"', 'https://api.x/p2'],
+    ['<https://api.x/p2>; REL=Next', 'https://api.x/p2'],
+    // An RFC 8187 ext-value (title*) is a token with ' and %.
+    ["<https://api.x/p2>; title*=UTF-8'de'n%c3%a4chste%20Seite; rel=next", 'https://api.x/p2'],
+    // Two Link header lines arrive joined with ", " (http-client); empty list elements are allowed.
+    ['<https://api.x/p0>; rel=prev, <https://api.x/p2>; rel=next', 'https://api.x/p2'],
+    [', <https://api.x/p2>; rel=next ,, ', 'https://api.x/p2'],
+    // A next that can be read is followed even when another link-value cannot be.
+    ['<https://api.x/p2>; rel=next, junk', 'https://api.x/p2'],
     ['', undefined],
     [undefined, undefined],
   ])('%s → %s', (header, expected) => {
     expect(nextLink(header)).toBe(expected);
+  });
+});
+
+describe('nextLinkOf: a Link header that cannot be read', () => {
+  it.each([
+    ['garbage', 'at character 1 of 7: expected "<" opening a link target'],
+    ['<https://api.x/p2', 'at character 18 of 17: expected ">" closing the link target'],
+    ['<https://api.x/p2>; rel="next', 'at character 30 of 29: expected a closing quote'],
+    ['<https://api.x/p2> rel=next', 'at character 20 of 27: expected ";" before a parameter, or "," before the next link'],
+    ['<https://api.x/p2>; =next', 'at character 21 of 25: expected a parameter name'],
+    ['<https://api.x/p2>; rel=; title=x', 'at character 25 of 33: expected a parameter value'],
+    ['<https://api.x/p1>; rel=prev, rel=next', 'at character 31 of 38: expected "<" opening a link target'],
+  ])('%s is unreadable (%s), not the last page', (header, where) => {
+    expect(nextLinkOf(header)).toEqual({
+      unreadable: `the Link header cannot be read (${where}); stopping rather than taking this page for the last`,
+    });
+  });
+
+  it('a readable header without next, or no header, is the last page', () => {
+    expect(nextLinkOf('<https://api.x/p1>; rel=prev')).toEqual({ next: undefined });
+    expect(nextLinkOf(undefined)).toEqual({ next: undefined });
+  });
+
+  it('readPage fails the page, naming it, and does not quote the header (its URLs may hold credentials)', () => {
+    const paginate = paginateSchema.parse({ style: 'link', output: { path: 'x.jsonl' } });
+    const response = {
+      status: 200,
+      headers: { link: '<https://api.x/p3?token=s3cret>; rel="next' },
+      body: { text: '[1, 2]' },
+    } as unknown as Parameters<typeof readPage>[0];
+    const read = readPage(response, paginate, { pages: 1, items: 2 }, new URL('https://api.x/p2'));
+    expect(read).toEqual({
+      ok: false,
+      message:
+        'page 2: the Link header cannot be read (at character 43 of 42: expected a closing quote); stopping rather than taking this page for the last',
+    });
   });
 });
 
