@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, SluiceError, UsageError, ValidationError, errorMessage } from '../errors.js';
 import { isRedisUnavailable } from '../redis/unavailable.js';
+import { packageVersion } from '../support/package-root.js';
 import { createCliContext, type CliContext, type CliIo, type GlobalOptions } from './context.js';
 import { enqueueCommand } from './commands/enqueue.js';
 import { resultsCommand, statusCommand } from './commands/batch.js';
@@ -68,6 +69,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .description('Durable, rate-limited bulk HTTP API operations on BullMQ and Redis.')
     .addOption(new Option('--config <file>', 'sluice config file (default: $SLUICE_CONFIG, else ./sluice.config.json if present)'))
     .addOption(new Option('--queue <name>', 'queue name (default: $SLUICE_QUEUE, else "default")'))
+    .version(packageVersion(), '-V, --version', 'print the version and exit')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) });
