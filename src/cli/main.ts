@@ -3,6 +3,7 @@ import { ConfigError, SluiceError, UsageError, ValidationError, errorMessage } f
 import { isRedisUnavailable } from '../redis/unavailable.js';
 import { packageVersion } from '../support/package-root.js';
 import { createCliContext, type CliContext, type CliIo, type GlobalOptions } from './context.js';
+import { watchOutput } from './output.js';
 import { enqueueCommand } from './commands/enqueue.js';
 import { resultsCommand, statusCommand } from './commands/batch.js';
 import { waitCommand } from './commands/wait.js';
@@ -26,7 +27,10 @@ function defaultIo(): CliIo {
 /** Runs the CLI with `argv` (without `node` and the script) and resolves with the exit code. */
 export async function main(argv: readonly string[], io: CliIo = defaultIo()): Promise<number> {
   let exitCode: number = EXIT.ok;
-  const program = buildProgram(io, (code) => {
+  const stdout = watchOutput(io.stdout);
+  // An EPIPE on stderr (`sluice … 2>&1 | head -1`) has nobody to be reported to.
+  watchOutput(io.stderr);
+  const program = buildProgram(io, stdout.signal, (code) => {
     exitCode = code;
   });
   try {
@@ -34,8 +38,17 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 1 ? EXIT.usage : error.exitCode;
+    // The reader of stdout went away (`| head -1`): the command stopped producing; not a failure.
+    if (stdout.readerGone() && isOutputGone(error, stdout.signal)) return EXIT.ok;
     return reportError(io, error);
   }
+}
+
+/** The error a write (or a wait for 'drain') fails with once the stream is gone. */
+function isOutputGone(error: unknown, signal: AbortSignal): boolean {
+  if (error === signal.reason) return true;
+  const { name, code } = (error ?? {}) as { name?: unknown; code?: unknown };
+  return name === 'AbortError' || code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED';
 }
 
 /** Errors about what the user gave us (files that cannot be read) rather than about the system. */
@@ -64,7 +77,7 @@ function reportError(io: CliIo, error: unknown): number {
 /** Wraps an action: builds the context from global options, runs, records the exit code, closes. */
 type Run = <A extends unknown[]>(action: (ctx: CliContext, ...args: A) => Promise<number>) => (...args: A) => Promise<void>;
 
-function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+function buildProgram(io: CliIo, stdoutClosed: AbortSignal, setExit: (code: number) => void): Command {
   const program = new Command('sluice')
     .description('Durable, rate-limited bulk HTTP API operations on BullMQ and Redis.')
     .addOption(new Option('--config <file>', 'sluice config file (default: $SLUICE_CONFIG, else ./sluice.config.json if present)'))
@@ -78,7 +91,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     (action) =>
     async (...args) => {
       const command = args.at(-1) as Command;
-      const ctx = await createCliContext(io, command.optsWithGlobals<GlobalOptions>());
+      const ctx = await createCliContext(io, command.optsWithGlobals<GlobalOptions>(), stdoutClosed);
       try {
         setExit(await action(ctx, ...args));
       } finally {
