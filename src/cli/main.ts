@@ -193,7 +193,8 @@ function addDlqCommands(program: Command, run: Run): void {
     .command('show')
     .description('one dead letter in full: operation, every attempt, reason')
     .argument('<id>', 'dead letter id')
-    .action(run((ctx, id: string) => dlqShowCommand(ctx, id)));
+    .option('--json', 'the same object on one line, as `dlq list --json` prints each')
+    .action(run((ctx, id: string, options: { json?: boolean }) => dlqShowCommand(ctx, id, options)));
   dlq
     .command('replay')
     .description('put dead letters back on the queue with a fresh attempt budget and the same idempotency key')
