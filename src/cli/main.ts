@@ -17,7 +17,10 @@ import {
   limitsSetCommand,
 } from './commands/limits.js';
 
-/** Exit codes: 0 ok, 1 failure (or dead letters, for `wait`), 2 bad input or usage, 3 timeout, 4 Redis not answering. */
+/**
+ * Exit codes: 0 ok (also when stdout's reader went away), 1 failure (or dead letters, for `wait`),
+ * 2 bad input or usage (or credentials Redis refuses), 3 timeout, 4 Redis not answering.
+ */
 export const EXIT = { ok: 0, failure: 1, usage: 2, timeout: 3, redisUnreachable: 4 } as const;
 
 function defaultIo(): CliIo {
