@@ -26,6 +26,11 @@ export interface CliContext {
   config: SluiceConfig;
   configPath: string | undefined;
   queue: string;
+  /**
+   * Aborted once stdout fails: its reader went away (`sluice results B | head -1`). Commands that
+   * stream stop reading then (see output.ts).
+   */
+  stdoutClosed: AbortSignal;
   /** The CLI's Redis client, checked to answer on first use. */
   redis(): Promise<Redis>;
   close(): Promise<void>;
@@ -41,7 +46,11 @@ export function configPathFrom(io: CliIo, explicit: string | undefined, env: Env
   return existsSync(local) ? local : undefined;
 }
 
-export async function createCliContext(io: CliIo, options: GlobalOptions): Promise<CliContext> {
+export async function createCliContext(
+  io: CliIo,
+  options: GlobalOptions,
+  stdoutClosed: AbortSignal = new AbortController().signal,
+): Promise<CliContext> {
   const env = parseEnv(io.env);
   if (options.queue !== undefined && !QUEUE_NAME.test(options.queue)) {
     throw new UsageError(`--queue ${JSON.stringify(options.queue)}: use letters, digits, _ . - (at most 100)`);
@@ -56,6 +65,7 @@ export async function createCliContext(io: CliIo, options: GlobalOptions): Promi
     config,
     configPath,
     queue: options.queue ?? env.SLUICE_QUEUE,
+    stdoutClosed,
     async redis() {
       redis ??= createRedisConnection(env.REDIS_URL, { name: 'sluice:cli' });
       // A failed check is not kept: `wait` asks again until Redis answers.

@@ -1,7 +1,9 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, SluiceError, UsageError, ValidationError, errorMessage } from '../errors.js';
 import { isRedisUnavailable } from '../redis/unavailable.js';
+import { packageVersion } from '../support/package-root.js';
 import { createCliContext, type CliContext, type CliIo, type GlobalOptions } from './context.js';
+import { watchOutput } from './output.js';
 import { enqueueCommand } from './commands/enqueue.js';
 import { resultsCommand, statusCommand } from './commands/batch.js';
 import { waitCommand } from './commands/wait.js';
@@ -15,7 +17,10 @@ import {
   limitsSetCommand,
 } from './commands/limits.js';
 
-/** Exit codes: 0 ok, 1 failure (or dead letters, for `wait`), 2 bad input or usage, 3 timeout, 4 Redis not answering. */
+/**
+ * Exit codes: 0 ok (also when stdout's reader went away), 1 failure (or dead letters, for `wait`),
+ * 2 bad input or usage (or credentials Redis refuses), 3 timeout, 4 Redis not answering.
+ */
 export const EXIT = { ok: 0, failure: 1, usage: 2, timeout: 3, redisUnreachable: 4 } as const;
 
 function defaultIo(): CliIo {
@@ -25,7 +30,10 @@ function defaultIo(): CliIo {
 /** Runs the CLI with `argv` (without `node` and the script) and resolves with the exit code. */
 export async function main(argv: readonly string[], io: CliIo = defaultIo()): Promise<number> {
   let exitCode: number = EXIT.ok;
-  const program = buildProgram(io, (code) => {
+  const stdout = watchOutput(io.stdout);
+  // An EPIPE on stderr (`sluice … 2>&1 | head -1`) has nobody to be reported to.
+  watchOutput(io.stderr);
+  const program = buildProgram(io, stdout.signal, (code) => {
     exitCode = code;
   });
   try {
@@ -33,12 +41,21 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo()): Pr
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 1 ? EXIT.usage : error.exitCode;
+    // The reader of stdout went away (`| head -1`): the command stopped producing; not a failure.
+    if (stdout.readerGone() && isOutputGone(error, stdout.signal)) return EXIT.ok;
     return reportError(io, error);
   }
 }
 
-/** Errors about what the user gave us (files that cannot be read) rather than about the system. */
-const BAD_INPUT_CODES = new Set(['INPUT_UNREADABLE', 'CONFIG_UNREADABLE']);
+/** The error a write (or a wait for 'drain') fails with once the stream is gone. */
+function isOutputGone(error: unknown, signal: AbortSignal): boolean {
+  if (error === signal.reason) return true;
+  const { name, code } = (error ?? {}) as { name?: unknown; code?: unknown };
+  return name === 'AbortError' || code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED';
+}
+
+/** Errors about what the user gave us (files that cannot be read, credentials Redis refuses) rather than about the system. */
+const BAD_INPUT_CODES = new Set(['INPUT_UNREADABLE', 'CONFIG_UNREADABLE', 'REDIS_AUTH_FAILED']);
 
 function reportError(io: CliIo, error: unknown): number {
   const badInput = error instanceof SluiceError && BAD_INPUT_CODES.has(error.code);
@@ -63,11 +80,12 @@ function reportError(io: CliIo, error: unknown): number {
 /** Wraps an action: builds the context from global options, runs, records the exit code, closes. */
 type Run = <A extends unknown[]>(action: (ctx: CliContext, ...args: A) => Promise<number>) => (...args: A) => Promise<void>;
 
-function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+function buildProgram(io: CliIo, stdoutClosed: AbortSignal, setExit: (code: number) => void): Command {
   const program = new Command('sluice')
     .description('Durable, rate-limited bulk HTTP API operations on BullMQ and Redis.')
     .addOption(new Option('--config <file>', 'sluice config file (default: $SLUICE_CONFIG, else ./sluice.config.json if present)'))
     .addOption(new Option('--queue <name>', 'queue name (default: $SLUICE_QUEUE, else "default")'))
+    .version(packageVersion(), '-V, --version', 'print the version and exit')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) });
@@ -76,7 +94,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     (action) =>
     async (...args) => {
       const command = args.at(-1) as Command;
-      const ctx = await createCliContext(io, command.optsWithGlobals<GlobalOptions>());
+      const ctx = await createCliContext(io, command.optsWithGlobals<GlobalOptions>(), stdoutClosed);
       try {
         setExit(await action(ctx, ...args));
       } finally {
@@ -178,7 +196,8 @@ function addDlqCommands(program: Command, run: Run): void {
     .command('show')
     .description('one dead letter in full: operation, every attempt, reason')
     .argument('<id>', 'dead letter id')
-    .action(run((ctx, id: string) => dlqShowCommand(ctx, id)));
+    .option('--json', 'the same object on one line, as `dlq list --json` prints each')
+    .action(run((ctx, id: string, options: { json?: boolean }) => dlqShowCommand(ctx, id, options)));
   dlq
     .command('replay')
     .description('put dead letters back on the queue with a fresh attempt budget and the same idempotency key')

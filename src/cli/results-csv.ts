@@ -1,6 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -8,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import { stringify } from 'csv-stringify';
 import type { ResultLine } from '../outcomes/result-line.js';
+import { writeChunk } from './output.js';
 
 /**
  * `sluice results --format csv`: a header row, then one row per result: the meta columns first
@@ -32,8 +32,15 @@ interface Column {
   cell(line: ResultLine): string;
 }
 
-/** Writes the results as CSV to `out` (which stays open) and resolves with the number of rows. */
-export async function writeResultsCsv(results: AsyncIterable<ResultLine>, out: Writable): Promise<number> {
+/**
+ * Writes the results as CSV to `out` (which stays open) and resolves with the number of rows;
+ * stops writing once `closed` aborts (stdout's reader went away).
+ */
+export async function writeResultsCsv(
+  results: AsyncIterable<ResultLine>,
+  out: Writable,
+  closed: AbortSignal = new AbortController().signal,
+): Promise<number> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-results-'));
   try {
     const spoolPath = join(dir, 'results.jsonl');
@@ -61,7 +68,7 @@ export async function writeResultsCsv(results: AsyncIterable<ResultLine>, out: W
       },
       stringify({ header: true, columns: columns.map((column) => column.name) }),
       async function (csv: AsyncIterable<Buffer | string>) {
-        for await (const chunk of csv) if (!out.write(chunk)) await once(out, 'drain');
+        for await (const chunk of csv) await writeChunk(out, chunk, closed);
       },
     );
     return count;

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { SluiceError, errorMessage } from '../errors.js';
+import { describeConnectionFailure } from './connection-failure.js';
 
 export type { Redis };
 
@@ -19,6 +20,10 @@ export function createRedisConnection(url: string, options: RedisConnectionOptio
     maxRetriesPerRequest: options.maxRetriesPerRequest === undefined ? 3 : options.maxRetriesPerRequest,
     connectionName: options.name,
     enableReadyCheck: true,
+    // After `disconnect()`, ioredis waits this long for the socket's 'close' before destroying it;
+    // a socket that never connected (refused) has closed already, and its timer would keep a CLI
+    // process alive for the default 2 s.
+    disconnectTimeout: 200,
   });
   // Connection errors reach callers through the commands that fail (and BullMQ's own 'error'
   // events); without a listener ioredis would also print each reconnect attempt to the console.
@@ -26,26 +31,63 @@ export function createRedisConnection(url: string, options: RedisConnectionOptio
   return client;
 }
 
-/** Fails fast, with the URL in the message, when Redis does not answer. */
-export async function assertRedisReachable(redis: Redis, url: string, timeoutMs = 3_000): Promise<void> {
+/** How long the start-up check waits for PING's answer by default. */
+export const REACHABLE_TIMEOUT_MS = 2_000;
+
+/**
+ * Fails fast when Redis does not answer PING within `timeoutMs`, with the URL (password masked)
+ * and the cause in the message: refused, unknown host, timed out, or connected but silent
+ * (`REDIS_UNREACHABLE`); or credentials Redis refuses, WRONGPASS or NOAUTH (`REDIS_AUTH_FAILED`,
+ * at once: waiting does not fix a password).
+ */
+export async function assertRedisReachable(redis: Redis, url: string, timeoutMs = REACHABLE_TIMEOUT_MS): Promise<void> {
+  const timeout = new Error(`no answer within ${timeoutMs} ms`);
   let timer: NodeJS.Timeout | undefined;
+  let lastError: unknown;
+  let refuseCredentials: ((error: unknown) => void) | undefined;
+  const onError = (error: unknown): void => {
+    // ioredis also emits the wrapper the command fails with; the error before it names the cause.
+    if (!(error instanceof Error && error.name === 'MaxRetriesPerRequestError')) lastError = error;
+    if (/^(WRONGPASS|NOAUTH)/.test(errorMessage(error))) refuseCredentials?.(error);
+  };
+  redis.on('error', onError);
   try {
     await Promise.race([
       redis.ping(),
       new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        refuseCredentials = reject;
+        timer = setTimeout(() => reject(timeout), timeoutMs);
       }),
     ]);
   } catch (error) {
-    throw new SluiceError(
-      `cannot reach Redis at ${redactUrl(url)}: ${errorMessage(error)}. Is it running? Set REDIS_URL to point elsewhere.`,
-      {
-        code: 'REDIS_UNREACHABLE',
-        cause: error,
-      },
-    );
+    const timedOut = error === timeout;
+    const failure = describeConnectionFailure({
+      ...(timedOut ? {} : { error }),
+      lastError,
+      timedOut,
+      timeoutMs,
+      status: redis.status,
+      host: hostOf(url),
+    });
+    const where = redactUrl(url);
+    const message =
+      failure.code === 'REDIS_AUTH_FAILED'
+        ? `Redis at ${where} ${failure.reason}. ${failure.hint}`
+        : `cannot reach Redis at ${where}: ${failure.reason}. ${failure.hint}`;
+    // The cause the message names: a retry wrapper or a timeout says less than the socket's error.
+    const wrapper = timedOut || (error instanceof Error && error.name === 'MaxRetriesPerRequestError');
+    throw new SluiceError(message, { code: failure.code, cause: wrapper ? (lastError ?? error) : error });
   } finally {
     clearTimeout(timer);
+    redis.off('error', onError);
+  }
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).hostname;
+  } catch {
+    return url;
   }
 }
 
@@ -57,6 +99,11 @@ export function redactUrl(url: string): string {
 /** Closes a client we own: QUIT, falling back to a hard disconnect when Redis is gone. */
 export async function closeRedis(redis: Redis): Promise<void> {
   if (redis.status === 'end') return;
+  // QUIT only on a connection that is up: queued for a reconnect, it would wait out the race.
+  if (redis.status !== 'ready') {
+    redis.disconnect();
+    return;
+  }
   try {
     await Promise.race([redis.quit(), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
   } catch {

@@ -26,3 +26,11 @@ export function packageRoot(): string {
 export function sluiceBin(): string {
   return join(packageRoot(), 'bin', 'sluice.js');
 }
+
+let version: string | undefined;
+
+/** The `version` of sluice's package.json (shipped in every packed package, next to `dist/`). */
+export function packageVersion(): string {
+  version ??= (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+  return version;
+}

@@ -66,6 +66,11 @@ export interface CliOptions {
   input?: string;
   /** Default: the harness's temporary directory. */
   cwd?: string;
+  /**
+   * Close the reading end of stdout once this many lines came, as `| head -n N` does (0: at once,
+   * as `| true` does); the process's next write to it fails with EPIPE.
+   */
+  closeStdoutAfterLines?: number;
 }
 
 export interface CliProcess {
@@ -155,8 +160,11 @@ export function spawnCli(args: readonly string[], options: CliOptions & { cwd: s
   child.stdin?.end();
   child.stdout?.setEncoding('utf8');
   child.stderr?.setEncoding('utf8');
+  const closeAfter = options.closeStdoutAfterLines;
+  if (closeAfter === 0) child.stdout?.destroy();
   child.stdout?.on('data', (chunk: string) => {
     stdout += chunk;
+    if (closeAfter !== undefined && stdout.split('\n').length > closeAfter) child.stdout?.destroy();
     partial += chunk;
     const lines = partial.split('\n');
     partial = lines.pop() ?? '';

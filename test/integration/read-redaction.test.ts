@@ -70,6 +70,7 @@ describe('what readers see of an operation carrying credentials', () => {
     for (const argv of [
       ['dlq', 'show', id],
       ['dlq', 'show', foreign.id!],
+      ['dlq', 'show', id, '--json'],
       ['dlq', 'list', '--json'],
       ['dlq', 'list'],
     ]) {
@@ -101,6 +102,16 @@ describe('what readers see of an operation carrying credentials', () => {
       json: { name: 'visible-name', password: '[redacted]' },
     });
     expect(shown['sluice dlq list']).toContain(`POST ${url}`);
+    // `dlq show --json`: one line, the object `dlq list --json` prints and the API lists in `items`.
+    const showJson = shown[`sluice dlq show ${id} --json`]!;
+    expect(showJson.split('\n')).toEqual([expect.any(String), '']);
+    const apiItem = (JSON.parse(shown['GET /v1/dead-letters']!) as { items: { id: string }[] }).items.find((item) => item.id === id);
+    const listed = shown['sluice dlq list --json']!.trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { id: string });
+    expect(JSON.parse(showJson)).toEqual(apiItem);
+    expect(JSON.parse(showJson)).toEqual(listed.find((item) => item.id === id));
+    expect(JSON.parse(shown[`sluice dlq show ${id}`]!)).toEqual(JSON.parse(showJson));
     expect(shown[`sluice dlq show ${foreign.id!}`]).toContain('ftp://mirror:redacted@files.example.com/export?token=[redacted]');
 
     // Stored as enqueued: the dead letter in Redis, and the replay's request.

@@ -5,6 +5,7 @@ import { UsageError } from '../../errors.js';
 import { createBatches, type BatchStatus } from '../../outcomes/batches.js';
 import { batchIdArgument } from '../batch-id.js';
 import type { CliContext } from '../context.js';
+import { writeChunk } from '../output.js';
 import { writeResultsCsv } from '../results-csv.js';
 
 export function describeStatus(status: BatchStatus): string {
@@ -46,13 +47,15 @@ export async function resultsCommand(
   if (!(await batches.status(batchId))) return unknownBatch(ctx, batchId);
   const temporary = options.out ? `${options.out}.${process.pid}.tmp` : undefined;
   const out = temporary ? createWriteStream(temporary) : ctx.io.stdout;
+  // Once stdout's reader goes away (`| head -1`) the loop ends, and with it the HSCAN of the batch.
+  const closed = temporary ? new AbortController().signal : ctx.stdoutClosed;
   let count = 0;
   try {
     const results = batches.results(batchId, { failed: options.failed ?? false });
-    if (format === 'csv') count = await writeResultsCsv(results, out);
+    if (format === 'csv') count = await writeResultsCsv(results, out, closed);
     else {
       for await (const line of results) {
-        if (!out.write(`${JSON.stringify(line)}\n`)) await once(out, 'drain');
+        await writeChunk(out, `${JSON.stringify(line)}\n`, closed);
         count += 1;
       }
     }

@@ -75,14 +75,17 @@ function firstLine(text: string): string {
   return line.length > 120 ? `${line.slice(0, 117)}...` : line;
 }
 
-/** `sluice dlq show ID` */
-export async function dlqShowCommand(ctx: CliContext, id: string): Promise<number> {
+/**
+ * `sluice dlq show ID [--json]`: indented JSON to read; `--json` the same object on one line, as
+ * `dlq list --json` prints each dead letter and `GET /v1/dead-letters` lists them in `items`.
+ */
+export async function dlqShowCommand(ctx: CliContext, id: string, options: { json?: boolean } = {}): Promise<number> {
   const entry = await withStore(ctx, (store) => store.get(id));
   if (!entry) {
     ctx.io.stderr.write(`no dead letter ${JSON.stringify(id)} in queue ${ctx.queue}\n`);
     return 1;
   }
-  ctx.io.stdout.write(`${JSON.stringify(redacted(entry), null, 2)}\n`);
+  ctx.io.stdout.write(`${JSON.stringify(redacted(entry), null, options.json ? undefined : 2)}\n`);
   return 0;
 }
 

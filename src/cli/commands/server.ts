@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { ConfigError, SluiceError, UsageError, errorMessage } from '../../errors.js';
 import { createLogger } from '../../observability/logger.js';
 import { assertRedisReachable, closeRedis, createRedisConnection, redactUrl } from '../../redis/connection.js';
@@ -7,7 +5,7 @@ import { parseApiTokens } from '../../server/api-tokens.js';
 import { buildServer } from '../../server/build-server.js';
 import { createFleetMetrics } from '../../observability/fleet-metrics.js';
 import { discoverQueues } from '../../queue/discover-queues.js';
-import { packageRoot } from '../../support/package-root.js';
+import { packageVersion } from '../../support/package-root.js';
 import type { CliContext } from '../context.js';
 
 /** On SIGTERM, requests in flight get this long to finish. */
@@ -107,12 +105,4 @@ function trustProxy(text: string): boolean | number | string[] {
   if (text === 'true') return true;
   if (/^\d+$/.test(text)) return Number(text);
   return text.split(',').map((part) => part.trim());
-}
-
-function packageVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
-  } catch {
-    return '0.0.0';
-  }
 }
