@@ -14,6 +14,7 @@ import {
   limitsResumeCommand,
   limitsSetCommand,
 } from './commands/limits.js';
+import { addScheduleCommands } from './commands/schedule.js';
 
 /** Exit codes: 0 ok, 1 failure (or dead letters, for `wait`), 2 bad input or usage, 3 timeout, 4 Redis not answering. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, timeout: 3, redisUnreachable: 4 } as const;
@@ -107,6 +108,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   addBatchCommands(program, run);
   addDlqCommands(program, run);
   addLimitsCommands(program, run);
+  addScheduleCommands(program, run);
 
   program
     .command('server')
