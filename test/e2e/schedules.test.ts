@@ -11,6 +11,9 @@ import { uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
 import { startTestTarget } from '../helpers/target-server.js';
 
 const redis = useRedisServer();
+/** waitFor, for a check that answers its value once ready (undefined before). */
+const until = async <T>(check: () => Promise<T | undefined>, options?: Parameters<typeof waitFor>[1]): Promise<T> =>
+  (await waitFor(check, options)) as T;
 const cli = useCli(() => ({ REDIS_URL: redis().url }));
 
 interface Shown {
@@ -96,11 +99,11 @@ describe('sluice schedule (built binary)', () => {
     expect((await cli.run(['schedule', 'pause', 'pulse'], { env })).code).toBe(0);
     const pausedAt = Date.now();
 
-    const shown = await waitFor(
+    const shown = await until(
       async () => {
         const result = await cli.run(['schedule', 'show', 'pulse', '--json', '--runs', '50'], { env });
         const current = JSON.parse(result.stdout) as Shown;
-        return current.runs.every((run) => run.batch?.total === 3 && run.batch.pending === 0) && current;
+        return current.runs.every((run) => run.batch?.total === 3 && run.batch.pending === 0) ? current : undefined;
       },
       { timeoutMs: 10_000, what: 'every run sent' },
     );

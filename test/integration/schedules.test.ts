@@ -14,6 +14,9 @@ import { startApiServer } from '../helpers/api-server.js';
 import { testLogger, uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
 
 const redis = useRedisServer();
+/** waitFor, for a check that answers its value once ready (undefined before). */
+const until = async <T>(check: () => Promise<T | undefined>, options?: Parameters<typeof waitFor>[1]): Promise<T> =>
+  (await waitFor(check, options)) as T;
 const config = parseSluiceConfig({ targets: { api: { baseUrl: 'http://127.0.0.1:9', allowPrivateAddresses: true } } }, 'test config');
 const operations = [
   { method: 'POST', url: '/sync', target: 'api', json: { run: '{{run}}' }, idempotencyKey: 'sync-{{run}}-a' },
@@ -63,9 +66,9 @@ describe('schedules (real Redis)', () => {
     await expect(schedules.add('pull', { every: '5s' }, operations)).rejects.toThrow(/has a schedule "pull" already/);
 
     startRunner(queue);
-    const shown = await waitFor(async () => {
+    const shown = await until(async () => {
       const current = await schedules.show('pull');
-      return current.runs.length >= 2 && current;
+      return current.runs.length >= 2 ? current : undefined;
     });
     const batches = createBatches(redis().client, queue);
     for (const run of shown.runs) {
@@ -93,9 +96,9 @@ describe('schedules (real Redis)', () => {
     const resumed = await schedules.resume('pull');
     expect(resumed.paused).toBe(false);
     expect(Date.parse(resumed.nextRunAt!)).toBeGreaterThan(pausedAt);
-    const after = await waitFor(async () => {
+    const after = await until(async () => {
       const current = await schedules.show('pull', { runs: 50 });
-      return current.runs.length > runsAtPause && current;
+      return current.runs.length > runsAtPause ? current : undefined;
     });
     expect(Date.parse(after.runs[0]!.tickAt)).toBeGreaterThanOrEqual(Date.parse(resumed.nextRunAt!));
 
@@ -120,9 +123,9 @@ describe('schedules (real Redis)', () => {
     await waitFor(() => Date.now() > firstTick + 2_500, { intervalMs: 100 });
     const startedAt = Date.now();
     startRunner(queue);
-    const shown = await waitFor(async () => {
+    const shown = await until(async () => {
       const current = await schedules.show('pull', { runs: 50 });
-      return current.runs.length >= 2 && current;
+      return current.runs.length >= 2 ? current : undefined;
     });
     const [late, ...onTime] = [...shown.runs].reverse();
     expect(late).toMatchObject({ tickAt: new Date(firstTick).toISOString(), status });
