@@ -54,6 +54,11 @@ export function queueKeyPattern(queue: string): string {
   return `${PREFIX}:{${queue}}:*`;
 }
 
+/** Every key of a queue's tick queue (BullMQ's, see SCHEDULES_PREFIX), for SCAN. */
+export function schedulesKeyPattern(queue: string): string {
+  return `${SCHEDULES_PREFIX}:{${queue}}:*`;
+}
+
 /** Throws a ValidationError naming the queue when it is not a valid queue name. */
 export function assertQueueName(queue: string): void {
   if (!QUEUE_NAME.test(queue)) {
