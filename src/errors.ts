@@ -167,3 +167,17 @@ export class UsageError extends SluiceError {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** A schedule name that names no schedule of the queue. */
+export class ScheduleNotFoundError extends SluiceError {
+  constructor(queue: string, name: string) {
+    super(`no schedule ${JSON.stringify(name)} in queue ${queue}`, { code: 'SCHEDULE_NOT_FOUND' });
+  }
+}
+
+/** A schedule added under a name the queue already has. */
+export class ScheduleExistsError extends SluiceError {
+  constructor(queue: string, name: string) {
+    super(`queue ${queue} has a schedule ${JSON.stringify(name)} already; remove it first`, { code: 'SCHEDULE_EXISTS' });
+  }
+}

@@ -22,6 +22,16 @@ export {
   type EnqueueManyOptions,
   type EnqueueManySummary,
 } from './queue/producer.js';
+export {
+  createSchedules,
+  type Schedules,
+  type SchedulesOptions,
+  type ScheduleInfo,
+  type ScheduleRunInfo,
+  type AddScheduleOptions,
+} from './schedules/schedules.js';
+export type { ScheduleSpec } from './schedules/schedule-definition.js';
+export type { ScheduleRun } from './schedules/schedule-store.js';
 export { createBatches, waitForBatch, type Batches, type BatchStatus, type WaitOptions } from './outcomes/batches.js';
 export type { ResultLine } from './outcomes/result-line.js';
 export type { JobEnvelope, AttemptRecord } from './queue/job-data.js';

@@ -16,6 +16,7 @@ import {
   limitsResumeCommand,
   limitsSetCommand,
 } from './commands/limits.js';
+import { addScheduleCommands } from './commands/schedule.js';
 
 /**
  * Exit codes: 0 ok (also when stdout's reader went away), 1 failure (or dead letters, for `wait`),
@@ -125,6 +126,7 @@ function buildProgram(io: CliIo, stdoutClosed: AbortSignal, setExit: (code: numb
   addBatchCommands(program, run);
   addDlqCommands(program, run);
   addLimitsCommands(program, run);
+  addScheduleCommands(program, run);
 
   program
     .command('server')

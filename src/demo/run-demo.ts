@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { SluiceError, errorMessage } from '../errors.js';
 import { parseSluiceConfig } from '../config/sluice-config.js';
 import { createBatches, waitForBatch, type BatchStatus } from '../outcomes/batches.js';
-import { queueKeyPattern } from '../redis/keys.js';
+import { queueKeyPattern, schedulesKeyPattern } from '../redis/keys.js';
 import { createProducer, newBatchId } from '../queue/producer.js';
 import { closeRedis, createRedisConnection, redactUrl } from '../redis/connection.js';
 import { redisAnswers, startRedisServer } from '../support/redis-server.js';
@@ -218,10 +218,13 @@ async function removeQueue(redis: ReturnType<typeof createRedisConnection>, queu
   } finally {
     await bull.close();
   }
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', queueKeyPattern(queue), 'COUNT', 1_000);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-  } while (cursor !== '0');
+  // And the keys its workers' schedule runners made on the queue's tick queue.
+  for (const pattern of [queueKeyPattern(queue), schedulesKeyPattern(queue)]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000);
+      cursor = next;
+      if (keys.length) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  }
 }

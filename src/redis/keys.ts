@@ -24,6 +24,13 @@ export function isBatchId(value: unknown): value is string {
   return typeof value === 'string' && BATCH_ID.test(value);
 }
 
+/**
+ * BullMQ's key prefix for the schedules' tick queue of a sluice queue (named like the queue: its
+ * keys are `sluice:schedules:{queue}:…`, in the queue's slot, and not `sluice:{…}:meta`, so queue
+ * discovery never lists it).
+ */
+export const SCHEDULES_PREFIX = `${PREFIX}:schedules`;
+
 /** The BullMQ queue name for a sluice queue: hash-tagged so a Redis Cluster keeps it in one slot. */
 export function bullQueueName(queue: string): string {
   assertQueueName(queue);
@@ -45,6 +52,11 @@ export function queueOfMetaKey(key: string): string {
 /** Every key of a queue, BullMQ's and sluice's, for SCAN. */
 export function queueKeyPattern(queue: string): string {
   return `${PREFIX}:{${queue}}:*`;
+}
+
+/** Every key of a queue's tick queue (BullMQ's, see SCHEDULES_PREFIX), for SCAN. */
+export function schedulesKeyPattern(queue: string): string {
+  return `${SCHEDULES_PREFIX}:{${queue}}:*`;
 }
 
 /** Throws a ValidationError naming the queue when it is not a valid queue name. */
@@ -77,6 +89,15 @@ export function queueKeys(queue: string) {
     batchDeadLetterGroups: (batchId: string) => `${base}:batch:${batchId}:dlq:groups`,
     /** Dead letters whose replay has begun (their batch count is already lowered). */
     replaying: `${base}:dlq:replaying`,
+    /** The names of the queue's schedules (set). */
+    schedules: `${base}:schedules`,
+    /** A schedule's definition (hash: `definition` → JSON; see schedules/schedule-definition.ts). */
+    schedule: (name: string) => `${base}:schedule:${name}`,
+    /** A schedule's operations, one JSON operation per element, `{{run}}` not yet filled in (list). */
+    scheduleOperations: (name: string) => `${base}:schedule:${name}:operations`,
+    /** A schedule's recent runs: batch id → tick time in ms (zset), and batch id → the run as JSON (hash). */
+    scheduleRuns: (name: string) => `${base}:schedule:${name}:runs`,
+    scheduleRunData: (name: string) => `${base}:schedule:${name}:runs:data`,
     /** A placeholder key in the same slot, for scripts whose optional keys are absent. */
     none: `${base}:none`,
     /** BullMQ's lock of a running job (string: the running worker's token); sluice only renews it (keep-job-locks.lua). */

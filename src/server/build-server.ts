@@ -18,6 +18,7 @@ import { NDJSON, isNdjson, operationRoutes } from './routes/operations.js';
 import { batchRoutes } from './routes/batches.js';
 import { deadLetterRoutes } from './routes/dead-letters.js';
 import { limitRoutes } from './routes/limits.js';
+import { scheduleRoutes } from './routes/schedules.js';
 import { healthRoutes } from './routes/health.js';
 import { overviewRoutes } from './routes/overview.js';
 import { sessionRoutes } from './routes/session.js';
@@ -153,6 +154,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     ...batchRoutes({ queues }),
     ...deadLetterRoutes({ queues }),
     ...limitRoutes({ redis: options.redis, limits, defaultQueue }),
+    ...scheduleRoutes({ redis: options.redis, config, defaultQueue }),
     ...overviewRoutes({
       overview: createOverviewReader({
         queues,

@@ -1,3 +1,4 @@
+import { runSchema, scheduleBodySchema, scheduleSchema } from './routes/schedules.js';
 import { z } from 'zod';
 import { operationSchema } from '../operation/schema.js';
 import {
@@ -43,6 +44,9 @@ export const NAMED_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
   LimitChanged: limitChangedSchema,
   Overview: overviewSchema,
   ValidationIssue: validationIssueSchema,
+  Schedule: scheduleSchema,
+  NewSchedule: scheduleBodySchema,
+  ScheduleRun: runSchema,
   Error: errorSchema,
 };
 

@@ -20,6 +20,7 @@ export const PROBLEM_TITLES: Readonly<Record<string, string>> = {
   METHOD_NOT_ALLOWED: 'Method not allowed on this path',
   REQUEST_TIMEOUT: 'The request did not arrive in time',
   CIRCUIT_OFF: 'The limit key has no circuit breaker',
+  SCHEDULE_EXISTS: 'A schedule of that name exists',
   BODY_TOO_LARGE: 'The body is too large',
   TOO_MANY_OPERATIONS: 'Too many operations in one request',
   UNSUPPORTED_MEDIA_TYPE: 'Unsupported Content-Type',

@@ -20,6 +20,7 @@ import { warmUp } from './warm-up.js';
 import { createPageSink } from './page-sink.js';
 import { createProducer, type Producer } from '../queue/producer.js';
 import { wakeCircuitWaiters } from '../queue/wake-jobs.js';
+import { createScheduleRunner, type ScheduleRunner } from '../schedules/schedule-runner.js';
 
 export interface SluiceWorkerOptions {
   /** A Redis URL (the worker opens and closes its own client) or a client to borrow (needs `maxRetriesPerRequest: null`). */
@@ -58,6 +59,10 @@ export interface SluiceWorkerOptions {
   metrics?: boolean;
   /** How often the metrics are published (and once more on close). Default 5,000 ms. */
   metricsIntervalMs?: number;
+  /** Run the queue's schedules' ticks (see schedules/schedule-runner.ts). Default true. */
+  schedules?: boolean;
+  /** How long an idempotency key dedups, for the operations schedules enqueue. Default 86,400 s. */
+  dedupWindowSeconds?: number;
 }
 
 export interface SluiceWorker {
@@ -118,6 +123,7 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
       : warmUp().catch((error: unknown) => logger.warn({ err: error }, 'warm-up failed; taking jobs anyway'));
   const started = warm.then(() => {
     if (closing) return;
+    parts.schedules?.run();
     worker.run().catch((error: unknown) => logger.error({ err: error }, 'worker stopped on an error'));
     // Seen by /metrics at once, not one interval later (publish() never rejects).
     void publisher?.publish();
@@ -128,15 +134,12 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
     logger.info({ deadlineMs: deadline }, 'worker stopping: no new jobs; waiting for in-flight jobs');
     await started;
     const closed = worker.close();
+    const ticksClosed = parts.schedules?.close();
     const timer = setTimeout(() => {
       logger.warn('shutdown deadline reached: aborting in-flight jobs (they are requeued)');
       worker.cancelAllJobs('shutdown');
     }, deadline);
-    await releaseParts(
-      parts,
-      closed.finally(() => clearTimeout(timer)),
-      logger,
-    );
+    await releaseParts(parts, Promise.all([closed.finally(() => clearTimeout(timer)), ticksClosed]), logger);
     logger.info('worker stopped');
   }
 
@@ -164,6 +167,8 @@ interface WorkerParts {
   publisher: MetricsPublisher | undefined;
   /** Paginated operations with forEach enqueue their child operations through this. */
   children: Producer;
+  /** Runs the queue's schedules' ticks, unless `schedules: false`. */
+  schedules: ScheduleRunner | undefined;
 }
 
 function openParts(options: SluiceWorkerOptions, queue: string, config: SluiceConfig, logger: Logger): WorkerParts {
@@ -203,12 +208,24 @@ function openParts(options: SluiceWorkerOptions, queue: string, config: SluiceCo
     ? createMetricsPublisher({ redis, registry: metrics.registry, queue, logger, ...(intervalMs !== undefined ? { intervalMs } : {}) })
     : undefined;
   const children = createProducer({ connection: redis, queue, config });
-  return { redis, ownsConnection, http, ownsHttp, outcomes, limiter, metrics, publisher, children };
+  const schedules =
+    options.schedules === false
+      ? undefined
+      : createScheduleRunner({
+          redis,
+          queue,
+          config,
+          logger,
+          ...(options.dedupWindowSeconds !== undefined ? { dedupWindowSeconds: options.dedupWindowSeconds } : {}),
+          ...(options.batchRetentionSeconds !== undefined ? { batchRetentionSeconds: options.batchRetentionSeconds } : {}),
+        });
+  return { redis, ownsConnection, http, ownsHttp, outcomes, limiter, metrics, publisher, children, schedules };
 }
 
 /** Closes the parts once the worker has (`workerClosed`), in reverse order of creation, each even when an earlier one failed. */
 async function releaseParts(parts: WorkerParts, workerClosed: Promise<unknown>, logger: Logger): Promise<void> {
   const releases: [string, () => Promise<unknown>][] = [
+    // The worker and the schedule runner (stopped together).
     ['worker', () => workerClosed],
     // After the last job: the final counts are published while Redis is still open.
     ['metrics publisher', () => parts.publisher?.close() ?? Promise.resolve()],

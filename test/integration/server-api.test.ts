@@ -413,6 +413,10 @@ describe('HTTP API: readiness and the OpenAPI document', () => {
       '/v1/operations',
       '/v1/operations/{id}',
       '/v1/overview',
+      '/v1/schedules',
+      '/v1/schedules/{name}',
+      '/v1/schedules/{name}/pause',
+      '/v1/schedules/{name}/resume',
     ]);
     const enqueue = doc.paths['/v1/operations']!['post']!;
     expect(enqueue['x-sluice-role']).toBe('enqueue');

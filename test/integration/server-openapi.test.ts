@@ -42,6 +42,12 @@ const OPERATION_IDS = [
   'getOverview',
   'signIn',
   'signOut',
+  'listSchedules',
+  'getSchedule',
+  'addSchedule',
+  'pauseSchedule',
+  'resumeSchedule',
+  'removeSchedule',
 ];
 
 type Operation = { operationId: string; 'x-sluice-role'?: string; responses: Record<string, Record<string, unknown>> };

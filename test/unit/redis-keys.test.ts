@@ -43,6 +43,11 @@ const PATTERNS: Record<string, RegExp> = {
   deadLetterGroupLatest: new RegExp(`^sluice:\\{(${NAME})\\}:dlq:groups:latest$`),
   replaying: new RegExp(`^sluice:\\{(${NAME})\\}:dlq:replaying$`),
   none: new RegExp(`^sluice:\\{(${NAME})\\}:none$`),
+  schedules: new RegExp(`^sluice:\\{(${NAME})\\}:schedules$`),
+  schedule: new RegExp(`^sluice:\\{(${NAME})\\}:schedule:(${NAME})$`),
+  scheduleOperations: new RegExp(`^sluice:\\{(${NAME})\\}:schedule:(${NAME}):operations$`),
+  scheduleRuns: new RegExp(`^sluice:\\{(${NAME})\\}:schedule:(${NAME}):runs$`),
+  scheduleRunData: new RegExp(`^sluice:\\{(${NAME})\\}:schedule:(${NAME}):runs:data$`),
   // BullMQ's lock of a job: sluice's job ids start with k-, u- or p- (a replay adds .rN), so no other family ends so.
   stalled: new RegExp(`^sluice:\\{(${NAME})\\}:stalled$`),
   jobLock: new RegExp(`^sluice:\\{(${NAME})\\}:([kup]-[^:]+):lock$`),
@@ -76,6 +81,10 @@ const BATCHES = [
   'none',
   'srv1',
   'srv1.results',
+  'operations',
+  'runs',
+  'runs.data',
+  'schedules',
   '_',
   'y'.repeat(128),
 ];

@@ -277,7 +277,7 @@ function inputFormat(file: string, options: EnqueueCommandOptions): InputFormat 
   return format;
 }
 
-async function readTemplate(path: string): Promise<{ name: string; value: unknown }> {
+export async function readTemplate(path: string): Promise<{ name: string; value: unknown }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
