@@ -17,7 +17,7 @@ export interface TestPki {
   caFile: string;
   /** A certificate and key for `127.0.0.1` and `localhost`. */
   server: { certFile: string; keyFile: string };
-  /** A certificate and key for `orders.internal.test` only (not for its IP). */
+  /** A certificate and key for SERVER_NAME only (not for its IP). */
   namedServer: { certFile: string; keyFile: string };
   /** A client certificate (CN `sluice-worker`) and its key. */
   client: { certFile: string; keyFile: string };
@@ -29,7 +29,8 @@ export interface TestPki {
 }
 
 export const PASSPHRASE = 'correct horse battery staple';
-export const SERVER_NAME = 'orders.internal.test';
+/** The name the named server's certificate is issued for (the one docs/configuration.md uses). */
+export const SERVER_NAME = 'ledger.internal.example';
 
 const openssl = (dir: string, args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
 
