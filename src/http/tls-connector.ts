@@ -13,8 +13,9 @@ export type TlsConnectOptions = Pick<ConnectionOptions, 'ca' | 'cert' | 'key' | 
  */
 export function keepTlsAlerts(connect: buildConnector.connector): buildConnector.connector {
   return (options, callback) =>
-    connect(options, (error, socket) => {
-      if (error || !socket) return callback(error ?? new Error('no socket'), null);
+    connect(options, (...args) => {
+      if (args[0]) return callback(...args);
+      const socket = args[1];
       let alert: Error | undefined;
       socket.on('error', (raised: Error & { code?: unknown }) => {
         if (!alert && typeof raised.code === 'string' && tlsFailure(raised.code)) alert = raised;
