@@ -88,6 +88,19 @@ export class RequestError extends SluiceError {
   }
 }
 
+/**
+ * The TLS handshake with the target failed in a way that asking again will not cure: a server
+ * certificate that is not trusted, expired or for another name; a client certificate the server
+ * refused or required; no protocol version both sides accept. `code` says which (TLS_CERT_UNTRUSTED,
+ * TLS_CERT_EXPIRED, TLS_CERT_NAME_MISMATCH, TLS_CLIENT_CERT_REFUSED, TLS_PROTOCOL_VERSION,
+ * TLS_HANDSHAKE_FAILED). Never retried: the target's tls settings (or the server) must change first.
+ */
+export class TlsError extends SluiceError {
+  constructor(message: string, code: string, cause?: unknown) {
+    super(message, { code, cause });
+  }
+}
+
 /** A connection refused by sluice itself: the address is internal and no target allows it. Never retried. */
 export class AddressRefusedError extends SluiceError {
   constructor(message: string) {

@@ -11,6 +11,9 @@ export {
   type Target,
   type Limits,
 } from './config/sluice-config.js';
+export { type TargetTls } from './config/tls-schema.js';
+// For a caller that builds its own HttpClient: the `tls` option, read as a worker reads it.
+export { loadTargetTls, type TlsMaterial } from './config/tls-files.js';
 export { parseEnv, envSchema, type Env } from './config/env.js';
 export {
   createProducer,

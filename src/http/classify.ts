@@ -6,6 +6,7 @@ import {
   RequestError,
   ShutdownAbortError,
   TimeoutError,
+  TlsError,
 } from '../errors.js';
 import { checkJson } from '../operation/json-schema.js';
 import type { Operation } from '../operation/schema.js';
@@ -57,7 +58,10 @@ export function classifyError(error: unknown): AttemptClass {
   if (error instanceof TimeoutError || error instanceof NetworkError || error instanceof FileAccessError) {
     return { kind: 'retry', retryAfterMs: undefined, code: error.code };
   }
-  if (error instanceof RequestError || error instanceof AddressRefusedError) return { kind: 'permanent', code: error.code };
+  // A TLS failure (untrusted certificate, refused client certificate) needs the config or the server to change first.
+  if (error instanceof RequestError || error instanceof AddressRefusedError || error instanceof TlsError) {
+    return { kind: 'permanent', code: error.code };
+  }
   // Unknown failures are treated as transient: retrying is bounded, losing an operation is not.
   return { kind: 'retry', retryAfterMs: undefined, code: 'UNKNOWN' };
 }

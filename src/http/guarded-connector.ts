@@ -2,6 +2,7 @@ import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
 import { buildConnector } from 'undici';
 import { AddressRefusedError } from '../errors.js';
+import type { TlsConnectOptions } from './tls-connector.js';
 
 /** A reason to refuse connecting `hostname`:`port` to `address`, or undefined. */
 export type Refuse = (hostname: string, port: number, address: string) => string | undefined;
@@ -9,8 +10,9 @@ export type Refuse = (hostname: string, port: number, address: string) => string
 /**
  * undici's own connector, with every address checked: an IP literal before connecting, a name on
  * each address DNS gives (only the allowed ones are tried), so a rebinding name cannot get through.
+ * `tls`: a target's CA, client certificate and server name, for every connection this connector makes.
  */
-export function guardedConnector(timeout: number, refuse: Refuse): buildConnector.connector {
+export function guardedConnector(timeout: number, refuse: Refuse, tls: TlsConnectOptions = {}): buildConnector.connector {
   // One connector per host and port (each keeps its TLS sessions); its lookup knows whom it checks for.
   const connectors = new Map<string, buildConnector.connector>();
   const connectTo = (hostname: string, port: number): buildConnector.connector => {
@@ -25,7 +27,7 @@ export function guardedConnector(timeout: number, refuse: Refuse): buildConnecto
         return callback(null, allowed[0]!.address, allowed[0]!.family);
       });
     };
-    const connector = buildConnector({ timeout, lookup } as buildConnector.BuildOptions);
+    const connector = buildConnector({ ...tls, timeout, lookup } as buildConnector.BuildOptions);
     // Bounded (an allowedHosts "*" fleet meets many hosts): forgetting one only costs its TLS sessions.
     if (connectors.size >= 256) connectors.clear();
     connectors.set(`${hostname}:${port}`, connector);

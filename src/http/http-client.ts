@@ -1,5 +1,5 @@
-import { Agent, type Dispatcher } from 'undici';
-import { NetworkError, SluiceError, RequestError, ShutdownAbortError, TimeoutError, errorMessage } from '../errors.js';
+import { Agent, buildConnector, type Dispatcher } from 'undici';
+import { NetworkError, SluiceError, RequestError, ShutdownAbortError, TimeoutError, TlsError, errorMessage } from '../errors.js';
 import type { RequestSpec } from './request-spec.js';
 import { ACCEPT_ENCODING } from './decode-body.js';
 import { readCappedBody, type CappedBody } from './read-body.js';
@@ -11,6 +11,8 @@ import { prepareDownloadPaths, type DownloadPaths } from './safe-path.js';
 import { openUploadBody } from './upload-body.js';
 import { followRedirects } from './redirects.js';
 import { guardedConnector } from './guarded-connector.js';
+import { keepTlsAlerts, type TlsConnectOptions } from './tls-connector.js';
+import { tlsFailure } from './tls-failures.js';
 
 export interface HttpClientOptions {
   /** Largest response body kept in a result, in bytes; the rest is read and dropped. Default 8 KiB. */
@@ -31,6 +33,12 @@ export interface HttpClientOptions {
    * undefined. The connection is refused before any byte is sent (see config/destinations.ts).
    */
   refuseAddress?: (hostname: string, port: number, address: string) => string | undefined;
+  /**
+   * TLS settings per origin (`https://host[:port]`, as `URL.origin` writes it): a private CA, a
+   * client certificate, the server name. Connections to that origin, and only those, use them: a
+   * redirect elsewhere does not take a client certificate along.
+   */
+  tls?: ReadonlyMap<string, TlsConnectOptions>;
 }
 
 export interface HttpResponseSummary {
@@ -76,22 +84,30 @@ const REQUEST_ID_HEADERS = ['x-request-id', 'request-id', 'x-amzn-requestid', 'x
 export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const maxBodyBytes = options.maxBodyBytes ?? 8 * 1024;
   const maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
-  const agents = new Map<number, Agent>();
+  const agents = new Map<string, Agent>();
+  const timeouts = new Set<number>();
   let closing: Promise<void> | undefined;
 
-  function agentFor(requestedMs: number): Agent {
+  function agentFor(requestedMs: number, origin: string): Agent {
     // Operations choose their own connect timeout; past a few distinct values, round them up to
     // whole seconds so that the number of pools stays small.
     const connectTimeoutMs =
-      agents.has(requestedMs) || agents.size < MAX_EXACT_AGENTS ? requestedMs : Math.ceil(requestedMs / 1_000) * 1_000;
-    let agent = agents.get(connectTimeoutMs);
+      timeouts.has(requestedMs) || timeouts.size < MAX_EXACT_AGENTS ? requestedMs : Math.ceil(requestedMs / 1_000) * 1_000;
+    timeouts.add(connectTimeoutMs);
+    // An origin with TLS settings of its own gets pools of its own.
+    const tls = options.tls?.get(origin);
+    const key = tls ? `${connectTimeoutMs} ${origin}` : String(connectTimeoutMs);
+    let agent = agents.get(key);
     if (!agent) {
+      const connector = options.refuseAddress
+        ? guardedConnector(connectTimeoutMs, options.refuseAddress, tls)
+        : buildConnector({ ...tls, timeout: connectTimeoutMs });
       agent = new Agent({
-        connect: options.refuseAddress ? guardedConnector(connectTimeoutMs, options.refuseAddress) : { timeout: connectTimeoutMs },
+        connect: keepTlsAlerts(connector),
         keepAliveTimeout: options.keepAliveTimeoutMs ?? 10_000,
         ...(options.connectionsPerOrigin ? { connections: options.connectionsPerOrigin } : {}),
       });
-      agents.set(connectTimeoutMs, agent);
+      agents.set(key, agent);
     }
     return agent;
   }
@@ -112,7 +128,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     const combined = controller.signal;
     const started = performance.now();
     const dispatch = async (request: RequestSpec) =>
-      agentFor(request.timeouts.connect).request({
+      agentFor(request.timeouts.connect, request.url.origin).request({
         origin: request.url.origin,
         path: `${request.url.pathname}${request.url.search}`,
         method: request.method,
@@ -232,6 +248,12 @@ function toSluiceError(error: unknown, spec: RequestSpec, signal: AbortSignal | 
   if (error instanceof SluiceError) return error;
   if (timedOut) return new TimeoutError('total', spec.timeouts.total, error);
   const code = (error as { code?: unknown } | null)?.code;
+  const tls = typeof code === 'string' ? tlsFailure(code) : undefined;
+  if (tls && typeof code === 'string') {
+    // Node's own words for a verification failure; an alert's message is OpenSSL's, with file and line.
+    const detail = code.startsWith('ERR_SSL_') ? code : `${code}: ${errorMessage(error)}`;
+    return new TlsError(`${spec.method} ${spec.url.origin}${spec.url.pathname} failed: ${tls.what} (${detail})`, tls.code, error);
+  }
   switch (code) {
     case 'UND_ERR_CONNECT_TIMEOUT':
       return new TimeoutError('connect', spec.timeouts.connect, error);

@@ -11,10 +11,11 @@ export const REDACTED = '[redacted]';
 
 /**
  * Names (of headers, query parameters, object keys) whose values are withheld: authorization,
- * cookies, API keys, tokens, secrets, passwords, credentials, sessions, signatures, private keys.
+ * cookies, API keys, tokens, secrets, passwords and passphrases, credentials, sessions, signatures,
+ * private keys.
  */
 const CREDENTIAL_NAME =
-  /authori[sz]ation|cookie|api[-_.]?key|^key$|^x-[\w-]*-key$|token|secret|passw(?:or)?d|^pwd$|credential|session|signature|^sig$|private[-_]?key|^auth$|^x-auth/i;
+  /authori[sz]ation|cookie|api[-_.]?key|^key$|^x-[\w-]*-key$|token|secret|passw(?:or)?d|passphrase|^pwd$|credential|session|signature|^sig$|private[-_]?key|^auth$|^x-auth/i;
 
 export function isCredentialName(name: string): boolean {
   return CREDENTIAL_NAME.test(name);

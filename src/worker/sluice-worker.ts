@@ -13,6 +13,7 @@ import { createMetricsPublisher, type MetricsPublisher } from '../observability/
 import { createLimiter, type Limiter } from '../limits/limiter.js';
 import { destinationPolicyOf } from '../operation/parse-operation.js';
 import { assertSecrets, createCredentials } from '../auth/credentials.js';
+import { loadTargetTls, type TlsMaterial } from '../config/tls-files.js';
 import { createProcessor } from './processor.js';
 import { newBullWorker } from './bull-worker.js';
 import { deadLetterOutcome } from '../outcomes/dead-letter.js';
@@ -53,7 +54,7 @@ export interface SluiceWorkerOptions {
   maxInSlotWaitMs?: number;
   /** Run the job path against a loopback server before taking jobs (see warm-up.ts). Default true. */
   warmUp?: boolean;
-  /** Use this HTTP client instead of making one (borrowed). */
+  /** Use this HTTP client instead of making one (borrowed; the targets' `tls` settings are then its maker's to apply). */
   http?: HttpClient;
   /** Count requests, retries, dead letters and token requests, and publish them to Redis for `sluice server`'s `/metrics`. Default true. */
   metrics?: boolean;
@@ -85,7 +86,9 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
   const env = options.env ?? {};
   // Before anything is opened: missing secrets stop the worker with every problem listed.
   assertSecrets(config, env);
-  const parts = openParts(options, queue, config, logger);
+  // Read once, here: a file that cannot be used stops the worker; the material stays in this process.
+  const tls = loadTargetTls(config, env);
+  const parts = openParts(options, queue, config, tls, logger);
   const { redis, http, outcomes, limiter, metrics, publisher } = parts;
   const credentials = createCredentials({ config, env, redis, http, logger, ...(metrics ? { onTokenRequest: metrics.tokenRequest } : {}) });
   const pages = createPageSink({
@@ -171,7 +174,13 @@ interface WorkerParts {
   schedules: ScheduleRunner | undefined;
 }
 
-function openParts(options: SluiceWorkerOptions, queue: string, config: SluiceConfig, logger: Logger): WorkerParts {
+function openParts(
+  options: SluiceWorkerOptions,
+  queue: string,
+  config: SluiceConfig,
+  tls: Map<string, TlsMaterial>,
+  logger: Logger,
+): WorkerParts {
   const ownsConnection = typeof options.connection === 'string';
   const redis =
     typeof options.connection === 'string'
@@ -184,6 +193,7 @@ function openParts(options: SluiceWorkerOptions, queue: string, config: SluiceCo
       maxBodyBytes: options.resultMaxBytes ?? 8_192,
       ...(options.maxResponseBytes !== undefined ? { maxResponseBytes: options.maxResponseBytes } : {}),
       ...destinationPolicyOf(config),
+      tls,
     });
   const outcomes = createOutcomeStore(redis, queue, options.batchRetentionSeconds ?? 7 * 86_400);
   const maxInSlotWaitMs = options.maxInSlotWaitMs;

@@ -82,6 +82,8 @@ describe('redaction: what readers are shown of an operation or job', () => {
       'client_secret',
       'password',
       'private_key',
+      'passphrase',
+      'key_passphrase',
       'signature',
       'sig',
       'key',
