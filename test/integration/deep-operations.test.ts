@@ -26,9 +26,12 @@ describe('POST /v1/operations with an operation nested 5,000 levels deep', () =>
       headers: { 'content-type': 'application/json' },
     });
     expect(array.status).toBe(400);
-    expect(await array.json()).toEqual({
+    expect(array.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
+    expect(await array.json()).toMatchObject({
+      type: '/problems/validation-failed',
+      status: 400,
       code: 'VALIDATION_FAILED',
-      message: '1 of 2 operations are invalid; nothing was enqueued',
+      detail: '1 of 2 operations are invalid; nothing was enqueued',
       errors: [
         {
           index: 1,
