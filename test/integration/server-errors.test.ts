@@ -111,3 +111,33 @@ describe('problem details', () => {
     expect(await problemOf(refused)).toMatchObject({ status: 401, code: 'UNAUTHORIZED', instance: '/v1/limits' });
   });
 });
+
+describe('an empty body sent as application/json', () => {
+  it('is no body: routes that take none answer as without the header; routes that need one name it', async () => {
+    const api = await start();
+    const json = { 'content-type': 'application/json' };
+    // A route that takes no body (many clients send the header on every request).
+    const pause = await api.call('/v1/limits/api.example.com/pause', { method: 'POST', role: 'admin', headers: json, body: '' });
+    expect(pause.status).toBe(200);
+    const reset = await api.call('/v1/limits/api.example.com', { method: 'DELETE', role: 'admin', headers: json, body: '' });
+    expect(reset.status).toBe(200);
+    // A route whose body is JSON: the body is missing, named as such.
+    const set = await api.call('/v1/limits/api.example.com', { method: 'PUT', role: 'admin', headers: json, body: '' });
+    expect(set.status).toBe(400);
+    expect(await problemOf(set)).toMatchObject({ code: 'VALIDATION_FAILED', errors: [expect.objectContaining({ path: 'body' })] });
+    // Enqueueing nothing is still its own error.
+    const enqueue = await api.call('/v1/operations', { method: 'POST', role: 'enqueue', headers: json, body: '' });
+    expect(enqueue.status).toBe(400);
+    expect(await problemOf(enqueue)).toMatchObject({ code: 'EMPTY_BODY' });
+    // Bad JSON stays bad JSON, and a poisoned prototype is refused as before.
+    const bad = await api.call('/v1/limits/api.example.com', { method: 'PUT', role: 'admin', headers: json, body: '{"rps":' });
+    expect(await problemOf(bad)).toMatchObject({ status: 400, code: 'BAD_JSON' });
+    const poisoned = await api.call('/v1/limits/api.example.com', {
+      method: 'PUT',
+      role: 'admin',
+      headers: json,
+      body: '{"__proto__":{"x":1},"requestsPerSecond":5}',
+    });
+    expect(poisoned.status).toBe(400);
+  });
+});
