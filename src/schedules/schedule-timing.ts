@@ -27,6 +27,15 @@ export function cronProblem(cron: string, tz: string | undefined): { field: 'cro
       return { field: 'tz', message: `${JSON.stringify(tz)} is not a time zone (use an IANA name such as Europe/Berlin or UTC)` };
     }
   }
+  // cron-parser pads a short expression with zeros in front ("0 2 * *" runs at 00:00 on the 2nd),
+  // which is never what was meant.
+  const fields = cron.trim().split(/\s+/).length;
+  if (fields !== 5 && fields !== 6) {
+    return {
+      field: 'cron',
+      message: `${JSON.stringify(cron)} has ${fields} field${fields === 1 ? '' : 's'}; expected 5 (minute hour day month weekday) or 6 (seconds first)`,
+    };
+  }
   try {
     if (getNextMillis(0, repeatOptions({ cron, tz })) === undefined) return { field: 'cron', message: 'never matches a time' };
   } catch (error) {

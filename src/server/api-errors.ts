@@ -57,6 +57,11 @@ export interface ErrorBody {
   errors?: readonly ApiIssue[];
 }
 
+/** A ValidationError's first line, `invalid schedule "x"`: its issues are in `errors`, so no trailing colon introducing them. */
+function validationSummary(error: ValidationError): string {
+  return error.message.split('\n')[0]!.replace(/:$/, '');
+}
+
 /** Maps any error to a status, a code and a message. Unknown errors say nothing of their internals. */
 export function errorResponse(error: unknown): { statusCode: number; body: ErrorBody; unexpected: boolean } {
   // What stopped an enqueue part-way decides the answer (a 503 when Redis went away).
@@ -71,7 +76,7 @@ export function errorResponse(error: unknown): { statusCode: number; body: Error
   if (error instanceof ValidationError) {
     return {
       statusCode: 400,
-      body: { code: 'VALIDATION_FAILED', message: error.message.split('\n')[0]!, errors: error.issues.map((issue) => ({ ...issue })) },
+      body: { code: 'VALIDATION_FAILED', message: validationSummary(error), errors: error.issues.map((issue) => ({ ...issue })) },
       unexpected: false,
     };
   }

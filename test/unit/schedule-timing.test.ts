@@ -70,6 +70,22 @@ describe('cronProblem', () => {
     expect(cronProblem('every night', undefined)).toMatchObject({ field: 'cron' });
     expect(cronProblem('61 * * * *', undefined)).toMatchObject({ field: 'cron' });
   });
+
+  it.each([
+    ['0 2 * *', 4],
+    ['0', 1],
+    ['@daily', 1],
+    ['0 0 2 * * * *', 7],
+  ])('refuses %j, which has %i fields, rather than padding it', (cron, fields) => {
+    expect(cronProblem(cron, undefined)).toEqual({
+      field: 'cron',
+      message: expect.stringContaining(`has ${fields} field`) as unknown as string,
+    });
+  });
+
+  it('takes 6 fields, seconds first', () => {
+    expect(cronProblem('30 0 2 * * *', 'UTC')).toBeUndefined();
+  });
 });
 
 describe('run names', () => {
