@@ -68,6 +68,7 @@ export async function assertRedisReachable(redis: Redis, url: string, timeoutMs 
       timeoutMs,
       status: redis.status,
       host: hostOf(url),
+      tls: /^rediss:/i.test(url),
     });
     const where = redactUrl(url);
     const message =

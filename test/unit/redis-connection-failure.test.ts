@@ -68,6 +68,12 @@ describe('describeConnectionFailure: what a failed first PING says', () => {
       'no connection within 2000 ms',
     ],
     [
+      'rediss:// to a Redis without TLS: the handshake never ends',
+      { timedOut: true, status: 'connecting', tls: true },
+      'REDIS_UNREACHABLE',
+      'no TLS connection within 2000 ms',
+    ],
+    [
       'refusals until the timeout (a worker never gives up on its command)',
       { timedOut: true, status: 'reconnecting', lastError: socket('ECONNREFUSED') },
       'REDIS_UNREACHABLE',
