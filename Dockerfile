@@ -3,8 +3,8 @@
 #   docker build -t sluice .                                    # Node 22.23 (the default below)
 #   docker build -t sluice --build-arg NODE_VERSION=22.24 .     # another 22.x minor
 # A minor, not a major: the tag `22.23-bookworm-slim` moves only with 22.23's patch releases, so a
-# rebuild gets security fixes and never a new minor by surprise. 22 is the oldest Node package.json's
-# "engines" allows (some dependencies require it); 22.23 was its newest minor when this was pinned.
+# rebuild gets security fixes and never a new minor by surprise. package.json's "engines" allows
+# ^20.18.1 || >=22; the image runs 22, the newer LTS, and 22.23 was its newest minor when pinned.
 ARG NODE_VERSION=22.23
 
 # 1. Production dependencies only. --ignore-scripts: msgpackr-extract's install script only looks for

@@ -16,6 +16,8 @@ export const envSchema = z.object({
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL')
+    // ioredis parses it with WHATWG URL: a port past 65535 or a space would throw "Invalid URL" later.
+    .refine((url) => URL.canParse(url), 'not a valid URL (a port from 1 to 65535; spaces and other special characters percent-encoded)')
     .default('redis://127.0.0.1:6379'),
   SLUICE_CONFIG: z.string().min(1).optional(),
   SLUICE_QUEUE: z.string().regex(QUEUE_NAME, 'letters, digits, _ . - (at most 100)').default('default'),

@@ -16,6 +16,8 @@ export interface ConnectionFailureInput {
   status: string;
   /** The host of REDIS_URL, to name in an unknown-host message. */
   host: string;
+  /** REDIS_URL is rediss://: a connection counts only once its TLS handshake is done. */
+  tls?: boolean;
 }
 
 export interface ConnectionFailure {
@@ -109,6 +111,14 @@ export function describeConnectionFailure(input: ConnectionFailureInput): Connec
         code: 'REDIS_UNREACHABLE',
         reason: `connected, but no answer within ${input.timeoutMs} ms`,
         hint: `Is it a Redis server, and not stopped or overloaded? ${CHECK_URL}`,
+      };
+    }
+    // A plain Redis takes a TLS ClientHello as an unfinished command and waits: the handshake hangs.
+    if (input.tls) {
+      return {
+        code: 'REDIS_UNREACHABLE',
+        reason: `no TLS connection within ${input.timeoutMs} ms`,
+        hint: `Does the server on that port speak TLS? A Redis without TLS needs redis://, not rediss://. Or is the address right, or a firewall dropping packets? ${CHECK_URL}`,
       };
     }
     return {

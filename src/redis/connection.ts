@@ -68,6 +68,7 @@ export async function assertRedisReachable(redis: Redis, url: string, timeoutMs 
       timeoutMs,
       status: redis.status,
       host: hostOf(url),
+      tls: /^rediss:/i.test(url),
     });
     const where = redactUrl(url);
     const message =
@@ -91,9 +92,13 @@ function hostOf(url: string): string {
   }
 }
 
-/** A Redis URL without its password, for messages. */
+/**
+ * A Redis URL without its password, for messages and logs. The user part ends at the last `@`
+ * before the path (as URL parsers read it, so `:p@ss@host` hides all of `p@ss`), and ioredis also
+ * takes a `?password=` from the query.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/?#]*):[^/?#]*@/i, '$1:***@').replace(/([?&]password=)[^&#]*/gi, '$1***');
 }
 
 /** Closes a client we own: QUIT, falling back to a hard disconnect when Redis is gone. */

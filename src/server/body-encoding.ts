@@ -12,15 +12,19 @@ const DECODERS = { gzip: createGunzip, deflate: createInflate, br: createBrotliD
 
 export type BodyEncoding = keyof typeof DECODERS;
 
+/** RFC 9110 §8.4.1.3: a recipient should take `x-gzip` as `gzip`. */
+const ALIASES: Readonly<Record<string, string>> = { 'x-gzip': 'gzip' };
+
 /**
  * The coding a `Content-Encoding` header asks for: null for none (or `identity`), else one the
  * route accepts; anything else (another coding, or several stacked) is a 415 naming those it takes.
  */
 export function requestCoding(header: string | undefined, accepted: readonly BodyEncoding[], where: string): BodyEncoding | null {
-  const codings = (header ?? '')
+  const sent = (header ?? '')
     .split(',')
     .map((coding) => coding.trim().toLowerCase())
     .filter((coding) => coding !== '' && coding !== 'identity');
+  const codings = sent.map((coding) => ALIASES[coding] ?? coding);
   if (codings.length === 0) return null;
   if (codings.length === 1 && (accepted as readonly string[]).includes(codings[0]!)) return codings[0] as BodyEncoding;
   const takes = accepted.length > 0 ? `Content-Encoding ${accepted.join(', ')} or none` : 'no Content-Encoding';
@@ -28,7 +32,7 @@ export function requestCoding(header: string | undefined, accepted: readonly Bod
   throw new ApiError(
     415,
     'UNSUPPORTED_CONTENT_ENCODING',
-    `Content-Encoding ${codings.join(', ')} is not supported: ${where} takes ${takes}`,
+    `Content-Encoding ${sent.join(', ')} is not supported: ${where} takes ${takes}`,
     undefined,
     {
       'accept-encoding': accepted.length > 0 ? accepted.join(', ') : 'identity',

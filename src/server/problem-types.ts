@@ -21,6 +21,9 @@ export const PROBLEM_TITLES: Readonly<Record<string, string>> = {
   REQUEST_TIMEOUT: 'The request did not arrive in time',
   CIRCUIT_OFF: 'The limit key has no circuit breaker',
   SCHEDULE_EXISTS: 'A schedule of that name exists',
+  // bull-board's guard (/dashboard): actions that would bypass the dead-letter queue or strand batches.
+  REPLAY_DEAD_LETTERS_INSTEAD: 'Replay dead letters instead',
+  WOULD_STRAND_BATCHES: 'The batches would never finish',
   BODY_TOO_LARGE: 'The body is too large',
   TOO_MANY_OPERATIONS: 'Too many operations in one request',
   UNSUPPORTED_MEDIA_TYPE: 'Unsupported Content-Type',

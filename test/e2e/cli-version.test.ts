@@ -34,7 +34,7 @@ describe('sluice --version', () => {
   it('works from the packed package, run from another directory', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sluice-pack-'));
     dirs.push(dir);
-    // --ignore-scripts: `prepare` would rebuild dist/ under the other tests' feet.
+    // --ignore-scripts: `prepack` would rebuild dist/ under the other tests' feet.
     const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: ROOT, timeout: 60_000 });
     const [{ filename }] = JSON.parse(stdout) as [{ filename: string }];
     await run('tar', ['-xzf', join(dir, filename), '-C', dir]);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { describeConnectionFailure, type ConnectionFailureInput } from '../../src/redis/connection-failure.js';
+import { redactUrl } from '../../src/redis/connection.js';
 
 const named = (name: string, message: string) => Object.assign(new Error(message), { name });
 const socket = (code: string, message = `connect ${code} 10.0.0.7:6380`) => Object.assign(new Error(message), { code });
@@ -67,6 +68,12 @@ describe('describeConnectionFailure: what a failed first PING says', () => {
       'no connection within 2000 ms',
     ],
     [
+      'rediss:// to a Redis without TLS: the handshake never ends',
+      { timedOut: true, status: 'connecting', tls: true },
+      'REDIS_UNREACHABLE',
+      'no TLS connection within 2000 ms',
+    ],
+    [
       'refusals until the timeout (a worker never gives up on its command)',
       { timedOut: true, status: 'reconnecting', lastError: socket('ECONNREFUSED') },
       'REDIS_UNREACHABLE',
@@ -78,5 +85,25 @@ describe('describeConnectionFailure: what a failed first PING says', () => {
     expect(failure.code).toBe(code);
     expect(failure.reason).toBe(reason);
     expect(failure.hint).toMatch(/REDIS_URL/);
+  });
+});
+
+describe('redactUrl: the URL a message shows', () => {
+  it.each([
+    ['redis://127.0.0.1:6380', 'redis://127.0.0.1:6380'],
+    ['redis://:s3cret@redis.invalid:6379/0', 'redis://:***@redis.invalid:6379/0'],
+    ['rediss://app:s3cret@10.0.0.7:6380/2', 'rediss://app:***@10.0.0.7:6380/2'],
+    // Unencoded, the last `@` ends the password (as ioredis's URL parser reads it): none of it shows.
+    ['redis://:p@ss@127.0.0.1:6379', 'redis://:***@127.0.0.1:6379'],
+    ['redis://app:a:b@c@127.0.0.1:6379/1', 'redis://app:***@127.0.0.1:6379/1'],
+    ['redis://:p%40ss@127.0.0.1:6379', 'redis://:***@127.0.0.1:6379'],
+    // ioredis reads options from the query, a password too.
+    ['redis://127.0.0.1:6379/?password=s3cret', 'redis://127.0.0.1:6379/?password=***'],
+    ['redis://127.0.0.1:6379/0?db=1&password=s3cret&family=6', 'redis://127.0.0.1:6379/0?db=1&password=***&family=6'],
+    // An ACL user without a password has nothing to hide; an `@` in the path is no user part.
+    ['redis://app@127.0.0.1:6379', 'redis://app@127.0.0.1:6379'],
+    ['redis://127.0.0.1:6379/0#a:b@c', 'redis://127.0.0.1:6379/0#a:b@c'],
+  ])('%s → %s', (url, shown) => {
+    expect(redactUrl(url)).toBe(shown);
   });
 });

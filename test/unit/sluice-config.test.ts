@@ -211,6 +211,16 @@ describe('parseEnv', () => {
     expect(error.message).toMatch(/^invalid configuration in the environment:/);
   });
 
+  it.each(['redis://:s3cret@127.0.0.1:99999', 'redis://127.0.0.1:6379 /0', 'redis://[::1:6379'])(
+    'rejects REDIS_URL=%s, which ioredis cannot parse',
+    (url) => {
+      const error = configError(() => parseEnv({ REDIS_URL: url }));
+      expect(error.issues.map((issue) => issue.path)).toEqual(['REDIS_URL']);
+      expect(error.issues[0]?.message).toMatch(/^not a valid URL/);
+      expect(error.message).not.toContain('s3cret');
+    },
+  );
+
   it.each(['0', '1.5', '5001', '-3'])('rejects SLUICE_CONCURRENCY=%s', (value) => {
     const error = configError(() => parseEnv({ SLUICE_CONCURRENCY: value }));
     expect(error.issues.map((issue) => issue.path)).toEqual(['SLUICE_CONCURRENCY']);
