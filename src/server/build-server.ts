@@ -119,15 +119,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
   // NDJSON is read by its route as a stream; plain text is not an accepted body.
   app.addContentTypeParser(NDJSON, (_request, payload, done) => done(null, payload));
-  // Many clients send `Content-Type: application/json` on every request, with or without a body: an
-  // empty body is no body (a route that needs one says so), not a 400 for a POST that takes none.
-  const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, text, done) => {
-    const body = text.toString();
-    if (body === '') return done(null, undefined);
-    return parseJson(request, body, done);
-  });
+  acceptEmptyJson(app);
   app.removeContentTypeParser('text/plain');
   app.setErrorHandler((error, request, reply) => handleError(error, request, reply));
   answerUnroutedRequests(app, ROUTER_OPTIONS);
@@ -233,4 +225,18 @@ function check<T>(schema: z.ZodType<T> | undefined, value: unknown, where: 'path
   }));
   if (where === 'path') throw new ApiError(404, 'NOT_FOUND', `no such resource: ${issues.map((issue) => issue.message).join('; ')}`);
   throw invalid(`invalid ${where === 'body' ? 'request body' : 'query parameters'}`, issues);
+}
+
+/**
+ * Many clients send `Content-Type: application/json` on every request, with or without a body: an
+ * empty body is no body (a route that needs one says so), not a 400 for a POST that takes none.
+ */
+function acceptEmptyJson(app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, text, done) => {
+    const body = text.toString();
+    if (body === '') return done(null, undefined);
+    return parseJson(request, body, done);
+  });
 }

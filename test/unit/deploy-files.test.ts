@@ -391,6 +391,19 @@ describe('config/sluice.config.example.json', () => {
 });
 
 describe('the package', () => {
+  it('ships every file the README links to, so its links work where npm shows it', async () => {
+    const packed = new Set((JSON.parse(stdoutOf(await packList)) as [{ files: { path: string }[] }])[0].files.map((file) => file.path));
+    const targets = [...read('README.md').matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)]
+      .map((match) => match[1]!)
+      // The CI script, the example config and .env.example belong to a checkout (config/ stays out of the image).
+      .filter(
+        (target) => !/^[a-z]+:/.test(target) && !target.startsWith('.ci/') && !target.startsWith('config/') && target !== '.env.example',
+      );
+    expect(targets.length).toBeGreaterThan(5);
+    const missing = [...new Set(targets)].filter((target) => !packed.has(target.replace(/^\.\//, '')));
+    expect(missing, 'README links to files the package does not ship').toEqual([]);
+  });
+
   it('has an MIT LICENSE, as package.json says, and ships it', async () => {
     expect(pkg.license).toBe('MIT');
     const license = read('LICENSE');
