@@ -35,6 +35,8 @@ export const envSchema = z.object({
   SLUICE_METRICS_INTERVAL_MS: int(0, 60_000)
     .refine((ms) => ms === 0 || ms >= 100, 'expected 0 (off) or at least 100')
     .default(5_000),
+  /** Whether workers and the server add prom-client's process_* and nodejs_* metrics (they cost a worker ~5–10 % CPU per job at full speed). */
+  SLUICE_PROCESS_METRICS: z.enum(['true', 'false'], { error: 'expected true or false' }).default('true'),
   /** `token:role,token:role` (roles read, enqueue, admin); required by `sluice server`. Parsed by server/api-tokens.ts. */
   SLUICE_API_TOKENS: z.string().optional(),
   SLUICE_SERVER_HOST: z.string().min(1).default('127.0.0.1'),

@@ -58,6 +58,8 @@ export interface SluiceWorkerOptions {
   http?: HttpClient;
   /** Count requests, retries, dead letters and token requests, and publish them to Redis for `sluice server`'s `/metrics`. Default true. */
   metrics?: boolean;
+  /** Publish the process's `process_*` and `nodejs_*` metrics with the worker's own. Default true. */
+  processMetrics?: boolean;
   /** How often the metrics are published (and once more on close). Default 5,000 ms. */
   metricsIntervalMs?: number;
   /** Run the queue's schedules' ticks (see schedules/schedule-runner.ts). Default true. */
@@ -212,7 +214,7 @@ function openParts(
       );
     },
   });
-  const metrics = options.metrics === false ? undefined : createWorkerMetrics();
+  const metrics = options.metrics === false ? undefined : createWorkerMetrics({ processMetrics: options.processMetrics !== false });
   const intervalMs = options.metricsIntervalMs;
   const publisher = metrics
     ? createMetricsPublisher({ redis, registry: metrics.registry, queue, logger, ...(intervalMs !== undefined ? { intervalMs } : {}) })

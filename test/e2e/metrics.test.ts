@@ -32,7 +32,11 @@ describe('metrics of worker processes (built binary)', () => {
     });
     await cli.allowLocal(target.url);
     const env = { SLUICE_QUEUE: queue, SLUICE_METRICS_INTERVAL_MS: '200', SLUICE_API_TOKENS: `${READER}:read` };
-    const workers = await cli.startWorkers(2, { concurrency: 4, env });
+    // The second worker turns its process metrics off (SLUICE_PROCESS_METRICS=false).
+    const workers = [
+      ...(await cli.startWorkers(1, { concurrency: 4, env })),
+      ...(await cli.startWorkers(1, { concurrency: 4, env: { ...env, SLUICE_PROCESS_METRICS: 'false' } })),
+    ];
     const server = cli.spawn(['server', '--port', '0'], { env });
     const base = String((await server.waitForLog('server listening'))['address']);
     const scrape = async () => {
@@ -96,11 +100,13 @@ describe('metrics of worker processes (built binary)', () => {
     expect(text.sum('sluice_queue_jobs', { queue, state: 'completed' })).toBe(80);
 
     // Each process's default metrics: the workers' under their worker label, the server's own unlabelled.
-    for (const id of perWorker.keys()) {
-      expect(text.sum('process_resident_memory_bytes', { worker: id, queue })).toBeGreaterThan(0);
-      expect(text.sum('nodejs_heap_size_used_bytes', { worker: id, queue })).toBeGreaterThan(0);
-      expect(text.samples('process_start_time_seconds', { worker: id })).toHaveLength(1);
-    }
+    const idOf = (pid: number) => [...perWorker.keys()].find((key) => key.startsWith(`${hostname()}:${pid}:`))!;
+    const [withProcess, without] = [idOf(workers[0]!.pid), idOf(workers[1]!.pid)];
+    expect(text.sum('process_resident_memory_bytes', { worker: withProcess, queue })).toBeGreaterThan(0);
+    expect(text.sum('nodejs_heap_size_used_bytes', { worker: withProcess, queue })).toBeGreaterThan(0);
+    expect(text.samples('process_start_time_seconds', { worker: withProcess })).toHaveLength(1);
+    expect(text.samples('process_start_time_seconds', { worker: without })).toHaveLength(0);
+    expect(text.samples('nodejs_heap_size_used_bytes', { worker: without })).toHaveLength(0);
     const own = (name: string) => text.samples(name).filter((sample) => sample.labels['worker'] === undefined);
     expect(own('process_cpu_seconds_total')).toHaveLength(1);
     expect(own('nodejs_version_info')[0]?.labels['version']).toMatch(/^v\d+\./);

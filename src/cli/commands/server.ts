@@ -42,7 +42,12 @@ export async function serverCommand(ctx: CliContext, options: ServerCommandOptio
   try {
     await assertRedisReachable(redis, env.REDIS_URL);
     // /metrics: every worker's published counters, and the queues' and limiters' state at scrape time.
-    const metrics = createFleetMetrics({ redis, config: ctx.config, queues: () => discoverQueues(redis) });
+    const metrics = createFleetMetrics({
+      redis,
+      config: ctx.config,
+      queues: () => discoverQueues(redis),
+      processMetrics: ctx.env.SLUICE_PROCESS_METRICS === 'true',
+    });
     const app = await buildServer({
       redis,
       tokens,

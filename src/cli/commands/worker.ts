@@ -40,6 +40,7 @@ export async function workerCommand(ctx: CliContext, options: { concurrency?: st
       // Published to Redis for `sluice server`'s /metrics; 0 turns it off.
       metrics: env.SLUICE_METRICS_INTERVAL_MS > 0,
       metricsIntervalMs: env.SLUICE_METRICS_INTERVAL_MS || 5_000,
+      processMetrics: env.SLUICE_PROCESS_METRICS === 'true',
     });
     const stopped = new Promise<void>((resolve) => {
       let signals = 0;
