@@ -223,7 +223,15 @@ function check<T>(schema: z.ZodType<T> | undefined, value: unknown, where: 'path
     path: issue.path ? `${where}.${issue.path}` : where,
     message: issue.message,
   }));
-  if (where === 'path') throw new ApiError(404, 'NOT_FOUND', `no such resource: ${issues.map((issue) => issue.message).join('; ')}`);
+  if (where === 'path') {
+    // A path part that cannot name anything (`/v1/batches//results`): say which part, and why.
+    const params = (value ?? {}) as Record<string, unknown>;
+    const parts = issuesFromZod(parsed.error.issues).map(({ path, message }) => {
+      const name = String(path ?? '').split('.')[0] ?? '';
+      return params[name] === '' ? `the {${name}} part of the path is empty` : `{${name}}: ${message}`;
+    });
+    throw new ApiError(404, 'NOT_FOUND', `no such resource: ${parts.join('; ')}`);
+  }
   throw invalid(`invalid ${where === 'body' ? 'request body' : 'query parameters'}`, issues);
 }
 

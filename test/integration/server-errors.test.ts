@@ -141,3 +141,15 @@ describe('an empty body sent as application/json', () => {
     expect(poisoned.status).toBe(400);
   });
 });
+
+describe('a path part that names nothing', () => {
+  it('is a 404 that says which part of the path is wrong', async () => {
+    const api = await start();
+    const empty = await api.call('/v1/batches//results', { role: 'read' });
+    expect(empty.status).toBe(404);
+    expect(await problemOf(empty)).toMatchObject({ code: 'NOT_FOUND', detail: 'no such resource: the {id} part of the path is empty' });
+    const bad = await api.call(`/v1/batches/${'x'.repeat(300)}`, { role: 'read' });
+    expect(bad.status).toBe(404);
+    expect(((await problemOf(bad)) as { detail: string }).detail).toMatch(/^no such resource: \{id\}: \S/);
+  });
+});
