@@ -167,6 +167,7 @@ describe('parseEnv', () => {
       SLUICE_LOCK_DURATION_MS: 30_000,
       SLUICE_STALLED_INTERVAL_MS: 30_000,
       SLUICE_METRICS_INTERVAL_MS: 5_000,
+      SLUICE_PROCESS_METRICS: 'true',
       SLUICE_SERVER_HOST: '127.0.0.1',
       SLUICE_SERVER_PORT: 3_000,
       SLUICE_API_MAX_BODY_BYTES: 32 * 1024 * 1024,
@@ -230,5 +231,11 @@ describe('parseEnv', () => {
     const error = configError(() => parseEnv({ SLUICE_QUEUE: 'a b', LOG_LEVEL: 'verbose' }));
     expect(error.issues.map((issue) => issue.path).sort()).toEqual(['LOG_LEVEL', 'SLUICE_QUEUE']);
     expect(error.issues).toContainEqual({ path: 'SLUICE_QUEUE', message: 'letters, digits, _ . - (at most 100)' });
+  });
+
+  it('takes SLUICE_PROCESS_METRICS=true|false and names anything else', () => {
+    expect(parseEnv({ SLUICE_PROCESS_METRICS: 'false' }).SLUICE_PROCESS_METRICS).toBe('false');
+    const error = configError(() => parseEnv({ SLUICE_PROCESS_METRICS: 'no' }));
+    expect(error.issues).toEqual([{ path: 'SLUICE_PROCESS_METRICS', message: 'expected true or false' }]);
   });
 });
