@@ -3,7 +3,7 @@ import type { SluiceConfig } from '../config/sluice-config.js';
 import { limiterKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
 import { SluiceError } from '../errors.js';
-import { circuitOf } from './limit-keys.js';
+import { circuitOf, configuredSpecs } from './limit-keys.js';
 import { isForgotten, limitStatus, readKeys, type LimitStatus } from './limit-status.js';
 
 export type { LimitStatus };
@@ -15,18 +15,24 @@ export interface LimitChange {
   concurrency?: number | null;
 }
 
+/** Who waits in a key's line after a change, in order, and the key's slot spacing from now on (0: no rate). */
+export interface LineAfterChange {
+  holders: string[];
+  intervalMs: number;
+}
+
 export interface LimitsAdmin {
   list(): Promise<LimitStatus[]>;
   /**
    * Overrides a key for every worker within a second; `ttlMs` makes it temporary. Returns who waits
    * in the key's line: the jobs delayed until about their turn at the old rate (see wakeDeferredJobs).
    */
-  set(key: string, change: LimitChange, ttlMs?: number): Promise<string[]>;
+  set(key: string, change: LimitChange, ttlMs?: number): Promise<LineAfterChange>;
   pause(key: string): Promise<void>;
   /** Lifts an operator pause and any Retry-After pause. */
   resume(key: string): Promise<void>;
   /** Removes an override: the key follows the config file again. Returns the deferred jobs' holders, as set. */
-  reset(key: string): Promise<string[]>;
+  reset(key: string): Promise<LineAfterChange>;
   /**
    * Opens or closes a key's circuit by hand; returns the transition made ('' when it was so already).
    * After a close, wake the jobs that waited for it (wakeCircuitWaiters).
@@ -39,9 +45,12 @@ export function createLimitsAdmin(options: { redis: Redis; config: SluiceConfig 
   const admin = defineScript(redis, 'limit-admin-5');
   const circuitAdmin = defineScript(redis, 'circuit-admin-4');
 
-  /** Applies a change; returns who waits in the key's line. */
-  const change = async (key: string, ttlMs: number, fields: (string | number)[], clear = false): Promise<string[]> => {
-    return (await admin(
+  const specOf = configuredSpecs(config);
+
+  /** Applies a change; returns who waits in the key's line, and its pace from now on. */
+  const change = async (key: string, ttlMs: number, fields: (string | number)[], clear = false): Promise<LineAfterChange> => {
+    const spec = specOf(key);
+    const [intervalUs, ...holders] = (await admin(
       limiterKeys.index,
       limiterKeys.version,
       limiterKeys.state(key),
@@ -50,8 +59,11 @@ export function createLimitsAdmin(options: { redis: Redis; config: SluiceConfig 
       key,
       ttlMs,
       clear ? '1' : '0',
+      spec.rate,
+      spec.burst,
       ...fields,
-    )) as string[];
+    )) as [number, ...string[]];
+    return { holders, intervalMs: Number(intervalUs) / 1_000 };
   };
 
   async function list(): Promise<LimitStatus[]> {
@@ -70,7 +82,7 @@ export function createLimitsAdmin(options: { redis: Redis; config: SluiceConfig 
     return readings.filter((reading) => !forgotten.includes(reading)).map((reading) => limitStatus(reading, config, now));
   }
 
-  async function set(key: string, limitChange: LimitChange, ttlMs = 0): Promise<string[]> {
+  async function set(key: string, limitChange: LimitChange, ttlMs = 0): Promise<LineAfterChange> {
     const fields: (string | number)[] = [];
     for (const name of ['rate', 'burst', 'concurrency'] as const) {
       const value = limitChange[name];

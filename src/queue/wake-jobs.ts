@@ -4,6 +4,8 @@ import { QUEUE_NAME } from '../config/env.js';
 import { openBullQueue } from './bull-queue.js';
 import { limiterKeys } from '../redis/keys.js';
 import { sleep } from '../support/sleep.js';
+import { DEFAULT_MAX_IN_SLOT_WAIT_MS, lineWindow, onDueGrid, queuedDelayMs } from '../limits/line.js';
+import type { LineAfterChange } from '../limits/limits-admin.js';
 
 /** Jobs looked up at once. */
 const CHUNK = 200;
@@ -27,34 +29,49 @@ export function parseBookingHolder(holder: string): { queue: string | undefined;
 }
 
 /**
- * Moves the booked jobs from BullMQ's delayed sets to the front of their queues now, so they run
- * (and book a new slot) at once. For jobs deferred for a rate-limit slot whose key an operator just
- * made faster: without this they would sleep until their old, slower slots. `holders` are what
+ * Brings the jobs in a key's line forward to about their turn at the key's new pace: those within
+ * the window (the head) to the front of their queues now, each one further back to when the line
+ * will have moved it there (never later than it was due). For jobs deferred for a rate-limit slot
+ * whose key an operator just made faster: without this they would sleep until their old, slower
+ * turns; all woken at once, most would be fetched only to be sent away again. `line` is what
  * `LimitsAdmin.set`/`reset` return; a bare job id is looked for in `fallbackQueue`. Jobs that are not
- * delayed any more (running, done, gone) are skipped. Returns how many were woken, per queue.
+ * delayed any more (running, done, gone) are skipped. Returns how many were brought forward, per queue.
  */
-export async function wakeDeferredJobs(redis: Redis, holders: readonly string[], fallbackQueue: string): Promise<Record<string, number>> {
-  const byQueue = new Map<string, string[]>();
-  for (const holder of holders) {
+export async function wakeDeferredJobs(redis: Redis, line: LineAfterChange, fallbackQueue: string): Promise<Record<string, number>> {
+  const { holders, intervalMs } = line;
+  const window = lineWindow(DEFAULT_MAX_IN_SLOT_WAIT_MS, intervalMs);
+  const now = Date.now();
+  const byQueue = new Map<string, { jobId: string; delayMs: number }[]>();
+  holders.forEach((holder, position) => {
     const { queue = fallbackQueue, jobId } = parseBookingHolder(holder);
-    byQueue.set(queue, [...(byQueue.get(queue) ?? []), jobId]);
-  }
+    const place = { position, window, intervalMs, startInMs: 0 };
+    const delayMs = intervalMs <= 0 || position < window ? 0 : onDueGrid(queuedDelayMs(place, DEFAULT_MAX_IN_SLOT_WAIT_MS), now);
+    byQueue.set(queue, [...(byQueue.get(queue) ?? []), { jobId, delayMs }]);
+  });
   const woken: Record<string, number> = {};
-  for (const [queue, jobIds] of [...byQueue].sort(([a], [b]) => a.localeCompare(b))) woken[queue] = await wakeInQueue(redis, queue, jobIds);
+  for (const [queue, jobs] of [...byQueue].sort(([a], [b]) => a.localeCompare(b))) woken[queue] = await wakeInQueue(redis, queue, jobs);
   return woken;
 }
 
-async function wakeInQueue(redis: Redis, queueName: string, jobIds: readonly string[]): Promise<number> {
+async function wakeInQueue(redis: Redis, queueName: string, jobs: readonly { jobId: string; delayMs: number }[]): Promise<number> {
   const queue = openBullQueue(redis, queueName);
   let woken = 0;
   try {
-    for (let start = 0; start < jobIds.length; start += CHUNK) {
+    for (let start = 0; start < jobs.length; start += CHUNK) {
       const results = await Promise.all(
-        jobIds.slice(start, start + CHUNK).map(async (id) => {
-          const job = await Job.fromId(queue, id);
+        jobs.slice(start, start + CHUNK).map(async ({ jobId, delayMs }) => {
+          const job = await Job.fromId(queue, jobId);
           if (!job || !(await job.isDelayed())) return false;
-          // It may have come due or been taken between the two calls: then it needs no waking.
-          return job.promote().then(
+          // It may have come due or been taken between the calls: then it needs no waking.
+          if (delayMs <= 0)
+            return job.promote().then(
+              () => true,
+              () => false,
+            );
+          // BullMQ's delayed score is the due time × 0x1000 (and a counter): bring it forward only.
+          const score = await redis.zscore(queue.keys['delayed']!, jobId);
+          if (score === null || Math.floor(Number(score) / 0x1000) <= Date.now() + delayMs) return false;
+          return job.changeDelay(delayMs).then(
             () => true,
             () => false,
           );
@@ -95,7 +112,8 @@ export async function wakeCircuitWaiters(
     const started = Date.now();
     const popped = await redis.zpopmin(limiterKeys.circuitWaiting(limitKey), round);
     const holders = popped.filter((_, i) => i % 2 === 0);
-    if (holders.length > 0) woken += totalWoken(await wakeDeferredJobs(redis, holders, fallbackQueue));
+    // The circuit's own slow start paces them: every one popped is woken now.
+    if (holders.length > 0) woken += totalWoken(await wakeDeferredJobs(redis, { holders, intervalMs: 0 }, fallbackQueue));
     if (holders.length < round) return woken;
     await pause(Math.max(0, 1_000 - (Date.now() - started)));
   }

@@ -1,7 +1,7 @@
 import { UsageError } from '../../errors.js';
 import { totalWoken, wakeCircuitWaiters, wakeDeferredJobs } from '../../queue/wake-jobs.js';
 import { parseDuration as parseDurationText, parseLimitChange } from '../../limits/limit-change.js';
-import { createLimitsAdmin, type LimitStatus } from '../../limits/limits-admin.js';
+import { createLimitsAdmin, type LimitStatus, type LineAfterChange } from '../../limits/limits-admin.js';
 import type { CliContext } from '../context.js';
 
 async function admin(ctx: CliContext) {
@@ -150,9 +150,9 @@ export function parseDuration(text: string): number {
  * about their turn at the old rate, and find it at the new one now (a raised limit speeds a waiting
  * backlog up at once).
  */
-async function woken(ctx: CliContext, holders: string[]): Promise<string> {
-  if (holders.length === 0) return '';
-  const perQueue = await wakeDeferredJobs(await ctx.redis(), holders, ctx.queue);
+async function woken(ctx: CliContext, line: LineAfterChange): Promise<string> {
+  if (line.holders.length === 0) return '';
+  const perQueue = await wakeDeferredJobs(await ctx.redis(), line, ctx.queue);
   const count = totalWoken(perQueue);
   const queues = Object.entries(perQueue);
   const where = queues.length === 1 ? `queue ${queues[0]![0]}` : `queues ${queues.map(([queue, n]) => `${queue} (${n})`).join(', ')}`;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Redis } from 'ioredis';
-import type { LimitsAdmin } from '../../limits/limits-admin.js';
+import type { LimitsAdmin, LineAfterChange } from '../../limits/limits-admin.js';
 import { parseLimitChange } from '../../limits/limit-change.js';
 import { totalWoken, wakeCircuitWaiters, wakeDeferredJobs } from '../../queue/wake-jobs.js';
 import { SluiceError } from '../../errors.js';
@@ -25,8 +25,8 @@ export function limitRoutes(options: LimitRoutesOptions): AnyRoute[] {
   const { limits, redis } = options;
   const statusOf = async (key: string) => (await limits.list()).find((entry) => entry.key === key);
   /** Jobs deferred under the old schedule, in any queue, book again at once (as `sluice limits set` does). */
-  const wake = async (queue: string | undefined, holders: string[]) =>
-    totalWoken(await wakeDeferredJobs(redis, holders, queue ?? options.defaultQueue));
+  const wake = async (queue: string | undefined, line: LineAfterChange) =>
+    totalWoken(await wakeDeferredJobs(redis, line, queue ?? options.defaultQueue));
 
   const list = route({
     method: 'GET',
