@@ -139,10 +139,14 @@ function lingerBeforeClosing(socket: Socket | null): void {
   };
 }
 
-function bodyUnread(request: FastifyRequest): boolean {
+/** Whether the request says it has a body (chunked, or a non-zero Content-Length). */
+export function sendsBody(request: FastifyRequest): boolean {
   const { headers } = request;
-  const hasBody = headers['transfer-encoding'] !== undefined || Number(headers['content-length'] ?? 0) > 0;
-  return hasBody && !request.raw.complete;
+  return headers['transfer-encoding'] !== undefined || Number(headers['content-length'] ?? 0) > 0;
+}
+
+function bodyUnread(request: FastifyRequest): boolean {
+  return sendsBody(request) && !request.raw.complete;
 }
 
 /** The one way an error is answered: status, headers and the problem details body. */

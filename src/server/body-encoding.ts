@@ -6,7 +6,7 @@
 import { Transform, type Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError } from './api-errors.js';
+import { ApiError, sendsBody } from './api-errors.js';
 
 const DECODERS = { gzip: createGunzip, deflate: createInflate, br: createBrotliDecompress } as const;
 
@@ -46,10 +46,12 @@ type DecodedBody = Transform & { receivedEncodedLength: number };
 /** A fastify `preParsing` hook: decodes an accepted Content-Encoding; refuses others (415). */
 export function bodyDecoder(accepted: readonly BodyEncoding[], limitBytes: number) {
   return async (request: FastifyRequest, reply: FastifyReply, payload: Readable): Promise<Readable> => {
-    const { headers } = request;
-    const hasBody = headers['transfer-encoding'] !== undefined || Number(headers['content-length'] ?? 0) > 0;
-    if (!hasBody) return payload;
-    const coding = requestCoding(headers['content-encoding'], accepted, `${request.method} ${request.routeOptions.url ?? request.url}`);
+    if (!sendsBody(request)) return payload;
+    const coding = requestCoding(
+      request.headers['content-encoding'],
+      accepted,
+      `${request.method} ${request.routeOptions.url ?? request.url}`,
+    );
     return coding === null ? payload : decoded(payload, coding, limitBytes, reply);
   };
 }
