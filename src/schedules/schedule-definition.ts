@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import type { QueueKeys } from '../redis/keys.js';
 import { type Issue } from '../errors.js';
+import type { SluiceConfig } from '../config/sluice-config.js';
+import { parseOperation } from '../operation/parse-operation.js';
 import { cronProblem, parseEvery, runBatchId, type CatchUp, type Timing } from './schedule-timing.js';
 
 /** A schedule's name: it starts its runs' batch ids (`NAME-20261126T020000Z`), so the same characters. */
@@ -110,4 +112,29 @@ export function scheduleKeys(keys: QueueKeys, name: string) {
     runs: keys.scheduleRuns(name),
     runData: keys.scheduleRunData(name),
   };
+}
+
+/**
+ * Each operation checked as a run enqueues it (`{{run}}` filled in with `run`), against `config`:
+ * every problem, by `operations[i].path`. `onOperation` sees each one as it is read (unfilled).
+ */
+export async function operationIssues(
+  operations: Iterable<unknown> | AsyncIterable<unknown>,
+  config: SluiceConfig,
+  run: string,
+  onOperation?: (operation: unknown) => void,
+): Promise<Issue[]> {
+  const issues: Issue[] = [];
+  let index = 0;
+  for await (const operation of operations) {
+    const parsed = parseOperation(withRun(operation, run), config);
+    if (!parsed.ok) {
+      issues.push(
+        ...parsed.issues.map((issue) => ({ path: `operations[${index}]${issue.path ? `.${issue.path}` : ''}`, message: issue.message })),
+      );
+    }
+    onOperation?.(operation);
+    index += 1;
+  }
+  return issues;
 }

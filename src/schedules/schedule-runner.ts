@@ -1,12 +1,11 @@
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { SluiceConfig } from '../config/sluice-config.js';
-import { EnqueueIncompleteError, errorMessage, formatIssues, type Issue } from '../errors.js';
+import { EnqueueIncompleteError, errorMessage, formatIssues } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import { parseOperation } from '../operation/parse-operation.js';
 import { createProducer } from '../queue/producer.js';
 import { SCHEDULES_PREFIX, bullQueueName } from '../redis/keys.js';
-import { timingOf, withRun } from './schedule-definition.js';
+import { operationIssues, timingOf, withRun } from './schedule-definition.js';
 import { createScheduleStore, type ScheduleRun, type ScheduleStore } from './schedule-store.js';
 import { nextTickAt, runBatchId, tickDecision } from './schedule-timing.js';
 import type { TickData } from './tick-queue.js';
@@ -78,7 +77,7 @@ export function createScheduleRunner(options: ScheduleRunnerOptions): ScheduleRu
     if (job.attemptsMade === 0 && tickDecision({ catchUp: definition.catchUp, tickAtMs, nextTickAtMs, startedAtMs }) === 'skip') {
       return record(name, { ...run, status: 'skipped', error: 'missed: started too late (catchUp: none)' });
     }
-    const issues = await invalidOperations(store, name, batchId, config);
+    const issues = await operationIssues(store.operations(name), config, batchId);
     if (issues.length > 0) {
       // The config changed since the schedule was added: nothing of this run is enqueued, and retrying will not help.
       const shown = formatIssues(issues.slice(0, SHOWN_ISSUES));
@@ -145,17 +144,4 @@ function tickTimeOf(job: Job<TickData>): number {
 
 async function* operationsOfRun(store: ScheduleStore, name: string, run: string): AsyncGenerator<unknown> {
   for await (const operation of store.operations(name)) yield withRun(operation, run);
-}
-
-/** Each operation checked against this worker's config, as it will be enqueued. */
-async function invalidOperations(store: ScheduleStore, name: string, run: string, config: SluiceConfig): Promise<Issue[]> {
-  const issues: Issue[] = [];
-  let index = 0;
-  for await (const operation of operationsOfRun(store, name, run)) {
-    const parsed = parseOperation(operation, config);
-    if (!parsed.ok)
-      issues.push(...parsed.issues.map((issue) => ({ ...issue, path: `operations[${index}]${issue.path ? `.${issue.path}` : ''}` })));
-    index += 1;
-  }
-  return issues;
 }

@@ -1,11 +1,17 @@
 import type { Redis } from 'ioredis';
 import { EMPTY_CONFIG, type SluiceConfig } from '../config/sluice-config.js';
-import { ValidationError, type Issue } from '../errors.js';
-import { parseOperation } from '../operation/parse-operation.js';
+import { ValidationError } from '../errors.js';
 import { createBatches, type BatchStatus } from '../outcomes/batches.js';
 import { closeRedis, createRedisConnection } from '../redis/connection.js';
 import { queueKeys } from '../redis/keys.js';
-import { parseScheduleSpec, sampleRun, timingOf, withRun, type ScheduleDefinition, type ScheduleSpec } from './schedule-definition.js';
+import {
+  operationIssues,
+  parseScheduleSpec,
+  sampleRun,
+  timingOf,
+  type ScheduleDefinition,
+  type ScheduleSpec,
+} from './schedule-definition.js';
 import { createScheduleStore, type ScheduleRun } from './schedule-store.js';
 import { openTickQueue, removeTicks, upsertTicks } from './tick-queue.js';
 
@@ -179,18 +185,7 @@ async function checkOperations(
   run: string,
 ): Promise<unknown[]> {
   const items: unknown[] = [];
-  const issues: Issue[] = [];
-  for await (const operation of operations) {
-    const parsed = parseOperation(withRun(operation, run), config);
-    if (!parsed.ok)
-      issues.push(
-        ...parsed.issues.map((issue) => ({
-          path: `operations[${items.length}]${issue.path ? `.${issue.path}` : ''}`,
-          message: issue.message,
-        })),
-      );
-    items.push(operation);
-  }
+  const issues = await operationIssues(operations, config, run, (operation) => items.push(operation));
   if (items.length === 0) issues.push({ path: 'operations', message: 'a schedule needs at least one operation' });
   if (issues.length) throw new ValidationError('schedule operations', issues);
   return items;
