@@ -76,10 +76,14 @@ describe('fleet metrics from real workers', () => {
     await createLimitsAdmin({ redis: redis().client, config }).pause('metrics-b');
     const fleet = fleetMetrics(config);
     const queue = { queue: p.queue };
-    // The batch counts an outcome just before BullMQ moves its job to completed or failed: wait for both.
+    // The batch counts an outcome just before BullMQ moves its job to completed or failed, and a worker
+    // counts a request when it is answered but a success only after its outcome is written: a snapshot
+    // can fall between the two, so wait for every counter (they only grow) and for the job states.
     const settled = (t: Exposition) =>
       t.sum('sluice_requests_total', queue) === p.target.requests.length &&
       t.sum('sluice_dead_letters_total', queue) === 3 &&
+      t.sum('sluice_operations_succeeded_total', queue) === 6 &&
+      t.sum('sluice_retries_total', queue) === 3 &&
       t.sum('sluice_queue_jobs', { ...queue, state: 'completed' }) === 6 &&
       t.sum('sluice_queue_jobs', { ...queue, state: 'failed' }) === 3;
     const text = await renderUntil(fleet, settled, 'every request and dead letter to be published');
