@@ -120,9 +120,25 @@ export function summarise(results) {
       workerCallsPerOp: med(R.sluiceNoLimit, (run) => run.redis.workerCallsPerOp),
       workerCpuUsPerOp: med(R.sluiceNoLimit, (run) => run.workerCpuUsPerOp),
     };
+  if (R.pacedNoLimit?.length)
+    f.pacedNoLimit = {
+      rate: R.pacedNoLimit[0].rate,
+      processes: R.pacedNoLimit[0].processes,
+      operations: R.pacedNoLimit[0].operations,
+      achievedPerSecond: med(R.pacedNoLimit, (run) => run.achievedPerSecond),
+      workerCallsPerOp: med(R.pacedNoLimit, (run) => run.redis.workerCallsPerOp),
+      workerCpuUsPerOp: med(R.pacedNoLimit, (run) => run.workerCpuUsPerOp),
+      workerCpuRuns: R.pacedNoLimit.map((run) => run.workerCpuUsPerOp),
+      /** Worker CPU per job at this rate ÷ that of the saturated unthrottled run: what running jobs a few at a time costs, with no limiter. */
+      cpuRatio: f.noLimit ? round(med(R.pacedNoLimit, (run) => run.workerCpuUsPerOp) / f.noLimit.workerCpuUsPerOp, 3) : undefined,
+    };
   const noLimitCpu = f.noLimit?.workerCpuUsPerOp;
   for (const [name, targets] of Object.entries(LIMIT_TARGETS)) {
-    if (R[name]?.length) f[name] = limitFigure(R[name], targets, noLimitCpu);
+    if (!R[name]?.length) continue;
+    f[name] = limitFigure(R[name], targets, noLimitCpu);
+    // The limiter's own share: worker CPU per job ÷ that of the same work arriving at the same rate with no limit.
+    if (f.pacedNoLimit && f[name].workerCpuUsPerOp !== undefined && f[name].rate === f.pacedNoLimit.rate)
+      f[name].cpuRatioAtRate = round(f[name].workerCpuUsPerOp / f.pacedNoLimit.workerCpuUsPerOp, 3);
   }
   if (f.stall) {
     const stalls = R.stall.map((run) => run.stall ?? {});
@@ -552,6 +568,16 @@ function costRows(prefix, a, noLimit) {
       bound(t.cpuRatio),
       verdict(a.pass.cpuRatio),
     ],
+    ...(a.cpuRatioAtRate === undefined
+      ? []
+      : [
+          [
+            `${prefix} Worker CPU per op / the same work arriving at ${a.rate}/s with no limit (the limiter's own share)`,
+            number(a.cpuRatioAtRate),
+            '',
+            '',
+          ],
+        ]),
   ];
 }
 
@@ -745,6 +771,11 @@ attempts; the least disturbed is kept, the JSON keeps all).
    arrival) ÷ limit (≥ 0.97); *max starts in any 1 s window* counts every arrival (≤ limit + burst,
    worst run); *rejected* = the strict limiter's 429s (0 in every run). In default mode the 50/s,
    burst 5 shape of the limits issue runs too, warm and cold (batch enqueued before the workers).
+   *Worker CPU per op* is set against two references of the same bench: the unthrottled run (a
+   saturated stream, \`figures.noLimit\`) and the same ${p.binding.operations} POSTs by the same processes arriving at
+   ${p.binding.rate}/s with no limit at either end (\`figures.pacedNoLimit\`): the second ratio
+   (\`cpuRatioAtRate\`) is the limiter's own share; the gap between them is what running jobs a few
+   at a time costs (a syscall and a promise chain per Redis command, nothing batched).
 5. **Fairness** — one worker × ${p.concurrency}, a backlog of ${p.fairness.fastOps} POSTs to an unlimited key with ${p.fairness.slowOps} POSTs
    to a key limited to 2/s spread among them, against the same backlog without the slow key: the
    unlimited key's rate (first to last arrival) with ÷ without (≥ 0.80). The slow key's starts

@@ -39,7 +39,7 @@ const { PREFIX, WORKER_SNAPSHOTS_KEY, bullQueueName, limiterKeys } = await lib('
  */
 export async function runBatch(
   ctx,
-  { label, config, op, operations, processes, concurrency, pollMs, prefilled, started, done, duringRun, timeoutMs = 300_000 },
+  { label, config, op, operations, processes, concurrency, pollMs, prefilled, started, done, duringRun, pacedRate, timeoutMs = 300_000 },
 ) {
   const { redis, redisUrl } = ctx;
   await redis.flushall();
@@ -68,6 +68,24 @@ export async function runBatch(
     const timer = setTimeout(() => void cli.stop(), 60_000);
     const { code, signal } = await cli.exited.finally(() => clearTimeout(timer));
     if (code !== 0) throw new Error(`${label}: sluice enqueue exited with ${code ?? signal}; its output ended with:\n${cli.output()}`);
+  };
+
+  /** The operations arrive at `pacedRate` per second (a chunk every 100 ms) from this process while the workers run. */
+  const enqueuePaced = async () => {
+    const producer = createProducer({ connection: redisUrl, queue, config });
+    try {
+      const perTick = Math.max(1, Math.round(pacedRate / 10));
+      const startedAt = performance.now();
+      for (let sent = 0, tick = 0; sent < operations; tick++) {
+        const count = Math.min(perTick, operations - sent);
+        const chunk = Array.from({ length: count }, (_, i) => op(sent + i));
+        await producer.enqueueMany(chunk, { batchId, collectResults: false });
+        sent += count;
+        await delay(Math.max(0, startedAt + (tick + 1) * 100 - performance.now()));
+      }
+    } finally {
+      await producer.close();
+    }
   };
 
   let enqueueStats;
@@ -110,7 +128,12 @@ export async function runBatch(
     let registryPolls = 0;
     if (!prefilled) registryPolls = await waitForWorkers(redis, queue, workers, label);
     during = duringRun?.(workers);
-    if (!prefilled) {
+    let paced;
+    let pacedError;
+    if (pacedRate) {
+      paced = enqueuePaced();
+      paced.catch((error) => (pacedError = error));
+    } else if (!prefilled) {
       const enqueueStart = performance.now();
       await enqueueWithCli();
       enqueueMs = performance.now() - enqueueStart;
@@ -124,6 +147,7 @@ export async function runBatch(
       status = await batches.status(batchId);
       polls++;
       if (cpuAtStart === undefined && started?.()) cpuAtStart = workers.map((worker) => worker.cpuMs());
+      if (pacedError) throw pacedError;
       if (done ? done() : status && status.pending === 0) break;
       const dead = workers.find((worker) => !worker.running());
       if (dead) throw new Error(`${label}: worker ${dead.pid} exited during the run; its output ended with:\n${dead.output()}`);
@@ -133,6 +157,7 @@ export async function runBatch(
       await delay(pollMs);
     }
     const doneAt = performance.now();
+    await paced;
     stopDuring();
     loopDelay.disable();
     stalls.stop();

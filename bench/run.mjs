@@ -28,7 +28,7 @@ import { parseArgs } from 'node:util';
 import { enqueueFile, runEnqueue, runHttpCeiling, runQueueCeiling } from './ceilings.mjs';
 import { describeMachine } from './machine-load.mjs';
 import { markdown, machineText, soakSectionOf, summarise, textTable, withSoakSection } from './report.mjs';
-import { runAccuracy, runFairness, runLatency, runManyKeys, runThroughput } from './scenarios.mjs';
+import { runAccuracy, runFairness, runLatency, runManyKeys, runPacedNoLimit, runThroughput } from './scenarios.mjs';
 import { killAllWorkersNow, stopAllWorkers } from './worker-processes.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -173,6 +173,8 @@ try {
     if (runs('limits')) {
       const [binding] = await quietly(async () => [await accuracy(`binding-${r}`, params.binding)]);
       add('binding', binding);
+      const [paced] = await quietly(async () => [await pacedNoLimit(`paced-nolimit-${r}`, params.binding)]);
+      add('pacedNoLimit', paced);
       const [cold] = await quietly(async () => [await accuracy(`binding-cold-${r}`, { ...params.binding, prefilled: true })]);
       add('bindingCold', cold);
       // Extras, kept from the limits issue (default mode only, for time): the 50/s shape, warm and cold.
@@ -326,6 +328,15 @@ async function loadPeers() {
     log(`peers skipped: ${results.peersUnavailable}`);
     return undefined;
   }
+}
+
+async function pacedNoLimit(label, { rate, operations, processes, concurrency }) {
+  const run = await runPacedNoLimit(context, { label, rate, operations, processes, concurrency });
+  log(
+    `${label}: ${run.achievedPerSecond}/s arriving at ${rate}/s with no limit, ${run.redis.workerCallsPerOp} Redis commands/op, worker CPU ${run.workerCpuUsPerOp} µs/op, other load ${run.otherLoadCores} cores${problems(run)}`,
+  );
+  assertClean(run);
+  return run;
 }
 
 async function accuracy(label, options) {

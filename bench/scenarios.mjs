@@ -119,6 +119,38 @@ export async function runAccuracy(ctx, { label, rate, burst, operations, process
 }
 
 /**
+ * The binding shape's work without a limit: the same `operations` POSTs to the demo API (no limiter
+ * at either end) by `processes` × `concurrency`, arriving at `rate` per second from the bench
+ * process while the workers run. Worker CPU per operation here is what a job costs at that rate
+ * with no limiter at all: the reference that separates the limiter's cost from the cost of
+ * running jobs a few at a time instead of in a saturated stream.
+ */
+export async function runPacedNoLimit(ctx, { label, rate, operations, processes = 4, concurrency = 50 }) {
+  const api = await startDemoApi({ latencyMs: { min: 2, max: 10 }, failureRate: 0, rateLimitRate: 0 });
+  try {
+    const config = { targets: { demo: { baseUrl: api.url, allowPrivateAddresses: true } }, limits: {} };
+    const op = (i) => ({ target: 'demo', method: 'POST', url: '/records', json: { i } });
+    const run = await runBatch(ctx, {
+      label,
+      config,
+      op,
+      operations,
+      processes,
+      concurrency,
+      pollMs: 100,
+      timeoutMs: (operations / rate) * 2_000 + 60_000,
+      pacedRate: rate,
+      started: () => api.stats().requests > 0,
+      done: () => api.stats().requests >= operations,
+    });
+    const arrivals = api.arrivals();
+    return { ...run.summary, rate, achievedPerSecond: round(((operations - 1) * 1000) / (arrivals.at(-1) - arrivals[0]), 2) };
+  } finally {
+    await api.close();
+  }
+}
+
+/**
  * Fairness: `fastOps` POSTs to an unlimited key with `slowOps` POSTs to a 2/s key spread among
  * them (0 = the unlimited key alone), 1 worker at `concurrency`, prefilled. Over when the unlimited
  * key's target has seen all of its requests (the slow key's backlog is left): its rate from its
