@@ -69,9 +69,11 @@ export type AcquireReply =
       slots: number;
       /** Bit i set: the i-th key's circuit is open and this start is its probe. */
       probesMask: number;
+      /** Bit i set: the i-th key's line runs behind its jobs' times (see line-catch-up.ts). */
+      behindMask: number;
     }
   /** Not its turn: where it stands in line (the job is delayed until about its turn, see line.ts). */
-  | ({ kind: 'queued' } & LinePlace)
+  | ({ kind: 'queued'; behindMask: number } & LinePlace)
   /** A key is at its concurrency limit. */
   | { kind: 'blocked' }
   /** An operator paused a key: look again after about waitMs. */
@@ -83,10 +85,10 @@ export function decodeAcquireReply(raw: unknown): AcquireReply {
   if (!Array.isArray(raw) || !raw.every((value) => typeof value === 'number' && Number.isFinite(value))) {
     throw invalid(raw);
   }
-  const [kind, waitMs, leasedMask, slackMs, intervalMs, slots, probesMask, openForMs] = raw as number[];
+  const [kind, waitMs, leasedMask, slackMs, intervalMs, slots, probesMask, openForMs, behindMask] = raw as number[];
   switch (kind) {
     case ACQUIRE_KIND.go:
-      if (probesMask === undefined) throw invalid(raw);
+      if (behindMask === undefined) throw invalid(raw);
       return {
         kind: 'go',
         waitMs: waitMs!,
@@ -94,12 +96,14 @@ export function decodeAcquireReply(raw: unknown): AcquireReply {
         slackMs: slackMs!,
         intervalMs: intervalMs!,
         slots: slots!,
-        probesMask,
+        probesMask: probesMask!,
+        behindMask,
       };
     case ACQUIRE_KIND.queued: {
-      const [, startInMs, position, window, intervalUs] = raw as number[];
-      if (intervalUs === undefined) throw invalid(raw);
-      return { kind: 'queued', startInMs: startInMs!, position: position!, window: window!, intervalMs: intervalUs / 1_000 };
+      const [, startInMs, position, window, intervalUs, queuedBehind] = raw as number[];
+      if (queuedBehind === undefined) throw invalid(raw);
+      const place = { startInMs: startInMs!, position: position!, window: window!, intervalMs: intervalUs! / 1_000 };
+      return { kind: 'queued', ...place, behindMask: queuedBehind };
     }
     case ACQUIRE_KIND.blocked:
       return { kind: 'blocked' };

@@ -16,6 +16,7 @@ import { createSlotStarts } from './slot-start.js';
 import { createLeases, leaseOf, type Lease } from './leases.js';
 import { createLimitReport, type LimitSignal } from './limit-report.js';
 import { createCircuitReporter, type CircuitTransition, type RequestOutcome } from './circuit-reporter.js';
+import { createCatchUpTrigger, createLineCatchUp } from './line-catch-up.js';
 
 export interface LimiterOptions {
   /** Borrowed client. */
@@ -101,6 +102,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
     },
   });
   let closing: Promise<void> | undefined;
+  const catchUpLines = createCatchUpTrigger(createLineCatchUp(redis, keyState.specOf, maxInSlotWaitMs), logger);
 
   // The heartbeat marks this process live: the report script counts live processes to learn a key's fleet-wide rate.
   async function refresh(): Promise<void> {
@@ -146,6 +148,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
       const sentAt = Date.now();
       const reply = decodeAcquireReply(await acquireScript(...acquireArgs({ ...call, restore })));
       onReply(reply);
+      if ((reply.kind === 'go' || reply.kind === 'queued') && !closing) catchUpLines(keys, reply.behindMask);
       if (reply.kind === 'go') {
         const lease = leaseOf(keys, leaseId, reply.leasedMask);
         const timing = { slot: sentAt + reply.waitMs, slackMs: reply.slackMs, intervalMs: reply.intervalMs };

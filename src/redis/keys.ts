@@ -37,6 +37,11 @@ export function bullQueueName(queue: string): string {
   return `{${queue}}`;
 }
 
+/** One of BullMQ's own keys of a queue (`delayed`, `marker`, …), for sluice's scripts that act on them beside BullMQ's. */
+export function bullQueueKey(queue: string, part: 'delayed' | 'marker'): string {
+  return `${PREFIX}:${bullQueueName(queue)}:${part}`;
+}
+
 /** BullMQ's meta hash of a queue: it exists once the queue was used, and while it has jobs or history. */
 export function queueMetaKey(queue: string): string {
   return `${PREFIX}:{${queue}}:meta`;
@@ -124,6 +129,8 @@ export const limiterKeys = {
   leases: (key: string) => `${LIMITS}:leases:${key}`,
   /** A key's line: the jobs waiting for its slots (zset: holder `{queue}jobId` → ticket; see redis/lua/includes/line.lua). */
   line: (key: string) => `${LIMITS}:line:${key}`,
+  /** Who is having a key's line catch up (string: a caller's token, expiring; see redis/lua/line-catch-up-4.lua). */
+  catchUpClaim: (key: string) => `${LIMITS}:catch-up:${key}`,
   recent429: (key: string) => `${LIMITS}:429:${key}`,
   /** A key's circuit breaker window: attempts and failures per tenth of the window (hash). */
   circuitWindow: (key: string) => `${LIMITS}:circuit:${key}`,

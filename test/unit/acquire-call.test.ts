@@ -21,20 +21,20 @@ describe('ACQUIRE_KIND', () => {
 describe('decodeAcquireReply', () => {
   it.each([
     {
-      raw: [ACQUIRE_KIND.go, 40, 0b10, 15, 10, 1, 0, 0],
-      reply: { kind: 'go', waitMs: 40, leasedMask: 2, slackMs: 15, intervalMs: 10, slots: 1, probesMask: 0 },
+      raw: [ACQUIRE_KIND.go, 40, 0b10, 15, 10, 1, 0, 0, 0],
+      reply: { kind: 'go', waitMs: 40, leasedMask: 2, slackMs: 15, intervalMs: 10, slots: 1, probesMask: 0, behindMask: 0 },
     },
     {
-      raw: [1, 0, 0, 3_600_000, 0, 12, 0, 0],
-      reply: { kind: 'go', waitMs: 0, leasedMask: 0, slackMs: 3_600_000, intervalMs: 0, slots: 12, probesMask: 0 },
+      raw: [1, 0, 0, 3_600_000, 0, 12, 0, 0, 0b10],
+      reply: { kind: 'go', waitMs: 0, leasedMask: 0, slackMs: 3_600_000, intervalMs: 0, slots: 12, probesMask: 0, behindMask: 2 },
     },
     {
-      raw: [ACQUIRE_KIND.go, 0, 0, 15, 10, 1, 0b1, 0],
-      reply: { kind: 'go', waitMs: 0, leasedMask: 0, slackMs: 15, intervalMs: 10, slots: 1, probesMask: 1 },
+      raw: [ACQUIRE_KIND.go, 0, 0, 15, 10, 1, 0b1, 0, 0],
+      reply: { kind: 'go', waitMs: 0, leasedMask: 0, slackMs: 15, intervalMs: 10, slots: 1, probesMask: 1, behindMask: 0 },
     },
     {
-      raw: [ACQUIRE_KIND.queued, 12, 140, 50, 5_000],
-      reply: { kind: 'queued', startInMs: 12, position: 140, window: 50, intervalMs: 5 },
+      raw: [ACQUIRE_KIND.queued, 12, 140, 50, 5_000, 1],
+      reply: { kind: 'queued', startInMs: 12, position: 140, window: 50, intervalMs: 5, behindMask: 1 },
     },
     { raw: [ACQUIRE_KIND.blocked, 0], reply: { kind: 'blocked' } },
     { raw: [ACQUIRE_KIND.paused, 2_000], reply: { kind: 'paused', waitMs: 2_000 } },
@@ -49,8 +49,10 @@ describe('decodeAcquireReply', () => {
     { what: 'an unknown kind', raw: [9, 0] },
     { what: 'a go without its slots', raw: [1, 40, 0, 15, 10] },
     { what: 'a go without its probes', raw: [1, 40, 0, 15, 10, 1] },
+    { what: 'a go without its lines behind', raw: [1, 40, 0, 15, 10, 1, 0, 0] },
     { what: 'an open circuit without how long it has been open', raw: [5, 4_000] },
     { what: 'a queued reply without its place', raw: [2, 12, 140, 50] },
+    { what: 'a queued reply without its lines behind', raw: [2, 12, 140, 50, 5_000] },
     { what: 'a pause without its wait', raw: [4] },
     { what: 'a value that is not a number', raw: [1, '40', 0, 15, 10, 1] },
     { what: 'a value that is not finite', raw: [2, Number.NaN, 0, 0, 0, 1] },

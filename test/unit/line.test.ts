@@ -14,6 +14,7 @@ import {
   queuedDelayMs,
   type LinePlace,
 } from '../../src/limits/line.js';
+import { dueTimesFromNow } from '../../src/limits/line-catch-up.js';
 
 const MAX_WAIT = 250;
 /** 200/s: slots 5 ms apart, a window of 50 positions. */
@@ -96,5 +97,40 @@ describe('onDueGrid', () => {
     expect(onDueGrid(10, 1_017)).toBe(1_050 - 1_017);
     expect(onDueGrid(33, 1_017)).toBe(33);
     expect(onDueGrid(34, 1_017)).toBe(1_100 - 1_017);
+  });
+});
+
+describe('a line that runs behind its jobs’ times catches up', () => {
+  const now = 1_000_000;
+
+  it('re-times each ticket to its turn counted from now: the head at once, the others as the line will reach them', () => {
+    const line = { served: 100, window: 50, intervalMs: 5 };
+    const due = dueTimesFromNow(
+      [
+        { holder: '{q}head', ticket: 120 },
+        { holder: '{q}restored', ticket: 99.5 },
+        { holder: '{q}back', ticket: 500 },
+      ],
+      line,
+      MAX_WAIT,
+      now,
+    );
+    expect(due[0]).toEqual({ holder: '{q}head', dueMs: now });
+    expect(due[1]).toEqual({ holder: '{q}restored', dueMs: now });
+    // Position 400 at 5 ms, to the middle of the window (25 places early): 1,875 ms, on the grid.
+    expect(due[2]!.dueMs).toBe(now + onDueGrid((400 - 25) * 5, now));
+    // Later tickets are never due before earlier ones.
+    const many = dueTimesFromNow(
+      Array.from({ length: 300 }, (_, i) => ({ holder: `{q}j${i}`, ticket: 100 + i })),
+      line,
+      MAX_WAIT,
+      now,
+    );
+    for (let i = 1; i < many.length; i++) expect(many[i]!.dueMs).toBeGreaterThanOrEqual(many[i - 1]!.dueMs);
+  });
+
+  it('with no rate left (the limit was lifted), every job is due at once', () => {
+    const due = dueTimesFromNow([{ holder: '{q}j', ticket: 5_000 }], { served: 0, window: 0, intervalMs: 0 }, MAX_WAIT, now);
+    expect(due).toEqual([{ holder: '{q}j', dueMs: now }]);
   });
 });

@@ -58,6 +58,7 @@ const PATTERNS: Record<string, RegExp> = {
   'limits.override': /^sluice:\{limits\}:override:(.+)$/,
   'limits.leases': /^sluice:\{limits\}:leases:(.+)$/,
   'limits.line': /^sluice:\{limits\}:line:(.+)$/,
+  'limits.catchUpClaim': /^sluice:\{limits\}:catch-up:(.+)$/,
   'limits.recent429': /^sluice:\{limits\}:429:(.+)$/,
   'limits.circuitWindow': /^sluice:\{limits\}:circuit:(.+)$/,
   'limits.circuitWaiting': /^sluice:\{limits\}:circuit-waiting:(.+)$/,

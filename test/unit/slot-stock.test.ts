@@ -12,8 +12,9 @@ const go = (slots: number, intervalMs = 0): AcquireReply => ({
   intervalMs,
   slots,
   probesMask: 0,
+  behindMask: 0,
 });
-const deferred: AcquireReply = { kind: 'queued', startInMs: 500, position: 100, window: 50, intervalMs: 5 };
+const deferred: AcquireReply = { kind: 'queued', startInMs: 500, position: 100, window: 50, intervalMs: 5, behindMask: 0 };
 
 function setup(rate = 0) {
   let t = 100_000;

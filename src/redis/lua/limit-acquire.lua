@@ -37,8 +37,11 @@
     ARGV[8]  restore: '1' when the caller had its turn and missed its slot (it stands at the head)
     ARGV[9 + 5 * (i - 1) ...]  for limit key i: name, rate (requests/s, 0 = none), burst, concurrency (0 = none),
              circuit ('1' when the key's circuit breaker is on)
-  Output: GO {1, waitMs, leased, slackMs, intervalMs, slots, probes}; QUEUED {2, startInMs, position,
-    window, intervalUs}; BLOCKED {3}; PAUSED {4, waitMs}; CIRCUIT_OPEN {5, waitMs, 0, 0, 0, 0, 0, openForMs}
+  Output: GO {1, waitMs, leased, slackMs, intervalMs, slots, probes, 0, behind}; QUEUED {2, startInMs,
+    position, window, intervalUs, behind}; BLOCKED {3}; PAUSED {4, waitMs}; CIRCUIT_OPEN {5, waitMs, 0,
+    0, 0, 0, 0, openForMs}
+    behind   bit mask of the keys whose line runs behind its jobs' times (they come back early): the
+             caller has their delayed jobs re-timed (line-catch-up-4.lua)
     GO       start after waitMs, within slackMs after it
     leased   bit mask of the keys on which a concurrency lease was taken (release after the request)
     intervalMs  the slot spacing of the slowest key (the caller spaces its own late starts by it)
@@ -65,6 +68,8 @@ local now = nowMs()
 local start = now
 -- Whether every key lets this caller book (its position is in the window, or the slot is free).
 local admitted = true
+-- Bit i set: the i-th key's line runs behind its jobs' times; the caller has it catch up.
+local behind = 0
 local ks = {}
 for i = 1, n do
   local kb, ab = 2 + (i - 1) * 5, 9 + (i - 1) * 5
@@ -74,7 +79,7 @@ for i = 1, n do
   local o = redis.call('HMGET', k.override, 'rate', 'burst', 'concurrency', 'paused')
   if o[4] == '1' then return {PAUSED, 2000} end
   local s = redis.call('HMGET', k.state, 'tat', 'line', 'pausedUntil', 'decRate', 'decAt', 'lastSeen', 'effRate', 'rate', 'burst', 'concurrency',
-    'circuit', 'openedAt', 'probeAt', 'probeUntil', 'next', 'served')
+    'circuit', 'openedAt', 'probeAt', 'probeUntil', 'next', 'served', 'behind')
   if circuitOn and s[11] == 'open' then
     -- Open: only the probe goes, once its time has come and no other probe is out.
     local probeAt, probeUntil = tonumber(s[13] or '0'), tonumber(s[14] or '0')
@@ -129,6 +134,15 @@ for i = 1, n do
     -- At its turn it may book up to twice the in-slot wait ahead (the slots just ahead may be
     -- taken by starts that missed theirs); out of turn, only a slot nobody claimed (free now).
     if k.s > now and (k.position >= k.window or k.s - now > 2 * maxWait) then admitted = false end
+    -- A job back from its delay half a window or more before its turn: the line runs behind the
+    -- times its jobs were given (the workers came after the batch, started slowly, one stalled),
+    -- and the jobs due after it would come back early too. Marked behind: the caller has the jobs
+    -- due next re-timed (line-catch-up-4.lua).
+    if k.ticket and k.position >= k.window + math.max(1, k.window / 2) and not s[17] then
+      redis.call('HSET', k.state, 'behind', 1)
+      s[17] = '1'
+    end
+    if s[17] then behind = behind + 2 ^ (i - 1) end
   else
     k.s = math.max(now, k.pausedUntil)
     if k.s - now > maxWait then admitted = false end
@@ -166,7 +180,7 @@ if not go then
       if k.position * k.T > turnAt then position, window, interval, turnAt = k.position, k.window, k.T, k.position * k.T end
     end
   end
-  return {QUEUED, start - now, position, window, math.floor(interval * 1000)}
+  return {QUEUED, start - now, position, window, math.floor(interval * 1000), behind}
 end
 
 -- Slots taken at once: only for one fast key (under a millisecond apart) that is free now, with no
@@ -208,4 +222,4 @@ for i = 1, n do
     probes = probes + 2 ^ (i - 1)
   end
 end
-return {GO, start - now, leased, math.floor(slack), math.floor(interval), slots, probes, 0}
+return {GO, start - now, leased, math.floor(slack), math.floor(interval), slots, probes, 0, behind}

@@ -1,0 +1,113 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { bullQueueKey, limiterKeys } from '../redis/keys.js';
+import { defineScript } from '../redis/scripts.js';
+import type { LimitSpec } from './limit-keys.js';
+import { onDueGrid, queuedDelayMs } from './line.js';
+import type { Logger } from '../observability/logger.js';
+import { parseBookingHolder } from '../queue/wake-jobs.js';
+
+/** How long one caller's claim on a catch-up lasts: if it dies, a later start on the key takes over after this. */
+export const CATCH_UP_CLAIM_MS = 10_000;
+/** The next tickets re-timed in one catch-up (those further back are, when they come near). */
+export const CATCH_UP_TICKETS = 2_000;
+/** Jobs re-timed per script call. */
+const RETIME_CHUNK = 500;
+
+/**
+ * When each ticket's job is due, counted from now: the head (within the window) at once, the others
+ * when the line will have moved them to the middle of the window (line.ts queuedDelayMs), on the
+ * due grid. The arithmetic of a catch-up, without Redis.
+ */
+export function dueTimesFromNow(
+  tickets: readonly { holder: string; ticket: number }[],
+  line: { served: number; window: number; intervalMs: number },
+  maxInSlotWaitMs: number,
+  now: number,
+): { holder: string; dueMs: number }[] {
+  return tickets.map(({ holder, ticket }) => {
+    const position = ticket - line.served;
+    if (line.intervalMs <= 0 || position < line.window) return { holder, dueMs: now };
+    const place = { position, window: line.window, intervalMs: line.intervalMs, startInMs: 0 };
+    return { holder, dueMs: now + onDueGrid(queuedDelayMs(place, maxInSlotWaitMs), now) };
+  });
+}
+
+/**
+ * Has a key's line that runs behind its jobs' times catch up (redis/lua/line-catch-up-4.lua has the
+ * why): its next CATCH_UP_TICKETS delayed jobs, in whichever queue, are due at their turn counted
+ * from now, so they are fetched once, at their turn, not early and again. Returns how many jobs were
+ * re-timed, or undefined when there was nothing to do (the line is not behind, or another process
+ * is on it).
+ */
+export type LineCatchUp = (key: string) => Promise<number | undefined>;
+
+export function createLineCatchUp(redis: Redis, specOf: (key: string) => LimitSpec, maxInSlotWaitMs: number): LineCatchUp {
+  const claim = defineScript(redis, 'line-catch-up-4');
+  const retime = defineScript(redis, 'line-retime-2');
+  const caughtUp = defineScript(redis, 'line-caught-up-2');
+
+  async function retimeAll(due: readonly { holder: string; dueMs: number }[]): Promise<number> {
+    const byQueue = new Map<string, (string | number)[]>();
+    for (const { holder, dueMs } of due) {
+      const parts = parseBookingHolder(holder);
+      if (parts.queue === undefined) continue;
+      const args = byQueue.get(parts.queue) ?? [];
+      args.push(parts.jobId, dueMs);
+      byQueue.set(parts.queue, args);
+    }
+    let moved = 0;
+    for (const [queue, args] of byQueue) {
+      const keys = [bullQueueKey(queue, 'delayed'), bullQueueKey(queue, 'marker')];
+      for (let i = 0; i < args.length; i += 2 * RETIME_CHUNK)
+        moved += Number(await retime(...keys, ...args.slice(i, i + 2 * RETIME_CHUNK)));
+    }
+    return moved;
+  }
+
+  return async (key) => {
+    const { rate, burst } = specOf(key);
+    const token = randomUUID();
+    const stateKey = limiterKeys.state(key);
+    const claimKey = limiterKeys.catchUpClaim(key);
+    const lineKey = limiterKeys.line(key);
+    const args = [stateKey, limiterKeys.override(key), lineKey, claimKey, rate, burst, maxInSlotWaitMs, token, CATCH_UP_CLAIM_MS];
+    const reply = (await claim(...args)) as number[];
+    if (reply.length === 0) return undefined;
+    const [intervalUs, window, served] = reply as [number, number, number, number];
+    const page = await redis.zrangebyscore(lineKey, '-inf', '+inf', 'WITHSCORES', 'LIMIT', 0, CATCH_UP_TICKETS);
+    const tickets = [];
+    for (let i = 0; i < page.length; i += 2) tickets.push({ holder: page[i]!, ticket: Number(page[i + 1]) });
+    const moved = await retimeAll(
+      dueTimesFromNow(tickets, { served, window, intervalMs: intervalUs / 1_000 }, maxInSlotWaitMs, Date.now()),
+    );
+    await caughtUp(stateKey, claimKey, token);
+    return moved;
+  };
+}
+
+/** A process has a key's line catch up at most this often (the claim keeps it to one process at a time). */
+const CATCH_UP_EVERY_MS = 1_000;
+
+/**
+ * What a worker does with the `behind` mask of an acquire reply: the keys whose line runs behind
+ * catch up in the background, each at most once a second from this process.
+ */
+export function createCatchUpTrigger(catchUp: LineCatchUp, logger: Logger): (keys: readonly string[], behindMask: number) => void {
+  const tried = new Map<string, number>();
+  return (keys, behindMask) => {
+    if (behindMask === 0) return;
+    const now = Date.now();
+    for (const [i, key] of keys.entries()) {
+      if ((behindMask & (2 ** i)) === 0 || now - (tried.get(key) ?? 0) < CATCH_UP_EVERY_MS) continue;
+      tried.set(key, now);
+      catchUp(key).then(
+        (moved) => {
+          if (moved !== undefined)
+            logger.debug({ limitKey: key, jobs: moved }, "line ran behind its jobs' times: the jobs due next re-timed to their turn");
+        },
+        (error: unknown) => logger.warn({ err: error, limitKey: key }, 'could not re-time the line; the next start on the key tries again'),
+      );
+    }
+  };
+}
