@@ -8,7 +8,7 @@
   Input:
     KEYS[1]  the queue's delayed jobs (BullMQ's zset)
     KEYS[2]  the queue's marker (BullMQ's zset)
-    ARGV     pairs: job id, due time (ms since the epoch)
+    ARGV[1], ARGV[2], …  pairs: job id, due time (ms since the epoch)
   Output: how many jobs were re-timed
 ]]
 local delayed, marker = KEYS[1], KEYS[2]
