@@ -109,6 +109,10 @@ export async function runAccuracy(ctx, { label, rate, burst, operations, process
         benchStallsMs: run.summary.benchStalls.map(([at, ms]) => [round(at - arrivals[0], 1), ms]),
         /** The replay agrees with the API's own count (a check on the replay). */
         replayMatches: replayed.length === stats.limited,
+        /** For each rejection, the arrivals of the 300 ms before it, ms after the first arrival: the bunch the target saw. */
+        beforeRejectionsMs: replayed.map((at) => arrivals.filter((t) => t > at - 300 && t <= at).map((t) => round(t - arrivals[0], 1))),
+        /** The first arrival on the epoch clock (ms), to line the arrivals up with the workers' log times. */
+        firstArrivalEpochMs: round(performance.timeOrigin + arrivals[0], 1),
         /** The first 40 arrivals, ms after the first. */
         firstArrivalsMs: arrivals.slice(0, 40).map((t) => round(t - arrivals[0], 1)),
       },

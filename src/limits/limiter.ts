@@ -154,7 +154,10 @@ export function createLimiter(options: LimiterOptions): Limiter {
         const timing = { slot: sentAt + reply.waitMs, slackMs: reply.slackMs, intervalMs: reply.intervalMs };
         const start = await starts.waitForStart(keys, holder, timing, signal);
         const probes = keys.filter((_, i) => (reply.probesMask & (2 ** i)) !== 0);
-        if (start === 'go') return started(keys, lease, probes);
+        if (start === 'go') {
+          logger.debug({ limitKey: keys.join(','), jobId: holder, slot: timing.slot, lateMs: Date.now() - timing.slot }, 'slot taken');
+          return started(keys, lease, probes);
+        }
         // Not started after all: its probe (if it held one) goes to the next start.
         if (probes.length) circuits.record(keys, undefined, probes);
         await leases.release(lease);

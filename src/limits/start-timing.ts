@@ -4,7 +4,7 @@
  * own limiter does not bank the slots we left unused (see redis/lua/limit-acquire.lua).
  */
 
-/** The jitter between a start and its arrival that the script's slack already allows for (its min(T, 20 ms)). */
+/** The jitter between a start and its arrival that the script's slack always allows for (at least min(T, 20 ms), up to half the reserve). */
 export const ARRIVAL_JITTER_MS = 20;
 /** Lag is ignored after this many starts given back in a row for it (see lagPenalty). */
 export const MAX_LAG_GIVE_BACKS = 50;

@@ -97,7 +97,9 @@ describe('a key’s line', () => {
     await redis().client.del(limiterKeys.state('line-lost'));
     // job-39 comes back first: it is not 39 places back in a line that no longer exists, but first in the new one.
     const back = await limiter.acquire(['line-lost'], '{q}job-39', 5_000);
-    expect(back.kind === 'go' || positionOf(back) === 0).toBe(true);
+    // (-1: it was granted the first slot, but this process's pacing put its start behind the crowd's
+    // and past the slack: it asks again from the head, half a place ahead of everyone.)
+    expect(back.kind === 'go' || positionOf(back)! <= 0, JSON.stringify(back)).toBe(true);
     if (back.kind === 'defer') expect(back.waitMs).toBeLessThan(1_000);
     const after = await limiter.acquire(['line-lost'], '{q}job-0', 5_000);
     expect(after.kind === 'go' || positionOf(after)! <= 1, JSON.stringify(after)).toBe(true);

@@ -14,8 +14,8 @@
 
   Lateness: a start later than its slot bunches with the next ones, and the target's own GCRA does
   not bank the slots we left unused. The slack, how late a start may be before its slot is void,
-  is the burst kept in reserve less a margin for the jitter between a start and its arrival at
-  the target (min(T, 20 ms)).
+  is the burst kept in reserve less a margin for the way between a start and its arrival at the
+  target: half the reserve, and at least min(T, 20 ms).
 
   Concurrency: a sorted set of leases (member lease id, score expiry). Expired leases, of workers
   that died, are dropped here, so capacity comes back within the lease time.
@@ -110,7 +110,11 @@ for i = 1, n do
     k.T = slotInterval(eff, burst)
     k.tat = tonumber(s[1] or now)
     if burst > clientBurst(burst) then
-      k.slack = math.max(1, (burst - clientBurst(burst)) * k.T - math.min(k.T, 20))
+      -- The reserve covers two kinds of lateness: a start after its slot (a late timer) and the
+      -- way from the start to the target (a process descheduled after deciding to start, a cold
+      -- connection, the network). Half of it each, and at least min(T, 20 ms) for the way.
+      local reserve = (burst - clientBurst(burst)) * k.T
+      k.slack = math.max(1, reserve - math.max(math.min(k.T, 20), reserve / 2))
     else
       -- Burst 1: no burst to keep in reserve, so slots are spaced a tenth wider than the rate and a
       -- start may be half of that late (the other half covers the jitter to the target). Without the
