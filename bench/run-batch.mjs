@@ -70,13 +70,16 @@ export async function runBatch(
     if (code !== 0) throw new Error(`${label}: sluice enqueue exited with ${code ?? signal}; its output ended with:\n${cli.output()}`);
   };
 
+  /** Set when the run ends (or fails): a paced enqueue stops there. */
+  let pacedStop = false;
+  let stopPaced = () => {};
   /** The operations arrive at `pacedRate` per second (a chunk every 100 ms) from this process while the workers run. */
   const enqueuePaced = async () => {
     const producer = createProducer({ connection: redisUrl, queue, config });
     try {
       const perTick = Math.max(1, Math.round(pacedRate / 10));
       const startedAt = performance.now();
-      for (let sent = 0, tick = 0; sent < operations; tick++) {
+      for (let sent = 0, tick = 0; sent < operations && !pacedStop; tick++) {
         const count = Math.min(perTick, operations - sent);
         const chunk = Array.from({ length: count }, (_, i) => op(sent + i));
         await producer.enqueueMany(chunk, { batchId, collectResults: false });
@@ -130,6 +133,7 @@ export async function runBatch(
     during = duringRun?.(workers);
     let paced;
     let pacedError;
+    stopPaced = () => (pacedStop = true);
     if (pacedRate) {
       paced = enqueuePaced();
       paced.catch((error) => (pacedError = error));
@@ -245,6 +249,7 @@ export async function runBatch(
       },
     };
   } finally {
+    stopPaced();
     stopDuring();
     loopDelay.disable();
     stalls.stop();

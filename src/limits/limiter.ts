@@ -195,6 +195,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
     close() {
       closing ??= (async () => {
         clearInterval(timer);
+        await catchUpLines.settled();
         lag.close();
         leases.close();
         await circuits.close();

@@ -9,26 +9,26 @@ import { parseBookingHolder } from '../queue/wake-jobs.js';
 
 /** How long one caller's claim on a catch-up lasts: if it dies, a later start on the key takes over after this. */
 export const CATCH_UP_CLAIM_MS = 10_000;
-/** The next tickets re-timed in one catch-up (those further back are, when they come near). */
+/** The tickets from the head re-timed in one catch-up (those further back are, when they come near). */
 export const CATCH_UP_TICKETS = 2_000;
 /** Jobs re-timed per script call. */
 const RETIME_CHUNK = 500;
 
 /**
- * When each ticket's job is due, counted from now: the head (within the window) at once, the others
- * when the line will have moved them to the middle of the window (line.ts queuedDelayMs), on the
- * due grid. The arithmetic of a catch-up, without Redis.
+ * When each ticket's job is due, counted from now: the head (within the window) at the key's first
+ * free slot, the others when the line will have moved them to the middle of the window (line.ts
+ * queuedDelayMs), on the due grid. The arithmetic of a catch-up, without Redis.
  */
 export function dueTimesFromNow(
-  tickets: readonly { holder: string; ticket: number }[],
-  line: { served: number; window: number; intervalMs: number },
+  tickets: readonly { holder: string; position: number }[],
+  line: { window: number; intervalMs: number; startInMs: number },
   maxInSlotWaitMs: number,
   now: number,
 ): { holder: string; dueMs: number }[] {
-  return tickets.map(({ holder, ticket }) => {
-    const position = ticket - line.served;
-    if (line.intervalMs <= 0 || position < line.window) return { holder, dueMs: now };
-    const place = { position, window: line.window, intervalMs: line.intervalMs, startInMs: 0 };
+  return tickets.map(({ holder, position }) => {
+    if (line.intervalMs <= 0) return { holder, dueMs: now };
+    const place = { position, window: line.window, intervalMs: line.intervalMs, startInMs: line.startInMs };
+    if (position < line.window && line.startInMs <= maxInSlotWaitMs) return { holder, dueMs: now };
     return { holder, dueMs: now + onDueGrid(queuedDelayMs(place, maxInSlotWaitMs), now) };
   });
 }
@@ -46,6 +46,7 @@ export function createLineCatchUp(redis: Redis, specOf: (key: string) => LimitSp
   const claim = defineScript(redis, 'line-catch-up-4');
   const retime = defineScript(redis, 'line-retime-2');
   const caughtUp = defineScript(redis, 'line-caught-up-2');
+  const release = defineScript(redis, 'delete-if-same-1');
 
   async function retimeAll(due: readonly { holder: string; dueMs: number }[]): Promise<number> {
     const byQueue = new Map<string, (string | number)[]>();
@@ -70,19 +71,22 @@ export function createLineCatchUp(redis: Redis, specOf: (key: string) => LimitSp
     const token = randomUUID();
     const stateKey = limiterKeys.state(key);
     const claimKey = limiterKeys.catchUpClaim(key);
-    const lineKey = limiterKeys.line(key);
-    const args = [stateKey, limiterKeys.override(key), lineKey, claimKey, rate, burst, maxInSlotWaitMs, token, CATCH_UP_CLAIM_MS];
-    const reply = (await claim(...args)) as number[];
+    const args = [stateKey, limiterKeys.override(key), limiterKeys.line(key), claimKey, rate, burst, maxInSlotWaitMs, token];
+    const reply = (await claim(...args, CATCH_UP_CLAIM_MS, CATCH_UP_TICKETS)) as (number | string)[];
     if (reply.length === 0) return undefined;
-    const [intervalUs, window, served] = reply as [number, number, number, number];
-    const page = await redis.zrangebyscore(lineKey, '-inf', '+inf', 'WITHSCORES', 'LIMIT', 0, CATCH_UP_TICKETS);
-    const tickets = [];
-    for (let i = 0; i < page.length; i += 2) tickets.push({ holder: page[i]!, ticket: Number(page[i + 1]) });
-    const moved = await retimeAll(
-      dueTimesFromNow(tickets, { served, window, intervalMs: intervalUs / 1_000 }, maxInSlotWaitMs, Date.now()),
-    );
-    await caughtUp(stateKey, claimKey, token);
-    return moved;
+    try {
+      const [intervalUs, window, startInMs, count] = reply.slice(0, 4).map(Number) as [number, number, number, number];
+      const tickets = [];
+      for (let i = 0; i < count; i++) tickets.push({ holder: String(reply[4 + 2 * i]), position: Number(reply[5 + 2 * i]) });
+      const line = { window, intervalMs: intervalUs / 1_000, startInMs };
+      const moved = await retimeAll(dueTimesFromNow(tickets, line, maxInSlotWaitMs, Date.now()));
+      await caughtUp(stateKey, claimKey, token);
+      return moved;
+    } catch (error) {
+      // The mark stays: the next start on the key tries again, without waiting out this claim.
+      await release(claimKey, token).catch(() => undefined);
+      throw error;
+    }
   };
 }
 
@@ -91,23 +95,33 @@ const CATCH_UP_EVERY_MS = 1_000;
 
 /**
  * What a worker does with the `behind` mask of an acquire reply: the keys whose line runs behind
- * catch up in the background, each at most once a second from this process.
+ * catch up in the background, each at most once a second from this process. `settled()` waits for
+ * those under way (before the client they use is closed).
  */
-export function createCatchUpTrigger(catchUp: LineCatchUp, logger: Logger): (keys: readonly string[], behindMask: number) => void {
+export interface CatchUpTrigger {
+  (keys: readonly string[], behindMask: number): void;
+  settled(): Promise<void>;
+}
+
+export function createCatchUpTrigger(catchUp: LineCatchUp, logger: Logger): CatchUpTrigger {
   const tried = new Map<string, number>();
-  return (keys, behindMask) => {
+  const running = new Set<Promise<void>>();
+  const trigger = (keys: readonly string[], behindMask: number): void => {
     if (behindMask === 0) return;
     const now = Date.now();
     for (const [i, key] of keys.entries()) {
       if ((behindMask & (2 ** i)) === 0 || now - (tried.get(key) ?? 0) < CATCH_UP_EVERY_MS) continue;
       tried.set(key, now);
-      catchUp(key).then(
+      const run = catchUp(key).then(
         (moved) => {
           if (moved !== undefined)
             logger.debug({ limitKey: key, jobs: moved }, "line ran behind its jobs' times: the jobs due next re-timed to their turn");
         },
         (error: unknown) => logger.warn({ err: error, limitKey: key }, 'could not re-time the line; the next start on the key tries again'),
       );
+      running.add(run);
+      void run.finally(() => running.delete(run));
     }
   };
+  return Object.assign(trigger, { settled: async () => void (await Promise.all(running)) });
 }

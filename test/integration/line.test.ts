@@ -9,6 +9,9 @@ import { parseSluiceConfig, type SluiceConfig } from '../../src/config/sluice-co
 import { limiterKeys } from '../../src/redis/keys.js';
 import { createLimiter, type Gate, type Limiter } from '../../src/limits/limiter.js';
 import { createLineJoin } from '../../src/limits/line-join.js';
+import { createLineCatchUp } from '../../src/limits/line-catch-up.js';
+import { Queue } from 'bullmq';
+import { PREFIX, bullQueueName } from '../../src/redis/keys.js';
 import { acquireArgs, decodeAcquireReply, type AcquireReply } from '../../src/limits/acquire-call.js';
 import { configuredSpecs } from '../../src/limits/limit-keys.js';
 import { defineScript } from '../../src/redis/scripts.js';
@@ -207,5 +210,58 @@ describe('placing a chunk at enqueue', () => {
     const limiter = limiterProcess(config);
     for (let i = 0; i < 25; i++) expect((await limiter.acquire(['line-join'], `{q}j-${i}`, 5_000)).kind).toBe('go');
     expect(positionOf(await limiter.acquire(['line-join'], '{q}j-59', 5_000))).toBe(59 - 25);
+  });
+});
+
+describe('a line that runs behind catches up', () => {
+  it('re-times the delayed jobs in line to their turn from now, only later, once per claim, then clears the mark', async () => {
+    const key = 'line-behind';
+    const config = keyAt(key, 100);
+    const client = redis().client;
+    const queue = new Queue(bullQueueName('behind-q'), { connection: client, prefix: PREFIX });
+    onTestFinished(() => queue.close());
+    // 100/s: 10 ms apart, a window of 25. 200 jobs in line, delayed as if the line had run at its
+    // rate since long ago: all due within the next 100 ms, far too early for most.
+    const holders = Array.from({ length: 200 }, (_, i) => `{behind-q}j-${i}`);
+    await createLineJoin(client, config)(holders.map((holder) => ({ holder, keys: [key] })));
+    for (let i = 0; i < 200; i++) await queue.add('op', { i }, { jobId: `j-${i}`, delay: 100 });
+    // One waits 60 s for something else (a backoff): it keeps that. One is waiting, not delayed: left alone.
+    await queue.add('op', {}, { jobId: 'j-backoff', delay: 60_000 });
+    await client.zadd(limiterKeys.line(key), 'NX', 150.5, '{behind-q}j-backoff');
+    await (await queue.getJob('j-0'))!.promote();
+    const dueOf = async (id: string) =>
+      Math.floor(Number(await client.zscore(`${PREFIX}:${bullQueueName('behind-q')}:delayed`, id)) / 0x1000);
+    const before = await dueOf('j-199');
+    const headBefore = await Promise.all(Array.from({ length: 24 }, (_, i) => dueOf(`j-${i + 1}`)));
+
+    const catchUp = createLineCatchUp(client, configuredSpecs(config), 250);
+    // Not behind: nothing to do.
+    expect(await catchUp(key)).toBeUndefined();
+    await client.hset(limiterKeys.state(key), 'behind', 1);
+    // Another process holds the claim: nothing either.
+    await client.set(limiterKeys.catchUpClaim(key), 'someone', 'PX', 5_000);
+    expect(await catchUp(key)).toBeUndefined();
+    await client.del(limiterKeys.catchUpClaim(key));
+
+    const startedAt = Date.now();
+    const moved = await catchUp(key);
+    // The 175 beyond the window (j-25 … j-199), delayed less than their turn; not j-0 (waiting), not
+    // the backoff. The head (j-1 … j-24) is due now: moved too only if adding the jobs took longer than
+    // their 100 ms (a busy machine), and then to now, never further.
+    expect(moved).toBeGreaterThanOrEqual(175);
+    expect(moved).toBeLessThanOrEqual(199);
+    const after = Date.now();
+    for (let i = 1; i < 25; i++) expect(await dueOf(`j-${i}`)).toBeLessThanOrEqual(Math.max(headBefore[i - 1]!, after));
+    // j-199 stands 199 places back: (199 - 12.5) × 10 ms from now, on the 50 ms grid.
+    expect(await dueOf('j-199')).toBeGreaterThanOrEqual(startedAt + (199 - 12.5) * 10);
+    expect(await dueOf('j-199')).toBeGreaterThan(before);
+    for (let i = 26; i < 200; i++) expect(await dueOf(`j-${i}`)).toBeGreaterThanOrEqual(await dueOf(`j-${i - 1}`));
+    expect(await dueOf('j-backoff')).toBeGreaterThan(startedAt + 50_000);
+    expect(await (await queue.getJob('j-0'))!.isWaiting()).toBe(true);
+    // The mark is cleared and the claim let go; another catch-up right after is refused (at most one per 2 s).
+    expect(await client.hget(limiterKeys.state(key), 'behind')).toBeNull();
+    expect(await client.exists(limiterKeys.catchUpClaim(key))).toBe(0);
+    await client.hset(limiterKeys.state(key), 'behind', 1);
+    expect(await catchUp(key)).toBeUndefined();
   });
 });

@@ -102,14 +102,14 @@ describe('onDueGrid', () => {
 
 describe('a line that runs behind its jobs’ times catches up', () => {
   const now = 1_000_000;
+  const line = { window: 50, intervalMs: 5, startInMs: 0 };
 
   it('re-times each ticket to its turn counted from now: the head at once, the others as the line will reach them', () => {
-    const line = { served: 100, window: 50, intervalMs: 5 };
     const due = dueTimesFromNow(
       [
-        { holder: '{q}head', ticket: 120 },
-        { holder: '{q}restored', ticket: 99.5 },
-        { holder: '{q}back', ticket: 500 },
+        { holder: '{q}head', position: 20 },
+        { holder: '{q}restored', position: -0.5 },
+        { holder: '{q}back', position: 400 },
       ],
       line,
       MAX_WAIT,
@@ -121,7 +121,7 @@ describe('a line that runs behind its jobs’ times catches up', () => {
     expect(due[2]!.dueMs).toBe(now + onDueGrid((400 - 25) * 5, now));
     // Later tickets are never due before earlier ones.
     const many = dueTimesFromNow(
-      Array.from({ length: 300 }, (_, i) => ({ holder: `{q}j${i}`, ticket: 100 + i })),
+      Array.from({ length: 300 }, (_, i) => ({ holder: `{q}j${i}`, position: i })),
       line,
       MAX_WAIT,
       now,
@@ -129,8 +129,22 @@ describe('a line that runs behind its jobs’ times catches up', () => {
     for (let i = 1; i < many.length; i++) expect(many[i]!.dueMs).toBeGreaterThanOrEqual(many[i - 1]!.dueMs);
   });
 
+  it('while the key is paused (its first free slot 5 s off), nobody is due before the pause ends', () => {
+    const paused = { ...line, startInMs: 5_000 };
+    const due = dueTimesFromNow(
+      [
+        { holder: '{q}head', position: 0 },
+        { holder: '{q}back', position: 400 },
+      ],
+      paused,
+      MAX_WAIT,
+      now,
+    );
+    for (const { dueMs } of due) expect(dueMs).toBeGreaterThanOrEqual(now + 5_000 - MAX_WAIT / 2);
+  });
+
   it('with no rate left (the limit was lifted), every job is due at once', () => {
-    const due = dueTimesFromNow([{ holder: '{q}j', ticket: 5_000 }], { served: 0, window: 0, intervalMs: 0 }, MAX_WAIT, now);
+    const due = dueTimesFromNow([{ holder: '{q}j', position: 5_000 }], { window: 0, intervalMs: 0, startInMs: 0 }, MAX_WAIT, now);
     expect(due).toEqual([{ holder: '{q}j', dueMs: now }]);
   });
 });

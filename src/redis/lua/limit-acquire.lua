@@ -142,7 +142,8 @@ for i = 1, n do
     -- times its jobs were given (the workers came after the batch, started slowly, one stalled),
     -- and the jobs due after it would come back early too. Marked behind: the caller has the jobs
     -- due next re-timed (line-catch-up-4.lua).
-    if k.ticket and k.position >= k.window + math.max(1, k.window / 2) and not s[17] then
+    -- (Not while the key's first free slot is far: a pause holds the line still, not behind.)
+    if k.ticket and k.position >= k.window + math.max(1, k.window / 2) and not s[17] and k.s - now <= 2 * maxWait then
       redis.call('HSET', k.state, 'behind', 1)
       s[17] = '1'
     end
