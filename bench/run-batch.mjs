@@ -133,10 +133,14 @@ export async function runBatch(
     during = duringRun?.(workers);
     let paced;
     let pacedError;
+    let pacedDone = false;
     stopPaced = () => (pacedStop = true);
     if (pacedRate) {
       paced = enqueuePaced();
-      paced.catch((error) => (pacedError = error));
+      paced.then(
+        () => (pacedDone = true),
+        (error) => (pacedError = error),
+      );
     } else if (!prefilled) {
       const enqueueStart = performance.now();
       await enqueueWithCli();
@@ -152,7 +156,8 @@ export async function runBatch(
       polls++;
       if (cpuAtStart === undefined && started?.()) cpuAtStart = workers.map((worker) => worker.cpuMs());
       if (pacedError) throw pacedError;
-      if (done ? done() : status && status.pending === 0) break;
+      // A paced batch is over once the last chunk is in and nothing is pending (between chunks nothing may be).
+      if (done ? done() : status && status.pending === 0 && (!pacedRate || pacedDone)) break;
       const dead = workers.find((worker) => !worker.running());
       if (dead) throw new Error(`${label}: worker ${dead.pid} exited during the run; its output ended with:\n${dead.output()}`);
       if (performance.now() - spawnedAt > timeoutMs) {

@@ -145,7 +145,6 @@ export async function runPacedNoLimit(ctx, { label, rate, operations, processes 
       timeoutMs: (operations / rate) * 2_000 + 60_000,
       pacedRate: rate,
       started: () => api.stats().requests > 0,
-      done: () => api.stats().requests >= operations,
     });
     const arrivals = api.arrivals();
     return { ...run.summary, rate, achievedPerSecond: round(((operations - 1) * 1000) / (arrivals.at(-1) - arrivals[0]), 2) };
