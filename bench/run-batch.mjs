@@ -70,16 +70,15 @@ export async function runBatch(
     if (code !== 0) throw new Error(`${label}: sluice enqueue exited with ${code ?? signal}; its output ended with:\n${cli.output()}`);
   };
 
-  /** Set when the run ends (or fails): a paced enqueue stops there. */
-  let pacedStop = false;
-  let stopPaced = () => {};
+  /** A paced enqueue's state: `stop` set when the run ends (or fails), `done` and `error` when it ends. */
+  const pacing = { stop: false, done: false, error: undefined };
   /** The operations arrive at `pacedRate` per second (a chunk every 100 ms) from this process while the workers run. */
   const enqueuePaced = async () => {
     const producer = createProducer({ connection: redisUrl, queue, config });
     try {
       const perTick = Math.max(1, Math.round(pacedRate / 10));
       const startedAt = performance.now();
-      for (let sent = 0, tick = 0; sent < operations && !pacedStop; tick++) {
+      for (let sent = 0, tick = 0; sent < operations && !pacing.stop; tick++) {
         const count = Math.min(perTick, operations - sent);
         const chunk = Array.from({ length: count }, (_, i) => op(sent + i));
         await producer.enqueueMany(chunk, { batchId, collectResults: false });
@@ -132,14 +131,10 @@ export async function runBatch(
     if (!prefilled) registryPolls = await waitForWorkers(redis, queue, workers, label);
     during = duringRun?.(workers);
     let paced;
-    let pacedError;
-    let pacedDone = false;
-    stopPaced = () => (pacedStop = true);
     if (pacedRate) {
-      paced = enqueuePaced();
-      paced.then(
-        () => (pacedDone = true),
-        (error) => (pacedError = error),
+      paced = enqueuePaced().then(
+        () => (pacing.done = true),
+        (error) => (pacing.error = error),
       );
     } else if (!prefilled) {
       const enqueueStart = performance.now();
@@ -155,9 +150,9 @@ export async function runBatch(
       status = await batches.status(batchId);
       polls++;
       if (cpuAtStart === undefined && started?.()) cpuAtStart = workers.map((worker) => worker.cpuMs());
-      if (pacedError) throw pacedError;
+      if (pacing.error) throw pacing.error;
       // A paced batch is over once the last chunk is in and nothing is pending (between chunks nothing may be).
-      if (done ? done() : status && status.pending === 0 && (!pacedRate || pacedDone)) break;
+      if (done ? done() : status && status.pending === 0 && (!pacedRate || pacing.done)) break;
       const dead = workers.find((worker) => !worker.running());
       if (dead) throw new Error(`${label}: worker ${dead.pid} exited during the run; its output ended with:\n${dead.output()}`);
       if (performance.now() - spawnedAt > timeoutMs) {
@@ -167,6 +162,7 @@ export async function runBatch(
     }
     const doneAt = performance.now();
     await paced;
+    if (pacing.error) throw pacing.error;
     stopDuring();
     loopDelay.disable();
     stalls.stop();
@@ -254,7 +250,7 @@ export async function runBatch(
       },
     };
   } finally {
-    stopPaced();
+    pacing.stop = true;
     stopDuring();
     loopDelay.disable();
     stalls.stop();

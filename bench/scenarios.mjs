@@ -44,6 +44,17 @@ export async function runThroughput(ctx, { label, limits, operations, processes 
   }
 }
 
+/** The demo API as the limit shapes run it: answers in 2–10 ms, never fails, no 429s of its own. */
+const DEMO_API = { latencyMs: { min: 2, max: 10 }, failureRate: 0, rateLimitRate: 0 };
+
+/** sluice's config naming the demo API as target `demo` (limited by `limits`, if given), and the operation: POST /records. */
+function demoShape(api, limits) {
+  return {
+    config: { targets: { demo: { baseUrl: api.url, allowPrivateAddresses: true, ...(limits ? { limits } : {}) } }, limits: {} },
+    op: (i) => ({ target: 'demo', method: 'POST', url: '/records', json: { i } }),
+  };
+}
+
 /**
  * Accuracy: `operations` POSTs to the demo API behind its strict limiter, by `processes` workers,
  * with the key limited to the same rate and burst the API enforces. `prefilled`: the batch waits
@@ -52,18 +63,9 @@ export async function runThroughput(ctx, { label, limits, operations, processes 
  * everyMs while the batch runs, then continued (SIGCONT; always, also on errors).
  */
 export async function runAccuracy(ctx, { label, rate, burst, operations, processes = 4, concurrency = 50, prefilled = false, stall }) {
-  const api = await startDemoApi({
-    latencyMs: { min: 2, max: 10 },
-    failureRate: 0,
-    rateLimitRate: 0,
-    strictLimit: { requestsPerSecond: rate, burst },
-  });
+  const api = await startDemoApi({ ...DEMO_API, strictLimit: { requestsPerSecond: rate, burst } });
   try {
-    const config = {
-      targets: { demo: { baseUrl: api.url, allowPrivateAddresses: true, limits: { requestsPerSecond: rate, burst } } },
-      limits: {},
-    };
-    const op = (i) => ({ target: 'demo', method: 'POST', url: '/records', json: { i } });
+    const { config, op } = demoShape(api, { requestsPerSecond: rate, burst });
     const timeoutMs = (operations / rate) * 2_000 + 60_000;
     const started = () => api.stats().requests > 0;
     const duringRun = stall ? (workers) => startStallLoop(workers[0], stall) : undefined;
@@ -130,10 +132,9 @@ export async function runAccuracy(ctx, { label, rate, burst, operations, process
  * running jobs a few at a time instead of in a saturated stream.
  */
 export async function runPacedNoLimit(ctx, { label, rate, operations, processes = 4, concurrency = 50 }) {
-  const api = await startDemoApi({ latencyMs: { min: 2, max: 10 }, failureRate: 0, rateLimitRate: 0 });
+  const api = await startDemoApi(DEMO_API);
   try {
-    const config = { targets: { demo: { baseUrl: api.url, allowPrivateAddresses: true } }, limits: {} };
-    const op = (i) => ({ target: 'demo', method: 'POST', url: '/records', json: { i } });
+    const { config, op } = demoShape(api);
     const run = await runBatch(ctx, {
       label,
       config,

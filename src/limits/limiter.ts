@@ -155,7 +155,8 @@ export function createLimiter(options: LimiterOptions): Limiter {
         const start = await starts.waitForStart(keys, holder, timing, signal);
         const probes = keys.filter((_, i) => (reply.probesMask & (2 ** i)) !== 0);
         if (start === 'go') {
-          logger.debug({ limitKey: keys.join(','), jobId: holder, slot: timing.slot, lateMs: Date.now() - timing.slot }, 'slot taken');
+          if (logger.isLevelEnabled('debug'))
+            logger.debug({ limitKey: keys.join(','), jobId: holder, slot: timing.slot, lateMs: Date.now() - timing.slot }, 'slot taken');
           return started(keys, lease, probes);
         }
         // Not started after all: its probe (if it held one) goes to the next start.

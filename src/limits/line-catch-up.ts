@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { bullQueueKey, limiterKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
 import type { LimitSpec } from './limit-keys.js';
-import { onDueGrid, queuedDelayMs } from './line.js';
+import { turnDelayMs } from './line.js';
 import type { Logger } from '../observability/logger.js';
 import { parseBookingHolder } from '../queue/wake-jobs.js';
 
@@ -14,23 +14,14 @@ export const CATCH_UP_TICKETS = 2_000;
 /** Jobs re-timed per script call. */
 const RETIME_CHUNK = 500;
 
-/**
- * When each ticket's job is due, counted from now: the head (within the window) at the key's first
- * free slot, the others when the line will have moved them to the middle of the window (line.ts
- * queuedDelayMs), on the due grid. The arithmetic of a catch-up, without Redis.
- */
+/** When each ticket's job is due, counted from now (line.ts turnDelayMs). The arithmetic of a catch-up, without Redis. */
 export function dueTimesFromNow(
   tickets: readonly { holder: string; position: number }[],
   line: { window: number; intervalMs: number; startInMs: number },
   maxInSlotWaitMs: number,
   now: number,
 ): { holder: string; dueMs: number }[] {
-  return tickets.map(({ holder, position }) => {
-    if (line.intervalMs <= 0) return { holder, dueMs: now };
-    const place = { position, window: line.window, intervalMs: line.intervalMs, startInMs: line.startInMs };
-    if (position < line.window && line.startInMs <= maxInSlotWaitMs) return { holder, dueMs: now };
-    return { holder, dueMs: now + onDueGrid(queuedDelayMs(place, maxInSlotWaitMs), now) };
-  });
+  return tickets.map(({ holder, position }) => ({ holder, dueMs: now + turnDelayMs({ ...line, position }, maxInSlotWaitMs, now) }));
 }
 
 /**
@@ -90,8 +81,11 @@ export function createLineCatchUp(redis: Redis, specOf: (key: string) => LimitSp
   };
 }
 
-/** A process has a key's line catch up at most this often (the claim keeps it to one process at a time). */
-const CATCH_UP_EVERY_MS = 1_000;
+/**
+ * A process asks for a key's catch-up at most this often (every start on a key that runs behind hears
+ * of it; the claim script spaces the catch-ups themselves fleet-wide).
+ */
+const CATCH_UP_TRY_EVERY_MS = 1_000;
 
 /**
  * What a worker does with the `behind` mask of an acquire reply: the keys whose line runs behind
@@ -110,7 +104,7 @@ export function createCatchUpTrigger(catchUp: LineCatchUp, logger: Logger): Catc
     if (behindMask === 0) return;
     const now = Date.now();
     for (const [i, key] of keys.entries()) {
-      if ((behindMask & (2 ** i)) === 0 || now - (tried.get(key) ?? 0) < CATCH_UP_EVERY_MS) continue;
+      if ((behindMask & (2 ** i)) === 0 || now - (tried.get(key) ?? 0) < CATCH_UP_TRY_EVERY_MS) continue;
       tried.set(key, now);
       const run = catchUp(key).then(
         (moved) => {

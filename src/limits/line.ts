@@ -59,12 +59,22 @@ export function queuedDelayMs(place: LinePlace, maxInSlotWaitMs: number): number
 }
 
 /**
+ * How long a job at `place` stays away, from `now`: 0 when it may take a slot now (within the window
+ * and the key's first free slot within an in-slot wait) or the key has no rate; else until about its
+ * turn (queuedDelayMs), on the due grid. Used wherever jobs in a line are timed: at enqueue, when an
+ * operator changes the key's pace, when a line that runs behind catches up.
+ */
+export function turnDelayMs(place: LinePlace, maxInSlotWaitMs: number, now: number): number {
+  if (place.intervalMs <= 0 || (place.position < place.window && place.startInMs <= maxInSlotWaitMs)) return 0;
+  return onDueGrid(queuedDelayMs(place, maxInSlotWaitMs), now);
+}
+
+/**
  * At enqueue: a job in a line is written delayed, to about its turn, or by a millisecond when it is
  * within reach of it. Delayed jobs come back to the front of BullMQ's queue in the order they are
  * due, so the jobs at the head of the line are fetched before those that come due later, and before
  * the backlog of keys without a line (which waits prioritized behind them).
  */
 export function enqueueDelayMs(place: LinePlace, maxInSlotWaitMs: number, now: number): number {
-  if (place.position < place.window && place.startInMs <= maxInSlotWaitMs) return 1;
-  return onDueGrid(queuedDelayMs(place, maxInSlotWaitMs), now);
+  return turnDelayMs(place, maxInSlotWaitMs, now) || 1;
 }

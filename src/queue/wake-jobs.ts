@@ -4,7 +4,7 @@ import { QUEUE_NAME } from '../config/env.js';
 import { openBullQueue } from './bull-queue.js';
 import { limiterKeys } from '../redis/keys.js';
 import { sleep } from '../support/sleep.js';
-import { DEFAULT_MAX_IN_SLOT_WAIT_MS, lineWindow, onDueGrid, queuedDelayMs } from '../limits/line.js';
+import { DEFAULT_MAX_IN_SLOT_WAIT_MS, lineWindow, turnDelayMs } from '../limits/line.js';
 import type { LineAfterChange } from '../limits/limits-admin.js';
 
 /** Jobs looked up at once. */
@@ -44,8 +44,7 @@ export async function wakeDeferredJobs(redis: Redis, line: LineAfterChange, fall
   const byQueue = new Map<string, { jobId: string; delayMs: number }[]>();
   holders.forEach((holder, position) => {
     const { queue = fallbackQueue, jobId } = parseBookingHolder(holder);
-    const place = { position, window, intervalMs, startInMs: 0 };
-    const delayMs = intervalMs <= 0 || position < window ? 0 : onDueGrid(queuedDelayMs(place, DEFAULT_MAX_IN_SLOT_WAIT_MS), now);
+    const delayMs = turnDelayMs({ position, window, intervalMs, startInMs: 0 }, DEFAULT_MAX_IN_SLOT_WAIT_MS, now);
     byQueue.set(queue, [...(byQueue.get(queue) ?? []), { jobId, delayMs }]);
   });
   const woken: Record<string, number> = {};

@@ -121,7 +121,7 @@ for i = 1, n do
       -- margin every start a millisecond late lost its slot: a backlog ran far below the rate.
       k.slack = math.max(1, (k.T - 1000 / eff) / 2)
     end
-    k.s = math.max(now, k.tat - (clientBurst(burst) - 1) * k.T, k.pausedUntil)
+    k.s = firstFreeSlot(now, k.tat, burst, k.T, k.pausedUntil)
     -- Its place in line: its ticket's position, the head after a missed slot, else the back.
     local nextTicket, served = lineOf(k.state, k.line, s[2], s[15], s[16])
     k.next, k.served = nextTicket, served

@@ -51,7 +51,7 @@ if not redis.call('SET', claim, ARGV[4], 'NX', 'PX', tonumber(ARGV[5])) then ret
 redis.call('HSET', state, 'caughtUpAt', now)
 local T = slotInterval(eff, burst)
 local served = tonumber(s[4] or '0')
-local startAt = math.max(now, tonumber(s[7] or now) - (clientBurst(burst) - 1) * T, tonumber(s[8] or '0'))
+local startAt = firstFreeSlot(now, tonumber(s[7] or now), burst, T, tonumber(s[8] or '0'))
 -- From the head: the tickets below `served - 0.5` are of jobs gone without starting (a duplicate, a
 -- dead letter), never due again.
 local tickets = redis.call('ZRANGEBYSCORE', line, served - 0.5, '+inf', 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[6]))

@@ -40,7 +40,7 @@ for i = 1, k do
     local T = slotInterval(eff, burst)
     if not s[2] then redis.call('SADD', KEYS[1], ARGV[ab]) end
     local nextTicket, served = lineOf(state, lineKey, s[2], s[6], s[7])
-    local startAt = math.max(now, tonumber(s[1] or now) - (clientBurst(burst) - 1) * T, tonumber(s[3] or '0'))
+    local startAt = firstFreeSlot(now, tonumber(s[1] or now), burst, T, tonumber(s[3] or '0'))
     lines[i] = {
       key = lineKey, state = state, next = nextTicket, served = served, added = 0, binds = false,
       startIn = startAt - now, window = lineWindow(maxWait, T), intervalUs = math.floor(T * 1000),

@@ -22,6 +22,12 @@ local function clientBurst(burst)
   return math.max(1, math.min(math.floor(burst / 2), burst - 4))
 end
 
+-- A key's earliest free slot (ms): its schedule (tat) less the burst starts may use, not before now
+-- nor before a pause (Retry-After) ends.
+local function firstFreeSlot(now, tat, burst, T, pausedUntil)
+  return math.max(now, tat - (clientBurst(burst) - 1) * T, pausedUntil)
+end
+
 -- A burst-1 key has no reserve: its slots are spaced this much wider than its rate instead.
 local ZERO_RESERVE_SPACING = 1.1
 
