@@ -15,6 +15,24 @@ export interface NewJob {
   delayMs?: number;
 }
 
+/** A lane: one job (named `lane`) that carries several operations (see queue/lanes.ts). */
+export interface NewLane {
+  id: string;
+  /** The lane's data is `before`, the added members' data joined by commas, then `after`. */
+  before: string;
+  after: string;
+  members: readonly LaneMember[];
+  delayMs?: number;
+}
+
+/** One operation in a lane: its data (JSON), its operation id, its key's mark and its place, as a job's. */
+export interface LaneMember {
+  id: string;
+  json: string;
+  dedupKey?: string;
+  place?: string;
+}
+
 /** The batch a chunk is counted in, with its keys (in the queue's slot). */
 export interface ChunkBatch {
   id: string;
@@ -28,6 +46,8 @@ export interface AddJobsOptions {
   batch?: ChunkBatch;
   /** How long a job's idempotency key stays held once it is added. */
   dedupWindowMs?: number;
+  /** The jobs' timestamp (ms), when not now: a lane's operation leaving it keeps the lane's (see worker/lane-runner.ts). */
+  timestamp?: number;
 }
 
 /** Who holds an idempotency key: the job, and the batch and place it was added with (empty when unknown). */
@@ -37,16 +57,20 @@ export interface KeyHolder {
   place: string;
 }
 
-/** Per job: added; there already (false: its id exists, or its place has a result); or its key's holder. */
+/** Per job (per member of a lane): added; there already (false: its id exists, or its place has a result); or its key's holder. */
 export type AddedJob = boolean | KeyHolder;
 
-export type AddJobs = (jobs: readonly NewJob[], options?: AddJobsOptions) => Promise<AddedJob[]>;
+export type AddJobs = (jobs: readonly (NewJob | NewLane)[], options?: AddJobsOptions) => Promise<AddedJob[]>;
+
+/** The job name of a lane; every other sluice job is an `op`. */
+export const LANE_JOB_NAME = 'lane';
 
 /**
  * Adds chunks of prioritized (or delayed) jobs, one script call each (redis/lua/add-jobs.lua), written exactly as
  * BullMQ's own add writes a job: BullMQ's addBulk runs a script per job, and Redis time bounds an
- * enqueue. `name` and `priority` are the same for every job (sluice adds `op` jobs at NEW_JOB_PRIORITY).
- * The same call claims the jobs' idempotency keys and counts the added jobs in their batch.
+ * enqueue. Single jobs are named `name`, lanes `lane`; `priority` is the same for every job (sluice adds
+ * jobs at NEW_JOB_PRIORITY). The same call claims the idempotency keys and counts the added
+ * operations (a lane's members) in their batch.
  */
 export function createJobAdder(redis: Redis, queue: Queue, name: string, priority: number): AddJobs {
   const addJobs = defineScript(redis, 'add-jobs');
@@ -56,7 +80,9 @@ export function createJobAdder(redis: Redis, queue: Queue, name: string, priorit
   return async (jobs, options = {}) => {
     if (jobs.length === 0) return [];
     const { batch } = options;
-    const now = Date.now();
+    const now = options.timestamp ?? Date.now();
+    // Delays count from the timestamp: a job given an earlier one is still due `delayMs` from now.
+    const late = Date.now() - now;
     const keys = [
       meta!,
       prioritized!,
@@ -71,7 +97,7 @@ export function createJobAdder(redis: Redis, queue: Queue, name: string, priorit
     ];
     const args: (string | number)[] = [
       now,
-      name,
+      '',
       priority,
       batch?.id ?? '',
       new Date(now).toISOString(),
@@ -80,10 +106,21 @@ export function createJobAdder(redis: Redis, queue: Queue, name: string, priorit
       now - (batch?.retentionSeconds ?? 0) * 1_000,
     ];
     for (const job of jobs) {
-      keys.push(queue.toKey(job.id), job.dedupKey ?? none);
-      const delay = Math.max(0, Math.round(job.delayMs ?? 0));
+      const given = Math.max(0, Math.round(job.delayMs ?? 0));
+      const delay = given > 0 ? given + late : 0;
       const opts = JSON.stringify(delay > 0 ? { jobId: job.id, delay, attempts: 0 } : { jobId: job.id, priority, attempts: 0 });
-      args.push(job.id, job.json ?? JSON.stringify(job.data), opts, job.place ?? '', job.dedupKey === undefined ? '0' : '1', delay);
+      keys.push(queue.toKey(job.id));
+      if ('members' in job) {
+        args.push(job.id, LANE_JOB_NAME, opts, delay, '1', job.before, job.after, job.members.length);
+        for (const member of job.members) {
+          keys.push(member.dedupKey ?? none);
+          args.push(member.json, member.place ?? '', member.dedupKey === undefined ? '0' : '1', member.id);
+        }
+      } else {
+        keys.push(job.dedupKey ?? none);
+        args.push(job.id, name, opts, delay, '0', '', '', 1);
+        args.push(job.json ?? JSON.stringify(job.data), job.place ?? '', job.dedupKey === undefined ? '0' : '1', job.id);
+      }
     }
     const replies = (await addJobs(keys.length, ...keys, ...args)) as (number | string)[];
     return replies.map((reply) => (typeof reply === 'number' ? reply === 1 : keyHolder(reply)));

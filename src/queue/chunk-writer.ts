@@ -3,7 +3,8 @@ import type { Redis } from 'ioredis';
 import type { ResultLine } from '../outcomes/result-line.js';
 import type { QueueKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
-import { createJobAdder, type KeyHolder } from './add-jobs.js';
+import { createJobAdder, type AddedJob, type KeyHolder, type NewJob, type NewLane } from './add-jobs.js';
+import { packChunk } from './lanes.js';
 import { NEW_JOB_PRIORITY } from './job-data.js';
 import type { LineJoin } from '../limits/line-join.js';
 import { bookingHolder } from './wake-jobs.js';
@@ -29,6 +30,12 @@ export interface ChunkWriterOptions {
   batchRetentionSeconds: number;
   /** Places the jobs in their limit keys' lines and says how long to delay each (none: no line at enqueue). */
   lineJoin?: LineJoin;
+  /**
+   * The most operations of a batch that travel together in a lane (see queue/lanes.ts), for the
+   * given limit keys: a key limited to R/s gets lanes of at most R (a second of its slots). 1 or
+   * none: every operation is a job of its own.
+   */
+  laneSizeFor?: (keys: readonly string[]) => number;
 }
 
 export type ChunkWriter = (chunk: PreparedJob[], batchId: string | undefined) => Promise<EnqueueResult[]>;
@@ -39,7 +46,7 @@ export type ChunkWriter = (chunk: PreparedJob[], batchId: string | undefined) =>
  * was not written nor hold a key for one); a second lists the duplicates in the batch, if any.
  */
 export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
-  const { redis, queue, queueName, keys, dedupWindowMs, batchRetentionSeconds, lineJoin } = options;
+  const { redis, queue, queueName, keys, dedupWindowMs, batchRetentionSeconds, lineJoin, laneSizeFor } = options;
   const addJobs = createJobAdder(redis, queue, 'op', NEW_JOB_PRIORITY);
   const addDuplicates = defineScript(redis, 'add-duplicates-2');
 
@@ -55,20 +62,32 @@ export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
             retentionSeconds: batchRetentionSeconds,
           };
     // In line first: a job far back is written delayed to about its turn (a duplicate leaves a gap the line skips).
+    // Each operation of a lane holds its own place; the lane is due when its first one is.
+    const { jobs, order } = laneSizeFor && batchId !== undefined ? packed(chunk, batchId, laneSizeFor) : unpacked(chunk);
     const delays = lineJoin
-      ? await lineJoin(chunk.map((item) => ({ holder: bookingHolder(queueName, item.jobId), keys: item.limitKeys })))
+      ? await lineJoin(order.map(({ item, id }) => ({ holder: bookingHolder(queueName, id), keys: item.limitKeys })))
       : [];
-    const added = await addJobs(
-      chunk.map((item, i) => ({ id: item.jobId, json: item.data, dedupKey: item.dedupKey, place: item.place, delayMs: delays[i] ?? 0 })),
-      { dedupWindowMs, ...(batch ? { batch } : {}) },
-    );
+    let at = 0;
+    const toWrite = jobs.map((job) => {
+      const delayMs = delays[at] ?? 0;
+      at += 'members' in job ? job.members.length : 1;
+      return { ...job, delayMs };
+    });
+    const answers = await addJobs(toWrite, { dedupWindowMs, ...(batch ? { batch } : {}) });
+    // Back in the chunk's order.
+    const added: AddedJob[] = new Array<AddedJob>(chunk.length);
+    const ids: string[] = new Array<string>(chunk.length);
+    order.forEach(({ index, id }, i) => {
+      added[index] = answers[i]!;
+      ids[index] = id;
+    });
     const results: EnqueueResult[] = [];
     const listed: (string | number)[] = [];
     chunk.forEach((item, i) => {
       const outcome = added[i]!;
-      if (outcome === true) results.push({ id: item.jobId, duplicate: false });
+      if (outcome === true) results.push({ id: ids[i]!, duplicate: false });
       else if (outcome === false || (item.place !== '' && outcome.place === item.place)) {
-        results.push({ id: item.jobId, duplicate: false, alreadyEnqueued: true });
+        results.push({ id: ids[i]!, duplicate: false, alreadyEnqueued: true });
       } else {
         results.push({ id: outcome.jobId, duplicate: true });
         if (batchId !== undefined && listsDuplicate(item, outcome, batchId)) listed.push(...duplicateEntry(item, outcome));
@@ -77,6 +96,33 @@ export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
     if (listed.length > 0) await addDuplicates(keys.batch(batchId!), keys.batchResults(batchId!), batchRetentionSeconds, ...listed);
     return results;
   };
+}
+
+/** What a chunk writes, and per operation written (in the order of the script's answers) its chunk index and id. */
+interface ChunkJobs {
+  jobs: (NewJob | NewLane)[];
+  order: { index: number; id: string; item: PreparedJob }[];
+}
+
+function unpacked(chunk: readonly PreparedJob[]): ChunkJobs {
+  return {
+    jobs: chunk.map((item) => ({ id: item.jobId, json: item.data, dedupKey: item.dedupKey, place: item.place })),
+    order: chunk.map((item, index) => ({ index, id: item.jobId, item })),
+  };
+}
+
+function packed(chunk: readonly PreparedJob[], batchId: string, laneSizeFor: (keys: readonly string[]) => number): ChunkJobs {
+  const { singles, lanes } = packChunk(chunk, batchId, laneSizeFor);
+  const result: ChunkJobs = { jobs: [], order: [] };
+  for (const { index, item } of singles) {
+    result.jobs.push({ id: item.jobId, json: item.data, dedupKey: item.dedupKey, place: item.place });
+    result.order.push({ index, id: item.jobId, item });
+  }
+  for (const { lane, indexes } of lanes) {
+    result.jobs.push(lane);
+    indexes.forEach((index, i) => result.order.push({ index, id: lane.members[i]!.id, item: chunk[index]! }));
+  }
+  return result;
 }
 
 /**

@@ -21,6 +21,12 @@ export interface PreparedJob {
   meta: unknown;
   /** The limit keys it consumes (it joins their lines at enqueue, see LineJoin). */
   limitKeys: string[];
+  /** The operation as JSON (a lane carries it, see queue/lanes.ts). */
+  opJson: string;
+  /** The key it was given, when it has one. */
+  givenKey: string | undefined;
+  /** It may travel in a lane: it does not paginate (each page of a walk is a job of its own). */
+  packable: boolean;
 }
 
 /** Where an operation is in an input that is read the same way every time (see EnqueueManyOptions.resumable). */
@@ -73,6 +79,9 @@ export function prepareJob(options: PrepareOptions, input: unknown, index: numbe
     place,
     meta: (input as { meta?: unknown }).meta,
     limitKeys,
+    opJson,
+    givenKey,
+    packable: (input as { paginate?: unknown }).paginate === undefined,
   };
 }
 

@@ -8,6 +8,7 @@ import { openBullQueue } from './bull-queue.js';
 import { createBatchBookkeeper } from './batch-bookkeeping.js';
 import { createChunkWriter, type EnqueueResult } from './chunk-writer.js';
 import { createLineJoin } from '../limits/line-join.js';
+import { configuredSpecs } from '../limits/limit-keys.js';
 import { prepareJob, type Position, type PreparedJob } from './prepare-job.js';
 
 export type { EnqueueResult } from './chunk-writer.js';
@@ -25,6 +26,14 @@ export interface ProducerOptions {
   batchRetentionSeconds?: number;
   /** Operations written per `addBulk` call. Default 500. */
   chunkSize?: number;
+  /**
+   * Operations of one `enqueueMany` that share limit keys travel together as one BullMQ job, a
+   * *lane* (see queue/lanes.ts). Workers older than lanes cannot run them: turn this on once every
+   * worker is upgraded. Default false (`SLUICE_LANES`).
+   */
+  lanes?: boolean;
+  /** The most operations in a lane; a key limited to R/s gets lanes of at most R. Default 500 (`SLUICE_LANE_SIZE`). */
+  laneSize?: number;
 }
 
 export interface EnqueueOptions {
@@ -107,7 +116,17 @@ export function createProducer(options: ProducerOptions): Producer {
   queue.on('error', () => undefined);
   const batches = createBatchBookkeeper(redis, keys, batchRetention);
   const lineJoin = createLineJoin(redis, config);
-  const writeChunk = createChunkWriter({ redis, queue, queueName, keys, dedupWindowMs, batchRetentionSeconds: batchRetention, lineJoin });
+  const laneSize = options.lanes ? (options.laneSize ?? DEFAULT_LANE_SIZE) : 1;
+  const writeChunk = createChunkWriter({
+    redis,
+    queue,
+    queueName,
+    keys,
+    dedupWindowMs,
+    batchRetentionSeconds: batchRetention,
+    lineJoin,
+    ...(laneSize > 1 ? { laneSizeFor: laneSizes(config, laneSize) } : {}),
+  });
   let closing: Promise<void> | undefined;
 
   async function enqueue(operation: unknown, enqueueOptions: EnqueueOptions = {}) {
@@ -162,6 +181,22 @@ export function createProducer(options: ProducerOptions): Producer {
   }
 
   return { queue: queueName, enqueue, enqueueMany, close };
+}
+
+/** Operations per lane at most, when the producer is not told otherwise. */
+export const DEFAULT_LANE_SIZE = 500;
+
+/** A lane holds at most a second of its slowest key's configured rate, and at most `laneSize` operations. */
+function laneSizes(config: SluiceConfig, laneSize: number): (keys: readonly string[]) => number {
+  const specOf = configuredSpecs(config);
+  return (keys) => {
+    let size = laneSize;
+    for (const key of keys) {
+      const { rate } = specOf(key);
+      if (rate > 0) size = Math.min(size, Math.max(1, Math.floor(rate)));
+    }
+    return size;
+  };
 }
 
 function checkBatchId(batchId: string | undefined): void {

@@ -41,6 +41,9 @@ export interface ServerOptions extends Partial<ServerTimeouts> {
   /** Largest request body (JSON or NDJSON), in bytes. Default 32 MiB. */
   bodyLimitBytes?: number;
   dedupWindowSeconds?: number;
+  /** Bulk requests write lanes (see ProducerOptions.lanes), of at most `laneSize` operations. */
+  lanes?: boolean;
+  laneSize?: number;
   batchRetentionSeconds?: number;
   /** Prometheus text for `/metrics` (read role). Omitted: no `/metrics` route. */
   metrics?: { contentType: string; render(): Promise<string> };
@@ -105,6 +108,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     config,
     defaultQueue,
     ...(options.dedupWindowSeconds !== undefined ? { dedupWindowSeconds: options.dedupWindowSeconds } : {}),
+    ...(options.lanes !== undefined ? { lanes: options.lanes } : {}),
+    ...(options.laneSize !== undefined ? { laneSize: options.laneSize } : {}),
     ...(options.batchRetentionSeconds !== undefined ? { batchRetentionSeconds: options.batchRetentionSeconds } : {}),
   });
   app.addHook('onClose', () => queues.close());

@@ -23,6 +23,8 @@ export interface QueueRegistryOptions {
   redis: Redis;
   config: SluiceConfig;
   dedupWindowSeconds?: number;
+  lanes?: boolean;
+  laneSize?: number;
   batchRetentionSeconds?: number;
   /** The queue used when a request names none: always readable, even before anything was enqueued. */
   defaultQueue: string;
@@ -69,6 +71,8 @@ export function createQueueRegistry(options: QueueRegistryOptions): QueueRegistr
         queue: name,
         config,
         ...(options.dedupWindowSeconds !== undefined ? { dedupWindowSeconds: options.dedupWindowSeconds } : {}),
+        ...(options.lanes !== undefined ? { lanes: options.lanes } : {}),
+        ...(options.laneSize !== undefined ? { laneSize: options.laneSize } : {}),
         ...(options.batchRetentionSeconds !== undefined ? { batchRetentionSeconds: options.batchRetentionSeconds } : {}),
       }),
       queue: openBullQueue(redis, name),

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { PREFIX, bullQueueName, queueKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
 import { MAX_STALLS } from './prepare-request.js';
-import type { SluiceProcessor } from './processor.js';
+import type { JobRunner } from './job-runner.js';
 
 export interface BullWorkerOptions {
   concurrency: number;
@@ -23,7 +23,7 @@ class SluiceBullWorker extends Worker {
   readonly #keepLocks: (...args: (string | number)[]) => Promise<unknown>;
   readonly #keys: ReturnType<typeof queueKeys>;
 
-  constructor(queue: string, processor: SluiceProcessor, redis: Redis, options: WorkerOptions) {
+  constructor(queue: string, processor: JobRunner, redis: Redis, options: WorkerOptions) {
     super(bullQueueName(queue), processor, options);
     this.#keepLocks = defineScript(redis, 'keep-job-locks');
     this.#keys = queueKeys(queue);
@@ -37,7 +37,7 @@ class SluiceBullWorker extends Worker {
   }
 }
 
-export function newBullWorker(queue: string, processor: SluiceProcessor, redis: Redis, options: BullWorkerOptions): Worker {
+export function newBullWorker(queue: string, processor: JobRunner, redis: Redis, options: BullWorkerOptions): Worker {
   return new SluiceBullWorker(queue, processor, redis, {
     connection: redis,
     prefix: PREFIX,

@@ -1,4 +1,5 @@
-import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError } from 'bullmq';
+import type { OperationJob } from './operation-job.js';
 import { ShutdownAbortError } from '../errors.js';
 import type { Logger, WorkLog } from '../observability/logger.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
@@ -71,7 +72,7 @@ const MAX_CIRCUIT_WAIT_MS = 5 * 60_000;
 
 interface Ending {
   deps: JobEndingDeps;
-  job: Job;
+  job: OperationJob;
   envelope: JobEnvelope;
   token: string | undefined;
   /** Aborted when the worker stops: writes that Redis refuses are given up then (see durable-write.ts). */
@@ -80,7 +81,7 @@ interface Ending {
 
 export function createJobEnding(
   deps: JobEndingDeps,
-  job: Job,
+  job: OperationJob,
   envelope: JobEnvelope,
   token: string | undefined,
   signal: AbortSignal | undefined,

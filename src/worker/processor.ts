@@ -1,4 +1,3 @@
-import type { Job } from 'bullmq';
 import type { Credentials } from '../auth/credentials.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { AuthError, ShutdownAbortError } from '../errors.js';
@@ -12,6 +11,7 @@ import { bookingHolder } from '../queue/wake-jobs.js';
 import { attemptNumber, circuitWaitedMs, failedAttempt, refusalsInARow } from './attempt-record.js';
 import { decideAttempt } from './decide-attempt.js';
 import { createJobEnding } from './job-ending.js';
+import type { OperationJob } from './operation-job.js';
 import type { PageSink } from './page-sink.js';
 import { takePage, walkOf } from './page-step.js';
 import { prepareRequest } from './prepare-request.js';
@@ -37,7 +37,7 @@ export interface ProcessorDeps {
 /** A concurrency lease outlives the request's own deadline by this much (then a dead worker's lease expires). */
 const LEASE_MARGIN_MS = 5_000;
 
-export type SluiceProcessor = (job: Job, token?: string, signal?: AbortSignal) => Promise<unknown>;
+export type SluiceProcessor = (job: OperationJob, token?: string, signal?: AbortSignal) => Promise<unknown>;
 
 /**
  * One attempt of one operation, in order: validate → credentials → limits → request → decide

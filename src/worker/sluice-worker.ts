@@ -1,10 +1,11 @@
-import { UnrecoverableError, type Job, type Worker } from 'bullmq';
+import type { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { errorMessage } from '../errors.js';
 import { EMPTY_CONFIG, type SluiceConfig } from '../config/sluice-config.js';
 import { createHttpClient, type HttpClient } from '../http/http-client.js';
-import { foreignIdempotencyKey, readEnvelope } from '../queue/job-data.js';
+import { NEW_JOB_PRIORITY } from '../queue/job-data.js';
+import { createJobAdder, LANE_JOB_NAME, type AddJobs } from '../queue/add-jobs.js';
+import { openBullQueue } from '../queue/bull-queue.js';
 import { createOutcomeStore, type OutcomeStore } from '../outcomes/outcome-store.js';
 import { closeRedis, createRedisConnection } from '../redis/connection.js';
 import type { Logger } from '../observability/logger.js';
@@ -16,7 +17,10 @@ import { assertSecrets, createCredentials } from '../auth/credentials.js';
 import { loadTargetTls, type TlsMaterial } from '../config/tls-files.js';
 import { createProcessor } from './processor.js';
 import { newBullWorker } from './bull-worker.js';
-import { deadLetterOutcome } from '../outcomes/dead-letter.js';
+import { deadLetterUnexpectedFailure } from './unexpected-failure.js';
+import { deadLetterLane } from './lane-runner.js';
+import { createJobRunner } from './job-runner.js';
+import { createOpPermits } from './op-permits.js';
 import { warmUp } from './warm-up.js';
 import { createPageSink } from './page-sink.js';
 import { createProducer, type Producer } from '../queue/producer.js';
@@ -99,7 +103,7 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
     enqueueChildren: (operations, batchId) =>
       parts.children.enqueueMany(operations, { batchId, collectResults: false, prevalidated: true }),
   });
-  const processor = createProcessor({
+  const runOp = createProcessor({
     queue,
     config,
     http,
@@ -110,15 +114,30 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
     logger,
     ...(metrics ? { metrics } : {}),
   });
-  const worker = newBullWorker(queue, processor, redis, {
-    concurrency: options.concurrency ?? 50,
+  const concurrency = options.concurrency ?? 50;
+  const stopping = new AbortController();
+  const permits = createOpPermits(concurrency);
+  const laneDeps = { queue, outcomes, metrics, logger, redis, permits, runOp, addJobs: parts.addJobs, stopping: stopping.signal };
+  // The fetch gate: BullMQ fetches while it holds fewer jobs than its concurrency; a lane holds many
+  // operations' permits as one job, so a process whose permits are taken fetches no more lanes.
+  const gate = () => {
+    worker.concurrency = Math.min(concurrency, Math.max(1, hand.inHand + permits.free));
+  };
+  const hand = createJobRunner(laneDeps, gate);
+  const worker = newBullWorker(queue, hand.run, redis, {
+    concurrency,
     keepCompletedSeconds: options.keepCompletedSeconds ?? 3_600,
     keepFailedSeconds: options.keepFailedSeconds ?? 86_400,
     lockDurationMs: options.lockDurationMs ?? 30_000,
     stalledIntervalMs: options.stalledIntervalMs ?? 30_000,
   });
   worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
-  worker.on('failed', (job, error) => deadLetterUnexpectedFailure({ queue, outcomes, metrics, logger }, job, error));
+  permits.onChange(gate);
+  worker.on('failed', (job, error) => {
+    if (!job) return;
+    const ended = job.name === LANE_JOB_NAME ? deadLetterLane(laneDeps, job, error) : deadLetterUnexpectedFailure(laneDeps, job, error);
+    ended.catch((failure: unknown) => logger.error({ err: failure, jobId: job.id }, 'could not dead-letter a failed job'));
+  });
 
   let closing: Promise<void> | undefined;
   // Jobs are taken once the process is warm; a failed warm-up is logged, not fatal.
@@ -137,6 +156,8 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
   async function shutdown(force: boolean): Promise<void> {
     const deadline = force ? 0 : (options.shutdownTimeoutMs ?? 30_000);
     logger.info({ deadlineMs: deadline }, 'worker stopping: no new jobs; waiting for in-flight jobs');
+    // Lanes start no more of their operations, and hand the rest back once those in flight end.
+    stopping.abort();
     await started;
     const closed = worker.close();
     const ticksClosed = parts.schedules?.close();
@@ -174,6 +195,9 @@ interface WorkerParts {
   children: Producer;
   /** Runs the queue's schedules' ticks, unless `schedules: false`. */
   schedules: ScheduleRunner | undefined;
+  /** The BullMQ queue, for operations that leave their lane as jobs of their own (`addJobs`). */
+  bullQueue: Queue;
+  addJobs: AddJobs;
 }
 
 function openParts(
@@ -231,7 +255,10 @@ function openParts(
           ...(options.dedupWindowSeconds !== undefined ? { dedupWindowSeconds: options.dedupWindowSeconds } : {}),
           ...(options.batchRetentionSeconds !== undefined ? { batchRetentionSeconds: options.batchRetentionSeconds } : {}),
         });
-  return { redis, ownsConnection, http, ownsHttp, outcomes, limiter, metrics, publisher, children, schedules };
+  const bullQueue = openBullQueue(redis, queue);
+  bullQueue.on('error', () => undefined);
+  const addJobs = createJobAdder(redis, bullQueue, 'op', NEW_JOB_PRIORITY);
+  return { redis, ownsConnection, http, ownsHttp, outcomes, limiter, metrics, publisher, children, schedules, bullQueue, addJobs };
 }
 
 /** Closes the parts once the worker has (`workerClosed`), in reverse order of creation, each even when an earlier one failed. */
@@ -243,6 +270,7 @@ async function releaseParts(parts: WorkerParts, workerClosed: Promise<unknown>, 
     ['metrics publisher', () => parts.publisher?.close() ?? Promise.resolve()],
     ['limiter', () => parts.limiter.close()],
     ['child producer', () => parts.children.close()],
+    ['queue', () => parts.bullQueue.close()],
     ['http client', () => (parts.ownsHttp ? parts.http.close() : Promise.resolve())],
     ['redis', () => (parts.ownsConnection ? closeRedis(parts.redis) : Promise.resolve())],
   ];
@@ -253,30 +281,4 @@ async function releaseParts(parts: WorkerParts, workerClosed: Promise<unknown>, 
       logger.error({ err: error }, `error closing the ${name}`);
     }
   }
-}
-
-/**
- * Safety net: a job that failed for any reason other than our own dead-lettering (a bug) still ends
- * as a dead letter, so nothing disappears from a batch. (Redis failures while a job ends are retried
- * by the processor itself: see durable-write.ts.)
- */
-function deadLetterUnexpectedFailure(
-  deps: { queue: string; outcomes: OutcomeStore; metrics: WorkerMetrics | undefined; logger: Logger },
-  job: Job | undefined,
-  error: Error,
-): void {
-  if (!job || error instanceof UnrecoverableError || error.name === 'UnrecoverableError') return;
-  const { queue, logger } = deps;
-  const envelope = readEnvelope(job.data, job.id!, foreignIdempotencyKey(queue, job.id!, job.timestamp));
-  const details = {
-    reason: 'internal-error' as const,
-    message: `internal error: ${errorMessage(error)}`,
-    attempts: envelope.attempts ?? [],
-  };
-  deps.outcomes
-    .record(deadLetterOutcome(queue, { id: job.id!, timestamp: job.timestamp }, envelope, details))
-    // Not written: the job's outcome was recorded before it failed (BullMQ could not complete it).
-    .then((written) => (written ? deps.metrics?.deadLetter(details.reason) : undefined))
-    .catch((recordError: unknown) => logger.error({ err: recordError, jobId: job.id }, 'could not dead-letter a failed job'));
-  logger.error({ err: error, jobId: job.id, outcome: 'dead-lettered', reason: 'internal-error' }, 'job failed unexpectedly');
 }

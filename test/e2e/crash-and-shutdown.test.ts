@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { now, useCli } from '../helpers/cli-process.js';
-import { queuedJobs, uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
+import { queuedOperations, uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
 import { startTestTarget, type RecordedRequest } from '../helpers/target-server.js';
 
 const redis = useRedisServer();
@@ -129,6 +129,6 @@ describe('worker crash and shutdown (built binary)', () => {
     // The other five wait in the queue for the next worker: not active, not lost.
     const client = redis().client;
     expect(await client.llen(`sluice:{${queue}}:active`)).toBe(0);
-    expect(await queuedJobs(client, queue)).toBe(5);
+    expect(await queuedOperations(client, queue)).toBe(5);
   }, 60_000);
 });

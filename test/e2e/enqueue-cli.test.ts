@@ -4,7 +4,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useCli } from '../helpers/cli-process.js';
-import { queuedJobs, uniqueQueue, useRedisServer } from '../helpers/redis.js';
+import { queuedOperations, uniqueQueue, useRedisServer } from '../helpers/redis.js';
 import { startTestTarget } from '../helpers/target-server.js';
 
 const redis = useRedisServer();
@@ -16,7 +16,7 @@ const jsonl = (ops: unknown[]): string => `${ops.map((op) => (typeof op === 'str
 
 /** Every key sluice and BullMQ keep for a queue. */
 const queueKeys = (queue: string): Promise<string[]> => redis().client.keys(`sluice:{${queue}}:*`);
-const waitingJobs = (queue: string): Promise<number> => queuedJobs(redis().client, queue);
+const waitingJobs = (queue: string): Promise<number> => queuedOperations(redis().client, queue);
 
 const ENQUEUE_SUMMARY = { batchId: expect.stringMatching(/^b-/), enqueued: 0, duplicates: 0, alreadyEnqueued: 0, invalid: 0 };
 

@@ -9,7 +9,7 @@ import { queueKeys } from '../../src/redis/keys.js';
 import { startRedisServer } from '../../src/support/redis-server.js';
 import { useCli } from '../helpers/cli-process.js';
 import { startCrashProxy } from '../helpers/crash-proxy.js';
-import { queuedJobs, uniqueQueue, useRedisServer } from '../helpers/redis.js';
+import { queuedOperations, uniqueQueue, useRedisServer } from '../helpers/redis.js';
 
 const redis = useRedisServer();
 const cli = useCli(() => ({ REDIS_URL: redis().url }));
@@ -60,7 +60,7 @@ describe('sluice enqueue when Redis dies part-way', () => {
     await server.restart();
     const client = createRedisConnection(server.url, { name: 'test' });
     onTestFinished(() => closeRedis(client));
-    expect(await queuedJobs(client, queue)).toBe(2_000);
+    expect(await queuedOperations(client, queue)).toBe(2_000);
     expect(await client.hget(queueKeys(queue).batch('crash-e2e'), 'total')).toBe('2000');
 
     const finished = await cli.run(command!.split(' ').slice(1), { env: { SLUICE_QUEUE: queue, REDIS_URL: server.url } });

@@ -9,7 +9,7 @@ import { onTestFinished } from 'vitest';
 import { createDeadLetterStore, type DeadLetterStore } from '../../src/outcomes/dead-letter-store.js';
 import { createBatches, type Batches, type BatchStatus } from '../../src/outcomes/batches.js';
 import { PREFIX, bullQueueName } from '../../src/redis/keys.js';
-import { createProducer, type Producer } from '../../src/queue/producer.js';
+import { createProducer, type Producer, type ProducerOptions } from '../../src/queue/producer.js';
 import type { ResultLine } from '../../src/outcomes/result-line.js';
 import { createSluiceWorker, type SluiceWorker, type SluiceWorkerOptions } from '../../src/worker/sluice-worker.js';
 import { testLogger, uniqueQueue, waitFor, type TestRedis } from './redis.js';
@@ -44,7 +44,12 @@ export interface Pipeline {
   results(batchId: string): Promise<ResultLine[]>;
 }
 
-export async function startPipeline(redis: TestRedis, overrides: WorkerOverrides = {}): Promise<Pipeline> {
+/** `producerOptions`: the producer's own (e.g. `lanes`). */
+export async function startPipeline(
+  redis: TestRedis,
+  overrides: WorkerOverrides = {},
+  producerOptions: Pick<ProducerOptions, 'lanes' | 'laneSize'> = {},
+): Promise<Pipeline> {
   const queue = uniqueQueue('pipe');
   const target = await startTargetServer();
   // The target server is on loopback: a target for it allows that (sluice refuses internal addresses otherwise).
@@ -56,7 +61,7 @@ export async function startPipeline(redis: TestRedis, overrides: WorkerOverrides
   const workerOverrides: WorkerOverrides = { ...overrides, config };
   const workers: SluiceWorker[] = [];
   let bull: Queue | undefined;
-  const producer = createProducer({ connection: redis.url, queue, config });
+  const producer = createProducer({ connection: redis.url, queue, config, ...producerOptions });
   const deadLetters = createDeadLetterStore({ redis: redis.client, queue });
 
   onTestFinished(async () => {

@@ -58,10 +58,27 @@ export async function waitFor<T>(
 }
 
 /**
- * Jobs waiting to start in a queue: BullMQ's wait list (jobs back from a deferral or a retry)
- * plus its prioritized set (jobs not yet started; see NEW_JOB_PRIORITY).
+ * Operations waiting to start in a queue: in BullMQ's wait list (jobs back from a deferral or a
+ * retry) and its prioritized set (jobs not yet started; see NEW_JOB_PRIORITY).
  */
-export async function queuedJobs(client: Redis, queue: string): Promise<number> {
-  const [waiting, prioritized] = await Promise.all([client.llen(`sluice:{${queue}}:wait`), client.zcard(`sluice:{${queue}}:prioritized`)]);
-  return waiting + prioritized;
+/** The operations not started yet (waiting or prioritized), a lane counting each of its operations. */
+export async function queuedOperations(client: Redis, queue: string): Promise<number> {
+  return (await queuedEnvelopes(client, queue)).length;
+}
+
+/** The data of each operation not started yet (waiting or prioritized): a job's, or each of a lane's (see queue/lanes.ts). */
+export async function queuedEnvelopes(client: Redis, queue: string): Promise<{ op: unknown; opId?: string; idempotencyKey?: string }[]> {
+  const base = `sluice:{${queue}}`;
+  const ids = [...(await client.lrange(`${base}:wait`, 0, -1)), ...(await client.zrange(`${base}:prioritized`, 0, -1))];
+  const pipeline = client.pipeline();
+  for (const id of ids) pipeline.hmget(`${base}:${id}`, 'name', 'data');
+  const envelopes: { op: unknown }[] = [];
+  for (const [error, reply] of (await pipeline.exec()) ?? []) {
+    if (error) throw error;
+    const [name, data] = reply as [string | null, string | null];
+    const parsed = JSON.parse(data ?? 'null') as { ops?: { op: unknown }[]; op?: unknown };
+    if (name === 'lane') envelopes.push(...parsed.ops!);
+    else envelopes.push(parsed as { op: unknown });
+  }
+  return envelopes;
 }

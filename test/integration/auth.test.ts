@@ -12,7 +12,7 @@ import { createBatches } from '../../src/outcomes/batches.js';
 import { createProducer } from '../../src/queue/producer.js';
 import { createDeadLetterStore } from '../../src/outcomes/dead-letter-store.js';
 import { createSluiceWorker, type SluiceWorker, type SluiceWorkerOptions } from '../../src/worker/sluice-worker.js';
-import { queuedJobs, uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
+import { queuedOperations, uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
 import { startTestTarget, type RecordedRequest, type ScriptedResponse, type TargetServer } from '../helpers/target-server.js';
 
 const redis = useRedisServer();
@@ -374,7 +374,7 @@ describe('OAuth2 client credentials', () => {
     expect(harness.target.requests.map((request) => request.path)).toEqual(['/oauth/token']);
     // Back in the queue for the next worker: not failed, not dead-lettered.
     const client = redis().client;
-    const back = (await client.zcard(`sluice:{${harness.queue}}:delayed`)) + (await queuedJobs(client, harness.queue));
+    const back = (await client.zcard(`sluice:{${harness.queue}}:delayed`)) + (await queuedOperations(client, harness.queue));
     expect(back).toBe(3);
     expect(await harness.deadLetters().count()).toBe(0);
     expect(harness.logs.join('')).toContain('shutdown while waiting for an OAuth2 token; requeued');

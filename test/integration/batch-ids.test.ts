@@ -10,7 +10,7 @@ import { createProducer } from '../../src/queue/producer.js';
 import { queueKeys } from '../../src/redis/keys.js';
 import { startApiServer } from '../helpers/api-server.js';
 import { startPipeline } from '../helpers/pipeline-harness.js';
-import { queuedJobs, useRedisServer, waitFor } from '../helpers/redis.js';
+import { queuedOperations, useRedisServer, waitFor } from '../helpers/redis.js';
 
 const redis = useRedisServer();
 
@@ -26,7 +26,7 @@ describe('batch ids', () => {
         `invalid batch id:\n  batchId: ${JSON.stringify(batchId)}: letters, digits and _ . - only, at most 128`,
       );
     }
-    expect(await queuedJobs(redis().client, p.queue)).toBe(0);
+    expect(await queuedOperations(redis().client, p.queue)).toBe(0);
     expect(await redis().client.zrange(queueKeys(p.queue).batchIndex, 0, -1)).toEqual(['srv1']);
     expect(await redis().client.type(queueKeys(p.queue).batchEnqueuing('srv1'))).toBe('none');
     expect(await p.batches.status('srv1')).toMatchObject({ total: 1, succeeded: 1, pending: 0, enqueuing: false });

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { startApiServer } from '../helpers/api-server.js';
 import { startPipeline } from '../helpers/pipeline-harness.js';
-import { queuedJobs, useRedisServer } from '../helpers/redis.js';
+import { queuedOperations, useRedisServer } from '../helpers/redis.js';
 
 const redis = useRedisServer();
 
@@ -57,7 +57,7 @@ describe('POST /v1/operations with an operation nested 5,000 levels deep', () =>
       headers: { 'content-type': 'application/json' },
     });
     expect(single.status).toBe(400);
-    expect(await queuedJobs(redis().client, p.queue)).toBe(0);
+    expect(await queuedOperations(redis().client, p.queue)).toBe(0);
     expect(await p.batches.status('deep')).toBeUndefined();
   });
 });

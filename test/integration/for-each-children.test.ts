@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { startPipeline, type Pipeline } from '../helpers/pipeline-harness.js';
-import { queuedJobs, useRedisServer } from '../helpers/redis.js';
+import { queuedOperations, useRedisServer } from '../helpers/redis.js';
 
 const redis = useRedisServer();
 
@@ -41,7 +41,7 @@ describe('forEach children of a page', () => {
     expect(letter?.message).toBe(
       "page 1: invalid forEach children: none of this page's 600 was enqueued:\n  items[550].method: expected an HTTP method such as GET or POST",
     );
-    expect(await queuedJobs(redis().client, p.queue)).toBe(0);
+    expect(await queuedOperations(redis().client, p.queue)).toBe(0);
     expect(p.requestsTo('/things/0')).toHaveLength(0);
     expect(p.target.requests.filter((request) => request.path.startsWith('/things/'))).toHaveLength(0);
   });

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RecordedRequest } from '../helpers/target-server.js';
 import { startPipeline, type Pipeline } from '../helpers/pipeline-harness.js';
-import { queuedJobs, useRedisServer, waitFor } from '../helpers/redis.js';
+import { queuedOperations, useRedisServer, waitFor } from '../helpers/redis.js';
 
 const redis = useRedisServer();
 
@@ -32,7 +32,7 @@ const sentPerKey = (requests: RecordedRequest[]): number[] => {
 async function drained(p: Pipeline): Promise<boolean> {
   const client = redis().client;
   const [active, delayed] = await Promise.all([client.llen(`sluice:{${p.queue}}:active`), client.zcard(`sluice:{${p.queue}}:delayed`)]);
-  return active === 0 && delayed === 0 && (await queuedJobs(client, p.queue)) === 0;
+  return active === 0 && delayed === 0 && (await queuedOperations(client, p.queue)) === 0;
 }
 
 describe('Redis full (noeviction) while workers run', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { queuedJobs, useRedisServer, waitFor } from '../helpers/redis.js';
+import { queuedOperations, useRedisServer, waitFor } from '../helpers/redis.js';
 import { startPipeline, type Pipeline } from '../helpers/pipeline-harness.js';
 import { TOKENS, startApiServer, type ApiServer } from '../helpers/api-server.js';
 import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
@@ -146,7 +146,7 @@ describe('HTTP API: enqueue and follow', () => {
       { index: 2, line: 4, path: '', message: expect.stringContaining('not JSON') },
       { index: 3, line: 5, path: 'retry.attempts', message: expect.any(String) },
     ]);
-    expect(await queuedJobs(redis().client, p.queue)).toBe(0);
+    expect(await queuedOperations(redis().client, p.queue)).toBe(0);
     expect((await api.call('/v1/batches/nd-bad', { role: 'read' })).status).toBe(404);
 
     const lines = Array.from({ length: 300 }, (_, i) => JSON.stringify(p.op(`/n/${i}`))).join('\r\n');
@@ -184,7 +184,7 @@ describe('HTTP API: enqueue and follow', () => {
       expect(response.status).toBe(status);
       expect((await json(response))['code']).toBe(code);
     }
-    expect(await queuedJobs(redis().client, p.queue)).toBe(0);
+    expect(await queuedOperations(redis().client, p.queue)).toBe(0);
     const unknown = await api.call('/v1/operations/no-such-job', { role: 'read' });
     expect(unknown.status).toBe(404);
     expect((await json(unknown))['code']).toBe('NOT_FOUND');
@@ -322,7 +322,7 @@ describe('HTTP API: queues, states and edges', () => {
     const tooMany = await api.call('/v1/operations', { method: 'POST', body: lines, headers: { 'content-type': 'application/x-ndjson' } });
     expect(tooMany.status).toBe(413);
     expect((await json(tooMany))['code']).toBe('TOO_MANY_OPERATIONS');
-    expect(await queuedJobs(redis().client, p.queue)).toBe(0);
+    expect(await queuedOperations(redis().client, p.queue)).toBe(0);
   });
 
   it('answers odd requests with JSON codes: NDJSON where JSON is due, a malformed URL, long keys, out-of-range limits', async () => {

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { brotliCompressSync, createGzip, deflateSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { queuedJobs, uniqueQueue, useRedisServer } from '../helpers/redis.js';
+import { queuedOperations, uniqueQueue, useRedisServer } from '../helpers/redis.js';
 import { startPipeline, type Pipeline } from '../helpers/pipeline-harness.js';
 import { TOKENS, startApiServer, type ApiServer } from '../helpers/api-server.js';
 
@@ -44,7 +44,7 @@ describe('HTTP API: compressed request bodies', () => {
     });
     expect(response.status).toBe(202);
     expect(await response.json()).toMatchObject({ batchId: 'gz-5000', enqueued: 5_000, duplicates: 0 });
-    expect(await queuedJobs(redis().client, queue)).toBe(5_000);
+    expect(await queuedOperations(redis().client, queue)).toBe(5_000);
   });
 
   it.each([
@@ -62,7 +62,7 @@ describe('HTTP API: compressed request bodies', () => {
     });
     expect(response.status).toBe(202);
     expect(await response.json()).toMatchObject({ enqueued: 2 });
-    expect(await queuedJobs(redis().client, queue)).toBe(2);
+    expect(await queuedOperations(redis().client, queue)).toBe(2);
   });
 
   it.each([NDJSON, 'application/json'])(
@@ -82,7 +82,7 @@ describe('HTTP API: compressed request bodies', () => {
         detail:
           'the body decompresses to more than 1048576 bytes (SLUICE_API_MAX_BODY_BYTES counts the decompressed body): send fewer operations per request',
       });
-      expect(await queuedJobs(redis().client, queue)).toBe(0);
+      expect(await queuedOperations(redis().client, queue)).toBe(0);
     },
   );
 
@@ -112,7 +112,7 @@ describe('HTTP API: compressed request bodies', () => {
       expect(problem.title).toBe('The body is not valid in its Content-Encoding');
       expect(problem.detail).toMatch(/^the body is not valid gzip \(Content-Encoding: gzip\): \S/);
     }
-    expect(await queuedJobs(redis().client, queue)).toBe(0);
+    expect(await queuedOperations(redis().client, queue)).toBe(0);
     expect((await api.call(`/v1/batches/corrupt-gz?queue=${queue}`, { role: 'read' })).status).toBe(404);
   });
 
@@ -140,6 +140,6 @@ describe('HTTP API: compressed request bodies', () => {
     expect(((await limit.json()) as { detail: string }).detail).toBe(
       'Content-Encoding gzip is not supported: PUT /v1/limits/:key takes no Content-Encoding',
     );
-    expect(await queuedJobs(redis().client, p.queue)).toBe(0);
+    expect(await queuedOperations(redis().client, p.queue)).toBe(0);
   });
 });

@@ -118,6 +118,8 @@ async function enqueueValid(ctx: CliContext, input: ValidInput): Promise<number>
     config: ctx.config,
     dedupWindowSeconds: ctx.env.SLUICE_DEDUP_WINDOW_SECONDS,
     batchRetentionSeconds: ctx.env.SLUICE_BATCH_RETENTION_SECONDS,
+    lanes: ctx.env.SLUICE_LANES === 'on',
+    laneSize: ctx.env.SLUICE_LANE_SIZE,
   });
   const progress = createProgress(io, { label: 'enqueue', total: scan.valid, quiet: Boolean(options.json) });
   const lines = new WeakMap<object, number>();

@@ -61,6 +61,8 @@ export async function serverCommand(ctx: CliContext, options: ServerCommandOptio
       sessionMaxSeconds: env.SLUICE_SESSION_MAX_SECONDS,
       ...(env.SLUICE_TRUST_PROXY !== undefined ? { trustProxy: trustProxy(env.SLUICE_TRUST_PROXY) } : {}),
       dedupWindowSeconds: env.SLUICE_DEDUP_WINDOW_SECONDS,
+      lanes: env.SLUICE_LANES === 'on',
+      laneSize: env.SLUICE_LANE_SIZE,
       batchRetentionSeconds: env.SLUICE_BATCH_RETENTION_SECONDS,
       version: packageVersion(),
       metrics,

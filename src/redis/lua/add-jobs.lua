@@ -12,6 +12,11 @@
   no claim outlives a crash) and the batch's `total`, counted by the jobs actually added. A crash
   leaves a chunk written and counted whole, or not at all.
 
+  A lane (docs/architecture.md, "Lanes") is one job that carries several operations enqueued
+  together: each of its members claims its own idempotency key's mark, and the lane's data is
+  written around the members that were added (a duplicate member is left out), so a lane whose
+  every member is a duplicate is not written at all.
+
   Input:
     KEYS[1]  the queue's meta (hash)
     KEYS[2]  prioritized (zset)
@@ -23,26 +28,28 @@
     KEYS[8]  the batch's results (hash), or a placeholder
     KEYS[9]  the queue's batch index (zset)
     KEYS[10] delayed (zset)
-    KEYS[10 + 2 * i - 1]  for job i: its hash
-    KEYS[10 + 2 * i]      for job i: its idempotency key's mark (string), or a placeholder when it has none
+    then per job: its hash, then per member its idempotency key's mark (string), or a placeholder
+      when the member has none
     ARGV[1]  now (ms): the jobs' timestamp, the batch's score in the index
-    ARGV[2]  job name (the same for every job)
+    ARGV[2]  (unused, kept for the argument layout)
     ARGV[3]  priority (the same for every job)
     ARGV[4]  batch id, or '' for none
     ARGV[5]  the batch's createdAt (ISO), kept when the batch exists
     ARGV[6]  batch retention (s)
     ARGV[7]  dedup window (ms): how long a mark holds its key
     ARGV[8]  batches listed before this time (ms) are past retention and leave the index
-    ARGV[8 + 6 * (i - 1) + 1 ...]  for job i: id, data (JSON), opts (JSON), its place in its input
-      ('' when none), '1' when it has an idempotency key, its delay (ms; 0 for none)
-  Output: per job, 1 when added; 0 when it is there already (a job with that id exists, left as it
-    is as BullMQ does, or a job with a place has its result in the batch); for a key already held,
-    the key's mark: '<job id> <batch id> <place>' (an older mark is the job id alone; the job id
+    then per job: id, name, opts (JSON), its delay (ms; 0 for none), '1' for a lane, the text before
+      and after its members' data ('' for a single job), its member count n; then per member: its
+      data (JSON: a single job's whole data), its place in its input ('' when none), '1' when it
+      has an idempotency key, its id (a single job's id; a lane member's operation id)
+  Output: per member, 1 when added; 0 when it is there already (a job with that id exists, left as
+    it is as BullMQ does, or a member with a place has its result in the batch); for a key already
+    held, the key's mark: '<id> <batch id> <place>' (an older mark is the job id alone; the job id
     alone too when the job outlived its mark, which BullMQ would silently not add again)
 ]]
 local meta, prioritized, counterKey, marker, events, active = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local batchKey, resultsKey, indexKey, delayed = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
-local now, name, priority = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local now, priority = ARGV[1], tonumber(ARGV[3])
 local batchId, createdAt, retention, dedupMs, expiredBefore = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 
 local maxEvents = redis.call('HGET', meta, 'opts.maxLenEvents')
@@ -51,17 +58,17 @@ if not maxEvents then
   redis.call('HSET', meta, 'opts.maxLenEvents', maxEvents)
 end
 
--- Why job i cannot be added (see Output), or nil when it can.
-local function blocked(jobKey, markKey, jobId, place, keyed)
+-- Why a member cannot be added (see Output), or nil when it can. A lane that exists holds all its members.
+local function blocked(jobKey, markKey, memberId, place, keyed, lane)
   if keyed then
     local mark = redis.call('GET', markKey)
     if mark then return mark end
-    if redis.call('EXISTS', jobKey) == 1 then return jobId end
+    if not lane and redis.call('EXISTS', jobKey) == 1 then return memberId end
     return nil
   end
-  if redis.call('EXISTS', jobKey) == 1 then return 0 end
-  -- A job with a place ran and was removed: its result in the batch says so.
-  if place ~= '' and batchId ~= '' and redis.call('HEXISTS', resultsKey, jobId) == 1 then return 0 end
+  if not lane and redis.call('EXISTS', jobKey) == 1 then return 0 end
+  -- A member with a place ran and was removed: its result in the batch says so.
+  if place ~= '' and batchId ~= '' and redis.call('HEXISTS', resultsKey, memberId) == 1 then return 0 end
   return nil
 end
 
@@ -76,15 +83,35 @@ end
 local out = {}
 local added = 0
 local addedDelayed, addedNow = false, false
-for i = 1, (#KEYS - 10) / 2 do
-  local jobKey, markKey, a = KEYS[10 + 2 * i - 1], KEYS[10 + 2 * i], 8 + (i - 1) * 6
-  local jobId, data, opts, place, keyed = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5] == '1'
-  local delay = tonumber(ARGV[a + 6])
-  local why = blocked(jobKey, markKey, jobId, place, keyed)
-  if why then
-    out[i] = why
-  else
-    if keyed then redis.call('SET', markKey, jobId .. ' ' .. batchId .. ' ' .. place, 'PX', dedupMs) end
+local k, a = 11, 9
+while k <= #KEYS do
+  local jobKey = KEYS[k]
+  local jobId, name, opts, delay, lane = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3]), ARGV[a + 4] == '1'
+  local before, after, n = ARGV[a + 5], ARGV[a + 6], tonumber(ARGV[a + 7])
+  k, a = k + 1, a + 8
+  local laneThere = lane and redis.call('EXISTS', jobKey) == 1
+  local kept = {}
+  for _ = 1, n do
+    local markKey = KEYS[k]
+    local data, place, keyed, memberId = ARGV[a], ARGV[a + 1], ARGV[a + 2] == '1', ARGV[a + 3]
+    k, a = k + 1, a + 4
+    local why
+    if laneThere then
+      -- Written by an earlier run of the same input: each member is there, or a duplicate of the key's holder.
+      why = keyed and redis.call('GET', markKey) or 0
+    else
+      why = blocked(jobKey, markKey, memberId, place, keyed, lane)
+    end
+    if why then
+      out[#out + 1] = why
+    else
+      if keyed then redis.call('SET', markKey, memberId .. ' ' .. batchId .. ' ' .. place, 'PX', dedupMs) end
+      kept[#kept + 1] = data
+      out[#out + 1] = 1
+    end
+  end
+  if #kept > 0 then
+    local data = before .. table.concat(kept, ',') .. after
     if delay > 0 then
       redis.call('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'timestamp', now, 'delay', delay, 'priority', 0)
       redis.call('XADD', events, '*', 'event', 'added', 'jobId', jobId, 'name', name)
@@ -100,8 +127,7 @@ for i = 1, (#KEYS - 10) / 2 do
       redis.call('XADD', events, 'MAXLEN', '~', maxEvents, '*', 'event', 'waiting', 'jobId', jobId)
       addedNow = true
     end
-    out[i] = 1
-    added = added + 1
+    added = added + #kept
   end
 end
 

@@ -1,0 +1,127 @@
+import { randomBytes } from 'node:crypto';
+import { jobIdForPlace, sha256 } from '../redis/keys.js';
+import type { NewLane } from './add-jobs.js';
+import { defaultIdempotencyKey, type JobEnvelope } from './job-data.js';
+import type { PreparedJob } from './prepare-job.js';
+
+/**
+ * Lanes: operations enqueued together that share a queue and limit keys travel as one BullMQ job,
+ * so the queue's cost (add, fetch, lock, complete) is paid once per lane rather than once per
+ * operation. Each operation keeps its own id, idempotency key, limiter slot, attempts, outcome and
+ * dead letter (worker/lane-runner.ts runs them). A lane's data:
+ *
+ *   {"v":1,"lane":"l-<24 hex>","batchId":"…","ops":[{"op":…,"opId":"l-<24 hex>-0"}, …]}
+ *
+ * An operation's envelope (JobEnvelope) holds its own `idempotencyKey` only when it is not the
+ * default one made from its id (`sluice-l-…-<i>`), and its batch is the lane's.
+ */
+
+/** The lane format's version; a worker runs only lanes of a version it knows. */
+export const LANE_VERSION = 1;
+
+/** A lane is cut at this much operation JSON, so a chunk of large bodies does not make a hash every fetch moves whole. */
+export const MAX_LANE_BYTES = 256 * 1024;
+
+/** A lane id (`l-` and 24 hex digits) or the id of an operation in one (`l-…-<index>`). */
+export const LANE_ID = /^l-[0-9a-f]{24}$/;
+export const LANE_OP_ID = /^(l-[0-9a-f]{24})-(\d{1,6})$/;
+
+export interface LaneData {
+  v: number;
+  lane: string;
+  batchId: string;
+  ops: JobEnvelope[];
+}
+
+/** Whether a job's data is a lane this version can run (the job is named `lane` too). */
+export function isLaneData(data: unknown): data is LaneData {
+  if (typeof data !== 'object' || data === null) return false;
+  const lane = data as Partial<LaneData>;
+  return lane.v === LANE_VERSION && typeof lane.lane === 'string' && typeof lane.batchId === 'string' && Array.isArray(lane.ops);
+}
+
+/** The envelope an operation in a lane runs with: the one a single job would have had. */
+export function laneEnvelope(lane: LaneData, index: number): JobEnvelope {
+  const item = lane.ops[index]!;
+  const opId = typeof item.opId === 'string' ? item.opId : `${lane.lane}-${index}`;
+  return { ...item, opId, idempotencyKey: item.idempotencyKey ?? defaultIdempotencyKey(opId), batchId: lane.batchId };
+}
+
+/** Which lane an operation id belongs to, with its index; undefined for any other id. */
+export function laneOfOpId(id: string): { lane: string; index: number } | undefined {
+  const match = LANE_OP_ID.exec(id);
+  return match ? { lane: match[1]!, index: Number(match[2]) } : undefined;
+}
+
+/** A chunk's jobs as written: single jobs and lanes, each with the chunk indexes of its operations in order. */
+export interface PackedChunk {
+  singles: { index: number; item: PreparedJob }[];
+  lanes: { lane: NewLane; indexes: number[]; limitKeys: string[] }[];
+}
+
+/**
+ * Packs a chunk: operations that may travel in a lane (see PreparedJob.packable) are grouped by
+ * their limit keys in the order they came, and each group is cut into lanes of at most
+ * `sizeFor(keys)` operations and MAX_LANE_BYTES of JSON. A group (or a cut) of one stays a single job.
+ */
+export function packChunk(chunk: readonly PreparedJob[], batchId: string, sizeFor: (keys: readonly string[]) => number): PackedChunk {
+  const packed: PackedChunk = { singles: [], lanes: [] };
+  const groups = new Map<string, number[]>();
+  chunk.forEach((item, index) => {
+    if (!item.packable) {
+      packed.singles.push({ index, item });
+      return;
+    }
+    const group = item.limitKeys.join('\n');
+    const indexes = groups.get(group);
+    if (indexes) indexes.push(index);
+    else groups.set(group, [index]);
+  });
+  for (const indexes of groups.values()) {
+    const keys = chunk[indexes[0]!]!.limitKeys;
+    const size = Math.max(1, Math.floor(sizeFor(keys)));
+    let cut: number[] = [];
+    let bytes = 0;
+    const close = () => {
+      if (cut.length === 1) packed.singles.push({ index: cut[0]!, item: chunk[cut[0]!]! });
+      else if (cut.length > 1)
+        packed.lanes.push({
+          lane: newLane(
+            cut.map((i) => chunk[i]!),
+            batchId,
+          ),
+          indexes: cut,
+          limitKeys: keys,
+        });
+      cut = [];
+      bytes = 0;
+    };
+    for (const index of indexes) {
+      const length = chunk[index]!.opJson.length;
+      if (cut.length >= size || (cut.length > 0 && bytes + length > MAX_LANE_BYTES)) close();
+      cut.push(index);
+      bytes += length;
+    }
+    close();
+  }
+  packed.singles.sort((a, b) => a.index - b.index);
+  return packed;
+}
+
+/**
+ * A lane of these operations. Its id is random, or, when every operation has a place in a
+ * resumable input, made from their places: the same input enqueued again finds the lane it wrote.
+ */
+function newLane(items: readonly PreparedJob[], batchId: string): NewLane {
+  const placed = items.every((item) => item.place !== '');
+  const id = `l-${placed ? sha256(items.map((item) => item.place).join('\n')).slice(0, 24) : randomBytes(12).toString('hex')}`;
+  const members = items.map((item, i) => {
+    const opId = `${id}-${i}`;
+    // An operation without a key of its own keeps the one its place gives it (as a single job
+    // would), so a resumed input sends the same key however it was packed.
+    const key = item.givenKey ?? (item.place !== '' ? defaultIdempotencyKey(jobIdForPlace(item.place)) : undefined);
+    const json = `{"op":${item.opJson},"opId":"${opId}"${key === undefined ? '' : `,"idempotencyKey":${JSON.stringify(key)}`}}`;
+    return { id: opId, json, ...(item.dedupKey ? { dedupKey: item.dedupKey } : {}), ...(item.place ? { place: item.place } : {}) };
+  });
+  return { id, before: `{"v":${LANE_VERSION},"lane":"${id}","batchId":${JSON.stringify(batchId)},"ops":[`, after: ']}', members };
+}

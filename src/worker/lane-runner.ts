@@ -1,0 +1,234 @@
+import { DelayedError, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { AddJobs } from '../queue/add-jobs.js';
+import type { JobEnvelope } from '../queue/job-data.js';
+import { isLaneData, laneEnvelope, LANE_VERSION, type LaneData } from '../queue/lanes.js';
+import { bullQueueName, PREFIX, queueKeys } from '../redis/keys.js';
+import { LaneOp, type LaneOpHost } from './lane-op.js';
+import type { OpPermits } from './op-permits.js';
+import type { OperationJob } from './operation-job.js';
+import { deadLetterUnexpectedFailure, isDeadLettered, type UnexpectedFailureDeps } from './unexpected-failure.js';
+
+/** A lane back from this many stalls sends its operations on as jobs of their own: a poison one then stalls only itself. */
+export const LANE_SPLIT_STALLS = 2;
+/** A lane of a format this worker does not know waits this long for a newer worker. */
+const UNKNOWN_LANE_DELAY_MS = 30_000;
+
+export interface LaneRunnerDeps extends UnexpectedFailureDeps {
+  redis: Redis;
+  permits: OpPermits;
+  /** Runs one operation as the processor runs a single job (processor.ts). */
+  runOp: (job: OperationJob, token: string | undefined, signal: AbortSignal | undefined) => Promise<unknown>;
+  /** Adds single jobs (an operation leaving its lane). */
+  addJobs: AddJobs;
+  /** Aborted when the worker begins to stop. */
+  stopping: AbortSignal;
+}
+
+/** What a lane's run returns to BullMQ (its `returnvalue`): counts, not result lines (those are in the batch). */
+export interface LaneSummary {
+  operations: number;
+  succeeded: number;
+  deadLettered: number;
+  /** Left the lane as jobs of their own (retries, long waits). */
+  departed: number;
+  /** Ended on an earlier run of the lane (a worker died or stopped part-way). */
+  endedBefore: number;
+}
+
+/**
+ * Runs a lane (queue/lanes.ts): its operations one by one as permits free (op-permits.ts), each
+ * through the processor with a LaneOp for a job, so each keeps its own limiter slot, attempts,
+ * outcome and dead letter. An operation whose slot is a little way off waits in the lane without a
+ * permit; a retry leaves the lane as a single job (LaneOp). A lane back after a worker died or
+ * stopped skips the operations that ended (their outcome markers) or left (their jobs); those in
+ * flight when it died are sent again with the same key. A stopping worker starts no more of a
+ * lane's operations and hands the lane back once those in flight have ended.
+ */
+export async function runLane(
+  deps: LaneRunnerDeps,
+  job: Job,
+  token: string | undefined,
+  signal: AbortSignal | undefined,
+): Promise<unknown> {
+  const lane: unknown = job.data;
+  if (!isLaneData(lane)) return laterVersion(deps, job, token);
+  const host: LaneOpHost = {
+    timestamp: job.timestamp,
+    stalledCounter: job.stalledCounter,
+    stopping: deps.stopping,
+    depart: (id, envelope, delayMs) => depart(deps, id, envelope, delayMs, job.timestamp),
+  };
+  const again = job.attemptsStarted > 1 || job.stalledCounter > 0;
+  const all = lane.ops.map((_, index) => index);
+  const pending = again ? await notEnded(deps, lane, job.timestamp, all) : all;
+  const summary: LaneSummary = {
+    operations: lane.ops.length,
+    succeeded: 0,
+    deadLettered: 0,
+    departed: 0,
+    endedBefore: all.length - pending.length,
+  };
+  if (job.stalledCounter >= LANE_SPLIT_STALLS) {
+    deps.logger.warn(
+      { jobId: job.id, stalls: job.stalledCounter, operations: pending.length },
+      'lane stalled again: its operations go on as jobs of their own',
+    );
+    for (const index of pending) await host.depart(`${lane.lane}-${index}`, laneEnvelope(lane, index), 1);
+    return { ...summary, departed: pending.length };
+  }
+  const left = await runPending(deps, lane, host, pending, summary, token, signal);
+  if (left.stranded) {
+    // An operation's end could not be written while the worker stops: the lane stays active, and the
+    // stalled-job check gives it to another worker, which finds what did end (see job-ending.ts).
+    throw new DelayedError();
+  }
+  if (left.pending > 0) {
+    deps.logger.info({ jobId: job.id, pending: left.pending }, 'worker stopping: lane handed back with its operations not yet sent');
+    await job.moveToDelayed(Date.now(), token).catch((error: unknown) => {
+      deps.logger.warn({ err: error, jobId: job.id }, 'could not hand the lane back; it returns once its lock lapses');
+    });
+    throw new DelayedError();
+  }
+  return summary;
+}
+
+/** The operations of a lane back from a stall or a hand-back that have not ended: no outcome marker, no job of their own. */
+async function notEnded(deps: LaneRunnerDeps, lane: LaneData, timestamp: number, indexes: number[]): Promise<number[]> {
+  const keys = queueKeys(deps.queue);
+  const jobKey = (id: string) => `${PREFIX}:${bullQueueName(deps.queue)}:${id}`;
+  const pipeline = deps.redis.pipeline();
+  for (const index of indexes) {
+    const id = `${lane.lane}-${index}`;
+    // The job first: a job of its own records its outcome under the same marker before it is removed.
+    pipeline.exists(jobKey(id)).get(keys.outcome(`${id}:${timestamp}`));
+  }
+  const replies = (await pipeline.exec()) ?? [];
+  return indexes.filter((_, i) => {
+    const [existsError, exists] = replies[2 * i]!;
+    const [markerError, marker] = replies[2 * i + 1]!;
+    if (existsError) throw existsError;
+    if (markerError) throw markerError;
+    return exists === 0 && marker === null;
+  });
+}
+
+interface Left {
+  /** Not sent, or sent and aborted: the lane is handed back with them. */
+  pending: number;
+  /** Whether an operation's end could not be written (see job-ending.ts, leftIfStopped). */
+  stranded: boolean;
+}
+
+/** Runs the pending operations in order, each with a permit; waits for a slot without one. */
+async function runPending(
+  deps: LaneRunnerDeps,
+  lane: LaneData,
+  host: LaneOpHost,
+  pending: number[],
+  summary: LaneSummary,
+  token: string | undefined,
+  signal: AbortSignal | undefined,
+): Promise<Left> {
+  const ready = [...pending];
+  const envelopes = new Map<number, JobEnvelope>();
+  const timers = new Set<NodeJS.Timeout>();
+  let running = 0;
+  let stranded = false;
+  let notify: (() => void) | undefined;
+  const changed = () => {
+    notify?.();
+    notify = undefined;
+  };
+  const stop = AbortSignal.any([deps.stopping, ...(signal ? [signal] : [])]);
+  stop.addEventListener('abort', changed, { once: true });
+
+  const runOne = async (index: number) => {
+    const id = `${lane.lane}-${index}`;
+    const op = new LaneOp(id, envelopes.get(index) ?? laneEnvelope(lane, index), host);
+    try {
+      await deps.runOp(op, token, signal);
+      summary.succeeded += 1;
+    } catch (error) {
+      if (isDeadLettered(error)) summary.deadLettered += 1;
+      else if (!(error instanceof Error) || error.name !== 'DelayedError') {
+        await deadLetterUnexpectedFailure(deps, op, error instanceof Error ? error : new Error(String(error)));
+        summary.deadLettered += 1;
+      } else if (op.departed) summary.departed += 1;
+      else if (op.waitUntil === undefined) stranded = true;
+      else {
+        envelopes.set(index, op.data);
+        const timer = setTimeout(
+          () => {
+            timers.delete(timer);
+            insertInOrder(ready, index);
+            changed();
+          },
+          Math.max(0, op.waitUntil - Date.now()),
+        );
+        timers.add(timer);
+      }
+    }
+  };
+
+  while (!stop.aborted) {
+    if (ready.length === 0) {
+      if (running === 0 && timers.size === 0) break;
+      await new Promise<void>((resolve) => (notify = resolve));
+      continue;
+    }
+    try {
+      await deps.permits.take(stop);
+    } catch {
+      break;
+    }
+    const index = ready.shift()!;
+    running += 1;
+    void runOne(index).finally(() => {
+      running -= 1;
+      deps.permits.give();
+      changed();
+    });
+  }
+  while (running > 0) await new Promise<void>((resolve) => (notify = resolve));
+  for (const timer of timers) clearTimeout(timer);
+  return { pending: ready.length + timers.size, stranded };
+}
+
+function insertInOrder(list: number[], value: number): void {
+  let at = list.length;
+  while (at > 0 && list[at - 1]! > value) at -= 1;
+  list.splice(at, 0, value);
+}
+
+async function depart(deps: LaneRunnerDeps, id: string, envelope: JobEnvelope, delayMs: number, timestamp: number): Promise<void> {
+  // Always delayed (at least 1 ms): it comes back ahead of the jobs not started yet, as a requeued job does.
+  await deps.addJobs([{ id, json: JSON.stringify(envelope), delayMs: Math.max(1, Math.round(delayMs)) }], { timestamp });
+}
+
+/** A lane this worker cannot read: of a newer format, it waits for a newer worker; anything else runs as an operation (and is refused as one). */
+async function laterVersion(deps: LaneRunnerDeps, job: Job, token: string | undefined): Promise<unknown> {
+  const version = (job.data as { v?: unknown } | null)?.v;
+  if (typeof version === 'number' && version > LANE_VERSION) {
+    deps.logger.warn({ jobId: job.id, version }, 'lane of a newer format; left for a newer worker');
+    await job.moveToDelayed(Date.now() + UNKNOWN_LANE_DELAY_MS, token);
+    throw new DelayedError();
+  }
+  return deps.runOp(job, token, undefined);
+}
+
+/** The `failed` safety net for a lane: each of its operations that has not ended is dead-lettered (internal-error). */
+export async function deadLetterLane(deps: LaneRunnerDeps, job: Job, error: Error): Promise<void> {
+  const lane: unknown = job.data;
+  if (!isLaneData(lane)) return deadLetterUnexpectedFailure(deps, job, error);
+  const pending = await notEnded(
+    deps,
+    lane,
+    job.timestamp,
+    lane.ops.map((_, index) => index),
+  );
+  for (const index of pending) {
+    const op = { id: `${lane.lane}-${index}`, data: laneEnvelope(lane, index), timestamp: job.timestamp };
+    await deadLetterUnexpectedFailure(deps, op, error);
+  }
+}

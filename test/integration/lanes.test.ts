@@ -1,0 +1,141 @@
+import { describe, expect, it } from 'vitest';
+import { startPipeline } from '../helpers/pipeline-harness.js';
+import { useRedisServer, waitFor } from '../helpers/redis.js';
+import type { RecordedRequest } from '../helpers/target-server.js';
+import { LANE_OP_ID } from '../../src/queue/lanes.js';
+
+const redis = useRedisServer();
+const LANES = { lanes: true };
+
+/** The jobs a queue holds by name, in any state BullMQ keeps them. */
+async function jobNames(queue: string): Promise<Map<string, number>> {
+  const names = new Map<string, number>();
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis().client.scan(cursor, 'MATCH', `sluice:{${queue}}:*`, 'COUNT', 1_000);
+    cursor = next;
+    for (const key of keys) {
+      if ((await redis().client.type(key)) !== 'hash') continue;
+      const name = await redis().client.hget(key, 'name');
+      if (name) names.set(name, (names.get(name) ?? 0) + 1);
+    }
+  } while (cursor !== '0');
+  return names;
+}
+
+const keysSeen = (requests: RecordedRequest[]) => requests.map((request) => request.headers['idempotency-key'] as string);
+
+describe('lanes', () => {
+  it('runs a batch of 1,200 operations as three lanes: each sent once with its own key, result and line', async () => {
+    const p = await startPipeline(redis(), { concurrency: 20 }, LANES);
+    const batchId = 'lanes-1';
+    const operations = Array.from({ length: 1_200 }, (_, n) => p.op('/lane', { meta: { n } }));
+    const summary = await p.producer.enqueueMany(operations, { batchId });
+    expect(summary).toMatchObject({ enqueued: 1_200, duplicates: 0 });
+    expect(summary.results.every((result) => LANE_OP_ID.test(result.id))).toBe(true);
+    // 1,200 operations in chunks of 500: lanes of 500, 500 and 200, and no job per operation.
+    expect(await jobNames(p.queue)).toEqual(new Map([['lane', 3]]));
+
+    expect(await p.settled(batchId, 30_000)).toMatchObject({ total: 1_200, succeeded: 1_200, deadLettered: 0, retries: 0 });
+    const keys = keysSeen(p.requestsTo('/lane'));
+    expect(keys).toHaveLength(1_200);
+    expect(new Set(keys).size).toBe(1_200);
+    const lines = await p.results(batchId);
+    expect(lines).toHaveLength(1_200);
+    const ids = new Set(summary.results.map((result) => result.id));
+    for (const line of lines) {
+      expect(ids.has(line.id)).toBe(true);
+      expect(line).toMatchObject({ jobId: line.id, idempotencyKey: `sluice-${line.id}`, outcome: 'succeeded', attempts: 1 });
+    }
+    expect(new Set(lines.map((line) => (line.meta as { n: number }).n)).size).toBe(1_200);
+    // A lane does not run all its operations at once: the worker's concurrency holds.
+    expect(p.target.maxInFlight).toBeLessThanOrEqual(20);
+  });
+
+  it('dead-letters a 422 alone, retries a 503 alone as a job of its own, succeeds the rest once; the dead letters replay', async () => {
+    const p = await startPipeline(redis(), { concurrency: 10 }, LANES);
+    const seen = new Map<string, number>();
+    let fixed = false;
+    p.target.setDefault((request) => {
+      const key = request.headers['idempotency-key'] as string;
+      const count = (seen.get(key) ?? 0) + 1;
+      seen.set(key, count);
+      if (request.path === '/bad' && !fixed) return { status: 422, json: { error: 'invalid' } };
+      if (request.path === '/flaky' && count === 1) return { status: 503, body: 'busy' };
+      return { status: 200, json: { ok: true } };
+    });
+    const batchId = 'lanes-mixed';
+    const paths = Array.from({ length: 60 }, (_, n) => (n % 10 === 3 ? '/bad' : n % 10 === 7 ? '/flaky' : '/ok'));
+    // One limit key for all (the target's URL): one lane.
+    const summary = await p.producer.enqueueMany(
+      paths.map((path, n) => p.op(path, { meta: { n } })),
+      { batchId },
+    );
+    expect(await jobNames(p.queue)).toEqual(new Map([['lane', 1]]));
+
+    expect(await p.settled(batchId)).toMatchObject({ total: 60, succeeded: 54, deadLettered: 6, retries: 6 });
+    expect(p.requestsTo('/ok')).toHaveLength(48);
+    expect(new Set(keysSeen(p.requestsTo('/ok'))).size).toBe(48);
+    // Each 503 sent twice with the same key: the retry left the lane as a job named after the operation.
+    expect(p.requestsTo('/flaky')).toHaveLength(12);
+    expect(new Set(keysSeen(p.requestsTo('/flaky'))).size).toBe(6);
+    const names = await jobNames(p.queue);
+    expect(names.get('lane')).toBe(1);
+    expect(names.get('op')).toBe(6);
+    expect(p.requestsTo('/bad')).toHaveLength(6);
+
+    const lines = await p.results(batchId);
+    const byN = new Map(lines.map((line) => [(line.meta as { n: number }).n, line]));
+    expect(byN.get(7)).toMatchObject({ outcome: 'succeeded', attempts: 2, id: summary.results[7]!.id });
+    expect(byN.get(3)).toMatchObject({ outcome: 'deadLettered', id: summary.results[3]!.id });
+    const letters = await p.deadLetters.list({ batchId });
+    expect(letters.map((letter) => letter.id).sort()).toEqual([3, 13, 23, 33, 43, 53].map((n) => summary.results[n]!.id).sort());
+    expect(letters.every((letter) => letter.reason === 'permanent-status')).toBe(true);
+
+    fixed = true;
+    const replay = await p.deadLetters.replay(letters.map((letter) => letter.id));
+    expect(replay.replayed).toHaveLength(6);
+    expect(await p.settled(batchId)).toMatchObject({ total: 60, succeeded: 60, deadLettered: 0 });
+    // Replayed with the key it had in its lane.
+    expect(keysSeen(p.requestsTo('/bad')).filter((key) => key === `sluice-${summary.results[3]!.id}`)).toHaveLength(2);
+  });
+
+  it('keeps each key once: a key repeated in a lane, and a key already held by a single job, are duplicates', async () => {
+    const p = await startPipeline(redis(), {}, LANES);
+    await p.worker.close();
+    const single = await p.producer.enqueue(p.op('/dup', { idempotencyKey: 'k-held' }), { batchId: 'dup-a' });
+    const operations = [
+      p.op('/dup', { idempotencyKey: 'k-1' }),
+      p.op('/dup', { idempotencyKey: 'k-held' }),
+      p.op('/dup', { idempotencyKey: 'k-2' }),
+      p.op('/dup', { idempotencyKey: 'k-1' }),
+    ];
+    const summary = await p.producer.enqueueMany(operations, { batchId: 'dup-b' });
+    expect(summary).toMatchObject({ enqueued: 2, duplicates: 2 });
+    expect(summary.results[1]).toEqual({ id: single.id, duplicate: true });
+    expect(summary.results[3]).toEqual({ id: summary.results[0]!.id, duplicate: true });
+    await p.startWorker();
+    expect(await p.settled('dup-b')).toMatchObject({ total: 2, succeeded: 2 });
+    await p.settled('dup-a');
+    expect(keysSeen(p.requestsTo('/dup')).sort()).toEqual(['k-1', 'k-2', 'k-held']);
+  });
+
+  it('a worker stopping mid-lane hands the rest back; the next sends each operation once', async () => {
+    const p = await startPipeline(redis(), { concurrency: 4 }, LANES);
+    p.target.setDefault(() => ({ status: 200, json: { ok: true }, delayMs: 40 }));
+    const batchId = 'lanes-stop';
+    await p.producer.enqueueMany(
+      Array.from({ length: 200 }, (_, n) => p.op('/slow', { meta: { n } })),
+      { batchId },
+    );
+    await waitFor(() => p.requestsTo('/slow').length >= 20, { what: 'the lane to be under way' });
+    await p.worker.close();
+    const sentByFirst = p.requestsTo('/slow').length;
+    expect(sentByFirst).toBeLessThan(200);
+    await p.startWorker({ concurrency: 8 });
+    expect(await p.settled(batchId, 30_000)).toMatchObject({ total: 200, succeeded: 200 });
+    const keys = keysSeen(p.requestsTo('/slow'));
+    expect(keys).toHaveLength(200);
+    expect(new Set(keys).size).toBe(200);
+  });
+});
