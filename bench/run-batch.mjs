@@ -39,7 +39,22 @@ const { PREFIX, WORKER_SNAPSHOTS_KEY, bullQueueName, limiterKeys } = await lib('
  */
 export async function runBatch(
   ctx,
-  { label, config, op, operations, processes, concurrency, pollMs, prefilled, started, done, duringRun, pacedRate, timeoutMs = 300_000 },
+  {
+    label,
+    config,
+    op,
+    operations,
+    processes,
+    concurrency,
+    pollMs,
+    prefilled,
+    started,
+    done,
+    duringRun,
+    pacedRate,
+    lanes = false,
+    timeoutMs = 300_000,
+  },
 ) {
   const { redis, redisUrl } = ctx;
   await redis.flushall();
@@ -48,7 +63,7 @@ export async function runBatch(
   await writeFile(configPath, JSON.stringify(config));
   const batchId = `bench-${Date.now()}`;
   const enqueue = async () => {
-    const producer = createProducer({ connection: redisUrl, queue, config });
+    const producer = createProducer({ connection: redisUrl, queue, config, lanes });
     try {
       const ops = (function* () {
         for (let i = 0; i < operations; i++) yield op(i);
@@ -64,7 +79,13 @@ export async function runBatch(
   const enqueueWithCli = async () => {
     const file = join(ctx.tmpDir, `${queue}.jsonl`);
     await writeFile(file, Array.from({ length: operations }, (_, i) => JSON.stringify(op(i))).join('\n') + '\n');
-    const cli = spawnSluice({ root: ctx.root, redisUrl, queue, configPath }, ['enqueue', file, '--batch', batchId, '--json']);
+    const cli = spawnSluice({ root: ctx.root, redisUrl, queue, configPath, env: lanes ? { SLUICE_LANES: 'on' } : {} }, [
+      'enqueue',
+      file,
+      '--batch',
+      batchId,
+      '--json',
+    ]);
     const timer = setTimeout(() => void cli.stop(), 60_000);
     const { code, signal } = await cli.exited.finally(() => clearTimeout(timer));
     if (code !== 0) throw new Error(`${label}: sluice enqueue exited with ${code ?? signal}; its output ended with:\n${cli.output()}`);
@@ -74,7 +95,7 @@ export async function runBatch(
   const pacing = { stop: false, done: false, error: undefined };
   /** The operations arrive at `pacedRate` per second (a chunk every 100 ms) from this process while the workers run. */
   const enqueuePaced = async () => {
-    const producer = createProducer({ connection: redisUrl, queue, config });
+    const producer = createProducer({ connection: redisUrl, queue, config, lanes });
     try {
       const perTick = Math.max(1, Math.round(pacedRate / 10));
       const startedAt = performance.now();

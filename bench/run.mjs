@@ -151,7 +151,7 @@ try {
       });
       add('http', http);
       for (const processes of [1, 2]) {
-        const [queue, sluice] = await quietly(async () => {
+        const [queue, sluice, lanes] = await quietly(async () => {
           const q = await runQueueCeiling(ctx, {
             label: `queue${processes}-${r}`,
             operations: params.throughputOps,
@@ -162,10 +162,12 @@ try {
             `${q.label}: ${q.jobsPerSecond} jobs/s, ${q.redis.callsPerOp} Redis commands/op, worker CPU ${q.workerCpuUsPerOp} µs/op, peak RSS ${q.workerPeakRssMb} MB, other load ${q.otherLoadCores} cores`,
           );
           const s = await throughput(`sluice${processes}-${r}`, processes, params.notBinding);
-          return [q, s];
+          const l = await throughput(`lanes${processes}-${r}`, processes, params.notBinding, { lanes: true });
+          return [q, s, l];
         });
         add(`queue${processes}`, queue);
         add(`sluice${processes}`, sluice);
+        add(`lanes${processes}`, lanes);
       }
       const [noLimit] = await quietly(async () => [await throughput(`sluice-nolimit-${r}`, 1, undefined)]);
       add('sluiceNoLimit', noLimit);
@@ -305,9 +307,9 @@ async function throughput(
   label,
   processes,
   limits,
-  { operations = params.throughputOps, concurrency = params.concurrency, bodyBytes } = {},
+  { operations = params.throughputOps, concurrency = params.concurrency, bodyBytes, lanes = false } = {},
 ) {
-  const run = await runThroughput(context, { label, limits, operations, processes, concurrency, bodyBytes });
+  const run = await runThroughput(context, { label, limits, operations, processes, concurrency, bodyBytes, lanes });
   log(
     `${label}: ${run.jobsPerSecond} jobs/s, ${run.redis.callsPerOp} Redis commands/op (worker ${run.redis.workerCallsPerOp}), worker CPU ${run.workerCpuUsPerOp} µs/op, peak RSS ${run.workerPeakRssMb} MB, other load ${run.otherLoadCores} cores${problems(run)}`,
   );

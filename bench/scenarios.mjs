@@ -20,13 +20,13 @@ const { createProducer } = await import(new URL('../dist/src/queue/producer.js',
  * batch enqueued before the workers start. `limits` undefined = no limits configured for the key
  * (A); otherwise the key's limits (B).
  */
-export async function runThroughput(ctx, { label, limits, operations, processes = 1, concurrency = 100, bodyBytes }) {
+export async function runThroughput(ctx, { label, limits, operations, processes = 1, concurrency = 100, bodyBytes, lanes = false }) {
   const target = await startFastTarget({ bodyBytes });
   try {
     const config = { targets: { fast: { baseUrl: target.url, allowPrivateAddresses: true, ...(limits ? { limits } : {}) } }, limits: {} };
     const op = (i) => ({ target: 'fast', method: 'POST', url: '/items', json: { i } });
     const started = () => target.requests() > 0;
-    const run = await runBatch(ctx, { label, config, op, operations, processes, concurrency, pollMs: 20, prefilled: true, started });
+    const run = await runBatch(ctx, { label, config, op, operations, processes, concurrency, pollMs: 20, prefilled: true, started, lanes });
     const arrivals = target.arrivals();
     if (arrivals.length < operations) throw new Error(`${label}: the target saw ${arrivals.length} requests for ${operations} operations`);
     const first = arrivals[0];

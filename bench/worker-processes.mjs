@@ -37,7 +37,7 @@ export function spawnSluice(options, args) {
 /**
  * `node SCRIPT <args>` with the same environment, output capture and tracking as `spawnSluice`
  * (the bench's own minimal processes, bench/minimal-process.mjs).
- * @param {{ root: string, redisUrl: string, queue: string, configPath?: string, nodeArgs?: string[], logLevel?: string, logFile?: string }} options
+ * @param {{ root: string, redisUrl: string, queue: string, configPath?: string, nodeArgs?: string[], logLevel?: string, logFile?: string, env?: Record<string, string> }} options
  * @param {string} script
  * @param {string[]} args
  */
@@ -47,6 +47,7 @@ export function spawnNode(options, script, args) {
   );
   Object.assign(env, { REDIS_URL: options.redisUrl, SLUICE_QUEUE: options.queue, LOG_LEVEL: options.logLevel ?? 'warn' });
   if (options.configPath) env.SLUICE_CONFIG = options.configPath;
+  Object.assign(env, options.env ?? {});
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script, ...args], {
     cwd: options.root,
     env,
