@@ -98,6 +98,10 @@ export const operationStateSchema = z.object({
     .object({ reason: z.string(), message: z.string(), status: z.number().int().nullable(), replays: z.number().int() })
     .optional(),
   operation: z.unknown().describe('the operation as enqueued'),
+  lane: z
+    .object({ id: z.string(), index: z.number().int() })
+    .nullable()
+    .describe('the lane the operation was enqueued in (one job carrying the operations of a bulk enqueue), or null'),
 });
 
 export const batchStatusSchema = z.object({

@@ -1,8 +1,13 @@
 import type { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 
-/** sluice's own job ids: `u-<uuid>`, `k-<40 hex>` (idempotency key), and a replay's `<id>.r<N>`. */
-const SLUICE_JOB_ID = /^(?:u-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|k-[0-9a-f]{40})(?:\.r[1-9]\d*)?$/;
+/**
+ * sluice's own job ids: `u-<uuid>`, `k-<40 hex>` (idempotency key), `p-<40 hex>` (a place in a
+ * resumable input), a lane `l-<24 hex>` and an operation of one `l-<24 hex>-<index>` (see
+ * queue/lanes.ts), and a replay's `<id>.r<N>`.
+ */
+const SLUICE_JOB_ID =
+  /^(?:u-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[kp]-[0-9a-f]{40}|l-[0-9a-f]{24}(?:-\d{1,6})?)(?:\.r[1-9]\d*)?$/;
 
 /**
  * Names beside the job hashes under a queue's prefix, BullMQ's and sluice's: never a job. BullMQ

@@ -3,6 +3,7 @@ import { startPipeline } from '../helpers/pipeline-harness.js';
 import { useRedisServer, waitFor } from '../helpers/redis.js';
 import type { RecordedRequest } from '../helpers/target-server.js';
 import { LANE_OP_ID } from '../../src/queue/lanes.js';
+import { startApiServer } from '../helpers/api-server.js';
 
 const redis = useRedisServer();
 const LANES = { lanes: true };
@@ -30,11 +31,13 @@ describe('lanes', () => {
     const p = await startPipeline(redis(), { concurrency: 20 }, LANES);
     const batchId = 'lanes-1';
     const operations = Array.from({ length: 1_200 }, (_, n) => p.op('/lane', { meta: { n } }));
+    await p.worker.close();
     const summary = await p.producer.enqueueMany(operations, { batchId });
     expect(summary).toMatchObject({ enqueued: 1_200, duplicates: 0 });
     expect(summary.results.every((result) => LANE_OP_ID.test(result.id))).toBe(true);
     // 1,200 operations in chunks of 500: lanes of 500, 500 and 200, and no job per operation.
     expect(await jobNames(p.queue)).toEqual(new Map([['lane', 3]]));
+    await p.startWorker({ concurrency: 20 });
 
     expect(await p.settled(batchId, 30_000)).toMatchObject({ total: 1_200, succeeded: 1_200, deadLettered: 0, retries: 0 });
     const keys = keysSeen(p.requestsTo('/lane'));
@@ -64,6 +67,8 @@ describe('lanes', () => {
       if (request.path === '/flaky' && count === 1) return { status: 503, body: 'busy' };
       return { status: 200, json: { ok: true } };
     });
+    // Enqueued before a worker runs, so that the lane is seen whole.
+    await p.worker.close();
     const batchId = 'lanes-mixed';
     const paths = Array.from({ length: 60 }, (_, n) => (n % 10 === 3 ? '/bad' : n % 10 === 7 ? '/flaky' : '/ok'));
     // One limit key for all (the target's URL): one lane.
@@ -72,6 +77,7 @@ describe('lanes', () => {
       { batchId },
     );
     expect(await jobNames(p.queue)).toEqual(new Map([['lane', 1]]));
+    await p.startWorker({ concurrency: 10 });
 
     expect(await p.settled(batchId)).toMatchObject({ total: 60, succeeded: 54, deadLettered: 6, retries: 6 });
     expect(p.requestsTo('/ok')).toHaveLength(48);
@@ -137,5 +143,36 @@ describe('lanes', () => {
     const keys = keysSeen(p.requestsTo('/slow'));
     expect(keys).toHaveLength(200);
     expect(new Set(keys).size).toBe(200);
+  });
+
+  it('GET /v1/operations/:id finds an operation in its lane: queued with the lane, then succeeded with its result line; 404 past the lane', async () => {
+    const p = await startPipeline(redis(), {}, LANES);
+    await p.worker.close();
+    const api = await startApiServer({ redis: redis().client, config: p.config, queue: p.queue, lanes: true });
+    const posted = await api.call('/v1/operations?batch=lane-api', {
+      method: 'POST',
+      role: 'enqueue',
+      json: [p.op('/api', { meta: { row: 1 } }), p.op('/api', { meta: { row: 2 } })],
+    });
+    expect(posted.status).toBe(202);
+    const ids = ((await posted.json()) as { ids: string[] }).ids;
+    expect(ids.every((id) => LANE_OP_ID.test(id))).toBe(true);
+    const read = async (id: string) => {
+      const response = await api.call(`/v1/operations/${id}`, { role: 'read' });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+    const queued = await read(ids[1]!);
+    expect(queued).toMatchObject({
+      status: 200,
+      body: { id: ids[1], state: 'queued', batchId: 'lane-api', idempotencyKey: `sluice-${ids[1]}`, lane: { index: 1 } },
+    });
+    expect((queued.body['operation'] as { meta: unknown }).meta).toEqual({ row: 2 });
+
+    await p.startWorker();
+    await p.settled('lane-api');
+    const done = await read(ids[1]!);
+    expect(done.body).toMatchObject({ state: 'succeeded', result: { outcome: 'succeeded', status: 200, meta: { row: 2 } } });
+    const lane = (done.body['lane'] as { id: string }).id;
+    expect((await read(`${lane}-2`)).status).toBe(404);
   });
 });

@@ -17,6 +17,8 @@ import {
   queueQuerySchema,
 } from '../api-schemas.js';
 import { couldBeJobId, findJob } from '../job-lookup.js';
+import { findLaneOp, type LaneOpFound } from '../lane-lookup.js';
+import { laneOfOpId } from '../../queue/lanes.js';
 import type { QueueRegistry } from '../queue-registry.js';
 import { route, type AnyRoute } from '../route.js';
 import { createJsonLineReader, type JsonLine } from '../../support/json-lines.js';
@@ -137,6 +139,8 @@ function showRoute(options: OperationRoutesOptions): AnyRoute {
       const [job, deadLetter] = couldBeJobId(params.id)
         ? await Promise.all([findJob(options.redis, resources.queue, params.id), resources.deadLetters.get(params.id)])
         : [undefined, undefined];
+      const inLane = !job && !deadLetter ? await findLaneOp(options.redis, resources.queue, resources.name, params.id) : undefined;
+      if (inLane) return redacted(laneOpState(inLane, resources.name));
       if (!job && !deadLetter)
         throw notFound(
           `no operation ${JSON.stringify(params.id)} in queue ${resources.name} (finished jobs are removed after SLUICE_KEEP_COMPLETED_SECONDS; results stay in their batch)`,
@@ -160,6 +164,7 @@ function showRoute(options: OperationRoutesOptions): AnyRoute {
             replays: deadLetter!.replays,
           },
           operation: deadLetter!.operation,
+          lane: laneOf(params.id),
         });
       }
       const envelope = readEnvelope(job.data, job.id!, foreignIdempotencyKey(resources.name, job.id!, job.timestamp));
@@ -188,9 +193,36 @@ function showRoute(options: OperationRoutesOptions): AnyRoute {
             }
           : {}),
         operation: envelope.op,
+        lane: laneOf(job.id!),
       });
     },
   });
+}
+
+/** The lane an operation id names, as the API shows it. */
+function laneOf(id: string): { id: string; index: number } | null {
+  const where = laneOfOpId(id);
+  return where ? { id: where.lane, index: where.index } : null;
+}
+
+/** An operation still in its lane: pending as the lane is, or ended as its result line says. */
+function laneOpState(found: LaneOpFound, queue: string) {
+  const { envelope, line } = found;
+  const state = line?.outcome === 'succeeded' ? 'succeeded' : line ? 'dead-lettered' : (STATES[found.laneState] ?? 'unknown');
+  return {
+    id: envelope.opId,
+    queue,
+    state,
+    opId: envelope.opId,
+    batchId: envelope.batchId ?? null,
+    idempotencyKey: envelope.idempotencyKey,
+    failedAttempts: envelope.attempts ?? [],
+    createdAt: new Date(found.createdAt).toISOString(),
+    finishedAt: null,
+    ...(state === 'succeeded' ? { result: line } : {}),
+    operation: envelope.op,
+    lane: found.lane,
+  };
 }
 
 /** BullMQ's job states as the API names them. */

@@ -1,0 +1,41 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { isLaneData, laneEnvelope, laneOfOpId } from '../queue/lanes.js';
+import type { JobEnvelope } from '../queue/job-data.js';
+import type { ResultLine } from '../outcomes/result-line.js';
+import { queueKeys } from '../redis/keys.js';
+
+/** An operation found in its lane (queue/lanes.ts): its envelope, the lane's job, and its result line once it has ended. */
+export interface LaneOpFound {
+  lane: { id: string; index: number };
+  envelope: JobEnvelope;
+  /** The lane job's BullMQ state (waiting, prioritized, delayed, active, completed, failed). */
+  laneState: string;
+  createdAt: number;
+  /** Its line in the batch's results, once it has ended. */
+  line: ResultLine | undefined;
+}
+
+/**
+ * The operation `l-<lane>-<index>` inside its lane, or undefined (no such lane, index or a lane
+ * already removed). An operation that left its lane (a retry) is a job of its own, and one that was
+ * dead-lettered has a dead letter: the caller looks for both first.
+ */
+export async function findLaneOp(redis: Redis, queue: Queue, queueName: string, id: string): Promise<LaneOpFound | undefined> {
+  const where = laneOfOpId(id);
+  if (!where) return undefined;
+  const job = await queue.getJob(where.lane);
+  if (!job || job.name !== 'lane' || !isLaneData(job.data) || where.index >= job.data.ops.length) return undefined;
+  const envelope = laneEnvelope(job.data, where.index);
+  const [laneState, line] = await Promise.all([
+    job.getState(),
+    redis.hget(queueKeys(queueName).batchResults(job.data.batchId), envelope.opId),
+  ]);
+  return {
+    lane: { id: where.lane, index: where.index },
+    envelope,
+    laneState,
+    createdAt: job.timestamp,
+    line: line ? (JSON.parse(line) as ResultLine) : undefined,
+  };
+}
