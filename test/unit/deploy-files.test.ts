@@ -497,3 +497,24 @@ describe('runtime dependencies', () => {
     }
   });
 });
+
+describe("the README's test command and .ci/run", () => {
+  it('name the same prerequisites: the paragraph of `npm install && npm test` and the script that installs them, then runs it', () => {
+    const readme = read('README.md');
+    const command = readme.indexOf('npm install && npm test');
+    expect(command).toBeGreaterThan(0);
+    // The paragraph that introduces the command, and the command's block.
+    const block = readme.lastIndexOf('```sh', command);
+    const paragraph = readme.slice(readme.lastIndexOf('\n\n', block - 3), command);
+    for (const prerequisite of ['redis-server', 'Chromium', 'promtool', '.ci/run']) expect(paragraph).toContain(prerequisite);
+    const ci = read('.ci/run');
+    for (const installed of [
+      'apt-get install -y -qq redis-server',
+      'apt-get install -y -qq chromium',
+      'install -m 0755 "$promtool_dir/root/usr/bin/promtool"',
+    ]) {
+      expect(ci).toContain(installed);
+    }
+    expect(ci.trim().endsWith('npm test')).toBe(true);
+  });
+});
