@@ -27,6 +27,27 @@ local function renew(key)
   end
 end
 
+-- Counters and result lines are written once per batch per call (a group of outcomes of one batch
+-- costs one HINCRBY per counter and one HSET), after every marker has said what counts.
+local counts, countKeys = {}, {}
+local lines, lineKeys = {}, {}
+local function count(key, field)
+  if not counts[key] then
+    counts[key] = {}
+    countKeys[#countKeys + 1] = key
+  end
+  counts[key][field] = (counts[key][field] or 0) + 1
+end
+local function line(key, field, value)
+  if not lines[key] then
+    lines[key] = {}
+    lineKeys[#lineKeys + 1] = key
+  end
+  local pending = lines[key]
+  pending[#pending + 1] = field
+  pending[#pending + 1] = value
+end
+
 local written = {}
 for i = 1, #KEYS / 9 do
   local k, a = (i - 1) * 9, 3 + (i - 1) * 7
@@ -44,10 +65,8 @@ for i = 1, #KEYS / 9 do
       redis.call('HSET', groupsLatestKey, group, jobId)
     end
     if inBatch then
-      redis.call('HINCRBY', batchKey, outcome, 1)
-      redis.call('HSET', batchResultsKey, opId, resultLine)
-      renew(batchKey)
-      renew(batchResultsKey)
+      count(batchKey, outcome)
+      line(batchResultsKey, opId, resultLine)
       if dead then
         redis.call('ZADD', batchDeadLettersKey, now, jobId)
         redis.call('HINCRBY', batchGroupsKey, group, 1)
@@ -58,5 +77,14 @@ for i = 1, #KEYS / 9 do
   else
     written[i] = 0
   end
+end
+-- Renewed once written: EXPIRE on a key not yet there would not hold.
+for _, key in ipairs(countKeys) do
+  for field, n in pairs(counts[key]) do redis.call('HINCRBY', key, field, n) end
+  renew(key)
+end
+for _, key in ipairs(lineKeys) do
+  redis.call('HSET', key, unpack(lines[key]))
+  renew(key)
 end
 return written
