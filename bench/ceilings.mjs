@@ -121,14 +121,18 @@ export async function enqueueFile(ctx, lines) {
  * (6) `sluice enqueue FILE` (`via: 'sluice'`) or raw `addBulk` of the same lines (`via: 'addbulk'`),
  * each in its own process, from its spawn to its exit; peak RSS sampled every 50 ms (VmHWM).
  */
-export async function runEnqueue(ctx, { label, file, lines, via, configPath }) {
+export async function runEnqueue(ctx, { label, file, lines, via, configPath, lanes = false }) {
   const { redis } = ctx;
   await redis.flushall();
   const queue = `bench-${label}`;
   const startedAt = performance.now();
   const child =
     via === 'sluice'
-      ? spawnSluice({ root: ctx.root, redisUrl: ctx.redisUrl, queue, configPath }, ['enqueue', file, '--json'])
+      ? spawnSluice({ root: ctx.root, redisUrl: ctx.redisUrl, queue, configPath, env: { SLUICE_LANES: lanes ? 'on' : 'off' } }, [
+          'enqueue',
+          file,
+          '--json',
+        ])
       : spawnNode({ root: ctx.root, redisUrl: ctx.redisUrl, queue }, SCRIPT, ['addbulk', file]);
   let peakRssMb = 0;
   const timer = setInterval(() => {
@@ -145,7 +149,7 @@ export async function runEnqueue(ctx, { label, file, lines, via, configPath }) {
       const enqueued = JSON.parse(child.output().trim().split('\n').at(-1)).enqueued;
       if (enqueued !== lines) throw new Error(`${label}: sluice enqueued ${enqueued} of ${lines}`);
     }
-    return { label, via, lines, ms: round(ms, 0), opsPerSecond: round((lines * 1000) / ms, 0), peakRssMb };
+    return { label, via, lanes, lines, ms: round(ms, 0), opsPerSecond: round((lines * 1000) / ms, 0), peakRssMb };
   } finally {
     clearInterval(timer);
     await child.stop();

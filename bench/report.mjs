@@ -2,6 +2,7 @@
  * Turns the runs into figures (medians, targets PASS/MISS), a text table for the terminal and
  * BENCHMARKS.md. Every number printed comes from the results object.
  */
+import { lanesFigure, lanesRows } from './lanes-report.mjs';
 import { round } from './redis-stats.mjs';
 
 export const median = (values) => {
@@ -275,6 +276,7 @@ export function summarise(results) {
       sluiceExtraByCommand: Object.fromEntries(Object.entries(extra).sort(([, x], [, y]) => Math.abs(y) - Math.abs(x))),
     };
   }
+  f.lanes = lanesFigure(R, f);
   const all = Object.values(R).flat();
   const loads = all.map((run) => run.otherLoadCores).filter((v) => typeof v === 'number');
   if (loads.length)
@@ -508,6 +510,7 @@ export function rows(results, f) {
       '',
     ]);
   }
+  out.push(...lanesRows(f.lanes));
   if (f.otherLoadCores) {
     const o = f.otherLoadCores;
     out.push([
@@ -626,6 +629,11 @@ measured. Throughput figures are the most affected; the JSON keeps every attempt
 /** One line per missed target, from the figures measured beside it. */
 export function misses(f) {
   const out = [];
+  const lanesMissed = Object.entries(f.lanes ?? {}).filter(([, figure]) => figure?.pass === false);
+  if (lanesMissed.length)
+    out.push(
+      `- Lanes (figure 14) missed: ${lanesMissed.map(([name, figure]) => `${name} ${JSON.stringify(figure)}`).join('; ')}. Worker CPU per operation in lanes is the request and its result (undici, the operation's validation, the result line): see docs/architecture.md, "Lanes".`,
+    );
   for (const p of [1, 2]) {
     const t = f[`throughput${p}`];
     if (t && !t.pass) {

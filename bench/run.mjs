@@ -28,7 +28,7 @@ import { parseArgs } from 'node:util';
 import { enqueueFile, runEnqueue, runHttpCeiling, runQueueCeiling } from './ceilings.mjs';
 import { describeMachine } from './machine-load.mjs';
 import { markdown, machineText, soakSectionOf, summarise, textTable, withSoakSection } from './report.mjs';
-import { runAccuracy, runFairness, runLatency, runManyKeys, runPacedNoLimit, runThroughput } from './scenarios.mjs';
+import { runAccuracy, runFairness, runLatency, runManyKeys, runPacedNoLimit, runQueuedMemory, runThroughput } from './scenarios.mjs';
 import { killAllWorkersNow, stopAllWorkers } from './worker-processes.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -82,6 +82,8 @@ const params = {
   enqueueLines: quick ? 100_000 : 1_000_000,
   latency: { operations: quick ? 200 : 500, gapMs: 10 },
   memory: { operations: quick ? 10_000 : 30_000, concurrency: 500, bodyBytes: 1_024 },
+  /** Operations enqueued (no worker) to measure Redis memory per queued operation, as single jobs and in lanes. */
+  queuedOps: quick ? 20_000 : 100_000,
 };
 
 const startedAt = new Date();
@@ -179,6 +181,8 @@ try {
       add('pacedNoLimit', paced);
       const [cold] = await quietly(async () => [await accuracy(`binding-cold-${r}`, { ...params.binding, prefilled: true })]);
       add('bindingCold', cold);
+      const [bindingLanes] = await quietly(async () => [await accuracy(`binding-lanes-${r}`, { ...params.binding, lanes: true })]);
+      add('bindingLanes', bindingLanes);
       // Extras, kept from the limits issue (default mode only, for time): the 50/s shape, warm and cold.
       if (!quick) {
         const { coldOperations, ...shape50 } = params.accuracy50;
@@ -242,15 +246,20 @@ try {
         targets: { fast: { baseUrl: 'http://127.0.0.1:9', allowPrivateAddresses: true } },
         limits: {},
       });
-      for (const via of ['addbulk', 'sluice']) {
+      for (const [name, via, lanes] of [
+        ['enqueueRaw', 'addbulk', false],
+        ['enqueueSluice', 'sluice', false],
+        ['enqueueLanes', 'sluice', true],
+      ]) {
         const run = await runEnqueue(ctx, {
-          label: `enqueue-${via}-${r}`,
+          label: `enqueue-${lanes ? 'lanes' : via}-${r}`,
           file: ctx.enqueueFile,
           lines: params.enqueueLines,
           via,
           configPath: ctx.enqueueConfig,
+          lanes,
         });
-        add(via === 'sluice' ? 'enqueueSluice' : 'enqueueRaw', run);
+        add(name, run);
         log(`${run.label}: ${run.opsPerSecond} ops/s, peak RSS ${run.peakRssMb} MB`);
       }
     }
@@ -260,6 +269,11 @@ try {
       log(`${run.label}: p50 ${run.p50Ms} ms, p99 ${run.p99Ms} ms, max ${run.maxMs} ms`);
     }
     if (runs('memory')) {
+      for (const lanes of [false, true]) {
+        const run = await runQueuedMemory(ctx, { label: `queued-${lanes ? 'lanes' : 'jobs'}-${r}`, operations: params.queuedOps, lanes });
+        add(lanes ? 'queuedLanes' : 'queuedJobs', run);
+        log(`${run.label}: ${run.bytesPerOp} bytes of Redis memory per queued operation (${run.operations} enqueued, no worker)`);
+      }
       const { operations, concurrency, bodyBytes } = params.memory;
       const [queue, run] = await quietly(async () => {
         const q = await runQueueCeiling(ctx, { label: `memory-queue-${r}`, operations, processes: 1, concurrency, bodyBytes });

@@ -12,8 +12,9 @@ import { startFastTarget } from './fast-target.mjs';
 import { startTenantTarget } from './tenant-target.mjs';
 import { spawnWorker, startStallLoop } from './worker-processes.mjs';
 
-const { startDemoApi } = await import(new URL('../dist/src/demo/demo-api.js', import.meta.url).href);
 const { createProducer } = await import(new URL('../dist/src/queue/producer.js', import.meta.url).href);
+
+const { startDemoApi } = await import(new URL('../dist/src/demo/demo-api.js', import.meta.url).href);
 
 /**
  * Throughput: `operations` POSTs to the fast target by `processes` workers at `concurrency`, the
@@ -62,7 +63,10 @@ function demoShape(api, limits) {
  * ({ everyMs, stopMs, firstMs }): the first worker process is frozen (SIGSTOP) for stopMs every
  * everyMs while the batch runs, then continued (SIGCONT; always, also on errors).
  */
-export async function runAccuracy(ctx, { label, rate, burst, operations, processes = 4, concurrency = 50, prefilled = false, stall }) {
+export async function runAccuracy(
+  ctx,
+  { label, rate, burst, operations, processes = 4, concurrency = 50, prefilled = false, stall, lanes = false },
+) {
   const api = await startDemoApi({ ...DEMO_API, strictLimit: { requestsPerSecond: rate, burst } });
   try {
     const { config, op } = demoShape(api, { requestsPerSecond: rate, burst });
@@ -81,6 +85,7 @@ export async function runAccuracy(ctx, { label, rate, burst, operations, process
       prefilled,
       started,
       duringRun,
+      lanes,
     });
     const arrivals = api.arrivals();
     const stats = api.stats();
@@ -348,4 +353,42 @@ export function maxInWindow(arrivals, windowMs) {
     best = Math.max(best, end - start + 1);
   }
   return best;
+}
+
+/**
+ * Redis memory per queued operation: INFO used_memory after enqueuing `operations` 140-byte
+ * operations with `createProducer` (no worker running), less before, per operation. As single
+ * jobs, or in lanes (`lanes`).
+ */
+export async function runQueuedMemory(ctx, { label, operations, lanes }) {
+  const { redis, redisUrl } = ctx;
+  await redis.flushall();
+  const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await redis.info('memory'))[1]);
+  const config = { targets: { fast: { baseUrl: 'http://127.0.0.1:9', allowPrivateAddresses: true } }, limits: {} };
+  const before = await usedMemory();
+  const producer = createProducer({ connection: redisUrl, queue: `bench-${label}`, config, lanes });
+  try {
+    const ops = (function* () {
+      for (let i = 0; i < operations; i++)
+        yield {
+          target: 'fast',
+          method: 'POST',
+          url: '/items',
+          json: { sku: `SKU-${String(i).padStart(8, '0')}`, qty: 1, note: 'a 140-byte operation, as issue 15 measured' },
+        };
+    })();
+    const summary = await producer.enqueueMany(ops, { batchId: `bench-${label}`, collectResults: false });
+    if (summary.enqueued !== operations) throw new Error(`${label}: enqueued ${summary.enqueued} of ${operations}`);
+  } finally {
+    await producer.close();
+  }
+  const after = await usedMemory();
+  return {
+    label,
+    operations,
+    lanes,
+    usedMemoryBefore: before,
+    usedMemoryAfter: after,
+    bytesPerOp: round((after - before) / operations, 0),
+  };
 }

@@ -1,0 +1,185 @@
+/**
+ * figures.lanes: the same work with lanes on beside single jobs (issue 15), every pair measured in
+ * the same bench run, and the issue's targets. See bench/run.mjs for the runs (lanes1, lanes2,
+ * bindingLanes, enqueueLanes, queuedJobs, queuedLanes) and bench/report.mjs for the rest.
+ */
+import { round } from './redis-stats.mjs';
+
+const medianOf = (values) => {
+  const sorted = values.filter((v) => typeof v === 'number' && Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return undefined;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+const med = (runs, pick) => (runs?.length ? medianOf(runs.map(pick)) : undefined);
+const ratio = (a, b) => (typeof a === 'number' && typeof b === 'number' && b > 0 ? round(a / b, 3) : undefined);
+const verdict = (ok) => (ok === undefined ? '' : ok ? 'PASS' : 'MISS');
+
+export const LANES_TARGETS = {
+  ofHttp: 0.7,
+  redisCommandsPerOp: 3,
+  redisCpuRatio: 0.1,
+  workerCpuRatio: 0.5,
+  queuedBytesPerOp: 300,
+  enqueueToRaw: 3,
+  enqueuePeakRssMb: 200,
+  bindingRatio: 0.97,
+  bindingCpuToNotBinding: 1.5,
+};
+
+/** figures.lanes, or undefined when the run had no lane runs. */
+export function lanesFigure(R, f) {
+  const t = LANES_TARGETS;
+  const out = {};
+  const jps = (run) => run.jobsPerSecond;
+  for (const p of [1, 2]) {
+    const single = R[`sluice${p}`];
+    const lanes = R[`lanes${p}`];
+    if (!single?.length || !lanes?.length) continue;
+    const ofHttp = ratio(med(lanes, jps), f.http?.jobsPerSecond);
+    out[`throughput${p}`] = {
+      single: med(single, jps),
+      lanes: med(lanes, jps),
+      lanesToSingle: ratio(med(lanes, jps), med(single, jps)),
+      /** Lanes ÷ the HTTP ceiling (undici alone) of the same run. */
+      ofHttp,
+      singleOfHttp: ratio(med(single, jps), f.http?.jobsPerSecond),
+      pass: ofHttp === undefined ? undefined : ofHttp >= t.ofHttp,
+    };
+  }
+  if (R.sluice1?.length && R.lanes1?.length) {
+    const pick = (runs, get) => ({ single: med(R.sluice1, get), lanes: med(R.lanes1, get) });
+    const commands = pick(R.sluice1, (run) => run.redis.callsPerOp);
+    out.redisCommandsPerOp = { ...commands, pass: commands.lanes <= t.redisCommandsPerOp };
+    out.redisCommandsPerOpByCommand = Object.fromEntries(
+      Object.entries(R.lanes1[0].redis.workerCallsPerOpByCommand ?? {}).filter(([, n]) => n >= 0.02),
+    );
+    const redisCpu = pick(R.sluice1, (run) => run.redis.cpuUsPerOp);
+    out.redisCpuUsPerOp = { ...redisCpu, ratio: ratio(redisCpu.lanes, redisCpu.single) };
+    out.redisCpuUsPerOp.pass = out.redisCpuUsPerOp.ratio <= t.redisCpuRatio;
+    const workerCpu = pick(R.sluice1, (run) => run.workerCpuUsPerOp);
+    out.workerCpuUsPerOp = { ...workerCpu, ratio: ratio(workerCpu.lanes, workerCpu.single) };
+    out.workerCpuUsPerOp.pass = out.workerCpuUsPerOp.ratio <= t.workerCpuRatio;
+  }
+  if (R.queuedJobs?.length && R.queuedLanes?.length) {
+    const bytes = (run) => run.bytesPerOp;
+    out.queuedBytesPerOp = {
+      operations: R.queuedLanes[0].operations,
+      single: med(R.queuedJobs, bytes),
+      lanes: med(R.queuedLanes, bytes),
+      pass: med(R.queuedLanes, bytes) <= t.queuedBytesPerOp,
+    };
+  }
+  if (R.enqueueRaw?.length && R.enqueueLanes?.length) {
+    const ops = (run) => run.opsPerSecond;
+    const rss = Math.max(...R.enqueueLanes.map((run) => run.peakRssMb));
+    out.enqueue = {
+      lines: R.enqueueLanes[0].lines,
+      raw: med(R.enqueueRaw, ops),
+      single: med(R.enqueueSluice, ops),
+      lanes: med(R.enqueueLanes, ops),
+      lanesToRaw: ratio(med(R.enqueueLanes, ops), med(R.enqueueRaw, ops)),
+      peakRssMb: rss,
+    };
+    out.enqueue.pass = out.enqueue.lanesToRaw >= t.enqueueToRaw && rss < t.enqueuePeakRssMb;
+  }
+  const b = R.bindingLanes;
+  if (b?.length) {
+    const cpu = med(b, (run) => run.workerCpuUsPerOp);
+    const notBinding = out.workerCpuUsPerOp?.lanes;
+    const achievedRatio = med(b, (run) => run.achievedRatio);
+    const rejected = Math.max(...b.map((run) => run.rejected));
+    const cpuToNotBinding = ratio(cpu, notBinding);
+    out.binding = {
+      rate: b[0].rate,
+      burst: b[0].burst,
+      processes: b[0].processes,
+      operations: b[0].operations,
+      achievedRatio,
+      achievedRuns: b.map((run) => run.achievedRatio),
+      rejected,
+      workerCpuUsPerOp: cpu,
+      redisCommandsPerOp: med(b, (run) => run.redis?.workerCallsPerOp),
+      singleJobs: f.binding ? { achievedRatio: f.binding.achievedRatio, workerCpuUsPerOp: f.binding.workerCpuUsPerOp } : undefined,
+      /** Worker CPU per operation ÷ the not-binding lane run's. */
+      cpuToNotBinding,
+      pass:
+        achievedRatio >= t.bindingRatio && rejected === 0 && (cpuToNotBinding === undefined || cpuToNotBinding <= t.bindingCpuToNotBinding),
+    };
+  }
+  if (f.latency) out.latency = { p50Ms: f.latency.p50Ms, p99Ms: f.latency.p99Ms, pass: f.latency.p50Pass && f.latency.p99Pass };
+  return Object.keys(out).length ? out : undefined;
+}
+
+/** The report's rows for figures.lanes (figure 14). */
+export function lanesRows(l) {
+  if (!l) return [];
+  const t = LANES_TARGETS;
+  const rows = [];
+  for (const p of [1, 2]) {
+    const x = l[`throughput${p}`];
+    if (!x) continue;
+    rows.push([
+      `14. Lanes, limit not binding, ${p} process${p > 1 ? 'es' : ''} × 100: ops/s; lanes / single jobs; of HTTP ceiling`,
+      `${x.lanes} vs ${x.single}; ${x.lanesToSingle}×; ${x.ofHttp} of HTTP (single jobs ${x.singleOfHttp})`,
+      `>= ${t.ofHttp} of HTTP`,
+      verdict(x.pass),
+    ]);
+  }
+  if (l.redisCommandsPerOp) {
+    const c = l.redisCommandsPerOp;
+    const top = Object.entries(l.redisCommandsPerOpByCommand)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 5)
+      .map(([name, n]) => `${name} ${n}`)
+      .join(', ');
+    rows.push([
+      '14. Lanes: Redis commands per operation (run + enqueue)',
+      `${c.lanes} (single jobs ${c.single}); ${top}`,
+      `<= ${t.redisCommandsPerOp}`,
+      verdict(c.pass),
+    ]);
+    const r = l.redisCpuUsPerOp;
+    rows.push([
+      '14. Lanes: Redis CPU per operation / single jobs',
+      `${r.ratio} = ${r.lanes} / ${r.single} µs`,
+      `<= ${t.redisCpuRatio}`,
+      verdict(r.pass),
+    ]);
+    const w = l.workerCpuUsPerOp;
+    rows.push([
+      '14. Lanes: worker CPU per operation / single jobs',
+      `${w.ratio} = ${w.lanes} / ${w.single} µs`,
+      `<= ${t.workerCpuRatio}`,
+      verdict(w.pass),
+    ]);
+  }
+  if (l.queuedBytesPerOp) {
+    const m = l.queuedBytesPerOp;
+    rows.push([
+      `14. Lanes: Redis used_memory per queued operation (${m.operations} ops of 138 bytes, no worker)`,
+      `${m.lanes} bytes (single jobs ${m.single})`,
+      `<= ${t.queuedBytesPerOp}`,
+      verdict(m.pass),
+    ]);
+  }
+  if (l.enqueue) {
+    const e = l.enqueue;
+    rows.push([
+      `14. Lanes: sluice enqueue of ${e.lines} lines / raw addBulk; peak RSS`,
+      `${e.lanesToRaw}× = ${e.lanes} / ${e.raw} ops/s (single jobs ${e.single}); ${e.peakRssMb} MB`,
+      `>= ${t.enqueueToRaw}×; < ${t.enqueuePeakRssMb} MB`,
+      verdict(e.pass),
+    ]);
+  }
+  if (l.binding) {
+    const b = l.binding;
+    rows.push([
+      `14. Lanes, binding limit (${b.rate}/s burst ${b.burst}, ${b.processes} processes, ${b.operations} ops): achieved / limit; rejected; CPU / not binding`,
+      `${b.achievedRatio} (runs ${b.achievedRuns.join(', ')}); ${b.rejected} rejected; ${b.workerCpuUsPerOp} µs/op = ${b.cpuToNotBinding}× (single jobs ${b.singleJobs?.achievedRatio ?? '?'}, ${b.singleJobs?.workerCpuUsPerOp ?? '?'} µs)`,
+      `>= ${t.bindingRatio}; 0; <= ${t.bindingCpuToNotBinding}×`,
+      verdict(b.pass),
+    ]);
+  }
+  return rows;
+}
