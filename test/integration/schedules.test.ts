@@ -1,17 +1,24 @@
 /**
  * Schedules against a real redis-server: add (validation, nothing stored on a problem), ticks run by
  * the schedule runner (one batch per tick, `{{run}}` filled in), show with batch counters, pause,
- * resume, remove, catch-up after downtime, and the same over the HTTP API with admin and read tokens.
+ * resume, remove, catch-up after downtime, a tick run again (nothing counted or sent twice), and the
+ * same over the HTTP API with admin and read tokens.
  */
+import { Job } from 'bullmq';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { parseSluiceConfig } from '../../src/config/sluice-config.js';
+import { parseSluiceConfig, type SluiceConfig } from '../../src/config/sluice-config.js';
 import { ValidationError } from '../../src/errors.js';
 import { createBatches } from '../../src/outcomes/batches.js';
+import type { ResultLine } from '../../src/outcomes/result-line.js';
 import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
 import { createScheduleRunner } from '../../src/schedules/schedule-runner.js';
+import type { ScheduleRun } from '../../src/schedules/schedule-store.js';
 import { createSchedules, type Schedules } from '../../src/schedules/schedules.js';
+import { openTickQueue, removeTicks, type TickData } from '../../src/schedules/tick-queue.js';
+import { createSluiceWorker } from '../../src/worker/sluice-worker.js';
 import { startApiServer } from '../helpers/api-server.js';
 import { testLogger, uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
+import { startTestTarget } from '../helpers/target-server.js';
 
 const redis = useRedisServer();
 /** waitFor, for a check that answers its value once ready (undefined before). */
@@ -24,16 +31,16 @@ const operations = [
 ];
 const RUN = /^pull-\d{8}T\d{6}Z$/;
 
-function open(queue: string): Schedules {
-  const schedules = createSchedules({ connection: redis().client, queue, config });
+function open(queue: string, targets: SluiceConfig = config): Schedules {
+  const schedules = createSchedules({ connection: redis().client, queue, config: targets });
   onTestFinished(() => schedules.close());
   return schedules;
 }
 
 /** A worker process's schedule runner, on a client of its own (as a worker's). */
-function startRunner(queue: string) {
+function startRunner(queue: string, targets: SluiceConfig = config) {
   const client = createRedisConnection(redis().url, { name: 'test-runner', maxRetriesPerRequest: null });
-  const runner = createScheduleRunner({ redis: client, queue, config, logger: testLogger() });
+  const runner = createScheduleRunner({ redis: client, queue, config: targets, logger: testLogger() });
   runner.run();
   const stop = async () => {
     await runner.close();
@@ -133,6 +140,102 @@ describe('schedules (real Redis)', () => {
       expect(Date.parse(run.tickAt)).toBeGreaterThan(startedAt);
       expect(run.status).toBe('enqueued');
     }
+  });
+});
+
+describe('a tick run twice (real Redis, a real target)', () => {
+  /** The ids of the jobs of `batchId` stored in the queue. */
+  async function jobsOf(queue: string, batchId: string): Promise<string[]> {
+    const client = redis().client;
+    const ids: string[] = [];
+    for (const key of await client.keys(`sluice:{${queue}}:*`)) {
+      if ((await client.type(key)) !== 'hash') continue;
+      const data = await client.hget(key, 'data');
+      if (data?.includes(`"batchId":${JSON.stringify(batchId)}`)) ids.push(key.slice(key.lastIndexOf(':') + 1));
+    }
+    return ids;
+  }
+
+  it('the same tick job run again (as BullMQ retries or takes back a stalled tick) adds nothing: each operation counted once in the batch and sent once', async () => {
+    const target = await startTestTarget();
+    target.setDefault(() => ({ status: 204 }));
+    const targets = parseSluiceConfig({ targets: { api: { baseUrl: target.url, allowPrivateAddresses: true } } }, 'test config');
+    const queue = uniqueQueue('sched-twice');
+    const schedules = open(queue, targets);
+    // A key with the run in it, a key of its own (the same every run), none.
+    const ops = [
+      { method: 'POST', url: '/sync', target: 'api', json: { op: 'a', run: '{{run}}' }, idempotencyKey: 'sync-{{run}}-a' },
+      { method: 'POST', url: '/sync', target: 'api', json: { op: 'b', run: '{{run}}' }, idempotencyKey: 'sync-b' },
+      { method: 'POST', url: '/sync', target: 'api', json: { op: 'c', run: '{{run}}' } },
+    ];
+    await schedules.add('pull', { every: '2s' }, ops);
+    const ticks = openTickQueue(redis().client, queue);
+    onTestFinished(() => ticks.close());
+
+    // The first tick, run by a schedule runner alone: the operations wait in the queue.
+    startRunner(queue, targets);
+    const first = await until(async () => (await schedules.show('pull')).runs[0]);
+    // No more ticks: the test runs this one again itself.
+    await removeTicks(ticks, 'pull');
+    const { batchId } = first;
+    expect(first).toMatchObject({ status: 'enqueued', enqueued: 3, duplicates: 0, alreadyEnqueued: 0 });
+    const batches = createBatches(redis().client, queue);
+    expect(await batches.status(batchId)).toMatchObject({ total: 3 });
+    const tick = await until(async () => (await ticks.getJobs(['completed'])).find((job) => job.returnvalue?.batchId === batchId));
+    expect(tick.id).toBe(`repeat:pull:${Date.parse(first.tickAt)}`);
+    const queued = (await jobsOf(queue, batchId)).sort();
+    expect(queued).toHaveLength(3);
+
+    /** Runs the completed tick job again (same id, same tick time) and answers its run. */
+    const runAgain = async (previous: ScheduleRun): Promise<ScheduleRun> => {
+      const job = (await Job.fromId<TickData, ScheduleRun | undefined>(ticks, tick.id!))!;
+      await job.retry('completed');
+      return until(async () => {
+        const again = await Job.fromId<TickData, ScheduleRun | undefined>(ticks, tick.id!);
+        if ((await again?.getState()) !== 'completed') return undefined;
+        return again?.returnvalue && again.returnvalue.startedAt !== previous.startedAt ? again.returnvalue : undefined;
+      });
+    };
+
+    // Again while its jobs still wait: each is found at its place.
+    const second = await runAgain(first);
+    expect(second).toMatchObject({ batchId, status: 'enqueued', enqueued: 0, duplicates: 0, alreadyEnqueued: 3 });
+    expect((await schedules.show('pull')).runs).toEqual([
+      expect.objectContaining({ ...second, batch: expect.objectContaining({ total: 3 }) }),
+    ]);
+    expect(await batches.status(batchId)).toMatchObject({ total: 3, duplicates: 0 });
+    expect((await jobsOf(queue, batchId)).sort()).toEqual(queued);
+
+    // A worker sends them (and removes each job once done).
+    const worker = createSluiceWorker({
+      connection: redis().url,
+      logger: testLogger(),
+      queue,
+      config: targets,
+      keepCompletedSeconds: 0,
+      warmUp: false,
+    });
+    onTestFinished(() => worker.close({ force: true }));
+    await worker.ready();
+    await waitFor(async () => (await batches.status(batchId))?.pending === 0, { what: `batch ${batchId} to settle` });
+    await waitFor(async () => (await jobsOf(queue, batchId)).length === 0, { what: 'the completed jobs to be removed' });
+    const sentOps = () =>
+      target.requests
+        .map((request) => JSON.parse(request.body) as { op: string; run: string })
+        .filter((body) => body.run === batchId)
+        .map((body) => body.op)
+        .sort();
+    expect(sentOps()).toEqual(['a', 'b', 'c']);
+
+    // Again once they were sent and removed: their keys' marks and their results in the batch say so.
+    const third = await runAgain(second);
+    expect(third).toMatchObject({ batchId, status: 'enqueued', enqueued: 0, duplicates: 0, alreadyEnqueued: 3 });
+    expect(await jobsOf(queue, batchId)).toEqual([]);
+    expect(await batches.status(batchId)).toMatchObject({ total: 3, succeeded: 3, pending: 0, duplicates: 0, enqueuing: false });
+    const lines: ResultLine[] = [];
+    for await (const line of batches.results(batchId)) lines.push(line);
+    expect(lines.map((line) => line.outcome)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+    expect(sentOps()).toEqual(['a', 'b', 'c']);
   });
 });
 

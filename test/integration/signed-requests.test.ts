@@ -4,6 +4,8 @@
  * reference library) for the preset, node:crypto written here for custom templates.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createServer, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -46,11 +48,20 @@ interface Run {
   run(ops: Record<string, unknown>[]): Promise<ResultLine[]>;
 }
 
-/** A target `hooks` with this auth on a receiver answering with `handler`, a producer and a worker whose environment holds ENV. */
-async function setup(auth: Record<string, unknown>, handler: (request: RecordedRequest) => ScriptedResponse): Promise<Run> {
+/**
+ * A target `hooks` with this auth on a receiver answering with `handler`, a producer and a worker
+ * whose environment holds ENV. `via` puts something between them: it gets the receiver's URL and
+ * answers the base URL the worker sends to.
+ */
+async function setup(
+  auth: Record<string, unknown>,
+  handler: (request: RecordedRequest) => ScriptedResponse,
+  via?: (receiverUrl: string) => Promise<string>,
+): Promise<Run> {
   const target = await startTestTarget();
   target.setDefault(handler);
-  const config = parseSluiceConfig({ targets: { hooks: { baseUrl: target.url, allowPrivateAddresses: true, auth } } });
+  const baseUrl = via ? await via(target.url) : target.url;
+  const config = parseSluiceConfig({ targets: { hooks: { baseUrl, allowPrivateAddresses: true, auth } } });
   const queue = uniqueQueue('signed');
   const logs: string[] = [];
   const destination = new Writable({
@@ -89,6 +100,53 @@ async function setup(auth: Record<string, unknown>, handler: (request: RecordedR
       return lines;
     },
   };
+}
+
+interface Forwarded {
+  path: string;
+  /** The body as sluice sent it. */
+  sent: string;
+  /** The body as the receiver got it. */
+  delivered: string;
+}
+
+/**
+ * An HTTP proxy in front of `upstream` that passes every request on with its headers (the
+ * signature's among them) and its body rewritten by `rewrite`; closed when the test ends.
+ */
+async function startRewritingProxy(
+  upstream: string,
+  rewrite: (path: string, body: string) => string,
+): Promise<{ url: string; forwarded: Forwarded[] }> {
+  const forwarded: Forwarded[] = [];
+  const server = createServer((req, res) => {
+    void (async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const sent = Buffer.concat(chunks).toString('utf8');
+      const path = req.url ?? '/';
+      const delivered = rewrite(path, sent);
+      forwarded.push({ path, sent, delivered });
+      const headers: IncomingHttpHeaders = { ...req.headers, host: new URL(upstream).host };
+      delete headers.connection;
+      if (headers['content-length'] !== undefined) headers['content-length'] = String(Buffer.byteLength(delivered));
+      const onward = httpRequest(new URL(path, upstream), { method: req.method, headers, agent: false }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      onward.on('error', () => res.destroy());
+      onward.end(delivered);
+    })().catch(() => res.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  onTestFinished(
+    () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  );
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, forwarded };
 }
 
 /** Every string value Redis holds, for the secret scan. */
@@ -167,26 +225,47 @@ describe('Standard Webhooks preset', () => {
 });
 
 describe('custom HMAC templates', () => {
-  /** The receiver's own check for the GitHub-like target below. */
-  function verifiesHex(request: RecordedRequest): boolean {
+  /** The receiver's own check for the GitHub-like target below (of `body` in place of the request's, when given). */
+  function verifiesHex(request: RecordedRequest, body = request.body): boolean {
     const timestamp = request.headers['x-timestamp'] ?? '';
-    const bodySha256 = createHash('sha256').update(request.body).digest('hex');
+    const bodySha256 = createHash('sha256').update(body).digest('hex');
     const canonical = `${timestamp}.${request.method}.${request.path}.${bodySha256}.${request.headers['idempotency-key'] ?? ''}`;
     const expected = `sha256=${createHmac('sha256', HMAC_SECRET).update(canonical).digest('hex')}`;
     const given = Buffer.from(request.headers['x-signature'] ?? '');
     return given.length === expected.length && timingSafeEqual(given, Buffer.from(expected));
   }
 
+  const hexAuth = {
+    type: 'hmac',
+    secretFromEnv: 'PARTNER_SECRET',
+    template: '{timestamp}.{method}.{pathWithQuery}.{bodySha256}.{idempotencyKey}',
+    header: 'X-Signature',
+    prefix: 'sha256=',
+    timestampHeader: 'X-Timestamp',
+    timestampFormat: 'unixMilliseconds',
+  };
+
+  /** The receiver's own check for a Stripe-like target: the body itself in the signed string. */
+  function verifiesBodyBase64(request: RecordedRequest, body = request.body): boolean {
+    const expected = createHmac('sha512', HMAC_SECRET)
+      .update(`${request.headers['x-signed-at'] ?? ''}:${body}`)
+      .digest('base64');
+    const given = Buffer.from(request.headers['x-body-signature'] ?? '');
+    return given.length === Buffer.byteLength(expected) && timingSafeEqual(given, Buffer.from(expected));
+  }
+  const bodyAuth = {
+    type: 'hmac',
+    secretFromEnv: 'PARTNER_SECRET',
+    algorithm: 'sha512',
+    encoding: 'base64',
+    template: '{timestamp}:{body}',
+    header: 'X-Body-Signature',
+    timestampHeader: 'X-Signed-At',
+    timestampFormat: 'unixSeconds',
+  };
+
   it('sha256, hex, a prefix, unix ms: each request (query, body, none) verifies; a retry gets a new timestamp', async () => {
-    const auth = {
-      type: 'hmac',
-      secretFromEnv: 'PARTNER_SECRET',
-      template: '{timestamp}.{method}.{pathWithQuery}.{bodySha256}.{idempotencyKey}',
-      header: 'X-Signature',
-      prefix: 'sha256=',
-      timestampHeader: 'X-Timestamp',
-      timestampFormat: 'unixMilliseconds',
-    };
+    const auth = hexAuth;
     let retried = false;
     const signed = await setup(auth, (request) => {
       if (request.path.startsWith('/flaky') && !retried) {
@@ -242,6 +321,46 @@ describe('custom HMAC templates', () => {
       expect(request.headers['signature']).toBe(expected);
     }
   });
+  it.each([
+    ['{bodySha256}', hexAuth, verifiesHex],
+    ['{body}', bodyAuth, verifiesBodyBase64],
+  ] as const)(
+    "a template with %s: a body changed on the way fails the receiver's check (401, dead-lettered after one attempt); the one passed on as sent verifies",
+    async (_placeholder, auth, verifies) => {
+      // A proxy between sluice and the receiver rewrites one request's body and keeps its headers.
+      let proxy: Awaited<ReturnType<typeof startRewritingProxy>> | undefined;
+      const signed = await setup(
+        auth,
+        (request) => (verifies(request) ? accepted : refused),
+        async (receiverUrl) => {
+          proxy = await startRewritingProxy(receiverUrl, (path, body) =>
+            path === '/tampered' ? body.replace('"amount":100', '"amount":900') : body,
+          );
+          return proxy.url;
+        },
+      );
+      const order = { order: 7, amount: 100 };
+      const lines = await signed.run([
+        { method: 'POST', target: 'hooks', url: '/intact', json: order, meta: { path: '/intact' }, retry: FAST_RETRY },
+        { method: 'POST', target: 'hooks', url: '/tampered', json: order, meta: { path: '/tampered' }, retry: FAST_RETRY },
+      ]);
+      const outcomeOf = (path: string) => lines.find((line) => (line.meta as { path: string }).path === path);
+      expect(outcomeOf('/intact')).toMatchObject({ outcome: 'succeeded', status: 204 });
+      expect(outcomeOf('/tampered')).toMatchObject({ outcome: 'deadLettered', status: 401 });
+      expect(signed.target.requests.map((request) => request.path).sort()).toEqual(['/intact', '/tampered']);
+
+      const tampered = signed.target.requests.find((request) => request.path === '/tampered')!;
+      const hop = proxy!.forwarded.find((entry) => entry.path === '/tampered')!;
+      expect(hop.sent).toBe('{"order":7,"amount":100}');
+      expect(tampered.body).toBe('{"order":7,"amount":900}');
+      // The receiver got sluice's signature untouched: it verifies against the body sluice sent, so
+      // the 401 is the changed body alone (a signature that did not cover the body would verify both).
+      expect(verifies(tampered, hop.sent)).toBe(true);
+      expect(verifies(tampered)).toBe(false);
+      const [letter] = await signed.deadLetters.list({});
+      expect(letter).toMatchObject({ reason: 'permanent-status', status: 401 });
+    },
+  );
 });
 
 describe('signing secrets', () => {
