@@ -4,8 +4,10 @@
  * how that job ended) and counted, so the results, `GET /v1/batches/:id/results` and the counters
  * agree — also for a batch made of duplicates only, which reads as done.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import type { ResultLine } from '../../src/outcomes/result-line.js';
+import { createProducer } from '../../src/queue/producer.js';
+import { jobIdForKey, queueKeys } from '../../src/redis/keys.js';
 import { startApiServer } from '../helpers/api-server.js';
 import { startPipeline, type Pipeline } from '../helpers/pipeline-harness.js';
 import { useRedisServer, waitFor } from '../helpers/redis.js';
@@ -112,5 +114,25 @@ describe('duplicates in their batch', () => {
       [2, 'duplicate'],
     ]);
     expect(lines[2]).toMatchObject({ duplicateOf: lines[0]!.jobId, duplicateOfBatch: 'repeat', firstOutcome: 'succeeded' });
+  });
+
+  it("a resumable input enqueued again after its keys' window: an operation with a key that ran (its job removed) is found by its result, not sent again", async () => {
+    const p = await startPipeline(redis(), { keepCompletedSeconds: 0 });
+    const producer = createProducer({ connection: redis().url, queue: p.queue, config: p.config, dedupWindowSeconds: 1 });
+    onTestFinished(() => producer.close());
+    const input = [p.op('/keyed', { idempotencyKey: 'order-k', meta: { row: 0 } }), p.op('/unkeyed', { meta: { row: 1 } })];
+    expect(await producer.enqueueMany(input, { batchId: 'late', resumable: true })).toMatchObject({ enqueued: 2 });
+    await p.settled('late');
+    // Its job removed once done, its key's mark gone with the window: only its result is left.
+    const keys = queueKeys(p.queue);
+    const left = () => redis().client.exists(keys.idempotency('order-k'), `sluice:{${p.queue}}:${jobIdForKey('order-k')}`);
+    await waitFor(async () => (await left()) === 0, { what: "the key's job and mark to be gone" });
+
+    const again = await producer.enqueueMany(input, { batchId: 'late', resumable: true });
+    expect(again).toMatchObject({ enqueued: 0, duplicates: 0, alreadyEnqueued: 2 });
+    expect(await p.batches.status('late')).toMatchObject({ total: 2, succeeded: 2, pending: 0, duplicates: 0 });
+    expect(byRow(await p.results('late')).map((line) => line.outcome)).toEqual(['succeeded', 'succeeded']);
+    expect(p.requestsTo('/keyed')).toHaveLength(1);
+    expect(p.requestsTo('/unkeyed')).toHaveLength(1);
   });
 });

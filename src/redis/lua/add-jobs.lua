@@ -58,17 +58,23 @@ if not maxEvents then
   redis.call('HSET', meta, 'opts.maxLenEvents', maxEvents)
 end
 
+-- A member with a place ran and was removed: its result in the batch says so (for one with a key
+-- too, once its mark's window is over: the same input enqueued again later must not send it twice).
+local function ranInBatch(memberId, place)
+  return place ~= '' and batchId ~= '' and redis.call('HEXISTS', resultsKey, memberId) == 1
+end
+
 -- Why a member cannot be added (see Output), or nil when it can. A lane that exists holds all its members.
 local function blocked(jobKey, markKey, memberId, place, keyed, lane)
   if keyed then
     local mark = redis.call('GET', markKey)
     if mark then return mark end
     if not lane and redis.call('EXISTS', jobKey) == 1 then return memberId end
+    if ranInBatch(memberId, place) then return 0 end
     return nil
   end
   if not lane and redis.call('EXISTS', jobKey) == 1 then return 0 end
-  -- A member with a place ran and was removed: its result in the batch says so.
-  if place ~= '' and batchId ~= '' and redis.call('HEXISTS', resultsKey, memberId) == 1 then return 0 end
+  if ranInBatch(memberId, place) then return 0 end
   return nil
 end
 
