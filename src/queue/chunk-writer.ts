@@ -8,7 +8,7 @@ import { packChunk } from './lanes.js';
 import { NEW_JOB_PRIORITY } from './job-data.js';
 import type { LineJoin } from '../limits/line-join.js';
 import { bookingHolder } from './wake-jobs.js';
-import type { PreparedJob } from './prepare-job.js';
+import { jobData, type PreparedJob } from './prepare-job.js';
 
 export interface EnqueueResult {
   /** The job id: the first job's id when this was a duplicate. */
@@ -106,7 +106,7 @@ interface ChunkJobs {
 
 function unpacked(chunk: readonly PreparedJob[]): ChunkJobs {
   return {
-    jobs: chunk.map((item) => ({ id: item.jobId, json: item.data, dedupKey: item.dedupKey, place: item.place })),
+    jobs: chunk.map((item) => ({ id: item.jobId, json: jobData(item), dedupKey: item.dedupKey, place: item.place })),
     order: chunk.map((item, index) => ({ index, id: item.jobId, item })),
   };
 }
@@ -115,7 +115,7 @@ function packed(chunk: readonly PreparedJob[], batchId: string, laneSizeFor: (ke
   const { singles, lanes } = packChunk(chunk, batchId, laneSizeFor);
   const result: ChunkJobs = { jobs: [], order: [] };
   for (const { index, item } of singles) {
-    result.jobs.push({ id: item.jobId, json: item.data, dedupKey: item.dedupKey, place: item.place });
+    result.jobs.push({ id: item.jobId, json: jobData(item), dedupKey: item.dedupKey, place: item.place });
     result.order.push({ index, id: item.jobId, item });
   }
   for (const { lane, indexes } of lanes) {

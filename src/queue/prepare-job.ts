@@ -9,8 +9,8 @@ import { defaultIdempotencyKey } from './job-data.js';
 /** A validated operation, ready to be written. */
 export interface PreparedJob {
   jobId: string;
-  /** The job's data: its envelope (see JobEnvelope) as JSON. */
-  data: string;
+  /** Its batch, if any. */
+  batchId: string | undefined;
   /** Its idempotency key's Redis key, when the operation gave one. */
   dedupKey: string | undefined;
   /** The key it is sent with: its own, or one made from its job id. */
@@ -68,12 +68,9 @@ export function prepareJob(options: PrepareOptions, input: unknown, index: numbe
   const place = position === undefined ? '' : placeOf(position, opJson);
   const jobId = givenKey !== undefined ? jobIdForKey(givenKey) : place !== '' ? jobIdForPlace(place) : `u-${randomUUID()}`;
   const idempotencyKey = givenKey ?? defaultIdempotencyKey(jobId);
-  // The envelope (JobEnvelope) written around the operation's JSON: the operation is serialized once.
-  const batch = options.batchId === undefined ? '' : `,"batchId":${JSON.stringify(options.batchId)}`;
-  const data = `{"op":${opJson},"opId":${JSON.stringify(jobId)},"idempotencyKey":${JSON.stringify(idempotencyKey)}${batch}}`;
   return {
     jobId,
-    data,
+    batchId: options.batchId,
     dedupKey: givenKey === undefined ? undefined : options.keys.idempotency(givenKey),
     idempotencyKey,
     place,
@@ -83,6 +80,15 @@ export function prepareJob(options: PrepareOptions, input: unknown, index: numbe
     givenKey,
     packable: (input as { paginate?: unknown }).paginate === undefined,
   };
+}
+
+/**
+ * A single job's data: its envelope (JobEnvelope) written around the operation's JSON, so the
+ * operation is serialized once (and not at all for one that travels in a lane).
+ */
+export function jobData(item: PreparedJob): string {
+  const batch = item.batchId === undefined ? '' : `,"batchId":${JSON.stringify(item.batchId)}`;
+  return `{"op":${item.opJson},"opId":${JSON.stringify(item.jobId)},"idempotencyKey":${JSON.stringify(item.idempotencyKey)}${batch}}`;
 }
 
 /** An operation's place: the same input line, with the same content, into the same batch, has the same place. */
