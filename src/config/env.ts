@@ -28,7 +28,7 @@ export const envSchema = z.object({
   /** Whether bulk enqueues write lanes (queue/lanes.ts): off until every worker of the fleet runs a version that reads them. */
   SLUICE_LANES: z.enum(['on', 'off'], { error: 'expected on or off' }).default('off'),
   /** Operations of one bulk enqueue that travel together as one job at most (queue/lanes.ts). */
-  SLUICE_LANE_SIZE: int(1, 5_000).default(500),
+  SLUICE_LANE_SIZE: int(1, 5_000).default(100),
   SLUICE_KEEP_COMPLETED_SECONDS: int(0, 365 * 86_400).default(3_600),
   SLUICE_KEEP_FAILED_SECONDS: int(0, 365 * 86_400).default(86_400),
   SLUICE_BATCH_RETENTION_SECONDS: int(60, 365 * 86_400).default(7 * 86_400),

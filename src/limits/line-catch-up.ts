@@ -5,7 +5,7 @@ import { defineScript } from '../redis/scripts.js';
 import type { LimitSpec } from './limit-keys.js';
 import { turnDelayMs } from './line.js';
 import type { Logger } from '../observability/logger.js';
-import { parseBookingHolder } from '../queue/wake-jobs.js';
+import { jobsOfHolders, parseBookingHolder } from '../queue/wake-jobs.js';
 
 /** How long one caller's claim on a catch-up lasts: if it dies, a later start on the key takes over after this. */
 export const CATCH_UP_CLAIM_MS = 10_000;
@@ -40,16 +40,18 @@ export function createLineCatchUp(redis: Redis, specOf: (key: string) => LimitSp
   const release = defineScript(redis, 'delete-if-same-1');
 
   async function retimeAll(due: readonly { holder: string; dueMs: number }[]): Promise<number> {
-    const byQueue = new Map<string, (string | number)[]>();
+    const byQueue = new Map<string, { jobId: string; value: number }[]>();
     for (const { holder, dueMs } of due) {
       const parts = parseBookingHolder(holder);
       if (parts.queue === undefined) continue;
-      const args = byQueue.get(parts.queue) ?? [];
-      args.push(parts.jobId, dueMs);
-      byQueue.set(parts.queue, args);
+      const jobs = byQueue.get(parts.queue) ?? [];
+      jobs.push({ jobId: parts.jobId, value: dueMs });
+      byQueue.set(parts.queue, jobs);
     }
     let moved = 0;
-    for (const [queue, args] of byQueue) {
+    for (const [queue, jobs] of byQueue) {
+      // A lane is due at its first operation's turn (see jobsOfHolders).
+      const args = jobsOfHolders(jobs).flatMap(({ jobId, value }) => [jobId, value]);
       const keys = [bullQueueKey(queue, 'delayed'), bullQueueKey(queue, 'marker')];
       for (let i = 0; i < args.length; i += 2 * RETIME_CHUNK)
         moved += Number(await retime(...keys, ...args.slice(i, i + 2 * RETIME_CHUNK)));

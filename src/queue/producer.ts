@@ -32,7 +32,7 @@ export interface ProducerOptions {
    * worker is upgraded. Default false (`SLUICE_LANES`).
    */
   lanes?: boolean;
-  /** The most operations in a lane; a key limited to R/s gets lanes of at most R. Default 500 (`SLUICE_LANE_SIZE`). */
+  /** The most operations in a lane; a key limited to R/s gets lanes of at most R. Default 100 (`SLUICE_LANE_SIZE`). */
   laneSize?: number;
 }
 
@@ -183,8 +183,12 @@ export function createProducer(options: ProducerOptions): Producer {
   return { queue: queueName, enqueue, enqueueMany, close };
 }
 
-/** Operations per lane at most, when the producer is not told otherwise. */
-export const DEFAULT_LANE_SIZE = 500;
+/**
+ * Operations per lane at most, when the producer is not told otherwise: small enough that a
+ * batch of a few thousand is spread over a fleet of workers (a lane runs on one worker), large
+ * enough that the queue's cost per operation is a fraction of a command.
+ */
+export const DEFAULT_LANE_SIZE = 100;
 
 /** A lane holds at most a second of its slowest key's configured rate, and at most `laneSize` operations. */
 function laneSizes(config: SluiceConfig, laneSize: number): (keys: readonly string[]) => number {

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { QUEUE_NAME } from '../config/env.js';
 import { openBullQueue } from './bull-queue.js';
 import { limiterKeys } from '../redis/keys.js';
+import { laneOfOpId } from './lanes.js';
 import { sleep } from '../support/sleep.js';
 import { DEFAULT_MAX_IN_SLOT_WAIT_MS, lineWindow, turnDelayMs } from '../limits/line.js';
 import type { LineAfterChange } from '../limits/limits-admin.js';
@@ -17,6 +18,22 @@ const CHUNK = 200;
  */
 export function bookingHolder(queue: string, jobId: string): string {
   return `{${queue}}${jobId}`;
+}
+
+/**
+ * The jobs that may hold a holder's place, with the earliest `value` per job: the job of that id,
+ * and for an operation in a lane (`l-…-<index>`, queue/lanes.ts) its lane too, which is delayed
+ * whole (to its first operation's turn; an operation that left its lane is a job of its own).
+ */
+export function jobsOfHolders(entries: readonly { jobId: string; value: number }[]): { jobId: string; value: number }[] {
+  const earliest = new Map<string, number>();
+  const take = (jobId: string, value: number) => earliest.set(jobId, Math.min(value, earliest.get(jobId) ?? Infinity));
+  for (const { jobId, value } of entries) {
+    take(jobId, value);
+    const lane = laneOfOpId(jobId);
+    if (lane) take(lane.lane, value);
+  }
+  return [...earliest].map(([jobId, value]) => ({ jobId, value }));
 }
 
 /** A holder's queue and job id; a bare job id (booked by a worker before holders named queues) has no queue. */
@@ -41,14 +58,22 @@ export async function wakeDeferredJobs(redis: Redis, line: LineAfterChange, fall
   const { holders, intervalMs } = line;
   const window = lineWindow(DEFAULT_MAX_IN_SLOT_WAIT_MS, intervalMs);
   const now = Date.now();
-  const byQueue = new Map<string, { jobId: string; delayMs: number }[]>();
+  const byQueue = new Map<string, { jobId: string; value: number }[]>();
   holders.forEach((holder, position) => {
     const { queue = fallbackQueue, jobId } = parseBookingHolder(holder);
     const delayMs = turnDelayMs({ position, window, intervalMs, startInMs: 0 }, DEFAULT_MAX_IN_SLOT_WAIT_MS, now);
-    byQueue.set(queue, [...(byQueue.get(queue) ?? []), { jobId, delayMs }]);
+    const jobs = byQueue.get(queue) ?? [];
+    jobs.push({ jobId, value: delayMs });
+    byQueue.set(queue, jobs);
   });
   const woken: Record<string, number> = {};
-  for (const [queue, jobs] of [...byQueue].sort(([a], [b]) => a.localeCompare(b))) woken[queue] = await wakeInQueue(redis, queue, jobs);
+  for (const [queue, jobs] of [...byQueue].sort(([a], [b]) => a.localeCompare(b))) {
+    woken[queue] = await wakeInQueue(
+      redis,
+      queue,
+      jobsOfHolders(jobs).map(({ jobId, value }) => ({ jobId, delayMs: value })),
+    );
+  }
   return woken;
 }
 

@@ -18,6 +18,9 @@ export interface ScheduleRunnerOptions {
   logger: Logger;
   dedupWindowSeconds?: number;
   batchRetentionSeconds?: number;
+  /** A run's operations travel in lanes (see ProducerOptions.lanes). Default false. */
+  lanes?: boolean;
+  laneSize?: number;
   /** Ticks run at once by this process. Default 2. */
   concurrency?: number;
 }
@@ -48,6 +51,8 @@ export function createScheduleRunner(options: ScheduleRunnerOptions): ScheduleRu
     config,
     ...(options.dedupWindowSeconds !== undefined ? { dedupWindowSeconds: options.dedupWindowSeconds } : {}),
     ...(options.batchRetentionSeconds !== undefined ? { batchRetentionSeconds: options.batchRetentionSeconds } : {}),
+    ...(options.lanes !== undefined ? { lanes: options.lanes } : {}),
+    ...(options.laneSize !== undefined ? { laneSize: options.laneSize } : {}),
   });
 
   async function runTick(job: Job<TickData>): Promise<ScheduleRun | undefined> {

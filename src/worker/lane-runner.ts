@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { DelayedError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AddJobs } from '../queue/add-jobs.js';
@@ -62,6 +63,11 @@ export async function runLane(
   const again = job.attemptsStarted > 1 || job.stalledCounter > 0;
   const all = lane.ops.map((_, index) => index);
   const pending = again ? await notEnded(deps, lane, job.timestamp, all) : all;
+  if (pending.length < all.length)
+    deps.logger.info(
+      { jobId: job.id, endedBefore: all.length - pending.length, pending: pending.length },
+      'lane back: operations already ended (or sent on as jobs of their own) are not sent again',
+    );
   const summary: LaneSummary = {
     operations: lane.ops.length,
     succeeded: 0,
@@ -140,6 +146,8 @@ async function runPending(
     notify?.();
     notify = undefined;
   };
+  // Every operation in flight listens to the lane's signal (its request, its waits): as many as permits.
+  if (signal) setMaxListeners(0, signal);
   const stop = AbortSignal.any([deps.stopping, ...(signal ? [signal] : [])]);
   stop.addEventListener('abort', changed, { once: true });
 

@@ -70,6 +70,9 @@ export interface SluiceWorkerOptions {
   schedules?: boolean;
   /** How long an idempotency key dedups, for the operations schedules enqueue. Default 86,400 s. */
   dedupWindowSeconds?: number;
+  /** Schedules' runs and forEach pages enqueue lanes (see ProducerOptions.lanes), of at most `laneSize` operations. Default false. */
+  lanes?: boolean;
+  laneSize?: number;
 }
 
 export interface SluiceWorker {
@@ -243,7 +246,8 @@ function openParts(
   const publisher = metrics
     ? createMetricsPublisher({ redis, registry: metrics.registry, queue, logger, ...(intervalMs !== undefined ? { intervalMs } : {}) })
     : undefined;
-  const children = createProducer({ connection: redis, queue, config });
+  const laneOptions = { lanes: options.lanes ?? false, ...(options.laneSize !== undefined ? { laneSize: options.laneSize } : {}) };
+  const children = createProducer({ connection: redis, queue, config, ...laneOptions });
   const schedules =
     options.schedules === false
       ? undefined
@@ -254,6 +258,7 @@ function openParts(
           logger,
           ...(options.dedupWindowSeconds !== undefined ? { dedupWindowSeconds: options.dedupWindowSeconds } : {}),
           ...(options.batchRetentionSeconds !== undefined ? { batchRetentionSeconds: options.batchRetentionSeconds } : {}),
+          ...laneOptions,
         });
   const bullQueue = openBullQueue(redis, queue);
   bullQueue.on('error', () => undefined);

@@ -28,7 +28,7 @@ const keysSeen = (requests: RecordedRequest[]) => requests.map((request) => requ
 
 describe('lanes', () => {
   it('runs a batch of 1,200 operations as three lanes: each sent once with its own key, result and line', async () => {
-    const p = await startPipeline(redis(), { concurrency: 20 }, LANES);
+    const p = await startPipeline(redis(), { concurrency: 20 }, { lanes: true, laneSize: 500 });
     const batchId = 'lanes-1';
     const operations = Array.from({ length: 1_200 }, (_, n) => p.op('/lane', { meta: { n } }));
     await p.worker.close();

@@ -43,6 +43,25 @@ describe('limits set wakes deferred jobs', () => {
   }, 60_000);
 });
 
+describe('limits set wakes deferred lanes', () => {
+  it('brings each lane forward to its first operation\'s turn at the new pace', async () => {
+    // 2 starts a second: lanes of 2 operations, each delayed to its turn; 40 would take ~20 s.
+    // A key of its own: the test above leaves `shared` overridden at 100/s.
+    const slow = parseSluiceConfig({ limits: { 'lanes-key': { requestsPerSecond: 2, burst: 1 } } });
+    const p = await startPipeline(redis(), { config: slow }, { lanes: true });
+    const ops = Array.from({ length: 40 }, (_, i) => p.op('/slow', { limitKey: 'lanes-key', meta: { i } }));
+    const { results } = await p.producer.enqueueMany(ops, { batchId: 'wake-lanes' });
+    expect(results.every((result) => result.id.startsWith('l-'))).toBe(true);
+    await waitFor(async () => (await delayed(p)) >= 10, { timeoutMs: 10_000, what: 'lanes delayed to their turns' });
+
+    const set = await cli(['limits', 'set', 'lanes-key', '--rps', '100'], { REDIS_URL: redis().url, SLUICE_QUEUE: p.queue });
+    expect(set.code, set.stderr).toBe(0);
+    const woken = Number(/deferred operations in queue \S+ \((\d+)\)|(\d+) deferred operations/.exec(set.stdout)?.slice(1).find(Boolean));
+    expect(woken, set.stdout).toBeGreaterThanOrEqual(10);
+    expect(await p.settled('wake-lanes', 8_000)).toMatchObject({ succeeded: 40, deadLettered: 0 });
+  }, 60_000);
+});
+
 describe('booking holders', () => {
   it('name the job and its queue, and read back; a bare job id (an older worker) has no queue', () => {
     const queue = uniqueQueue('holder');

@@ -33,6 +33,8 @@ export async function workerCommand(ctx: CliContext, options: { concurrency?: st
       keepFailedSeconds: env.SLUICE_KEEP_FAILED_SECONDS,
       batchRetentionSeconds: env.SLUICE_BATCH_RETENTION_SECONDS,
       dedupWindowSeconds: env.SLUICE_DEDUP_WINDOW_SECONDS,
+      lanes: env.SLUICE_LANES === 'on',
+      laneSize: env.SLUICE_LANE_SIZE,
       resultMaxBytes: env.SLUICE_RESULT_MAX_BYTES,
       maxResponseBytes: env.SLUICE_MAX_RESPONSE_BYTES,
       lockDurationMs: env.SLUICE_LOCK_DURATION_MS,
