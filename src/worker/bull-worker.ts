@@ -1,4 +1,4 @@
-import { MetricsTime, Worker, type WorkerOptions } from 'bullmq';
+import { MetricsTime, Worker, type Job, type JobJson, type WorkerOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { PREFIX, bullQueueName, queueKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
@@ -11,6 +11,8 @@ export interface BullWorkerOptions {
   keepFailedSeconds: number;
   lockDurationMs: number;
   stalledIntervalMs: number;
+  /** Told of each job fetched, before BullMQ decides whether to fetch another (the fetch gate: see fetch-gate.ts). */
+  onFetched: (job: Job) => void;
 }
 
 /**
@@ -22,11 +24,21 @@ export interface BullWorkerOptions {
 class SluiceBullWorker extends Worker {
   readonly #keepLocks: (...args: (string | number)[]) => Promise<unknown>;
   readonly #keys: ReturnType<typeof queueKeys>;
+  readonly #onFetched: (job: Job) => void;
 
-  constructor(queue: string, processor: JobRunner, redis: Redis, options: WorkerOptions) {
+  constructor(queue: string, processor: JobRunner, redis: Redis, onFetched: (job: Job) => void, options: WorkerOptions) {
     super(bullQueueName(queue), processor, options);
     this.#keepLocks = defineScript(redis, 'keep-job-locks');
     this.#keys = queueKeys(queue);
+    this.#onFetched = onFetched;
+  }
+
+  /** Every job BullMQ fetches (moved to active, or handed over by the completion of another) passes here. */
+  protected override async nextJobFromJobData(jobData?: JobJson, jobId?: string, token?: string): Promise<Job> {
+    // Undefined when there was no job, whatever BullMQ's type says.
+    const job: Job | undefined = await super.nextJobFromJobData(jobData, jobId, token);
+    if (job) this.#onFetched(job);
+    return job!;
   }
 
   /** Called by BullMQ's lock manager; returns the ids of the jobs whose locks are not this worker's any more. */
@@ -38,7 +50,7 @@ class SluiceBullWorker extends Worker {
 }
 
 export function newBullWorker(queue: string, processor: JobRunner, redis: Redis, options: BullWorkerOptions): Worker {
-  return new SluiceBullWorker(queue, processor, redis, {
+  return new SluiceBullWorker(queue, processor, redis, options.onFetched, {
     connection: redis,
     prefix: PREFIX,
     concurrency: options.concurrency,

@@ -7,18 +7,35 @@ export type JobRunner = (job: Job, token?: string, signal?: AbortSignal) => Prom
 
 export interface JobRunnerHand {
   run: JobRunner;
+  /** BullMQ fetched this job and will run it (it fetches several in a row before it starts any). */
+  fetched(job: Job): void;
+  /** A job fetched that will not run after all (BullMQ failed it without running it); nothing if it ran. */
+  forget(job: Job): void;
   /** Jobs (single jobs and lanes) this process holds now. */
   readonly inHand: number;
+  /** Jobs fetched and not started yet, and how many of those are lanes. */
+  readonly waiting: { jobs: number; lanes: number };
 }
 
 /**
  * Runs what BullMQ fetches: a lane through the lane runner, any other job as one operation. Both
- * share the process's permits (op-permits.ts); `onChange` hears when the jobs in hand change, so
- * the fetch gate (see sluice-worker.ts) can stop BullMQ fetching lanes this process has no permits for.
+ * share the process's permits (op-permits.ts); `onChange` hears when the jobs fetched or in hand
+ * change, so the fetch gate (see fetch-gate.ts) can stop BullMQ fetching lanes this process has no permits for.
  */
 export function createJobRunner(deps: LaneRunnerDeps, onChange: () => void): JobRunnerHand {
   let inHand = 0;
+  // Fetched and not started: job id → whether it is a lane.
+  const waiting = new Map<string, boolean>();
+  let waitingLanes = 0;
+  const leaveWaiting = (job: Job): boolean => {
+    const lane = waiting.get(job.id!);
+    if (lane === undefined) return false;
+    waiting.delete(job.id!);
+    if (lane) waitingLanes -= 1;
+    return true;
+  };
   const run: JobRunner = async (job, token, signal) => {
+    leaveWaiting(job);
     inHand += 1;
     onChange();
     try {
@@ -31,8 +48,21 @@ export function createJobRunner(deps: LaneRunnerDeps, onChange: () => void): Job
   };
   return {
     run,
+    fetched(job) {
+      if (waiting.has(job.id!)) return;
+      const lane = job.name === LANE_JOB_NAME;
+      waiting.set(job.id!, lane);
+      if (lane) waitingLanes += 1;
+      onChange();
+    },
+    forget(job) {
+      if (leaveWaiting(job)) onChange();
+    },
     get inHand() {
       return inHand;
+    },
+    get waiting() {
+      return { jobs: waiting.size, lanes: waitingLanes };
     },
   };
 }

@@ -20,6 +20,7 @@ import { newBullWorker } from './bull-worker.js';
 import { deadLetterUnexpectedFailure } from './unexpected-failure.js';
 import { deadLetterLane } from './lane-runner.js';
 import { createJobRunner } from './job-runner.js';
+import { fetchConcurrency } from './fetch-gate.js';
 import { createOpPermits } from './op-permits.js';
 import { warmUp } from './warm-up.js';
 import { createPageSink } from './page-sink.js';
@@ -121,10 +122,18 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
   const stopping = new AbortController();
   const permits = createOpPermits(concurrency);
   const laneDeps = { queue, outcomes, metrics, logger, redis, permits, runOp, addJobs: parts.addJobs, stopping: stopping.signal };
-  // The fetch gate: BullMQ fetches while it holds fewer jobs than its concurrency; a lane holds many
-  // operations' permits as one job, so a process whose permits are taken fetches no more lanes.
+  // The fetch gate (fetch-gate.ts): BullMQ fetches while it holds fewer jobs than its concurrency, those
+  // fetched and not started included; a lane holds many operations' permits as one job, so a process
+  // whose permits are taken, or claimed by a lane it fetched, fetches no more lanes.
   const gate = () => {
-    worker.concurrency = Math.min(concurrency, Math.max(1, hand.inHand + permits.free));
+    const { jobs, lanes } = hand.waiting;
+    worker.concurrency = fetchConcurrency({
+      concurrency,
+      inHand: hand.inHand,
+      fetched: jobs,
+      fetchedLanes: lanes,
+      freePermits: permits.free,
+    });
   };
   const hand = createJobRunner(laneDeps, gate);
   const worker = newBullWorker(queue, hand.run, redis, {
@@ -133,11 +142,13 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
     keepFailedSeconds: options.keepFailedSeconds ?? 86_400,
     lockDurationMs: options.lockDurationMs ?? 30_000,
     stalledIntervalMs: options.stalledIntervalMs ?? 30_000,
+    onFetched: (job) => hand.fetched(job),
   });
   worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
   permits.onChange(gate);
   worker.on('failed', (job, error) => {
     if (!job) return;
+    hand.forget(job);
     const ended = job.name === LANE_JOB_NAME ? deadLetterLane(laneDeps, job, error) : deadLetterUnexpectedFailure(laneDeps, job, error);
     ended.catch((failure: unknown) => logger.error({ err: failure, jobId: job.id }, 'could not dead-letter a failed job'));
   });

@@ -126,6 +126,28 @@ describe('lanes', () => {
     expect(keysSeen(p.requestsTo('/dup')).sort()).toEqual(['k-1', 'k-2', 'k-held']);
   });
 
+  it('a worker takes one lane at a time, even when it finds several waiting: a second worker gets the others', async () => {
+    const p = await startPipeline(redis(), {}, { lanes: true, laneSize: 50 });
+    await p.worker.close();
+    p.target.setDefault(() => ({ status: 200, json: { ok: true }, delayMs: 100 }));
+    const batchId = 'lanes-shared';
+    await p.producer.enqueueMany(
+      Array.from({ length: 300 }, (_, n) => p.op('/shared', { meta: { n } })),
+      { batchId },
+    );
+    expect(await jobNames(p.queue)).toEqual(new Map([['lane', 6]]));
+    await p.startWorker({ concurrency: 10 });
+    await waitFor(() => p.target.inFlight() >= 10, { what: 'the first lane under way' });
+    // BullMQ fetches several jobs in a row before it starts any: unless the fetch gate counts the
+    // jobs fetched, the worker takes every lane waiting (6 here). It holds the lane it runs and at
+    // most one more, fetched before the first had taken its permits, waiting for them.
+    expect(await redis().client.llen(`sluice:{${p.queue}}:active`)).toBeLessThanOrEqual(2);
+    await p.startWorker({ concurrency: 10 });
+    await waitFor(() => p.target.inFlight() > 10, { what: 'a lane under way on the second worker' });
+    expect(await p.settled(batchId, 30_000)).toMatchObject({ total: 300, succeeded: 300 });
+    expect(new Set(keysSeen(p.requestsTo('/shared'))).size).toBe(300);
+  });
+
   it('a worker stopping mid-lane hands the rest back; the next sends each operation once', async () => {
     const p = await startPipeline(redis(), { concurrency: 4 }, LANES);
     p.target.setDefault(() => ({ status: 200, json: { ok: true }, delayMs: 40 }));
