@@ -44,7 +44,7 @@ describe('limits set wakes deferred jobs', () => {
 });
 
 describe('limits set wakes deferred lanes', () => {
-  it('brings each lane forward to its first operation\'s turn at the new pace', async () => {
+  it("brings each lane forward to its first operation's turn at the new pace", async () => {
     // 2 starts a second: lanes of 2 operations, each delayed to its turn; 40 would take ~20 s.
     // A key of its own: the test above leaves `shared` overridden at 100/s.
     const slow = parseSluiceConfig({ limits: { 'lanes-key': { requestsPerSecond: 2, burst: 1 } } });
