@@ -5,6 +5,7 @@ import type { AddJobs } from '../queue/add-jobs.js';
 import type { JobEnvelope } from '../queue/job-data.js';
 import { isLaneData, laneEnvelope, LANE_VERSION, type LaneData } from '../queue/lanes.js';
 import { bullQueueName, PREFIX, queueKeys } from '../redis/keys.js';
+import { isRedisFailure } from '../redis/redis-errors.js';
 import { LaneOp, type LaneOpHost } from './lane-op.js';
 import type { OpPermits } from './op-permits.js';
 import type { OperationJob } from './operation-job.js';
@@ -62,7 +63,9 @@ export async function runLane(
   };
   const again = job.attemptsStarted > 1 || job.stalledCounter > 0;
   const all = lane.ops.map((_, index) => index);
-  const pending = again ? await notEnded(deps, lane, job.timestamp, all) : all;
+  const pending = again
+    ? await notEnded(deps, lane, job.timestamp, all).catch((error: unknown) => redisTrouble(deps, job, token, error))
+    : all;
   if (pending.length < all.length)
     deps.logger.info(
       { jobId: job.id, endedBefore: all.length - pending.length, pending: pending.length },
@@ -80,7 +83,12 @@ export async function runLane(
       { jobId: job.id, stalls: job.stalledCounter, operations: pending.length },
       'lane stalled again: its operations go on as jobs of their own',
     );
-    for (const index of pending) await host.depart(`${lane.lane}-${index}`, laneEnvelope(lane, index), 1);
+    try {
+      for (const index of pending) await host.depart(`${lane.lane}-${index}`, laneEnvelope(lane, index), 1);
+    } catch (error) {
+      // Those written are jobs of their own now; the lane, back, finds them there and sends on the rest.
+      return redisTrouble(deps, job, token, error);
+    }
     return { ...summary, departed: pending.length };
   }
   const left = await runPending(deps, lane, host, pending, summary, token, signal);
@@ -97,6 +105,21 @@ export async function runLane(
     throw new DelayedError();
   }
   return summary;
+}
+
+/** After a Redis error, the lane is tried again this much later (a single job is requeued the same way). */
+const REDIS_ERROR_DELAY_MS = 1_000;
+
+/**
+ * Redis failed while the lane was read or split (restarting, failing over, full): the lane goes back
+ * to the queue to be tried again, rather than fail (and have its operations dead-lettered). Any other
+ * error is thrown on.
+ */
+async function redisTrouble(deps: LaneRunnerDeps, job: Job, token: string | undefined, error: unknown): Promise<never> {
+  if (!isRedisFailure(error)) throw error;
+  deps.logger.warn({ err: error, jobId: job.id, outcome: 'requeued' }, 'could not read or split the lane; it is tried again shortly');
+  await job.moveToDelayed(Date.now() + REDIS_ERROR_DELAY_MS, token).catch(() => undefined);
+  throw new DelayedError();
 }
 
 /** The operations of a lane back from a stall or a hand-back that have not ended: no outcome marker, no job of their own. */
