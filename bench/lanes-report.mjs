@@ -72,7 +72,7 @@ export function lanesFigure(R, f) {
   }
   if (R.enqueueRaw?.length && R.enqueueLanes?.length) {
     const ops = (run) => run.opsPerSecond;
-    const rss = Math.max(...R.enqueueLanes.map((run) => run.peakRssMb));
+    const rss = Math.max(...R.enqueueLanes.map((run) => run.peakRssMb).filter((mb) => typeof mb === 'number' && Number.isFinite(mb)));
     out.enqueue = {
       lines: R.enqueueLanes[0].lines,
       raw: med(R.enqueueRaw, ops),

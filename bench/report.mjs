@@ -18,8 +18,10 @@ const verdict = (ok) => (ok === undefined ? '' : ok ? 'PASS' : 'MISS');
 
 const ratios = (xs, ys, pick) => xs.map((x, i) => (ys?.[i] ? round(pick(ys[i]) / pick(x), 3) : undefined)).filter((v) => v !== undefined);
 const med = (runs, pick) => (runs?.length ? median(runs.map(pick)) : undefined);
-const worst = (runs, pick) => Math.max(...runs.map(pick));
-const least = (runs, pick) => Math.min(...runs.map(pick));
+/** The highest (lowest) of the runs' values, those a run could not measure (null) left out. */
+const finite = (values) => values.filter((v) => typeof v === 'number' && Number.isFinite(v));
+const worst = (runs, pick) => Math.max(...finite(runs.map(pick)));
+const least = (runs, pick) => Math.min(...finite(runs.map(pick)));
 /** value <= bound, or value >= bound; undefined (no verdict) when the value is unknown. */
 const atMost = (value, bound) => (typeof value === 'number' && Number.isFinite(value) ? value <= bound : undefined);
 const atLeast = (value, bound) => (typeof value === 'number' && Number.isFinite(value) ? value >= bound : undefined);

@@ -116,7 +116,11 @@ export function spawnNode(options, script, args) {
       try {
         const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
         const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
-        return { rss: Math.round(kb('VmRSS') / 1024), peak: Math.round(kb('VmHWM') / 1024) };
+        const rss = kb('VmRSS');
+        const peak = kb('VmHWM');
+        // A process that has exited but is not reaped yet (a zombie) has a status without memory lines.
+        if (!Number.isFinite(rss) || !Number.isFinite(peak)) return undefined;
+        return { rss: Math.round(rss / 1024), peak: Math.round(peak / 1024) };
       } catch {
         return undefined;
       }
