@@ -15,6 +15,8 @@ export interface JobRunnerHand {
   readonly inHand: number;
   /** Jobs fetched and not started yet, and how many of those are lanes. */
   readonly waiting: { jobs: number; lanes: number };
+  /** BullMQ could not renew these jobs' locks (another worker holds them now): lanes among them stop starting operations. */
+  lockLost(jobIds: readonly string[]): void;
 }
 
 /**
@@ -34,13 +36,21 @@ export function createJobRunner(deps: LaneRunnerDeps, onChange: () => void): Job
     if (lane) waitingLanes -= 1;
     return true;
   };
+  // Running lanes: job id → aborted when its lock is lost.
+  const lanes = new Map<string, AbortController>();
   const run: JobRunner = async (job, token, signal) => {
     leaveWaiting(job);
     inHand += 1;
     onChange();
     try {
-      if (job.name === LANE_JOB_NAME) return await runLane(deps, job, token, signal);
-      return await runSingle(deps, job, token, signal);
+      if (job.name !== LANE_JOB_NAME) return await runSingle(deps, job, token, signal);
+      const lost = new AbortController();
+      lanes.set(job.id!, lost);
+      try {
+        return await runLane(deps, job, token, signal, lost.signal);
+      } finally {
+        if (lanes.get(job.id!) === lost) lanes.delete(job.id!);
+      }
     } finally {
       inHand -= 1;
       onChange();
@@ -60,6 +70,9 @@ export function createJobRunner(deps: LaneRunnerDeps, onChange: () => void): Job
     },
     get inHand() {
       return inHand;
+    },
+    lockLost(jobIds) {
+      for (const id of jobIds) lanes.get(id)?.abort();
     },
     get waiting() {
       return { jobs: waiting.size, lanes: waitingLanes };

@@ -52,6 +52,7 @@ export async function runLane(
   job: Job,
   token: string | undefined,
   signal: AbortSignal | undefined,
+  lockLost?: AbortSignal,
 ): Promise<unknown> {
   const lane: unknown = job.data;
   if (!isLaneData(lane)) return laterVersion(deps, job, token);
@@ -91,7 +92,16 @@ export async function runLane(
     }
     return { ...summary, departed: pending.length };
   }
-  const left = await runPending(deps, lane, host, pending, summary, token, signal);
+  const left = await runPending(deps, lane, host, pending, summary, token, signal, lockLost);
+  if (lockLost?.aborted) {
+    // Its lock is another worker's now (the stalled-job check gave the lane away while this one ran
+    // it): that worker runs what this one did not start, and nothing is moved from here.
+    deps.logger.warn(
+      { jobId: job.id, pending: left.pending },
+      "lost the lane's lock: stopped starting its operations; the worker that holds it now runs the rest",
+    );
+    throw new DelayedError();
+  }
   if (left.stranded) {
     // An operation's end could not be written while the worker stops: the lane stays active, and the
     // stalled-job check gives it to another worker, which finds what did end (see job-ending.ts).
@@ -158,6 +168,7 @@ async function runPending(
   summary: LaneSummary,
   token: string | undefined,
   signal: AbortSignal | undefined,
+  lockLost: AbortSignal | undefined,
 ): Promise<Left> {
   const ready = [...pending];
   const envelopes = new Map<number, JobEnvelope>();
@@ -171,7 +182,7 @@ async function runPending(
   };
   // Every operation in flight listens to the lane's signal (its request, its waits): as many as permits.
   if (signal) setMaxListeners(0, signal);
-  const stop = AbortSignal.any([deps.stopping, ...(signal ? [signal] : [])]);
+  const stop = AbortSignal.any([deps.stopping, ...(signal ? [signal] : []), ...(lockLost ? [lockLost] : [])]);
   stop.addEventListener('abort', changed, { once: true });
 
   const runOne = async (index: number) => {

@@ -145,6 +145,8 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
     onFetched: (job) => hand.fetched(job),
   });
   worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
+  // A lane whose lock is lost must not go on beside the worker that took it (its operations would be sent twice).
+  worker.on('lockRenewalFailed', (jobIds: string[]) => hand.lockLost(jobIds));
   permits.onChange(gate);
   worker.on('failed', (job, error) => {
     if (!job) return;

@@ -197,4 +197,24 @@ describe('lanes', () => {
     const lane = (done.body['lane'] as { id: string }).id;
     expect((await read(`${lane}-2`)).status).toBe(404);
   });
+
+  it("a worker that loses a lane's lock (another worker took it) stops starting its operations", async () => {
+    const p = await startPipeline(redis(), { concurrency: 4, lockDurationMs: 1_000 }, { lanes: true, laneSize: 500 });
+    p.target.setDefault(() => ({ status: 200, json: { ok: true }, delayMs: 50 }));
+    const { results } = await p.producer.enqueueMany(
+      Array.from({ length: 300 }, (_, n) => p.op('/locked', { meta: { n } })),
+      { batchId: 'lanes-lock' },
+    );
+    const lane = /^(l-[0-9a-f]{24})-/.exec(results[0]!.id)![1]!;
+    await waitFor(() => p.requestsTo('/locked').length >= 12, { what: 'the lane to be under way' });
+    // As the stalled-job check does when it gives the lane to another worker: the lock is someone else's.
+    await redis().client.set(`sluice:{${p.queue}}:${lane}:lock`, 'another-worker', 'PX', 60_000);
+    // BullMQ renews locks every half lock duration; the renewal that fails stops the lane.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const atStop = p.requestsTo('/locked').length;
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    // At most the operations in flight when it stopped (its 4 permits) arrive after.
+    expect(p.requestsTo('/locked').length - atStop).toBeLessThanOrEqual(4);
+    expect(p.requestsTo('/locked').length).toBeLessThan(300);
+  });
 });
