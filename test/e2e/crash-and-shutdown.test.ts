@@ -6,16 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { now, useCli } from '../helpers/cli-process.js';
 import { queuedOperations, uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
 import { startTestTarget, type RecordedRequest } from '../helpers/target-server.js';
+import { jsonl, jsonLines } from '../helpers/json-lines.js';
 
 const redis = useRedisServer();
 const cli = useCli(() => ({ REDIS_URL: redis().url }));
-
-const jsonl = (ops: unknown[]): string => `${ops.map((op) => JSON.stringify(op)).join('\n')}\n`;
-const jsonLines = <T>(text: string): T[] =>
-  text
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as T);
 
 interface ResultLine {
   idempotencyKey: string;

@@ -10,13 +10,12 @@ import { startRedisServer } from '../../src/support/redis-server.js';
 import { useCli } from '../helpers/cli-process.js';
 import { startCrashProxy } from '../helpers/crash-proxy.js';
 import { queuedOperations, uniqueQueue, useRedisServer } from '../helpers/redis.js';
+import { jsonl } from '../helpers/json-lines.js';
 
 const redis = useRedisServer();
 const cli = useCli(() => ({ REDIS_URL: redis().url }));
 // Operations aimed at a closed loopback port (discard, 9) that no test expects to be reached.
 beforeAll(() => cli.allowLocal('http://127.0.0.1:9'));
-
-const jsonl = (ops: unknown[]): string => `${ops.map((op) => JSON.stringify(op)).join('\n')}\n`;
 
 /** `count` operations to a closed loopback port; every third has an idempotency key; `meta.n` numbers them. */
 function operations(count: number): Record<string, unknown>[] {

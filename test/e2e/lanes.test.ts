@@ -13,29 +13,12 @@ import { now, useCli, type CliProcess } from '../helpers/cli-process.js';
 import { startDemoApiProcess } from '../helpers/demo-api-process.js';
 import { uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
 import { startTestTarget, type RecordedRequest } from '../helpers/target-server.js';
+import { jsonl, jsonLines, maxInWindow } from '../helpers/json-lines.js';
 
 const redis = useRedisServer();
 const cli = useCli(() => ({ REDIS_URL: redis().url }));
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const jsonl = (ops: unknown[]): string => `${ops.map((op) => JSON.stringify(op)).join('\n')}\n`;
-const jsonLines = <T>(text: string): T[] =>
-  text
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as T);
-
-/** The most arrivals in any window of `windowMs` (sliding, starting at each arrival). */
-function maxInWindow(times: number[], windowMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let max = 0;
-  let end = 0;
-  for (let start = 0; start < sorted.length; start++) {
-    while (end < sorted.length && sorted[end]! < sorted[start]! + windowMs) end++;
-    max = Math.max(max, end - start);
-  }
-  return max;
-}
 
 describe('lanes with worker processes (built binary)', () => {
   it('5,000 operations in lanes, 3 workers, one SIGKILLed every 3 s: each succeeds once in the batch, none dead-lettered, resent only if in flight at a kill', async () => {

@@ -14,12 +14,12 @@ import { PREFIX, bullQueueName, limiterKeys } from '../../src/redis/keys.js';
 import { now, useCli, type CliProcess, type CliResult } from '../helpers/cli-process.js';
 import { uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
 import { startTestTarget, type RecordedRequest, type TargetServer } from '../helpers/target-server.js';
+import { jsonl, maxInWindow } from '../helpers/json-lines.js';
 
 const redis = useRedisServer();
 const cli = useCli(() => ({ REDIS_URL: redis().url }));
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const jsonl = (ops: unknown[]): string => `${ops.map((op) => JSON.stringify(op)).join('\n')}\n`;
 
 /** Small retry delays: the tests are about the limiter, not backoff. */
 const FAST_RETRY = { attempts: 10, baseDelayMs: 10, maxDelayMs: 50 };
@@ -125,18 +125,6 @@ async function startFleet(
   };
   await fleet.startWorkers(options.workers);
   return fleet;
-}
-
-/** The most arrivals in any window of `windowMs` (sliding, starting at each arrival). */
-function maxInWindow(times: number[], windowMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let max = 0;
-  let end = 0;
-  for (let start = 0; start < sorted.length; start++) {
-    while (end < sorted.length && sorted[end]! < sorted[start]! + windowMs) end++;
-    max = Math.max(max, end - start);
-  }
-  return max;
 }
 
 /** Arrivals per second over the run: (count - 1) / span. */

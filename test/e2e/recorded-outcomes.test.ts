@@ -7,11 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { useCli } from '../helpers/cli-process.js';
 import { uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
 import { startTestTarget, type RecordedRequest } from '../helpers/target-server.js';
+import { jsonl } from '../helpers/json-lines.js';
 
 const redis = useRedisServer();
 const cli = useCli(() => ({ REDIS_URL: redis().url }));
-
-const jsonl = (ops: unknown[]): string => `${ops.map((op) => JSON.stringify(op)).join('\n')}\n`;
 
 const countByKey = (requests: RecordedRequest[]): Map<string, number> => {
   const out = new Map<string, number>();

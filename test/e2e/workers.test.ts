@@ -7,18 +7,12 @@ import { startDemoApi } from '../../src/demo/demo-api.js';
 import { useCli, type CliProcess } from '../helpers/cli-process.js';
 import { uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
 import { startTestTarget } from '../helpers/target-server.js';
+import { jsonl, jsonLines } from '../helpers/json-lines.js';
 
 const redis = useRedisServer();
 const cli = useCli(() => ({ REDIS_URL: redis().url }));
 // Operations aimed at a closed loopback port (discard, 9) that no test expects to be reached.
 beforeAll(() => cli.allowLocal('http://127.0.0.1:9'));
-
-const jsonl = (ops: unknown[]): string => `${ops.map((op) => JSON.stringify(op)).join('\n')}\n`;
-const jsonLines = <T>(text: string): T[] =>
-  text
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as T);
 
 interface ResultLine {
   id: string;
