@@ -3,17 +3,10 @@
  * the same bench run, and the issue's targets. See bench/run.mjs for the runs (lanes1, lanes2,
  * bindingLanes, enqueueLanes, queuedJobs, queuedLanes) and bench/report.mjs for the rest.
  */
+import { med, verdict } from './figure-math.mjs';
 import { round } from './redis-stats.mjs';
 
-const medianOf = (values) => {
-  const sorted = values.filter((v) => typeof v === 'number' && Number.isFinite(v)).sort((a, b) => a - b);
-  if (sorted.length === 0) return undefined;
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
-const med = (runs, pick) => (runs?.length ? medianOf(runs.map(pick)) : undefined);
 const ratio = (a, b) => (typeof a === 'number' && typeof b === 'number' && b > 0 ? round(a / b, 3) : undefined);
-const verdict = (ok) => (ok === undefined ? '' : ok ? 'PASS' : 'MISS');
 
 export const LANES_TARGETS = {
   ofHttp: 0.7,
@@ -48,16 +41,16 @@ export function lanesFigure(R, f) {
     };
   }
   if (R.sluice1?.length && R.lanes1?.length) {
-    const pick = (runs, get) => ({ single: med(R.sluice1, get), lanes: med(R.lanes1, get) });
-    const commands = pick(R.sluice1, (run) => run.redis.callsPerOp);
+    const pair = (get) => ({ single: med(R.sluice1, get), lanes: med(R.lanes1, get) });
+    const commands = pair((run) => run.redis.callsPerOp);
     out.redisCommandsPerOp = { ...commands, pass: commands.lanes <= t.redisCommandsPerOp };
     out.redisCommandsPerOpByCommand = Object.fromEntries(
       Object.entries(R.lanes1[0].redis.workerCallsPerOpByCommand ?? {}).filter(([, n]) => n >= 0.02),
     );
-    const redisCpu = pick(R.sluice1, (run) => run.redis.cpuUsPerOp);
+    const redisCpu = pair((run) => run.redis.cpuUsPerOp);
     out.redisCpuUsPerOp = { ...redisCpu, ratio: ratio(redisCpu.lanes, redisCpu.single) };
     out.redisCpuUsPerOp.pass = out.redisCpuUsPerOp.ratio <= t.redisCpuRatio;
-    const workerCpu = pick(R.sluice1, (run) => run.workerCpuUsPerOp);
+    const workerCpu = pair((run) => run.workerCpuUsPerOp);
     out.workerCpuUsPerOp = { ...workerCpu, ratio: ratio(workerCpu.lanes, workerCpu.single) };
     out.workerCpuUsPerOp.pass = out.workerCpuUsPerOp.ratio <= t.workerCpuRatio;
   }

@@ -3,21 +3,15 @@
  * BENCHMARKS.md. Every number printed comes from the results object.
  */
 import { lanesFigure, lanesRows } from './lanes-report.mjs';
+import { med, median, verdict } from './figure-math.mjs';
 import { round } from './redis-stats.mjs';
 
-export const median = (values) => {
-  const sorted = values.filter((v) => typeof v === 'number' && Number.isFinite(v)).sort((a, b) => a - b);
-  if (sorted.length === 0) return undefined;
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
+export { median };
 
 const list = (values, digits = 0) => values.map((v) => (typeof v === 'number' ? v.toFixed(digits) : String(v))).join(', ');
 const signed = (n) => `${n > 0 ? '+' : ''}${n}`;
-const verdict = (ok) => (ok === undefined ? '' : ok ? 'PASS' : 'MISS');
 
 const ratios = (xs, ys, pick) => xs.map((x, i) => (ys?.[i] ? round(pick(ys[i]) / pick(x), 3) : undefined)).filter((v) => v !== undefined);
-const med = (runs, pick) => (runs?.length ? median(runs.map(pick)) : undefined);
 /** The highest (lowest) of the runs' values, those a run could not measure (null) left out. */
 const finite = (values) => values.filter((v) => typeof v === 'number' && Number.isFinite(v));
 const worst = (runs, pick) => Math.max(...finite(runs.map(pick)));
