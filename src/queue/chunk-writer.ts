@@ -104,9 +104,14 @@ interface ChunkJobs {
   order: { index: number; id: string; item: PreparedJob }[];
 }
 
+/** An operation written as a job of its own. */
+function singleJob(item: PreparedJob): NewJob {
+  return { id: item.jobId, json: jobData(item), dedupKey: item.dedupKey, place: item.place };
+}
+
 function unpacked(chunk: readonly PreparedJob[]): ChunkJobs {
   return {
-    jobs: chunk.map((item) => ({ id: item.jobId, json: jobData(item), dedupKey: item.dedupKey, place: item.place })),
+    jobs: chunk.map(singleJob),
     order: chunk.map((item, index) => ({ index, id: item.jobId, item })),
   };
 }
@@ -115,7 +120,7 @@ function packed(chunk: readonly PreparedJob[], batchId: string, laneSizeFor: (ke
   const { singles, lanes } = packChunk(chunk, batchId, laneSizeFor);
   const result: ChunkJobs = { jobs: [], order: [] };
   for (const { index, item } of singles) {
-    result.jobs.push({ id: item.jobId, json: jobData(item), dedupKey: item.dedupKey, place: item.place });
+    result.jobs.push(singleJob(item));
     result.order.push({ index, id: item.jobId, item });
   }
   for (const { lane, indexes } of lanes) {

@@ -22,8 +22,7 @@ export const LANE_VERSION = 1;
 /** A lane is cut at this much operation JSON, so a chunk of large bodies does not make a hash every fetch moves whole. */
 export const MAX_LANE_BYTES = 256 * 1024;
 
-/** A lane id (`l-` and 24 hex digits) or the id of an operation in one (`l-…-<index>`). */
-export const LANE_ID = /^l-[0-9a-f]{24}$/;
+/** The id of an operation in a lane: the lane's id (`l-` and 24 hex digits), `-`, its index. */
 export const LANE_OP_ID = /^(l-[0-9a-f]{24})-(\d{1,6})$/;
 
 export interface LaneData {

@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { LANE_JOB_NAME } from '../queue/add-jobs.js';
 import { isLaneData, laneEnvelope, laneOfOpId } from '../queue/lanes.js';
 import type { JobEnvelope } from '../queue/job-data.js';
 import type { ResultLine } from '../outcomes/result-line.js';
@@ -25,7 +26,7 @@ export async function findLaneOp(redis: Redis, queue: Queue, queueName: string, 
   const where = laneOfOpId(id);
   if (!where) return undefined;
   const job = await queue.getJob(where.lane);
-  if (!job || job.name !== 'lane' || !isLaneData(job.data) || where.index >= job.data.ops.length) return undefined;
+  if (!job || job.name !== LANE_JOB_NAME || !isLaneData(job.data) || where.index >= job.data.ops.length) return undefined;
   const envelope = laneEnvelope(job.data, where.index);
   const [laneState, line] = await Promise.all([
     job.getState(),

@@ -60,7 +60,7 @@ export async function runLane(
     timestamp: job.timestamp,
     stalledCounter: job.stalledCounter,
     stopping: deps.stopping,
-    depart: (id, envelope, delayMs) => depart(deps, id, envelope, delayMs, job.timestamp),
+    depart: (id, envelope, delayMs) => depart(deps, [{ id, envelope, delayMs }], job.timestamp),
   };
   const again = job.attemptsStarted > 1 || job.stalledCounter > 0;
   const all = lane.ops.map((_, index) => index);
@@ -84,12 +84,9 @@ export async function runLane(
       { jobId: job.id, stalls: job.stalledCounter, operations: pending.length },
       'lane stalled again: its operations go on as jobs of their own',
     );
-    try {
-      for (const index of pending) await host.depart(`${lane.lane}-${index}`, laneEnvelope(lane, index), 1);
-    } catch (error) {
-      // Those written are jobs of their own now; the lane, back, finds them there and sends on the rest.
-      return redisTrouble(deps, job, token, error);
-    }
+    // All in one call: written together, or none of them (the lane, back, splits again).
+    const leaving = pending.map((index) => ({ id: `${lane.lane}-${index}`, envelope: laneEnvelope(lane, index), delayMs: 1 }));
+    await depart(deps, leaving, job.timestamp).catch((error: unknown) => redisTrouble(deps, job, token, error));
     return { ...summary, departed: pending.length };
   }
   const left = await runPending(deps, lane, host, pending, summary, token, signal, lockLost);
@@ -243,9 +240,19 @@ function insertInOrder(list: number[], value: number): void {
   list.splice(at, 0, value);
 }
 
-async function depart(deps: LaneRunnerDeps, id: string, envelope: JobEnvelope, delayMs: number, timestamp: number): Promise<void> {
-  // Always delayed (at least 1 ms): it comes back ahead of the jobs not started yet, as a requeued job does.
-  await deps.addJobs([{ id, json: JSON.stringify(envelope), delayMs: Math.max(1, Math.round(delayMs)) }], { timestamp });
+/** Writes operations of a lane as jobs of their own, in one call, with the lane's timestamp (see LaneOpHost.depart). */
+async function depart(
+  deps: LaneRunnerDeps,
+  leaving: readonly { id: string; envelope: JobEnvelope; delayMs: number }[],
+  timestamp: number,
+): Promise<void> {
+  // Always delayed (at least 1 ms): each comes back ahead of the jobs not started yet, as a requeued job does.
+  const jobs = leaving.map(({ id, envelope, delayMs }) => ({
+    id,
+    json: JSON.stringify(envelope),
+    delayMs: Math.max(1, Math.round(delayMs)),
+  }));
+  await deps.addJobs(jobs, { timestamp });
 }
 
 /** A lane this worker cannot read: of a newer format, it waits for a newer worker; anything else runs as an operation (and is refused as one). */
