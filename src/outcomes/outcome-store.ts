@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { laneOfOpId } from '../queue/lanes.js';
 import { queueKeys, type QueueKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
 import { groupField } from './dead-letter-groups.js';
@@ -113,16 +114,19 @@ export function createOutcomeStore(redis: Redis, queue: string, batchRetentionSe
   }
 
   async function recorded(job: Pick<OutcomeRecord, 'jobId' | 'jobTimestamp' | 'opId' | 'batchId'>): Promise<RecordedOutcome | undefined> {
-    const marker = keys.outcome(`${job.jobId}:${job.jobTimestamp}`);
+    const marker = outcomeMarker(keys, job.jobId, job.jobTimestamp);
     // One round trip: the marker, and the result line a batch keeps (the job's result when it succeeded).
-    const [outcome, line] = job.batchId
-      ? ((await redis.pipeline().get(marker).hget(keys.batchResults(job.batchId), job.opId).exec()) ?? []).map(([error, value]) => {
-          if (error) throw error;
-          return value as string | null;
-        })
-      : [await redis.get(marker), null];
+    const pipeline = redis.pipeline();
+    if (marker.index === undefined) pipeline.get(marker.key);
+    else pipeline.bitfield(marker.key, 'GET', 'u2', `#${marker.index}`);
+    if (job.batchId) pipeline.hget(keys.batchResults(job.batchId), job.opId);
+    const [ended, line] = ((await pipeline.exec()) ?? []).map(([error, value]) => {
+      if (error) throw error;
+      return value as unknown;
+    });
+    const outcome = marker.index === undefined ? ended : laneOutcome((ended as number[])[0]!);
     if (outcome !== 'succeeded' && outcome !== 'deadLettered') return undefined;
-    return { outcome, resultLine: outcome === 'succeeded' && line ? (JSON.parse(line) as unknown) : undefined };
+    return { outcome, resultLine: outcome === 'succeeded' && typeof line === 'string' ? (JSON.parse(line) as unknown) : undefined };
   }
 
   async function countRetry(batchId: string | undefined): Promise<void> {
@@ -132,32 +136,75 @@ export function createOutcomeStore(redis: Redis, queue: string, batchRetentionSe
   return { record, recorded, countRetry };
 }
 
-/** record-outcomes.lua's arguments for these outcomes: the number of keys, nine keys per outcome, then the ARGV. */
+/**
+ * Where a job instance's outcome is marked: a single job's in a key of its own; an operation of a
+ * lane (also one that left its lane as a job of its own: same id, the lane's timestamp) in two bits
+ * of its lane's marker, at its index (see record-outcomes.lua).
+ */
+export function outcomeMarker(keys: QueueKeys, jobId: string, jobTimestamp: number): { key: string; index?: number } {
+  const inLane = laneOfOpId(jobId);
+  return inLane
+    ? { key: laneMarkerKey(keys, inLane.lane, jobTimestamp), index: inLane.index }
+    : { key: keys.outcome(`${jobId}:${jobTimestamp}`) };
+}
+
+/** The outcome marker of the operations of the lane `lane` (its id, `l-…`) created at `timestamp`. */
+export function laneMarkerKey(keys: QueueKeys, lane: string, timestamp: number): string {
+  return keys.outcome(`${lane}:${timestamp}`);
+}
+
+/** How the operation at `index` of a lane ended, from its lane's marker (the string's bytes, or null when none ended). */
+export function laneOutcomeAt(marker: Buffer | null, index: number): RecordedOutcome['outcome'] | undefined {
+  if (!marker) return undefined;
+  const byte = marker[index >> 2];
+  return byte === undefined ? undefined : laneOutcome((byte >> (6 - 2 * (index & 3))) & 3);
+}
+
+function laneOutcome(bits: number): RecordedOutcome['outcome'] | undefined {
+  return bits === 3 ? 'deadLettered' : bits === 2 ? 'succeeded' : undefined;
+}
+
+/**
+ * record-outcomes.lua's arguments for these outcomes: the number of keys, the keys (the queue's four
+ * dead-letter keys, four per batch, then the markers, each once), then the ARGV.
+ */
 function scriptArgs(keys: QueueKeys, entries: readonly OutcomeRecord[], batchRetentionSeconds: number): (string | number)[] {
-  const scriptKeys: string[] = [];
-  const args: (string | number)[] = [OUTCOME_MARKER_TTL_MS, batchRetentionSeconds, Date.now()];
+  const scriptKeys: string[] = [keys.deadLetters, keys.deadLetterIndex, keys.deadLetterGroups, keys.deadLetterGroupLatest];
+  const places = new Map<string, number>();
+  /** The key's place in KEYS (from 1), added when new; a batch's four keys go together. */
+  const place = (key: string, ...more: string[]): number => {
+    let at = places.get(key);
+    if (at === undefined) {
+      at = scriptKeys.length + 1;
+      places.set(key, at);
+      scriptKeys.push(key, ...more);
+    }
+    return at;
+  };
+  const now = Date.now();
+  const args: (string | number)[] = [OUTCOME_MARKER_TTL_MS, batchRetentionSeconds];
   for (const entry of entries) {
     const batch = entry.batchId;
-    scriptKeys.push(
-      keys.outcome(`${entry.jobId}:${entry.jobTimestamp}`),
-      batch ? keys.batch(batch) : keys.none,
-      batch ? keys.batchResults(batch) : keys.none,
-      keys.deadLetters,
-      keys.deadLetterIndex,
-      batch ? keys.batchDeadLetters(batch) : keys.none,
-      keys.deadLetterGroups,
-      keys.deadLetterGroupLatest,
-      batch ? keys.batchDeadLetterGroups(batch) : keys.none,
-    );
+    const marker = outcomeMarker(keys, entry.jobId, entry.jobTimestamp);
     args.push(
+      place(marker.key),
+      marker.index ?? '',
+      batch ? place(keys.batch(batch), keys.batchResults(batch), keys.batchDeadLetters(batch), keys.batchDeadLetterGroups(batch)) : 0,
       entry.outcome,
-      entry.jobId,
       entry.opId,
       JSON.stringify(entry.resultLine),
-      entry.deadLetter === undefined ? '' : JSON.stringify(entry.deadLetter),
-      batch ? '1' : '0',
-      entry.deadLetter === undefined ? '' : groupField(entry.deadLetter as { limitKey?: string; status?: number; reason: string }),
     );
+    if (entry.outcome === 'deadLettered') {
+      const letter = entry.deadLetter as { limitKey?: string; status?: number; reason: string; deadLetteredAt?: string } | undefined;
+      // Indexed at the time it shows, so newest first is by that time (also for two written in one call).
+      const at = letter?.deadLetteredAt === undefined ? NaN : Date.parse(letter.deadLetteredAt);
+      args.push(
+        entry.jobId,
+        letter === undefined ? '' : JSON.stringify(letter),
+        letter === undefined ? '' : groupField(letter),
+        Number.isFinite(at) ? at : now,
+      );
+    }
   }
   return [scriptKeys.length, ...scriptKeys, ...args];
 }

@@ -6,6 +6,7 @@ import type { JobEnvelope } from '../queue/job-data.js';
 import { isLaneData, laneEnvelope, LANE_VERSION, type LaneData } from '../queue/lanes.js';
 import { bullQueueName, PREFIX, queueKeys } from '../redis/keys.js';
 import { isRedisFailure } from '../redis/redis-errors.js';
+import { laneMarkerKey, laneOutcomeAt } from '../outcomes/outcome-store.js';
 import { LaneOp, type LaneOpHost } from './lane-op.js';
 import type { OpPermits } from './op-permits.js';
 import type { OperationJob } from './operation-job.js';
@@ -129,23 +130,20 @@ async function redisTrouble(deps: LaneRunnerDeps, job: Job, token: string | unde
   throw new DelayedError();
 }
 
-/** The operations of a lane back from a stall or a hand-back that have not ended: no outcome marker, no job of their own. */
+/** The operations of a lane back from a stall or a hand-back that have not ended: not marked ended in the lane's outcome marker, no job of their own. */
 async function notEnded(deps: LaneRunnerDeps, lane: LaneData, timestamp: number, indexes: number[]): Promise<number[]> {
-  const keys = queueKeys(deps.queue);
   const jobKey = (id: string) => `${PREFIX}:${bullQueueName(deps.queue)}:${id}`;
   const pipeline = deps.redis.pipeline();
-  for (const index of indexes) {
-    const id = `${lane.lane}-${index}`;
-    // The job first: a job of its own records its outcome under the same marker before it is removed.
-    pipeline.exists(jobKey(id)).get(keys.outcome(`${id}:${timestamp}`));
-  }
+  for (const index of indexes) pipeline.exists(jobKey(`${lane.lane}-${index}`));
+  // The marker after the jobs: a job of its own records its outcome there before it is removed.
+  pipeline.getBuffer(laneMarkerKey(queueKeys(deps.queue), lane.lane, timestamp));
   const replies = (await pipeline.exec()) ?? [];
-  return indexes.filter((_, i) => {
-    const [existsError, exists] = replies[2 * i]!;
-    const [markerError, marker] = replies[2 * i + 1]!;
+  const [markerError, marker] = replies[indexes.length]!;
+  if (markerError) throw markerError;
+  return indexes.filter((index, i) => {
+    const [existsError, exists] = replies[i]!;
     if (existsError) throw existsError;
-    if (markerError) throw markerError;
-    return exists === 0 && marker === null;
+    return exists === 0 && laneOutcomeAt(marker as Buffer | null, index) === undefined;
   });
 }
 

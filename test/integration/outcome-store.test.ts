@@ -3,7 +3,7 @@
  * groups, each exactly once, with the same counters as one by one.
  */
 import { describe, expect, it } from 'vitest';
-import { createOutcomeStore, type OutcomeRecord } from '../../src/outcomes/outcome-store.js';
+import { createOutcomeStore, laneMarkerKey, type OutcomeRecord } from '../../src/outcomes/outcome-store.js';
 import { queueKeys } from '../../src/redis/keys.js';
 import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
 import { groupField } from '../../src/outcomes/dead-letter-groups.js';
@@ -78,6 +78,50 @@ describe('outcome store', () => {
       expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected']);
       expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/WRONGTYPE/);
       expect(await store.record(outcome(5, 'fine'))).toBe(true);
+    } finally {
+      await closeRedis(client);
+    }
+  });
+
+  it("marks a lane's operations in one key, two bits each: each once, also twice in one call, and each read back", async () => {
+    const queue = uniqueQueue('outcomes');
+    const keys = queueKeys(queue);
+    const client = createRedisConnection(redis().url, { name: 'test:outcomes' });
+    try {
+      const store = createOutcomeStore(client, queue, 3_600);
+      const lane = 'l-00112233445566778899aabb';
+      const inLane = (i: number): OutcomeRecord => ({ ...outcome(i, 'b-lane'), jobId: `${lane}-${i}`, jobTimestamp: 7_000 });
+      // 0 … 99, with 3 and 10 (dead) twice in the same group, and 5 again in a later call.
+      const first = await Promise.all(
+        [...Array.from({ length: 100 }, (_, i) => inLane(i)), inLane(3), inLane(10)].map((r) => store.record(r)),
+      );
+      expect(first.slice(0, 100).every(Boolean)).toBe(true);
+      expect(first.slice(100)).toEqual([false, false]);
+      // Recorded again as the other outcome: not written, and what it ended as stays.
+      expect(await store.record({ ...inLane(5), outcome: 'deadLettered', deadLetter: { reason: 'permanent-status' } })).toBe(false);
+      expect(await store.record({ ...inLane(20), outcome: 'succeeded', deadLetter: undefined })).toBe(false);
+
+      const batch = await redis().client.hgetall(keys.batch('b-lane'));
+      expect(Number(batch.succeeded)).toBe(90);
+      expect(Number(batch.deadLettered)).toBe(10);
+      expect(await redis().client.hlen(keys.deadLetters)).toBe(10);
+      // One marker for the lane (25 bytes: 100 operations × 2 bits), no key per operation.
+      const marker = laneMarkerKey(keys, lane, 7_000);
+      expect(await redis().client.strlen(marker)).toBe(25);
+      expect(await redis().client.pttl(marker)).toBeGreaterThan(60 * 60 * 1_000);
+      expect(await redis().client.keys(`${keys.outcome('*')}`)).toEqual([marker]);
+
+      const about = (i: number, timestamp = 7_000) => ({
+        jobId: `${lane}-${i}`,
+        jobTimestamp: timestamp,
+        opId: `op-${i}`,
+        batchId: 'b-lane',
+      });
+      expect(await store.recorded(about(5))).toEqual({ outcome: 'succeeded', resultLine: { opId: 'op-5', outcome: 'succeeded' } });
+      expect(await store.recorded(about(20))).toEqual({ outcome: 'deadLettered', resultLine: undefined });
+      // Another instance of the lane (another timestamp), and an index past the marker's end: not ended.
+      expect(await store.recorded(about(5, 8_000))).toBeUndefined();
+      expect(await store.recorded({ ...about(400), opId: 'op-400' })).toBeUndefined();
     } finally {
       await closeRedis(client);
     }

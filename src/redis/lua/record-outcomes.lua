@@ -2,22 +2,78 @@
   Records how operations ended, atomically and at most once per job instance: the batch's
   counters and result line and, for a failure, the dead letter with its index and group counters.
   A job that runs twice (its worker died after the request, before BullMQ heard of it) is counted
-  once: the outcome marker is set with NX.
+  once, by its outcome marker:
+    - a single job's is a key of its own, set with NX (`succeeded` or `deadLettered`);
+    - the operations of a lane share their lane's, a string of two bits an operation (what
+      BITFIELD u2 #index reads: 0 not ended, 2 succeeded, 3 dead-lettered), read and written once
+      per lane per call.
+  Each distinct key is passed once (a group of outcomes of one lane and one batch names five keys,
+  not nine an outcome), and an outcome names its keys by their place in KEYS.
 
   Input:
-    KEYS[9 * (i - 1) + 1 ...]  for outcome i, nine keys:
-      marker (string: the job instance's outcome), batch (hash: counters), batch results (hash),
-      dead letters (hash), dead-letter index (zset), batch dead letters (zset), groups (hash: counts),
-      groups' latest (hash: newest id per group), batch groups (hash: counts)
-      (the batch keys are a placeholder in the queue's slot when the operation has no batch)
+    KEYS[1..4]  dead letters (hash), dead-letter index (zset), groups (hash: counts),
+                groups' latest (hash: newest id per group)
+    KEYS[5...]  each batch's four keys: counters (hash), results (hash), dead letters (zset),
+                groups (hash: counts); then the markers
     ARGV[1]  marker lifetime (ms)
     ARGV[2]  batch retention (s): each batch key's lifetime, renewed once per call
-    ARGV[3]  now (ms), the dead letters' index score
-    ARGV[3 + 7 * (i - 1) + 1 ...]  for outcome i: outcome ('succeeded' or 'deadLettered'), jobId,
-      opId, result line (JSON), dead letter (JSON, or ''), '1' when in a batch, group field
+    ARGV[3 ...]  for each outcome: its marker's place in KEYS, its index in its lane ('' for a
+      single job), its batch's first key's place in KEYS ('0' when it has no batch), outcome
+      ('succeeded' or 'deadLettered'), opId, result line (JSON); a dead-lettered one then also:
+      jobId, dead letter (JSON), group field, its time (ms: the dead letters' index score)
   Output: per outcome, 1 when written, 0 when this job instance's outcome was already recorded
 ]]
-local markerTtl, retention, now = ARGV[1], ARGV[2], ARGV[3]
+local markerTtl, retention = ARGV[1], ARGV[2]
+local DEAD = 'deadLettered'
+local deadLettersKey, deadLetterIndexKey, groupsKey, groupsLatestKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+
+-- Where each outcome's arguments begin.
+local starts = {}
+local a = 3
+while a <= #ARGV do
+  starts[#starts + 1] = a
+  a = a + (ARGV[a + 3] == DEAD and 10 or 6)
+end
+
+-- The markers first. A lane's marker is read once and written once per call; each of its
+-- outcomes is two bits of it (from the high bits of each byte, as BITFIELD u2 #index counts them).
+local written = {}
+local lanes, laneKeys = {}, {}
+for i, s in ipairs(starts) do
+  local markerKey, index, outcome = KEYS[tonumber(ARGV[s])], ARGV[s + 1], ARGV[s + 3]
+  if index == '' then
+    written[i] = redis.call('SET', markerKey, outcome, 'NX', 'PX', markerTtl) and 1 or 0
+  else
+    local bytes = lanes[markerKey]
+    if not bytes then
+      bytes = {}
+      local marker = redis.call('GET', markerKey)
+      if marker then
+        for k = 1, #marker do bytes[k] = string.byte(marker, k) end
+      end
+      lanes[markerKey] = bytes
+      laneKeys[#laneKeys + 1] = markerKey
+    end
+    local n = tonumber(index)
+    local k, shift = math.floor(n / 4) + 1, 6 - 2 * (n % 4)
+    local byte = bytes[k] or 0
+    if bit.band(bit.rshift(byte, shift), 3) == 0 then
+      bytes[k] = bit.bor(byte, bit.lshift(outcome == DEAD and 3 or 2, shift))
+      written[i] = 1
+    else
+      -- Ended before (or twice in this call): what it ended as first stays.
+      written[i] = 0
+    end
+  end
+end
+for _, key in ipairs(laneKeys) do
+  local bytes, last = lanes[key], 0
+  for k in pairs(bytes) do
+    if k > last then last = k end
+  end
+  for k = 1, last do bytes[k] = bytes[k] or 0 end
+  redis.call('SET', key, string.char(unpack(bytes, 1, last)), 'PX', markerTtl)
+end
 
 local renewed = {}
 local function renew(key)
@@ -31,51 +87,43 @@ end
 -- costs one HINCRBY per counter and one HSET), after every marker has said what counts.
 local counts, countKeys = {}, {}
 local lines, lineKeys = {}, {}
-local function count(key, field)
-  if not counts[key] then
-    counts[key] = {}
-    countKeys[#countKeys + 1] = key
+-- A key's table in `map`, made (and the key listed in `order`) when it is the first.
+local function entryOf(map, order, key)
+  local entry = map[key]
+  if not entry then
+    entry = {}
+    map[key] = entry
+    order[#order + 1] = key
   end
-  counts[key][field] = (counts[key][field] or 0) + 1
-end
-local function line(key, field, value)
-  if not lines[key] then
-    lines[key] = {}
-    lineKeys[#lineKeys + 1] = key
-  end
-  local pending = lines[key]
-  pending[#pending + 1] = field
-  pending[#pending + 1] = value
+  return entry
 end
 
-local written = {}
-for i = 1, #KEYS / 9 do
-  local k, a = (i - 1) * 9, 3 + (i - 1) * 7
-  local markerKey, batchKey, batchResultsKey = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
-  local deadLettersKey, deadLetterIndexKey, batchDeadLettersKey = KEYS[k + 4], KEYS[k + 5], KEYS[k + 6]
-  local groupsKey, groupsLatestKey, batchGroupsKey = KEYS[k + 7], KEYS[k + 8], KEYS[k + 9]
-  local outcome, jobId, opId, resultLine = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
-  local deadLetter, inBatch, group = ARGV[a + 5], ARGV[a + 6] == '1', ARGV[a + 7]
-  if redis.call('SET', markerKey, outcome, 'NX', 'PX', markerTtl) then
-    local dead = outcome == 'deadLettered'
+for i, s in ipairs(starts) do
+  if written[i] == 1 then
+    local batch, outcome, opId, resultLine = tonumber(ARGV[s + 2]), ARGV[s + 3], ARGV[s + 4], ARGV[s + 5]
+    local dead = outcome == DEAD
+    local jobId, group, at
     if dead then
-      redis.call('HSET', deadLettersKey, jobId, deadLetter)
-      redis.call('ZADD', deadLetterIndexKey, now, jobId)
+      jobId, group, at = ARGV[s + 6], ARGV[s + 8], ARGV[s + 9]
+      redis.call('HSET', deadLettersKey, jobId, ARGV[s + 7])
+      redis.call('ZADD', deadLetterIndexKey, at, jobId)
       redis.call('HINCRBY', groupsKey, group, 1)
       redis.call('HSET', groupsLatestKey, group, jobId)
     end
-    if inBatch then
-      count(batchKey, outcome)
-      line(batchResultsKey, opId, resultLine)
+    if batch > 0 then
+      local batchKey, batchResultsKey = KEYS[batch], KEYS[batch + 1]
+      local count = entryOf(counts, countKeys, batchKey)
+      count[outcome] = (count[outcome] or 0) + 1
+      local pending = entryOf(lines, lineKeys, batchResultsKey)
+      pending[#pending + 1] = opId
+      pending[#pending + 1] = resultLine
       if dead then
-        redis.call('ZADD', batchDeadLettersKey, now, jobId)
+        local batchDeadLettersKey, batchGroupsKey = KEYS[batch + 2], KEYS[batch + 3]
+        redis.call('ZADD', batchDeadLettersKey, at, jobId)
         redis.call('HINCRBY', batchGroupsKey, group, 1)
         renew(batchGroupsKey)
       end
     end
-    written[i] = 1
-  else
-    written[i] = 0
   end
 end
 -- Renewed once written: EXPIRE on a key not yet there would not hold.
