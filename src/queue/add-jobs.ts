@@ -48,6 +48,12 @@ export interface AddJobsOptions {
   dedupWindowMs?: number;
   /** The jobs' timestamp (ms), when not now: a lane's operation leaving it keeps the lane's (see worker/lane-runner.ts). */
   timestamp?: number;
+  /**
+   * A chunk of a resumable input claims this mark with its jobs (see add-jobs.lua): `places` gives,
+   * per member in the order of `jobs`, its index in the chunk. While the mark is held (the dedup
+   * window) the chunk adds nothing: each member is `{ already }`, the id the chunk gave it.
+   */
+  chunkMark?: { key: string; places: readonly number[] };
 }
 
 /** Who holds an idempotency key: the job, and the batch and place it was added with (empty when unknown). */
@@ -57,8 +63,16 @@ export interface KeyHolder {
   place: string;
 }
 
-/** Per job (per member of a lane): added; there already (false: its id exists, or its place has a result); or its key's holder. */
-export type AddedJob = boolean | KeyHolder;
+/** Enqueued by an earlier run of the same chunk (see AddJobsOptions.chunkMark), with this id. */
+export interface AddedBefore {
+  already: string;
+}
+
+/**
+ * Per job (per member of a lane): added; there already (false: its id exists, or its place has a
+ * result); its key's holder; or, for a chunk whose mark is held, the id an earlier run gave it.
+ */
+export type AddedJob = boolean | KeyHolder | AddedBefore;
 
 export type AddJobs = (jobs: readonly (NewJob | NewLane)[], options?: AddJobsOptions) => Promise<AddedJob[]>;
 
@@ -94,10 +108,11 @@ export function createJobAdder(redis: Redis, queue: Queue, name: string, priorit
       batch?.resultsKey ?? none,
       batch?.indexKey ?? none,
       delayed!,
+      options.chunkMark?.key ?? none,
     ];
     const args: (string | number)[] = [
       now,
-      '',
+      options.chunkMark?.places.map((place) => place + 1).join(' ') ?? '',
       priority,
       batch?.id ?? '',
       new Date(now).toISOString(),
@@ -123,6 +138,9 @@ export function createJobAdder(redis: Redis, queue: Queue, name: string, priorit
       }
     }
     const replies = (await addJobs(keys.length, ...keys, ...args)) as (number | string)[];
+    const held =
+      replies.length === 1 && typeof replies[0] === 'string' && replies[0].startsWith('=') ? replies[0].slice(1).split(' ') : undefined;
+    if (held) return options.chunkMark!.places.map((place) => ({ already: held[place] ?? '' }));
     return replies.map((reply) => (typeof reply === 'number' ? reply === 1 : keyHolder(reply)));
   };
 }

@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ResultLine } from '../outcomes/result-line.js';
-import type { QueueKeys } from '../redis/keys.js';
+import { sha256, type QueueKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
 import { createJobAdder, type AddedJob, type KeyHolder, type NewJob, type NewLane } from './add-jobs.js';
 import { packChunk } from './lanes.js';
@@ -61,9 +61,15 @@ export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
             indexKey: keys.batchIndex,
             retentionSeconds: batchRetentionSeconds,
           };
+    const lanes = laneSizeFor !== undefined && batchId !== undefined;
+    // A resumable chunk enqueued before (within the dedup window) is answered by its mark, however
+    // it would be packed now; nothing is written, and no line ticket taken.
+    const mark = lanes ? chunkMarkKey(keys, chunk, batchId) : undefined;
+    const held = mark ? await redis.get(mark) : null;
+    if (held !== null) return enqueuedBefore(held.split(' '));
     // In line first: a job far back is written delayed to about its turn (a duplicate leaves a gap the line skips).
     // Each operation of a lane holds its own place; the lane is due when its first one is.
-    const { jobs, order } = laneSizeFor && batchId !== undefined ? packed(chunk, batchId, laneSizeFor) : unpacked(chunk);
+    const { jobs, order } = lanes ? packed(chunk, batchId, laneSizeFor) : unpacked(chunk);
     const delays = lineJoin
       ? await lineJoin(order.map(({ item, id }) => ({ holder: bookingHolder(queueName, id), keys: item.limitKeys })))
       : [];
@@ -73,7 +79,11 @@ export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
       at += 'members' in job ? job.members.length : 1;
       return { ...job, delayMs };
     });
-    const answers = await addJobs(toWrite, { dedupWindowMs, ...(batch ? { batch } : {}) });
+    const answers = await addJobs(toWrite, {
+      dedupWindowMs,
+      ...(batch ? { batch } : {}),
+      ...(mark ? { chunkMark: { key: mark, places: order.map(({ index }) => index) } } : {}),
+    });
     // Back in the chunk's order.
     const added: AddedJob[] = new Array<AddedJob>(chunk.length);
     const ids: string[] = new Array<string>(chunk.length);
@@ -85,7 +95,9 @@ export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
     const listed: (string | number)[] = [];
     chunk.forEach((item, i) => {
       const outcome = added[i]!;
-      if (outcome === true) results.push({ id: ids[i]!, duplicate: false });
+      if (typeof outcome === 'object' && 'already' in outcome)
+        results.push({ id: outcome.already, duplicate: false, alreadyEnqueued: true });
+      else if (outcome === true) results.push({ id: ids[i]!, duplicate: false });
       else if (outcome === false || (item.place !== '' && outcome.place === item.place)) {
         results.push({ id: ids[i]!, duplicate: false, alreadyEnqueued: true });
       } else {
@@ -96,6 +108,21 @@ export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
     if (listed.length > 0) await addDuplicates(keys.batch(batchId!), keys.batchResults(batchId!), batchRetentionSeconds, ...listed);
     return results;
   };
+}
+
+/**
+ * The mark of a chunk whose every operation has a place in a resumable input: its lanes are cut by
+ * the limits of the moment, so an input enqueued again after a limit change is packed otherwise,
+ * and only the chunk (the same lines in the same batch) finds what was written. Undefined otherwise.
+ */
+function chunkMarkKey(keys: QueueKeys, chunk: readonly PreparedJob[], batchId: string): string | undefined {
+  if (chunk.length === 0 || chunk.some((item) => item.place === '')) return undefined;
+  return keys.chunk(sha256(`${batchId}\n${chunk.map((item) => item.place).join('\n')}`));
+}
+
+/** A chunk's answers when an earlier run wrote it: the ids it gave (a duplicate's: the job holding its key). */
+function enqueuedBefore(ids: readonly string[]): EnqueueResult[] {
+  return ids.map((id) => ({ id, duplicate: false, alreadyEnqueued: true }));
 }
 
 /** What a chunk writes, and per operation written (in the order of the script's answers) its chunk index and id. */

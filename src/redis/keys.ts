@@ -77,6 +77,8 @@ export function queueKeys(queue: string) {
   const base = `${PREFIX}:{${queue}}`;
   return {
     idempotency: (key: string) => `${base}:idem:${sha256(key)}`,
+    /** A chunk of a resumable input packed into lanes, by the SHA-256 of its batch and places: the ids it gave its operations (add-jobs.lua). */
+    chunk: (hash: string) => `${base}:chunk:${hash}`,
     outcome: (jobInstance: string) => `${base}:outcome:${jobInstance}`,
     batch: (batchId: string) => `${base}:batch:${batchId}`,
     batchResults: (batchId: string) => `${base}:batch:${batchId}:results`,

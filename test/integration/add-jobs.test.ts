@@ -98,6 +98,34 @@ describe('adding a chunk of jobs in one call', () => {
     expect(await queue.getJobCounts('prioritized')).toEqual({ prioritized: 2 });
   });
 
+  it("claims a chunk's mark with its jobs: the chunk written again, packed otherwise, adds nothing and answers with the ids it gave", async () => {
+    const { queue, add } = openQueue();
+    const mark = queue.toKey('chunk-mark');
+    const lane = (id: string, members: string[]) => ({
+      id,
+      before: '{"ops":[',
+      after: ']}',
+      members: members.map((member) => ({ id: member, json: `{"id":"${member}"}`, place: `p${member}` })),
+    });
+    // Chunk positions 0 … 3: a lane holding 2 and 0, a single job at 1, a lane holding 3.
+    const first = await add([lane('l-a', ['a-0', 'a-1']), { id: 'single', data: { v: 1 } }, lane('l-b', ['b-0'])], {
+      dedupWindowMs: 60_000,
+      chunkMark: { key: mark, places: [2, 0, 1, 3] },
+    });
+    expect(first).toEqual([true, true, true, true]);
+    expect(await redis().client.get(mark)).toBe('a-1 single a-0 b-0');
+    expect(await redis().client.pttl(mark)).toBeGreaterThan(59_000);
+    // Again, as other lanes: nothing is written; each member gets the id of its chunk position.
+    const again = await add([lane('l-c', ['c-0', 'c-1', 'c-2']), { id: 'single-2', data: { v: 2 } }], {
+      dedupWindowMs: 60_000,
+      chunkMark: { key: mark, places: [0, 1, 2, 3] },
+    });
+    expect(again).toEqual([{ already: 'a-1' }, { already: 'single' }, { already: 'a-0' }, { already: 'b-0' }]);
+    expect(await queue.getJob('l-c')).toBeUndefined();
+    expect(await queue.getJob('single-2')).toBeUndefined();
+    expect(await queue.getJobCounts('prioritized')).toEqual({ prioritized: 3 });
+  });
+
   it('a BullMQ worker takes jobs added either way in the order they were added; a paused queue keeps them', async () => {
     const { client, queue, add } = openQueue();
     await queue.pause();

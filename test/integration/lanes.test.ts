@@ -4,6 +4,7 @@ import { useRedisServer, waitFor } from '../helpers/redis.js';
 import type { RecordedRequest } from '../helpers/target-server.js';
 import { LANE_OP_ID } from '../../src/queue/lanes.js';
 import { startApiServer } from '../helpers/api-server.js';
+import { createProducer } from '../../src/queue/producer.js';
 
 const redis = useRedisServer();
 const LANES = { lanes: true };
@@ -124,6 +125,39 @@ describe('lanes', () => {
     expect(await p.settled('dup-b')).toMatchObject({ total: 2, succeeded: 2 });
     await p.settled('dup-a');
     expect(keysSeen(p.requestsTo('/dup')).sort()).toEqual(['k-1', 'k-2', 'k-held']);
+  });
+
+  it('a resumable input enqueued again after its lanes would be cut otherwise (a limit change) adds nothing: each operation is sent once', async () => {
+    const p = await startPipeline(redis(), { concurrency: 20 }, { lanes: true, laneSize: 50 });
+    await p.worker.close();
+    const batchId = 'lanes-resumed';
+    // Two chunks (of 500 and 200), in lanes of 50.
+    const input = Array.from({ length: 700 }, (_, n) => p.op('/resumed', { meta: { n } }));
+    const first = await p.producer.enqueueMany(input, { batchId, resumable: true });
+    expect(first).toMatchObject({ enqueued: 700, alreadyEnqueued: 0 });
+    expect(await jobNames(p.queue)).toEqual(new Map([['lane', 14]]));
+
+    // Lanes of 70 now: the same chunks would be packed into other lanes, with other ids.
+    const repacking = createProducer({ connection: redis().url, queue: p.queue, config: p.config, lanes: true, laneSize: 70 });
+    try {
+      const again = await repacking.enqueueMany(input, { batchId, resumable: true });
+      expect(again).toMatchObject({ enqueued: 0, alreadyEnqueued: 700 });
+      // Each answered with the id its first run gave it.
+      expect(again.results.map((result) => result.id)).toEqual(first.results.map((result) => result.id));
+      expect(await jobNames(p.queue)).toEqual(new Map([['lane', 14]]));
+
+      await p.startWorker({ concurrency: 20 });
+      expect(await p.settled(batchId, 30_000)).toMatchObject({ total: 700, succeeded: 700, deadLettered: 0 });
+      // And once more after they ran (within the dedup window): still nothing added, nothing sent again.
+      expect(await repacking.enqueueMany(input, { batchId, resumable: true })).toMatchObject({ enqueued: 0, alreadyEnqueued: 700 });
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      expect(await p.batches.status(batchId)).toMatchObject({ total: 700, succeeded: 700 });
+    } finally {
+      await repacking.close();
+    }
+    const keys = keysSeen(p.requestsTo('/resumed'));
+    expect(keys).toHaveLength(700);
+    expect(new Set(keys).size).toBe(700);
   });
 
   it('a worker takes one lane at a time, even when it finds several waiting: a second worker gets the others', async () => {

@@ -31,6 +31,7 @@ const HEX = '[0-9a-f]+';
 const PATTERNS: Record<string, RegExp> = {
   idempotency: new RegExp(`^sluice:\\{(${NAME})\\}:idem:(${HEX})$`),
   outcome: new RegExp(`^sluice:\\{(${NAME})\\}:outcome:(.+)$`),
+  chunk: new RegExp(`^sluice:\\{(${NAME})\\}:chunk:(${HEX})$`),
   batch: new RegExp(`^sluice:\\{(${NAME})\\}:batch:(${NAME})$`),
   batchResults: new RegExp(`^sluice:\\{(${NAME})\\}:batch:(${NAME}):results$`),
   batchEnqueuing: new RegExp(`^sluice:\\{(${NAME})\\}:batch:(${NAME}):enqueuing$`),
@@ -48,9 +49,9 @@ const PATTERNS: Record<string, RegExp> = {
   scheduleOperations: new RegExp(`^sluice:\\{(${NAME})\\}:schedule:(${NAME}):operations$`),
   scheduleRuns: new RegExp(`^sluice:\\{(${NAME})\\}:schedule:(${NAME}):runs$`),
   scheduleRunData: new RegExp(`^sluice:\\{(${NAME})\\}:schedule:(${NAME}):runs:data$`),
-  // BullMQ's lock of a job: sluice's job ids start with k-, u- or p- (a replay adds .rN), so no other family ends so.
+  // BullMQ's lock of a job: sluice's job ids start with k-, u- or p- (a replay adds .rN), a lane's with l-, so no other family ends so.
   stalled: new RegExp(`^sluice:\\{(${NAME})\\}:stalled$`),
-  jobLock: new RegExp(`^sluice:\\{(${NAME})\\}:([kup]-[^:]+):lock$`),
+  jobLock: new RegExp(`^sluice:\\{(${NAME})\\}:([kupl]-[^:]+):lock$`),
   'limits.index': /^sluice:\{limits\}:keys$/,
   'limits.version': /^sluice:\{limits\}:version$/,
   'limits.processes': /^sluice:\{limits\}:processes$/,
@@ -96,8 +97,12 @@ function* everyKey(): Generator<[family: string, key: string]> {
     for (const [family, value] of Object.entries(queueKeys(queue))) {
       if (typeof value === 'string') yield [family, value];
       else if (family === 'idempotency') for (const key of ['k', 'order-1', 'a:b']) yield [family, value(key)];
-      else if (family === 'outcome') for (const instance of ['k-abc:1700000000000', 'u-1:2', '17:3']) yield [family, value(instance)];
-      else if (family === 'jobLock') for (const jobId of ['k-abc', 'u-1', 'p-batch', 'k-abc.r2']) yield [family, value(jobId)];
+      else if (family === 'outcome')
+        for (const instance of ['k-abc:1700000000000', 'u-1:2', '17:3', 'l-00112233445566778899aabb:1700000000000'])
+          yield [family, value(instance)];
+      else if (family === 'chunk') for (const hash of [sha256('a'), sha256('b')]) yield [family, value(hash)];
+      else if (family === 'jobLock')
+        for (const jobId of ['k-abc', 'u-1', 'p-batch', 'k-abc.r2', 'l-00112233445566778899aabb']) yield [family, value(jobId)];
       else for (const batch of BATCHES) yield [family, value(batch)];
     }
   }

@@ -17,6 +17,12 @@
   written around the members that were added (a duplicate member is left out), so a lane whose
   every member is a duplicate is not written at all.
 
+  A chunk of a resumable input packed into lanes claims a chunk mark with its jobs: lanes are cut
+  by the limits of the moment, so the same input enqueued again after a limit change would pack
+  its operations into other lanes, with other ids, that no member check finds. The mark holds the
+  ids the chunk's operations were given, in the chunk's order, for the dedup window; while it is
+  held the chunk adds nothing and answers with them.
+
   Input:
     KEYS[1]  the queue's meta (hash)
     KEYS[2]  prioritized (zset)
@@ -28,10 +34,12 @@
     KEYS[8]  the batch's results (hash), or a placeholder
     KEYS[9]  the queue's batch index (zset)
     KEYS[10] delayed (zset)
+    KEYS[11] the chunk's mark (string), or a placeholder
     then per job: its hash, then per member its idempotency key's mark (string), or a placeholder
       when the member has none
     ARGV[1]  now (ms): the jobs' timestamp, the batch's score in the index
-    ARGV[2]  (unused, kept for the argument layout)
+    ARGV[2]  for a chunk with a mark: per member (in the order below), its place in the chunk (from
+      1), separated by spaces; '' for none
     ARGV[3]  priority (the same for every job)
     ARGV[4]  batch id, or '' for none
     ARGV[5]  the batch's createdAt (ISO), kept when the batch exists
@@ -42,7 +50,8 @@
       and after its members' data ('' for a single job), its member count n; then per member: its
       data (JSON: a single job's whole data), its place in its input ('' when none), '1' when it
       has an idempotency key, its id (a single job's id; a lane member's operation id)
-  Output: per member, 1 when added; 0 when it is there already (a job with that id exists, left as
+  Output: when the chunk's mark is held, one reply: `=` and the mark (the chunk's ids in its order,
+    separated by spaces). Else per member, 1 when added; 0 when it is there already (a job with that id exists, left as
     it is as BullMQ does, or a member with a place has its result in the batch); for a key already
     held, the key's mark: '<id> <batch id> <place>' (an older mark is the job id alone; the job id
     alone too when the job outlived its mark, which BullMQ would silently not add again)
@@ -51,6 +60,12 @@ local meta, prioritized, counterKey, marker, events, active = KEYS[1], KEYS[2], 
 local batchKey, resultsKey, indexKey, delayed = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local now, priority = ARGV[1], tonumber(ARGV[3])
 local batchId, createdAt, retention, dedupMs, expiredBefore = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local chunkMark, chunkPlaces = KEYS[11], ARGV[2]
+
+if chunkPlaces ~= '' then
+  local held = redis.call('GET', chunkMark)
+  if held then return { '=' .. held } end
+end
 
 local maxEvents = redis.call('HGET', meta, 'opts.maxLenEvents')
 if not maxEvents then
@@ -86,10 +101,10 @@ local function delayedScore(dueAt)
   return low
 end
 
-local out = {}
+local out, memberIds = {}, {}
 local added = 0
 local addedDelayed, addedNow = false, false
-local k, a = 11, 9
+local k, a = 12, 9
 while k <= #KEYS do
   local jobKey = KEYS[k]
   local jobId, name, opts, delay, lane = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3]), ARGV[a + 4] == '1'
@@ -101,6 +116,7 @@ while k <= #KEYS do
     local markKey = KEYS[k]
     local data, place, keyed, memberId = ARGV[a], ARGV[a + 1], ARGV[a + 2] == '1', ARGV[a + 3]
     k, a = k + 1, a + 4
+    memberIds[#memberIds + 1] = memberId
     local why
     if laneThere then
       -- Written by an earlier run of the same input: each member is there, or a duplicate of the key's holder.
@@ -145,6 +161,17 @@ if batchId ~= '' then
   if redis.call('ZADD', indexKey, 'NX', now, batchId) == 1 then
     redis.call('ZREMRANGEBYSCORE', indexKey, '-inf', expiredBefore)
   end
+end
+
+-- The chunk's ids in its order: a member's own, or for a duplicate its key's holder (the mark's first word).
+if chunkPlaces ~= '' and tonumber(dedupMs) > 0 then
+  local ids, i = {}, 0
+  for place in string.gmatch(chunkPlaces, '%d+') do
+    i = i + 1
+    local why = out[i]
+    ids[tonumber(place)] = type(why) == 'string' and string.match(why, '^%S+') or memberIds[i]
+  end
+  redis.call('SET', chunkMark, table.concat(ids, ' '), 'PX', dedupMs)
 end
 
 -- Workers waiting on the marker wake when the first delayed job is due (BullMQ's addDelayMarkerIfNeeded).
