@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { ValidationError } from '../errors.js';
 
 /**
@@ -158,8 +158,9 @@ export function authFailuresKey(address: string): string {
   return `${PREFIX}:auth-failures:${address}`;
 }
 
+/** Hex SHA-256 of a string. The one-shot `hash` makes no Hash object: it is called once per enqueued operation. */
 export function sha256(value: string): string {
-  return createHash('sha256').update(value).digest('hex');
+  return hash('sha256', value, 'hex');
 }
 
 /** The job id of an operation with an idempotency key: stable, so BullMQ itself dedups live jobs. */
