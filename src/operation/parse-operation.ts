@@ -22,6 +22,19 @@ export function destinationPolicyOf(config: SluiceConfig): DestinationPolicy {
   return policy;
 }
 
+const targetRefusals = new WeakMap<SluiceConfig, Map<string, string | undefined>>();
+
+/** Why a target's base URL may not be called: asked once per config and URL (a file of a million lines names a few targets). */
+function targetRefusal(config: SluiceConfig, baseUrl: string): string | undefined {
+  let refusals = targetRefusals.get(config);
+  if (!refusals) {
+    refusals = new Map();
+    targetRefusals.set(config, refusals);
+  }
+  if (!refusals.has(baseUrl)) refusals.set(baseUrl, destinationPolicyOf(config).refuseUrl(new URL(baseUrl)));
+  return refusals.get(baseUrl);
+}
+
 /**
  * Validates one operation against the schema and against the config it will run with (the target
  * it names must exist; its URL must be one the config allows, see config/destinations.ts). Used by
@@ -50,7 +63,7 @@ export function parseOperation(input: unknown, config: SluiceConfig): ParseResul
   const viaTarget = operation.url.startsWith('/') && target !== undefined;
   const destination = viaTarget ? target.baseUrl : operation.url;
   if (URL.canParse(destination)) {
-    const refusal = destinationPolicyOf(config).refuseUrl(new URL(destination));
+    const refusal = viaTarget ? targetRefusal(config, destination) : destinationPolicyOf(config).refuseUrl(new URL(destination));
     if (refusal)
       return {
         ok: false,
