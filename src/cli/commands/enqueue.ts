@@ -122,7 +122,9 @@ async function enqueueValid(ctx: CliContext, input: ValidInput): Promise<number>
     laneSize: ctx.env.SLUICE_LANE_SIZE,
   });
   const progress = createProgress(io, { label: 'enqueue', total: scan.valid, quiet: Boolean(options.json) });
-  const lines = new WeakMap<object, number>();
+  // Each operation's line, taken out as the producer prepares it (right after it is read), so the
+  // map holds about one entry; a WeakMap of every operation cost each garbage collection more.
+  const lines = new Map<object, number>();
   try {
     const summary = await producer.enqueueMany(
       validOperations(source, scan.invalidLines, lines, (n) => progress.update(n)),
@@ -131,7 +133,7 @@ async function enqueueValid(ctx: CliContext, input: ValidInput): Promise<number>
         collectResults: false,
         // The first pass checked every line; a worker checks each operation again before it runs.
         prevalidated: true,
-        resumable: { positionOf: (operation) => lines.get(operation as object) },
+        resumable: { positionOf: (operation) => takeLine(lines, operation) },
       },
     );
     progress.stop();
@@ -243,7 +245,7 @@ function checkRecord(ctx: CliContext, record: InputRecord): string[] {
 async function* validOperations(
   source: InputSource,
   skip: ReadonlySet<number>,
-  lines: WeakMap<object, number>,
+  lines: Map<object, number>,
   onCount: (count: number) => void,
 ): AsyncGenerator<unknown> {
   let count = 0;
@@ -256,6 +258,14 @@ async function* validOperations(
     yield record.value;
   }
   onCount(count);
+}
+
+/** An operation's line, once: a place made from its index instead would not be the place a rerun finds. */
+function takeLine(lines: Map<object, number>, operation: unknown): number {
+  const line = lines.get(operation as object);
+  if (line === undefined) throw new Error('enqueue: an operation was prepared twice, or was not read from the input');
+  lines.delete(operation as object);
+  return line;
 }
 
 /** CSV with a template, JSONL without one; `--format` overrides the `.csv` extension. */
