@@ -8,6 +8,8 @@ const QUIET = [
   'test/e2e/limits.test.ts',
   // A strict 50/s target judges lanes and single jobs on one key; the crash run keeps 3 workers busy.
   'test/e2e/lanes.test.ts',
+  // Six redis-servers, worker processes, a master killed mid-batch and a strict target.
+  'test/e2e/cluster.test.ts',
   'test/integration/burst-one.test.ts',
   'test/integration/limiter.test.ts',
   'test/integration/ndjson-long-line.test.ts',

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { ConfigError, RequestError } from '../errors.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import type { HttpClient } from '../http/http-client.js';
@@ -13,7 +13,7 @@ export interface CredentialsOptions {
   /** Where the secrets are read from: the worker's environment, passed in by its composition root. */
   env: Record<string, string | undefined>;
   /** Borrowed: OAuth2 tokens are shared through it. */
-  redis: Redis;
+  redis: RedisClient;
   /** Borrowed: token requests use it. */
   http: HttpClient;
   logger: Logger;

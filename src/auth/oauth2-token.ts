@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { AuthError, ShutdownAbortError } from '../errors.js';
 import type { HttpClient } from '../http/http-client.js';
 import { untilAborted } from '../support/abortable.js';
@@ -15,7 +15,7 @@ export type { OAuth2Settings, TokenRequestOutcome } from './oauth2-token-request
 export interface TokenSourceOptions {
   settings: OAuth2Settings;
   /** Borrowed client: the token is shared by every worker through it. */
-  redis: Redis;
+  redis: RedisClient;
   /** Borrowed: token requests go through the same bounded client as operations. */
   http: HttpClient;
   logger: Logger;

@@ -3,7 +3,7 @@ import type { Writable } from 'node:stream';
 import { QUEUE_NAME, parseEnv, type Env } from '../config/env.js';
 import { UsageError } from '../errors.js';
 import { EMPTY_CONFIG, loadSluiceConfig, type SluiceConfig } from '../config/sluice-config.js';
-import { assertRedisReachable, closeRedis, createRedisConnection, type Redis } from '../redis/connection.js';
+import { assertRedisReachable, closeRedis, createRedisConnection, type RedisClient } from '../redis/connection.js';
 
 /** Where the CLI writes; tests pass their own streams. */
 export interface CliIo {
@@ -32,7 +32,7 @@ export interface CliContext {
    */
   stdoutClosed: AbortSignal;
   /** The CLI's Redis client, checked to answer on first use. */
-  redis(): Promise<Redis>;
+  redis(): Promise<RedisClient>;
   close(): Promise<void>;
 }
 
@@ -57,7 +57,7 @@ export async function createCliContext(
   }
   const configPath = configPathFrom(io, options.config, env);
   const config = configPath ? await loadSluiceConfig(configPath) : EMPTY_CONFIG;
-  let redis: Redis | undefined;
+  let redis: RedisClient | undefined;
   let reachable: Promise<void> | undefined;
   return {
     io,

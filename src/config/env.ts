@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { issuesFromZod } from './issues.js';
 import { QUEUE_NAME } from '../redis/keys.js';
+import { isClusterUrl, parseRedisUrl } from '../redis/redis-url.js';
 
 /**
  * The environment, parsed once by a composition root. Defaults live here; `.env.example`
@@ -13,11 +14,25 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 export { QUEUE_NAME };
 
 export const envSchema = z.object({
+  /** One server (`redis://`, `rediss://`), or a Redis Cluster by its seed nodes (`redis+cluster://`, `rediss+cluster://`; see redis/redis-url.ts). */
   REDIS_URL: z
     .string()
-    .regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL')
-    // ioredis parses it with WHATWG URL: a port past 65535 or a space would throw "Invalid URL" later.
-    .refine((url) => URL.canParse(url), 'not a valid URL (a port from 1 to 65535; spaces and other special characters percent-encoded)')
+    .regex(/^rediss?(\+cluster)?:\/\//, 'expected a redis://, rediss://, redis+cluster:// or rediss+cluster:// URL')
+    .superRefine((url, context) => {
+      if (isClusterUrl(url)) {
+        try {
+          parseRedisUrl(url);
+        } catch (error) {
+          context.addIssue({ code: 'custom', message: (error as Error).message });
+        }
+        // ioredis parses it with WHATWG URL: a port past 65535 or a space would throw "Invalid URL" later.
+      } else if (!URL.canParse(url)) {
+        context.addIssue({
+          code: 'custom',
+          message: 'not a valid URL (a port from 1 to 65535; spaces and other special characters percent-encoded)',
+        });
+      }
+    })
     .default('redis://127.0.0.1:6379'),
   SLUICE_CONFIG: z.string().min(1).optional(),
   SLUICE_QUEUE: z.string().regex(QUEUE_NAME, 'letters, digits, _ . - (at most 100)').default('default'),

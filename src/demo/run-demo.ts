@@ -11,6 +11,7 @@ import { createBatches, waitForBatch, type BatchStatus } from '../outcomes/batch
 import { queueKeyPattern, schedulesKeyPattern } from '../redis/keys.js';
 import { createProducer, newBatchId } from '../queue/producer.js';
 import { closeRedis, createRedisConnection, redactUrl } from '../redis/connection.js';
+import { scanKeys } from '../redis/scan-keys.js';
 import { redisAnswers, startRedisServer } from '../support/redis-server.js';
 import { sluiceBin } from '../support/package-root.js';
 import { startDemoApi } from './demo-api.js';
@@ -220,11 +221,9 @@ async function removeQueue(redis: ReturnType<typeof createRedisConnection>, queu
   }
   // And the keys its workers' schedule runners made on the queue's tick queue.
   for (const pattern of [queueKeyPattern(queue), schedulesKeyPattern(queue)]) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000);
-      cursor = next;
+    // One hash tag (the queue's): one slot, so one UNLINK may name them all, also on a cluster.
+    await scanKeys(redis, pattern, 1_000, async (keys) => {
       if (keys.length) await redis.unlink(...keys);
-    } while (cursor !== '0');
+    });
   }
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { limiterKeys } from '../redis/keys.js';
 import type { Circuit } from '../config/circuit-schema.js';
@@ -21,7 +21,7 @@ export interface KeyState {
   refresh(): Promise<void>;
 }
 
-export function createKeyState(redis: Redis, config: SluiceConfig): KeyState {
+export function createKeyState(redis: RedisClient, config: SluiceConfig): KeyState {
   const specOf = configuredSpecs(config);
   const circuits = new Map<string, Circuit | undefined>();
   /** Keys that Redis holds something for (override, learned rate, pause): they must use the script. */

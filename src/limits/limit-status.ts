@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { limiterKeys } from '../redis/keys.js';
 import { circuitOf, configuredLimits, toSpec } from './limit-keys.js';
@@ -61,7 +61,7 @@ export interface KeyReading {
 }
 
 /** One pipeline for every key. */
-export async function readKeys(redis: Redis, keys: string[], now: number): Promise<KeyReading[]> {
+export async function readKeys(redis: RedisClient, keys: string[], now: number): Promise<KeyReading[]> {
   const pipeline = redis.pipeline();
   for (const key of keys) {
     pipeline.hgetall(limiterKeys.state(key));

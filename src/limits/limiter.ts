@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { defineScript } from '../redis/scripts.js';
 import { limiterKeys } from '../redis/keys.js';
@@ -20,7 +20,7 @@ import { createCatchUpTrigger, createLineCatchUp } from './line-catch-up.js';
 
 export interface LimiterOptions {
   /** Borrowed client. */
-  redis: Redis;
+  redis: RedisClient;
   config: SluiceConfig;
   logger: Logger;
   /** A job whose slot comes within this long waits in its worker slot; later ones are delayed. Default 250 ms. */

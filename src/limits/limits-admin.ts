@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { limiterKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
@@ -40,7 +40,7 @@ export interface LimitsAdmin {
   circuit(key: string, action: 'open' | 'close'): Promise<'opened' | 'closed' | ''>;
 }
 
-export function createLimitsAdmin(options: { redis: Redis; config: SluiceConfig }): LimitsAdmin {
+export function createLimitsAdmin(options: { redis: RedisClient; config: SluiceConfig }): LimitsAdmin {
   const { redis, config } = options;
   const admin = defineScript(redis, 'limit-admin-5');
   const circuitAdmin = defineScript(redis, 'circuit-admin-4');
@@ -114,7 +114,7 @@ export function createLimitsAdmin(options: { redis: Redis; config: SluiceConfig 
 }
 
 /** Deletes everything the limiter keeps for a key (e.g. a demo's own key when it ends). */
-export async function removeLimitKey(redis: Redis, key: string): Promise<void> {
+export async function removeLimitKey(redis: RedisClient, key: string): Promise<void> {
   await redis.del(
     limiterKeys.state(key),
     limiterKeys.override(key),

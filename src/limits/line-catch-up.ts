@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { bullQueueKey, limiterKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
 import type { LimitSpec } from './limit-keys.js';
@@ -33,7 +33,7 @@ export function dueTimesFromNow(
  */
 export type LineCatchUp = (key: string) => Promise<number | undefined>;
 
-export function createLineCatchUp(redis: Redis, specOf: (key: string) => LimitSpec, maxInSlotWaitMs: number): LineCatchUp {
+export function createLineCatchUp(redis: RedisClient, specOf: (key: string) => LimitSpec, maxInSlotWaitMs: number): LineCatchUp {
   const claim = defineScript(redis, 'line-catch-up-4');
   const retime = defineScript(redis, 'line-retime-2');
   const caughtUp = defineScript(redis, 'line-caught-up-2');

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { limiterKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
@@ -21,7 +21,7 @@ export interface Joiner {
  */
 export type LineJoin = (jobs: readonly Joiner[]) => Promise<number[]>;
 
-export function createLineJoin(redis: Redis, config: SluiceConfig, maxInSlotWaitMs = DEFAULT_MAX_IN_SLOT_WAIT_MS): LineJoin {
+export function createLineJoin(redis: RedisClient, config: SluiceConfig, maxInSlotWaitMs = DEFAULT_MAX_IN_SLOT_WAIT_MS): LineJoin {
   const join = defineScript(redis, 'line-join');
   const specOf = configuredSpecs(config);
   const isRated = (key: string) => specOf(key).rate > 0;

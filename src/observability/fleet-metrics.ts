@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { AggregatorRegistry, Counter, Gauge, Registry, type PrometheusContentType } from 'prom-client';
 import { QUEUE_NAME } from '../config/env.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
@@ -47,7 +47,7 @@ export interface FleetSnapshot {
 
 export interface FleetMetricsOptions {
   /** Borrowed: worker snapshots, queue counts and limiter state are read through it. */
-  redis: Redis;
+  redis: RedisClient;
   /** The queues to report, e.g. `() => discoverQueues(redis)`; the queues of live workers are always added. */
   queues: () => Promise<string[]>;
   /** The config file: its limit keys are reported even before any worker used them. */
@@ -99,17 +99,13 @@ export function createFleetMetrics(options: FleetMetricsOptions): FleetMetrics {
   }
 
   async function queueGauges(names: string[]): Promise<QueueGauges[]> {
-    const pipeline = redis.pipeline();
-    for (const name of names) pipeline.hlen(queueKeys(name).deadLetters);
+    // One HLEN per queue, not one pipeline: each queue's keys are in its own slot of a cluster
+    // (sent together, they still share the round trips a pipeline would on one server).
     const [counts, lengths] = await Promise.all([
       Promise.all(names.map((name) => bullQueue(name).getJobCounts(...JOB_STATES))),
-      names.length > 0 ? pipeline.exec() : Promise.resolve([]),
+      Promise.all(names.map((name) => redis.hlen(queueKeys(name).deadLetters))),
     ]);
-    return names.map((queue, i) => {
-      const [error, length] = lengths?.[i] ?? [null, 0];
-      if (error) throw error;
-      return { queue, jobs: counts[i]!, deadLetters: Number(length) };
-    });
+    return names.map((queue, i) => ({ queue, jobs: counts[i]!, deadLetters: lengths[i]! }));
   }
 
   return {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { Registry } from 'prom-client';
 import { WORKER_SNAPSHOTS_KEY } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
@@ -34,7 +34,7 @@ export function newWorkerId(): string {
 }
 
 /** Stores one snapshot, live for `keepMs` from now. One Redis command. */
-export async function publishSnapshot(redis: Redis, snapshot: Omit<WorkerSnapshot, 'at'>, keepMs: number): Promise<void> {
+export async function publishSnapshot(redis: RedisClient, snapshot: Omit<WorkerSnapshot, 'at'>, keepMs: number): Promise<void> {
   const publish = defineScript<[string, string, number, string]>(redis, 'metrics-publish-1');
   // The reader works out the publish time from the stale time and keepMs.
   await publish(
@@ -46,7 +46,7 @@ export async function publishSnapshot(redis: Redis, snapshot: Omit<WorkerSnapsho
 }
 
 /** Every live worker's snapshot, sorted by worker id; removes the stale ones. One Redis command. */
-export async function readLiveSnapshots(redis: Redis): Promise<WorkerSnapshot[]> {
+export async function readLiveSnapshots(redis: RedisClient): Promise<WorkerSnapshot[]> {
   const read = defineScript<[string]>(redis, 'metrics-read-live-1');
   const reply = (await read(WORKER_SNAPSHOTS_KEY)) as string[];
   const snapshots: WorkerSnapshot[] = [];
@@ -66,7 +66,7 @@ export async function readLiveSnapshots(redis: Redis): Promise<WorkerSnapshot[]>
 
 export interface MetricsPublisherOptions {
   /** Borrowed. */
-  redis: Redis;
+  redis: RedisClient;
   registry: Registry;
   queue: string;
   logger: Logger;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { isBatchId, queueKeys } from '../redis/keys.js';
 import type { ResultLine } from './result-line.js';
 import { readPage, type IndexPosition, type NewestFirstPage } from './newest-first.js';
@@ -35,7 +35,7 @@ export interface Batches {
 }
 
 /** Reads batch counters and results. Borrows its Redis client. */
-export function createBatches(redis: Redis, queue: string): Batches {
+export function createBatches(redis: RedisClient, queue: string): Batches {
   const keys = queueKeys(queue);
 
   async function status(batchId: string): Promise<BatchStatus | undefined> {

@@ -2,7 +2,8 @@
  * A queue's dead letters in Redis: one hash (id → JSON), indexed by time and by batch, with group
  * counters beside them. Reading them page by page or one by one, and removing one.
  */
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { QueueKeys } from '../redis/keys.js';
 import { groupField } from './dead-letter-groups.js';
 import type { DeadLetter } from './dead-letter.js';
@@ -21,7 +22,7 @@ export interface DeadLetterFilter {
 const PAGE = 500;
 
 /** Dead letters matching the filter, newest first, read a page at a time. */
-export async function* scanDeadLetters(redis: Redis, keys: QueueKeys, filter: DeadLetterFilter): AsyncGenerator<DeadLetter> {
+export async function* scanDeadLetters(redis: RedisClient, keys: QueueKeys, filter: DeadLetterFilter): AsyncGenerator<DeadLetter> {
   const index = filter.batchId !== undefined ? keys.batchDeadLetters(filter.batchId) : keys.deadLetterIndex;
   for (let start = 0; ; start += PAGE) {
     const ids = await redis.zrevrange(index, start, start + PAGE - 1);
@@ -38,7 +39,7 @@ export async function* scanDeadLetters(redis: Redis, keys: QueueKeys, filter: De
 
 /** A page of matching dead letters, newest first, after a position (see newest-first.ts). */
 export function deadLetterPage(
-  redis: Redis,
+  redis: RedisClient,
   keys: QueueKeys,
   filter: DeadLetterFilter,
   options: { limit: number; after?: IndexPosition | undefined },
@@ -61,7 +62,7 @@ export function deadLetterPage(
   });
 }
 
-export async function readDeadLetter(redis: Redis, keys: QueueKeys, id: string): Promise<DeadLetter | undefined> {
+export async function readDeadLetter(redis: RedisClient, keys: QueueKeys, id: string): Promise<DeadLetter | undefined> {
   const value = await redis.hget(keys.deadLetters, id);
   return value ? (JSON.parse(value) as DeadLetter) : undefined;
 }

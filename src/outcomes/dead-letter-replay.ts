@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { isBatchId, type QueueKeys } from '../redis/keys.js';
 import { NEW_JOB_PRIORITY, type JobEnvelope } from '../queue/job-data.js';
 import { readDeadLetter, removeDeadLetter } from './dead-letter-entries.js';
@@ -12,7 +12,7 @@ export interface ReplayResult {
 }
 
 export interface ReplayContext {
-  redis: Redis;
+  redis: RedisClient;
   keys: QueueKeys;
   /** The BullMQ queue the jobs go back to. */
   queue: Queue;

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { queueKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
 import type { DeadLetter } from './dead-letter.js';
@@ -16,7 +16,7 @@ export type { ReplayResult } from './dead-letter-replay.js';
 
 export interface DeadLetterStoreOptions {
   /** Borrowed Redis client. */
-  redis: Redis;
+  redis: RedisClient;
   queue?: string;
 }
 

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { QueueKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
 import { redactText } from '../observability/redact.js';
@@ -27,7 +27,7 @@ const BATCH_GROUPS_TTL_SECONDS = 7 * 86_400;
  * they count (lost, or written before they existed) are rebuilt once from the dead letters.
  */
 export async function summarizeDeadLetters(
-  redis: Redis,
+  redis: RedisClient,
   keys: QueueKeys,
   filter: DeadLetterFilter,
 ): Promise<{ total: number; groups: DeadLetterGroup[] }> {
@@ -77,7 +77,7 @@ export async function summarizeDeadLetters(
 
 /** Counts the dead letters of the queue (or a batch) by group, and stores the counts. */
 async function rebuildGroups(
-  redis: Redis,
+  redis: RedisClient,
   keys: QueueKeys,
   batch: string | undefined,
   countsKey: string,

@@ -3,7 +3,7 @@
  * position: the score and id of the last entry already seen. Entries added since (newer, so
  * higher scores) or removed do not shift the walk: nothing is seen twice or skipped.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 
 /** Where a walk stands: the last entry seen. Order: score descending, then id descending (Redis's). */
 export interface IndexPosition {
@@ -24,7 +24,12 @@ function positions(flat: readonly string[]): IndexPosition[] {
  * timestamp) whose id sorts below its id, then those with lower scores. No offsets, so a removal
  * between two reads moves nothing.
  */
-export async function readAfter(redis: Redis, key: string, after: IndexPosition | undefined, count: number): Promise<IndexPosition[]> {
+export async function readAfter(
+  redis: RedisClient,
+  key: string,
+  after: IndexPosition | undefined,
+  count: number,
+): Promise<IndexPosition[]> {
   if (!after) return positions(await redis.zrevrangebyscore(key, '+inf', '-inf', 'WITHSCORES', 'LIMIT', 0, count));
   const replies = (await redis
     .pipeline()
@@ -50,7 +55,7 @@ export interface NewestFirstPage<T> {
  * until the page is full or the index ends.
  */
 export async function readPage<T>(
-  redis: Redis,
+  redis: RedisClient,
   key: string,
   options: { after?: IndexPosition | undefined; limit: number; chunk?: number; load(ids: string[]): Promise<(T | undefined)[]> },
 ): Promise<NewestFirstPage<T>> {

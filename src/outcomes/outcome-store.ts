@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { laneOfOpId } from '../queue/lanes.js';
 import { queueKeys, type QueueKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
@@ -55,7 +55,7 @@ export interface OutcomeStore {
   countRetry(batchId: string | undefined): Promise<void>;
 }
 
-export function createOutcomeStore(redis: Redis, queue: string, batchRetentionSeconds: number): OutcomeStore {
+export function createOutcomeStore(redis: RedisClient, queue: string, batchRetentionSeconds: number): OutcomeStore {
   const keys = queueKeys(queue);
   const recordOutcomes = defineScript(redis, 'record-outcomes');
   const recordEvenIfFull = defineScript(redis, 'record-outcomes', { allowOom: true });

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { defineScript } from '../redis/scripts.js';
 
 export interface NewJob {
@@ -86,7 +86,7 @@ export const LANE_JOB_NAME = 'lane';
  * jobs at NEW_JOB_PRIORITY). The same call claims the idempotency keys and counts the added
  * operations (a lane's members) in their batch.
  */
-export function createJobAdder(redis: Redis, queue: Queue, name: string, priority: number): AddJobs {
+export function createJobAdder(redis: RedisClient, queue: Queue, name: string, priority: number): AddJobs {
   const addJobs = defineScript(redis, 'add-jobs');
   const { meta, prioritized, pc, marker, events, active, delayed } = queue.keys as Record<string, string>;
   // Never written: stands in for the keys a call does not use, in the queue's slot.

@@ -1,4 +1,5 @@
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { QueueKeys } from '../redis/keys.js';
 
 /** A batch counts as still being filled this long after its producer's last chunk. */
@@ -21,7 +22,7 @@ export interface BatchBookkeeper {
 }
 
 /** `retentionSeconds`: how long batch counters are kept. */
-export function createBatchBookkeeper(redis: Redis, keys: QueueKeys, retentionSeconds: number): BatchBookkeeper {
+export function createBatchBookkeeper(redis: RedisClient, keys: QueueKeys, retentionSeconds: number): BatchBookkeeper {
   /** Lists the batch among the queue's recent ones (first sight only), dropping those past retention. */
   function indexBatch(transaction: ChainableCommander, batchId: string): ChainableCommander {
     const now = Date.now();

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { ResultLine } from '../outcomes/result-line.js';
 import { sha256, type QueueKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
@@ -19,7 +19,7 @@ export interface EnqueueResult {
 }
 
 export interface ChunkWriterOptions {
-  redis: Redis;
+  redis: RedisClient;
   queue: Queue;
   /** The queue's name (the job holders in lines name it). */
   queueName: string;

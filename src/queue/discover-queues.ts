@@ -1,6 +1,7 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { QUEUE_NAME } from '../config/env.js';
 import { QUEUE_META_PATTERN, queueMetaKey, queueOfMetaKey } from '../redis/keys.js';
+import { scanKeys } from '../redis/scan-keys.js';
 
 export interface DiscoverQueuesOptions {
   /** Stop once this many queues are found. Default 1,000. */
@@ -12,27 +13,25 @@ export interface DiscoverQueuesOptions {
 /**
  * The sluice queues present in Redis, sorted: every `sluice:{name}:meta` key (BullMQ writes it when
  * a queue is first used, and it stays while the queue has jobs or history). SCAN walks the whole
- * keyspace in steps of `scanCount` — a Redis holding a million jobs takes a thousand calls — so
+ * keyspace in steps of `scanCount` (every master's, on a cluster) — a Redis holding a million jobs takes a thousand calls — so
  * call it now and then (fleet-metrics.ts reuses its answer for a minute), not per request.
  */
-export async function discoverQueues(redis: Redis, options: DiscoverQueuesOptions = {}): Promise<string[]> {
+export async function discoverQueues(redis: RedisClient, options: DiscoverQueuesOptions = {}): Promise<string[]> {
   const limit = options.limit ?? 1_000;
   const scanCount = options.scanCount ?? 1_000;
   const found = new Set<string>();
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', QUEUE_META_PATTERN, 'COUNT', scanCount);
+  await scanKeys(redis, QUEUE_META_PATTERN, scanCount, (keys) => {
     for (const key of keys) {
       const name = queueOfMetaKey(key);
       // The pattern's * also matches names no sluice queue can have (a `}` or `:` inside).
       if (QUEUE_NAME.test(name)) found.add(name);
     }
-    cursor = next;
-  } while (cursor !== '0' && found.size < limit);
+    return found.size < limit;
+  });
   return [...found].sort().slice(0, limit);
 }
 
 /** Whether a sluice queue exists in Redis (its `sluice:{name}:meta` key): one EXISTS. */
-export async function queueExists(redis: Redis, name: string): Promise<boolean> {
+export async function queueExists(redis: RedisClient, name: string): Promise<boolean> {
   return (await redis.exists(queueMetaKey(name))) === 1;
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { EnqueueIncompleteError, ValidationError, type Issue } from '../errors.js';
 import { EMPTY_CONFIG, type SluiceConfig } from '../config/sluice-config.js';
 import { BATCH_ID_RULE, isBatchId, queueKeys } from '../redis/keys.js';
@@ -15,7 +15,7 @@ export type { EnqueueResult } from './chunk-writer.js';
 
 export interface ProducerOptions {
   /** A Redis URL (the producer opens and closes its own client) or a client to borrow. */
-  connection: string | Redis;
+  connection: string | RedisClient;
   /** Queue name. Default `default`. */
   queue?: string;
   /** Targets the operations may name. Default: none. */

@@ -1,5 +1,5 @@
 import { Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { QUEUE_NAME } from '../config/env.js';
 import { openBullQueue } from './bull-queue.js';
 import { limiterKeys } from '../redis/keys.js';
@@ -54,7 +54,7 @@ export function parseBookingHolder(holder: string): { queue: string | undefined;
  * `LimitsAdmin.set`/`reset` return; a bare job id is looked for in `fallbackQueue`. Jobs that are not
  * delayed any more (running, done, gone) are skipped. Returns how many were brought forward, per queue.
  */
-export async function wakeDeferredJobs(redis: Redis, line: LineAfterChange, fallbackQueue: string): Promise<Record<string, number>> {
+export async function wakeDeferredJobs(redis: RedisClient, line: LineAfterChange, fallbackQueue: string): Promise<Record<string, number>> {
   const { holders, intervalMs } = line;
   const window = lineWindow(DEFAULT_MAX_IN_SLOT_WAIT_MS, intervalMs);
   const now = Date.now();
@@ -77,7 +77,7 @@ export async function wakeDeferredJobs(redis: Redis, line: LineAfterChange, fall
   return woken;
 }
 
-async function wakeInQueue(redis: Redis, queueName: string, jobs: readonly { jobId: string; delayMs: number }[]): Promise<number> {
+async function wakeInQueue(redis: RedisClient, queueName: string, jobs: readonly { jobId: string; delayMs: number }[]): Promise<number> {
   const queue = openBullQueue(redis, queueName);
   let woken = 0;
   try {
@@ -126,7 +126,7 @@ export const CIRCUIT_SLOW_START = 10;
  * no longer delayed) come back by themselves.
  */
 export async function wakeCircuitWaiters(
-  redis: Redis,
+  redis: RedisClient,
   limitKey: string,
   fallbackQueue: string,
   pause: (ms: number) => Promise<unknown> = sleep,

@@ -1,8 +1,11 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { SluiceError, errorMessage } from '../errors.js';
+import type { RedisClient } from './client.js';
 import { describeConnectionFailure } from './connection-failure.js';
+import { hostOf, parseRedisUrl, redactUrl } from './redis-url.js';
 
-export type { Redis };
+export type { Redis, RedisClient };
+export { redactUrl };
 
 export interface RedisConnectionOptions {
   /** Shown in `CLIENT LIST` (e.g. `sluice:worker`). */
@@ -14,9 +17,13 @@ export interface RedisConnectionOptions {
   maxRetriesPerRequest?: number | null;
 }
 
-/** A new ioredis client. Whoever calls this owns it and must `quit()` it. */
-export function createRedisConnection(url: string, options: RedisConnectionOptions = {}): Redis {
-  const client = new Redis(url, {
+/**
+ * A new ioredis client: a `Redis` for `redis://` and `rediss://`, a `Cluster` for
+ * `redis+cluster://` and `rediss+cluster://` (see redis-url.ts). Whoever calls this owns it and
+ * must `quit()` it.
+ */
+export function createRedisConnection(url: string, options: RedisConnectionOptions = {}): RedisClient {
+  const common: RedisOptions = {
     maxRetriesPerRequest: options.maxRetriesPerRequest === undefined ? 3 : options.maxRetriesPerRequest,
     connectionName: options.name,
     enableReadyCheck: true,
@@ -24,11 +31,52 @@ export function createRedisConnection(url: string, options: RedisConnectionOptio
     // a socket that never connected (refused) has closed already, and its timer would keep a CLI
     // process alive for the default 2 s.
     disconnectTimeout: 200,
-  });
+  };
+  const target = parseRedisUrl(url);
+  const client = target.cluster
+    ? new Cluster(
+        target.seeds,
+        clusterOptions(
+          {
+            ...common,
+            ...(target.username ? { username: target.username } : {}),
+            ...(target.password !== undefined ? { password: target.password } : {}),
+            ...(target.tls ? { tls: {} } : {}),
+          },
+          target.natMap,
+        ),
+      )
+    : new Redis(url, common);
   // Connection errors reach callers through the commands that fail (and BullMQ's own 'error'
   // events); without a listener ioredis would also print each reconnect attempt to the console.
   client.on('error', () => undefined);
   return client;
+}
+
+/**
+ * How a cluster client rides out a failover or a slot's move: a command for a master that is down
+ * waits, retried every 300 ms (CLUSTERDOWN, TRYAGAIN while a slot moves, and connection errors
+ * that refresh the slots), instead of failing while a replica is promoted (~3 s with a node timeout
+ * of 2 s); MOVED and ASK are followed. `maxRetriesPerRequest` bounds the retries as for one server.
+ */
+function clusterOptions(redisOptions: RedisOptions, natMap: ClusterOptions['natMap']): ClusterOptions {
+  return {
+    redisOptions,
+    ...(natMap && Object.keys(natMap).length > 0 ? { natMap } : {}),
+    // TLS certificates name the host: keep the names the cluster gives, do not resolve them first.
+    ...(redisOptions.tls
+      ? { dnsLookup: (address: string, callback: (error: null, address: string) => void) => callback(null, address) }
+      : {}),
+    enableReadyCheck: true,
+    retryDelayOnFailover: 300,
+    retryDelayOnClusterDown: 300,
+    retryDelayOnTryAgain: 300,
+    retryDelayOnMoved: 0,
+    maxRedirections: 64,
+    slotsRefreshTimeout: 2_000,
+    // Seeds that are all down: try again, as a single server's client reconnects.
+    clusterRetryStrategy: (times: number) => Math.min(100 * times, 2_000),
+  };
 }
 
 /** How long the start-up check waits for PING's answer by default. */
@@ -40,7 +88,7 @@ export const REACHABLE_TIMEOUT_MS = 2_000;
  * (`REDIS_UNREACHABLE`); or credentials Redis refuses, WRONGPASS or NOAUTH (`REDIS_AUTH_FAILED`,
  * at once: waiting does not fix a password).
  */
-export async function assertRedisReachable(redis: Redis, url: string, timeoutMs = REACHABLE_TIMEOUT_MS): Promise<void> {
+export async function assertRedisReachable(redis: RedisClient, url: string, timeoutMs = REACHABLE_TIMEOUT_MS): Promise<void> {
   const timeout = new Error(`no answer within ${timeoutMs} ms`);
   let timer: NodeJS.Timeout | undefined;
   let lastError: unknown;
@@ -68,7 +116,7 @@ export async function assertRedisReachable(redis: Redis, url: string, timeoutMs 
       timeoutMs,
       status: redis.status,
       host: hostOf(url),
-      tls: /^rediss:/i.test(url),
+      tls: /^rediss[:+]/i.test(url),
     });
     const where = redactUrl(url);
     const message =
@@ -84,25 +132,8 @@ export async function assertRedisReachable(redis: Redis, url: string, timeoutMs 
   }
 }
 
-function hostOf(url: string): string {
-  try {
-    return new URL(url).hostname;
-  } catch {
-    return url;
-  }
-}
-
-/**
- * A Redis URL without its password, for messages and logs. The user part ends at the last `@`
- * before the path (as URL parsers read it, so `:p@ss@host` hides all of `p@ss`), and ioredis also
- * takes a `?password=` from the query.
- */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/?#]*):[^/?#]*@/i, '$1:***@').replace(/([?&]password=)[^&#]*/gi, '$1***');
-}
-
 /** Closes a client we own: QUIT, falling back to a hard disconnect when Redis is gone. */
-export async function closeRedis(redis: Redis): Promise<void> {
+export async function closeRedis(redis: RedisClient): Promise<void> {
   if (redis.status === 'end') return;
   // QUIT only on a connection that is up: queued for a reconnect, it would wait out the race.
   if (redis.status !== 'ready') {

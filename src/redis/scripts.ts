@@ -1,5 +1,5 @@
 import { readFileSync, readdirSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './client.js';
 
 /** Beside this module in src/ and in dist/ (the build copies the .lua files). */
 const LUA_DIR = new URL('./lua/', import.meta.url);
@@ -49,7 +49,7 @@ export interface ScriptOptions {
  * that runs it: EVALSHA, falling back to EVAL when Redis does not know it yet (after a restart).
  */
 export function defineScript<A extends (string | number)[] = (string | number)[]>(
-  redis: Redis,
+  redis: RedisClient,
   name: string,
   options: ScriptOptions = {},
 ): (...args: A) => Promise<unknown> {

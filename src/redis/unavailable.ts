@@ -5,13 +5,13 @@ import { SluiceError } from '../errors.js';
  * ioredis errors for a connection that is gone: the same command may succeed a little later.
  */
 const UNAVAILABLE_MESSAGE =
-  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|EPIPE|Connection is closed|max retries per request|Stream isn't writeable|^LOADING |^MASTERDOWN |^CLUSTERDOWN |^TRYAGAIN |^BUSY /i;
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|EPIPE|Connection is closed|max retries per request|Stream isn't writeable|^LOADING |^MASTERDOWN |^CLUSTERDOWN |^TRYAGAIN |^BUSY |^Too many Cluster redirections|^None of startup nodes is available|^Failed to refresh slots cache|^Cluster isn't ready/i;
 
 /** Whether `error` means Redis is not answering now (rather than that the command was wrong). */
 export function isRedisUnavailable(error: unknown): boolean {
   if (error instanceof SluiceError) return error.code === 'REDIS_UNREACHABLE';
   if (!(error instanceof Error)) return false;
-  if (error.name === 'MaxRetriesPerRequestError') return true;
+  if (error.name === 'MaxRetriesPerRequestError' || error.name === 'ClusterAllFailedError') return true;
   return UNAVAILABLE_MESSAGE.test(error.message) || UNAVAILABLE_MESSAGE.test(String((error as { code?: unknown }).code ?? ''));
 }
 

@@ -1,5 +1,5 @@
 import { Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { EnqueueIncompleteError, errorMessage, formatIssues } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -12,7 +12,7 @@ import type { TickData } from './tick-queue.js';
 
 export interface ScheduleRunnerOptions {
   /** Borrowed (needs `maxRetriesPerRequest: null`, as a worker's). */
-  redis: Redis;
+  redis: RedisClient;
   queue: string;
   config: SluiceConfig;
   logger: Logger;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { z } from 'zod';
 import { ScheduleExistsError, ScheduleNotFoundError } from '../errors.js';
 import { queueKeys } from '../redis/keys.js';
@@ -24,7 +24,7 @@ export const scheduleRunSchema = z.object({
 export type ScheduleRun = z.infer<typeof scheduleRunSchema>;
 
 /** Schedules' definitions, operations and runs in Redis (see redis/keys.ts). Borrows its client. */
-export function createScheduleStore(redis: Redis, queue: string) {
+export function createScheduleStore(redis: RedisClient, queue: string) {
   const keys = queueKeys(queue);
 
   async function get(name: string): Promise<ScheduleDefinition | undefined> {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { EMPTY_CONFIG, type SluiceConfig } from '../config/sluice-config.js';
 import { ValidationError } from '../errors.js';
 import { createBatches, type BatchStatus } from '../outcomes/batches.js';
@@ -17,7 +17,7 @@ import { openTickQueue, removeTicks, upsertTicks } from './tick-queue.js';
 
 export interface SchedulesOptions {
   /** A Redis URL (opened and closed here) or a client to borrow. */
-  connection: string | Redis;
+  connection: string | RedisClient;
   /** Queue name. Default `default`. */
   queue?: string;
   /** Targets the operations may name (checked at `add`). Default: none. */

@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { SCHEDULES_PREFIX, bullQueueName } from '../redis/keys.js';
 import { firstTickAt, repeatOptions, type Timing } from './schedule-timing.js';
 
@@ -18,7 +18,7 @@ export interface TickData {
 /** A failed tick (Redis went away mid-enqueue) is tried again: the run's enqueue is resumable. */
 const TICK_ATTEMPTS = 5;
 
-export function openTickQueue(redis: Redis, queue: string): Queue<TickData> {
+export function openTickQueue(redis: RedisClient, queue: string): Queue<TickData> {
   const ticks = new Queue<TickData>(bullQueueName(queue), { connection: redis, prefix: SCHEDULES_PREFIX });
   // Errors reach callers through the call that fails; without a listener BullMQ prints each one.
   ticks.on('error', () => undefined);

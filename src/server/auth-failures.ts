@@ -1,12 +1,12 @@
 import { isIP } from 'node:net';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { authFailuresKey } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
 import { ApiError } from './api-errors.js';
 
 export interface AuthFailuresOptions {
   /** Borrowed. */
-  redis: Redis;
+  redis: RedisClient;
   /** Failures an address may have in one window; the next credential it sends is refused. Default 10. */
   limit?: number;
   /** How long a window lasts, from its first failure. Default 60 s. */

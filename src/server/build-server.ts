@@ -1,5 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { z } from 'zod';
 import { EMPTY_CONFIG, type SluiceConfig } from '../config/sluice-config.js';
 import { issuesFromZod } from '../config/issues.js';
@@ -32,7 +32,7 @@ import { redactRequestTarget } from '../observability/redact.js';
 
 export interface ServerOptions extends Partial<ServerTimeouts> {
   /** Borrowed: the server never closes it. */
-  redis: Redis;
+  redis: RedisClient;
   tokens: ApiTokens;
   logger: Logger;
   config?: SluiceConfig;

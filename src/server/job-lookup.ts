@@ -1,5 +1,5 @@
 import type { Job, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 
 /**
  * sluice's own job ids: `u-<uuid>`, `k-<40 hex>` (idempotency key), `p-<40 hex>` (a place in a
@@ -55,7 +55,7 @@ export function couldBeJobId(id: string): boolean {
  * only when their key holds a hash (a key of another type would make BullMQ's read fail with
  * WRONGTYPE), and only if what it holds has a job's fields.
  */
-export async function findJob(redis: Redis, queue: Queue, id: string): Promise<Job | undefined> {
+export async function findJob(redis: RedisClient, queue: Queue, id: string): Promise<Job | undefined> {
   if (!couldBeJobId(id)) return undefined;
   if (!SLUICE_JOB_ID.test(id) && (await redis.type(queue.toKey(id))) !== 'hash') return undefined;
   const job = await queue.getJob(id);

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { LANE_JOB_NAME } from '../queue/add-jobs.js';
 import { isLaneData, laneEnvelope, laneOfOpId } from '../queue/lanes.js';
 import type { JobEnvelope } from '../queue/job-data.js';
@@ -22,7 +22,7 @@ export interface LaneOpFound {
  * already removed). An operation that left its lane (a retry) is a job of its own, and one that was
  * dead-lettered has a dead letter: the caller looks for both first.
  */
-export async function findLaneOp(redis: Redis, queue: Queue, queueName: string, id: string): Promise<LaneOpFound | undefined> {
+export async function findLaneOp(redis: RedisClient, queue: Queue, queueName: string, id: string): Promise<LaneOpFound | undefined> {
   const where = laneOfOpId(id);
   if (!where) return undefined;
   const job = await queue.getJob(where.lane);

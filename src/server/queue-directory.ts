@@ -1,9 +1,9 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { discoverQueues } from '../queue/discover-queues.js';
 
 export interface QueueDirectoryOptions {
   /** Borrowed. */
-  redis: Redis;
+  redis: RedisClient;
   /** Always listed, first, even before it holds a job. */
   defaultQueue: string;
   /** How long a discovery is reused. Default 30,000 ms; 0 discovers on every call. */

@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { createBatches, type Batches } from '../outcomes/batches.js';
 import { createProducer, type Producer } from '../queue/producer.js';
@@ -20,7 +20,7 @@ export interface QueueResources {
 
 export interface QueueRegistryOptions {
   /** Borrowed; shared by every queue's objects. */
-  redis: Redis;
+  redis: RedisClient;
   config: SluiceConfig;
   dedupWindowSeconds?: number;
   lanes?: boolean;

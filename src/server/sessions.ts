@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { sessionKey } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
 import { ROLES, type ApiTokens, type Role } from './api-tokens.js';
 
 export interface SessionStoreOptions {
   /** Borrowed. */
-  redis: Redis;
+  redis: RedisClient;
   tokens: ApiTokens;
   /** A session unused for this long ends. Default 1,800 s (30 min). */
   idleSeconds?: number;

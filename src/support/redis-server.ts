@@ -18,6 +18,11 @@ export interface RedisServerOptions {
   bin?: string;
   /** Extra arguments, appended after the defaults so they can override them. */
   args?: string[];
+  /**
+   * A Redis Cluster node (see redis-cluster.ts): cluster mode on, its state in the private
+   * directory (kept across `restart()`), its cluster bus on a free port of its own.
+   */
+  cluster?: { nodeTimeoutMs: number };
 }
 
 export interface RedisServerHandle {
@@ -79,7 +84,28 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   installExitHook();
   const dir = await mkdtemp(join(tmpdir(), 'sluice-redis-'));
   liveDirs.add(dir);
-  const launch = (port: number): Promise<Proc> => launchReady(bin, port, dir, extraArgs);
+  // A cluster node's bus port: by default its port + 10000, which may be taken or past 65535.
+  let busPort: number | undefined;
+  const clusterArgs = async (): Promise<string[]> => {
+    if (!options.cluster) return [];
+    busPort ??= await findFreePort();
+    return [
+      ...['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'],
+      ...['--cluster-node-timeout', String(options.cluster.nodeTimeoutMs), '--cluster-port', String(busPort)],
+    ];
+  };
+  let launched = false;
+  const launch = async (port: number): Promise<Proc> => {
+    try {
+      const proc = await launchReady(bin, port, dir, [...(await clusterArgs()), ...extraArgs]);
+      launched = true;
+      return proc;
+    } catch (error) {
+      // Before the first start, a bus port that was taken is chosen again; a restart keeps its own.
+      if (!launched) busPort = undefined;
+      throw error;
+    }
+  };
 
   let port: number;
   let proc: Proc;

@@ -1,5 +1,5 @@
 import { MetricsTime, Worker, type Job, type JobJson, type WorkerOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import { PREFIX, bullQueueName, queueKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
 import { MAX_STALLS } from './prepare-request.js';
@@ -26,7 +26,7 @@ class SluiceBullWorker extends Worker {
   readonly #keys: ReturnType<typeof queueKeys>;
   readonly #onFetched: (job: Job) => void;
 
-  constructor(queue: string, processor: JobRunner, redis: Redis, onFetched: (job: Job) => void, options: WorkerOptions) {
+  constructor(queue: string, processor: JobRunner, redis: RedisClient, onFetched: (job: Job) => void, options: WorkerOptions) {
     super(bullQueueName(queue), processor, options);
     this.#keepLocks = defineScript(redis, 'keep-job-locks');
     this.#keys = queueKeys(queue);
@@ -49,7 +49,7 @@ class SluiceBullWorker extends Worker {
   }
 }
 
-export function newBullWorker(queue: string, processor: JobRunner, redis: Redis, options: BullWorkerOptions): Worker {
+export function newBullWorker(queue: string, processor: JobRunner, redis: RedisClient, options: BullWorkerOptions): Worker {
   return new SluiceBullWorker(queue, processor, redis, options.onFetched, {
     connection: redis,
     prefix: PREFIX,

@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { DelayedError, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { AddJobs } from '../queue/add-jobs.js';
 import type { JobEnvelope } from '../queue/job-data.js';
 import { isLaneData, laneEnvelope, LANE_VERSION, type LaneData } from '../queue/lanes.js';
@@ -18,7 +18,7 @@ export const LANE_SPLIT_STALLS = 2;
 const UNKNOWN_LANE_DELAY_MS = 30_000;
 
 export interface LaneRunnerDeps extends UnexpectedFailureDeps {
-  redis: Redis;
+  redis: RedisClient;
   permits: OpPermits;
   /** Runs one operation as the processor runs a single job (processor.ts). */
   runOp: (job: OperationJob, token: string | undefined, signal: AbortSignal | undefined) => Promise<unknown>;

@@ -1,5 +1,5 @@
 import type { Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
 import type { Registry } from 'prom-client';
 import { EMPTY_CONFIG, type SluiceConfig } from '../config/sluice-config.js';
 import { createHttpClient, type HttpClient } from '../http/http-client.js';
@@ -30,7 +30,7 @@ import { createScheduleRunner, type ScheduleRunner } from '../schedules/schedule
 
 export interface SluiceWorkerOptions {
   /** A Redis URL (the worker opens and closes its own client) or a client to borrow (needs `maxRetriesPerRequest: null`). */
-  connection: string | Redis;
+  connection: string | RedisClient;
   logger: Logger;
   /** Queue name. Default `default`. */
   queue?: string;
@@ -199,7 +199,7 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
 
 /** What a worker opens besides the BullMQ worker; `owns…`: whether it closes the client it was given. */
 interface WorkerParts {
-  redis: Redis;
+  redis: RedisClient;
   ownsConnection: boolean;
   http: HttpClient;
   ownsHttp: boolean;

@@ -6,7 +6,7 @@ import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { onTestFinished } from 'vitest';
 import { createLogger } from '../../src/observability/logger.js';
-import type { Redis } from '../../src/redis/connection.js';
+import type { RedisClient } from '../../src/redis/connection.js';
 import { parseApiTokens } from '../../src/server/api-tokens.js';
 import { buildServer, type ServerOptions } from '../../src/server/build-server.js';
 import type { SluiceConfig } from '../../src/config/sluice-config.js';
@@ -32,7 +32,7 @@ export interface ApiServer {
 }
 
 export async function startApiServer(
-  options: { redis: Redis; config: SluiceConfig; queue: string } & Partial<ServerOptions>,
+  options: { redis: RedisClient; config: SluiceConfig; queue: string } & Partial<ServerOptions>,
 ): Promise<ApiServer> {
   const lines: string[] = [];
   const sink = new PassThrough();

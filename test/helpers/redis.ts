@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll } from 'vitest';
 import { startRedisServer, type RedisServerHandle } from '../../src/support/redis-server.js';
-import { closeRedis, createRedisConnection, type Redis } from '../../src/redis/connection.js';
+import { closeRedis, createRedisConnection, type Redis, type RedisClient } from '../../src/redis/connection.js';
 import { createLogger, type Logger } from '../../src/observability/logger.js';
 
 export interface TestRedis {
@@ -20,7 +20,8 @@ export function useRedisServer(): () => TestRedis {
   let state: TestRedis | undefined;
   beforeAll(async () => {
     const server = await startRedisServer();
-    state = { server, url: server.url, client: createRedisConnection(server.url, { name: 'test' }) };
+    // One server (redis://): a Redis, not a Cluster.
+    state = { server, url: server.url, client: createRedisConnection(server.url, { name: 'test' }) as Redis };
   });
   afterAll(async () => {
     if (!state) return;
@@ -62,12 +63,15 @@ export async function waitFor<T>(
  * retry) and its prioritized set (jobs not yet started; see NEW_JOB_PRIORITY).
  */
 /** The operations not started yet (waiting or prioritized), a lane counting each of its operations. */
-export async function queuedOperations(client: Redis, queue: string): Promise<number> {
+export async function queuedOperations(client: RedisClient, queue: string): Promise<number> {
   return (await queuedEnvelopes(client, queue)).length;
 }
 
 /** The data of each operation not started yet (waiting or prioritized): a job's, or each of a lane's (see queue/lanes.ts). */
-export async function queuedEnvelopes(client: Redis, queue: string): Promise<{ op: unknown; opId?: string; idempotencyKey?: string }[]> {
+export async function queuedEnvelopes(
+  client: RedisClient,
+  queue: string,
+): Promise<{ op: unknown; opId?: string; idempotencyKey?: string }[]> {
   const base = `sluice:{${queue}}`;
   const ids = [...(await client.lrange(`${base}:wait`, 0, -1)), ...(await client.zrange(`${base}:prioritized`, 0, -1))];
   const pipeline = client.pipeline();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SluiceError } from '../../src/errors.js';
 import { isRedisUnavailable, outageReason } from '../../src/redis/unavailable.js';
+import { isRedisFailure } from '../../src/redis/redis-errors.js';
 
 const named = (name: string, message: string) => Object.assign(new Error(message), { name });
 const withCode = (code: string) => Object.assign(new Error(`connect ${code} 127.0.0.1:6379`), { code });
@@ -14,6 +15,12 @@ describe('isRedisUnavailable: whether a Redis error may go away by itself', () =
     ['Redis loading its data after a restart', named('ReplyError', 'LOADING Redis is loading the dataset in memory')],
     ['a replica without its master', named('ReplyError', 'MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to no')],
     ['a cluster failing over', named('ReplyError', 'CLUSTERDOWN The cluster is down')],
+    ['a cluster none of whose seeds answers', new Error('None of startup nodes is available')],
+    ['a cluster whose slots cannot be read', named('ClusterAllFailedError', 'Failed to refresh slots cache.')],
+    [
+      'a cluster that moved a slot more often than followed',
+      new Error('Too many Cluster redirections. Last error: Error: Connection is closed.'),
+    ],
     ['a script running too long', named('ReplyError', 'BUSY Redis is busy running a script.')],
     ['the CLI check', new SluiceError('cannot reach Redis at redis://127.0.0.1:9', { code: 'REDIS_UNREACHABLE' })],
   ])('%s: yes', (_what, error) => {
@@ -38,5 +45,22 @@ describe('isRedisUnavailable: whether a Redis error may go away by itself', () =
       'connect ECONNREFUSED 127.0.0.1:9',
     );
     expect(outageReason(new Error('Connection is closed.'))).toBe('Connection is closed.');
+  });
+});
+
+describe('isRedisFailure: whether an error came from Redis or the way to it (a write is tried again)', () => {
+  it.each([
+    ['an error reply', named('ReplyError', 'READONLY You cannot write against a read only replica.')],
+    ['a lost connection', withCode('ECONNRESET')],
+    ['a cluster none of whose seeds answers', new Error('None of startup nodes is available')],
+    ['a cluster whose slots cannot be read', named('ClusterAllFailedError', 'Failed to refresh slots cache.')],
+    ['a cluster that moved a slot more often than followed', new Error('Too many Cluster redirections. Last error: ReplyError: TRYAGAIN')],
+  ])('%s: yes', (_what, error) => {
+    expect(isRedisFailure(error)).toBe(true);
+  });
+
+  it('a refusal of what was asked (BullMQ: a lost lock) or a bug: no', () => {
+    expect(isRedisFailure(new Error('Missing lock for job 1. moveToFinished'))).toBe(false);
+    expect(isRedisFailure(new TypeError('x is undefined'))).toBe(false);
   });
 });

@@ -209,7 +209,7 @@ describe('parseEnv', () => {
   it('reports a bad REDIS_URL and a bad SLUICE_CONCURRENCY together', () => {
     const error = configError(() => parseEnv({ REDIS_URL: 'http://localhost:6379', SLUICE_CONCURRENCY: 'lots' }));
     expect(error.issues).toHaveLength(2);
-    expect(error.issues).toContainEqual({ path: 'REDIS_URL', message: 'expected a redis:// or rediss:// URL' });
+    expect(error.issues).toContainEqual({ path: 'REDIS_URL', message: 'expected a redis://, rediss://, redis+cluster:// or rediss+cluster:// URL' });
     expect(error.issues.find((issue) => issue.path === 'SLUICE_CONCURRENCY')?.message).toMatch(/number/i);
     expect(error.message).toMatch(/^invalid configuration in the environment:/);
   });

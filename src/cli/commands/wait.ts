@@ -1,6 +1,6 @@
 import { UsageError } from '../../errors.js';
 import { createBatches, waitForBatch, type BatchStatus } from '../../outcomes/batches.js';
-import { redactUrl, type Redis } from '../../redis/connection.js';
+import { redactUrl, type RedisClient } from '../../redis/connection.js';
 import { answerWithin, isRedisUnavailable, outageReason } from '../../redis/unavailable.js';
 import { sleep } from '../../support/sleep.js';
 import type { CliContext } from '../context.js';
@@ -47,7 +47,7 @@ function outageNotices(ctx: CliContext, batchId: string, giveUpAt: number) {
 }
 
 /** The CLI's Redis client once it answers, trying until `giveUpAt`; undefined if it never did. */
-async function connect(ctx: CliContext, giveUpAt: number, notices: ReturnType<typeof outageNotices>): Promise<Redis | undefined> {
+async function connect(ctx: CliContext, giveUpAt: number, notices: ReturnType<typeof outageNotices>): Promise<RedisClient | undefined> {
   const since = Date.now();
   for (;;) {
     try {

@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/client.js';
 import { ApiError } from '../api-errors.js';
 import { errorSchema } from '../api-schemas.js';
 import { route, type AnyRoute } from '../route.js';
 
 const READY_TIMEOUT_MS = 1_000;
 
-export function healthRoutes(options: { redis: Redis; metrics?: { contentType: string; render(): Promise<string> } }): AnyRoute[] {
+export function healthRoutes(options: { redis: RedisClient; metrics?: { contentType: string; render(): Promise<string> } }): AnyRoute[] {
   const routes: AnyRoute[] = [
     route({
       method: 'GET',

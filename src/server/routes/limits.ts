@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/client.js';
 import type { LimitsAdmin, LineAfterChange } from '../../limits/limits-admin.js';
 import { parseLimitChange } from '../../limits/limit-change.js';
 import { totalWoken, wakeCircuitWaiters, wakeDeferredJobs } from '../../queue/wake-jobs.js';
@@ -16,7 +16,7 @@ import {
 import { route, type AnyRoute } from '../route.js';
 
 export interface LimitRoutesOptions {
-  redis: Redis;
+  redis: RedisClient;
   limits: LimitsAdmin;
   defaultQueue: string;
 }

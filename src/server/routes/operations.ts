@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/client.js';
 import { z } from 'zod';
 import type { SluiceConfig } from '../../config/sluice-config.js';
 import { operationSchema } from '../../operation/schema.js';
@@ -45,7 +45,7 @@ const tooMany = () =>
 export interface OperationRoutesOptions {
   queues: QueueRegistry;
   /** Borrowed: checks what a key holds before a job is read from it. */
-  redis: Redis;
+  redis: RedisClient;
   config: SluiceConfig;
   /** The largest body accepted, in bytes (JSON and NDJSON alike). */
   bodyLimitBytes: number;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/client.js';
 import type { SluiceConfig } from '../../config/sluice-config.js';
 import { SluiceError } from '../../errors.js';
 import { QUEUE_NAME, QUEUE_NAME_RULE } from '../../redis/keys.js';
@@ -11,7 +11,7 @@ import { route, type AnyRoute } from '../route.js';
 
 export interface ScheduleRoutesOptions {
   /** Borrowed. */
-  redis: Redis;
+  redis: RedisClient;
   config: SluiceConfig;
   defaultQueue: string;
 }

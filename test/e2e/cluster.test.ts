@@ -1,0 +1,296 @@
+/**
+ * sluice on a Redis Cluster: 3 masters and 3 replicas on loopback (support/redis-cluster.ts), the
+ * built CLI, worker processes and the server pointed at it with `redis+cluster://` seeds. The core
+ * path, dead letters and replay, CSV, the server with a read and an admin token, a strict limiter;
+ * then the master holding the queue is killed mid-batch (its replica is promoted), and the queue's
+ * slot is moved to another master mid-batch: every operation still ends once in the batch, none is
+ * missing at the target.
+ */
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { startDemoApiProcess } from '../helpers/demo-api-process.js';
+import { useCli, type CliProcess } from '../helpers/cli-process.js';
+import { uniqueQueue, waitFor } from '../helpers/redis.js';
+import { startTestTarget, type TargetServer } from '../helpers/target-server.js';
+import { jsonl, jsonLines, maxInWindow } from '../helpers/json-lines.js';
+import { startRedisCluster, type RedisClusterHandle } from '../../src/support/redis-cluster.js';
+import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
+import { limiterKeys, queueMetaKey } from '../../src/redis/keys.js';
+import { discoverQueues } from '../../src/queue/discover-queues.js';
+
+let cluster: RedisClusterHandle | undefined;
+beforeAll(async () => {
+  cluster = await startRedisCluster({ masters: 3, replicasPerMaster: 1, nodeTimeoutMs: 2_000 });
+}, 60_000);
+afterAll(async () => {
+  await cluster?.stop();
+});
+// After the cluster's hooks: processes stop before the cluster does.
+const cli = useCli(() => ({ REDIS_URL: cluster!.url }));
+
+const FAST_RETRY = { attempts: 10, baseDelayMs: 10, maxDelayMs: 100 };
+const READER = 'cluster-read-token-0123456789';
+const ADMIN = 'cluster-admin-token-0123456789';
+
+interface ResultLine {
+  id: string;
+  outcome: string;
+  meta?: { n?: number };
+}
+
+/** A counting target the workers may call; closed when the test ends. */
+async function localTarget(): Promise<TargetServer> {
+  const target = await startTestTarget();
+  await cli.allowLocal(target.url);
+  return target;
+}
+
+async function enqueue(queue: string, ops: unknown[], env: Record<string, string> = {}): Promise<string> {
+  const file = await cli.file(`${queue}-${Math.random().toString(36).slice(2)}.jsonl`, jsonl(ops));
+  const result = await cli.run(['enqueue', file, '--json'], { env: { SLUICE_QUEUE: queue, ...env }, timeoutMs: 60_000 });
+  expect(result.code, result.stderr).toBe(0);
+  const summary = JSON.parse(result.stdout) as { batchId: string; enqueued: number };
+  expect(summary.enqueued).toBe(ops.length);
+  return summary.batchId;
+}
+
+async function waitDone(queue: string, batchId: string, timeoutS = 90, env: Record<string, string> = {}) {
+  const result = await cli.run(['wait', batchId, '--timeout', String(timeoutS), '--json'], {
+    env: { SLUICE_QUEUE: queue, ...env },
+    timeoutMs: (timeoutS + 15) * 1_000,
+  });
+  return { code: result.code, status: JSON.parse(result.stdout || '{}') as Record<string, unknown>, stderr: result.stderr };
+}
+
+async function results(queue: string, batchId: string): Promise<ResultLine[]> {
+  const result = await cli.run(['results', batchId], { env: { SLUICE_QUEUE: queue }, timeoutMs: 60_000 });
+  expect(result.code, result.stderr).toBe(0);
+  return jsonLines<ResultLine>(result.stdout);
+}
+
+/** `count` POSTs to `${target.url}/items/<n>`, each with its own key, `meta.n` = n. */
+function posts(target: TargetServer, count: number, prefix: string, more: Record<string, unknown> = {}) {
+  return Array.from({ length: count }, (_, n) => ({
+    method: 'POST',
+    url: `${target.url}/items/${n}`,
+    json: { n },
+    idempotencyKey: `${prefix}-${n}`,
+    meta: { n },
+    retry: FAST_RETRY,
+    ...more,
+  }));
+}
+
+/** Per idempotency key, how many requests the target saw. */
+function requestsPerKey(target: TargetServer, prefix: string): Map<string, number> {
+  const seen = new Map<string, number>();
+  for (const request of target.requests) {
+    const key = String(request.headers['idempotency-key'] ?? '');
+    if (key.startsWith(`${prefix}-`)) seen.set(key, (seen.get(key) ?? 0) + 1);
+  }
+  return seen;
+}
+
+describe('sluice on a Redis Cluster (3 masters, 3 replicas)', () => {
+  it('enqueue → 3 worker processes → wait → results; the queue on one master, the limiter on its own slot', async () => {
+    const target = await localTarget();
+    target.setDefault(() => ({ status: 201, json: { ok: true } }));
+    const queue = uniqueQueue('cluster-core');
+    const batchId = await enqueue(queue, posts(target, 600, 'core'));
+    await cli.startWorkers(3, { concurrency: 20, env: { SLUICE_QUEUE: queue } });
+
+    const done = await waitDone(queue, batchId);
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.status).toMatchObject({ total: 600, succeeded: 600, deadLettered: 0, pending: 0 });
+    const lines = await results(queue, batchId);
+    expect(lines).toHaveLength(600);
+    expect(new Set(lines.map((line) => line.meta?.n)).size).toBe(600);
+    const perKey = requestsPerKey(target, 'core');
+    expect(perKey.size).toBe(600);
+    expect([...perKey.values()].every((count) => count === 1)).toBe(true);
+
+    // Where things live: the queue's keys by its hash tag, the limiter's by its own.
+    const queueMaster = await cluster!.masterOf(queueMetaKey(queue));
+    const limitsMaster = await cluster!.masterOf(limiterKeys.index);
+    console.info(`cluster: queue ${queue} on master :${queueMaster.port}, the limiter on :${limitsMaster.port}`);
+    // Queues are discovered on every master (SCAN walks one node at a time).
+    const client = createRedisConnection(cluster!.url, { name: 'test:cluster' });
+    onTestFinished(() => closeRedis(client));
+    expect(await discoverQueues(client)).toContain(queue);
+  }, 120_000);
+
+  it('dead letters on the cluster: 404s end dead-lettered, replay after the target recovers completes the batch', async () => {
+    const target = await localTarget();
+    let fixed = false;
+    target.setDefault((request) => (request.path.startsWith('/items/1') && !fixed ? { status: 404 } : { status: 200, json: { ok: true } }));
+    const queue = uniqueQueue('cluster-dlq');
+    // /items/1, /items/10 … /items/19: 11 of 40.
+    const batchId = await enqueue(queue, posts(target, 40, 'dlq'));
+    await cli.startWorkers(2, { concurrency: 10, env: { SLUICE_QUEUE: queue } });
+
+    const failed = await waitDone(queue, batchId, 60);
+    expect(failed.code).toBe(1);
+    expect(failed.status).toMatchObject({ total: 40, succeeded: 29, deadLettered: 11, pending: 0 });
+    const listed = await cli.run(['dlq', 'list', '--batch', batchId, '--json'], { env: { SLUICE_QUEUE: queue } });
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(jsonLines(listed.stdout)).toHaveLength(11);
+
+    fixed = true;
+    const replayed = await cli.run(['dlq', 'replay', '--batch', batchId], { env: { SLUICE_QUEUE: queue } });
+    expect(replayed.code, replayed.stderr).toBe(0);
+    expect(replayed.stdout).toContain('replayed 11 dead letters');
+    const done = await waitDone(queue, batchId, 60);
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.status).toMatchObject({ total: 40, succeeded: 40, deadLettered: 0, pending: 0 });
+  }, 120_000);
+
+  it('CSV enqueue with a template, and the server API with a read and an admin token', async () => {
+    const target = await localTarget();
+    target.setDefault(() => ({ status: 200, json: { ok: true } }));
+    const queue = uniqueQueue('cluster-api');
+    const env = { SLUICE_QUEUE: queue, SLUICE_API_TOKENS: `${READER}:read,${ADMIN}:admin` };
+    const template = await cli.file(
+      `${queue}.template.json`,
+      JSON.stringify({ method: 'PUT', url: `${target.url}/contacts/{{id}}`, idempotencyKey: 'contact-{{id}}', json: { name: '{{name}}' } }),
+    );
+    const rows = ['id,name', ...Array.from({ length: 50 }, (_, i) => `${i},"Name, ${i}"`)].join('\n');
+    const csvFile = await cli.file(`${queue}.csv`, `${rows}\n`);
+    const enqueued = await cli.run(['enqueue', csvFile, '--template', template, '--batch', 'csv-rows', '--json'], { env });
+    expect(enqueued.code, enqueued.stderr).toBe(0);
+    expect(JSON.parse(enqueued.stdout)).toMatchObject({ batchId: 'csv-rows', enqueued: 50 });
+    await cli.startWorkers(1, { concurrency: 10, env });
+    const server = cli.spawn(['server', '--port', '0'], { env });
+    const base = String((await server.waitForLog('server listening'))['address']);
+    const call = (path: string, token: string, init: RequestInit = {}) =>
+      fetch(`${base}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, ...(init.headers as Record<string, string>) } });
+
+    // The admin token enqueues over HTTP; the read token may not.
+    const body = JSON.stringify([{ method: 'POST', url: `${target.url}/api/1`, idempotencyKey: 'api-1' }]);
+    const refused = await call('/v1/operations?batch=api-batch', READER, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(refused.status).toBe(403);
+    const accepted = await call('/v1/operations?batch=api-batch', ADMIN, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(accepted.status).toBe(202);
+
+    // The read token follows both batches to their end, and lists the queue (found on its master).
+    await waitFor(
+      async () => {
+        const [csv, api] = await Promise.all(['csv-rows', 'api-batch'].map(async (id) => (await call(`/v1/batches/${id}`, READER)).json()));
+        return (csv as { succeeded?: number }).succeeded === 50 && (api as { succeeded?: number }).succeeded === 1;
+      },
+      { what: 'both batches succeeded, read through the API', timeoutMs: 60_000 },
+    );
+    // The fleet's gauges: one read per queue, each on its own master.
+    const metrics = await (await call('/metrics', READER)).text();
+    expect(metrics).toContain(`sluice_dead_letters_stored{queue="${queue}"} 0`);
+    const csvResults = await cli.run(['results', 'csv-rows', '--format', 'csv'], { env });
+    expect(csvResults.code, csvResults.stderr).toBe(0);
+    expect(csvResults.stdout.trim().split('\n')).toHaveLength(51);
+    expect(new Set(target.requests.filter((request) => request.path.startsWith('/contacts/')).map((request) => request.path)).size).toBe(
+      50,
+    );
+  }, 120_000);
+
+  it('a strict 40/s target behind a 40/s key: 2 workers on the cluster, no 429', async () => {
+    const api = await startDemoApiProcess({ strictLimit: { requestsPerSecond: 40, burst: 4 }, failureRate: 0, rateLimitRate: 0 });
+    onTestFinished(() => api.close());
+    await cli.allowLocal(api.url);
+    const queue = uniqueQueue('cluster-strict');
+    const config = await cli.file(
+      `${queue}.config.json`,
+      JSON.stringify({ limits: { 'cluster-strict': { requestsPerSecond: 40, burst: 4 } }, targets: cli.localTargets() }),
+    );
+    const env = { SLUICE_QUEUE: queue, SLUICE_CONFIG: config };
+    const ops = Array.from({ length: 400 }, (_, row) => ({
+      method: 'POST',
+      url: `${api.url}/records`,
+      json: { row },
+      limitKey: 'cluster-strict',
+      retry: FAST_RETRY,
+    }));
+    const batchId = await enqueue(queue, ops, { SLUICE_CONFIG: config });
+    await cli.startWorkers(2, { concurrency: 20, env });
+    const done = await waitDone(queue, batchId, 60, { SLUICE_CONFIG: config });
+    expect(done.code, done.stderr).toBe(0);
+    const { stats, arrivals } = await api.read();
+    expect(stats.limited).toBe(0);
+    expect(stats.created).toBe(400);
+    expect(maxInWindow(arrivals, 1_000)).toBeLessThanOrEqual(44);
+  }, 120_000);
+
+  it('killing the master that holds the queue mid-batch: its replica is promoted, the batch completes, none missing', async () => {
+    const target = await localTarget();
+    target.setDefault(() => ({ status: 201, json: { ok: true }, delayMs: 2 }));
+    const queue = uniqueQueue('cluster-failover');
+    const batchId = await enqueue(queue, posts(target, 5_000, 'failover'));
+    const master = await cluster!.masterOf(queueMetaKey(queue));
+    const workers: CliProcess[] = await cli.startWorkers(3, { concurrency: 30, env: { SLUICE_QUEUE: queue } });
+    await waitFor(() => requestsPerKey(target, 'failover').size >= 1_000, { what: '1,000 operations sent', timeoutMs: 60_000 });
+    const sentAtKill = requestsPerKey(target, 'failover').size;
+    await master.server.kill();
+    const killedAt = Date.now();
+    await waitFor(async () => (await cluster!.masterOf(queueMetaKey(queue)).catch(() => master)).port !== master.port, {
+      what: 'a replica promoted to serve the queue',
+      timeoutMs: 30_000,
+    });
+    const promoted = await cluster!.masterOf(queueMetaKey(queue));
+
+    const done = await waitDone(queue, batchId, 120);
+    expect(done.code, `${done.stderr}\n${JSON.stringify(done.status)}`).toBe(0);
+    expect(done.status).toMatchObject({ total: 5_000, succeeded: 5_000, deadLettered: 0, pending: 0 });
+    const perKey = requestsPerKey(target, 'failover');
+    const duplicates = [...perKey.values()].reduce((sum, count) => sum + count - 1, 0);
+    console.info(
+      `failover: master :${master.port} killed after ${sentAtKill} of 5,000 were sent; :${promoted.port} promoted; ` +
+        `the batch done ${Math.round((Date.now() - killedAt) / 1_000)} s after the kill; ${duplicates} requests sent again`,
+    );
+    // None missing at the target; the batch's counters agree with its results.
+    expect(perKey.size).toBe(5_000);
+    const lines = await results(queue, batchId);
+    expect(lines).toHaveLength(5_000);
+    expect(lines.every((line) => line.outcome === 'succeeded')).toBe(true);
+    for (const worker of workers) expect(worker.running(), worker.stderr()).toBe(true);
+  }, 240_000);
+
+  it("moving the queue's slot to another master mid-batch: the batch completes, nothing lost", async () => {
+    const target = await localTarget();
+    target.setDefault(() => ({ status: 201, json: { ok: true }, delayMs: 2 }));
+    const queue = uniqueQueue('cluster-reshard');
+    const batchId = await enqueue(queue, posts(target, 3_000, 'reshard'));
+    await cli.startWorkers(2, { concurrency: 30, env: { SLUICE_QUEUE: queue } });
+    await waitFor(() => requestsPerKey(target, 'reshard').size >= 500, { what: '500 operations sent', timeoutMs: 60_000 });
+    const from = await cluster!.masterOf(queueMetaKey(queue));
+    const to = (await cluster!.masters()).find((master) => master.port !== from.port)!;
+    await cluster!.moveSlotOf(queueMetaKey(queue), to);
+    expect((await cluster!.masterOf(queueMetaKey(queue))).port).toBe(to.port);
+
+    const done = await waitDone(queue, batchId, 120);
+    expect(done.code, `${done.stderr}\n${JSON.stringify(done.status)}`).toBe(0);
+    expect(done.status).toMatchObject({ total: 3_000, succeeded: 3_000, deadLettered: 0, pending: 0 });
+    const perKey = requestsPerKey(target, 'reshard');
+    expect(perKey.size).toBe(3_000);
+    const duplicates = [...perKey.values()].reduce((sum, count) => sum + count - 1, 0);
+    console.info(`reshard: slot of ${queue} moved :${from.port} → :${to.port} mid-batch; ${duplicates} requests sent again`);
+    // A move sends nothing twice: no worker died.
+    expect(duplicates).toBe(0);
+  }, 240_000);
+});
+
+describe('a cluster URL that is wrong', () => {
+  it('names what is wrong before connecting, and a cluster that does not answer is unreachable (exit 4)', async () => {
+    const bad = await cli.run(['status', 'x'], { env: { REDIS_URL: 'redis+cluster://127.0.0.1:7000,nohost' } });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('REDIS_URL');
+    expect(bad.stderr).toContain('seed node "nohost": expected HOST:PORT');
+    const down = await cli.run(['status', 'x'], { env: { REDIS_URL: 'redis+cluster://:secret@127.0.0.1:9' } });
+    expect(down.code).toBe(4);
+    expect(down.stderr).toContain('cannot reach Redis at redis+cluster://:***@127.0.0.1:9');
+    expect(down.stderr).not.toContain('secret');
+  });
+});
