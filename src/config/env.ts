@@ -44,6 +44,9 @@ export const envSchema = z.object({
   SLUICE_LANES: z.enum(['on', 'off'], { error: 'expected on or off' }).default('off'),
   /** Operations of one bulk enqueue that travel together as one job at most (queue/lanes.ts). */
   SLUICE_LANE_SIZE: int(1, 5_000).default(100),
+  /** Replicas that must have an enqueue before it is answered (WAIT; see ProducerOptions.replicas): 0, the master alone. */
+  SLUICE_ENQUEUE_REPLICAS: int(0, 16).default(0),
+  SLUICE_ENQUEUE_REPLICAS_TIMEOUT_MS: int(1, 60_000).default(2_000),
   SLUICE_KEEP_COMPLETED_SECONDS: int(0, 365 * 86_400).default(3_600),
   SLUICE_KEEP_FAILED_SECONDS: int(0, 365 * 86_400).default(86_400),
   SLUICE_BATCH_RETENTION_SECONDS: int(60, 365 * 86_400).default(7 * 86_400),

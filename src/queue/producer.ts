@@ -7,11 +7,13 @@ import { closeRedis, createRedisConnection } from '../redis/connection.js';
 import { openBullQueue } from './bull-queue.js';
 import { createBatchBookkeeper } from './batch-bookkeeping.js';
 import { createChunkWriter, type EnqueueResult } from './chunk-writer.js';
+import { replicated, type ReplicaAck } from './replicated.js';
 import { createLineJoin } from '../limits/line-join.js';
 import { configuredSpecs } from '../limits/limit-keys.js';
 import { prepareJob, type Position, type PreparedJob } from './prepare-job.js';
 
 export type { EnqueueResult } from './chunk-writer.js';
+export type { ReplicaAck } from './replicated.js';
 
 export interface ProducerOptions {
   /** A Redis URL (the producer opens and closes its own client) or a client to borrow. */
@@ -32,6 +34,14 @@ export interface ProducerOptions {
    * worker is upgraded. Default false (`SLUICE_LANES`).
    */
   lanes?: boolean;
+  /**
+   * An enqueue is answered only once this many replicas of the Redis that holds the queue have each
+   * chunk (WAIT), within `timeoutMs`; fewer in time fail the enqueue (`REDIS_UNREACHABLE`; the chunk
+   * is written, and a resumable input enqueued again adds nothing twice). For a Redis (or a
+   * cluster's masters) with replicas, where a failover would lose writes not yet replicated.
+   * Default: answered once the master has it (`SLUICE_ENQUEUE_REPLICAS=0`).
+   */
+  replicas?: ReplicaAck;
   /** The most operations in a lane; a key limited to R/s gets lanes of at most R. Default 100 (`SLUICE_LANE_SIZE`). */
   laneSize?: number;
 }
@@ -127,12 +137,16 @@ export function createProducer(options: ProducerOptions): Producer {
     lineJoin,
     ...(laneSize > 1 ? { laneSizeFor: laneSizes(config, laneSize) } : {}),
   });
+  // One WAIT per answer, after its last write: it covers every write before it on the connection.
+  const replicas = options.replicas;
+  const confirm = replicas && replicas.count > 0 ? () => replicated(redis, keys.batchIndex, replicas) : () => Promise.resolve();
   let closing: Promise<void> | undefined;
 
   async function enqueue(operation: unknown, enqueueOptions: EnqueueOptions = {}) {
     const { batchId } = enqueueOptions;
     checkBatchId(batchId);
     const [result] = await writeChunk([prepareJob({ config, keys, batchId, prevalidated: false }, operation, undefined)], batchId);
+    await confirm();
     return { ...result!, batchId };
   }
 
@@ -162,6 +176,7 @@ export function createProducer(options: ProducerOptions): Producer {
           between: () => batches.stillEnqueuing(batchId),
         },
       );
+      await confirm();
     } catch (error) {
       if (error instanceof ValidationError) throw error;
       const { enqueued, duplicates, alreadyEnqueued } = summary;

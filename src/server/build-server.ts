@@ -13,6 +13,7 @@ import { createAuthFailures } from './auth-failures.js';
 import { createSessionStore } from './sessions.js';
 import { openApiDocument } from './openapi.js';
 import { createQueueRegistry } from './queue-registry.js';
+import type { ReplicaAck } from '../queue/producer.js';
 import type { AnyRoute } from './route.js';
 import { NDJSON, isNdjson, operationRoutes } from './routes/operations.js';
 import { batchRoutes } from './routes/batches.js';
@@ -44,6 +45,8 @@ export interface ServerOptions extends Partial<ServerTimeouts> {
   /** Bulk requests write lanes (see ProducerOptions.lanes), of at most `laneSize` operations. */
   lanes?: boolean;
   laneSize?: number;
+  /** An enqueue is answered once this many replicas have it (see ProducerOptions.replicas). */
+  replicas?: ReplicaAck;
   batchRetentionSeconds?: number;
   /** Prometheus text for `/metrics` (read role). Omitted: no `/metrics` route. */
   metrics?: { contentType: string; render(): Promise<string> };
@@ -110,6 +113,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     ...(options.dedupWindowSeconds !== undefined ? { dedupWindowSeconds: options.dedupWindowSeconds } : {}),
     ...(options.lanes !== undefined ? { lanes: options.lanes } : {}),
     ...(options.laneSize !== undefined ? { laneSize: options.laneSize } : {}),
+    ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
     ...(options.batchRetentionSeconds !== undefined ? { batchRetentionSeconds: options.batchRetentionSeconds } : {}),
   });
   app.addHook('onClose', () => queues.close());

@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import type { RedisClient } from '../redis/client.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { createBatches, type Batches } from '../outcomes/batches.js';
-import { createProducer, type Producer } from '../queue/producer.js';
+import { createProducer, type Producer, type ReplicaAck } from '../queue/producer.js';
 import { createDeadLetterStore, type DeadLetterStore } from '../outcomes/dead-letter-store.js';
 import { queueExists } from '../queue/discover-queues.js';
 import { ApiError, notFound } from './api-errors.js';
@@ -25,6 +25,7 @@ export interface QueueRegistryOptions {
   dedupWindowSeconds?: number;
   lanes?: boolean;
   laneSize?: number;
+  replicas?: ReplicaAck;
   batchRetentionSeconds?: number;
   /** The queue used when a request names none: always readable, even before anything was enqueued. */
   defaultQueue: string;
@@ -73,6 +74,7 @@ export function createQueueRegistry(options: QueueRegistryOptions): QueueRegistr
         ...(options.dedupWindowSeconds !== undefined ? { dedupWindowSeconds: options.dedupWindowSeconds } : {}),
         ...(options.lanes !== undefined ? { lanes: options.lanes } : {}),
         ...(options.laneSize !== undefined ? { laneSize: options.laneSize } : {}),
+        ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
         ...(options.batchRetentionSeconds !== undefined ? { batchRetentionSeconds: options.batchRetentionSeconds } : {}),
       }),
       queue: openBullQueue(redis, name),

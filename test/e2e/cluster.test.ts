@@ -16,6 +16,8 @@ import { startRedisCluster, type RedisClusterHandle } from '../../src/support/re
 import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
 import { limiterKeys, queueMetaKey } from '../../src/redis/keys.js';
 import { discoverQueues } from '../../src/queue/discover-queues.js';
+import { createProducer } from '../../src/queue/producer.js';
+import { parseSluiceConfig } from '../../src/config/sluice-config.js';
 
 let cluster: RedisClusterHandle | undefined;
 beforeAll(async () => {
@@ -117,6 +119,43 @@ describe('sluice on a Redis Cluster (3 masters, 3 replicas)', () => {
     onTestFinished(() => closeRedis(client));
     expect(await discoverQueues(client)).toContain(queue);
   }, 120_000);
+
+  it('an enqueue answered once a replica has it (SLUICE_ENQUEUE_REPLICAS=1): what the WAIT costs', async () => {
+    const config = parseSluiceConfig({ allowedHosts: ['api.example.com'] });
+    const ops = Array.from({ length: 5_000 }, (_, n) => ({ method: 'POST', url: `https://api.example.com/items/${n}`, json: { n } }));
+    const timed = async (replicas: number) => {
+      const producer = createProducer({
+        connection: cluster!.url,
+        queue: uniqueQueue('cluster-wait'),
+        config,
+        replicas: { count: replicas, timeoutMs: 5_000 },
+      });
+      try {
+        await producer.enqueueMany(ops.slice(0, 500), { collectResults: false });
+        const started = performance.now();
+        const summary = await producer.enqueueMany(ops, { collectResults: false });
+        expect(summary.enqueued).toBe(5_000);
+        return performance.now() - started;
+      } finally {
+        await producer.close();
+      }
+    };
+    const [plain, waited] = [await timed(0), await timed(1)];
+    console.info(
+      `cluster enqueue of 5,000: ${Math.round(plain)} ms answered by the master, ${Math.round(waited)} ms once a replica has it`,
+    );
+    // Two replicas wanted, one each master has: refused in time, saying so.
+    const wanting = createProducer({
+      connection: cluster!.url,
+      queue: uniqueQueue('cluster-wait'),
+      config,
+      replicas: { count: 2, timeoutMs: 200 },
+    });
+    onTestFinished(() => wanting.close());
+    await expect(wanting.enqueueMany(ops.slice(0, 10))).rejects.toMatchObject({
+      cause: { message: expect.stringContaining('Redis did not confirm the operations on 2 replicas within 200 ms (1 did)') },
+    });
+  }, 60_000);
 
   it('dead letters on the cluster: 404s end dead-lettered, replay after the target recovers completes the batch', async () => {
     const target = await localTarget();
@@ -228,7 +267,8 @@ describe('sluice on a Redis Cluster (3 masters, 3 replicas)', () => {
     const target = await localTarget();
     target.setDefault(() => ({ status: 201, json: { ok: true }, delayMs: 2 }));
     const queue = uniqueQueue('cluster-failover');
-    const batchId = await enqueue(queue, posts(target, 5_000, 'failover'));
+    // Answered once a replica has it: the kill below cannot lose what was enqueued.
+    const batchId = await enqueue(queue, posts(target, 5_000, 'failover'), { SLUICE_ENQUEUE_REPLICAS: '1' });
     const master = await cluster!.masterOf(queueMetaKey(queue));
     const workers: CliProcess[] = await cli.startWorkers(3, { concurrency: 30, env: { SLUICE_QUEUE: queue } });
     await waitFor(() => requestsPerKey(target, 'failover').size >= 1_000, { what: '1,000 operations sent', timeoutMs: 60_000 });

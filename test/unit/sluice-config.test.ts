@@ -161,6 +161,8 @@ describe('parseEnv', () => {
       SLUICE_DEDUP_WINDOW_SECONDS: 86_400,
       SLUICE_LANES: 'off',
       SLUICE_LANE_SIZE: 100,
+      SLUICE_ENQUEUE_REPLICAS: 0,
+      SLUICE_ENQUEUE_REPLICAS_TIMEOUT_MS: 2_000,
       SLUICE_KEEP_COMPLETED_SECONDS: 3_600,
       SLUICE_KEEP_FAILED_SECONDS: 86_400,
       SLUICE_BATCH_RETENTION_SECONDS: 7 * 86_400,
@@ -209,7 +211,10 @@ describe('parseEnv', () => {
   it('reports a bad REDIS_URL and a bad SLUICE_CONCURRENCY together', () => {
     const error = configError(() => parseEnv({ REDIS_URL: 'http://localhost:6379', SLUICE_CONCURRENCY: 'lots' }));
     expect(error.issues).toHaveLength(2);
-    expect(error.issues).toContainEqual({ path: 'REDIS_URL', message: 'expected a redis://, rediss://, redis+cluster:// or rediss+cluster:// URL' });
+    expect(error.issues).toContainEqual({
+      path: 'REDIS_URL',
+      message: 'expected a redis://, rediss://, redis+cluster:// or rediss+cluster:// URL',
+    });
     expect(error.issues.find((issue) => issue.path === 'SLUICE_CONCURRENCY')?.message).toMatch(/number/i);
     expect(error.message).toMatch(/^invalid configuration in the environment:/);
   });

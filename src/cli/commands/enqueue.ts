@@ -120,6 +120,7 @@ async function enqueueValid(ctx: CliContext, input: ValidInput): Promise<number>
     batchRetentionSeconds: ctx.env.SLUICE_BATCH_RETENTION_SECONDS,
     lanes: ctx.env.SLUICE_LANES === 'on',
     laneSize: ctx.env.SLUICE_LANE_SIZE,
+    replicas: { count: ctx.env.SLUICE_ENQUEUE_REPLICAS, timeoutMs: ctx.env.SLUICE_ENQUEUE_REPLICAS_TIMEOUT_MS },
   });
   const progress = createProgress(io, { label: 'enqueue', total: scan.valid, quiet: Boolean(options.json) });
   // Each operation's line, taken out as the producer prepares it (right after it is read), so the

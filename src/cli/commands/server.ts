@@ -63,6 +63,7 @@ export async function serverCommand(ctx: CliContext, options: ServerCommandOptio
       dedupWindowSeconds: env.SLUICE_DEDUP_WINDOW_SECONDS,
       lanes: env.SLUICE_LANES === 'on',
       laneSize: env.SLUICE_LANE_SIZE,
+      replicas: { count: env.SLUICE_ENQUEUE_REPLICAS, timeoutMs: env.SLUICE_ENQUEUE_REPLICAS_TIMEOUT_MS },
       batchRetentionSeconds: env.SLUICE_BATCH_RETENTION_SECONDS,
       version: packageVersion(),
       metrics,
