@@ -1,10 +1,11 @@
 /**
- * The deployment files — Dockerfile, .dockerignore, docker-compose.yml, the example config, and the
- * package itself (LICENSE, engines, scripts, a production-only install) — are
- * checked against the code they run, without Docker: the commands are real `sluice` subcommands, the
- * variables are ones sluice reads (with values its schema accepts), the stop periods outlast the
- * worker's shutdown deadline, the health checks hit real routes and fail when they should, and the
- * image ships what `npm pack` ships with the dependencies `dist/` imports. Needs `npm run build`.
+ * The deployment files — Dockerfile, .dockerignore, docker-compose.yml, docker-compose.cluster.yml,
+ * the example config, and the package itself (LICENSE, engines, scripts, a production-only install) —
+ * are checked against the code they run, without Docker: the commands are real `sluice` subcommands,
+ * the variables are ones sluice reads (with values its schema accepts), REDIS_URL names the Redis
+ * services of its file, the stop periods outlast the worker's shutdown deadline, the health checks
+ * hit real routes and fail when they should, and the image ships what `npm pack` ships with the
+ * dependencies `dist/` imports. Needs `npm run build`.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -14,11 +15,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import semver from 'semver';
-import { parse } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { envSchema, parseEnv } from '../../src/config/env.js';
 import { parseSluiceConfig } from '../../src/config/sluice-config.js';
+import { parseRedisUrl, type ClusterSeed } from '../../src/redis/redis-url.js';
 import { packageRoot } from '../../src/support/package-root.js';
+import {
+  environmentOf,
+  interpolate,
+  isOneShot,
+  loadCompose,
+  redisServers,
+  type ComposeFile,
+  type ComposeService,
+} from '../helpers/compose-file.js';
 import { startTestTarget } from '../helpers/target-server.js';
 
 const run = promisify(execFile);
@@ -35,24 +45,16 @@ const pkg = JSON.parse(read('package.json')) as {
 };
 
 // ---------------------------------------------------------------------------------------------
-// docker-compose.yml
+// docker-compose.yml and docker-compose.cluster.yml
 
-interface ComposeService {
-  image?: string;
-  build?: unknown;
-  command?: string[];
-  environment?: Record<string, string | number | boolean>;
-  ports?: string[];
-  volumes?: string[];
-  depends_on?: Record<string, { condition?: string }>;
-  healthcheck?: { test: string[]; interval?: string; timeout?: string; start_period?: string };
-  stop_grace_period?: string;
-  container_name?: string;
-  init?: boolean;
-}
-
-const compose = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, ComposeService> };
-const { redis, worker, server } = compose.services as Record<'redis' | 'worker' | 'server', ComposeService>;
+const compose = loadCompose('docker-compose.yml');
+const { redis, worker } = compose.services as Record<'redis' | 'worker', ComposeService>;
+const cluster = loadCompose('docker-compose.cluster.yml');
+const COMPOSE_FILES: [string, ComposeFile][] = [
+  ['docker-compose.yml', compose],
+  ['docker-compose.cluster.yml', cluster],
+];
+const sluiceServices = (file: ComposeFile) => file.services as Record<'worker' | 'server', ComposeService>;
 
 /** A child process's outcome, never a rejection: the slow ones start together in beforeAll. */
 type Outcome = { ok: true; stdout: string } | { ok: false; error: Error };
@@ -66,31 +68,21 @@ function stdoutOf(outcome: Outcome): string {
   return outcome.stdout;
 }
 
-const SUBCOMMANDS = [worker.command?.[0], server.command?.[0]];
+/** Every command the compose files run with the sluice image. */
+const SUBCOMMANDS = [
+  ...new Set(
+    COMPOSE_FILES.flatMap(([, file]) => [file.services['worker'], file.services['server']].map((service) => String(service?.command?.[0]))),
+  ),
+];
 let helps: Promise<Outcome[]>;
 let packList: Promise<Outcome>;
 beforeAll(() => {
   // `sluice <command> --help` fails (or prints the top-level help) when the subcommand does not exist.
   helps = Promise.all(
-    SUBCOMMANDS.map((command) =>
-      settle(run(process.execPath, [join(ROOT, 'bin', 'sluice.js'), String(command), '--help'], { timeout: 15_000 })),
-    ),
+    SUBCOMMANDS.map((command) => settle(run(process.execPath, [join(ROOT, 'bin', 'sluice.js'), command, '--help'], { timeout: 15_000 }))),
   );
   packList = settle(run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, timeout: 20_000 }));
 });
-
-/** Compose's interpolation with nothing set: `${X:-d}` → d, `${X:?msg}` → a placeholder, `${X}` → ''. */
-function interpolate(value: string): string {
-  const out = value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?([-?])([^}]*))?\}/g, (_, name: string, op?: string, arg?: string) =>
-    op === '-' ? (arg ?? '') : op === '?' ? `<${name} is required>` : '',
-  );
-  if (/\$(?!\$)/.test(out.replaceAll('$$', ''))) throw new Error(`unexpected $ left after interpolation: ${value}`);
-  return out;
-}
-
-function environmentOf(service: ComposeService): Record<string, string> {
-  return Object.fromEntries(Object.entries(service.environment ?? {}).map(([name, value]) => [name, interpolate(String(value))]));
-}
 
 /** A compose duration (`45s`, `1m30s`, `1h`, `500ms`) in milliseconds. */
 function durationMs(text: string): number {
@@ -107,27 +99,46 @@ function flag(command: readonly string[], name: string): string | undefined {
   return index === -1 ? undefined : command[index + 1];
 }
 
+/** `redis-server --a x --b y` as [['--a', 'x'], ['--b', 'y']], interpolated. */
+function redisFlags(service: ComposeService): [string, string][] {
+  const [program, ...rest] = (service.command ?? []).map(interpolate);
+  expect(program).toBe('redis-server');
+  expect(rest.length % 2, 'every redis-server flag has a value').toBe(0);
+  return rest.flatMap((item, index) => (index % 2 === 0 ? [[item, rest[index + 1]!] as [string, string]] : []));
+}
+
+/** The port a redis-server service listens on in its container. */
+const redisPort = (service: ComposeService) => Number(flag(service.command ?? [], '--port') ?? 6379);
+
+/** The servers REDIS_URL names: a cluster's seeds, or its one host. */
+function redisUrlServers(url: string): ClusterSeed[] {
+  const target = parseRedisUrl(url);
+  if (target.cluster) return target.seeds;
+  const { hostname, port } = new URL(url);
+  return [{ host: hostname, port: Number(port || 6379) }];
+}
+
+/** The redis-server services `name` waits to be healthy for: itself, or through a one-shot service it waits for. */
+function redisWaitedFor(file: ComposeFile, name: string): string[] {
+  return Object.entries(file.services[name]?.depends_on ?? {}).flatMap(([dependency, { condition }]) => {
+    const service = file.services[dependency];
+    expect(service, `${name} depends on ${dependency}, which is not a service`).toBeDefined();
+    if (service!.command?.[0] === 'redis-server') return condition === 'service_healthy' ? [dependency] : [];
+    return isOneShot(service!) && condition === 'service_completed_successfully' ? redisWaitedFor(file, dependency) : [];
+  });
+}
+
 /** Variables the server reads besides the environment schema (src/server, the `server` command). */
 const SERVER_VARIABLES = ['SLUICE_API_TOKENS', 'SLUICE_SERVER_HOST', 'SLUICE_SERVER_PORT'];
 
-describe('docker-compose.yml', () => {
-  it('runs Redis 7 pinned to a minor, with AOF fsynced every second, noeviction, a maxmemory, a volume and a ping health check', () => {
-    // `redis:7` or `redis:latest` would move to a new minor at the next pull, under the data.
-    expect(redis.image).toMatch(/^redis:7\.\d+$/);
-    const command = (redis.command ?? []).map(interpolate);
-    expect(command[0]).toBe('redis-server');
-    expect(flag(command, '--appendonly')).toBe('yes');
-    expect(flag(command, '--appendfsync')).toBe('everysec');
-    expect(flag(command, '--maxmemory-policy')).toBe('noeviction');
-    expect(flag(command, '--maxmemory')).toMatch(/^\d+(b|kb|mb|gb)?$/i);
-    expect(redis.volumes?.some((volume) => volume.endsWith(':/data'))).toBe(true);
-    expect(redis.healthcheck?.test).toEqual(['CMD', 'redis-cli', 'ping']);
-  });
+describe.each(COMPOSE_FILES)('%s', (file, { services }) => {
+  const { worker, server } = sluiceServices({ services });
 
-  it("gives every service a stop period longer than the worker's shutdown deadline, with margin", () => {
+  it("gives every service that keeps running a stop period longer than the worker's shutdown deadline, with margin", () => {
     const deadline = parseEnv(environmentOf(worker)).SLUICE_SHUTDOWN_TIMEOUT_MS;
     expect(environmentOf(worker)['SLUICE_SHUTDOWN_TIMEOUT_MS'], 'the worker sets its deadline explicitly').toBeDefined();
-    for (const [name, service] of Object.entries(compose.services)) {
+    for (const [name, service] of Object.entries(services)) {
+      if (isOneShot(service)) continue;
       expect(service.stop_grace_period, `${name}.stop_grace_period`).toBeDefined();
       // The worker exits within ~2 s of its deadline (measured with five requests hanging); 5 s is the floor.
       expect(durationMs(service.stop_grace_period!), `${name}.stop_grace_period`).toBeGreaterThanOrEqual(deadline + 5_000);
@@ -135,29 +146,34 @@ describe('docker-compose.yml', () => {
   });
 
   it('builds one image, once: the worker builds and tags it, the server runs the same tag', () => {
-    const built = Object.entries(compose.services).filter(([, service]) => service.build !== undefined);
+    const built = Object.entries(services).filter(([, service]) => service.build !== undefined);
     expect(built.map(([name]) => name)).toEqual(['worker']);
     expect(worker.image).toMatch(/^sluice:\$\{SLUICE_VERSION:-[a-z0-9][a-z0-9._-]*\}$/);
     expect(server.image).toBe(worker.image);
     // Never pulled: the tag names a local build, not a registry image.
-    expect((worker as { pull_policy?: string }).pull_policy).toBe('build');
+    expect(worker.pull_policy).toBe('build');
   });
 
-  it('lets the worker scale: no fixed name, no published ports, waits for a healthy Redis', () => {
+  it('lets the worker scale: no fixed name, no published ports; the worker and the server wait for every Redis to be healthy', () => {
     expect(worker.container_name).toBeUndefined();
     expect(worker.ports).toBeUndefined();
-    expect(worker.depends_on?.['redis']?.condition).toBe('service_healthy');
-    expect(server.depends_on?.['redis']?.condition).toBe('service_healthy');
+    const redisNames = Object.keys(redisServers({ services })).sort();
+    expect(redisNames.length).toBeGreaterThan(0);
+    for (const name of ['worker', 'server']) expect(redisWaitedFor({ services }, name).sort(), name).toEqual(redisNames);
   });
 
-  it('sets only variables sluice reads, with values its environment schema accepts', () => {
+  it('sets only variables sluice reads, with values its environment schema accepts; REDIS_URL names Redis services of this file', () => {
     const known = new Set([...Object.keys(envSchema.shape), ...SERVER_VARIABLES]);
+    const redis = redisServers({ services });
     for (const [name, service] of Object.entries({ worker, server })) {
       const env = environmentOf(service);
       for (const variable of Object.keys(env))
         expect(known.has(variable), `${name}: ${variable} is not a variable sluice reads`).toBe(true);
       expect(() => parseEnv(env), name).not.toThrow();
-      expect(env['REDIS_URL'], name).toBe('redis://redis:6379');
+      const named = redisUrlServers(env['REDIS_URL']!);
+      // Every Redis of the file is named (a cluster's seeds: all of them, so that any one may be down).
+      expect(named.map(({ host }) => host).sort(), name).toEqual(Object.keys(redis).sort());
+      for (const { host, port } of named) expect(port, `${name}: ${host}'s port`).toBe(redisPort(redis[host]!));
     }
   });
 
@@ -180,16 +196,17 @@ describe('docker-compose.yml', () => {
     const port = env['SLUICE_SERVER_PORT'];
     expect(server.ports?.some((mapping) => interpolate(mapping).endsWith(`:${port}`))).toBe(true);
     expect(String(server.environment?.['SLUICE_API_TOKENS'])).toMatch(/^\$\{SLUICE_API_TOKENS:\?[^}]+\}$/);
+    expect(String(server.environment?.['SLUICE_API_TOKENS'])).toContain(file);
   });
 
   it('runs real sluice subcommands', async () => {
-    expect(SUBCOMMANDS).toEqual(['worker', 'server']);
+    expect([worker.command, server.command]).toEqual([['worker'], ['server']]);
     const outcomes = await helps;
     SUBCOMMANDS.forEach((command, index) => expect(stdoutOf(outcomes[index]!)).toContain(`Usage: sluice ${command}`));
   });
 
   it('health-checks the server on routes the server has', () => {
-    const script = serverHealthScript();
+    const script = serverHealthScript(server);
     expect(script).toContain("'/readyz'");
     const sources = readdirSync(join(ROOT, 'src', 'server'), { recursive: true, encoding: 'utf8' })
       .filter((file) => file.endsWith('.ts'))
@@ -200,7 +217,7 @@ describe('docker-compose.yml', () => {
   });
 
   it("the server's health check passes on 200 and fails on 503 or no answer", async () => {
-    const script = serverHealthScript();
+    const script = serverHealthScript(server);
     const check = async (port: number) =>
       run(process.execPath, ['-e', script], { env: { ...process.env, SLUICE_SERVER_PORT: String(port) }, timeout: 10_000 }).then(
         () => 0,
@@ -220,13 +237,145 @@ describe('docker-compose.yml', () => {
 });
 
 /** The server's health check: `CMD node -e <script>`, with nothing compose would interpolate. */
-function serverHealthScript(): string {
+function serverHealthScript(server: ComposeService): string {
   const test = server.healthcheck?.test ?? [];
   expect(test.slice(0, 3)).toEqual(['CMD', 'node', '-e']);
   const script = test[3]!;
   expect(script).not.toContain('$');
   return script;
 }
+
+describe('docker-compose.yml: Redis', () => {
+  it('runs Redis 7 pinned to a minor, with AOF fsynced every second, noeviction, a maxmemory, a volume and a ping health check', () => {
+    // `redis:7` or `redis:latest` would move to a new minor at the next pull, under the data.
+    expect(redis.image).toMatch(/^redis:7\.\d+$/);
+    const command = (redis.command ?? []).map(interpolate);
+    expect(command[0]).toBe('redis-server');
+    expect(flag(command, '--appendonly')).toBe('yes');
+    expect(flag(command, '--appendfsync')).toBe('everysec');
+    expect(flag(command, '--maxmemory-policy')).toBe('noeviction');
+    expect(flag(command, '--maxmemory')).toMatch(/^\d+(b|kb|mb|gb)?$/i);
+    expect(redis.volumes?.some((volume) => volume.endsWith(':/data'))).toBe(true);
+    expect(redis.healthcheck?.test).toEqual(['CMD', 'redis-cli', 'ping']);
+    expect(environmentOf(worker)['REDIS_URL']).toBe('redis://redis:6379');
+  });
+});
+
+/** An IPv4 address as a number. */
+function ipv4(address: string): number {
+  const parts = address.split('.').map(Number);
+  expect(parts.length === 4 && parts.every((part) => Number.isInteger(part) && part >= 0 && part <= 255), address).toBe(true);
+  return parts.reduce((value, part) => value * 256 + part, 0);
+}
+function inCidr(address: string, cidr: string): boolean {
+  const [base, bits] = cidr.split('/');
+  const size = 2 ** (32 - Number(bits));
+  return Math.floor(ipv4(address) / size) === Math.floor(ipv4(base!) / size);
+}
+
+describe('docker-compose.cluster.yml: the Redis Cluster', () => {
+  const nodes = Object.entries(redisServers(cluster));
+  const nodeNames = nodes.map(([name]) => name);
+  const [initName, init] = Object.entries(cluster.services).find(([, service]) => isOneShot(service)) ?? [];
+  const initScript = () => {
+    expect(init?.command?.slice(0, 2)).toEqual(['sh', '-c']);
+    return interpolate(init!.command![2]!);
+  };
+  const addressOf = (service: ComposeService) => interpolate(service.networks?.['default']?.ipv4_address ?? '');
+
+  it("runs six nodes of docker-compose.yml's Redis image, with its Redis settings, in cluster mode with a short node timeout", () => {
+    expect(nodeNames).toEqual(['redis-1', 'redis-2', 'redis-3', 'redis-4', 'redis-5', 'redis-6']);
+    const single = new Map(redisFlags(redis));
+    const volumes = new Set<string>();
+    for (const [name, node] of nodes) {
+      expect(node.image, name).toBe(redis.image);
+      const flags = new Map(redisFlags(node));
+      // AOF everysec, maxmemory, noeviction: whatever docker-compose.yml's Redis runs with, each node does.
+      for (const [option, value] of single) expect(flags.get(option), `${name} ${option}`).toBe(value);
+      expect(flags.get('--maxmemory-policy'), name).toBe('noeviction');
+      expect(flags.get('--appendonly'), name).toBe('yes');
+      expect(flags.get('--cluster-enabled'), name).toBe('yes');
+      // Relative: in the working directory, /data, which is the node's volume, so a restarted node rejoins as itself.
+      expect(flags.get('--cluster-config-file'), name).toMatch(/^[\w.-]+$/);
+      // Shorter than Redis's default (15 s), so a failover takes seconds; long enough not to fail over on a pause.
+      expect(Number(flags.get('--cluster-node-timeout')), name).toBeGreaterThanOrEqual(1_000);
+      expect(Number(flags.get('--cluster-node-timeout')), name).toBeLessThan(15_000);
+      const data = node.volumes?.find((volume) => volume.endsWith(':/data'));
+      expect(data, `${name}: a volume on /data`).toBeDefined();
+      volumes.add(data!);
+      expect(node.healthcheck?.test, name).toEqual(['CMD', 'redis-cli', 'ping']);
+      expect(node.restart, name).toBe('unless-stopped');
+    }
+    expect(volumes.size, 'a volume of its own for each node').toBe(nodes.length);
+  });
+
+  it('forms the cluster from exactly those nodes, with one replica each (3 masters), once, after they are healthy', () => {
+    expect(initName).toBe('redis-cluster-init');
+    expect(init!.image).toBe(redis.image);
+    expect(Object.keys(init!.depends_on ?? {})).toEqual(nodeNames);
+    for (const dependency of Object.values(init!.depends_on ?? {})) expect(dependency.condition).toBe('service_healthy');
+    const script = initScript();
+    const listed = /^nodes="([^"]*)"$/m.exec(script)?.[1]?.split(' ');
+    expect(listed).toEqual(nodes.map(([name, node]) => `${name}:${redisPort(node)}`));
+    expect(script).toContain('redis-cli --cluster create $addresses --cluster-replicas 1 --cluster-yes');
+    expect(nodes.length / (1 + 1), 'masters').toBe(3);
+    // Skipped on a later `up`: create refuses nodes that already know others, and the init would fail.
+    expect(script).toMatch(/cluster_slots_assigned:16384.*\n\s*echo "the cluster is formed already"\n\s*else\n/);
+    // test/integration/compose-cluster-init.test.ts runs this script against six local nodes.
+  });
+
+  it("gives each node a fixed address on the project's network, outside the range Docker hands to other containers", () => {
+    const [ipam] = cluster.networks?.['default']?.ipam?.config ?? [];
+    const subnet = interpolate(ipam?.subnet ?? '');
+    const range = interpolate(ipam?.ip_range ?? '');
+    expect(subnet).toMatch(/^[\d.]+\/24$/);
+    expect(inCidr(range.split('/')[0]!, subnet), `${range} in ${subnet}`).toBe(true);
+    const addresses = nodes.map(([, node]) => addressOf(node));
+    expect(new Set(addresses).size).toBe(nodes.length);
+    for (const address of addresses) {
+      expect(inCidr(address, subnet), `${address} in ${subnet}`).toBe(true);
+      expect(inCidr(address, range), `${address} outside ${range}`).toBe(false);
+    }
+    // The other services are on that network only (the default), with addresses Docker hands out.
+    for (const [name, service] of Object.entries(cluster.services))
+      if (!nodeNames.includes(name)) expect(service.networks, name).toBeUndefined();
+  });
+
+  it('publishes each node on loopback, and the natMap its comment shows maps every advertised address to that port', () => {
+    const published = nodes.map(([name, node]) => {
+      const [mapping, ...more] = node.ports ?? [];
+      expect(more, name).toEqual([]);
+      const [host, port, target] = interpolate(mapping ?? '').split(':');
+      expect(host, `${name}: loopback only (no password)`).toBe('127.0.0.1');
+      expect(Number(target), name).toBe(redisPort(node));
+      return { host: host!, port: Number(port) };
+    });
+    expect(new Set(published.map(({ port }) => port)).size).toBe(nodes.length);
+    const url = /^# +REDIS_URL='([^']+)'$/m.exec(read('docker-compose.cluster.yml'))?.[1];
+    expect(url).toBeDefined();
+    expect(() => parseEnv({ REDIS_URL: url })).not.toThrow();
+    const target = parseRedisUrl(url!);
+    if (!target.cluster) throw new Error(`${url!} is not a cluster URL`);
+    expect(target.natMap).toEqual(
+      Object.fromEntries(nodes.map(([, node], index) => [`${addressOf(node)}:${redisPort(node)}`, published[index]])),
+    );
+    for (const seed of target.seeds) expect(published).toContainEqual(seed);
+  });
+
+  it('keeps the worker and the server as docker-compose.yml has them, but for REDIS_URL and what they wait for', () => {
+    const comparable = (service: ComposeService) => {
+      const { depends_on: _waits, environment, ...rest } = service;
+      const { REDIS_URL: _url, SLUICE_API_TOKENS: _tokens, ...env } = environment ?? {};
+      return { ...rest, environment: env };
+    };
+    for (const name of ['worker', 'server'] as const)
+      expect(comparable(sluiceServices(cluster)[name]), name).toEqual(comparable(sluiceServices(compose)[name]));
+  });
+
+  it("runs as a project of its own, which never adopts docker-compose.yml's containers", () => {
+    expect(cluster.name).toMatch(/^[a-z0-9][a-z0-9_-]*$/);
+  });
+});
 
 // ---------------------------------------------------------------------------------------------
 // Dockerfile and .dockerignore
