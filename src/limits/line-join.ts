@@ -19,7 +19,20 @@ export interface Joiner {
  * turn comes, rather than fetched, queued and fetched again. Keys the producer's config gives no
  * rate join nothing here: their jobs take their place when a worker first runs them.
  */
-export type LineJoin = (jobs: readonly Joiner[]) => Promise<number[]>;
+export type LineJoin = (jobs: readonly Joiner[]) => Promise<JoinedLines>;
+
+/** Per job: how long to delay it, and the keys whose lines it took a new ticket in (see LineLeave). */
+export interface JoinedLines {
+  delays: number[];
+  took: string[][];
+}
+
+/**
+ * Jobs that joined lines at enqueue but were not added (a duplicate, or there already from an
+ * earlier run of the same input) give back the tickets they took (redis/lua/line-leave.lua): a
+ * ticket nobody will use would hold everyone behind it until free slots closed the gap one by one.
+ */
+export type LineLeave = (jobs: readonly Joiner[]) => Promise<void>;
 
 export function createLineJoin(redis: RedisClient, config: SluiceConfig, maxInSlotWaitMs = DEFAULT_MAX_IN_SLOT_WAIT_MS): LineJoin {
   const join = defineScript(redis, 'line-join');
@@ -29,7 +42,7 @@ export function createLineJoin(redis: RedisClient, config: SluiceConfig, maxInSl
   return async (jobs) => {
     const keyIndex = new Map<string, number>();
     for (const job of jobs) for (const key of job.keys) if (isRated(key) && !keyIndex.has(key)) keyIndex.set(key, keyIndex.size + 1);
-    if (keyIndex.size === 0) return jobs.map(() => 0);
+    if (keyIndex.size === 0) return { delays: jobs.map(() => 0), took: jobs.map(() => []) };
     const keys = [...keyIndex.keys()];
     const scriptKeys = [
       limiterKeys.index,
@@ -53,14 +66,32 @@ export function createLineJoin(redis: RedisClient, config: SluiceConfig, maxInSl
     }));
     let at = 4 * keys.length;
     const now = Date.now();
-    return jobs.map((job) => {
+    const took: string[][] = [];
+    const delays = jobs.map((job) => {
       let delay = 0;
+      const taken: string[] = [];
       for (const key of job.keys.filter(isRated)) {
         const line = lines[keyIndex.get(key)! - 1]!;
         const position = reply[at++]!;
+        if (reply[at++] === 1) taken.push(key);
         if (line.placed) delay = Math.max(delay, enqueueDelayMs({ ...line, position }, maxInSlotWaitMs, now));
       }
+      took.push(taken);
       return delay;
     });
+    return { delays, took };
+  };
+}
+
+export function createLineLeave(redis: RedisClient): LineLeave {
+  const leave = defineScript(redis, 'line-leave');
+  return async (jobs) => {
+    const byKey = new Map<string, string[]>();
+    for (const job of jobs) for (const key of job.keys) byKey.set(key, [...(byKey.get(key) ?? []), job.holder]);
+    if (byKey.size === 0) return;
+    const keys = [...byKey.keys()];
+    const args: (string | number)[] = [];
+    for (const key of keys) args.push(byKey.get(key)!.length, ...byKey.get(key)!);
+    await leave(2 * keys.length, ...keys.flatMap((key) => [limiterKeys.state(key), limiterKeys.line(key)]), ...args);
   };
 }

@@ -6,7 +6,7 @@ import { defineScript } from '../redis/scripts.js';
 import { createJobAdder, type AddedJob, type KeyHolder, type NewJob, type NewLane } from './add-jobs.js';
 import { packChunk } from './lanes.js';
 import { NEW_JOB_PRIORITY } from './job-data.js';
-import type { LineJoin } from '../limits/line-join.js';
+import type { Joiner, LineJoin, LineLeave } from '../limits/line-join.js';
 import { bookingHolder } from './wake-jobs.js';
 import { jobData, type PreparedJob } from './prepare-job.js';
 
@@ -30,6 +30,8 @@ export interface ChunkWriterOptions {
   batchRetentionSeconds: number;
   /** Places the jobs in their limit keys' lines and says how long to delay each (none: no line at enqueue). */
   lineJoin?: LineJoin;
+  /** Gives back the tickets of jobs that joined but were not added (with `lineJoin`). */
+  lineLeave?: LineLeave;
   /**
    * The most operations of a batch that travel together in a lane (see queue/lanes.ts), for the
    * given limit keys: a key limited to R/s gets lanes of at most R (a second of its slots). 1 or
@@ -46,7 +48,7 @@ export type ChunkWriter = (chunk: PreparedJob[], batchId: string | undefined) =>
  * was not written nor hold a key for one); a second lists the duplicates in the batch, if any.
  */
 export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
-  const { redis, queue, queueName, keys, dedupWindowMs, batchRetentionSeconds, lineJoin, laneSizeFor } = options;
+  const { redis, queue, queueName, keys, dedupWindowMs, batchRetentionSeconds, lineJoin, lineLeave, laneSizeFor } = options;
   const addJobs = createJobAdder(redis, queue, 'op', NEW_JOB_PRIORITY);
   const addDuplicates = defineScript(redis, 'add-duplicates-2');
 
@@ -67,12 +69,13 @@ export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
     const mark = lanes ? chunkMarkKey(keys, chunk, batchId) : undefined;
     const held = mark ? await redis.get(mark) : null;
     if (held !== null) return enqueuedBefore(held.split(' '));
-    // In line first: a job far back is written delayed to about its turn (a duplicate leaves a gap the line skips).
+    // In line first: a job far back is written delayed to about its turn (one not added gives its ticket back below).
     // Each operation of a lane holds its own place; the lane is due when its first one is.
     const { jobs, order } = lanes ? packed(chunk, batchId, laneSizeFor) : unpacked(chunk);
-    const delays = lineJoin
+    const joined = lineJoin
       ? await lineJoin(order.map(({ item, id }) => ({ holder: bookingHolder(queueName, id), keys: item.limitKeys })))
-      : [];
+      : { delays: [], took: [] };
+    const delays = joined.delays;
     let at = 0;
     const toWrite = jobs.map((job) => {
       const delayMs = delays[at] ?? 0;
@@ -87,10 +90,15 @@ export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
     // Back in the chunk's order.
     const added: AddedJob[] = new Array<AddedJob>(chunk.length);
     const ids: string[] = new Array<string>(chunk.length);
+    const notAdded: Joiner[] = [];
     order.forEach(({ index, id }, i) => {
       added[index] = answers[i]!;
       ids[index] = id;
+      const took = joined.took[i] ?? [];
+      if (answers[i] !== true && took.length > 0) notAdded.push({ holder: bookingHolder(queueName, id), keys: took });
     });
+    // Tickets taken for operations that were not added go back, so nobody waits behind them.
+    if (notAdded.length > 0 && lineLeave) await lineLeave(notAdded);
     const results: EnqueueResult[] = [];
     const listed: (string | number)[] = [];
     chunk.forEach((item, i) => {

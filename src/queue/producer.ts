@@ -8,7 +8,7 @@ import { openBullQueue } from './bull-queue.js';
 import { createBatchBookkeeper } from './batch-bookkeeping.js';
 import { createChunkWriter, type EnqueueResult } from './chunk-writer.js';
 import { replicated, type ReplicaAck } from './replicated.js';
-import { createLineJoin } from '../limits/line-join.js';
+import { createLineJoin, createLineLeave } from '../limits/line-join.js';
 import { configuredSpecs } from '../limits/limit-keys.js';
 import { prepareJob, type Position, type PreparedJob } from './prepare-job.js';
 
@@ -135,6 +135,7 @@ export function createProducer(options: ProducerOptions): Producer {
     dedupWindowMs,
     batchRetentionSeconds: batchRetention,
     lineJoin,
+    lineLeave: createLineLeave(redis),
     ...(laneSize > 1 ? { laneSizeFor: laneSizes(config, laneSize) } : {}),
   });
   // One WAIT per answer, after its last write: it covers every write before it on the connection.

@@ -16,7 +16,9 @@ import { acquireArgs, decodeAcquireReply, type AcquireReply } from '../../src/li
 import { configuredSpecs } from '../../src/limits/limit-keys.js';
 import { defineScript } from '../../src/redis/scripts.js';
 import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
-import { testLogger, useRedisServer } from '../helpers/redis.js';
+import { testLogger, uniqueQueue, useRedisServer } from '../helpers/redis.js';
+import { createProducer } from '../../src/queue/producer.js';
+import { queueKeys } from '../../src/redis/keys.js';
 
 const redis = useRedisServer();
 
@@ -187,24 +189,25 @@ describe('placing a chunk at enqueue', () => {
     const config = keyAt('line-join', 100);
     const join = createLineJoin(redis().client, config);
     const jobs = Array.from({ length: 60 }, (_, i) => ({ holder: `{q}j-${i}`, keys: ['line-join'] }));
-    const delays = await join(jobs);
+    const { delays, took } = await join(jobs);
+    expect(took.every((keys) => keys.length === 1 && keys[0] === 'line-join')).toBe(true);
     // 100/s: a window of 25 places; those are due at once (a millisecond), the rest about their turn.
     expect(delays.slice(0, 25).every((delay) => delay === 1)).toBe(true);
     expect(delays[59]!).toBeGreaterThanOrEqual((59 - 12.5) * 10);
     for (let i = 26; i < 60; i++) expect(delays[i]!).toBeGreaterThanOrEqual(delays[i - 1]!);
     expect(Number(await ticketOf('line-join', '{q}j-59'))).toBe(59);
 
-    // The same input again (a resumed enqueue): the same places, nobody added.
-    await join(jobs.slice(50));
+    // The same input again (a resumed enqueue): the same places, nobody added, no new ticket.
+    expect((await join(jobs.slice(50))).took).toEqual(Array.from({ length: 10 }, () => []));
     expect(await redis().client.zcard(limiterKeys.line('line-join'))).toBe(60);
     // A chunk that does not bring its key to the limit (it fits in the window) places nobody: plain jobs.
     const fast = createLineJoin(redis().client, keyAt('line-join-fast', 1_000));
-    expect(await fast(Array.from({ length: 100 }, (_, i) => ({ holder: `{q}f-${i}`, keys: ['line-join-fast'] })))).toEqual(
+    expect((await fast(Array.from({ length: 100 }, (_, i) => ({ holder: `{q}f-${i}`, keys: ['line-join-fast'] })))).delays).toEqual(
       Array.from({ length: 100 }, () => 0),
     );
     expect(await redis().client.zcard(limiterKeys.line('line-join-fast'))).toBe(0);
     // A job in no rated line is not delayed and joins nothing.
-    expect(await join([{ holder: '{q}free', keys: ['no-limit-here'] }])).toEqual([0]);
+    expect(await join([{ holder: '{q}free', keys: ['no-limit-here'] }])).toEqual({ delays: [0], took: [[]] });
 
     // A worker finds them where the producer put them: the head goes, and moves the line up.
     const limiter = limiterProcess(config);
@@ -263,5 +266,51 @@ describe('a line that runs behind catches up', () => {
     expect(await client.exists(limiterKeys.catchUpClaim(key))).toBe(0);
     await client.hset(limiterKeys.state(key), 'behind', 1);
     expect(await catchUp(key)).toBeUndefined();
+  });
+});
+
+describe('an input enqueued again gives back the tickets it took for operations it did not add', () => {
+  const config = (key: string) =>
+    parseSluiceConfig({ allowedHosts: ['api.example.com'], limits: { [key]: { requestsPerSecond: 100, burst: 2 } } });
+  const input = (key: string) =>
+    Array.from({ length: 200 }, (_, n) => ({ method: 'POST', url: `https://api.example.com/x/${n}`, limitKey: key }));
+  const lineState = async (key: string) => {
+    const [next, served] = await redis().client.hmget(limiterKeys.state(key), 'next', 'served');
+    return { next: Number(next), served: Number(served), holders: await redis().client.zcard(limiterKeys.line(key)) };
+  };
+
+  it('its jobs still wait: each keeps its ticket, and nothing is added to the line', async () => {
+    const producer = createProducer({ connection: redis().client, queue: uniqueQueue('ghosts'), config: config('ghost-wait') });
+    onTestFinished(() => producer.close());
+    await producer.enqueueMany(input('ghost-wait'), { batchId: 'ghosts-a', resumable: true });
+    const before = await lineState('ghost-wait');
+    expect(before).toEqual({ next: 200, served: 0, holders: 200 });
+    expect(await producer.enqueueMany(input('ghost-wait'), { batchId: 'ghosts-a', resumable: true })).toMatchObject({
+      alreadyEnqueued: 200,
+    });
+    expect(await lineState('ghost-wait')).toEqual(before);
+  });
+
+  it('its jobs ran: no ticket is left for them, and the next operation on the key stands at the head', async () => {
+    const queue = uniqueQueue('ghosts');
+    const producer = createProducer({ connection: redis().client, queue, config: config('ghost-ran') });
+    onTestFinished(() => producer.close());
+    const first = await producer.enqueueMany(input('ghost-ran'), { batchId: 'ghosts-b', resumable: true });
+    // As if each had run: started (its ticket used, the line moved up), its result kept, its job removed.
+    for (const { id } of first.results) {
+      await redis().client.zrem(limiterKeys.line('ghost-ran'), `{${queue}}${id}`);
+      await redis().client.hincrby(limiterKeys.state('ghost-ran'), 'served', 1);
+      await redis().client.hset(queueKeys(queue).batchResults('ghosts-b'), id, '{}');
+      await redis().client.del(`${PREFIX}:${bullQueueName(queue)}:${id}`);
+    }
+    expect(await lineState('ghost-ran')).toEqual({ next: 200, served: 200, holders: 0 });
+
+    expect(await producer.enqueueMany(input('ghost-ran'), { batchId: 'ghosts-b', resumable: true })).toMatchObject({
+      alreadyEnqueued: 200,
+    });
+    // Before: 200 tickets nobody would use, and everyone after them 200 places back.
+    expect(await lineState('ghost-ran')).toEqual({ next: 400, served: 400, holders: 0 });
+    const gate = await limiterProcess(config('ghost-ran')).acquire(['ghost-ran'], `{${queue}}newcomer`, 5_000);
+    expect(positionOf(gate) ?? 0).toBeLessThan(25);
   });
 });

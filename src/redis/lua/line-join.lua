@@ -17,7 +17,8 @@
     then for each job: holder, m (the number of its keys), the indexes (1-based) of its m keys
   Output: for each key i: {startInMs, window, intervalUs, placed} (window 0: the key has no rate,
     no line; placed 0: nobody was placed, the key does not bind); then for each job and each of its
-    keys in its order: its position in that key's line (where it would stand, when not placed)
+    keys in its order: its position in that key's line (where it would stand, when not placed), and
+    1 when it took a new ticket there (0: it held one, or nobody was placed)
 ]]
 --- @include "now-ms"
 --- @include "effective-rate"
@@ -94,5 +95,8 @@ for i = 1, k do
     for _ = 1, 4 do table.insert(reply, 0) end
   end
 end
-for _, join in ipairs(joins) do table.insert(reply, join.position) end
+for _, join in ipairs(joins) do
+  table.insert(reply, join.position)
+  table.insert(reply, (join.ticket and join.line.binds) and 1 or 0)
+end
 return reply
