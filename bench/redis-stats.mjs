@@ -1,6 +1,7 @@
 /**
  * What Redis did during a run: `INFO commandstats` call counts (commands that Lua scripts run are
- * counted too, under their own names) and the server's CPU time from `INFO cpu`.
+ * counted too, under their own names) and the server's CPU time from `INFO cpu`. Of one server, or
+ * of each node of a cluster (`…Of(nodes)`: a plain connection to each node, as INFO is per node).
  */
 
 /** Zeroes the command counters (`CONFIG RESETSTAT`). */
@@ -34,6 +35,27 @@ export async function redisCpuMs(redis) {
   const info = await redis.info('cpu');
   const field = (name) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
   return (field('used_cpu_user') + field('used_cpu_sys')) * 1000;
+}
+
+/** `resetStats` on each of `nodes` ({ redis }). */
+export const resetStatsOf = (nodes) => Promise.all(nodes.map((node) => resetStats(node.redis)));
+
+/** `commandStats` of each of `nodes`, in their order. */
+export const commandStatsOf = (nodes) => Promise.all(nodes.map((node) => commandStats(node.redis)));
+
+/** `redisCpuMs` of each of `nodes`, in their order. */
+export const redisCpuMsOf = (nodes) => Promise.all(nodes.map((node) => redisCpuMs(node.redis)));
+
+/** Calls and time per command summed over several `commandStats` readings (one reading as it is). */
+export function sumStats(readings) {
+  if (readings.length === 1) return readings[0];
+  const calls = {};
+  const usec = {};
+  for (const reading of readings) {
+    for (const [name, n] of Object.entries(reading.calls)) calls[name] = (calls[name] ?? 0) + n;
+    for (const [name, n] of Object.entries(reading.usec)) usec[name] = (usec[name] ?? 0) + n;
+  }
+  return { calls, usec };
 }
 
 export function subtract(calls, name, count) {

@@ -4,6 +4,10 @@
  * (`createBatches(...).status`) until nothing is pending. Around it: Redis command counts and CPU,
  * the workers' CPU, how late the bench's own event loop ran (it hosts the targets), and how busy
  * the machine was with other software. The workers are stopped before it returns, also on errors.
+ *
+ * On a Redis Cluster (`ctx.nodes`: every node with its role and a plain connection of its own) the
+ * masters are flushed, and INFO is read from each node: commands summed over the masters, Redis CPU
+ * over the masters (replicas apart), and each node's own figures in `redis.nodes`.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,7 +15,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { machineBusyMs, ownCpuMs } from './machine-load.mjs';
-import { commandStats, perOperation, redisCpuMs, resetStats, round, subtract, totalCalls } from './redis-stats.mjs';
+import { commandStatsOf, perOperation, redisCpuMsOf, resetStatsOf, round, subtract, sumStats, totalCalls } from './redis-stats.mjs';
 import { spawnSluice, spawnWorker } from './worker-processes.mjs';
 
 const lib = (path) => import(new URL(`../dist/src/${path}`, import.meta.url).href);
@@ -36,6 +40,9 @@ const { PREFIX, WORKER_SNAPSHOTS_KEY, bullQueueName, limiterKeys } = await lib('
  * workers are stopped, one script sums BullMQ's per-job fetch counter (`ats` of each job hash, +1 on
  * every move to active) over the completed and failed jobs: `redis.realFetchesPerOp`. Not with
  * `done()`, whose runs end with jobs left.
+ *
+ * `queues`: the queue names, when not the one named after the label; with several (prefilled only),
+ * operation i goes to queue i mod their number, and each queue gets `processes` workers of its own.
  */
 export async function runBatch(
   ctx,
@@ -54,24 +61,32 @@ export async function runBatch(
     pacedRate,
     lanes = false,
     timeoutMs = 300_000,
+    queues,
   },
 ) {
   const { redis, redisUrl } = ctx;
-  await redis.flushall();
-  const queue = `bench-${label.replace(/[^A-Za-z0-9_.-]/g, '-')}`;
+  const nodes = ctx.nodes ?? [{ role: 'master', redis }];
+  const masters = nodes.filter((node) => node.role === 'master');
+  await Promise.all(masters.map((node) => node.redis.flushall()));
+  const queueNames = queues ?? [`bench-${label.replace(/[^A-Za-z0-9_.-]/g, '-')}`];
+  if (queueNames.length > 1 && !prefilled) throw new Error(`${label}: several queues are only measured prefilled`);
+  const queue = queueNames[0];
   const configPath = join(ctx.tmpDir, `${queue}.json`);
   await writeFile(configPath, JSON.stringify(config));
   const batchId = `bench-${Date.now()}`;
   const enqueue = async () => {
-    const producer = createProducer({ connection: redisUrl, queue, config, lanes });
-    try {
-      const ops = (function* () {
-        for (let i = 0; i < operations; i++) yield op(i);
-      })();
-      const summary = await producer.enqueueMany(ops, { batchId, collectResults: false });
-      if (summary.enqueued !== operations) throw new Error(`${label}: enqueued ${summary.enqueued} of ${operations}`);
-    } finally {
-      await producer.close();
+    for (const [k, name] of queueNames.entries()) {
+      const producer = createProducer({ connection: redisUrl, queue: name, config, lanes });
+      try {
+        const expected = Math.ceil((operations - k) / queueNames.length);
+        const ops = (function* () {
+          for (let i = k; i < operations; i += queueNames.length) yield op(i);
+        })();
+        const summary = await producer.enqueueMany(ops, { batchId, collectResults: false });
+        if (summary.enqueued !== expected) throw new Error(`${label}: enqueued ${summary.enqueued} of ${expected} into ${name}`);
+      } finally {
+        await producer.close();
+      }
     }
   };
 
@@ -115,25 +130,25 @@ export async function runBatch(
   let enqueueMs;
   let lineAtEnqueue;
   if (prefilled) {
-    await resetStats(redis);
+    await resetStatsOf(masters);
     const enqueueStart = performance.now();
     await enqueue();
     enqueueMs = performance.now() - enqueueStart;
-    enqueueStats = await commandStats(redis);
+    enqueueStats = sumStats(await commandStatsOf(masters));
   }
 
-  const batches = createBatches(redis, queue);
-  await resetStats(redis);
-  const before = { redis: await redisCpuMs(redis), machine: machineBusyMs(), own: ownCpuMs() };
+  const batches = queueNames.map((name) => createBatches(redis, name));
+  await resetStatsOf(nodes);
+  const before = { redis: await redisCpuMsOf(nodes), machine: machineBusyMs(), own: ownCpuMs() };
   const spawnedAt = performance.now();
   if (ctx.cpuProfDir) await mkdir(ctx.cpuProfDir, { recursive: true });
   if (ctx.logDir) await mkdir(ctx.logDir, { recursive: true });
   const nodeArgs = ctx.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', ctx.cpuProfDir] : [];
-  const workers = Array.from({ length: processes }, (_, i) =>
+  const workers = Array.from({ length: processes * queueNames.length }, (_, i) =>
     spawnWorker({
       root: ctx.root,
       redisUrl,
-      queue,
+      queue: queueNames[Math.floor(i / processes)],
       configPath,
       concurrency,
       nodeArgs,
@@ -161,14 +176,14 @@ export async function runBatch(
       const enqueueStart = performance.now();
       await enqueueWithCli();
       enqueueMs = performance.now() - enqueueStart;
-      lineAtEnqueue = await lineSnapshot(redis, queue);
+      lineAtEnqueue = await lineSnapshot(redis, queueNames);
     }
     loopDelay.enable();
     let polls = 0;
     let cpuAtStart;
     let status;
     for (;;) {
-      status = await batches.status(batchId);
+      status = combined(await Promise.all(batches.map((b) => b.status(batchId))));
       polls++;
       if (cpuAtStart === undefined && started?.()) cpuAtStart = workers.map((worker) => worker.cpuMs());
       if (pacing.error) throw pacing.error;
@@ -189,26 +204,29 @@ export async function runBatch(
     stalls.stop();
     const cpuAtEnd = workers.map((worker) => worker.cpuMs());
     const workerPeakRssMb = Math.max(...workers.map((worker) => worker.memoryMb()?.peak ?? 0));
-    const { calls, usec } = await commandStats(redis);
-    subtract(calls, 'hgetall', polls);
+    const nodeStats = await commandStatsOf(nodes);
+    const { calls, usec } = sumStats(nodeStats.filter((_, i) => nodes[i].role === 'master'));
+    subtract(calls, 'hgetall', polls * queueNames.length);
     subtract(calls, 'client|list', registryPolls);
     subtract(calls, 'hlen', registryPolls);
-    const redisCpu = (await redisCpuMs(redis)) - before.redis;
-    const fetches = done ? undefined : await jobFetches(redis, queue);
-    const lineAtEnd = await lineSnapshot(redis, queue);
+    const nodeCpu = (await redisCpuMsOf(nodes)).map((ms, i) => ms - before.redis[i]);
+    const sum = (values) => values.reduce((a, b) => a + b, 0);
+    const redisCpu = sum(nodeCpu.filter((_, i) => nodes[i].role === 'master'));
+    const replicaCpu = sum(nodeCpu.filter((_, i) => nodes[i].role !== 'master'));
+    const fetches = done ? undefined : await jobFetches(redis, queueNames);
+    const lineAtEnd = await lineSnapshot(redis, queueNames);
     const machineBusy = machineBusyMs();
     const ownCpu = ownCpuMs() - before.own;
     const stopped = await Promise.all(workers.map((worker) => worker.stop()));
     const problems = workers.flatMap((worker) => worker.problems());
 
-    const sum = (values) => values.reduce((a, b) => a + b, 0);
     const cpuKnown = cpuAtEnd.every((ms) => ms !== undefined);
     const workerCpuTotal = cpuKnown ? sum(cpuAtEnd) : undefined;
     const workerCpuRun = cpuKnown && cpuAtStart?.every((ms) => ms !== undefined) ? workerCpuTotal - sum(cpuAtStart) : workerCpuTotal;
     const wallMs = doneAt - spawnedAt;
     const otherCores =
       machineBusy !== undefined && workerCpuTotal !== undefined
-        ? (machineBusy - before.machine - workerCpuTotal - redisCpu - ownCpu) / wallMs
+        ? (machineBusy - before.machine - workerCpuTotal - redisCpu - replicaCpu - ownCpu) / wallMs
         : undefined;
     const workerTotal = totalCalls(calls);
     const enqueueTotal = enqueueStats ? totalCalls(enqueueStats.calls) : 0;
@@ -218,6 +236,7 @@ export async function runBatch(
       summary: {
         label,
         queue,
+        ...(queueNames.length > 1 ? { queues: queueNames } : {}),
         operations,
         processes,
         concurrency,
@@ -250,6 +269,19 @@ export async function runBatch(
           workerCalls: calls,
           workerUsec: usec,
           enqueueCalls: enqueueStats?.calls ?? {},
+          ...(ctx.nodes
+            ? {
+                /** Over the replicas (cpuUsPerOp is over the masters). */
+                replicaCpuUsPerOp: round((replicaCpu * 1000) / operations, 1),
+                /** Each node's own: its commands (the bench's polls included) and its CPU, per operation of the run. */
+                nodes: nodes.map((node, i) => ({
+                  port: node.port,
+                  role: node.role,
+                  callsPerOp: round(totalCalls(nodeStats[i].calls) / operations, 2),
+                  cpuUsPerOp: round((nodeCpu[i] * 1000) / operations, 1),
+                })),
+              }
+            : {}),
         },
         /** The largest peak resident memory (VmHWM) of the worker processes, MB. */
         workerPeakRssMb,
@@ -292,11 +324,23 @@ for i = 1, #KEYS do
 end
 return { total, jobs, once, twice, thrice, more }`;
 
-/** BullMQ's fetch counter over a queue's finished jobs (their hashes are kept by age). */
-export async function jobFetches(redis, queue) {
-  const base = `${PREFIX}:${bullQueueName(queue)}:`;
-  const [total, jobs, once, twice, thrice, more] = await redis.eval(FETCHES_LUA, 2, `${base}completed`, `${base}failed`, base);
-  return { total, jobs, once, twice, thrice, more };
+/** BullMQ's fetch counter over the finished jobs (their hashes are kept by age) of the queues, summed. */
+export async function jobFetches(redis, queues) {
+  const counts = { total: 0, jobs: 0, once: 0, twice: 0, thrice: 0, more: 0 };
+  for (const queue of queues) {
+    const base = `${PREFIX}:${bullQueueName(queue)}:`;
+    const found = await redis.eval(FETCHES_LUA, 2, `${base}completed`, `${base}failed`, base);
+    for (const [i, name] of Object.keys(counts).entries()) counts[name] += found[i];
+  }
+  return counts;
+}
+
+/** The counters of one batch in several queues, added up (one queue's as they are; undefined until each has its batch). */
+function combined(statuses) {
+  if (statuses.length === 1) return statuses[0];
+  if (statuses.includes(undefined)) return undefined;
+  const total = (name) => statuses.reduce((sum, status) => sum + status[name], 0);
+  return { succeeded: total('succeeded'), deadLettered: total('deadLettered'), retries: total('retries'), pending: total('pending') };
 }
 
 const STALL_MS = 15;
@@ -338,9 +382,10 @@ export async function waitForWorkers(redis, queue, workers, label) {
   }
 }
 
-/** How many of the queue's jobs are delayed, and each limit key's line: a diagnostic of where a backlog waits. */
-async function lineSnapshot(redis, queue) {
-  const delayed = await redis.zcard(`${PREFIX}:${bullQueueName(queue)}:delayed`);
+/** How many of the queues' jobs are delayed, and each limit key's line: a diagnostic of where a backlog waits. */
+async function lineSnapshot(redis, queues) {
+  let delayed = 0;
+  for (const queue of queues) delayed += await redis.zcard(`${PREFIX}:${bullQueueName(queue)}:delayed`);
   const keys = {};
   for (const key of await redis.smembers(limiterKeys.index)) {
     const [line, next, served] = await redis.hmget(limiterKeys.state(key), 'line', 'next', 'served');

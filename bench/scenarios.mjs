@@ -19,15 +19,30 @@ const { startDemoApi } = await import(new URL('../dist/src/demo/demo-api.js', im
 /**
  * Throughput: `operations` POSTs to the fast target by `processes` workers at `concurrency`, the
  * batch enqueued before the workers start. `limits` undefined = no limits configured for the key
- * (A); otherwise the key's limits (B).
+ * (A); otherwise the key's limits (B). `queues`: spread over these queues, `processes` for each (see runBatch).
  */
-export async function runThroughput(ctx, { label, limits, operations, processes = 1, concurrency = 100, bodyBytes, lanes = false }) {
+export async function runThroughput(
+  ctx,
+  { label, limits, operations, processes = 1, concurrency = 100, bodyBytes, lanes = false, queues },
+) {
   const target = await startFastTarget({ bodyBytes });
   try {
     const config = { targets: { fast: { baseUrl: target.url, allowPrivateAddresses: true, ...(limits ? { limits } : {}) } }, limits: {} };
     const op = (i) => ({ target: 'fast', method: 'POST', url: '/items', json: { i } });
     const started = () => target.requests() > 0;
-    const run = await runBatch(ctx, { label, config, op, operations, processes, concurrency, pollMs: 20, prefilled: true, started, lanes });
+    const run = await runBatch(ctx, {
+      label,
+      config,
+      op,
+      operations,
+      processes,
+      concurrency,
+      pollMs: 20,
+      prefilled: true,
+      started,
+      lanes,
+      queues,
+    });
     const arrivals = target.arrivals();
     if (arrivals.length < operations) throw new Error(`${label}: the target saw ${arrivals.length} requests for ${operations} operations`);
     const first = arrivals[0];
