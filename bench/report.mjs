@@ -2,6 +2,7 @@
  * Turns the runs into figures (medians, targets PASS/MISS), a text table for the terminal and
  * BENCHMARKS.md. Every number printed comes from the results object.
  */
+import { clusterFigure, clusterRows, clusterSection } from './cluster-report.mjs';
 import { lanesFigure, lanesRows } from './lanes-report.mjs';
 import { med, median, verdict } from './figure-math.mjs';
 import { round } from './redis-stats.mjs';
@@ -273,6 +274,7 @@ export function summarise(results) {
     };
   }
   f.lanes = lanesFigure(R, f);
+  f.cluster = clusterFigure(R);
   const all = Object.values(R).flat();
   const loads = all.map((run) => run.otherLoadCores).filter((v) => typeof v === 'number');
   if (loads.length)
@@ -507,6 +509,7 @@ export function rows(results, f) {
     ]);
   }
   out.push(...lanesRows(f.lanes));
+  out.push(...clusterRows(f.cluster));
   if (f.otherLoadCores) {
     const o = f.otherLoadCores;
     out.push([
@@ -723,7 +726,7 @@ section at the end, when there is one, is written by \`npm run soak\` (\`bench/s
 - Raw results: \`bench/results/${resultFile}\` (git-ignored)
 
 ${table}
-${sharedWarning(figures)}${missed.length ? `\n## Where the time goes (targets missed) and what else was seen\n\nMeasured in the same run:\n\n${missed.join('\n')}\n` : ''}
+${sharedWarning(figures)}${missed.length ? `\n## Where the time goes (targets missed) and what else was seen\n\nMeasured in the same run:\n\n${missed.join('\n')}\n` : ''}${clusterSection(figures.cluster, results)}
 ## How to reproduce
 
 \`\`\`sh
@@ -732,6 +735,7 @@ npm run bench              # default: 3 repeats of every scenario, medians
 npm run bench -- --quick   # 1 repeat, smaller batches (under 2 minutes)
 npm run bench -- --cpu-prof   # also writes a .cpuprofile per worker process to bench/results/
 node bench/run.mjs --only throughput,latency   # parts only; BENCHMARKS.md is left alone
+node bench/run.mjs --only cluster   # Redis Cluster (3 masters + 3 replicas) beside the single redis-server
 npm run soak -- --minutes 30   # the soak: 30 minutes under worker kills, Redis restarts and a target's outages
 npm run soak -- --minutes 3 --fast   # the same trouble, periods scaled down to fit a short try
 \`\`\`
@@ -816,6 +820,14 @@ attempts; the least disturbed is kept, the JSON keeps all).
 13. **Peers** — what one would use instead, on the shape of (4) with the batch enqueued first:
    Bottleneck clustered through Redis around the HTTP call in BullMQ workers, and BullMQ's own
    Worker \`limiter\` (bench/peers.mjs). Shown beside sluice, not judged.
+14. **Lanes** — the same work with lanes on (\`SLUICE_LANES=on\`) beside single jobs: see the rows.
+15. **Redis Cluster** — ${p.cluster?.operations ?? 10000} POSTs of the shape of (3) on a loopback cluster of ${p.cluster?.masters ?? 3} masters + ${(p.cluster?.masters ?? 3) * (p.cluster?.replicasPerMaster ?? 1)} replicas
+   (\`src/support/redis-cluster.ts\`, \`REDIS_URL=redis+cluster://…\`) and on the single redis-server, back to
+   back: one queue (on a master other than the limiter's) with ${p.cluster?.processes ?? 2} processes × ${p.concurrency}; then three queues
+   whose hash tags land on three masters, one process × ${p.concurrency} each (a worker process serves one queue; the
+   single server runs the same three queues). jobs/s cluster ÷ single server. \`INFO\` is read from each node
+   over a connection of its own: commands per op summed over the masters, Redis CPU per op of each master
+   and of the replicas, how evenly the masters are loaded (busiest ÷ mean). See the section above.
 
 *Other software's CPU load* is the machine's busy time (\`/proc/stat\`) minus the CPU of the
 bench, its workers and its redis-server, averaged over each run. Anything well above 0 means the

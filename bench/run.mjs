@@ -4,11 +4,12 @@
  * processes), under a binding limit (workers running, and a cold start), fairness between a slow and
  * an unlimited key, many limited keys beside an unlimited backlog, a binding limit while a worker
  * stalls, the peers (Bottleneck, BullMQ's limiter) on the binding shape, enqueue of a JSONL file,
- * latency on an idle system, worker memory, and Redis commands per operation.
+ * latency on an idle system, worker memory, Redis commands per operation, and a Redis Cluster
+ * beside the single redis-server.
  *
  *   node bench/run.mjs [--quick] [--only PART[,PART…]] [--cpu-prof] [--worker-logs LEVEL]
  *
- * PART: throughput, limits, fairness, manykeys, stall, peers, enqueue, latency, memory. limits,
+ * PART: throughput, limits, fairness, manykeys, stall, peers, enqueue, latency, memory, cluster. limits,
  * stall and peers compare worker CPU per operation with sluice's unthrottled run (throughput's
  * `sluiceNoLimit`); without throughput, that run is made for them. peers needs bench/peers.mjs
  * (skipped, and said so, when it cannot be loaded). --cpu-prof writes a .cpuprofile per worker
@@ -26,6 +27,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { enqueueFile, runEnqueue, runHttpCeiling, runQueueCeiling } from './ceilings.mjs';
+import { startBenchCluster } from './cluster.mjs';
 import { describeMachine } from './machine-load.mjs';
 import { markdown, machineText, soakSectionOf, summarise, textTable, withSoakSection } from './report.mjs';
 import { runAccuracy, runFairness, runLatency, runManyKeys, runPacedNoLimit, runQueuedMemory, runThroughput } from './scenarios.mjs';
@@ -35,7 +37,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const { startRedisServer } = await import(new URL('../dist/src/support/redis-server.js', import.meta.url).href);
 const { createRedisConnection, closeRedis } = await import(new URL('../dist/src/redis/connection.js', import.meta.url).href);
 
-const PARTS = ['throughput', 'limits', 'fairness', 'manykeys', 'stall', 'peers', 'enqueue', 'latency', 'memory'];
+const PARTS = ['throughput', 'limits', 'fairness', 'manykeys', 'stall', 'peers', 'enqueue', 'latency', 'memory', 'cluster'];
 const { values: flags } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
@@ -84,6 +86,12 @@ const params = {
   memory: { operations: quick ? 10_000 : 30_000, concurrency: 500, bodyBytes: 1_024 },
   /** Operations enqueued (no worker) to measure Redis memory per queued operation, as single jobs and in lanes. */
   queuedOps: quick ? 20_000 : 100_000,
+  /**
+   * The not-binding shape of (3) on a loopback Redis Cluster and on the single redis-server, back to
+   * back: one queue (on a master other than the limiter's) with `processes` workers, then three
+   * queues on three masters with one worker each.
+   */
+  cluster: { masters: 3, replicasPerMaster: 1, operations: quick ? 3_000 : 10_000, processes: 2 },
 };
 
 const startedAt = new Date();
@@ -96,12 +104,14 @@ const results = { startedAt: startedAt.toISOString(), mode: flags.quick ? 'quick
 let context;
 let redisServer;
 let redis;
+let cluster;
 let tmpDir;
 let cleaning;
 let interrupted = false;
 async function cleanup() {
   cleaning ??= (async () => {
     await stopAllWorkers();
+    if (cluster) await cluster.close();
     if (redis) await closeRedis(redis);
     if (redisServer) await redisServer.stop();
     if (tmpDir) await rm(tmpDir, { recursive: true, force: true });
@@ -284,6 +294,35 @@ try {
       add('memory', run);
     }
   }
+  // After the other parts, so that the cluster's six idle redis-servers run during none of them.
+  if (runs('cluster')) {
+    cluster = await startBenchCluster(params.cluster);
+    log(`Redis Cluster: ${cluster.nodes.length} nodes on ports ${cluster.nodes.map((node) => `${node.port} (${node.role})`).join(', ')}`);
+    const { processes } = params.cluster;
+    for (let r = 1; r <= params.repeats; r++) {
+      const [single, one] = await quietly(async () => [
+        await clusterThroughput(`cluster-single-${r}`, { processes }),
+        await clusterThroughput(`cluster-one-${r}`, {
+          processes,
+          queues: await cluster.queuesOnMasters(`bench-cluster-one-${r}`, 1, [cluster.limitsMaster]),
+          onCluster: true,
+        }),
+      ]);
+      add('clusterSingle', single);
+      add('clusterOne', one);
+      const [single3, three] = await quietly(async () => [
+        await clusterThroughput(`cluster-single3-${r}`, { processes: 1, queues: [0, 1, 2].map((k) => `bench-cluster-single3-${r}-${k}`) }),
+        await clusterThroughput(`cluster-three-${r}`, {
+          processes: 1,
+          queues: await cluster.queuesOnMasters(`bench-cluster-three-${r}`, 3),
+          onCluster: true,
+        }),
+      ]);
+      add('clusterSingle3', single3);
+      add('clusterThree', three);
+    }
+    await cluster.close();
+  }
 
   results.durationMs = Date.now() - startedAt.getTime();
   const figures = summarise(results);
@@ -321,13 +360,29 @@ async function throughput(
   label,
   processes,
   limits,
-  { operations = params.throughputOps, concurrency = params.concurrency, bodyBytes, lanes = false } = {},
+  { operations = params.throughputOps, concurrency = params.concurrency, bodyBytes, lanes = false, queues, on = context } = {},
 ) {
-  const run = await runThroughput(context, { label, limits, operations, processes, concurrency, bodyBytes, lanes });
+  const run = await runThroughput(on, { label, limits, operations, processes, concurrency, bodyBytes, lanes, queues });
   log(
     `${label}: ${run.jobsPerSecond} jobs/s, ${run.redis.callsPerOp} Redis commands/op (worker ${run.redis.workerCallsPerOp}), worker CPU ${run.workerCpuUsPerOp} µs/op, peak RSS ${run.workerPeakRssMb} MB, other load ${run.otherLoadCores} cores${problems(run)}`,
   );
   assertClean(run);
+  return run;
+}
+
+/** The not-binding shape with params.cluster's operations, on the single redis-server or (onCluster) the cluster. */
+async function clusterThroughput(label, { processes, queues, onCluster = false }) {
+  const options = { operations: params.cluster.operations, queues };
+  if (!onCluster) return throughput(label, processes, params.notBinding, options);
+  const on = { ...context, redis: cluster.redis, redisUrl: cluster.url, nodes: cluster.nodes };
+  const run = await cluster.labelMasters(await throughput(label, processes, params.notBinding, { ...options, on }));
+  const node = (n) => `${n.port}${n.serves ? ` ${n.serves}` : ''} ${n.cpuUsPerOp}`;
+  log(
+    `${label}: Redis CPU µs/op by master: ${run.redis.nodes
+      .filter((n) => n.role === 'master')
+      .map(node)
+      .join(', ')}; replicas ${run.redis.replicaCpuUsPerOp} in all`,
+  );
   return run;
 }
 

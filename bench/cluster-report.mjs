@@ -1,0 +1,187 @@
+/**
+ * figures.cluster: the not-binding shape on a loopback Redis Cluster beside the single
+ * redis-server (issue 16), each pair measured back to back in the same bench run, and the scaling
+ * model drawn from it. See bench/run.mjs for the runs (clusterSingle, clusterOne, clusterSingle3,
+ * clusterThree) and bench/cluster.mjs for the cluster.
+ */
+import { med, median } from './figure-math.mjs';
+import { round } from './redis-stats.mjs';
+
+/** Operations per second the scaling model sizes a cluster for. */
+const SCALE_TARGETS = [10_000, 100_000, 1_000_000];
+
+const jps = (run) => run.jobsPerSecond;
+const masterNodes = (run) => run.redis.nodes.filter((node) => node.role === 'master');
+/** A run's masters, busiest (most Redis CPU per operation) first. */
+const byLoad = (run) => masterNodes(run).sort((a, b) => b.cpuUsPerOp - a.cpuUsPerOp);
+
+/** figures.cluster, or undefined when the run had no cluster runs. */
+export function clusterFigure(R) {
+  const out = {};
+  for (const [name, singleName, clusterName] of [
+    ['oneQueue', 'clusterSingle', 'clusterOne'],
+    ['threeQueues', 'clusterSingle3', 'clusterThree'],
+  ]) {
+    const single = R[singleName];
+    const clustered = R[clusterName];
+    if (!single?.length || !clustered?.length) continue;
+    out[name] = layoutFigure(single, clustered);
+  }
+  if (out.oneQueue) out.scaling = scaling(R.clusterSingle, R.clusterOne);
+  return Object.keys(out).length ? out : undefined;
+}
+
+/** One layout (one queue, or three) on the single server and on the cluster. */
+function layoutFigure(single, clustered) {
+  const pairs = single.map((run, i) => (clustered[i] ? round(jps(clustered[i]) / jps(run), 3) : undefined)).filter(Boolean);
+  const both = (pick) => ({ single: med(single, pick), cluster: med(clustered, pick) });
+  const extra = {};
+  for (const name of new Set(clustered.flatMap((run) => Object.keys(run.redis.workerCallsPerOpByCommand)))) {
+    const diff = both((run) => run.redis.workerCallsPerOpByCommand[name] ?? 0);
+    if (Math.abs(diff.cluster - diff.single) >= 0.05) extra[name] = round(diff.cluster - diff.single, 2);
+  }
+  const ranks = masterNodes(clustered[0]).map((_, rank) => med(clustered, (run) => byLoad(run)[rank].cpuUsPerOp));
+  const total = ranks.reduce((a, b) => a + b, 0);
+  return {
+    queues: clustered[0].queues?.length ?? 1,
+    processesPerQueue: clustered[0].processes,
+    concurrency: clustered[0].concurrency,
+    operations: clustered[0].operations,
+    jobsPerSecond: both(jps),
+    /** Cluster ÷ single server, jobs/s of runs measured back to back. */
+    ratio: median(pairs),
+    pairRatios: pairs,
+    /** Run + enqueue, summed over the masters. */
+    commandsPerOp: both((run) => run.redis.callsPerOp),
+    /** The run's commands per operation the cluster adds (− fewer), by command. */
+    extraCommandsPerOp: Object.fromEntries(Object.entries(extra).sort(([, x], [, y]) => Math.abs(y) - Math.abs(x))),
+    redisCpuUsPerOp: {
+      single: med(single, (run) => run.redis.cpuUsPerOp),
+      /** Summed over the masters. */
+      masters: med(clustered, (run) => run.redis.cpuUsPerOp),
+      replicas: med(clustered, (run) => run.redis.replicaCpuUsPerOp),
+    },
+    /** Each master's Redis CPU per operation of the run, busiest first (median of each rank over the runs). */
+    mastersUsPerOp: ranks,
+    /** What the busiest master served in each run (queue, limits, both). */
+    busiestServes: clustered.map((run) => byLoad(run)[0].serves),
+    /** Each rank's share of the masters' CPU. */
+    shares: ranks.map((us) => round(us / total, 3)),
+    /** The busiest master's CPU ÷ the masters' mean (1 = even; the number of masters = all on one). */
+    maxToMean: med(clustered, (run) => {
+      const cpu = masterNodes(run).map((node) => node.cpuUsPerOp);
+      return round(Math.max(...cpu) / (cpu.reduce((a, b) => a + b, 0) / cpu.length), 2);
+    }),
+    otherLoadCores: [...single, ...clustered].map((run) => run.otherLoadCores),
+  };
+}
+
+/**
+ * From the one-queue cluster runs, where one master serves every operation's queue and another the
+ * limiter: the busiest master's Redis CPU per operation, what one master carries at 100 % of its
+ * core, masters for SCALE_TARGETS; the limiter's master bounds every limited operation whatever the
+ * number of masters (its keys share one slot).
+ */
+function scaling(single, clustered) {
+  const busiestUsPerOp = med(clustered, (run) => byLoad(run)[0].cpuUsPerOp);
+  const limitsUsPerOp = med(clustered, (run) => masterNodes(run).find((node) => node.serves?.includes('limits'))?.cpuUsPerOp);
+  const idleUsPerOp = med(clustered, (run) => masterNodes(run).find((node) => !node.serves)?.cpuUsPerOp);
+  const singleUsPerOp = med(single, (run) => run.redis.cpuUsPerOp);
+  const perMaster = Math.floor(1e6 / busiestUsPerOp);
+  return {
+    busiestUsPerOp,
+    busiestServes: clustered.map((run) => byLoad(run)[0].serves),
+    opsPerSecondPerMaster: perMaster,
+    mastersFor: Object.fromEntries(SCALE_TARGETS.map((target) => [target, Math.ceil(target / perMaster)])),
+    limitsUsPerOp,
+    limitedOpsPerSecondMax: limitsUsPerOp ? Math.floor(1e6 / limitsUsPerOp) : undefined,
+    /** The master that served neither: its cron, cluster bus and replication pings, per operation of the run. */
+    idleUsPerOp,
+    singleUsPerOp,
+    singleOpsPerSecond: Math.floor(1e6 / singleUsPerOp),
+  };
+}
+
+const thousands = (n) => (n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`);
+
+/** The report's rows for figures.cluster (figure 15). */
+export function clusterRows(c) {
+  if (!c) return [];
+  const rows = [];
+  for (const x of [c.oneQueue, c.threeQueues]) {
+    if (!x) continue;
+    const shape = `${x.queues} queue${x.queues > 1 ? `s on ${x.queues} masters` : ''}, ${x.processesPerQueue} process${x.processesPerQueue > 1 ? 'es' : ''}${x.queues > 1 ? ' each' : ''} × ${x.concurrency}, ${x.operations} ops`;
+    rows.push([
+      `15. Redis Cluster / single redis-server, limit not binding, ${shape}: jobs/s`,
+      `${x.ratio} = ${x.jobsPerSecond.cluster} / ${x.jobsPerSecond.single} (pairs ${x.pairRatios.join(', ')})`,
+      '',
+      '',
+    ]);
+    const r = x.redisCpuUsPerOp;
+    const served = x.busiestServes.join(', ');
+    rows.push([
+      `15. Redis CPU µs/op, ${x.queues} queue${x.queues > 1 ? 's' : ''}: single; cluster masters (each, busiest first); replicas`,
+      `${r.single}; ${r.masters} (${x.mastersUsPerOp.join(' / ')}; busiest served ${served}; max/mean ${x.maxToMean}); ${r.replicas}`,
+      '',
+      '',
+    ]);
+    const extra = Object.entries(x.extraCommandsPerOp)
+      .slice(0, 5)
+      .map(([name, n]) => `${name} ${n > 0 ? '+' : ''}${n}`)
+      .join(', ');
+    rows.push([
+      `15. Redis commands per op (run + enqueue, masters summed), ${x.queues} queue${x.queues > 1 ? 's' : ''}: single / cluster`,
+      `${x.commandsPerOp.single} / ${x.commandsPerOp.cluster}${extra ? `; the cluster's extra: ${extra}` : ''}`,
+      '',
+      '',
+    ]);
+  }
+  const s = c.scaling;
+  if (s)
+    rows.push([
+      '15. Scaling model: busiest master µs/op → ops/s per master → masters for 10k / 100k / 1M ops/s; limiter master',
+      `${s.busiestUsPerOp} µs → ${s.opsPerSecondPerMaster}/s → ${SCALE_TARGETS.map((t) => s.mastersFor[t]).join(' / ')}; limiter ${s.limitsUsPerOp} µs → at most ${s.limitedOpsPerSecondMax} limited ops/s`,
+      '',
+      '',
+    ]);
+  return rows;
+}
+
+/** BENCHMARKS.md's section on the cluster: what was measured and the scaling model, with this run's numbers. */
+export function clusterSection(c, results) {
+  const s = c?.scaling;
+  if (!s) return '';
+  const p = results.params.cluster;
+  const lines = SCALE_TARGETS.map(
+    (t) =>
+      `| ${thousands(t)} | ${s.mastersFor[t]} | ${t <= s.limitedOpsPerSecondMax ? 'yes' : `no: one {limits} master carries ${s.limitedOpsPerSecondMax}/s`} |`,
+  );
+  return `
+## Redis Cluster: what it costs here, and the scaling model
+
+Figure 15 runs the not-binding shape of (3) on a loopback Redis Cluster of ${p.masters} masters + ${p.masters * p.replicasPerMaster} replicas and
+on the single redis-server, back to back. **On this ${results.machine.cpus}-core machine the cluster cannot be faster**:
+its ${p.masters * (1 + p.replicasPerMaster)} redis-server processes (each master also feeding its replica) share the cores with the
+workers and the single server's one, so the ratio shows the cluster's overhead, not what it scales to. The scaling model below uses Redis CPU per operation, which does not depend on how
+many cores there were.
+
+A queue's keys share one hash tag (\`{queue}\`: one slot, one master), and so do the limiter's
+(\`{limits}\`); there are no sharded queues yet, so one queue is served by one master. In the
+one-queue run its master is not the limiter's: the busiest master (what it served, by run: ${s.busiestServes.join(', ')})
+spends **${s.busiestUsPerOp} µs** of Redis CPU per operation, so one master at 100 % of one core carries
+about **${s.opsPerSecondPerMaster} operations/s** (1e6 ÷ µs; the single redis-server, which does the queue's
+and the limiter's work, ${s.singleUsPerOp} µs → ${s.singleOpsPerSecond}/s). With the work spread evenly over at least as many
+queues as masters:
+
+| operations/s | masters (busiest master's µs/op) | possible with one limiter slot? |
+|---|---|---|
+${lines.join('\n')}
+
+The limiter's master spends ${s.limitsUsPerOp} µs per operation through a configured limit, whatever the number of
+masters: such operations stop at about ${s.limitedOpsPerSecondMax}/s in all until the limiter's keys are spread over slots.
+Per-operation CPU includes each node's own background (cron, cluster bus, replication pings: the
+master that served neither spent ${s.idleUsPerOp} µs per operation of the run), spread over fewer operations
+when the run is slow, and Redis on ${results.machine.cpus} shared cores; a real deployment needs headroom (a master
+near 100 % answers late). Read the counts as orders of magnitude.
+`;
+}
