@@ -131,7 +131,7 @@ export function clusterRows(c) {
       .join(', ');
     rows.push([
       `15. Redis commands per op (run + enqueue, masters summed), ${x.queues} queue${x.queues > 1 ? 's' : ''}: single / cluster`,
-      `${x.commandsPerOp.single} / ${x.commandsPerOp.cluster}${extra ? `; the cluster's extra: ${extra}` : ''}`,
+      `${x.commandsPerOp.single} / ${x.commandsPerOp.cluster}${extra ? `; the cluster's run adds ${extra}` : ''}`,
       '',
       '',
     ]);

@@ -190,7 +190,10 @@ export async function runBatch(
       // A paced batch is over once the last chunk is in and nothing is pending (between chunks nothing may be).
       if (done ? done() : status && status.pending === 0 && (!pacedRate || pacing.done)) break;
       const dead = workers.find((worker) => !worker.running());
-      if (dead) throw new Error(`${label}: worker ${dead.pid} exited during the run; its output ended with:\n${dead.output()}`);
+      if (dead) {
+        const { code, signal } = await dead.exited;
+        throw new Error(`${label}: worker ${dead.pid} exited during the run (${code ?? signal}); its output ended with:\n${dead.output()}`);
+      }
       if (performance.now() - spawnedAt > timeoutMs) {
         throw new Error(`${label}: not done after ${Math.round(timeoutMs / 1000)} s (${JSON.stringify(status)})`);
       }
