@@ -8,7 +8,7 @@
 
   Input:
     KEYS[2 * (i - 1) + 1 ...]  for limit key i: its state (hash), its line (zset)
-    ARGV  for each key i: m, then m holders
+    ARGV[1 ...]  for each key i: m, then m holders
   Output: the number of tickets given back
 ]]
 local given = 0
