@@ -138,9 +138,12 @@ export function createJobAdder(redis: RedisClient, queue: Queue, name: string, p
       }
     }
     const replies = (await addJobs(keys.length, ...keys, ...args)) as (number | string)[];
+    const { chunkMark } = options;
     const held =
-      replies.length === 1 && typeof replies[0] === 'string' && replies[0].startsWith('=') ? replies[0].slice(1).split(' ') : undefined;
-    if (held) return options.chunkMark!.places.map((place) => ({ already: held[place] ?? '' }));
+      chunkMark && replies.length === 1 && typeof replies[0] === 'string' && replies[0].startsWith('=')
+        ? replies[0].slice(1).split(' ')
+        : undefined;
+    if (chunkMark && held) return chunkMark.places.map((place) => ({ already: held[place] ?? '' }));
     return replies.map((reply) => (typeof reply === 'number' ? reply === 1 : keyHolder(reply)));
   };
 }

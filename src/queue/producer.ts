@@ -7,7 +7,7 @@ import { closeRedis, createRedisConnection } from '../redis/connection.js';
 import { openBullQueue } from './bull-queue.js';
 import { createBatchBookkeeper } from './batch-bookkeeping.js';
 import { createChunkWriter, type EnqueueResult } from './chunk-writer.js';
-import { replicated, type ReplicaAck } from './replicated.js';
+import { replicaCheck, type ReplicaAck } from './replicated.js';
 import { createLineJoin, createLineLeave } from '../limits/line-join.js';
 import { configuredSpecs } from '../limits/limit-keys.js';
 import { prepareJob, type Position, type PreparedJob } from './prepare-job.js';
@@ -118,9 +118,16 @@ export function createProducer(options: ProducerOptions): Producer {
   const dedupWindowMs = (options.dedupWindowSeconds ?? 86_400) * 1_000;
   const batchRetention = options.batchRetentionSeconds ?? 7 * 86_400;
   const chunkSize = options.chunkSize ?? 500;
-  const ownsConnection = typeof options.connection === 'string';
+  const replicas = options.replicas && options.replicas.count > 0 ? options.replicas : undefined;
+  // WAIT blocks its connection and counts its writes only: waiting for replicas, the producer writes
+  // on a connection of its own rather than stall whoever shares a borrowed one (the server's).
+  const ownsConnection = typeof options.connection === 'string' || replicas !== undefined;
   const redis =
-    typeof options.connection === 'string' ? createRedisConnection(options.connection, { name: 'sluice:producer' }) : options.connection;
+    typeof options.connection === 'string'
+      ? createRedisConnection(options.connection, { name: 'sluice:producer' })
+      : replicas
+        ? options.connection.duplicate()
+        : options.connection;
   const queue = openBullQueue(redis, queueName);
   // Redis errors reach the caller through the enqueue that fails; without a listener BullMQ prints each one.
   queue.on('error', () => undefined);
@@ -139,15 +146,18 @@ export function createProducer(options: ProducerOptions): Producer {
     ...(laneSize > 1 ? { laneSizeFor: laneSizes(config, laneSize) } : {}),
   });
   // One WAIT per answer, after its last write: it covers every write before it on the connection.
-  const replicas = options.replicas;
-  const confirm = replicas && replicas.count > 0 ? () => replicated(redis, keys.batchIndex, replicas) : () => Promise.resolve();
+  const check = replicas ? replicaCheck(redis, keys.batchIndex, replicas) : undefined;
+  const begin = async () => (check ? check.begin() : 0);
+  const confirm = async (begunOn: number) => check?.confirm(begunOn);
   let closing: Promise<void> | undefined;
 
   async function enqueue(operation: unknown, enqueueOptions: EnqueueOptions = {}) {
     const { batchId } = enqueueOptions;
     checkBatchId(batchId);
-    const [result] = await writeChunk([prepareJob({ config, keys, batchId, prevalidated: false }, operation, undefined)], batchId);
-    await confirm();
+    const prepared = prepareJob({ config, keys, batchId, prevalidated: false }, operation, undefined);
+    const begunOn = await begin();
+    const [result] = await writeChunk([prepared], batchId);
+    await confirm(begunOn);
     return { ...result!, batchId };
   }
 
@@ -167,6 +177,7 @@ export function createProducer(options: ProducerOptions): Producer {
       }
     };
     try {
+      const begunOn = await begin();
       await batches.open(batchId);
       await writeInChunks(
         operations,
@@ -177,7 +188,7 @@ export function createProducer(options: ProducerOptions): Producer {
           between: () => batches.stillEnqueuing(batchId),
         },
       );
-      await confirm();
+      await confirm(begunOn);
     } catch (error) {
       if (error instanceof ValidationError) throw error;
       const { enqueued, duplicates, alreadyEnqueued } = summary;

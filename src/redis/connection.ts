@@ -93,12 +93,16 @@ export async function assertRedisReachable(redis: RedisClient, url: string, time
   let timer: NodeJS.Timeout | undefined;
   let lastError: unknown;
   let refuseCredentials: ((error: unknown) => void) | undefined;
-  const onError = (error: unknown): void => {
+  const onError = (raised: unknown): void => {
+    // A cluster that cannot read its slots says why in the last node's error.
+    const error = (raised as { lastNodeError?: unknown } | null)?.lastNodeError ?? raised;
     // ioredis also emits the wrapper the command fails with; the error before it names the cause.
     if (!(error instanceof Error && error.name === 'MaxRetriesPerRequestError')) lastError = error;
     if (/^(WRONGPASS|NOAUTH)/.test(errorMessage(error))) refuseCredentials?.(error);
   };
   redis.on('error', onError);
+  // A cluster client emits each node's own errors apart (a wrong password is one).
+  redis.on('node error', onError);
   try {
     await Promise.race([
       redis.ping(),
@@ -129,6 +133,7 @@ export async function assertRedisReachable(redis: RedisClient, url: string, time
   } finally {
     clearTimeout(timer);
     redis.off('error', onError);
+    redis.off('node error', onError);
   }
 }
 

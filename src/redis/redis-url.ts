@@ -25,7 +25,8 @@ export type RedisTarget =
       natMap: Record<string, ClusterSeed>;
     };
 
-const CLUSTER_URL = /^(rediss?)\+cluster:\/\/(?:([^@/?#]*)@)?([^/?#]*)(?:\/[^?#]*)?(?:\?([^#]*))?$/i;
+/** The user part ends at the last `@` (a password may hold one), as redactUrl and URL parsers read it. */
+const CLUSTER_URL = /^(rediss?)\+cluster:\/\/(?:(.*)@)?([^@/?#]*)(?:\/[^?#]*)?(?:\?([^#]*))?$/i;
 
 /** Whether the URL names a Redis Cluster (`redis+cluster://`, `rediss+cluster://`). */
 export function isClusterUrl(url: string): boolean {

@@ -308,9 +308,50 @@ describe('an input enqueued again gives back the tickets it took for operations 
     expect(await producer.enqueueMany(input('ghost-ran'), { batchId: 'ghosts-b', resumable: true })).toMatchObject({
       alreadyEnqueued: 200,
     });
-    // Before: 200 tickets nobody would use, and everyone after them 200 places back.
-    expect(await lineState('ghost-ran')).toEqual({ next: 400, served: 400, holders: 0 });
+    // Before: 200 tickets nobody would use, and everyone after them 200 places back. The tickets were
+    // the last handed out: they are handed out again.
+    expect(await lineState('ghost-ran')).toEqual({ next: 200, served: 200, holders: 0 });
     const gate = await limiterProcess(config('ghost-ran')).acquire(['ghost-ran'], `{${queue}}newcomer`, 5_000);
     expect(positionOf(gate) ?? 0).toBeLessThan(25);
+  });
+
+  it('duplicates of jobs still waiting give back only their own tickets: those ahead keep their places', async () => {
+    const producer = createProducer({ connection: redis().client, queue: uniqueQueue('ghosts'), config: config('ghost-dup') });
+    onTestFinished(() => producer.close());
+    const keyed = (n: number) => ({
+      method: 'POST',
+      url: `https://api.example.com/k/${n}`,
+      limitKey: 'ghost-dup',
+      idempotencyKey: `dup-${n}`,
+    });
+    await producer.enqueueMany(
+      Array.from({ length: 100 }, (_, n) => keyed(n)),
+      { batchId: 'dup-a' },
+    );
+    expect(await lineState('ghost-dup')).toEqual({ next: 100, served: 0, holders: 100 });
+    const ahead = await redis().client.zrange(limiterKeys.line('ghost-dup'), 0, -1, 'WITHSCORES');
+    // Another batch with the same keys: every one a duplicate; the line is as it was.
+    expect(
+      await producer.enqueueMany(
+        Array.from({ length: 50 }, (_, n) => keyed(n)),
+        { batchId: 'dup-b' },
+      ),
+    ).toMatchObject({ duplicates: 50 });
+    expect(await lineState('ghost-dup')).toEqual({ next: 100, served: 0, holders: 100 });
+    expect(await redis().client.zrange(limiterKeys.line('ghost-dup'), 0, -1, 'WITHSCORES')).toEqual(ahead);
+  });
+
+  it('one key twice in a chunk: one job, one ticket, and it keeps it', async () => {
+    const queue = uniqueQueue('ghosts');
+    const producer = createProducer({ connection: redis().client, queue, config: config('ghost-twice') });
+    onTestFinished(() => producer.close());
+    const ops = input('ghost-twice');
+    ops[1] = { ...ops[1]!, idempotencyKey: 'twice' } as (typeof ops)[number];
+    ops[150] = { ...ops[150]!, idempotencyKey: 'twice' } as (typeof ops)[number];
+    const summary = await producer.enqueueMany(ops, { batchId: 'twice' });
+    expect(summary).toMatchObject({ enqueued: 199, duplicates: 1 });
+    const holder = `{${queue}}${summary.results[1]!.id}`;
+    expect(await ticketOf('ghost-twice', holder)).not.toBeNull();
+    expect(await lineState('ghost-twice')).toEqual({ next: 199, served: 0, holders: 199 });
   });
 });

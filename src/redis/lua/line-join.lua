@@ -52,7 +52,9 @@ for i = 1, k do
 end
 
 -- Where each job stands: a job holding a ticket keeps it, the others follow in the chunk's order.
+-- A holder named twice (one idempotency key twice in a chunk: one job) takes one ticket.
 local joins = {}
+local seen = {}
 local a = 3 + 3 * k
 while a <= #ARGV do
   local holder, m = ARGV[a], tonumber(ARGV[a + 1])
@@ -60,10 +62,14 @@ while a <= #ARGV do
     local line = lines[tonumber(ARGV[a + 1 + j])]
     local join = { line = line, holder = holder, position = -1 }
     if line then
-      local held = not line.empty and redis.call('ZSCORE', line.key, holder)
-      if held then
+      local first = seen[line.key .. '\n' .. holder]
+      local held = not first and not line.empty and redis.call('ZSCORE', line.key, holder)
+      if first then
+        join.position = first.position
+      elseif held then
         join.position = tonumber(held) - line.served
       else
+        seen[line.key .. '\n' .. holder] = join
         join.ticket = line.next + line.added
         join.position = join.ticket - line.served
         line.added = line.added + 1
