@@ -87,7 +87,13 @@ export function createLineLeave(redis: RedisClient): LineLeave {
   const leave = defineScript(redis, 'line-leave');
   return async (jobs) => {
     const byKey = new Map<string, string[]>();
-    for (const job of jobs) for (const key of job.keys) byKey.set(key, [...(byKey.get(key) ?? []), job.holder]);
+    for (const job of jobs) {
+      for (const key of job.keys) {
+        const holders = byKey.get(key);
+        if (holders) holders.push(job.holder);
+        else byKey.set(key, [job.holder]);
+      }
+    }
     if (byKey.size === 0) return;
     const keys = [...byKey.keys()];
     const args: (string | number)[] = [];

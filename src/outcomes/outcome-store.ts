@@ -118,13 +118,13 @@ export function createOutcomeStore(redis: RedisClient, queue: string, batchReten
     // One round trip: the marker, and the result line a batch keeps (the job's result when it succeeded).
     const pipeline = redis.pipeline();
     if (marker.index === undefined) pipeline.get(marker.key);
-    else pipeline.bitfield(marker.key, 'GET', 'u2', `#${marker.index}`);
+    else pipeline.getBuffer(marker.key);
     if (job.batchId) pipeline.hget(keys.batchResults(job.batchId), job.opId);
     const [ended, line] = ((await pipeline.exec()) ?? []).map(([error, value]) => {
       if (error) throw error;
       return value as unknown;
     });
-    const outcome = marker.index === undefined ? ended : laneOutcome((ended as number[])[0]!);
+    const outcome = marker.index === undefined ? ended : laneOutcomeAt(ended as Buffer | null, marker.index);
     if (outcome !== 'succeeded' && outcome !== 'deadLettered') return undefined;
     return { outcome, resultLine: outcome === 'succeeded' && typeof line === 'string' ? (JSON.parse(line) as unknown) : undefined };
   }
@@ -155,12 +155,7 @@ export function laneMarkerKey(keys: QueueKeys, lane: string, timestamp: number):
 
 /** How the operation at `index` of a lane ended, from its lane's marker (the string's bytes, or null when none ended). */
 export function laneOutcomeAt(marker: Buffer | null, index: number): RecordedOutcome['outcome'] | undefined {
-  if (!marker) return undefined;
-  const byte = marker[index >> 2];
-  return byte === undefined ? undefined : laneOutcome((byte >> (6 - 2 * (index & 3))) & 3);
-}
-
-function laneOutcome(bits: number): RecordedOutcome['outcome'] | undefined {
+  const bits = ((marker?.[index >> 2] ?? 0) >> (6 - 2 * (index & 3))) & 3;
   return bits === 3 ? 'deadLettered' : bits === 2 ? 'succeeded' : undefined;
 }
 
@@ -170,14 +165,15 @@ function laneOutcome(bits: number): RecordedOutcome['outcome'] | undefined {
  */
 function scriptArgs(keys: QueueKeys, entries: readonly OutcomeRecord[], batchRetentionSeconds: number): (string | number)[] {
   const scriptKeys: string[] = [keys.deadLetters, keys.deadLetterIndex, keys.deadLetterGroups, keys.deadLetterGroupLatest];
-  const places = new Map<string, number>();
-  /** The key's place in KEYS (from 1), added when new; a batch's four keys go together. */
-  const place = (key: string, ...more: string[]): number => {
-    let at = places.get(key);
+  /** Where a marker (by key) or a batch's four keys (by batch id) begin in KEYS (from 1), added when first named. */
+  const markers = new Map<string, number>();
+  const batches = new Map<string, number>();
+  const place = <K>(places: Map<K, number>, name: K, keysOf: () => string[]): number => {
+    let at = places.get(name);
     if (at === undefined) {
       at = scriptKeys.length + 1;
-      places.set(key, at);
-      scriptKeys.push(key, ...more);
+      places.set(name, at);
+      scriptKeys.push(...keysOf());
     }
     return at;
   };
@@ -187,9 +183,17 @@ function scriptArgs(keys: QueueKeys, entries: readonly OutcomeRecord[], batchRet
     const batch = entry.batchId;
     const marker = outcomeMarker(keys, entry.jobId, entry.jobTimestamp);
     args.push(
-      place(marker.key),
+      place(markers, marker.key, () => [marker.key]),
       marker.index ?? '',
-      batch ? place(keys.batch(batch), keys.batchResults(batch), keys.batchDeadLetters(batch), keys.batchDeadLetterGroups(batch)) : 0,
+      // A batch's keys are made once per call, not once per outcome.
+      batch
+        ? place(batches, batch, () => [
+            keys.batch(batch),
+            keys.batchResults(batch),
+            keys.batchDeadLetters(batch),
+            keys.batchDeadLetterGroups(batch),
+          ])
+        : 0,
       entry.outcome,
       entry.opId,
       JSON.stringify(entry.resultLine),

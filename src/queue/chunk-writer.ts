@@ -72,8 +72,9 @@ export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
     // In line first: a job far back is written delayed to about its turn (one not added gives its ticket back below).
     // Each operation of a lane holds its own place; the lane is due when its first one is.
     const { jobs, order } = lanes ? packed(chunk, batchId, laneSizeFor) : unpacked(chunk);
+    const holders = lineJoin ? order.map(({ id }) => bookingHolder(queueName, id)) : [];
     const joined = lineJoin
-      ? await lineJoin(order.map(({ item, id }) => ({ holder: bookingHolder(queueName, id), keys: item.limitKeys })))
+      ? await lineJoin(order.map(({ item }, i) => ({ holder: holders[i]!, keys: item.limitKeys })))
       : { delays: [], took: [] };
     const delays = joined.delays;
     let at = 0;
@@ -95,7 +96,7 @@ export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
       added[index] = answers[i]!;
       ids[index] = id;
       const took = joined.took[i] ?? [];
-      if (answers[i] !== true && took.length > 0) notAdded.push({ holder: bookingHolder(queueName, id), keys: took });
+      if (answers[i] !== true && took.length > 0) notAdded.push({ holder: holders[i]!, keys: took });
     });
     // Tickets taken for operations that were not added go back, so nobody waits behind them.
     if (notAdded.length > 0 && lineLeave) await lineLeave(notAdded);
