@@ -1,5 +1,6 @@
 import type { Operation } from '../operation/schema.js';
 import type { AttemptRecord, JobEnvelope } from '../queue/job-data.js';
+import { shardOf } from '../redis/keys.js';
 import type { OutcomeRecord } from './outcome-store.js';
 import { resultLine } from './result-line.js';
 
@@ -90,7 +91,8 @@ function deadLetterEntry(queue: string, jobId: string, envelope: JobEnvelope, de
   const entry: DeadLetter = {
     id: jobId,
     opId: envelope.opId,
-    queue,
+    // The queue, not its shard: the dead-letter store knows which shard holds it.
+    queue: shardOf(queue).queue,
     idempotencyKey: envelope.idempotencyKey,
     reason: details.reason,
     message: details.message,

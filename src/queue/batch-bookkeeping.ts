@@ -12,16 +12,19 @@ const ENQUEUING_TTL_MS = 60_000;
 export interface BatchBookkeeper {
   /**
    * The batch exists from the start (also when every item turns out a duplicate), and says it is
-   * still being filled, so `wait` does not call it done between two chunks.
+   * still being filled, so `wait` does not call it done between two chunks. It keeps the shard
+   * count it was first opened with (`shards`), and answers with it: an input enqueued again into
+   * the batch after the queue's count changed is spread as it was the first time, so each line
+   * finds its place (queue/shards.ts).
    */
-  open(batchId: string): Promise<void>;
+  open(batchId: string, shards: number): Promise<number>;
   /** The batch is still being filled: after a chunk was written. */
   stillEnqueuing(batchId: string): Promise<void>;
   /** The batch is filled (failures ignored). */
   doneEnqueuing(batchId: string): Promise<void>;
 }
 
-/** `retentionSeconds`: how long batch counters are kept. */
+/** `keys`: shard 0's (the batch's flag, index and shard count live there); `retentionSeconds`: how long batch counters are kept. */
 export function createBatchBookkeeper(redis: RedisClient, keys: QueueKeys, retentionSeconds: number): BatchBookkeeper {
   /** Lists the batch among the queue's recent ones (first sight only), dropping those past retention. */
   function indexBatch(transaction: ChainableCommander, batchId: string): ChainableCommander {
@@ -30,14 +33,20 @@ export function createBatchBookkeeper(redis: RedisClient, keys: QueueKeys, reten
   }
 
   return {
-    async open(batchId) {
+    async open(batchId, shards) {
       const opening = redis
         .multi()
         .hsetnx(keys.batch(batchId), 'createdAt', new Date().toISOString())
         .hincrby(keys.batch(batchId), 'total', 0)
+        .hsetnx(keys.batch(batchId), 'shards', shards)
+        .hget(keys.batch(batchId), 'shards')
         .expire(keys.batch(batchId), retentionSeconds)
         .set(keys.batchEnqueuing(batchId), '1', 'PX', ENQUEUING_TTL_MS);
-      await indexBatch(opening, batchId).exec();
+      const replies = (await indexBatch(opening, batchId).exec()) ?? [];
+      const [error, kept] = replies[3] ?? [new Error('the batch was not opened')];
+      if (error) throw error;
+      const count = Number(kept);
+      return Number.isInteger(count) && count >= 1 ? count : shards;
     },
     async stillEnqueuing(batchId) {
       await redis.pexpire(keys.batchEnqueuing(batchId), ENQUEUING_TTL_MS);

@@ -5,10 +5,13 @@ import { limitKeysOf, parseOperation } from '../operation/parse-operation.js';
 import type { Operation } from '../operation/schema.js';
 import { jobIdForKey, jobIdForPlace, sha256, type QueueKeys } from '../redis/keys.js';
 import { defaultIdempotencyKey } from './job-data.js';
+import { shardOfJob } from './shards.js';
 
 /** A validated operation, ready to be written. */
 export interface PreparedJob {
   jobId: string;
+  /** The shard of its queue it is written to (see queue/shards.ts): its job id picks it. */
+  shard: number;
   /** Its batch, if any. */
   batchId: string | undefined;
   /** Its idempotency key's Redis key, when the operation gave one. */
@@ -38,7 +41,8 @@ export interface Position {
 
 export interface PrepareOptions {
   config: SluiceConfig;
-  keys: QueueKeys;
+  /** How many shards the operations are spread over, and each shard's keys. */
+  shards: { count: number; keys: (shard: number) => QueueKeys };
   batchId: string | undefined;
   /** Already checked with parseOperation: skip it. */
   prevalidated: boolean;
@@ -68,10 +72,12 @@ export function prepareJob(options: PrepareOptions, input: unknown, index: numbe
   const place = position === undefined ? '' : placeOf(position, opJson);
   const jobId = givenKey !== undefined ? jobIdForKey(givenKey) : place !== '' ? jobIdForPlace(place) : `u-${randomUUID()}`;
   const idempotencyKey = givenKey ?? defaultIdempotencyKey(jobId);
+  const shard = shardOfJob(jobId, options.shards.count);
   return {
     jobId,
+    shard,
     batchId: options.batchId,
-    dedupKey: givenKey === undefined ? undefined : options.keys.idempotency(givenKey),
+    dedupKey: givenKey === undefined ? undefined : options.shards.keys(shard).idempotency(givenKey),
     idempotencyKey,
     place,
     meta: (input as { meta?: unknown }).meta,

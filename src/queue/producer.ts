@@ -4,9 +4,10 @@ import { EnqueueIncompleteError, ValidationError, type Issue } from '../errors.j
 import { EMPTY_CONFIG, type SluiceConfig } from '../config/sluice-config.js';
 import { BATCH_ID_RULE, isBatchId, queueKeys } from '../redis/keys.js';
 import { closeRedis, createRedisConnection } from '../redis/connection.js';
-import { openBullQueue } from './bull-queue.js';
 import { createBatchBookkeeper } from './batch-bookkeeping.js';
-import { createChunkWriter, type EnqueueResult } from './chunk-writer.js';
+import type { EnqueueResult } from './chunk-writer.js';
+import { createShardWriters } from './shard-writers.js';
+import { readShardCount, shardCountReader, shardNames } from './shards.js';
 import { replicaCheck, type ReplicaAck } from './replicated.js';
 import { createLineJoin, createLineLeave } from '../limits/line-join.js';
 import { configuredSpecs } from '../limits/limit-keys.js';
@@ -128,36 +129,42 @@ export function createProducer(options: ProducerOptions): Producer {
       : replicas
         ? options.connection.duplicate()
         : options.connection;
-  const queue = openBullQueue(redis, queueName);
-  // Redis errors reach the caller through the enqueue that fails; without a listener BullMQ prints each one.
-  queue.on('error', () => undefined);
   const batches = createBatchBookkeeper(redis, keys, batchRetention);
   const lineJoin = createLineJoin(redis, config);
+  const lineLeave = createLineLeave(redis);
   const laneSize = options.lanes ? (options.laneSize ?? DEFAULT_LANE_SIZE) : 1;
-  const writeChunk = createChunkWriter({
+  const shardCount = shardCountReader(redis, queueName);
+  const shards = createShardWriters({
     redis,
-    queue,
     queueName,
-    keys,
     dedupWindowMs,
     batchRetentionSeconds: batchRetention,
     lineJoin,
-    lineLeave: createLineLeave(redis),
+    lineLeave,
     ...(laneSize > 1 ? { laneSizeFor: laneSizes(config, laneSize) } : {}),
   });
-  // One WAIT per answer, after its last write: it covers every write before it on the connection.
-  const check = replicas ? replicaCheck(redis, keys.batchIndex, replicas) : undefined;
-  const begin = async () => (check ? check.begin() : 0);
-  const confirm = async (begunOn: number) => check?.confirm(begunOn);
+  const { spread, writeChunk } = shards;
+  // One WAIT per shard written and per answer, after its last write: it covers every write before it on the connection.
+  const begin = async (count: number) => {
+    if (!replicas) return undefined;
+    const check = replicaCheck(
+      redis,
+      shardNames(queueName, count).map((name) => queueKeys(name).batchIndex),
+      replicas,
+    );
+    return { check, begunOn: await check.begin() };
+  };
+  const confirm = async (begun: Awaited<ReturnType<typeof begin>>) => begun?.check.confirm(begun.begunOn);
   let closing: Promise<void> | undefined;
 
   async function enqueue(operation: unknown, enqueueOptions: EnqueueOptions = {}) {
     const { batchId } = enqueueOptions;
     checkBatchId(batchId);
-    const prepared = prepareJob({ config, keys, batchId, prevalidated: false }, operation, undefined);
-    const begunOn = await begin();
+    const { count } = await shardCount();
+    const prepared = prepareJob({ config, shards: spread(count), batchId, prevalidated: false }, operation, undefined);
+    const begun = await begin(count);
     const [result] = await writeChunk([prepared], batchId);
-    await confirm(begunOn);
+    await confirm(begun);
     return { ...result!, batchId };
   }
 
@@ -165,7 +172,6 @@ export function createProducer(options: ProducerOptions): Producer {
     checkBatchId(manyOptions.batchId);
     const batchId = manyOptions.batchId ?? newBatchId();
     const collect = manyOptions.collectResults ?? true;
-    const prepareOptions = { config, keys, batchId, prevalidated: manyOptions.prevalidated ?? false };
     const positionOf = positions(batchId, manyOptions.resumable);
     const summary: EnqueueManySummary = { batchId, enqueued: 0, duplicates: 0, alreadyEnqueued: 0, results: [] };
     const write = async (chunk: PreparedJob[]) => {
@@ -177,8 +183,10 @@ export function createProducer(options: ProducerOptions): Producer {
       }
     };
     try {
-      const begunOn = await begin();
-      await batches.open(batchId);
+      // The batch is spread as when it was first opened (an input enqueued again finds its lines' places).
+      const count = await batches.open(batchId, (await readShardCount(redis, queueName)).count);
+      const begun = await begin(count);
+      const prepareOptions = { config, shards: spread(count), batchId, prevalidated: manyOptions.prevalidated ?? false };
       await writeInChunks(
         operations,
         chunkSize,
@@ -188,7 +196,7 @@ export function createProducer(options: ProducerOptions): Producer {
           between: () => batches.stillEnqueuing(batchId),
         },
       );
-      await confirm(begunOn);
+      await confirm(begun);
     } catch (error) {
       if (error instanceof ValidationError) throw error;
       const { enqueued, duplicates, alreadyEnqueued } = summary;
@@ -201,7 +209,7 @@ export function createProducer(options: ProducerOptions): Producer {
 
   function close(): Promise<void> {
     closing ??= (async () => {
-      await queue.close();
+      await shards.close();
       if (ownsConnection) await closeRedis(redis);
     })();
     return closing;

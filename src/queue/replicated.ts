@@ -16,11 +16,16 @@ export interface ReplicaAck {
  * to the queue's master, also on a cluster. WAIT blocks its connection: give it one of its own.
  */
 export interface ReplicaCheck {
-  begin(): Promise<number>;
-  confirm(begunOn: number): Promise<void>;
+  /** Per key of `queueKeys`, the id of the connection to its master. */
+  begin(): Promise<number[]>;
+  confirm(begunOn: readonly number[]): Promise<void>;
 }
 
-export function replicaCheck(redis: RedisClient, queueKey: string, { count, timeoutMs }: ReplicaAck): ReplicaCheck {
+/**
+ * `queueKeys`: a key of each shard the enqueue may write (queue/shards.ts); on a cluster each
+ * shard's master is asked, on its own connection.
+ */
+export function replicaCheck(redis: RedisClient, queueKeys: readonly string[], { count, timeoutMs }: ReplicaAck): ReplicaCheck {
   const refuse = (why: string) =>
     new SluiceError(
       `Redis did not confirm the operations on ${count} replica${count === 1 ? '' : 's'} within ${timeoutMs} ms (${why}): ` +
@@ -29,7 +34,7 @@ export function replicaCheck(redis: RedisClient, queueKey: string, { count, time
       { code: 'REDIS_UNREACHABLE' },
     );
   /** The replies of a pipeline on the queue's master: its first command anchors it there. */
-  async function onMaster(build: (pipeline: ReturnType<RedisClient['pipeline']>) => void): Promise<unknown[]> {
+  async function onMaster(queueKey: string, build: (pipeline: ReturnType<RedisClient['pipeline']>) => void): Promise<unknown[]> {
     const pipeline = redis.pipeline().exists(queueKey);
     build(pipeline);
     return ((await pipeline.exec()) ?? []).map(([error, value]) => {
@@ -39,13 +44,21 @@ export function replicaCheck(redis: RedisClient, queueKey: string, { count, time
   }
   return {
     async begin() {
-      const [, id] = await onMaster((pipeline) => pipeline.client('ID'));
-      return Number(id);
+      return Promise.all(
+        queueKeys.map(async (queueKey) => {
+          const [, id] = await onMaster(queueKey, (pipeline) => pipeline.client('ID'));
+          return Number(id);
+        }),
+      );
     },
     async confirm(begunOn) {
-      const [, id, acknowledged] = await onMaster((pipeline) => pipeline.client('ID').wait(count, timeoutMs));
-      if (Number(id) !== begunOn) throw refuse('the connection to Redis was replaced during the enqueue');
-      if (Number(acknowledged) < count) throw refuse(`${Number(acknowledged)} did`);
+      const confirmed = await Promise.all(
+        queueKeys.map((queueKey) => onMaster(queueKey, (pipeline) => pipeline.client('ID').wait(count, timeoutMs))),
+      );
+      confirmed.forEach(([, id, acknowledged], i) => {
+        if (Number(id) !== begunOn[i]) throw refuse('the connection to Redis was replaced during the enqueue');
+        if (Number(acknowledged) < count) throw refuse(`${Number(acknowledged)} did`);
+      });
     },
   };
 }

@@ -1,8 +1,7 @@
 import { Job } from 'bullmq';
 import type { RedisClient } from '../redis/client.js';
-import { QUEUE_NAME } from '../config/env.js';
 import { openBullQueue } from './bull-queue.js';
-import { limiterKeys } from '../redis/keys.js';
+import { SHARD_NAME, limiterKeys } from '../redis/keys.js';
 import { laneOfOpId } from './lanes.js';
 import { sleep } from '../support/sleep.js';
 import { DEFAULT_MAX_IN_SLOT_WAIT_MS, lineWindow, turnDelayMs } from '../limits/line.js';
@@ -36,11 +35,11 @@ export function jobsOfHolders(entries: readonly { jobId: string; value: number }
   return [...earliest].map(([jobId, value]) => ({ jobId, value }));
 }
 
-/** A holder's queue and job id; a bare job id (booked by a worker before holders named queues) has no queue. */
+/** A holder's queue (or shard: `q#i`) and job id; a bare job id (booked by a worker before holders named queues) has no queue. */
 export function parseBookingHolder(holder: string): { queue: string | undefined; jobId: string } {
   const close = holder.startsWith('{') ? holder.indexOf('}') : -1;
   const queue = close > 0 ? holder.slice(1, close) : undefined;
-  return queue !== undefined && QUEUE_NAME.test(queue) && close < holder.length - 1
+  return queue !== undefined && SHARD_NAME.test(queue) && close < holder.length - 1
     ? { queue, jobId: holder.slice(close + 1) }
     : { queue: undefined, jobId: holder };
 }

@@ -17,6 +17,28 @@ export const PREFIX = 'sluice';
  */
 export const QUEUE_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
 export const QUEUE_NAME_RULE = 'letters, digits and _ . - only, at most 100';
+/**
+ * A queue spread over S shards (see queue/shards.ts) is S BullMQ queues: shard 0 is the queue
+ * itself (`{q}`), shard i > 0 is `{q#i}`, a hash tag of its own, so a Redis Cluster places it in
+ * another slot. A queue name cannot hold `#`, so no queue's keys are another's shard's. Everything
+ * that acts on one BullMQ queue (a worker, the outcome store, add-jobs) takes a shard's name where
+ * it took a queue's.
+ */
+export const SHARD_NAME = /^[A-Za-z0-9_.-]{1,100}(#[1-9][0-9]{0,2})?$/;
+/** The most shards a queue may have. */
+export const MAX_SHARDS = 256;
+
+/** The name of shard `index` of `queue`: the queue's own for shard 0. */
+export function shardName(queue: string, index: number): string {
+  return index === 0 ? queue : `${queue}#${index}`;
+}
+
+/** The queue a shard belongs to, and its index (a queue's own name is its shard 0). */
+export function shardOf(name: string): { queue: string; index: number } {
+  const at = name.indexOf('#');
+  return at < 0 ? { queue: name, index: 0 } : { queue: name.slice(0, at), index: Number(name.slice(at + 1)) };
+}
+
 export const BATCH_ID = /^[A-Za-z0-9_.-]{1,128}$/;
 export const BATCH_ID_RULE = 'letters, digits and _ . - only, at most 128';
 
@@ -31,9 +53,9 @@ export function isBatchId(value: unknown): value is string {
  */
 export const SCHEDULES_PREFIX = `${PREFIX}:schedules`;
 
-/** The BullMQ queue name for a sluice queue: hash-tagged so a Redis Cluster keeps it in one slot. */
+/** The BullMQ queue name for a sluice queue (or one of its shards): hash-tagged so a Redis Cluster keeps it in one slot. */
 export function bullQueueName(queue: string): string {
-  assertQueueName(queue);
+  assertShardName(queue);
   return `{${queue}}`;
 }
 
@@ -64,6 +86,11 @@ export function schedulesKeyPattern(queue: string): string {
   return `${SCHEDULES_PREFIX}:{${queue}}:*`;
 }
 
+/** Throws like assertQueueName for a name that is neither a queue's nor a shard's (`q#i`). */
+function assertShardName(name: string): void {
+  if (!SHARD_NAME.test(name)) assertQueueName(name);
+}
+
 /** Throws a ValidationError naming the queue when it is not a valid queue name. */
 export function assertQueueName(queue: string): void {
   if (!QUEUE_NAME.test(queue)) {
@@ -71,9 +98,9 @@ export function assertQueueName(queue: string): void {
   }
 }
 
-/** sluice's own keys beside BullMQ's, all in the queue's slot (the name is checked: see QUEUE_NAME). */
+/** sluice's own keys beside BullMQ's, all in the queue's (or shard's) slot (the name is checked: see QUEUE_NAME, SHARD_NAME). */
 export function queueKeys(queue: string) {
-  assertQueueName(queue);
+  assertShardName(queue);
   const base = `${PREFIX}:{${queue}}`;
   return {
     idempotency: (key: string) => `${base}:idem:${sha256(key)}`,
@@ -105,6 +132,8 @@ export function queueKeys(queue: string) {
     /** A schedule's recent runs: batch id → tick time in ms (zset), and batch id → the run as JSON (hash). */
     scheduleRuns: (name: string) => `${base}:schedule:${name}:runs`,
     scheduleRunData: (name: string) => `${base}:schedule:${name}:runs:data`,
+    /** How many shards the queue is spread over (hash: `count` now, `highest` ever; on shard 0 only; see queue/shards.ts). */
+    shards: `${base}:shards`,
     /** A placeholder key in the same slot, for scripts whose optional keys are absent. */
     none: `${base}:none`,
     /** BullMQ's lock of a running job (string: the running worker's token); sluice only renews it (keep-job-locks.lua). */

@@ -4,26 +4,28 @@ import type { Registry } from 'prom-client';
 import { EMPTY_CONFIG, type SluiceConfig } from '../config/sluice-config.js';
 import { createHttpClient, type HttpClient } from '../http/http-client.js';
 import { NEW_JOB_PRIORITY } from '../queue/job-data.js';
-import { createJobAdder, LANE_JOB_NAME, type AddJobs } from '../queue/add-jobs.js';
+import { createJobAdder, LANE_JOB_NAME } from '../queue/add-jobs.js';
 import { openBullQueue } from '../queue/bull-queue.js';
-import { createOutcomeStore, type OutcomeStore } from '../outcomes/outcome-store.js';
+import { createOutcomeStore } from '../outcomes/outcome-store.js';
+import { ONE_SHARD, readShardCount } from '../queue/shards.js';
+import { shardName } from '../redis/keys.js';
 import { closeRedis, createRedisConnection } from '../redis/connection.js';
 import type { Logger } from '../observability/logger.js';
 import { createWorkerMetrics, type WorkerMetrics } from '../observability/metrics.js';
 import { createMetricsPublisher, type MetricsPublisher } from '../observability/worker-snapshots.js';
 import { createLimiter, type Limiter } from '../limits/limiter.js';
 import { destinationPolicyOf } from '../operation/parse-operation.js';
-import { assertSecrets, createCredentials } from '../auth/credentials.js';
+import { assertSecrets, createCredentials, type Credentials } from '../auth/credentials.js';
 import { loadTargetTls, type TlsMaterial } from '../config/tls-files.js';
 import { createProcessor } from './processor.js';
 import { newBullWorker } from './bull-worker.js';
 import { deadLetterUnexpectedFailure } from './unexpected-failure.js';
 import { deadLetterLane } from './lane-runner.js';
-import { createJobRunner } from './job-runner.js';
+import { createJobRunner, type JobRunnerHand } from './job-runner.js';
 import { fetchConcurrency } from './fetch-gate.js';
-import { createOpPermits } from './op-permits.js';
+import { createOpPermits, type OpPermits } from './op-permits.js';
 import { warmUp } from './warm-up.js';
-import { createPageSink } from './page-sink.js';
+import { createPageSink, type PageSink } from './page-sink.js';
 import { createProducer, type Producer } from '../queue/producer.js';
 import { wakeCircuitWaiters } from '../queue/wake-jobs.js';
 import { createScheduleRunner, type ScheduleRunner } from '../schedules/schedule-runner.js';
@@ -74,10 +76,13 @@ export interface SluiceWorkerOptions {
   /** Schedules' runs and forEach pages enqueue lanes (see ProducerOptions.lanes), of at most `laneSize` operations. Default false. */
   lanes?: boolean;
   laneSize?: number;
+  /** How often the worker looks for shards added to its queue (`sluice queue shards`). Default 5,000 ms. */
+  shardPollMs?: number;
 }
 
 export interface SluiceWorker {
-  readonly worker: Worker;
+  /** The BullMQ workers, one per shard of the queue (queue/shards.ts); one for a queue never spread. */
+  readonly workers: readonly Worker[];
   /** This worker's metrics, unless `metrics: false`: its id (the `worker` label of its series) and its registry. */
   readonly metrics: { readonly id: string; readonly registry: Registry } | undefined;
   /** Resolves once the worker is connected and taking jobs. */
@@ -87,6 +92,16 @@ export interface SluiceWorker {
    * (they go back to the queue), then closes what it owns. Idempotent. `force` aborts at once.
    */
   close(options?: { force?: boolean }): Promise<void>;
+}
+
+/** How often a worker looks for shards added to its queue. */
+const SHARD_POLL_MS = 5_000;
+
+/** One shard's BullMQ worker, with what runs its jobs and records their outcomes in its keys. */
+interface ShardHand {
+  worker: Worker;
+  bullQueue: Queue;
+  hand: JobRunnerHand;
 }
 
 export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
@@ -99,7 +114,7 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
   // Read once, here: a file that cannot be used stops the worker; the material stays in this process.
   const tls = loadTargetTls(config, env);
   const parts = openParts(options, queue, config, tls, logger);
-  const { redis, http, outcomes, limiter, metrics, publisher } = parts;
+  const { redis, http, metrics, publisher } = parts;
   const credentials = createCredentials({ config, env, redis, http, logger, ...(metrics ? { onTokenRequest: metrics.tokenRequest } : {}) });
   const pages = createPageSink({
     config,
@@ -107,67 +122,89 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
     enqueueChildren: (operations, batchId) =>
       parts.children.enqueueMany(operations, { batchId, collectResults: false, prevalidated: true }),
   });
-  const runOp = createProcessor({
-    queue,
-    config,
-    http,
-    limiter,
-    credentials,
-    pages,
-    outcomes,
-    logger,
-    ...(metrics ? { metrics } : {}),
-  });
   const concurrency = options.concurrency ?? 50;
   const stopping = new AbortController();
+  // One budget for the process, whichever shard a job comes from.
   const permits = createOpPermits(concurrency);
-  const laneDeps = { queue, outcomes, metrics, logger, redis, permits, runOp, addJobs: parts.addJobs, stopping: stopping.signal };
+  const shards: ShardHand[] = [];
   // The fetch gate (fetch-gate.ts): BullMQ fetches while it holds fewer jobs than its concurrency, those
   // fetched and not started included; a lane holds many operations' permits as one job, so a process
-  // whose permits are taken, or claimed by a lane it fetched, fetches no more lanes.
+  // whose permits are taken, or claimed by a lane it fetched, fetches no more lanes. The permits not
+  // claimed are the process's: each shard's worker may fetch them.
   const gate = () => {
-    const { jobs, lanes } = hand.waiting;
-    worker.concurrency = fetchConcurrency({
-      concurrency,
-      inHand: hand.inHand,
-      fetched: jobs,
-      fetchedLanes: lanes,
-      freePermits: permits.free,
-    });
+    let fetched = 0;
+    let fetchedLanes = 0;
+    for (const { hand } of shards) {
+      fetched += hand.waiting.jobs;
+      fetchedLanes += hand.waiting.lanes;
+    }
+    const unclaimed = fetchedLanes > 0 ? 0 : Math.max(0, permits.free - fetched);
+    for (const { worker, hand } of shards) {
+      const { jobs, lanes } = hand.waiting;
+      worker.concurrency = fetchConcurrency({
+        concurrency,
+        inHand: hand.inHand,
+        fetched: jobs,
+        fetchedLanes: lanes,
+        freePermits: jobs + unclaimed,
+      });
+    }
   };
-  const hand = createJobRunner(laneDeps, gate);
-  const worker = newBullWorker(queue, hand.run, redis, {
-    concurrency,
-    keepCompletedSeconds: options.keepCompletedSeconds ?? 3_600,
-    keepFailedSeconds: options.keepFailedSeconds ?? 86_400,
-    lockDurationMs: options.lockDurationMs ?? 30_000,
-    stalledIntervalMs: options.stalledIntervalMs ?? 30_000,
-    onFetched: (job) => hand.fetched(job),
-  });
-  worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
-  // A lane whose lock is lost must not go on beside the worker that took it (its operations would be sent twice).
-  worker.on('lockRenewalFailed', (jobIds: string[]) => hand.lockLost(jobIds));
   permits.onChange(gate);
-  worker.on('failed', (job, error) => {
-    if (!job) return;
-    hand.forget(job);
-    const ended = job.name === LANE_JOB_NAME ? deadLetterLane(laneDeps, job, error) : deadLetterUnexpectedFailure(laneDeps, job, error);
-    ended.catch((failure: unknown) => logger.error({ err: failure, jobId: job.id }, 'could not dead-letter a failed job'));
-  });
+  const shardDeps: ShardDeps = {
+    queue,
+    options,
+    config,
+    parts,
+    credentials,
+    pages,
+    logger,
+    permits,
+    stopping: stopping.signal,
+    gate,
+    concurrency,
+  };
+
+  /** Runs the shards the queue has (every one it ever had), opening those not open yet. */
+  function runShards(highest: number): void {
+    for (let index = shards.length; index < highest; index += 1) {
+      const opened = openShard(shardDeps, index);
+      shards.push(opened);
+      if (index > 0) logger.info({ shard: shardName(queue, index) }, 'running a shard of the queue');
+      opened.worker.run().catch((error: unknown) => logger.error({ err: error }, 'worker stopped on an error'));
+    }
+    gate();
+  }
 
   let closing: Promise<void> | undefined;
+  let polling: NodeJS.Timeout | undefined;
   // Jobs are taken once the process is warm; a failed warm-up is logged, not fatal.
   const warm =
     options.warmUp === false
       ? Promise.resolve()
       : warmUp().catch((error: unknown) => logger.warn({ err: error }, 'warm-up failed; taking jobs anyway'));
-  const started = warm.then(() => {
+  // Shard 0 runs whatever Redis says; the others once their count is read (and looked for again every few seconds).
+  const readCount = () =>
+    readShardCount(redis, queue).catch((error: unknown) => {
+      logger.warn({ err: error }, "could not read the queue's shard count; looking again shortly");
+      return ONE_SHARD;
+    });
+  const started = Promise.all([warm, readCount()]).then(([, count]) => {
     if (closing) return;
     parts.schedules?.run();
-    worker.run().catch((error: unknown) => logger.error({ err: error }, 'worker stopped on an error'));
+    runShards(count.highest);
+    polling = setInterval(() => {
+      void readCount().then(({ highest }) => {
+        if (!closing && highest > shards.length) runShards(highest);
+      });
+    }, options.shardPollMs ?? SHARD_POLL_MS);
+    polling.unref();
     // Seen by /metrics at once, not one interval later (publish() never rejects).
     void publisher?.publish();
   });
+  const cancelAll = () => {
+    for (const { worker } of shards) worker.cancelAllJobs('shutdown');
+  };
 
   async function shutdown(force: boolean): Promise<void> {
     const deadline = force ? 0 : (options.shutdownTimeoutMs ?? 30_000);
@@ -175,26 +212,90 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
     // Lanes start no more of their operations, and hand the rest back once those in flight end.
     stopping.abort();
     await started;
-    const closed = worker.close();
+    clearInterval(polling);
+    const closed = Promise.all(shards.map(({ worker }) => worker.close()));
     const ticksClosed = parts.schedules?.close();
     const timer = setTimeout(() => {
       logger.warn('shutdown deadline reached: aborting in-flight jobs (they are requeued)');
-      worker.cancelAllJobs('shutdown');
+      cancelAll();
     }, deadline);
-    await releaseParts(parts, Promise.all([closed.finally(() => clearTimeout(timer)), ticksClosed]), logger);
+    const queuesClosed = closed.finally(() => Promise.all(shards.map(({ bullQueue }) => bullQueue.close())));
+    await releaseParts(parts, Promise.all([closed.finally(() => clearTimeout(timer)), ticksClosed, queuesClosed]), logger);
     logger.info('worker stopped');
   }
 
   return {
-    worker,
+    get workers() {
+      return shards.map(({ worker }) => worker);
+    },
     metrics: metrics && publisher ? { id: publisher.id, registry: metrics.registry } : undefined,
-    ready: () => Promise.all([worker.waitUntilReady(), started]).then(() => undefined),
+    ready: () =>
+      started.then(async () => {
+        await Promise.all(shards.map(({ worker }) => worker.waitUntilReady()));
+      }),
     close(closeOptions = {}) {
-      if (closeOptions.force && closing) worker.cancelAllJobs('shutdown');
+      if (closeOptions.force && closing) cancelAll();
       closing ??= shutdown(closeOptions.force ?? false);
       return closing;
     },
   };
+}
+
+/** What every shard's worker shares: the process's parts, budget and gate. */
+interface ShardDeps {
+  queue: string;
+  options: SluiceWorkerOptions;
+  config: SluiceConfig;
+  parts: WorkerParts;
+  credentials: Credentials;
+  pages: PageSink;
+  logger: Logger;
+  permits: OpPermits;
+  stopping: AbortSignal;
+  gate: () => void;
+  concurrency: number;
+}
+
+/** Opens shard `index`'s worker and what it runs jobs with: the processor and outcome store in the shard's keys. */
+function openShard(deps: ShardDeps, index: number): ShardHand {
+  const { options, config, parts, logger, permits, concurrency } = deps;
+  const { redis, http, limiter, metrics } = parts;
+  const name = shardName(deps.queue, index);
+  const outcomes = createOutcomeStore(redis, name, options.batchRetentionSeconds ?? 7 * 86_400);
+  const runOp = createProcessor({
+    queue: name,
+    config,
+    http,
+    limiter,
+    credentials: deps.credentials,
+    pages: deps.pages,
+    outcomes,
+    logger,
+    ...(metrics ? { metrics } : {}),
+  });
+  const bullQueue = openBullQueue(redis, name);
+  bullQueue.on('error', () => undefined);
+  const addJobs = createJobAdder(redis, bullQueue, 'op', NEW_JOB_PRIORITY);
+  const laneDeps = { queue: name, outcomes, metrics, logger, redis, permits, runOp, addJobs, stopping: deps.stopping };
+  const hand = createJobRunner(laneDeps, deps.gate);
+  const worker = newBullWorker(name, hand.run, redis, {
+    concurrency,
+    keepCompletedSeconds: options.keepCompletedSeconds ?? 3_600,
+    keepFailedSeconds: options.keepFailedSeconds ?? 86_400,
+    lockDurationMs: options.lockDurationMs ?? 30_000,
+    stalledIntervalMs: options.stalledIntervalMs ?? 30_000,
+    onFetched: (job) => hand.fetched(job),
+  });
+  worker.on('error', (error) => logger.error({ err: error, shard: name }, 'worker error'));
+  // A lane whose lock is lost must not go on beside the worker that took it (its operations would be sent twice).
+  worker.on('lockRenewalFailed', (jobIds: string[]) => hand.lockLost(jobIds));
+  worker.on('failed', (job, error) => {
+    if (!job) return;
+    hand.forget(job);
+    const ended = job.name === LANE_JOB_NAME ? deadLetterLane(laneDeps, job, error) : deadLetterUnexpectedFailure(laneDeps, job, error);
+    ended.catch((failure: unknown) => logger.error({ err: failure, jobId: job.id }, 'could not dead-letter a failed job'));
+  });
+  return { worker, bullQueue, hand };
 }
 
 /** What a worker opens besides the BullMQ worker; `owns…`: whether it closes the client it was given. */
@@ -203,7 +304,6 @@ interface WorkerParts {
   ownsConnection: boolean;
   http: HttpClient;
   ownsHttp: boolean;
-  outcomes: OutcomeStore;
   limiter: Limiter;
   metrics: WorkerMetrics | undefined;
   publisher: MetricsPublisher | undefined;
@@ -211,9 +311,6 @@ interface WorkerParts {
   children: Producer;
   /** Runs the queue's schedules' ticks, unless `schedules: false`. */
   schedules: ScheduleRunner | undefined;
-  /** The BullMQ queue, for operations that leave their lane as jobs of their own (`addJobs`). */
-  bullQueue: Queue;
-  addJobs: AddJobs;
 }
 
 function openParts(
@@ -237,7 +334,6 @@ function openParts(
       ...destinationPolicyOf(config),
       tls,
     });
-  const outcomes = createOutcomeStore(redis, queue, options.batchRetentionSeconds ?? 7 * 86_400);
   const maxInSlotWaitMs = options.maxInSlotWaitMs;
   const limiter = createLimiter({
     redis,
@@ -273,10 +369,7 @@ function openParts(
           ...(options.batchRetentionSeconds !== undefined ? { batchRetentionSeconds: options.batchRetentionSeconds } : {}),
           ...laneOptions,
         });
-  const bullQueue = openBullQueue(redis, queue);
-  bullQueue.on('error', () => undefined);
-  const addJobs = createJobAdder(redis, bullQueue, 'op', NEW_JOB_PRIORITY);
-  return { redis, ownsConnection, http, ownsHttp, outcomes, limiter, metrics, publisher, children, schedules, bullQueue, addJobs };
+  return { redis, ownsConnection, http, ownsHttp, limiter, metrics, publisher, children, schedules };
 }
 
 /** Closes the parts once the worker has (`workerClosed`), in reverse order of creation, each even when an earlier one failed. */
@@ -288,7 +381,6 @@ async function releaseParts(parts: WorkerParts, workerClosed: Promise<unknown>, 
     ['metrics publisher', () => parts.publisher?.close() ?? Promise.resolve()],
     ['limiter', () => parts.limiter.close()],
     ['child producer', () => parts.children.close()],
-    ['queue', () => parts.bullQueue.close()],
     ['http client', () => (parts.ownsHttp ? parts.http.close() : Promise.resolve())],
     ['redis', () => (parts.ownsConnection ? closeRedis(parts.redis) : Promise.resolve())],
   ];

@@ -6,6 +6,7 @@ function prepared(n: number, extra: Partial<PreparedJob> = {}): PreparedJob {
   const opJson = JSON.stringify({ method: 'POST', url: `https://api.example/${n}`, meta: { n } });
   return {
     jobId: `u-${n}`,
+    shard: 0,
     batchId: 'b-1',
     dedupKey: undefined,
     idempotencyKey: `sluice-u-${n}`,

@@ -14,6 +14,7 @@ import { ValidationError } from '../../src/errors.js';
 import {
   BATCH_ID,
   QUEUE_NAME,
+  SHARD_NAME,
   WORKER_SNAPSHOTS_KEY,
   authFailuresKey,
   bullQueueName,
@@ -23,35 +24,40 @@ import {
   queueKeys,
   sessionKey,
   sha256,
+  shardName,
+  shardOf,
 } from '../../src/redis/keys.js';
 
 const NAME = '[A-Za-z0-9_.-]+';
+/** A queue's name, or one of its shards' (`q#2`). */
+const QNAME = '[A-Za-z0-9_.-]+(?:#[1-9][0-9]*)?';
 const HEX = '[0-9a-f]+';
 /** Family → the shape of its keys; the groups are its names. */
 const PATTERNS: Record<string, RegExp> = {
-  idempotency: new RegExp(`^sluice:\\{(${NAME})\\}:idem:(${HEX})$`),
-  outcome: new RegExp(`^sluice:\\{(${NAME})\\}:outcome:(.+)$`),
-  chunk: new RegExp(`^sluice:\\{(${NAME})\\}:chunk:(${HEX})$`),
-  batch: new RegExp(`^sluice:\\{(${NAME})\\}:batch:(${NAME})$`),
-  batchResults: new RegExp(`^sluice:\\{(${NAME})\\}:batch:(${NAME}):results$`),
-  batchEnqueuing: new RegExp(`^sluice:\\{(${NAME})\\}:batch:(${NAME}):enqueuing$`),
-  batchDeadLetters: new RegExp(`^sluice:\\{(${NAME})\\}:batch:(${NAME}):dlq$`),
-  batchDeadLetterGroups: new RegExp(`^sluice:\\{(${NAME})\\}:batch:(${NAME}):dlq:groups$`),
-  batchIndex: new RegExp(`^sluice:\\{(${NAME})\\}:batches$`),
-  deadLetters: new RegExp(`^sluice:\\{(${NAME})\\}:dlq$`),
-  deadLetterIndex: new RegExp(`^sluice:\\{(${NAME})\\}:dlq:index$`),
-  deadLetterGroups: new RegExp(`^sluice:\\{(${NAME})\\}:dlq:groups$`),
-  deadLetterGroupLatest: new RegExp(`^sluice:\\{(${NAME})\\}:dlq:groups:latest$`),
-  replaying: new RegExp(`^sluice:\\{(${NAME})\\}:dlq:replaying$`),
-  none: new RegExp(`^sluice:\\{(${NAME})\\}:none$`),
-  schedules: new RegExp(`^sluice:\\{(${NAME})\\}:schedules$`),
-  schedule: new RegExp(`^sluice:\\{(${NAME})\\}:schedule:(${NAME})$`),
-  scheduleOperations: new RegExp(`^sluice:\\{(${NAME})\\}:schedule:(${NAME}):operations$`),
-  scheduleRuns: new RegExp(`^sluice:\\{(${NAME})\\}:schedule:(${NAME}):runs$`),
-  scheduleRunData: new RegExp(`^sluice:\\{(${NAME})\\}:schedule:(${NAME}):runs:data$`),
+  idempotency: new RegExp(`^sluice:\\{(${QNAME})\\}:idem:(${HEX})$`),
+  outcome: new RegExp(`^sluice:\\{(${QNAME})\\}:outcome:(.+)$`),
+  chunk: new RegExp(`^sluice:\\{(${QNAME})\\}:chunk:(${HEX})$`),
+  batch: new RegExp(`^sluice:\\{(${QNAME})\\}:batch:(${NAME})$`),
+  batchResults: new RegExp(`^sluice:\\{(${QNAME})\\}:batch:(${NAME}):results$`),
+  batchEnqueuing: new RegExp(`^sluice:\\{(${QNAME})\\}:batch:(${NAME}):enqueuing$`),
+  batchDeadLetters: new RegExp(`^sluice:\\{(${QNAME})\\}:batch:(${NAME}):dlq$`),
+  batchDeadLetterGroups: new RegExp(`^sluice:\\{(${QNAME})\\}:batch:(${NAME}):dlq:groups$`),
+  batchIndex: new RegExp(`^sluice:\\{(${QNAME})\\}:batches$`),
+  deadLetters: new RegExp(`^sluice:\\{(${QNAME})\\}:dlq$`),
+  deadLetterIndex: new RegExp(`^sluice:\\{(${QNAME})\\}:dlq:index$`),
+  deadLetterGroups: new RegExp(`^sluice:\\{(${QNAME})\\}:dlq:groups$`),
+  deadLetterGroupLatest: new RegExp(`^sluice:\\{(${QNAME})\\}:dlq:groups:latest$`),
+  replaying: new RegExp(`^sluice:\\{(${QNAME})\\}:dlq:replaying$`),
+  shards: new RegExp(`^sluice:\\{(${QNAME})\\}:shards$`),
+  none: new RegExp(`^sluice:\\{(${QNAME})\\}:none$`),
+  schedules: new RegExp(`^sluice:\\{(${QNAME})\\}:schedules$`),
+  schedule: new RegExp(`^sluice:\\{(${QNAME})\\}:schedule:(${NAME})$`),
+  scheduleOperations: new RegExp(`^sluice:\\{(${QNAME})\\}:schedule:(${NAME}):operations$`),
+  scheduleRuns: new RegExp(`^sluice:\\{(${QNAME})\\}:schedule:(${NAME}):runs$`),
+  scheduleRunData: new RegExp(`^sluice:\\{(${QNAME})\\}:schedule:(${NAME}):runs:data$`),
   // BullMQ's lock of a job: sluice's job ids start with k-, u- or p- (a replay adds .rN), a lane's with l-, so no other family ends so.
-  stalled: new RegExp(`^sluice:\\{(${NAME})\\}:stalled$`),
-  jobLock: new RegExp(`^sluice:\\{(${NAME})\\}:([kupl]-[^:]+):lock$`),
+  stalled: new RegExp(`^sluice:\\{(${QNAME})\\}:stalled$`),
+  jobLock: new RegExp(`^sluice:\\{(${QNAME})\\}:([kupl]-[^:]+):lock$`),
   'limits.index': /^sluice:\{limits\}:keys$/,
   'limits.version': /^sluice:\{limits\}:version$/,
   'limits.processes': /^sluice:\{limits\}:processes$/,
@@ -71,7 +77,7 @@ const PATTERNS: Record<string, RegExp> = {
 };
 
 // Names chosen to look like other families' segments and suffixes.
-const QUEUES = ['default', 'q', 'limits', 'batch', 'dlq', 'q.batch', 'auth', 'metrics', '-', '.', 'x'.repeat(100)];
+const QUEUES = ['default', 'q', 'limits', 'batch', 'dlq', 'q.batch', 'auth', 'metrics', '-', '.', 'x'.repeat(100), 'q#1', 'q.batch#12', 'x'.repeat(100) + '#255'];
 const BATCHES = [
   'b',
   'results',
@@ -142,8 +148,13 @@ describe('Redis key families', () => {
       expect(isBatchId(bad), bad).toBe(false);
       expect(BATCH_ID.test(bad)).toBe(false);
     }
-    for (const queue of QUEUES) expect(QUEUE_NAME.test(queue), queue).toBe(true);
-    for (const bad of ['a:b', 'a}b', '{a}', 'with space', '']) {
+    for (const queue of QUEUES) expect(QUEUE_NAME.test(queue) || SHARD_NAME.test(queue), queue).toBe(true);
+    // A shard's name is made by sluice (shardName): a queue's own name may not hold `#`.
+    for (const shard of QUEUES.filter((queue) => queue.includes('#'))) {
+      expect(QUEUE_NAME.test(shard), shard).toBe(false);
+      expect(shardName(shardOf(shard).queue, shardOf(shard).index)).toBe(shard);
+    }
+    for (const bad of ['a:b', 'a}b', '{a}', 'with space', '', 'q#0', 'q#', '#1', 'q#1#2', 'q#x']) {
       expect(() => queueKeys(bad), bad).toThrow(ValidationError);
       expect(() => bullQueueName(bad), bad).toThrow(/invalid queue name/);
     }

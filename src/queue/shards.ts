@@ -1,0 +1,136 @@
+import type { RedisClient } from '../redis/client.js';
+import { SluiceError } from '../errors.js';
+import { MAX_SHARDS, PREFIX, bullQueueName, queueKeys, shardName } from '../redis/keys.js';
+import { defineScript } from '../redis/scripts.js';
+import { scanKeys } from '../redis/scan-keys.js';
+
+/**
+ * A queue spread over S shards (docs/design/cluster.md): shard i is a BullMQ queue of its own
+ * (`{q}` for 0, `{q#i}` after), in a slot of its own, so a Redis Cluster spreads one queue's load
+ * over its masters. A producer sends each operation to the shard its job id picks (the same key or
+ * place always picks the same shard while S stands, so dedup stays atomic in one script call);
+ * a worker runs every shard; batches, dead letters and lookups read every shard and add them up.
+ *
+ * S lives on shard 0 (`sluice:{q}:shards`): `count`, where producers write, and `highest`, the
+ * most the queue ever had. Workers and readers use `highest`, so lowering S strands nothing: the
+ * shards dropped are still drained and still read.
+ */
+export interface ShardCount {
+  /** Where producers write. */
+  count: number;
+  /** The most shards the queue ever had: workers run, and readers read, this many. */
+  highest: number;
+}
+
+export const ONE_SHARD: ShardCount = { count: 1, highest: 1 };
+
+/** The queue's shard count; one for a queue never spread. */
+export async function readShardCount(redis: RedisClient, queue: string): Promise<ShardCount> {
+  const [count, highest] = await redis.hmget(queueKeys(queue).shards, 'count', 'highest');
+  return { count: shardNumber(count), highest: Math.max(shardNumber(count), shardNumber(highest)) };
+}
+
+function shardNumber(value: string | null | undefined): number {
+  const parsed = Number(value);
+  return Number.isInteger(parsed) && parsed >= 1 && parsed <= MAX_SHARDS ? parsed : 1;
+}
+
+/** The names of the first `count` shards of a queue (`q`, `q#1`, …). */
+export function shardNames(queue: string, count: number): string[] {
+  return Array.from({ length: count }, (_, index) => shardName(queue, index));
+}
+
+/**
+ * The shard of a job, by its id: sluice's ids are `k-`, `p-` or `u-` then hex (a key's hash, a
+ * place's, a UUID), whose first eight hex digits pick it; any other id by its characters' sum.
+ */
+export function shardOfJob(jobId: string, count: number): number {
+  if (count <= 1) return 0;
+  const hex = Number.parseInt(jobId.slice(2, 10), 16);
+  if (Number.isInteger(hex) && /^[a-f0-9]{8}$/.test(jobId.slice(2, 10))) return hex % count;
+  let sum = 0;
+  for (let i = 0; i < jobId.length; i += 1) sum = (sum * 31 + jobId.charCodeAt(i)) >>> 0;
+  return sum % count;
+}
+
+/**
+ * A producer's view of S: read at most every `ttlMs` (a change reaches a long-lived producer, such
+ * as the server's, within that).
+ */
+export function shardCountReader(redis: RedisClient, queue: string, ttlMs = 5_000): () => Promise<ShardCount> {
+  let cached: { value: ShardCount; at: number } | undefined;
+  let reading: Promise<ShardCount> | undefined;
+  return async () => {
+    if (cached && Date.now() - cached.at < ttlMs) return cached.value;
+    reading ??= readShardCount(redis, queue)
+      .then((value) => {
+        cached = { value, at: Date.now() };
+        return value;
+      })
+      .finally(() => {
+        reading = undefined;
+      });
+    return reading;
+  };
+}
+
+/** A change of S refused: idempotency keys or resumable chunks are held, and would be sent again on another shard. */
+export class ShardChangeRefusedError extends SluiceError {
+  readonly heldMarks: number;
+
+  constructor(queue: string, from: number, to: number, heldMarks: number) {
+    super(
+      `queue ${queue}: not changing its shards from ${from} to ${to}: ${heldMarks} idempotency key(s) or resumable chunk(s) ` +
+        'are held in their dedup window, and after the change the same key or input line could pick another shard and be ' +
+        'enqueued again. Wait until the window is over, or pass force to accept that',
+      { code: 'SHARDS_CHANGE_REFUSED' },
+    );
+    this.heldMarks = heldMarks;
+  }
+}
+
+export interface ShardChange {
+  queue: string;
+  previous: number;
+  now: ShardCount;
+}
+
+/**
+ * Sets the queue's shard count. Refused (ShardChangeRefusedError) while any shard holds an
+ * idempotency key's mark or a resumable chunk's, unless `force`: the same key enqueued again after
+ * the change may pick another shard, whose dedup knows nothing of it. Jobs already queued are
+ * never a reason to refuse: workers run every shard the queue ever had.
+ */
+export async function setShardCount(
+  redis: RedisClient,
+  queue: string,
+  count: number,
+  options: { force?: boolean } = {},
+): Promise<ShardChange> {
+  bullQueueName(queue);
+  if (!Number.isInteger(count) || count < 1 || count > MAX_SHARDS) {
+    throw new SluiceError(`shard count ${count}: a whole number from 1 to ${MAX_SHARDS}`, { code: 'VALIDATION_FAILED' });
+  }
+  const current = await readShardCount(redis, queue);
+  if (current.count === count) return { queue, previous: count, now: current };
+  if (!options.force) {
+    const held = await heldMarks(redis, queue, current.highest);
+    if (held > 0) throw new ShardChangeRefusedError(queue, current.count, count, held);
+  }
+  const set = defineScript(redis, 'shards-set-1');
+  const [previous, highest] = (await set(queueKeys(queue).shards, count)) as [number, number];
+  return { queue, previous, now: { count, highest } };
+}
+
+/** The idempotency keys' and resumable chunks' marks held in the queue's shards (SCAN: an admin's call, not a producer's). */
+async function heldMarks(redis: RedisClient, queue: string, highest: number): Promise<number> {
+  let held = 0;
+  for (const shard of shardNames(queue, highest)) {
+    for (const family of ['idem', 'chunk']) {
+      await scanKeys(redis, `${PREFIX}:{${shard}}:${family}:*`, 1_000, (keys) => {
+        held += keys.length;
+      });
+    }
+  }
+  return held;
+}
