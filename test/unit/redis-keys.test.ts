@@ -77,7 +77,22 @@ const PATTERNS: Record<string, RegExp> = {
 };
 
 // Names chosen to look like other families' segments and suffixes.
-const QUEUES = ['default', 'q', 'limits', 'batch', 'dlq', 'q.batch', 'auth', 'metrics', '-', '.', 'x'.repeat(100), 'q#1', 'q.batch#12', 'x'.repeat(100) + '#255'];
+const QUEUES = [
+  'default',
+  'q',
+  'limits',
+  'batch',
+  'dlq',
+  'q.batch',
+  'auth',
+  'metrics',
+  '-',
+  '.',
+  'x'.repeat(100),
+  'q#1',
+  'q.batch#12',
+  'x'.repeat(100) + '#255',
+];
 const BATCHES = [
   'b',
   'results',
