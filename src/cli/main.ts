@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, SluiceError, UsageError, ValidationError, errorMessage } from '../errors.js';
 import { isRedisUnavailable } from '../redis/unavailable.js';
 import { packageVersion } from '../support/package-root.js';
+import { MAX_SHARDS } from '../redis/keys.js';
 import { createCliContext, type CliContext, type CliIo, type GlobalOptions } from './context.js';
 import { watchOutput } from './output.js';
 import { enqueueCommand } from './commands/enqueue.js';
@@ -122,6 +123,18 @@ function buildProgram(io: CliIo, stdoutClosed: AbortSignal, setExit: (code: numb
     .description('run a worker process (SIGTERM/SIGINT: finish in-flight jobs, then exit)')
     .option('--concurrency <n>', 'jobs at once in this process (default: $SLUICE_CONCURRENCY, else 50)')
     .action(run(async (ctx, options: { concurrency?: string }) => (await import('./commands/worker.js')).workerCommand(ctx, options)));
+
+  program
+    .command('shards')
+    .description(
+      'how the queue is spread over shards (each a BullMQ queue in a Redis Cluster slot of its own), or set how many new operations are spread over',
+    )
+    .argument('[count]', `spread new operations over this many shards (1–${MAX_SHARDS}); workers pick new shards up within 5 s`)
+    .option('--force', 'change it even while idempotency keys are held (a key enqueued again may then land on another shard and run again)')
+    .option('--json', 'print JSON')
+    .action(
+      run(async (ctx, count: string | undefined, options) => (await import('./commands/shards.js')).shardsCommand(ctx, count, options)),
+    );
 
   addBatchCommands(program, run);
   addDlqCommands(program, run);

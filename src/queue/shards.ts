@@ -74,15 +74,15 @@ export function shardCountReader(redis: RedisClient, queue: string, ttlMs = 5_00
   };
 }
 
-/** A change of S refused: idempotency keys or resumable chunks are held, and would be sent again on another shard. */
+/** A change of S refused: idempotency keys are held, and an operation enqueued again with one could run again on another shard. */
 export class ShardChangeRefusedError extends SluiceError {
   readonly heldMarks: number;
 
   constructor(queue: string, from: number, to: number, heldMarks: number) {
     super(
-      `queue ${queue}: not changing its shards from ${from} to ${to}: ${heldMarks} idempotency key(s) or resumable chunk(s) ` +
-        'are held in their dedup window, and after the change the same key or input line could pick another shard and be ' +
-        'enqueued again. Wait until the window is over, or pass force to accept that',
+      `queue ${queue}: not changing its shards from ${from} to ${to}: ${heldMarks} idempotency key(s) are held in their ` +
+        'dedup window, and after the change an operation enqueued again with one of them could pick another shard and run ' +
+        'again. Wait until the window (SLUICE_DEDUP_WINDOW_SECONDS) is over, or pass force to accept that',
       { code: 'SHARDS_CHANGE_REFUSED' },
     );
     this.heldMarks = heldMarks;
@@ -97,9 +97,11 @@ export interface ShardChange {
 
 /**
  * Sets the queue's shard count. Refused (ShardChangeRefusedError) while any shard holds an
- * idempotency key's mark or a resumable chunk's, unless `force`: the same key enqueued again after
- * the change may pick another shard, whose dedup knows nothing of it. Jobs already queued are
- * never a reason to refuse: workers run every shard the queue ever had.
+ * idempotency key's mark, unless `force`: the same key enqueued again after the change may pick
+ * another shard, whose dedup knows nothing of it. Jobs already queued are never a reason to
+ * refuse: workers run every shard the queue ever had. Nor is a resumable input: a batch keeps the
+ * count it was opened with (BatchBookkeeper.open), so its lines, and its chunks' marks, are
+ * looked for where they were written.
  */
 export async function setShardCount(
   redis: RedisClient,
@@ -122,15 +124,13 @@ export async function setShardCount(
   return { queue, previous, now: { count, highest } };
 }
 
-/** The idempotency keys' and resumable chunks' marks held in the queue's shards (SCAN: an admin's call, not a producer's). */
+/** The idempotency keys' marks held in the queue's shards (SCAN: an admin's call, not a producer's). */
 async function heldMarks(redis: RedisClient, queue: string, highest: number): Promise<number> {
   let held = 0;
   for (const shard of shardNames(queue, highest)) {
-    for (const family of ['idem', 'chunk']) {
-      await scanKeys(redis, `${PREFIX}:{${shard}}:${family}:*`, 1_000, (keys) => {
-        held += keys.length;
-      });
-    }
+    await scanKeys(redis, `${PREFIX}:{${shard}}:idem:*`, 1_000, (keys) => {
+      held += keys.length;
+    });
   }
   return held;
 }
