@@ -116,7 +116,11 @@ describe('a queue spread over shards', () => {
       expect(refused.code, bad).toBe(2);
       expect(refused.stderr).toContain(`shard count "${bad}": a whole number from 1 to 256`);
     }
-    const producer = createProducer({ connection: redis().client, queue, config: { targets: {}, limits: {}, allowedHosts: ['api.example.com'] } });
+    const producer = createProducer({
+      connection: redis().client,
+      queue,
+      config: { targets: {}, limits: {}, allowedHosts: ['api.example.com'] },
+    });
     await producer.enqueueMany([{ method: 'POST', url: 'https://api.example.com/x', idempotencyKey: 'held-1' }]);
     await producer.close();
     const held = await cli('2');
