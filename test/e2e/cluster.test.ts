@@ -1,10 +1,10 @@
 /**
  * sluice on a Redis Cluster: 3 masters and 3 replicas on loopback (support/redis-cluster.ts), the
- * built CLI, worker processes and the server pointed at it with `redis+cluster://` seeds. The core
- * path, dead letters and replay, CSV, the server with a read and an admin token, a strict limiter;
- * then the master holding the queue is killed mid-batch (its replica is promoted), and the queue's
- * slot is moved to another master mid-batch: every operation still ends once in the batch, none is
- * missing at the target.
+ * built CLI, worker processes and the server pointed at it with `redis+cluster://` seeds, each
+ * queue spread over 3 shards on the 3 masters (`sluice shards`). The core path, dead letters and
+ * replay, CSV, the server with a read and an admin token, a strict limiter; then the master holding
+ * a shard is killed mid-batch (its replica is promoted), and a shard's slot is moved to another
+ * master mid-batch: every operation still ends once in the batch, none is missing at the target.
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startDemoApiProcess } from '../helpers/demo-api-process.js';
@@ -14,7 +14,7 @@ import { startTestTarget, type TargetServer } from '../helpers/target-server.js'
 import { jsonl, jsonLines, maxInWindow } from '../helpers/json-lines.js';
 import { startRedisCluster, type RedisClusterHandle } from '../../src/support/redis-cluster.js';
 import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
-import { limiterKeys, queueMetaKey } from '../../src/redis/keys.js';
+import { limiterKeys, queueMetaKey, shardName } from '../../src/redis/keys.js';
 import { discoverQueues } from '../../src/queue/discover-queues.js';
 import { createProducer } from '../../src/queue/producer.js';
 import { parseSluiceConfig } from '../../src/config/sluice-config.js';
@@ -37,6 +37,32 @@ interface ResultLine {
   id: string;
   outcome: string;
   meta?: { n?: number };
+}
+
+/** Shards of every queue below: one queue over the cluster's three masters. */
+const SHARDS = 3;
+
+/** The masters serving each shard of `queue`, by port. */
+async function shardMasters(queue: string): Promise<number[]> {
+  return Promise.all(
+    Array.from({ length: SHARDS }, async (_, index) => (await cluster!.masterOf(queueMetaKey(shardName(queue, index)))).port),
+  );
+}
+
+/**
+ * A new queue spread over SHARDS shards (`sluice shards`), named so that its shards sit on
+ * different masters: a slot's master is the cluster's choice, and an operator with S = M checks
+ * the placement (`sluice shards`) as this does.
+ */
+async function shardedQueue(prefix: string): Promise<string> {
+  for (let tries = 0; tries < 200; tries++) {
+    const queue = uniqueQueue(prefix);
+    if (new Set(await shardMasters(queue)).size < SHARDS) continue;
+    const set = await cli.run(['shards', String(SHARDS)], { env: { SLUICE_QUEUE: queue } });
+    expect(set.code, set.stderr).toBe(0);
+    return queue;
+  }
+  throw new Error(`no name ${prefix}-… whose ${SHARDS} shards sit on ${SHARDS} masters`);
 }
 
 /** A counting target the workers may call; closed when the test ends. */
@@ -93,10 +119,10 @@ function requestsPerKey(target: TargetServer, prefix: string): Map<string, numbe
 }
 
 describe('sluice on a Redis Cluster (3 masters, 3 replicas)', () => {
-  it('enqueue → 3 worker processes → wait → results; the queue on one master, the limiter on its own slot', async () => {
+  it('enqueue → 3 worker processes → wait → results; one queue over three masters, the limiter on its own slot', async () => {
     const target = await localTarget();
     target.setDefault(() => ({ status: 201, json: { ok: true } }));
-    const queue = uniqueQueue('cluster-core');
+    const queue = await shardedQueue('cluster-core');
     const batchId = await enqueue(queue, posts(target, 600, 'core'));
     await cli.startWorkers(3, { concurrency: 20, env: { SLUICE_QUEUE: queue } });
 
@@ -110,14 +136,33 @@ describe('sluice on a Redis Cluster (3 masters, 3 replicas)', () => {
     expect(perKey.size).toBe(600);
     expect([...perKey.values()].every((count) => count === 1)).toBe(true);
 
-    // Where things live: the queue's keys by its hash tag, the limiter's by its own.
-    const queueMaster = await cluster!.masterOf(queueMetaKey(queue));
+    // Where things live: each shard's keys by its hash tag, the limiter's by its own; `sluice shards` says so.
+    const masters = await shardMasters(queue);
     const limitsMaster = await cluster!.masterOf(limiterKeys.index);
-    console.info(`cluster: queue ${queue} on master :${queueMaster.port}, the limiter on :${limitsMaster.port}`);
-    // Queues are discovered on every master (SCAN walks one node at a time).
+    console.info(
+      `cluster: queue ${queue}'s shards on masters ${masters.map((port) => `:${port}`).join(', ')}, the limiter on :${limitsMaster.port}`,
+    );
+    const shown = await cli.run(['shards', '--json'], { env: { SLUICE_QUEUE: queue } });
+    expect(shown.code, shown.stderr).toBe(0);
+    const placement = JSON.parse(shown.stdout) as {
+      count: number;
+      shards: { shard: string; master: string; waiting: number; active: number }[];
+    };
+    expect(placement.count).toBe(SHARDS);
+    expect(placement.shards.map((shard) => [shard.shard, Number(shard.master.split(':').at(-1))])).toEqual(
+      masters.map((port, index) => [shardName(queue, index), port]),
+    );
+    expect(placement.shards.every((shard) => shard.waiting === 0 && shard.active === 0)).toBe(true);
+    // Every shard ran part of the batch: its completed jobs are on its master.
     const client = createRedisConnection(cluster!.url, { name: 'test:cluster' });
     onTestFinished(() => closeRedis(client));
-    expect(await discoverQueues(client)).toContain(queue);
+    for (let index = 0; index < SHARDS; index++) {
+      expect(await client.zcard(`sluice:{${shardName(queue, index)}}:completed`), `shard ${index}`).toBeGreaterThan(100);
+    }
+    // Queues are discovered on every master (SCAN walks one node at a time), as the queue, not its shards.
+    const discovered = await discoverQueues(client);
+    expect(discovered).toContain(queue);
+    expect(discovered.some((name) => name.includes('#'))).toBe(false);
   }, 120_000);
 
   it('an enqueue answered once a replica has it (SLUICE_ENQUEUE_REPLICAS=1): what the WAIT costs', async () => {
@@ -161,7 +206,7 @@ describe('sluice on a Redis Cluster (3 masters, 3 replicas)', () => {
     const target = await localTarget();
     let fixed = false;
     target.setDefault((request) => (request.path.startsWith('/items/1') && !fixed ? { status: 404 } : { status: 200, json: { ok: true } }));
-    const queue = uniqueQueue('cluster-dlq');
+    const queue = await shardedQueue('cluster-dlq');
     // /items/1, /items/10 … /items/19: 11 of 40.
     const batchId = await enqueue(queue, posts(target, 40, 'dlq'));
     await cli.startWorkers(2, { concurrency: 10, env: { SLUICE_QUEUE: queue } });
@@ -185,7 +230,7 @@ describe('sluice on a Redis Cluster (3 masters, 3 replicas)', () => {
   it('CSV enqueue with a template, and the server API with a read and an admin token', async () => {
     const target = await localTarget();
     target.setDefault(() => ({ status: 200, json: { ok: true } }));
-    const queue = uniqueQueue('cluster-api');
+    const queue = await shardedQueue('cluster-api');
     const env = { SLUICE_QUEUE: queue, SLUICE_API_TOKENS: `${READER}:read,${ADMIN}:admin` };
     const template = await cli.file(
       `${queue}.template.json`,
@@ -240,7 +285,7 @@ describe('sluice on a Redis Cluster (3 masters, 3 replicas)', () => {
     const api = await startDemoApiProcess({ strictLimit: { requestsPerSecond: 40, burst: 4 }, failureRate: 0, rateLimitRate: 0 });
     onTestFinished(() => api.close());
     await cli.allowLocal(api.url);
-    const queue = uniqueQueue('cluster-strict');
+    const queue = await shardedQueue('cluster-strict');
     const config = await cli.file(
       `${queue}.config.json`,
       JSON.stringify({ limits: { 'cluster-strict': { requestsPerSecond: 40, burst: 4 } }, targets: cli.localTargets() }),
@@ -263,13 +308,15 @@ describe('sluice on a Redis Cluster (3 masters, 3 replicas)', () => {
     expect(maxInWindow(arrivals, 1_000)).toBeLessThanOrEqual(44);
   }, 120_000);
 
-  it('killing the master that holds the queue mid-batch: its replica is promoted, the batch completes, none missing', async () => {
+  it('killing the master that holds a shard of the queue mid-batch: its replica is promoted, the batch completes, none missing', async () => {
     const target = await localTarget();
     target.setDefault(() => ({ status: 201, json: { ok: true }, delayMs: 2 }));
-    const queue = uniqueQueue('cluster-failover');
-    // Answered once a replica has it: the kill below cannot lose what was enqueued.
+    const queue = await shardedQueue('cluster-failover');
+    // Answered once a replica of each shard's master has it: the kill below cannot lose what was enqueued.
     const batchId = await enqueue(queue, posts(target, 5_000, 'failover'), { SLUICE_ENQUEUE_REPLICAS: '1' });
-    const master = await cluster!.masterOf(queueMetaKey(queue));
+    // Shard 1's master (the others keep serving theirs).
+    const shardKey = queueMetaKey(shardName(queue, 1));
+    const master = await cluster!.masterOf(shardKey);
     const workers: CliProcess[] = await cli.startWorkers(3, { concurrency: 30, env: { SLUICE_QUEUE: queue } });
     await waitFor(() => requestsPerKey(target, 'failover').size >= 1_000, { what: '1,000 operations sent', timeoutMs: 60_000 });
     const sentAtKill = requestsPerKey(target, 'failover').size;
@@ -277,11 +324,11 @@ describe('sluice on a Redis Cluster (3 masters, 3 replicas)', () => {
     // Mid-batch: most of it still to run on the promoted replica.
     expect(requestsPerKey(target, 'failover').size).toBeLessThan(5_000);
     const killedAt = Date.now();
-    await waitFor(async () => (await cluster!.masterOf(queueMetaKey(queue)).catch(() => master)).port !== master.port, {
-      what: 'a replica promoted to serve the queue',
+    await waitFor(async () => (await cluster!.masterOf(shardKey).catch(() => master)).port !== master.port, {
+      what: 'a replica promoted to serve the shard',
       timeoutMs: 30_000,
     });
-    const promoted = await cluster!.masterOf(queueMetaKey(queue));
+    const promoted = await cluster!.masterOf(shardKey);
 
     const done = await waitDone(queue, batchId, 120);
     expect(done.code, `${done.stderr}\n${JSON.stringify(done.status)}`).toBe(0);
@@ -289,7 +336,7 @@ describe('sluice on a Redis Cluster (3 masters, 3 replicas)', () => {
     const perKey = requestsPerKey(target, 'failover');
     const duplicates = [...perKey.values()].reduce((sum, count) => sum + count - 1, 0);
     console.info(
-      `failover: master :${master.port} killed after ${sentAtKill} of 5,000 were sent; :${promoted.port} promoted; ` +
+      `failover: master :${master.port} (shard 1 of ${SHARDS}) killed after ${sentAtKill} of 5,000 were sent; :${promoted.port} promoted; ` +
         `the batch done ${Math.round((Date.now() - killedAt) / 1_000)} s after the kill; ${duplicates} requests sent again`,
     );
     // None missing at the target; the batch's counters agree with its results.
@@ -300,17 +347,18 @@ describe('sluice on a Redis Cluster (3 masters, 3 replicas)', () => {
     for (const worker of workers) expect(worker.running(), worker.stderr()).toBe(true);
   }, 240_000);
 
-  it("moving the queue's slot to another master mid-batch: the batch completes, nothing lost", async () => {
+  it("moving a shard's slot to another master mid-batch: the batch completes, nothing lost", async () => {
     const target = await localTarget();
     target.setDefault(() => ({ status: 201, json: { ok: true }, delayMs: 2 }));
-    const queue = uniqueQueue('cluster-reshard');
+    const queue = await shardedQueue('cluster-reshard');
+    const shardKey = queueMetaKey(shardName(queue, 2));
     const batchId = await enqueue(queue, posts(target, 3_000, 'reshard'));
     await cli.startWorkers(2, { concurrency: 30, env: { SLUICE_QUEUE: queue } });
     await waitFor(() => requestsPerKey(target, 'reshard').size >= 500, { what: '500 operations sent', timeoutMs: 60_000 });
-    const from = await cluster!.masterOf(queueMetaKey(queue));
+    const from = await cluster!.masterOf(shardKey);
     const to = (await cluster!.masters()).find((master) => master.port !== from.port)!;
-    await cluster!.moveSlotOf(queueMetaKey(queue), to);
-    expect((await cluster!.masterOf(queueMetaKey(queue))).port).toBe(to.port);
+    await cluster!.moveSlotOf(shardKey, to);
+    expect((await cluster!.masterOf(shardKey)).port).toBe(to.port);
     // Moved mid-batch: what is left runs on the new master.
     const sentAtMove = requestsPerKey(target, 'reshard').size;
     expect(sentAtMove).toBeLessThan(3_000);
@@ -322,7 +370,7 @@ describe('sluice on a Redis Cluster (3 masters, 3 replicas)', () => {
     expect(perKey.size).toBe(3_000);
     const duplicates = [...perKey.values()].reduce((sum, count) => sum + count - 1, 0);
     console.info(
-      `reshard: slot of ${queue} moved :${from.port} → :${to.port} after ${sentAtMove} of 3,000 were sent; ${duplicates} requests sent again`,
+      `reshard: slot of shard 2 of ${queue} moved :${from.port} → :${to.port} after ${sentAtMove} of 3,000 were sent; ${duplicates} requests sent again`,
     );
     // A move sends nothing twice: no worker died.
     expect(duplicates).toBe(0);
