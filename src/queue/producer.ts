@@ -7,7 +7,7 @@ import { closeRedis, createRedisConnection } from '../redis/connection.js';
 import { createBatchBookkeeper } from './batch-bookkeeping.js';
 import type { EnqueueResult } from './chunk-writer.js';
 import { createShardWriters } from './shard-writers.js';
-import { readShardCount, shardCountReader, shardNames } from './shards.js';
+import { shardCountReader, shardNames } from './shards.js';
 import { replicaCheck, type ReplicaAck } from './replicated.js';
 import { createLineJoin, createLineLeave } from '../limits/line-join.js';
 import { configuredSpecs } from '../limits/limit-keys.js';
@@ -184,7 +184,7 @@ export function createProducer(options: ProducerOptions): Producer {
     };
     try {
       // The batch is spread as when it was first opened (an input enqueued again finds its lines' places).
-      const count = await batches.open(batchId, (await readShardCount(redis, queueName)).count);
+      const count = await batches.open(batchId, (await shardCount()).count);
       const begun = await begin(count);
       const prepareOptions = { config, shards: spread(count), batchId, prevalidated: manyOptions.prevalidated ?? false };
       await writeInChunks(
