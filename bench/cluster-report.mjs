@@ -1,8 +1,8 @@
 /**
  * figures.cluster: the not-binding shape on a loopback Redis Cluster beside the single
  * redis-server (issue 16), each pair measured back to back in the same bench run, and the scaling
- * model drawn from it. See bench/run.mjs for the runs (clusterSingle, clusterOne, clusterSingle3,
- * clusterThree) and bench/cluster.mjs for the cluster.
+ * model drawn from it. See bench/run.mjs for the runs (clusterSingle, clusterOne, clusterSingleSharded,
+ * clusterSharded) and bench/cluster.mjs for the cluster.
  */
 import { med, median } from './figure-math.mjs';
 import { round } from './redis-stats.mjs';
@@ -18,16 +18,38 @@ const byLoad = (run) => masterNodes(run).sort((a, b) => b.cpuUsPerOp - a.cpuUsPe
 /** figures.cluster, or undefined when the run had no cluster runs. */
 export function clusterFigure(R) {
   const out = {};
+  // The same workload (one queue of one shard) on the single server, against: one queue of one
+  // shard on the cluster; one queue of three shards on the cluster's three masters (S = 3).
   for (const [name, singleName, clusterName] of [
     ['oneQueue', 'clusterSingle', 'clusterOne'],
-    ['threeQueues', 'clusterSingle3', 'clusterThree'],
+    ['sharded', 'clusterSingle', 'clusterSharded'],
   ]) {
     const single = R[singleName];
     const clustered = R[clusterName];
     if (!single?.length || !clustered?.length) continue;
     out[name] = layoutFigure(single, clustered);
   }
-  if (out.oneQueue) out.scaling = scaling(R.clusterSingle, R.clusterOne);
+  // Three shards on the single server: what the shards cost without a cluster.
+  if (R.clusterSingle?.length && R.clusterSingleSharded?.length) {
+    const pairs = R.clusterSingle
+      .map((run, i) => (R.clusterSingleSharded[i] ? round(jps(R.clusterSingleSharded[i]) / jps(run), 3) : undefined))
+      .filter(Boolean);
+    out.shardsOnSingle = {
+      shards: R.clusterSingleSharded[0].shards ?? 1,
+      jobsPerSecond: { oneShard: med(R.clusterSingle, jps), shards: med(R.clusterSingleSharded, jps) },
+      ratio: median(pairs),
+      pairRatios: pairs,
+      redisCpuUsPerOp: {
+        oneShard: med(R.clusterSingle, (run) => run.redis.cpuUsPerOp),
+        shards: med(R.clusterSingleSharded, (run) => run.redis.cpuUsPerOp),
+      },
+      commandsPerOp: {
+        oneShard: med(R.clusterSingle, (run) => run.redis.callsPerOp),
+        shards: med(R.clusterSingleSharded, (run) => run.redis.callsPerOp),
+      },
+    };
+  }
+  if (out.oneQueue) out.scaling = scaling(R.clusterSingle, R.clusterOne, R.clusterSharded);
   return Object.keys(out).length ? out : undefined;
 }
 
@@ -44,6 +66,7 @@ function layoutFigure(single, clustered) {
   const total = ranks.reduce((a, b) => a + b, 0);
   return {
     queues: clustered[0].queues?.length ?? 1,
+    shards: clustered[0].shards ?? 1,
     processesPerQueue: clustered[0].processes,
     concurrency: clustered[0].concurrency,
     operations: clustered[0].operations,
@@ -82,8 +105,10 @@ function layoutFigure(single, clustered) {
  * core, masters for SCALE_TARGETS; the limiter's master bounds every limited operation whatever the
  * number of masters (its keys share one slot).
  */
-function scaling(single, clustered) {
+function scaling(single, clustered, sharded) {
   const busiestUsPerOp = med(clustered, (run) => byLoad(run)[0].cpuUsPerOp);
+  // One queue over three masters: its busiest master bounds it, at a fraction of one master's work.
+  const shardedBusiestUsPerOp = sharded?.length ? med(sharded, (run) => byLoad(run)[0].cpuUsPerOp) : undefined;
   const limitsUsPerOp = med(clustered, (run) => masterNodes(run).find((node) => node.serves?.includes('limits'))?.cpuUsPerOp);
   const idleUsPerOp = med(clustered, (run) => masterNodes(run).find((node) => !node.serves)?.cpuUsPerOp);
   const singleUsPerOp = med(single, (run) => run.redis.cpuUsPerOp);
@@ -99,6 +124,11 @@ function scaling(single, clustered) {
     idleUsPerOp,
     singleUsPerOp,
     singleOpsPerSecond: Math.floor(1e6 / singleUsPerOp),
+    /** One queue of three shards on three masters: its busiest master's µs/op, and the queue's ceiling at one core per master. */
+    shardedBusiestUsPerOp,
+    shardedQueueOpsPerSecond: shardedBusiestUsPerOp ? Math.floor(1e6 / shardedBusiestUsPerOp) : undefined,
+    /** How much more one queue carries spread over three masters than on one. */
+    shardedGain: shardedBusiestUsPerOp ? round(busiestUsPerOp / shardedBusiestUsPerOp, 2) : undefined,
   };
 }
 
@@ -108,9 +138,10 @@ const thousands = (n) => (n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`);
 export function clusterRows(c) {
   if (!c) return [];
   const rows = [];
-  for (const x of [c.oneQueue, c.threeQueues]) {
+  for (const x of [c.oneQueue, c.sharded]) {
     if (!x) continue;
-    const shape = `${x.queues} queue${x.queues > 1 ? `s on ${x.queues} masters` : ''}, ${x.processesPerQueue} process${x.processesPerQueue > 1 ? 'es' : ''}${x.queues > 1 ? ' each' : ''} × ${x.concurrency}, ${x.operations} ops`;
+    const layout = x.shards > 1 ? `one queue of ${x.shards} shards on ${x.shards} masters` : 'one queue of one shard';
+    const shape = `${layout}, ${x.processesPerQueue} process${x.processesPerQueue > 1 ? 'es' : ''} × ${x.concurrency}, ${x.operations} ops`;
     rows.push([
       `15. Redis Cluster / single redis-server, limit not binding, ${shape}: jobs/s`,
       `${x.ratio} = ${x.jobsPerSecond.cluster} / ${x.jobsPerSecond.single} (pairs ${x.pairRatios.join(', ')})`,
@@ -120,7 +151,7 @@ export function clusterRows(c) {
     const r = x.redisCpuUsPerOp;
     const served = x.busiestServes.join(', ');
     rows.push([
-      `15. Redis CPU µs/op, ${x.queues} queue${x.queues > 1 ? 's' : ''}: single; cluster masters (each, busiest first); replicas`,
+      `15. Redis CPU µs/op, ${layout}: single; cluster masters (each, busiest first); replicas`,
       `${r.single}; ${r.masters} (${x.mastersUsPerOp.join(' / ')}; busiest served ${served}; max/mean ${x.maxToMean}); ${r.replicas}`,
       '',
       '',
@@ -130,13 +161,28 @@ export function clusterRows(c) {
       .map(([name, n]) => `${name} ${n > 0 ? '+' : ''}${n}`)
       .join(', ');
     rows.push([
-      `15. Redis commands per op (run + enqueue, masters summed), ${x.queues} queue${x.queues > 1 ? 's' : ''}: single / cluster`,
+      `15. Redis commands per op (run + enqueue, masters summed), ${layout}: single / cluster`,
       `${x.commandsPerOp.single} / ${x.commandsPerOp.cluster}${extra ? `; the cluster's run adds ${extra}` : ''}`,
       '',
       '',
     ]);
   }
+  const o = c.shardsOnSingle;
+  if (o)
+    rows.push([
+      `15. ${o.shards} shards / one shard, both on the single redis-server: jobs/s; Redis CPU µs/op; commands/op`,
+      `${o.ratio} = ${o.jobsPerSecond.shards} / ${o.jobsPerSecond.oneShard} (pairs ${o.pairRatios.join(', ')}); ${o.redisCpuUsPerOp.shards} / ${o.redisCpuUsPerOp.oneShard}; ${o.commandsPerOp.shards} / ${o.commandsPerOp.oneShard}`,
+      '',
+      '',
+    ]);
   const s = c.scaling;
+  if (s?.shardedQueueOpsPerSecond)
+    rows.push([
+      "15. One queue over 3 masters: busiest master µs/op → the queue's ops/s at one core per master; gain over one master",
+      `${s.shardedBusiestUsPerOp} µs → ${s.shardedQueueOpsPerSecond}/s; ${s.shardedGain}× (one master: ${s.busiestUsPerOp} µs → ${s.opsPerSecondPerMaster}/s)`,
+      '',
+      '',
+    ]);
   if (s)
     rows.push([
       '15. Scaling model: busiest master µs/op → ops/s per master → masters for 10k / 100k / 1M ops/s; limiter master',
@@ -165,9 +211,9 @@ its ${p.masters * (1 + p.replicasPerMaster)} redis-server processes (each master
 workers and the single server's one, so the ratio shows the cluster's overhead, not what it scales to. The scaling model below uses Redis CPU per operation, which does not depend on how
 many cores there were.
 
-A queue's keys share one hash tag (\`{queue}\`: one slot, one master), and so do the limiter's
-(\`{limits}\`); there are no sharded queues yet, so one queue is served by one master. In the
-one-queue run its master is not the limiter's: the busiest master (what it served, by run: ${s.busiestServes.join(', ')})
+A queue's keys share one hash tag per shard (\`{queue}\`, \`{queue#1}\`, …: one slot, one master
+each), and the limiter's share \`{limits}\`. In the one-queue run (one shard) its master is not the
+limiter's: the busiest master (what it served, by run: ${s.busiestServes.join(', ')})
 spends **${s.busiestUsPerOp} µs** of Redis CPU per operation, so one master at 100 % of one core carries
 about **${s.opsPerSecondPerMaster} operations/s** (1e6 ÷ µs; the single redis-server, which does the queue's
 and the limiter's work, ${s.singleUsPerOp} µs → ${s.singleOpsPerSecond}/s). With the work spread evenly over at least as many
@@ -176,7 +222,17 @@ queues as masters:
 | operations/s | masters (busiest master's µs/op) | possible with one limiter slot? |
 |---|---|---|
 ${lines.join('\n')}
-
+${
+  s.shardedQueueOpsPerSecond
+    ? `
+One queue spread over 3 shards on the 3 masters (\`sluice shards 3\`) puts that work on three
+masters: its busiest master spends **${s.shardedBusiestUsPerOp} µs** per operation of the queue, so the one queue
+carries about **${s.shardedQueueOpsPerSecond} operations/s** at one core per master, ${s.shardedGain}× what it carries on one
+master. A queue of S shards on M ≥ S masters scales so, as long as its shards sit on different
+masters (check with \`sluice shards\`).
+`
+    : ''
+}
 The limiter's master spends ${s.limitsUsPerOp} µs per operation through a configured limit, whatever the number of
 masters: such operations stop at about ${s.limitedOpsPerSecondMax}/s in all until the limiter's keys are spread over slots.
 Per-operation CPU includes each node's own background (cron, cluster bus, replication pings: the

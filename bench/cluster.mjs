@@ -3,12 +3,13 @@
  * client for the runs (ctx.redis, ctx.redisUrl) and a plain connection to each node for its INFO
  * (ctx.nodes, see run-batch.mjs): commandstats and CPU are per node, and through the cluster
  * client INFO would come from whichever node it picked. Queue names are chosen by the master that
- * serves their hash tag `{queue}`; the limiter's keys (`{limits}`) live on one master of their own.
+ * serves their hash tag `{queue}` (a sharded queue's: by the masters of its shards' tags,
+ * `{queue#i}`); the limiter's keys (`{limits}`) live on one master of their own.
  */
 const lib = (path) => import(new URL(`../dist/src/${path}`, import.meta.url).href);
 const { startRedisCluster } = await lib('support/redis-cluster.js');
 const { createRedisConnection, closeRedis } = await lib('redis/connection.js');
-const { limiterKeys, queueMetaKey } = await lib('redis/keys.js');
+const { limiterKeys, queueMetaKey, shardName } = await lib('redis/keys.js');
 
 /** How many names `queuesOnMasters` tries before it gives up (with 3 masters a few do). */
 const MAX_TRIES = 200;
@@ -55,16 +56,43 @@ export async function startBenchCluster({ masters, replicasPerMaster }) {
       return names;
     }
 
+    /**
+     * A queue name whose `shards` shards are served by `shards` different masters (a slot's master
+     * is the cluster's choice: an operator with as many shards as masters checks the placement
+     * with `sluice shards` and moves a slot, or picks a name, as this does).
+     */
+    async function shardedQueueOnMasters(base, shards) {
+      for (let n = 0; n < MAX_TRIES; n++) {
+        const name = `${base}-${n}`;
+        const ports = await Promise.all(
+          Array.from({ length: shards }, async (_, index) => (await cluster.masterOf(queueMetaKey(shardName(name, index)))).port),
+        );
+        if (new Set(ports).size === shards) return name;
+      }
+      throw new Error(`no name ${base}-N whose ${shards} shards sit on ${shards} masters`);
+    }
+
     /** The run's node figures, each master labelled with what it served: `queue`, `limits`, both, or nothing. */
     async function labelMasters(run) {
-      const queues = run.queues ?? [run.queue];
+      const queues = (run.queues ?? [run.queue]).flatMap((name) =>
+        Array.from({ length: run.shards ?? 1 }, (_, index) => shardName(name, index)),
+      );
       const queuePorts = new Set(await Promise.all(queues.map(async (name) => (await cluster.masterOf(queueMetaKey(name))).port)));
       const serves = (port) => [queuePorts.has(port) && 'queue', port === limitsMaster && 'limits'].filter(Boolean).join('+');
       const nodes = run.redis.nodes.map((node) => (node.role === 'master' ? { ...node, serves: serves(node.port) } : node));
       return { ...run, redis: { ...run.redis, nodes } };
     }
 
-    return { url: cluster.url, redis: connect(cluster.url), nodes, limitsMaster, queuesOnMasters, labelMasters, close };
+    return {
+      url: cluster.url,
+      redis: connect(cluster.url),
+      nodes,
+      limitsMaster,
+      queuesOnMasters,
+      shardedQueueOnMasters,
+      labelMasters,
+      close,
+    };
   } catch (error) {
     await close();
     throw error;

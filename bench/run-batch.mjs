@@ -22,6 +22,7 @@ const lib = (path) => import(new URL(`../dist/src/${path}`, import.meta.url).hre
 const { createProducer } = await lib('queue/producer.js');
 const { createBatches } = await lib('outcomes/batches.js');
 const { PREFIX, WORKER_SNAPSHOTS_KEY, bullQueueName, limiterKeys } = await lib('redis/keys.js');
+const { setShardCount, shardNames } = await lib('queue/shards.js');
 
 /**
  * `prefilled`: the operations are enqueued with `createProducer` (their Redis cost counted apart)
@@ -43,6 +44,7 @@ const { PREFIX, WORKER_SNAPSHOTS_KEY, bullQueueName, limiterKeys } = await lib('
  *
  * `queues`: the queue names, when not the one named after the label; with several (prefilled only),
  * operation i goes to queue i mod their number, and each queue gets `processes` workers of its own.
+ * `shards`: each queue is spread over that many shards (`sluice shards`) before anything is enqueued.
  */
 export async function runBatch(
   ctx,
@@ -62,6 +64,7 @@ export async function runBatch(
     lanes = false,
     timeoutMs = 300_000,
     queues,
+    shards = 1,
   },
 ) {
   const { redis, redisUrl } = ctx;
@@ -71,6 +74,9 @@ export async function runBatch(
   const queueNames = queues ?? [`bench-${label.replace(/[^A-Za-z0-9_.-]/g, '-')}`];
   if (queueNames.length > 1 && !prefilled) throw new Error(`${label}: several queues are only measured prefilled`);
   const queue = queueNames[0];
+  // Every BullMQ queue of the run: each queue's shards.
+  const physical = queueNames.flatMap((name) => shardNames(name, shards));
+  if (shards > 1) for (const name of queueNames) await setShardCount(redis, name, shards);
   const configPath = join(ctx.tmpDir, `${queue}.json`);
   await writeFile(configPath, JSON.stringify(config));
   const batchId = `bench-${Date.now()}`;
@@ -176,7 +182,7 @@ export async function runBatch(
       const enqueueStart = performance.now();
       await enqueueWithCli();
       enqueueMs = performance.now() - enqueueStart;
-      lineAtEnqueue = await lineSnapshot(redis, queueNames);
+      lineAtEnqueue = await lineSnapshot(redis, physical);
     }
     loopDelay.enable();
     let polls = 0;
@@ -216,8 +222,8 @@ export async function runBatch(
     const sum = (values) => values.reduce((a, b) => a + b, 0);
     const redisCpu = sum(nodeCpu.filter((_, i) => nodes[i].role === 'master'));
     const replicaCpu = sum(nodeCpu.filter((_, i) => nodes[i].role !== 'master'));
-    const fetches = done ? undefined : await jobFetches(redis, queueNames);
-    const lineAtEnd = await lineSnapshot(redis, queueNames);
+    const fetches = done ? undefined : await jobFetches(redis, physical);
+    const lineAtEnd = await lineSnapshot(redis, physical);
     const machineBusy = machineBusyMs();
     const ownCpu = ownCpuMs() - before.own;
     const stopped = await Promise.all(workers.map((worker) => worker.stop()));
@@ -240,6 +246,7 @@ export async function runBatch(
         label,
         queue,
         ...(queueNames.length > 1 ? { queues: queueNames } : {}),
+        ...(shards > 1 ? { shards } : {}),
         operations,
         processes,
         concurrency,

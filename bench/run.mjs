@@ -310,16 +310,19 @@ try {
       ]);
       add('clusterSingle', single);
       add('clusterOne', one);
-      const [single3, three] = await quietly(async () => [
-        await clusterThroughput(`cluster-single3-${r}`, { processes: 1, queues: [0, 1, 2].map((k) => `bench-cluster-single3-${r}-${k}`) }),
-        await clusterThroughput(`cluster-three-${r}`, {
-          processes: 1,
-          queues: await cluster.queuesOnMasters(`bench-cluster-three-${r}`, 3),
+      // One queue over three shards, one on each master (S = 3): the issue's layout; and the same
+      // three shards on the single server (the shards' own cost, without a cluster).
+      const [singleSharded, sharded] = await quietly(async () => [
+        await clusterThroughput(`cluster-single-sharded-${r}`, { processes, shards: 3 }),
+        await clusterThroughput(`cluster-sharded-${r}`, {
+          processes,
+          queues: [await cluster.shardedQueueOnMasters(`bench-cluster-sharded-${r}`, 3)],
+          shards: 3,
           onCluster: true,
         }),
       ]);
-      add('clusterSingle3', single3);
-      add('clusterThree', three);
+      add('clusterSingleSharded', singleSharded);
+      add('clusterSharded', sharded);
     }
     await cluster.close();
   }
@@ -360,9 +363,9 @@ async function throughput(
   label,
   processes,
   limits,
-  { operations = params.throughputOps, concurrency = params.concurrency, bodyBytes, lanes = false, queues, on = context } = {},
+  { operations = params.throughputOps, concurrency = params.concurrency, bodyBytes, lanes = false, queues, shards, on = context } = {},
 ) {
-  const run = await runThroughput(on, { label, limits, operations, processes, concurrency, bodyBytes, lanes, queues });
+  const run = await runThroughput(on, { label, limits, operations, processes, concurrency, bodyBytes, lanes, queues, shards });
   log(
     `${label}: ${run.jobsPerSecond} jobs/s, ${run.redis.callsPerOp} Redis commands/op (worker ${run.redis.workerCallsPerOp}), worker CPU ${run.workerCpuUsPerOp} µs/op, peak RSS ${run.workerPeakRssMb} MB, other load ${run.otherLoadCores} cores${problems(run)}`,
   );
@@ -371,8 +374,8 @@ async function throughput(
 }
 
 /** The not-binding shape with params.cluster's operations, on the single redis-server or (onCluster) the cluster. */
-async function clusterThroughput(label, { processes, queues, onCluster = false }) {
-  const options = { operations: params.cluster.operations, queues };
+async function clusterThroughput(label, { processes, queues, shards, onCluster = false }) {
+  const options = { operations: params.cluster.operations, queues, shards };
   if (!onCluster) return throughput(label, processes, params.notBinding, options);
   const on = { ...context, redis: cluster.redis, redisUrl: cluster.url, nodes: cluster.nodes };
   const run = await cluster.labelMasters(await throughput(label, processes, params.notBinding, { ...options, on }));

@@ -19,11 +19,12 @@ const { startDemoApi } = await import(new URL('../dist/src/demo/demo-api.js', im
 /**
  * Throughput: `operations` POSTs to the fast target by `processes` workers at `concurrency`, the
  * batch enqueued before the workers start. `limits` undefined = no limits configured for the key
- * (A); otherwise the key's limits (B). `queues`: spread over these queues, `processes` for each (see runBatch).
+ * (A); otherwise the key's limits (B). `queues`: spread over these queues, `processes` for each;
+ * `shards`: each queue spread over that many shards (see runBatch).
  */
 export async function runThroughput(
   ctx,
-  { label, limits, operations, processes = 1, concurrency = 100, bodyBytes, lanes = false, queues },
+  { label, limits, operations, processes = 1, concurrency = 100, bodyBytes, lanes = false, queues, shards },
 ) {
   const target = await startFastTarget({ bodyBytes });
   try {
@@ -42,6 +43,7 @@ export async function runThroughput(
       started,
       lanes,
       queues,
+      shards,
     });
     const arrivals = target.arrivals();
     if (arrivals.length < operations) throw new Error(`${label}: the target saw ${arrivals.length} requests for ${operations} operations`);
