@@ -67,7 +67,13 @@ export async function createCliContext(
     queue: options.queue ?? env.SLUICE_QUEUE,
     stdoutClosed,
     async redis() {
-      redis ??= createRedisConnection(env.REDIS_URL, { name: 'sluice:cli' });
+      // A cluster client that gave up on a cluster gone quiet (see connection.ts) is ended: `wait`,
+      // which rides out an outage, asks again with a new one.
+      if (redis?.status === 'end') {
+        redis = undefined;
+        reachable = undefined;
+      }
+      redis ??= createRedisConnection(env.REDIS_URL, { name: 'sluice:cli', giveUpOnClusterOutage: true });
       // A failed check is not kept: `wait` asks again until Redis answers.
       reachable ??= assertRedisReachable(redis, env.REDIS_URL).catch((error: unknown) => {
         reachable = undefined;

@@ -15,6 +15,13 @@ export interface RedisConnectionOptions {
    * CLI prefer a bounded number so a dead Redis gives an error instead of a hang. Default 3.
    */
   maxRetriesPerRequest?: number | null;
+  /**
+   * A cluster client that finds none of the cluster's nodes answering gives up after about 20 s
+   * (CLUSTER_GIVE_UP_ATTEMPTS): the commands it held fail, and the client is ended for good. For a
+   * one-shot command (the CLI), which would otherwise wait for the cluster forever; a long-lived
+   * process (server, worker, a producer in a service) keeps waiting for it. Default false.
+   */
+  giveUpOnClusterOutage?: boolean;
 }
 
 /**
@@ -44,6 +51,7 @@ export function createRedisConnection(url: string, options: RedisConnectionOptio
             ...(target.tls ? { tls: {} } : {}),
           },
           target.natMap,
+          options.giveUpOnClusterOutage ?? false,
         ),
       )
     : new Redis(url, common);
@@ -58,8 +66,11 @@ export function createRedisConnection(url: string, options: RedisConnectionOptio
  * waits, retried every 300 ms (CLUSTERDOWN, TRYAGAIN while a slot moves, and connection errors
  * that refresh the slots), instead of failing while a replica is promoted (~3 s with a node timeout
  * of 2 s); MOVED and ASK are followed. `maxRetriesPerRequest` bounds the retries as for one server.
+ * With `givesUp` (the CLI), a cluster none of whose nodes answers is given up after about 20 s
+ * (CLUSTER_GIVE_UP_ATTEMPTS): the commands held until then fail (an enqueue says what it wrote and
+ * how to finish) instead of waiting for good.
  */
-function clusterOptions(redisOptions: RedisOptions, natMap: ClusterOptions['natMap']): ClusterOptions {
+function clusterOptions(redisOptions: RedisOptions, natMap: ClusterOptions['natMap'], givesUp: boolean): ClusterOptions {
   return {
     redisOptions,
     ...(natMap && Object.keys(natMap).length > 0 ? { natMap } : {}),
@@ -75,9 +86,12 @@ function clusterOptions(redisOptions: RedisOptions, natMap: ClusterOptions['natM
     maxRedirections: 64,
     slotsRefreshTimeout: 2_000,
     // Seeds that are all down: try again, as a single server's client reconnects.
-    clusterRetryStrategy: (times: number) => Math.min(100 * times, 2_000),
+    clusterRetryStrategy: (times: number) => (givesUp && times > CLUSTER_GIVE_UP_ATTEMPTS ? null : Math.min(100 * times, 2_000)),
   };
 }
+
+/** Reconnections to a cluster none of whose nodes answers before a bounded client gives up: 100 ms, 200 ms, … 2 s, about 21 s in all. */
+export const CLUSTER_GIVE_UP_ATTEMPTS = 20;
 
 /** How long the start-up check waits for PING's answer by default. */
 export const REACHABLE_TIMEOUT_MS = 2_000;

@@ -377,7 +377,27 @@ describe('sluice on a Redis Cluster (3 masters, 3 replicas)', () => {
   }, 240_000);
 });
 
-describe('a cluster URL that is wrong', () => {
+describe('a cluster that is wrong, or goes away', () => {
+  it('an enqueue in flight when every node dies gives up within about 20 s, saying what it wrote and how to finish (exit 1)', async () => {
+    const gone = await startRedisCluster({ masters: 3, replicasPerMaster: 0, nodeTimeoutMs: 2_000 });
+    onTestFinished(() => gone.stop());
+    const config = await cli.file('gone.config.json', JSON.stringify({ allowedHosts: ['api.example.com'] }));
+    const ops = Array.from({ length: 100_000 }, (_, n) => ({ method: 'POST', url: `https://api.example.com/items/${n}` }));
+    const file = await cli.file('gone.jsonl', jsonl(ops));
+    const enqueue = cli.spawn(['enqueue', file, '--batch', 'gone'], { env: { REDIS_URL: gone.url, SLUICE_CONFIG: config } });
+    // Writing: its progress line counts operations written.
+    await waitFor(() => /enqueue: [1-9]/.test(enqueue.stderr()), { what: 'the enqueue writing', timeoutMs: 60_000, intervalMs: 20 });
+    for (const node of gone.nodes) await node.server.kill();
+    const killedAt = Date.now();
+    const ended = await enqueue.waitForExit(60_000);
+    const tookS = (Date.now() - killedAt) / 1_000;
+    console.info(`an enqueue whose cluster died: exit ${ended.code} ${Math.round(tookS)} s after the kill`);
+    expect(ended.code, ended.stderr).toBe(1);
+    expect(ended.stderr).toMatch(/\d+ operations were written to batch gone before it stopped/);
+    expect(ended.stderr).toContain(`sluice enqueue ${file} --batch gone`);
+    expect(tookS).toBeLessThan(45);
+  }, 120_000);
+
   it('names what is wrong before connecting, and a cluster that does not answer is unreachable (exit 4)', async () => {
     const bad = await cli.run(['status', 'x'], { env: { REDIS_URL: 'redis+cluster://127.0.0.1:7000,nohost' } });
     expect(bad.code).toBe(2);
