@@ -8,6 +8,7 @@ import { queueKeys } from '../redis/keys.js';
 import { processMetricsRegistry } from './process-metrics.js';
 import { readLiveSnapshots, type WorkerSnapshot } from './worker-snapshots.js';
 import { openBullQueue } from '../queue/bull-queue.js';
+import { readShardCount, shardNames } from '../queue/shards.js';
 
 /**
  * Prometheus text for the whole fleet, for `GET /metrics` of `sluice server`: every live worker's
@@ -31,9 +32,9 @@ export const JOB_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'faile
 
 export interface QueueGauges {
   queue: string;
-  /** Jobs per state (JOB_STATES). */
+  /** Jobs per state (JOB_STATES), the queue's shards added up. */
   jobs: Record<string, number>;
-  /** Dead letters stored for the queue. */
+  /** Dead letters stored for the queue, in all its shards. */
   deadLetters: number;
 }
 
@@ -87,6 +88,7 @@ export function createFleetMetrics(options: FleetMetricsOptions): FleetMetrics {
     return listed.names;
   }
 
+  /** A shard's BullMQ queue (`q`, `q#1`, …), made once and kept. */
   function bullQueue(name: string): Queue {
     let queue = bullQueues.get(name);
     if (!queue) {
@@ -99,13 +101,28 @@ export function createFleetMetrics(options: FleetMetricsOptions): FleetMetrics {
   }
 
   async function queueGauges(names: string[]): Promise<QueueGauges[]> {
-    // One HLEN per queue, not one pipeline: each queue's keys are in its own slot of a cluster
-    // (sent together, they still share the round trips a pipeline would on one server).
-    const [counts, lengths] = await Promise.all([
-      Promise.all(names.map((name) => bullQueue(name).getJobCounts(...JOB_STATES))),
-      Promise.all(names.map((name) => redis.hlen(queueKeys(name).deadLetters))),
-    ]);
-    return names.map((queue, i) => ({ queue, jobs: counts[i]!, deadLetters: lengths[i]! }));
+    return Promise.all(names.map(queueGauge));
+  }
+
+  /**
+   * One logical queue's gauges: its shards' (queue/shards.ts) counts and dead letters added up. One
+   * call per shard, not one pipeline: each shard's keys are in their own slot of a cluster (sent
+   * together, they still share the round trips a pipeline would on one server).
+   */
+  async function queueGauge(queue: string): Promise<QueueGauges> {
+    const shards = shardNames(queue, (await readShardCount(redis, queue)).highest);
+    const read = await Promise.all(
+      shards.map(async (shard) => {
+        const [jobs, deadLetters] = await Promise.all([
+          bullQueue(shard).getJobCounts(...JOB_STATES),
+          redis.hlen(queueKeys(shard).deadLetters),
+        ]);
+        return { jobs, deadLetters };
+      }),
+    );
+    const jobs: Record<string, number> = {};
+    for (const shard of read) for (const state of JOB_STATES) jobs[state] = (jobs[state] ?? 0) + (shard.jobs[state] ?? 0);
+    return { queue, jobs, deadLetters: read.reduce((sum, shard) => sum + shard.deadLetters, 0) };
   }
 
   return {

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { EnqueueIncompleteError, SluiceError, ValidationError } from '../errors.js';
-import { PROBLEM_JSON, problemDetails, type ProblemIssue } from './problem-types.js';
+import { PROBLEM_JSON, problemDetails, type ProblemExtensions, type ProblemIssue } from './problem-types.js';
 
 /** One problem in a request, as the API reports it: which item (for bulk bodies), where (NDJSON: its 1-based line), what. */
 export type ApiIssue = ProblemIssue;
@@ -15,12 +15,22 @@ export class ApiError extends SluiceError {
   readonly errors: readonly ApiIssue[] | undefined;
   /** Headers sent with the answer (e.g. `retry-after`). */
   readonly headers: Readonly<Record<string, string>> | undefined;
+  /** Members of the problem details beyond sluice's own, for clients to act on (e.g. `heldMarks`). */
+  readonly extensions: ProblemExtensions | undefined;
 
-  constructor(statusCode: number, code: string, message: string, errors?: readonly ApiIssue[], headers?: Record<string, string>) {
+  constructor(
+    statusCode: number,
+    code: string,
+    message: string,
+    errors?: readonly ApiIssue[],
+    headers?: Record<string, string>,
+    extensions?: ProblemExtensions,
+  ) {
     super(message, { code });
     this.statusCode = statusCode;
     this.errors = errors;
     this.headers = headers;
+    this.extensions = extensions;
   }
 }
 
@@ -55,6 +65,7 @@ export interface ErrorBody {
   code: string;
   message: string;
   errors?: readonly ApiIssue[];
+  extensions?: ProblemExtensions;
 }
 
 /** A ValidationError's first line, `invalid schedule "x"`: its issues are in `errors`, so no trailing colon introducing them. */
@@ -69,7 +80,12 @@ export function errorResponse(error: unknown): { statusCode: number; body: Error
   if (error instanceof ApiError) {
     return {
       statusCode: error.statusCode,
-      body: { code: error.code, message: error.message, ...(error.errors ? { errors: error.errors } : {}) },
+      body: {
+        code: error.code,
+        message: error.message,
+        ...(error.errors ? { errors: error.errors } : {}),
+        ...(error.extensions ? { extensions: error.extensions } : {}),
+      },
       unexpected: false,
     };
   }
@@ -167,6 +183,7 @@ export function handleError(error: unknown, request: FastifyRequest, reply: Fast
     // The path only: a query string may hold a token (`?access_token=`).
     instance: request.url.split('?')[0]!,
     ...(body.errors ? { errors: body.errors } : {}),
+    ...(body.extensions ? { extensions: body.extensions } : {}),
   });
   return reply.code(statusCode).type(`${PROBLEM_JSON}; charset=utf-8`).send(problem);
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BATCH_ID, BATCH_ID_RULE, QUEUE_NAME, QUEUE_NAME_RULE } from '../redis/keys.js';
+import { BATCH_ID, BATCH_ID_RULE, MAX_SHARDS, QUEUE_NAME, QUEUE_NAME_RULE } from '../redis/keys.js';
 import type { DeadLetter, DeadLetterReason } from '../outcomes/dead-letter.js';
 import { cursorParamSchema } from './page-cursor.js';
 
@@ -41,6 +41,7 @@ export const enqueueQuerySchema = z.strictObject({
   batch: batchId.optional().describe('batch id to add to (default: a new one)'),
 });
 
+export const queueParamsSchema = z.strictObject({ queue: queueName });
 export const idParamsSchema = z.strictObject({ id: z.string().min(1).max(256) });
 export const keyParamsSchema = z.strictObject({ key: z.string().min(1).max(256).regex(/^\S+$/, 'limit keys may not contain white space') });
 
@@ -61,6 +62,11 @@ export const errorSchema = z.object({
   code: z.string().describe('stable error code, e.g. VALIDATION_FAILED, UNAUTHORIZED, FORBIDDEN, NOT_FOUND, METHOD_NOT_ALLOWED'),
   message: z.string().meta({ deprecated: true }).describe('deprecated: the same as detail'),
   errors: z.array(validationIssueSchema).optional().describe('for VALIDATION_FAILED: every problem, by item index (and NDJSON line)'),
+  heldMarks: z
+    .number()
+    .int()
+    .optional()
+    .describe("for SHARDS_CHANGE_REFUSED: the idempotency keys and resumable chunks held in their dedup window, in the queue's shards"),
 });
 
 export const enqueueResponseSchema = z.object({
@@ -264,4 +270,31 @@ export const limitChangedSchema = z.object({
   key: z.string(),
   limit: limitStatusSchema.optional(),
   woken: z.number().int().describe('operations deferred under the old schedule, woken to book again'),
+});
+
+export const shardCountSchema = z.object({
+  count: z.number().int().describe('the shards producers write to'),
+  highest: z.number().int().describe('the most shards the queue ever had: workers run, and reads cover, this many'),
+});
+
+export const queueInfoSchema = z.object({
+  name: z.string(),
+  isDefault: z.boolean().describe("the server's queue (used when a request names none)"),
+  shards: shardCountSchema.describe('how the queue is spread over Redis Cluster slots: shard 0 is `{q}`, shard i `{q#i}`'),
+});
+
+export const shardChangeSchema = z.strictObject({
+  count: z.number().int().min(1).max(MAX_SHARDS).describe(`the shards producers write to from now on, 1 to ${MAX_SHARDS}`),
+  force: z
+    .boolean()
+    .optional()
+    .describe(
+      'change it even while idempotency keys or resumable chunks are held: the same key enqueued again may pick another shard and run twice',
+    ),
+});
+
+export const shardsChangedSchema = z.object({
+  name: z.string(),
+  previous: z.number().int().describe('the count before'),
+  shards: shardCountSchema,
 });

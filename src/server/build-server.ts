@@ -22,6 +22,7 @@ import { limitRoutes } from './routes/limits.js';
 import { scheduleRoutes } from './routes/schedules.js';
 import { healthRoutes } from './routes/health.js';
 import { overviewRoutes } from './routes/overview.js';
+import { queueRoutes } from './routes/queues.js';
 import { sessionRoutes } from './routes/session.js';
 import { createOverviewReader } from './overview.js';
 import { createQueueDirectory } from './queue-directory.js';
@@ -164,6 +165,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     ...batchRoutes({ queues }),
     ...deadLetterRoutes({ queues }),
     ...limitRoutes({ redis: options.redis, limits, defaultQueue }),
+    ...queueRoutes({ queues, redis: options.redis, defaultQueue }),
     ...scheduleRoutes({ redis: options.redis, config, defaultQueue }),
     ...overviewRoutes({
       overview: createOverviewReader({

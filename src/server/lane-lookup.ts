@@ -1,10 +1,10 @@
-import type { Queue } from 'bullmq';
 import type { RedisClient } from '../redis/client.js';
 import { LANE_JOB_NAME } from '../queue/add-jobs.js';
 import { isLaneData, laneEnvelope, laneOfOpId } from '../queue/lanes.js';
 import type { JobEnvelope } from '../queue/job-data.js';
 import type { ResultLine } from '../outcomes/result-line.js';
 import { queueKeys } from '../redis/keys.js';
+import type { ShardQueue } from './queue-registry.js';
 
 /** An operation found in its lane (queue/lanes.ts): its envelope, the lane's job, and its result line once it has ended. */
 export interface LaneOpFound {
@@ -18,19 +18,23 @@ export interface LaneOpFound {
 }
 
 /**
- * The operation `l-<lane>-<index>` inside its lane, or undefined (no such lane, index or a lane
- * already removed). An operation that left its lane (a retry) is a job of its own, and one that was
+ * The operation `l-<lane>-<index>` inside its lane in one shard of its queue, or undefined (no such
+ * lane, index or a lane already removed). The lane's result lines are in its shard's batch keys. An operation that left its lane (a retry) is a job of its own, and one that was
  * dead-lettered has a dead letter: the caller looks for both first.
  */
-export async function findLaneOp(redis: RedisClient, queue: Queue, queueName: string, id: string): Promise<LaneOpFound | undefined> {
+export async function findLaneOp(
+  redis: RedisClient,
+  shard: Pick<ShardQueue, 'name' | 'queue'>,
+  id: string,
+): Promise<LaneOpFound | undefined> {
   const where = laneOfOpId(id);
   if (!where) return undefined;
-  const job = await queue.getJob(where.lane);
+  const job = await shard.queue.getJob(where.lane);
   if (!job || job.name !== LANE_JOB_NAME || !isLaneData(job.data) || where.index >= job.data.ops.length) return undefined;
   const envelope = laneEnvelope(job.data, where.index);
   const [laneState, line] = await Promise.all([
     job.getState(),
-    redis.hget(queueKeys(queueName).batchResults(job.data.batchId), envelope.opId),
+    redis.hget(queueKeys(shard.name).batchResults(job.data.batchId), envelope.opId),
   ]);
   return {
     lane: { id: where.lane, index: where.index },

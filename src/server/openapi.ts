@@ -16,7 +16,10 @@ import {
   limitStatusSchema,
   operationStateSchema,
   purgeResponseSchema,
+  queueInfoSchema,
   replayResponseSchema,
+  shardChangeSchema,
+  shardsChangedSchema,
   validationIssueSchema,
 } from './api-schemas.js';
 import { overviewSchema } from './overview.js';
@@ -43,6 +46,9 @@ export const NAMED_SCHEMAS: Readonly<Record<string, z.ZodType>> = {
   LimitChange: limitChangeSchema,
   LimitChanged: limitChangedSchema,
   Overview: overviewSchema,
+  Queue: queueInfoSchema,
+  ShardChange: shardChangeSchema,
+  ShardsChanged: shardsChangedSchema,
   ValidationIssue: validationIssueSchema,
   Schedule: scheduleSchema,
   NewSchedule: scheduleBodySchema,
@@ -220,6 +226,7 @@ const TAG_DESCRIPTIONS: Record<string, string> = {
   batches: "Batches' counters and results",
   'dead letters': 'Inspect, replay and delete dead letters',
   limits: 'Steer rate limits and circuit breakers',
+  queues: 'Queues and their shards',
   health: 'Liveness, readiness and metrics',
   dashboard: "The dashboard's data and sessions",
 };

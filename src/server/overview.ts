@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Metrics } from 'bullmq';
+import type { Metrics, Queue } from 'bullmq';
 import type { LimitsAdmin } from '../limits/limits-admin.js';
 import { ApiError } from './api-errors.js';
 import { batchStatusSchema, deadLetterGroupSchema, limitStatusSchema } from './api-schemas.js';
@@ -26,8 +26,8 @@ const counts = z.object({
 export const queueOverviewSchema = z.object({
   name: z.string(),
   isDefault: z.boolean(),
-  paused: z.boolean(),
-  jobs: counts,
+  paused: z.boolean().describe('every shard of the queue is paused (a shard paused alone shows its waiting jobs under jobs.paused)'),
+  jobs: counts.describe("the queue's shards added up"),
   throughput: z
     .object({
       since: z.string().describe('start of the first minute (ISO)'),
@@ -71,6 +71,43 @@ export function perMinute(metrics: Metrics, nowMs: number, minutes = THROUGHPUT_
   return out;
 }
 
+/** One shard's share of its queue's overview: its counts (a paused shard's waiting jobs shown as paused) and throughput. */
+async function readShard(queue: Queue, nowMs: number) {
+  const [jobs, paused, completed, failed] = await Promise.all([
+    queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed'),
+    queue.isPaused(),
+    queue.getMetrics('completed', 0, THROUGHPUT_MINUTES),
+    queue.getMetrics('failed', 0, THROUGHPUT_MINUTES),
+  ]);
+  const waiting = (jobs['waiting'] ?? 0) + (jobs['prioritized'] ?? 0);
+  return {
+    paused,
+    jobs: {
+      // BullMQ 6 keeps a paused queue's jobs in its wait list; they are shown as paused.
+      waiting: paused ? 0 : waiting,
+      active: jobs['active'] ?? 0,
+      delayed: jobs['delayed'] ?? 0,
+      completed: jobs['completed'] ?? 0,
+      failed: jobs['failed'] ?? 0,
+      paused: paused ? waiting : 0,
+    },
+    completed: perMinute(completed, nowMs),
+    failed: perMinute(failed, nowMs),
+  };
+}
+
+/** Records of counts added up field by field. */
+function sumEach(records: readonly Record<string, number>[]): Record<string, number> {
+  const sum: Record<string, number> = {};
+  for (const record of records) for (const [field, value] of Object.entries(record)) sum[field] = (sum[field] ?? 0) + value;
+  return sum;
+}
+
+/** Per-minute series (of one length) added up minute by minute. */
+function sumByMinute(series: readonly number[][]): number[] {
+  return series.reduce((sum, one) => sum.map((value, minute) => value + (one[minute] ?? 0)));
+}
+
 export interface OverviewReader {
   /** Reads everything; concurrent callers share one reading. */
   read(): Promise<Overview>;
@@ -88,37 +125,27 @@ export function createOverviewReader(options: {
   let current: Promise<Overview> | undefined;
 
   async function readQueue(resources: QueueResources, nowMs: number): Promise<QueueOverview> {
-    const { queue } = resources;
-    // A bounded number of commands per queue, whatever it holds: the counts and the two metrics
-    // readings (one script each), the pause flag, the batch index and one pipeline per recent batch,
-    // HLEN and the dead-letter group counters (plus one read of each group's newest dead letter).
-    const [jobs, paused, completed, failed, batches, total, summary] = await Promise.all([
-      queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed'),
-      queue.isPaused(),
-      queue.getMetrics('completed', 0, THROUGHPUT_MINUTES),
-      queue.getMetrics('failed', 0, THROUGHPUT_MINUTES),
+    // A bounded number of commands per queue and shard, whatever they hold: per shard the counts and the two
+    // metrics readings (one script each) and the pause flag; per queue the batch index and one pipeline per
+    // recent batch, HLEN and the dead-letter group counters (plus one read of each group's newest dead letter).
+    const [{ shards }, batches, total, summary] = await Promise.all([
+      resources.shards(),
       resources.batches.list({ limit: RECENT_BATCHES }),
       resources.deadLetters.count(),
       resources.deadLetters.summary(),
     ]);
-    const waiting = (jobs['waiting'] ?? 0) + (jobs['prioritized'] ?? 0);
+    const read = await Promise.all(shards.map(({ queue }) => readShard(queue, nowMs)));
+    const paused = read.every((shard) => shard.paused);
     return {
       name: resources.name,
       isDefault: resources.name === options.defaultQueue,
       paused,
-      jobs: {
-        // BullMQ 6 keeps a paused queue's jobs in its wait list; they are shown as paused.
-        waiting: paused ? 0 : waiting,
-        active: jobs['active'] ?? 0,
-        delayed: jobs['delayed'] ?? 0,
-        completed: jobs['completed'] ?? 0,
-        failed: jobs['failed'] ?? 0,
-        paused: paused ? waiting : 0,
-      },
+      // The queue's shards added up: each is a BullMQ queue of its own (queue/shards.ts).
+      jobs: sumEach(read.map((shard) => shard.jobs)) as QueueOverview['jobs'],
       throughput: {
         since: new Date((Math.floor(nowMs / 60_000) - THROUGHPUT_MINUTES + 1) * 60_000).toISOString(),
-        completed: perMinute(completed, nowMs),
-        failed: perMinute(failed, nowMs),
+        completed: sumByMinute(read.map((shard) => shard.completed)),
+        failed: sumByMinute(read.map((shard) => shard.failed)),
       },
       batches: batches.map(batchView),
       deadLetters: { total, groups: summary.groups },

@@ -21,6 +21,7 @@ export const PROBLEM_TITLES: Readonly<Record<string, string>> = {
   REQUEST_TIMEOUT: 'The request did not arrive in time',
   CIRCUIT_OFF: 'The limit key has no circuit breaker',
   SCHEDULE_EXISTS: 'A schedule of that name exists',
+  SHARDS_CHANGE_REFUSED: 'Idempotency marks are held: shards unchanged',
   // bull-board's guard (/dashboard): actions that would bypass the dead-letter queue or strand batches.
   REPLAY_DEAD_LETTERS_INSTEAD: 'Replay dead letters instead',
   WOULD_STRAND_BATCHES: 'The batches would never finish',
@@ -44,6 +45,9 @@ export interface ProblemIssue {
   message: string;
 }
 
+/** Further members of one kind of problem (RFC 9457 §3.2 extensions), e.g. SHARDS_CHANGE_REFUSED's `heldMarks`. */
+export type ProblemExtensions = Readonly<Record<string, string | number | boolean>>;
+
 /** A problem details body: the RFC 9457 members, then sluice's extensions. */
 export interface Problem {
   type: string;
@@ -56,6 +60,8 @@ export interface Problem {
   /** Deprecated alias of `detail`, kept for clients written before problem details. */
   message: string;
   errors?: readonly ProblemIssue[];
+  /** For SHARDS_CHANGE_REFUSED: the idempotency keys' and resumable chunks' marks held. */
+  heldMarks?: number;
 }
 
 /** `TOO_MANY_AUTH_FAILURES` → `/problems/too-many-auth-failures`. */
@@ -66,7 +72,7 @@ export function problemDetails(
   status: number,
   code: string,
   detail: string,
-  extra: { instance?: string; errors?: readonly ProblemIssue[] } = {},
+  extra: { instance?: string; errors?: readonly ProblemIssue[]; extensions?: ProblemExtensions } = {},
 ): Problem {
   return {
     type: problemType(code),
@@ -77,5 +83,7 @@ export function problemDetails(
     code,
     message: detail,
     ...(extra.errors ? { errors: extra.errors } : {}),
+    // Named unlike the members above (sluice's own code sets them).
+    ...extra.extensions,
   };
 }

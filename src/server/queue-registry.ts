@@ -7,13 +7,36 @@ import { createDeadLetterStore, type DeadLetterStore } from '../outcomes/dead-le
 import { queueExists } from '../queue/discover-queues.js';
 import { ApiError, notFound } from './api-errors.js';
 import { openBullQueue } from '../queue/bull-queue.js';
+import { readShardCount, shardCountReader, type ShardCount } from '../queue/shards.js';
+import { shardName } from '../redis/keys.js';
+
+/** One shard of a queue (queue/shards.ts): its index, its name (`q`, `q#1`, …) and its BullMQ queue. */
+export interface ShardQueue {
+  index: number;
+  name: string;
+  queue: Queue;
+}
+
+/** The queue's shard count as read, and a BullMQ queue for each shard a reader must cover (`highest` of them). */
+export interface QueueShards {
+  count: ShardCount;
+  shards: ShardQueue[];
+}
 
 /** What the API works with for one queue. */
 export interface QueueResources {
   name: string;
   producer: Producer;
-  /** For reading jobs (state, attempts, results). */
+  /** Shard 0's BullMQ queue, the queue's own: all there is of a queue never spread. Read jobs by id with `shards()`. */
   queue: Queue;
+  /**
+   * Every shard a reader must cover, each with its BullMQ queue (made on first use, kept, closed
+   * with the rest). `cached`: a count read at most 5 s ago (the dashboards' polling); otherwise
+   * read now (one HMGET), so a lookup sees a shard added a moment ago.
+   */
+  shards(options?: { cached?: boolean }): Promise<QueueShards>;
+  /** Shard `index`'s BullMQ queue (shard 0's is `queue`). */
+  shardQueue(index: number): Queue;
   batches: Batches;
   deadLetters: DeadLetterStore;
 }
@@ -51,7 +74,7 @@ export interface QueueRegistry {
 export function createQueueRegistry(options: QueueRegistryOptions): QueueRegistry {
   const { redis, config } = options;
   const maxQueues = options.maxQueues ?? 100;
-  const queues = new Map<string, QueueResources>();
+  const queues = new Map<string, QueueResources & { close(): Promise<void> }>();
   let closing: Promise<void> | undefined;
 
   function get(given: string | undefined): QueueResources {
@@ -65,26 +88,63 @@ export function createQueueRegistry(options: QueueRegistryOptions): QueueRegistr
       return found;
     }
     if (queues.size >= maxQueues) evictOldest();
-    const resources: QueueResources = {
-      name,
-      producer: createProducer({
-        connection: redis,
-        queue: name,
-        config,
-        ...(options.dedupWindowSeconds !== undefined ? { dedupWindowSeconds: options.dedupWindowSeconds } : {}),
-        ...(options.lanes !== undefined ? { lanes: options.lanes } : {}),
-        ...(options.laneSize !== undefined ? { laneSize: options.laneSize } : {}),
-        ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
-        ...(options.batchRetentionSeconds !== undefined ? { batchRetentionSeconds: options.batchRetentionSeconds } : {}),
-      }),
-      queue: openBullQueue(redis, name),
-      batches: createBatches(redis, name),
-      deadLetters: createDeadLetterStore({ redis, queue: name }),
-    };
-    // Redis errors reach the requests whose commands fail; without a listener BullMQ prints each one.
-    resources.queue.on('error', () => undefined);
+    const resources = openResources(name);
     queues.set(name, resources);
     return resources;
+  }
+
+  function openResources(name: string): QueueResources & { close(): Promise<void> } {
+    const bullQueues = new Map<number, Queue>();
+    const cachedCount = shardCountReader(redis, name);
+    let closed: Promise<void> | undefined;
+    const shardQueue = (index: number): Queue => {
+      // A request that began before these objects were evicted reads through the registry's current ones (never a queue left open).
+      if (closed) return get(name).shardQueue(index);
+      let queue = bullQueues.get(index);
+      if (!queue) {
+        queue = openBullQueue(redis, shardName(name, index));
+        // Redis errors reach the requests whose commands fail; without a listener BullMQ prints each one.
+        queue.on('error', () => undefined);
+        bullQueues.set(index, queue);
+      }
+      return queue;
+    };
+    const producer = createProducer({
+      connection: redis,
+      queue: name,
+      config,
+      ...(options.dedupWindowSeconds !== undefined ? { dedupWindowSeconds: options.dedupWindowSeconds } : {}),
+      ...(options.lanes !== undefined ? { lanes: options.lanes } : {}),
+      ...(options.laneSize !== undefined ? { laneSize: options.laneSize } : {}),
+      ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
+      ...(options.batchRetentionSeconds !== undefined ? { batchRetentionSeconds: options.batchRetentionSeconds } : {}),
+    });
+    const deadLetters = createDeadLetterStore({ redis, queue: name });
+    return {
+      name,
+      producer,
+      queue: shardQueue(0),
+      shardQueue,
+      async shards(shardOptions = {}) {
+        const count = await (shardOptions.cached ? cachedCount() : readShardCount(redis, name));
+        const shards = Array.from({ length: count.highest }, (_, index) => ({
+          index,
+          name: shardName(name, index),
+          queue: shardQueue(index),
+        }));
+        return { count, shards };
+      },
+      batches: createBatches(redis, name),
+      deadLetters,
+      close() {
+        closed ??= Promise.allSettled([
+          producer.close(),
+          ...[...bullQueues.values()].map((queue) => queue.close()),
+          deadLetters.close(),
+        ]).then(() => undefined);
+        return closed;
+      },
+    };
   }
 
   async function existing(given: string | undefined): Promise<QueueResources> {
@@ -99,14 +159,12 @@ export function createQueueRegistry(options: QueueRegistryOptions): QueueRegistr
     const [name, oldest] = queues.entries().next().value!;
     queues.delete(name);
     // A request still using them may fail (and be retried by its client); the map stays bounded.
-    void Promise.allSettled([oldest.producer.close(), oldest.queue.close(), oldest.deadLetters.close()]);
+    void oldest.close();
   }
 
   function close(): Promise<void> {
     closing ??= (async () => {
-      for (const resources of queues.values()) {
-        await Promise.allSettled([resources.producer.close(), resources.queue.close(), resources.deadLetters.close()]);
-      }
+      for (const resources of queues.values()) await resources.close();
       queues.clear();
     })();
     return closing;

@@ -413,6 +413,8 @@ describe('HTTP API: readiness and the OpenAPI document', () => {
       '/v1/operations',
       '/v1/operations/{id}',
       '/v1/overview',
+      '/v1/queues/{queue}',
+      '/v1/queues/{queue}/shards',
       '/v1/schedules',
       '/v1/schedules/{name}',
       '/v1/schedules/{name}/pause',

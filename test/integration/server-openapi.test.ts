@@ -40,6 +40,8 @@ const OPERATION_IDS = [
   'openCircuit',
   'closeCircuit',
   'getOverview',
+  'getQueue',
+  'setQueueShards',
   'signIn',
   'signOut',
   'listSchedules',

@@ -5,7 +5,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError } from '../api-errors.js';
 import type { Authenticator } from '../authenticate.js';
 import type { QueueDirectory } from '../queue-directory.js';
-import type { QueueRegistry, QueueResources } from '../queue-registry.js';
+import type { Queue } from 'bullmq';
+import type { QueueRegistry, ShardQueue } from '../queue-registry.js';
+import { SHARD_NAME, shardOf } from '../../redis/keys.js';
 import { redactJobData, redactText } from '../../observability/redact.js';
 import { BOARD_PATH, READ_ONLY_BOARD_PATH, guardBoard, type Board } from './board-guard.js';
 
@@ -28,8 +30,8 @@ export interface BullBoardOptions {
 }
 
 /**
- * Mounts bull-board twice over the same queues: at /dashboard for admins, and at
- * /dashboard/read-only with bull-board's read-only mode for everyone else. The read-only mode hides
+ * Mounts bull-board twice over the same queues (each shard of a spread queue as a queue of its own,
+ * see boardLabel): at /dashboard for admins, and at /dashboard/read-only with bull-board's read-only mode for everyone else. The read-only mode hides
  * the actions; what enforces it is the hook here (guardBoard, in board-guard.ts), which refuses
  * every request but GET and HEAD to the read-only board, and every request from a non-admin to the
  * admin one, whatever bull-board's routes are. Job data and return values are shown through
@@ -37,51 +39,63 @@ export interface BullBoardOptions {
  */
 export async function registerBullBoard(app: FastifyInstance, options: BullBoardOptions): Promise<void> {
   const { auth, queues, directory } = options;
-  /** Per queue: its BullMQ Queue (the registry's) and an adapter for each board. */
-  const shown = new Map<string, { queue: QueueResources['queue'] } & Record<Board, BullMQAdapter>>();
+  /** Per shard on the boards (`q`, `q#1`, …): its BullMQ Queue (the registry's), its name shown, and an adapter for each board. */
+  const shown = new Map<string, { queue: Queue; displayName: string } & Record<Board, BullMQAdapter>>();
 
   const boards = { admin: newBoard('admin'), 'read-only': newBoard('read-only') };
 
   /**
-   * Before each board request: the boards show the directory's queues (new ones join, vanished ones
-   * leave), each over the registry's current Queue object (it may have replaced one it evicted).
-   * Costs no Redis command while the directory's listing is fresh and the registry knows the queues.
+   * Before each board request: the boards show every shard of the directory's queues (new ones
+   * join, vanished ones leave), each over the registry's current Queue object (it may have replaced
+   * one it evicted). Costs one HMGET per queue (its shard count) every 5 s at most, and nothing more
+   * while the directory's listing is fresh and the registry knows the queues.
    */
   async function syncQueues(request: FastifyRequest): Promise<void> {
-    let current: QueueResources[];
+    let current: BoardShard[];
     try {
-      const names = await directory.names();
-      // A queue deleted since it was listed is left out (existing() never creates one).
-      const found = await Promise.all(
-        names.map((name) => queues.existing(name).catch((error: unknown) => (isNotFound(error) ? undefined : Promise.reject(error)))),
-      );
-      current = found.filter((resources): resources is QueueResources => resources !== undefined);
+      current = await boardShards();
     } catch (error) {
       request.log.warn({ err: error }, 'dashboard: could not list the queues; showing the ones known');
       return;
     }
     let changed = current.length !== shown.size;
-    for (const resources of current) {
-      if (shown.get(resources.name)?.queue === resources.queue) continue;
-      shown.set(resources.name, {
-        queue: resources.queue,
-        admin: boardAdapter(resources, false),
-        'read-only': boardAdapter(resources, true),
-      });
+    for (const shard of current) {
+      const { displayName } = boardLabel(shard);
+      const known = shown.get(shard.name);
+      if (known?.queue === shard.queue && known.displayName === displayName) continue;
+      shown.set(shard.name, { queue: shard.queue, displayName, admin: boardAdapter(shard, false), 'read-only': boardAdapter(shard, true) });
       changed = true;
     }
-    const names = new Set(current.map((resources) => resources.name));
+    const names = new Set(current.map((shard) => shard.name));
     for (const name of shown.keys()) if (!names.has(name)) shown.delete(name);
     if (!changed) return;
     for (const board of ['admin', 'read-only'] as const)
-      boards[board].bullBoard.replaceQueues(current.map((resources) => shown.get(resources.name)![board]));
+      boards[board].bullBoard.replaceQueues(current.map((shard) => shown.get(shard.name)![board]));
   }
 
-  /** Looks a job's state up by its board queue name, `{queue}` (BullMQ's name of sluice's queue). */
+  /** Every shard of every queue the directory lists, in its order, shard by shard. */
+  async function boardShards(): Promise<BoardShard[]> {
+    const names = await directory.names();
+    // A queue deleted since it was listed is left out (existing() never creates one).
+    const found = await Promise.all(
+      names.map(async (name) => {
+        const resources = await queues.existing(name).catch((error: unknown) => (isNotFound(error) ? undefined : Promise.reject(error)));
+        if (!resources) return [];
+        const { shards } = await resources.shards({ cached: true });
+        return shards.map((shard) => ({ ...shard, queueName: resources.name, of: shards.length }));
+      }),
+    );
+    return found.flat();
+  }
+
+  /** Looks a job's state up by its board queue name, `{queue}` or `{queue#i}` (BullMQ's name of a sluice queue's shard). */
   async function jobState(boardQueueName: string, jobId: string): Promise<string> {
     const name = /^\{(.+)\}$/.exec(boardQueueName)?.[1];
-    const resources = name === undefined ? undefined : await queues.existing(name).catch(() => undefined);
-    return resources ? resources.queue.getJobState(jobId) : 'unknown';
+    if (name === undefined || !SHARD_NAME.test(name)) return 'unknown';
+    const { queue, index } = shardOf(name);
+    const resources = await queues.existing(queue).catch(() => undefined);
+    const shard = resources && (await resources.shards({ cached: true })).shards[index];
+    return shard ? shard.queue.getJobState(jobId) : 'unknown';
   }
 
   for (const board of ['admin', 'read-only'] as const) {
@@ -166,15 +180,36 @@ function redactFailure(job: BoardJob): BoardJob {
   return job;
 }
 
-/** A queue on one board: its job data and return values shown through `redactJobData`, failures through `redactText`. */
-function boardAdapter(resources: QueueResources, readOnlyMode: boolean): BullMQAdapter {
-  const made = new RedactingAdapter(resources.queue, {
+/** A shard of a sluice queue, as the boards show it (each shard is a BullMQ queue of its own). */
+interface BoardShard extends ShardQueue {
+  /** The sluice queue it is a shard of. */
+  queueName: string;
+  /** How many shards the queue has (its highest count: the shards readers and workers cover). */
+  of: number;
+}
+
+/**
+ * What a board calls a shard: a queue never spread by its name, as before; a spread queue's shards
+ * by the queue and the shard (bull-board's menu lists them by BullMQ name, `{q}`, `{q#1}`, which
+ * says the same). Not grouped with bull-board's `delimiter`: its menu makes a group of a queue with
+ * children, and shard 0 (the queue's own name) would have no entry of its own.
+ */
+function boardLabel(shard: BoardShard): { displayName: string; description: string } {
+  if (shard.of <= 1) return { displayName: shard.queueName, description: `sluice queue ${shard.queueName}` };
+  return {
+    displayName: `${shard.queueName} · shard ${shard.index}`,
+    description: `sluice queue ${shard.queueName}, shard ${shard.index} of ${shard.of} (BullMQ queue {${shard.name}})`,
+  };
+}
+
+/** A shard on one board: its job data and return values shown through `redactJobData`, failures through `redactText`. */
+function boardAdapter(shard: BoardShard, readOnlyMode: boolean): BullMQAdapter {
+  const made = new RedactingAdapter(shard.queue, {
     readOnlyMode,
     // A failed job is a dead letter: replay it from sluice's page, which keeps batches and the
     // dead-letter queue in step (a BullMQ retry would run it again unrecorded).
     allowRetries: false,
-    displayName: resources.name,
-    description: `sluice queue ${resources.name}`,
+    ...boardLabel(shard),
   });
   made.setFormatter('data', (data: unknown) => redactJobData(data));
   made.setFormatter('returnValue', (value: unknown) => redactJobData(value));

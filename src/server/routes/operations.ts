@@ -21,6 +21,7 @@ import { findLaneOp, type LaneOpFound } from '../lane-lookup.js';
 import { laneOfOpId } from '../../queue/lanes.js';
 import { LANE_JOB_NAME } from '../../queue/add-jobs.js';
 import type { QueueRegistry } from '../queue-registry.js';
+import { findInShards } from '../shard-lookup.js';
 import { route, type AnyRoute } from '../route.js';
 import { createJsonLineReader, type JsonLine } from '../../support/json-lines.js';
 
@@ -136,13 +137,19 @@ function showRoute(options: OperationRoutesOptions): AnyRoute {
     },
     async handler(_request, _reply, { params, query }) {
       const resources = await queues.existing(query.queue);
+      // The job is in one of the queue's shards: the one its id picks, unless the count changed since.
+      const shards = await resources.shards();
       // An id naming another key of the queue (`meta`, `events`, `batch:x`) is no job: 404, not a WRONGTYPE 500.
       const [found, deadLetter] = couldBeJobId(params.id)
-        ? await Promise.all([findJob(options.redis, resources.queue, params.id), resources.deadLetters.get(params.id)])
+        ? await Promise.all([
+            findInShards(shards, params.id, (shard) => findJob(options.redis, shard.queue, params.id)),
+            resources.deadLetters.get(params.id),
+          ])
         : [undefined, undefined];
       // A lane is a job, not an operation: its operations are `<lane id>-<index>`.
       const job = found?.name === LANE_JOB_NAME ? undefined : found;
-      const inLane = !job && !deadLetter ? await findLaneOp(options.redis, resources.queue, resources.name, params.id) : undefined;
+      const inLane =
+        !job && !deadLetter ? await findInShards(shards, params.id, (shard) => findLaneOp(options.redis, shard, params.id)) : undefined;
       if (inLane) return redacted(laneOpState(inLane, resources.name));
       if (!job && !deadLetter)
         throw notFound(
