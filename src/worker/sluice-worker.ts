@@ -76,7 +76,7 @@ export interface SluiceWorkerOptions {
   /** Schedules' runs and forEach pages enqueue lanes (see ProducerOptions.lanes), of at most `laneSize` operations. Default false. */
   lanes?: boolean;
   laneSize?: number;
-  /** How often the worker looks for shards added to its queue (`sluice queue shards`). Default 5,000 ms. */
+  /** How often the worker looks for shards added to its queue (`sluice shards`). Default 5,000 ms. */
   shardPollMs?: number;
 }
 

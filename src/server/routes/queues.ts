@@ -45,7 +45,7 @@ export function queueRoutes(options: QueueRoutesOptions): AnyRoute[] {
     role: 'admin',
     tag: 'queues',
     summary:
-      'Spread the queue over `count` shards (as `sluice queue shards`): producers write to that many from now on; workers keep running, and reads keep covering, every shard it ever had. Refused while idempotency keys or resumable chunks are held, unless `force`. A queue not used yet may be spread before its first enqueue.',
+      'Spread the queue over `count` shards (as `sluice shards N --queue Q`): producers write to that many from now on; workers keep running, and reads keep covering, every shard it ever had. Refused while idempotency keys are held, unless `force`. A queue not used yet may be spread before its first enqueue.',
     params: queueParamsSchema,
     body: shardChangeSchema,
     responses: {
