@@ -66,7 +66,7 @@ export const errorSchema = z.object({
     .number()
     .int()
     .optional()
-    .describe("for SHARDS_CHANGE_REFUSED: the idempotency keys and resumable chunks held in their dedup window, in the queue's shards"),
+    .describe("for SHARDS_CHANGE_REFUSED: the idempotency keys held in their dedup window, in the queue's shards"),
 });
 
 export const enqueueResponseSchema = z.object({
@@ -288,9 +288,7 @@ export const shardChangeSchema = z.strictObject({
   force: z
     .boolean()
     .optional()
-    .describe(
-      'change it even while idempotency keys or resumable chunks are held: the same key enqueued again may pick another shard and run twice',
-    ),
+    .describe('change it even while idempotency keys are held: the same key enqueued again may pick another shard and run twice'),
 });
 
 export const shardsChangedSchema = z.object({

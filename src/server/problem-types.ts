@@ -60,7 +60,7 @@ export interface Problem {
   /** Deprecated alias of `detail`, kept for clients written before problem details. */
   message: string;
   errors?: readonly ProblemIssue[];
-  /** For SHARDS_CHANGE_REFUSED: the idempotency keys' and resumable chunks' marks held. */
+  /** For SHARDS_CHANGE_REFUSED: the idempotency keys' marks held. */
   heldMarks?: number;
 }
 

@@ -103,7 +103,7 @@ describe('the shard count over the API', () => {
       instance: `/v1/queues/${queue}/shards`,
       heldMarks: 1,
     });
-    expect(problem['detail']).toContain('1 idempotency key(s) or resumable chunk(s)');
+    expect(problem['detail']).toContain('not changing its shards from 3 to 2: 1 idempotency key(s) are held in their dedup window');
     expect((await json(await api.call(`/v1/queues/${queue}`, { role: 'read' })))['shards']).toEqual({ count: 3, highest: 3 });
 
     const forced = await setShards(api, queue, { count: 2, force: true });

@@ -19,7 +19,7 @@ interface ShardRow {
 
 /**
  * `sluice shards [COUNT] [--force] [--json]`: how the queue (`--queue`) is spread over shards, or
- * a new count. Refused while idempotency keys or resumable chunks are held (exit 1), unless `--force`.
+ * a new count. Refused while idempotency keys are held (exit 1), unless `--force`.
  */
 export async function shardsCommand(
   ctx: CliContext,

@@ -52,7 +52,7 @@ export function queueRoutes(options: QueueRoutesOptions): AnyRoute[] {
       200: { description: 'the count changed (or already so)', schema: shardsChangedSchema },
       409: {
         description:
-          'SHARDS_CHANGE_REFUSED: idempotency keys or resumable chunks are held in their dedup window (`heldMarks` counts them); wait, or send force',
+          'SHARDS_CHANGE_REFUSED: idempotency keys are held in their dedup window (`heldMarks` counts them); wait, or send force',
         schema: errorSchema,
       },
     },
