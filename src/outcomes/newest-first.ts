@@ -2,6 +2,11 @@
  * Reading a time index (sorted set: id by ms timestamp) newest first, a page at a time, from a
  * position: the score and id of the last entry already seen. Entries added since (newer, so
  * higher scores) or removed do not shift the walk: nothing is seen twice or skipped.
+ *
+ * A queue spread over shards (queue/shards.ts) has one index per shard: they are read as one,
+ * merged in the same order. A position is the same (score, id) in every index, so it holds for the
+ * merge too: each index is read after it, and the first `count` of the merge are among the first
+ * `count` of each index.
  */
 import type { RedisClient } from '../redis/client.js';
 
@@ -43,22 +48,75 @@ export async function readAfter(
   return [...ties, ...positions(replies[1]![1])].slice(0, count);
 }
 
+/** An entry read from one of several indexes: `index` is that index's place in the list read. */
+export interface IndexEntry extends IndexPosition {
+  index: number;
+}
+
+/** Newest first: score descending, then id descending by bytes (Redis's order of equal scores). */
+function newestFirst(a: IndexPosition, b: IndexPosition): number {
+  return b.score - a.score || Buffer.compare(Buffer.from(b.id), Buffer.from(a.id));
+}
+
+/**
+ * Up to `count` entries after `after` in the merge of several indexes. Each index is read on its
+ * own (on a Redis Cluster each shard's is in another slot); one index costs what readAfter does.
+ */
+export async function readMergedAfter(
+  redis: RedisClient,
+  keys: readonly string[],
+  after: IndexPosition | undefined,
+  count: number,
+): Promise<IndexEntry[]> {
+  if (keys.length === 1) return (await readAfter(redis, keys[0]!, after, count)).map((entry) => ({ ...entry, index: 0 }));
+  const read = await Promise.all(keys.map((key) => readAfter(redis, key, after, count)));
+  const merged = read.flatMap((entries, index) => entries.map((entry) => ({ ...entry, index })));
+  return merged.sort(newestFirst).slice(0, count);
+}
+
+/** Every entry of the indexes, newest first, `chunk` at a time (a walk by position: a removal meanwhile moves nothing). */
+export async function* walkNewestFirst(redis: RedisClient, keys: readonly string[], chunk: number): AsyncGenerator<IndexEntry[]> {
+  let position: IndexPosition | undefined;
+  for (;;) {
+    const entries = await readMergedAfter(redis, keys, position, chunk);
+    if (entries.length > 0) yield entries;
+    if (entries.length < chunk) return;
+    position = entries[entries.length - 1]!;
+  }
+}
+
+/**
+ * Whether `entry` is where an id held by several indexes shows: at its earliest score (the lowest
+ * index on a tie). `scores` holds the id's score in each index (null where absent). New entries come
+ * later (now), so an id's place moves only when its earliest entry leaves.
+ */
+export function isEarliestEntry(entry: IndexEntry, scores: readonly (number | null)[]): boolean {
+  return scores.every((score, index) => score === null || score > entry.score || (score === entry.score && index >= entry.index));
+}
+
 export interface NewestFirstPage<T> {
   items: T[];
-  /** The last item's position when the index holds entries after it; null at the end. */
+  /** The last item's position when the index (or one of the indexes) holds entries after it; null at the end. */
   next: IndexPosition | null;
 }
 
 /**
- * One page of up to `limit` items, newest first, after `after`. `load` reads a chunk of ids and
- * gives undefined for those to leave out (expired, or not matching a filter); the walk reads on
- * until the page is full or the index ends.
+ * One page of up to `limit` items, newest first, after `after`, from one index or the merge of
+ * several (`key` a list). `load` reads a chunk of ids (`entries` says which index each came from)
+ * and gives undefined for those to leave out (expired, not matching a filter, or met again in
+ * another index); the walk reads on until the page is full or the indexes end.
  */
 export async function readPage<T>(
   redis: RedisClient,
-  key: string,
-  options: { after?: IndexPosition | undefined; limit: number; chunk?: number; load(ids: string[]): Promise<(T | undefined)[]> },
+  key: string | readonly string[],
+  options: {
+    after?: IndexPosition | undefined;
+    limit: number;
+    chunk?: number;
+    load(ids: string[], entries: IndexEntry[]): Promise<(T | undefined)[]>;
+  },
 ): Promise<NewestFirstPage<T>> {
+  const keys = typeof key === 'string' ? [key] : key;
   const { limit } = options;
   if (limit <= 0) return { items: [], next: null };
   const chunk = options.chunk ?? limit;
@@ -66,17 +124,21 @@ export async function readPage<T>(
   let last = options.after;
   let position = options.after;
   for (;;) {
-    const entries = await readAfter(redis, key, position, items.length === limit ? 1 : chunk);
+    const entries = await readMergedAfter(redis, keys, position, items.length === limit ? 1 : chunk);
     if (entries.length === 0) return { items, next: null };
     // Full, and the index goes on: the next page starts after the last item taken.
     if (items.length === limit) return { items, next: last! };
-    const loaded = await options.load(entries.map((entry) => entry.id));
+    const loaded = await options.load(
+      entries.map((entry) => entry.id),
+      entries,
+    );
     for (let i = 0; i < entries.length; i += 1) {
       if (items.length === limit) return { items, next: last! };
       const item = loaded[i];
       if (item === undefined) continue;
       items.push(item);
-      last = entries[i]!;
+      // A position only: the same in every index (a cursor made of it must not name one).
+      last = { score: entries[i]!.score, id: entries[i]!.id };
     }
     position = entries[entries.length - 1]!;
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readPage, type IndexPosition } from '../../src/outcomes/newest-first.js';
+import { isEarliestEntry, readPage, type IndexPosition } from '../../src/outcomes/newest-first.js';
 import { uniqueQueue, useRedisServer } from '../helpers/redis.js';
 
 const redis = useRedisServer();
@@ -78,5 +78,66 @@ describe('newest-first pages of a time index', () => {
       items: [],
       next: null,
     });
+  });
+
+  it('walks the merge of three indexes (one per shard) newest first, each entry once, while entries arrive in any of them', async () => {
+    const keys = [uniqueQueue('index'), uniqueQueue('index'), uniqueQueue('index')];
+    // Interleaved scores, runs at one score spread over indexes, and ids that tie across them.
+    for (let i = 0; i < 40; i += 1) await redis().client.zadd(keys[i % 3]!, 1_000 + Math.floor(i / 5), `e-${String(i).padStart(2, '0')}`);
+    const expected = (await Promise.all(keys.map((key) => redis().client.zrange(key, 0, -1, 'WITHSCORES'))))
+      .flatMap((flat) => Array.from({ length: flat.length / 2 }, (_, i) => ({ id: flat[2 * i]!, score: Number(flat[2 * i + 1]) })))
+      .sort((a, b) => b.score - a.score || (a.id < b.id ? 1 : -1))
+      .map((entry) => entry.id);
+    const pages: string[][] = [];
+    let after: IndexPosition | undefined;
+    for (;;) {
+      const page = await readPage(redis().client, keys, {
+        limit: 7,
+        after,
+        load: async (ids, entries) => {
+          // Each entry names the index it came from.
+          for (const entry of entries) expect(await redis().client.zscore(keys[entry.index]!, entry.id)).toBe(String(entry.score));
+          return ids;
+        },
+      });
+      pages.push(page.items);
+      if (!page.next) break;
+      await redis().client.zadd(keys[pages.length % 3]!, 9_000 + pages.length, `new-${pages.length}`);
+      after = page.next;
+    }
+    expect(pages.map((page) => page.length)).toEqual([7, 7, 7, 7, 7, 5]);
+    expect(pages.flat()).toEqual(expected);
+  });
+
+  it('shows an id held by several indexes once, at its earliest score, also when another index takes it between pages', async () => {
+    const keys = [uniqueQueue('index'), uniqueQueue('index')];
+    for (let i = 0; i < 10; i += 1) await redis().client.zadd(keys[0]!, 1_000 + i, `b-${i}`);
+    // b-2 and b-5 were also written to the second index, later.
+    await redis().client.zadd(keys[1]!, 1_100, 'b-2', 1_200, 'b-5', 1_050, 'only-1');
+    const seen: string[] = [];
+    let after: IndexPosition | undefined;
+    for (let page = 0; ; page += 1) {
+      const read = await readPage(redis().client, keys, {
+        limit: 3,
+        after,
+        load: async (ids, entries) => {
+          const scores = await Promise.all(keys.map((key) => redis().client.zmscore(key, ...ids)));
+          return ids.map((id, i) =>
+            isEarliestEntry(
+              entries[i]!,
+              scores.map((inIndex) => (inIndex[i] === null ? null : Number(inIndex[i]))),
+            )
+              ? id
+              : undefined,
+          );
+        },
+      });
+      seen.push(...read.items);
+      if (!read.next) break;
+      // A batch writing to another shard later: its earliest place stays.
+      if (page === 0) await redis().client.zadd(keys[1]!, 9_000, 'b-1');
+      after = read.next;
+    }
+    expect(seen).toEqual(['only-1', 'b-9', 'b-8', 'b-7', 'b-6', 'b-5', 'b-4', 'b-3', 'b-2', 'b-1', 'b-0']);
   });
 });
