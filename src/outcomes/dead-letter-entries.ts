@@ -1,13 +1,15 @@
 /**
- * A queue's dead letters in Redis: one hash (id → JSON), indexed by time and by batch, with group
- * counters beside them. Reading them page by page or one by one, and removing one.
+ * A queue's dead letters in Redis: one hash (id → JSON) per shard, indexed by time and by batch,
+ * with group counters beside them. Reading them page by page (every shard's, merged) or one by
+ * one, and removing one (in its shard).
  */
 import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../redis/client.js';
 import type { QueueKeys } from '../redis/keys.js';
 import { groupField } from './dead-letter-groups.js';
 import type { DeadLetter } from './dead-letter.js';
-import { readPage, type IndexPosition, type NewestFirstPage } from './newest-first.js';
+import { readPage, walkNewestFirst, type IndexEntry, type IndexPosition, type NewestFirstPage } from './newest-first.js';
+import { readFromShards, type ReadShard } from './read-shards.js';
 
 export interface DeadLetterFilter {
   batchId?: string;
@@ -21,50 +23,57 @@ export interface DeadLetterFilter {
 /** Pages of this many entries are read at a time. */
 const PAGE = 500;
 
-/** Dead letters matching the filter, newest first, read a page at a time. */
-export async function* scanDeadLetters(redis: RedisClient, keys: QueueKeys, filter: DeadLetterFilter): AsyncGenerator<DeadLetter> {
-  const index = filter.batchId !== undefined ? keys.batchDeadLetters(filter.batchId) : keys.deadLetterIndex;
-  for (let start = 0; ; start += PAGE) {
-    const ids = await redis.zrevrange(index, start, start + PAGE - 1);
-    if (ids.length === 0) return;
-    const values = await redis.hmget(keys.deadLetters, ...ids);
-    for (const value of values) {
-      if (!value) continue;
-      const entry = JSON.parse(value) as DeadLetter;
-      if (matchesFilter(entry, filter)) yield entry;
-    }
-    if (ids.length < PAGE) return;
-  }
+/** The time index a filter reads in a shard: the batch's, or the queue's. */
+function indexOf(keys: QueueKeys, filter: DeadLetterFilter): string {
+  return filter.batchId !== undefined ? keys.batchDeadLetters(filter.batchId) : keys.deadLetterIndex;
 }
 
-/** A page of matching dead letters, newest first, after a position (see newest-first.ts). */
-export function deadLetterPage(
+/** The dead letters of index entries, each from the shard its entry came from; undefined for those gone or not matching. */
+async function loadEntries(
   redis: RedisClient,
-  keys: QueueKeys,
+  shards: readonly ReadShard[],
+  entries: readonly IndexEntry[],
   filter: DeadLetterFilter,
-  options: { limit: number; after?: IndexPosition | undefined },
-): Promise<NewestFirstPage<DeadLetter>> {
-  const index = filter.batchId !== undefined ? keys.batchDeadLetters(filter.batchId) : keys.deadLetterIndex;
-  const filtered = filter.reason !== undefined || filter.limitKey !== undefined || filter.status !== undefined;
-  return readPage(redis, index, {
-    limit: options.limit,
-    after: options.after,
-    // A filter may leave most out: read larger chunks then.
-    ...(filtered ? { chunk: Math.max(options.limit, PAGE) } : {}),
-    async load(ids) {
-      const values = await redis.hmget(keys.deadLetters, ...ids);
-      return values.map((value) => {
-        if (!value) return undefined;
-        const entry = JSON.parse(value) as DeadLetter;
-        return matchesFilter(entry, filter) ? entry : undefined;
-      });
-    },
+): Promise<(DeadLetter | undefined)[]> {
+  const values = await readFromShards(redis, shards, (keys) => keys.deadLetters, entries);
+  return values.map((value) => {
+    if (!value) return undefined;
+    const entry = JSON.parse(value) as DeadLetter;
+    return matchesFilter(entry, filter) ? entry : undefined;
   });
 }
 
-export async function readDeadLetter(redis: RedisClient, keys: QueueKeys, id: string): Promise<DeadLetter | undefined> {
-  const value = await redis.hget(keys.deadLetters, id);
-  return value ? (JSON.parse(value) as DeadLetter) : undefined;
+/** Dead letters matching the filter, newest first over every shard, read a page at a time. */
+export async function* scanDeadLetters(
+  redis: RedisClient,
+  shards: readonly ReadShard[],
+  filter: DeadLetterFilter,
+): AsyncGenerator<DeadLetter> {
+  const indexes = shards.map(({ keys }) => indexOf(keys, filter));
+  for await (const entries of walkNewestFirst(redis, indexes, PAGE)) {
+    for (const entry of await loadEntries(redis, shards, entries, filter)) if (entry) yield entry;
+  }
+}
+
+/** A page of matching dead letters, newest first over every shard, after a position (see newest-first.ts). */
+export function deadLetterPage(
+  redis: RedisClient,
+  shards: readonly ReadShard[],
+  filter: DeadLetterFilter,
+  options: { limit: number; after?: IndexPosition | undefined },
+): Promise<NewestFirstPage<DeadLetter>> {
+  const filtered = filter.reason !== undefined || filter.limitKey !== undefined || filter.status !== undefined;
+  return readPage(
+    redis,
+    shards.map(({ keys }) => indexOf(keys, filter)),
+    {
+      limit: options.limit,
+      after: options.after,
+      // A filter may leave most out: read larger chunks then.
+      ...(filtered ? { chunk: Math.max(options.limit, PAGE) } : {}),
+      load: (_, entries) => loadEntries(redis, shards, entries, filter),
+    },
+  );
 }
 
 /** Removes a dead letter, its index entries and its place in the group counters (in `removal`, a MULTI). */

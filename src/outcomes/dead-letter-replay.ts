@@ -2,7 +2,8 @@ import type { Queue } from 'bullmq';
 import type { RedisClient } from '../redis/client.js';
 import { isBatchId, type QueueKeys } from '../redis/keys.js';
 import { NEW_JOB_PRIORITY, type JobEnvelope } from '../queue/job-data.js';
-import { readDeadLetter, removeDeadLetter } from './dead-letter-entries.js';
+import { removeDeadLetter } from './dead-letter-entries.js';
+import type { DeadLetter } from './dead-letter.js';
 
 export interface ReplayResult {
   /** Dead letters put back on the queue, with the new job ids. */
@@ -11,25 +12,35 @@ export interface ReplayResult {
   missing: string[];
 }
 
+/** A dead letter found in the shard that holds it: the shard's keys, and its BullMQ queue (where the job goes back). */
+export interface FoundDeadLetter {
+  entry: DeadLetter;
+  keys: QueueKeys;
+  queue: Queue;
+}
+
 export interface ReplayContext {
   redis: RedisClient;
-  keys: QueueKeys;
-  /** The BullMQ queue the jobs go back to. */
-  queue: Queue;
+  /** The dead letter of an id, in whichever shard holds it. */
+  find: (id: string) => Promise<FoundDeadLetter | undefined>;
   /** The `begin-replay-3` script: KEYS dead letters, replaying, batch; ARGV the dead letter's id. */
   beginReplay: (deadLetters: string, replaying: string, batch: string, id: string) => Promise<unknown>;
 }
 
-/** Puts dead letters back on the queue with a fresh attempt budget and the same idempotency key, one at a time. */
+/**
+ * Puts dead letters back on the queue with a fresh attempt budget and the same idempotency key, one
+ * at a time, each into the shard that holds it, whose batch counters counted it.
+ */
 export async function replayDeadLetters(context: ReplayContext, replayIds: readonly string[]): Promise<ReplayResult> {
-  const { redis, keys, queue, beginReplay } = context;
+  const { redis, find, beginReplay } = context;
   const result: ReplayResult = { replayed: [], missing: [] };
   for (const id of replayIds) {
-    const entry = await readDeadLetter(redis, keys, id);
-    if (!entry) {
+    const found = await find(id);
+    if (!found) {
       result.missing.push(id);
       continue;
     }
+    const { entry, keys, queue } = found;
     const replays = entry.replays + 1;
     // A deterministic id: replaying the same dead letter twice (a crash in between) adds one job.
     const jobId = `${entry.opId}.r${replays}`;

@@ -5,10 +5,11 @@ import { defineScript } from '../redis/scripts.js';
 import type { DeadLetter } from './dead-letter.js';
 import { SluiceError } from '../errors.js';
 import { openBullQueue } from '../queue/bull-queue.js';
-import { deadLetterPage, readDeadLetter, removeDeadLetter, scanDeadLetters, type DeadLetterFilter } from './dead-letter-entries.js';
+import { deadLetterPage, removeDeadLetter, scanDeadLetters, type DeadLetterFilter } from './dead-letter-entries.js';
 import type { IndexPosition, NewestFirstPage } from './newest-first.js';
 import { summarizeDeadLetters, type DeadLetterGroup } from './dead-letter-summary.js';
 import { replayDeadLetters, type ReplayResult } from './dead-letter-replay.js';
+import { findInShards, readShards, type ReadShard } from './read-shards.js';
 
 export type { DeadLetterFilter } from './dead-letter-entries.js';
 export type { DeadLetterGroup } from './dead-letter-summary.js';
@@ -42,21 +43,26 @@ export interface DeadLetterStore {
 }
 
 /**
- * Dead letters live in one hash per queue (id → JSON), indexed by time, and by batch. The worker
- * writes them (atomically with the batch counters); this store reads, replays and purges them.
+ * Dead letters live in one hash per queue (per shard of a queue spread over several), indexed by
+ * time, and by batch. The worker writes them (atomically with the batch counters); this store
+ * reads them (every shard's, merged newest first, counts added up), replays and purges them (each
+ * in the shard that holds it).
  */
 export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLetterStore {
   const queueName = options.queue ?? 'default';
   const { redis } = options;
-  const keys = queueKeys(queueName);
-  let queue: Queue | undefined;
+  // A bad name fails here, not at the first read.
+  queueKeys(queueName);
+  const shards = readShards(redis, queueName);
+  /** The BullMQ queue of each shard replayed into, opened when first needed. */
+  const queues = new Map<string, Queue>();
   let closing: Promise<void> | undefined;
   const beginReplay = defineScript<[string, string, string, string]>(redis, 'begin-replay-3');
 
   async function list(filter: DeadLetterFilter = {}, listOptions: { limit?: number } = {}): Promise<DeadLetter[]> {
     const limit = listOptions.limit ?? Number.POSITIVE_INFINITY;
     const out: DeadLetter[] = [];
-    for await (const entry of scanDeadLetters(redis, keys, filter)) {
+    for await (const entry of scanDeadLetters(redis, await shards(), filter)) {
       out.push(entry);
       if (out.length >= limit) break;
     }
@@ -65,42 +71,69 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
 
   async function ids(filter: DeadLetterFilter = {}): Promise<string[]> {
     const out: string[] = [];
-    for await (const entry of scanDeadLetters(redis, keys, filter)) out.push(entry.id);
+    for await (const entry of scanDeadLetters(redis, await shards(), filter)) out.push(entry.id);
     return out;
+  }
+
+  /** A dead letter and the shard that holds it (the first, should two hold the same id). */
+  async function find(id: string): Promise<{ entry: DeadLetter; shard: ReadShard } | undefined> {
+    const found = await findInShards(redis, await shards(), (keys) => keys.deadLetters, id);
+    return found && { entry: JSON.parse(found.value) as DeadLetter, shard: found.shard };
+  }
+
+  function bullQueue(shard: string): Queue {
+    let queue = queues.get(shard);
+    if (!queue) {
+      queue = openBullQueue(redis, shard);
+      // Errors reach the replay whose command fails; without a listener BullMQ prints each one.
+      queue.on('error', () => undefined);
+      queues.set(shard, queue);
+    }
+    return queue;
   }
 
   async function replay(replayIds: readonly string[]): Promise<ReplayResult> {
     if (closing) throw new SluiceError('the dead-letter store is closed', { code: 'CLOSED' });
-    if (!queue) {
-      queue = openBullQueue(redis, queueName);
-      // Errors reach the replay whose command fails; without a listener BullMQ prints each one.
-      queue.on('error', () => undefined);
-    }
-    return replayDeadLetters({ redis, keys, queue, beginReplay }, replayIds);
+    return replayDeadLetters(
+      {
+        redis,
+        beginReplay,
+        async find(id) {
+          const found = await find(id);
+          return found && { entry: found.entry, keys: found.shard.keys, queue: bullQueue(found.shard.name) };
+        },
+      },
+      replayIds,
+    );
   }
 
   async function purge(purgeIds: readonly string[]): Promise<number> {
     let removed = 0;
     for (const id of purgeIds) {
-      const entry = await readDeadLetter(redis, keys, id);
-      if (!entry) continue;
-      await removeDeadLetter(keys, entry, redis.multi());
+      const found = await find(id);
+      if (!found) continue;
+      await removeDeadLetter(found.shard.keys, found.entry, redis.multi());
       removed += 1;
     }
     return removed;
   }
 
+  async function count(): Promise<number> {
+    const counts = await Promise.all((await shards()).map(({ keys }) => redis.hlen(keys.deadLetters)));
+    return counts.reduce((sum, n) => sum + n, 0);
+  }
+
   return {
     list,
-    page: (filter, pageOptions) => deadLetterPage(redis, keys, filter, pageOptions),
-    get: (id) => readDeadLetter(redis, keys, id),
+    page: async (filter, pageOptions) => deadLetterPage(redis, await shards(), filter, pageOptions),
+    get: async (id) => (await find(id))?.entry,
     ids,
-    count: () => redis.hlen(keys.deadLetters),
-    summary: (filter = {}) => summarizeDeadLetters(redis, keys, filter),
+    count,
+    summary: async (filter = {}) => summarizeDeadLetters(redis, await shards(), filter),
     replay,
     purge,
     close() {
-      closing ??= queue ? queue.close() : Promise.resolve();
+      closing ??= Promise.all([...queues.values()].map((queue) => queue.close())).then(() => undefined);
       return closing;
     },
   };

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { shardNames, shardOfJob } from '../../src/queue/shards.js';
+import { isEarliestEntry } from '../../src/outcomes/newest-first.js';
+import { mergeSummaries } from '../../src/outcomes/dead-letter-summary.js';
 import { jobIdForKey, jobIdForPlace, sha256, shardOf } from '../../src/redis/keys.js';
 
 describe('shardOfJob', () => {
@@ -43,5 +45,43 @@ describe('shard names', () => {
       { queue: 'orders', index: 1 },
       { queue: 'orders', index: 2 },
     ]);
+  });
+});
+
+describe("isEarliestEntry: an id in several shards' indexes shows at its earliest score", () => {
+  it.each([
+    { name: 'in one index only', entry: { id: 'b', score: 5, index: 1 }, scores: [null, 5, null], shown: true },
+    { name: 'the earliest of two', entry: { id: 'b', score: 5, index: 1 }, scores: [9, 5, null], shown: true },
+    { name: 'a later one', entry: { id: 'b', score: 9, index: 0 }, scores: [9, 5, null], shown: false },
+    { name: 'a tie: the lower index', entry: { id: 'b', score: 5, index: 0 }, scores: [5, 5, 7], shown: true },
+    { name: 'a tie: not the higher index', entry: { id: 'b', score: 5, index: 1 }, scores: [5, 5, 7], shown: false },
+    { name: 'gone from its own index since read', entry: { id: 'b', score: 5, index: 2 }, scores: [null, null, null], shown: true },
+  ])('$name', ({ entry, scores, shown }) => {
+    expect(isEarliestEntry(entry, scores)).toBe(shown);
+  });
+});
+
+describe('mergeSummaries', () => {
+  it("adds up the shards' groups, keeps the newest dead letter's time and example, largest group first", () => {
+    const group = (reason: string, count: number, latest: string | null, example: string | null) => ({
+      limitKey: 'api',
+      status: 404,
+      reason,
+      count,
+      latest,
+      example,
+    });
+    const merged = mergeSummaries([
+      { total: 3, groups: [group('permanent-status', 2, '2024-01-02T00:00:00.000Z', 'two'), group('timeout', 1, null, null)] },
+      { total: 0, groups: [] },
+      {
+        total: 2,
+        groups: [group('permanent-status', 1, '2024-01-03T00:00:00.000Z', 'three'), group('timeout', 1, '2024-01-01T00:00:00.000Z', 'one')],
+      },
+    ]);
+    expect(merged).toEqual({
+      total: 5,
+      groups: [group('permanent-status', 3, '2024-01-03T00:00:00.000Z', 'three'), group('timeout', 2, '2024-01-01T00:00:00.000Z', 'one')],
+    });
   });
 });
