@@ -11,6 +11,7 @@ import { ShardChangeRefusedError, readShardCount, setShardCount } from '../../sr
 import { queueKeys, shardName } from '../../src/redis/keys.js';
 import type { IndexPosition, NewestFirstPage } from '../../src/outcomes/newest-first.js';
 import type { DeadLetter } from '../../src/outcomes/dead-letter.js';
+import { runCliInProcess } from '../helpers/cli-in-process.js';
 
 const redis = useRedisServer();
 
@@ -182,6 +183,18 @@ describe('a queue spread over three shards, read as one', () => {
     expect(await p.deadLetters.count()).toBe(8);
     expect(await p.deadLetters.summary()).toMatchObject({ total: 8 });
     expect(await p.deadLetters.ids({ batchId: 'before' })).toHaveLength(6);
+    // The CLI reads through the same readers.
+    const cli = (...args: string[]) => runCliInProcess(['--queue', p.queue, ...args], { REDIS_URL: redis().url });
+    expect(JSON.parse((await cli('status', 'before', '--json')).stdout)).toMatchObject({ total: 60, succeeded: 54, deadLettered: 6 });
+    expect((await cli('results', 'before')).stdout.trim().split('\n')).toHaveLength(60);
+    const listedByCli = await cli('dlq', 'list', '--json');
+    expect(
+      listedByCli.stdout
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as DeadLetter).id),
+    ).toEqual(letters.map((letter) => letter.id));
+    expect(await cli('wait', 'before', '--json', '--timeout', '5')).toMatchObject({ code: 1 });
     // Purged from whichever shard holds each.
     expect(await p.deadLetters.purge(letters.map((letter) => letter.id))).toBe(8);
     expect(await p.deadLetters.count()).toBe(0);
