@@ -1,5 +1,5 @@
 import type { RedisClient } from '../redis/client.js';
-import { isBatchId } from '../redis/keys.js';
+import { MAX_SHARDS, isBatchId } from '../redis/keys.js';
 import type { ResultLine } from './result-line.js';
 import { isEarliestEntry, readPage, type IndexEntry, type IndexPosition, type NewestFirstPage } from './newest-first.js';
 import { readShards, type ReadShard } from './read-shards.js';
@@ -46,7 +46,7 @@ export function createBatches(redis: RedisClient, queue: string): Batches {
   async function status(batchId: string): Promise<BatchStatus | undefined> {
     // Not a batch id: its keys could be another batch's (`x:results`); no such batch.
     if (!isBatchId(batchId)) return undefined;
-    const [first, ...others] = await shards();
+    const [first, ...known] = await shards();
     // A pipeline, not a MULTI: Redis aborts every MULTI while it refuses writes (maxmemory), and a
     // read must still answer then. The flag (on shard 0) is read first: once it is gone, the
     // counters read after it, in every shard, hold the batch's final total.
@@ -56,6 +56,9 @@ export function createBatches(redis: RedisClient, queue: string): Batches {
       .hgetall(first!.keys.batch(batchId))
       .exec()) ?? []) as [[Error | null, number], [Error | null, Record<string, string>]];
     if (flagError ?? hashError) throw flagError ?? hashError;
+    // A batch opened just after the count was raised may be spread wider than the count last read says.
+    const opened = Number(firstHash?.['shards']);
+    const others = opened > known.length + 1 && opened <= MAX_SHARDS ? shards.upTo(opened).slice(1) : known;
     const hashes = [firstHash ?? {}, ...(await Promise.all(others.map(({ keys }) => redis.hgetall(keys.batch(batchId)))))];
     return addedUp(batchId, filling === 1, hashes);
   }

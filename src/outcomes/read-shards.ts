@@ -15,15 +15,22 @@ export interface ReadShard {
  */
 const SHARD_COUNT_TTL_MS = 2_000;
 
-/** The shards a reader of `queue` reads (shard 0 first): every one the queue ever had. */
-export function readShards(redis: RedisClient, queue: string): () => Promise<ReadShard[]> {
+export interface ShardsReader {
+  /** The shards to read (shard 0 first): every one the queue ever had, as last read. */
+  (): Promise<ReadShard[]>;
+  /** The first `count` shards, known or not yet (a batch that says it was spread wider than last read). */
+  upTo(count: number): ReadShard[];
+}
+
+/** What a reader of `queue` reads. */
+export function readShards(redis: RedisClient, queue: string): ShardsReader {
   const count = shardCountReader(redis, queue, SHARD_COUNT_TTL_MS);
   let shards: ReadShard[] = [];
-  return async () => {
-    const { highest } = await count();
-    if (shards.length !== highest) shards = shardNames(queue, highest).map((name) => ({ name, keys: queueKeys(name) }));
+  const upTo = (wanted: number) => {
+    if (shards.length !== wanted) shards = shardNames(queue, wanted).map((name) => ({ name, keys: queueKeys(name) }));
     return shards;
   };
+  return Object.assign(async () => upTo((await count()).highest), { upTo });
 }
 
 /**

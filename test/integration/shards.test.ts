@@ -12,6 +12,7 @@ import { queueKeys, shardName } from '../../src/redis/keys.js';
 import type { IndexPosition, NewestFirstPage } from '../../src/outcomes/newest-first.js';
 import type { DeadLetter } from '../../src/outcomes/dead-letter.js';
 import { runCliInProcess } from '../helpers/cli-in-process.js';
+import { createBatches } from '../../src/outcomes/batches.js';
 
 const redis = useRedisServer();
 
@@ -151,6 +152,18 @@ describe('a queue spread over three shards, read as one', () => {
       await p.settled('later');
     },
   );
+
+  it('a reader that read the count before it was raised still reads a batch opened over more shards whole', async () => {
+    const p = await startPipeline(redis());
+    await p.worker.close();
+    const batches = createBatches(redis().client, p.queue);
+    // The reader now holds a count of 1 for a while.
+    expect(await batches.status('none-yet')).toBeUndefined();
+    await setShardCount(redis().client, p.queue, 3);
+    await p.producer.enqueueMany(operations(p, 60, 'wider'), { batchId: 'wider' });
+    expect((await jobsPerShard(p.queue, 3)).every((count) => count > 0)).toBe(true);
+    expect(await batches.status('wider')).toMatchObject({ total: 60, pending: 60, enqueuing: false });
+  });
 
   it('lowering the count (3 → 1, forced) keeps the older shards read and drained', async () => {
     const p = await startPipeline(redis(), { shardPollMs: 100, concurrency: 20 });
