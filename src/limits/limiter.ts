@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { answerWithin } from '../redis/unavailable.js';
 import type { RedisClient } from '../redis/client.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { defineScript } from '../redis/scripts.js';
@@ -67,6 +68,9 @@ const HEARTBEAT_TTL_MS = 15_000;
  * one script call per job (plus one to release a concurrency lease), except fast keys far below
  * their limit, which cost one per stock of slots (see SlotStock).
  */
+/** How long a closing limiter waits for Redis to take it off the live processes. */
+const CLOSE_TIMEOUT_MS = 2_000;
+
 export function createLimiter(options: LimiterOptions): Limiter {
   const { redis, config } = options;
   const logger = options.logger.child({ component: 'limiter' });
@@ -200,7 +204,9 @@ export function createLimiter(options: LimiterOptions): Limiter {
         lag.close();
         leases.close();
         await circuits.close();
-        await redis.zrem(limiterKeys.processes, processId).catch(() => undefined);
+        // Leaving the count of live processes is a courtesy (its heartbeat lapses anyway): a
+        // Redis that is down must not hold a stopping worker (its client waits for Redis).
+        await answerWithin(redis.zrem(limiterKeys.processes, processId), CLOSE_TIMEOUT_MS).catch(() => undefined);
       })();
       return closing;
     },

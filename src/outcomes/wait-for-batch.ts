@@ -41,7 +41,7 @@ const OUTAGE_RETRY_MS = 1_000;
  * Polls a batch until nothing is pending and no producer is still adding to it (or the timeout).
  * Two reads per interval, whatever the batch size (and one more per further shard of a queue spread over several).
  */
-export async function waitForBatch(batches: Batches, batchId: string, options: WaitOptions = {}): Promise<WaitResult> {
+export async function waitForBatch(batches: Pick<Batches, 'status'>, batchId: string, options: WaitOptions = {}): Promise<WaitResult> {
   const interval = options.intervalMs ?? 500;
   const readTimeout = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
   const deadline = options.timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.timeoutMs;

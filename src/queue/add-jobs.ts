@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { RedisClient } from '../redis/client.js';
 import { defineScript } from '../redis/scripts.js';
+import { StaleShardCountError } from './shards.js';
 
 export interface NewJob {
   id: string;
@@ -54,6 +55,12 @@ export interface AddJobsOptions {
    * window) the chunk adds nothing: each member is `{ already }`, the id the chunk gave it.
    */
   chunkMark?: { key: string; places: readonly number[] };
+  /**
+   * The shard's count key (`QueueKeys.shards`) and the shard count the keyed jobs were routed with:
+   * the call is refused (StaleShardCountError) when the shard's fence says otherwise (see
+   * queue/shards.ts). Without it (a job re-added to the shard it was in) nothing is checked.
+   */
+  fence?: { key: string; routedWith: number };
 }
 
 /** Who holds an idempotency key: the job, and the batch and place it was added with (empty when unknown). */
@@ -109,6 +116,7 @@ export function createJobAdder(redis: RedisClient, queue: Queue, name: string, p
       batch?.indexKey ?? none,
       delayed!,
       options.chunkMark?.key ?? none,
+      options.fence?.key ?? none,
     ];
     const args: (string | number)[] = [
       now,
@@ -119,6 +127,7 @@ export function createJobAdder(redis: RedisClient, queue: Queue, name: string, p
       batch?.retentionSeconds ?? 0,
       options.dedupWindowMs ?? 0,
       now - (batch?.retentionSeconds ?? 0) * 1_000,
+      options.fence ? String(options.fence.routedWith) : '',
     ];
     for (const job of jobs) {
       const given = Math.max(0, Math.round(job.delayMs ?? 0));
@@ -138,6 +147,10 @@ export function createJobAdder(redis: RedisClient, queue: Queue, name: string, p
       }
     }
     const replies = (await addJobs(keys.length, ...keys, ...args)) as (number | string)[];
+    const [first] = replies;
+    if (options.fence && replies.length === 1 && typeof first === 'string' && first.startsWith('!')) {
+      throw new StaleShardCountError(Number(first.slice(1)), options.fence.routedWith);
+    }
     const { chunkMark } = options;
     const held =
       chunkMark && replies.length === 1 && typeof replies[0] === 'string' && replies[0].startsWith('=')

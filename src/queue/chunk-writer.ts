@@ -8,6 +8,7 @@ import { packChunk } from './lanes.js';
 import { NEW_JOB_PRIORITY } from './job-data.js';
 import type { Joiner, LineJoin, LineLeave } from '../limits/line-join.js';
 import { bookingHolder } from './wake-jobs.js';
+import { StaleShardCountError } from './shards.js';
 import { jobData, type PreparedJob } from './prepare-job.js';
 
 export interface EnqueueResult {
@@ -83,11 +84,24 @@ export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
       at += 'members' in job ? job.members.length : 1;
       return { ...job, delayMs };
     });
-    const answers = await addJobs(toWrite, {
-      dedupWindowMs,
-      ...(batch ? { batch } : {}),
-      ...(mark ? { chunkMark: { key: mark, places: order.map(({ index }) => index) } } : {}),
-    });
+    // Keyed operations were routed by the queue's shard count: the shard's fence checks it.
+    const keyed = chunk.find((item) => item.givenKey !== undefined);
+    let answers: AddedJob[];
+    try {
+      answers = await addJobs(toWrite, {
+        dedupWindowMs,
+        ...(batch ? { batch } : {}),
+        ...(mark ? { chunkMark: { key: mark, places: order.map(({ index }) => index) } } : {}),
+        ...(keyed ? { fence: { key: keys.shards, routedWith: keyed.routedWith } } : {}),
+      });
+    } catch (error) {
+      // Refused whole (routed by a stale count): the tickets taken go back before it is routed anew.
+      if (error instanceof StaleShardCountError && lineLeave) {
+        const taken = order.flatMap((_, i) => ((joined.took[i] ?? []).length > 0 ? [{ holder: holders[i]!, keys: joined.took[i]! }] : []));
+        if (taken.length > 0) await lineLeave(taken);
+      }
+      throw error;
+    }
     // Back in the chunk's order.
     const added: AddedJob[] = new Array<AddedJob>(chunk.length);
     const ids: string[] = new Array<string>(chunk.length);

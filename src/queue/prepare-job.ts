@@ -12,6 +12,8 @@ export interface PreparedJob {
   jobId: string;
   /** The shard of its queue it is written to (see queue/shards.ts): its job id picks it. */
   shard: number;
+  /** The queue's shard count it was routed by, when it has an idempotency key (the shard's fence checks it). */
+  routedWith: number;
   /** Its batch, if any. */
   batchId: string | undefined;
   /** Its idempotency key's Redis key, when the operation gave one. */
@@ -41,8 +43,13 @@ export interface Position {
 
 export interface PrepareOptions {
   config: SluiceConfig;
-  /** How many shards the operations are spread over, and each shard's keys. */
-  shards: { count: number; keys: (shard: number) => QueueKeys };
+  /**
+   * How many shards the operations are spread over, and each shard's keys: one with an
+   * idempotency key by the queue's count now (its dedup spans batches: a change of the count is
+   * refused while keys are held, see queue/shards.ts), one without by its batch's (its id is its
+   * place in the batch, or random: the batch's count finds it again when the batch is enqueued again).
+   */
+  shards: { queue: number; batch: number; keys: (shard: number) => QueueKeys };
   batchId: string | undefined;
   /** Already checked with parseOperation: skip it. */
   prevalidated: boolean;
@@ -72,10 +79,11 @@ export function prepareJob(options: PrepareOptions, input: unknown, index: numbe
   const place = position === undefined ? '' : placeOf(position, opJson);
   const jobId = givenKey !== undefined ? jobIdForKey(givenKey) : place !== '' ? jobIdForPlace(place) : `u-${randomUUID()}`;
   const idempotencyKey = givenKey ?? defaultIdempotencyKey(jobId);
-  const shard = shardOfJob(jobId, options.shards.count);
+  const shard = shardOfJob(jobId, givenKey !== undefined ? options.shards.queue : options.shards.batch);
   return {
     jobId,
     shard,
+    routedWith: options.shards.queue,
     batchId: options.batchId,
     dedupKey: givenKey === undefined ? undefined : options.shards.keys(shard).idempotency(givenKey),
     idempotencyKey,
@@ -86,6 +94,17 @@ export function prepareJob(options: PrepareOptions, input: unknown, index: numbe
     givenKey,
     packable: (input as { paginate?: unknown }).paginate === undefined,
   };
+}
+
+/**
+ * The same job routed by the queue's shard count now (after a shard refused a stale one): one with
+ * an idempotency key may move to another shard, with its key's mark; one without stays where its
+ * batch put it.
+ */
+export function rerouteJob(item: PreparedJob, shards: PrepareOptions['shards']): PreparedJob {
+  if (item.givenKey === undefined) return item;
+  const shard = shardOfJob(item.jobId, shards.queue);
+  return { ...item, shard, routedWith: shards.queue, dedupKey: shards.keys(shard).idempotency(item.givenKey) };
 }
 
 /**

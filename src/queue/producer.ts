@@ -6,12 +6,12 @@ import { BATCH_ID_RULE, isBatchId, queueKeys } from '../redis/keys.js';
 import { closeRedis, createRedisConnection } from '../redis/connection.js';
 import { createBatchBookkeeper } from './batch-bookkeeping.js';
 import type { EnqueueResult } from './chunk-writer.js';
-import { createShardWriters } from './shard-writers.js';
+import { createShardWriters, PartChunkError, type Reroute } from './shard-writers.js';
 import { shardCountReader, shardNames } from './shards.js';
 import { replicaCheck, type ReplicaAck } from './replicated.js';
 import { createLineJoin, createLineLeave } from '../limits/line-join.js';
 import { configuredSpecs } from '../limits/limit-keys.js';
-import { prepareJob, type Position, type PreparedJob } from './prepare-job.js';
+import { prepareJob, rerouteJob, type Position, type PreparedJob } from './prepare-job.js';
 
 export type { EnqueueResult } from './chunk-writer.js';
 export type { ReplicaAck } from './replicated.js';
@@ -144,6 +144,13 @@ export function createProducer(options: ProducerOptions): Producer {
     ...(laneSize > 1 ? { laneSizeFor: laneSizes(config, laneSize) } : {}),
   });
   const { spread, writeChunk } = shards;
+  /** Routes keyed jobs by the queue's shard count read again (after a shard refused the count they had). */
+  const rerouted =
+    (batchCount: number): Reroute =>
+    async () => {
+      const shards = spread((await shardCount.refresh()).count, batchCount);
+      return (item) => rerouteJob(item, shards);
+    };
   // One WAIT per shard written and per answer, after its last write: it covers every write before it on the connection.
   const begin = async (count: number) => {
     if (!replicas) return undefined;
@@ -161,11 +168,16 @@ export function createProducer(options: ProducerOptions): Producer {
     const { batchId } = enqueueOptions;
     checkBatchId(batchId);
     const { count } = await shardCount();
-    const prepared = prepareJob({ config, shards: spread(count), batchId, prevalidated: false }, operation, undefined);
+    const prepared = prepareJob({ config, shards: spread(count, count), batchId, prevalidated: false }, operation, undefined);
     const begun = await begin(count);
-    const [result] = await writeChunk([prepared], batchId);
+    let result: EnqueueResult;
+    try {
+      [result] = (await writeChunk([prepared], batchId, rerouted(count))) as [EnqueueResult];
+    } catch (error) {
+      throw error instanceof PartChunkError ? error.cause : error;
+    }
     await confirm(begun);
-    return { ...result!, batchId };
+    return { ...result, batchId };
   }
 
   async function enqueueMany(operations: Iterable<unknown> | AsyncIterable<unknown>, manyOptions: EnqueueManyOptions = {}) {
@@ -174,19 +186,33 @@ export function createProducer(options: ProducerOptions): Producer {
     const collect = manyOptions.collectResults ?? true;
     const positionOf = positions(batchId, manyOptions.resumable);
     const summary: EnqueueManySummary = { batchId, enqueued: 0, duplicates: 0, alreadyEnqueued: 0, results: [] };
+    const tally = (result: EnqueueResult) => {
+      if (result.duplicate) summary.duplicates += 1;
+      else if (result.alreadyEnqueued) summary.alreadyEnqueued += 1;
+      else summary.enqueued += 1;
+      if (collect) summary.results.push(result);
+    };
+    let reroute: Reroute = rerouted(1);
     const write = async (chunk: PreparedJob[]) => {
-      for (const result of await writeChunk(chunk, batchId)) {
-        if (result.duplicate) summary.duplicates += 1;
-        else if (result.alreadyEnqueued) summary.alreadyEnqueued += 1;
-        else summary.enqueued += 1;
-        if (collect) summary.results.push(result);
+      let written: readonly (EnqueueResult | undefined)[];
+      try {
+        written = await writeChunk(chunk, batchId, reroute);
+      } catch (error) {
+        // The shards' parts that were written count in what the failure reports.
+        if (!(error instanceof PartChunkError)) throw error;
+        for (const result of error.written) if (result) tally(result);
+        throw error.cause;
       }
+      for (const result of written) tally(result!);
     };
     try {
       // The batch is spread as when it was first opened (an input enqueued again finds its lines' places).
-      const count = await batches.open(batchId, (await shardCount()).count);
-      const begun = await begin(count);
-      const prepareOptions = { config, shards: spread(count), batchId, prevalidated: manyOptions.prevalidated ?? false };
+      // Read now, not from the cache: a new batch is spread as the queue is now.
+      const { count } = await shardCount.refresh();
+      const batchCount = await batches.open(batchId, count);
+      const begun = await begin(Math.max(count, batchCount));
+      const prepareOptions = { config, shards: spread(count, batchCount), batchId, prevalidated: manyOptions.prevalidated ?? false };
+      reroute = rerouted(batchCount);
       await writeInChunks(
         operations,
         chunkSize,

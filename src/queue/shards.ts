@@ -1,6 +1,6 @@
 import type { RedisClient } from '../redis/client.js';
 import { SluiceError } from '../errors.js';
-import { MAX_SHARDS, PREFIX, bullQueueName, queueKeys, shardName } from '../redis/keys.js';
+import { MAX_SHARDS, PREFIX, assertQueueName, queueKeys, shardName } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
 import { scanKeys } from '../redis/scan-keys.js';
 
@@ -53,15 +53,21 @@ export function shardOfJob(jobId: string, count: number): number {
   return sum % count;
 }
 
+/** The shard count, read at most every `ttlMs`; `refresh()` reads it now. */
+export interface ShardCountReader {
+  (): Promise<ShardCount>;
+  refresh(): Promise<ShardCount>;
+}
+
 /**
- * A producer's view of S: read at most every `ttlMs` (a change reaches a long-lived producer, such
- * as the server's, within that).
+ * A producer's (or reader's) view of S: read at most every `ttlMs` (a change reaches a long-lived
+ * producer, such as the server's, within that; one that writes by a count gone stale is refused
+ * by the shards' fence, and refreshes).
  */
-export function shardCountReader(redis: RedisClient, queue: string, ttlMs = 5_000): () => Promise<ShardCount> {
+export function shardCountReader(redis: RedisClient, queue: string, ttlMs = 5_000): ShardCountReader {
   let cached: { value: ShardCount; at: number } | undefined;
   let reading: Promise<ShardCount> | undefined;
-  return async () => {
-    if (cached && Date.now() - cached.at < ttlMs) return cached.value;
+  const refresh = () => {
     reading ??= readShardCount(redis, queue)
       .then((value) => {
         cached = { value, at: Date.now() };
@@ -72,6 +78,26 @@ export function shardCountReader(redis: RedisClient, queue: string, ttlMs = 5_00
       });
     return reading;
   };
+  const read = async () => (cached && Date.now() - cached.at < ttlMs ? cached.value : refresh());
+  return Object.assign(read, { refresh });
+}
+
+/**
+ * Keyed operations routed by a shard count other than the shard's fence: the count is being
+ * changed, or the producer's was out of date. Nothing of the call was written; the producer reads
+ * the count again and routes them anew.
+ */
+export class StaleShardCountError extends SluiceError {
+  readonly fence: number;
+
+  constructor(fence: number, routedWith: number) {
+    super(
+      `routed by ${routedWith} shard(s), but the queue's shards expect ${fence}: its shard count is being changed ` +
+        '(if this lasts, a change was interrupted: run `sluice shards N` again to finish it)',
+      { code: 'SHARDS_CHANGING' },
+    );
+    this.fence = fence;
+  }
 }
 
 /** A change of S refused: idempotency keys are held, and an operation enqueued again with one could run again on another shard. */
@@ -109,26 +135,39 @@ export async function setShardCount(
   count: number,
   options: { force?: boolean } = {},
 ): Promise<ShardChange> {
-  bullQueueName(queue);
+  // A queue's name: a shard has no shards of its own.
+  assertQueueName(queue);
   if (!Number.isInteger(count) || count < 1 || count > MAX_SHARDS) {
     throw new SluiceError(`shard count ${count}: a whole number from 1 to ${MAX_SHARDS}`, { code: 'VALIDATION_FAILED' });
   }
   const current = await readShardCount(redis, queue);
   if (current.count === count) return { queue, previous: count, now: current };
+  // The fence first: from here on, keyed operations routed by the old count are refused on every
+  // shard (and those routed by the new one are accepted once the count says so), so the marks
+  // counted next are every mark the old count placed.
+  const span = Math.max(current.highest, count);
+  const fence = (value: number) => Promise.all(shardNames(queue, span).map((name) => redis.hset(queueKeys(name).shards, 'fence', value)));
+  await fence(count);
   if (!options.force) {
-    const held = await heldMarks(redis, queue, current.highest);
-    if (held > 0) throw new ShardChangeRefusedError(queue, current.count, count, held);
+    const held = await heldMarks(redis, queue);
+    if (held > 0) {
+      await fence(current.count);
+      throw new ShardChangeRefusedError(queue, current.count, count, held);
+    }
   }
   const set = defineScript(redis, 'shards-set-1');
   const [previous, highest] = (await set(queueKeys(queue).shards, count)) as [number, number];
   return { queue, previous, now: { count, highest } };
 }
 
-/** The idempotency keys' marks held in the queue's shards (SCAN: an admin's call, not a producer's). */
-async function heldMarks(redis: RedisClient, queue: string, highest: number): Promise<number> {
+/**
+ * The idempotency keys' marks held in the queue's shards (SCAN: an admin's call, not a
+ * producer's): two walks of the keyspace, shard 0's and every other's (`{q#…}`), whatever S.
+ */
+async function heldMarks(redis: RedisClient, queue: string): Promise<number> {
   let held = 0;
-  for (const shard of shardNames(queue, highest)) {
-    await scanKeys(redis, `${PREFIX}:{${shard}}:idem:*`, 1_000, (keys) => {
+  for (const pattern of [`${PREFIX}:{${queue}}:idem:*`, `${PREFIX}:{${queue}#*}:idem:*`]) {
+    await scanKeys(redis, pattern, 1_000, (keys) => {
       held += keys.length;
     });
   }

@@ -1,7 +1,7 @@
 import { Job } from 'bullmq';
 import type { RedisClient } from '../redis/client.js';
 import { openBullQueue } from './bull-queue.js';
-import { SHARD_NAME, limiterKeys } from '../redis/keys.js';
+import { SHARD_NAME, limiterKeys, shardOf } from '../redis/keys.js';
 import { laneOfOpId } from './lanes.js';
 import { sleep } from '../support/sleep.js';
 import { DEFAULT_MAX_IN_SLOT_WAIT_MS, lineWindow, turnDelayMs } from '../limits/line.js';
@@ -67,11 +67,15 @@ export async function wakeDeferredJobs(redis: RedisClient, line: LineAfterChange
   });
   const woken: Record<string, number> = {};
   for (const [queue, jobs] of [...byQueue].sort(([a], [b]) => a.localeCompare(b))) {
-    woken[queue] = await wakeInQueue(
-      redis,
-      queue,
-      jobsOfHolders(jobs).map(({ jobId, value }) => ({ jobId, delayMs: value })),
-    );
+    // Counted under the queue, whichever of its shards held them.
+    const { queue: name } = shardOf(queue);
+    woken[name] =
+      (woken[name] ?? 0) +
+      (await wakeInQueue(
+        redis,
+        queue,
+        jobsOfHolders(jobs).map(({ jobId, value }) => ({ jobId, delayMs: value })),
+      ));
   }
   return woken;
 }

@@ -24,9 +24,9 @@ export const QUEUE_NAME_RULE = 'letters, digits and _ . - only, at most 100';
  * that acts on one BullMQ queue (a worker, the outcome store, add-jobs) takes a shard's name where
  * it took a queue's.
  */
-export const SHARD_NAME = /^[A-Za-z0-9_.-]{1,100}(#[1-9][0-9]{0,2})?$/;
+export const SHARD_NAME = /^[A-Za-z0-9_.-]{1,100}(#[1-9][0-9]?)?$/;
 /** The most shards a queue may have. */
-export const MAX_SHARDS = 256;
+export const MAX_SHARDS = 64;
 
 /** The name of shard `index` of `queue`: the queue's own for shard 0. */
 export function shardName(queue: string, index: number): string {

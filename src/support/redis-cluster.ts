@@ -21,6 +21,8 @@ export interface RedisClusterOptions {
   replicasPerMaster?: number;
   /** `cluster-node-timeout`: how long a master may be silent before its replica takes over. */
   nodeTimeoutMs?: number;
+  /** Extra `redis-server` arguments for every node (e.g. `--appendonly yes`, so a node restarted keeps its data). */
+  args?: string[];
 }
 
 export interface ClusterNode {
@@ -53,7 +55,8 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   const servers: RedisServerHandle[] = [];
   const stopAll = () => Promise.all(servers.map((server) => server.stop().catch(() => undefined)));
   try {
-    for (let i = 0; i < masters * (1 + replicas); i++) servers.push(await startRedisServer({ cluster: { nodeTimeoutMs } }));
+    for (let i = 0; i < masters * (1 + replicas); i++)
+      servers.push(await startRedisServer({ cluster: { nodeTimeoutMs }, ...(options.args ? { args: options.args } : {}) }));
   } catch (error) {
     await stopAll();
     throw error;

@@ -7,7 +7,6 @@ import { NEW_JOB_PRIORITY } from '../queue/job-data.js';
 import { createJobAdder, LANE_JOB_NAME } from '../queue/add-jobs.js';
 import { openBullQueue } from '../queue/bull-queue.js';
 import { createOutcomeStore } from '../outcomes/outcome-store.js';
-import { ONE_SHARD, readShardCount } from '../queue/shards.js';
 import { shardName } from '../redis/keys.js';
 import { closeRedis, createRedisConnection } from '../redis/connection.js';
 import type { Logger } from '../observability/logger.js';
@@ -22,6 +21,7 @@ import { newBullWorker } from './bull-worker.js';
 import { deadLetterUnexpectedFailure } from './unexpected-failure.js';
 import { deadLetterLane } from './lane-runner.js';
 import { createJobRunner, type JobRunnerHand } from './job-runner.js';
+import { watchShardCount } from './shard-count-watch.js';
 import { fetchConcurrency } from './fetch-gate.js';
 import { createOpPermits, type OpPermits } from './op-permits.js';
 import { warmUp } from './warm-up.js';
@@ -177,28 +177,20 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
   }
 
   let closing: Promise<void> | undefined;
-  let polling: NodeJS.Timeout | undefined;
   // Jobs are taken once the process is warm; a failed warm-up is logged, not fatal.
   const warm =
     options.warmUp === false
       ? Promise.resolve()
       : warmUp().catch((error: unknown) => logger.warn({ err: error }, 'warm-up failed; taking jobs anyway'));
   // Shard 0 runs whatever Redis says; the others once their count is read (and looked for again every few seconds).
-  const readCount = () =>
-    readShardCount(redis, queue).catch((error: unknown) => {
-      logger.warn({ err: error }, "could not read the queue's shard count; looking again shortly");
-      return ONE_SHARD;
-    });
-  const started = Promise.all([warm, readCount()]).then(([, count]) => {
+  const shardCount = watchShardCount(redis, queue, logger);
+  const started = Promise.all([warm, shardCount.read()]).then(([, count]) => {
     if (closing) return;
     parts.schedules?.run();
     runShards(count.highest);
-    polling = setInterval(() => {
-      void readCount().then(({ highest }) => {
-        if (!closing && highest > shards.length) runShards(highest);
-      });
-    }, options.shardPollMs ?? SHARD_POLL_MS);
-    polling.unref();
+    shardCount.every(options.shardPollMs ?? SHARD_POLL_MS, ({ highest }) => {
+      if (!closing && highest > shards.length) runShards(highest);
+    });
     // Seen by /metrics at once, not one interval later (publish() never rejects).
     void publisher?.publish();
   });
@@ -212,7 +204,7 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
     // Lanes start no more of their operations, and hand the rest back once those in flight end.
     stopping.abort();
     await started;
-    clearInterval(polling);
+    shardCount.stop();
     const closed = Promise.all(shards.map(({ worker }) => worker.close()));
     const ticksClosed = parts.schedules?.close();
     const timer = setTimeout(() => {

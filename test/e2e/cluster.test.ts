@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import { startDemoApiProcess } from '../helpers/demo-api-process.js';
 import { useCli, type CliProcess } from '../helpers/cli-process.js';
 import { uniqueQueue, waitFor } from '../helpers/redis.js';
+import { sleep } from '../../src/support/sleep.js';
 import { startTestTarget, type TargetServer } from '../helpers/target-server.js';
 import { jsonl, jsonLines, maxInWindow } from '../helpers/json-lines.js';
 import { startRedisCluster, type RedisClusterHandle } from '../../src/support/redis-cluster.js';
@@ -397,6 +398,37 @@ describe('a cluster that is wrong, or goes away', () => {
     expect(ended.stderr).toContain(`sluice enqueue ${file} --batch gone`);
     expect(tookS).toBeLessThan(45);
   }, 120_000);
+
+  it('`wait` rides out a cluster that stops answering altogether: its client gives up, a new one finds the cluster back', async () => {
+    // Nodes that keep their data across a restart (AOF): the cluster comes back as it was.
+    const quiet = await startRedisCluster({
+      masters: 3,
+      replicasPerMaster: 0,
+      nodeTimeoutMs: 2_000,
+      args: ['--appendonly', 'yes', '--appendfsync', 'always'],
+    });
+    onTestFinished(() => quiet.stop());
+    const target = await localTarget();
+    target.setDefault(() => ({ status: 200, json: { ok: true } }));
+    const env = { REDIS_URL: quiet.url, SLUICE_QUEUE: uniqueQueue('quiet') };
+    const file = await cli.file('quiet.jsonl', jsonl(posts(target, 20, 'quiet')));
+    const enqueued = await cli.run(['enqueue', file, '--batch', 'quiet'], { env });
+    expect(enqueued.code, enqueued.stderr).toBe(0);
+    const waiting = cli.spawn(['wait', 'quiet', '--timeout', '120'], { env });
+    await sleep(1_000);
+    for (const node of quiet.nodes) await node.server.kill();
+    // Past the client's give-up (about 20 s of attempts): it is ended, and the wait says Redis is not answering.
+    await waitFor(() => /not answering/.test(waiting.stderr()), { what: 'the wait to notice', timeoutMs: 30_000 });
+    await sleep(24_000);
+    expect(waiting.running()).toBe(true);
+    for (const node of quiet.nodes) await node.server.restart();
+    await quiet.waitHealthy(30_000);
+    await cli.startWorkers(1, { concurrency: 5, env });
+    const ended = await waiting.waitForExit(90_000);
+    expect(ended.code, ended.stderr).toBe(0);
+    expect(ended.stderr).toMatch(/answers again after/);
+    expect(requestsPerKey(target, 'quiet').size).toBe(20);
+  }, 180_000);
 
   it('names what is wrong before connecting, and a cluster that does not answer is unreachable (exit 4)', async () => {
     const bad = await cli.run(['status', 'x'], { env: { REDIS_URL: 'redis+cluster://127.0.0.1:7000,nohost' } });

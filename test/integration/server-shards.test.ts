@@ -60,7 +60,7 @@ describe('the shard count over the API', () => {
     }
     for (const [body, path] of [
       [{ count: 0 }, 'body.count'],
-      [{ count: 257 }, 'body.count'],
+      [{ count: 65 }, 'body.count'],
       [{ count: 2.5 }, 'body.count'],
       [{ count: 'three' }, 'body.count'],
       [{}, 'body.count'],

@@ -30,15 +30,15 @@ async function jobsPerShard(queue: string, count: number): Promise<number[]> {
 }
 
 describe('a queue spread over shards', () => {
-  it('reads one shard for a queue never spread; a count is a whole number from 1 to 256; lowering it keeps the highest', async () => {
+  it('reads one shard for a queue never spread; a count is a whole number from 1 to 64; lowering it keeps the highest', async () => {
     const queue = uniqueQueue('shards');
     const client = redis().client;
     expect(await readShardCount(client, queue)).toEqual({ count: 1, highest: 1 });
-    for (const bad of [0, 257, 1.5, Number.NaN]) await expect(setShardCount(client, queue, bad)).rejects.toThrow(/1 to 256/);
+    for (const bad of [0, 65, 1.5, Number.NaN]) await expect(setShardCount(client, queue, bad)).rejects.toThrow(/1 to 64/);
     expect(await setShardCount(client, queue, 3)).toEqual({ queue, previous: 1, now: { count: 3, highest: 3 } });
     expect(await setShardCount(client, queue, 2)).toEqual({ queue, previous: 3, now: { count: 2, highest: 3 } });
     expect(await readShardCount(client, queue)).toEqual({ count: 2, highest: 3 });
-    expect(await client.hgetall(queueKeys(queue).shards)).toEqual({ count: '2', highest: '3' });
+    expect(await client.hgetall(queueKeys(queue).shards)).toEqual({ fence: '2', count: '2', highest: '3' });
   });
 
   it('spreads a batch over every shard, refuses a change while its keys are held (unless forced), and sends each once', async () => {
@@ -72,6 +72,52 @@ describe('a queue spread over shards', () => {
     expect(await p.producer.enqueueMany(operations, { batchId: 'spread-2' })).toMatchObject({ enqueued: 0, duplicates: 300 });
     expect(p.requestsTo('/spread')).toHaveLength(300);
     expect(new Set(p.requestsTo('/spread').map((request) => request.headers['idempotency-key'])).size).toBe(300);
+  });
+
+  it('a producer whose count went stale is refused by the shards and routes its keyed operations anew: a key is never on two shards', async () => {
+    const queue = uniqueQueue('fence');
+    const client = redis().client;
+    const config = { targets: {}, limits: {}, allowedHosts: ['api.example.com'] };
+    const op = (key?: string) => ({ method: 'POST', url: 'https://api.example.com/x', ...(key ? { idempotencyKey: key } : {}) });
+    const early = createProducer({ connection: client, queue, config });
+    // It reads the count (one shard) and keeps it for 5 s.
+    await early.enqueue(op());
+    // No key is held yet: the change is allowed.
+    await setShardCount(client, queue, 3);
+    // Keys routed by one shard are refused by the fence, read the count again and go where a fresh producer sends them.
+    const keys = Array.from({ length: 30 }, (_, n) => `fenced-${n}`);
+    const first = await early.enqueueMany(keys.map((key) => op(key)));
+    expect(first).toMatchObject({ enqueued: 30, duplicates: 0 });
+    const single = await early.enqueue(op('fenced-single'));
+    expect(single.duplicate).toBe(false);
+    const perShard = await jobsPerShard(queue, 3);
+    expect(perShard).toEqual(
+      [0, 1, 2].map(
+        (shard) =>
+          keys.filter((key) => shardOfJob(jobIdForKey(key), 3) === shard).length +
+          (shardOfJob(jobIdForKey('fenced-single'), 3) === shard ? 1 : 0) +
+          // The first, keyless operation went to shard 0 (one shard then).
+          (shard === 0 ? 1 : 0),
+      ),
+    );
+    const fresh = createProducer({ connection: client, queue, config });
+    expect(await fresh.enqueueMany([...keys, 'fenced-single'].map((key) => op(key)))).toMatchObject({ enqueued: 0, duplicates: 31 });
+    await Promise.all([early.close(), fresh.close()]);
+  });
+
+  it('a change refused gives the old count back to every shard: producers go on writing', async () => {
+    const queue = uniqueQueue('fence-back');
+    const client = redis().client;
+    const config = { targets: {}, limits: {}, allowedHosts: ['api.example.com'] };
+    const producer = createProducer({ connection: client, queue, config });
+    await setShardCount(client, queue, 2);
+    await producer.enqueue({ method: 'POST', url: 'https://api.example.com/x', idempotencyKey: 'held' });
+    await expect(setShardCount(client, queue, 3)).rejects.toBeInstanceOf(ShardChangeRefusedError);
+    for (const shard of [queue, `${queue}#1`, `${queue}#2`]) expect(await client.hget(queueKeys(shard).shards, 'fence')).toBe('2');
+    expect(await producer.enqueue({ method: 'POST', url: 'https://api.example.com/x', idempotencyKey: 'after' })).toMatchObject({
+      duplicate: false,
+    });
+    await producer.close();
   });
 
   it.each([
@@ -111,10 +157,10 @@ describe('a queue spread over shards', () => {
       new RegExp(`^queue ${queue}: 1 shard\\(s\\) written to\\nSHARD +WRITTEN +WAITING +ACTIVE +DELAYED\\n${queue} +yes +0 +0 +0\\n$`),
     );
     expect(await cli('3')).toMatchObject({ code: 0 });
-    for (const bad of ['0', '257', 'two', '1.5']) {
+    for (const bad of ['0', '65', 'two', '1.5']) {
       const refused = await cli(bad);
       expect(refused.code, bad).toBe(2);
-      expect(refused.stderr).toContain(`shard count "${bad}": a whole number from 1 to 256`);
+      expect(refused.stderr).toContain(`shard count "${bad}": a whole number from 1 to 64`);
     }
     const producer = createProducer({
       connection: redis().client,

@@ -7,6 +7,7 @@ function prepared(n: number, extra: Partial<PreparedJob> = {}): PreparedJob {
   return {
     jobId: `u-${n}`,
     shard: 0,
+    routedWith: 1,
     batchId: 'b-1',
     dedupKey: undefined,
     idempotencyKey: `sluice-u-${n}`,

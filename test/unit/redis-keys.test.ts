@@ -91,7 +91,7 @@ const QUEUES = [
   'x'.repeat(100),
   'q#1',
   'q.batch#12',
-  'x'.repeat(100) + '#255',
+  'x'.repeat(100) + '#63',
 ];
 const BATCHES = [
   'b',

@@ -1,5 +1,5 @@
 import { UsageError } from '../../errors.js';
-import { createBatches, waitForBatch, type BatchStatus } from '../../outcomes/batches.js';
+import { createBatches, type Batches, waitForBatch, type BatchStatus } from '../../outcomes/batches.js';
 import { redactUrl, type RedisClient } from '../../redis/connection.js';
 import { answerWithin, isRedisUnavailable, outageReason } from '../../redis/unavailable.js';
 import { sleep } from '../../support/sleep.js';
@@ -67,6 +67,25 @@ async function connect(ctx: CliContext, giveUpAt: number, notices: ReturnType<ty
   }
 }
 
+/**
+ * The batch's reader on the CLI's client as it is now: a cluster client that gave up on a cluster
+ * gone quiet is ended, and the context makes a new one (context.ts), which the wait goes on with.
+ */
+function followingClient(ctx: CliContext, first: RedisClient): Pick<Batches, 'status'> {
+  let client = first;
+  let batches = createBatches(first, ctx.queue);
+  return {
+    async status(batchId) {
+      const now = await ctx.redis();
+      if (now !== client) {
+        client = now;
+        batches = createBatches(now, ctx.queue);
+      }
+      return batches.status(batchId);
+    },
+  };
+}
+
 function parseTimeout(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const value = Number(text);
@@ -90,7 +109,7 @@ export async function waitCommand(ctx: CliContext, batchId: string, options: { t
   let progress: Progress | undefined;
   let seen = false;
   let downFor = 0;
-  const { status, timedOut, unreachable } = await waitForBatch(createBatches(redis, ctx.queue), batchId, {
+  const { status, timedOut, unreachable } = await waitForBatch(followingClient(ctx, redis), batchId, {
     ...(timeoutMs !== undefined ? { timeoutMs: Math.max(0, deadline - Date.now()) } : { outageLimitMs: WAIT_OUTAGE_LIMIT_MS }),
     onUpdate: (s) => {
       seen = true;

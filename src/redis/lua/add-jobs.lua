@@ -35,6 +35,8 @@
     KEYS[9]  the queue's batch index (zset)
     KEYS[10] delayed (zset)
     KEYS[11] the chunk's mark (string), or a placeholder
+    KEYS[12] the shard's count (hash: `fence`, the shard count keyed members must have been routed
+      with; see src/queue/shards.ts), or a placeholder
     then per job: its hash, then per member its idempotency key's mark (string), or a placeholder
       when the member has none
     ARGV[1]  now (ms): the jobs' timestamp, the batch's score in the index
@@ -46,11 +48,14 @@
     ARGV[6]  batch retention (s)
     ARGV[7]  dedup window (ms): how long a mark holds its key
     ARGV[8]  batches listed before this time (ms) are past retention and leave the index
+    ARGV[9]  the shard count the keyed members were routed with, or '' when none is keyed
     then per job: id, name, opts (JSON), its delay (ms; 0 for none), '1' for a lane, the text before
       and after its members' data ('' for a single job), its member count n; then per member: its
       data (JSON: a single job's whole data), its place in its input ('' when none), '1' when it
       has an idempotency key, its id (a single job's id; a lane member's operation id)
-  Output: when the chunk's mark is held, one reply: `=` and the mark (the chunk's ids in its order,
+  Output: when keyed members were routed with a shard count other than the shard's fence (the count
+    is changing, or the producer's was stale), one reply: `!` and the fence; nothing is written.
+    When the chunk's mark is held, one reply: `=` and the mark (the chunk's ids in its order,
     separated by spaces). Else per member, 1 when added; 0 when it is there already (a job with that id exists, left as
     it is as BullMQ does, or a member with a place has its result in the batch); for a key already
     held, the key's mark: '<id> <batch id> <place>' (an older mark is the job id alone; the job id
@@ -61,6 +66,14 @@ local batchKey, resultsKey, indexKey, delayed = KEYS[7], KEYS[8], KEYS[9], KEYS[
 local now, priority = ARGV[1], tonumber(ARGV[3])
 local batchId, createdAt, retention, dedupMs, expiredBefore = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local chunkMark, chunkPlaces = KEYS[11], ARGV[2]
+local shardCount, routedWith = KEYS[12], ARGV[9]
+
+-- A key's mark must be on the shard every producer picks for it: one routed by another count than
+-- the shard's fence would dodge a mark held on another shard (sent twice), so nothing is written.
+if routedWith ~= '' then
+  local fence = redis.call('HGET', shardCount, 'fence') or '1'
+  if fence ~= routedWith then return { '!' .. fence } end
+end
 
 if chunkPlaces ~= '' then
   local held = redis.call('GET', chunkMark)
@@ -104,7 +117,7 @@ end
 local out, memberIds = {}, {}
 local added = 0
 local addedDelayed, addedNow = false, false
-local k, a = 12, 9
+local k, a = 13, 10
 while k <= #KEYS do
   local jobKey = KEYS[k]
   local jobId, name, opts, delay, lane = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3]), ARGV[a + 4] == '1'
