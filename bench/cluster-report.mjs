@@ -217,7 +217,7 @@ limiter's: the busiest master (what it served, by run: ${s.busiestServes.join(',
 spends **${s.busiestUsPerOp} µs** of Redis CPU per operation, so one master at 100 % of one core carries
 about **${s.opsPerSecondPerMaster} operations/s** (1e6 ÷ µs; the single redis-server, which does the queue's
 and the limiter's work, ${s.singleUsPerOp} µs → ${s.singleOpsPerSecond}/s). With the work spread evenly over at least as many
-queues as masters:
+shards (of one queue or of several) as masters:
 
 | operations/s | masters (busiest master's µs/op) | possible with one limiter slot? |
 |---|---|---|
