@@ -1,6 +1,7 @@
 import type { RedisClient } from '../redis/client.js';
 import type { Logger } from '../observability/logger.js';
 import { ONE_SHARD, readShardCount, type ShardCount } from '../queue/shards.js';
+import { answerWithin } from '../redis/unavailable.js';
 
 /** How long a worker waits for its queue's shard count before it starts with one shard. */
 const SHARD_READ_TIMEOUT_MS = 3_000;
@@ -15,14 +16,8 @@ export function watchShardCount(redis: RedisClient, queue: string, logger: Logge
   let timer: NodeJS.Timeout | undefined;
   let inRead = false;
   async function read(): Promise<ShardCount> {
-    let timeout: NodeJS.Timeout | undefined;
     try {
-      const count = await Promise.race([
-        readShardCount(redis, queue),
-        new Promise<never>((_, reject) => {
-          timeout = setTimeout(() => reject(new Error(`no answer within ${SHARD_READ_TIMEOUT_MS} ms`)), SHARD_READ_TIMEOUT_MS);
-        }),
-      ]);
+      const count = await answerWithin(readShardCount(redis, queue), SHARD_READ_TIMEOUT_MS);
       if (unread) logger.info({ shards: count.highest }, "read the queue's shard count again");
       unread = false;
       return count;
@@ -30,8 +25,6 @@ export function watchShardCount(redis: RedisClient, queue: string, logger: Logge
       if (!unread) logger.warn({ err: error }, "could not read the queue's shard count; looking again every few seconds");
       unread = true;
       return ONE_SHARD;
-    } finally {
-      clearTimeout(timeout);
     }
   }
   return {
