@@ -28,7 +28,7 @@ export interface AcquireCall {
 /** The script's arguments: the number of keys, its KEYS, then its ARGV. */
 export function acquireArgs(call: AcquireCall): (string | number)[] {
   const { keys } = call;
-  const scriptKeys: string[] = [limiterKeys.index];
+  const scriptKeys: string[] = [];
   const args: (string | number)[] = [
     keys.length,
     call.holder,

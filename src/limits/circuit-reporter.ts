@@ -3,6 +3,7 @@ import type { Circuit } from '../config/circuit-schema.js';
 import type { Logger } from '../observability/logger.js';
 import { limiterKeys } from '../redis/keys.js';
 import type { KeyState } from './key-state.js';
+import type { LimitIndex } from './limit-index.js';
 
 /** How a request ended, as circuits count it: an answer's status, or a failure to get one. */
 export type RequestOutcome = { status: number } | { failure: 'network' | 'timeout' };
@@ -39,6 +40,8 @@ export interface CircuitReporterDeps {
   /** The report script (redis/lua/circuit-report.lua). */
   reportScript: (...args: (string | number)[]) => Promise<unknown>;
   keyState: KeyState;
+  /** Bumped on a transition, so every worker notices it. */
+  index: LimitIndex;
   logger: Logger;
   /** Told of every transition this process's reports made (log, metrics, waking the waiters). */
   onTransition: (transition: CircuitTransition) => void;
@@ -75,14 +78,20 @@ export function createCircuitReporter(deps: CircuitReporterDeps): CircuitReporte
     pending.delete(key);
     const call = deps
       .reportScript(
-        ...[4, limiterKeys.index, limiterKeys.version, limiterKeys.state(key), limiterKeys.circuitWindow(key)],
-        ...[key, entry.attempts, entry.failures, circuit.failureRatio, circuit.minAttempts, circuit.windowMs],
+        ...[2, limiterKeys.state(key), limiterKeys.circuitWindow(key)],
+        ...[entry.attempts, entry.failures, circuit.failureRatio, circuit.minAttempts, circuit.windowMs],
         ...[circuit.probeIntervalMs, circuit.maxProbeIntervalMs, entry.probe, randomInt(1_000_000) / 1_000_000],
       )
-      .then((reply) => {
+      .then(async (reply) => {
         const [state, transition, attempts, failures] = reply as [string, string, number, number];
         if (state === 'open') deps.onOpen(key);
-        if (transition === 'opened' || transition === 'closed') deps.onTransition({ key, to: transition, attempts, failures });
+        if (transition === 'opened' || transition === 'closed') {
+          deps.onTransition({ key, to: transition, attempts, failures });
+          // Other workers learn of it at their next refresh after the bump (this one knows already).
+          await deps.index
+            .changed([key])
+            .catch((error: unknown) => logger.warn({ err: error, limitKey: key }, 'could not tell the fleet of the circuit transition'));
+        }
       })
       .catch((error: unknown) => logger.warn({ err: error, limitKey: key }, 'could not report to the circuit breaker'))
       .finally(() => {

@@ -2,7 +2,7 @@ import type { RedisClient } from '../redis/client.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { limiterKeys } from '../redis/keys.js';
 import type { Circuit } from '../config/circuit-schema.js';
-import { circuitOf, configuredSpecs, type LimitSpec } from './limit-keys.js';
+import { circuitOf, configuredSpecs, keysBySlot, type LimitSpec } from './limit-keys.js';
 
 /**
  * What this process knows of its limit keys: each key's configured spec, and the keys Redis holds
@@ -38,19 +38,23 @@ export function createKeyState(redis: RedisClient, config: SluiceConfig): KeySta
     if (version === seenVersion) return;
     seenVersion = version;
     const names = await redis.smembers(limiterKeys.index);
+    const groups = await Promise.all(keysBySlot(redis, names).map((group) => dynamicOf(group)));
+    dynamicKeys = new Set(groups.flat());
+  }
+
+  /** The keys of one pipeline (one slot on a Redis Cluster) that Redis holds something for. */
+  async function dynamicOf(names: string[]): Promise<string[]> {
     const pipeline = redis.pipeline();
     for (const name of names) {
       pipeline.exists(limiterKeys.override(name));
       pipeline.hmget(limiterKeys.state(name), 'decRate', 'pausedUntil', 'circuit');
     }
     const replies = (await pipeline.exec()) ?? [];
-    const next = new Set<string>();
-    names.forEach((name, i) => {
+    return names.filter((_, i) => {
       const hasOverride = replies[2 * i]?.[1] === 1;
       const [decRate, pausedUntil, circuit] = (replies[2 * i + 1]?.[1] as (string | null)[] | undefined) ?? [];
-      if (hasOverride || decRate || circuit || Number(pausedUntil ?? 0) > Date.now()) next.add(name);
+      return hasOverride || decRate || circuit || Number(pausedUntil ?? 0) > Date.now();
     });
-    dynamicKeys = next;
   }
 
   return {

@@ -20,8 +20,14 @@ export interface Leases {
   close(): void;
 }
 
-/** `releaseScript`: the release script (KEYS: the leases zsets; ARGV: the lease id). */
-export function createLeases(releaseScript: (...args: (string | number)[]) => Promise<unknown>): Leases {
+/**
+ * `releaseScript`: the release script (KEYS: the leases zsets; ARGV: the lease id); `bySlot`: a
+ * lease's keys split into calls (one per slot on a Redis Cluster, see keysBySlot).
+ */
+export function createLeases(
+  releaseScript: (...args: (string | number)[]) => Promise<unknown>,
+  bySlot: (keys: readonly string[]) => string[][],
+): Leases {
   const releaseWaiters = new Set<() => void>();
   const wakeAll = () => {
     for (const wake of [...releaseWaiters]) wake();
@@ -30,7 +36,9 @@ export function createLeases(releaseScript: (...args: (string | number)[]) => Pr
   return {
     async release(lease) {
       if (!lease) return;
-      await releaseScript(lease.keys.length, ...lease.keys.map((key) => limiterKeys.leases(key)), lease.id);
+      await Promise.all(
+        bySlot(lease.keys).map((keys) => releaseScript(keys.length, ...keys.map((key) => limiterKeys.leases(key)), lease.id)),
+      );
       wakeAll();
     },
     waitForRelease(ms) {

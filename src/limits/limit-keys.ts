@@ -1,5 +1,8 @@
 import { DEFAULT_CIRCUIT, type Circuit } from '../config/circuit-schema.js';
 import type { Limits, SluiceConfig } from '../config/sluice-config.js';
+import { Cluster } from 'ioredis';
+import type { RedisClient } from '../redis/client.js';
+import { limitGroupOf } from '../redis/keys.js';
 
 /** A key's configured limit in the limiter's units. `rate` in requests per second; 0 = none. */
 export interface LimitSpec {
@@ -43,4 +46,49 @@ export function circuitOf(key: string, config: SluiceConfig): Circuit | undefine
   const setting = Object.hasOwn(config.targets, key) ? config.targets[key]!.circuit : undefined;
   const chosen = setting ?? (config.circuits && Object.hasOwn(config.circuits, key) ? config.circuits[key] : undefined) ?? DEFAULT_CIRCUIT;
   return chosen === false ? undefined : chosen;
+}
+
+/**
+ * Keys split by their group (redis/keys.ts limitGroupOf), each group's in the order given: what
+ * touches several keys at once does it group by group, one slot at a time on a Redis Cluster.
+ */
+export function byLimitGroup(keys: readonly string[]): string[][] {
+  const groups = new Map<string, string[]>();
+  for (const key of keys) {
+    const group = limitGroupOf(key);
+    const members = groups.get(group);
+    if (members) members.push(key);
+    else groups.set(group, [key]);
+  }
+  return [...groups.values()];
+}
+
+/**
+ * Why one operation may not name these keys on a Redis Cluster, or undefined: they are of several
+ * groups, which the cluster keeps in different slots, and one operation's keys are acquired
+ * together, in one script.
+ */
+export function crossGroupRefusal(keys: readonly string[]): string | undefined {
+  const groups = byLimitGroup(keys);
+  if (groups.length < 2) return undefined;
+  const named = groups.map((members) => `${members.map((key) => JSON.stringify(key)).join(', ')} (group "${limitGroupOf(members[0]!)}")`);
+  const [first, second] = [groups[0]![0]!, groups[1]![0]!];
+  return (
+    `limit keys of different groups: ${named.join(' and ')}. On a Redis Cluster one operation's keys are acquired together, ` +
+    `in one slot: name them in one group, the part before the first ":" (e.g. "${first}" and "${limitGroupOf(first)}:${second}")`
+  );
+}
+
+/** What operations must also satisfy on this Redis: on a cluster, their limit keys of one group. */
+export function operationRulesOf(redis: RedisClient): { oneLimitGroup: boolean } {
+  return { oneLimitGroup: redis instanceof Cluster };
+}
+
+/**
+ * Keys split for calls that touch several at once: by group on a Redis Cluster (one slot per call),
+ * all in one call on a single Redis (no slots: one round trip, and one script stays atomic).
+ */
+export function keysBySlot(redis: RedisClient, keys: readonly string[]): string[][] {
+  if (!(redis instanceof Cluster)) return keys.length ? [[...keys]] : [];
+  return byLimitGroup(keys);
 }

@@ -1,7 +1,7 @@
 import type { RedisClient } from '../redis/client.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { limiterKeys } from '../redis/keys.js';
-import { circuitOf, configuredLimits, toSpec } from './limit-keys.js';
+import { circuitOf, configuredLimits, keysBySlot, toSpec } from './limit-keys.js';
 
 /** One limit key as operators see it. Rates are requests per second. */
 export interface LimitStatus {
@@ -60,8 +60,16 @@ export interface KeyReading {
   circuitWaiting: number;
 }
 
-/** One pipeline for every key. */
+/** One pipeline (one per slot on a Redis Cluster, all at once); in the keys' order. */
 export async function readKeys(redis: RedisClient, keys: string[], now: number): Promise<KeyReading[]> {
+  const readings = new Map<string, KeyReading>();
+  for (const group of await Promise.all(keysBySlot(redis, keys).map((members) => readGroup(redis, members, now)))) {
+    for (const reading of group) readings.set(reading.key, reading);
+  }
+  return keys.map((key) => readings.get(key)!);
+}
+
+async function readGroup(redis: RedisClient, keys: string[], now: number): Promise<KeyReading[]> {
   const pipeline = redis.pipeline();
   for (const key of keys) {
     pipeline.hgetall(limiterKeys.state(key));

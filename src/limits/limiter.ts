@@ -3,7 +3,6 @@ import { answerWithin } from '../redis/unavailable.js';
 import type { RedisClient } from '../redis/client.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { defineScript } from '../redis/scripts.js';
-import { limiterKeys } from '../redis/keys.js';
 import type { Logger } from '../observability/logger.js';
 import { createRateMeter } from './rate-meter.js';
 import { ShutdownAbortError } from '../errors.js';
@@ -11,13 +10,16 @@ import { watchEventLoopLag } from '../support/event-loop-lag.js';
 import { jitter, sleep } from '../support/sleep.js';
 import { DEFAULT_MAX_IN_SLOT_WAIT_MS, onDueGrid, queuedDelayMs } from './line.js';
 import { acquireArgs, decodeAcquireReply, type AcquireReply } from './acquire-call.js';
-import { createKeyState } from './key-state.js';
+import { createKeyState, type KeyState } from './key-state.js';
 import { createSlotStock } from './slot-stock.js';
 import { createSlotStarts } from './slot-start.js';
 import { createLeases, leaseOf, type Lease } from './leases.js';
 import { createLimitReport, type LimitSignal } from './limit-report.js';
 import { createCircuitReporter, type CircuitTransition, type RequestOutcome } from './circuit-reporter.js';
 import { createCatchUpTrigger, createLineCatchUp } from './line-catch-up.js';
+import { createLimitIndex, createLiveProcesses, type LiveProcesses } from './limit-index.js';
+import { keysBySlot } from './limit-keys.js';
+import { legacyLayoutCopy } from './limit-layout.js';
 
 export interface LimiterOptions {
   /** Borrowed client. */
@@ -60,7 +62,6 @@ export interface Limiter {
 const BLOCKED_POLL_MS = 25;
 /** A start given up because this process lags asks again after about this long. */
 const LAG_PAUSE_MS = 150;
-const HEARTBEAT_TTL_MS = 15_000;
 
 /**
  * The per-process face of the cluster-wide limiter (see redis/lua/limit-acquire.lua for the mechanism). Keys with no
@@ -75,23 +76,26 @@ export function createLimiter(options: LimiterOptions): Limiter {
   const { redis, config } = options;
   const logger = options.logger.child({ component: 'limiter' });
   const maxInSlotWaitMs = options.maxInSlotWaitMs ?? DEFAULT_MAX_IN_SLOT_WAIT_MS;
-  const processId = randomUUID();
   const acquireScript = defineScript(redis, 'limit-acquire');
   const releaseScript = defineScript(redis, 'limit-release');
   const reportScript = defineScript(redis, 'limit-report');
   const meter = createRateMeter();
   const keyState = createKeyState(redis, config);
   const stock = createSlotStock(meter);
-  const leases = createLeases(releaseScript);
+  const bySlot = (keys: readonly string[]) => keysBySlot(redis, keys);
+  const leases = createLeases(releaseScript, bySlot);
+  const index = createLimitIndex(redis);
+  const live = createLiveProcesses(redis, randomUUID());
   // Lag remembered for 200–400 ms: long enough for the stalls of a busy or cold process, which recur;
   // short enough that one pause that has ended (a VM or SIGSTOP pause, a long GC) does not give back
   // every slot of the next second (bench figure stall: 0.933 of the limit with 500 ms, 0.972 with 200).
   const lag = watchEventLoopLag({ windowMs: 200 });
   const starts = createSlotStarts(logger, lag);
-  const observe = createLimitReport({ reportScript, keyState, stock, meter, logger });
+  const observe = createLimitReport({ reportScript, keyState, stock, meter, index, bySlot, processes: live.count, logger });
   const circuits = createCircuitReporter({
     reportScript: defineScript(redis, 'circuit-report'),
     keyState,
+    index,
     logger,
     onOpen(key) {
       keyState.markDynamic(key);
@@ -108,17 +112,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
   let closing: Promise<void> | undefined;
   const catchUpLines = createCatchUpTrigger(createLineCatchUp(redis, keyState.specOf, maxInSlotWaitMs), logger);
 
-  // The heartbeat marks this process live: the report script counts live processes to learn a key's fleet-wide rate.
-  async function refresh(): Promise<void> {
-    await redis.zadd(limiterKeys.processes, Date.now() + HEARTBEAT_TTL_MS, processId);
-    await keyState.refresh();
-  }
-
-  const timer = setInterval(() => {
-    refresh().catch((error: unknown) => logger.warn({ err: error }, 'could not refresh limit state'));
-  }, options.refreshIntervalMs ?? 1_000);
-  timer.unref();
-  refresh().catch((error: unknown) => logger.warn({ err: error }, 'could not read limit state'));
+  const refreshing = startRefreshing({ redis, logger, live, keyState }, options.refreshIntervalMs ?? 1_000);
 
   async function acquire(keys: readonly string[], holder: string, leaseMs: number, signal?: AbortSignal): Promise<Gate> {
     if (keys.length === 0 || !keyState.needsScript(keys) || stock.take(keys)) return started(keys, undefined);
@@ -139,7 +133,10 @@ export function createLimiter(options: LimiterOptions): Limiter {
     signal: AbortSignal | undefined,
     onReply: (reply: AcquireReply) => void,
   ): Promise<Gate> {
+    // The first acquire by script waits for the first refresh (it may have copied an override).
+    await refreshing.first;
     const leaseId = `${holder}:${randomUUID().slice(0, 8)}`;
+    index.announce(keys);
     // A job waiting on an open circuit is recorded as the holder (it names its queue) to be woken on close.
     const circuitOn = (key: string) => keyState.circuitOf(key) !== undefined;
     const wantSlots = stock.wanted(keys);
@@ -199,16 +196,41 @@ export function createLimiter(options: LimiterOptions): Limiter {
     recordOutcome: circuits.record,
     close() {
       closing ??= (async () => {
-        clearInterval(timer);
+        refreshing.stop();
         await catchUpLines.settled();
         lag.close();
         leases.close();
         await circuits.close();
         // Leaving the count of live processes is a courtesy (its heartbeat lapses anyway): a
         // Redis that is down must not hold a stopping worker (its client waits for Redis).
-        await answerWithin(redis.zrem(limiterKeys.processes, processId), CLOSE_TIMEOUT_MS).catch(() => undefined);
+        await answerWithin(live.leave(), CLOSE_TIMEOUT_MS).catch(() => undefined);
       })();
       return closing;
     },
   };
+}
+
+/**
+ * Every intervalMs: the copy of an earlier version's layout (once: an operator's override is kept),
+ * the heartbeat (it counts the live processes: a 429 with no rate to halve halves this process's
+ * observed rate times their number, limit-report.lua), and the keys Redis holds something for.
+ * `first` resolves after the first round, whatever it met.
+ */
+function startRefreshing(
+  deps: { redis: RedisClient; logger: Logger; live: LiveProcesses; keyState: KeyState },
+  intervalMs: number,
+): { first: Promise<void>; stop(): void } {
+  const { logger, live, keyState } = deps;
+  const copyLayout = legacyLayoutCopy(deps.redis, logger);
+  async function refresh(): Promise<void> {
+    await copyLayout();
+    await live.beat();
+    await keyState.refresh();
+  }
+  const timer = setInterval(() => {
+    refresh().catch((error: unknown) => logger.warn({ err: error }, 'could not refresh limit state'));
+  }, intervalMs);
+  timer.unref();
+  const first = refresh().catch((error: unknown) => logger.warn({ err: error }, 'could not read limit state'));
+  return { first, stop: () => clearInterval(timer) };
 }

@@ -1,9 +1,11 @@
 import type { RedisClient } from '../redis/client.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
-import { limiterKeys } from '../redis/keys.js';
+import { LIMIT_KEY_KINDS, limiterKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
 import { SluiceError } from '../errors.js';
 import { circuitOf, configuredSpecs } from './limit-keys.js';
+import { createLimitIndex } from './limit-index.js';
+import { legacyLayoutCopy } from './limit-layout.js';
 import { isForgotten, limitStatus, readKeys, type LimitStatus } from './limit-status.js';
 
 export type { LimitStatus };
@@ -42,31 +44,35 @@ export interface LimitsAdmin {
 
 export function createLimitsAdmin(options: { redis: RedisClient; config: SluiceConfig }): LimitsAdmin {
   const { redis, config } = options;
-  const admin = defineScript(redis, 'limit-admin-5');
-  const circuitAdmin = defineScript(redis, 'circuit-admin-4');
+  const admin = defineScript(redis, 'limit-admin-3');
+  const circuitAdmin = defineScript(redis, 'circuit-admin-2');
+  const index = createLimitIndex(redis);
+  // An earlier version's overrides are copied before the first change, or a change made here first
+  // (a resume, a reset) would be undone by the copy.
+  const copyLayout = legacyLayoutCopy(redis);
 
   const specOf = configuredSpecs(config);
 
   /** Applies a change; returns who waits in the key's line, and its pace from now on. */
   const change = async (key: string, ttlMs: number, fields: (string | number)[], clear = false): Promise<LineAfterChange> => {
     const spec = specOf(key);
+    await copyLayout();
     const [intervalUs, ...holders] = (await admin(
-      limiterKeys.index,
-      limiterKeys.version,
       limiterKeys.state(key),
       limiterKeys.override(key),
       limiterKeys.line(key),
-      key,
       ttlMs,
       clear ? '1' : '0',
       spec.rate,
       spec.burst,
       ...fields,
     )) as [number, ...string[]];
+    await index.changed([key]);
     return { holders, intervalMs: Number(intervalUs) / 1_000 };
   };
 
   async function list(): Promise<LimitStatus[]> {
+    await copyLayout();
     // Every target has a circuit breaker unless it says `circuit: false`: its state is worth seeing.
     const configured = new Set<string>(Object.keys(config.limits));
     for (const [name, target] of Object.entries(config.targets)) if (target.limits || circuitOf(name, config)) configured.add(name);
@@ -107,23 +113,18 @@ export function createLimitsAdmin(options: { redis: RedisClient; config: SluiceC
       if (!circuit) {
         throw new SluiceError(`the circuit breaker of ${key} is off (circuit: false in the config)`, { code: 'CIRCUIT_OFF' });
       }
-      const keys = [limiterKeys.index, limiterKeys.version, limiterKeys.state(key), limiterKeys.circuitWindow(key)];
-      return (await circuitAdmin(...keys, key, action, circuit.probeIntervalMs)) as 'opened' | 'closed' | '';
+      await copyLayout();
+      const keys = [limiterKeys.state(key), limiterKeys.circuitWindow(key)];
+      const transition = (await circuitAdmin(...keys, action, circuit.probeIntervalMs)) as 'opened' | 'closed' | '';
+      if (transition !== '') await index.changed([key]);
+      return transition;
     },
   };
 }
 
 /** Deletes everything the limiter keeps for a key (e.g. a demo's own key when it ends). */
 export async function removeLimitKey(redis: RedisClient, key: string): Promise<void> {
-  await redis.del(
-    limiterKeys.state(key),
-    limiterKeys.override(key),
-    limiterKeys.leases(key),
-    limiterKeys.line(key),
-    limiterKeys.recent429(key),
-    limiterKeys.circuitWindow(key),
-    limiterKeys.circuitWaiting(key),
-  );
+  await redis.del(...LIMIT_KEY_KINDS.map((kind) => limiterKeys[kind](key)));
   await redis.srem(limiterKeys.index, key);
   if ((await redis.scard(limiterKeys.index)) === 0) await redis.del(limiterKeys.version);
 }

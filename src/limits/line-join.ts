@@ -2,7 +2,9 @@ import type { RedisClient } from '../redis/client.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { limiterKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
-import { configuredSpecs } from './limit-keys.js';
+import { configuredSpecs, keysBySlot } from './limit-keys.js';
+import { createLimitIndex } from './limit-index.js';
+import { legacyLayoutCopy } from './limit-layout.js';
 import { DEFAULT_MAX_IN_SLOT_WAIT_MS, enqueueDelayMs } from './line.js';
 
 /** A job about to be enqueued: who it is in the lines (`{queue}jobId`) and its limit keys. */
@@ -38,25 +40,24 @@ export function createLineJoin(redis: RedisClient, config: SluiceConfig, maxInSl
   const join = defineScript(redis, 'line-join');
   const specOf = configuredSpecs(config);
   const isRated = (key: string) => specOf(key).rate > 0;
+  const index = createLimitIndex(redis);
+  const leave = createLineLeave(redis);
+  // A producer started before any upgraded worker copies an earlier version's lines first (the same tickets).
+  const copyLayout = legacyLayoutCopy(redis);
 
-  return async (jobs) => {
-    const keyIndex = new Map<string, number>();
-    for (const job of jobs) for (const key of job.keys) if (isRated(key) && !keyIndex.has(key)) keyIndex.set(key, keyIndex.size + 1);
-    if (keyIndex.size === 0) return { delays: jobs.map(() => 0), took: jobs.map(() => []) };
-    const keys = [...keyIndex.keys()];
-    const scriptKeys = [
-      limiterKeys.index,
-      ...keys.flatMap((key) => [limiterKeys.state(key), limiterKeys.override(key), limiterKeys.line(key)]),
-    ];
+  /** The lines of `keys` (one slot on a Redis Cluster) in one script: per job, its delay there and the keys it took a ticket in. */
+  async function joinLines(keys: string[], jobs: readonly Joiner[], now: number): Promise<JoinedLines> {
+    const keyIndex = new Map(keys.map((key, i) => [key, i + 1]));
+    const scriptKeys = keys.flatMap((key) => [limiterKeys.state(key), limiterKeys.override(key), limiterKeys.line(key)]);
     const args: (string | number)[] = [keys.length, maxInSlotWaitMs];
     for (const key of keys) {
       const { rate, burst } = specOf(key);
-      args.push(key, rate, burst);
+      args.push(rate, burst);
     }
-    for (const job of jobs) {
-      const indexes = job.keys.filter(isRated).map((key) => keyIndex.get(key)!);
-      args.push(job.holder, indexes.length, ...indexes);
-    }
+    const inGroup = jobs.map((job) => job.keys.filter((key) => keyIndex.has(key)));
+    jobs.forEach((job, i) => {
+      if (inGroup[i]!.length) args.push(job.holder, inGroup[i]!.length, ...inGroup[i]!.map((key) => keyIndex.get(key)!));
+    });
     const reply = (await join(scriptKeys.length, ...scriptKeys, ...args)) as number[];
     const lines = keys.map((_, i) => ({
       startInMs: reply[4 * i]!,
@@ -65,12 +66,11 @@ export function createLineJoin(redis: RedisClient, config: SluiceConfig, maxInSl
       placed: reply[4 * i + 3] === 1,
     }));
     let at = 4 * keys.length;
-    const now = Date.now();
     const took: string[][] = [];
-    const delays = jobs.map((job) => {
+    const delays = inGroup.map((jobKeys) => {
       let delay = 0;
       const taken: string[] = [];
-      for (const key of job.keys.filter(isRated)) {
+      for (const key of jobKeys) {
         const line = lines[keyIndex.get(key)! - 1]!;
         const position = reply[at++]!;
         if (reply[at++] === 1) taken.push(key);
@@ -80,6 +80,34 @@ export function createLineJoin(redis: RedisClient, config: SluiceConfig, maxInSl
       return delay;
     });
     return { delays, took };
+  }
+
+  return async (jobs) => {
+    const rated = new Set<string>();
+    for (const job of jobs) for (const key of job.keys) if (isRated(key)) rated.add(key);
+    const joined: JoinedLines = { delays: jobs.map(() => 0), took: jobs.map(() => []) };
+    if (rated.size === 0) return joined;
+    index.announce([...rated]);
+    await copyLayout();
+    // Slot by slot on a Redis Cluster (one group each), at once; one call on a single Redis.
+    const now = Date.now();
+    const parts = await Promise.allSettled(keysBySlot(redis, [...rated]).map((keys) => joinLines(keys, jobs, now)));
+    for (const part of parts) {
+      if (part.status === 'rejected') continue;
+      part.value.delays.forEach((delay, i) => {
+        joined.delays[i] = Math.max(joined.delays[i]!, delay);
+        joined.took[i]!.push(...part.value.took[i]!);
+      });
+    }
+    const failed = parts.find((part) => part.status === 'rejected');
+    if (failed) {
+      // The chunk is not written: the tickets taken in the slots that answered go back (one nobody
+      // uses would hold its line), as far as Redis lets them; the error is the one that stopped it.
+      const taken = jobs.map((job, i) => ({ holder: job.holder, keys: joined.took[i]! })).filter((job) => job.keys.length > 0);
+      await leave(taken).catch(() => undefined);
+      throw failed.reason;
+    }
+    return joined;
   };
 }
 
@@ -94,10 +122,12 @@ export function createLineLeave(redis: RedisClient): LineLeave {
         else byKey.set(key, [job.holder]);
       }
     }
-    if (byKey.size === 0) return;
-    const keys = [...byKey.keys()];
-    const args: (string | number)[] = [];
-    for (const key of keys) args.push(byKey.get(key)!.length, ...byKey.get(key)!);
-    await leave(2 * keys.length, ...keys.flatMap((key) => [limiterKeys.state(key), limiterKeys.line(key)]), ...args);
+    await Promise.all(
+      keysBySlot(redis, [...byKey.keys()]).map((keys) => {
+        const args: (string | number)[] = [];
+        for (const key of keys) args.push(byKey.get(key)!.length, ...byKey.get(key)!);
+        return leave(2 * keys.length, ...keys.flatMap((key) => [limiterKeys.state(key), limiterKeys.line(key)]), ...args);
+      }),
+    );
   };
 }

@@ -7,6 +7,7 @@ import { nestingIssue } from './nesting.js';
 import { operationSchema, type Operation } from './schema.js';
 import type { Paginate } from './paginate-schema.js';
 import { sampleOfTemplate } from './template.js';
+import { crossGroupRefusal } from '../limits/limit-keys.js';
 
 export type ParseResult = { ok: true; operation: Operation } | { ok: false; issues: Issue[] };
 
@@ -40,7 +41,13 @@ function targetRefusal(config: SluiceConfig, baseUrl: string): string | undefine
  * it names must exist; its URL must be one the config allows, see config/destinations.ts). Used by
  * producers at enqueue time and by workers when they take a job.
  */
-export function parseOperation(input: unknown, config: SluiceConfig): ParseResult {
+/** What an operation must also satisfy where it runs. */
+export interface OperationRules {
+  /** Its limit keys must be of one group: on a Redis Cluster they are acquired in one slot (limits/limit-keys.ts). */
+  oneLimitGroup?: boolean;
+}
+
+export function parseOperation(input: unknown, config: SluiceConfig, rules: OperationRules = {}): ParseResult {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     return { ok: false, issues: [{ path: '', message: `expected a JSON object, got ${describe(input)}` }] };
   }
@@ -74,8 +81,10 @@ export function parseOperation(input: unknown, config: SluiceConfig): ParseResul
   if (files.length > 0) return { ok: false, issues: files };
   const signed = signedBodyIssues(operation, target, destination);
   if (signed.length > 0) return { ok: false, issues: signed };
-  const paging = operation.paginate === undefined ? [] : paginationIssues(operation.paginate, config);
+  const paging = operation.paginate === undefined ? [] : paginationIssues(operation.paginate, config, rules);
   if (paging.length > 0) return { ok: false, issues: paging };
+  const crossGroup = rules.oneLimitGroup ? crossGroupRefusal(limitKeysOf(operation)) : undefined;
+  if (crossGroup) return { ok: false, issues: [{ path: 'limitKey', message: crossGroup }] };
   return { ok: true, operation };
 }
 
@@ -94,9 +103,9 @@ function lostKeyIssues(input: Record<string, unknown>): Issue[] {
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** Where the items go must work with this config: a download directory, or a valid child template. */
-function paginationIssues(paginate: Paginate, config: SluiceConfig): Issue[] {
+function paginationIssues(paginate: Paginate, config: SluiceConfig, rules: OperationRules): Issue[] {
   if (paginate.forEach !== undefined) {
-    const child = parseOperation(sampleOfTemplate(paginate.forEach), config);
+    const child = parseOperation(sampleOfTemplate(paginate.forEach), config, rules);
     return child.ok
       ? []
       : child.issues.map((issue) => ({ ...issue, path: issue.path ? `paginate.forEach.${issue.path}` : 'paginate.forEach' }));

@@ -6,6 +6,7 @@ import type { Operation } from '../operation/schema.js';
 import { jobIdForKey, jobIdForPlace, sha256, type QueueKeys } from '../redis/keys.js';
 import { defaultIdempotencyKey } from './job-data.js';
 import { shardOfJob } from './shards.js';
+import { crossGroupRefusal } from '../limits/limit-keys.js';
 
 /** A validated operation, ready to be written. */
 export interface PreparedJob {
@@ -53,6 +54,8 @@ export interface PrepareOptions {
   batchId: string | undefined;
   /** Already checked with parseOperation: skip it. */
   prevalidated: boolean;
+  /** Its limit keys must be of one group (a Redis Cluster acquires them in one slot): checked even when prevalidated. */
+  oneLimitGroup?: boolean;
 }
 
 /**
@@ -74,6 +77,12 @@ export function prepareJob(options: PrepareOptions, input: unknown, index: numbe
     }
     givenKey = parsed.operation.idempotencyKey;
     limitKeys = limitKeysOf(parsed.operation);
+  }
+  const crossGroup = options.oneLimitGroup ? crossGroupRefusal(limitKeys) : undefined;
+  if (crossGroup) {
+    throw new ValidationError(index === undefined ? 'operation' : `operation at index ${index}`, [
+      { path: 'limitKey', message: crossGroup },
+    ]);
   }
   const opJson = JSON.stringify(input);
   const place = position === undefined ? '' : placeOf(position, opJson);

@@ -10,7 +10,7 @@ import { createShardWriters, PartChunkError, type Reroute } from './shard-writer
 import { shardCountReader, shardNames } from './shards.js';
 import { replicaCheck, type ReplicaAck } from './replicated.js';
 import { createLineJoin, createLineLeave } from '../limits/line-join.js';
-import { configuredSpecs } from '../limits/limit-keys.js';
+import { configuredSpecs, operationRulesOf } from '../limits/limit-keys.js';
 import { prepareJob, rerouteJob, type Position, type PreparedJob } from './prepare-job.js';
 
 export type { EnqueueResult } from './chunk-writer.js';
@@ -130,8 +130,7 @@ export function createProducer(options: ProducerOptions): Producer {
         ? options.connection.duplicate()
         : options.connection;
   const batches = createBatchBookkeeper(redis, keys, batchRetention);
-  const lineJoin = createLineJoin(redis, config);
-  const lineLeave = createLineLeave(redis);
+  const prep = { config, ...operationRulesOf(redis) };
   const laneSize = options.lanes ? (options.laneSize ?? DEFAULT_LANE_SIZE) : 1;
   const shardCount = shardCountReader(redis, queueName);
   const shards = createShardWriters({
@@ -139,8 +138,8 @@ export function createProducer(options: ProducerOptions): Producer {
     queueName,
     dedupWindowMs,
     batchRetentionSeconds: batchRetention,
-    lineJoin,
-    lineLeave,
+    lineJoin: createLineJoin(redis, config),
+    lineLeave: createLineLeave(redis),
     ...(laneSize > 1 ? { laneSizeFor: laneSizes(config, laneSize) } : {}),
   });
   const { spread, writeChunk } = shards;
@@ -168,7 +167,7 @@ export function createProducer(options: ProducerOptions): Producer {
     const { batchId } = enqueueOptions;
     checkBatchId(batchId);
     const { count } = await shardCount();
-    const prepared = prepareJob({ config, shards: spread(count, count), batchId, prevalidated: false }, operation, undefined);
+    const prepared = prepareJob({ ...prep, shards: spread(count, count), batchId, prevalidated: false }, operation, undefined);
     const begun = await begin(count);
     let result: EnqueueResult;
     try {
@@ -211,7 +210,7 @@ export function createProducer(options: ProducerOptions): Producer {
       const { count } = await shardCount.refresh();
       const batchCount = await batches.open(batchId, count);
       const begun = await begin(Math.max(count, batchCount));
-      const prepareOptions = { config, shards: spread(count, batchCount), batchId, prevalidated: manyOptions.prevalidated ?? false };
+      const prepareOptions = { ...prep, shards: spread(count, batchCount), batchId, prevalidated: manyOptions.prevalidated ?? false };
       reroute = rerouted(batchCount);
       await writeInChunks(
         operations,

@@ -4,7 +4,7 @@ import { ValidationError } from '../errors.js';
 /**
  * Every Redis key sluice reads or writes, by family (docs/architecture.md has the map: type, who
  * writes, who reads, lifetime). Keys that a script touches together share a hash tag, so they sit
- * in one Redis Cluster slot: a queue's keys `{queue}`, the limiter's `{limits}`.
+ * in one Redis Cluster slot: a queue's keys `{queue}`, a limit key group's `{limits:<group>}`.
  */
 
 /** BullMQ's key prefix: BullMQ's own keys of a queue are `sluice:{queue}:…`. */
@@ -145,28 +145,83 @@ export function queueKeys(queue: string) {
 
 export type QueueKeys = ReturnType<typeof queueKeys>;
 
-/** The limiter's keys: one slot for all of them, so an operation naming several keys acquires them in one script. */
-const LIMITS = `${PREFIX}:{limits}`;
+/**
+ * A limit key's group: the part of its name before the first `:` (`crm` and `crm:tenant-42` are both
+ * `crm`), the whole name when it has none; an IPv6 host's key (`[::1]:8080`, a URL's default) is
+ * grouped by its bracketed address. A group's keys share a hash tag, `{limits:<group>}`, so
+ * on a Redis Cluster they sit in one slot and an operation naming several of them acquires them in
+ * one script; other groups' keys are spread over the cluster's slots (docs/limits.md).
+ */
+export function limitGroupOf(key: string): string {
+  const bracket = key.startsWith('[') ? key.indexOf(']') : -1;
+  if (bracket > 0) return key.slice(0, bracket + 1);
+  const colon = key.indexOf(':');
+  return colon < 0 ? key : key.slice(0, colon);
+}
 
+/** The hash-tagged base of a limit key's own keys. */
+function limitBase(key: string): string {
+  return `${PREFIX}:{limits:${limitGroupOf(key)}}`;
+}
+
+/**
+ * The limiter's keys. Each limit key's own keys are in its group's slot (see limitGroupOf); the
+ * three fleet-wide ones are each a key of its own, written by separate calls, never by a script
+ * beside a key's state (limits/limit-index.ts).
+ */
 export const limiterKeys = {
   /** Every limit key name in use (set). */
-  index: `${LIMITS}:keys`,
+  index: `${PREFIX}:limits:keys`,
   /** Bumped on every change workers must notice (string). */
-  version: `${LIMITS}:version`,
+  version: `${PREFIX}:limits:version`,
   /** Live limiter processes (zset, score: heartbeat expiry). */
-  processes: `${LIMITS}:processes`,
-  state: (key: string) => `${LIMITS}:state:${key}`,
-  override: (key: string) => `${LIMITS}:override:${key}`,
-  leases: (key: string) => `${LIMITS}:leases:${key}`,
+  processes: `${PREFIX}:limits:processes`,
+  state: (key: string) => `${limitBase(key)}:state:${key}`,
+  override: (key: string) => `${limitBase(key)}:override:${key}`,
+  leases: (key: string) => `${limitBase(key)}:leases:${key}`,
   /** A key's line: the jobs waiting for its slots (zset: holder `{queue}jobId` → ticket; see redis/lua/includes/line.lua). */
-  line: (key: string) => `${LIMITS}:line:${key}`,
+  line: (key: string) => `${limitBase(key)}:line:${key}`,
   /** Who is having a key's line catch up (string: a caller's token, expiring; see redis/lua/line-catch-up-4.lua). */
-  catchUpClaim: (key: string) => `${LIMITS}:catch-up:${key}`,
-  recent429: (key: string) => `${LIMITS}:429:${key}`,
+  catchUpClaim: (key: string) => `${limitBase(key)}:catch-up:${key}`,
+  recent429: (key: string) => `${limitBase(key)}:429:${key}`,
   /** A key's circuit breaker window: attempts and failures per tenth of the window (hash). */
-  circuitWindow: (key: string) => `${LIMITS}:circuit:${key}`,
+  circuitWindow: (key: string) => `${limitBase(key)}:circuit:${key}`,
   /** Jobs waiting for a key's circuit to close, to wake when it does (zset: `queue\tjobId` → since). */
-  circuitWaiting: (key: string) => `${LIMITS}:circuit-waiting:${key}`,
+  circuitWaiting: (key: string) => `${limitBase(key)}:circuit-waiting:${key}`,
+};
+
+/** The per-key kinds of limiterKeys, in one list (a key's keys are moved or deleted together). */
+export const LIMIT_KEY_KINDS = [
+  'state',
+  'override',
+  'leases',
+  'line',
+  'catchUpClaim',
+  'recent429',
+  'circuitWindow',
+  'circuitWaiting',
+] as const;
+
+/**
+ * The limiter's layout before its keys were grouped (every key in `{limits}`): read once, to move
+ * what it holds to the grouped layout (limits/limit-layout.ts).
+ */
+export const legacyLimiterKeys = {
+  index: `${PREFIX}:{limits}:keys`,
+  version: `${PREFIX}:{limits}:version`,
+  processes: `${PREFIX}:{limits}:processes`,
+  of: (kind: (typeof LIMIT_KEY_KINDS)[number], key: string) => `${PREFIX}:{limits}:${LEGACY_KIND_NAMES[kind]}:${key}`,
+};
+
+const LEGACY_KIND_NAMES: Record<(typeof LIMIT_KEY_KINDS)[number], string> = {
+  state: 'state',
+  override: 'override',
+  leases: 'leases',
+  line: 'line',
+  catchUpClaim: 'catch-up',
+  recent429: '429',
+  circuitWindow: 'circuit',
+  circuitWaiting: 'circuit-waiting',
 };
 
 /** A target's shared OAuth2 token and the lock of whoever is requesting a new one; `client` fingerprints the client. */

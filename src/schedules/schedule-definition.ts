@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { QueueKeys } from '../redis/keys.js';
 import { type Issue } from '../errors.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
-import { parseOperation } from '../operation/parse-operation.js';
+import { parseOperation, type OperationRules } from '../operation/parse-operation.js';
 import { cronProblem, parseEvery, runBatchId, type CatchUp, type Timing } from './schedule-timing.js';
 
 /** A schedule's name: it starts its runs' batch ids (`NAME-20261126T020000Z`), so the same characters. */
@@ -123,11 +123,12 @@ export async function operationIssues(
   config: SluiceConfig,
   run: string,
   onOperation?: (operation: unknown) => void,
+  rules: OperationRules = {},
 ): Promise<Issue[]> {
   const issues: Issue[] = [];
   let index = 0;
   for await (const operation of operations) {
-    const parsed = parseOperation(withRun(operation, run), config);
+    const parsed = parseOperation(withRun(operation, run), config, rules);
     if (!parsed.ok) {
       issues.push(
         ...parsed.issues.map((issue) => ({ path: `operations[${index}]${issue.path ? `.${issue.path}` : ''}`, message: issue.message })),

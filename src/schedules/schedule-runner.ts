@@ -5,6 +5,7 @@ import { EnqueueIncompleteError, errorMessage, formatIssues } from '../errors.js
 import type { Logger } from '../observability/logger.js';
 import { createProducer } from '../queue/producer.js';
 import { SCHEDULES_PREFIX, bullQueueName } from '../redis/keys.js';
+import { operationRulesOf } from '../limits/limit-keys.js';
 import { operationIssues, timingOf, withRun } from './schedule-definition.js';
 import { createScheduleStore, type ScheduleRun, type ScheduleStore } from './schedule-store.js';
 import { nextTickAt, runBatchId, tickDecision } from './schedule-timing.js';
@@ -82,7 +83,7 @@ export function createScheduleRunner(options: ScheduleRunnerOptions): ScheduleRu
     if (job.attemptsMade === 0 && tickDecision({ catchUp: definition.catchUp, tickAtMs, nextTickAtMs, startedAtMs }) === 'skip') {
       return record(name, { ...run, status: 'skipped', error: 'missed: started too late (catchUp: none)' });
     }
-    const issues = await operationIssues(store.operations(name), config, batchId);
+    const issues = await operationIssues(store.operations(name), config, batchId, undefined, operationRulesOf(redis));
     if (issues.length > 0) {
       // The config changed since the schedule was added: nothing of this run is enqueued, and retrying will not help.
       const shown = formatIssues(issues.slice(0, SHOWN_ISSUES));

@@ -4,6 +4,8 @@ import { ValidationError } from '../errors.js';
 import { createBatches, type BatchStatus } from '../outcomes/batches.js';
 import { closeRedis, createRedisConnection } from '../redis/connection.js';
 import { queueKeys } from '../redis/keys.js';
+import { operationRulesOf } from '../limits/limit-keys.js';
+import type { OperationRules } from '../operation/parse-operation.js';
 import {
   operationIssues,
   parseScheduleSpec,
@@ -118,7 +120,7 @@ export function createSchedules(options: SchedulesOptions): Schedules {
     if (!parsed.ok) throw new ValidationError(`schedule ${JSON.stringify(name)}`, parsed.issues);
     let items = operations;
     if (!addOptions.prevalidated) {
-      items = await checkOperations(operations, config, sampleRun(name));
+      items = await checkOperations(operations, config, sampleRun(name), operationRulesOf(redis));
     }
     const definition: ScheduleDefinition = {
       name,
@@ -183,9 +185,10 @@ async function checkOperations(
   operations: Iterable<unknown> | AsyncIterable<unknown>,
   config: SluiceConfig,
   run: string,
+  rules: OperationRules,
 ): Promise<unknown[]> {
   const items: unknown[] = [];
-  const issues = await operationIssues(operations, config, run, (operation) => items.push(operation));
+  const issues = await operationIssues(operations, config, run, (operation) => items.push(operation), rules);
   if (items.length === 0) issues.push({ path: 'operations', message: 'a schedule needs at least one operation' });
   if (issues.length) throw new ValidationError('schedule operations', issues);
   return items;

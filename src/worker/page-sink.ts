@@ -6,7 +6,7 @@ import type { SluiceConfig } from '../config/sluice-config.js';
 import { RequestError, ValidationError, errorMessage, type Issue } from '../errors.js';
 import { fileNameForJob, prepareDownloadPaths } from '../http/safe-path.js';
 import type { Paginate, PagingState } from '../operation/paginate-schema.js';
-import { parseOperation } from '../operation/parse-operation.js';
+import { parseOperation, type OperationRules } from '../operation/parse-operation.js';
 import { renderTemplate } from '../operation/template.js';
 import { isBatchId, sha256 } from '../redis/keys.js';
 
@@ -19,6 +19,8 @@ const MAX_NAMED_CHILDREN = 5;
 export interface PageSinkDeps {
   config: SluiceConfig;
   enqueueChildren: EnqueueChildren;
+  /** What each child must also satisfy (one limit group on a Redis Cluster). */
+  rules?: OperationRules;
 }
 
 export interface WalkContext {
@@ -73,7 +75,7 @@ export function createPageSink(deps: PageSinkDeps): PageSink {
   return {
     async take(context, items) {
       if (context.paginate.forEach !== undefined) {
-        const children = pageChildren(deps.config, context, context.paginate.forEach, items);
+        const children = pageChildren(deps, context, context.paginate.forEach, items);
         if (children.length > 0) await deps.enqueueChildren(children, childBatch(context));
         return undefined;
       }
@@ -137,14 +139,14 @@ function childBatch(context: WalkContext): string {
  * adds all its children or none. Child `n` of the walk (its item's index) gets the idempotency key
  * `<opId>:item:<n>` unless the template gives one. A bad child is a ValidationError naming it.
  */
-function pageChildren(config: SluiceConfig, context: WalkContext, template: unknown, items: unknown[]): Record<string, unknown>[] {
+function pageChildren(deps: PageSinkDeps, context: WalkContext, template: unknown, items: unknown[]): Record<string, unknown>[] {
   const seen = context.state?.items ?? 0;
   const children: Record<string, unknown>[] = [];
   const issues: Issue[] = [];
   let bad = 0;
   items.forEach((item, i) => {
     const n = seen + i;
-    const found = childOf(config, template, item, `${context.opId}:item:${n}`);
+    const found = childOf(deps.config, template, item, `${context.opId}:item:${n}`, deps.rules);
     if ('child' in found) children.push(found.child);
     else if ((bad += 1) <= MAX_NAMED_CHILDREN)
       issues.push(...found.issues.map((issue) => ({ ...issue, path: `items[${n}]${issue.path ? `.${issue.path}` : ''}` })));
@@ -161,6 +163,7 @@ function childOf(
   template: unknown,
   item: unknown,
   key: string,
+  rules: OperationRules = {},
 ): { child: Record<string, unknown> } | { issues: Issue[] } {
   let rendered: unknown;
   try {
@@ -171,6 +174,6 @@ function childOf(
   }
   const child = { ...(rendered as Record<string, unknown>) };
   child['idempotencyKey'] ??= key;
-  const parsed = parseOperation(child, config);
+  const parsed = parseOperation(child, config, rules);
   return parsed.ok ? { child } : { issues: parsed.issues };
 }

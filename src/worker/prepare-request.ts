@@ -2,7 +2,7 @@ import type { SluiceConfig } from '../config/sluice-config.js';
 import { RequestError, errorMessage, formatIssues, type Issue } from '../errors.js';
 import { pageRequest } from '../http/pagination.js';
 import { buildRequestSpec, type RequestSpec } from '../http/request-spec.js';
-import { destinationPolicyOf, limitKeysOf, parseOperation } from '../operation/parse-operation.js';
+import { destinationPolicyOf, limitKeysOf, parseOperation, type OperationRules } from '../operation/parse-operation.js';
 import type { Operation } from '../operation/schema.js';
 import type { JobEnvelope } from '../queue/job-data.js';
 
@@ -21,14 +21,19 @@ export type Unsendable =
  * A job's operation, validated again (jobs may come from other clients or older versions), and the
  * request it sends now; or why it can never be sent.
  */
-export function prepareRequest(envelope: JobEnvelope, config: SluiceConfig, job: { id: string; stalledCounter: number }): PreparedRequest {
+export function prepareRequest(
+  envelope: JobEnvelope,
+  config: SluiceConfig,
+  job: { id: string; stalledCounter: number },
+  rules: OperationRules = {},
+): PreparedRequest {
   if (job.stalledCounter >= MAX_STALLS) {
     // Its workers died this many times while running it: a poison operation. Stop here, with a
     // dead letter, rather than let BullMQ fail it silently at its own stall limit.
     const message = `the job's worker stopped ${job.stalledCounter} times while running it (crash or kill); not retried again`;
     return { ok: false, reason: 'stalled', message, error: message };
   }
-  const parsed = parseOperation(envelope.op, config);
+  const parsed = parseOperation(envelope.op, config, rules);
   if (!parsed.ok) {
     const message = formatIssues(parsed.issues);
     return { ok: false, reason: 'invalid-operation', message, error: `invalid operation: ${message}`, issues: parsed.issues };

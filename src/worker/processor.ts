@@ -6,6 +6,7 @@ import type { Limiter } from '../limits/limiter.js';
 import { lazyChild, type Logger } from '../observability/logger.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import type { OutcomeStore } from '../outcomes/outcome-store.js';
+import type { OperationRules } from '../operation/parse-operation.js';
 import { foreignIdempotencyKey, readEnvelope } from '../queue/job-data.js';
 import { bookingHolder } from '../queue/wake-jobs.js';
 import { attemptNumber, circuitWaitedMs, failedAttempt, refusalsInARow } from './attempt-record.js';
@@ -32,6 +33,8 @@ export interface ProcessorDeps {
   metrics?: WorkerMetrics;
   /** Jitter source, for tests. */
   random?: () => number;
+  /** What operations must also satisfy here (one limit group on a Redis Cluster). */
+  rules?: OperationRules;
 }
 
 /** A concurrency lease outlives the request's own deadline by this much (then a dead worker's lease expires). */
@@ -53,7 +56,7 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
     const recorded = await end.ifRecorded();
     if (recorded) return recorded.result;
     const previous = envelope.attempts ?? [];
-    const prepared = prepareRequest(envelope, config, { id: jobId, stalledCounter: job.stalledCounter });
+    const prepared = prepareRequest(envelope, config, { id: jobId, stalledCounter: job.stalledCounter }, deps.rules);
     if (!prepared.ok) return end.refuse(prepared);
     const { operation, limitKeys, spec } = prepared;
     const limitKey = limitKeys.join(',');

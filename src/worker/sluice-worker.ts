@@ -1,3 +1,4 @@
+import { operationRulesOf } from '../limits/limit-keys.js';
 import type { Queue, Worker } from 'bullmq';
 import type { RedisClient } from '../redis/client.js';
 import type { Registry } from 'prom-client';
@@ -118,6 +119,7 @@ export function createSluiceWorker(options: SluiceWorkerOptions): SluiceWorker {
   const credentials = createCredentials({ config, env, redis, http, logger, ...(metrics ? { onTokenRequest: metrics.tokenRequest } : {}) });
   const pages = createPageSink({
     config,
+    rules: operationRulesOf(parts.redis),
     // The page sink validated every child (a page enqueues all of them or none).
     enqueueChildren: (operations, batchId) =>
       parts.children.enqueueMany(operations, { batchId, collectResults: false, prevalidated: true }),
@@ -264,6 +266,7 @@ function openShard(deps: ShardDeps, index: number): ShardHand {
     outcomes,
     logger,
     ...(metrics ? { metrics } : {}),
+    rules: operationRulesOf(redis),
   });
   const bullQueue = openBullQueue(redis, name);
   bullQueue.on('error', () => undefined);

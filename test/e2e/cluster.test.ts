@@ -141,7 +141,7 @@ describe('sluice on a Redis Cluster (3 masters, 3 replicas)', () => {
     const masters = await shardMasters(queue);
     const limitsMaster = await cluster!.masterOf(limiterKeys.index);
     console.info(
-      `cluster: queue ${queue}'s shards on masters ${masters.map((port) => `:${port}`).join(', ')}, the limiter on :${limitsMaster.port}`,
+      `cluster: queue ${queue}'s shards on masters ${masters.map((port) => `:${port}`).join(', ')}, the limiter's index on :${limitsMaster.port}`,
     );
     const shown = await cli.run(['shards', '--json'], { env: { SLUICE_QUEUE: queue } });
     expect(shown.code, shown.stderr).toBe(0);
@@ -307,6 +307,70 @@ describe('sluice on a Redis Cluster (3 masters, 3 replicas)', () => {
     expect(stats.limited).toBe(0);
     expect(stats.created).toBe(400);
     expect(maxInWindow(arrivals, 1_000)).toBeLessThanOrEqual(44);
+  }, 120_000);
+
+  it("limit keys over the masters: each group's keys in its own slot, one operation's keys in one group, a mixed one refused", async () => {
+    const target = await localTarget();
+    target.setDefault(() => ({ status: 201, json: { ok: true } }));
+    const queue = await shardedQueue('cluster-groups');
+    // Three groups whose slots are on three masters, as an operator naming keys would check (`sluice limits`).
+    const groups: string[] = [];
+    const groupMasters = new Set<number>();
+    for (let n = 0; groups.length < 3 && n < 500; n++) {
+      const port = (await cluster!.masterOf(limiterKeys.state(`grp${n}`))).port;
+      if (groupMasters.has(port)) continue;
+      groupMasters.add(port);
+      groups.push(`grp${n}`);
+    }
+    expect(groupMasters.size).toBe(3);
+    const [a, b, c] = groups as [string, string, string];
+    const tenant = `${a}:tenant-1`;
+    const limits = {
+      [a]: { requestsPerSecond: 200 },
+      [tenant]: { requestsPerSecond: 100 },
+      [b]: { requestsPerSecond: 200 },
+      [c]: { concurrency: 5 },
+    };
+    const config = await cli.file(`${queue}.config.json`, JSON.stringify({ limits, targets: cli.localTargets() }));
+    const env = { SLUICE_QUEUE: queue, SLUICE_CONFIG: config };
+
+    // An operation naming keys of two groups is refused at enqueue, by line; the others are enqueued.
+    const keysOf = (n: number) => [[a, tenant], [b], [c]][n % 3]!;
+    const ops = posts(target, 300, 'groups').map((op, n) => ({ ...op, limitKey: keysOf(n) }));
+    const file = await cli.file(
+      `${queue}-mixed.jsonl`,
+      jsonl([...ops.slice(0, 150), { ...ops[150]!, limitKey: [a, b] }, ...ops.slice(150)]),
+    );
+    const refused = await cli.run(['enqueue', file, '--json'], { env, timeoutMs: 60_000 });
+    expect(refused.code, refused.stderr).toBe(2);
+    expect(refused.stderr).toContain(`line 151: limitKey: limit keys of different groups: "${a}" (group "${a}") and "${b}" (group "${b}")`);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ batchId: null, enqueued: 0, invalid: 1 });
+    const skipped = await cli.run(['enqueue', file, '--skip-invalid', '--json'], { env, timeoutMs: 60_000 });
+    expect(skipped.code, skipped.stderr).toBe(2);
+    const { batchId, enqueued } = JSON.parse(skipped.stdout) as { batchId: string; enqueued: number };
+    expect(enqueued).toBe(300);
+
+    await cli.startWorkers(2, { concurrency: 20, env });
+    const done = await waitDone(queue, batchId, 90, { SLUICE_CONFIG: config });
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.status).toMatchObject({ total: 300, succeeded: 300, deadLettered: 0 });
+    expect([...requestsPerKey(target, 'groups').values()].every((count) => count === 1)).toBe(true);
+
+    // Each group's state is on its master; the fleet-wide index names every key.
+    const client = createRedisConnection(cluster!.url, { name: 'test:cluster' });
+    onTestFinished(() => closeRedis(client));
+    for (const key of [a, tenant, b, c]) expect(await client.exists(limiterKeys.state(key)), key).toBe(1);
+    expect((await cluster!.masterOf(limiterKeys.state(tenant))).port).toBe((await cluster!.masterOf(limiterKeys.state(a))).port);
+    // An operator's change reaches the key on its master, and `sluice limits` reads every group.
+    const set = await cli.run(['limits', 'set', b, '--rps', '50'], { env });
+    expect(set.code, set.stderr).toBe(0);
+    const listed = await cli.run(['limits', '--json'], { env });
+    expect(listed.code, listed.stderr).toBe(0);
+    const byKey = new Map(
+      (JSON.parse(listed.stdout) as { key: string; override: unknown; lastSeen: string | null }[]).map((e) => [e.key, e]),
+    );
+    expect(byKey.get(b)?.override).toMatchObject({ rate: 50 });
+    for (const key of [a, tenant, b, c]) expect(byKey.get(key)?.lastSeen, key).not.toBeNull();
   }, 120_000);
 
   it('killing the master that holds a shard of the queue mid-batch: its replica is promoted, the batch completes, none missing', async () => {

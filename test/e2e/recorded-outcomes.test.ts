@@ -38,7 +38,8 @@ async function userThatCannotFinishJobs(queue: string): Promise<string> {
     // A key a script declares must be covered for both reading and writing by one pattern.
     '%R~*',
     `~sluice:{${queue}}:[^cf]*`,
-    '~sluice:{limits}:*',
+    '~sluice:{limits:*',
+    '~sluice:limits:*',
     '~sluice:metrics:*',
     '&*',
     '+@all',

@@ -66,7 +66,7 @@ describe('decodeAcquireReply', () => {
 });
 
 describe('acquireArgs', () => {
-  it('puts the key count first, then KEYS (the index, five per limit key), then ARGV (eight, then five per key)', () => {
+  it('puts the key count first, then KEYS (five per limit key), then ARGV (eight, then five per key)', () => {
     const specs: Record<string, LimitSpec> = { a: { rate: 10, burst: 5, concurrency: 0 }, b: { rate: 0, burst: 1, concurrency: 2 } };
     const args = acquireArgs({
       keys: ['a', 'b'],
@@ -88,8 +88,7 @@ describe('acquireArgs', () => {
       limiterKeys.circuitWaiting(key),
     ];
     expect(args).toEqual([
-      11,
-      limiterKeys.index,
+      10,
       ...perKey('a'),
       ...perKey('b'),
       2,

@@ -58,17 +58,19 @@ const PATTERNS: Record<string, RegExp> = {
   // BullMQ's lock of a job: sluice's job ids start with k-, u- or p- (a replay adds .rN), a lane's with l-, so no other family ends so.
   stalled: new RegExp(`^sluice:\\{(${QNAME})\\}:stalled$`),
   jobLock: new RegExp(`^sluice:\\{(${QNAME})\\}:([kupl]-[^:]+):lock$`),
-  'limits.index': /^sluice:\{limits\}:keys$/,
-  'limits.version': /^sluice:\{limits\}:version$/,
-  'limits.processes': /^sluice:\{limits\}:processes$/,
-  'limits.state': /^sluice:\{limits\}:state:(.+)$/,
-  'limits.override': /^sluice:\{limits\}:override:(.+)$/,
-  'limits.leases': /^sluice:\{limits\}:leases:(.+)$/,
-  'limits.line': /^sluice:\{limits\}:line:(.+)$/,
-  'limits.catchUpClaim': /^sluice:\{limits\}:catch-up:(.+)$/,
-  'limits.recent429': /^sluice:\{limits\}:429:(.+)$/,
-  'limits.circuitWindow': /^sluice:\{limits\}:circuit:(.+)$/,
-  'limits.circuitWaiting': /^sluice:\{limits\}:circuit-waiting:(.+)$/,
+  'limits.index': /^sluice:limits:keys$/,
+  'limits.version': /^sluice:limits:version$/,
+  'limits.processes': /^sluice:limits:processes$/,
+  // A limit key's keys are in its group's slot: the group is the key up to its first `:`, so holds
+  // none, or an IPv6 host in brackets.
+  'limits.state': /^sluice:\{limits:(\[[^\]]*\]|[^:]*)\}:state:(.+)$/,
+  'limits.override': /^sluice:\{limits:(\[[^\]]*\]|[^:]*)\}:override:(.+)$/,
+  'limits.leases': /^sluice:\{limits:(\[[^\]]*\]|[^:]*)\}:leases:(.+)$/,
+  'limits.line': /^sluice:\{limits:(\[[^\]]*\]|[^:]*)\}:line:(.+)$/,
+  'limits.catchUpClaim': /^sluice:\{limits:(\[[^\]]*\]|[^:]*)\}:catch-up:(.+)$/,
+  'limits.recent429': /^sluice:\{limits:(\[[^\]]*\]|[^:]*)\}:429:(.+)$/,
+  'limits.circuitWindow': /^sluice:\{limits:(\[[^\]]*\]|[^:]*)\}:circuit:(.+)$/,
+  'limits.circuitWaiting': /^sluice:\{limits:(\[[^\]]*\]|[^:]*)\}:circuit-waiting:(.+)$/,
   'oauth2.token': new RegExp(`^sluice:auth:(${HEX}):token$`),
   'oauth2.lock': new RegExp(`^sluice:auth:(${HEX}):lock$`),
   workerSnapshots: /^sluice:metrics:workers$/,
@@ -111,7 +113,19 @@ const BATCHES = [
   '_',
   'y'.repeat(128),
 ];
-const LIMIT_KEYS = ['orders', 'api.example.com:443', 'state:x', 'a:429:b', 'keys'];
+const LIMIT_KEYS = [
+  'orders',
+  'api.example.com:443',
+  'state:x',
+  'a:429:b',
+  'keys',
+  'a}b',
+  '{x}',
+  'x}}:line:x',
+  'limits',
+  '[::1]:8080',
+  '[2001:db8::1]',
+];
 
 function* everyKey(): Generator<[family: string, key: string]> {
   for (const queue of QUEUES) {

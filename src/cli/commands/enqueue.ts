@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { EnqueueIncompleteError, SluiceError, UsageError, errorMessage } from '../../errors.js';
 import { parseOperation } from '../../operation/parse-operation.js';
+import { isClusterUrl } from '../../redis/redis-url.js';
 import { createProducer, newBatchId } from '../../queue/producer.js';
 import { batchIdArgument } from '../batch-id.js';
 import { DEFAULT_CONFIG_FILE, type CliContext } from '../context.js';
@@ -237,7 +238,7 @@ async function validateInput(ctx: CliContext, source: InputSource): Promise<Scan
 }
 
 function checkRecord(ctx: CliContext, record: InputRecord): string[] {
-  const parsed = parseOperation(record.value, ctx.config);
+  const parsed = parseOperation(record.value, ctx.config, { oneLimitGroup: isClusterUrl(ctx.env.REDIS_URL) });
   if (parsed.ok) return [];
   return parsed.issues.map((issue) => `${issue.path ? `${issue.path}: ` : ''}${issue.message}${record.explain?.(issue.path) ?? ''}`);
 }

@@ -2,6 +2,7 @@ import { access, constants } from 'node:fs/promises';
 import { Command } from 'commander';
 import { SluiceError, UsageError, errorMessage } from '../../errors.js';
 import { parseOperation } from '../../operation/parse-operation.js';
+import { isClusterUrl } from '../../redis/redis-url.js';
 import { hideRun, sampleRun, showRun, withRun } from '../../schedules/schedule-definition.js';
 import { createSchedules, type ScheduleInfo, type ScheduleRunInfo, type Schedules } from '../../schedules/schedules.js';
 import type { CatchUp } from '../../schedules/schedule-timing.js';
@@ -84,7 +85,7 @@ export async function scheduleAddCommand(ctx: CliContext, name: string, file: st
   for await (const record of source.input.records()) {
     let problems = record.problems;
     if (problems === undefined) {
-      const parsed = parseOperation(withRun(showRun(record.value), run), ctx.config);
+      const parsed = parseOperation(withRun(showRun(record.value), run), ctx.config, { oneLimitGroup: isClusterUrl(ctx.env.REDIS_URL) });
       problems = parsed.ok
         ? []
         : parsed.issues.map((issue) => `${issue.path ? `${issue.path}: ` : ''}${issue.message}${record.explain?.(issue.path) ?? ''}`);

@@ -1,25 +1,23 @@
 --[[
   A limit key's circuit breaker: requests' outcomes counted in a sliding window (ten buckets), the
   key opened when enough of them failed, and a probe's outcome closing it again or keeping it open
-  with a longer probe interval. Only this script and an operator (circuit-admin-4.lua) change it.
+  with a longer probe interval. Only this script and an operator (circuit-admin-2.lua) change it.
+  The caller bumps the limiter's version on a transition (limits/limit-index.ts).
 
   Input:
-    KEYS[1]  index: every limit key name in use (set)
-    KEYS[2]  version (string, bumped so every worker notices a transition within a second)
-    KEYS[3]  the key's state (hash; the circuit fields: circuit, openedAt, probeAt, probeMs, probeUntil,
+    KEYS[1]  the key's state (hash; the circuit fields: circuit, openedAt, probeAt, probeMs, probeUntil,
              and the counters opened, closed)
-    KEYS[4]  the key's window (hash: n:<bucket>, f:<bucket> → attempts, failures)
-    ARGV[1]  the key's name
-    ARGV[2]  attempts to count (requests that got an answer or failed)
-    ARGV[3]  failures among them (of the kinds the key's circuit counts)
-    ARGV[4]  failureRatio
-    ARGV[5]  minAttempts
-    ARGV[6]  windowMs
-    ARGV[7]  probeIntervalMs, the first probe's delay
-    ARGV[8]  maxProbeIntervalMs
-    ARGV[9]  the probe's outcome when these counts include one: 'success', 'failure', 'abandoned' (it
+    KEYS[2]  the key's window (hash: n:<bucket>, f:<bucket> → attempts, failures)
+    ARGV[1]  attempts to count (requests that got an answer or failed)
+    ARGV[2]  failures among them (of the kinds the key's circuit counts)
+    ARGV[3]  failureRatio
+    ARGV[4]  minAttempts
+    ARGV[5]  windowMs
+    ARGV[6]  probeIntervalMs, the first probe's delay
+    ARGV[7]  maxProbeIntervalMs
+    ARGV[8]  the probe's outcome when these counts include one: 'success', 'failure', 'abandoned' (it
              was never sent: the next start may probe), or ''
-    ARGV[10] a random fraction in [0, 1): probes are jittered by ±20 % so workers do not align
+    ARGV[9]  a random fraction in [0, 1): probes are jittered by ±20 % so workers do not align
   Output: {state, transition, attempts, failures, probeAt}
     state       'open' or 'closed' after this report
     transition  'opened', 'closed' or ''
@@ -29,11 +27,11 @@
 --- @include "now-ms"
 --- @include "circuit-transitions"
 
-local indexKey, versionKey, stateKey, windowKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local name, attempts, failures = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local ratio, minAttempts, windowMs = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local probeMs, maxProbeMs, probe = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
-local jitter = 0.8 + 0.4 * tonumber(ARGV[10])
+local stateKey, windowKey = KEYS[1], KEYS[2]
+local attempts, failures = tonumber(ARGV[1]), tonumber(ARGV[2])
+local ratio, minAttempts, windowMs = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local probeMs, maxProbeMs, probe = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
+local jitter = 0.8 + 0.4 * tonumber(ARGV[9])
 
 local now = nowMs()
 local bucketMs = windowMs / 10
@@ -65,7 +63,7 @@ local probeAt = 0
 
 if open and probe == 'success' then
   -- The target is back: close and forget the window (the waiting jobs are woken in a slow start).
-  closeCircuit(indexKey, versionKey, stateKey, windowKey, name)
+  closeCircuit(stateKey, windowKey)
   inWindow, failed, open, transition = 0, 0, false, 'closed'
 elseif open and probe == 'abandoned' then
   redis.call('HDEL', stateKey, 'probeUntil')
@@ -77,7 +75,7 @@ elseif open and probe == 'failure' then
   redis.call('HDEL', stateKey, 'probeUntil')
 elseif not open and inWindow >= minAttempts and failed >= ratio * inWindow then
   probeAt = now + math.floor(probeMs * jitter)
-  openCircuit(indexKey, versionKey, stateKey, name, now, probeAt, probeMs)
+  openCircuit(stateKey, now, probeAt, probeMs)
   open, transition = true, 'opened'
 elseif open then
   probeAt = tonumber(redis.call('HGET', stateKey, 'probeAt') or '0')

@@ -1,5 +1,6 @@
 --[[
-  May this operation start now? Acquires every limit key it names, atomically, in one call.
+  May this operation start now? Acquires every limit key it names, atomically, in one call. On a
+  Redis Cluster its keys are of one group, one slot (src/redis/keys.ts limitGroupOf).
 
   Rate: GCRA. Each key keeps a theoretical arrival time (tat). A start gets the earliest slot
   S = max(now, tat - tau) and books it (tat = max(tat, S) + T, T = 1000 / rate ms), then waits for
@@ -24,8 +25,7 @@
   once its probe time has come; the probe holds the key's probe until it reports or its lease ends.
 
   Input:
-    KEYS[1]                    index: every limit key name in use (set)
-    KEYS[2 + 5 * (i - 1) ...]  for limit key i: state (hash), override (hash), leases (zset), line (zset),
+    KEYS[1 + 5 * (i - 1) ...]  for limit key i: state (hash), override (hash), leases (zset), line (zset),
              circuit waiters (zset: job (as holder names it) → since, woken when the circuit closes)
     ARGV[1]  n, the number of limit keys
     ARGV[2]  holder: who waits in the lines (`{queue}jobId`)
@@ -58,7 +58,6 @@
 --- @include "acquire-kinds"
 --- @include "line"
 
-local indexKey = KEYS[1]
 local n = tonumber(ARGV[1])
 local holder, leaseId = ARGV[2], ARGV[3]
 local leaseMs, maxWait, wantSlots, waiter = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
@@ -72,9 +71,9 @@ local admitted = true
 local behind = 0
 local ks = {}
 for i = 1, n do
-  local kb, ab = 2 + (i - 1) * 5, 9 + (i - 1) * 5
+  local kb, ab = 1 + (i - 1) * 5, 9 + (i - 1) * 5
   local k = { state = KEYS[kb], override = KEYS[kb + 1], leases = KEYS[kb + 2], line = KEYS[kb + 3], waiters = KEYS[kb + 4] }
-  local name, configuredRate, configuredBurst, configuredConc = ARGV[ab], ARGV[ab + 1], ARGV[ab + 2], ARGV[ab + 3]
+  local configuredRate, configuredBurst, configuredConc = ARGV[ab + 1], ARGV[ab + 2], ARGV[ab + 3]
   local circuitOn = ARGV[ab + 4] == '1'
   local o = redis.call('HMGET', k.override, 'rate', 'burst', 'concurrency', 'paused')
   if o[4] == '1' then return {PAUSED, 2000} end
@@ -94,7 +93,6 @@ for i = 1, n do
     end
     k.probe = true
   end
-  if not s[6] then redis.call('SADD', indexKey, name) end
   local rate = tonumber(o[1] or configuredRate)
   local burst = tonumber(o[2] or configuredBurst)
   local conc = tonumber(o[3] or configuredConc)

@@ -1,39 +1,38 @@
 --[[
   What a response taught us about its limit keys: a pause (Retry-After, a spent RateLimit quota)
   for every worker, and on repeated 429s a halved rate (see effective-rate.lua). The key's line
-  stays as it is: positions are places, not times (see includes/line.lua).
+  stays as it is: positions are places, not times (see includes/line.lua). The caller names a key
+  whose schedule changed in the index and bumps the version (limits/limit-index.ts): those are not
+  in the key's slot.
 
   Input:
-    KEYS[1]  index: every limit key name in use (set)
-    KEYS[2]  live limiter processes (zset, score: heartbeat expiry)
-    KEYS[3]  version (string, bumped on every change that workers must notice)
-    KEYS[4 + 2 * (i - 1) ...]  for limit key i: state (hash), recent 429s (list)
+    KEYS[1 + 2 * (i - 1) ...]  for limit key i: state (hash), recent 429s (list)
     ARGV[1]  n, the number of limit keys
-    ARGV[2 + 6 * (i - 1) ...]  for limit key i: name, configured rate (requests/s), burst,
-             pauseMs (-1: none), is429 ('1' or '0'), this process's observed rate of the key (requests/s)
-  Output: the number of keys whose schedule changed
+    ARGV[2]  live limiter processes (at least 1), as the caller last counted them
+    ARGV[3 + 5 * (i - 1) ...]  for limit key i: configured rate (requests/s), burst, pauseMs (-1:
+             none), is429 ('1' or '0'), this process's observed rate of the key (requests/s)
+  Output: for each key, 1 when its schedule changed, else 0
 ]]
 --- @include "now-ms"
 --- @include "effective-rate"
 
-local indexKey, processesKey, versionKey = KEYS[1], KEYS[2], KEYS[3]
 local n = tonumber(ARGV[1])
+local processes = math.max(1, tonumber(ARGV[2]))
 
 local now = nowMs()
-redis.call('ZREMRANGEBYSCORE', processesKey, '-inf', now)
-local processes = math.max(1, redis.call('ZCARD', processesKey))
-local changed = 0
+local changed = {}
 for i = 1, n do
-  local kb, ab = 4 + (i - 1) * 2, 2 + (i - 1) * 6
+  local kb, ab = 1 + (i - 1) * 2, 3 + (i - 1) * 5
   local state, recent = KEYS[kb], KEYS[kb + 1]
-  local name, rate, burst = ARGV[ab], tonumber(ARGV[ab + 1]), tonumber(ARGV[ab + 2])
-  local pauseMs, is429, observed = tonumber(ARGV[ab + 3]), ARGV[ab + 4] == '1', tonumber(ARGV[ab + 5])
+  local rate, burst = tonumber(ARGV[ab]), tonumber(ARGV[ab + 1])
+  local pauseMs, is429, observed = tonumber(ARGV[ab + 2]), ARGV[ab + 3] == '1', tonumber(ARGV[ab + 4])
   local s = redis.call('HMGET', state, 'pausedUntil', 'decRate', 'decAt')
   local pausedUntil = tonumber(s[1] or '0')
   local pausedBefore = pausedUntil
   local decRate, decAt = tonumber(s[2]), tonumber(s[3] or '0')
   local eff = effectiveRate(rate, decRate, decAt, now)
   local change = false
+  changed[i] = 0
   if pauseMs >= 0 and now + pauseMs > pausedUntil then
     pausedUntil = now + pauseMs
     change = true
@@ -66,9 +65,7 @@ for i = 1, n do
     if eff > 0 then tat = tat + (clientBurst(burst) - 1) * 1000 / eff end
     redis.call('HSET', state, 'pausedUntil', pausedUntil, 'tat', tat, 'effRate', eff)
     redis.call('PEXPIRE', state, 86400000)
-    redis.call('SADD', indexKey, name)
-    changed = changed + 1
+    changed[i] = 1
   end
 end
-if changed > 0 then redis.call('INCR', versionKey) end
 return changed

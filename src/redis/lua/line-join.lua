@@ -9,11 +9,10 @@
   fetch, without a ticket, as a worker's newcomers within the window do).
 
   Input:
-    KEYS[1]                    index: every limit key name in use (set)
-    KEYS[2 + 3 * (i - 1) ...]  for limit key i: state (hash), override (hash), line (zset)
+    KEYS[1 + 3 * (i - 1) ...]  for limit key i: state (hash), override (hash), line (zset)
     ARGV[1]  k, the number of limit keys
     ARGV[2]  maxInSlotWaitMs (the window's length in time)
-    ARGV[3 + 3 * (i - 1) ...]  for limit key i: name, configured rate (requests/s), burst
+    ARGV[3 + 2 * (i - 1) ...]  for limit key i: configured rate (requests/s), burst
     then for each job: holder, m (the number of its keys), the indexes (1-based) of its m keys
   Output: for each key i: {startInMs, window, intervalUs, placed} (window 0: the key has no rate,
     no line; placed 0: nobody was placed, the key does not bind); then for each job and each of its
@@ -30,16 +29,15 @@ local now = nowMs()
 -- Each key's line, or false for a key without a rate.
 local lines = {}
 for i = 1, k do
-  local kb, ab = 2 + (i - 1) * 3, 3 + (i - 1) * 3
+  local kb, ab = 1 + (i - 1) * 3, 3 + (i - 1) * 2
   local state, override, lineKey = KEYS[kb], KEYS[kb + 1], KEYS[kb + 2]
   local o = redis.call('HMGET', override, 'rate', 'burst')
-  local rate, burst = tonumber(o[1] or ARGV[ab + 1]), tonumber(o[2] or ARGV[ab + 2])
+  local rate, burst = tonumber(o[1] or ARGV[ab]), tonumber(o[2] or ARGV[ab + 1])
   local s = redis.call('HMGET', state, 'tat', 'line', 'pausedUntil', 'decRate', 'decAt', 'next', 'served')
   local eff = effectiveRate(rate, tonumber(s[4]), tonumber(s[5] or '0'), now)
   lines[i] = false
   if eff > 0 then
     local T = slotInterval(eff, burst)
-    if not s[2] then redis.call('SADD', KEYS[1], ARGV[ab]) end
     local nextTicket, served = lineOf(state, lineKey, s[2], s[6], s[7])
     local startAt = firstFreeSlot(now, tonumber(s[1] or now), burst, T, tonumber(s[3] or '0'))
     lines[i] = {
@@ -55,7 +53,7 @@ end
 -- A holder named twice (one idempotency key twice in a chunk: one job) takes one ticket.
 local joins = {}
 local seen = {}
-local a = 3 + 3 * k
+local a = 3 + 2 * k
 while a <= #ARGV do
   local holder, m = ARGV[a], tonumber(ARGV[a + 1])
   for j = 1, m do

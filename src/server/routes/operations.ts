@@ -4,7 +4,8 @@ import type { RedisClient } from '../../redis/client.js';
 import { z } from 'zod';
 import type { SluiceConfig } from '../../config/sluice-config.js';
 import { operationSchema } from '../../operation/schema.js';
-import { parseOperation } from '../../operation/parse-operation.js';
+import { parseOperation, type OperationRules } from '../../operation/parse-operation.js';
+import { operationRulesOf } from '../../limits/limit-keys.js';
 import { readEnvelope, foreignIdempotencyKey } from '../../queue/job-data.js';
 import { redacted } from '../../observability/redact.js';
 import { ApiError, invalid, notFound, type ApiIssue } from '../api-errors.js';
@@ -94,7 +95,7 @@ function enqueueRoute(options: OperationRoutesOptions): AnyRoute {
     async handler(request, reply, { query }) {
       const resources = queues.get(query.queue);
       const items = await readItems(request, options.bodyLimitBytes);
-      const operations = await checkItems(items, config);
+      const operations = await checkItems(items, config, operationRulesOf(options.redis));
       // checkItems validated every item: the producer need not again.
       const summary = await resources.producer.enqueueMany(operations, {
         prevalidated: true,
@@ -289,7 +290,7 @@ export async function readNdjson(stream: AsyncIterable<Uint8Array>, limitBytes: 
 }
 
 /** Checks every item; any problem → 400 listing the first hundred (and counting all), nothing enqueued. */
-async function checkItems(items: readonly Item[], config: SluiceConfig): Promise<unknown[]> {
+async function checkItems(items: readonly Item[], config: SluiceConfig, rules: OperationRules): Promise<unknown[]> {
   if (items.length === 0) throw invalid('no operations in the body', [{ path: '', message: 'send at least one operation' }]);
   const issues: ApiIssue[] = [];
   let problems = 0;
@@ -301,7 +302,7 @@ async function checkItems(items: readonly Item[], config: SluiceConfig): Promise
     let found: readonly { path: string; message: string }[] = [];
     if (item.parseError !== undefined) found = [{ path: '', message: item.parseError }];
     else {
-      const parsed = parseOperation(item.value, config);
+      const parsed = parseOperation(item.value, config, rules);
       if (!parsed.ok) found = parsed.issues;
     }
     if (found.length === 0) continue;
