@@ -1,8 +1,8 @@
 /**
  * figures.cluster: the not-binding shape on a loopback Redis Cluster beside the single
  * redis-server (issue 16), each pair measured back to back in the same bench run, and the scaling
- * model drawn from it. See bench/run.mjs for the runs (clusterSingle, clusterOne, clusterSingleSharded,
- * clusterSharded) and bench/cluster.mjs for the cluster.
+ * model drawn from it. See bench/run.mjs for the runs (clusterSingle, clusterOne, clusterGroups,
+ * clusterSingleSharded, clusterSharded) and bench/cluster.mjs for the cluster.
  */
 import { med, median } from './figure-math.mjs';
 import { round } from './redis-stats.mjs';
@@ -50,7 +50,44 @@ export function clusterFigure(R) {
     };
   }
   if (out.oneQueue) out.scaling = scaling(R.clusterSingle, R.clusterOne, R.clusterSharded);
+  if (R.clusterOne?.length && R.clusterGroups?.length) out.limiterGroups = limiterGroups(R.clusterOne, R.clusterGroups);
   return Object.keys(out).length ? out : undefined;
+}
+
+/** A run's masters that served a limit key's group (and no queue): their Redis CPU per operation, busiest first. */
+const limiterMasters = (run) =>
+  byLoad(run)
+    .filter((node) => node.serves === 'limits')
+    .map((node) => node.cpuUsPerOp);
+
+/**
+ * The limiter's work by master: one queue whose operations name one key (`one`: its group's master
+ * does all limiter work) against the same queue whose operations name keys of two groups on two
+ * other masters (`grouped`), run back to back.
+ */
+function limiterGroups(one, grouped) {
+  const oneKeyUsPerOp = med(one, (run) => limiterMasters(run)[0]);
+  const groups = limiterMasters(grouped[0]).length;
+  const mastersUsPerOp = Array.from({ length: groups }, (_, rank) => med(grouped, (run) => limiterMasters(run)[rank]));
+  const summed = round(
+    mastersUsPerOp.reduce((a, b) => a + b, 0),
+    1,
+  );
+  const pairs = one.map((run, i) => (grouped[i] ? round(jps(grouped[i]) / jps(run), 3) : undefined)).filter(Boolean);
+  return {
+    groups,
+    /** Each group's master, busiest first: Redis CPU per operation of the run (each served about 1/groups of them). */
+    mastersUsPerOp,
+    summedUsPerOp: summed,
+    /** One key's master, all limiter work on it. */
+    oneKeyUsPerOp,
+    /** Limited operations/s before the busiest limiter master is at one core: one group, then these groups. */
+    limitedOpsPerSecond: { oneGroup: Math.floor(1e6 / oneKeyUsPerOp), groups: Math.floor(1e6 / mastersUsPerOp[0]) },
+    gain: round(oneKeyUsPerOp / mastersUsPerOp[0], 2),
+    jobsPerSecond: { oneGroup: med(one, jps), groups: med(grouped, jps) },
+    ratio: median(pairs),
+    pairRatios: pairs,
+  };
 }
 
 /** One layout (one queue, or three) on the single server and on the cluster. */
@@ -175,6 +212,14 @@ export function clusterRows(c) {
       '',
       '',
     ]);
+  const g = c.limiterGroups;
+  if (g)
+    rows.push([
+      `15. Limiter by master, one queue: ${g.groups} limit groups on ${g.groups} masters (each, busiest first) / one key on one master, Redis CPU µs/op → limited ops/s at one core`,
+      `${g.mastersUsPerOp.join(' / ')} (sum ${g.summedUsPerOp}) / ${g.oneKeyUsPerOp} → ${g.limitedOpsPerSecond.groups} / ${g.limitedOpsPerSecond.oneGroup}/s (${g.gain}×); jobs/s ${g.ratio} (pairs ${g.pairRatios.join(', ')})`,
+      '',
+      '',
+    ]);
   const s = c.scaling;
   if (s?.shardedQueueOpsPerSecond)
     rows.push([
@@ -185,8 +230,8 @@ export function clusterRows(c) {
     ]);
   if (s)
     rows.push([
-      '15. Scaling model: busiest master µs/op → ops/s per master → masters for 10k / 100k / 1M ops/s; limiter master',
-      `${s.busiestUsPerOp} µs → ${s.opsPerSecondPerMaster}/s → ${SCALE_TARGETS.map((t) => s.mastersFor[t]).join(' / ')}; limiter ${s.limitsUsPerOp} µs → at most ${s.limitedOpsPerSecondMax} limited ops/s`,
+      '15. Scaling model: busiest master µs/op → ops/s per master → masters for 10k / 100k / 1M ops/s; limiter master per group',
+      `${s.busiestUsPerOp} µs → ${s.opsPerSecondPerMaster}/s → ${SCALE_TARGETS.map((t) => s.mastersFor[t]).join(' / ')}; limiter ${s.limitsUsPerOp} µs → at most ${s.limitedOpsPerSecondMax} limited ops/s per limit group`,
       '',
       '',
     ]);
@@ -198,10 +243,7 @@ export function clusterSection(c, results) {
   const s = c?.scaling;
   if (!s) return '';
   const p = results.params.cluster;
-  const lines = SCALE_TARGETS.map(
-    (t) =>
-      `| ${thousands(t)} | ${s.mastersFor[t]} | ${t <= s.limitedOpsPerSecondMax ? 'yes' : `no: one {limits} master carries ${s.limitedOpsPerSecondMax}/s`} |`,
-  );
+  const lines = SCALE_TARGETS.map((t) => `| ${thousands(t)} | ${s.mastersFor[t]} | ${Math.ceil(t / s.limitedOpsPerSecondMax)} |`);
   return `
 ## Redis Cluster: what it costs here, and the scaling model
 
@@ -212,14 +254,14 @@ workers and the single server's one, so the ratio shows the cluster's overhead, 
 many cores there were.
 
 A queue's keys share one hash tag per shard (\`{queue}\`, \`{queue#1}\`, …: one slot, one master
-each), and the limiter's share \`{limits}\`. In the one-queue run (one shard) its master is not the
-limiter's: the busiest master (what it served, by run: ${s.busiestServes.join(', ')})
+each), and a limit key's its group's (\`{limits:<group>}\`, the key's name before its first \`:\`).
+In the one-queue run (one shard) its master is not its limit key's: the busiest master (what it served, by run: ${s.busiestServes.join(', ')})
 spends **${s.busiestUsPerOp} µs** of Redis CPU per operation, so one master at 100 % of one core carries
 about **${s.opsPerSecondPerMaster} operations/s** (1e6 ÷ µs; the single redis-server, which does the queue's
 and the limiter's work, ${s.singleUsPerOp} µs → ${s.singleOpsPerSecond}/s). With the work spread evenly over at least as many
 shards (of one queue or of several) as masters:
 
-| operations/s | masters (busiest master's µs/op) | possible with one limiter slot? |
+| operations/s | masters (busiest master's µs/op) | limit groups at least, if every operation is limited |
 |---|---|---|
 ${lines.join('\n')}
 ${
@@ -233,8 +275,12 @@ masters (check with \`sluice shards\`).
 `
     : ''
 }
-The limiter's master spends ${s.limitsUsPerOp} µs per operation through a configured limit, whatever the number of
-masters: such operations stop at about ${s.limitedOpsPerSecondMax}/s in all until the limiter's keys are spread over slots.
+A limit group's master spends ${s.limitsUsPerOp} µs per operation through a configured limit: one group carries
+about ${s.limitedOpsPerSecondMax} limited operations/s, and groups on different masters add up${
+    c.limiterGroups
+      ? ` (measured: the same queue's operations over ${c.limiterGroups.groups} groups on ${c.limiterGroups.groups} masters cost them ${c.limiterGroups.mastersUsPerOp.join(' and ')} µs per operation, ${c.limiterGroups.gain}× the limited operations/s of one group)`
+      : ''
+  }. A single key, or keys that one operation names together (one group), stays on one master.
 Per-operation CPU includes each node's own background (cron, cluster bus, replication pings: the
 master that served neither spent ${s.idleUsPerOp} µs per operation of the run), spread over fewer operations
 when the run is slow, and Redis on ${results.machine.cpus} shared cores; a real deployment needs headroom (a master

@@ -4,7 +4,8 @@
  * (ctx.nodes, see run-batch.mjs): commandstats and CPU are per node, and through the cluster
  * client INFO would come from whichever node it picked. Queue names are chosen by the master that
  * serves their hash tag `{queue}` (a sharded queue's: by the masters of its shards' tags,
- * `{queue#i}`); the limiter's keys (`{limits}`) live on one master of their own.
+ * `{queue#i}`); a limit key's by the master of its group's tag (`{limits:<group>}`): the
+ * not-binding shape's key `fast` on one master, or keys of several groups chosen on several.
  */
 const lib = (path) => import(new URL(`../dist/src/${path}`, import.meta.url).href);
 const { startRedisCluster } = await lib('support/redis-cluster.js');
@@ -39,7 +40,23 @@ export async function startBenchCluster({ masters, replicasPerMaster }) {
       role: masterPorts.has(node.port) ? 'master' : 'replica',
       redis: connect(`redis://127.0.0.1:${node.port}`),
     }));
-    const limitsMaster = (await cluster.masterOf(limiterKeys.index)).port;
+    /** The master of the not-binding shape's limit key (the target's, `fast`). */
+    const limitsMaster = (await cluster.masterOf(limiterKeys.state('fast'))).port;
+    const queuePort = async (name) => (await cluster.masterOf(queueMetaKey(name))).port;
+
+    /** `count` limit keys `${base}N` (each its own group) on different masters, none of them one of `avoid` (ports). */
+    async function groupsOnMasters(base, count, avoid = []) {
+      const taken = new Set(avoid);
+      const keys = [];
+      for (let n = 0; keys.length < count; n++) {
+        if (n === MAX_TRIES) throw new Error(`no ${count} masters for limit keys ${base}N besides ${[...taken].join(', ')}`);
+        const { port } = await cluster.masterOf(limiterKeys.state(`${base}${n}`));
+        if (taken.has(port)) continue;
+        taken.add(port);
+        keys.push(`${base}${n}`);
+      }
+      return keys;
+    }
 
     /** `count` names `${base}-N` whose queues are served by different masters, none of them one of `avoid` (ports). */
     async function queuesOnMasters(base, count, avoid = []) {
@@ -77,8 +94,11 @@ export async function startBenchCluster({ masters, replicasPerMaster }) {
       const queues = (run.queues ?? [run.queue]).flatMap((name) =>
         Array.from({ length: run.shards ?? 1 }, (_, index) => shardName(name, index)),
       );
-      const queuePorts = new Set(await Promise.all(queues.map(async (name) => (await cluster.masterOf(queueMetaKey(name))).port)));
-      const serves = (port) => [queuePorts.has(port) && 'queue', port === limitsMaster && 'limits'].filter(Boolean).join('+');
+      const queuePorts = new Set(await Promise.all(queues.map(queuePort)));
+      const limitPorts = new Set(
+        await Promise.all((run.limitKeys ?? ['fast']).map(async (key) => (await cluster.masterOf(limiterKeys.state(key))).port)),
+      );
+      const serves = (port) => [queuePorts.has(port) && 'queue', limitPorts.has(port) && 'limits'].filter(Boolean).join('+');
       const nodes = run.redis.nodes.map((node) => (node.role === 'master' ? { ...node, serves: serves(node.port) } : node));
       return { ...run, redis: { ...run.redis, nodes } };
     }
@@ -90,6 +110,8 @@ export async function startBenchCluster({ masters, replicasPerMaster }) {
       limitsMaster,
       queuesOnMasters,
       shardedQueueOnMasters,
+      groupsOnMasters,
+      queuePort,
       labelMasters,
       close,
     };

@@ -300,16 +300,18 @@ try {
     log(`Redis Cluster: ${cluster.nodes.length} nodes on ports ${cluster.nodes.map((node) => `${node.port} (${node.role})`).join(', ')}`);
     const { processes } = params.cluster;
     for (let r = 1; r <= params.repeats; r++) {
-      const [single, one] = await quietly(async () => [
+      const oneQueue = await cluster.queuesOnMasters(`bench-cluster-one-${r}`, 1, [cluster.limitsMaster]);
+      // The same queue, its operations' limit keys in two groups on the two other masters: the
+      // limiter's work split by group (beside `one`, where one key's master does all of it).
+      const groups = await cluster.groupsOnMasters(`bench${r}grp`, 2, [await cluster.queuePort(oneQueue[0])]);
+      const [single, one, grouped] = await quietly(async () => [
         await clusterThroughput(`cluster-single-${r}`, { processes }),
-        await clusterThroughput(`cluster-one-${r}`, {
-          processes,
-          queues: await cluster.queuesOnMasters(`bench-cluster-one-${r}`, 1, [cluster.limitsMaster]),
-          onCluster: true,
-        }),
+        await clusterThroughput(`cluster-one-${r}`, { processes, queues: oneQueue, onCluster: true }),
+        await clusterThroughput(`cluster-groups-${r}`, { processes, queues: oneQueue, limitKeys: groups, onCluster: true }),
       ]);
       add('clusterSingle', single);
       add('clusterOne', one);
+      add('clusterGroups', grouped);
       // One queue over three shards, one on each master (S = 3): the issue's layout; and the same
       // three shards on the single server (the shards' own cost, without a cluster).
       const [singleSharded, sharded] = await quietly(async () => [
@@ -363,9 +365,18 @@ async function throughput(
   label,
   processes,
   limits,
-  { operations = params.throughputOps, concurrency = params.concurrency, bodyBytes, lanes = false, queues, shards, on = context } = {},
+  {
+    operations = params.throughputOps,
+    concurrency = params.concurrency,
+    bodyBytes,
+    lanes = false,
+    queues,
+    shards,
+    limitKeys,
+    on = context,
+  } = {},
 ) {
-  const run = await runThroughput(on, { label, limits, operations, processes, concurrency, bodyBytes, lanes, queues, shards });
+  const run = await runThroughput(on, { label, limits, operations, processes, concurrency, bodyBytes, lanes, queues, shards, limitKeys });
   log(
     `${label}: ${run.jobsPerSecond} jobs/s, ${run.redis.callsPerOp} Redis commands/op (worker ${run.redis.workerCallsPerOp}), worker CPU ${run.workerCpuUsPerOp} µs/op, peak RSS ${run.workerPeakRssMb} MB, other load ${run.otherLoadCores} cores${problems(run)}`,
   );
@@ -374,8 +385,8 @@ async function throughput(
 }
 
 /** The not-binding shape with params.cluster's operations, on the single redis-server or (onCluster) the cluster. */
-async function clusterThroughput(label, { processes, queues, shards, onCluster = false }) {
-  const options = { operations: params.cluster.operations, queues, shards };
+async function clusterThroughput(label, { processes, queues, shards, limitKeys, onCluster = false }) {
+  const options = { operations: params.cluster.operations, queues, shards, limitKeys };
   if (!onCluster) return throughput(label, processes, params.notBinding, options);
   const on = { ...context, redis: cluster.redis, redisUrl: cluster.url, nodes: cluster.nodes };
   const run = await cluster.labelMasters(await throughput(label, processes, params.notBinding, { ...options, on }));

@@ -20,16 +20,25 @@ const { startDemoApi } = await import(new URL('../dist/src/demo/demo-api.js', im
  * Throughput: `operations` POSTs to the fast target by `processes` workers at `concurrency`, the
  * batch enqueued before the workers start. `limits` undefined = no limits configured for the key
  * (A); otherwise the key's limits (B). `queues`: spread over these queues, `processes` for each;
- * `shards`: each queue spread over that many shards (see runBatch).
+ * `shards`: each queue spread over that many shards (see runBatch). `limitKeys`: operation i names
+ * limitKeys[i mod n] instead of the target's key, each with `limits` (the limiter's work spread
+ * over keys: over masters, one group each, on a Redis Cluster).
  */
 export async function runThroughput(
   ctx,
-  { label, limits, operations, processes = 1, concurrency = 100, bodyBytes, lanes = false, queues, shards },
+  { label, limits, operations, processes = 1, concurrency = 100, bodyBytes, lanes = false, queues, shards, limitKeys },
 ) {
   const target = await startFastTarget({ bodyBytes });
   try {
-    const config = { targets: { fast: { baseUrl: target.url, allowPrivateAddresses: true, ...(limits ? { limits } : {}) } }, limits: {} };
-    const op = (i) => ({ target: 'fast', method: 'POST', url: '/items', json: { i } });
+    const keyed = limitKeys?.length ? limitKeys : undefined;
+    const targetLimits = limits && !keyed ? { limits } : {};
+    const config = {
+      targets: { fast: { baseUrl: target.url, allowPrivateAddresses: true, ...targetLimits } },
+      limits: keyed && limits ? Object.fromEntries(keyed.map((key) => [key, limits])) : {},
+    };
+    const op = keyed
+      ? (i) => ({ target: 'fast', method: 'POST', url: '/items', json: { i }, limitKey: keyed[i % keyed.length] })
+      : (i) => ({ target: 'fast', method: 'POST', url: '/items', json: { i } });
     const started = () => target.requests() > 0;
     const run = await runBatch(ctx, {
       label,
@@ -50,6 +59,7 @@ export async function runThroughput(
     const first = arrivals[0];
     return {
       ...run.summary,
+      limitKeys: keyed ?? ['fast'],
       requests: arrivals.length,
       jobsPerSecond: round((operations * 1000) / (run.doneAt - first), 1),
       /** From the spawn of the workers: includes their start-up. */
