@@ -295,14 +295,26 @@ masters (check with \`sluice shards\`).
     : ''
 }
 A limit group's master spends ${s.limitsUsPerOp} µs per operation through a configured limit: one group carries
-about ${s.limitedOpsPerSecondMax} limited operations/s, and groups on different masters add up${
-    c.limiterGroups
-      ? ` (measured: the same queue's operations over ${c.limiterGroups.groups} groups on ${c.limiterGroups.groups} masters cost them ${c.limiterGroups.mastersUsPerOp.join(' and ')} µs per operation, ${c.limiterGroups.gain}× the limited operations/s of one group)`
-      : ''
-  }. A single key, or keys that one operation names together (one group), stays on one master.
+about ${s.limitedOpsPerSecondMax} limited operations/s, and groups on different masters share the work${groupsText(c.limiterGroups)}.
+A single key, or keys that one operation names together (one group), stays on one master.
 Per-operation CPU includes each node's own background (cron, cluster bus, replication pings: the
 master that served neither spent ${s.idleUsPerOp} µs per operation of the run), spread over fewer operations
 when the run is slow, and Redis on ${results.machine.cpus} shared cores; a real deployment needs headroom (a master
 near 100 % answers late). Read the counts as orders of magnitude.
 `;
+}
+
+/** The measured split of the limiter's work over groups, in words (BENCHMARKS.md). */
+function groupsText(g) {
+  if (!g) return '';
+  const calls = g.callsPerOp.groups.reduce((a, b) => a + b, 0);
+  const perCall = (us, n) => (n > 0 ? round(us / n, 1) : '?');
+  const groupsNet = g.netUsPerOp.groups.reduce((a, b) => a + b, 0);
+  return (
+    ` (measured: the same queue's operations over ${g.groups} groups on ${g.groups} masters cost them ${g.mastersUsPerOp.join(' and ')} µs per ` +
+    `operation against ${g.oneKeyUsPerOp} on one key's master: ${g.gain}× the limited operations/s of one group, ${g.netGain}× less each ` +
+    `master's background, not ${g.groups}×. The groups took ${round(calls, 2)} limiter commands per operation against ${g.callsPerOp.oneKey} ` +
+    `for one key (each key keeps its own stock of slots, refilled on its own), at ${perCall(groupsNet, calls)} µs each against ` +
+    `${perCall(g.netUsPerOp.oneKey, g.callsPerOp.oneKey)} (less the background; likely fewer commands per wake-up on each master))`
+  );
 }

@@ -15,7 +15,8 @@ import { startTestTarget, type TargetServer } from '../helpers/target-server.js'
 import { jsonl, jsonLines, maxInWindow } from '../helpers/json-lines.js';
 import { startRedisCluster, type RedisClusterHandle } from '../../src/support/redis-cluster.js';
 import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
-import { limiterKeys, queueMetaKey, shardName } from '../../src/redis/keys.js';
+import { PREFIX, bullQueueName, limiterKeys, queueMetaKey, shardName } from '../../src/redis/keys.js';
+import { Queue } from 'bullmq';
 import { discoverQueues } from '../../src/queue/discover-queues.js';
 import { createProducer } from '../../src/queue/producer.js';
 import { parseSluiceConfig } from '../../src/config/sluice-config.js';
@@ -371,6 +372,24 @@ describe('sluice on a Redis Cluster (3 masters, 3 replicas)', () => {
     );
     expect(byKey.get(b)?.override).toMatchObject({ rate: 50 });
     for (const key of [a, tenant, b, c]) expect(byKey.get(key)?.lastSeen, key).not.toBeNull();
+
+    // A job written past the producer's check (another client, an earlier version) is dead-lettered
+    // by the worker, naming the keys, not sent and not retried.
+    const bull = new Queue(bullQueueName(queue), { connection: client, prefix: PREFIX });
+    onTestFinished(() => bull.close());
+    await bull.add('op', { op: { ...ops[0]!, idempotencyKey: 'groups-raw', limitKey: [a, b] } }, { jobId: 'u-groups-raw' });
+    let letter: { reason?: string; message?: string } | undefined;
+    await waitFor(
+      async () => {
+        const shown = await cli.run(['dlq', 'show', 'u-groups-raw', '--json'], { env });
+        letter = shown.code === 0 ? (JSON.parse(shown.stdout) as typeof letter) : undefined;
+        return letter !== undefined;
+      },
+      { timeoutMs: 30_000, what: 'the mixed job dead-lettered' },
+    );
+    expect(letter).toMatchObject({ reason: 'invalid-operation' });
+    expect(JSON.stringify(letter)).toContain('limit keys of different groups');
+    expect(requestsPerKey(target, 'groups').get('groups-raw')).toBeUndefined();
   }, 120_000);
 
   it('killing the master that holds a shard of the queue mid-batch: its replica is promoted, the batch completes, none missing', async () => {
