@@ -263,6 +263,14 @@ describe('sluice on a Redis Cluster (3 masters, 3 replicas)', () => {
       headers: { 'content-type': 'application/json' },
     });
     expect(accepted.status).toBe(202);
+    // Keys of two limit groups in one operation cannot be acquired together on a cluster: 400, naming the item.
+    const mixed = await call('/v1/operations', ADMIN, {
+      method: 'POST',
+      body: JSON.stringify([{ method: 'POST', url: `${target.url}/api/2`, limitKey: ['orders', 'tenant:42'] }]),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(mixed.status).toBe(400);
+    expect(JSON.stringify(await mixed.json())).toContain('limit keys of different groups');
 
     // The read token follows both batches to their end, and lists the queue (found on its master).
     await waitFor(
