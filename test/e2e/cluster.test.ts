@@ -2,9 +2,11 @@
  * sluice on a Redis Cluster: 3 masters and 3 replicas on loopback (support/redis-cluster.ts), the
  * built CLI, worker processes and the server pointed at it with `redis+cluster://` seeds, each
  * queue spread over 3 shards on the 3 masters (`sluice shards`). The core path, dead letters and
- * replay, CSV, the server with a read and an admin token, a strict limiter; then the master holding
- * a shard is killed mid-batch (its replica is promoted), and a shard's slot is moved to another
- * master mid-batch: every operation still ends once in the batch, none is missing at the target.
+ * replay, CSV, the server with a read and an admin token, a strict limiter, limit keys spread by
+ * group over the masters; then the master holding a shard is killed mid-batch (its replica is
+ * promoted), a shard's slot is moved to another master mid-batch: every operation still ends once
+ * in the batch, none is missing at the target; and the master of a limit key's group is killed
+ * under a strict target, which refuses nothing.
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startDemoApiProcess } from '../helpers/demo-api-process.js';
@@ -121,7 +123,7 @@ function requestsPerKey(target: TargetServer, prefix: string): Map<string, numbe
 }
 
 describe('sluice on a Redis Cluster (3 masters, 3 replicas)', () => {
-  it('enqueue → 3 worker processes → wait → results; one queue over three masters, the limiter on its own slot', async () => {
+  it('enqueue → 3 worker processes → wait → results; one queue over three masters, limit keys by group', async () => {
     const target = await localTarget();
     target.setDefault(() => ({ status: 201, json: { ok: true } }));
     const queue = await shardedQueue('cluster-core');
@@ -467,6 +469,55 @@ describe('sluice on a Redis Cluster (3 masters, 3 replicas)', () => {
     // A move sends nothing twice: no worker died.
     expect(duplicates).toBe(0);
   }, 240_000);
+
+  it("killing the master of a limit key's group mid-run: the strict 40/s target still sees no 429", async () => {
+    const api = await startDemoApiProcess({ strictLimit: { requestsPerSecond: 40, burst: 4 }, failureRate: 0, rateLimitRate: 0 });
+    onTestFinished(() => api.close());
+    await cli.allowLocal(api.url);
+    // A key whose group's master has a replica to promote (an earlier test killed one master).
+    const withReplica = new Set<number>();
+    for (const master of await cluster!.masters()) {
+      const node = createRedisConnection(`redis://127.0.0.1:${master.port}`, { name: 'test:cluster-info' });
+      if (/connected_slaves:[1-9]/.test(await node.info('replication'))) withReplica.add(master.port);
+      await closeRedis(node);
+    }
+    let key = '';
+    for (let n = 0; !key && n < 500; n++) {
+      if (withReplica.has((await cluster!.masterOf(limiterKeys.state(`strict${n}`))).port)) key = `strict${n}`;
+    }
+    expect(key).not.toBe('');
+    const queue = await shardedQueue('cluster-limit-failover');
+    const config = await cli.file(
+      `${queue}.config.json`,
+      JSON.stringify({ limits: { [key]: { requestsPerSecond: 40, burst: 4 } }, targets: cli.localTargets() }),
+    );
+    const env = { SLUICE_QUEUE: queue, SLUICE_CONFIG: config };
+    const ops = Array.from({ length: 400 }, (_, row) => ({
+      method: 'POST',
+      url: `${api.url}/records`,
+      json: { row },
+      limitKey: key,
+      retry: FAST_RETRY,
+    }));
+    const batchId = await enqueue(queue, ops, { SLUICE_CONFIG: config });
+    await cli.startWorkers(2, { concurrency: 20, env });
+    await waitFor(async () => (await api.read()).stats.created >= 120, { what: '120 created', timeoutMs: 30_000 });
+    const master = await cluster!.masterOf(limiterKeys.state(key));
+    await master.server.kill();
+    await waitFor(async () => (await cluster!.masterOf(limiterKeys.state(key)).catch(() => master)).port !== master.port, {
+      what: "a replica promoted to serve the key's group",
+      timeoutMs: 30_000,
+    });
+    const done = await waitDone(queue, batchId, 90, { SLUICE_CONFIG: config });
+    expect(done.code, done.stderr).toBe(0);
+    const { stats, arrivals } = await api.read();
+    console.info(
+      `limit failover: ${key} on :${master.port} killed; ${stats.limited} refused by the target, busiest second ${maxInWindow(arrivals, 1_000)}`,
+    );
+    expect(stats.limited).toBe(0);
+    expect(stats.created).toBe(400);
+    expect(maxInWindow(arrivals, 1_000)).toBeLessThanOrEqual(44);
+  }, 180_000);
 });
 
 describe('a cluster that is wrong, or goes away', () => {
