@@ -4,6 +4,8 @@ import { QUEUE_NAME, parseEnv, type Env } from '../config/env.js';
 import { UsageError } from '../errors.js';
 import { EMPTY_CONFIG, loadSluiceConfig, type SluiceConfig } from '../config/sluice-config.js';
 import { assertRedisReachable, closeRedis, createRedisConnection, type RedisClient } from '../redis/connection.js';
+import { isClusterUrl } from '../redis/redis-url.js';
+import type { OperationRules } from '../operation/parse-operation.js';
 
 /** Where the CLI writes; tests pass their own streams. */
 export interface CliIo {
@@ -86,4 +88,9 @@ export async function createCliContext(
       if (redis) await closeRedis(redis);
     },
   };
+}
+
+/** What operations must also satisfy on the Redis that REDIS_URL names (one limit group on a cluster), known before connecting. */
+export function operationRules(ctx: CliContext): OperationRules {
+  return { oneLimitGroup: isClusterUrl(ctx.env.REDIS_URL) };
 }

@@ -2,9 +2,10 @@ import type { RedisClient } from '../redis/client.js';
 import { limiterKeys } from '../redis/keys.js';
 
 /**
- * The limiter's two fleet-wide keys that the scripts changing a key's state do not write: on a
- * Redis Cluster each is in a slot of its own, apart from the keys' groups (redis/keys.ts), so they
- * are written by separate calls, after the script.
+ * The limiter's fleet-wide keys, which the scripts changing a key's state do not write: on a Redis
+ * Cluster each is in a slot of its own, apart from the keys' groups (redis/keys.ts), so they are
+ * written by separate calls, after the script. The index and the version here; the live processes
+ * below (LiveProcesses).
  * - The index names every limit key in use (what `sluice limits` lists beyond the config). A
  *   process names each key it uses there once a while; one that housekeeping forgot (a day unused)
  *   comes back at its next use after that.

@@ -69,6 +69,7 @@ export function byLimitGroup(keys: readonly string[]): string[][] {
  * together, in one script.
  */
 export function crossGroupRefusal(keys: readonly string[]): string | undefined {
+  if (keys.length < 2) return undefined;
   const groups = byLimitGroup(keys);
   if (groups.length < 2) return undefined;
   const named = groups.map((members) => `${members.map((key) => JSON.stringify(key)).join(', ')} (group "${limitGroupOf(members[0]!)}")`);

@@ -1,15 +1,13 @@
 import type { Logger } from '../observability/logger.js';
 import type { RedisClient } from '../redis/client.js';
 import { errorMessage } from '../errors.js';
-import { LIMIT_KEY_KINDS, legacyLimiterKeys, limiterKeys } from '../redis/keys.js';
-
-type Kind = (typeof LIMIT_KEY_KINDS)[number];
+import { LIMIT_KEY_KINDS, legacyLimiterKeys, limiterKeys, type LimitKeyKind } from '../redis/keys.js';
 
 /**
  * What is copied from the earlier layout, by the Redis type it has there. Leases (seconds long) and
  * a line's catch-up claim (a worker's, for 10 s) are not: they end by themselves.
  */
-const COPIED: Partial<Record<Kind, 'hash' | 'zset' | 'list'>> = {
+const COPIED: Partial<Record<LimitKeyKind, 'hash' | 'zset' | 'list'>> = {
   state: 'hash',
   override: 'hash',
   circuitWindow: 'hash',

@@ -63,15 +63,15 @@ const BLOCKED_POLL_MS = 25;
 /** A start given up because this process lags asks again after about this long. */
 const LAG_PAUSE_MS = 150;
 
+/** How long a closing limiter waits for Redis to take it off the live processes. */
+const CLOSE_TIMEOUT_MS = 2_000;
+
 /**
  * The per-process face of the cluster-wide limiter (see redis/lua/limit-acquire.lua for the mechanism). Keys with no
  * configured limit, no operator override and nothing learned skip Redis entirely; the others cost
  * one script call per job (plus one to release a concurrency lease), except fast keys far below
  * their limit, which cost one per stock of slots (see SlotStock).
  */
-/** How long a closing limiter waits for Redis to take it off the live processes. */
-const CLOSE_TIMEOUT_MS = 2_000;
-
 export function createLimiter(options: LimiterOptions): Limiter {
   const { redis, config } = options;
   const logger = options.logger.child({ component: 'limiter' });

@@ -87,11 +87,12 @@ export function createLineJoin(redis: RedisClient, config: SluiceConfig, maxInSl
     for (const job of jobs) for (const key of job.keys) if (isRated(key)) rated.add(key);
     const joined: JoinedLines = { delays: jobs.map(() => 0), took: jobs.map(() => []) };
     if (rated.size === 0) return joined;
-    index.announce([...rated]);
+    const keys = [...rated];
+    index.announce(keys);
     await copyLayout();
     // Slot by slot on a Redis Cluster (one group each), at once; one call on a single Redis.
     const now = Date.now();
-    const parts = await Promise.allSettled(keysBySlot(redis, [...rated]).map((keys) => joinLines(keys, jobs, now)));
+    const parts = await Promise.allSettled(keysBySlot(redis, keys).map((slotKeys) => joinLines(slotKeys, jobs, now)));
     for (const part of parts) {
       if (part.status === 'rejected') continue;
       part.value.delays.forEach((delay, i) => {

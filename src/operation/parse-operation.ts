@@ -36,17 +36,17 @@ function targetRefusal(config: SluiceConfig, baseUrl: string): string | undefine
   return refusals.get(baseUrl);
 }
 
-/**
- * Validates one operation against the schema and against the config it will run with (the target
- * it names must exist; its URL must be one the config allows, see config/destinations.ts). Used by
- * producers at enqueue time and by workers when they take a job.
- */
 /** What an operation must also satisfy where it runs. */
 export interface OperationRules {
   /** Its limit keys must be of one group: on a Redis Cluster they are acquired in one slot (limits/limit-keys.ts). */
   oneLimitGroup?: boolean;
 }
 
+/**
+ * Validates one operation against the schema and against the config it will run with (the target
+ * it names must exist; its URL must be one the config allows, see config/destinations.ts). Used by
+ * producers at enqueue time and by workers when they take a job.
+ */
 export function parseOperation(input: unknown, config: SluiceConfig, rules: OperationRules = {}): ParseResult {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     return { ok: false, issues: [{ path: '', message: `expected a JSON object, got ${describe(input)}` }] };
@@ -83,7 +83,8 @@ export function parseOperation(input: unknown, config: SluiceConfig, rules: Oper
   if (signed.length > 0) return { ok: false, issues: signed };
   const paging = operation.paginate === undefined ? [] : paginationIssues(operation.paginate, config, rules);
   if (paging.length > 0) return { ok: false, issues: paging };
-  const crossGroup = rules.oneLimitGroup ? crossGroupRefusal(limitKeysOf(operation)) : undefined;
+  // Only a list of keys can span groups (a target's or a host's default key is one).
+  const crossGroup = rules.oneLimitGroup && Array.isArray(operation.limitKey) ? crossGroupRefusal(operation.limitKey) : undefined;
   if (crossGroup) return { ok: false, issues: [{ path: 'limitKey', message: crossGroup }] };
   return { ok: true, operation };
 }

@@ -159,10 +159,26 @@ export function limitGroupOf(key: string): string {
   return colon < 0 ? key : key.slice(0, colon);
 }
 
-/** The hash-tagged base of a limit key's own keys. */
-function limitBase(key: string): string {
-  return `${PREFIX}:{limits:${limitGroupOf(key)}}`;
-}
+/**
+ * The kinds of keys the limiter keeps per limit key, each with its segment in the key's name
+ * (`…:state:<key>`): the grouped layout and the earlier one name them alike.
+ */
+const LIMIT_KEY_SEGMENTS = {
+  state: 'state',
+  override: 'override',
+  leases: 'leases',
+  line: 'line',
+  catchUpClaim: 'catch-up',
+  recent429: '429',
+  circuitWindow: 'circuit',
+  circuitWaiting: 'circuit-waiting',
+} as const;
+export type LimitKeyKind = keyof typeof LIMIT_KEY_SEGMENTS;
+/** Every kind, in one list (a key's keys are copied or deleted together). */
+export const LIMIT_KEY_KINDS = Object.keys(LIMIT_KEY_SEGMENTS) as LimitKeyKind[];
+
+/** A limit key's key of one kind, in its group's slot. */
+const limitKeyOf = (kind: LimitKeyKind) => (key: string) => `${PREFIX}:{limits:${limitGroupOf(key)}}:${LIMIT_KEY_SEGMENTS[kind]}:${key}`;
 
 /**
  * The limiter's keys. Each limit key's own keys are in its group's slot (see limitGroupOf); the
@@ -176,52 +192,27 @@ export const limiterKeys = {
   version: `${PREFIX}:limits:version`,
   /** Live limiter processes (zset, score: heartbeat expiry). */
   processes: `${PREFIX}:limits:processes`,
-  state: (key: string) => `${limitBase(key)}:state:${key}`,
-  override: (key: string) => `${limitBase(key)}:override:${key}`,
-  leases: (key: string) => `${limitBase(key)}:leases:${key}`,
+  state: limitKeyOf('state'),
+  override: limitKeyOf('override'),
+  leases: limitKeyOf('leases'),
   /** A key's line: the jobs waiting for its slots (zset: holder `{queue}jobId` → ticket; see redis/lua/includes/line.lua). */
-  line: (key: string) => `${limitBase(key)}:line:${key}`,
+  line: limitKeyOf('line'),
   /** Who is having a key's line catch up (string: a caller's token, expiring; see redis/lua/line-catch-up-4.lua). */
-  catchUpClaim: (key: string) => `${limitBase(key)}:catch-up:${key}`,
-  recent429: (key: string) => `${limitBase(key)}:429:${key}`,
+  catchUpClaim: limitKeyOf('catchUpClaim'),
+  recent429: limitKeyOf('recent429'),
   /** A key's circuit breaker window: attempts and failures per tenth of the window (hash). */
-  circuitWindow: (key: string) => `${limitBase(key)}:circuit:${key}`,
+  circuitWindow: limitKeyOf('circuitWindow'),
   /** Jobs waiting for a key's circuit to close, to wake when it does (zset: `queue\tjobId` → since). */
-  circuitWaiting: (key: string) => `${limitBase(key)}:circuit-waiting:${key}`,
+  circuitWaiting: limitKeyOf('circuitWaiting'),
 };
 
-/** The per-key kinds of limiterKeys, in one list (a key's keys are moved or deleted together). */
-export const LIMIT_KEY_KINDS = [
-  'state',
-  'override',
-  'leases',
-  'line',
-  'catchUpClaim',
-  'recent429',
-  'circuitWindow',
-  'circuitWaiting',
-] as const;
-
 /**
- * The limiter's layout before its keys were grouped (every key in `{limits}`): read once, to move
+ * The limiter's layout before its keys were grouped (every key in `{limits}`): read once, to copy
  * what it holds to the grouped layout (limits/limit-layout.ts).
  */
 export const legacyLimiterKeys = {
   index: `${PREFIX}:{limits}:keys`,
-  version: `${PREFIX}:{limits}:version`,
-  processes: `${PREFIX}:{limits}:processes`,
-  of: (kind: (typeof LIMIT_KEY_KINDS)[number], key: string) => `${PREFIX}:{limits}:${LEGACY_KIND_NAMES[kind]}:${key}`,
-};
-
-const LEGACY_KIND_NAMES: Record<(typeof LIMIT_KEY_KINDS)[number], string> = {
-  state: 'state',
-  override: 'override',
-  leases: 'leases',
-  line: 'line',
-  catchUpClaim: 'catch-up',
-  recent429: '429',
-  circuitWindow: 'circuit',
-  circuitWaiting: 'circuit-waiting',
+  of: (kind: LimitKeyKind, key: string) => `${PREFIX}:{limits}:${LIMIT_KEY_SEGMENTS[kind]}:${key}`,
 };
 
 /** A target's shared OAuth2 token and the lock of whoever is requesting a new one; `client` fingerprints the client. */

@@ -4,11 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { EnqueueIncompleteError, SluiceError, UsageError, errorMessage } from '../../errors.js';
-import { parseOperation } from '../../operation/parse-operation.js';
-import { isClusterUrl } from '../../redis/redis-url.js';
+import { parseOperation, type OperationRules } from '../../operation/parse-operation.js';
 import { createProducer, newBatchId } from '../../queue/producer.js';
 import { batchIdArgument } from '../batch-id.js';
-import { DEFAULT_CONFIG_FILE, type CliContext } from '../context.js';
+import { DEFAULT_CONFIG_FILE, operationRules, type CliContext } from '../context.js';
 import { createCsvSource } from '../csv-source.js';
 import { createJsonlSource, type InputRecord, type InputSource } from '../input-source.js';
 import { createProgress } from '../progress.js';
@@ -216,8 +215,9 @@ function shellWord(word: string): string {
 /** Pass 1: read and validate each record, print problems as `line N: path: message`. */
 async function validateInput(ctx: CliContext, source: InputSource): Promise<Scan> {
   const scan: Scan = { valid: 0, invalid: 0, invalidLines: new Set() };
+  const rules = operationRules(ctx);
   for await (const record of source.records()) {
-    const problems = record.problems ?? checkRecord(ctx, record);
+    const problems = record.problems ?? checkRecord(ctx, record, rules);
     if (problems.length === 0) {
       scan.valid += 1;
       continue;
@@ -237,8 +237,8 @@ async function validateInput(ctx: CliContext, source: InputSource): Promise<Scan
   return scan;
 }
 
-function checkRecord(ctx: CliContext, record: InputRecord): string[] {
-  const parsed = parseOperation(record.value, ctx.config, { oneLimitGroup: isClusterUrl(ctx.env.REDIS_URL) });
+function checkRecord(ctx: CliContext, record: InputRecord, rules: OperationRules): string[] {
+  const parsed = parseOperation(record.value, ctx.config, rules);
   if (parsed.ok) return [];
   return parsed.issues.map((issue) => `${issue.path ? `${issue.path}: ` : ''}${issue.message}${record.explain?.(issue.path) ?? ''}`);
 }

@@ -2,11 +2,10 @@ import { access, constants } from 'node:fs/promises';
 import { Command } from 'commander';
 import { SluiceError, UsageError, errorMessage } from '../../errors.js';
 import { parseOperation } from '../../operation/parse-operation.js';
-import { isClusterUrl } from '../../redis/redis-url.js';
 import { hideRun, sampleRun, showRun, withRun } from '../../schedules/schedule-definition.js';
 import { createSchedules, type ScheduleInfo, type ScheduleRunInfo, type Schedules } from '../../schedules/schedules.js';
 import type { CatchUp } from '../../schedules/schedule-timing.js';
-import type { CliContext } from '../context.js';
+import { operationRules, type CliContext } from '../context.js';
 import { createCsvSource } from '../csv-source.js';
 import { createJsonlSource, type InputSource } from '../input-source.js';
 import { readTemplate } from './enqueue.js';
@@ -82,10 +81,11 @@ export async function scheduleAddCommand(ctx: CliContext, name: string, file: st
   const run = sampleRun(name);
   let valid = 0;
   let invalid = 0;
+  const rules = operationRules(ctx);
   for await (const record of source.input.records()) {
     let problems = record.problems;
     if (problems === undefined) {
-      const parsed = parseOperation(withRun(showRun(record.value), run), ctx.config, { oneLimitGroup: isClusterUrl(ctx.env.REDIS_URL) });
+      const parsed = parseOperation(withRun(showRun(record.value), run), ctx.config, rules);
       problems = parsed.ok
         ? []
         : parsed.issues.map((issue) => `${issue.path ? `${issue.path}: ` : ''}${issue.message}${record.explain?.(issue.path) ?? ''}`);
