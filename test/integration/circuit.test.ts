@@ -5,14 +5,13 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { parseSluiceConfig, type SluiceConfig } from '../../src/config/sluice-config.js';
 import type { CircuitTransition, Gate, Limiter, LimiterOptions } from '../../src/limits/limiter.js';
-import { createLimiter } from '../../src/limits/limiter.js';
 import { createLimitsAdmin } from '../../src/limits/limits-admin.js';
-import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
 import { Queue } from 'bullmq';
 import { PREFIX, bullQueueName, limiterKeys } from '../../src/redis/keys.js';
 import { bookingHolder, wakeCircuitWaiters } from '../../src/queue/wake-jobs.js';
 import { startPipeline } from '../helpers/pipeline-harness.js';
-import { testLogger, useRedisServer, waitFor } from '../helpers/redis.js';
+import { useRedisServer, waitFor } from '../helpers/redis.js';
+import { startLimiterProcess } from '../helpers/limiter-process.js';
 
 const redis = useRedisServer();
 
@@ -20,19 +19,11 @@ function limiterProcess(
   config: SluiceConfig,
   options: Partial<LimiterOptions> = {},
 ): { limiter: Limiter; transitions: CircuitTransition[] } {
-  const client = createRedisConnection(redis().url, { name: 'test:circuit' });
   const transitions: CircuitTransition[] = [];
-  const limiter = createLimiter({
-    redis: client,
-    config,
-    logger: testLogger(),
+  const limiter = startLimiterProcess(redis().url, config, {
     refreshIntervalMs: 100,
     onCircuitTransition: (transition) => transitions.push(transition),
     ...options,
-  });
-  onTestFinished(async () => {
-    await limiter.close();
-    await closeRedis(client);
   });
   return { limiter, transitions };
 }

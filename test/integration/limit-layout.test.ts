@@ -5,26 +5,18 @@
  * lifetimes), paused keys, learned rates and the jobs waiting in a key's line; the earlier keys
  * stay for that version's workers still running. Real redis-server, real limiters.
  */
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseSluiceConfig, type SluiceConfig } from '../../src/config/sluice-config.js';
 import { legacyLimiterKeys, limiterKeys } from '../../src/redis/keys.js';
-import { createLimiter, type Limiter } from '../../src/limits/limiter.js';
+import { type Limiter } from '../../src/limits/limiter.js';
 import { createLimitsAdmin } from '../../src/limits/limits-admin.js';
 import { moveLegacyLimiterKeys } from '../../src/limits/limit-layout.js';
-import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
-import { testLogger, useRedisServer } from '../helpers/redis.js';
+import { useRedisServer } from '../helpers/redis.js';
+import { startLimiterProcess } from '../helpers/limiter-process.js';
 
 const redis = useRedisServer();
 
-function limiterProcess(config: SluiceConfig): Limiter {
-  const client = createRedisConnection(redis().url, { name: 'test:limiter' });
-  const limiter = createLimiter({ redis: client, config, logger: testLogger() });
-  onTestFinished(async () => {
-    await limiter.close();
-    await closeRedis(client);
-  });
-  return limiter;
-}
+const limiterProcess = (config: SluiceConfig): Limiter => startLimiterProcess(redis().url, config);
 
 /** What an earlier version left: three keys in `{limits}`, two of them overridden, one with a line. */
 async function writeEarlierLayout(): Promise<void> {
@@ -46,8 +38,8 @@ async function writeEarlierLayout(): Promise<void> {
   );
   await client.pexpire(legacyLimiterKeys.of('state', 'crm:tenant-1'), 86_400_000);
   await client.zadd(legacyLimiterKeys.of('line', 'crm'), 0, '{q}job-a', 1, '{q}job-b');
-  await client.set(legacyLimiterKeys.version, '41');
-  await client.zadd(legacyLimiterKeys.processes, Date.now() + 15_000, 'old-process');
+  await client.set('sluice:{limits}:version', '41');
+  await client.zadd('sluice:{limits}:processes', Date.now() + 15_000, 'old-process');
 }
 
 describe('upgrading from the one-slot layout', () => {

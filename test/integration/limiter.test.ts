@@ -2,28 +2,21 @@
  * The cluster-wide limiter (`createLimiter`) against a real redis-server. Two limiter instances on
  * two Redis clients stand for two worker processes.
  */
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseSluiceConfig, type SluiceConfig } from '../../src/config/sluice-config.js';
 import { limiterKeys } from '../../src/redis/keys.js';
-import { createLimiter, type Gate, type Lease, type Limiter, type LimiterOptions } from '../../src/limits/limiter.js';
+import { type Gate, type Lease, type Limiter, type LimiterOptions } from '../../src/limits/limiter.js';
 import { createLimitsAdmin, type LimitStatus } from '../../src/limits/limits-admin.js';
-import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
-import { testLogger, useRedisServer, waitFor } from '../helpers/redis.js';
+import { useRedisServer, waitFor } from '../helpers/redis.js';
+import { startLimiterProcess } from '../helpers/limiter-process.js';
 
 const redis = useRedisServer();
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A limiter on its own Redis client (a "process"), closed when the test finishes. */
-function limiterProcess(config: SluiceConfig, options: Partial<LimiterOptions> = {}): Limiter {
-  const client = createRedisConnection(redis().url, { name: 'test:limiter' });
-  const limiter = createLimiter({ redis: client, config, logger: testLogger(), ...options });
-  onTestFinished(async () => {
-    await limiter.close();
-    await closeRedis(client);
-  });
-  return limiter;
-}
+const limiterProcess = (config: SluiceConfig, options: Partial<LimiterOptions> = {}): Limiter =>
+  startLimiterProcess(redis().url, config, options);
 
 function config(limits: Record<string, unknown>): SluiceConfig {
   return parseSluiceConfig({ limits });

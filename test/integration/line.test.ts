@@ -7,7 +7,7 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { parseSluiceConfig, type SluiceConfig } from '../../src/config/sluice-config.js';
 import { limiterKeys } from '../../src/redis/keys.js';
-import { createLimiter, type Gate, type Limiter } from '../../src/limits/limiter.js';
+import { type Gate, type Limiter } from '../../src/limits/limiter.js';
 import { createLineJoin } from '../../src/limits/line-join.js';
 import { createLineCatchUp } from '../../src/limits/line-catch-up.js';
 import { Queue } from 'bullmq';
@@ -15,22 +15,14 @@ import { PREFIX, bullQueueName } from '../../src/redis/keys.js';
 import { acquireArgs, decodeAcquireReply, type AcquireReply } from '../../src/limits/acquire-call.js';
 import { configuredSpecs } from '../../src/limits/limit-keys.js';
 import { defineScript } from '../../src/redis/scripts.js';
-import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
-import { testLogger, uniqueQueue, useRedisServer } from '../helpers/redis.js';
+import { uniqueQueue, useRedisServer } from '../helpers/redis.js';
+import { startLimiterProcess } from '../helpers/limiter-process.js';
 import { createProducer } from '../../src/queue/producer.js';
 import { queueKeys } from '../../src/redis/keys.js';
 
 const redis = useRedisServer();
 
-function limiterProcess(config: SluiceConfig): Limiter {
-  const client = createRedisConnection(redis().url, { name: 'test:line' });
-  const limiter = createLimiter({ redis: client, config, logger: testLogger() });
-  onTestFinished(async () => {
-    await limiter.close();
-    await closeRedis(client);
-  });
-  return limiter;
-}
+const limiterProcess = (config: SluiceConfig): Limiter => startLimiterProcess(redis().url, config);
 
 /** One key at `rate`/s, burst 2: its window is the slots 250 ms covers. */
 function keyAt(key: string, rate: number): SluiceConfig {
