@@ -82,9 +82,31 @@ function resolveUrl(url: string, target: Target | undefined): URL {
   if (!url.startsWith('/')) return new URL(url);
   if (!target) throw new RequestError(`operation url ${url} is a path but names no target`);
   // Join rather than resolve, so a baseUrl with a path prefix (https://api.example.com/v2) keeps it.
-  const base = new URL(target.baseUrl);
-  const prefix = base.pathname.endsWith('/') ? base.pathname.slice(0, -1) : base.pathname;
-  const joined = new URL(`${prefix}${url}`, base.origin);
-  for (const [name, value] of base.searchParams) joined.searchParams.append(name, value);
+  const base = baseOf(target.baseUrl);
+  const joined = new URL(`${base.prefix}${url}`, base.origin);
+  for (const [name, value] of base.query) joined.searchParams.append(name, value);
   return joined;
+}
+
+interface ParsedBase {
+  origin: string;
+  /** The base URL's path without its trailing slash. */
+  prefix: string;
+  query: [string, string][];
+}
+
+/** Targets' base URLs, parsed once each: every operation of a bulk run joins its path to one of a few. */
+const bases = new Map<string, ParsedBase>();
+const MAX_BASES = 1_000;
+
+function baseOf(baseUrl: string): ParsedBase {
+  let base = bases.get(baseUrl);
+  if (!base) {
+    const parsed = new URL(baseUrl);
+    const prefix = parsed.pathname.endsWith('/') ? parsed.pathname.slice(0, -1) : parsed.pathname;
+    base = { origin: parsed.origin, prefix, query: [...parsed.searchParams] };
+    if (bases.size >= MAX_BASES) bases.clear();
+    bases.set(baseUrl, base);
+  }
+  return base;
 }

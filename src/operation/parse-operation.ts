@@ -32,7 +32,9 @@ function targetRefusal(config: SluiceConfig, baseUrl: string): string | undefine
     refusals = new Map();
     targetRefusals.set(config, refusals);
   }
-  if (!refusals.has(baseUrl)) refusals.set(baseUrl, destinationPolicyOf(config).refuseUrl(new URL(baseUrl)));
+  // A base URL that does not parse (a config built in code, not read) is refused where it is sent.
+  if (!refusals.has(baseUrl))
+    refusals.set(baseUrl, URL.canParse(baseUrl) ? destinationPolicyOf(config).refuseUrl(new URL(baseUrl)) : undefined);
   return refusals.get(baseUrl);
 }
 
@@ -69,14 +71,17 @@ export function parseOperation(input: unknown, config: SluiceConfig, rules: Oper
   const target = operation.target === undefined ? undefined : config.targets[operation.target];
   const viaTarget = operation.url.startsWith('/') && target !== undefined;
   const destination = viaTarget ? target.baseUrl : operation.url;
-  if (URL.canParse(destination)) {
-    const refusal = viaTarget ? targetRefusal(config, destination) : destinationPolicyOf(config).refuseUrl(new URL(destination));
-    if (refusal)
-      return {
-        ok: false,
-        issues: [viaTarget ? { path: 'target', message: `${operation.target}: ${refusal}` } : { path: 'url', message: refusal }],
-      };
-  }
+  // A target's base URL is parsed once (targetRefusal); only an operation's own URL is parsed each time.
+  const refusal = viaTarget
+    ? targetRefusal(config, destination)
+    : URL.canParse(destination)
+      ? destinationPolicyOf(config).refuseUrl(new URL(destination))
+      : undefined;
+  if (refusal)
+    return {
+      ok: false,
+      issues: [viaTarget ? { path: 'target', message: `${operation.target}: ${refusal}` } : { path: 'url', message: refusal }],
+    };
   const files = fileConfigIssues(operation, config);
   if (files.length > 0) return { ok: false, issues: files };
   const signed = signedBodyIssues(operation, target, destination);
@@ -94,12 +99,22 @@ const RECORDS = [['query'], ['form'], ['headers'], ['expect', 'schema'], ['pagin
 
 /** zod leaves a "__proto__" key out of a record it copies (it cannot be assigned safely): refuse it rather than lose it. */
 function lostKeyIssues(input: Record<string, unknown>): Issue[] {
-  return RECORDS.flatMap((path) => {
-    const record = path.reduce<unknown>((node, key) => (isObject(node) ? node[key] : undefined), input);
-    if (!isObject(record) || !Object.hasOwn(record, '__proto__')) return [];
-    return [{ path: `${path.join('.')}.__proto__`, message: 'the name "__proto__" is not supported (it would be lost on the way)' }];
-  });
+  let issues: Issue[] | undefined;
+  // A loop rather than flatMap and reduce: this runs for every operation a worker takes.
+  for (const path of RECORDS) {
+    let record: unknown = input;
+    for (const key of path) record = isObject(record) ? record[key] : undefined;
+    if (isObject(record) && Object.hasOwn(record, '__proto__')) {
+      (issues ??= []).push({
+        path: `${path.join('.')}.__proto__`,
+        message: 'the name "__proto__" is not supported (it would be lost on the way)',
+      });
+    }
+  }
+  return issues ?? NO_ISSUES;
 }
+
+const NO_ISSUES: Issue[] = [];
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 

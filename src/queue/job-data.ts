@@ -52,26 +52,27 @@ export interface AttemptRecord {
 
 /**
  * Reads job data written by sluice or by any other BullMQ client. A job without a key of its own
- * (and no `idempotencyKey` in its operation) gets `fallbackKey`, which must be unique to the job
+ * (and no `idempotencyKey` in its operation) gets `fallbackKey()`, which must be unique to the job
  * instance: another client's job ids are counters that restart with a new queue.
  */
-export function readEnvelope(data: unknown, jobId: string, fallbackKey: string): JobEnvelope {
+export function readEnvelope(data: unknown, jobId: string, fallbackKey: () => string): JobEnvelope {
   const keyOf = (value: unknown) => {
     const key = (value as { idempotencyKey?: unknown } | null)?.idempotencyKey;
     return typeof key === 'string' && key !== '' ? key : undefined;
   };
   if (typeof data === 'object' && data !== null && !Array.isArray(data) && 'op' in data) {
-    const { batchId, ...envelope } = data as Partial<JobEnvelope>;
-    return {
-      ...envelope,
-      op: envelope.op,
-      opId: typeof envelope.opId === 'string' ? envelope.opId : jobId,
-      idempotencyKey: typeof envelope.idempotencyKey === 'string' ? envelope.idempotencyKey : (keyOf(envelope.op) ?? fallbackKey),
-      // A batch id that is not one (another client's, an older version's `a:b`) could name another batch's keys: no batch.
-      ...(isBatchId(batchId) ? { batchId } : {}),
+    const source = data as Partial<JobEnvelope>;
+    const envelope = {
+      ...source,
+      op: source.op,
+      opId: typeof source.opId === 'string' ? source.opId : jobId,
+      idempotencyKey: typeof source.idempotencyKey === 'string' ? source.idempotencyKey : (keyOf(source.op) ?? fallbackKey()),
     };
+    // A batch id that is not one (another client's, an older version's `a:b`) could name another batch's keys: no batch.
+    if ('batchId' in envelope && !isBatchId(envelope.batchId)) delete envelope.batchId;
+    return envelope;
   }
-  return { op: data, opId: jobId, idempotencyKey: keyOf(data) ?? fallbackKey };
+  return { op: data, opId: jobId, idempotencyKey: keyOf(data) ?? fallbackKey() };
 }
 
 /** The key of an operation enqueued by sluice without one: its job id is a UUID, unique for good. */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { jobIdForPlace, sha256 } from '../redis/keys.js';
+import { isBatchId, jobIdForPlace, sha256 } from '../redis/keys.js';
 import type { NewLane } from './add-jobs.js';
 import { defaultIdempotencyKey, type JobEnvelope } from './job-data.js';
 import type { PreparedJob } from './prepare-job.js';
@@ -43,7 +43,11 @@ export function isLaneData(data: unknown): data is LaneData {
 export function laneEnvelope(lane: LaneData, index: number): JobEnvelope {
   const item = lane.ops[index]!;
   const opId = typeof item.opId === 'string' ? item.opId : `${lane.lane}-${index}`;
-  return { ...item, opId, idempotencyKey: item.idempotencyKey ?? defaultIdempotencyKey(opId), batchId: lane.batchId };
+  const envelope: JobEnvelope = { ...item, opId, idempotencyKey: item.idempotencyKey ?? defaultIdempotencyKey(opId) };
+  // As readEnvelope reads a job's: a batch id that is not one could name another batch's keys.
+  if (isBatchId(lane.batchId)) envelope.batchId = lane.batchId;
+  else delete envelope.batchId;
+  return envelope;
 }
 
 /** Which lane an operation id belongs to, with its index; undefined for any other id. */

@@ -13,6 +13,7 @@ import { attemptNumber, circuitWaitedMs, failedAttempt, refusalsInARow } from '.
 import { decideAttempt } from './decide-attempt.js';
 import { createJobEnding } from './job-ending.js';
 import type { OperationJob } from './operation-job.js';
+import { LaneOp } from './lane-op.js';
 import type { PageSink } from './page-sink.js';
 import { takePage, walkOf } from './page-step.js';
 import { prepareRequest } from './prepare-request.js';
@@ -51,7 +52,9 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
 
   return async function process(job, token, signal) {
     const jobId = job.id!;
-    const envelope = readEnvelope(job.data, jobId, foreignIdempotencyKey(queue, jobId, job.timestamp));
+    // An operation of a lane holds the envelope its lane made for it (queue/lanes.ts laneEnvelope).
+    const envelope =
+      job instanceof LaneOp ? job.data : readEnvelope(job.data, jobId, () => foreignIdempotencyKey(queue, jobId, job.timestamp));
     const end = createJobEnding(deps, job, envelope, token, signal);
     const recorded = await end.ifRecorded();
     if (recorded) return recorded.result;

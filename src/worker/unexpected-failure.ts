@@ -30,7 +30,7 @@ export async function deadLetterUnexpectedFailure(
   if (isDeadLettered(error)) return;
   const { queue, logger } = deps;
   const id = job.id!;
-  const envelope = readEnvelope(job.data, id, foreignIdempotencyKey(queue, id, job.timestamp));
+  const envelope = readEnvelope(job.data, id, () => foreignIdempotencyKey(queue, id, job.timestamp));
   const details = {
     reason: 'internal-error' as const,
     message: `internal error: ${errorMessage(error)}`,

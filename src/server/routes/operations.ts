@@ -178,7 +178,7 @@ function showRoute(options: OperationRoutesOptions): AnyRoute {
           lane: laneOf(params.id),
         });
       }
-      const envelope = readEnvelope(job.data, job.id!, foreignIdempotencyKey(resources.name, job.id!, job.timestamp));
+      const envelope = readEnvelope(job.data, job.id!, () => foreignIdempotencyKey(resources.name, job.id!, job.timestamp));
       const bullState = await job.getState();
       const state = STATES[bullState] ?? 'unknown';
       return redacted({
