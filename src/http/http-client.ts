@@ -253,8 +253,8 @@ function allValues(headers: RawHeaders, name: string): string | undefined {
 
 /** Compressed answers unless the operation (or its target) chose its own `accept-encoding`, even `identity`. */
 function withAcceptEncoding(headers: Record<string, string>): Record<string, string> {
-  const chosen = Object.keys(headers).some((name) => name.toLowerCase() === 'accept-encoding');
-  return chosen ? headers : { ...headers, 'accept-encoding': ACCEPT_ENCODING };
+  for (const name in headers) if (name.length === 15 && name.toLowerCase() === 'accept-encoding') return headers;
+  return { ...headers, 'accept-encoding': ACCEPT_ENCODING };
 }
 
 function pickHeaders(headers: RawHeaders): ResponseHeaders {

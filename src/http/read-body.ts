@@ -69,18 +69,20 @@ export async function readCappedBody(
     problem = { code: 'BAD_ENCODING', message: error.message };
   }
   const truncated = problem !== undefined || bytes > keptBytes;
-  const text = whole && !problem ? { text: stripBom(Buffer.concat(whole).toString('utf8')) } : {};
-  const extra = { ...text, ...(problem ? { problem } : {}) };
-  if (bytes === 0) return { value: undefined, bytes, truncated, ...extra };
-  const excerpt = Buffer.concat(kept).toString('utf8');
-  if (!truncated && contentType !== undefined && /\bjson\b/i.test(contentType)) {
+  const excerpt = bytes === 0 ? '' : Buffer.concat(kept).toString('utf8');
+  let value: unknown = bytes === 0 ? undefined : excerpt;
+  if (bytes > 0 && !truncated && contentType !== undefined && /\bjson\b/i.test(contentType)) {
     try {
-      return { value: JSON.parse(excerpt) as unknown, bytes, truncated, ...extra };
+      value = JSON.parse(excerpt) as unknown;
     } catch {
       // Not the JSON it claims to be: keep the text.
     }
   }
-  return { value: excerpt, bytes, truncated, ...extra };
+  // Built field by field: object spreads here cost a worker ~1 µs per response.
+  const read: CappedBody = { value, bytes, truncated };
+  if (whole && !problem) read.text = stripBom(Buffer.concat(whole).toString('utf8'));
+  if (problem) read.problem = problem;
+  return read;
 }
 
 /** A UTF-8 byte order mark is not part of the text (JSON.parse would refuse it). */

@@ -39,14 +39,18 @@ export function isLaneData(data: unknown): data is LaneData {
   return lane.v === LANE_VERSION && typeof lane.lane === 'string' && typeof lane.batchId === 'string' && Array.isArray(lane.ops);
 }
 
+/** What else an operation of a lane may carry of a single job's envelope (see JobEnvelope). */
+const CARRIED = ['replays', 'attempts', 'paging', 'circuitSince', 'circuitWaitedMs'] as const satisfies readonly (keyof JobEnvelope)[];
+
 /** The envelope an operation in a lane runs with: the one a single job would have had. */
 export function laneEnvelope(lane: LaneData, index: number): JobEnvelope {
   const item = lane.ops[index]!;
   const opId = typeof item.opId === 'string' ? item.opId : `${lane.lane}-${index}`;
-  const envelope: JobEnvelope = { ...item, opId, idempotencyKey: item.idempotencyKey ?? defaultIdempotencyKey(opId) };
+  // Field by field rather than a spread of the item (~1 µs an operation, in a profile of a lane run).
+  const envelope: JobEnvelope = { op: item.op, opId, idempotencyKey: item.idempotencyKey ?? defaultIdempotencyKey(opId) };
   // As readEnvelope reads a job's: a batch id that is not one could name another batch's keys.
   if (isBatchId(lane.batchId)) envelope.batchId = lane.batchId;
-  else delete envelope.batchId;
+  for (const field of CARRIED) if (item[field] !== undefined) (envelope as unknown as Record<string, unknown>)[field] = item[field];
   return envelope;
 }
 
