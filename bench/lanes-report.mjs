@@ -93,7 +93,18 @@ export function lanesFigure(R, f) {
       rejected,
       workerCpuUsPerOp: cpu,
       redisCommandsPerOp: med(b, (run) => run.redis?.workerCallsPerOp),
-      singleJobs: f.binding ? { achievedRatio: f.binding.achievedRatio, workerCpuUsPerOp: f.binding.workerCpuUsPerOp } : undefined,
+      /** Limiter script calls per operation: a lane books its operations' slots in runs (limit-acquire.lua, "Followers"). */
+      limiterCallsPerOp: med(b, (run) => run.redis?.limiterScriptCallsPerOp),
+      redisCpuUsPerOp: med(b, (run) => run.redis?.cpuUsPerOp),
+      singleJobs: f.binding
+        ? {
+            achievedRatio: f.binding.achievedRatio,
+            workerCpuUsPerOp: f.binding.workerCpuUsPerOp,
+            limiterCallsPerOp: f.binding.limiterCallsPerOp,
+            redisCommandsPerOp: med(R.binding ?? [], (run) => run.redis?.workerCallsPerOp),
+            redisCpuUsPerOp: med(R.binding ?? [], (run) => run.redis?.cpuUsPerOp),
+          }
+        : undefined,
       /** Worker CPU per operation ÷ the not-binding lane run's. */
       cpuToNotBinding,
       pass:
@@ -172,6 +183,12 @@ export function lanesRows(l) {
       `${b.achievedRatio} (runs ${b.achievedRuns.join(', ')}); ${b.rejected} rejected; ${b.workerCpuUsPerOp} µs/op = ${b.cpuToNotBinding}× (single jobs ${b.singleJobs?.achievedRatio ?? '?'}, ${b.singleJobs?.workerCpuUsPerOp ?? '?'} µs)`,
       `>= ${t.bindingRatio}; 0; <= ${t.bindingCpuToNotBinding}×`,
       verdict(b.pass),
+    ]);
+    rows.push([
+      '   lanes at the binding limit: limiter script calls, Redis commands and Redis CPU per operation (single jobs)',
+      `${b.limiterCallsPerOp ?? '?'} (${b.singleJobs?.limiterCallsPerOp ?? '?'}); ${b.redisCommandsPerOp ?? '?'} (${b.singleJobs?.redisCommandsPerOp ?? '?'}); ${b.redisCpuUsPerOp ?? '?'} µs (${b.singleJobs?.redisCpuUsPerOp ?? '?'} µs)`,
+      '',
+      '',
     ]);
   }
   return rows;

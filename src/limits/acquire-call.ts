@@ -20,6 +20,8 @@ export interface AcquireCall {
   waiter: string;
   /** The job had its turn and missed its slot (a late timer, a lagging process): it stands at the head of the lines. */
   restore: boolean;
+  /** The holders of the operations of the caller's lane that come next in its lines, booked with it when they can be (see run-grants.ts). */
+  followers?: readonly string[];
   specOf(key: string): LimitSpec;
   /** Whether the key's circuit breaker is on. */
   circuitOn(key: string): boolean;
@@ -50,6 +52,7 @@ export function acquireArgs(call: AcquireCall): (string | number)[] {
     );
     args.push(key, spec.rate, spec.burst, spec.concurrency, call.circuitOn(key) ? 1 : 0);
   }
+  if (call.followers?.length) args.push(call.followers.length, ...call.followers);
   return [scriptKeys.length, ...scriptKeys, ...args];
 }
 
@@ -71,6 +74,8 @@ export type AcquireReply =
       probesMask: number;
       /** Bit i set: the i-th key's line runs behind its jobs' times (see line-catch-up.ts). */
       behindMask: number;
+      /** The slots booked for the call's followers, in their order (ms from when the script ran); fewer than asked when one could not book. */
+      followerWaitsMs: number[];
     }
   /** Not its turn: where it stands in line (the job is delayed until about its turn, see line.ts). */
   | ({ kind: 'queued'; behindMask: number } & LinePlace)
@@ -98,6 +103,7 @@ export function decodeAcquireReply(raw: unknown): AcquireReply {
         slots: slots!,
         probesMask: probesMask!,
         behindMask,
+        followerWaitsMs: (raw as number[]).slice(9),
       };
     case ACQUIRE_KIND.queued: {
       const [, startInMs, position, window, intervalUs, queuedBehind] = raw as number[];

@@ -8,18 +8,19 @@ import { createRateMeter } from './rate-meter.js';
 import { ShutdownAbortError } from '../errors.js';
 import { watchEventLoopLag } from '../support/event-loop-lag.js';
 import { jitter, sleep } from '../support/sleep.js';
-import { DEFAULT_MAX_IN_SLOT_WAIT_MS, onDueGrid, queuedDelayMs } from './line.js';
-import { acquireArgs, decodeAcquireReply, type AcquireReply } from './acquire-call.js';
+import { DEFAULT_MAX_IN_SLOT_WAIT_MS } from './line.js';
 import { createKeyState, type KeyState } from './key-state.js';
 import { createSlotStock } from './slot-stock.js';
 import { createSlotStarts } from './slot-start.js';
-import { createLeases, leaseOf, type Lease } from './leases.js';
+import { createLeases, type Lease } from './leases.js';
 import { createLimitReport, type LimitSignal } from './limit-report.js';
 import { createCircuitReporter, type CircuitTransition, type RequestOutcome } from './circuit-reporter.js';
 import { createCatchUpTrigger, createLineCatchUp } from './line-catch-up.js';
 import { createLimitIndex, createLiveProcesses, type LiveProcesses } from './limit-index.js';
 import { keysBySlot } from './limit-keys.js';
 import { legacyLayoutCopy } from './limit-layout.js';
+import { createRunGrants, type Followers } from './run-grants.js';
+import { bookOnce, type Booked, type BookingDeps, type ByScript, type Gate } from './acquire-book.js';
 
 export interface LimiterOptions {
   /** Borrowed client. */
@@ -34,22 +35,15 @@ export interface LimiterOptions {
   onCircuitTransition?: (transition: CircuitTransition) => void;
 }
 
-/**
- * May the job start now? `go` is returned at the job's slot (the limiter waits in the slot for short
- * waits); `probes` names the keys whose open circuit this start probes (report its outcome).
- */
-export type Gate =
-  | { kind: 'go'; lease: Lease | undefined; probes?: string[] | undefined }
-  /** `position`: where a job deferred for its rate-limit turn stands in its key's line. */
-  | { kind: 'defer'; waitMs: number; reason: 'rate' | 'concurrency' | 'paused'; position?: number }
-  /** A key's circuit is open: nothing is sent on it but a probe; `maxOpenMs` is how long its jobs may wait. */
-  | { kind: 'circuit-open'; waitMs: number; openForMs: number; maxOpenMs: number };
-
-export type { CircuitTransition, Lease, LimitSignal, RequestOutcome };
+export type { CircuitTransition, Gate, Lease, LimitSignal, RequestOutcome };
 
 export interface Limiter {
-  /** `holder`: who waits in the keys' lines, `{queue}jobId` (see bookingHolder). */
-  acquire(keys: readonly string[], holder: string, leaseMs: number, signal?: AbortSignal): Promise<Gate>;
+  /**
+   * `holder`: who waits in the keys' lines, `{queue}jobId` (see bookingHolder). `followers`: for an
+   * operation of a lane, the holders of those that come next in its lines, whose slots the same
+   * call books when it can (see run-grants.ts).
+   */
+  acquire(keys: readonly string[], holder: string, leaseMs: number, signal?: AbortSignal, followers?: Followers): Promise<Gate>;
   release(lease: Lease | undefined): Promise<void>;
   /** Feeds a response back: pauses the key for everyone, or lowers its rate on a 429. */
   observe(keys: readonly string[], signal: LimitSignal): Promise<void>;
@@ -82,6 +76,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
   const meter = createRateMeter();
   const keyState = createKeyState(redis, config);
   const stock = createSlotStock(meter);
+  const runGrants = createRunGrants();
   const bySlot = (keys: readonly string[]) => keysBySlot(redis, keys);
   const leases = createLeases(releaseScript, bySlot);
   const index = createLimitIndex(redis);
@@ -113,10 +108,31 @@ export function createLimiter(options: LimiterOptions): Limiter {
   const catchUpLines = createCatchUpTrigger(createLineCatchUp(redis, keyState.specOf, maxInSlotWaitMs), logger);
 
   const refreshing = startRefreshing({ redis, logger, live, keyState }, options.refreshIntervalMs ?? 1_000);
+  const booking: BookingDeps = {
+    acquireScript,
+    keyState,
+    stock,
+    runGrants,
+    maxInSlotWaitMs,
+    catchUpLines,
+    closing: () => closing !== undefined,
+  };
 
-  async function acquire(keys: readonly string[], holder: string, leaseMs: number, signal?: AbortSignal): Promise<Gate> {
-    if (keys.length === 0 || !keyState.needsScript(keys) || stock.take(keys)) return started(keys, undefined);
-    const gate = await stock.book(keys, (onReply) => acquireByScript(keys, holder, leaseMs, signal, onReply));
+  async function acquire(
+    keys: readonly string[],
+    holder: string,
+    leaseMs: number,
+    signal?: AbortSignal,
+    followers?: Followers,
+  ): Promise<Gate> {
+    if (keys.length === 0 || !keyState.needsScript(keys)) return started(keys, undefined);
+    // Booked already, with the start ahead of it in its lane (or being booked: its reply is awaited).
+    const booking = runGrants.pendingFor(holder);
+    if (booking) await booking;
+    const granted = runGrants.take(keys, holder);
+    if (granted) return acquireByScript({ keys, holder, leaseMs, signal, granted });
+    if (stock.take(keys)) return started(keys, undefined);
+    const gate = await stock.book(keys, (onReply) => acquireByScript({ keys, holder, leaseMs, signal, followers, onReply }));
     return gate === 'stocked' ? started(keys, undefined) : gate;
   }
 
@@ -125,68 +141,43 @@ export function createLimiter(options: LimiterOptions): Limiter {
     return probes?.length ? { kind: 'go', lease, probes } : { kind: 'go', lease };
   }
 
-  /** `onReply`: given every reply as soon as the script has answered (see SlotStock). */
-  async function acquireByScript(
-    keys: readonly string[],
-    holder: string,
-    leaseMs: number,
-    signal: AbortSignal | undefined,
-    onReply: (reply: AcquireReply) => void,
-  ): Promise<Gate> {
+  async function acquireByScript(asked: ByScript): Promise<Gate> {
+    const { keys, holder, signal } = asked;
     // The first acquire by script waits for the first refresh (it may have copied an override).
     await refreshing.first;
     const leaseId = `${holder}:${randomUUID().slice(0, 8)}`;
     index.announce(keys);
-    // A job waiting on an open circuit is recorded as the holder (it names its queue) to be woken on close.
-    const circuitOn = (key: string) => keyState.circuitOf(key) !== undefined;
-    const wantSlots = stock.wanted(keys);
-    const call = { keys, holder, leaseId, leaseMs, maxInSlotWaitMs, wantSlots, waiter: holder, specOf: keyState.specOf, circuitOn };
     // Once it had its turn and missed its slot, the job asks again from the head of the line.
     let restore = false;
+    let granted = asked.granted;
     const blockedSince = Date.now();
     for (;;) {
-      // Lateness counts from when the script was sent: a busy process may read its reply late.
-      const sentAt = Date.now();
-      const reply = decodeAcquireReply(await acquireScript(...acquireArgs({ ...call, restore })));
-      onReply(reply);
-      if ((reply.kind === 'go' || reply.kind === 'queued') && !closing) catchUpLines(keys, reply.behindMask);
-      if (reply.kind === 'go') {
-        const lease = leaseOf(keys, leaseId, reply.leasedMask);
-        const timing = { slot: sentAt + reply.waitMs, slackMs: reply.slackMs, intervalMs: reply.intervalMs };
-        const start = await starts.waitForStart(keys, holder, timing, signal);
-        const probes = keys.filter((_, i) => (reply.probesMask & (2 ** i)) !== 0);
-        if (start === 'go') {
-          if (logger.isLevelEnabled('debug'))
-            logger.debug({ limitKey: keys.join(','), jobId: holder, slot: timing.slot, lateMs: Date.now() - timing.slot }, 'slot taken');
-          return started(keys, lease, probes);
+      const booked: Booked = granted ? { timing: granted, lease: undefined, probes: [] } : await bookOnce(booking, asked, leaseId, restore);
+      granted = undefined;
+      if (booked === 'blocked') {
+        // Blocked on concurrency: wait in the slot a little (woken early by a local release), then give it back.
+        if (Date.now() - blockedSince >= maxInSlotWaitMs || signal?.aborted) {
+          return { kind: 'defer', waitMs: jitter(500, 0.6), reason: 'concurrency' };
         }
-        // Not started after all: its probe (if it held one) goes to the next start.
-        if (probes.length) circuits.record(keys, undefined, probes);
-        await leases.release(lease);
-        if (start === 'aborted') throw new ShutdownAbortError();
-        // A lagging process waits here a moment for the lag to pass; either way the job keeps its turn.
-        if (start === 'give-back' && !(await sleep(jitter(LAG_PAUSE_MS, 0.5), signal))) throw new ShutdownAbortError();
-        restore = true;
+        await leases.waitForRelease(jitter(BLOCKED_POLL_MS, 0.5));
         continue;
       }
-      // Not its turn: away until about its turn, keeping its place in line.
-      if (reply.kind === 'queued') {
-        const waitMs = onDueGrid(queuedDelayMs(reply, maxInSlotWaitMs), Date.now());
-        return { kind: 'defer', waitMs, reason: 'rate', position: reply.position };
+      if ('gate' in booked) return booked.gate;
+      const { timing, lease, probes } = booked;
+      const start = await starts.waitForStart(keys, holder, timing, signal);
+      if (start === 'go') {
+        if (logger.isLevelEnabled('debug'))
+          logger.debug({ limitKey: keys.join(','), jobId: holder, slot: timing.slot, lateMs: Date.now() - timing.slot }, 'slot taken');
+        return started(keys, lease, probes);
       }
-      if (reply.kind === 'paused') return { kind: 'defer', waitMs: jitter(reply.waitMs, 0.5), reason: 'paused' };
-      if (reply.kind === 'circuit-open') return circuitOpen(keys, reply.waitMs, reply.openForMs);
-      // Blocked on concurrency: wait in the slot a little (woken early by a local release), then give it back.
-      if (Date.now() - blockedSince >= maxInSlotWaitMs || signal?.aborted) {
-        return { kind: 'defer', waitMs: jitter(500, 0.6), reason: 'concurrency' };
-      }
-      await leases.waitForRelease(jitter(BLOCKED_POLL_MS, 0.5));
+      // Not started after all: its probe (if it held one) goes to the next start.
+      if (probes.length) circuits.record(keys, undefined, probes);
+      await leases.release(lease);
+      if (start === 'aborted') throw new ShutdownAbortError();
+      // A lagging process waits here a moment for the lag to pass; either way the job keeps its turn.
+      if (start === 'give-back' && !(await sleep(jitter(LAG_PAUSE_MS, 0.5), signal))) throw new ShutdownAbortError();
+      restore = true;
     }
-  }
-
-  function circuitOpen(keys: readonly string[], waitMs: number, openForMs: number): Gate {
-    const maxOpenMs = Math.min(...keys.map((key) => keyState.circuitOf(key)?.maxOpenMs ?? Infinity));
-    return { kind: 'circuit-open', waitMs, openForMs, maxOpenMs };
   }
 
   return {

@@ -13,8 +13,8 @@ export interface SlotStarts {
 }
 
 export function createSlotStarts(logger: Logger, lag: LagWatch): SlotStarts {
-  /** This process's last start per key set (see planStart). */
-  const lastStart = new Map<string, number>();
+  /** This process's last start per key set (see planStart), with the slot it was for. */
+  const lastStart = new Map<string, { slot: number; startAt: number }>();
   /** Starts given back in a row because of lag (see lagPenalty). */
   let lagGiveBacks = 0;
 
@@ -22,12 +22,16 @@ export function createSlotStarts(logger: Logger, lag: LagWatch): SlotStarts {
     const { slackMs, intervalMs } = timing;
     const limitKey = keys.join(',');
     const pacerKey = keys.join('\n');
-    const plan = planStart({ ...timing, now: Date.now(), lastStartAt: lastStart.get(pacerKey) });
+    const last = lastStart.get(pacerKey);
+    // A slot earlier than the last one planned (booked ahead for a lane's next operation, which asks
+    // after a later slot was planned) keeps its own time: the spacing is between starts in slot order.
+    const outOfOrder = last !== undefined && timing.slot < last.slot;
+    const plan = planStart({ ...timing, now: Date.now(), lastStartAt: outOfOrder ? undefined : last?.startAt });
     if (plan.kind === 'rebook') {
       logger.debug({ limitKey, jobId, lateMs: plan.lateMs, slackMs }, 'slot missed (paced); asking again at the head of the line');
       return 'rebook';
     }
-    if (intervalMs > 0) lastStart.set(pacerKey, plan.startAt);
+    if (intervalMs > 0 && !outOfOrder) lastStart.set(pacerKey, { slot: timing.slot, startAt: plan.startAt });
     if (plan.delayMs > 0 && !(await sleep(plan.delayMs, signal))) return 'aborted';
     const lagMs = lag.recentMs();
     const check = checkStart({ ...timing, now: Date.now(), lagMs, giveBacks: lagGiveBacks });

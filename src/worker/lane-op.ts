@@ -1,5 +1,5 @@
 import type { JobEnvelope } from '../queue/job-data.js';
-import type { OperationJob } from './operation-job.js';
+import type { LaneFollowers, OperationJob } from './operation-job.js';
 
 /** An operation in a lane that waits for its slot longer than this leaves the lane as a job of its own. */
 export const MAX_IN_LANE_WAIT_MS = 5_000;
@@ -13,6 +13,8 @@ export interface LaneOpHost {
   stopping: AbortSignal;
   /** Writes the operation as a single job of its own, due `delayMs` from now, with the lane's timestamp. */
   depart(id: string, envelope: JobEnvelope, delayMs: number): Promise<void>;
+  /** The lane's operations not started yet, in order (see OperationJob.followers). */
+  followers: LaneFollowers;
 }
 
 /**
@@ -46,6 +48,10 @@ export class LaneOp implements OperationJob {
 
   get stalledCounter(): number {
     return this.host.stalledCounter;
+  }
+
+  get followers(): LaneFollowers {
+    return this.host.followers;
   }
 
   changePriority(): Promise<void> {

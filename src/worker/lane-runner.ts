@@ -62,6 +62,7 @@ export async function runLane(
     stalledCounter: job.stalledCounter,
     stopping: deps.stopping,
     depart: (id, envelope, delayMs) => depart(deps, [{ id, envelope, delayMs }], job.timestamp),
+    followers: { next: () => [], booked: () => undefined },
   };
   const again = job.attemptsStarted > 1 || job.stalledCounter > 0;
   const all = lane.ops.map((_, index) => index);
@@ -166,8 +167,19 @@ async function runPending(
   lockLost: AbortSignal | undefined,
 ): Promise<Left> {
   const ready = [...pending];
+  // The operations not started yet, in order: a start books their slots with its own when it can,
+  // and those booked start at once (see mayStartNext).
+  const booked = new Set<string>();
+  host.followers = {
+    next: (count) => ready.slice(0, count).map((index) => `${lane.lane}-${index}`),
+    booked(ids) {
+      for (const id of ids) booked.add(id);
+      changed();
+    },
+  };
   const envelopes = new Map<number, JobEnvelope>();
-  const timers = new Set<NodeJS.Timeout>();
+  /** Operations waiting in the lane for their turn: each one's timer, and its index. */
+  const timers = new Map<NodeJS.Timeout, number>();
   let running = 0;
   let stranded = false;
   let notify: (() => void) | undefined;
@@ -203,14 +215,22 @@ async function runPending(
           },
           Math.max(0, op.waitUntil - Date.now()),
         );
-        timers.add(timer);
+        timers.set(timer, index);
       }
     }
   };
 
+  // Not while an operation before it waits in the lane for its turn: behind it in the keys' lines,
+  // it would only ask to be told to wait too. The one ahead, at its turn, books the slots of those
+  // that follow it when it can (see run-grants.ts): a binding key is asked once per run of them.
+  const mayStartNext = () => {
+    if (booked.has(`${lane.lane}-${ready[0]!}`)) return true;
+    for (const waiting of timers.values()) if (waiting < ready[0]!) return false;
+    return true;
+  };
   while (!stop.aborted) {
-    if (ready.length === 0) {
-      if (running === 0 && timers.size === 0) break;
+    if (ready.length === 0 || !mayStartNext()) {
+      if (ready.length === 0 && running === 0 && timers.size === 0) break;
       await new Promise<void>((resolve) => (notify = resolve));
       continue;
     }
@@ -220,6 +240,7 @@ async function runPending(
       break;
     }
     const index = ready.shift()!;
+    booked.delete(`${lane.lane}-${index}`);
     running += 1;
     void runOne(index).finally(() => {
       running -= 1;
@@ -228,7 +249,7 @@ async function runPending(
     });
   }
   while (running > 0) await new Promise<void>((resolve) => (notify = resolve));
-  for (const timer of timers) clearTimeout(timer);
+  for (const timer of timers.keys()) clearTimeout(timer);
   return { pending: ready.length + timers.size, stranded };
 }
 

@@ -12,11 +12,10 @@ import { createLineJoin } from '../../src/limits/line-join.js';
 import { createLineCatchUp } from '../../src/limits/line-catch-up.js';
 import { Queue } from 'bullmq';
 import { PREFIX, bullQueueName } from '../../src/redis/keys.js';
-import { acquireArgs, decodeAcquireReply, type AcquireReply } from '../../src/limits/acquire-call.js';
 import { configuredSpecs } from '../../src/limits/limit-keys.js';
-import { defineScript } from '../../src/redis/scripts.js';
 import { uniqueQueue, useRedisServer } from '../helpers/redis.js';
 import { startLimiterProcess } from '../helpers/limiter-process.js';
+import { acquireScriptFor } from '../helpers/acquire-script.js';
 import { createProducer } from '../../src/queue/producer.js';
 import { queueKeys } from '../../src/redis/keys.js';
 
@@ -126,26 +125,8 @@ describe('a key’s line', () => {
   it('a job that missed its slot stands at the head without moving the line twice: tickets handed out and used stay equal', async () => {
     // Straight to the script, as the limiter calls it, so that each call's restore flag is ours.
     const key = 'line-restore';
-    const config = keyAt(key, 4);
-    const specs = configuredSpecs(config);
-    const acquire = defineScript(redis().client, 'limit-acquire');
-    const ask = async (holder: string, restore = false): Promise<AcquireReply> =>
-      decodeAcquireReply(
-        await acquire(
-          ...acquireArgs({
-            keys: [key],
-            holder,
-            leaseId: `lease-${holder}`,
-            leaseMs: 60_000,
-            maxInSlotWaitMs: 250,
-            wantSlots: 1,
-            waiter: '',
-            restore,
-            specOf: (name) => specs(name),
-            circuitOn: () => false,
-          }),
-        ),
-      );
+    const acquire = acquireScriptFor(redis().client, key, keyAt(key, 4));
+    const ask = (holder: string, restore = false) => acquire(holder, { restore });
     const state = async () => {
       const [next, served] = await redis().client.hmget(limiterKeys.state(key), 'next', 'served');
       return { next: Number(next), served: Number(served) };

@@ -22,15 +22,60 @@ describe('decodeAcquireReply', () => {
   it.each([
     {
       raw: [ACQUIRE_KIND.go, 40, 0b10, 15, 10, 1, 0, 0, 0],
-      reply: { kind: 'go', waitMs: 40, leasedMask: 2, slackMs: 15, intervalMs: 10, slots: 1, probesMask: 0, behindMask: 0 },
+      reply: {
+        kind: 'go',
+        waitMs: 40,
+        leasedMask: 2,
+        slackMs: 15,
+        intervalMs: 10,
+        slots: 1,
+        probesMask: 0,
+        behindMask: 0,
+        followerWaitsMs: [],
+      },
     },
     {
       raw: [1, 0, 0, 3_600_000, 0, 12, 0, 0, 0b10],
-      reply: { kind: 'go', waitMs: 0, leasedMask: 0, slackMs: 3_600_000, intervalMs: 0, slots: 12, probesMask: 0, behindMask: 2 },
+      reply: {
+        kind: 'go',
+        waitMs: 0,
+        leasedMask: 0,
+        slackMs: 3_600_000,
+        intervalMs: 0,
+        slots: 12,
+        probesMask: 0,
+        behindMask: 2,
+        followerWaitsMs: [],
+      },
     },
     {
       raw: [ACQUIRE_KIND.go, 0, 0, 15, 10, 1, 0b1, 0, 0],
-      reply: { kind: 'go', waitMs: 0, leasedMask: 0, slackMs: 15, intervalMs: 10, slots: 1, probesMask: 1, behindMask: 0 },
+      reply: {
+        kind: 'go',
+        waitMs: 0,
+        leasedMask: 0,
+        slackMs: 15,
+        intervalMs: 10,
+        slots: 1,
+        probesMask: 1,
+        behindMask: 0,
+        followerWaitsMs: [],
+      },
+    },
+    {
+      // Two followers of a lane booked with it: their slots, in order.
+      raw: [ACQUIRE_KIND.go, 5, 0, 15, 5, 1, 0, 0, 0, 10, 15],
+      reply: {
+        kind: 'go',
+        waitMs: 5,
+        leasedMask: 0,
+        slackMs: 15,
+        intervalMs: 5,
+        slots: 1,
+        probesMask: 0,
+        behindMask: 0,
+        followerWaitsMs: [10, 15],
+      },
     },
     {
       raw: [ACQUIRE_KIND.queued, 12, 140, 50, 5_000, 1],
@@ -110,5 +155,23 @@ describe('acquireArgs', () => {
       2,
       0,
     ]);
+  });
+
+  it('ends with the followers, counted, when a lane names some', () => {
+    const args = acquireArgs({
+      keys: ['a'],
+      holder: '{q}l-1-0',
+      leaseId: 'l-1-0:abcd',
+      leaseMs: 30_000,
+      maxInSlotWaitMs: 250,
+      wantSlots: 1,
+      waiter: '{q}l-1-0',
+      restore: false,
+      followers: ['{q}l-1-1', '{q}l-1-2'],
+      specOf: () => ({ rate: 200, burst: 10, concurrency: 0 }),
+      circuitOn: () => false,
+    });
+    expect(args.slice(-3)).toEqual([2, '{q}l-1-1', '{q}l-1-2']);
+    expect(args).toHaveLength(1 + 5 + 8 + 5 + 3);
   });
 });

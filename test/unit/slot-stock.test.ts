@@ -13,6 +13,7 @@ const go = (slots: number, intervalMs = 0): AcquireReply => ({
   slots,
   probesMask: 0,
   behindMask: 0,
+  followerWaitsMs: [],
 });
 const deferred: AcquireReply = { kind: 'queued', startInMs: 500, position: 100, window: 50, intervalMs: 5, behindMask: 0 };
 

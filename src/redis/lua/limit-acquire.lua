@@ -37,7 +37,10 @@
     ARGV[8]  restore: '1' when the caller had its turn and missed its slot (it stands at the head)
     ARGV[9 + 5 * (i - 1) ...]  for limit key i: name, rate (requests/s, 0 = none), burst, concurrency (0 = none),
              circuit ('1' when the key's circuit breaker is on)
-  Output: GO {1, waitMs, leased, slackMs, intervalMs, slots, probes, 0, behind}; QUEUED {2, startInMs,
+    ARGV[9 + 5 * n]  f, the number of followers (optional: 0): the holders of the operations of the
+             caller's lane that come next in its lines (see "Followers" below)
+    ARGV[10 + 5 * n ...]  the followers' holders, in the order of their tickets
+  Output: GO {1, waitMs, leased, slackMs, intervalMs, slots, probes, 0, behind, followerWaitMs...}; QUEUED {2, startInMs,
     position, window, intervalUs, behind}; BLOCKED {3}; PAUSED {4, waitMs}; CIRCUIT_OPEN {5, waitMs, 0,
     0, 0, 0, 0, openForMs}
     behind   bit mask of the keys whose line runs behind its jobs' times (they come back early): the
@@ -50,8 +53,18 @@
     QUEUED   not its turn: its position in the line whose turn comes last, that line's window and
              slot spacing (µs), and the earliest slot (startInMs from now); the caller delays the
              job until about its turn (src/limits/line.ts)
+    followerWaitMs  for each follower booked with this start, in order, its slot (ms from now)
     BLOCKED  a key is at its concurrency limit; PAUSED by an operator (look again in waitMs)
     CIRCUIT_OPEN  look again in waitMs; the circuit has been open for openForMs
+
+  Followers: the operations of a lane (one BullMQ job holding many) each hold a ticket in their keys'
+  lines, one behind the other. When one of them books its slot (GO, one slot, no concurrency limit,
+  no probe, not a missed slot asked again), the script books the slots of those that follow it as
+  if each had asked in turn at this moment, in ticket order, and stops at the first that could not
+  book now (out of its window, its ticket gone, its slot too far). The caller hands each its slot
+  when it asks (src/limits/run-grants.ts): a binding key is then called once per run of a lane's
+  operations, not once per operation. The same rules hold per follower as per caller: its slot is
+  the key's first free slot, the schedule and the line move as for any start.
 ]]
 --- @include "now-ms"
 --- @include "effective-rate"
@@ -201,7 +214,7 @@ local interval = 0
 for i = 1, n do
   local k = ks[i]
   if k.T then
-    redis.call('HSET', k.state, 'tat', math.max(k.tat, start) + slots * k.T)
+    k.tat = math.max(k.tat, start) + slots * k.T
     if k.ticket then
       -- Its ticket is used, and the line moves up one place. One taken on a free slot from further
       -- back than the window moves it up too: a gap left by a job that is gone closes a place at a
@@ -209,7 +222,10 @@ for i = 1, n do
       -- counting its start would move the line on twice for one ticket, and over a day of missed
       -- slots leave `served` far past `next`, every newcomer at the head and nobody placed.
       redis.call('ZREM', k.line, holder)
-      if k.ticket == math.floor(k.ticket) then redis.call('HSET', k.state, 'served', k.served + 1) end
+      if k.ticket == math.floor(k.ticket) then
+        k.served = k.served + 1
+        k.servedMoved = true
+      end
     end
     if k.slack < slack then slack = k.slack end
     if k.T > interval then interval = k.T end
@@ -225,4 +241,49 @@ for i = 1, n do
     probes = probes + 2 ^ (i - 1)
   end
 end
-return {GO, start - now, leased, math.floor(slack), math.floor(interval), slots, probes, 0, behind}
+-- Followers: booked as if each asked now, in turn (see the header).
+local reply = {GO, start - now, leased, math.floor(slack), math.floor(interval), slots, probes, 0, behind}
+local followers = tonumber(ARGV[9 + 5 * n] or '0')
+local eligible = followers > 0 and slots == 1 and leased == 0 and probes == 0 and not restore
+for i = 1, n do
+  if not ks[i].T then eligible = false end
+end
+if eligible then
+  for f = 1, followers do
+    local follower = ARGV[9 + 5 * n + f]
+    local at, ok = now, true
+    for i = 1, n do
+      local k = ks[i]
+      local held = redis.call('ZSCORE', k.line, follower)
+      local ticket = held and tonumber(held)
+      -- A half place (a missed slot asked again) is not a follower's: it asks for itself.
+      if not ticket or ticket ~= math.floor(ticket) then
+        ok = false
+        break
+      end
+      local s = firstFreeSlot(now, k.tat, k.burst, k.T, k.pausedUntil)
+      if s > now and (ticket - k.served >= k.window or s - now > 2 * maxWait) then
+        ok = false
+        break
+      end
+      if s > at then at = s end
+    end
+    if not ok then break end
+    for i = 1, n do
+      local k = ks[i]
+      k.tat = math.max(k.tat, at) + k.T
+      redis.call('ZREM', k.line, follower)
+      k.served = k.served + 1
+      k.servedMoved = true
+    end
+    reply[#reply + 1] = at - now
+  end
+end
+for i = 1, n do
+  local k = ks[i]
+  if k.T then
+    redis.call('HSET', k.state, 'tat', k.tat)
+    if k.servedMoved then redis.call('HSET', k.state, 'served', k.served) end
+  end
+end
+return reply
