@@ -29,8 +29,8 @@ export interface ByScript {
   followers?: Followers | undefined;
   /** Given every reply as soon as the script has answered (see SlotStock). */
   onReply?: (reply: AcquireReply) => void;
-  /** A slot booked for it with the start ahead of it: waited for before any call. */
-  granted?: SlotTiming;
+  /** A slot booked for it with the start ahead of it: waited for before any call ('elsewhere': booked on other keys, see RunGrants.take). */
+  granted?: SlotTiming | 'elsewhere';
 }
 
 /** A script call's answer, or a slot booked before: where to start, or the gate of a start that is not to be. */
@@ -46,7 +46,12 @@ export interface BookingDeps {
   catchUpLines: CatchUpTrigger;
   /** Whether the limiter is closing (lines are not caught up then). */
   closing: () => boolean;
+  /** When a reply last said a key set binds (a slot ahead, or not its turn): only then are followers named. */
+  bindingSeen: Map<string, number>;
 }
+
+/** A key set that bound this recently is asked with followers. */
+const BINDING_MEMORY_MS = 2_000;
 
 /** One call of the acquire script, with the followers it may book (not for a missed slot asked again, `restore`). */
 export async function bookOnce(deps: BookingDeps, asked: ByScript, leaseId: string, restore: boolean): Promise<Booked> {
@@ -54,7 +59,11 @@ export async function bookOnce(deps: BookingDeps, asked: ByScript, leaseId: stri
   const { keys, holder, leaseMs } = asked;
   // A job waiting on an open circuit is recorded as the holder (it names its queue) to be woken on close.
   const circuitOn = (key: string) => keyState.circuitOf(key) !== undefined;
-  const followers = restore || !asked.followers ? [] : asked.followers.next(MAX_FOLLOWERS);
+  // Followers only where slots are booked ahead: elsewhere their operations hold no tickets, and
+  // would wait for this call's reply for nothing.
+  const id = keys.join('\n');
+  const binds = Date.now() - (deps.bindingSeen.get(id) ?? -Infinity) < BINDING_MEMORY_MS;
+  const followers = restore || !binds || !asked.followers ? [] : asked.followers.next(MAX_FOLLOWERS);
   const call = { keys, holder, leaseId, leaseMs, maxInSlotWaitMs, wantSlots: deps.stock.wanted(keys), waiter: holder, restore, followers };
   const booking = followers.length ? runGrants.begin(followers) : undefined;
   // Lateness counts from when the script was sent: a busy process may read its reply late.
@@ -70,6 +79,7 @@ export async function bookOnce(deps: BookingDeps, asked: ByScript, leaseId: stri
   const timing = reply.kind === 'go' ? { slackMs: reply.slackMs, intervalMs: reply.intervalMs } : { slackMs: 0, intervalMs: 0 };
   booking?.done(keys, reply.kind === 'go' ? reply.followerWaitsMs : [], sentAt, timing);
   if (reply.kind === 'go' && reply.followerWaitsMs.length) asked.followers?.booked(reply.followerWaitsMs.length);
+  if ((reply.kind === 'go' && reply.waitMs > 0) || reply.kind === 'queued') deps.bindingSeen.set(id, Date.now());
   asked.onReply?.(reply);
   if ((reply.kind === 'go' || reply.kind === 'queued') && !deps.closing()) deps.catchUpLines(keys, reply.behindMask);
   switch (reply.kind) {

@@ -116,6 +116,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
     maxInSlotWaitMs,
     catchUpLines,
     closing: () => closing !== undefined,
+    bindingSeen: new Map(),
   };
 
   async function acquire(
@@ -148,8 +149,8 @@ export function createLimiter(options: LimiterOptions): Limiter {
     const leaseId = `${holder}:${randomUUID().slice(0, 8)}`;
     index.announce(keys);
     // Once it had its turn and missed its slot, the job asks again from the head of the line.
-    let restore = false;
-    let granted = asked.granted;
+    let restore = asked.granted === 'elsewhere';
+    let granted = asked.granted === 'elsewhere' ? undefined : asked.granted;
     const blockedSince = Date.now();
     for (;;) {
       const booked: Booked = granted ? { timing: granted, lease: undefined, probes: [] } : await bookOnce(booking, asked, leaseId, restore);

@@ -2,8 +2,13 @@ import type { SlotTiming } from './start-timing.js';
 
 /** Most followers booked with one start (see limit-acquire.lua, "Followers"); the key's window bounds it too. */
 export const MAX_FOLLOWERS = 64;
-/** A grant not asked for this long after its slot's slack ran out is dropped (its operation stopped, or left its lane). */
-const STALE_AFTER_MS = 5_000;
+/**
+ * A grant not asked for this long after its slot is dropped (its operation stopped, or left its
+ * lane): a memory bound only. One asked for late is still handed over, so that its operation,
+ * finding its slot gone by, asks again from the head of the line (it had its turn) rather than as a
+ * newcomer.
+ */
+const STALE_AFTER_MS = 10 * 60_000;
 /** Stale grants are looked for at most this often. */
 const SWEEP_EVERY_MS = 1_000;
 
@@ -29,8 +34,11 @@ export interface RunGrants {
   begin(holders: readonly string[]): Booking;
   /** While a call may be booking this holder's slot: resolves once its reply is kept. */
   pendingFor(holder: string): Promise<void> | undefined;
-  /** The slot booked for this holder on these keys, once: undefined when there is none. */
-  take(keys: readonly string[], holder: string): SlotTiming | undefined;
+  /**
+   * The slot booked for this holder on these keys, once: undefined when there is none; 'elsewhere'
+   * when its slot was booked on other keys (its operation changed): it had its turn there.
+   */
+  take(keys: readonly string[], holder: string): SlotTiming | 'elsewhere' | undefined;
 }
 
 export interface Booking {
@@ -53,7 +61,7 @@ export function createRunGrants(now: () => number = Date.now): RunGrants {
   function sweep(at: number): void {
     if (at - sweptAt < SWEEP_EVERY_MS) return;
     sweptAt = at;
-    for (const [holder, grant] of grants) if (grant.slot + grant.slackMs + STALE_AFTER_MS < at) grants.delete(holder);
+    for (const [holder, grant] of grants) if (grant.slot + STALE_AFTER_MS < at) grants.delete(holder);
   }
 
   return {
@@ -76,7 +84,7 @@ export function createRunGrants(now: () => number = Date.now): RunGrants {
       const grant = grants.get(holder);
       if (!grant) return undefined;
       grants.delete(holder);
-      if (grant.keys !== keys.join('\n')) return undefined;
+      if (grant.keys !== keys.join('\n')) return 'elsewhere';
       return { slot: grant.slot, slackMs: grant.slackMs, intervalMs: grant.intervalMs };
     },
   };

@@ -169,11 +169,24 @@ async function runPending(
   const ready = [...pending];
   // The operations not started yet, in order: a start books their slots with its own when it can,
   // and those booked start at once (see mayStartNext).
-  const booked = new Set<string>();
+  // None once the lane stops (a booked operation that does not start loses its slot, and its place
+  // in line), and no more than the permits this lane holds or could take now: the operations it
+  // runs start at their slots within a moment and give theirs back.
+  const booked = new Set<number>();
+  const offered = new Map<string, number>();
   host.followers = {
-    next: (count) => ready.slice(0, count).map((index) => `${lane.lane}-${index}`),
+    next(count) {
+      if (stop.aborted) return [];
+      const named = ready.filter((index) => !booked.has(index)).slice(0, Math.min(count, deps.permits.free + running));
+      offered.clear();
+      for (const index of named) offered.set(`${lane.lane}-${index}`, index);
+      return [...offered.keys()];
+    },
     booked(ids) {
-      for (const id of ids) booked.add(id);
+      for (const id of ids) {
+        const index = offered.get(id);
+        if (index !== undefined && ready.includes(index)) booked.add(index);
+      }
       changed();
     },
   };
@@ -223,13 +236,16 @@ async function runPending(
   // Not while an operation before it waits in the lane for its turn: behind it in the keys' lines,
   // it would only ask to be told to wait too. The one ahead, at its turn, books the slots of those
   // that follow it when it can (see run-grants.ts): a binding key is asked once per run of them.
-  const mayStartNext = () => {
-    if (booked.has(`${lane.lane}-${ready[0]!}`)) return true;
-    for (const waiting of timers.values()) if (waiting < ready[0]!) return false;
-    return true;
+  /** Where in `ready` the next operation to start is: a booked one first, else the head unless one before it waits; -1 for none. */
+  const nextToStart = () => {
+    const bookedAt = ready.findIndex((index) => booked.has(index));
+    if (bookedAt >= 0) return bookedAt;
+    if (ready.length === 0) return -1;
+    for (const waiting of timers.values()) if (waiting < ready[0]!) return -1;
+    return 0;
   };
   while (!stop.aborted) {
-    if (ready.length === 0 || !mayStartNext()) {
+    if (nextToStart() < 0) {
       if (ready.length === 0 && running === 0 && timers.size === 0) break;
       await new Promise<void>((resolve) => (notify = resolve));
       continue;
@@ -239,8 +255,14 @@ async function runPending(
     } catch {
       break;
     }
-    const index = ready.shift()!;
-    booked.delete(`${lane.lane}-${index}`);
+    const at = nextToStart();
+    if (at < 0) {
+      // What could start changed while the permit was awaited: give it back and look again.
+      deps.permits.give();
+      continue;
+    }
+    const [index] = ready.splice(at, 1) as [number];
+    booked.delete(index);
     running += 1;
     void runOne(index).finally(() => {
       running -= 1;

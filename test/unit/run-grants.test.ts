@@ -10,8 +10,8 @@ describe('createRunGrants', () => {
     expect(grants.take(['k'], '{q}a')).toBeUndefined();
     // c could not be booked (the script stopped at it): it asks for itself.
     expect(grants.take(['k'], '{q}c')).toBeUndefined();
-    // Asked for on other keys (its operation changed): not used, and gone.
-    expect(grants.take(['other'], '{q}b')).toBeUndefined();
+    // Asked for on other keys (its operation changed): not used, and gone; it had its turn there.
+    expect(grants.take(['other'], '{q}b')).toBe('elsewhere');
     expect(grants.take(['k'], '{q}b')).toBeUndefined();
   });
 
@@ -31,11 +31,15 @@ describe('createRunGrants', () => {
     expect(grants.take(['k'], '{q}a')).toBeDefined();
   });
 
-  it('drops slots nobody asked for, a while after their slack ran out', () => {
+  it('hands over a slot asked for late (its operation then asks again from the head), and drops one nobody asked for in ten minutes', () => {
     let now = 1_000;
     const grants = createRunGrants(() => now);
+    grants.begin(['{q}late']).done(['k'], [10], now, { slackMs: 5, intervalMs: 10 });
+    now += 60_000;
+    grants.begin(['{q}x']).done(['k'], [10], now, { slackMs: 5, intervalMs: 10 });
+    expect(grants.take(['k'], '{q}late')).toEqual({ slot: 1_010, slackMs: 5, intervalMs: 10 });
     grants.begin(['{q}a']).done(['k'], [10], now, { slackMs: 5, intervalMs: 10 });
-    now += 10_000;
+    now += 11 * 60_000;
     // The next booking sweeps the stale one.
     grants.begin(['{q}b']).done(['k'], [10], now, { slackMs: 5, intervalMs: 10 });
     expect(grants.take(['k'], '{q}a')).toBeUndefined();

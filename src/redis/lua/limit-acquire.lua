@@ -64,7 +64,8 @@
   book now (out of its window, its ticket gone, its slot too far). The caller hands each its slot
   when it asks (src/limits/run-grants.ts): a binding key is then called once per run of a lane's
   operations, not once per operation. The same rules hold per follower as per caller: its slot is
-  the key's first free slot, the schedule and the line move as for any start.
+  the key's first free slot, and at least one spacing after the slot before it in the run (a run
+  takes none of the burst), the schedule and the line move as for any start.
 ]]
 --- @include "now-ms"
 --- @include "effective-rate"
@@ -249,9 +250,12 @@ for i = 1, n do
   if not ks[i].T then eligible = false end
 end
 if eligible then
+  -- Each follower's slot is at least one spacing after the one before it in the run: the burst a key
+  -- keeps for starts that come at once is not handed out in a run (its starts are planned one by one).
+  local previous = start
   for f = 1, followers do
     local follower = ARGV[9 + 5 * n + f]
-    local at, ok = now, true
+    local at, ok = previous + interval, true
     for i = 1, n do
       local k = ks[i]
       local held = redis.call('ZSCORE', k.line, follower)
@@ -268,7 +272,7 @@ if eligible then
       end
       if s > at then at = s end
     end
-    if not ok then break end
+    if not ok or at - now > 2 * maxWait then break end
     for i = 1, n do
       local k = ks[i]
       k.tat = math.max(k.tat, at) + k.T
@@ -277,6 +281,7 @@ if eligible then
       k.servedMoved = true
     end
     reply[#reply + 1] = at - now
+    previous = at
   end
 end
 for i = 1, n do
