@@ -238,7 +238,7 @@ async function runPending(
   // that follow it when it can (see run-grants.ts): a binding key is asked once per run of them.
   /** Where in `ready` the next operation to start is: a booked one first, else the head unless one before it waits; -1 for none. */
   const nextToStart = () => {
-    const bookedAt = ready.findIndex((index) => booked.has(index));
+    const bookedAt = booked.size === 0 ? -1 : ready.findIndex((index) => booked.has(index));
     if (bookedAt >= 0) return bookedAt;
     if (ready.length === 0) return -1;
     for (const waiting of timers.values()) if (waiting < ready[0]!) return -1;
