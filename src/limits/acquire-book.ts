@@ -78,7 +78,7 @@ export async function bookOnce(deps: BookingDeps, asked: ByScript, leaseId: stri
   }
   const timing = reply.kind === 'go' ? { slackMs: reply.slackMs, intervalMs: reply.intervalMs } : { slackMs: 0, intervalMs: 0 };
   booking?.done(keys, reply.kind === 'go' ? reply.followerWaitsMs : [], sentAt, timing);
-  if (reply.kind === 'go' && reply.followerWaitsMs.length) asked.followers?.booked(reply.followerWaitsMs.length);
+  if (reply.kind === 'go' && reply.followerWaitsMs.length) asked.followers?.booked(followers.slice(0, reply.followerWaitsMs.length));
   if ((reply.kind === 'go' && reply.waitMs > 0) || reply.kind === 'queued') deps.bindingSeen.set(id, Date.now());
   asked.onReply?.(reply);
   if ((reply.kind === 'go' || reply.kind === 'queued') && !deps.closing()) deps.catchUpLines(keys, reply.behindMask);

@@ -16,8 +16,8 @@ const SWEEP_EVERY_MS = 1_000;
 export interface Followers {
   /** Their holders, in order, at most `count`. */
   next(count: number): readonly string[];
-  /** The first `count` of those `next` named have their slots booked: they should ask soon. */
-  booked(count: number): void;
+  /** These of them (the first ones a call named) have their slots booked: they should ask soon. */
+  booked(holders: readonly string[]): void;
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { JobEnvelope } from '../queue/job-data.js';
-import type { LaneFollowers, OperationJob } from './operation-job.js';
+import type { Followers } from '../limits/run-grants.js';
+import type { OperationJob } from './operation-job.js';
 
 /** An operation in a lane that waits for its slot longer than this leaves the lane as a job of its own. */
 export const MAX_IN_LANE_WAIT_MS = 5_000;
@@ -14,7 +15,7 @@ export interface LaneOpHost {
   /** Writes the operation as a single job of its own, due `delayMs` from now, with the lane's timestamp. */
   depart(id: string, envelope: JobEnvelope, delayMs: number): Promise<void>;
   /** The lane's operations not started yet, in order (see OperationJob.followers). */
-  followers: LaneFollowers;
+  followers: Followers;
 }
 
 /**
@@ -50,7 +51,7 @@ export class LaneOp implements OperationJob {
     return this.host.stalledCounter;
   }
 
-  get followers(): LaneFollowers {
+  get followers(): Followers {
     return this.host.followers;
   }
 

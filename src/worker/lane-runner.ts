@@ -5,6 +5,7 @@ import type { AddJobs } from '../queue/add-jobs.js';
 import type { JobEnvelope } from '../queue/job-data.js';
 import { isLaneData, laneEnvelope, LANE_VERSION, type LaneData } from '../queue/lanes.js';
 import { bullQueueName, PREFIX, queueKeys } from '../redis/keys.js';
+import { bookingHolder } from '../queue/wake-jobs.js';
 import { isRedisFailure } from '../redis/redis-errors.js';
 import { laneMarkerKey, laneOutcomeAt } from '../outcomes/outcome-store.js';
 import { LaneOp, type LaneOpHost } from './lane-op.js';
@@ -168,23 +169,27 @@ async function runPending(
 ): Promise<Left> {
   const ready = [...pending];
   // The operations not started yet, in order: a start books their slots with its own when it can,
-  // and those booked start at once (see mayStartNext).
+  // and those booked start at once (see nextToStart).
   // None once the lane stops (a booked operation that does not start loses its slot, and its place
   // in line), and no more than the permits this lane holds or could take now: the operations it
   // runs start at their slots within a moment and give theirs back.
+  // Named as the processor books them (its queue, the operation's id: see bookingHolder); each
+  // holder's index is kept, since calls in flight at once may name different ones.
   const booked = new Set<number>();
-  const offered = new Map<string, number>();
+  const indexOf = new Map<string, number>();
   host.followers = {
     next(count) {
       if (stop.aborted) return [];
       const named = ready.filter((index) => !booked.has(index)).slice(0, Math.min(count, deps.permits.free + running));
-      offered.clear();
-      for (const index of named) offered.set(`${lane.lane}-${index}`, index);
-      return [...offered.keys()];
+      return named.map((index) => {
+        const holder = bookingHolder(deps.queue, `${lane.lane}-${index}`);
+        indexOf.set(holder, index);
+        return holder;
+      });
     },
-    booked(ids) {
-      for (const id of ids) {
-        const index = offered.get(id);
+    booked(holders) {
+      for (const holder of holders) {
+        const index = indexOf.get(holder);
         if (index !== undefined && ready.includes(index)) booked.add(index);
       }
       changed();

@@ -1,12 +1,5 @@
 import type { Job } from 'bullmq';
-
-/** The operations of a lane that come next (see limits/run-grants.ts Followers, which names them by holder). */
-export interface LaneFollowers {
-  /** Their ids, in order, at most `count`. */
-  next(count: number): readonly string[];
-  /** The slots of these were booked: they should start soon. */
-  booked(ids: readonly string[]): void;
-}
+import type { Followers } from '../limits/run-grants.js';
 
 /**
  * What running one operation needs of its job: a BullMQ job (a single job), or one operation of a
@@ -16,6 +9,6 @@ export type OperationJob = Pick<
   Job,
   'id' | 'data' | 'timestamp' | 'stalledCounter' | 'attemptsMade' | 'priority' | 'changePriority' | 'moveToDelayed' | 'updateData'
 > & {
-  /** An operation of a lane: those that come next in it, whose slots its own booking may take too (by id, see LaneOp). */
-  followers?: LaneFollowers;
+  /** An operation of a lane: those that come next in it, whose slots its own booking may take too (see LaneOp). */
+  followers?: Followers;
 };

@@ -12,8 +12,7 @@ import { bookingHolder } from '../queue/wake-jobs.js';
 import { attemptNumber, circuitWaitedMs, failedAttempt, refusalsInARow } from './attempt-record.js';
 import { decideAttempt } from './decide-attempt.js';
 import { createJobEnding } from './job-ending.js';
-import type { LaneFollowers, OperationJob } from './operation-job.js';
-import type { Followers } from '../limits/run-grants.js';
+import type { OperationJob } from './operation-job.js';
 import { LaneOp } from './lane-op.js';
 import type { PageSink } from './page-sink.js';
 import { takePage, walkOf } from './page-step.js';
@@ -88,9 +87,8 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
 
     // The limits: go now (perhaps after a short wait in this slot), or give the slot back until the key opens.
     // Booked under the job and its queue: `limits set` wakes booked jobs in whichever queue holds them.
-    const followers = job.followers && followersOf(job.followers, queue);
     const gate = await limiter
-      .acquire(limitKeys, bookingHolder(queue, jobId), spec.timeouts.total + LEASE_MARGIN_MS, signal, followers)
+      .acquire(limitKeys, bookingHolder(queue, jobId), spec.timeouts.total + LEASE_MARGIN_MS, signal, job.followers)
       .catch((error: unknown) => ({ kind: 'failed' as const, error }));
     if (gate.kind === 'failed') return end.interrupted(gate.error, 'the limiter', log);
     if (gate.kind === 'defer') {
@@ -129,17 +127,5 @@ export function createProcessor(deps: ProcessorDeps): SluiceProcessor {
       circuitWaitedMs: circuitWaitedMs(envelope),
     });
     return end.finish({ decision, sent, page, previous, attempts, attempt, operation, limitKey, walk }, log);
-  };
-}
-
-/** A lane's next operations as the limiter names them (by holder, see bookingHolder). */
-function followersOf(lane: LaneFollowers, queue: string): Followers {
-  let named: readonly string[] = [];
-  return {
-    next(count) {
-      named = lane.next(count);
-      return named.map((id) => bookingHolder(queue, id));
-    },
-    booked: (count) => lane.booked(named.slice(0, count)),
   };
 }
