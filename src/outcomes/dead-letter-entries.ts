@@ -3,7 +3,6 @@
  * with group counters beside them. Reading them page by page (every shard's, merged) or one by
  * one, and removing one (in its shard).
  */
-import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../redis/client.js';
 import type { QueueKeys } from '../redis/keys.js';
 import { groupField } from './dead-letter-groups.js';
@@ -76,13 +75,20 @@ export function deadLetterPage(
   );
 }
 
-/** Removes a dead letter, its index entries and its place in the group counters (in `removal`, a MULTI). */
-export async function removeDeadLetter(keys: QueueKeys, entry: DeadLetter, removal: ChainableCommander): Promise<void> {
-  const field = groupField(entry);
-  removal.hdel(keys.deadLetters, entry.id).zrem(keys.deadLetterIndex, entry.id).hincrby(keys.deadLetterGroups, field, -1);
-  if (entry.batchId !== undefined)
-    removal.zrem(keys.batchDeadLetters(entry.batchId), entry.id).hincrby(keys.batchDeadLetterGroups(entry.batchId), field, -1);
-  await removal.exec();
+/** The `remove-dead-letter-6` script's keys and arguments for a dead letter (see redis/lua/remove-dead-letter-6.lua). */
+export function removalArgs(keys: QueueKeys, entry: DeadLetter): string[] {
+  const batched = entry.batchId !== undefined;
+  return [
+    keys.deadLetters,
+    keys.deadLetterIndex,
+    keys.deadLetterGroups,
+    batched ? keys.batchDeadLetters(entry.batchId!) : keys.none,
+    batched ? keys.batchDeadLetterGroups(entry.batchId!) : keys.none,
+    keys.replaying,
+    entry.id,
+    groupField(entry),
+    batched ? '1' : '',
+  ];
 }
 
 /** A dead letter, or a group of them, against a filter (batch aside: the caller reads the batch's index). */

@@ -1,12 +1,14 @@
 import type { Queue } from 'bullmq';
-import type { RedisClient } from '../redis/client.js';
 import { isBatchId, type QueueKeys } from '../redis/keys.js';
 import { NEW_JOB_PRIORITY, type JobEnvelope } from '../queue/job-data.js';
-import { removeDeadLetter } from './dead-letter-entries.js';
+import { laneWrapper, MAX_LANE_BYTES, randomLaneId } from '../queue/lanes.js';
+import { limitKeysOf } from '../operation/parse-operation.js';
+import type { Operation } from '../operation/schema.js';
+import { groupField } from './dead-letter-groups.js';
 import type { DeadLetter } from './dead-letter.js';
 
 export interface ReplayResult {
-  /** Dead letters put back on the queue, with the new job ids. */
+  /** Dead letters put back on the queue, with the new job ids (an operation in a lane: `l-<lane>-<index>`). */
   replayed: { id: string; jobId: string }[];
   /** Ids that were not (or no longer) dead letters. */
   missing: string[];
@@ -15,50 +17,175 @@ export interface ReplayResult {
 /** A dead letter found in the shard that holds it: the shard's keys, and its BullMQ queue (where the job goes back). */
 export interface FoundDeadLetter {
   entry: DeadLetter;
+  /** The shard's name (dead letters of one lane are all in one shard). */
+  shard: string;
   keys: QueueKeys;
   queue: Queue;
 }
 
+/** A lane of replayed dead letters, as `replay-lane-14.lua` writes it. */
+export interface ReplayLane {
+  id: string;
+  batchId: string;
+  before: string;
+  after: string;
+  members: { id: string; field: string; json: string }[];
+}
+
 export interface ReplayContext {
-  redis: RedisClient;
-  /** The dead letter of an id, in whichever shard holds it. */
-  find: (id: string) => Promise<FoundDeadLetter | undefined>;
+  /** The dead letters of ids, each in whichever shard holds it; undefined for an id none holds. */
+  find: (ids: readonly string[]) => Promise<(FoundDeadLetter | undefined)[]>;
   /** The `begin-replay-3` script: KEYS dead letters, replaying, batch; ARGV the dead letter's id. */
   beginReplay: (deadLetters: string, replaying: string, batch: string, id: string) => Promise<unknown>;
+  /** Removes a dead letter (its replay as a job of its own is done), once. */
+  remove: (keys: QueueKeys, entry: DeadLetter) => Promise<unknown>;
+  /**
+   * Dead letters of one batch that share limit keys go back as lanes of at most this many
+   * operations (queue/lanes.ts); absent: each as a job of its own.
+   */
+  laneSizeFor?: ((limitKeys: readonly string[]) => number) | undefined;
+  /** The `replay-lane-14` script for a lane in a shard: per member its index in the lane, -1 gone, -2 replayed alone. */
+  replayLane: (where: FoundDeadLetter, lane: ReplayLane) => Promise<number[]>;
+}
+
+/** Dead letters looked up and replayed this many at a time. */
+const REPLAY_CHUNK = 1_000;
+
+/**
+ * Puts dead letters back on the queue with a fresh attempt budget and the same idempotency key,
+ * each into the shard that holds it, whose batch counters counted it: those of one batch that share
+ * limit keys in lanes (when the context has a lane size), the rest as jobs of their own.
+ */
+export async function replayDeadLetters(context: ReplayContext, replayIds: readonly string[]): Promise<ReplayResult> {
+  const jobIds = new Map<string, string>();
+  for (let from = 0; from < replayIds.length; from += REPLAY_CHUNK) {
+    const ids = replayIds.slice(from, from + REPLAY_CHUNK);
+    const found = await context.find(ids);
+    const { lanes, alone } = packReplays(found, context.laneSizeFor);
+    for (const { where, lane, members } of lanes) {
+      const indexes = await context.replayLane(where, lane);
+      indexes.forEach((index, i) => {
+        if (index >= 0) jobIds.set(members[i]!.entry.id, `${lane.id}-${index}`);
+        // Its replay as a job of its own had begun (and was cut short, or is under way): finished the same way.
+        else if (index === -2) alone.push(members[i]!);
+      });
+    }
+    for (const one of alone) {
+      const jobId = await replayAlone(context, one);
+      if (jobId !== undefined) jobIds.set(one.entry.id, jobId);
+    }
+  }
+  const result: ReplayResult = { replayed: [], missing: [] };
+  for (const id of replayIds) {
+    const jobId = jobIds.get(id);
+    if (jobId === undefined) result.missing.push(id);
+    else result.replayed.push({ id, jobId });
+  }
+  return result;
+}
+
+/** One dead letter back as a job of its own; undefined when it is no longer a dead letter. */
+async function replayAlone(context: ReplayContext, found: FoundDeadLetter): Promise<string | undefined> {
+  const { entry, keys, queue } = found;
+  const replays = entry.replays + 1;
+  // A deterministic id: replaying the same dead letter twice (a crash in between) adds one job.
+  const jobId = `${entry.opId}.r${replays}`;
+  const envelope: JobEnvelope = { op: entry.operation, opId: entry.opId, idempotencyKey: entry.idempotencyKey, replays };
+  // A batch id an older version let in (`a:b`) could name another batch's keys: replayed without its batch.
+  const batchId = isBatchId(entry.batchId) ? entry.batchId : undefined;
+  if (batchId !== undefined) envelope.batchId = batchId;
+  // 1. Un-count it (once, however often this is retried), so the batch waits for the new job.
+  const begun = await context.beginReplay(
+    keys.deadLetters,
+    keys.replaying,
+    batchId !== undefined ? keys.batch(batchId) : keys.none,
+    entry.id,
+  );
+  if (begun === -1) return undefined;
+  // 2. The job; 3. then the dead letter goes. A crash between them leaves the dead letter listed
+  //    and a replay of it finishes the work without counting twice or adding a second job.
+  await queue.add('op', envelope, { jobId, priority: NEW_JOB_PRIORITY });
+  await context.remove(keys, entry);
+  return jobId;
+}
+
+interface PackedReplays {
+  lanes: { where: FoundDeadLetter; lane: ReplayLane; members: FoundDeadLetter[] }[];
+  alone: FoundDeadLetter[];
 }
 
 /**
- * Puts dead letters back on the queue with a fresh attempt budget and the same idempotency key, one
- * at a time, each into the shard that holds it, whose batch counters counted it.
+ * Groups found dead letters as the producer packs a chunk (queue/lanes.ts, packChunk): those of one
+ * shard and batch that share limit keys, in the order given, cut into lanes of the size their keys
+ * allow and MAX_LANE_BYTES of JSON. A group (or a cut) of one, a dead letter without a batch, one
+ * that paginates and one whose operation names no limit key (an invalid one) go back alone.
  */
-export async function replayDeadLetters(context: ReplayContext, replayIds: readonly string[]): Promise<ReplayResult> {
-  const { redis, find, beginReplay } = context;
-  const result: ReplayResult = { replayed: [], missing: [] };
-  for (const id of replayIds) {
-    const found = await find(id);
-    if (!found) {
-      result.missing.push(id);
+function packReplays(found: readonly (FoundDeadLetter | undefined)[], sizeFor: ReplayContext['laneSizeFor']): PackedReplays {
+  const packed: PackedReplays = { lanes: [], alone: [] };
+  const groups = new Map<string, { keys: string[]; members: FoundDeadLetter[] }>();
+  for (const one of found) {
+    if (!one) continue;
+    const keys =
+      sizeFor && isBatchId(one.entry.batchId) && one.entry.reason !== 'invalid-operation' ? laneKeysOf(one.entry.operation) : undefined;
+    if (!keys) {
+      packed.alone.push(one);
       continue;
     }
-    const { entry, keys, queue } = found;
-    const replays = entry.replays + 1;
-    // A deterministic id: replaying the same dead letter twice (a crash in between) adds one job.
-    const jobId = `${entry.opId}.r${replays}`;
-    const envelope: JobEnvelope = { op: entry.operation, opId: entry.opId, idempotencyKey: entry.idempotencyKey, replays };
-    // A batch id an older version let in (`a:b`) could name another batch's keys: replayed without its batch.
-    const batchId = isBatchId(entry.batchId) ? entry.batchId : undefined;
-    if (batchId !== undefined) envelope.batchId = batchId;
-    // 1. Un-count it (once, however often this is retried), so the batch waits for the new job.
-    const begun = await beginReplay(keys.deadLetters, keys.replaying, batchId !== undefined ? keys.batch(batchId) : keys.none, id);
-    if (begun === -1) {
-      result.missing.push(id);
-      continue;
-    }
-    // 2. The job; 3. then the dead letter goes. A crash between them leaves the dead letter listed
-    //    and a replay of it finishes the work without counting twice or adding a second job.
-    await queue.add('op', envelope, { jobId, priority: NEW_JOB_PRIORITY });
-    await removeDeadLetter(keys, entry, redis.multi().srem(keys.replaying, id));
-    result.replayed.push({ id, jobId });
+    const group = `${one.shard}\n${one.entry.batchId}\n${keys.join('\n')}`;
+    const members = groups.get(group)?.members;
+    if (members) members.push(one);
+    else groups.set(group, { keys, members: [one] });
   }
-  return result;
+  for (const { keys, members } of groups.values()) {
+    const size = Math.max(1, Math.floor(sizeFor!(keys)));
+    let cut: { one: FoundDeadLetter; json: string }[] = [];
+    let bytes = 0;
+    const close = () => {
+      if (cut.length === 1) packed.alone.push(cut[0]!.one);
+      else if (cut.length > 1) packed.lanes.push(replayLane(cut));
+      cut = [];
+      bytes = 0;
+    };
+    for (const one of members) {
+      const json = memberJson(one.entry);
+      if (cut.length >= size || (cut.length > 0 && bytes + json.length > MAX_LANE_BYTES)) close();
+      cut.push({ one, json });
+      bytes += json.length;
+    }
+    close();
+  }
+  return packed;
+}
+
+function replayLane(cut: readonly { one: FoundDeadLetter; json: string }[]): PackedReplays['lanes'][number] {
+  const where = cut[0]!.one;
+  const id = randomLaneId();
+  const batchId = where.entry.batchId!;
+  return {
+    where,
+    lane: {
+      id,
+      batchId,
+      ...laneWrapper(id, batchId),
+      members: cut.map(({ one, json }) => ({ id: one.entry.id, field: groupField(one.entry), json })),
+    },
+    members: cut.map(({ one }) => one),
+  };
+}
+
+/** A replayed operation in its lane: its own id (its results are keyed by it), key and replay count (see laneEnvelope). */
+function memberJson(entry: DeadLetter): string {
+  const key = JSON.stringify(entry.idempotencyKey);
+  return `{"op":${JSON.stringify(entry.operation)},"opId":${JSON.stringify(entry.opId)},"idempotencyKey":${key},"replays":${entry.replays + 1}}`;
+}
+
+/** The limit keys a dead letter's operation travels by in a lane; undefined when it cannot travel in one. */
+function laneKeysOf(operation: unknown): string[] | undefined {
+  if (typeof operation !== 'object' || operation === null || (operation as { paginate?: unknown }).paginate !== undefined) return undefined;
+  try {
+    const keys = limitKeysOf(operation as Operation);
+    return keys.length > 0 && keys.every((key) => typeof key === 'string') ? keys : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,15 +1,18 @@
 import type { Queue } from 'bullmq';
 import type { RedisClient } from '../redis/client.js';
-import { queueKeys } from '../redis/keys.js';
+import { queueKeys, type QueueKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
 import type { DeadLetter } from './dead-letter.js';
 import { SluiceError } from '../errors.js';
 import { openBullQueue } from '../queue/bull-queue.js';
-import { deadLetterPage, removeDeadLetter, scanDeadLetters, type DeadLetterFilter } from './dead-letter-entries.js';
+import { deadLetterPage, removalArgs, scanDeadLetters, type DeadLetterFilter } from './dead-letter-entries.js';
 import type { IndexPosition, NewestFirstPage } from './newest-first.js';
 import { summarizeDeadLetters, type DeadLetterGroup } from './dead-letter-summary.js';
-import { replayDeadLetters, type ReplayResult } from './dead-letter-replay.js';
-import { findInShards, readShards, type ReadShard } from './read-shards.js';
+import { replayDeadLetters, type FoundDeadLetter, type ReplayLane, type ReplayResult } from './dead-letter-replay.js';
+import { findInShards, findManyInShards, readShards, type ReadShard } from './read-shards.js';
+import { DEFAULT_LANE_SIZE, laneSizes } from '../queue/lanes.js';
+import { NEW_JOB_PRIORITY } from '../queue/job-data.js';
+import { EMPTY_CONFIG, type SluiceConfig } from '../config/sluice-config.js';
 
 export type { DeadLetterFilter } from './dead-letter-entries.js';
 export type { DeadLetterGroup } from './dead-letter-summary.js';
@@ -19,6 +22,16 @@ export interface DeadLetterStoreOptions {
   /** Borrowed Redis client. */
   redis: RedisClient;
   queue?: string;
+  /**
+   * Replays of dead letters of one batch that share limit keys go back as lanes, as a producer
+   * with `lanes` writes them (see ProducerOptions.lanes: every worker must know lanes). Default
+   * false (`SLUICE_LANES`).
+   */
+  lanes?: boolean;
+  /** The most operations in a lane; a key limited to R/s (in `config`) gets lanes of at most R. Default 100 (`SLUICE_LANE_SIZE`). */
+  laneSize?: number;
+  /** The limits lanes are sized by. */
+  config?: SluiceConfig;
 }
 
 export interface DeadLetterStore {
@@ -33,7 +46,10 @@ export interface DeadLetterStore {
    * Read from counters kept beside the dead letters: exact, and cheap however many there are.
    */
   summary(filter?: DeadLetterFilter): Promise<{ total: number; groups: DeadLetterGroup[] }>;
-  /** Back to the queue with a fresh attempt budget and the same idempotency key. */
+  /**
+   * Back to the queue with a fresh attempt budget and the same idempotency key (with `lanes`, those
+   * of one batch that share limit keys in lanes).
+   */
   replay(ids: readonly string[]): Promise<ReplayResult>;
   /** Deletes dead letters for good; returns how many were removed. */
   purge(ids: readonly string[]): Promise<number>;
@@ -58,6 +74,10 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
   const queues = new Map<string, Queue>();
   let closing: Promise<void> | undefined;
   const beginReplay = defineScript<[string, string, string, string]>(redis, 'begin-replay-3');
+  const replayLaneScript = defineScript(redis, 'replay-lane-14');
+  const removeScript = defineScript<string[]>(redis, 'remove-dead-letter-6');
+  const remove = async (keys: QueueKeys, entry: DeadLetter) => (await removeScript(...removalArgs(keys, entry))) === 1;
+  const laneSizeFor = options.lanes ? laneSizes(options.config ?? EMPTY_CONFIG, options.laneSize ?? DEFAULT_LANE_SIZE) : undefined;
 
   async function list(filter: DeadLetterFilter = {}, listOptions: { limit?: number } = {}): Promise<DeadLetter[]> {
     const limit = listOptions.limit ?? Number.POSITIVE_INFINITY;
@@ -92,19 +112,33 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
     return queue;
   }
 
+  async function findMany(ids: readonly string[]): Promise<(FoundDeadLetter | undefined)[]> {
+    const found = await findManyInShards(redis, await shards(), (keys) => keys.deadLetters, ids);
+    return found.map(
+      (one) =>
+        one && {
+          entry: JSON.parse(one.value) as DeadLetter,
+          shard: one.shard.name,
+          keys: one.shard.keys,
+          queue: bullQueue(one.shard.name),
+        },
+    );
+  }
+
+  async function replayLane({ keys, queue }: FoundDeadLetter, lane: ReplayLane): Promise<number[]> {
+    const q = queue.keys as Record<string, string>;
+    const opts = JSON.stringify({ jobId: lane.id, priority: NEW_JOB_PRIORITY, attempts: 0 });
+    const args: string[] = [q.meta!, q.prioritized!, q.pc!, q.marker!, q.events!, q.active!, queue.toKey(lane.id)];
+    args.push(keys.deadLetters, keys.deadLetterIndex, keys.deadLetterGroups);
+    args.push(keys.batch(lane.batchId), keys.batchDeadLetters(lane.batchId), keys.batchDeadLetterGroups(lane.batchId), keys.replaying);
+    args.push(String(Date.now()), String(NEW_JOB_PRIORITY), lane.id, opts, lane.before, lane.after);
+    for (const member of lane.members) args.push(member.id, member.field, member.json);
+    return (await replayLaneScript(...args)) as number[];
+  }
+
   async function replay(replayIds: readonly string[]): Promise<ReplayResult> {
     if (closing) throw new SluiceError('the dead-letter store is closed', { code: 'CLOSED' });
-    return replayDeadLetters(
-      {
-        redis,
-        beginReplay,
-        async find(id) {
-          const found = await find(id);
-          return found && { entry: found.entry, keys: found.shard.keys, queue: bullQueue(found.shard.name) };
-        },
-      },
-      replayIds,
-    );
+    return replayDeadLetters({ beginReplay, remove, find: findMany, laneSizeFor, replayLane }, replayIds);
   }
 
   async function purge(purgeIds: readonly string[]): Promise<number> {
@@ -112,8 +146,7 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
     for (const id of purgeIds) {
       const found = await find(id);
       if (!found) continue;
-      await removeDeadLetter(found.shard.keys, found.entry, redis.multi());
-      removed += 1;
+      if (await remove(found.shard.keys, found.entry)) removed += 1;
     }
     return removed;
   }

@@ -61,14 +61,27 @@ export async function readFromShards(
   return values;
 }
 
-/** The first shard (in shard order) whose hash `hashOf` holds `field`, with the value; one HGET per shard, at once. */
+/** The first shard (in shard order) whose hash `hashOf` holds `field`, with the value. */
 export async function findInShards(
   redis: RedisClient,
   shards: readonly ReadShard[],
   hashOf: (keys: QueueKeys) => string,
   field: string,
 ): Promise<{ shard: ReadShard; value: string } | undefined> {
-  const values = await Promise.all(shards.map((shard) => redis.hget(hashOf(shard.keys), field)));
-  const at = values.findIndex((value) => value !== null);
-  return at < 0 ? undefined : { shard: shards[at]!, value: values[at]! };
+  return (await findManyInShards(redis, shards, hashOf, [field]))[0];
+}
+
+/** Per field, the first shard (in shard order) whose hash `hashOf` holds it, with the value: one HMGET per shard, at once. */
+export async function findManyInShards(
+  redis: RedisClient,
+  shards: readonly ReadShard[],
+  hashOf: (keys: QueueKeys) => string,
+  fields: readonly string[],
+): Promise<({ shard: ReadShard; value: string } | undefined)[]> {
+  if (fields.length === 0) return [];
+  const values = await Promise.all(shards.map((shard) => redis.hmget(hashOf(shard.keys), ...fields)));
+  return fields.map((_, i) => {
+    const at = values.findIndex((read) => read[i] !== null && read[i] !== undefined);
+    return at < 0 ? undefined : { shard: shards[at]!, value: values[at]![i]! };
+  });
 }

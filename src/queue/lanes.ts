@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import type { SluiceConfig } from '../config/sluice-config.js';
+import { configuredSpecs } from '../limits/limit-keys.js';
 import { isBatchId, jobIdForPlace, sha256 } from '../redis/keys.js';
 import type { NewLane } from './add-jobs.js';
 import { defaultIdempotencyKey, type JobEnvelope } from './job-data.js';
@@ -18,6 +20,26 @@ import type { PreparedJob } from './prepare-job.js';
 
 /** The lane format's version; a worker runs only lanes of a version it knows. */
 export const LANE_VERSION = 1;
+
+/**
+ * Operations per lane at most, when the producer is not told otherwise: small enough that a
+ * batch of a few thousand is spread over a fleet of workers (a lane runs on one worker), large
+ * enough that the queue's cost per operation is a fraction of a command.
+ */
+export const DEFAULT_LANE_SIZE = 100;
+
+/** A lane holds at most a second of its slowest key's configured rate, and at most `laneSize` operations. */
+export function laneSizes(config: SluiceConfig, laneSize: number): (keys: readonly string[]) => number {
+  const specOf = configuredSpecs(config);
+  return (keys) => {
+    let size = laneSize;
+    for (const key of keys) {
+      const { rate } = specOf(key);
+      if (rate > 0) size = Math.min(size, Math.max(1, Math.floor(rate)));
+    }
+    return size;
+  };
+}
 
 /** A lane is cut at this much operation JSON, so a chunk of large bodies does not make a hash every fetch moves whole. */
 export const MAX_LANE_BYTES = 256 * 1024;
@@ -121,7 +143,7 @@ export function packChunk(chunk: readonly PreparedJob[], batchId: string, sizeFo
  */
 function newLane(items: readonly PreparedJob[], batchId: string): NewLane {
   const placed = items.every((item) => item.place !== '');
-  const id = `l-${placed ? sha256(items.map((item) => item.place).join('\n')).slice(0, 24) : randomBytes(12).toString('hex')}`;
+  const id = placed ? `l-${sha256(items.map((item) => item.place).join('\n')).slice(0, 24)}` : randomLaneId();
   const members = items.map((item, i) => {
     const opId = `${id}-${i}`;
     // An operation without a key of its own keeps the one its place gives it (as a single job
@@ -130,5 +152,15 @@ function newLane(items: readonly PreparedJob[], batchId: string): NewLane {
     const json = `{"op":${item.opJson},"opId":"${opId}"${key === undefined ? '' : `,"idempotencyKey":${JSON.stringify(key)}`}}`;
     return { id: opId, json, ...(item.dedupKey ? { dedupKey: item.dedupKey } : {}), ...(item.place ? { place: item.place } : {}) };
   });
-  return { id, before: `{"v":${LANE_VERSION},"lane":"${id}","batchId":${JSON.stringify(batchId)},"ops":[`, after: ']}', members };
+  return { id, ...laneWrapper(id, batchId), members };
+}
+
+/** A lane's data is `before`, its members' data joined by commas, then `after`. */
+export function laneWrapper(id: string, batchId: string): { before: string; after: string } {
+  return { before: `{"v":${LANE_VERSION},"lane":"${id}","batchId":${JSON.stringify(batchId)},"ops":[`, after: ']}' };
+}
+
+/** A new lane's random id (a lane of a resumable input's places has one made from them instead). */
+export function randomLaneId(): string {
+  return `l-${randomBytes(12).toString('hex')}`;
 }

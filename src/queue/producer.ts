@@ -10,8 +10,9 @@ import { createShardWriters, PartChunkError, type Reroute } from './shard-writer
 import { shardCountReader, shardNames } from './shards.js';
 import { replicaCheck, type ReplicaAck } from './replicated.js';
 import { createLineJoin, createLineLeave } from '../limits/line-join.js';
-import { configuredSpecs, operationRulesOf } from '../limits/limit-keys.js';
+import { operationRulesOf } from '../limits/limit-keys.js';
 import { prepareJob, rerouteJob, type Position, type PreparedJob } from './prepare-job.js';
+import { DEFAULT_LANE_SIZE, laneSizes } from './lanes.js';
 
 export type { EnqueueResult } from './chunk-writer.js';
 export type { ReplicaAck } from './replicated.js';
@@ -241,26 +242,6 @@ export function createProducer(options: ProducerOptions): Producer {
   }
 
   return { queue: queueName, enqueue, enqueueMany, close };
-}
-
-/**
- * Operations per lane at most, when the producer is not told otherwise: small enough that a
- * batch of a few thousand is spread over a fleet of workers (a lane runs on one worker), large
- * enough that the queue's cost per operation is a fraction of a command.
- */
-export const DEFAULT_LANE_SIZE = 100;
-
-/** A lane holds at most a second of its slowest key's configured rate, and at most `laneSize` operations. */
-function laneSizes(config: SluiceConfig, laneSize: number): (keys: readonly string[]) => number {
-  const specOf = configuredSpecs(config);
-  return (keys) => {
-    let size = laneSize;
-    for (const key of keys) {
-      const { rate } = specOf(key);
-      if (rate > 0) size = Math.min(size, Math.max(1, Math.floor(rate)));
-    }
-    return size;
-  };
 }
 
 function checkBatchId(batchId: string | undefined): void {

@@ -119,7 +119,13 @@ export function createQueueRegistry(options: QueueRegistryOptions): QueueRegistr
       ...(options.replicas !== undefined ? { replicas: options.replicas } : {}),
       ...(options.batchRetentionSeconds !== undefined ? { batchRetentionSeconds: options.batchRetentionSeconds } : {}),
     });
-    const deadLetters = createDeadLetterStore({ redis, queue: name });
+    const deadLetters = createDeadLetterStore({
+      redis,
+      queue: name,
+      config,
+      ...(options.lanes !== undefined ? { lanes: options.lanes } : {}),
+      ...(options.laneSize !== undefined ? { laneSize: options.laneSize } : {}),
+    });
     return {
       name,
       producer,

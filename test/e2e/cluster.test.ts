@@ -19,6 +19,7 @@ import { startRedisCluster, type RedisClusterHandle } from '../../src/support/re
 import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
 import { PREFIX, bullQueueName, limiterKeys, queueMetaKey, shardName } from '../../src/redis/keys.js';
 import { Queue } from 'bullmq';
+import { LANE_OP_ID } from '../../src/queue/lanes.js';
 import { discoverQueues } from '../../src/queue/discover-queues.js';
 import { createProducer } from '../../src/queue/producer.js';
 import { parseSluiceConfig } from '../../src/config/sluice-config.js';
@@ -223,9 +224,12 @@ describe('sluice on a Redis Cluster (3 masters, 3 replicas)', () => {
     expect(jsonLines(listed.stdout)).toHaveLength(11);
 
     fixed = true;
-    const replayed = await cli.run(['dlq', 'replay', '--batch', batchId], { env: { SLUICE_QUEUE: queue } });
+    // In lanes: each shard's dead letters of the batch go back as one lane, written in that shard's slot.
+    const replayed = await cli.run(['dlq', 'replay', '--batch', batchId, '--json'], { env: { SLUICE_QUEUE: queue, SLUICE_LANES: 'on' } });
     expect(replayed.code, replayed.stderr).toBe(0);
-    expect(replayed.stdout).toContain('replayed 11 dead letters');
+    const { replayed: back } = JSON.parse(replayed.stdout) as { replayed: { jobId: string }[] };
+    expect(back).toHaveLength(11);
+    expect(back.filter((entry) => LANE_OP_ID.test(entry.jobId)).length).toBeGreaterThan(1);
     const done = await waitDone(queue, batchId, 60);
     expect(done.code, done.stderr).toBe(0);
     expect(done.status).toMatchObject({ total: 40, succeeded: 40, deadLettered: 0, pending: 0 });

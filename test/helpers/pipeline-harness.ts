@@ -62,7 +62,8 @@ export async function startPipeline(
   const workers: SluiceWorker[] = [];
   let bull: Queue | undefined;
   const producer = createProducer({ connection: redis.url, queue, config, ...producerOptions });
-  const deadLetters = createDeadLetterStore({ redis: redis.client, queue });
+  // Replays go back as the producer writes (in lanes when it does).
+  const deadLetters = createDeadLetterStore({ redis: redis.client, queue, config, ...producerOptions });
 
   onTestFinished(async () => {
     const failures: unknown[] = [];

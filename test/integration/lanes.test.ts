@@ -102,6 +102,9 @@ describe('lanes', () => {
     fixed = true;
     const replay = await p.deadLetters.replay(letters.map((letter) => letter.id));
     expect(replay.replayed).toHaveLength(6);
+    // Back as one lane (the producer writes lanes): one job for the six.
+    expect(new Set(replay.replayed.map((entry) => LANE_OP_ID.exec(entry.jobId)?.[1])).size).toBe(1);
+    expect((await jobNames(p.queue)).get('lane')).toBe(2);
     expect(await p.settled(batchId)).toMatchObject({ total: 60, succeeded: 60, deadLettered: 0 });
     // Replayed with the key it had in its lane.
     expect(keysSeen(p.requestsTo('/bad')).filter((key) => key === `sluice-${summary.results[3]!.id}`)).toHaveLength(2);

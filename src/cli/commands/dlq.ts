@@ -6,7 +6,14 @@ import { batchIdArgument } from '../batch-id.js';
 import type { CliContext } from '../context.js';
 
 async function withStore<T>(ctx: CliContext, run: (store: DeadLetterStore) => Promise<T>): Promise<T> {
-  const store = createDeadLetterStore({ redis: await ctx.redis(), queue: ctx.queue });
+  // Replays go back in lanes as `sluice enqueue` writes them (SLUICE_LANES), sized by the same limits.
+  const store = createDeadLetterStore({
+    redis: await ctx.redis(),
+    queue: ctx.queue,
+    lanes: ctx.env.SLUICE_LANES === 'on',
+    laneSize: ctx.env.SLUICE_LANE_SIZE,
+    config: ctx.config,
+  });
   try {
     return await run(store);
   } finally {

@@ -1,8 +1,8 @@
 --[[
   Adds a chunk of prioritized jobs in one call, each written exactly as BullMQ 6's
-  addPrioritizedJob writes it (job hash, the prioritized set scored with BullMQ's priority counter,
-  the `added` and `waiting` events, the queue's marker), so BullMQ workers, boards and Job.fromId
-  read them as their own. A job given a delay (one far back in its limit key's line, see
+  addPrioritizedJob writes it (includes/bull-job.lua: job hash, the prioritized set scored with
+  BullMQ's priority counter, the `added` and `waiting` events, the queue's marker), so BullMQ
+  workers, boards and Job.fromId read them as their own. A job given a delay (one far back in its limit key's line, see
   src/limits/line.ts) is written as addDelayedJob writes it instead: priority 0, the delayed set,
   the `delayed` event, the marker's next timestamp; due, it comes back ahead of the prioritized. test/integration/add-jobs.test.ts compares the two field by field: it is
   the guard for a BullMQ upgrade.
@@ -61,6 +61,7 @@
     held, the key's mark: '<id> <batch id> <place>' (an older mark is the job id alone; the job id
     alone too when the job outlived its mark, which BullMQ would silently not add again)
 ]]
+--- @include "bull-job"
 local meta, prioritized, counterKey, marker, events, active = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local batchKey, resultsKey, indexKey, delayed = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local now, priority = ARGV[1], tonumber(ARGV[3])
@@ -80,11 +81,8 @@ if chunkPlaces ~= '' then
   if held then return { '=' .. held } end
 end
 
-local maxEvents = redis.call('HGET', meta, 'opts.maxLenEvents')
-if not maxEvents then
-  maxEvents = 10000
-  redis.call('HSET', meta, 'opts.maxLenEvents', maxEvents)
-end
+local maxEvents = eventsMaxLen(meta)
+local q = { meta = meta, events = events, counter = counterKey, prioritized = prioritized, maxEvents = maxEvents, active = active, marker = marker }
 
 -- A member with a place ran and was removed: its result in the batch says so (for one with a key
 -- too, once its mark's window is over: the same input enqueued again later must not send it twice).
@@ -155,11 +153,7 @@ while k <= #KEYS do
       redis.call('XADD', events, 'MAXLEN', '~', maxEvents, '*', 'event', 'delayed', 'jobId', jobId, 'delay', dueAt)
       addedDelayed = true
     else
-      redis.call('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'timestamp', now, 'delay', 0, 'priority', priority)
-      redis.call('XADD', events, '*', 'event', 'added', 'jobId', jobId, 'name', name)
-      local counter = redis.call('INCR', counterKey)
-      redis.call('ZADD', prioritized, priority * 0x100000000 + counter % 0x100000000, jobId)
-      redis.call('XADD', events, 'MAXLEN', '~', maxEvents, '*', 'event', 'waiting', 'jobId', jobId)
+      addPrioritizedJob(q, jobKey, jobId, name, data, opts, now, priority)
       addedNow = true
     end
     added = added + #kept
@@ -192,10 +186,5 @@ if addedDelayed then
   local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
   if first[2] then redis.call('ZADD', marker, tonumber(first[2]) / 0x1000, '1') end
 end
--- Wake a worker for the jobs that wait now, unless the queue is paused or at its global concurrency.
-if addedNow then
-  local state = redis.call('HMGET', meta, 'paused', 'concurrency')
-  local maxed = state[2] and redis.call('LLEN', active) >= tonumber(state[2])
-  if not state[1] and not maxed then redis.call('ZADD', marker, 0, '0') end
-end
+if addedNow then wakeWorkers(q) end
 return out
