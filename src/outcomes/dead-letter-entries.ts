@@ -4,7 +4,7 @@
  * one, and removing one (in its shard).
  */
 import type { RedisClient } from '../redis/client.js';
-import type { QueueKeys } from '../redis/keys.js';
+import { isBatchId, type QueueKeys } from '../redis/keys.js';
 import { groupField } from './dead-letter-groups.js';
 import type { DeadLetter } from './dead-letter.js';
 import { readPage, walkNewestFirst, type IndexEntry, type IndexPosition, type NewestFirstPage } from './newest-first.js';
@@ -75,19 +75,25 @@ export function deadLetterPage(
   );
 }
 
-/** The `remove-dead-letter-6` script's keys and arguments for a dead letter (see redis/lua/remove-dead-letter-6.lua). */
-export function removalArgs(keys: QueueKeys, entry: DeadLetter): string[] {
-  const batched = entry.batchId !== undefined;
+/**
+ * The `remove-dead-letter-7` script's keys and arguments for a dead letter (see
+ * redis/lua/remove-dead-letter-7.lua): removed by a purge, or at the end of its replay.
+ */
+export function removalArgs(keys: QueueKeys, entry: DeadLetter, why: 'purge' | 'replayed'): string[] {
+  // A batch id an older version let in (`a:b`) could name another batch's keys: removed without its batch's.
+  const batchId = isBatchId(entry.batchId) ? entry.batchId : undefined;
   return [
     keys.deadLetters,
     keys.deadLetterIndex,
     keys.deadLetterGroups,
-    batched ? keys.batchDeadLetters(entry.batchId!) : keys.none,
-    batched ? keys.batchDeadLetterGroups(entry.batchId!) : keys.none,
+    batchId !== undefined ? keys.batchDeadLetters(batchId) : keys.none,
+    batchId !== undefined ? keys.batchDeadLetterGroups(batchId) : keys.none,
     keys.replaying,
+    batchId !== undefined ? keys.batch(batchId) : keys.none,
     entry.id,
     groupField(entry),
-    batched ? '1' : '',
+    batchId !== undefined ? '1' : '',
+    why,
   ];
 }
 

@@ -8,7 +8,7 @@ import { groupField } from './dead-letter-groups.js';
 import type { DeadLetter } from './dead-letter.js';
 
 export interface ReplayResult {
-  /** Dead letters put back on the queue, with the new job ids (an operation in a lane: `l-<lane>-<index>`). */
+  /** Dead letters put back on the queue, with the new job ids (`<op id>.r<N>`, or in a lane `l-<24 hex>-<index>`). */
   replayed: { id: string; jobId: string }[];
   /** Ids that were not (or no longer) dead letters. */
   missing: string[];
@@ -50,6 +50,8 @@ export interface ReplayContext {
 
 /** Dead letters looked up and replayed this many at a time. */
 const REPLAY_CHUNK = 1_000;
+/** A replay lane holds at most this many (one script call writes it: as a producer's chunk bounds add-jobs.lua). */
+const MAX_REPLAY_LANE = 500;
 
 /**
  * Puts dead letters back on the queue with a fresh attempt budget and the same idempotency key,
@@ -137,7 +139,7 @@ function packReplays(found: readonly (FoundDeadLetter | undefined)[], sizeFor: R
     else groups.set(group, { keys, members: [one] });
   }
   for (const { keys, members } of groups.values()) {
-    const size = Math.max(1, Math.floor(sizeFor!(keys)));
+    const size = Math.min(MAX_REPLAY_LANE, Math.max(1, Math.floor(sizeFor!(keys))));
     let cut: { one: FoundDeadLetter; json: string }[] = [];
     let bytes = 0;
     const close = () => {

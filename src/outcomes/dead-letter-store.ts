@@ -75,8 +75,9 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
   let closing: Promise<void> | undefined;
   const beginReplay = defineScript<[string, string, string, string]>(redis, 'begin-replay-3');
   const replayLaneScript = defineScript(redis, 'replay-lane-14');
-  const removeScript = defineScript<string[]>(redis, 'remove-dead-letter-6');
-  const remove = async (keys: QueueKeys, entry: DeadLetter) => (await removeScript(...removalArgs(keys, entry))) === 1;
+  const removeScript = defineScript<string[]>(redis, 'remove-dead-letter-7');
+  const remove = async (keys: QueueKeys, entry: DeadLetter, why: 'purge' | 'replayed') =>
+    (await removeScript(...removalArgs(keys, entry, why))) === 1;
   const laneSizeFor = options.lanes ? laneSizes(options.config ?? EMPTY_CONFIG, options.laneSize ?? DEFAULT_LANE_SIZE) : undefined;
 
   async function list(filter: DeadLetterFilter = {}, listOptions: { limit?: number } = {}): Promise<DeadLetter[]> {
@@ -138,7 +139,10 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
 
   async function replay(replayIds: readonly string[]): Promise<ReplayResult> {
     if (closing) throw new SluiceError('the dead-letter store is closed', { code: 'CLOSED' });
-    return replayDeadLetters({ beginReplay, remove, find: findMany, laneSizeFor, replayLane }, replayIds);
+    return replayDeadLetters(
+      { beginReplay, remove: (keys, entry) => remove(keys, entry, 'replayed'), find: findMany, laneSizeFor, replayLane },
+      replayIds,
+    );
   }
 
   async function purge(purgeIds: readonly string[]): Promise<number> {
@@ -146,7 +150,7 @@ export function createDeadLetterStore(options: DeadLetterStoreOptions): DeadLett
     for (const id of purgeIds) {
       const found = await find(id);
       if (!found) continue;
-      if (await remove(found.shard.keys, found.entry)) removed += 1;
+      if (await remove(found.shard.keys, found.entry, 'purge')) removed += 1;
     }
     return removed;
   }

@@ -36,11 +36,14 @@ export async function findLaneOp(
     job.getState(),
     redis.hget(queueKeys(shard.name).batchResults(job.data.batchId), envelope.opId),
   ]);
+  const ended = line ? (JSON.parse(line) as ResultLine) : undefined;
   return {
     lane: { id: where.lane, index: where.index },
     envelope,
     laneState,
     createdAt: job.timestamp,
-    line: line ? (JSON.parse(line) as ResultLine) : undefined,
+    // The operation's line is its last run's: a replayed operation (its id is not its place in this
+    // lane) has ended here only once the line names this lane's run of it.
+    line: ended && ended.jobId === id ? ended : undefined,
   };
 }

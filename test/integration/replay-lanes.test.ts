@@ -10,6 +10,7 @@ import { LANE_OP_ID } from '../../src/queue/lanes.js';
 import { createDeadLetterStore } from '../../src/outcomes/dead-letter-store.js';
 import { defineScript } from '../../src/redis/scripts.js';
 import { queueKeys } from '../../src/redis/keys.js';
+import { startApiServer } from '../helpers/api-server.js';
 
 const redis = useRedisServer();
 
@@ -109,6 +110,43 @@ describe('dead letters replayed in lanes', () => {
     const sentTwice = [...badKeys].filter((key) => sends.get(key) === 2).length;
     expect(sentTwice).toBe(back.size);
     expect([...badKeys].every((key) => (sends.get(key) ?? 0) <= 2)).toBe(true);
+    expect(await p.deadLetters.summary()).toEqual({ total: 0, groups: [] });
+  });
+
+  it('POST /v1/dead-letters/replay writes lanes; GET /v1/operations/:id shows a replayed operation queued in its lane, then its run there', async () => {
+    const { p, fix } = await failingPipeline();
+    const batchId = 'replay-lanes-api';
+    const ids = await deadLettered(p, batchId, 30, 10);
+    fix();
+    await p.worker.close();
+    const api = await startApiServer({ redis: redis().client, config: p.config, queue: p.queue, lanes: true });
+    const replayed = await api.call('/v1/dead-letters/replay', { method: 'POST', role: 'admin', json: { ids } });
+    expect(replayed.status).toBe(200);
+    const { jobIds } = (await replayed.json()) as { jobIds: string[] };
+    expect(jobIds).toHaveLength(3);
+    expect(jobIds.every((id) => LANE_OP_ID.test(id))).toBe(true);
+    const read = async (id: string) => (await (await api.call(`/v1/operations/${id}`, { role: 'read' })).json()) as Record<string, unknown>;
+    // Its result line is still the dead letter's run: not this lane's, so the lane's state shows.
+    const letter = (await p.results(batchId)).find((line) => line.id === ids[0]);
+    expect(letter).toMatchObject({ outcome: 'deadLettered' });
+    expect(await read(jobIds[0]!)).toMatchObject({ id: jobIds[0], opId: ids[0], state: 'queued', lane: { index: 0 } });
+
+    await p.startWorker();
+    expect(await p.settled(batchId)).toMatchObject({ total: 30, succeeded: 30, deadLettered: 0 });
+    expect(await read(jobIds[0]!)).toMatchObject({ id: jobIds[0], opId: ids[0], state: 'succeeded', result: { jobId: jobIds[0] } });
+  });
+
+  it('a purge of a dead letter whose replay as a job of its own began and never finished counts it in its batch again', async () => {
+    const { p } = await failingPipeline();
+    const batchId = 'replay-lanes-purge';
+    const ids = await deadLettered(p, batchId, 20, 10);
+    const keys = queueKeys(p.queue);
+    const begin = defineScript(redis().client, 'begin-replay-3');
+    await begin(keys.deadLetters, keys.replaying, keys.batch(batchId), ids[0]!);
+    expect(await p.batches.status(batchId)).toMatchObject({ deadLettered: 1, pending: 1 });
+    expect(await p.deadLetters.purge(ids)).toBe(2);
+    expect(await p.batches.status(batchId)).toMatchObject({ total: 20, succeeded: 18, deadLettered: 2, pending: 0 });
+    expect(await redis().client.scard(keys.replaying)).toBe(0);
     expect(await p.deadLetters.summary()).toEqual({ total: 0, groups: [] });
   });
 });

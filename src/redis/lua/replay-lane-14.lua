@@ -34,6 +34,7 @@
     purged meanwhile); -2 when its replay as a job of its own has begun
 ]]
 --- @include "bull-job"
+--- @include "dead-letter-groups"
 local q = { meta = KEYS[1], prioritized = KEYS[2], counter = KEYS[3], marker = KEYS[4], events = KEYS[5], active = KEYS[6] }
 local laneKey, deadLetters, deadLetterIndex, groups = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local batchKey, batchIndex, batchGroups, replaying = KEYS[11], KEYS[12], KEYS[13], KEYS[14]
@@ -49,9 +50,9 @@ for a = 7, #ARGV, 3 do
     out[#out + 1] = -1
   else
     redis.call('ZREM', deadLetterIndex, id)
-    redis.call('HINCRBY', groups, field, -1)
+    lowerGroup(groups, field)
     redis.call('ZREM', batchIndex, id)
-    redis.call('HINCRBY', batchGroups, field, -1)
+    lowerGroup(batchGroups, field)
     -- The batch waits for it again.
     if batchThere then redis.call('HINCRBY', batchKey, 'deadLettered', -1) end
     out[#out + 1] = #kept

@@ -221,7 +221,8 @@ function laneOpState(found: LaneOpFound, queue: string) {
   const { envelope, line } = found;
   const state = line?.outcome === 'succeeded' ? 'succeeded' : line ? 'dead-lettered' : (STATES[found.laneState] ?? 'unknown');
   return {
-    id: envelope.opId,
+    // The id asked for: an operation's own, or a replayed one's place in the lane it was replayed in.
+    id: `${found.lane.id}-${found.lane.index}`,
     queue,
     state,
     opId: envelope.opId,
