@@ -76,6 +76,24 @@ export function lanesFigure(R, f) {
     };
     out.enqueue.pass = out.enqueue.lanesToRaw >= t.enqueueToRaw && rss < t.enqueuePeakRssMb;
   }
+  if (R.replayJobs?.length && R.replayLanes?.length) {
+    const of = (runs) => ({
+      perSecond: med(runs, (run) => run.perSecond),
+      jobs: med(runs, (run) => run.jobs),
+      redisCommandsPerOp: med(runs, (run) => run.redisCommandsPerOp),
+      redisCpuUsPerOp: med(runs, (run) => run.redisCpuUsPerOp),
+    });
+    const single = of(R.replayJobs);
+    const lanes = of(R.replayLanes);
+    /** A dead-letter replay (no target in the issue: "the DLQ and replay" see operations). */
+    out.replay = {
+      deadLetters: R.replayLanes[0].deadLetters,
+      single,
+      lanes,
+      speedup: ratio(lanes.perSecond, single.perSecond),
+      redisCpuRatio: ratio(lanes.redisCpuUsPerOp, single.redisCpuUsPerOp),
+    };
+  }
   const b = R.bindingLanes;
   if (b?.length) {
     const cpu = med(b, (run) => run.workerCpuUsPerOp);
@@ -174,6 +192,15 @@ export function lanesRows(l) {
       `${e.lanesToRaw}× = ${e.lanes} / ${e.raw} ops/s (single jobs ${e.single}); ${e.peakRssMb} MB`,
       `>= ${t.enqueueToRaw}×; < ${t.enqueuePeakRssMb} MB`,
       verdict(e.pass),
+    ]);
+  }
+  if (l.replay) {
+    const p = l.replay;
+    rows.push([
+      `14. Lanes: sluice dlq replay of ${p.deadLetters} dead letters (one batch, one key): per second; jobs written; Redis commands, CPU per op`,
+      `${p.lanes.perSecond}/s = ${p.speedup}× single jobs (${p.single.perSecond}/s); ${p.lanes.jobs} jobs (${p.single.jobs}); ${p.lanes.redisCommandsPerOp} (${p.single.redisCommandsPerOp}); ${p.lanes.redisCpuUsPerOp} µs (${p.single.redisCpuUsPerOp} µs)`,
+      '',
+      '',
     ]);
   }
   if (l.binding) {

@@ -820,7 +820,10 @@ attempts; the least disturbed is kept, the JSON keeps all).
 13. **Peers** — what one would use instead, on the shape of (4) with the batch enqueued first:
    Bottleneck clustered through Redis around the HTTP call in BullMQ workers, and BullMQ's own
    Worker \`limiter\` (bench/peers.mjs). Shown beside sluice, not judged.
-14. **Lanes** — the same work with lanes on (\`SLUICE_LANES=on\`) beside single jobs: see the rows.
+14. **Lanes** — the same work with lanes on (\`SLUICE_LANES=on\`) beside single jobs: see the rows. The
+   replay row: ${p.replayDeadLetters ?? 10000} operations of one batch and one key dead-lettered by one worker (the target
+   answers 200 to an \`expect.status\` of [201]), then \`sluice dlq replay --batch B\` in its own process, with
+   lanes off and on, from its spawn to its exit; jobs written, Redis commands and CPU around the replay.
 15. **Redis Cluster** — ${p.cluster?.operations ?? 10000} POSTs of the shape of (3) on a loopback cluster of ${p.cluster?.masters ?? 3} masters + ${(p.cluster?.masters ?? 3) * (p.cluster?.replicasPerMaster ?? 1)} replicas
    (\`src/support/redis-cluster.ts\`, \`REDIS_URL=redis+cluster://…\`) and on the single redis-server, back to
    back: one queue (on a master other than the limiter's) with ${p.cluster?.processes ?? 2} processes × ${p.concurrency}; then three queues

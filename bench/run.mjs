@@ -29,6 +29,7 @@ import { parseArgs } from 'node:util';
 import { enqueueFile, runEnqueue, runHttpCeiling, runQueueCeiling } from './ceilings.mjs';
 import { startBenchCluster } from './cluster.mjs';
 import { describeMachine } from './machine-load.mjs';
+import { runReplay } from './replay.mjs';
 import { markdown, machineText, soakSectionOf, summarise, textTable, withSoakSection } from './report.mjs';
 import { runAccuracy, runFairness, runLatency, runManyKeys, runPacedNoLimit, runQueuedMemory, runThroughput } from './scenarios.mjs';
 import { killAllWorkersNow, stopAllWorkers } from './worker-processes.mjs';
@@ -37,7 +38,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const { startRedisServer } = await import(new URL('../dist/src/support/redis-server.js', import.meta.url).href);
 const { createRedisConnection, closeRedis } = await import(new URL('../dist/src/redis/connection.js', import.meta.url).href);
 
-const PARTS = ['throughput', 'limits', 'fairness', 'manykeys', 'stall', 'peers', 'enqueue', 'latency', 'memory', 'cluster'];
+const PARTS = ['throughput', 'limits', 'fairness', 'manykeys', 'stall', 'peers', 'enqueue', 'replay', 'latency', 'memory', 'cluster'];
 const { values: flags } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
@@ -82,6 +83,8 @@ const params = {
   accuracy50: { rate: 50, burst: 5, processes: 4, concurrency: 50, operations: quick ? 500 : 1_500, coldOperations: quick ? 250 : 500 },
   fairness: { fastOps: quick ? 5_000 : 20_000, slowOps: 200 },
   enqueueLines: quick ? 100_000 : 1_000_000,
+  /** Dead letters of one batch and one limit key replayed by `sluice dlq replay`, as single jobs and in lanes. */
+  replayDeadLetters: quick ? 2_000 : 10_000,
   latency: { operations: quick ? 200 : 500, gapMs: 10 },
   memory: { operations: quick ? 10_000 : 30_000, concurrency: 500, bodyBytes: 1_024 },
   /** Operations enqueued (no worker) to measure Redis memory per queued operation, as single jobs and in lanes. */
@@ -271,6 +274,19 @@ try {
         });
         add(name, run);
         log(`${run.label}: ${run.opsPerSecond} ops/s, peak RSS ${run.peakRssMb} MB`);
+      }
+    }
+    if (runs('replay')) {
+      for (const lanes of [false, true]) {
+        const run = await runReplay(ctx, {
+          label: `replay-${lanes ? 'lanes' : 'jobs'}-${r}`,
+          deadLetters: params.replayDeadLetters,
+          lanes,
+        });
+        add(lanes ? 'replayLanes' : 'replayJobs', run);
+        log(
+          `${run.label}: ${run.deadLetters} dead letters replayed in ${run.ms} ms (${run.perSecond}/s) as ${run.jobs} jobs, ${run.redisCommandsPerOp} Redis commands and ${run.redisCpuUsPerOp} µs of Redis CPU each`,
+        );
       }
     }
     if (runs('latency')) {

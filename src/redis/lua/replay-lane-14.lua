@@ -40,24 +40,36 @@ local laneKey, deadLetters, deadLetterIndex, groups = KEYS[7], KEYS[8], KEYS[9],
 local batchKey, batchIndex, batchGroups, replaying = KEYS[11], KEYS[12], KEYS[13], KEYS[14]
 local now, priority, laneId, opts, before, after = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 
-local out, kept = {}, {}
-local batchThere = redis.call('EXISTS', batchKey) == 1
-for a = 7, #ARGV, 3 do
-  local id, field, data = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-  if redis.call('SISMEMBER', replaying, id) == 1 then
+local out, kept, removed = {}, {}, {}
+local fields = {}
+local ids = {}
+for a = 7, #ARGV, 3 do ids[#ids + 1] = ARGV[a] end
+local under = redis.call('SMISMEMBER', replaying, unpack(ids))
+for i, id in ipairs(ids) do
+  local a = 7 + 3 * (i - 1)
+  local field, data = ARGV[a + 1], ARGV[a + 2]
+  if under[i] == 1 then
     out[#out + 1] = -2
   elseif redis.call('HDEL', deadLetters, id) == 0 then
     out[#out + 1] = -1
   else
-    redis.call('ZREM', deadLetterIndex, id)
-    lowerGroup(groups, field)
-    redis.call('ZREM', batchIndex, id)
-    lowerGroup(batchGroups, field)
-    -- The batch waits for it again.
-    if batchThere then redis.call('HINCRBY', batchKey, 'deadLettered', -1) end
+    removed[#removed + 1] = id
+    fields[field] = (fields[field] or 0) + 1
     out[#out + 1] = #kept
     kept[#kept + 1] = data
   end
+end
+
+-- What the removed members leave, written once per key (per group field) for the lane.
+if #removed > 0 then
+  redis.call('ZREM', deadLetterIndex, unpack(removed))
+  redis.call('ZREM', batchIndex, unpack(removed))
+  for field, n in pairs(fields) do
+    lowerGroup(groups, field, n)
+    lowerGroup(batchGroups, field, n)
+  end
+  -- The batch waits for them again.
+  if redis.call('EXISTS', batchKey) == 1 then redis.call('HINCRBY', batchKey, 'deadLettered', -#removed) end
 end
 
 if #kept > 0 then
