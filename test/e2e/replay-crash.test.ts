@@ -16,7 +16,7 @@ const cli = useCli(() => ({ REDIS_URL: redis().url }));
 
 describe('dlq replay in lanes, killed part-way (built binary)', () => {
   it('SIGKILLed mid-replay and run again: each dead letter goes back once, each operation is sent once more', async () => {
-    const COUNT = 2_000;
+    const COUNT = 600;
     const queue = uniqueQueue('e2e-replay-crash');
     const target = await startTestTarget();
     await cli.allowLocal(target.url);
@@ -27,7 +27,7 @@ describe('dlq replay in lanes, killed part-way (built binary)', () => {
       sends.set(key, (sends.get(key) ?? 0) + 1);
       return fixed ? { status: 200, json: { ok: true } } : { status: 422, json: { error: 'invalid' } };
     });
-    // Lanes of 2: a replay writes 1,000 lanes, one script call each, so the kill lands part-way.
+    // Lanes of 2: a replay writes 300 lanes, one script call each, so the kill lands part-way.
     const env = { SLUICE_QUEUE: queue, SLUICE_LANES: 'on', SLUICE_LANE_SIZE: '2' };
     const ops = Array.from({ length: COUNT }, (_, i) => ({ method: 'POST', url: `${target.url}/items`, json: { i } }));
     const file = await cli.file('replay-crash.jsonl', jsonl(ops));
