@@ -1,9 +1,8 @@
 import type { Queue } from 'bullmq';
 import { isBatchId, type QueueKeys } from '../redis/keys.js';
 import { NEW_JOB_PRIORITY, type JobEnvelope } from '../queue/job-data.js';
-import { laneWrapper, MAX_LANE_BYTES, randomLaneId } from '../queue/lanes.js';
-import { limitKeysOf } from '../operation/parse-operation.js';
-import type { Operation } from '../operation/schema.js';
+import { cutIntoLanes, laneWrapper, randomLaneId } from '../queue/lanes.js';
+import { prevalidatedKeys } from '../queue/prepare-job.js';
 import { groupField } from './dead-letter-groups.js';
 import type { DeadLetter } from './dead-letter.js';
 
@@ -116,50 +115,32 @@ interface PackedReplays {
   alone: FoundDeadLetter[];
 }
 
-/**
- * Groups found dead letters as the producer packs a chunk (queue/lanes.ts, packChunk): those of one
- * shard and batch that share limit keys, in the order given, cut into lanes of the size their keys
- * allow and MAX_LANE_BYTES of JSON. A group (or a cut) of one, a dead letter without a batch, one
- * that paginates and one whose operation names no limit key (an invalid one) go back alone.
- */
-function packReplays(found: readonly (FoundDeadLetter | undefined)[], sizeFor: ReplayContext['laneSizeFor']): PackedReplays {
-  const packed: PackedReplays = { lanes: [], alone: [] };
-  const groups = new Map<string, { keys: string[]; members: FoundDeadLetter[] }>();
-  for (const one of found) {
-    if (!one) continue;
-    const keys =
-      sizeFor && isBatchId(one.entry.batchId) && one.entry.reason !== 'invalid-operation' ? laneKeysOf(one.entry.operation) : undefined;
-    if (!keys) {
-      packed.alone.push(one);
-      continue;
-    }
-    const group = `${one.shard}\n${one.entry.batchId}\n${keys.join('\n')}`;
-    const members = groups.get(group)?.members;
-    if (members) members.push(one);
-    else groups.set(group, { keys, members: [one] });
-  }
-  for (const { keys, members } of groups.values()) {
-    const size = Math.min(MAX_REPLAY_LANE, Math.max(1, Math.floor(sizeFor!(keys))));
-    let cut: { one: FoundDeadLetter; json: string }[] = [];
-    let bytes = 0;
-    const close = () => {
-      if (cut.length === 1) packed.alone.push(cut[0]!.one);
-      else if (cut.length > 1) packed.lanes.push(replayLane(cut));
-      cut = [];
-      bytes = 0;
-    };
-    for (const one of members) {
-      const json = memberJson(one.entry);
-      if (cut.length >= size || (cut.length > 0 && bytes + json.length > MAX_LANE_BYTES)) close();
-      cut.push({ one, json });
-      bytes += json.length;
-    }
-    close();
-  }
-  return packed;
+/** A found dead letter with what packing it needs: its data in a lane, and the limit keys it travels by (none: alone). */
+interface Packable {
+  one: FoundDeadLetter;
+  json: string;
+  keys: string[] | undefined;
 }
 
-function replayLane(cut: readonly { one: FoundDeadLetter; json: string }[]): PackedReplays['lanes'][number] {
+/**
+ * Packs found dead letters as the producer packs a chunk (queue/lanes.ts, cutIntoLanes): those of
+ * one shard and batch that share limit keys, in the order given, in lanes of the size their keys
+ * allow (at most MAX_REPLAY_LANE). One without a batch, one that paginates, an invalid one and one
+ * left alone by the cut go back as jobs of their own.
+ */
+function packReplays(found: readonly (FoundDeadLetter | undefined)[], sizeFor: ReplayContext['laneSizeFor']): PackedReplays {
+  const items: Packable[] = [];
+  for (const one of found) if (one) items.push({ one, json: memberJson(one.entry), keys: sizeFor ? laneKeysOf(one.entry) : undefined });
+  const { lanes, alone } = cutIntoLanes(
+    items,
+    ({ one, keys }) => (keys ? `${one.shard}\n${one.entry.batchId}\n${keys.join('\n')}` : undefined),
+    ({ keys }) => Math.min(MAX_REPLAY_LANE, sizeFor!(keys!)),
+    ({ json }) => json.length,
+  );
+  return { lanes: lanes.map(replayLane), alone: alone.map(({ one }) => one) };
+}
+
+function replayLane(cut: readonly Packable[]): PackedReplays['lanes'][number] {
   const where = cut[0]!.one;
   const id = randomLaneId();
   const batchId = where.entry.batchId!;
@@ -181,13 +162,14 @@ function memberJson(entry: DeadLetter): string {
   return `{"op":${JSON.stringify(entry.operation)},"opId":${JSON.stringify(entry.opId)},"idempotencyKey":${key},"replays":${entry.replays + 1}}`;
 }
 
-/** The limit keys a dead letter's operation travels by in a lane; undefined when it cannot travel in one. */
-function laneKeysOf(operation: unknown): string[] | undefined {
-  if (typeof operation !== 'object' || operation === null || (operation as { paginate?: unknown }).paginate !== undefined) return undefined;
-  try {
-    const keys = limitKeysOf(operation as Operation);
-    return keys.length > 0 && keys.every((key) => typeof key === 'string') ? keys : undefined;
-  } catch {
-    return undefined;
-  }
+/**
+ * The limit keys a dead letter travels by in a lane, as an enqueue reads them (prepare-job.ts);
+ * undefined when it goes back alone: without a batch, invalid, or paginating (as PreparedJob.packable).
+ */
+function laneKeysOf(entry: DeadLetter): string[] | undefined {
+  if (!isBatchId(entry.batchId) || entry.reason === 'invalid-operation') return undefined;
+  const operation = entry.operation as { paginate?: unknown } | null;
+  if (typeof operation !== 'object' || operation === null || operation.paginate !== undefined) return undefined;
+  const keys = prevalidatedKeys(operation);
+  return keys.length > 0 ? keys : undefined;
 }

@@ -89,52 +89,73 @@ export interface PackedChunk {
 }
 
 /**
- * Packs a chunk: operations that may travel in a lane (see PreparedJob.packable) are grouped by
- * their limit keys in the order they came, and each group is cut into lanes of at most
- * `sizeFor(keys)` operations and MAX_LANE_BYTES of JSON. A group (or a cut) of one stays a single job.
+ * Groups items by `groupOf` in the order they came (undefined: the item travels alone), and cuts
+ * each group into lanes of at most `sizeOf` (of its first item) items and MAX_LANE_BYTES of
+ * `bytesOf`. A group, or a cut, of one travels alone. An enqueue's chunk and a dead-letter replay
+ * are packed by it.
  */
-export function packChunk(chunk: readonly PreparedJob[], batchId: string, sizeFor: (keys: readonly string[]) => number): PackedChunk {
-  const packed: PackedChunk = { singles: [], lanes: [] };
-  const groups = new Map<string, number[]>();
-  chunk.forEach((item, index) => {
-    if (!item.packable) {
-      packed.singles.push({ index, item });
-      return;
+export function cutIntoLanes<T>(
+  items: Iterable<T>,
+  groupOf: (item: T) => string | undefined,
+  sizeOf: (first: T) => number,
+  bytesOf: (item: T) => number,
+): { lanes: T[][]; alone: T[] } {
+  const out: { lanes: T[][]; alone: T[] } = { lanes: [], alone: [] };
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const group = groupOf(item);
+    if (group === undefined) {
+      out.alone.push(item);
+      continue;
     }
-    const group = item.limitKeys.join('\n');
-    const indexes = groups.get(group);
-    if (indexes) indexes.push(index);
-    else groups.set(group, [index]);
-  });
-  for (const indexes of groups.values()) {
-    const keys = chunk[indexes[0]!]!.limitKeys;
-    const size = Math.max(1, Math.floor(sizeFor(keys)));
-    let cut: number[] = [];
+    const members = groups.get(group);
+    if (members) members.push(item);
+    else groups.set(group, [item]);
+  }
+  for (const members of groups.values()) {
+    const size = Math.max(1, Math.floor(sizeOf(members[0]!)));
+    let cut: T[] = [];
     let bytes = 0;
     const close = () => {
-      if (cut.length === 1) packed.singles.push({ index: cut[0]!, item: chunk[cut[0]!]! });
-      else if (cut.length > 1)
-        packed.lanes.push({
-          lane: newLane(
-            cut.map((i) => chunk[i]!),
-            batchId,
-          ),
-          indexes: cut,
-          limitKeys: keys,
-        });
+      if (cut.length === 1) out.alone.push(cut[0]!);
+      else if (cut.length > 1) out.lanes.push(cut);
       cut = [];
       bytes = 0;
     };
-    for (const index of indexes) {
-      const length = chunk[index]!.opJson.length;
+    for (const item of members) {
+      const length = bytesOf(item);
       if (cut.length >= size || (cut.length > 0 && bytes + length > MAX_LANE_BYTES)) close();
-      cut.push(index);
+      cut.push(item);
       bytes += length;
     }
     close();
   }
-  packed.singles.sort((a, b) => a.index - b.index);
-  return packed;
+  return out;
+}
+
+/**
+ * Packs a chunk: operations that may travel in a lane (see PreparedJob.packable) are grouped by
+ * their limit keys and cut into lanes of at most `sizeFor(keys)` operations (cutIntoLanes); one
+ * left alone stays a single job.
+ */
+export function packChunk(chunk: readonly PreparedJob[], batchId: string, sizeFor: (keys: readonly string[]) => number): PackedChunk {
+  const { lanes, alone } = cutIntoLanes(
+    chunk.keys(),
+    (index) => (chunk[index]!.packable ? chunk[index]!.limitKeys.join('\n') : undefined),
+    (index) => sizeFor(chunk[index]!.limitKeys),
+    (index) => chunk[index]!.opJson.length,
+  );
+  return {
+    singles: alone.sort((a, b) => a - b).map((index) => ({ index, item: chunk[index]! })),
+    lanes: lanes.map((indexes) => ({
+      lane: newLane(
+        indexes.map((i) => chunk[i]!),
+        batchId,
+      ),
+      indexes,
+      limitKeys: chunk[indexes[0]!]!.limitKeys,
+    })),
+  };
 }
 
 /**

@@ -131,7 +131,7 @@ function placeOf(position: Position, opJson: string): string {
 }
 
 /** A prevalidated operation's limit keys; none for one that has neither target nor URL (its worker refuses it). */
-function prevalidatedKeys(input: unknown): string[] {
+export function prevalidatedKeys(input: unknown): string[] {
   try {
     return limitKeysOf(input as Operation);
   } catch {

@@ -22,11 +22,8 @@
 ]]
 --- @include "dead-letter-groups"
 local id, field, batched, purge = ARGV[1], ARGV[2], ARGV[3] == '1', ARGV[4] == 'purge'
-if redis.call('HDEL', KEYS[1], id) == 0 then
-  redis.call('SREM', KEYS[6], id)
-  return 0
-end
 local begun = redis.call('SREM', KEYS[6], id) == 1
+if redis.call('HDEL', KEYS[1], id) == 0 then return 0 end
 redis.call('ZREM', KEYS[2], id)
 lowerGroup(KEYS[3], field)
 if batched then
