@@ -117,7 +117,13 @@ export async function startByteServer(): Promise<ByteServer> {
       const chunk = BLOCK.subarray(0, Math.min(BLOCK.byteLength, total - written));
       hash.update(chunk);
       written += chunk.byteLength;
-      if (!out.write(chunk)) await Promise.race([once(out, 'drain'), once(response, 'close')]);
+      if (!out.write(chunk)) {
+        // The wait that loses the race is cancelled: its listeners would pile up on a long response.
+        const settled = new AbortController();
+        await Promise.race([once(out, 'drain', { signal: settled.signal }), once(response, 'close', { signal: settled.signal })]).finally(
+          () => settled.abort(),
+        );
+      }
     }
     sent.set(url.pathname + url.search, { bytes: written, sha256: hash.digest('hex') });
     out.end();
