@@ -22,6 +22,13 @@ import type { PreparedJob } from './prepare-job.js';
 export const LANE_VERSION = 1;
 
 /**
+ * The version of a lane with empty places (`null` where a duplicate was left out: add-jobs.lua
+ * writes it so). A worker that knows only LANE_VERSION would read a `null` as an operation; it
+ * leaves such a lane for a newer worker instead.
+ */
+export const LANE_WITH_GAPS_VERSION = 2;
+
+/**
  * Operations per lane at most, when the producer is not told otherwise: small enough that a
  * batch of a few thousand is spread over a fleet of workers (a lane runs on one worker), large
  * enough that the queue's cost per operation is a fraction of a command.
@@ -44,29 +51,50 @@ export function laneSizes(config: SluiceConfig, laneSize: number): (keys: readon
 /** A lane is cut at this much operation JSON, so a chunk of large bodies does not make a hash every fetch moves whole. */
 export const MAX_LANE_BYTES = 256 * 1024;
 
-/** The id of an operation in a lane: the lane's id (`l-` and 24 hex digits), `-`, its index. */
-export const LANE_OP_ID = /^(l-[0-9a-f]{24})-(\d{1,6})$/;
+/** The id of an operation in a lane: the lane's id (`l-` and 24 hex digits), `-`, its index (no leading zeros: one id per place). */
+export const LANE_OP_ID = /^(l-[0-9a-f]{24})-(0|[1-9]\d{0,5})$/;
 
 export interface LaneData {
   v: number;
   lane: string;
   batchId: string;
-  ops: JobEnvelope[];
+  /** The operations in their places; `null` where one was left out at enqueue (a duplicate): each keeps the place its id names. */
+  ops: (JobEnvelope | null)[];
 }
 
 /** Whether a job's data is a lane this version can run (the job is named `lane` too). */
 export function isLaneData(data: unknown): data is LaneData {
   if (typeof data !== 'object' || data === null) return false;
   const lane = data as Partial<LaneData>;
-  return lane.v === LANE_VERSION && typeof lane.lane === 'string' && typeof lane.batchId === 'string' && Array.isArray(lane.ops);
+  return (
+    (lane.v === LANE_VERSION || lane.v === LANE_WITH_GAPS_VERSION) &&
+    typeof lane.lane === 'string' &&
+    typeof lane.batchId === 'string' &&
+    Array.isArray(lane.ops)
+  );
 }
 
 /** What else an operation of a lane may carry of a single job's envelope (see JobEnvelope). */
 const CARRIED = ['replays', 'attempts', 'paging', 'circuitSince', 'circuitWaitedMs'] as const satisfies readonly (keyof JobEnvelope)[];
 
-/** The envelope an operation in a lane runs with: the one a single job would have had. */
+/** The places of a lane that hold an operation, in order. */
+export function laneMembers(lane: LaneData): number[] {
+  const members: number[] = [];
+  lane.ops.forEach((item, index) => {
+    if (item !== null) members.push(index);
+  });
+  return members;
+}
+
+/** Whether the place `index` of a lane holds an operation. */
+export function holdsOperation(lane: LaneData, index: number): boolean {
+  return index < lane.ops.length && lane.ops[index] !== null;
+}
+
+/** The envelope an operation in a lane runs with: the one a single job would have had (at a place that holds one: laneMembers). */
 export function laneEnvelope(lane: LaneData, index: number): JobEnvelope {
-  const item = lane.ops[index]!;
+  const item = lane.ops[index];
+  if (!item) throw new Error(`lane ${lane.lane} holds no operation at ${index}`);
   const opId = typeof item.opId === 'string' ? item.opId : `${lane.lane}-${index}`;
   // Field by field rather than a spread of the item (~1 µs an operation, in a profile of a lane run).
   const envelope: JobEnvelope = { op: item.op, opId, idempotencyKey: item.idempotencyKey ?? defaultIdempotencyKey(opId) };

@@ -1,6 +1,6 @@
 import type { RedisClient } from '../redis/client.js';
 import { LANE_JOB_NAME } from '../queue/add-jobs.js';
-import { isLaneData, laneEnvelope, laneOfOpId } from '../queue/lanes.js';
+import { holdsOperation, isLaneData, laneEnvelope, laneOfOpId } from '../queue/lanes.js';
 import type { JobEnvelope } from '../queue/job-data.js';
 import type { ResultLine } from '../outcomes/result-line.js';
 import { queueKeys } from '../redis/keys.js';
@@ -30,7 +30,7 @@ export async function findLaneOp(
   const where = laneOfOpId(id);
   if (!where) return undefined;
   const job = await shard.queue.getJob(where.lane);
-  if (!job || job.name !== LANE_JOB_NAME || !isLaneData(job.data) || where.index >= job.data.ops.length) return undefined;
+  if (!job || job.name !== LANE_JOB_NAME || !isLaneData(job.data) || !holdsOperation(job.data, where.index)) return undefined;
   const envelope = laneEnvelope(job.data, where.index);
   const [laneState, line] = await Promise.all([
     job.getState(),

@@ -3,7 +3,7 @@ import { DelayedError, type Job } from 'bullmq';
 import type { RedisClient } from '../redis/client.js';
 import type { AddJobs } from '../queue/add-jobs.js';
 import type { JobEnvelope } from '../queue/job-data.js';
-import { isLaneData, laneEnvelope, LANE_VERSION, type LaneData } from '../queue/lanes.js';
+import { isLaneData, laneEnvelope, laneMembers, LANE_WITH_GAPS_VERSION, type LaneData } from '../queue/lanes.js';
 import { bullQueueName, PREFIX, queueKeys } from '../redis/keys.js';
 import { bookingHolder } from '../queue/wake-jobs.js';
 import { isRedisFailure } from '../redis/redis-errors.js';
@@ -66,7 +66,7 @@ export async function runLane(
     followers: { next: () => [], booked: () => undefined },
   };
   const again = job.attemptsStarted > 1 || job.stalledCounter > 0;
-  const all = lane.ops.map((_, index) => index);
+  const all = laneMembers(lane);
   const pending = again
     ? await notEnded(deps, lane, job.timestamp, all).catch((error: unknown) => redisTrouble(deps, job, token, error))
     : all;
@@ -76,7 +76,7 @@ export async function runLane(
       'lane back: operations already ended (or sent on as jobs of their own) are not sent again',
     );
   const summary: LaneSummary = {
-    operations: lane.ops.length,
+    operations: all.length,
     succeeded: 0,
     deadLettered: 0,
     departed: 0,
@@ -304,7 +304,7 @@ async function depart(
 /** A lane this worker cannot read: of a newer format, it waits for a newer worker; anything else runs as an operation (and is refused as one). */
 async function laterVersion(deps: LaneRunnerDeps, job: Job, token: string | undefined): Promise<unknown> {
   const version = (job.data as { v?: unknown } | null)?.v;
-  if (typeof version === 'number' && version > LANE_VERSION) {
+  if (typeof version === 'number' && version > LANE_WITH_GAPS_VERSION) {
     deps.logger.warn({ jobId: job.id, version }, 'lane of a newer format; left for a newer worker');
     await job.moveToDelayed(Date.now() + UNKNOWN_LANE_DELAY_MS, token);
     throw new DelayedError();
@@ -316,12 +316,7 @@ async function laterVersion(deps: LaneRunnerDeps, job: Job, token: string | unde
 export async function deadLetterLane(deps: LaneRunnerDeps, job: Job, error: Error): Promise<void> {
   const lane: unknown = job.data;
   if (!isLaneData(lane)) return deadLetterUnexpectedFailure(deps, job, error);
-  const pending = await notEnded(
-    deps,
-    lane,
-    job.timestamp,
-    lane.ops.map((_, index) => index),
-  );
+  const pending = await notEnded(deps, lane, job.timestamp, laneMembers(lane));
   for (const index of pending) {
     const op = { id: `${lane.lane}-${index}`, data: laneEnvelope(lane, index), timestamp: job.timestamp };
     await deadLetterUnexpectedFailure(deps, op, error);

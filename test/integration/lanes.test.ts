@@ -130,6 +130,83 @@ describe('lanes', () => {
     expect(keysSeen(p.requestsTo('/dup')).sort()).toEqual(['k-1', 'k-2', 'k-held']);
   });
 
+  it('a duplicate left out of a lane keeps its place empty: every id the enqueue gave names its own operation, its dead letter and its replay', async () => {
+    const p = await startPipeline(redis(), {}, LANES);
+    await p.worker.close();
+    const api = await startApiServer({ redis: redis().client, config: p.config, queue: p.queue, lanes: true });
+    // [a, a again, c (fails: 422), held by another batch, e (fails: 422)]: two members left out, before c and e.
+    await p.producer.enqueue(p.op('/gap', { idempotencyKey: 'gap-held' }), { batchId: 'gap-other' });
+    p.target.setDefault((request) => ({ status: request.headers['idempotency-key']?.toString().endsWith('-fails') ? 422 : 200 }));
+    const summary = await p.producer.enqueueMany(
+      [
+        p.op('/gap', { idempotencyKey: 'gap-a', meta: { name: 'a' } }),
+        p.op('/gap', { idempotencyKey: 'gap-a', meta: { name: 'a again' } }),
+        p.op('/gap', { idempotencyKey: 'gap-c-fails', meta: { name: 'c' } }),
+        p.op('/gap', { idempotencyKey: 'gap-held', meta: { name: 'held' } }),
+        p.op('/gap', { idempotencyKey: 'gap-e-fails', meta: { name: 'e' } }),
+      ],
+      { batchId: 'gap' },
+    );
+    expect(summary).toMatchObject({ enqueued: 3, duplicates: 2 });
+    const [a, , c, , e] = summary.results.map((result) => result.id);
+    const read = async (id: string) => {
+      const response = await api.call(`/v1/operations/${id}`, { role: 'read' });
+      return { status: response.status, body: (await response.json()) as { state?: string; operation?: { meta?: { name?: string } } } };
+    };
+    // Queued: each id reads as its own operation; the empty places are no operation.
+    for (const [id, name] of [
+      [a, 'a'],
+      [c, 'c'],
+      [e, 'e'],
+    ] as const)
+      expect((await read(id!)).body.operation?.meta).toEqual({ name });
+    const lane = LANE_OP_ID.exec(a!)![1]!;
+    // Written with its empty places, as the version that has them (a worker before it leaves the lane alone).
+    const data = JSON.parse((await redis().client.hget(`sluice:{${p.queue}}:${lane}`, 'data'))!) as { v: number; ops: unknown[] };
+    expect(data.v).toBe(2);
+    expect(data.ops.map((item) => item === null)).toEqual([false, true, false, true, false]);
+    expect((await read(`${lane}-1`)).status).toBe(404);
+    expect((await read(`${lane}-3`)).status).toBe(404);
+
+    await p.startWorker();
+    expect(await p.settled('gap')).toMatchObject({ total: 3, succeeded: 1, deadLettered: 2 });
+    await p.settled('gap-other');
+    // Each result line and dead letter under the id the enqueue gave (the key held by another batch is listed as its duplicate).
+    const lines = await p.results('gap');
+    expect(lines.filter((line) => line.outcome === 'duplicate')).toHaveLength(1);
+    const ran = lines.filter((line) => line.outcome !== 'duplicate');
+    expect(ran.map((line) => [line.id, line.jobId, line.outcome]).sort()).toEqual(
+      [
+        [a, a, 'succeeded'],
+        [c, c, 'deadLettered'],
+        [e, e, 'deadLettered'],
+      ].sort(),
+    );
+    expect((await p.deadLetters.get(c!))?.operation).toMatchObject({ meta: { name: 'c' } });
+    expect((await p.deadLetters.get(e!))?.operation).toMatchObject({ meta: { name: 'e' } });
+    // A replay by the id the enqueue gave sends that operation again, and no other.
+    p.target.setDefault(() => ({ status: 200 }));
+    expect(await p.deadLetters.replay([e!])).toMatchObject({ replayed: [{ id: e }], missing: [] });
+    await waitFor(async () => (await p.batches.status('gap'))?.succeeded === 2, { what: 'the replay of e' });
+    expect(keysSeen(p.requestsTo('/gap')).sort()).toEqual(['gap-a', 'gap-c-fails', 'gap-e-fails', 'gap-e-fails', 'gap-held']);
+    expect((await p.deadLetters.get(c!))?.operation).toMatchObject({ meta: { name: 'c' } });
+  });
+
+  it('a lane of a format newer than this worker knows waits for a newer worker, sent nowhere and not dead-lettered', async () => {
+    const p = await startPipeline(redis(), {}, LANES);
+    const queue = p.bullQueue();
+    await queue.add(
+      'lane',
+      { v: 3, lane: 'l-00000000000000000000000f', batchId: 'b-newer', ops: [{ op: p.op('/newer') }] },
+      { jobId: 'l-00000000000000000000000f' },
+    );
+    await waitFor(async () => (await queue.getJobState('l-00000000000000000000000f')) === 'delayed', {
+      what: 'the lane to be left for later',
+    });
+    expect(p.requestsTo('/newer')).toHaveLength(0);
+    expect(await p.deadLetters.count()).toBe(0);
+  });
+
   it('a resumable input enqueued again after its lanes would be cut otherwise (a limit change) adds nothing: each operation is sent once', async () => {
     const p = await startPipeline(redis(), { concurrency: 20 }, { lanes: true, laneSize: 50 });
     await p.worker.close();
@@ -233,6 +310,8 @@ describe('lanes', () => {
     expect(done.body).toMatchObject({ state: 'succeeded', result: { outcome: 'succeeded', status: 200, meta: { row: 2 } } });
     const lane = (done.body['lane'] as { id: string }).id;
     expect((await read(`${lane}-2`)).status).toBe(404);
+    // One id per place: a leading zero names none.
+    expect((await read(`${lane}-01`)).status).toBe(404);
   });
 
   it("a worker that loses a lane's lock (another worker took it) stops starting its operations", async () => {

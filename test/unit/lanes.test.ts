@@ -99,7 +99,9 @@ describe('packChunk', () => {
   });
 
   it('refuses data that is not a lane of this version', () => {
-    expect(isLaneData({ v: 2, lane: 'l-x', batchId: 'b', ops: [] })).toBe(false);
+    expect(isLaneData({ v: 3, lane: 'l-x', batchId: 'b', ops: [] })).toBe(false);
+    // Version 2: a lane with empty places (duplicates left out at enqueue).
+    expect(isLaneData({ v: 2, lane: 'l-x', batchId: 'b', ops: [null] })).toBe(true);
     expect(isLaneData({ op: {} })).toBe(false);
     expect(isLaneData(null)).toBe(false);
   });

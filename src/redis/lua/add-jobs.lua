@@ -14,8 +14,9 @@
 
   A lane (docs/architecture.md, "Lanes") is one job that carries several operations enqueued
   together: each of its members claims its own idempotency key's mark, and the lane's data is
-  written around the members that were added (a duplicate member is left out), so a lane whose
-  every member is a duplicate is not written at all.
+  written with the members that were added; a duplicate member's place holds `null`, so every
+  member keeps the place its id names (and such a lane is of version 2, which a worker that
+  knows only version 1 leaves for a newer one). A lane whose every member is a duplicate is not written.
 
   A chunk of a resumable input packed into lanes claims a chunk mark with its jobs: lanes are cut
   by the limits of the moment, so the same input enqueued again after a limit change would pack
@@ -122,7 +123,8 @@ while k <= #KEYS do
   local before, after, n = ARGV[a + 5], ARGV[a + 6], tonumber(ARGV[a + 7])
   k, a = k + 1, a + 8
   local laneThere = lane and redis.call('EXISTS', jobKey) == 1
-  local kept = {}
+  -- The members' data in their places (`null` for one not added), and how many were added.
+  local kept, real = {}, 0
   for _ = 1, n do
     local markKey = KEYS[k]
     local data, place, keyed, memberId = ARGV[a], ARGV[a + 1], ARGV[a + 2] == '1', ARGV[a + 3]
@@ -137,13 +139,17 @@ while k <= #KEYS do
     end
     if why then
       out[#out + 1] = why
+      kept[#kept + 1] = 'null'
     else
       if keyed then redis.call('SET', markKey, memberId .. ' ' .. batchId .. ' ' .. place, 'PX', dedupMs) end
       kept[#kept + 1] = data
+      real = real + 1
       out[#out + 1] = 1
     end
   end
-  if #kept > 0 then
+  if real > 0 then
+    -- A lane with empty places is of the version that has them (src/queue/lanes.ts, LANE_WITH_GAPS_VERSION).
+    if lane and real < n then before = string.gsub(before, '^{"v":1,', '{"v":2,', 1) end
     local data = before .. table.concat(kept, ',') .. after
     if delay > 0 then
       redis.call('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'timestamp', now, 'delay', delay, 'priority', 0)
@@ -156,7 +162,7 @@ while k <= #KEYS do
       addPrioritizedJob(q, jobKey, jobId, name, data, opts, now, priority)
       addedNow = true
     end
-    added = added + #kept
+    added = added + real
   end
 end
 
