@@ -15,6 +15,11 @@ export interface LaneOpFound {
   createdAt: number;
   /** Its line in the batch's results, once it has ended. */
   line: ResultLine | undefined;
+  /**
+   * Its operation's line names another run of it: this run ended dead-lettered and the operation
+   * was replayed since (only dead letters are), as a job of its own or in another lane.
+   */
+  replayed: boolean;
 }
 
 /**
@@ -45,5 +50,6 @@ export async function findLaneOp(
     // The operation's line is its last run's: a replayed operation (its id is not its place in this
     // lane) has ended here only once the line names this lane's run of it.
     line: ended && ended.jobId === id ? ended : undefined,
+    replayed: ended !== undefined && ended.jobId !== id,
   };
 }

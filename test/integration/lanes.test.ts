@@ -189,6 +189,11 @@ describe('lanes', () => {
     expect(await p.deadLetters.replay([e!])).toMatchObject({ replayed: [{ id: e }], missing: [] });
     await waitFor(async () => (await p.batches.status('gap'))?.succeeded === 2, { what: 'the replay of e' });
     expect(keysSeen(p.requestsTo('/gap')).sort()).toEqual(['gap-a', 'gap-c-fails', 'gap-e-fails', 'gap-e-fails', 'gap-held']);
+    // Its run in the lane ended dead-lettered (its line is the replay's now); the replay's job succeeded.
+    expect((await read(e!)).body.state).toBe('dead-lettered');
+    const replayedLine = (await p.results('gap')).find((line) => line.id === e);
+    expect(replayedLine).toMatchObject({ outcome: 'succeeded' });
+    expect(replayedLine!.jobId).not.toBe(e);
     expect((await p.deadLetters.get(c!))?.operation).toMatchObject({ meta: { name: 'c' } });
   });
 

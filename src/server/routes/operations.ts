@@ -216,10 +216,11 @@ function laneOf(id: string): { id: string; index: number } | null {
   return where ? { id: where.lane, index: where.index } : null;
 }
 
-/** An operation still in its lane: pending as the lane is, or ended as its result line says. */
+/** An operation still in its lane: pending as the lane is, or ended as its result line says (dead-lettered when it was replayed since). */
 function laneOpState(found: LaneOpFound, queue: string) {
   const { envelope, line } = found;
-  const state = line?.outcome === 'succeeded' ? 'succeeded' : line ? 'dead-lettered' : (STATES[found.laneState] ?? 'unknown');
+  const state =
+    line?.outcome === 'succeeded' ? 'succeeded' : line || found.replayed ? 'dead-lettered' : (STATES[found.laneState] ?? 'unknown');
   return {
     // The id asked for: an operation's own, or a replayed one's place in the lane it was replayed in.
     id: `${found.lane.id}-${found.lane.index}`,
