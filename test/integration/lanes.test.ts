@@ -5,6 +5,7 @@ import type { RecordedRequest } from '../helpers/target-server.js';
 import { LANE_OP_ID } from '../../src/queue/lanes.js';
 import { startApiServer } from '../helpers/api-server.js';
 import { createProducer } from '../../src/queue/producer.js';
+import type { SluiceConfig } from '../../src/config/sluice-config.js';
 
 const redis = useRedisServer();
 const LANES = { lanes: true };
@@ -195,6 +196,21 @@ describe('lanes', () => {
     expect(replayedLine).toMatchObject({ outcome: 'succeeded' });
     expect(replayedLine!.jobId).not.toBe(e);
     expect((await p.deadLetters.get(c!))?.operation).toMatchObject({ meta: { name: 'c' } });
+  });
+
+  it("a lane with duplicates left out hands its line tickets back: the key's line is empty once the batch is done", async () => {
+    const config = { targets: {}, limits: { 'gap-line': { requestsPerSecond: 200 } } } as unknown as SluiceConfig;
+    const p = await startPipeline(redis(), { config }, LANES);
+    await p.worker.close();
+    // Every fifth a repeat of the key before it: 40 left out of lanes of 200.
+    const operations = Array.from({ length: 200 }, (_, n) =>
+      p.op('/gap-line', { limitKey: 'gap-line', idempotencyKey: `gap-line-${n % 5 === 4 ? n - 1 : n}` }),
+    );
+    expect(await p.producer.enqueueMany(operations, { batchId: 'gap-line' })).toMatchObject({ enqueued: 160, duplicates: 40 });
+    await p.startWorker({ concurrency: 20 });
+    expect(await p.settled('gap-line', 20_000)).toMatchObject({ total: 160, succeeded: 160 });
+    // Each operation's ticket was used by the operation its id names, or given back: none is left to hold up the line.
+    await waitFor(async () => (await redis().client.zcard('sluice:{limits:gap-line}:line:gap-line')) === 0, { what: 'the line to empty' });
   });
 
   it('a lane of a format newer than this worker knows waits for a newer worker, sent nowhere and not dead-lettered', async () => {
