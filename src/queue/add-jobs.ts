@@ -28,8 +28,11 @@ export interface NewLane {
 
 /** One operation in a lane: its data (JSON), its operation id, its key's mark and its place, as a job's. */
 export interface LaneMember {
+  /** Its job id (`<lane id>-<index>`). */
   id: string;
   json: string;
+  /** Its operation id, where its result line is kept, when it is not its job id (see queue/lanes.ts newLane). */
+  resultId?: string;
   dedupKey?: string;
   place?: string;
 }
@@ -137,13 +140,14 @@ export function createJobAdder(redis: RedisClient, queue: Queue, name: string, p
       if ('members' in job) {
         args.push(job.id, LANE_JOB_NAME, opts, delay, '1', job.before, job.after, job.members.length);
         for (const member of job.members) {
-          keys.push(member.dedupKey ?? none);
-          args.push(member.json, member.place ?? '', member.dedupKey === undefined ? '0' : '1', member.id);
+          // Its mark, and the job it would have been alone (a line of a resumable input written while lanes were off).
+          keys.push(member.dedupKey ?? none, member.resultId !== undefined ? queue.toKey(member.resultId) : none);
+          args.push(member.json, member.place ?? '', member.dedupKey === undefined ? '0' : '1', member.id, member.resultId ?? member.id);
         }
       } else {
         keys.push(job.dedupKey ?? none);
         args.push(job.id, name, opts, delay, '0', '', '', 1);
-        args.push(job.json ?? JSON.stringify(job.data), job.place ?? '', job.dedupKey === undefined ? '0' : '1', job.id);
+        args.push(job.json ?? JSON.stringify(job.data), job.place ?? '', job.dedupKey === undefined ? '0' : '1', job.id, job.id);
       }
     }
     const replies = (await addJobs(keys.length, ...keys, ...args)) as (number | string)[];

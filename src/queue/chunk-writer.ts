@@ -122,7 +122,8 @@ export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
         results.push({ id: outcome.already, duplicate: false, alreadyEnqueued: true });
       else if (outcome === true) results.push({ id: ids[i]!, duplicate: false });
       else if (outcome === false || (item.place !== '' && outcome.place === item.place)) {
-        results.push({ id: ids[i]!, duplicate: false, alreadyEnqueued: true });
+        // At its own place: under the id it has there (a lane of another packing, or a job of its own).
+        results.push({ id: outcome === false || !outcome.jobId ? ids[i]! : outcome.jobId, duplicate: false, alreadyEnqueued: true });
       } else {
         results.push({ id: outcome.jobId, duplicate: true });
         if (batchId !== undefined && listsDuplicate(item, outcome, batchId)) listed.push(...duplicateEntry(item, outcome));

@@ -194,12 +194,22 @@ function newLane(items: readonly PreparedJob[], batchId: string): NewLane {
   const placed = items.every((item) => item.place !== '');
   const id = placed ? `l-${sha256(items.map((item) => item.place).join('\n')).slice(0, 24)}` : randomLaneId();
   const members = items.map((item, i) => {
-    const opId = `${id}-${i}`;
+    const jobId = `${id}-${i}`;
+    // A line of a resumable input without a key of its own is the operation its single job would be
+    // (`p-<place>`): its result line is found by its place however the input was packed (lanes off,
+    // another lane size), so the input enqueued again adds nothing that ran.
+    const opId = item.place !== '' && item.givenKey === undefined ? item.jobId : jobId;
     // An operation without a key of its own keeps the one its place gives it (as a single job
     // would), so a resumed input sends the same key however it was packed.
     const key = item.givenKey ?? (item.place !== '' ? defaultIdempotencyKey(jobIdForPlace(item.place)) : undefined);
     const json = `{"op":${item.opJson},"opId":"${opId}"${key === undefined ? '' : `,"idempotencyKey":${JSON.stringify(key)}`}}`;
-    return { id: opId, json, ...(item.dedupKey ? { dedupKey: item.dedupKey } : {}), ...(item.place ? { place: item.place } : {}) };
+    return {
+      id: jobId,
+      json,
+      ...(opId !== jobId ? { resultId: opId } : {}),
+      ...(item.dedupKey ? { dedupKey: item.dedupKey } : {}),
+      ...(item.place ? { place: item.place } : {}),
+    };
   });
   return { id, ...laneWrapper(id, batchId), members };
 }

@@ -16,8 +16,10 @@ export interface LaneOpFound {
   /** Its line in the batch's results, once it has ended. */
   line: ResultLine | undefined;
   /**
-   * Its operation's line names another run of it: this run ended dead-lettered and the operation
-   * was replayed since (only dead letters are), as a job of its own or in another lane.
+   * Its lane has ended and its operation's line names another run of it: this run ended
+   * dead-lettered and the operation was replayed since (only dead letters are), as a job of its
+   * own or in another lane. (While the lane is pending, such a line is an earlier run's: this run
+   * is the replay.)
    */
   replayed: boolean;
 }
@@ -50,6 +52,6 @@ export async function findLaneOp(
     // The operation's line is its last run's: a replayed operation (its id is not its place in this
     // lane) has ended here only once the line names this lane's run of it.
     line: ended && ended.jobId === id ? ended : undefined,
-    replayed: ended !== undefined && ended.jobId !== id,
+    replayed: ended !== undefined && ended.jobId !== id && (laneState === 'completed' || laneState === 'failed'),
   };
 }

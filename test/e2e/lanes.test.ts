@@ -87,7 +87,9 @@ describe('lanes with worker processes (built binary)', () => {
     const lines = jsonLines<ResultLine>(results.stdout);
     expect(lines).toHaveLength(COUNT);
     expect(new Set(lines.map((line) => line.id)).size).toBe(COUNT);
-    expect(lines.every((line) => LANE_OP_ID.test(line.id))).toBe(true);
+    // A line of the file is the operation its single job would be (`p-<place>`), run at its place in a lane.
+    expect(lines.every((line) => /^p-[0-9a-f]{40}$/.test(line.id) && LANE_OP_ID.test(line.jobId))).toBe(true);
+    expect(new Set(lines.map((line) => line.jobId)).size).toBe(COUNT);
     expect(lines.filter((line) => line.outcome !== 'succeeded' || line.status !== 200)).toEqual([]);
     expect(new Set(lines.map((line) => (line.meta as { ref: string }).ref)).size).toBe(COUNT);
 

@@ -82,10 +82,9 @@ export async function queuedEnvelopes(
     const [name, data] = reply as [string | null, string | null];
     const parsed = JSON.parse(data ?? 'null') as { ops?: ({ op: unknown } | null)[]; op?: unknown };
     // A lane's empty places (duplicates left out at enqueue) hold no operation.
-    if (name === 'lane')
-      for (const item of parsed.ops!)
-        if (item) envelopes.push(item);
-        else envelopes.push(parsed as { op: unknown });
+    if (name === 'lane') {
+      for (const item of parsed.ops!) if (item) envelopes.push(item);
+    } else envelopes.push(parsed as { op: unknown });
   }
   return envelopes;
 }

@@ -261,6 +261,61 @@ describe('lanes', () => {
     expect(new Set(keys).size).toBe(700);
   });
 
+  it('a resumable input that ran is found by its lines whatever packed it: enqueued again with lanes off, or in other lanes after the window, it adds nothing', async () => {
+    const p = await startPipeline(redis(), { concurrency: 20 }, { lanes: true, laneSize: 50 });
+    const batchId = 'lanes-placed';
+    const input = Array.from({ length: 300 }, (_, n) => p.op('/placed', { meta: { n } }));
+    const producer = (options: { lanes: boolean; laneSize?: number }) =>
+      createProducer({ connection: redis().url, queue: p.queue, config: p.config, dedupWindowSeconds: 1, ...options });
+    const first = producer({ lanes: true, laneSize: 50 });
+    try {
+      expect(await first.enqueueMany(input, { batchId, resumable: true })).toMatchObject({ enqueued: 300 });
+    } finally {
+      await first.close();
+    }
+    expect(await p.settled(batchId, 20_000)).toMatchObject({ total: 300, succeeded: 300 });
+    // Past the window: no chunk mark answers; the lines' results do.
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    // Each line's result is under the id its single job would have: its place.
+    expect((await p.results(batchId)).every((line) => /^p-[0-9a-f]{40}$/.test(line.id))).toBe(true);
+    for (const options of [{ lanes: true, laneSize: 70 }, { lanes: false }]) {
+      const again = producer(options);
+      try {
+        expect(await again.enqueueMany(input, { batchId, resumable: true })).toMatchObject({ enqueued: 0, alreadyEnqueued: 300 });
+      } finally {
+        await again.close();
+      }
+    }
+    expect(await p.batches.status(batchId)).toMatchObject({ total: 300, succeeded: 300 });
+    expect(new Set(keysSeen(p.requestsTo('/placed'))).size).toBe(300);
+    expect(p.requestsTo('/placed')).toHaveLength(300);
+  });
+
+  it('a resumable input written as jobs of their own (lanes off, an enqueue cut short) and enqueued again with lanes on adds nothing', async () => {
+    const p = await startPipeline(redis(), { concurrency: 20 }, LANES);
+    await p.worker.close();
+    const batchId = 'lanes-switched';
+    const input = Array.from({ length: 120 }, (_, n) => p.op('/switched', { meta: { n } }));
+    const off = createProducer({ connection: redis().url, queue: p.queue, config: p.config, lanes: false });
+    const on = createProducer({ connection: redis().url, queue: p.queue, config: p.config, lanes: true, laneSize: 50 });
+    try {
+      const first = await off.enqueueMany(input.slice(0, 80), { batchId, resumable: true });
+      expect(first).toMatchObject({ enqueued: 80 });
+      // The whole input with lanes on: the 80 queued as jobs of their own are answered by their ids, the rest added.
+      const again = await on.enqueueMany(input, { batchId, resumable: true });
+      expect(again).toMatchObject({ enqueued: 40, alreadyEnqueued: 80 });
+      expect(again.results.slice(0, 80).map((result) => result.id)).toEqual(first.results.map((result) => result.id));
+      expect(again.results.slice(80).every((result) => LANE_OP_ID.test(result.id))).toBe(true);
+    } finally {
+      await off.close();
+      await on.close();
+    }
+    await p.startWorker({ concurrency: 20 });
+    expect(await p.settled(batchId, 20_000)).toMatchObject({ total: 120, succeeded: 120 });
+    expect(p.requestsTo('/switched')).toHaveLength(120);
+    expect(new Set(keysSeen(p.requestsTo('/switched'))).size).toBe(120);
+  });
+
   it('a worker takes one lane at a time, even when it finds several waiting: a second worker gets the others', async () => {
     const p = await startPipeline(redis(), {}, { lanes: true, laneSize: 50 });
     await p.worker.close();

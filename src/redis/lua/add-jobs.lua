@@ -39,7 +39,8 @@
     KEYS[12] the shard's count (hash: `fence`, the shard count keyed members must have been routed
       with; see src/queue/shards.ts), or a placeholder
     then per job: its hash, then per member its idempotency key's mark (string), or a placeholder
-      when the member has none
+      when the member has none, and for a lane member its single job's hash (a line of a resumable
+      input without a key: `p-<place>`, written so when lanes were off), or a placeholder
     ARGV[1]  now (ms): the jobs' timestamp, the batch's score in the index
     ARGV[2]  for a chunk with a mark: per member (in the order below), its place in the chunk (from
       1), separated by spaces; '' for none
@@ -53,7 +54,9 @@
     then per job: id, name, opts (JSON), its delay (ms; 0 for none), '1' for a lane, the text before
       and after its members' data ('' for a single job), its member count n; then per member: its
       data (JSON: a single job's whole data), its place in its input ('' when none), '1' when it
-      has an idempotency key, its id (a single job's id; a lane member's operation id)
+      has an idempotency key, its id (a single job's id; a lane member's `<lane id>-<index>`), the
+      id its result line is kept under in the batch (its operation id: a lane member of a
+      resumable input without a key is `p-<place>`, as its single job would be)
   Output: when keyed members were routed with a shard count other than the shard's fence (the count
     is changing, or the producer's was stale), one reply: `!` and the fence; nothing is written.
     When the chunk's mark is held, one reply: `=` and the mark (the chunk's ids in its order,
@@ -87,21 +90,24 @@ local q = { meta = meta, events = events, counter = counterKey, prioritized = pr
 
 -- A member with a place ran and was removed: its result in the batch says so (for one with a key
 -- too, once its mark's window is over: the same input enqueued again later must not send it twice).
-local function ranInBatch(memberId, place)
-  return place ~= '' and batchId ~= '' and redis.call('HEXISTS', resultsKey, memberId) == 1
+-- Looked up by its operation id, which a line without a key has whatever lane it was packed in.
+local function ranInBatch(resultId, place)
+  return place ~= '' and batchId ~= '' and redis.call('HEXISTS', resultsKey, resultId) == 1
 end
 
 -- Why a member cannot be added (see Output), or nil when it can. A lane that exists holds all its members.
-local function blocked(jobKey, markKey, memberId, place, keyed, lane)
+-- A lane member of a resumable input written before as a job of its own (lanes were off) is that job.
+local function blocked(jobKey, markKey, singleKey, memberId, resultId, place, keyed, lane)
+  if lane and place ~= '' and redis.call('EXISTS', singleKey) == 1 then return resultId .. ' ' .. batchId .. ' ' .. place end
   if keyed then
     local mark = redis.call('GET', markKey)
     if mark then return mark end
     if not lane and redis.call('EXISTS', jobKey) == 1 then return memberId end
-    if ranInBatch(memberId, place) then return 0 end
+    if ranInBatch(resultId, place) then return 0 end
     return nil
   end
   if not lane and redis.call('EXISTS', jobKey) == 1 then return 0 end
-  if ranInBatch(memberId, place) then return 0 end
+  if ranInBatch(resultId, place) then return 0 end
   return nil
 end
 
@@ -126,16 +132,16 @@ while k <= #KEYS do
   -- The members' data in their places (`null` for one not added), and how many were added.
   local kept, real = {}, 0
   for _ = 1, n do
-    local markKey = KEYS[k]
-    local data, place, keyed, memberId = ARGV[a], ARGV[a + 1], ARGV[a + 2] == '1', ARGV[a + 3]
-    k, a = k + 1, a + 4
+    local markKey, singleKey = KEYS[k], KEYS[k + 1]
+    local data, place, keyed, memberId, resultId = ARGV[a], ARGV[a + 1], ARGV[a + 2] == '1', ARGV[a + 3], ARGV[a + 4]
+    k, a = k + (lane and 2 or 1), a + 5
     memberIds[#memberIds + 1] = memberId
     local why
     if laneThere then
       -- Written by an earlier run of the same input: each member is there, or a duplicate of the key's holder.
       why = keyed and redis.call('GET', markKey) or 0
     else
-      why = blocked(jobKey, markKey, memberId, place, keyed, lane)
+      why = blocked(jobKey, markKey, singleKey, memberId, resultId, place, keyed, lane)
     end
     if why then
       out[#out + 1] = why
