@@ -122,6 +122,30 @@ describe('a key’s line', () => {
     }
     expect(gate.kind).toBe('go');
   });
+  it("a line whose head is gone for a whole window (a dead worker's lane) moves its head to the one that takes a free slot: those behind it book at once, the gone ones go at once when back, and the count holds", async () => {
+    // 20/s: 50 ms apart, a window of 5.
+    const limiter = limiterProcess(keyAt('line-dead', 20));
+    const { positions } = await crowd(limiter, 'line-dead', 30);
+    // More in line than the window holds: the last two stand beyond it.
+    expect(positions.length).toBeGreaterThan(8);
+    const flat = await redis().client.zrange(limiterKeys.line('line-dead'), 0, -1, 'WITHSCORES');
+    const inLine = Array.from({ length: flat.length / 2 }, (_, i) => ({ holder: flat[2 * i]!, ticket: Number(flat[2 * i + 1]) }));
+    const [gone, , b, d] = [inLine[0]!, inLine[1]!, inLine.at(-2)!, inLine.at(-1)!];
+    // Nobody at the head asks again (their worker died): the slots go unclaimed for more than a window.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // The first from further back to ask takes the free slot, and is the head now: the one behind it
+    // books a near slot at once (it waited for the next free slot before: one place a slot).
+    expect((await limiter.acquire(['line-dead'], b.holder, 5_000)).kind).toBe('go');
+    expect((await limiter.acquire(['line-dead'], d.holder, 5_000)).kind).toBe('go');
+    // The gone ones stand half a place ahead of the head: back, they go at once, and the line's count
+    // (tickets used never past tickets handed out) holds.
+    expect(Number(await ticketOf('line-dead', gone.holder)) % 1).toBe(0.5);
+    expect((await limiter.acquire(['line-dead'], gone.holder, 5_000)).kind).toBe('go');
+    const [next, served] = await redis().client.hmget(limiterKeys.state('line-dead'), 'next', 'served');
+    expect(Number(served)).toBeLessThanOrEqual(Number(next));
+    expect(Number(served)).toBe(d.ticket + 1);
+  });
+
   it('a job that missed its slot stands at the head without moving the line twice: tickets handed out and used stay equal', async () => {
     // Straight to the script, as the limiter calls it, so that each call's restore flag is ours.
     const key = 'line-restore';

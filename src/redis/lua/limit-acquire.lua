@@ -11,7 +11,11 @@
   when its position is within the window; further back it is QUEUED: delayed until about its turn,
   keeping its ticket. A slot nobody in the window claims (S is now) goes to whoever asks, and the
   line moves up one place as for any start: so gaps left by jobs that are gone close. A start that missed its slot asks again with
-  `restore`: it had its turn, so it stands at the head.
+  `restore`: it had its turn, so it stands at the head. A line whose slots went unclaimed for a
+  whole window (its head is gone: the operations of a lane whose worker died hold their tickets
+  until the lane is recovered) moves its head to the one from further back that takes a free slot:
+  the tickets before it become half places at the head (as missed slots), so those behind it
+  book at once, and one that comes back later goes at once without moving the line.
 
   Lateness: a start later than its slot bunches with the next ones, and the target's own GCRA does
   not bank the slots we left unused. The slack, how late a start may be before its slot is void,
@@ -138,6 +142,8 @@ for i = 1, n do
     local nextTicket, served = lineOf(k.state, k.line, s[2], s[15], s[16])
     k.next, k.served = nextTicket, served
     k.window = lineWindow(maxWait, k.T)
+    -- Slots unclaimed for a whole window before now: nobody at the head is asking.
+    k.idle = k.tat + k.window * k.T <= now
     local held = redis.call('ZSCORE', k.line, holder)
     if held then
       k.ticket = tonumber(held)
@@ -216,6 +222,15 @@ for i = 1, n do
   local k = ks[i]
   if k.T then
     k.tat = math.max(k.tat, start) + slots * k.T
+    if k.ticket and k.ticket == math.floor(k.ticket) and k.idle and k.position >= k.window then
+      -- The head is gone (see the header): the tickets before this one stand half a place ahead of
+      -- it, and it is the head. Counted once: a half place's start does not move the line.
+      for _, ahead in ipairs(redis.call('ZRANGEBYSCORE', k.line, k.served, '(' .. k.ticket)) do
+        redis.call('ZADD', k.line, k.ticket - 0.5, ahead)
+      end
+      k.served = k.ticket
+      k.servedMoved = true
+    end
     if k.ticket then
       -- Its ticket is used, and the line moves up one place. One taken on a free slot from further
       -- back than the window moves it up too: a gap left by a job that is gone closes a place at a
