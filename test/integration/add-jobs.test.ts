@@ -126,6 +126,43 @@ describe('adding a chunk of jobs in one call', () => {
     expect(await queue.getJobCounts('prioritized')).toEqual({ prioritized: 3 });
   });
 
+  it('a lane member of a resumable input that ran (its result under its operation id, or under a lane id as before) or waits as a job of its own is not added, and is answered with its operation id', async () => {
+    const { client, queue, add } = openQueue();
+    const batch = {
+      id: 'b-placed',
+      key: queue.toKey('batch:b-placed'),
+      resultsKey: queue.toKey('batch:b-placed:results'),
+      indexKey: queue.toKey('batches'),
+      retentionSeconds: 3_600,
+    };
+    await client.hset(batch.resultsKey, 'p-ran', '{}', 'l-old-1', '{}');
+    await add([{ id: 'p-waits', data: { v: 1 } }]);
+    const member = (index: number, resultId: string, place: string) => ({ id: `l-old-${index}`, json: `{"i":${index}}`, resultId, place });
+    const answers = await add(
+      // The same input's lane again (its id made from the same places); its first run's lane is removed.
+      [
+        {
+          id: 'l-old',
+          before: '{"ops":[',
+          after: ']}',
+          members: [member(0, 'p-ran', 'ran'), member(1, 'p-old', 'old'), member(2, 'p-waits', 'waits'), member(3, 'p-new', 'new')],
+        },
+      ],
+      { batch },
+    );
+    expect(answers).toEqual([
+      { jobId: 'p-ran', batchId: 'b-placed', place: 'ran' },
+      // Found under the id a version before kept its result at: its lane place.
+      { jobId: 'p-old', batchId: 'b-placed', place: 'old' },
+      { jobId: 'p-waits', batchId: 'b-placed', place: 'waits' },
+      true,
+    ]);
+    // Only the new one is written, in its place; the others' places are empty.
+    const data = JSON.parse((await client.hget(queue.toKey('l-old'), 'data'))!) as { ops: unknown[] };
+    expect(data.ops).toEqual([null, null, null, { i: 3 }]);
+    expect(await client.hget(batch.key, 'total')).toBe('1');
+  });
+
   it('a BullMQ worker takes jobs added either way in the order they were added; a paused queue keeps them', async () => {
     const { client, queue, add } = openQueue();
     await queue.pause();

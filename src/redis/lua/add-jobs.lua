@@ -61,7 +61,8 @@
     is changing, or the producer's was stale), one reply: `!` and the fence; nothing is written.
     When the chunk's mark is held, one reply: `=` and the mark (the chunk's ids in its order,
     separated by spaces). Else per member, 1 when added; 0 when it is there already (a job with that id exists, left as
-    it is as BullMQ does, or a member with a place has its result in the batch); for a key already
+    it is as BullMQ does); for a member with a place that ran (its result is in the batch) or is queued as a job of its own,
+    '<its operation id> <batch id> <place>'; for a key already
     held, the key's mark: '<id> <batch id> <place>' (an older mark is the job id alone; the job id
     alone too when the job outlived its mark, which BullMQ would silently not add again)
 ]]
@@ -90,24 +91,32 @@ local q = { meta = meta, events = events, counter = counterKey, prioritized = pr
 
 -- A member with a place ran and was removed: its result in the batch says so (for one with a key
 -- too, once its mark's window is over: the same input enqueued again later must not send it twice).
--- Looked up by its operation id, which a line without a key has whatever lane it was packed in.
-local function ranInBatch(resultId, place)
-  return place ~= '' and batchId ~= '' and redis.call('HEXISTS', resultsKey, resultId) == 1
+-- Looked up by its operation id, which a line without a key has whatever lane it was packed in, and
+-- by its lane id (where a version before that kept it).
+local function ranInBatch(memberId, resultId, place)
+  if place == '' or batchId == '' then return false end
+  return redis.call('HEXISTS', resultsKey, resultId) == 1 or (memberId ~= resultId and redis.call('HEXISTS', resultsKey, memberId) == 1)
+end
+
+-- A member that ran at its place is answered with its operation id there (a lane id of another
+-- packing would name no operation), in a mark's form.
+local function ranAt(resultId, place)
+  return resultId .. ' ' .. batchId .. ' ' .. place
 end
 
 -- Why a member cannot be added (see Output), or nil when it can. A lane that exists holds all its members.
 -- A lane member of a resumable input written before as a job of its own (lanes were off) is that job.
 local function blocked(jobKey, markKey, singleKey, memberId, resultId, place, keyed, lane)
-  if lane and place ~= '' and redis.call('EXISTS', singleKey) == 1 then return resultId .. ' ' .. batchId .. ' ' .. place end
+  if lane and place ~= '' and redis.call('EXISTS', singleKey) == 1 then return ranAt(resultId, place) end
   if keyed then
     local mark = redis.call('GET', markKey)
     if mark then return mark end
     if not lane and redis.call('EXISTS', jobKey) == 1 then return memberId end
-    if ranInBatch(resultId, place) then return 0 end
+    if ranInBatch(memberId, resultId, place) then return ranAt(resultId, place) end
     return nil
   end
   if not lane and redis.call('EXISTS', jobKey) == 1 then return 0 end
-  if ranInBatch(resultId, place) then return 0 end
+  if ranInBatch(memberId, resultId, place) then return ranAt(resultId, place) end
   return nil
 end
 

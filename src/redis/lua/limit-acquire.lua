@@ -80,6 +80,8 @@ local n = tonumber(ARGV[1])
 local holder, leaseId = ARGV[2], ARGV[3]
 local leaseMs, maxWait, wantSlots, waiter = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
 local restore = ARGV[8] == '1'
+-- The most tickets a line whose head is gone passes in one call (see the header).
+local MAX_PASSED = 1000
 
 local now = nowMs()
 local start = now
@@ -223,12 +225,17 @@ for i = 1, n do
   if k.T then
     k.tat = math.max(k.tat, start) + slots * k.T
     if k.ticket and k.ticket == math.floor(k.ticket) and k.idle and k.position >= k.window then
-      -- The head is gone (see the header): the tickets before this one stand half a place ahead of
-      -- it, and it is the head. Counted once: a half place's start does not move the line.
-      for _, ahead in ipairs(redis.call('ZRANGEBYSCORE', k.line, k.served, '(' .. k.ticket)) do
-        redis.call('ZADD', k.line, k.ticket - 0.5, ahead)
+      -- The head is gone (see the header): every ticket before this one stands half a place ahead
+      -- of it, and it is the head. A half place's start does not move the line, so no ticket below
+      -- the head is counted again (`served` may fall short of the starts, never pass `next`). At
+      -- most MAX_PASSED a call, oldest first: a line of stale tickets is passed over a few calls.
+      local passed = redis.call('ZRANGEBYSCORE', k.line, '-inf', '(' .. k.ticket, 'WITHSCORES', 'LIMIT', 0, MAX_PASSED)
+      local head = k.ticket
+      if #passed == 2 * MAX_PASSED then head = math.floor(tonumber(passed[#passed])) + 1 end
+      for p = 1, #passed, 2 do
+        redis.call('ZADD', k.line, head - 0.5, passed[p])
       end
-      k.served = k.ticket
+      k.served = head
       k.servedMoved = true
     end
     if k.ticket then
