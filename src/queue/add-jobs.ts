@@ -140,8 +140,9 @@ export function createJobAdder(redis: RedisClient, queue: Queue, name: string, p
       if ('members' in job) {
         args.push(job.id, LANE_JOB_NAME, opts, delay, '1', job.before, job.after, job.members.length);
         for (const member of job.members) {
-          // Its mark, and the job it would have been alone (a line of a resumable input written while lanes were off).
-          keys.push(member.dedupKey ?? none, member.resultId !== undefined ? queue.toKey(member.resultId) : none);
+          keys.push(member.dedupKey ?? none);
+          // The job it would be alone (a line of a resumable input, written so while lanes were off).
+          if (member.resultId !== undefined) keys.push(queue.toKey(member.resultId));
           args.push(member.json, member.place ?? '', member.dedupKey === undefined ? '0' : '1', member.id, member.resultId ?? member.id);
         }
       } else {

@@ -39,8 +39,9 @@
     KEYS[12] the shard's count (hash: `fence`, the shard count keyed members must have been routed
       with; see src/queue/shards.ts), or a placeholder
     then per job: its hash, then per member its idempotency key's mark (string), or a placeholder
-      when the member has none, and for a lane member its single job's hash (a line of a resumable
-      input without a key: `p-<place>`, written so when lanes were off), or a placeholder
+      when the member has none, and for a lane member whose operation id is not its job id (a line
+      of a resumable input without a key: `p-<place>`) the hash of the job it would be alone
+      (written so when lanes were off)
     ARGV[1]  now (ms): the jobs' timestamp, the batch's score in the index
     ARGV[2]  for a chunk with a mark: per member (in the order below), its place in the chunk (from
       1), separated by spaces; '' for none
@@ -93,8 +94,10 @@ local q = { meta = meta, events = events, counter = counterKey, prioritized = pr
 -- too, once its mark's window is over: the same input enqueued again later must not send it twice).
 -- Looked up by its operation id, which a line without a key has whatever lane it was packed in, and
 -- by its lane id (where a version before that kept it).
+-- (A batch with no result yet, as on an input's first run, is asked once a call, not once a member.)
+local anyRan = batchId ~= '' and redis.call('EXISTS', resultsKey) == 1
 local function ranInBatch(memberId, resultId, place)
-  if place == '' or batchId == '' then return false end
+  if place == '' or not anyRan then return false end
   return redis.call('HEXISTS', resultsKey, resultId) == 1 or (memberId ~= resultId and redis.call('HEXISTS', resultsKey, memberId) == 1)
 end
 
@@ -107,7 +110,7 @@ end
 -- Why a member cannot be added (see Output), or nil when it can. A lane that exists holds all its members.
 -- A lane member of a resumable input written before as a job of its own (lanes were off) is that job.
 local function blocked(jobKey, markKey, singleKey, memberId, resultId, place, keyed, lane)
-  if lane and place ~= '' and redis.call('EXISTS', singleKey) == 1 then return ranAt(resultId, place) end
+  if singleKey and redis.call('EXISTS', singleKey) == 1 then return ranAt(resultId, place) end
   if keyed then
     local mark = redis.call('GET', markKey)
     if mark then return mark end
@@ -141,9 +144,10 @@ while k <= #KEYS do
   -- The members' data in their places (`null` for one not added), and how many were added.
   local kept, real = {}, 0
   for _ = 1, n do
-    local markKey, singleKey = KEYS[k], KEYS[k + 1]
     local data, place, keyed, memberId, resultId = ARGV[a], ARGV[a + 1], ARGV[a + 2] == '1', ARGV[a + 3], ARGV[a + 4]
-    k, a = k + (lane and 2 or 1), a + 5
+    -- A lane member whose operation id is not its own names the job it would be alone too.
+    local markKey, singleKey = KEYS[k], lane and resultId ~= memberId and KEYS[k + 1] or nil
+    k, a = k + (singleKey and 2 or 1), a + 5
     memberIds[#memberIds + 1] = memberId
     local why
     if laneThere then
