@@ -63,6 +63,7 @@ export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
             resultsKey: keys.batchResults(batchId),
             indexKey: keys.batchIndex,
             retentionSeconds: batchRetentionSeconds,
+            places: (bucket: string) => keys.batchPlaces(batchId, bucket),
           };
     const lanes = laneSizeFor !== undefined && batchId !== undefined;
     // A resumable chunk enqueued before (within the dedup window) is answered by its mark, however
@@ -157,7 +158,7 @@ interface ChunkJobs {
 
 /** An operation written as a job of its own. */
 function singleJob(item: PreparedJob): NewJob {
-  return { id: item.jobId, json: jobData(item), dedupKey: item.dedupKey, place: item.place };
+  return { id: item.jobId, json: jobData(item), dedupKey: item.dedupKey, place: item.place, placeBucket: item.placeBucket };
 }
 
 function unpacked(chunk: readonly PreparedJob[]): ChunkJobs {

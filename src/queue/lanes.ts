@@ -208,7 +208,7 @@ function newLane(items: readonly PreparedJob[], batchId: string): NewLane {
       json,
       ...(opId !== jobId ? { resultId: opId } : {}),
       ...(item.dedupKey ? { dedupKey: item.dedupKey } : {}),
-      ...(item.place ? { place: item.place } : {}),
+      ...(item.place ? { place: item.place, placeBucket: item.placeBucket } : {}),
     };
   });
   return { id, ...laneWrapper(id, batchId), members };

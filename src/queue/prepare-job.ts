@@ -23,6 +23,8 @@ export interface PreparedJob {
   idempotencyKey: string;
   /** Its place in a resumable input (a hash of batch, source, position and content), else ''. */
   place: string;
+  /** Which part of its batch's index of places holds its place (see placeBucket), else ''. */
+  placeBucket: string;
   /** Its `meta`, for a duplicate's result line. */
   meta: unknown;
   /** The limit keys it consumes (it joins their lines at enqueue, see LineJoin). */
@@ -97,6 +99,7 @@ export function prepareJob(options: PrepareOptions, input: unknown, index: numbe
     dedupKey: givenKey === undefined ? undefined : options.shards.keys(shard).idempotency(givenKey),
     idempotencyKey,
     place,
+    placeBucket: position === undefined ? '' : placeBucket(position.position, place),
     meta: (input as { meta?: unknown }).meta,
     limitKeys,
     opJson,
@@ -128,6 +131,20 @@ export function jobData(item: PreparedJob): string {
 /** An operation's place: the same input line, with the same content, into the same batch, has the same place. */
 function placeOf(position: Position, opJson: string): string {
   return sha256(`${position.batchId}\n${position.source}\n${position.position}\n${opJson}`).slice(0, 40);
+}
+
+/** Places of consecutive lines share a part of the batch's index of places: a small hash each (see add-jobs.lua). */
+const PLACES_PER_BUCKET = 64;
+
+/**
+ * The part of its batch's index of places that holds a place: by its line (the lines of a chunk
+ * share a few parts, each small enough for Redis's compact encoding), or for a position that is
+ * not a line number, by the place itself (one of 256).
+ */
+function placeBucket(position: number | string, place: string): string {
+  if (typeof position === 'number' && Number.isSafeInteger(position) && position >= 0)
+    return String(Math.floor(position / PLACES_PER_BUCKET));
+  return `h${place.slice(0, 2)}`;
 }
 
 /** A prevalidated operation's limit keys; none for one that has neither target nor URL (its worker refuses it). */

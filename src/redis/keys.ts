@@ -111,6 +111,11 @@ export function queueKeys(queue: string) {
     batchResults: (batchId: string) => `${base}:batch:${batchId}:results`,
     /** Exists while a producer is still adding to the batch (expires if that producer dies). */
     batchEnqueuing: (batchId: string) => `${base}:batch:${batchId}:enqueuing`,
+    /**
+     * A part of the batch's index of the places of a resumable input it holds (hash: the place's
+     * first 16 hex digits → '' or, for a keyed operation in a lane, its id; see add-jobs.lua).
+     */
+    batchPlaces: (batchId: string, bucket: string) => `${base}:batch:${batchId}:places:${bucket}`,
     batchDeadLetters: (batchId: string) => `${base}:batch:${batchId}:dlq`,
     /** Batch ids by creation time (ms), for listing recent batches; trimmed to the retention. */
     batchIndex: `${base}:batches`,

@@ -7,7 +7,7 @@ import { Queue, Worker } from 'bullmq';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createJobAdder } from '../../src/queue/add-jobs.js';
 import { NEW_JOB_PRIORITY } from '../../src/queue/job-data.js';
-import { PREFIX, bullQueueName } from '../../src/redis/keys.js';
+import { PREFIX, bullQueueName, sha256 } from '../../src/redis/keys.js';
 import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
 import { uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
 
@@ -161,6 +161,76 @@ describe('adding a chunk of jobs in one call', () => {
     const data = JSON.parse((await client.hget(queue.toKey('l-old'), 'data'))!) as { ops: unknown[] };
     expect(data.ops).toEqual([null, null, null, { i: 3 }]);
     expect(await client.hget(batch.key, 'total')).toBe('1');
+  });
+
+  it("keeps every added place in the batch's index of places: a place there is not added again, however it is packed, and is answered with its operation id or the id kept", async () => {
+    const { client, queue, add } = openQueue();
+    // A place is a SHA-256 (prepare-job.ts), so its first 16 hex digits tell it from the others.
+    const place = (n: number) => sha256(`line ${n}`).slice(0, 40);
+    const field = (n: number) => place(n).slice(0, 16);
+    const batch = {
+      id: 'b-index',
+      key: queue.toKey('batch:b-index'),
+      resultsKey: queue.toKey('batch:b-index:results'),
+      indexKey: queue.toKey('batches'),
+      retentionSeconds: 3_600,
+      places: (bucket: string) => queue.toKey(`batch:b-index:places:${bucket}`),
+    };
+    // A part too large to read whole (positions that are not line numbers): asked once a member.
+    const large = batch.places('h00');
+    for (let n = 1_000; n < 1_200; n++) await client.hset(large, field(n), '');
+    const member = (lane: string, index: number, n: number, bucket: string, keyed = false) => ({
+      id: `${lane}-${index}`,
+      json: `{"n":${n}}`,
+      place: place(n),
+      placeBucket: bucket,
+      ...(keyed ? { dedupKey: queue.toKey(`idem:${n}`) } : { resultId: `p-${place(n)}` }),
+    });
+    const first = await add(
+      [
+        { id: 'l-one', before: '{"ops":[', after: ']}', members: [member('l-one', 0, 1, '0'), member('l-one', 1, 2, '0', true)] },
+        { id: `p-${place(3)}`, data: { n: 3 }, place: place(3), placeBucket: '0' },
+        { id: 'l-big', before: '{"ops":[', after: ']}', members: [member('l-big', 0, 1_100, 'h00'), member('l-big', 1, 1_300, 'h00')] },
+      ],
+      { batch, dedupWindowMs: 60_000 },
+    );
+    expect(first).toEqual([true, true, true, { jobId: `p-${place(1_100)}`, batchId: 'b-index', place: place(1_100) }, true]);
+    expect(await client.hgetall(batch.places('0'))).toEqual({ [field(1)]: '', [field(2)]: 'l-one-1', [field(3)]: '' });
+    expect(await client.hget(large, field(1_300))).toBe('');
+    expect(await client.ttl(batch.places('0'))).toBeGreaterThan(3_500);
+    expect(await client.ttl(large)).toBeGreaterThan(3_500);
+
+    // Packed otherwise, the key's mark gone: each is found in the index, none written again.
+    await client.del(queue.toKey('idem:2'));
+    const again = await add(
+      [
+        {
+          id: 'l-two',
+          before: '{"ops":[',
+          after: ']}',
+          members: [
+            member('l-two', 0, 3, '0'),
+            member('l-two', 1, 2, '0', true),
+            member('l-two', 2, 1_300, 'h00'),
+            member('l-two', 3, 4, '0'),
+          ],
+        },
+        { id: `p-${place(1)}`, data: { n: 1 }, place: place(1), placeBucket: '0' },
+      ],
+      { batch, dedupWindowMs: 60_000 },
+    );
+    expect(again).toEqual([
+      { jobId: `p-${place(3)}`, batchId: 'b-index', place: place(3) },
+      // A keyed lane member: the id it was given (its operation id is its place in its lane).
+      { jobId: 'l-one-1', batchId: 'b-index', place: place(2) },
+      { jobId: `p-${place(1_300)}`, batchId: 'b-index', place: place(1_300) },
+      true,
+      { jobId: `p-${place(1)}`, batchId: 'b-index', place: place(1) },
+    ]);
+    const data = JSON.parse((await client.hget(queue.toKey('l-two'), 'data'))!) as { ops: unknown[] };
+    expect(data.ops).toEqual([null, null, null, { n: 4 }]);
+    expect(await queue.getJob(`p-${place(1)}`)).toBeUndefined();
+    expect(await client.hget(batch.key, 'total')).toBe('5');
   });
 
   it('a BullMQ worker takes jobs added either way in the order they were added; a paused queue keeps them', async () => {

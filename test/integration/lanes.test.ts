@@ -6,6 +6,7 @@ import { LANE_OP_ID } from '../../src/queue/lanes.js';
 import { startApiServer } from '../helpers/api-server.js';
 import { createProducer } from '../../src/queue/producer.js';
 import type { SluiceConfig } from '../../src/config/sluice-config.js';
+import { queueKeys } from '../../src/redis/keys.js';
 
 const redis = useRedisServer();
 const LANES = { lanes: true };
@@ -314,6 +315,61 @@ describe('lanes', () => {
     expect(await p.settled(batchId, 20_000)).toMatchObject({ total: 120, succeeded: 120 });
     expect(p.requestsTo('/switched')).toHaveLength(120);
     expect(new Set(keysSeen(p.requestsTo('/switched'))).size).toBe(120);
+  });
+
+  it('a resumable input still queued in lanes is found by its places however it is packed again: a fixed line that moves the chunks, other lanes past the window, lanes off', async () => {
+    const p = await startPipeline(redis(), { concurrency: 20 }, LANES);
+    await p.worker.close();
+    const batchId = 'lanes-queued-repacked';
+    // Every 25th line has a key of its own; each line's position is its line number, as the CLI gives it.
+    const input = Array.from({ length: 300 }, (_, n) =>
+      p.op('/repacked', { meta: { n }, ...(n % 25 === 0 ? { idempotencyKey: `line-${n}` } : {}) }),
+    );
+    const resumable = { positionOf: (operation: unknown) => (operation as { meta: { n: number } }).meta.n };
+    const producer = (options: { lanes: boolean; laneSize?: number }) =>
+      createProducer({ connection: redis().url, queue: p.queue, config: p.config, dedupWindowSeconds: 1, ...options });
+    const run = async (options: { lanes: boolean; laneSize?: number }, operations: unknown[]) => {
+      const again = producer(options);
+      try {
+        return await again.enqueueMany(operations, { batchId, resumable });
+      } finally {
+        await again.close();
+      }
+    };
+    // Line 10 left out (skipped as invalid, say): the chunk and every lane after it are cut otherwise once it is back.
+    const first = await run(
+      { lanes: true, laneSize: 50 },
+      input.filter((_, n) => n !== 10),
+    );
+    expect(first).toMatchObject({ enqueued: 299 });
+    const fixed = await run({ lanes: true, laneSize: 50 }, input);
+    expect(fixed).toMatchObject({ enqueued: 1, alreadyEnqueued: 299 });
+    // A line of a key of its own is answered with the id it was given; one without, with its operation id (its place's).
+    const firstIds = new Map(first.results.map((result, i) => [i < 10 ? i : i + 1, result.id]));
+    fixed.results.forEach((result, n) => {
+      if (n === 10) expect(result.alreadyEnqueued).toBeFalsy();
+      else if (n % 25 === 0) expect(result.id).toBe(firstIds.get(n));
+      else expect(result.id).toMatch(/^p-[0-9a-f]{40}$/);
+    });
+
+    // Past the window (no chunk or key mark holds): other lanes, then lanes off, find each line queued in its lane.
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    for (const options of [{ lanes: true, laneSize: 70 }, { lanes: false }]) {
+      const again = await run(options, input);
+      expect(again).toMatchObject({ enqueued: 0, alreadyEnqueued: 300 });
+      again.results.forEach((result, n) => {
+        if (n % 25 === 0 && n !== 10) expect(result.id).toBe(firstIds.get(n));
+      });
+    }
+    // The index lives as long as the batch.
+    const part = queueKeys(p.queue).batchPlaces(batchId, '0');
+    expect(await redis().client.hlen(part)).toBe(64);
+    expect(await redis().client.ttl(part)).toBeGreaterThan(0);
+
+    await p.startWorker({ concurrency: 20 });
+    expect(await p.settled(batchId, 20_000)).toMatchObject({ total: 300, succeeded: 300, deadLettered: 0 });
+    expect(p.requestsTo('/repacked')).toHaveLength(300);
+    expect(new Set(keysSeen(p.requestsTo('/repacked'))).size).toBe(300);
   });
 
   it('a worker takes one lane at a time, even when it finds several waiting: a second worker gets the others', async () => {

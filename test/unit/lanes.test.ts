@@ -12,6 +12,7 @@ function prepared(n: number, extra: Partial<PreparedJob> = {}): PreparedJob {
     dedupKey: undefined,
     idempotencyKey: `sluice-u-${n}`,
     place: '',
+    placeBucket: '',
     meta: { n },
     limitKeys: ['api.example'],
     opJson,
