@@ -113,8 +113,8 @@ export function newBatchId(now = new Date()): string {
 }
 
 export function createProducer(options: ProducerOptions): Producer {
-  const queueName = options.queue ?? 'default';
-  // Checks the queue name before anything is opened.
+  const queueName = checkProducerNumbers(options).queue ?? 'default';
+  // Checks the queue name before anything is opened (and the numbers, above).
   const keys = queueKeys(queueName);
   const config = options.config ?? EMPTY_CONFIG;
   const dedupWindowMs = (options.dedupWindowSeconds ?? 86_400) * 1_000;
@@ -181,6 +181,7 @@ export function createProducer(options: ProducerOptions): Producer {
   }
 
   async function enqueueMany(operations: Iterable<unknown> | AsyncIterable<unknown>, manyOptions: EnqueueManyOptions = {}) {
+    checkOperations(operations);
     checkBatchId(manyOptions.batchId);
     const batchId = manyOptions.batchId ?? newBatchId();
     const collect = manyOptions.collectResults ?? true;
@@ -242,6 +243,37 @@ export function createProducer(options: ProducerOptions): Producer {
   }
 
   return { queue: queueName, enqueue, enqueueMany, close };
+}
+
+/** The producer's numbers, in the ranges their environment variables allow (config/env.ts). */
+const PRODUCER_NUMBERS = {
+  dedupWindowSeconds: [1, 365 * 86_400],
+  batchRetentionSeconds: [60, 365 * 86_400],
+  chunkSize: [1, 5_000],
+  laneSize: [1, 5_000],
+} as const;
+
+function checkProducerNumbers(options: ProducerOptions): ProducerOptions {
+  const issues: Issue[] = [];
+  for (const [name, [min, max]] of Object.entries(PRODUCER_NUMBERS)) {
+    const value = options[name as keyof typeof PRODUCER_NUMBERS];
+    if (value !== undefined && !(Number.isInteger(value) && value >= min && value <= max))
+      issues.push({ path: name, message: `${String(value)}: expected a whole number from ${min} to ${max}` });
+  }
+  if (issues.length > 0) throw new ValidationError('producer options', issues);
+  return options;
+}
+
+/** `enqueueMany` takes an array or another (async) iterable of operations: anything else is refused before a batch is opened. */
+function checkOperations(operations: unknown): void {
+  const iterable =
+    typeof operations === 'object' && operations !== null && (Symbol.iterator in operations || Symbol.asyncIterator in operations);
+  if (iterable) return;
+  const got = operations === null ? 'null' : typeof operations;
+  const hint = typeof operations === 'object' && operations !== null ? ' (one operation: use enqueue, or pass [operation])' : '';
+  throw new ValidationError('operations', [
+    { path: 'operations', message: `expected an array or an iterable of operations, got ${got}${hint}` },
+  ]);
 }
 
 function checkBatchId(batchId: string | undefined): void {
