@@ -39,6 +39,35 @@ export async function runHttpCeiling(ctx, { label, operations, concurrency }) {
 }
 
 /**
+ * undici alone at a pace: `operations` POSTs started `rate` a second from one warm process; its CPU
+ * (user + system, from /proc) per request from `ready` to `done`. The floor of a worker's CPU per
+ * operation at that rate, whatever it runs (figure 14, the binding shape: rate ÷ processes).
+ */
+export async function runPacedHttpCeiling(ctx, { label, operations, rate }) {
+  const target = await startFastTarget();
+  try {
+    const load = startLoadMeter();
+    const child = spawnNode({ root: ctx.root, redisUrl: ctx.redisUrl, queue: 'none' }, SCRIPT, [
+      'paced',
+      target.url,
+      String(operations),
+      String(rate),
+    ]);
+    await untilLine(child, 'ready', label);
+    const cpuAtReady = child.cpuMs();
+    await untilLine(child, 'done', label);
+    const cpuAtDone = child.cpuMs();
+    const otherLoadCores = round(load(child.cpuMs() ?? 0), 2);
+    await child.stop();
+    const cpuUsPerOp =
+      cpuAtReady === undefined || cpuAtDone === undefined ? undefined : round(((cpuAtDone - cpuAtReady) * 1000) / operations, 0);
+    return { label, operations, rate, cpuUsPerOp, otherLoadCores };
+  } finally {
+    await target.close();
+  }
+}
+
+/**
  * (2) A minimal BullMQ worker per process, one undici POST per job, the jobs added with raw
  * `addBulk` before the workers start (as sluice's throughput runs are prefilled). Done when
  * BullMQ's completed set holds them all (polled every 20 ms; the polls are left out of the counts).

@@ -125,6 +125,25 @@ export function lanesFigure(R, f) {
         : undefined,
       /** Worker CPU per operation ÷ the not-binding lane run's. */
       cpuToNotBinding,
+      /**
+       * undici alone, one process sending at the binding shape's rate per process: CPU per request
+       * (the floor of any worker's CPU per operation at that rate), and its ratio to the not-binding
+       * lane run's CPU per operation (the floor of cpuToNotBinding).
+       */
+      pacedHttp: R.pacedHttp?.length
+        ? {
+            rate: R.pacedHttp[0].rate,
+            cpuUsPerOp: med(R.pacedHttp, (run) => run.cpuUsPerOp),
+            toNotBinding: ratio(
+              med(R.pacedHttp, (run) => run.cpuUsPerOp),
+              notBinding,
+            ),
+            lanesToPacedHttp: ratio(
+              cpu,
+              med(R.pacedHttp, (run) => run.cpuUsPerOp),
+            ),
+          }
+        : undefined,
       pass:
         achievedRatio >= t.bindingRatio && rejected === 0 && (cpuToNotBinding === undefined || cpuToNotBinding <= t.bindingCpuToNotBinding),
     };
@@ -211,6 +230,13 @@ export function lanesRows(l) {
       `>= ${t.bindingRatio}; 0; <= ${t.bindingCpuToNotBinding}×`,
       verdict(b.pass),
     ]);
+    if (b.pacedHttp)
+      rows.push([
+        `   undici alone at ${b.pacedHttp.rate}/s from one process (the binding shape's rate per process): CPU per request; ÷ not-binding lanes; lanes at the binding limit ÷ it`,
+        `${b.pacedHttp.cpuUsPerOp} µs; ${b.pacedHttp.toNotBinding}× (the floor of the CPU target); ${b.pacedHttp.lanesToPacedHttp}×`,
+        '',
+        '',
+      ]);
     rows.push([
       '   lanes at the binding limit: limiter script calls, Redis commands and Redis CPU per operation (single jobs)',
       `${b.limiterCallsPerOp ?? '?'} (${b.singleJobs?.limiterCallsPerOp ?? '?'}); ${b.redisCommandsPerOp ?? '?'} (${b.singleJobs?.redisCommandsPerOp ?? '?'}); ${b.redisCpuUsPerOp ?? '?'} µs (${b.singleJobs?.redisCpuUsPerOp ?? '?'} µs)`,

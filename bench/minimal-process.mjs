@@ -7,6 +7,8 @@
  *   node bench/minimal-process.mjs http URL N CONCURRENCY     undici alone: N POSTs, CONCURRENCY at a time
  *   node bench/minimal-process.mjs worker URL CONCURRENCY     a BullMQ worker, one undici POST per job
  *   node bench/minimal-process.mjs addbulk FILE               raw `addBulk` of a JSONL file, 500 jobs a call
+ *   node bench/minimal-process.mjs paced URL N RATE           undici alone, paced: N POSTs started RATE a second
+ *                                                             (after 200 to warm up; `ready` once warm)
  *
  * `worker` and `addbulk` use REDIS_URL and the queue SLUICE_QUEUE (BullMQ's default prefix). The
  * worker keeps running after `done` until SIGTERM, as a sluice worker does.
@@ -81,7 +83,24 @@ if (mode === 'http') {
   console.log('done');
   await queue.close();
   connection.disconnect();
+} else if (mode === 'paced') {
+  // What one HTTP request costs a process that sends a few at a time (the binding shape's rate per
+  // worker process): nothing batched, a wakeup per request.
+  const [url, n, rate] = [args[0], Number(args[1]), Number(args[2])];
+  const dispatcher = new Agent({ connections: 10 });
+  for (let i = 0; i < 200; i++) await post(dispatcher, url, { i });
+  console.log('ready');
+  const startedAt = performance.now();
+  const sent = [];
+  for (let i = 0; i < n; i++) {
+    sent.push(post(dispatcher, url, { i }));
+    const due = startedAt + ((i + 1) * 1000) / rate;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - performance.now())));
+  }
+  await Promise.all(sent);
+  console.log('done');
+  await dispatcher.close();
 } else {
-  console.error(`unknown mode ${mode}: expected http, worker or addbulk`);
+  console.error(`unknown mode ${mode}: expected http, paced, worker or addbulk`);
   process.exit(2);
 }

@@ -824,6 +824,11 @@ attempts; the least disturbed is kept, the JSON keeps all).
    replay row: ${p.replayDeadLetters ?? 10000} operations of one batch and one key dead-lettered by one worker (the target
    answers 200 to an \`expect.status\` of [201]), then \`sluice dlq replay --batch B\` in its own process, with
    lanes off and on, from its spawn to its exit; jobs written, Redis commands and CPU around the replay.
+   The binding row's CPU is set against the not-binding lane run's (the issue's target) and against
+   undici alone sending at the binding shape's rate per process from one warm process
+   (\`figures.lanes.binding.pacedHttp\`, bench/minimal-process.mjs \`paced\`): on this kind of machine a
+   request sent a few at a time costs several times what one in a saturated stream does (a wakeup and
+   a syscall each, nothing batched), so that ratio is the floor of the target's.
 15. **Redis Cluster** — ${p.cluster?.operations ?? 10000} POSTs of the shape of (3) on a loopback cluster of ${p.cluster?.masters ?? 3} masters + ${(p.cluster?.masters ?? 3) * (p.cluster?.replicasPerMaster ?? 1)} replicas
    (\`src/support/redis-cluster.ts\`, \`REDIS_URL=redis+cluster://…\`) and on the single redis-server, back to
    back: one queue (on a master other than the limiter's) with ${p.cluster?.processes ?? 2} processes × ${p.concurrency}; then three queues

@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { enqueueFile, runEnqueue, runHttpCeiling, runQueueCeiling } from './ceilings.mjs';
+import { enqueueFile, runEnqueue, runHttpCeiling, runPacedHttpCeiling, runQueueCeiling } from './ceilings.mjs';
 import { startBenchCluster } from './cluster.mjs';
 import { describeMachine } from './machine-load.mjs';
 import { runReplay } from './replay.mjs';
@@ -196,6 +196,18 @@ try {
       add('bindingCold', cold);
       const [bindingLanes] = await quietly(async () => [await accuracy(`binding-lanes-${r}`, { ...params.binding, lanes: true })]);
       add('bindingLanes', bindingLanes);
+      // What one request costs a process at the binding shape's rate per process, with no queue at all.
+      const { rate, processes, operations } = params.binding;
+      const [pacedHttp] = await quietly(async () => {
+        const run = await runPacedHttpCeiling(ctx, {
+          label: `paced-http-${r}`,
+          operations: Math.round(operations / processes),
+          rate: rate / processes,
+        });
+        log(`${run.label}: undici alone at ${run.rate}/s: ${run.cpuUsPerOp} µs of CPU per request, other load ${run.otherLoadCores} cores`);
+        return [run];
+      });
+      add('pacedHttp', pacedHttp);
       // Extras, kept from the limits issue (default mode only, for time): the 50/s shape, warm and cold.
       if (!quick) {
         const { coldOperations, ...shape50 } = params.accuracy50;
