@@ -78,7 +78,12 @@ function clusterOptions(redisOptions: RedisOptions, natMap: ClusterOptions['natM
     ...(redisOptions.tls
       ? { dnsLookup: (address: string, callback: (error: null, address: string) => void) => callback(null, address) }
       : {}),
-    enableReadyCheck: true,
+    // No ready check (CLUSTER INFO) on connect: a check that fails (cluster_state:fail, while a
+    // master is down and before its replica is promoted) makes ioredis reconnect by itself but never
+    // settle the promise connect() returned, and BullMQ awaits that promise when it makes its
+    // blocking connection again: the shard's worker fetched nothing more, for good. Commands sent
+    // meanwhile are retried on CLUSTERDOWN (retryDelayOnClusterDown) instead.
+    enableReadyCheck: false,
     retryDelayOnFailover: 300,
     retryDelayOnClusterDown: 300,
     retryDelayOnTryAgain: 300,
