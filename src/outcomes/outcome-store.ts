@@ -161,11 +161,11 @@ export function laneOutcomeAt(marker: Buffer | null, index: number): RecordedOut
 
 /**
  * record-outcomes.lua's arguments for these outcomes: the number of keys, the keys (the queue's four
- * dead-letter keys, four per batch, then the markers, each once), then the ARGV.
+ * dead-letter keys, five per batch, then the markers, each once), then the ARGV.
  */
 function scriptArgs(keys: QueueKeys, entries: readonly OutcomeRecord[], batchRetentionSeconds: number): (string | number)[] {
   const scriptKeys: string[] = [keys.deadLetters, keys.deadLetterIndex, keys.deadLetterGroups, keys.deadLetterGroupLatest];
-  /** Where a marker (by key) or a batch's four keys (by batch id) begin in KEYS (from 1), added when first named. */
+  /** Where a marker (by key) or a batch's five keys (by batch id) begin in KEYS (from 1), added when first named. */
   const markers = new Map<string, number>();
   const batches = new Map<string, number>();
   const place = <K>(places: Map<K, number>, name: K, keysOf: () => string[]): number => {
@@ -192,6 +192,7 @@ function scriptArgs(keys: QueueKeys, entries: readonly OutcomeRecord[], batchRet
             keys.batchResults(batch),
             keys.batchDeadLetters(batch),
             keys.batchDeadLetterGroups(batch),
+            keys.batchPlaces(batch),
           ])
         : 0,
       entry.outcome,

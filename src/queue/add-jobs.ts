@@ -12,7 +12,7 @@ export interface NewJob {
   dedupKey?: string;
   /** Its place in a resumable input (see EnqueueManyOptions.resumable), kept in its key's mark. */
   place?: string;
-  /** The part of its batch's index of places that holds its place (see ChunkBatch.places). */
+  /** The part of its batch's index of places that holds its place (see ChunkBatch.placesKey). */
   placeBucket?: string;
   /** Written as a delayed job (priority 0) due this many ms from now: far back in its limit key's line. */
   delayMs?: number;
@@ -48,11 +48,11 @@ export interface ChunkBatch {
   indexKey: string;
   retentionSeconds: number;
   /**
-   * The key of a part of the batch's index of places: a job (a lane's member) with a place and a
-   * bucket is added only when its place is not in the index, and is put there with it, so the same
-   * line enqueued again, however it is packed, is not added twice (add-jobs.lua).
+   * The batch's index of places (keys.batchPlaces): a job (a lane's member) with a place is added
+   * only when its place is not in the index, and is put there with it, so the same line enqueued
+   * again, however it is packed, is not added twice (add-jobs.lua).
    */
-  places?: (bucket: string) => string;
+  placesKey?: string;
 }
 
 export interface AddJobsOptions {
@@ -129,6 +129,7 @@ export function createJobAdder(redis: RedisClient, queue: Queue, name: string, p
       delayed!,
       options.chunkMark?.key ?? none,
       options.fence?.key ?? none,
+      batch?.placesKey ?? none,
     ];
     const args: (string | number)[] = [
       now,
@@ -140,10 +141,8 @@ export function createJobAdder(redis: RedisClient, queue: Queue, name: string, p
       options.dedupWindowMs ?? 0,
       now - (batch?.retentionSeconds ?? 0) * 1_000,
       options.fence ? String(options.fence.routedWith) : '',
-      batch?.places ? '1' : '',
+      batch?.placesKey ? '1' : '',
     ];
-    // The part of the batch's index of places that holds a job's place (add-jobs.lua reads it for a job with a place).
-    const indexOf = batch?.places;
     for (const job of jobs) {
       const given = Math.max(0, Math.round(job.delayMs ?? 0));
       const delay = given > 0 ? given + late : 0;
@@ -155,14 +154,26 @@ export function createJobAdder(redis: RedisClient, queue: Queue, name: string, p
           keys.push(member.dedupKey ?? none);
           // The job it would be alone (a line of a resumable input, written so while lanes were off).
           if (member.resultId !== undefined) keys.push(queue.toKey(member.resultId));
-          if (member.place && indexOf) keys.push(indexOf(member.placeBucket ?? ''));
-          args.push(member.json, member.place ?? '', member.dedupKey === undefined ? '0' : '1', member.id, member.resultId ?? member.id);
+          args.push(
+            member.json,
+            member.place ?? '',
+            member.dedupKey === undefined ? '0' : '1',
+            member.id,
+            member.resultId ?? member.id,
+            member.placeBucket ?? '',
+          );
         }
       } else {
         keys.push(job.dedupKey ?? none);
-        if (job.place && indexOf) keys.push(indexOf(job.placeBucket ?? ''));
         args.push(job.id, name, opts, delay, '0', '', '', 1);
-        args.push(job.json ?? JSON.stringify(job.data), job.place ?? '', job.dedupKey === undefined ? '0' : '1', job.id, job.id);
+        args.push(
+          job.json ?? JSON.stringify(job.data),
+          job.place ?? '',
+          job.dedupKey === undefined ? '0' : '1',
+          job.id,
+          job.id,
+          job.placeBucket ?? '',
+        );
       }
     }
     const replies = (await addJobs(keys.length, ...keys, ...args)) as (number | string)[];

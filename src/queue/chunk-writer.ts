@@ -63,7 +63,7 @@ export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
             resultsKey: keys.batchResults(batchId),
             indexKey: keys.batchIndex,
             retentionSeconds: batchRetentionSeconds,
-            places: (bucket: string) => keys.batchPlaces(batchId, bucket),
+            placesKey: keys.batchPlaces(batchId),
           };
     const lanes = laneSizeFor !== undefined && batchId !== undefined;
     // A resumable chunk enqueued before (within the dedup window) is answered by its mark, however

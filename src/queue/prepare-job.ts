@@ -133,18 +133,18 @@ function placeOf(position: Position, opJson: string): string {
   return sha256(`${position.batchId}\n${position.source}\n${position.position}\n${opJson}`).slice(0, 40);
 }
 
-/** Places of consecutive lines share a part of the batch's index of places: a small hash each (see add-jobs.lua). */
-const PLACES_PER_BUCKET = 64;
+/** The lines of a part of the batch's index of places (see add-jobs.lua): a part is read and written whole. */
+const PLACES_PER_PART = 64;
 
 /**
  * The part of its batch's index of places that holds a place: by its line (the lines of a chunk
- * share a few parts, each small enough for Redis's compact encoding), or for a position that is
- * not a line number, by the place itself (one of 256).
+ * share a few parts), or for a position that is not a line number, by the place itself (one of
+ * 65,536). A line number given as a string is that line (its place is the same).
  */
 function placeBucket(position: number | string, place: string): string {
-  if (typeof position === 'number' && Number.isSafeInteger(position) && position >= 0)
-    return String(Math.floor(position / PLACES_PER_BUCKET));
-  return `h${place.slice(0, 2)}`;
+  const line = typeof position === 'number' ? position : /^(0|[1-9]\d{0,15})$/.test(position) ? Number(position) : NaN;
+  if (Number.isSafeInteger(line) && line >= 0) return String(Math.floor(line / PLACES_PER_PART));
+  return `h${place.slice(0, 4)}`;
 }
 
 /** A prevalidated operation's limit keys; none for one that has neither target nor URL (its worker refuses it). */

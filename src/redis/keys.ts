@@ -112,10 +112,10 @@ export function queueKeys(queue: string) {
     /** Exists while a producer is still adding to the batch (expires if that producer dies). */
     batchEnqueuing: (batchId: string) => `${base}:batch:${batchId}:enqueuing`,
     /**
-     * A part of the batch's index of the places of a resumable input it holds (hash: the place's
-     * first 16 hex digits → '' or, for a keyed operation in a lane, its id; see add-jobs.lua).
+     * The places of the lines of resumable inputs enqueued into the batch (hash: a part of 64 lines
+     * → its entries, each a place's first 16 hex digits and the id it keeps, if any; see add-jobs.lua).
      */
-    batchPlaces: (batchId: string, bucket: string) => `${base}:batch:${batchId}:places:${bucket}`,
+    batchPlaces: (batchId: string) => `${base}:batch:${batchId}:places`,
     batchDeadLetters: (batchId: string) => `${base}:batch:${batchId}:dlq`,
     /** Batch ids by creation time (ms), for listing recent batches; trimmed to the retention. */
     batchIndex: `${base}:batches`,

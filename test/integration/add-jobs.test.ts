@@ -163,7 +163,7 @@ describe('adding a chunk of jobs in one call', () => {
     expect(await client.hget(batch.key, 'total')).toBe('1');
   });
 
-  it("keeps every added place in the batch's index of places: a place there is not added again, however it is packed, and is answered with its operation id or the id kept", async () => {
+  it("keeps every enqueued place in the batch's index of places: a place there is not added again, however it is packed, and is answered with its operation id or the id kept", async () => {
     const { client, queue, add } = openQueue();
     // A place is a SHA-256 (prepare-job.ts), so its first 16 hex digits tell it from the others.
     const place = (n: number) => sha256(`line ${n}`).slice(0, 40);
@@ -174,34 +174,48 @@ describe('adding a chunk of jobs in one call', () => {
       resultsKey: queue.toKey('batch:b-index:results'),
       indexKey: queue.toKey('batches'),
       retentionSeconds: 3_600,
-      places: (bucket: string) => queue.toKey(`batch:b-index:places:${bucket}`),
+      placesKey: queue.toKey('batch:b-index:places'),
     };
-    // A part too large to read whole (positions that are not line numbers): asked once a member.
-    const large = batch.places('h00');
-    for (let n = 1_000; n < 1_200; n++) await client.hset(large, field(n), '');
-    const member = (lane: string, index: number, n: number, bucket: string, keyed = false) => ({
+    // A part written before (a place in it, one whose 16 hex digits are inside another's id).
+    await client.hset(batch.placesKey, '1', `;${field(100)}=l-${field(101)}-0`);
+    // Another key's holder: line 5 repeats it.
+    await client.set(queue.toKey('idem:held'), 'k-elsewhere other-batch ');
+    const member = (lane: string, index: number, n: number, part: string, key?: string) => ({
       id: `${lane}-${index}`,
       json: `{"n":${n}}`,
       place: place(n),
-      placeBucket: bucket,
-      ...(keyed ? { dedupKey: queue.toKey(`idem:${n}`) } : { resultId: `p-${place(n)}` }),
+      placeBucket: part,
+      ...(key ? { dedupKey: queue.toKey(`idem:${key}`) } : { resultId: `p-${place(n)}` }),
     });
     const first = await add(
       [
-        { id: 'l-one', before: '{"ops":[', after: ']}', members: [member('l-one', 0, 1, '0'), member('l-one', 1, 2, '0', true)] },
+        {
+          id: 'l-one',
+          before: '{"ops":[',
+          after: ']}',
+          members: [member('l-one', 0, 1, '0'), member('l-one', 1, 2, '0', 'two'), member('l-one', 2, 5, '0', 'held')],
+        },
         { id: `p-${place(3)}`, data: { n: 3 }, place: place(3), placeBucket: '0' },
-        { id: 'l-big', before: '{"ops":[', after: ']}', members: [member('l-big', 0, 1_100, 'h00'), member('l-big', 1, 1_300, 'h00')] },
+        { id: 'l-big', before: '{"ops":[', after: ']}', members: [member('l-big', 0, 100, '1'), member('l-big', 1, 101, '1')] },
       ],
       { batch, dedupWindowMs: 60_000 },
     );
-    expect(first).toEqual([true, true, true, { jobId: `p-${place(1_100)}`, batchId: 'b-index', place: place(1_100) }, true]);
-    expect(await client.hgetall(batch.places('0'))).toEqual({ [field(1)]: '', [field(2)]: 'l-one-1', [field(3)]: '' });
-    expect(await client.hget(large, field(1_300))).toBe('');
-    expect(await client.ttl(batch.places('0'))).toBeGreaterThan(3_500);
-    expect(await client.ttl(large)).toBeGreaterThan(3_500);
+    expect(first).toEqual([
+      true,
+      true,
+      { jobId: 'k-elsewhere', batchId: 'other-batch', place: '' },
+      true,
+      { jobId: `l-${field(101)}-0`, batchId: 'b-index', place: place(100) },
+      true,
+    ]);
+    // Each part one field; an entry per place: `;` and 16 hex digits, then `=` and the id kept.
+    const entries = async (part: string) => new Set((await client.hget(batch.placesKey, part))!.split(';').slice(1));
+    expect(await entries('0')).toEqual(new Set([field(1), `${field(2)}=l-one-1`, `${field(5)}=k-elsewhere`, field(3)]));
+    expect(await entries('1')).toEqual(new Set([`${field(100)}=l-${field(101)}-0`, field(101)]));
+    expect(await client.ttl(batch.placesKey)).toBeGreaterThan(3_500);
 
-    // Packed otherwise, the key's mark gone: each is found in the index, none written again.
-    await client.del(queue.toKey('idem:2'));
+    // Packed otherwise, the keys' marks gone: each is found in the index, none written again.
+    await client.del(queue.toKey('idem:two'), queue.toKey('idem:held'));
     const again = await add(
       [
         {
@@ -210,9 +224,10 @@ describe('adding a chunk of jobs in one call', () => {
           after: ']}',
           members: [
             member('l-two', 0, 3, '0'),
-            member('l-two', 1, 2, '0', true),
-            member('l-two', 2, 1_300, 'h00'),
+            member('l-two', 1, 2, '0', 'two'),
+            member('l-two', 2, 101, '1'),
             member('l-two', 3, 4, '0'),
+            member('l-two', 4, 5, '0', 'held'),
           ],
         },
         { id: `p-${place(1)}`, data: { n: 1 }, place: place(1), placeBucket: '0' },
@@ -223,12 +238,14 @@ describe('adding a chunk of jobs in one call', () => {
       { jobId: `p-${place(3)}`, batchId: 'b-index', place: place(3) },
       // A keyed lane member: the id it was given (its operation id is its place in its lane).
       { jobId: 'l-one-1', batchId: 'b-index', place: place(2) },
-      { jobId: `p-${place(1_300)}`, batchId: 'b-index', place: place(1_300) },
+      { jobId: `p-${place(101)}`, batchId: 'b-index', place: place(101) },
       true,
+      // Counted as a duplicate the first time: not added now that its key is free.
+      { jobId: 'k-elsewhere', batchId: 'b-index', place: place(5) },
       { jobId: `p-${place(1)}`, batchId: 'b-index', place: place(1) },
     ]);
     const data = JSON.parse((await client.hget(queue.toKey('l-two'), 'data'))!) as { ops: unknown[] };
-    expect(data.ops).toEqual([null, null, null, { n: 4 }]);
+    expect(data.ops).toEqual([null, null, null, { n: 4 }, null]);
     expect(await queue.getJob(`p-${place(1)}`)).toBeUndefined();
     expect(await client.hget(batch.key, 'total')).toBe('5');
   });

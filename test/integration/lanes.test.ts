@@ -321,9 +321,11 @@ describe('lanes', () => {
     const p = await startPipeline(redis(), { concurrency: 20 }, LANES);
     await p.worker.close();
     const batchId = 'lanes-queued-repacked';
-    // Every 25th line has a key of its own; each line's position is its line number, as the CLI gives it.
+    // Every 25th line has a key of its own, and the last repeats line 0's; each line's position is
+    // its line number, as the CLI gives it.
+    const keyOf = (n: number) => (n === 299 ? 'line-0' : n % 25 === 0 ? `line-${n}` : undefined);
     const input = Array.from({ length: 300 }, (_, n) =>
-      p.op('/repacked', { meta: { n }, ...(n % 25 === 0 ? { idempotencyKey: `line-${n}` } : {}) }),
+      p.op('/repacked', { meta: { n }, ...(keyOf(n) ? { idempotencyKey: keyOf(n) } : {}) }),
     );
     const resumable = { positionOf: (operation: unknown) => (operation as { meta: { n: number } }).meta.n };
     const producer = (options: { lanes: boolean; laneSize?: number }) =>
@@ -341,35 +343,43 @@ describe('lanes', () => {
       { lanes: true, laneSize: 50 },
       input.filter((_, n) => n !== 10),
     );
-    expect(first).toMatchObject({ enqueued: 299 });
+    expect(first).toMatchObject({ enqueued: 298, duplicates: 1 });
     const fixed = await run({ lanes: true, laneSize: 50 }, input);
-    expect(fixed).toMatchObject({ enqueued: 1, alreadyEnqueued: 299 });
+    expect(fixed).toMatchObject({ enqueued: 1, alreadyEnqueued: 298, duplicates: 1 });
     // A line of a key of its own is answered with the id it was given; one without, with its operation id (its place's).
     const firstIds = new Map(first.results.map((result, i) => [i < 10 ? i : i + 1, result.id]));
     fixed.results.forEach((result, n) => {
       if (n === 10) expect(result.alreadyEnqueued).toBeFalsy();
+      else if (n === 299) expect(result).toMatchObject({ id: firstIds.get(0), duplicate: true });
       else if (n % 25 === 0) expect(result.id).toBe(firstIds.get(n));
       else expect(result.id).toMatch(/^p-[0-9a-f]{40}$/);
     });
 
-    // Past the window (no chunk or key mark holds): other lanes, then lanes off, find each line queued in its lane.
+    // Past the window (no chunk or key mark holds): other lanes, then lanes off, find each line
+    // queued in its lane, and the repeated key counted as a duplicate the first time is not added.
     await new Promise((resolve) => setTimeout(resolve, 1_200));
     for (const options of [{ lanes: true, laneSize: 70 }, { lanes: false }]) {
       const again = await run(options, input);
       expect(again).toMatchObject({ enqueued: 0, alreadyEnqueued: 300 });
       again.results.forEach((result, n) => {
-        if (n % 25 === 0 && n !== 10) expect(result.id).toBe(firstIds.get(n));
+        if (keyOf(n)) expect(result.id).toBe(firstIds.get(n === 299 ? 0 : n));
       });
     }
-    // The index lives as long as the batch.
-    const part = queueKeys(p.queue).batchPlaces(batchId, '0');
-    expect(await redis().client.hlen(part)).toBe(64);
-    expect(await redis().client.ttl(part)).toBeGreaterThan(0);
+    // The index: a part per 64 lines (300 lines: 5), each entry `;` and 16 hex digits, and `=<id>` for a keyed line in a lane.
+    const index = queueKeys(p.queue).batchPlaces(batchId);
+    expect(await redis().client.hlen(index)).toBe(5);
+    const first64 = (await redis().client.hget(index, '0'))!;
+    expect(first64.split(';').slice(1)).toHaveLength(64);
+    expect(first64).toContain(`=${firstIds.get(25)}`);
+    expect(await redis().client.ttl(index)).toBeGreaterThan(0);
 
+    // Outcomes renew the index with the batch's results: it lasts as long as the batch runs.
+    await redis().client.expire(index, 30);
     await p.startWorker({ concurrency: 20 });
-    expect(await p.settled(batchId, 20_000)).toMatchObject({ total: 300, succeeded: 300, deadLettered: 0 });
-    expect(p.requestsTo('/repacked')).toHaveLength(300);
-    expect(new Set(keysSeen(p.requestsTo('/repacked'))).size).toBe(300);
+    expect(await p.settled(batchId, 20_000)).toMatchObject({ total: 299, succeeded: 299, deadLettered: 0 });
+    expect(await redis().client.ttl(index)).toBeGreaterThan(30);
+    expect(p.requestsTo('/repacked')).toHaveLength(299);
+    expect(new Set(keysSeen(p.requestsTo('/repacked'))).size).toBe(299);
   });
 
   it('a worker takes one lane at a time, even when it finds several waiting: a second worker gets the others', async () => {

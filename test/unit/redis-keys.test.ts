@@ -40,7 +40,7 @@ const PATTERNS: Record<string, RegExp> = {
   batch: new RegExp(`^sluice:\\{(${QNAME})\\}:batch:(${NAME})$`),
   batchResults: new RegExp(`^sluice:\\{(${QNAME})\\}:batch:(${NAME}):results$`),
   batchEnqueuing: new RegExp(`^sluice:\\{(${QNAME})\\}:batch:(${NAME}):enqueuing$`),
-  batchPlaces: new RegExp(`^sluice:\\{(${QNAME})\\}:batch:(${NAME}):places:(h?[0-9a-f]*)$`),
+  batchPlaces: new RegExp(`^sluice:\\{(${QNAME})\\}:batch:(${NAME}):places$`),
   batchDeadLetters: new RegExp(`^sluice:\\{(${QNAME})\\}:batch:(${NAME}):dlq$`),
   batchDeadLetterGroups: new RegExp(`^sluice:\\{(${QNAME})\\}:batch:(${NAME}):dlq:groups$`),
   batchIndex: new RegExp(`^sluice:\\{(${QNAME})\\}:batches$`),
@@ -130,17 +130,9 @@ const LIMIT_KEYS = [
 
 function* everyKey(): Generator<[family: string, key: string]> {
   for (const queue of QUEUES) {
-    for (const [family, made] of Object.entries(queueKeys(queue))) {
-      if (typeof made === 'string') {
-        yield [family, made];
-        continue;
-      }
-      if (family === 'batchPlaces') {
-        for (const batch of BATCHES) for (const bucket of ['0', '15625', 'h0a']) yield [family, made(batch, bucket)];
-        continue;
-      }
-      const value = made as (name: string) => string;
-      if (family === 'idempotency') for (const key of ['k', 'order-1', 'a:b']) yield [family, value(key)];
+    for (const [family, value] of Object.entries(queueKeys(queue))) {
+      if (typeof value === 'string') yield [family, value];
+      else if (family === 'idempotency') for (const key of ['k', 'order-1', 'a:b']) yield [family, value(key)];
       else if (family === 'outcome')
         for (const instance of ['k-abc:1700000000000', 'u-1:2', '17:3', 'l-00112233445566778899aabb:1700000000000'])
           yield [family, value(instance)];

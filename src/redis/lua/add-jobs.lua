@@ -18,14 +18,15 @@
   member keeps the place its id names (and such a lane is of version 2, which a worker that
   knows only version 1 leaves for a newer one). A lane whose every member is a duplicate is not written.
 
-  A batch's index of places (keys.batchPlaces, given with ARGV[10]) holds the place of every line
-  of a resumable input added to it, and with whatever packing it was added: a line enqueued again is
-  found there while it is queued in a lane of another packing (lanes switched, another lane size, the
-  chunks moved by a fixed line), which neither its own job nor its result nor a lane id finds. A
-  part (a hash) holds the places of 64 consecutive lines: its field is a place's first 16 hex digits
-  (the place is a SHA-256: two lines of one part do not share them), its value '' (the line's
-  operation id is its place's or its key's, as the run finding it gives it) or, for a keyed member
-  of a lane, its id. It is kept as long as the batch (renewed once per part and call).
+  A batch's index of places (keys.batchPlaces, KEYS[13]) holds the place of every line of a
+  resumable input enqueued into it, with whatever packing: a line enqueued again is found there
+  while it is queued in a lane of another packing (lanes switched, another lane size, the chunks
+  moved by a fixed line), which neither its own job nor its result nor a lane id finds. It is one
+  hash, kept as long as the batch (renewed here and with the batch's results by
+  record-outcomes.lua): a field per part (64 consecutive lines), whose value holds each line's
+  entry: `;` and the place's first 16 hex digits (a SHA-256: two lines of a part do not share
+  them), then `=` and an id when the line is not answered with its operation id (a keyed member of
+  a lane: its id; a line counted as a duplicate: its key's holder).
 
   A chunk of a resumable input packed into lanes claims a chunk mark with its jobs: lanes are cut
   by the limits of the moment, so the same input enqueued again after a limit change would pack
@@ -47,11 +48,11 @@
     KEYS[11] the chunk's mark (string), or a placeholder
     KEYS[12] the shard's count (hash: `fence`, the shard count keyed members must have been routed
       with; see src/queue/shards.ts), or a placeholder
+    KEYS[13] the batch's index of places (hash), or a placeholder
     then per job: its hash, then per member its idempotency key's mark (string), or a placeholder
       when the member has none, and for a lane member whose operation id is not its job id (a line
       of a resumable input without a key: `p-<place>`) the hash of the job it would be alone
-      (written so when lanes were off), then for a member with a place when the batch keeps an index
-      of places (ARGV[10]), the part of the index that holds its place (hash)
+      (written so when lanes were off)
     ARGV[1]  now (ms): the jobs' timestamp, the batch's score in the index
     ARGV[2]  for a chunk with a mark: per member (in the order below), its place in the chunk (from
       1), separated by spaces; '' for none
@@ -62,13 +63,14 @@
     ARGV[7]  dedup window (ms): how long a mark holds its key
     ARGV[8]  batches listed before this time (ms) are past retention and leave the index
     ARGV[9]  the shard count the keyed members were routed with, or '' when none is keyed
-    ARGV[10] '1' when the batch keeps an index of places (the parts are given with the members), else ''
+    ARGV[10] '1' when the batch keeps an index of places (KEYS[13]), else ''
     then per job: id, name, opts (JSON), its delay (ms; 0 for none), '1' for a lane, the text before
       and after its members' data ('' for a single job), its member count n; then per member: its
       data (JSON: a single job's whole data), its place in its input ('' when none), '1' when it
       has an idempotency key, its id (a single job's id; a lane member's `<lane id>-<index>`), the
       id its result line is kept under in the batch (its operation id: a lane member of a
-      resumable input without a key is `p-<place>`, as its single job would be)
+      resumable input without a key is `p-<place>`, as its single job would be), the part of the
+      index of places that holds its place ('' when none)
   Output: when keyed members were routed with a shard count other than the shard's fence (the count
     is changing, or the producer's was stale), one reply: `!` and the fence; nothing is written.
     When the chunk's mark is held, one reply: `=` and the mark (the chunk's ids in its order,
@@ -86,7 +88,7 @@ local now, priority = ARGV[1], tonumber(ARGV[3])
 local batchId, createdAt, retention, dedupMs, expiredBefore = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local chunkMark, chunkPlaces = KEYS[11], ARGV[2]
 local shardCount, routedWith = KEYS[12], ARGV[9]
-local indexed = ARGV[10] == '1'
+local placesKey = ARGV[10] == '1' and KEYS[13] or nil
 
 -- A key's mark must be on the shard every producer picks for it: one routed by another count than
 -- the shard's fence would dodge a mark held on another shard (sent twice), so nothing is written.
@@ -120,46 +122,44 @@ local function ranAt(resultId, place)
   return resultId .. ' ' .. batchId .. ' ' .. place
 end
 
--- The parts of the batch's index of places this call reads, each read whole at first sight when it
--- is small (a part of 64 lines: one read for the lines of a chunk it holds; one of positions that
--- are not line numbers may be large, and is asked once a member), and the places this call adds to
--- each (written at the end, one HSET a part).
-local parts, partKeys, partAdded = {}, {}, {}
-local function part(key)
-  local known = parts[key]
+-- The parts of the batch's index of places this call reads (each once), with the entries it adds
+-- to each (written at the end, one HSET a part).
+local parts, partNames = {}, {}
+local function part(name)
+  local known = parts[name]
   if not known then
-    known = { fields = {}, whole = redis.call('HLEN', key) <= 128 }
-    if known.whole then
-      local all = redis.call('HGETALL', key)
-      for i = 1, #all, 2 do known.fields[all[i]] = all[i + 1] end
-    end
-    parts[key], partKeys[#partKeys + 1], partAdded[key] = known, key, {}
+    known = { entries = redis.call('HGET', placesKey, name) or '', added = {} }
+    parts[name], partNames[#partNames + 1] = known, name
   end
   return known
 end
 
--- A member whose place is in the batch's index was added before, however it was packed: answered
--- with the id it was given (kept for a keyed member of a lane), else its operation id.
-local function indexedBefore(placesKey, resultId, place)
-  if not placesKey then return nil end
-  local known, field = part(placesKey), string.sub(place, 1, 16)
-  local id = known.fields[field]
-  if id == nil and not known.whole then id = redis.call('HGET', placesKey, field) end
-  if not id then return nil end
-  return ranAt(id ~= '' and id or resultId, place)
+-- The id a place's entry keeps ('' for none), or nil when the place is not in the index.
+local function indexedAt(name, place)
+  local known, field = part(name), string.sub(place, 1, 16)
+  if known.added[field] then return known.added[field] end
+  local _, last = string.find(known.entries, ';' .. field, 1, true)
+  if not last then return nil end
+  return string.match(known.entries, '^=([^;]*)', last + 1) or ''
 end
 
-local function index(placesKey, place, id)
-  local field, added = string.sub(place, 1, 16), partAdded[placesKey]
-  part(placesKey).fields[field] = id
-  added[#added + 1] = field
-  added[#added + 1] = id
+local function index(name, place, id)
+  part(name).added[string.sub(place, 1, 16)] = id
+end
+
+-- A member whose place is in the batch's index was enqueued before, however it was packed:
+-- answered with the id its entry keeps, else its operation id.
+local function indexedBefore(name, resultId, place)
+  if name == '' then return nil end
+  local id = indexedAt(name, place)
+  if not id then return nil end
+  return ranAt(id ~= '' and id or resultId, place)
 end
 
 -- Why a member cannot be added (see Output), or nil when it can. A lane that exists holds all its members.
 -- A lane member of a resumable input written before as a job of its own (lanes were off) is that job.
 -- (Its own job, its result and its lane id find what a batch written before its index of places holds.)
-local function blocked(jobKey, markKey, singleKey, placesKey, memberId, resultId, place, keyed, lane)
+local function blocked(jobKey, markKey, singleKey, part, memberId, resultId, place, keyed, lane)
   if keyed then
     local mark = redis.call('GET', markKey)
     if mark then return mark end
@@ -167,7 +167,7 @@ local function blocked(jobKey, markKey, singleKey, placesKey, memberId, resultId
   elseif not lane and redis.call('EXISTS', jobKey) == 1 then
     return 0
   end
-  local before = indexedBefore(placesKey, resultId, place)
+  local before = indexedBefore(part, resultId, place)
   if before then return before end
   if singleKey and redis.call('EXISTS', singleKey) == 1 then return ranAt(resultId, place) end
   if ranInBatch(memberId, resultId, place) then return ranAt(resultId, place) end
@@ -185,7 +185,7 @@ end
 local out, memberIds = {}, {}
 local added = 0
 local addedDelayed, addedNow = false, false
-local k, a = 13, 11
+local k, a = 14, 11
 while k <= #KEYS do
   local jobKey = KEYS[k]
   local jobId, name, opts, delay, lane = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3]), ARGV[a + 4] == '1'
@@ -196,26 +196,30 @@ while k <= #KEYS do
   local kept, real = {}, 0
   for _ = 1, n do
     local data, place, keyed, memberId, resultId = ARGV[a], ARGV[a + 1], ARGV[a + 2] == '1', ARGV[a + 3], ARGV[a + 4]
-    -- A lane member whose operation id is not its own names the job it would be alone too, and a
-    -- member with a place the part of the index that holds it.
-    local markKey, singleKey, placesKey = KEYS[k], nil, nil
-    k, a = k + 1, a + 5
-    if lane and resultId ~= memberId then singleKey, k = KEYS[k], k + 1 end
-    if indexed and place ~= '' then placesKey, k = KEYS[k], k + 1 end
+    -- The part of the index that holds its place, when the batch keeps one and it has a place.
+    local partName = placesKey and place ~= '' and ARGV[a + 5] or ''
+    -- A lane member whose operation id is not its own names the job it would be alone too.
+    local markKey, singleKey = KEYS[k], lane and resultId ~= memberId and KEYS[k + 1] or nil
+    k, a = k + (singleKey and 2 or 1), a + 6
     memberIds[#memberIds + 1] = memberId
     local why
     if laneThere then
       -- Written by an earlier run of the same input: each member is there, or a duplicate of the key's holder.
       why = keyed and redis.call('GET', markKey) or 0
     else
-      why = blocked(jobKey, markKey, singleKey, placesKey, memberId, resultId, place, keyed, lane)
+      why = blocked(jobKey, markKey, singleKey, partName, memberId, resultId, place, keyed, lane)
     end
     if why then
+      -- A line counted as a duplicate (its key held) is in the index too, with its key's holder: the
+      -- same input enqueued again once the key's window is over adds it no more than the first time.
+      if partName ~= '' and keyed and type(why) == 'string' and not indexedAt(partName, place) then
+        index(partName, place, string.match(why, '^%S+'))
+      end
       out[#out + 1] = why
       kept[#kept + 1] = 'null'
     else
       if keyed then redis.call('SET', markKey, memberId .. ' ' .. batchId .. ' ' .. place, 'PX', dedupMs) end
-      if placesKey then index(placesKey, place, (lane and keyed) and memberId or '') end
+      if partName ~= '' then index(partName, place, (lane and keyed) and memberId or '') end
       kept[#kept + 1] = data
       real = real + 1
       out[#out + 1] = 1
@@ -240,13 +244,16 @@ while k <= #KEYS do
   end
 end
 
-for _, key in ipairs(partKeys) do
-  local added = partAdded[key]
-  if #added > 0 then
-    redis.call('HSET', key, unpack(added))
-    redis.call('EXPIRE', key, retention)
+local indexedAny = false
+for _, name in ipairs(partNames) do
+  local known, entries = parts[name], {}
+  for field, id in pairs(known.added) do entries[#entries + 1] = ';' .. field .. (id ~= '' and '=' .. id or '') end
+  if #entries > 0 then
+    redis.call('HSET', placesKey, name, known.entries .. table.concat(entries))
+    indexedAny = true
   end
 end
+if indexedAny then redis.call('EXPIRE', placesKey, retention) end
 
 if batchId ~= '' then
   redis.call('HINCRBY', batchKey, 'total', added)

@@ -13,8 +13,9 @@
   Input:
     KEYS[1..4]  dead letters (hash), dead-letter index (zset), groups (hash: counts),
                 groups' latest (hash: newest id per group)
-    KEYS[5...]  each batch's four keys: counters (hash), results (hash), dead letters (zset),
-                groups (hash: counts); then the markers
+    KEYS[5...]  each batch's five keys: counters (hash), results (hash), dead letters (zset),
+                groups (hash: counts), index of places (hash: renewed with the results, so it
+                lasts as long as the batch does; see add-jobs.lua); then the markers
     ARGV[1]  marker lifetime (ms)
     ARGV[2]  batch retention (s): each batch key's lifetime, renewed once per call
     ARGV[3 ...]  for each outcome: its marker's place in KEYS, its index in its lane ('' for a
@@ -87,6 +88,8 @@ end
 -- costs one HINCRBY per counter and one HSET), after every marker has said what counts.
 local counts, countKeys = {}, {}
 local lines, lineKeys = {}, {}
+-- A batch's index of places, by its results' key.
+local placesOf = {}
 -- A key's table in `map`, made (and the key listed in `order`) when it is the first.
 local function entryOf(map, order, key)
   local entry = map[key]
@@ -112,6 +115,7 @@ for i, s in ipairs(starts) do
     end
     if batch > 0 then
       local batchKey, batchResultsKey = KEYS[batch], KEYS[batch + 1]
+      placesOf[batchResultsKey] = KEYS[batch + 4]
       local count = entryOf(counts, countKeys, batchKey)
       count[outcome] = (count[outcome] or 0) + 1
       local pending = entryOf(lines, lineKeys, batchResultsKey)
@@ -134,5 +138,6 @@ end
 for _, key in ipairs(lineKeys) do
   redis.call('HSET', key, unpack(lines[key]))
   renew(key)
+  renew(placesOf[key])
 end
 return written
