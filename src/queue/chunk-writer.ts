@@ -53,6 +53,17 @@ export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
   const addJobs = createJobAdder(redis, queue, 'op', NEW_JOB_PRIORITY);
   const addDuplicates = defineScript(redis, 'add-duplicates-2');
 
+  /**
+   * A chunk mark's ids, or null when it is not held; read with the batch's index of places renewed,
+   * as add-jobs.lua renews it: a rerun answered by its marks keeps the index of a batch held back.
+   */
+  async function markHeld(mark: string, batch: { placesKey: string; retentionSeconds: number }): Promise<string | null> {
+    const [[readError, held] = [], [renewError] = []] =
+      (await redis.pipeline().get(mark).expire(batch.placesKey, batch.retentionSeconds).exec()) ?? [];
+    if (readError ?? renewError) throw readError ?? renewError;
+    return (held as string | null | undefined) ?? null;
+  }
+
   return async function writeChunk(chunk, batchId) {
     const batch =
       batchId === undefined
@@ -69,7 +80,7 @@ export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
     // A resumable chunk enqueued before (within the dedup window) is answered by its mark, however
     // it would be packed now; nothing is written, and no line ticket taken.
     const mark = lanes ? chunkMarkKey(keys, chunk, batchId) : undefined;
-    const held = mark ? await redis.get(mark) : null;
+    const held = mark ? await markHeld(mark, batch!) : null;
     if (held !== null) return enqueuedBefore(held.split(' '));
     // In line first: a job far back is written delayed to about its turn (one not added gives its ticket back below).
     // Each operation of a lane holds its own place; the lane is due when its first one is.

@@ -241,9 +241,13 @@ describe('lanes', () => {
 
     // Lanes of 70 now: the same chunks would be packed into other lanes, with other ids.
     const repacking = createProducer({ connection: redis().url, queue: p.queue, config: p.config, lanes: true, laneSize: 70 });
+    const index = queueKeys(p.queue).batchPlaces(batchId);
+    await redis().client.expire(index, 30);
     try {
       const again = await repacking.enqueueMany(input, { batchId, resumable: true });
       expect(again).toMatchObject({ enqueued: 0, alreadyEnqueued: 700 });
+      // Answered by its chunk marks, the run renews the batch's index of places as a writing one does.
+      expect(await redis().client.ttl(index)).toBeGreaterThan(30);
       // Each answered with the id its first run gave it.
       expect(again.results.map((result) => result.id)).toEqual(first.results.map((result) => result.id));
       expect(await jobNames(p.queue)).toEqual(new Map([['lane', 14]]));
@@ -358,15 +362,18 @@ describe('lanes', () => {
     // Past the window (no chunk or key mark holds): other lanes, then lanes off, find each line
     // queued in its lane, and the repeated key counted as a duplicate the first time is not added.
     await new Promise((resolve) => setTimeout(resolve, 1_200));
+    const index = queueKeys(p.queue).batchPlaces(batchId);
     for (const options of [{ lanes: true, laneSize: 70 }, { lanes: false }]) {
+      // A run that adds nothing renews the index too (a batch held back past its retention keeps it).
+      await redis().client.expire(index, 30);
       const again = await run(options, input);
+      expect(await redis().client.ttl(index)).toBeGreaterThan(30);
       expect(again).toMatchObject({ enqueued: 0, alreadyEnqueued: 300 });
       again.results.forEach((result, n) => {
         if (keyOf(n)) expect(result.id).toBe(firstIds.get(n === 299 ? 0 : n));
       });
     }
     // The index: a part per 64 lines (300 lines: 5), each entry `;` and 16 hex digits, and `=<id>` for a keyed line in a lane.
-    const index = queueKeys(p.queue).batchPlaces(batchId);
     expect(await redis().client.hlen(index)).toBe(5);
     const first64 = (await redis().client.hget(index, '0'))!;
     expect(first64.split(';').slice(1)).toHaveLength(64);

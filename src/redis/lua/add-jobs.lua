@@ -22,7 +22,7 @@
   resumable input enqueued into it, with whatever packing: a line enqueued again is found there
   while it is queued in a lane of another packing (lanes switched, another lane size, the chunks
   moved by a fixed line), which neither its own job nor its result nor a lane id finds. It is one
-  hash, kept as long as the batch (renewed here and with the batch's results by
+  hash, kept as long as the batch (renewed by every call here, and with the batch's results by
   record-outcomes.lua): a field per part (64 consecutive lines), whose value holds each line's
   entry: `;` and the place's first 16 hex digits (a SHA-256: two lines of a part do not share
   them), then `=` and an id when the line is not answered with its operation id (a keyed member of
@@ -99,7 +99,10 @@ end
 
 if chunkPlaces ~= '' then
   local held = redis.call('GET', chunkMark)
-  if held then return { '=' .. held } end
+  if held then
+    if placesKey then redis.call('EXPIRE', placesKey, retention) end
+    return { '=' .. held }
+  end
 end
 
 local maxEvents = eventsMaxLen(meta)
@@ -244,16 +247,14 @@ while k <= #KEYS do
   end
 end
 
-local indexedAny = false
 for _, name in ipairs(partNames) do
   local known, entries = parts[name], {}
   for field, id in pairs(known.added) do entries[#entries + 1] = ';' .. field .. (id ~= '' and '=' .. id or '') end
-  if #entries > 0 then
-    redis.call('HSET', placesKey, name, known.entries .. table.concat(entries))
-    indexedAny = true
-  end
+  if #entries > 0 then redis.call('HSET', placesKey, name, known.entries .. table.concat(entries)) end
 end
-if indexedAny then redis.call('EXPIRE', placesKey, retention) end
+-- Renewed with the batch by every call, also one that adds nothing: a batch held back (a paused key)
+-- longer than its retention since its first enqueue keeps it while its lines wait.
+if placesKey then redis.call('EXPIRE', placesKey, retention) end
 
 if batchId ~= '' then
   redis.call('HINCRBY', batchKey, 'total', added)
