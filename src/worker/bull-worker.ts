@@ -15,6 +15,12 @@ export interface BullWorkerOptions {
   onFetched: (job: Job) => void;
 }
 
+/** BullMQ 6's main loop queue (Worker.mainLoopQueue, an AsyncFifoQueue): the jobs being fetched and run. */
+interface MainLoopQueue {
+  add(entry: Promise<unknown>): void;
+  numTotal(): number;
+}
+
 /**
  * BullMQ's worker, whose locks hold while Redis is full: BullMQ renews them with SET, which a
  * `noeviction` Redis refuses once it is out of memory; keep-job-locks.lua renews them with PEXPIRE,
@@ -31,6 +37,26 @@ class SluiceBullWorker extends Worker {
     this.#keepLocks = defineScript(redis, 'keep-job-locks');
     this.#keys = queueKeys(queue);
     this.#onFetched = onFetched;
+  }
+
+  /**
+   * The fetch gate (fetch-gate.ts) lowers the concurrency while a lane holds the process's permits,
+   * and raises it again when they are given back. BullMQ 6 reads it only before fetching: once its
+   * main loop holds as many jobs as it allows, it waits for one of them to end. A lane whose
+   * operations wait (a paused key, a key at its concurrency) may not end for long, and nothing else
+   * was fetched meanwhile (red-team: jobs of another key sat queued while a key stayed paused). So a
+   * raise that gives a waiting loop room hands it an empty entry: it looks at its jobs again, and
+   * fetches.
+   */
+  override set concurrency(value: number) {
+    const before = super.concurrency;
+    super.concurrency = value;
+    const loop = (this as unknown as { mainLoopQueue?: MainLoopQueue | null }).mainLoopQueue;
+    if (loop && value > before && loop.numTotal() >= before && loop.numTotal() < value) loop.add(Promise.resolve(undefined));
+  }
+
+  override get concurrency(): number {
+    return super.concurrency;
   }
 
   /** Every job BullMQ fetches (moved to active, or handed over by the completion of another) passes here. */

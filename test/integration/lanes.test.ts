@@ -7,6 +7,7 @@ import { startApiServer } from '../helpers/api-server.js';
 import { createProducer } from '../../src/queue/producer.js';
 import type { SluiceConfig } from '../../src/config/sluice-config.js';
 import { queueKeys } from '../../src/redis/keys.js';
+import { createLimitsAdmin } from '../../src/limits/limits-admin.js';
 
 const redis = useRedisServer();
 const LANES = { lanes: true };
@@ -212,6 +213,27 @@ describe('lanes', () => {
     expect(await p.settled('gap-line', 20_000)).toMatchObject({ total: 160, succeeded: 160 });
     // Each operation's ticket was used by the operation its id names, or given back: none is left to hold up the line.
     await waitFor(async () => (await redis().client.zcard('sluice:{limits:gap-line}:line:gap-line')) === 0, { what: 'the line to empty' });
+  });
+
+  it("a lane whose key is paused does not hold up the worker's other jobs: they are fetched and run while it waits", async () => {
+    const config = { targets: {}, limits: { held: { requestsPerSecond: 100 } } } as unknown as SluiceConfig;
+    const p = await startPipeline(redis(), { config, concurrency: 5 }, { lanes: true, laneSize: 20 });
+    const admin = createLimitsAdmin({ redis: redis().client, config: p.config });
+    await admin.pause('held');
+    // One lane of 20 on the paused key: its first operations take every permit of the worker, and
+    // the fetch gate stops BullMQ fetching until they give them back.
+    await p.producer.enqueueMany(
+      Array.from({ length: 20 }, (_, n) => p.op('/held', { limitKey: 'held', meta: { n } })),
+      { batchId: 'held' },
+    );
+    await waitFor(async () => (await redis().client.llen(`sluice:{${p.queue}}:active`)) === 1, { what: 'the lane to be taken' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Jobs of another key, enqueued while the key stays paused, run.
+    for (let n = 0; n < 3; n++) await p.producer.enqueue(p.op('/free', { meta: { n } }), { batchId: 'free' });
+    expect(await p.settled('free', 10_000)).toMatchObject({ total: 3, succeeded: 3 });
+    expect(p.requestsTo('/held')).toHaveLength(0);
+    await admin.resume('held');
+    expect(await p.settled('held', 20_000)).toMatchObject({ total: 20, succeeded: 20 });
   });
 
   it('a lane of a format newer than this worker knows waits for a newer worker, sent nowhere and not dead-lettered', async () => {
