@@ -15,11 +15,21 @@ export interface BullWorkerOptions {
   onFetched: (job: Job) => void;
 }
 
+/** How long after a raise of the concurrency a main loop that still has room is woken (see SluiceBullWorker). */
+const WAKE_AFTER_MS = 250;
+
 /** BullMQ 6's main loop queue (Worker.mainLoopQueue, an AsyncFifoQueue): the jobs being fetched and run. */
 interface MainLoopQueue {
   add(entry: Promise<unknown>): void;
   numTotal(): number;
 }
+
+function mainLoopOf(worker: Worker): MainLoopQueue | null | undefined {
+  return (worker as unknown as { mainLoopQueue?: MainLoopQueue | null }).mainLoopQueue;
+}
+
+/** A worker's wake to come (see SluiceBullWorker's concurrency). */
+const wakes = new WeakMap<Worker, NodeJS.Timeout>();
 
 /**
  * BullMQ's worker, whose locks hold while Redis is full: BullMQ renews them with SET, which a
@@ -45,14 +55,23 @@ class SluiceBullWorker extends Worker {
    * main loop holds as many jobs as it allows, it waits for one of them to end. A lane whose
    * operations wait (a paused key, a key at its concurrency) may not end for long, and nothing else
    * was fetched meanwhile (red-team: jobs of another key sat queued while a key stayed paused). So a
-   * raise that gives a waiting loop room hands it an empty entry: it looks at its jobs again, and
-   * fetches.
+   * raise that gives a waiting loop room hands it an empty entry, WAKE_AFTER_MS later if it still
+   * has room then: it looks at its jobs again, and fetches. (A lane that ends within that time wakes
+   * the loop itself, as before: at full speed nothing changes.)
    */
   override set concurrency(value: number) {
     const before = super.concurrency;
     super.concurrency = value;
-    const loop = (this as unknown as { mainLoopQueue?: MainLoopQueue | null }).mainLoopQueue;
-    if (loop && value > before && loop.numTotal() >= before && loop.numTotal() < value) loop.add(Promise.resolve(undefined));
+    // (Set by BullMQ's own constructor too, before this class's fields exist: nothing here is a field.)
+    const loop = mainLoopOf(this);
+    if (!loop || value <= before || loop.numTotal() < before || wakes.has(this)) return;
+    const wake = setTimeout(() => {
+      wakes.delete(this);
+      const now = mainLoopOf(this);
+      if (now && now.numTotal() < super.concurrency) now.add(Promise.resolve(undefined));
+    }, WAKE_AFTER_MS);
+    wake.unref();
+    wakes.set(this, wake);
   }
 
   override get concurrency(): number {
