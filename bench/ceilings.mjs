@@ -17,25 +17,33 @@ import { spawnNode, spawnSluice } from './worker-processes.mjs';
 const SCRIPT = new URL('./minimal-process.mjs', import.meta.url).pathname;
 const TIMEOUT_MS = 300_000;
 
-/** (1) undici alone: `operations` POSTs, `concurrency` at a time, from one process. */
-export async function runHttpCeiling(ctx, { label, operations, concurrency }) {
+/**
+ * undici alone in its own process (bench/minimal-process.mjs `mode`) against a fresh fast target:
+ * `measure` gets the process, the target and the load meter; the process and target are stopped after.
+ */
+async function undiciAlone(ctx, mode, args, measure) {
   const target = await startFastTarget();
   try {
     const load = startLoadMeter();
-    const child = spawnNode({ root: ctx.root, redisUrl: ctx.redisUrl, queue: 'none' }, SCRIPT, [
-      'http',
-      target.url,
-      String(operations),
-      String(concurrency),
-    ]);
-    const doneAt = await untilLine(child, 'done', label);
-    const otherLoadCores = round(load(child.cpuMs() ?? 0), 2);
-    await child.stop();
-    const arrivals = target.arrivals();
-    return { label, operations, concurrency, jobsPerSecond: round((operations * 1000) / (doneAt - arrivals[0]), 1), otherLoadCores };
+    const child = spawnNode({ root: ctx.root, redisUrl: ctx.redisUrl, queue: 'none' }, SCRIPT, [mode, target.url, ...args.map(String)]);
+    try {
+      return await measure(child, target, load);
+    } finally {
+      await child.stop();
+    }
   } finally {
     await target.close();
   }
+}
+
+/** (1) undici alone: `operations` POSTs, `concurrency` at a time, from one process. */
+export async function runHttpCeiling(ctx, { label, operations, concurrency }) {
+  return undiciAlone(ctx, 'http', [operations, concurrency], async (child, target, load) => {
+    const doneAt = await untilLine(child, 'done', label);
+    const otherLoadCores = round(load(child.cpuMs() ?? 0), 2);
+    const arrivals = target.arrivals();
+    return { label, operations, concurrency, jobsPerSecond: round((operations * 1000) / (doneAt - arrivals[0]), 1), otherLoadCores };
+  });
 }
 
 /**
@@ -44,27 +52,16 @@ export async function runHttpCeiling(ctx, { label, operations, concurrency }) {
  * operation at that rate, whatever it runs (figure 14, the binding shape: rate ÷ processes).
  */
 export async function runPacedHttpCeiling(ctx, { label, operations, rate }) {
-  const target = await startFastTarget();
-  try {
-    const load = startLoadMeter();
-    const child = spawnNode({ root: ctx.root, redisUrl: ctx.redisUrl, queue: 'none' }, SCRIPT, [
-      'paced',
-      target.url,
-      String(operations),
-      String(rate),
-    ]);
+  return undiciAlone(ctx, 'paced', [operations, rate], async (child, _target, load) => {
     await untilLine(child, 'ready', label);
     const cpuAtReady = child.cpuMs();
     await untilLine(child, 'done', label);
     const cpuAtDone = child.cpuMs();
-    const otherLoadCores = round(load(child.cpuMs() ?? 0), 2);
-    await child.stop();
+    const otherLoadCores = round(load(cpuAtDone ?? 0), 2);
     const cpuUsPerOp =
       cpuAtReady === undefined || cpuAtDone === undefined ? undefined : round(((cpuAtDone - cpuAtReady) * 1000) / operations, 0);
     return { label, operations, rate, cpuUsPerOp, otherLoadCores };
-  } finally {
-    await target.close();
-  }
+  });
 }
 
 /**

@@ -101,6 +101,7 @@ export function lanesFigure(R, f) {
     const achievedRatio = med(b, (run) => run.achievedRatio);
     const rejected = Math.max(...b.map((run) => run.rejected));
     const cpuToNotBinding = ratio(cpu, notBinding);
+    const pacedHttpCpu = R.pacedHttp?.length ? med(R.pacedHttp, (run) => run.cpuUsPerOp) : undefined;
     out.binding = {
       rate: b[0].rate,
       burst: b[0].burst,
@@ -130,20 +131,15 @@ export function lanesFigure(R, f) {
        * (the floor of any worker's CPU per operation at that rate), and its ratio to the not-binding
        * lane run's CPU per operation (the floor of cpuToNotBinding).
        */
-      pacedHttp: R.pacedHttp?.length
-        ? {
-            rate: R.pacedHttp[0].rate,
-            cpuUsPerOp: med(R.pacedHttp, (run) => run.cpuUsPerOp),
-            toNotBinding: ratio(
-              med(R.pacedHttp, (run) => run.cpuUsPerOp),
-              notBinding,
-            ),
-            lanesToPacedHttp: ratio(
-              cpu,
-              med(R.pacedHttp, (run) => run.cpuUsPerOp),
-            ),
-          }
-        : undefined,
+      pacedHttp:
+        pacedHttpCpu !== undefined
+          ? {
+              rate: R.pacedHttp[0].rate,
+              cpuUsPerOp: pacedHttpCpu,
+              toNotBinding: ratio(pacedHttpCpu, notBinding),
+              lanesToPacedHttp: ratio(cpu, pacedHttpCpu),
+            }
+          : undefined,
       pass:
         achievedRatio >= t.bindingRatio && rejected === 0 && (cpuToNotBinding === undefined || cpuToNotBinding <= t.bindingCpuToNotBinding),
     };

@@ -63,8 +63,10 @@ class SluiceBullWorker extends Worker {
     const before = super.concurrency;
     super.concurrency = value;
     // (Set by BullMQ's own constructor too, before this class's fields exist: nothing here is a field.)
+    // Called on every change of the process's permits: a lowering (the common case) stops here.
+    if (value <= before) return;
     const loop = mainLoopOf(this);
-    if (!loop || value <= before || loop.numTotal() < before || wakes.has(this)) return;
+    if (!loop || loop.numTotal() < before || wakes.has(this)) return;
     const wake = setTimeout(() => {
       wakes.delete(this);
       const now = mainLoopOf(this);

@@ -162,7 +162,7 @@ end
 -- Why a member cannot be added (see Output), or nil when it can. A lane that exists holds all its members.
 -- A lane member of a resumable input written before as a job of its own (lanes were off) is that job.
 -- (Its own job, its result and its lane id find what a batch written before its index of places holds.)
-local function blocked(jobKey, markKey, singleKey, part, memberId, resultId, place, keyed, lane)
+local function blocked(jobKey, markKey, singleKey, partName, memberId, resultId, place, keyed, lane)
   if keyed then
     local mark = redis.call('GET', markKey)
     if mark then return mark end
@@ -170,7 +170,7 @@ local function blocked(jobKey, markKey, singleKey, part, memberId, resultId, pla
   elseif not lane and redis.call('EXISTS', jobKey) == 1 then
     return 0
   end
-  local before = indexedBefore(part, resultId, place)
+  local before = indexedBefore(partName, resultId, place)
   if before then return before end
   if singleKey and redis.call('EXISTS', singleKey) == 1 then return ranAt(resultId, place) end
   if ranInBatch(memberId, resultId, place) then return ranAt(resultId, place) end
