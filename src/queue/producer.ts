@@ -148,8 +148,8 @@ export function createProducer(options: ProducerOptions): Producer {
   const rerouted =
     (batchCount: number): Reroute =>
     async () => {
-      const shards = spread((await shardCount.refresh()).count, batchCount);
-      return (item) => rerouteJob(item, shards);
+      const { count, highest } = await shardCount.refresh();
+      return { route: (item) => rerouteJob(item, spread(count, batchCount)), highest };
     };
   // One WAIT per shard written and per answer, after its last write: it covers every write before it on the connection.
   const begin = async (count: number) => {
@@ -187,17 +187,13 @@ export function createProducer(options: ProducerOptions): Producer {
     const collect = manyOptions.collectResults ?? true;
     const positionOf = positions(batchId, manyOptions.resumable);
     const summary: EnqueueManySummary = { batchId, enqueued: 0, duplicates: 0, alreadyEnqueued: 0, results: [] };
-    const tally = (result: EnqueueResult) => {
-      if (result.duplicate) summary.duplicates += 1;
-      else if (result.alreadyEnqueued) summary.alreadyEnqueued += 1;
-      else summary.enqueued += 1;
-      if (collect) summary.results.push(result);
-    };
-    let reroute: Reroute = rerouted(1);
+    const tally = tallyInto(summary, collect);
+    // highest: the shards an earlier run of the batch may have written its keyed lines to (see placedElsewhere).
+    let [reroute, highest]: [Reroute, number] = [rerouted(1), 1];
     const write = async (chunk: PreparedJob[]) => {
       let written: readonly (EnqueueResult | undefined)[];
       try {
-        written = await writeChunk(chunk, batchId, reroute);
+        written = await writeChunk(chunk, batchId, reroute, highest);
       } catch (error) {
         // The shards' parts that were written count in what the failure reports.
         if (!(error instanceof PartChunkError)) throw error;
@@ -209,7 +205,8 @@ export function createProducer(options: ProducerOptions): Producer {
     try {
       // The batch is spread as when it was first opened (an input enqueued again finds its lines' places).
       // Read now, not from the cache: a new batch is spread as the queue is now.
-      const { count } = await shardCount.refresh();
+      const { count, highest: ever } = await shardCount.refresh();
+      highest = ever;
       const batchCount = await batches.open(batchId, count);
       const begun = await begin(Math.max(count, batchCount));
       const prepareOptions = { ...prep, shards: spread(count, batchCount), batchId, prevalidated: manyOptions.prevalidated ?? false };
@@ -243,6 +240,16 @@ export function createProducer(options: ProducerOptions): Producer {
   }
 
   return { queue: queueName, enqueue, enqueueMany, close };
+}
+
+/** Counts a chunk's answers in an enqueueMany summary (and lists them, when `collect`). */
+function tallyInto(summary: EnqueueManySummary, collect: boolean): (result: EnqueueResult) => void {
+  return (result) => {
+    if (result.duplicate) summary.duplicates += 1;
+    else if (result.alreadyEnqueued) summary.alreadyEnqueued += 1;
+    else summary.enqueued += 1;
+    if (collect) summary.results.push(result);
+  };
 }
 
 /** The producer's numbers, in the ranges their environment variables allow (config/env.ts). */

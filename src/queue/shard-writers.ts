@@ -8,8 +8,11 @@ import { sleep } from '../support/sleep.js';
 
 export type ShardWritersOptions = Omit<ChunkWriterOptions, 'queue' | 'keys'>;
 
-/** Routes a job anew by the queue's shard count read again (see rerouteJob). */
-export type Reroute = () => Promise<(item: PreparedJob) => PreparedJob>;
+/**
+ * Routes a job anew by the queue's shard count read again (see rerouteJob), with the most shards
+ * the queue ever had (the shards an earlier run may have written to).
+ */
+export type Reroute = () => Promise<{ route: (item: PreparedJob) => PreparedJob; highest: number }>;
 
 export interface ShardWriters {
   /** What prepareJob needs to pick each operation's shard and make its keys: the queue's count now, and its batch's (see PrepareOptions). */
@@ -18,8 +21,10 @@ export interface ShardWriters {
    * Writes a chunk, each operation into its shard (the shards at once), and answers in the chunk's
    * order. Operations a shard refused as routed by a stale count are routed anew (`reroute`) and
    * written again, for up to about 30 s. A failure throws a PartChunkError with what was written.
+   * `highest`: the most shards the queue ever had, for the lines found on another shard (see
+   * placedElsewhere).
    */
-  writeChunk(chunk: PreparedJob[], batchId: string | undefined, reroute: Reroute): Promise<EnqueueResult[]>;
+  writeChunk(chunk: PreparedJob[], batchId: string | undefined, reroute: Reroute, highest?: number): Promise<EnqueueResult[]>;
   close(): Promise<void>;
 }
 
@@ -83,10 +88,60 @@ export function createShardWriters(options: ShardWritersOptions): ShardWriters {
     return results as EnqueueResult[];
   }
 
-  async function writeChunk(chunk: PreparedJob[], batchId: string | undefined, reroute: Reroute): Promise<EnqueueResult[]> {
+  /**
+   * The lines of a resumable input with an idempotency key that an earlier run of the batch wrote
+   * to another shard, answered as already enqueued (undefined for the others). Such a line is
+   * routed by the queue's shard count of the moment (its key's dedup is on one shard), so after
+   * the count changed (allowed once no key is held) it picks another shard than it did, whose
+   * index of places knows nothing of it: the other shards' indexes are read (one HMGET each, of
+   * the parts the chunk needs), only in a queue that ever had more than one shard. A line written
+   * there concurrently cannot be missed: the same run of the count routes it to the same shard,
+   * whose script checks its key and its index atomically.
+   */
+  async function placedElsewhere(
+    chunk: readonly PreparedJob[],
+    batchId: string | undefined,
+    highest: number,
+  ): Promise<(EnqueueResult | undefined)[]> {
+    const found = new Array<EnqueueResult | undefined>(chunk.length);
+    if (highest <= 1 || batchId === undefined) return found;
+    const looked = chunk.flatMap((item, index) => (item.givenKey !== undefined && item.placeBucket !== '' ? [{ item, index }] : []));
+    if (looked.length === 0) return found;
+    await Promise.all(
+      Array.from({ length: highest }, async (_, other) => {
+        const here = looked.filter(({ item }) => item.shard !== other);
+        const parts = [...new Set(here.map(({ item }) => item.placeBucket))];
+        if (parts.length === 0) return;
+        const values = await redis.hmget(shard(other).keys.batchPlaces(batchId), ...parts);
+        const entries = new Map(parts.map((part, i) => [part, values[i] ?? '']));
+        for (const { item, index } of here) {
+          const id = indexEntry(entries.get(item.placeBucket)!, item.place);
+          if (id !== undefined) found[index] = { id: id === '' ? item.jobId : id, duplicate: false, alreadyEnqueued: true };
+        }
+      }),
+    );
+    return found;
+  }
+
+  async function writeChunk(chunk: PreparedJob[], batchId: string | undefined, reroute: Reroute, highest = 1): Promise<EnqueueResult[]> {
     const results = new Array<EnqueueResult | undefined>(chunk.length);
     let pending = chunk.map((item, index) => ({ item, index }));
+    let lookFor = pending;
     for (let attempt = 1; ; attempt++) {
+      // Found on another shard: not written again (looked for again only when routed anew).
+      const elsewhere = await placedElsewhere(
+        lookFor.map(({ item }) => item),
+        batchId,
+        highest,
+      );
+      const foundAt = new Set<number>();
+      elsewhere.forEach((result, j) => {
+        if (result === undefined) return;
+        results[lookFor[j]!.index] = result;
+        foundAt.add(lookFor[j]!.index);
+      });
+      pending = pending.filter(({ index }) => !foundAt.has(index));
+      if (pending.length === 0) return results as EnqueueResult[];
       try {
         const written = await writeParts(
           pending.map(({ item }) => item),
@@ -104,8 +159,11 @@ export function createShardWriters(options: ShardWritersOptions): ShardWriters {
         pending = pending.filter((_, j) => !part?.written[j]);
         // A change under way holds keyed writes for as long as it counts the marks held.
         await sleep(Math.min(100 * attempt, 1_000));
-        const route = await reroute();
-        pending = pending.map(({ item, index }) => ({ item: route(item), index }));
+        const next = await reroute();
+        highest = next.highest;
+        const moved = pending.map(({ item, index }) => ({ item: next.route(item), index }));
+        lookFor = moved.filter(({ item }, j) => item.shard !== pending[j]!.item.shard);
+        pending = moved;
       }
     }
   }
@@ -117,4 +175,18 @@ export function createShardWriters(options: ShardWritersOptions): ShardWriters {
       await Promise.all([...shards.values()].map(({ queue }) => queue.close()));
     },
   };
+}
+
+/**
+ * The id a part of a batch's index of places keeps for a place ('' for its operation id), or
+ * undefined when the place is not there: the entry `;` + the place's first 16 hex digits, then
+ * `=<id>` or nothing (as add-jobs.lua writes and reads it).
+ */
+export function indexEntry(entries: string, place: string): string | undefined {
+  const at = entries.indexOf(`;${place.slice(0, 16)}`);
+  if (at < 0) return undefined;
+  const after = at + 17;
+  if (entries[after] !== '=') return '';
+  const end = entries.indexOf(';', after);
+  return entries.slice(after + 1, end < 0 ? undefined : end);
 }

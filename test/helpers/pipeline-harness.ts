@@ -48,7 +48,7 @@ export interface Pipeline {
 export async function startPipeline(
   redis: TestRedis,
   overrides: WorkerOverrides = {},
-  producerOptions: Pick<ProducerOptions, 'lanes' | 'laneSize'> = {},
+  producerOptions: Pick<ProducerOptions, 'lanes' | 'laneSize' | 'dedupWindowSeconds'> = {},
 ): Promise<Pipeline> {
   const queue = uniqueQueue('pipe');
   const target = await startTargetServer();

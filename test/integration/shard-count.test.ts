@@ -147,6 +147,43 @@ describe('a queue spread over shards', () => {
     },
   );
 
+  it.each([
+    ['single jobs', false],
+    ['lanes', true],
+  ])(
+    'a line with an idempotency key enqueued again after the count changed is found on the shard it was written to (%s)',
+    async (_, lanes) => {
+      // Keyed lines are routed by the queue's count (their key's dedup is on one shard), not their batch's.
+      const p = await startPipeline(redis(), { shardPollMs: 100 }, { lanes, laneSize: 20, dedupWindowSeconds: 1 });
+      const client = redis().client;
+      await p.worker.close();
+      const operations = Array.from({ length: 200 }, (_, n) => ({ ...p.op('/keyed-again', { meta: { n } }), idempotencyKey: `row-${n}` }));
+      const first = await p.producer.enqueueMany(operations, { batchId: 'keyed-again', resumable: true });
+      expect(first).toMatchObject({ enqueued: 200 });
+      // Past the dedup window no key is held: the count may change, and most keys now pick another shard.
+      await waitFor(async () => (await client.keys(`sluice:{${p.queue}*:idem:*`)).length === 0, { what: 'the keys released' });
+      await setShardCount(client, p.queue, 3);
+      const moved = operations.filter((op) => shardOfJob(jobIdForKey(op.idempotencyKey), 3) !== 0).length;
+      expect(moved).toBeGreaterThan(100);
+      const again = await p.producer.enqueueMany(operations, { batchId: 'keyed-again', resumable: true });
+      expect(again).toMatchObject({ enqueued: 0, duplicates: 0, alreadyEnqueued: 200 });
+      expect(again.results.map((result) => result.id)).toEqual(first.results.map((result) => result.id));
+      expect(await jobsPerShard(p.queue, 3)).toEqual([lanes ? expect.any(Number) : 200, 0, 0]);
+      // And once more at 2 (highest stays 3): every line still found where the first run left it.
+      await setShardCount(client, p.queue, 2);
+      const third = await p.producer.enqueueMany(operations, { batchId: 'keyed-again', resumable: true });
+      expect(third).toMatchObject({ enqueued: 0, alreadyEnqueued: 200 });
+      await p.startWorker({ shardPollMs: 100 });
+      await waitFor(() => p.requestsTo('/keyed-again').length === 200, { what: '200 requests' });
+      await waitFor(async () => (await jobsPerShard(p.queue, 3)).every((count) => count === 0), { what: 'every shard drained' });
+      expect(p.requestsTo('/keyed-again')).toHaveLength(200);
+      // Sent once each, and once the batch ran, a rerun still adds nothing (its results and index say so).
+      expect(new Set(p.requestsTo('/keyed-again').map((request) => request.headers['idempotency-key'])).size).toBe(200);
+      const after = await p.producer.enqueueMany(operations, { batchId: 'keyed-again', resumable: true });
+      expect(after).toMatchObject({ enqueued: 0, alreadyEnqueued: 200 });
+    },
+  );
+
   it('`sluice shards` shows and sets the count, refuses a bad one (exit 2) and a change while keys are held (exit 1, naming --force)', async () => {
     const queue = uniqueQueue('cli-shards');
     const env = { REDIS_URL: redis().url };

@@ -162,16 +162,20 @@ end
 -- Why a member cannot be added (see Output), or nil when it can. A lane that exists holds all its members.
 -- A lane member of a resumable input written before as a job of its own (lanes were off) is that job.
 -- (Its own job, its result and its lane id find what a batch written before its index of places holds.)
+-- A keyed line whose key's job exists is at its place when the index says so (an earlier run of
+-- the batch, past the key's window), else a duplicate of that job.
 local function blocked(jobKey, markKey, singleKey, partName, memberId, resultId, place, keyed, lane)
   if keyed then
     local mark = redis.call('GET', markKey)
     if mark then return mark end
+    local before = indexedBefore(partName, resultId, place)
+    if before then return before end
     if not lane and redis.call('EXISTS', jobKey) == 1 then return memberId end
-  elseif not lane and redis.call('EXISTS', jobKey) == 1 then
-    return 0
+  else
+    if not lane and redis.call('EXISTS', jobKey) == 1 then return 0 end
+    local before = indexedBefore(partName, resultId, place)
+    if before then return before end
   end
-  local before = indexedBefore(partName, resultId, place)
-  if before then return before end
   if singleKey and redis.call('EXISTS', singleKey) == 1 then return ranAt(resultId, place) end
   if ranInBatch(memberId, resultId, place) then return ranAt(resultId, place) end
   return nil
