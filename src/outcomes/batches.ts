@@ -1,6 +1,6 @@
 import type { RedisClient } from '../redis/client.js';
 import { MAX_SHARDS, isBatchId } from '../redis/keys.js';
-import type { ResultLine } from './result-line.js';
+import { readResultLine, type ResultLine } from './result-line.js';
 import { isEarliestEntry, readPage, type IndexEntry, type IndexPosition, type NewestFirstPage } from './newest-first.js';
 import { readShards, type ReadShard } from './read-shards.js';
 
@@ -73,7 +73,7 @@ export function createBatches(redis: RedisClient, queue: string): Batches {
         cursor = next;
         const lines: ResultLine[] = [];
         for (let i = 1; i < flat.length; i += 2) {
-          const line = JSON.parse(flat[i]!) as ResultLine;
+          const line = readResultLine(flat[i - 1]!, flat[i]!);
           if (options.failed && line.outcome !== 'deadLettered') continue;
           lines.push(line);
         }

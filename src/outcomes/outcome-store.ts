@@ -3,6 +3,7 @@ import { laneOfOpId } from '../queue/lanes.js';
 import { queueKeys, type QueueKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
 import { groupField } from './dead-letter-groups.js';
+import { readResultLine, storedResultLine, type ResultLine } from './result-line.js';
 
 /**
  * Records how an operation ended, atomically and at most once per job: batch counters, the batch's
@@ -26,8 +27,8 @@ export interface OutcomeRecord {
   opId: string;
   batchId: string | undefined;
   outcome: 'succeeded' | 'deadLettered';
-  /** The line `sluice results` prints for this operation. */
-  resultLine: unknown;
+  /** The line `sluice results` prints for this operation (its id is opId: the field its batch keeps it in). */
+  resultLine: ResultLine;
   /** The dead letter, for `deadLettered`. */
   deadLetter?: unknown;
 }
@@ -126,7 +127,7 @@ export function createOutcomeStore(redis: RedisClient, queue: string, batchReten
     });
     const outcome = marker.index === undefined ? ended : laneOutcomeAt(ended as Buffer | null, marker.index);
     if (outcome !== 'succeeded' && outcome !== 'deadLettered') return undefined;
-    return { outcome, resultLine: outcome === 'succeeded' && typeof line === 'string' ? (JSON.parse(line) as unknown) : undefined };
+    return { outcome, resultLine: outcome === 'succeeded' && typeof line === 'string' ? readResultLine(job.opId, line) : undefined };
   }
 
   async function countRetry(batchId: string | undefined): Promise<void> {
@@ -197,7 +198,7 @@ function scriptArgs(keys: QueueKeys, entries: readonly OutcomeRecord[], batchRet
         : 0,
       entry.outcome,
       entry.opId,
-      JSON.stringify(entry.resultLine),
+      storedResultLine(entry.resultLine),
     );
     if (entry.outcome === 'deadLettered') {
       const letter = entry.deadLetter as { limitKey?: string; status?: number; reason: string; deadLetteredAt?: string } | undefined;

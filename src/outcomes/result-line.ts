@@ -1,6 +1,6 @@
 import type { HttpResponseSummary } from '../http/http-client.js';
 import type { Operation } from '../operation/schema.js';
-import type { JobEnvelope } from '../queue/job-data.js';
+import { defaultIdempotencyKey, type JobEnvelope } from '../queue/job-data.js';
 import type { DeadLetterReason } from './dead-letter.js';
 
 /** The few response headers kept in a result (the http layer fills them). */
@@ -82,4 +82,25 @@ export function resultLine(envelope: JobEnvelope, operation: Operation | undefin
     if (outcome.excerpt !== undefined) line.excerpt = outcome.excerpt;
   }
   return line;
+}
+
+/**
+ * A result line as its batch keeps it, in the field named by its id: without what the field gives
+ * back (its id), its job id when that is its id (every operation but a duplicate), and its
+ * idempotency key when it is the one made from its job id. About 40% of a line of a small
+ * response, in Redis memory and in what a worker writes per outcome (see readResultLine).
+ */
+export function storedResultLine(line: ResultLine): string {
+  const { id, jobId, idempotencyKey, ...rest } = line;
+  const stored: Record<string, unknown> = {};
+  if (jobId !== id) stored.jobId = jobId;
+  if (idempotencyKey !== defaultIdempotencyKey(jobId)) stored.idempotencyKey = idempotencyKey;
+  return JSON.stringify(Object.assign(stored, rest));
+}
+
+/** A batch's result line, from its field and what the field holds (a stored line, or a whole one as older versions wrote it). */
+export function readResultLine(id: string, stored: string): ResultLine {
+  const fields = JSON.parse(stored) as Partial<ResultLine>;
+  const jobId = fields.jobId ?? id;
+  return { id, jobId, idempotencyKey: fields.idempotencyKey ?? defaultIdempotencyKey(jobId), ...fields } as ResultLine;
 }

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { RedisClient } from '../redis/client.js';
-import type { ResultLine } from '../outcomes/result-line.js';
+import { storedResultLine, type ResultLine } from '../outcomes/result-line.js';
 import { sha256, type QueueKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
 import { createJobAdder, type AddedJob, type KeyHolder, type NewJob, type NewLane } from './add-jobs.js';
@@ -210,5 +210,5 @@ function duplicateEntry(item: PreparedJob, holder: KeyHolder): [string, string] 
   if (item.meta !== undefined) line.meta = item.meta;
   line.duplicateOf = holder.jobId;
   if (holder.batchId !== '') line.duplicateOfBatch = holder.batchId;
-  return [id, JSON.stringify(line)];
+  return [id, storedResultLine(line)];
 }

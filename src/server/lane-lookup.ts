@@ -2,7 +2,7 @@ import type { RedisClient } from '../redis/client.js';
 import { LANE_JOB_NAME } from '../queue/add-jobs.js';
 import { holdsOperation, isLaneData, laneEnvelope, laneOfOpId } from '../queue/lanes.js';
 import type { JobEnvelope } from '../queue/job-data.js';
-import type { ResultLine } from '../outcomes/result-line.js';
+import { readResultLine, type ResultLine } from '../outcomes/result-line.js';
 import { queueKeys } from '../redis/keys.js';
 import type { ShardQueue } from './queue-registry.js';
 
@@ -43,7 +43,7 @@ export async function findLaneOp(
     job.getState(),
     redis.hget(queueKeys(shard.name).batchResults(job.data.batchId), envelope.opId),
   ]);
-  const ended = line ? (JSON.parse(line) as ResultLine) : undefined;
+  const ended = line ? readResultLine(envelope.opId, line) : undefined;
   return {
     lane: { id: where.lane, index: where.index },
     envelope,

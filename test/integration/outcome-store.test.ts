@@ -24,7 +24,13 @@ function outcome(i: number, batchId: string | undefined): OutcomeRecord {
     opId: `op-${i}`,
     batchId,
     outcome: dead ? 'deadLettered' : 'succeeded',
-    resultLine: { opId: `op-${i}`, outcome: dead ? 'deadLettered' : 'succeeded' },
+    resultLine: {
+      id: `op-${i}`,
+      jobId: `job-${i}`,
+      idempotencyKey: `sluice-job-${i}`,
+      outcome: dead ? 'deadLettered' : 'succeeded',
+      attempts: 1,
+    },
     ...(dead ? { deadLetter: { jobId: `job-${i}`, reason: 'permanent-status', status: 404, limitKey: 'orders' } } : {}),
   };
 }
@@ -117,7 +123,11 @@ describe('outcome store', () => {
         opId: `op-${i}`,
         batchId: 'b-lane',
       });
-      expect(await store.recorded(about(5))).toEqual({ outcome: 'succeeded', resultLine: { opId: 'op-5', outcome: 'succeeded' } });
+      // The batch keeps the line without what its field and its job id give back, and reads it whole.
+      expect(await store.recorded(about(5))).toEqual({
+        outcome: 'succeeded',
+        resultLine: { id: 'op-5', jobId: 'job-5', idempotencyKey: 'sluice-job-5', outcome: 'succeeded', attempts: 1 },
+      });
       expect(await store.recorded(about(20))).toEqual({ outcome: 'deadLettered', resultLine: undefined });
       // Another instance of the lane (another timestamp), and an index past the marker's end: not ended.
       expect(await store.recorded(about(5, 8_000))).toBeUndefined();
