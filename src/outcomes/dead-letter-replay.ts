@@ -47,6 +47,9 @@ export interface ReplayContext {
   replayLane: (where: FoundDeadLetter, lane: ReplayLane) => Promise<number[]>;
 }
 
+/** How long a dead letter's replay as a job of its own is not added again (its job gone or not). */
+const REPLAY_DEDUP_MS = 24 * 60 * 60 * 1_000;
+
 /** Dead letters looked up and replayed this many at a time. */
 const REPLAY_CHUNK = 1_000;
 /** A replay lane holds at most this many (one script call writes it: as a producer's chunk bounds add-jobs.lua). */
@@ -104,8 +107,11 @@ async function replayAlone(context: ReplayContext, found: FoundDeadLetter): Prom
   );
   if (begun === -1) return undefined;
   // 2. The job; 3. then the dead letter goes. A crash between them leaves the dead letter listed
-  //    and a replay of it finishes the work without counting twice or adding a second job.
-  await queue.add('op', envelope, { jobId, priority: NEW_JOB_PRIORITY });
+  //    and a replay of it finishes the work without counting twice or adding a second job. Nor
+  //    does a second replay that began before the first one's step 3: the job id alone would not
+  //    hold once the job ran and was removed (SLUICE_KEEP_COMPLETED_SECONDS=0), BullMQ's
+  //    deduplication mark (set with the job, kept for REPLAY_DEDUP_MS) does.
+  await queue.add('op', envelope, { jobId, priority: NEW_JOB_PRIORITY, deduplication: { id: jobId, ttl: REPLAY_DEDUP_MS } });
   await context.remove(keys, entry);
   return jobId;
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { startPipeline, type Pipeline } from '../helpers/pipeline-harness.js';
 import { useRedisServer, waitFor } from '../helpers/redis.js';
+import { queueKeys } from '../../src/redis/keys.js';
 
 const redis = useRedisServer();
 
@@ -114,6 +115,41 @@ describe('dead letters', () => {
     const lines = await p.results(batchId);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ id, jobId: `${id}.r2`, outcome: 'succeeded', status: 201, attempts: 1, meta: { row: 1 } });
+  });
+
+  it('a replay whose job ran and was removed is not sent again by a replay that finds its dead letter still listed (one cut short, or two at once)', async () => {
+    // Completed jobs are not kept: the job id alone cannot tell that the replay's job was added.
+    const p = await startPipeline(redis(), { keepCompletedSeconds: 0 });
+    p.target.script('POST /once', [{ status: 404 }, { status: 201, json: { created: true } }]);
+    const batchId = 'dl-once';
+    const { id } = await p.producer.enqueue(p.op('/once'), { batchId });
+    expect(await p.settled(batchId)).toMatchObject({ deadLettered: 1 });
+    const client = redis().client;
+    const keys = queueKeys(p.queue);
+    // What a replay's last step removes, as it is before the replay.
+    const held = [
+      keys.deadLetters,
+      keys.deadLetterIndex,
+      keys.deadLetterGroups,
+      keys.batchDeadLetters(batchId),
+      keys.batchDeadLetterGroups(batchId),
+    ];
+    const dumps = await Promise.all(held.map((key) => client.dumpBuffer(key)));
+
+    expect(await p.deadLetters.replay([id])).toEqual({ replayed: [{ id, jobId: `${id}.r1` }], missing: [] });
+    await waitFor(async () => (await p.batches.status(batchId))?.succeeded === 1, { what: 'the replay to succeed' });
+    expect(await p.bullQueue().getJob(`${id}.r1`)).toBeUndefined();
+    // As a replay cut short before its last step left it, or as a second replay finds it when it
+    // began before the first one's last step: the dead letter listed, its replay under way.
+    for (const [i, key] of held.entries()) await client.restore(key, 0, dumps[i]!, 'REPLACE');
+    await client.sadd(keys.replaying, id);
+    expect(await p.deadLetters.replay([id])).toEqual({ replayed: [{ id, jobId: `${id}.r1` }], missing: [] });
+    // An operation enqueued after it runs after any job the replay added (same priority, first in first out).
+    await p.producer.enqueue(p.op('/after'), { batchId: 'dl-once-after' });
+    await p.settled('dl-once-after');
+    expect(p.requestsTo('/once')).toHaveLength(2);
+    expect(await p.batches.status(batchId)).toMatchObject({ total: 1, succeeded: 1, deadLettered: 0, pending: 0 });
+    expect(await p.deadLetters.count()).toBe(0);
   });
 });
 
