@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import { isBatchId, type QueueKeys } from '../redis/keys.js';
+import { isBatchId, sha256, type QueueKeys } from '../redis/keys.js';
 import { NEW_JOB_PRIORITY, type JobEnvelope } from '../queue/job-data.js';
 import { cutIntoLanes, laneWrapper, randomLaneId } from '../queue/lanes.js';
 import { prevalidatedKeys } from '../queue/prepare-job.js';
@@ -7,7 +7,7 @@ import { groupField } from './dead-letter-groups.js';
 import type { DeadLetter } from './dead-letter.js';
 
 export interface ReplayResult {
-  /** Dead letters put back on the queue, with the new job ids (`<op id>.r<N>`, or in a lane `l-<24 hex>-<index>`). */
+  /** Dead letters put back on the queue, with the new job ids (`<op id>.r<N>-<t>`, or in a lane `l-<24 hex>-<index>`). */
   replayed: { id: string; jobId: string }[];
   /** Ids that were not (or no longer) dead letters. */
   missing: string[];
@@ -93,7 +93,7 @@ async function replayAlone(context: ReplayContext, found: FoundDeadLetter): Prom
   const { entry, keys, queue } = found;
   const replays = entry.replays + 1;
   // A deterministic id: replaying the same dead letter twice (a crash in between) adds one job.
-  const jobId = `${entry.opId}.r${replays}`;
+  const jobId = replayJobId(entry, replays);
   const envelope: JobEnvelope = { op: entry.operation, opId: entry.opId, idempotencyKey: entry.idempotencyKey, replays };
   // A batch id an older version let in (`a:b`) could name another batch's keys: replayed without its batch.
   const batchId = isBatchId(entry.batchId) ? entry.batchId : undefined;
@@ -110,10 +110,24 @@ async function replayAlone(context: ReplayContext, found: FoundDeadLetter): Prom
   //    and a replay of it finishes the work without counting twice or adding a second job. Nor
   //    does a second replay that began before the first one's step 3: the job id alone would not
   //    hold once the job ran and was removed (SLUICE_KEEP_COMPLETED_SECONDS=0), BullMQ's
-  //    deduplication mark (set with the job, kept for REPLAY_DEDUP_MS) does.
+  //    deduplication mark (set with the job, kept for REPLAY_DEDUP_MS) does. The id names this
+  //    dead letter, not only its operation, so neither holds back the replay of a later one.
   await queue.add('op', envelope, { jobId, priority: NEW_JOB_PRIORITY, deduplication: { id: jobId, ttl: REPLAY_DEDUP_MS } });
   await context.remove(keys, entry);
   return jobId;
+}
+
+/**
+ * A replay's job id: `<op id>.r<N>-<t>`, t the dead letter's time in base 36. The operation id alone
+ * can come back (an idempotency key enqueued again once its window is over, into another batch or
+ * the same; an input enqueued again into a batch past its retention), with a dead letter of its own
+ * whose replay must not be taken for the earlier one's: by a job of that id still kept, or by its
+ * deduplication mark.
+ */
+export function replayJobId(entry: DeadLetter, replays: number): string {
+  const at = Date.parse(entry.deadLetteredAt);
+  const time = Number.isFinite(at) ? at.toString(36) : sha256(JSON.stringify(entry)).slice(0, 8);
+  return `${entry.opId}.r${replays}-${time}`;
 }
 
 interface PackedReplays {

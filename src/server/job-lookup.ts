@@ -4,10 +4,10 @@ import type { RedisClient } from '../redis/client.js';
 /**
  * sluice's own job ids: `u-<uuid>`, `k-<40 hex>` (idempotency key), `p-<40 hex>` (a place in a
  * resumable input), a lane `l-<24 hex>` and an operation of one `l-<24 hex>-<index>` (see
- * queue/lanes.ts), and a replay's `<id>.r<N>`.
+ * queue/lanes.ts), and a replay's `<id>.r<N>-<t>` (`<id>.r<N>` before the dead letter's time was in it).
  */
 const SLUICE_JOB_ID =
-  /^(?:u-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[kp]-[0-9a-f]{40}|l-[0-9a-f]{24}(?:-\d{1,6})?)(?:\.r[1-9]\d*)?$/;
+  /^(?:u-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[kp]-[0-9a-f]{40}|l-[0-9a-f]{24}(?:-\d{1,6})?)(?:\.r[1-9]\d*(?:-[0-9a-z]{1,11})?)?$/;
 
 /**
  * Names beside the job hashes under a queue's prefix, BullMQ's and sluice's: never a job. BullMQ

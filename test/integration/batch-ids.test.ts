@@ -10,6 +10,7 @@ import { createProducer } from '../../src/queue/producer.js';
 import { queueKeys } from '../../src/redis/keys.js';
 import { startApiServer } from '../helpers/api-server.js';
 import { startPipeline } from '../helpers/pipeline-harness.js';
+import { replayIdOf } from '../helpers/replay-id.js';
 import { queuedOperations, useRedisServer, waitFor } from '../helpers/redis.js';
 
 const redis = useRedisServer();
@@ -83,9 +84,10 @@ describe('batch ids', () => {
     await redis().client.hset(keys.deadLetters, id, JSON.stringify({ ...stored, batchId: 'srv1:results' }));
 
     p.target.script('POST /gone', [{ status: 201 }]);
-    expect(await p.deadLetters.replay([id])).toEqual({ replayed: [{ id, jobId: `${id}.r1` }], missing: [] });
+    const r1 = await replayIdOf(p.deadLetters, id);
+    expect(await p.deadLetters.replay([id])).toEqual({ replayed: [{ id, jobId: r1 }], missing: [] });
     await waitFor(() => p.requestsTo('/gone').length === 2, { what: 'the replay to run' });
-    await waitFor(async () => (await p.bullQueue().getJobState(`${id}.r1`)) === 'completed', { what: 'the replay to complete' });
+    await waitFor(async () => (await p.bullQueue().getJobState(r1)) === 'completed', { what: 'the replay to complete' });
     expect(Object.keys(await redis().client.hgetall(keys.batchResults('srv1')))).toHaveLength(1);
     expect(await p.results('srv1')).toHaveLength(1);
   });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { startPipeline, type Pipeline } from '../helpers/pipeline-harness.js';
 import { useRedisServer, waitFor } from '../helpers/redis.js';
 import { queueKeys } from '../../src/redis/keys.js';
+import { replayIdOf } from '../helpers/replay-id.js';
 
 const redis = useRedisServer();
 
@@ -89,14 +90,18 @@ describe('dead letters', () => {
     expect(await p.settled(batchId)).toMatchObject({ deadLettered: 1, succeeded: 0 });
 
     // Still failing: the replay becomes a dead letter of its own, counted once.
-    expect(await p.deadLetters.replay([id, 'no-such-id'])).toEqual({ replayed: [{ id, jobId: `${id}.r1` }], missing: ['no-such-id'] });
-    const again = await waitFor(() => p.deadLetters.get(`${id}.r1`), { what: 'the replay to be dead-lettered' });
+    const r1 = await replayIdOf(p.deadLetters, id);
+    expect(r1).toMatch(new RegExp(`^${id}\\.r1-[0-9a-z]{8}$`));
+    expect(await p.deadLetters.replay([id, 'no-such-id'])).toEqual({ replayed: [{ id, jobId: r1 }], missing: ['no-such-id'] });
+    const again = await waitFor(() => p.deadLetters.get(r1), { what: 'the replay to be dead-lettered' });
     expect(again).toMatchObject({ opId: id, replays: 1, reason: 'permanent-status', idempotencyKey: `sluice-${id}` });
-    expect(await p.deadLetters.ids()).toEqual([`${id}.r1`]);
+    expect(await p.deadLetters.ids()).toEqual([r1]);
     expect(await p.batches.status(batchId)).toMatchObject({ total: 1, succeeded: 0, deadLettered: 1, pending: 0 });
 
     p.target.script('POST /later', [{ status: 201, json: { created: true } }]);
-    expect(await p.deadLetters.replay([`${id}.r1`])).toEqual({ replayed: [{ id: `${id}.r1`, jobId: `${id}.r2` }], missing: [] });
+    const r2 = await replayIdOf(p.deadLetters, r1);
+    expect(r2).toMatch(new RegExp(`^${id}\\.r2-[0-9a-z]{8}$`));
+    expect(await p.deadLetters.replay([r1])).toEqual({ replayed: [{ id: r1, jobId: r2 }], missing: [] });
     const status = await waitFor(
       async () => {
         const current = await p.batches.status(batchId);
@@ -107,14 +112,14 @@ describe('dead letters', () => {
     expect(status).toMatchObject({ total: 1, succeeded: 1, deadLettered: 0, pending: 0 });
     const keys = p.requestsTo('/later').map((request) => request.headers['idempotency-key']);
     expect(keys).toEqual([`sluice-${id}`, `sluice-${id}`, `sluice-${id}`]);
-    expect(await p.deadLetters.get(`${id}.r1`)).toBeUndefined();
+    expect(await p.deadLetters.get(r1)).toBeUndefined();
     expect(await p.deadLetters.count()).toBe(0);
     expect(await p.deadLetters.ids({ batchId })).toEqual([]);
 
     // One line per operation, now the success.
     const lines = await p.results(batchId);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({ id, jobId: `${id}.r2`, outcome: 'succeeded', status: 201, attempts: 1, meta: { row: 1 } });
+    expect(lines[0]).toMatchObject({ id, jobId: r2, outcome: 'succeeded', status: 201, attempts: 1, meta: { row: 1 } });
   });
 
   it('a replay whose job ran and was removed is not sent again by a replay that finds its dead letter still listed (one cut short, or two at once)', async () => {
@@ -136,20 +141,55 @@ describe('dead letters', () => {
     ];
     const dumps = await Promise.all(held.map((key) => client.dumpBuffer(key)));
 
-    expect(await p.deadLetters.replay([id])).toEqual({ replayed: [{ id, jobId: `${id}.r1` }], missing: [] });
+    const r1 = await replayIdOf(p.deadLetters, id);
+    expect(await p.deadLetters.replay([id])).toEqual({ replayed: [{ id, jobId: r1 }], missing: [] });
     await waitFor(async () => (await p.batches.status(batchId))?.succeeded === 1, { what: 'the replay to succeed' });
-    expect(await p.bullQueue().getJob(`${id}.r1`)).toBeUndefined();
+    expect(await p.bullQueue().getJob(r1)).toBeUndefined();
     // As a replay cut short before its last step left it, or as a second replay finds it when it
     // began before the first one's last step: the dead letter listed, its replay under way.
     for (const [i, key] of held.entries()) await client.restore(key, 0, dumps[i]!, 'REPLACE');
     await client.sadd(keys.replaying, id);
-    expect(await p.deadLetters.replay([id])).toEqual({ replayed: [{ id, jobId: `${id}.r1` }], missing: [] });
+    expect(await p.deadLetters.replay([id])).toEqual({ replayed: [{ id, jobId: r1 }], missing: [] });
     // An operation enqueued after it runs after any job the replay added (same priority, first in first out).
     await p.producer.enqueue(p.op('/after'), { batchId: 'dl-once-after' });
     await p.settled('dl-once-after');
     expect(p.requestsTo('/once')).toHaveLength(2);
     expect(await p.batches.status(batchId)).toMatchObject({ total: 1, succeeded: 1, deadLettered: 0, pending: 0 });
     expect(await p.deadLetters.count()).toBe(0);
+  });
+
+  it('the dead letter of an operation id that came back (a key enqueued again after its window) is replayed, not taken for the earlier one', async () => {
+    // Nothing kept of finished jobs: the key's job is gone once it died, and so is its replay's.
+    const p = await startPipeline(redis(), { keepCompletedSeconds: 0, keepFailedSeconds: 0 }, { dedupWindowSeconds: 1 });
+    const op = { ...p.op('/again'), idempotencyKey: 'order-1' };
+    const died = async (batchId: string) => {
+      p.target.script('POST /again', [{ status: 400 }]);
+      const { id } = await p.producer.enqueue(op, { batchId });
+      expect(await p.settled(batchId)).toMatchObject({ deadLettered: 1 });
+      return id;
+    };
+    const replayed = async (id: string, batchId: string) => {
+      p.target.script('POST /again', [{ status: 201 }]);
+      const jobId = await replayIdOf(p.deadLetters, id);
+      expect(await p.deadLetters.replay([id])).toEqual({ replayed: [{ id, jobId }], missing: [] });
+      expect(await p.settled(batchId)).toMatchObject({ succeeded: 1, deadLettered: 0, pending: 0 });
+      return jobId;
+    };
+    const id = await died('again-1');
+    const first = await replayed(id, 'again-1');
+    // Once the key's window is over, the same key is the same operation id, in another batch.
+    await waitFor(async () => (await redis().client.exists(queueKeys(p.queue).idempotency('order-1'))) === 0, {
+      what: 'the key to be free',
+    });
+    expect(await died('again-2')).toBe(id);
+    const second = await replayed(id, 'again-2');
+    expect(second).not.toBe(first);
+    expect(p.requestsTo('/again').map((request) => request.headers['idempotency-key'])).toEqual([
+      'order-1',
+      'order-1',
+      'order-1',
+      'order-1',
+    ]);
   });
 });
 
