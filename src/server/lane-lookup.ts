@@ -13,8 +13,6 @@ export interface LaneOpFound {
   /** The lane job's BullMQ state (waiting, prioritized, delayed, active, completed, failed). */
   laneState: string;
   createdAt: number;
-  /** When its lane finished (ms), once it has: its operations ended by then. */
-  laneFinishedOn: number | undefined;
   /** Its line in the batch's results, once it has ended. */
   line: ResultLine | undefined;
   /**
@@ -51,7 +49,6 @@ export async function findLaneOp(
     envelope,
     laneState,
     createdAt: job.timestamp,
-    laneFinishedOn: job.finishedOn,
     // The operation's line is its last run's: a replayed operation (its id is not its place in this
     // lane) has ended here only once the line names this lane's run of it.
     line: ended && ended.jobId === id ? ended : undefined,

@@ -231,8 +231,7 @@ function laneOpState(found: LaneOpFound, queue: string) {
     idempotencyKey: envelope.idempotencyKey,
     failedAttempts: envelope.attempts ?? [],
     createdAt: new Date(found.createdAt).toISOString(),
-    // An operation's own end is not kept (its line keeps how long its request took): its lane's.
-    finishedAt: (line || found.replayed) && found.laneFinishedOn ? new Date(found.laneFinishedOn).toISOString() : null,
+    finishedAt: null,
     ...(state === 'succeeded' ? { result: line } : {}),
     operation: envelope.op,
     lane: found.lane,
