@@ -12,6 +12,9 @@ import { createLimitsAdmin } from '../../src/limits/limits-admin.js';
 const redis = useRedisServer();
 const LANES = { lanes: true };
 
+/** The lane of an operation id `l-<24 hex>-<index>`. */
+const laneOf = (id: string): string | undefined => /^(l-[0-9a-f]{24})-\d+$/.exec(id)?.[1];
+
 /** The jobs a queue holds by name, in any state BullMQ keeps them. */
 async function jobNames(queue: string): Promise<Map<string, number>> {
   const names = new Map<string, number>();
@@ -483,6 +486,26 @@ describe('lanes', () => {
     expect((await read(`${lane}-2`)).status).toBe(404);
     // One id per place: a leading zero names none.
     expect((await read(`${lane}-01`)).status).toBe(404);
+  });
+
+  it('GET /v1/operations/:id: an operation dead-lettered in its lane and replayed while the lane still runs reads dead-lettered, not active', async () => {
+    const p = await startPipeline(redis(), {}, LANES);
+    const api = await startApiServer({ redis: redis().client, config: p.config, queue: p.queue, lanes: true });
+    p.target.script('POST /bad', [{ status: 400 }, { status: 201 }]);
+    p.target.script('POST /slow', [{ status: 200, delayMs: 4_000 }]);
+    const { results } = await p.producer.enqueueMany([p.op('/bad'), p.op('/slow')], { batchId: 'lane-replayed' });
+    const [bad, slow] = results.map((result) => result.id) as [string, string];
+    expect(laneOf(bad)).toBe(laneOf(slow));
+    await waitFor(() => p.deadLetters.get(bad), { what: 'the dead letter' });
+    const replayed = await p.deadLetters.replay([bad]);
+    expect(replayed.replayed).toHaveLength(1);
+    await waitFor(async () => (await p.batches.status('lane-replayed'))?.succeeded === 1, { what: 'the replay to succeed' });
+    const read = async (id: string) => (await (await api.call(`/v1/operations/${id}`, { role: 'read' })).json()) as Record<string, unknown>;
+    // The lane is still running its slow operation: this run of the first one ended dead-lettered, and was replayed since.
+    expect(await read(slow)).toMatchObject({ state: 'active' });
+    expect(await read(bad)).toMatchObject({ state: 'dead-lettered', lane: { index: 0 } });
+    expect(await p.settled('lane-replayed')).toMatchObject({ total: 2, succeeded: 2, deadLettered: 0 });
+    expect(await read(bad)).toMatchObject({ state: 'dead-lettered' });
   });
 
   it("a worker that loses a lane's lock (another worker took it) stops starting its operations", async () => {
