@@ -25,7 +25,7 @@ import { writeChunk } from './output.js';
  * a spreadsheet shows it rather than runs it as a formula. When a batch lists duplicates, two more
  * columns say which job each duplicates and how that job ended (`duplicateOf`, `firstOutcome`).
  */
-export const RESULT_COLUMNS = ['id', 'outcome', 'status', 'attempts', 'durationMs', 'reason', 'error'] as const;
+export const RESULT_COLUMNS = ['id', 'outcome', 'status', 'attempts', 'durationMs', 'reason', 'error', 'finishedAt'] as const;
 
 interface Column {
   name: string;
@@ -93,6 +93,7 @@ function columnsFor(metaKeys: ReadonlySet<string>, plainMeta: boolean, duplicate
     { name: 'durationMs', cell: (line) => text(line.durationMs) },
     { name: 'reason', cell: (line) => noFormula(text(line.reason)) },
     { name: 'error', cell: (line) => noFormula(text(line.error)) },
+    { name: 'finishedAt', cell: (line) => text(line.finishedAt) },
   );
   if (duplicates) {
     columns.push(

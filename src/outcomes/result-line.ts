@@ -25,6 +25,8 @@ export interface ResultLine {
   firstOutcome?: 'succeeded' | 'deadLettered';
   status?: number;
   attempts: number;
+  /** When it ended (ISO 8601): its outcome was decided. Not for a duplicate, nor in lines written before this field. */
+  finishedAt?: string;
   durationMs?: number;
   /**
    * For successes: the response, trimmed. A downloaded body has no `body`: `download` says where it
@@ -65,6 +67,7 @@ export function resultLine(envelope: JobEnvelope, operation: Operation | undefin
     idempotencyKey: envelope.idempotencyKey,
     outcome: outcome.outcome,
     attempts: outcome.attempts,
+    finishedAt: new Date().toISOString(),
   };
   const meta = operation?.meta ?? (envelope.op as { meta?: unknown } | null)?.meta;
   if (meta !== undefined) line.meta = meta;

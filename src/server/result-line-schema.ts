@@ -14,6 +14,10 @@ export const resultLineSchema = z.object({
   firstOutcome: z.enum(['succeeded', 'deadLettered']).optional().describe('for a duplicate: how that job ended, once it has'),
   status: z.number().int().optional(),
   attempts: z.number().int(),
+  finishedAt: z
+    .string()
+    .optional()
+    .describe('when it ended (ISO 8601); not for a duplicate, nor in lines written before this field was added'),
   durationMs: z.number().optional(),
   result: z
     .object({ headers: z.record(z.string(), z.string()), body: z.unknown().optional(), bodyBytes: z.number(), bodyTruncated: z.boolean() })

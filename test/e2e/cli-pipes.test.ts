@@ -76,7 +76,7 @@ describe('sluice writing into a pipe that closes', () => {
     const piped = await cli.run(['results', 'csv', '--format', 'csv'], { env: { SLUICE_QUEUE: queue }, closeStdoutAfterLines: 2 });
     expect(piped.code, piped.stderr).toBe(0);
     expect(piped.stderr).toBe('');
-    expect(piped.stdout.split('\n')[0]).toBe('id,outcome,status,attempts,durationMs,reason,error');
+    expect(piped.stdout.split('\n')[0]).toBe('id,outcome,status,attempts,durationMs,reason,error,finishedAt');
   }, 60_000);
 
   it.each([

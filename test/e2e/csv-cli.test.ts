@@ -190,6 +190,7 @@ describe('sluice enqueue FILE.csv --template / sluice results --format csv (buil
       'durationMs',
       'reason',
       'error',
+      'finishedAt',
     ]);
     const byInputId = Object.fromEntries(rows.map((row) => [row[0], Object.fromEntries(header!.map((name, i) => [name, row[i]]))]));
     expect(byInputId['1']).toMatchObject({

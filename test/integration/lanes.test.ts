@@ -477,11 +477,16 @@ describe('lanes', () => {
       body: { id: ids[1], state: 'queued', batchId: 'lane-api', idempotencyKey: `sluice-${ids[1]}`, lane: { index: 1 } },
     });
     expect((queued.body['operation'] as { meta: unknown }).meta).toEqual({ row: 2 });
+    expect(queued.body['finishedAt']).toBeNull();
 
     await p.startWorker();
     await p.settled('lane-api');
     const done = await read(ids[1]!);
     expect(done.body).toMatchObject({ state: 'succeeded', result: { outcome: 'succeeded', status: 200, meta: { row: 2 } } });
+    // When it ended: its result line says (not its lane's end).
+    const line = done.body['result'] as { finishedAt: string };
+    expect(done.body['finishedAt']).toBe(line.finishedAt);
+    expect(Date.parse(line.finishedAt)).toBeGreaterThanOrEqual(Date.parse(done.body['createdAt'] as string));
     const lane = (done.body['lane'] as { id: string }).id;
     expect((await read(`${lane}-2`)).status).toBe(404);
     // One id per place: a leading zero names none.

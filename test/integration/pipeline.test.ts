@@ -28,6 +28,8 @@ describe('retries', () => {
       meta: { row: 7 },
       result: { body: { id: 'r-1' }, bodyTruncated: false },
     });
+    // When it ended: after its last request arrived.
+    expect(Date.parse(lines[0]!.finishedAt!)).toBeGreaterThanOrEqual(Math.floor(requests.at(-1)!.startedAt));
     expect(await p.deadLetters.count()).toBe(0);
   });
 

@@ -25,7 +25,15 @@ const base = { jobId: 'j', idempotencyKey: 'k', attempts: 1 } as const;
 describe('writeResultsCsv', () => {
   it('writes the union of meta keys first, then the result columns; nested meta as JSON; the stream stays open', async () => {
     const { text, count, ended } = await exportCsv([
-      { ...base, id: 'op-1', meta: { id: '17', email: 'a@x.test' }, outcome: 'succeeded', status: 201, durationMs: 12 },
+      {
+        ...base,
+        id: 'op-1',
+        meta: { id: '17', email: 'a@x.test' },
+        outcome: 'succeeded',
+        status: 201,
+        durationMs: 12,
+        finishedAt: '2026-12-07T08:50:48.874Z',
+      },
       {
         ...base,
         id: 'op-2',
@@ -42,8 +50,8 @@ describe('writeResultsCsv', () => {
     expect(ended).toBe(false);
     const rows = parse(text) as string[][];
     expect(rows).toEqual([
-      ['meta.id', 'email', 'tags', 'note', 'meta', 'id', 'outcome', 'status', 'attempts', 'durationMs', 'reason', 'error'],
-      ['17', 'a@x.test', '', '', '', 'op-1', 'succeeded', '201', '1', '12', '', ''],
+      ['meta.id', 'email', 'tags', 'note', 'meta', 'id', 'outcome', 'status', 'attempts', 'durationMs', 'reason', 'error', 'finishedAt'],
+      ['17', 'a@x.test', '', '', '', 'op-1', 'succeeded', '201', '1', '12', '', '', '2026-12-07T08:50:48.874Z'],
       [
         '18',
         '',
@@ -57,8 +65,9 @@ describe('writeResultsCsv', () => {
         '',
         'permanent-status',
         'target answered HTTP 422',
+        '',
       ],
-      ['', '', '', '', 'row-3', 'op-3', 'succeeded', '200', '1', '', '', ''],
+      ['', '', '', '', 'row-3', 'op-3', 'succeeded', '200', '1', '', '', '', ''],
     ]);
   });
 
@@ -74,7 +83,7 @@ describe('writeResultsCsv', () => {
       },
     ]);
     const [header, row] = parse(text) as string[][];
-    expect(header).toEqual(['phone', 'delta', 'f', 'id', 'outcome', 'status', 'attempts', 'durationMs', 'reason', 'error']);
+    expect(header).toEqual(['phone', 'delta', 'f', 'id', 'outcome', 'status', 'attempts', 'durationMs', 'reason', 'error', 'finishedAt']);
     expect(row).toEqual([
       '+44 20 7946 0000',
       '-5',
@@ -86,6 +95,7 @@ describe('writeResultsCsv', () => {
       '',
       'internal-error',
       `'=HYPERLINK("http://evil.test")`,
+      '',
     ]);
   });
 
@@ -105,15 +115,15 @@ describe('writeResultsCsv', () => {
       },
     ]);
     expect(parse(text)).toEqual([
-      ['row', 'id', 'outcome', 'status', 'attempts', 'durationMs', 'reason', 'error', 'duplicateOf', 'firstOutcome'],
-      ['1', 'k-1', 'succeeded', '200', '1', '', '', '', '', ''],
-      ['2', 'd-k-0', 'duplicate', '', '0', '', '', '', 'k-0', 'deadLettered'],
+      ['row', 'id', 'outcome', 'status', 'attempts', 'durationMs', 'reason', 'error', 'finishedAt', 'duplicateOf', 'firstOutcome'],
+      ['1', 'k-1', 'succeeded', '200', '1', '', '', '', '', '', ''],
+      ['2', 'd-k-0', 'duplicate', '', '0', '', '', '', '', 'k-0', 'deadLettered'],
     ]);
   });
 
   it('no results: the header alone', async () => {
     const { text, count } = await exportCsv([]);
     expect(count).toBe(0);
-    expect(text).toBe('id,outcome,status,attempts,durationMs,reason,error\n');
+    expect(text).toBe('id,outcome,status,attempts,durationMs,reason,error,finishedAt\n');
   });
 });

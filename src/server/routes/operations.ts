@@ -231,7 +231,8 @@ function laneOpState(found: LaneOpFound, queue: string) {
     idempotencyKey: envelope.idempotencyKey,
     failedAttempts: envelope.attempts ?? [],
     createdAt: new Date(found.createdAt).toISOString(),
-    finishedAt: null,
+    // This run's end, from its result line (a replayed one's line is its replay's).
+    finishedAt: found.line?.finishedAt ?? null,
     ...(state === 'succeeded' ? { result: line } : {}),
     operation: envelope.op,
     lane: found.lane,
