@@ -124,7 +124,7 @@ async function replayAlone(context: ReplayContext, found: FoundDeadLetter): Prom
  * whose replay must not be taken for the earlier one's: by a job of that id still kept, or by its
  * deduplication mark.
  */
-export function replayJobId(entry: DeadLetter, replays: number): string {
+function replayJobId(entry: DeadLetter, replays: number): string {
   const at = Date.parse(entry.deadLetteredAt);
   const time = Number.isFinite(at) ? at.toString(36) : sha256(JSON.stringify(entry)).slice(0, 8);
   return `${entry.opId}.r${replays}-${time}`;

@@ -90,8 +90,9 @@ export function resultLine(envelope: JobEnvelope, operation: Operation | undefin
 /**
  * A result line as its batch keeps it, in the field named by its id: without what the field gives
  * back (its id), its job id when that is its id (every operation but a duplicate), and its
- * idempotency key when it is the one made from its job id. About 40% of a line of a small
- * response, in Redis memory and in what a worker writes per outcome (see readResultLine).
+ * idempotency key when it is the one made from its job id: about a third less Redis memory for
+ * a line of a small response (268 bytes against 396), and less for a worker to write per outcome
+ * (see readResultLine).
  */
 export function storedResultLine(line: ResultLine): string {
   const { id, jobId, idempotencyKey, ...rest } = line;

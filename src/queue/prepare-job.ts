@@ -147,6 +147,20 @@ function placeBucket(position: number | string, place: string): string {
   return `h${place.slice(0, 4)}`;
 }
 
+/**
+ * The id a part of a batch's index of places keeps for a place ('' for its operation id), or
+ * undefined when the place is not there: the entry `;` + the place's first 16 hex digits, then
+ * `=<id>` or nothing (as add-jobs.lua writes and reads it).
+ */
+export function indexEntry(entries: string, place: string): string | undefined {
+  const at = entries.indexOf(`;${place.slice(0, 16)}`);
+  if (at < 0) return undefined;
+  const after = at + 17;
+  if (entries[after] !== '=') return '';
+  const end = entries.indexOf(';', after);
+  return entries.slice(after + 1, end < 0 ? undefined : end);
+}
+
 /** A prevalidated operation's limit keys; none for one that has neither target nor URL (its worker refuses it). */
 export function prevalidatedKeys(input: unknown): string[] {
   try {

@@ -149,7 +149,8 @@ export function createProducer(options: ProducerOptions): Producer {
     (batchCount: number): Reroute =>
     async () => {
       const { count, highest } = await shardCount.refresh();
-      return { route: (item) => rerouteJob(item, spread(count, batchCount)), highest };
+      const shards = spread(count, batchCount);
+      return { route: (item) => rerouteJob(item, shards), highest };
     };
   // One WAIT per shard written and per answer, after its last write: it covers every write before it on the connection.
   const begin = async (count: number) => {

@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import { queueKeys, shardName, type QueueKeys } from '../redis/keys.js';
 import { openBullQueue } from './bull-queue.js';
 import { createChunkWriter, type ChunkWriter, type ChunkWriterOptions, type EnqueueResult } from './chunk-writer.js';
-import type { PreparedJob } from './prepare-job.js';
+import { indexEntry, type PreparedJob } from './prepare-job.js';
 import { StaleShardCountError } from './shards.js';
 import { sleep } from '../support/sleep.js';
 
@@ -90,7 +90,7 @@ export function createShardWriters(options: ShardWritersOptions): ShardWriters {
 
   /**
    * The lines of a resumable input with an idempotency key that an earlier run of the batch wrote
-   * to another shard, answered as already enqueued (undefined for the others). Such a line is
+   * to another shard, answered as already enqueued, by their index in the chunk. Such a line is
    * routed by the queue's shard count of the moment (its key's dedup is on one shard), so after
    * the count changed (allowed once no key is held) it picks another shard than it did, whose
    * index of places knows nothing of it: the other shards' indexes are read (one HMGET each, of
@@ -99,13 +99,13 @@ export function createShardWriters(options: ShardWritersOptions): ShardWriters {
    * whose script checks its key and its index atomically.
    */
   async function placedElsewhere(
-    chunk: readonly PreparedJob[],
+    entries: readonly { item: PreparedJob; index: number }[],
     batchId: string | undefined,
     highest: number,
-  ): Promise<(EnqueueResult | undefined)[]> {
-    const found = new Array<EnqueueResult | undefined>(chunk.length);
+  ): Promise<Map<number, EnqueueResult>> {
+    const found = new Map<number, EnqueueResult>();
     if (highest <= 1 || batchId === undefined) return found;
-    const looked = chunk.flatMap((item, index) => (item.givenKey !== undefined && item.placeBucket !== '' ? [{ item, index }] : []));
+    const looked = entries.filter(({ item }) => item.givenKey !== undefined && item.placeBucket !== '');
     if (looked.length === 0) return found;
     await Promise.all(
       Array.from({ length: highest }, async (_, other) => {
@@ -116,7 +116,7 @@ export function createShardWriters(options: ShardWritersOptions): ShardWriters {
         const entries = new Map(parts.map((part, i) => [part, values[i] ?? '']));
         for (const { item, index } of here) {
           const id = indexEntry(entries.get(item.placeBucket)!, item.place);
-          if (id !== undefined) found[index] = { id: id === '' ? item.jobId : id, duplicate: false, alreadyEnqueued: true };
+          if (id !== undefined) found.set(index, { id: id === '' ? item.jobId : id, duplicate: false, alreadyEnqueued: true });
         }
       }),
     );
@@ -129,18 +129,9 @@ export function createShardWriters(options: ShardWritersOptions): ShardWriters {
     let lookFor = pending;
     for (let attempt = 1; ; attempt++) {
       // Found on another shard: not written again (looked for again only when routed anew).
-      const elsewhere = await placedElsewhere(
-        lookFor.map(({ item }) => item),
-        batchId,
-        highest,
-      );
-      const foundAt = new Set<number>();
-      elsewhere.forEach((result, j) => {
-        if (result === undefined) return;
-        results[lookFor[j]!.index] = result;
-        foundAt.add(lookFor[j]!.index);
-      });
-      pending = pending.filter(({ index }) => !foundAt.has(index));
+      const elsewhere = await placedElsewhere(lookFor, batchId, highest);
+      for (const [index, result] of elsewhere) results[index] = result;
+      if (elsewhere.size > 0) pending = pending.filter(({ index }) => !elsewhere.has(index));
       if (pending.length === 0) return results as EnqueueResult[];
       try {
         const written = await writeParts(
@@ -175,18 +166,4 @@ export function createShardWriters(options: ShardWritersOptions): ShardWriters {
       await Promise.all([...shards.values()].map(({ queue }) => queue.close()));
     },
   };
-}
-
-/**
- * The id a part of a batch's index of places keeps for a place ('' for its operation id), or
- * undefined when the place is not there: the entry `;` + the place's first 16 hex digits, then
- * `=<id>` or nothing (as add-jobs.lua writes and reads it).
- */
-export function indexEntry(entries: string, place: string): string | undefined {
-  const at = entries.indexOf(`;${place.slice(0, 16)}`);
-  if (at < 0) return undefined;
-  const after = at + 17;
-  if (entries[after] !== '=') return '';
-  const end = entries.indexOf(';', after);
-  return entries.slice(after + 1, end < 0 ? undefined : end);
 }

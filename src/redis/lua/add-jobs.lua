@@ -168,14 +168,12 @@ local function blocked(jobKey, markKey, singleKey, partName, memberId, resultId,
   if keyed then
     local mark = redis.call('GET', markKey)
     if mark then return mark end
-    local before = indexedBefore(partName, resultId, place)
-    if before then return before end
-    if not lane and redis.call('EXISTS', jobKey) == 1 then return memberId end
-  else
-    if not lane and redis.call('EXISTS', jobKey) == 1 then return 0 end
-    local before = indexedBefore(partName, resultId, place)
-    if before then return before end
+  elseif not lane and redis.call('EXISTS', jobKey) == 1 then
+    return 0
   end
+  local before = indexedBefore(partName, resultId, place)
+  if before then return before end
+  if keyed and not lane and redis.call('EXISTS', jobKey) == 1 then return memberId end
   if singleKey and redis.call('EXISTS', singleKey) == 1 then return ranAt(resultId, place) end
   if ranInBatch(memberId, resultId, place) then return ranAt(resultId, place) end
   return nil
