@@ -5,6 +5,7 @@ import { UsageError } from '../errors.js';
 import { compileRowTemplate, type RowTemplate } from '../operation/row-template.js';
 import type { InputRecord, InputSource } from './input-source.js';
 import { createUtf8LineCheck } from './text-lines.js';
+import { batched } from '../support/batches.js';
 
 /**
  * A CSV file through an operation template (see operation/row-template.ts), streamed with
@@ -29,6 +30,9 @@ export interface CsvSourceOptions {
 /** A longer row stops the read: an unclosed quote would otherwise pull the rest of the file into one field. */
 export const MAX_ROW_BYTES = 1_048_576;
 
+/** Rows handed on together (see InputSource.batches). */
+const CSV_BATCH = 256;
+
 export function createCsvSource(path: string, options: CsvSourceOptions): InputSource {
   return {
     unit: 'rows',
@@ -43,6 +47,7 @@ export function createCsvSource(path: string, options: CsvSourceOptions): InputS
       return `${options.name} line ${record.line}${lines}`;
     },
     records: () => csvRecords(path, options),
+    batches: () => batched(csvRecords(path, options), CSV_BATCH),
   };
 }
 

@@ -197,7 +197,8 @@ function newLane(items: readonly PreparedJob[], batchId: string): NewLane {
     const jobId = `${id}-${i}`;
     // A line of a resumable input without a key of its own is the operation its single job would be
     // (`p-<place>`): its result line is found by its place however the input was packed (lanes off,
-    // another lane size), so the input enqueued again adds nothing that ran.
+    // another lane size), so the input enqueued again adds nothing that ran. (add-jobs.lua makes
+    // both ids by the same rules.)
     const opId = item.place !== '' && item.givenKey === undefined ? item.jobId : jobId;
     // An operation without a key of its own keeps the one its place gives it (as a single job
     // would), so a resumed input sends the same key however it was packed.
@@ -206,7 +207,6 @@ function newLane(items: readonly PreparedJob[], batchId: string): NewLane {
     return {
       id: jobId,
       json,
-      ...(opId !== jobId ? { resultId: opId } : {}),
       ...(item.dedupKey ? { dedupKey: item.dedupKey } : {}),
       ...(item.place ? { place: item.place, placeBucket: item.placeBucket } : {}),
     };

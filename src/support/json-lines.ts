@@ -66,10 +66,3 @@ function parseLine(bytes: Buffer, line: number): JsonLine | undefined {
     return { line, error: (error as Error).message };
   }
 }
-
-/** Every line of a byte stream (a file, a request body). */
-export async function* readJsonLines(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<JsonLine> {
-  const reader = createJsonLineReader();
-  for await (const chunk of chunks) yield* reader.write(chunk);
-  yield* reader.end();
-}

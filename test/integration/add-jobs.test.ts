@@ -101,26 +101,27 @@ describe('adding a chunk of jobs in one call', () => {
   it("claims a chunk's mark with its jobs: the chunk written again, packed otherwise, adds nothing and answers with the ids it gave", async () => {
     const { queue, add } = openQueue();
     const mark = queue.toKey('chunk-mark');
-    const lane = (id: string, members: string[]) => ({
+    // A lane member's job id is its lane's and its index (add-jobs.lua makes it so).
+    const lane = (id: string, size: number) => ({
       id,
       before: '{"ops":[',
       after: ']}',
-      members: members.map((member) => ({ id: member, json: `{"id":"${member}"}`, place: `p${member}` })),
+      members: Array.from({ length: size }, (_, i) => ({ id: `${id}-${i}`, json: `{"id":"${id}-${i}"}`, place: `p${id}-${i}` })),
     });
     // Chunk positions 0 … 3: a lane holding 2 and 0, a single job at 1, a lane holding 3.
-    const first = await add([lane('l-a', ['a-0', 'a-1']), { id: 'single', data: { v: 1 } }, lane('l-b', ['b-0'])], {
+    const first = await add([lane('l-a', 2), { id: 'single', data: { v: 1 } }, lane('l-b', 1)], {
       dedupWindowMs: 60_000,
       chunkMark: { key: mark, places: [2, 0, 1, 3] },
     });
     expect(first).toEqual([true, true, true, true]);
-    expect(await redis().client.get(mark)).toBe('a-1 single a-0 b-0');
+    expect(await redis().client.get(mark)).toBe('l-a-1 single l-a-0 l-b-0');
     expect(await redis().client.pttl(mark)).toBeGreaterThan(59_000);
     // Again, as other lanes: nothing is written; each member gets the id of its chunk position.
-    const again = await add([lane('l-c', ['c-0', 'c-1', 'c-2']), { id: 'single-2', data: { v: 2 } }], {
+    const again = await add([lane('l-c', 3), { id: 'single-2', data: { v: 2 } }], {
       dedupWindowMs: 60_000,
       chunkMark: { key: mark, places: [0, 1, 2, 3] },
     });
-    expect(again).toEqual([{ already: 'a-1' }, { already: 'single' }, { already: 'a-0' }, { already: 'b-0' }]);
+    expect(again).toEqual([{ already: 'l-a-1' }, { already: 'single' }, { already: 'l-a-0' }, { already: 'l-b-0' }]);
     expect(await queue.getJob('l-c')).toBeUndefined();
     expect(await queue.getJob('single-2')).toBeUndefined();
     expect(await queue.getJobCounts('prioritized')).toEqual({ prioritized: 3 });
@@ -137,7 +138,7 @@ describe('adding a chunk of jobs in one call', () => {
     };
     await client.hset(batch.resultsKey, 'p-ran', '{}', 'l-old-1', '{}');
     await add([{ id: 'p-waits', data: { v: 1 } }]);
-    const member = (index: number, resultId: string, place: string) => ({ id: `l-old-${index}`, json: `{"i":${index}}`, resultId, place });
+    const member = (index: number, place: string) => ({ id: `l-old-${index}`, json: `{"i":${index}}`, place });
     const answers = await add(
       // The same input's lane again (its id made from the same places); its first run's lane is removed.
       [
@@ -145,7 +146,7 @@ describe('adding a chunk of jobs in one call', () => {
           id: 'l-old',
           before: '{"ops":[',
           after: ']}',
-          members: [member(0, 'p-ran', 'ran'), member(1, 'p-old', 'old'), member(2, 'p-waits', 'waits'), member(3, 'p-new', 'new')],
+          members: [member(0, 'ran'), member(1, 'old'), member(2, 'waits'), member(3, 'new')],
         },
       ],
       { batch },
@@ -185,7 +186,7 @@ describe('adding a chunk of jobs in one call', () => {
       json: `{"n":${n}}`,
       place: place(n),
       placeBucket: part,
-      ...(key ? { dedupKey: queue.toKey(`idem:${key}`) } : { resultId: `p-${place(n)}` }),
+      ...(key ? { dedupKey: queue.toKey(`idem:${key}`) } : {}),
     });
     const first = await add(
       [

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { jsonlRecordsOf, type InputRecord } from '../../src/cli/input-source.js';
+import { jsonlBatchesOf, type InputRecord } from '../../src/cli/input-source.js';
+import { flatten } from '../../src/support/batches.js';
 import { readNdjson } from '../../src/server/routes/operations.js';
 import { createJsonLineReader, type JsonLine } from '../../src/support/json-lines.js';
 
@@ -103,7 +104,7 @@ function problemLine(line: number, message: string, jsonPrefix: RegExp): JsonLin
 
 async function cliLines(chunks: Buffer[]): Promise<JsonLine[]> {
   const out: JsonLine[] = [];
-  for await (const record of jsonlRecordsOf(stream(chunks)) as AsyncIterable<InputRecord>) {
+  for await (const record of flatten(jsonlBatchesOf(stream(chunks))) as AsyncIterable<InputRecord>) {
     out.push(
       record.problems ? problemLine(record.line, record.problems[0]!, /^not valid JSON: /) : { line: record.line, value: record.value },
     );

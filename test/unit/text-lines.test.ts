@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCsvSource } from '../../src/cli/csv-source.js';
 import { createJsonlSource, type InputRecord } from '../../src/cli/input-source.js';
-import { readJsonLines, type JsonLine } from '../../src/support/json-lines.js';
+import { createJsonLineReader, type JsonLine } from '../../src/support/json-lines.js';
 import { utf8Problem } from '../../src/support/utf8.js';
 import { UsageError } from '../../src/errors.js';
 
@@ -20,9 +20,10 @@ afterAll(async () => {
 async function linesOf(bytes: Buffer, chunkSize: number): Promise<JsonLine[]> {
   const chunks: Buffer[] = [];
   for (let at = 0; at < bytes.length; at += chunkSize) chunks.push(bytes.subarray(at, at + chunkSize));
+  const reader = createJsonLineReader();
   const out: JsonLine[] = [];
-  for await (const line of readJsonLines(Readable.from(chunks))) out.push(line);
-  return out;
+  for await (const chunk of Readable.from(chunks) as AsyncIterable<Buffer>) out.push(...reader.write(chunk));
+  return [...out, ...reader.end()];
 }
 
 async function records(source: { records(): AsyncIterable<InputRecord> }): Promise<InputRecord[]> {

@@ -11,6 +11,7 @@ import { DEFAULT_CONFIG_FILE, operationRules, type CliContext } from '../context
 import { createCsvSource } from '../csv-source.js';
 import { createJsonlSource, type InputRecord, type InputSource } from '../input-source.js';
 import { createProgress } from '../progress.js';
+import { flatten, mapBatches } from '../../support/batches.js';
 
 export interface EnqueueCommandOptions {
   batch?: string;
@@ -124,7 +125,7 @@ async function enqueueValid(ctx: CliContext, input: ValidInput): Promise<number>
   });
   const progress = createProgress(io, { label: 'enqueue', total: scan.valid, quiet: Boolean(options.json) });
   // Each operation's line, taken out as the producer prepares it (right after it is read), so the
-  // map holds about one entry; a WeakMap of every operation cost each garbage collection more.
+  // map holds about a read's worth; a WeakMap of every operation cost each garbage collection more.
   const lines = new Map<object, number>();
   try {
     const summary = await producer.enqueueMany(
@@ -167,7 +168,7 @@ function reportIncomplete(ctx: CliContext, input: ValidInput, error: EnqueueInco
   const stdin = input.file === '-' ? ' with the same input on stdin' : '';
   ctx.io.stderr.write(
     `sluice: enqueue stopped: ${errorMessage(error.cause)}\n` +
-      `${written} of ${input.scan.valid} operations were written to batch ${error.batchId} before it stopped (a chunk in flight may have been written too).\n` +
+      `${written} of ${input.scan.valid} operations were written to batch ${error.batchId} before it stopped (the chunks in flight, up to two, may have been written too).\n` +
       `They stay there. Once the cause is gone (Redis answers again), finish the batch${stdin} with\n` +
       `  ${command}\n` +
       `which adds only what is missing: nothing is enqueued twice.\n`,
@@ -216,22 +217,24 @@ function shellWord(word: string): string {
 async function validateInput(ctx: CliContext, source: InputSource): Promise<Scan> {
   const scan: Scan = { valid: 0, invalid: 0, invalidLines: new Set() };
   const rules = operationRules(ctx);
-  for await (const record of source.records()) {
-    const problems = record.problems ?? checkRecord(ctx, record, rules);
-    if (problems.length === 0) {
-      scan.valid += 1;
-      continue;
-    }
-    scan.invalid += 1;
-    scan.invalidLines.add(record.line);
-    if (scan.invalid <= MAX_PRINTED_PROBLEMS || record.fatal) {
-      for (const problem of problems) ctx.io.stderr.write(`${source.where(record)}: ${problem}\n`);
-    } else if (scan.invalid === MAX_PRINTED_PROBLEMS + 1) {
-      ctx.io.stderr.write(`… more invalid ${source.unit} follow; only the first ${MAX_PRINTED_PROBLEMS} are shown\n`);
-    }
-    if (record.fatal) {
-      scan.stoppedAt = source.where(record);
-      break;
+  read: for await (const batch of source.batches()) {
+    for (const record of batch) {
+      const problems = record.problems ?? checkRecord(ctx, record, rules);
+      if (problems.length === 0) {
+        scan.valid += 1;
+        continue;
+      }
+      scan.invalid += 1;
+      scan.invalidLines.add(record.line);
+      if (scan.invalid <= MAX_PRINTED_PROBLEMS || record.fatal) {
+        for (const problem of problems) ctx.io.stderr.write(`${source.where(record)}: ${problem}\n`);
+      } else if (scan.invalid === MAX_PRINTED_PROBLEMS + 1) {
+        ctx.io.stderr.write(`… more invalid ${source.unit} follow; only the first ${MAX_PRINTED_PROBLEMS} are shown\n`);
+      }
+      if (record.fatal) {
+        scan.stoppedAt = source.where(record);
+        break read;
+      }
     }
   }
   return scan;
@@ -244,22 +247,27 @@ function checkRecord(ctx: CliContext, record: InputRecord, rules: OperationRules
 }
 
 /** Pass 2: the valid records again; `lines` learns each one's line (its position in the input). */
-async function* validOperations(
+function validOperations(
   source: InputSource,
   skip: ReadonlySet<number>,
   lines: Map<object, number>,
   onCount: (count: number) => void,
-): AsyncGenerator<unknown> {
+): AsyncIterable<unknown> {
   let count = 0;
-  for await (const record of source.records()) {
-    if (record.problems !== undefined || skip.has(record.line)) continue;
-    count += 1;
-    if (count % 1_000 === 0) onCount(count);
-    // A valid operation is an object (parseOperation checked it).
-    lines.set(record.value as object, record.line);
-    yield record.value;
-  }
-  onCount(count);
+  return flatten(
+    mapBatches(source.batches(), (batch) => {
+      const valid: unknown[] = [];
+      for (const record of batch) {
+        if (record.problems !== undefined || skip.has(record.line)) continue;
+        // A valid operation is an object (parseOperation checked it).
+        lines.set(record.value as object, record.line);
+        valid.push(record.value);
+      }
+      count += valid.length;
+      onCount(count);
+      return valid;
+    }),
+  );
 }
 
 /** An operation's line, once: a place made from its index instead would not be the place a rerun finds. */

@@ -49,10 +49,7 @@
     KEYS[12] the shard's count (hash: `fence`, the shard count keyed members must have been routed
       with; see src/queue/shards.ts), or a placeholder
     KEYS[13] the batch's index of places (hash), or a placeholder
-    then per job: its hash, then per member its idempotency key's mark (string), or a placeholder
-      when the member has none, and for a lane member whose operation id is not its job id (a line
-      of a resumable input without a key: `p-<place>`) the hash of the job it would be alone
-      (written so when lanes were off)
+    then per job: its hash, then per member with an idempotency key its key's mark (string)
     ARGV[1]  now (ms): the jobs' timestamp, the batch's score in the index
     ARGV[2]  for a chunk with a mark: per member (in the order below), its place in the chunk (from
       1), separated by spaces; '' for none
@@ -67,10 +64,12 @@
     then per job: id, name, opts (JSON), its delay (ms; 0 for none), '1' for a lane, the text before
       and after its members' data ('' for a single job), its member count n; then per member: its
       data (JSON: a single job's whole data), its place in its input ('' when none), '1' when it
-      has an idempotency key, its id (a single job's id; a lane member's `<lane id>-<index>`), the
-      id its result line is kept under in the batch (its operation id: a lane member of a
-      resumable input without a key is `p-<place>`, as its single job would be), the part of the
-      index of places that holds its place ('' when none)
+      has an idempotency key, the part of the index of places that holds its place ('' when none).
+      A member's ids are not sent (src/queue/lanes.ts newLane makes them so): its job id is a
+      single job's, `<lane id>-<index from 0>` in a lane; the id its result line is kept under in
+      the batch (its operation id) is its job id, but for a lane member of a resumable input
+      without a key: `p-<place>`, as its single job would be, whose hash (written so when lanes
+      were off) is looked for too, in the queue's slot
   Output: when keyed members were routed with a shard count other than the shard's fence (the count
     is changing, or the producer's was stale), one reply: `!` and the fence; nothing is written.
     When the chunk's mark is held, one reply: `=` and the mark (the chunk's ids in its order,
@@ -197,15 +196,19 @@ while k <= #KEYS do
   local before, after, n = ARGV[a + 5], ARGV[a + 6], tonumber(ARGV[a + 7])
   k, a = k + 1, a + 8
   local laneThere = lane and redis.call('EXISTS', jobKey) == 1
+  -- The queue's key prefix: a job's hash is it and the job's id.
+  local prefix = string.sub(jobKey, 1, #jobKey - #jobId)
   -- The members' data in their places (`null` for one not added), and how many were added.
   local kept, real = {}, 0
-  for _ = 1, n do
-    local data, place, keyed, memberId, resultId = ARGV[a], ARGV[a + 1], ARGV[a + 2] == '1', ARGV[a + 3], ARGV[a + 4]
+  for i = 1, n do
+    local data, place, keyed = ARGV[a], ARGV[a + 1], ARGV[a + 2] == '1'
     -- The part of the index that holds its place, when the batch keeps one and it has a place.
-    local partName = placesKey and place ~= '' and ARGV[a + 5] or ''
+    local partName = placesKey and place ~= '' and ARGV[a + 3] or ''
+    local memberId = lane and (jobId .. '-' .. (i - 1)) or jobId
+    local resultId = (lane and not keyed and place ~= '') and ('p-' .. place) or memberId
     -- A lane member whose operation id is not its own names the job it would be alone too.
-    local markKey, singleKey = KEYS[k], lane and resultId ~= memberId and KEYS[k + 1] or nil
-    k, a = k + (singleKey and 2 or 1), a + 6
+    local markKey, singleKey = keyed and KEYS[k] or nil, resultId ~= memberId and (prefix .. resultId) or nil
+    k, a = k + (keyed and 1 or 0), a + 4
     memberIds[#memberIds + 1] = memberId
     local why
     if laneThere then
