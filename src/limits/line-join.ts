@@ -21,7 +21,10 @@ export interface Joiner {
  * turn comes, rather than fetched, queued and fetched again. Keys the producer's config gives no
  * rate join nothing here: their jobs take their place when a worker first runs them.
  */
-export type LineJoin = (jobs: readonly Joiner[]) => Promise<JoinedLines>;
+export type LineJoin = ((jobs: readonly Joiner[]) => Promise<JoinedLines>) & {
+  /** Whether jobs of these keys join a line (take a ticket): one of them has a rate in the producer's config. */
+  joins(keys: readonly string[]): boolean;
+};
 
 /** Per job: how long to delay it, and the keys whose lines it took a new ticket in (see LineLeave). */
 export interface JoinedLines {
@@ -82,7 +85,7 @@ export function createLineJoin(redis: RedisClient, config: SluiceConfig, maxInSl
     return { delays, took };
   }
 
-  return async (jobs) => {
+  const joinJobs = async (jobs: readonly Joiner[]): Promise<JoinedLines> => {
     const rated = new Set<string>();
     for (const job of jobs) for (const key of job.keys) if (isRated(key)) rated.add(key);
     const joined: JoinedLines = { delays: jobs.map(() => 0), took: jobs.map(() => []) };
@@ -110,6 +113,7 @@ export function createLineJoin(redis: RedisClient, config: SluiceConfig, maxInSl
     }
     return joined;
   };
+  return Object.assign(joinJobs, { joins: (keys: readonly string[]) => keys.some(isRated) });
 }
 
 export function createLineLeave(redis: RedisClient): LineLeave {

@@ -78,16 +78,19 @@ export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
           };
     const lanes = laneSizeFor !== undefined && batchId !== undefined;
     // A resumable chunk enqueued before (within the dedup window) is answered by its mark, however
-    // it would be packed now; nothing is written, and no line ticket taken.
+    // it would be packed now; nothing is written, and no line ticket taken. The mark is read first
+    // only when the chunk would take tickets: add-jobs.lua answers by it too, without a round trip
+    // that would keep Redis waiting between two chunks.
     const mark = lanes ? chunkMarkKey(keys, chunk, batchId) : undefined;
-    const held = mark ? await markHeld(mark, batch!) : null;
+    const joinsLines = lineJoin !== undefined && chunk.some((item) => lineJoin.joins(item.limitKeys));
+    const held = mark && joinsLines ? await markHeld(mark, batch!) : null;
     if (held !== null) return enqueuedBefore(held.split(' '));
     // In line first: a job far back is written delayed to about its turn (one not added gives its ticket back below).
     // Each operation of a lane holds its own place; the lane is due when its first one is.
     const { jobs, order } = lanes ? packed(chunk, batchId, laneSizeFor) : unpacked(chunk);
-    const holders = lineJoin ? order.map(({ id }) => bookingHolder(queueName, id)) : [];
-    const joined = lineJoin
-      ? await lineJoin(order.map(({ item }, i) => ({ holder: holders[i]!, keys: item.limitKeys })))
+    const holders = joinsLines ? order.map(({ id }) => bookingHolder(queueName, id)) : [];
+    const joined = joinsLines
+      ? await lineJoin!(order.map(({ item }, i) => ({ holder: holders[i]!, keys: item.limitKeys })))
       : { delays: [], took: [] };
     const delays = joined.delays;
     let at = 0;
