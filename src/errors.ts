@@ -151,7 +151,7 @@ export interface EnqueueProgress {
 
 /**
  * An `enqueueMany` that stopped part-way (Redis went away, the input failed): the chunks written
- * before stay written (`written` counts them; the chunks in flight, up to two, may be written too). Enqueuing the
+ * before stay written (`written` counts them; a chunk in flight may be written too). Enqueuing the
  * same input into the same batch again adds what is missing and nothing twice (see
  * EnqueueManyOptions.resumable). `cause` is what stopped it.
  */

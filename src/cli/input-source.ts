@@ -38,9 +38,15 @@ export function createJsonlSource(path: string): InputSource {
   return {
     unit: 'lines',
     where: (record) => `line ${record.line}`,
-    records: () => flatten(jsonlBatchesOf(createReadStream(path))),
-    batches: () => jsonlBatchesOf(createReadStream(path)),
+    records: () => flatten(jsonlBatches(path)),
+    batches: () => jsonlBatches(path),
   };
+}
+
+// Opened when first read (a generator's body runs then): a file that cannot be opened fails that
+// read, and one never read is never opened.
+async function* jsonlBatches(path: string): AsyncGenerator<InputRecord[]> {
+  yield* jsonlBatchesOf(createReadStream(path));
 }
 
 /** The records of JSONL bytes however they arrive in chunks (see support/json-lines.ts), a chunk's at a time. */

@@ -2,6 +2,7 @@ import type { Queue } from 'bullmq';
 import type { RedisClient } from '../redis/client.js';
 import { defineScript } from '../redis/scripts.js';
 import { StaleShardCountError } from './shards.js';
+import { jobIdForPlace } from '../redis/keys.js';
 
 export interface NewJob {
   id: string;
@@ -148,7 +149,13 @@ export function createJobAdder(redis: RedisClient, queue: Queue, name: string, p
       keys.push(queue.toKey(job.id));
       if ('members' in job) {
         args.push(job.id, LANE_JOB_NAME, opts, delay, '1', job.before, job.after, job.members.length);
-        for (const member of job.members) pushMember(keys, args, member);
+        for (const [i, member] of job.members.entries()) {
+          // add-jobs.lua makes each member's id from its lane's: one made otherwise would be answered under another.
+          if (member.id !== `${job.id}-${i}`) throw new Error(`lane ${job.id}: member ${i} has the id ${member.id}, not ${job.id}-${i}`);
+          pushMember(keys, args, member);
+          // The job it would be alone (a line of a resumable input without a key, written so while lanes were off).
+          if (member.dedupKey === undefined && member.place) keys.push(queue.toKey(jobIdForPlace(member.place)));
+        }
       } else {
         args.push(job.id, name, opts, delay, '0', '', '', 1);
         pushMember(keys, args, { ...job, json: job.json ?? JSON.stringify(job.data) });
@@ -174,7 +181,7 @@ export function createJobAdder(redis: RedisClient, queue: Queue, name: string, p
  * of the index of places; its key's mark among the keys when it has one. Its ids follow from its
  * lane's (a lane member's job id is `<lane id>-<index>`, see lanes.ts newLane; its operation id is
  * its place's job id for a line of a resumable input without a key), so they are not sent: a
- * million-line enqueue writes about 40 % fewer bytes to Redis.
+ * million-line enqueue writes about a quarter fewer bytes to Redis.
  */
 function pushMember(keys: string[], args: (string | number)[], member: Omit<LaneMember, 'id'>): void {
   if (member.dedupKey !== undefined) keys.push(member.dedupKey);

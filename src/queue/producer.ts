@@ -253,9 +253,6 @@ function tallyInto(summary: EnqueueManySummary, collect: boolean): (result: Enqu
   };
 }
 
-/** Chunks written at once by enqueueMany (see writeInChunks). */
-const WRITES_IN_FLIGHT = 2;
-
 /** The producer's numbers, in the ranges their environment variables allow (config/env.ts). */
 const PRODUCER_NUMBERS = {
   dedupWindowSeconds: [1, 365 * 86_400],
@@ -305,10 +302,8 @@ function positions(
 }
 
 /**
- * Prepares items into chunks and writes them, up to WRITES_IN_FLIGHT at once while the next is read
- * and prepared: Redis and this process work at once, and Redis has the next chunk as soon as it is
- * done with one. (One connection: Redis runs the chunks' scripts in the order they were prepared.)
- * `between` runs after each chunk but the last.
+ * Prepares items into chunks and writes them, one chunk while the next is read and prepared: Redis
+ * and this process work at once. `between` runs after each chunk but the last.
  */
 async function writeInChunks<T>(
   items: Iterable<unknown> | AsyncIterable<unknown>,
@@ -316,7 +311,7 @@ async function writeInChunks<T>(
   prepare: (item: unknown, index: number) => T,
   steps: { write: (chunk: T[]) => Promise<void>; between: () => Promise<void> },
 ): Promise<void> {
-  const inFlight: Promise<void>[] = [];
+  let writing: Promise<void> | undefined;
   let chunk: T[] = [];
   let index = 0;
   try {
@@ -324,17 +319,17 @@ async function writeInChunks<T>(
       chunk.push(prepare(item, index));
       index += 1;
       if (chunk.length >= size) {
-        if (inFlight.length >= WRITES_IN_FLIGHT) await inFlight.shift();
-        const writing = steps.write(chunk).then(steps.between);
-        // Observed at once, rethrown at its await: a Redis error is never an unhandled rejection.
+        await writing;
+        const full = chunk;
+        writing = steps.write(full).then(steps.between);
+        // Observed at once, rethrown at the next await: a Redis error is never an unhandled rejection.
         writing.catch(() => undefined);
-        inFlight.push(writing);
         chunk = [];
       }
     }
-    while (inFlight.length > 0) await inFlight.shift();
+    await writing;
     if (chunk.length) await steps.write(chunk);
   } finally {
-    await Promise.all(inFlight.map((writing) => writing.catch(() => undefined)));
+    await writing?.catch(() => undefined);
   }
 }

@@ -59,6 +59,31 @@ describe('JSON lines that are not UTF-8', () => {
   });
 });
 
+describe('an input read in batches', () => {
+  it('gives the records a chunk at a time, the same as one by one, and opens the file only when read (one gone by then fails that read)', async () => {
+    const path = join(dir, 'batches.jsonl');
+    // About 3 chunks of 64 KiB.
+    await writeFile(
+      path,
+      Array.from({ length: 3_000 }, (_, i) => `{"method":"GET","url":"https://x.test/${i}","meta":"${'y'.repeat(40)}"}\n`).join(''),
+    );
+    const source = createJsonlSource(path);
+    const batches: InputRecord[][] = [];
+    for await (const batch of source.batches()) batches.push([...batch]);
+    expect(batches.length).toBeGreaterThan(1);
+    expect(batches.flat()).toEqual(await records(source));
+    expect(batches.flat().map((record) => record.line)).toEqual(Array.from({ length: 3_000 }, (_, i) => i + 1));
+
+    // Asked for, not read yet: the file is not opened, so its removal is an error of the read, not an uncaught one.
+    const later = source.batches();
+    await rm(path);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await expect(async () => {
+      for await (const batch of later) expect(batch).toBeUndefined();
+    }).rejects.toThrow(/ENOENT/);
+  });
+});
+
 describe('input files that are not UTF-8', () => {
   it('JSONL: the line is refused by number, across 64 KiB chunk boundaries, instead of read with U+FFFD', async () => {
     // About 70 KB of lines; a "€" straddles the first 64 KiB boundary; line 900 holds a Latin-1 é.

@@ -168,7 +168,7 @@ function reportIncomplete(ctx: CliContext, input: ValidInput, error: EnqueueInco
   const stdin = input.file === '-' ? ' with the same input on stdin' : '';
   ctx.io.stderr.write(
     `sluice: enqueue stopped: ${errorMessage(error.cause)}\n` +
-      `${written} of ${input.scan.valid} operations were written to batch ${error.batchId} before it stopped (the chunks in flight, up to two, may have been written too).\n` +
+      `${written} of ${input.scan.valid} operations were written to batch ${error.batchId} before it stopped (a chunk in flight may have been written too).\n` +
       `They stay there. Once the cause is gone (Redis answers again), finish the batch${stdin} with\n` +
       `  ${command}\n` +
       `which adds only what is missing: nothing is enqueued twice.\n`,

@@ -49,7 +49,9 @@
     KEYS[12] the shard's count (hash: `fence`, the shard count keyed members must have been routed
       with; see src/queue/shards.ts), or a placeholder
     KEYS[13] the batch's index of places (hash), or a placeholder
-    then per job: its hash, then per member with an idempotency key its key's mark (string)
+    then per job: its hash, then per member with an idempotency key its key's mark (string), and
+      per lane member without one that has a place (a line of a resumable input) the hash of the
+      job it would be alone, `p-<place>` (written so when lanes were off)
     ARGV[1]  now (ms): the jobs' timestamp, the batch's score in the index
     ARGV[2]  for a chunk with a mark: per member (in the order below), its place in the chunk (from
       1), separated by spaces; '' for none
@@ -68,8 +70,7 @@
       A member's ids are not sent (src/queue/lanes.ts newLane makes them so): its job id is a
       single job's, `<lane id>-<index from 0>` in a lane; the id its result line is kept under in
       the batch (its operation id) is its job id, but for a lane member of a resumable input
-      without a key: `p-<place>`, as its single job would be, whose hash (written so when lanes
-      were off) is looked for too, in the queue's slot
+      without a key: `p-<place>`, as its single job would be (whose hash is among the keys)
   Output: when keyed members were routed with a shard count other than the shard's fence (the count
     is changing, or the producer's was stale), one reply: `!` and the fence; nothing is written.
     When the chunk's mark is held, one reply: `=` and the mark (the chunk's ids in its order,
@@ -196,8 +197,6 @@ while k <= #KEYS do
   local before, after, n = ARGV[a + 5], ARGV[a + 6], tonumber(ARGV[a + 7])
   k, a = k + 1, a + 8
   local laneThere = lane and redis.call('EXISTS', jobKey) == 1
-  -- The queue's key prefix: a job's hash is it and the job's id.
-  local prefix = string.sub(jobKey, 1, #jobKey - #jobId)
   -- The members' data in their places (`null` for one not added), and how many were added.
   local kept, real = {}, 0
   for i = 1, n do
@@ -207,8 +206,11 @@ while k <= #KEYS do
     local memberId = lane and (jobId .. '-' .. (i - 1)) or jobId
     local resultId = (lane and not keyed and place ~= '') and ('p-' .. place) or memberId
     -- A lane member whose operation id is not its own names the job it would be alone too.
-    local markKey, singleKey = keyed and KEYS[k] or nil, resultId ~= memberId and (prefix .. resultId) or nil
-    k, a = k + (keyed and 1 or 0), a + 4
+    local markKey = keyed and KEYS[k] or nil
+    if keyed then k = k + 1 end
+    local singleKey = resultId ~= memberId and KEYS[k] or nil
+    if singleKey then k = k + 1 end
+    a = a + 4
     memberIds[#memberIds + 1] = memberId
     local why
     if laneThere then
