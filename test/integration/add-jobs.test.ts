@@ -127,6 +127,24 @@ describe('adding a chunk of jobs in one call', () => {
     expect(await queue.getJobCounts('prioritized')).toEqual({ prioritized: 3 });
   });
 
+  it('writes a lane whose member is not added with null in its place, its other members whole, whatever their characters', async () => {
+    const { client, queue, add } = openQueue();
+    await client.set(queue.toKey('idem:held'), 'k-other other-batch ');
+    const json = ['{"s":"café"}', '{"s":"held €"}', '{"s":"😀 ✓ \\u0000"}'];
+    const answers = await add([
+      {
+        id: 'l-u',
+        before: '{"v":1,"lane":"l-u","ops":[',
+        after: ']}',
+        members: json.map((text, i) => ({ id: `l-u-${i}`, json: text, ...(i === 1 ? { dedupKey: queue.toKey('idem:held') } : {}) })),
+      },
+    ]);
+    expect(answers).toEqual([true, { jobId: 'k-other', batchId: 'other-batch', place: '' }, true]);
+    const data = (await client.hget(queue.toKey('l-u'), 'data'))!;
+    // Of the version with empty places (a worker that knows only version 1 leaves it).
+    expect(JSON.parse(data)).toEqual({ v: 2, lane: 'l-u', ops: [{ s: 'café' }, null, { s: '😀 ✓ \u0000' }] });
+  });
+
   it('a lane member of a resumable input that ran (its result under its operation id, or under a lane id as before) or waits as a job of its own is not added, and is answered with its operation id', async () => {
     const { client, queue, add } = openQueue();
     const batch = {

@@ -63,10 +63,12 @@
     ARGV[8]  batches listed before this time (ms) are past retention and leave the index
     ARGV[9]  the shard count the keyed members were routed with, or '' when none is keyed
     ARGV[10] '1' when the batch keeps an index of places (KEYS[13]), else ''
-    then per job: id, name, opts (JSON), its delay (ms; 0 for none), '1' for a lane, the text before
-      and after its members' data ('' for a single job), its member count n; then per member: its
-      data (JSON: a single job's whole data), its place in its input ('' when none), '1' when it
-      has an idempotency key, the part of the index of places that holds its place ('' when none).
+    then per job: id, name, opts (JSON), its delay (ms; 0 for none), '1' for a lane, its data (a
+      lane's: the text before its members, their data joined by commas, the text after), for a lane
+      the byte lengths of the text before its members and of each member's data, separated by
+      spaces ('' for a single job), its member count n; then per member: its place in its input
+      ('' when none), '1' when it has an idempotency key, the part of the index of places that
+      holds its place ('' when none).
       A member's ids are not sent (src/queue/lanes.ts newLane makes them so): its job id is a
       single job's, `<lane id>-<index from 0>` in a lane; the id its result line is kept under in
       the batch (its operation id) is its job id, but for a lane member of a resumable input
@@ -187,6 +189,35 @@ local function delayedScore(dueAt)
   return low
 end
 
+-- A lane's data without the members that were not added: `null` in their places (`kept[i]` false).
+-- (Redis hashes every byte of every string a script makes: the data is cut only in this case.)
+local function laneData(data, lengths, kept)
+  local sizes = {}
+  for size in string.gmatch(lengths, '%d+') do sizes[#sizes + 1] = tonumber(size) end
+  local parts, at = {}, sizes[1] + 1
+  for i = 1, #sizes - 1 do
+    local size = sizes[i + 1]
+    parts[i] = kept[i] and string.sub(data, at, at + size - 1) or 'null'
+    -- Past the comma after it (past its end, for the last).
+    at = at + size + 1
+  end
+  local before = string.sub(data, 1, sizes[1])
+  -- A lane with empty places is of the version that has them (src/queue/lanes.ts, LANE_WITH_GAPS_VERSION).
+  before = string.gsub(before, '^{"v":1,', '{"v":2,', 1)
+  return before .. table.concat(parts, ',') .. string.sub(data, at - 1)
+end
+
+-- A member's index as text, made once a call (a number made text goes through sprintf).
+local indexText = {}
+local function textOf(i)
+  local text = indexText[i]
+  if not text then
+    text = tostring(i)
+    indexText[i] = text
+  end
+  return text
+end
+
 local out, memberIds = {}, {}
 local added = 0
 local addedDelayed, addedNow = false, false
@@ -194,23 +225,23 @@ local k, a = 14, 11
 while k <= #KEYS do
   local jobKey = KEYS[k]
   local jobId, name, opts, delay, lane = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3]), ARGV[a + 4] == '1'
-  local before, after, n = ARGV[a + 5], ARGV[a + 6], tonumber(ARGV[a + 7])
+  local data, lengths, n = ARGV[a + 5], ARGV[a + 6], tonumber(ARGV[a + 7])
   k, a = k + 1, a + 8
   local laneThere = lane and redis.call('EXISTS', jobKey) == 1
-  -- The members' data in their places (`null` for one not added), and how many were added.
+  -- Which members were added, and how many.
   local kept, real = {}, 0
   for i = 1, n do
-    local data, place, keyed = ARGV[a], ARGV[a + 1], ARGV[a + 2] == '1'
+    local place, keyed = ARGV[a], ARGV[a + 1] == '1'
     -- The part of the index that holds its place, when the batch keeps one and it has a place.
-    local partName = placesKey and place ~= '' and ARGV[a + 3] or ''
-    local memberId = lane and (jobId .. '-' .. (i - 1)) or jobId
+    local partName = placesKey and place ~= '' and ARGV[a + 2] or ''
+    local memberId = lane and (jobId .. '-' .. textOf(i - 1)) or jobId
     local resultId = (lane and not keyed and place ~= '') and ('p-' .. place) or memberId
     -- A lane member whose operation id is not its own names the job it would be alone too.
     local markKey = keyed and KEYS[k] or nil
     if keyed then k = k + 1 end
     local singleKey = resultId ~= memberId and KEYS[k] or nil
     if singleKey then k = k + 1 end
-    a = a + 4
+    a = a + 3
     memberIds[#memberIds + 1] = memberId
     local why
     if laneThere then
@@ -226,19 +257,17 @@ while k <= #KEYS do
         index(partName, place, string.match(why, '^%S+'))
       end
       out[#out + 1] = why
-      kept[#kept + 1] = 'null'
+      kept[i] = false
     else
       if keyed then redis.call('SET', markKey, memberId .. ' ' .. batchId .. ' ' .. place, 'PX', dedupMs) end
       if partName ~= '' then index(partName, place, (lane and keyed) and memberId or '') end
-      kept[#kept + 1] = data
+      kept[i] = true
       real = real + 1
       out[#out + 1] = 1
     end
   end
   if real > 0 then
-    -- A lane with empty places is of the version that has them (src/queue/lanes.ts, LANE_WITH_GAPS_VERSION).
-    if lane and real < n then before = string.gsub(before, '^{"v":1,', '{"v":2,', 1) end
-    local data = before .. table.concat(kept, ',') .. after
+    if real < n then data = laneData(data, lengths, kept) end
     if delay > 0 then
       redis.call('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'timestamp', now, 'delay', delay, 'priority', 0)
       redis.call('XADD', events, '*', 'event', 'added', 'jobId', jobId, 'name', name)
