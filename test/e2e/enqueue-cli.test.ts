@@ -2,6 +2,8 @@
  * `sluice enqueue` as a user runs it: the built binary in a child process, against a private
  * redis-server. What lands in Redis is checked with a Redis client of the test.
  */
+import { execFileSync } from 'node:child_process';
+import { appendFile, rm, writeFile } from 'node:fs/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useCli } from '../helpers/cli-process.js';
 import { queuedOperations, uniqueQueue, useRedisServer } from '../helpers/redis.js';
@@ -101,6 +103,37 @@ describe('sluice enqueue (built binary)', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('line 5: url:');
     expect(await waitingJobs(queue)).toBe(4);
+  });
+
+  it('reads a pipe given by name (`<(jq …)`, a FIFO) once, keeping it for both passes, so every line is enqueued', async () => {
+    const queue = uniqueQueue('e2e-enq');
+    const ops = [1, 2, 3, 4, 5].map((n) => ({ method: 'POST', url: 'http://127.0.0.1:9/items', json: { n } }));
+    const fifo = await cli.file('ops.fifo', '');
+    await rm(fifo);
+    execFileSync('mkfifo', [fifo]);
+    const enqueue = cli.spawn(['enqueue', fifo, '--json', '--batch', 'from-fifo'], { env: { SLUICE_QUEUE: queue } });
+    // The writer: blocks until the CLI opens the FIFO, once (a second read would find it empty).
+    await writeFile(fifo, jsonl(ops));
+    const result = await enqueue.waitForExit();
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({ ...ENQUEUE_SUMMARY, batchId: 'from-fifo', enqueued: 5 });
+    expect(await waitingJobs(queue)).toBe(5);
+  });
+
+  it('refuses an input file that changed while it was read: nothing enqueued that was not checked', async () => {
+    const queue = uniqueQueue('e2e-enq');
+    const line = (n: number) => `${JSON.stringify({ method: 'POST', url: 'http://127.0.0.1:9/items', json: { n } })}\n`;
+    const file = await cli.file('growing.jsonl', Array.from({ length: 50_000 }, (_, n) => line(n)).join(''));
+    const enqueue = cli.spawn(['enqueue', file, '--json'], { env: { SLUICE_QUEUE: queue } });
+    // A writer still appending (valid lines) while the file is checked: its first pass sees it change.
+    for (let n = 50_000; enqueue.running(); n += 1) {
+      await appendFile(file, line(n));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const result = await enqueue.waitForExit();
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`${file} changed while it was read (it is read twice: checked whole, then enqueued)`);
+    expect(await waitingJobs(queue)).toBe(0);
   });
 
   it('enqueuing the same file twice reports every operation as a duplicate the second time', async () => {

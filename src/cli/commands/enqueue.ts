@@ -1,5 +1,5 @@
-import { createWriteStream } from 'node:fs';
-import { access, constants, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createReadStream, createWriteStream, type Stats } from 'node:fs';
+import { access, constants, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -53,15 +53,20 @@ export async function enqueueCommand(ctx: CliContext, file: string, options: Enq
   try {
     let path = file;
     if (file !== '-') await assertReadable(file);
-    if (file === '-') {
+    // Read twice, so what can be read only once is kept first: stdin, and a pipe given by name
+    // (`sluice enqueue <(jq -c … data.json)`), whose second read would find nothing.
+    const once = file === '-' || !(await stat(file)).isFile();
+    if (once) {
       spoolDir = await mkdtemp(join(tmpdir(), 'sluice-enqueue-'));
-      path = join(spoolDir, `stdin.${format}`);
-      await pipeline(io.stdin, createWriteStream(path));
+      path = join(spoolDir, `input.${format}`);
+      await pipeline(file === '-' ? io.stdin : createReadStream(file), createWriteStream(path));
     }
     const source = template
       ? createCsvSource(path, { name: file === '-' ? 'stdin' : file, template: template.value, templateName: template.name })
       : createJsonlSource(path);
+    const checked = await stat(path);
     const scan = await validateInput(ctx, source);
+    await assertUnchanged(file, path, checked);
     const batchId = options.batch ?? newBatchId();
 
     if (scan.stoppedAt !== undefined) {
@@ -90,7 +95,7 @@ export async function enqueueCommand(ctx: CliContext, file: string, options: Enq
       return scan.invalid > 0 ? 2 : 0;
     }
 
-    return await enqueueValid(ctx, { file, source, scan, batchId, options });
+    return await enqueueValid(ctx, { file, source, scan, batchId, options, once, changed: () => assertUnchanged(file, path, checked) });
   } finally {
     if (spoolDir) await rm(spoolDir, { recursive: true, force: true });
   }
@@ -98,6 +103,10 @@ export async function enqueueCommand(ctx: CliContext, file: string, options: Enq
 
 interface ValidInput {
   file: string;
+  /** The input could be read only once (stdin, a pipe): it was kept in a file for both passes. */
+  once: boolean;
+  /** Throws when the input is not the one pass 1 checked (a file changed or replaced since). */
+  changed: () => Promise<void>;
   source: InputSource;
   scan: Scan;
   batchId: string;
@@ -149,6 +158,15 @@ async function enqueueValid(ctx: CliContext, input: ValidInput): Promise<number>
       );
       io.stdout.write(`follow it with: sluice wait ${out.batchId}${queueFlag(ctx)}\n`);
     }
+    // Changed while pass 2 read it: what was written stays, but it may not be what was checked.
+    const changed = await input.changed().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    if (changed) {
+      io.stderr.write(`sluice: ${errorMessage(changed)}; what was written stays in batch ${out.batchId}\n`);
+      return 1;
+    }
     return scan.invalid > 0 ? 2 : 0;
   } catch (error) {
     if (!(error instanceof EnqueueIncompleteError)) throw error;
@@ -165,7 +183,7 @@ function reportIncomplete(ctx: CliContext, input: ValidInput, error: EnqueueInco
   const { enqueued, duplicates, alreadyEnqueued } = error.written;
   const written = enqueued + duplicates + alreadyEnqueued;
   const command = resumeCommand(ctx, input);
-  const stdin = input.file === '-' ? ' with the same input on stdin' : '';
+  const stdin = input.file === '-' ? ' with the same input on stdin' : input.once ? ` with the same input in ${input.file}` : '';
   ctx.io.stderr.write(
     `sluice: enqueue stopped: ${errorMessage(error.cause)}\n` +
       `${written} of ${input.scan.valid} operations were written to batch ${error.batchId} before it stopped (a chunk in flight may have been written too).\n` +
@@ -310,6 +328,23 @@ export async function readTemplate(path: string): Promise<{ name: string; value:
     return { name: path, value: JSON.parse(text.replace(/^\uFEFF/, '')) };
   } catch (error) {
     throw new UsageError(`--template ${path}: not valid JSON: ${errorMessage(error)}`);
+  }
+}
+
+/**
+ * The input pass 2 reads must be the one pass 1 checked: a file changed or replaced in between
+ * would have lines enqueued that nobody validated.
+ */
+async function assertUnchanged(file: string, path: string, checked: Stats): Promise<void> {
+  const now = await stat(path).catch(() => undefined);
+  const same = now && now.ino === checked.ino && now.dev === checked.dev && now.size === checked.size && now.mtimeMs === checked.mtimeMs;
+  if (!same) {
+    throw new SluiceError(
+      `${file} changed while it was read (it is read twice: checked whole, then enqueued); enqueue it once it is complete`,
+      {
+        code: 'INPUT_CHANGED',
+      },
+    );
   }
 }
 
