@@ -46,7 +46,6 @@ export function createCsvSource(path: string, options: CsvSourceOptions): InputS
             : ` (text lines ${text[0]}–${text[1]})`;
       return `${options.name} line ${record.line}${lines}`;
     },
-    records: () => csvRecords(path, options),
     batches: () => batched(csvRecords(path, options), CSV_BATCH),
   };
 }

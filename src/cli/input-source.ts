@@ -24,13 +24,17 @@ export interface InputSource {
   readonly unit: 'lines' | 'rows';
   /** How a message names a record: `line 17`, `rows.csv line 17`. */
   where(record: InputRecord): string;
-  /** Reads the file afresh; blank lines are skipped. */
-  records(): AsyncIterable<InputRecord>;
   /**
-   * The same records in order, a read's worth at a time: a million-line input is read without an
-   * async step per record (sluice enqueue reads it twice).
+   * Reads the file afresh, a read's worth of records at a time (one by one: recordsOf): a
+   * million-line input is read without an async step per record (sluice enqueue reads it twice).
+   * Blank lines are skipped.
    */
   batches(): AsyncIterable<readonly InputRecord[]>;
+}
+
+/** A source's records one by one. */
+export function recordsOf(source: InputSource): AsyncIterable<InputRecord> {
+  return flatten(source.batches());
 }
 
 /** One operation per line (`\n` or `\r\n`); blank lines are skipped. */
@@ -38,7 +42,6 @@ export function createJsonlSource(path: string): InputSource {
   return {
     unit: 'lines',
     where: (record) => `line ${record.line}`,
-    records: () => flatten(jsonlBatches(path)),
     batches: () => jsonlBatches(path),
   };
 }

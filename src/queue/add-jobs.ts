@@ -151,14 +151,16 @@ export function createJobAdder(redis: RedisClient, queue: Queue, name: string, p
         // Its data whole, with the byte lengths of the text before its members and of each member:
         // Redis hashes every string a script makes, so the data passes as one string, used as it is
         // when every member is added (see add-jobs.lua, laneData).
-        const data = `${job.before}${job.members.map((member) => member.json).join(',')}${job.after}`;
-        const lengths = [job.before, ...job.members.map((member) => member.json)].map((text) => Buffer.byteLength(text)).join(' ');
+        const members = job.members.map((member) => member.json);
+        const data = `${job.before}${members.join(',')}${job.after}`;
+        const lengths = [job.before, ...members].map((text) => Buffer.byteLength(text)).join(' ');
         args.push(job.id, LANE_JOB_NAME, opts, delay, '1', data, lengths, job.members.length);
         for (const [i, member] of job.members.entries()) {
           // add-jobs.lua makes each member's id from its lane's: one made otherwise would be answered under another.
           if (member.id !== `${job.id}-${i}`) throw new Error(`lane ${job.id}: member ${i} has the id ${member.id}, not ${job.id}-${i}`);
           pushMember(keys, args, member);
           // The job it would be alone (a line of a resumable input without a key, written so while lanes were off).
+          // (add-jobs.lua expects it by the rule that makes the member's operation id `p-<place>`.)
           if (member.dedupKey === undefined && member.place) keys.push(queue.toKey(jobIdForPlace(member.place)));
         }
       } else {

@@ -5,7 +5,7 @@ import { stringify } from 'csv-stringify/sync';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCsvSource } from '../../src/cli/csv-source.js';
-import type { InputRecord } from '../../src/cli/input-source.js';
+import { recordsOf, type InputRecord } from '../../src/cli/input-source.js';
 import { cellValue, compileRowTemplate } from '../../src/operation/row-template.js';
 
 /**
@@ -231,7 +231,7 @@ describe('createCsvSource, property-based', () => {
           const template = { method: 'POST', url: '/rows' };
           const source = createCsvSource(path, { name: 'rows.csv', template, templateName: 'op.json' });
           const records: InputRecord[] = [];
-          for await (const record of source.records()) records.push(record);
+          for await (const record of recordsOf(source)) records.push(record);
           // Rows whose cells are all blank are skipped, but counted.
           const expected = rows.flatMap((row, index) => (row.every((one) => one.trim() === '') ? [] : [{ line: index + 2, row }]));
           expect(records.map((record) => record.line)).toEqual(expected.map((one) => one.line));

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCsvSource } from '../../src/cli/csv-source.js';
-import type { InputRecord } from '../../src/cli/input-source.js';
+import { recordsOf, type InputRecord } from '../../src/cli/input-source.js';
 import { UsageError } from '../../src/errors.js';
 
 let dir: string;
@@ -21,7 +21,7 @@ async function read(name: string, content: string | Buffer, op: unknown = templa
   await writeFile(path, content);
   const source = createCsvSource(path, { name, template: op, templateName: 'op.json' });
   const out: { where: string; record: InputRecord }[] = [];
-  for await (const record of source.records()) out.push({ where: source.where(record), record });
+  for await (const record of recordsOf(source)) out.push({ where: source.where(record), record });
   return out;
 }
 

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createJsonlSource, type InputRecord } from '../../src/cli/input-source.js';
+import { createJsonlSource, recordsOf, type InputRecord } from '../../src/cli/input-source.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -16,7 +16,7 @@ async function read(name: string, content: string | Buffer): Promise<InputRecord
   const path = join(dir, name);
   await writeFile(path, content);
   const out: InputRecord[] = [];
-  for await (const record of createJsonlSource(path).records()) out.push(record);
+  for await (const record of recordsOf(createJsonlSource(path))) out.push(record);
   return out;
 }
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCsvSource } from '../../src/cli/csv-source.js';
-import { createJsonlSource, type InputRecord } from '../../src/cli/input-source.js';
+import { createJsonlSource, recordsOf, type InputRecord, type InputSource } from '../../src/cli/input-source.js';
 import { createJsonLineReader, type JsonLine } from '../../src/support/json-lines.js';
 import { utf8Problem } from '../../src/support/utf8.js';
 import { UsageError } from '../../src/errors.js';
@@ -26,9 +26,9 @@ async function linesOf(bytes: Buffer, chunkSize: number): Promise<JsonLine[]> {
   return [...out, ...reader.end()];
 }
 
-async function records(source: { records(): AsyncIterable<InputRecord> }): Promise<InputRecord[]> {
+async function records(source: InputSource): Promise<InputRecord[]> {
   const out: InputRecord[] = [];
-  for await (const record of source.records()) out.push(record);
+  for await (const record of recordsOf(source)) out.push(record);
   return out;
 }
 

@@ -7,7 +7,7 @@ import { createSchedules, type ScheduleInfo, type ScheduleRunInfo, type Schedule
 import type { CatchUp } from '../../schedules/schedule-timing.js';
 import { operationRules, type CliContext } from '../context.js';
 import { createCsvSource } from '../csv-source.js';
-import { createJsonlSource, type InputSource } from '../input-source.js';
+import { createJsonlSource, recordsOf, type InputSource } from '../input-source.js';
 import { readTemplate } from './enqueue.js';
 
 /** Problems printed in full; the rest are counted. */
@@ -82,7 +82,7 @@ export async function scheduleAddCommand(ctx: CliContext, name: string, file: st
   let valid = 0;
   let invalid = 0;
   const rules = operationRules(ctx);
-  for await (const record of source.input.records()) {
+  for await (const record of recordsOf(source.input)) {
     let problems = record.problems;
     if (problems === undefined) {
       const parsed = parseOperation(withRun(showRun(record.value), run), ctx.config, rules);
@@ -213,5 +213,5 @@ async function inputOf(file: string | undefined, options: AddOptions): Promise<{
 }
 
 async function* operationsOf(input: InputSource): AsyncGenerator<unknown> {
-  for await (const record of input.records()) if (record.problems === undefined) yield showRun(record.value);
+  for await (const record of recordsOf(input)) if (record.problems === undefined) yield showRun(record.value);
 }
