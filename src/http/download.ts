@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import type { ResponseBody } from './dispatched-response.js';
 import { ContentDecodingError, FileAccessError, errorMessage } from '../errors.js';
 import { decodeBody } from './decode-body.js';
 import type { BodyProblem, CappedBody } from './read-body.js';
@@ -43,7 +43,7 @@ class TooLarge extends Error {}
  * file is removed and the body destroyed.
  */
 export async function saveDownload(
-  body: Readable,
+  body: ResponseBody,
   paths: DownloadPaths,
   options: { contentEncoding?: string | undefined; maxBytes?: number | undefined } = {},
 ): Promise<SavedDownload> {

@@ -3,6 +3,7 @@ import { NetworkError, SluiceError, RequestError, ShutdownAbortError, TimeoutErr
 import type { RequestSpec } from './request-spec.js';
 import { ACCEPT_ENCODING } from './decode-body.js';
 import { readCappedBody, type CappedBody } from './read-body.js';
+import { dispatchRequest, type AbortSource, type DispatchedResponse } from './dispatched-response.js';
 import { parseRetryAfter } from './retry-after.js';
 import { parseRateLimitHeaders, type RateLimitInfo } from './rate-limit-headers.js';
 import { isExpectedStatus } from './expected-status.js';
@@ -13,6 +14,7 @@ import { followRedirects } from './redirects.js';
 import { guardedConnector } from './guarded-connector.js';
 import { keepTlsAlerts, type TlsConnectOptions } from './tls-connector.js';
 import { tlsFailure } from './tls-failures.js';
+import { onAbort } from '../support/abortable.js';
 
 export interface HttpClientOptions {
   /** Largest response body kept in a result, in bytes; the rest is read and dropped. Default 8 KiB. */
@@ -123,24 +125,24 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       timedOut = true;
       controller.abort(new DOMException(`total timeout of ${spec.timeouts.total} ms`, 'TimeoutError'));
     }, spec.timeouts.total);
-    const onAbort = () => controller.abort(signal?.reason);
-    if (signal?.aborted) onAbort();
-    else signal?.addEventListener('abort', onAbort, { once: true });
-    const combined = controller as unknown as AbortSignal;
+    const stopListening = signal ? onAbort(signal, () => controller.abort(signal.reason)) : undefined;
     const started = performance.now();
     const dispatch = async (request: RequestSpec) =>
-      agentFor(request.timeouts.connect, request.url.origin).request({
-        origin: request.url.origin,
-        path: `${request.url.pathname}${request.url.search}`,
-        method: request.method,
-        headers: withAcceptEncoding(request.headers),
-        // Files are opened afresh for every dispatch: a streamed body cannot be replayed. undici sends
-        // a Blob (a file-backed one here) by streaming it, though its types leave Blob out.
-        body: request.upload ? ((await openUploadBody(request.upload)) as Dispatcher.DispatchOptions['body']) : request.body,
-        signal: combined,
-        headersTimeout: request.timeouts.headers,
-        bodyTimeout: request.timeouts.total,
-      });
+      dispatchRequest(
+        agentFor(request.timeouts.connect, request.url.origin),
+        {
+          origin: request.url.origin,
+          path: `${request.url.pathname}${request.url.search}`,
+          method: request.method,
+          headers: withAcceptEncoding(request.headers),
+          // Files are opened afresh for every dispatch: a streamed body cannot be replayed. undici sends
+          // a Blob (a file-backed one here) by streaming it, though its types leave Blob out.
+          body: request.upload ? ((await openUploadBody(request.upload)) as Dispatcher.DispatchOptions['body']) : request.body,
+          headersTimeout: request.timeouts.headers,
+          bodyTimeout: request.timeouts.total,
+        },
+        controller,
+      );
     try {
       // Before the request is sent: a download path that cannot be used fails the attempt unsent.
       const paths = spec.download ? await prepareDownloadPaths(spec.download.downloadDir, spec.download.path) : undefined;
@@ -160,7 +162,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       throw toSluiceError(error, spec, signal, timedOut);
     } finally {
       clearTimeout(deadline);
-      signal?.removeEventListener('abort', onAbort);
+      stopListening?.();
     }
   }
 
@@ -173,20 +175,15 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
 }
 
 /**
- * What undici is given to abort one request: it takes an EventEmitter's `once`/`removeListener` as
- * well as an AbortSignal (undici/lib/core/util.js addAbortListener), and it holds one listener per
- * request here. Creating an AbortController's signal and adding and removing its listener cost ~4 %
- * of a worker's CPU at full speed (a profile of 60,000 operations in lanes).
+ * What aborts one request (dispatched-response.ts AbortSource): the total deadline or the caller's
+ * signal. It holds one listener per request and dispatch. Creating an AbortController's signal and
+ * adding and removing its listener cost ~4 % of a worker's CPU at full speed (a profile of 60,000
+ * operations in lanes).
  */
-class RequestAbort {
+class RequestAbort implements AbortSource {
   aborted = false;
   reason: unknown = undefined;
   #listeners: (() => void)[] = [];
-
-  /** undici checks that a signal that is not an EventTarget has `on`. */
-  on(event: string, listener: () => void): this {
-    return this.once(event, listener);
-  }
 
   once(event: string, listener: () => void): this {
     if (event === 'abort') this.#listeners.push(listener);
@@ -215,7 +212,7 @@ class RequestAbort {
  * (maxResponseBytes is for bodies kept in memory); any other is read into memory, capped.
  */
 async function readBody(
-  response: Dispatcher.ResponseData,
+  response: DispatchedResponse,
   spec: RequestSpec,
   paths: DownloadPaths | undefined,
   limits: { maxBodyBytes: number; maxResponseBytes: number },

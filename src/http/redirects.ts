@@ -1,5 +1,5 @@
-import type { Dispatcher } from 'undici';
 import { AddressRefusedError, RequestError } from '../errors.js';
+import type { DispatchedResponse } from './dispatched-response.js';
 import type { RequestSpec } from './request-spec.js';
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -15,10 +15,10 @@ export type RefuseUrl = (url: URL) => string | undefined;
  */
 export async function followRedirects(
   spec: RequestSpec,
-  first: Dispatcher.ResponseData,
-  dispatch: (request: RequestSpec) => Promise<Dispatcher.ResponseData>,
+  first: DispatchedResponse,
+  dispatch: (request: RequestSpec) => Promise<DispatchedResponse>,
   refuseUrl: RefuseUrl | undefined,
-): Promise<Dispatcher.ResponseData> {
+): Promise<DispatchedResponse> {
   let current = spec;
   let response = first;
   for (let hops = 0; spec.followRedirects !== false && REDIRECTS.has(response.statusCode); hops++) {

@@ -1,3 +1,5 @@
+import { onAbort } from '../support/abortable.js';
+
 /**
  * A worker process's budget of operations in flight, shared by single jobs and the operations of
  * lanes (see lane-runner.ts): every operation takes a permit before it runs and gives it back when
@@ -17,7 +19,7 @@ export interface OpPermits {
 
 export function createOpPermits(size: number): OpPermits {
   let inUse = 0;
-  const waiters: { resolve: () => void; reject: (error: unknown) => void; signal: AbortSignal | undefined; onAbort: () => void }[] = [];
+  const waiters: { resolve: () => void; stopListening: (() => void) | undefined }[] = [];
   const listeners: (() => void)[] = [];
   const changed = () => {
     for (const listener of listeners) listener();
@@ -32,25 +34,22 @@ export function createOpPermits(size: number): OpPermits {
         return Promise.resolve();
       }
       return new Promise<void>((resolve, reject) => {
-        const waiter = {
-          resolve,
-          reject,
-          signal,
-          onAbort: () => {
+        const waiter = { resolve, stopListening: undefined as (() => void) | undefined };
+        waiters.push(waiter);
+        if (signal) {
+          waiter.stopListening = onAbort(signal, () => {
             const at = waiters.indexOf(waiter);
             if (at >= 0) waiters.splice(at, 1);
-            reject(signal!.reason);
-          },
-        };
-        signal?.addEventListener('abort', waiter.onAbort, { once: true });
-        waiters.push(waiter);
+            reject(signal.reason);
+          });
+        }
       });
     },
     give() {
       const next = waiters.shift();
       if (next) {
         // The permit passes straight on: inUse does not change.
-        next.signal?.removeEventListener('abort', next.onAbort);
+        next.stopListening?.();
         next.resolve();
       } else inUse = Math.max(0, inUse - 1);
       changed();
