@@ -43,7 +43,16 @@ export function onAbort(signal: AbortSignal, listener: () => void): () => void {
       'abort',
       () => {
         listenersOf.delete(signal);
-        for (const each of all) each();
+        for (const each of all) {
+          try {
+            each();
+          } catch (error) {
+            // As an EventTarget does: the others are still called, the error is not lost.
+            queueMicrotask(() => {
+              throw error;
+            });
+          }
+        }
       },
       { once: true },
     );

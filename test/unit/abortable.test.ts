@@ -19,6 +19,27 @@ describe('onAbort', () => {
     expect(calls).toEqual(['a', 'b']);
   });
 
+  it('a listener that throws does not keep the others from being called; its error is thrown on its own', async () => {
+    const controller = new AbortController();
+    const calls: string[] = [];
+    const thrown: unknown[] = [];
+    const onUncaught = (error: unknown) => thrown.push(error);
+    process.prependListener('uncaughtException', onUncaught);
+    try {
+      onAbort(controller.signal, () => calls.push('a'));
+      onAbort(controller.signal, () => {
+        throw new Error('listener failed');
+      });
+      onAbort(controller.signal, () => calls.push('c'));
+      controller.abort();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    } finally {
+      process.removeListener('uncaughtException', onUncaught);
+    }
+    expect(calls).toEqual(['a', 'c']);
+    expect(thrown).toEqual([new Error('listener failed')]);
+  });
+
   it('calls a listener at once on a signal that has aborted already', () => {
     const calls: number[] = [];
     onAbort(AbortSignal.abort(), () => calls.push(1));

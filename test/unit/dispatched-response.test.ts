@@ -148,4 +148,49 @@ describe('dispatchRequest', () => {
     await disconnected;
     expect(bigWritten).toBeLessThan(BIG_BYTES);
   });
+
+  it('refuses CONNECT (undici would hand over the connection, and nothing would answer) as an invalid request', async () => {
+    const url = new URL(server().url);
+    const connect = dispatchRequest(agent, { origin: url.origin, path: '/', method: 'CONNECT' }, new TestAbort());
+    await expect(connect).rejects.toMatchObject({ code: 'UND_ERR_INVALID_ARG' });
+  });
+
+  it('an abort while the request waits for a connection rejects it at once', async () => {
+    const held = await get('/slow', new TestAbort(), single);
+    const abort = new TestAbort();
+    const queued = get('/hints', abort, single);
+    const reason = new Error('deadline while queued');
+    setTimeout(() => abort.abort(reason), 50);
+    await expect(queued).rejects.toBe(reason);
+    held.body.destroy();
+  });
+
+  it('an abort after the body arrived and before it was read fails the read, with nothing of the body', async () => {
+    const abort = new TestAbort();
+    const response = await get('/hints', abort);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const reason = new Error('too late');
+    abort.abort(reason);
+    await expect(response.body[Symbol.asyncIterator]().next()).rejects.toBe(reason);
+  });
+
+  it('an abort during a paused body drops what was queued: the reader gets the reason next', async () => {
+    const abort = new TestAbort();
+    const response = await get('/big', abort);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const reason = new Error('stopped');
+    abort.abort(reason);
+    await expect(response.body[Symbol.asyncIterator]().next()).rejects.toBe(reason);
+  });
+
+  it('one reader at a time; after return() the body reads as done', async () => {
+    const response = await get('/slow');
+    const reader = response.body[Symbol.asyncIterator]();
+    await expect(reader.next()).resolves.toMatchObject({ done: false });
+    const waiting = reader.next();
+    await expect(reader.next()).rejects.toThrow('one reader at a time');
+    await reader.return!();
+    await expect(waiting).resolves.toEqual({ done: true, value: undefined });
+    await expect(reader.next()).resolves.toEqual({ done: true, value: undefined });
+  });
 });
