@@ -81,9 +81,14 @@ export interface KeyHolder {
   place: string;
 }
 
-/** Enqueued by an earlier run of the same chunk (see AddJobsOptions.chunkMark), with this id. */
+/**
+ * Enqueued by an earlier run of the same chunk (see AddJobsOptions.chunkMark), with this id; for
+ * one that run did not add, the key's holder it was answered with (marks written before it was
+ * kept have none).
+ */
 export interface AddedBefore {
   already: string;
+  holder?: KeyHolder;
 }
 
 /**
@@ -178,7 +183,7 @@ export function createJobAdder(redis: RedisClient, queue: Queue, name: string, p
       chunkMark && replies.length === 1 && typeof replies[0] === 'string' && replies[0].startsWith('=')
         ? replies[0].slice(1).split(' ')
         : undefined;
-    if (chunkMark && held) return chunkMark.places.map((place) => ({ already: held[place] ?? '' }));
+    if (chunkMark && held) return chunkMark.places.map((place) => chunkMarkEntry(held[place] ?? ''));
     return replies.map((reply) => (typeof reply === 'number' ? reply === 1 : keyHolder(reply)));
   };
 }
@@ -193,6 +198,13 @@ export function createJobAdder(redis: RedisClient, queue: Queue, name: string, p
 function pushMember(keys: string[], args: (string | number)[], member: Pick<LaneMember, 'dedupKey' | 'place' | 'placeBucket'>): void {
   if (member.dedupKey !== undefined) keys.push(member.dedupKey);
   args.push(member.place ?? '', member.dedupKey === undefined ? '0' : '1', member.placeBucket ?? '');
+}
+
+/** An entry of a chunk's mark: the id the chunk gave a line, or for one not added, its answer (`<id>,<batch id>,<place>`). */
+export function chunkMarkEntry(entry: string): AddedBefore {
+  if (!entry.includes(',')) return { already: entry };
+  const holder = keyHolder(entry.replaceAll(',', ' '));
+  return { already: holder.jobId, holder };
 }
 
 /** A mark's value: `<job id> <batch id> <place>`, or the job id alone (older marks, a job that outlived its mark). */

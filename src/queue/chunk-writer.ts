@@ -3,7 +3,7 @@ import type { RedisClient } from '../redis/client.js';
 import { storedResultLine, type ResultLine } from '../outcomes/result-line.js';
 import { sha256, type QueueKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
-import { createJobAdder, type AddedJob, type KeyHolder, type NewJob, type NewLane } from './add-jobs.js';
+import { chunkMarkEntry, createJobAdder, type AddedJob, type KeyHolder, type NewJob, type NewLane } from './add-jobs.js';
 import { packChunk } from './lanes.js';
 import { NEW_JOB_PRIORITY } from './job-data.js';
 import type { Joiner, LineJoin, LineLeave } from '../limits/line-join.js';
@@ -84,7 +84,7 @@ export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
     const mark = lanes ? chunkMarkKey(keys, chunk, batchId) : undefined;
     const joinsLines = lineJoin !== undefined && chunk.some((item) => lineJoin.joins(item.limitKeys));
     const held = mark && joinsLines ? await markHeld(mark, batch!) : null;
-    if (held !== null) return enqueuedBefore(held.split(' '));
+    if (held !== null) return answered(chunk, held.split(' ').map(chunkMarkEntry), batchId);
     // In line first: a job far back is written delayed to about its turn (one not added gives its ticket back below).
     // Each operation of a lane holds its own place; the lane is due when its first one is.
     const { jobs, order } = lanes ? packed(chunk, batchId, laneSizeFor) : unpacked(chunk);
@@ -118,7 +118,7 @@ export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
       throw error;
     }
     // Back in the chunk's order.
-    const added: AddedJob[] = new Array<AddedJob>(chunk.length);
+    const added = new Array<AddedJob>(chunk.length);
     const ids: string[] = new Array<string>(chunk.length);
     const notAdded: Joiner[] = [];
     order.forEach(({ index, id }, i) => {
@@ -129,24 +129,61 @@ export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
     });
     // Tickets taken for operations that were not added go back, so nobody waits behind them.
     if (notAdded.length > 0 && lineLeave) await lineLeave(notAdded);
+    return answered(chunk, added, batchId, ids);
+  };
+
+  /**
+   * The chunk's results, from the script's answers in the chunk's order (`ids`: the ids the chunk
+   * gave), once its duplicates are listed in the batch. A chunk answered by its mark lists them
+   * again: the run that wrote it may have stopped before it listed them (listing is idempotent).
+   * A line of a resumable input whose duplicate was listed before (the input enqueued again) was
+   * enqueued before: so it is counted.
+   */
+  async function answered(
+    chunk: readonly PreparedJob[],
+    added: readonly AddedJob[],
+    batchId: string | undefined,
+    ids: readonly string[] = [],
+  ): Promise<EnqueueResult[]> {
     const results: EnqueueResult[] = [];
     const listed: (string | number)[] = [];
+    /** The index in `results` of each duplicate listed, in the order listed. */
+    const listedAt: number[] = [];
+    const list = (item: PreparedJob, holder: KeyHolder) => {
+      if (batchId === undefined || !listsDuplicate(item, holder, batchId)) return;
+      listed.push(...duplicateEntry(item, holder));
+      listedAt.push(results.length - 1);
+    };
     chunk.forEach((item, i) => {
       const outcome = added[i]!;
-      if (typeof outcome === 'object' && 'already' in outcome)
+      if (typeof outcome === 'object' && 'already' in outcome) {
         results.push({ id: outcome.already, duplicate: false, alreadyEnqueued: true });
-      else if (outcome === true) results.push({ id: ids[i]!, duplicate: false });
-      else if (outcome === false || (item.place !== '' && outcome.place === item.place)) {
+        if (outcome.holder && !atOwnPlace(item, outcome.holder)) list(item, outcome.holder);
+      } else if (outcome === true) results.push({ id: ids[i]!, duplicate: false });
+      else if (outcome === false || atOwnPlace(item, outcome)) {
         // At its own place: under the id it has there (a lane of another packing, or a job of its own).
         results.push({ id: outcome === false || !outcome.jobId ? ids[i]! : outcome.jobId, duplicate: false, alreadyEnqueued: true });
       } else {
         results.push({ id: outcome.jobId, duplicate: true });
-        if (batchId !== undefined && listsDuplicate(item, outcome, batchId)) listed.push(...duplicateEntry(item, outcome));
+        list(item, outcome);
       }
     });
-    if (listed.length > 0) await addDuplicates(keys.batch(batchId!), keys.batchResults(batchId!), batchRetentionSeconds, ...listed);
+    if (listed.length === 0) return results;
+    const now = (await addDuplicates(keys.batch(batchId!), keys.batchResults(batchId!), batchRetentionSeconds, ...listed)) as number[];
+    listedAt.forEach((at, i) => {
+      const result = results[at]!;
+      if (result.duplicate && now[i] === 0 && chunk[at]!.place !== '') {
+        result.duplicate = false;
+        result.alreadyEnqueued = true;
+      }
+    });
     return results;
-  };
+  }
+}
+
+/** A line answered with its own place's holder: itself, enqueued before (not a duplicate). */
+function atOwnPlace(item: PreparedJob, holder: KeyHolder): boolean {
+  return item.place !== '' && holder.place === item.place;
 }
 
 /**
@@ -157,11 +194,6 @@ export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
 function chunkMarkKey(keys: QueueKeys, chunk: readonly PreparedJob[], batchId: string): string | undefined {
   if (chunk.length === 0 || chunk.some((item) => item.place === '')) return undefined;
   return keys.chunk(sha256(`${batchId}\n${chunk.map((item) => item.place).join('\n')}`));
-}
-
-/** A chunk's answers when an earlier run wrote it: the ids it gave (a duplicate's: the job holding its key). */
-function enqueuedBefore(ids: readonly string[]): EnqueueResult[] {
-  return ids.map((id) => ({ id, duplicate: false, alreadyEnqueued: true }));
 }
 
 /** What a chunk writes, and per operation written (in the order of the script's answers) its chunk index and id. */

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type { ResultLine } from '../../src/outcomes/result-line.js';
+import { EMPTY_CONFIG, type SluiceConfig } from '../../src/config/sluice-config.js';
 import { createProducer } from '../../src/queue/producer.js';
 import { jobIdForKey, queueKeys } from '../../src/redis/keys.js';
 import { startApiServer } from '../helpers/api-server.js';
@@ -104,8 +105,9 @@ describe('duplicates in their batch', () => {
     expect(summary).toMatchObject({ enqueued: 2, duplicates: 1, alreadyEnqueued: 0 });
     await p.settled('repeat');
 
+    // Enqueued again, every line is found as the first run left it: the repeat too, listed at its place.
     const again = await p.producer.enqueueMany(input, { batchId: 'repeat', resumable: true });
-    expect(again).toMatchObject({ enqueued: 0, duplicates: 1, alreadyEnqueued: 2 });
+    expect(again).toMatchObject({ enqueued: 0, duplicates: 0, alreadyEnqueued: 3 });
     expect(await p.batches.status('repeat')).toMatchObject({ total: 2, succeeded: 2, duplicates: 1, pending: 0 });
     const lines = byRow(await p.results('repeat'));
     expect(lines.map((line) => [(line.meta as { row: number }).row, line.outcome])).toEqual([
@@ -115,6 +117,45 @@ describe('duplicates in their batch', () => {
     ]);
     expect(lines[2]).toMatchObject({ duplicateOf: lines[0]!.jobId, duplicateOfBatch: 'repeat', firstOutcome: 'succeeded' });
   });
+
+  for (const limited of [false, true])
+    it(`a resumable input in lanes whose enqueue stopped after writing a chunk but before listing its duplicates lists them when enqueued again (${limited ? 'a rated key: the chunk mark read first' : 'no rate: answered by the script'})`, async () => {
+      const rated: SluiceConfig['limits'] = { rated: { requestsPerSecond: 1_000, burst: 100 } };
+      const config: SluiceConfig = { ...EMPTY_CONFIG, limits: limited ? rated : {} };
+      const p = await startPipeline(redis(), { config }, { lanes: true });
+      await p.worker.close();
+      const op = (key: string, row: number) =>
+        p.op('/orders', { idempotencyKey: key, meta: { row }, ...(limited ? { limitKey: 'rated' } : {}) });
+      // Rows 3 and 4 repeat the keys of rows 0 and 1.
+      const input = [op('order-0', 0), op('order-1', 1), op('order-2', 2), op('order-0', 3), op('order-1', 4)];
+      const batchId = `cut-${limited}`;
+      expect(await p.producer.enqueueMany(input, { batchId, resumable: true })).toMatchObject({ enqueued: 3, duplicates: 2 });
+      // What a producer killed between the chunk's two calls leaves: the chunk written (its jobs, its
+      // mark), its duplicates neither listed nor counted.
+      const keys = queueKeys(p.queue);
+      const listed = (await redis().client.hkeys(keys.batchResults(batchId))).filter((field) => field.startsWith('d-'));
+      expect(listed).toHaveLength(2);
+      await redis().client.hdel(keys.batchResults(batchId), ...listed);
+      await redis().client.hdel(keys.batch(batchId), 'duplicates');
+
+      const again = await p.producer.enqueueMany(input, { batchId, resumable: true });
+      expect(again).toMatchObject({ enqueued: 0, duplicates: 0, alreadyEnqueued: 5 });
+      expect(await p.batches.status(batchId)).toMatchObject({ total: 3, duplicates: 2 });
+      // Once more: nothing listed or counted twice.
+      await p.producer.enqueueMany(input, { batchId, resumable: true });
+      await p.startWorker();
+      expect(await p.settled(batchId)).toMatchObject({ total: 3, succeeded: 3, duplicates: 2, pending: 0 });
+      const lines = byRow(await p.results(batchId));
+      expect(lines.map((line) => [(line.meta as { row: number }).row, line.outcome])).toEqual([
+        [0, 'succeeded'],
+        [1, 'succeeded'],
+        [2, 'succeeded'],
+        [3, 'duplicate'],
+        [4, 'duplicate'],
+      ]);
+      expect(lines[3]).toMatchObject({ duplicateOf: lines[0]!.jobId, duplicateOfBatch: batchId });
+      expect(p.requestsTo('/orders')).toHaveLength(3);
+    });
 
   it("a resumable input enqueued again after its keys' window: an operation with a key that ran (its job removed) is found by its result, not sent again", async () => {
     const p = await startPipeline(redis(), { keepCompletedSeconds: 0 });

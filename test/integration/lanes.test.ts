@@ -374,12 +374,13 @@ describe('lanes', () => {
     );
     expect(first).toMatchObject({ enqueued: 298, duplicates: 1 });
     const fixed = await run({ lanes: true, laneSize: 50 }, input);
-    expect(fixed).toMatchObject({ enqueued: 1, alreadyEnqueued: 298, duplicates: 1 });
+    // The repeated key's line too is as the first run left it (listed as a duplicate in the batch): already enqueued.
+    expect(fixed).toMatchObject({ enqueued: 1, alreadyEnqueued: 299, duplicates: 0 });
     // A line of a key of its own is answered with the id it was given; one without, with its operation id (its place's).
     const firstIds = new Map(first.results.map((result, i) => [i < 10 ? i : i + 1, result.id]));
     fixed.results.forEach((result, n) => {
       if (n === 10) expect(result.alreadyEnqueued).toBeFalsy();
-      else if (n === 299) expect(result).toMatchObject({ id: firstIds.get(0), duplicate: true });
+      else if (n === 299) expect(result).toMatchObject({ id: firstIds.get(0), duplicate: false, alreadyEnqueued: true });
       else if (n % 25 === 0) expect(result.id).toBe(firstIds.get(n));
       else expect(result.id).toMatch(/^p-[0-9a-f]{40}$/);
     });

@@ -32,7 +32,10 @@
   by the limits of the moment, so the same input enqueued again after a limit change would pack
   its operations into other lanes, with other ids, that no member check finds. The mark holds the
   ids the chunk's operations were given, in the chunk's order, for the dedup window; while it is
-  held the chunk adds nothing and answers with them.
+  held the chunk adds nothing and answers with them. A member that was not added is kept with the
+  whole answer it had (its key's holder: `<id>,<batch id>,<place>`), so that a run answered by the
+  mark can list the chunk's duplicates again (the producer lists them in a second call, which a
+  crash may have cut off; listing is idempotent).
 
   Input:
     KEYS[1]  the queue's meta (hash)
@@ -76,7 +79,7 @@
   Output: when keyed members were routed with a shard count other than the shard's fence (the count
     is changing, or the producer's was stale), one reply: `!` and the fence; nothing is written.
     When the chunk's mark is held, one reply: `=` and the mark (the chunk's ids in its order,
-    separated by spaces). Else per member, 1 when added; 0 when it is there already (a job with that id exists, left as
+    separated by spaces; a member not added: its answer below with commas for spaces). Else per member, 1 when added; 0 when it is there already (a job with that id exists, left as
     it is as BullMQ does); for a member with a place that ran (its result is in the batch), is queued as a job of its own,
     or is in the batch's index of places,
     '<its operation id> <batch id> <place>'; for a key already
@@ -302,13 +305,14 @@ if batchId ~= '' then
   end
 end
 
--- The chunk's ids in its order: a member's own, or for a duplicate its key's holder (the mark's first word).
+-- The chunk's ids in its order: a member's own, or for one not added its answer (for a duplicate,
+-- its key's holder: id, batch and place), with commas for spaces.
 if chunkPlaces ~= '' and tonumber(dedupMs) > 0 then
   local ids, i = {}, 0
   for place in string.gmatch(chunkPlaces, '%d+') do
     i = i + 1
     local why = out[i]
-    ids[tonumber(place)] = type(why) == 'string' and string.match(why, '^%S+') or memberIds[i]
+    ids[tonumber(place)] = type(why) == 'string' and (string.gsub(why, ' ', ',')) or memberIds[i]
   end
   redis.call('SET', chunkMark, table.concat(ids, ' '), 'PX', dedupMs)
 end
