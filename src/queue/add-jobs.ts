@@ -200,11 +200,11 @@ function pushMember(keys: string[], args: (string | number)[], member: Pick<Lane
   args.push(member.place ?? '', member.dedupKey === undefined ? '0' : '1', member.placeBucket ?? '');
 }
 
-/** An entry of a chunk's mark: the id the chunk gave a line, or for one not added, its answer (`<id>,<batch id>,<place>`). */
+/** An entry of a chunk's mark: the id the chunk gave a line, or for a duplicate its key's holder (`<id>,<batch id>`). */
 export function chunkMarkEntry(entry: string): AddedBefore {
   if (!entry.includes(',')) return { already: entry };
-  const holder = keyHolder(entry.replaceAll(',', ' '));
-  return { already: holder.jobId, holder };
+  const [jobId = '', batchId = '', place = ''] = entry.split(',');
+  return { already: jobId, holder: { jobId, batchId, place } };
 }
 
 /** A mark's value: `<job id> <batch id> <place>`, or the job id alone (older marks, a job that outlived its mark). */

@@ -134,10 +134,10 @@ export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
 
   /**
    * The chunk's results, from the script's answers in the chunk's order (`ids`: the ids the chunk
-   * gave), once its duplicates are listed in the batch. A chunk answered by its mark lists them
-   * again: the run that wrote it may have stopped before it listed them (listing is idempotent).
-   * A line of a resumable input whose duplicate was listed before (the input enqueued again) was
-   * enqueued before: so it is counted.
+   * gave), once its duplicates are listed in the batch. A chunk answered by its mark (or a line by
+   * the index of places) lists them again: the run that wrote it may have stopped before it listed
+   * them (listing is idempotent). A line of a resumable input whose duplicate was listed before (the
+   * input enqueued again) was enqueued before: so it is counted.
    */
   async function answered(
     chunk: readonly PreparedJob[],
@@ -170,12 +170,14 @@ export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
     });
     if (listed.length === 0) return results;
     const now = (await addDuplicates(keys.batch(batchId!), keys.batchResults(batchId!), batchRetentionSeconds, ...listed)) as number[];
+    // Listed now: a duplicate, whichever way it was found. Listed before: a line of a resumable
+    // input enqueued again (one without a place cannot be told from another request: a duplicate).
     listedAt.forEach((at, i) => {
       const result = results[at]!;
-      if (result.duplicate && now[i] === 0 && chunk[at]!.place !== '') {
-        result.duplicate = false;
-        result.alreadyEnqueued = true;
-      }
+      const before = now[i] === 0 && chunk[at]!.place !== '';
+      result.duplicate = !before;
+      if (before) result.alreadyEnqueued = true;
+      else delete result.alreadyEnqueued;
     });
     return results;
   }

@@ -115,7 +115,8 @@ export function createShardWriters(options: ShardWritersOptions): ShardWriters {
         const values = await redis.hmget(shard(other).keys.batchPlaces(batchId), ...parts);
         const entries = new Map(parts.map((part, i) => [part, values[i] ?? '']));
         for (const { item, index } of here) {
-          const id = indexEntry(entries.get(item.placeBucket)!, item.place);
+          // A duplicate's entry is its key's holder and the holder's batch: answered with the holder's id.
+          const id = indexEntry(entries.get(item.placeBucket)!, item.place)?.split(',')[0];
           if (id !== undefined) found.set(index, { id: id === '' ? item.jobId : id, duplicate: false, alreadyEnqueued: true });
         }
       }),

@@ -127,6 +127,41 @@ describe('adding a chunk of jobs in one call', () => {
     expect(await queue.getJobCounts('prioritized')).toEqual({ prioritized: 3 });
   });
 
+  it("keeps a duplicate in the chunk's mark as its key's holder and the holder's batch, also one whose holder outlived its key's mark", async () => {
+    const { client, queue, add } = openQueue();
+    const mark = queue.toKey('chunk-mark-dups');
+    const batch = {
+      id: 'b-dups',
+      key: queue.toKey('batch:b-dups'),
+      resultsKey: queue.toKey('batch:b-dups:results'),
+      indexKey: queue.toKey('batches'),
+      retentionSeconds: 3_600,
+    };
+    // One key held by a job of another batch; one whose job outlived its key's mark (the mark gone).
+    await client.set(queue.toKey('idem:held'), 'k-held other-batch 00ff');
+    await add([{ id: 'k-outlived', data: { v: 0 }, dedupKey: queue.toKey('idem:outlived') }], { dedupWindowMs: 60_000 });
+    await client.del(queue.toKey('idem:outlived'));
+    const chunk = [
+      { id: 'k-held', data: { v: 1 }, dedupKey: queue.toKey('idem:held'), place: 'aa01' },
+      { id: 'k-outlived', data: { v: 2 }, dedupKey: queue.toKey('idem:outlived'), place: 'aa02' },
+      { id: 'p-aa03', data: { v: 3 }, place: 'aa03' },
+    ];
+    const first = await add(chunk, { batch, dedupWindowMs: 60_000, chunkMark: { key: mark, places: [0, 1, 2] } });
+    expect(first).toEqual([
+      { jobId: 'k-held', batchId: 'other-batch', place: '00ff' },
+      { jobId: 'k-outlived', batchId: '', place: '' },
+      true,
+    ]);
+    expect(await client.get(mark)).toBe('k-held,other-batch k-outlived, p-aa03');
+    // Answered by the mark, each duplicate comes with its holder (the producer lists it again).
+    const again = await add(chunk, { batch, dedupWindowMs: 60_000, chunkMark: { key: mark, places: [0, 1, 2] } });
+    expect(again).toEqual([
+      { already: 'k-held', holder: { jobId: 'k-held', batchId: 'other-batch', place: '' } },
+      { already: 'k-outlived', holder: { jobId: 'k-outlived', batchId: '', place: '' } },
+      { already: 'p-aa03' },
+    ]);
+  });
+
   it('writes a lane whose member is not added with null in its place, its other members whole, whatever their characters', async () => {
     const { client, queue, add } = openQueue();
     await client.set(queue.toKey('idem:held'), 'k-other other-batch ');
@@ -227,9 +262,10 @@ describe('adding a chunk of jobs in one call', () => {
       { jobId: `l-${field(101)}-0`, batchId: 'b-index', place: place(100) },
       true,
     ]);
-    // Each part one field; an entry per place: `;` and 16 hex digits, then `=` and the id kept.
+    // Each part one field; an entry per place: `;` and 16 hex digits, then `=` and the id kept (for
+    // a duplicate, its key's holder and the holder's batch).
     const entries = async (part: string) => new Set((await client.hget(batch.placesKey, part))!.split(';').slice(1));
-    expect(await entries('0')).toEqual(new Set([field(1), `${field(2)}=l-one-1`, `${field(5)}=k-elsewhere`, field(3)]));
+    expect(await entries('0')).toEqual(new Set([field(1), `${field(2)}=l-one-1`, `${field(5)}=k-elsewhere,other-batch`, field(3)]));
     expect(await entries('1')).toEqual(new Set([`${field(100)}=l-${field(101)}-0`, field(101)]));
     expect(await client.ttl(batch.placesKey)).toBeGreaterThan(3_500);
 
@@ -259,8 +295,9 @@ describe('adding a chunk of jobs in one call', () => {
       { jobId: 'l-one-1', batchId: 'b-index', place: place(2) },
       { jobId: `p-${place(101)}`, batchId: 'b-index', place: place(101) },
       true,
-      // Counted as a duplicate the first time: not added now that its key is free.
-      { jobId: 'k-elsewhere', batchId: 'b-index', place: place(5) },
+      // Counted as a duplicate the first time: not added now that its key is free, and answered with
+      // its key's holder as then (so that a producer killed before it listed the duplicate lists it now).
+      { jobId: 'k-elsewhere', batchId: 'other-batch', place: '' },
       { jobId: `p-${place(1)}`, batchId: 'b-index', place: place(1) },
     ]);
     const data = JSON.parse((await client.hget(queue.toKey('l-two'), 'data'))!) as { ops: unknown[] };

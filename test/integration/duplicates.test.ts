@@ -118,31 +118,41 @@ describe('duplicates in their batch', () => {
     expect(lines[2]).toMatchObject({ duplicateOf: lines[0]!.jobId, duplicateOfBatch: 'repeat', firstOutcome: 'succeeded' });
   });
 
-  for (const limited of [false, true])
-    it(`a resumable input in lanes whose enqueue stopped after writing a chunk but before listing its duplicates lists them when enqueued again (${limited ? 'a rated key: the chunk mark read first' : 'no rate: answered by the script'})`, async () => {
+  for (const [limited, afterWindow] of [
+    [false, false],
+    [true, false],
+    [false, true],
+  ])
+    it(`a resumable input in lanes whose enqueue stopped after writing a chunk but before listing its duplicates lists them when enqueued again (${afterWindow ? "past the keys' window: found by the index of places" : limited ? 'a rated key: the chunk mark read first' : 'no rate: answered by the chunk mark'})`, async () => {
       const rated: SluiceConfig['limits'] = { rated: { requestsPerSecond: 1_000, burst: 100 } };
       const config: SluiceConfig = { ...EMPTY_CONFIG, limits: limited ? rated : {} };
-      const p = await startPipeline(redis(), { config }, { lanes: true });
+      const p = await startPipeline(redis(), { config }, { lanes: true, ...(afterWindow ? { dedupWindowSeconds: 1 } : {}) });
       await p.worker.close();
       const op = (key: string, row: number) =>
         p.op('/orders', { idempotencyKey: key, meta: { row }, ...(limited ? { limitKey: 'rated' } : {}) });
       // Rows 3 and 4 repeat the keys of rows 0 and 1.
       const input = [op('order-0', 0), op('order-1', 1), op('order-2', 2), op('order-0', 3), op('order-1', 4)];
-      const batchId = `cut-${limited}`;
+      const batchId = `cut-${limited}-${afterWindow}`;
       expect(await p.producer.enqueueMany(input, { batchId, resumable: true })).toMatchObject({ enqueued: 3, duplicates: 2 });
       // What a producer killed between the chunk's two calls leaves: the chunk written (its jobs, its
-      // mark), its duplicates neither listed nor counted.
+      // mark, its index of places), its duplicates neither listed nor counted.
       const keys = queueKeys(p.queue);
       const listed = (await redis().client.hkeys(keys.batchResults(batchId))).filter((field) => field.startsWith('d-'));
       expect(listed).toHaveLength(2);
       await redis().client.hdel(keys.batchResults(batchId), ...listed);
       await redis().client.hdel(keys.batch(batchId), 'duplicates');
+      if (afterWindow) await new Promise((resolve) => setTimeout(resolve, 1_200));
 
+      // Listed now: counted as duplicates, as the first run would have.
       const again = await p.producer.enqueueMany(input, { batchId, resumable: true });
-      expect(again).toMatchObject({ enqueued: 0, duplicates: 0, alreadyEnqueued: 5 });
+      expect(again).toMatchObject({ enqueued: 0, duplicates: 2, alreadyEnqueued: 3 });
+      expect(again.results.slice(3)).toEqual([
+        { id: again.results[0]!.id, duplicate: true },
+        { id: again.results[1]!.id, duplicate: true },
+      ]);
       expect(await p.batches.status(batchId)).toMatchObject({ total: 3, duplicates: 2 });
-      // Once more: nothing listed or counted twice.
-      await p.producer.enqueueMany(input, { batchId, resumable: true });
+      // Once more: nothing listed or counted twice, every line already enqueued.
+      expect(await p.producer.enqueueMany(input, { batchId, resumable: true })).toMatchObject({ duplicates: 0, alreadyEnqueued: 5 });
       await p.startWorker();
       expect(await p.settled(batchId)).toMatchObject({ total: 3, succeeded: 3, duplicates: 2, pending: 0 });
       const lines = byRow(await p.results(batchId));

@@ -26,16 +26,17 @@
   record-outcomes.lua): a field per part (64 consecutive lines), whose value holds each line's
   entry: `;` and the place's first 16 hex digits (a SHA-256: two lines of a part do not share
   them), then `=` and an id when the line is not answered with its operation id (a keyed member of
-  a lane: its id; a line counted as a duplicate: its key's holder).
+  a lane: its id; a line counted as a duplicate: its key's holder and the holder's batch,
+  `<id>,<batch id>`).
 
   A chunk of a resumable input packed into lanes claims a chunk mark with its jobs: lanes are cut
   by the limits of the moment, so the same input enqueued again after a limit change would pack
   its operations into other lanes, with other ids, that no member check finds. The mark holds the
   ids the chunk's operations were given, in the chunk's order, for the dedup window; while it is
-  held the chunk adds nothing and answers with them. A member that was not added is kept with the
-  whole answer it had (its key's holder: `<id>,<batch id>,<place>`), so that a run answered by the
-  mark can list the chunk's duplicates again (the producer lists them in a second call, which a
-  crash may have cut off; listing is idempotent).
+  held the chunk adds nothing and answers with them. A member counted as a duplicate is kept as
+  its key's holder and the holder's batch (`<id>,<batch id>`), in the mark and in the index of
+  places alike, so that a run answered by either lists the duplicates again (the producer lists
+  them in a second call, which a crash may have cut off; listing is idempotent).
 
   Input:
     KEYS[1]  the queue's meta (hash)
@@ -79,7 +80,7 @@
   Output: when keyed members were routed with a shard count other than the shard's fence (the count
     is changing, or the producer's was stale), one reply: `!` and the fence; nothing is written.
     When the chunk's mark is held, one reply: `=` and the mark (the chunk's ids in its order,
-    separated by spaces; a member not added: its answer below with commas for spaces). Else per member, 1 when added; 0 when it is there already (a job with that id exists, left as
+    separated by spaces; a duplicate: `<holder id>,<holder's batch>`). Else per member, 1 when added; 0 when it is there already (a job with that id exists, left as
     it is as BullMQ does); for a member with a place that ran (its result is in the batch), is queued as a job of its own,
     or is in the batch's index of places,
     '<its operation id> <batch id> <place>'; for a key already
@@ -156,12 +157,25 @@ local function index(name, place, id)
 end
 
 -- A member whose place is in the batch's index was enqueued before, however it was packed:
--- answered with the id its entry keeps, else its operation id.
+-- answered with the id its entry keeps, else its operation id; one counted as a duplicate then
+-- (its entry `<holder>,<holder's batch>`), with its key's holder, as its key's mark answers.
 local function indexedBefore(name, resultId, place)
   if name == '' then return nil end
   local id = indexedAt(name, place)
   if not id then return nil end
+  local holder, holderBatch = string.match(id, '^([^,]*),(.*)$')
+  if holder then return holder .. ' ' .. holderBatch end
   return ranAt(id ~= '' and id or resultId, place)
+end
+
+-- What the index and a chunk's mark keep of a member not added (`why`: its answer, see Output):
+-- the id its place holds when it is at its own place (an earlier run of the same line), else,
+-- counted as a duplicate, its key's holder and the holder's batch, `<id>,<batch>`, so that a run
+-- that finds it there can list it again (the run that wrote it may have been killed before it did).
+local function keptOf(why, place)
+  local id, holderBatch, holderPlace = string.match(why, '^(%S*) ?(%S*) ?(%S*)$')
+  if place ~= '' and holderPlace == place then return id end
+  return id .. ',' .. holderBatch
 end
 
 -- Why a member cannot be added (see Output), or nil when it can. A lane that exists holds all its members.
@@ -221,7 +235,7 @@ local function textOf(i)
   return text
 end
 
-local out, memberIds = {}, {}
+local out, memberIds, memberPlaces = {}, {}, {}
 local added = 0
 local addedDelayed, addedNow = false, false
 local k, a = 14, 11
@@ -246,10 +260,12 @@ while k <= #KEYS do
     if singleKey then k = k + 1 end
     a = a + 3
     memberIds[#memberIds + 1] = memberId
+    memberPlaces[#memberPlaces + 1] = place
     local why
     if laneThere then
-      -- Written by an earlier run of the same input: each member is there, or a duplicate of the key's holder.
-      why = keyed and redis.call('GET', markKey) or 0
+      -- Written by an earlier run of the same input: each member is there, or a duplicate of the key's
+      -- holder (its key's mark says so, or past the key's window the index of places).
+      why = keyed and (redis.call('GET', markKey) or indexedBefore(partName, resultId, place)) or 0
     else
       why = blocked(jobKey, markKey, singleKey, partName, memberId, resultId, place, keyed, lane)
     end
@@ -257,7 +273,7 @@ while k <= #KEYS do
       -- A line counted as a duplicate (its key held) is in the index too, with its key's holder: the
       -- same input enqueued again once the key's window is over adds it no more than the first time.
       if partName ~= '' and keyed and type(why) == 'string' and not indexedAt(partName, place) then
-        index(partName, place, string.match(why, '^%S+'))
+        index(partName, place, keptOf(why, place))
       end
       out[#out + 1] = why
       kept[i] = false
@@ -305,14 +321,13 @@ if batchId ~= '' then
   end
 end
 
--- The chunk's ids in its order: a member's own, or for one not added its answer (for a duplicate,
--- its key's holder: id, batch and place), with commas for spaces.
+-- The chunk's ids in its order: a member's own, or for one not added what keptOf keeps.
 if chunkPlaces ~= '' and tonumber(dedupMs) > 0 then
   local ids, i = {}, 0
   for place in string.gmatch(chunkPlaces, '%d+') do
     i = i + 1
     local why = out[i]
-    ids[tonumber(place)] = type(why) == 'string' and (string.gsub(why, ' ', ',')) or memberIds[i]
+    ids[tonumber(place)] = type(why) == 'string' and keptOf(why, memberPlaces[i]) or memberIds[i]
   end
   redis.call('SET', chunkMark, table.concat(ids, ' '), 'PX', dedupMs)
 end
