@@ -203,12 +203,12 @@ function pushMember(keys: string[], args: (string | number)[], member: Pick<Lane
 /** An entry of a chunk's mark: the id the chunk gave a line, or for a duplicate its key's holder (`<id>,<batch id>`). */
 export function chunkMarkEntry(entry: string): AddedBefore {
   if (!entry.includes(',')) return { already: entry };
-  const [jobId = '', batchId = '', place = ''] = entry.split(',');
-  return { already: jobId, holder: { jobId, batchId, place } };
+  const holder = keyHolder(entry, ',');
+  return { already: holder.jobId, holder };
 }
 
 /** A mark's value: `<job id> <batch id> <place>`, or the job id alone (older marks, a job that outlived its mark). */
-function keyHolder(mark: string): KeyHolder {
-  const [jobId = '', batchId = '', place = ''] = mark.split(' ');
+function keyHolder(mark: string, separator = ' '): KeyHolder {
+  const [jobId = '', batchId = '', place = ''] = mark.split(separator);
   return { jobId, batchId, place };
 }

@@ -165,19 +165,13 @@ describe('dispatchRequest', () => {
     held.body.destroy();
   });
 
-  it('an abort after the body arrived and before it was read fails the read, with nothing of the body', async () => {
+  it.each([
+    ['after the body arrived and before it was read fails the read, with nothing of the body', '/hints', 50],
+    ['during a paused body drops what was queued: the reader gets the reason next', '/big', 200],
+  ])('an abort %s', async (_what, path, waitMs) => {
     const abort = new TestAbort();
-    const response = await get('/hints', abort);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const reason = new Error('too late');
-    abort.abort(reason);
-    await expect(response.body[Symbol.asyncIterator]().next()).rejects.toBe(reason);
-  });
-
-  it('an abort during a paused body drops what was queued: the reader gets the reason next', async () => {
-    const abort = new TestAbort();
-    const response = await get('/big', abort);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    const response = await get(path, abort);
+    await new Promise((resolve) => setTimeout(resolve, waitMs));
     const reason = new Error('stopped');
     abort.abort(reason);
     await expect(response.body[Symbol.asyncIterator]().next()).rejects.toBe(reason);

@@ -235,7 +235,8 @@ local function textOf(i)
   return text
 end
 
-local out, memberIds, memberPlaces = {}, {}, {}
+-- Per member (by its place in `out`): its id, and for one not added with a string answer what keptOf keeps.
+local out, memberIds, keptIds = {}, {}, {}
 local added = 0
 local addedDelayed, addedNow = false, false
 local k, a = 14, 11
@@ -260,7 +261,6 @@ while k <= #KEYS do
     if singleKey then k = k + 1 end
     a = a + 3
     memberIds[#memberIds + 1] = memberId
-    memberPlaces[#memberPlaces + 1] = place
     local why
     if laneThere then
       -- Written by an earlier run of the same input: each member is there, or a duplicate of the key's
@@ -272,10 +272,10 @@ while k <= #KEYS do
     if why then
       -- A line counted as a duplicate (its key held) is in the index too, with its key's holder: the
       -- same input enqueued again once the key's window is over adds it no more than the first time.
-      if partName ~= '' and keyed and type(why) == 'string' and not indexedAt(partName, place) then
-        index(partName, place, keptOf(why, place))
-      end
+      local keptId = type(why) == 'string' and keptOf(why, place) or nil
+      if partName ~= '' and keyed and keptId and not indexedAt(partName, place) then index(partName, place, keptId) end
       out[#out + 1] = why
+      keptIds[#out] = keptId
       kept[i] = false
     else
       if keyed then redis.call('SET', markKey, memberId .. ' ' .. batchId .. ' ' .. place, 'PX', dedupMs) end
@@ -326,8 +326,7 @@ if chunkPlaces ~= '' and tonumber(dedupMs) > 0 then
   local ids, i = {}, 0
   for place in string.gmatch(chunkPlaces, '%d+') do
     i = i + 1
-    local why = out[i]
-    ids[tonumber(place)] = type(why) == 'string' and keptOf(why, memberPlaces[i]) or memberIds[i]
+    ids[tonumber(place)] = keptIds[i] or memberIds[i]
   end
   redis.call('SET', chunkMark, table.concat(ids, ' '), 'PX', dedupMs)
 end
