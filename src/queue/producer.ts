@@ -71,6 +71,11 @@ export interface EnqueueManyOptions extends EnqueueOptions {
    * (several calls may add different operations to one batch at the same index).
    */
   resumable?: boolean | ResumableInput;
+  /**
+   * Called after each chunk is written with how many operations are written so far (enqueued,
+   * duplicates and already enqueued): a progress bar of what is in Redis, not of what was read.
+   */
+  onWritten?: (written: number) => void;
 }
 
 export interface ResumableInput {
@@ -202,6 +207,7 @@ export function createProducer(options: ProducerOptions): Producer {
         throw error.cause;
       }
       for (const result of written) tally(result!);
+      manyOptions.onWritten?.(summary.enqueued + summary.duplicates + summary.alreadyEnqueued);
     };
     try {
       // The batch is spread as when it was first opened (an input enqueued again finds its lines' places).

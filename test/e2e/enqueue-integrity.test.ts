@@ -84,6 +84,26 @@ describe('sluice enqueue when Redis dies part-way', () => {
   });
 });
 
+describe('sluice enqueue: its progress when Redis dies part-way', () => {
+  it('counts what was written, so it never reaches 100 % before it says it stopped', async () => {
+    const server = await startRedisServer();
+    onTestFinished(() => server.stop());
+    // Chunks of 500: calls 1 and 2 write 1,000 operations, Redis is killed just before call 3.
+    const proxy = await startCrashProxy(server, { script: 'add-jobs', call: 3 });
+    const file = await cli.file('fifteen-hundred.jsonl', jsonl(operations(1_500)));
+
+    const failed = await cli.run(['enqueue', file, '--batch', 'progress-e2e'], {
+      env: { SLUICE_QUEUE: uniqueQueue('e2e-progress'), REDIS_URL: proxy.url },
+    });
+    await proxy.crashed;
+    expect(failed.code).toBe(1);
+    // Not a terminal: plain lines, the first at the first chunk written (reading had reached every line by then).
+    expect(failed.stderr).toMatch(/^enqueue: 500\/1500 \(33%\)/m);
+    expect(failed.stderr).not.toContain('1500/1500');
+    expect(failed.stderr).toContain('1000 of 1500 operations were written to batch progress-e2e before it stopped');
+  });
+});
+
 describe('sluice enqueue: batch ids', () => {
   it('refuses a batch id with `:`, naming it, before reading the input', async () => {
     const queue = uniqueQueue('e2e-ids');

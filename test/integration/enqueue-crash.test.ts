@@ -55,12 +55,17 @@ describe('Redis crashing during enqueueMany', () => {
     const proxy = await startCrashProxy(server, { script: 'add-jobs', call: 3 });
     const producer = createProducer({ connection: proxy.url, queue, config, chunkSize: CHUNK });
 
-    const failure = await producer.enqueueMany(operations(), { batchId, resumable: true }).catch((error: unknown) => error);
+    const progress: number[] = [];
+    const failure = await producer
+      .enqueueMany(operations(), { batchId, resumable: true, onWritten: (written) => progress.push(written) })
+      .catch((error: unknown) => error);
     await producer.close();
     await proxy.crashed;
     expect(failure).toBeInstanceOf(EnqueueIncompleteError);
     expect(failure).toMatchObject({ batchId, written: { enqueued: 2 * CHUNK, duplicates: 0, alreadyEnqueued: 0 } });
     expect((failure as Error).message).toMatch(/^enqueue into batch crash-1 stopped after 200 operations were written: /);
+    // Progress is what was written, chunk by chunk, never what was only read.
+    expect(progress).toEqual([CHUNK, 2 * CHUNK]);
 
     await server.restart();
     const client = createRedisConnection(server.url, { name: 'test' });
@@ -71,9 +76,16 @@ describe('Redis crashing during enqueueMany', () => {
     expect(await client.hget(keys.batch(batchId), 'total')).toBe(String(2 * CHUNK));
 
     const again = createProducer({ connection: server.url, queue, config, chunkSize: CHUNK });
-    const summary = await again.enqueueMany(operations(), { batchId, resumable: true, collectResults: false });
+    const resumed: number[] = [];
+    const summary = await again.enqueueMany(operations(), {
+      batchId,
+      resumable: true,
+      collectResults: false,
+      onWritten: (written) => resumed.push(written),
+    });
     await again.close();
     expect(summary).toMatchObject({ enqueued: 800, alreadyEnqueued: 200, duplicates: 0 });
+    expect(resumed).toEqual(Array.from({ length: 10 }, (_, i) => (i + 1) * CHUNK));
     expect(await client.hget(keys.batch(batchId), 'total')).toBe('1000');
     const perOperation = await jobsPerOperation(client, queue);
     expect(perOperation.size).toBe(1_000);

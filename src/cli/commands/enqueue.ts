@@ -137,16 +137,15 @@ async function enqueueValid(ctx: CliContext, input: ValidInput): Promise<number>
   // map holds about a read's worth; a WeakMap of every operation cost each garbage collection more.
   const lines = new Map<object, number>();
   try {
-    const summary = await producer.enqueueMany(
-      validOperations(source, scan.invalidLines, lines, (n) => progress.update(n)),
-      {
-        batchId,
-        collectResults: false,
-        // The first pass checked every line; a worker checks each operation again before it runs.
-        prevalidated: true,
-        resumable: { positionOf: (operation) => takeLine(lines, operation) },
-      },
-    );
+    const summary = await producer.enqueueMany(validOperations(source, scan.invalidLines, lines), {
+      // What is in Redis, not what was read (reading runs a chunk ahead).
+      onWritten: (written) => progress.update(written),
+      batchId,
+      collectResults: false,
+      // The first pass checked every line; a worker checks each operation again before it runs.
+      prevalidated: true,
+      resumable: { positionOf: (operation) => takeLine(lines, operation) },
+    });
     progress.stop();
     const { enqueued, duplicates, alreadyEnqueued } = summary;
     const out = { batchId: summary.batchId, enqueued, duplicates, alreadyEnqueued, invalid: scan.invalid };
@@ -265,13 +264,7 @@ function checkRecord(ctx: CliContext, record: InputRecord, rules: OperationRules
 }
 
 /** Pass 2: the valid records again; `lines` learns each one's line (its position in the input). */
-function validOperations(
-  source: InputSource,
-  skip: ReadonlySet<number>,
-  lines: Map<object, number>,
-  onCount: (count: number) => void,
-): AsyncIterable<unknown> {
-  let count = 0;
+function validOperations(source: InputSource, skip: ReadonlySet<number>, lines: Map<object, number>): AsyncIterable<unknown> {
   return flatten(
     mapBatches(source.batches(), (batch) => {
       const valid: unknown[] = [];
@@ -281,8 +274,6 @@ function validOperations(
         lines.set(record.value as object, record.line);
         valid.push(record.value);
       }
-      count += valid.length;
-      onCount(count);
       return valid;
     }),
   );
