@@ -146,6 +146,8 @@ export async function enqueueFile(ctx, lines) {
 /**
  * (6) `sluice enqueue FILE` (`via: 'sluice'`) or raw `addBulk` of the same lines (`via: 'addbulk'`),
  * each in its own process, from its spawn to its exit; peak RSS sampled every 50 ms (VmHWM).
+ * `via: 'check'`: `sluice enqueue FILE --dry-run`, the pass that checks every line before anything
+ * is written (the first of an enqueue's two passes over its input).
  */
 export async function runEnqueue(ctx, { label, file, lines, via, configPath, lanes = false }) {
   const { redis } = ctx;
@@ -159,7 +161,9 @@ export async function runEnqueue(ctx, { label, file, lines, via, configPath, lan
           file,
           '--json',
         ])
-      : spawnNode({ root: ctx.root, redisUrl: ctx.redisUrl, queue }, SCRIPT, ['addbulk', file]);
+      : via === 'check'
+        ? spawnSluice({ root: ctx.root, redisUrl: ctx.redisUrl, queue, configPath }, ['enqueue', file, '--json', '--dry-run'])
+        : spawnNode({ root: ctx.root, redisUrl: ctx.redisUrl, queue }, SCRIPT, ['addbulk', file]);
   let peakRssMb = 0;
   const timer = setInterval(() => {
     peakRssMb = Math.max(peakRssMb, child.memoryMb()?.peak ?? 0);
@@ -171,9 +175,10 @@ export async function runEnqueue(ctx, { label, file, lines, via, configPath, lan
     ]);
     const ms = performance.now() - startedAt;
     if (code !== 0) throw new Error(`${label}: ${via} exited with ${code ?? signal}; its output ended with:\n${child.output()}`);
-    if (via === 'sluice') {
-      const enqueued = JSON.parse(child.output().trim().split('\n').at(-1)).enqueued;
-      if (enqueued !== lines) throw new Error(`${label}: sluice enqueued ${enqueued} of ${lines}`);
+    if (via !== 'addbulk') {
+      const answer = JSON.parse(child.output().trim().split('\n').at(-1));
+      const count = via === 'check' ? answer.valid : answer.enqueued;
+      if (count !== lines) throw new Error(`${label}: sluice ${via === 'check' ? 'checked' : 'enqueued'} ${count} of ${lines}`);
     }
     return { label, via, lanes, lines, ms: round(ms, 0), opsPerSecond: round((lines * 1000) / ms, 0), peakRssMb };
   } finally {

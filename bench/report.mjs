@@ -828,7 +828,10 @@ attempts; the least disturbed is kept, the JSON keeps all).
    undici alone sending at the binding shape's rate per process from one warm process
    (\`figures.lanes.binding.pacedHttp\`, bench/minimal-process.mjs \`paced\`): on this kind of machine a
    request sent a few at a time costs several times what one in a saturated stream does (a wakeup and
-   a syscall each, nothing batched), so that ratio is the floor of the target's.
+   a syscall each, nothing batched), so that ratio is the floor of the target's. The enqueue's time
+   row: \`sluice enqueue FILE --dry-run\` of the same file alone (\`figures.lanes.enqueue.time\`), the pass
+   that checks every line before anything is written; the enqueue reads its input twice, so this pass
+   is part of every enqueue's time, lanes or not.
 15. **Redis Cluster** — ${p.cluster?.operations ?? 10000} POSTs of the shape of (3) on a loopback cluster of ${p.cluster?.masters ?? 3} masters + ${(p.cluster?.masters ?? 3) * (p.cluster?.replicasPerMaster ?? 1)} replicas
    (\`src/support/redis-cluster.ts\`, \`REDIS_URL=redis+cluster://…\`) and on the single redis-server, back to
    back: one queue (on a master other than the limiter's) with ${p.cluster?.processes ?? 2} processes × ${p.concurrency}; then three queues

@@ -275,6 +275,8 @@ try {
         ['enqueueRaw', 'addbulk', false],
         ['enqueueSluice', 'sluice', false],
         ['enqueueLanes', 'sluice', true],
+        // Where an enqueue's time goes: its first pass (every line checked before anything is written).
+        ['enqueueCheck', 'check', false],
       ]) {
         const run = await runEnqueue(ctx, {
           label: `enqueue-${lanes ? 'lanes' : via}-${r}`,
