@@ -157,7 +157,10 @@ describe('lanes', () => {
     const [a, , c, , e] = summary.results.map((result) => result.id);
     const read = async (id: string) => {
       const response = await api.call(`/v1/operations/${id}`, { role: 'read' });
-      return { status: response.status, body: (await response.json()) as { state?: string; operation?: { meta?: { name?: string } } } };
+      return {
+        status: response.status,
+        body: (await response.json()) as { state?: string; createdAt?: string | null; operation?: { meta?: { name?: string } } },
+      };
     };
     // Queued: each id reads as its own operation; the empty places are no operation.
     for (const [id, name] of [
@@ -190,6 +193,10 @@ describe('lanes', () => {
     );
     expect((await p.deadLetters.get(c!))?.operation).toMatchObject({ meta: { name: 'c' } });
     expect((await p.deadLetters.get(e!))?.operation).toMatchObject({ meta: { name: 'e' } });
+    // A dead-lettered operation of a lane says when it was enqueued, as one that succeeded in it does (its lane's time).
+    const [readA, readC] = [(await read(a!)).body, (await read(c!)).body];
+    expect(readC).toMatchObject({ state: 'dead-lettered', createdAt: readA.createdAt });
+    expect(readA.createdAt).toEqual(expect.any(String));
     // A replay by the id the enqueue gave sends that operation again, and no other.
     p.target.setDefault(() => ({ status: 200 }));
     expect(await p.deadLetters.replay([e!])).toMatchObject({ replayed: [{ id: e }], missing: [] });

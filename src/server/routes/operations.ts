@@ -158,6 +158,10 @@ function showRoute(options: OperationRoutesOptions): AnyRoute {
         );
       // What a read token sees of an operation is redacted as bull-board shows it; the job keeps it as enqueued.
       if (!job) {
+        // An operation of a lane: the lane, when it is still kept, says when it was enqueued.
+        const lane = laneOf(params.id)
+          ? await findInShards(shards, params.id, (shard) => findLaneOp(options.redis, shard, params.id))
+          : undefined;
         return redacted({
           id: params.id,
           queue: resources.name,
@@ -166,7 +170,7 @@ function showRoute(options: OperationRoutesOptions): AnyRoute {
           batchId: deadLetter!.batchId ?? null,
           idempotencyKey: deadLetter!.idempotencyKey,
           failedAttempts: deadLetter!.attempts,
-          createdAt: null,
+          createdAt: lane ? new Date(lane.createdAt).toISOString() : null,
           finishedAt: deadLetter!.deadLetteredAt,
           deadLetter: {
             reason: deadLetter!.reason,
