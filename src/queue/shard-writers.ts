@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import { queueKeys, shardName, type QueueKeys } from '../redis/keys.js';
 import { openBullQueue } from './bull-queue.js';
+import { chunkMarkEntry } from './add-jobs.js';
 import { createChunkWriter, type ChunkWriter, type ChunkWriterOptions, type EnqueueResult } from './chunk-writer.js';
 import { indexEntry, type PreparedJob } from './prepare-job.js';
 import { StaleShardCountError } from './shards.js';
@@ -115,8 +116,9 @@ export function createShardWriters(options: ShardWritersOptions): ShardWriters {
         const values = await redis.hmget(shard(other).keys.batchPlaces(batchId), ...parts);
         const entries = new Map(parts.map((part, i) => [part, values[i] ?? '']));
         for (const { item, index } of here) {
-          // A duplicate's entry is its key's holder and the holder's batch: answered with the holder's id.
-          const id = indexEntry(entries.get(item.placeBucket)!, item.place)?.split(',')[0];
+          // An entry is read as a chunk mark's is (a duplicate's: its key's holder and the holder's batch).
+          const entry = indexEntry(entries.get(item.placeBucket)!, item.place);
+          const id = entry === undefined ? undefined : chunkMarkEntry(entry).already;
           if (id !== undefined) found.set(index, { id: id === '' ? item.jobId : id, duplicate: false, alreadyEnqueued: true });
         }
       }),

@@ -149,19 +149,18 @@ function showRoute(options: OperationRoutesOptions): AnyRoute {
         : [undefined, undefined];
       // A lane is a job, not an operation: its operations are `<lane id>-<index>`.
       const job = found?.name === LANE_JOB_NAME ? undefined : found;
+      // An operation still in its lane (dead-lettered there or not: its lane says when it was enqueued).
       const inLane =
-        !job && !deadLetter ? await findInShards(shards, params.id, (shard) => findLaneOp(options.redis, shard, params.id)) : undefined;
-      if (inLane) return redacted(laneOpState(inLane, resources.name));
+        !job && laneOf(params.id)
+          ? await findInShards(shards, params.id, (shard) => findLaneOp(options.redis, shard, params.id))
+          : undefined;
+      if (inLane && !deadLetter) return redacted(laneOpState(inLane, resources.name));
       if (!job && !deadLetter)
         throw notFound(
           `no operation ${JSON.stringify(params.id)} in queue ${resources.name} (finished jobs are removed after SLUICE_KEEP_COMPLETED_SECONDS; results stay in their batch)`,
         );
       // What a read token sees of an operation is redacted as bull-board shows it; the job keeps it as enqueued.
       if (!job) {
-        // An operation of a lane: the lane, when it is still kept, says when it was enqueued.
-        const lane = laneOf(params.id)
-          ? await findInShards(shards, params.id, (shard) => findLaneOp(options.redis, shard, params.id))
-          : undefined;
         return redacted({
           id: params.id,
           queue: resources.name,
@@ -170,7 +169,7 @@ function showRoute(options: OperationRoutesOptions): AnyRoute {
           batchId: deadLetter!.batchId ?? null,
           idempotencyKey: deadLetter!.idempotencyKey,
           failedAttempts: deadLetter!.attempts,
-          createdAt: lane ? new Date(lane.createdAt).toISOString() : null,
+          createdAt: inLane ? new Date(inLane.createdAt).toISOString() : null,
           finishedAt: deadLetter!.deadLetteredAt,
           deadLetter: {
             reason: deadLetter!.reason,
