@@ -17,7 +17,7 @@ import { createLimitReport, type LimitSignal } from './limit-report.js';
 import { createCircuitReporter, type CircuitTransition, type RequestOutcome } from './circuit-reporter.js';
 import { createCatchUpTrigger, createLineCatchUp } from './line-catch-up.js';
 import { createLimitIndex, createLiveProcesses, type LiveProcesses } from './limit-index.js';
-import { keysBySlot } from './limit-keys.js';
+import { configuredSpecs, keysBySlot } from './limit-keys.js';
 import { legacyLayoutCopy } from './limit-layout.js';
 import { createRunGrants, type Followers } from './run-grants.js';
 import { bookOnce, type Booked, type BookingDeps, type ByScript, type Gate } from './acquire-book.js';
@@ -108,6 +108,8 @@ export function createLimiter(options: LimiterOptions): Limiter {
   const catchUpLines = createCatchUpTrigger(createLineCatchUp(redis, keyState.specOf, maxInSlotWaitMs), logger);
 
   const refreshing = startRefreshing({ redis, logger, live, keyState }, options.refreshIntervalMs ?? 1_000);
+  // A line whose jobs are all away (timed at a rate the config has since raised) sees no start: looked at once.
+  void refreshing.first.then(() => closing === undefined && catchUpLines.look(ratedKeys(config)));
   const booking: BookingDeps = {
     acquireScript,
     keyState,
@@ -200,6 +202,13 @@ export function createLimiter(options: LimiterOptions): Limiter {
       return closing;
     },
   };
+}
+
+/** The keys the config gives a rate (the top-level limits and the targets'). */
+function ratedKeys(config: SluiceConfig): string[] {
+  const specOf = configuredSpecs(config);
+  const names = new Set([...Object.keys(config.limits), ...Object.keys(config.targets)]);
+  return [...names].filter((key) => specOf(key).rate > 0);
 }
 
 /**

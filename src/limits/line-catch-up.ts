@@ -25,21 +25,55 @@ export function dueTimesFromNow(
 }
 
 /**
- * Has a key's line that runs behind its jobs' times catch up (redis/lua/line-catch-up-4.lua has the
- * why): its next CATCH_UP_TICKETS delayed jobs, in whichever queue, are due at their turn counted
- * from now, so they are fetched once, at their turn, not early and again. Returns how many jobs were
- * re-timed, or undefined when there was nothing to do (the line is not behind, or another process
- * is on it).
+ * Has a key's line catch up (redis/lua/line-catch-up-4.lua has the why). A line that runs behind:
+ * its next CATCH_UP_TICKETS delayed jobs, in whichever queue, are due at their turn counted from
+ * now, never earlier than they were, so they are fetched once, at their turn, not early and again.
+ * A line slower than its key may be (its jobs were timed at a rate since raised): every delayed job
+ * in it is brought forward to its turn at the key's rate now, never later than it was. Returns how
+ * many jobs were re-timed, or undefined when there was nothing to do (the line is neither, or
+ * another process is on it).
  */
-export type LineCatchUp = (key: string) => Promise<number | undefined>;
+export type LineCatchUp = (key: string) => Promise<CaughtUp | undefined>;
+
+/** A catch-up done: the jobs it re-timed, and whether it brought the line forward (faster) or back. */
+export interface CaughtUp {
+  moved: number;
+  faster: boolean;
+}
+
+/** What the claim (line-catch-up-4.lua) hands the caller. */
+interface CatchUpClaim {
+  faster: boolean;
+  line: { window: number; intervalMs: number; startInMs: number };
+  served: number;
+  /** The rate the line is timed at from now, and the pace it had until now ('' unknown): for step 3. */
+  eff: string;
+  lineRate: string;
+  tickets: { holder: string; position: number }[];
+}
+
+function decodeClaim(reply: (number | string)[]): CatchUpClaim {
+  const [mode, intervalUs, window, startInMs, served, , , count] = reply.slice(0, 8).map(Number) as number[];
+  const tickets = [];
+  for (let i = 0; i < count!; i++) tickets.push({ holder: String(reply[8 + 2 * i]), position: Number(reply[9 + 2 * i]) });
+  return {
+    faster: mode === 2,
+    line: { window: window!, intervalMs: intervalUs! / 1_000, startInMs: startInMs! },
+    served: served!,
+    eff: String(reply[5]),
+    lineRate: String(reply[6]),
+    tickets,
+  };
+}
 
 export function createLineCatchUp(redis: RedisClient, specOf: (key: string) => LimitSpec, maxInSlotWaitMs: number): LineCatchUp {
   const claim = defineScript(redis, 'line-catch-up-4');
   const retime = defineScript(redis, 'line-retime-2');
   const caughtUp = defineScript(redis, 'line-caught-up-2');
   const release = defineScript(redis, 'delete-if-same-1');
+  const renew = defineScript(redis, 'extend-lock-1');
 
-  async function retimeAll(due: readonly { holder: string; dueMs: number }[]): Promise<number> {
+  async function retimeAll(due: readonly { holder: string; dueMs: number }[], direction: 'later' | 'earlier'): Promise<number> {
     const byQueue = new Map<string, { jobId: string; value: number }[]>();
     for (const { holder, dueMs } of due) {
       const parts = parseBookingHolder(holder);
@@ -54,9 +88,30 @@ export function createLineCatchUp(redis: RedisClient, specOf: (key: string) => L
       const args = jobsOfHolders(jobs).flatMap(({ jobId, value }) => [jobId, value]);
       const keys = [bullQueueKey(queue, 'delayed'), bullQueueKey(queue, 'marker')];
       for (let i = 0; i < args.length; i += 2 * RETIME_CHUNK)
-        moved += Number(await retime(...keys, ...args.slice(i, i + 2 * RETIME_CHUNK)));
+        moved += Number(await retime(...keys, direction, ...args.slice(i, i + 2 * RETIME_CHUNK)));
     }
     return moved;
+  }
+
+  /**
+   * A line slower than its key may be, past the tickets the claim handed out: the rest of the line,
+   * a page at a time from the last ticket seen, each brought forward. The claim is renewed after
+   * each page; false when it was lost (it ran out, another process took over).
+   */
+  async function bringForwardRest(key: string, claimKey: string, token: string, taken: CatchUpClaim): Promise<number | false> {
+    const { served, line } = taken;
+    let last = served + taken.tickets[taken.tickets.length - 1]!.position;
+    let moved = 0;
+    for (;;) {
+      if (Number(await renew(claimKey, token, CATCH_UP_CLAIM_MS)) !== 1) return false;
+      const page = await redis.zrangebyscore(limiterKeys.line(key), `(${last}`, '+inf', 'WITHSCORES', 'LIMIT', 0, CATCH_UP_TICKETS);
+      if (page.length === 0) return moved;
+      const tickets = [];
+      for (let i = 0; i < page.length; i += 2) tickets.push({ holder: page[i]!, position: Number(page[i + 1]) - served });
+      moved += await retimeAll(dueTimesFromNow(tickets, line, maxInSlotWaitMs, Date.now()), 'earlier');
+      if (page.length < 2 * CATCH_UP_TICKETS) return moved;
+      last = Number(page[page.length - 1]);
+    }
   }
 
   return async (key) => {
@@ -68,13 +123,17 @@ export function createLineCatchUp(redis: RedisClient, specOf: (key: string) => L
     const reply = (await claim(...args, CATCH_UP_CLAIM_MS, CATCH_UP_TICKETS)) as (number | string)[];
     if (reply.length === 0) return undefined;
     try {
-      const [intervalUs, window, startInMs, count] = reply.slice(0, 4).map(Number) as [number, number, number, number];
-      const tickets = [];
-      for (let i = 0; i < count; i++) tickets.push({ holder: String(reply[4 + 2 * i]), position: Number(reply[5 + 2 * i]) });
-      const line = { window, intervalMs: intervalUs / 1_000, startInMs };
-      const moved = await retimeAll(dueTimesFromNow(tickets, line, maxInSlotWaitMs, Date.now()));
-      await caughtUp(stateKey, claimKey, token);
-      return moved;
+      const taken = decodeClaim(reply);
+      const direction = taken.faster ? 'earlier' : 'later';
+      let moved = await retimeAll(dueTimesFromNow(taken.tickets, taken.line, maxInSlotWaitMs, Date.now()), direction);
+      if (taken.faster && taken.tickets.length === CATCH_UP_TICKETS) {
+        const rest = await bringForwardRest(key, claimKey, token, taken);
+        // Another process has the line now: it brings forward what is left.
+        if (rest === false) return { moved, faster: true };
+        moved += rest;
+      }
+      await caughtUp(stateKey, claimKey, token, taken.eff, taken.lineRate);
+      return { moved, faster: taken.faster };
     } catch (error) {
       // The mark stays: the next start on the key tries again, without waiting out this claim.
       await release(claimKey, token).catch(() => undefined);
@@ -96,28 +155,44 @@ const CATCH_UP_TRY_EVERY_MS = 1_000;
  */
 export interface CatchUpTrigger {
   (keys: readonly string[], behindMask: number): void;
+  /**
+   * Has each key's line looked at once, now, whatever the replies said (a process starting: a line
+   * whose jobs are all away sees no start). Apart from the once-a-second spacing of the replies' asks.
+   */
+  look(keys: readonly string[]): void;
   settled(): Promise<void>;
 }
 
 export function createCatchUpTrigger(catchUp: LineCatchUp, logger: Logger): CatchUpTrigger {
   const tried = new Map<string, number>();
   const running = new Set<Promise<void>>();
+  const run = (key: string): void => {
+    const done = catchUp(key).then(
+      (caught) => {
+        if (caught?.faster)
+          logger.info(
+            { limitKey: key, jobs: caught.moved },
+            "the key's rate is above the one its waiting operations were timed at (a raised limit): they were brought forward to their turns",
+          );
+        else if (caught)
+          logger.debug({ limitKey: key, jobs: caught.moved }, "line ran behind its jobs' times: the jobs due next re-timed to their turn");
+      },
+      (error: unknown) => logger.warn({ err: error, limitKey: key }, 'could not re-time the line; the next start on the key tries again'),
+    );
+    running.add(done);
+    void done.finally(() => running.delete(done));
+  };
   const trigger = (keys: readonly string[], behindMask: number): void => {
     if (behindMask === 0) return;
     const now = Date.now();
     for (const [i, key] of keys.entries()) {
       if ((behindMask & (2 ** i)) === 0 || now - (tried.get(key) ?? 0) < CATCH_UP_TRY_EVERY_MS) continue;
       tried.set(key, now);
-      const run = catchUp(key).then(
-        (moved) => {
-          if (moved !== undefined)
-            logger.debug({ limitKey: key, jobs: moved }, "line ran behind its jobs' times: the jobs due next re-timed to their turn");
-        },
-        (error: unknown) => logger.warn({ err: error, limitKey: key }, 'could not re-time the line; the next start on the key tries again'),
-      );
-      running.add(run);
-      void run.finally(() => running.delete(run));
+      run(key);
     }
   };
-  return Object.assign(trigger, { settled: async () => void (await Promise.all(running)) });
+  return Object.assign(trigger, {
+    look: (keys: readonly string[]) => keys.forEach(run),
+    settled: async () => void (await Promise.all(running)),
+  });
 }

@@ -13,7 +13,7 @@ import { createLineCatchUp } from '../../src/limits/line-catch-up.js';
 import { Queue } from 'bullmq';
 import { PREFIX, bullQueueName } from '../../src/redis/keys.js';
 import { configuredSpecs } from '../../src/limits/limit-keys.js';
-import { uniqueQueue, useRedisServer } from '../helpers/redis.js';
+import { uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
 import { startLimiterProcess } from '../helpers/limiter-process.js';
 import { acquireScriptFor } from '../helpers/acquire-script.js';
 import { createProducer } from '../../src/queue/producer.js';
@@ -244,7 +244,9 @@ describe('a line that runs behind catches up', () => {
     await client.del(limiterKeys.catchUpClaim(key));
 
     const startedAt = Date.now();
-    const moved = await catchUp(key);
+    const done = await catchUp(key);
+    expect(done?.faster).toBe(false);
+    const moved = done!.moved;
     // The 175 beyond the window (j-25 … j-199), delayed less than their turn; not j-0 (waiting), not
     // the backoff. The head (j-1 … j-24) is due now: moved too only if adding the jobs took longer than
     // their 100 ms (a busy machine), and then to now, never further.
@@ -263,6 +265,100 @@ describe('a line that runs behind catches up', () => {
     expect(await client.exists(limiterKeys.catchUpClaim(key))).toBe(0);
     await client.hset(limiterKeys.state(key), 'behind', 1);
     expect(await catchUp(key)).toBeUndefined();
+  });
+});
+
+describe('a line timed at a rate since raised is brought forward', () => {
+  /**
+   * `count` jobs of queue `q` joined to `key`'s line at enqueue by a producer whose config says 5/s
+   * (200 ms apart: the last due about count / 5 s from now), added to BullMQ delayed as the producer
+   * delays them.
+   */
+  async function lineAtFivePerSecond(key: string, q: string, count: number) {
+    const client = redis().client;
+    const queue = new Queue(bullQueueName(q), { connection: client, prefix: PREFIX });
+    onTestFinished(() => queue.close());
+    const holders = Array.from({ length: count }, (_, i) => `{${q}}j-${i}`);
+    const { delays } = await createLineJoin(client, keyAt(key, 5))(holders.map((holder) => ({ holder, keys: [key] })));
+    for (let i = 0; i < count; i += 500)
+      await queue.addBulk(delays.slice(i, i + 500).map((delay, j) => ({ name: 'op', data: {}, opts: { jobId: `j-${i + j}`, delay } })));
+    const dueOf = async (id: string) => Math.floor(Number(await client.zscore(`${PREFIX}:${bullQueueName(q)}:delayed`, id)) / 0x1000);
+    return { queue, dueOf };
+  }
+
+  it('a catch-up brings every delayed job in the line forward to its turn at the key’s rate now, only earlier, paging past its first tickets', async () => {
+    const key = 'line-raised';
+    const client = redis().client;
+    // More than one catch-up's tickets (2,000): the rest are paged through.
+    const { queue, dueOf } = await lineAtFivePerSecond(key, 'raised-q', 2_600);
+    expect(await client.hget(limiterKeys.state(key), 'lineRate')).toBe('5');
+    const lastBefore = await dueOf('j-2599');
+    expect(lastBefore).toBeGreaterThan(Date.now() + 500_000);
+    // One was sent away for something else, due sooner than its new turn: it keeps its time.
+    await (await queue.getJob('j-2500'))!.changeDelay(300);
+    const keptDue = await dueOf('j-2500');
+    // One was passed over while away (a line whose head was gone moved on: a half place below the
+    // head), delayed 10 minutes at the slow rate: its turn has passed, it is due now.
+    await queue.add('op', {}, { jobId: 'j-passed', delay: 600_000 });
+    await client.zadd(limiterKeys.line(key), -1.5, `{raised-q}j-passed`);
+
+    // At the rate the line was timed at, or a little above it: nothing to do.
+    expect(await createLineCatchUp(client, configuredSpecs(keyAt(key, 5.5)), 250)(key)).toBeUndefined();
+    const startedAt = Date.now();
+    const done = await createLineCatchUp(client, configuredSpecs(keyAt(key, 1_000)), 250)(key);
+    expect(done?.faster).toBe(true);
+    // All but the head (due within a few ms anyway) and j-2500.
+    expect(done!.moved).toBeGreaterThan(2_550);
+    // 1,000/s: 1 ms apart, a window of 250 places: j-2599 stands (2599 - 125) ms from now, on the 50 ms grid.
+    const lastAfter = await dueOf('j-2599');
+    expect(lastAfter).toBeGreaterThanOrEqual(startedAt + 2_474);
+    expect(lastAfter).toBeLessThanOrEqual(Date.now() + 2_474 + 50);
+    for (let i = 2_001; i < 2_600; i += 97) expect(await dueOf(`j-${i}`)).toBeGreaterThanOrEqual(await dueOf(`j-${i - 1}`));
+    expect(await dueOf('j-2500')).toBe(keptDue);
+    expect(await dueOf('j-passed')).toBeLessThanOrEqual(Date.now());
+    // The line's pace is the key's rate now; the claim is let go, the mark cleared.
+    expect(await client.hget(limiterKeys.state(key), 'lineRate')).toBe('1000');
+    expect(await client.exists(limiterKeys.catchUpClaim(key))).toBe(0);
+    expect(await client.hget(limiterKeys.state(key), 'behind')).toBeNull();
+  });
+
+  it('a worker brings the line forward when it starts with a config that raised the rate, and when a start finds it raised', async () => {
+    const client = redis().client;
+    // When it starts: every job is away (none due for a while), so no start would see it.
+    const { dueOf } = await lineAtFivePerSecond('line-raised-start', 'raised-start-q', 300);
+    const startBefore = await dueOf('j-299');
+    limiterProcess(keyAt('line-raised-start', 1_000));
+    await waitFor(async () => (await client.hget(limiterKeys.state('line-raised-start'), 'lineRate')) === '1000', {
+      timeoutMs: 5_000,
+      what: 'the line brought forward at start',
+    });
+    expect(await dueOf('j-299')).toBeLessThan(startBefore - 50_000);
+
+    // A start on a key whose line was timed slower after this worker started (a producer with the old config).
+    const limiter = limiterProcess(keyAt('line-raised-acquire', 1_000));
+    // (After the look this process takes at its keys when it starts: the start below is what finds it.)
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const { dueOf: dueOfLater } = await lineAtFivePerSecond('line-raised-acquire', 'raised-acquire-q', 300);
+    const acquireBefore = await dueOfLater('j-299');
+    expect((await limiter.acquire(['line-raised-acquire'], '{raised-acquire-q}j-0', 5_000)).kind).toBe('go');
+    await waitFor(async () => (await client.hget(limiterKeys.state('line-raised-acquire'), 'lineRate')) === '1000', {
+      timeoutMs: 5_000,
+      what: 'the line brought forward after a start',
+    });
+    expect(await dueOfLater('j-299')).toBeLessThan(acquireBefore - 50_000);
+  });
+
+  it('a line’s pace is the slowest its jobs were timed at: a producer with a lower rate lowers it, and a line at its key’s rate is left alone', async () => {
+    const client = redis().client;
+    await createLineJoin(
+      client,
+      keyAt('line-lowered', 100),
+    )(Array.from({ length: 100 }, (_, i) => ({ holder: `{q}low-${i}`, keys: ['line-lowered'] })));
+    expect(await client.hget(limiterKeys.state('line-lowered'), 'lineRate')).toBe('100');
+    // A producer with a lower rate joins the same line: its pace is the slower one.
+    await createLineJoin(client, keyAt('line-lowered', 10))([{ holder: '{q}low-100', keys: ['line-lowered'] }]);
+    expect(await client.hget(limiterKeys.state('line-lowered'), 'lineRate')).toBe('10');
+    expect(await createLineCatchUp(client, configuredSpecs(keyAt('line-lowered', 10)), 250)('line-lowered')).toBeUndefined();
   });
 });
 

@@ -47,8 +47,9 @@
   Output: GO {1, waitMs, leased, slackMs, intervalMs, slots, probes, 0, behind, followerWaitMs...}; QUEUED {2, startInMs,
     position, window, intervalUs, behind}; BLOCKED {3}; PAUSED {4, waitMs}; CIRCUIT_OPEN {5, waitMs, 0,
     0, 0, 0, 0, openForMs}
-    behind   bit mask of the keys whose line runs behind its jobs' times (they come back early): the
-             caller has their delayed jobs re-timed (line-catch-up-4.lua)
+    behind   bit mask of the keys whose line runs behind its jobs' times (they come back early), or
+             slower than the key's rate now (its jobs were timed at a lower one): the caller has
+             their delayed jobs re-timed (line-catch-up-4.lua)
     GO       start after waitMs, within slackMs after it
     leased   bit mask of the keys on which a concurrency lease was taken (release after the request)
     intervalMs  the slot spacing of the slowest key (the caller spaces its own late starts by it)
@@ -98,7 +99,7 @@ for i = 1, n do
   local o = redis.call('HMGET', k.override, 'rate', 'burst', 'concurrency', 'paused')
   if o[4] == '1' then return {PAUSED, 2000} end
   local s = redis.call('HMGET', k.state, 'tat', 'line', 'pausedUntil', 'decRate', 'decAt', 'lastSeen', 'effRate', 'rate', 'burst', 'concurrency',
-    'circuit', 'openedAt', 'probeAt', 'probeUntil', 'next', 'served', 'behind')
+    'circuit', 'openedAt', 'probeAt', 'probeUntil', 'next', 'served', 'behind', 'lineRate')
   if circuitOn and s[11] == 'open' then
     -- Open: only the probe goes, once its time has come and no other probe is out.
     local probeAt, probeUntil = tonumber(s[13] or '0'), tonumber(s[14] or '0')
@@ -167,6 +168,13 @@ for i = 1, n do
       redis.call('HSET', k.state, 'behind', 1)
       s[17] = '1'
     end
+    -- A line whose jobs were timed at well under the key's rate now (the config raised it): marked
+    -- behind too, and the catch-up brings its jobs forward instead (line-catch-up-4.lua).
+    k.eff, k.lineRate = eff, tonumber(s[18])
+    if not s[17] and lineSlower(k.lineRate, rate, eff, nextTicket - served, k.window) then
+      redis.call('HSET', k.state, 'behind', 1)
+      s[17] = '1'
+    end
     if s[17] then behind = behind + 2 ^ (i - 1) end
   else
     k.s = math.max(now, k.pausedUntil)
@@ -201,6 +209,9 @@ if not go then
         end
       end
       redis.call('PEXPIRE', k.line, 86400000)
+      -- The caller times the job at this key's rate: the line's pace is at most that.
+      local lineRate = lineRateAfter(k.lineRate, k.eff, k.next <= k.served)
+      if lineRate ~= k.lineRate then redis.call('HSET', k.state, 'lineRate', lineRate) end
       -- The line whose turn comes last speaks for all.
       if k.position * k.T > turnAt then position, window, interval, turnAt = k.position, k.window, k.T, k.position * k.T end
     end

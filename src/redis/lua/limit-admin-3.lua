@@ -1,6 +1,8 @@
 --[[
   An operator's change to a limit key (sluice limits set / pause / resume / reset). The schedule
   starts afresh; the line keeps its order (positions are places, not times: see includes/line.lua).
+  A change of rate sets the line's pace (`lineRate`) to the new rate: the caller brings the jobs
+  waiting in it forward to their turns at that rate.
 
   Input:
     KEYS[1]  the key's state (hash)
@@ -33,6 +35,15 @@ redis.call('HSET', stateKey, 'tat', now, 'pausedUntil', 0)
 redis.call('HDEL', stateKey, 'decRate', 'decAt')
 local o = redis.call('HMGET', overrideKey, 'rate', 'burst')
 local rate, burst = tonumber(o[1] or configuredRate), tonumber(o[2] or configuredBurst)
+-- A new rate: the caller brings the line forward to it (src/queue/wake-jobs.ts), so the line's pace
+-- is that from now on (includes/line.lua; jobs timed faster come back early and are re-timed later).
+local rateChanged = clear
+for i = 5, #ARGV, 2 do
+  if ARGV[i] == 'rate' then rateChanged = true end
+end
+if rateChanged then
+  if rate > 0 then redis.call('HSET', stateKey, 'lineRate', rate) else redis.call('HDEL', stateKey, 'lineRate') end
+end
 local reply = { rate > 0 and math.floor(slotInterval(rate, burst) * 1000) or 0 }
 for _, holder in ipairs(redis.call('ZRANGE', lineKey, 0, -1)) do table.insert(reply, holder) end
 return reply

@@ -12,6 +12,15 @@
   (line-caught-up-2.lua). A caller that dies leaves the mark: the claim runs out after claimMs and
   a later start claims it again.
 
+  A line can also run slower than its key may (includes/line.lua lineSlower): its jobs were timed at
+  a rate well under the key's now (the config or an override raised it, a 429's cut recovered). Its
+  jobs would come back at the old pace, the key idle between them. A start on the key marks it
+  behind as well, and a worker checks its configured keys when it starts (a line whose jobs are all
+  away sees no start until the first comes back); the catch-up then runs `faster`: the caller
+  brings every delayed job in the line forward to its turn from now, only ever earlier
+  (line-retime-2.lua), paging through the line past the tickets handed out here. Either way step 3
+  records the rate the line is timed at now.
+
   Not claimed: while the key recovers its rate after 429s (its turns would be timed at a rate that
   is rising), or within CATCH_UP_EVERY_MS of the last catch-up (a line that stays slow, a key held
   back by its concurrency, would otherwise be re-timed every second).
@@ -27,11 +36,14 @@
     ARGV[4]  the caller's token
     ARGV[5]  claimMs
     ARGV[6]  how many tickets to hand out at most
-  Output: {} when not claimed (not behind, claimed by another, recovering, too soon); else
-    {intervalUs, window, startInMs, n, holder1, position1, …, holderN, positionN}: the key's slot
-    spacing, its window, its earliest free slot from now (a pause, a far tat), and the first n
-    tickets from the head (those of jobs that missed their slot, half a place ahead, included),
-    each with its position
+  Output: {} when not claimed (neither behind nor slower, claimed by another, recovering, too soon);
+    else {mode, intervalUs, window, startInMs, served, eff, lineRate, n, holder1, position1, …,
+    holderN, positionN}: mode 1 behind (re-time later), 2 faster (bring forward, and page on past
+    these); the key's slot spacing, its window, its earliest free slot from now (a pause, a far
+    tat), the tickets used so far (a position is ticket - served), the rate the line is timed at
+    from now (a string: it may be a fraction), the pace it was timed at until now ('' unknown), and
+    the first n tickets from the head (those of jobs that missed their slot, half a place ahead,
+    included; in mode 2 those passed over too), each with its position
 ]]
 --- @include "now-ms"
 --- @include "effective-rate"
@@ -40,22 +52,28 @@
 local CATCH_UP_EVERY_MS = 2000
 local state, override, line, claim = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now = nowMs()
-local s = redis.call('HMGET', state, 'behind', 'decRate', 'decAt', 'served', 'line', 'caughtUpAt', 'tat', 'pausedUntil')
-if s[1] ~= '1' or not s[5] then return {} end
+local s = redis.call('HMGET', state, 'behind', 'decRate', 'decAt', 'served', 'line', 'caughtUpAt', 'tat', 'pausedUntil', 'next', 'lineRate')
+if not s[5] then return {} end
 if now - tonumber(s[6] or '0') < CATCH_UP_EVERY_MS then return {} end
 local o = redis.call('HMGET', override, 'rate', 'burst')
 local rate, burst = tonumber(o[1] or ARGV[1]), tonumber(o[2] or ARGV[2])
 local eff = effectiveRate(rate, tonumber(s[2]), tonumber(s[3] or '0'), now)
 if eff <= 0 or eff < rate then return {} end
+local T = slotInterval(eff, burst)
+local window = lineWindow(tonumber(ARGV[3]), T)
+local served = tonumber(s[4] or '0')
+local faster = lineSlower(tonumber(s[10]), rate, eff, tonumber(s[9] or '0') - served, window)
+if s[1] ~= '1' and not faster then return {} end
 if not redis.call('SET', claim, ARGV[4], 'NX', 'PX', tonumber(ARGV[5])) then return {} end
 redis.call('HSET', state, 'caughtUpAt', now)
-local T = slotInterval(eff, burst)
-local served = tonumber(s[4] or '0')
 local startAt = firstFreeSlot(now, tonumber(s[7] or now), burst, T, tonumber(s[8] or '0'))
 -- From the head: the tickets below `served - 0.5` are of jobs gone without starting (a duplicate, a
--- dead letter), never due again.
-local tickets = redis.call('ZRANGEBYSCORE', line, served - 0.5, '+inf', 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[6]))
-local reply = {math.floor(T * 1000), lineWindow(tonumber(ARGV[3]), T), startAt - now, #tickets / 2}
+-- dead letter), never due again, or passed over while away (a line whose head was gone moved on,
+-- limit-acquire.lua): their turn has passed. Brought forward, a line that was slower hands them
+-- out too (due now), or they would wait out the times the slower rate gave them.
+local from = faster and '-inf' or served - 0.5
+local tickets = redis.call('ZRANGEBYSCORE', line, from, '+inf', 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[6]))
+local reply = {faster and 2 or 1, math.floor(T * 1000), window, startAt - now, served, tostring(eff), s[10] or '', #tickets / 2}
 for i = 1, #tickets, 2 do
   table.insert(reply, tickets[i])
   table.insert(reply, tostring(tonumber(tickets[i + 1]) - served))

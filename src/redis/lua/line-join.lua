@@ -33,7 +33,7 @@ for i = 1, k do
   local state, override, lineKey = KEYS[kb], KEYS[kb + 1], KEYS[kb + 2]
   local o = redis.call('HMGET', override, 'rate', 'burst')
   local rate, burst = tonumber(o[1] or ARGV[ab]), tonumber(o[2] or ARGV[ab + 1])
-  local s = redis.call('HMGET', state, 'tat', 'line', 'pausedUntil', 'decRate', 'decAt', 'next', 'served')
+  local s = redis.call('HMGET', state, 'tat', 'line', 'pausedUntil', 'decRate', 'decAt', 'next', 'served', 'lineRate')
   local eff = effectiveRate(rate, tonumber(s[4]), tonumber(s[5] or '0'), now)
   lines[i] = false
   if eff > 0 then
@@ -41,7 +41,8 @@ for i = 1, k do
     local nextTicket, served = lineOf(state, lineKey, s[2], s[6], s[7])
     local startAt = firstFreeSlot(now, tonumber(s[1] or now), burst, T, tonumber(s[3] or '0'))
     lines[i] = {
-      key = lineKey, state = state, next = nextTicket, served = served, added = 0, binds = false,
+      key = lineKey, state = state, next = nextTicket, served = served, added = 0, binds = false, eff = eff,
+      lineRate = tonumber(s[8]),
       startIn = startAt - now, window = lineWindow(maxWait, T), intervalUs = math.floor(T * 1000),
       -- Nobody holds a ticket in an empty line: no need to look each job up.
       empty = redis.call('ZCARD', lineKey) == 0,
@@ -90,7 +91,8 @@ for i = 1, k do
     local placed = 0
     if line.binds then
       placed = 1
-      redis.call('HSET', line.state, 'next', line.next + line.added)
+      -- Its jobs are timed at eff from here (src/limits/line.ts): the line's pace is at most that.
+      redis.call('HSET', line.state, 'next', line.next + line.added, 'lineRate', lineRateAfter(line.lineRate, line.eff, line.empty))
       redis.call('PEXPIRE', line.state, 86400000)
       redis.call('PEXPIRE', line.key, 86400000)
     end

@@ -27,3 +27,25 @@ end
 local function lineWindow(maxWait, T)
   return math.max(1, math.floor(maxWait / T))
 end
+
+--[[
+  The pace a line's delayed jobs were timed at (`lineRate` in the key's state): the slowest rate any
+  of them was given (at enqueue, when sent away, when caught up). When the key's rate is now well
+  above it (the config or an override raised it, a 429's cut has recovered), the jobs would come
+  back at the old pace with the key idle between them: the line is brought forward (a catch-up,
+  line-catch-up-4.lua, in its `faster` mode). Below LINE_FASTER times, a job a little late costs little.
+]]
+local LINE_FASTER = 1.2
+
+-- The line's pace after jobs were timed at `eff`: the slower of the two, or `eff` for a line nobody waits in.
+local function lineRateAfter(lineRate, eff, empty)
+  if empty or not lineRate then return eff end
+  return math.min(lineRate, eff)
+end
+
+-- Whether a line runs slower than its key may (see above): `waiting` tickets (next - served) reach
+-- past the window, its jobs were timed at well under the key's rate, and that rate is not being
+-- recovered after a 429 (its turns would be timed at a rate still rising).
+local function lineSlower(lineRate, rate, eff, waiting, window)
+  return lineRate ~= nil and rate > 0 and eff >= rate and eff > lineRate * LINE_FASTER and waiting > window
+end
