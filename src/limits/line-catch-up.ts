@@ -46,22 +46,20 @@ interface CatchUpClaim {
   faster: boolean;
   line: { window: number; intervalMs: number; startInMs: number };
   served: number;
-  /** The rate the line is timed at from now, and the pace it had until now ('' unknown): for step 3. */
-  eff: string;
-  lineRate: string;
+  /** For step 3 (line-caught-up-2.lua): the rate the line is timed at from now, the pace it had until now ('' unknown), the tickets handed out. */
+  caughtUp: string[];
   tickets: { holder: string; position: number }[];
 }
 
 function decodeClaim(reply: (number | string)[]): CatchUpClaim {
-  const [mode, intervalUs, window, startInMs, served, , , count] = reply.slice(0, 8).map(Number) as number[];
+  const [mode, intervalUs, window, startInMs, served, , , , count] = reply.slice(0, 9).map(Number) as number[];
   const tickets = [];
-  for (let i = 0; i < count!; i++) tickets.push({ holder: String(reply[8 + 2 * i]), position: Number(reply[9 + 2 * i]) });
+  for (let i = 0; i < count!; i++) tickets.push({ holder: String(reply[9 + 2 * i]), position: Number(reply[10 + 2 * i]) });
   return {
     faster: mode === 2,
     line: { window: window!, intervalMs: intervalUs! / 1_000, startInMs: startInMs! },
     served: served!,
-    eff: String(reply[5]),
-    lineRate: String(reply[6]),
+    caughtUp: [String(reply[5]), String(reply[6]), String(reply[7]), mode === 2 ? '1' : '0'],
     tickets,
   };
 }
@@ -95,22 +93,30 @@ export function createLineCatchUp(redis: RedisClient, specOf: (key: string) => L
 
   /**
    * A line slower than its key may be, past the tickets the claim handed out: the rest of the line,
-   * a page at a time from the last ticket seen, each brought forward. The claim is renewed after
-   * each page; false when it was lost (it ran out, another process took over).
+   * a page at a time from the last ticket seen, each brought forward to its turn counted from the
+   * claim (`at`: positions are counted from its `served`). Tickets of one score (the half places of
+   * jobs passed over or that missed their slot) may straddle a page: the next page starts at that
+   * score, past those of it already seen. The claim is renewed after each page; false when it was
+   * lost (it ran out, another process took over).
    */
-  async function bringForwardRest(key: string, claimKey: string, token: string, taken: CatchUpClaim): Promise<number | false> {
+  async function bringForwardRest(key: string, claimKey: string, token: string, taken: CatchUpClaim, at: number): Promise<number | false> {
     const { served, line } = taken;
-    let last = served + taken.tickets[taken.tickets.length - 1]!.position;
+    const scoreOf = (position: number) => served + position;
+    let last = scoreOf(taken.tickets[taken.tickets.length - 1]!.position);
+    let seenAtLast = taken.tickets.filter(({ position }) => scoreOf(position) === last).length;
     let moved = 0;
     for (;;) {
       if (Number(await renew(claimKey, token, CATCH_UP_CLAIM_MS)) !== 1) return false;
-      const page = await redis.zrangebyscore(limiterKeys.line(key), `(${last}`, '+inf', 'WITHSCORES', 'LIMIT', 0, CATCH_UP_TICKETS);
+      const page = await redis.zrangebyscore(limiterKeys.line(key), last, '+inf', 'WITHSCORES', 'LIMIT', seenAtLast, CATCH_UP_TICKETS);
       if (page.length === 0) return moved;
       const tickets = [];
       for (let i = 0; i < page.length; i += 2) tickets.push({ holder: page[i]!, position: Number(page[i + 1]) - served });
-      moved += await retimeAll(dueTimesFromNow(tickets, line, maxInSlotWaitMs, Date.now()), 'earlier');
+      moved += await retimeAll(dueTimesFromNow(tickets, line, maxInSlotWaitMs, at), 'earlier');
       if (page.length < 2 * CATCH_UP_TICKETS) return moved;
-      last = Number(page[page.length - 1]);
+      const pageLast = scoreOf(tickets[tickets.length - 1]!.position);
+      const atPageLast = tickets.filter(({ position }) => scoreOf(position) === pageLast).length;
+      seenAtLast = pageLast === last ? seenAtLast + atPageLast : atPageLast;
+      last = pageLast;
     }
   }
 
@@ -124,15 +130,16 @@ export function createLineCatchUp(redis: RedisClient, specOf: (key: string) => L
     if (reply.length === 0) return undefined;
     try {
       const taken = decodeClaim(reply);
+      const at = Date.now();
       const direction = taken.faster ? 'earlier' : 'later';
-      let moved = await retimeAll(dueTimesFromNow(taken.tickets, taken.line, maxInSlotWaitMs, Date.now()), direction);
+      let moved = await retimeAll(dueTimesFromNow(taken.tickets, taken.line, maxInSlotWaitMs, at), direction);
       if (taken.faster && taken.tickets.length === CATCH_UP_TICKETS) {
-        const rest = await bringForwardRest(key, claimKey, token, taken);
+        const rest = await bringForwardRest(key, claimKey, token, taken, at);
         // Another process has the line now: it brings forward what is left.
         if (rest === false) return { moved, faster: true };
         moved += rest;
       }
-      await caughtUp(stateKey, claimKey, token, taken.eff, taken.lineRate);
+      await caughtUp(stateKey, claimKey, token, ...taken.caughtUp);
       return { moved, faster: taken.faster };
     } catch (error) {
       // The mark stays: the next start on the key tries again, without waiting out this claim.

@@ -286,66 +286,91 @@ describe('a line timed at a rate since raised is brought forward', () => {
     return { queue, dueOf };
   }
 
-  it('a catch-up brings every delayed job in the line forward to its turn at the key’s rate now, only earlier, paging past its first tickets', async () => {
+  const catchUpAt = (key: string, rate: number) => createLineCatchUp(redis().client, configuredSpecs(keyAt(key, rate)), 250)(key);
+  const lineRateOf = (key: string) => redis().client.hget(limiterKeys.state(key), 'lineRate');
+
+  it('a catch-up brings every delayed job in the line forward to its turn at the key’s rate now, only earlier, paging through all of it', async () => {
     const key = 'line-raised';
     const client = redis().client;
-    // More than one catch-up's tickets (2,000): the rest are paged through.
-    const { queue, dueOf } = await lineAtFivePerSecond(key, 'raised-q', 2_600);
-    expect(await client.hget(limiterKeys.state(key), 'lineRate')).toBe('5');
-    const lastBefore = await dueOf('j-2599');
-    expect(lastBefore).toBeGreaterThan(Date.now() + 500_000);
+    const { queue, dueOf } = await lineAtFivePerSecond(key, 'raised-q', 600);
+    expect(await lineRateOf(key)).toBe('5');
+    const lastBefore = await dueOf('j-599');
+    expect(lastBefore).toBeGreaterThan(Date.now() + 100_000);
     // One was sent away for something else, due sooner than its new turn: it keeps its time.
-    await (await queue.getJob('j-2500'))!.changeDelay(300);
-    const keptDue = await dueOf('j-2500');
-    // One was passed over while away (a line whose head was gone moved on: a half place below the
-    // head), delayed 10 minutes at the slow rate: its turn has passed, it is due now.
-    await queue.add('op', {}, { jobId: 'j-passed', delay: 600_000 });
-    await client.zadd(limiterKeys.line(key), -1.5, `{raised-q}j-passed`);
+    await (await queue.getJob('j-500'))!.changeDelay(300);
+    const keptDue = await dueOf('j-500');
+    // 2,050 were passed over while away (a line whose head was gone moved on: half places below the
+    // head, all of one score), each delayed 10 minutes at the slow rate: their turn has passed, they
+    // are due now. More than a catch-up hands out (2,000): the next page starts within their score.
+    const passed = Array.from({ length: 2_050 }, (_, i) => `p-${i}`);
+    for (let i = 0; i < passed.length; i += 500)
+      await queue.addBulk(passed.slice(i, i + 500).map((jobId) => ({ name: 'op', data: {}, opts: { jobId, delay: 600_000 } })));
+    await client.zadd(limiterKeys.line(key), ...passed.flatMap((jobId) => [-1.5, `{raised-q}${jobId}`]));
 
     // At the rate the line was timed at, or a little above it: nothing to do.
-    expect(await createLineCatchUp(client, configuredSpecs(keyAt(key, 5.5)), 250)(key)).toBeUndefined();
+    expect(await catchUpAt(key, 5.5)).toBeUndefined();
     const startedAt = Date.now();
-    const done = await createLineCatchUp(client, configuredSpecs(keyAt(key, 1_000)), 250)(key);
+    const done = await catchUpAt(key, 1_000);
     expect(done?.faster).toBe(true);
-    // All but the head (due within a few ms anyway) and j-2500.
-    expect(done!.moved).toBeGreaterThan(2_550);
-    // 1,000/s: 1 ms apart, a window of 250 places: j-2599 stands (2599 - 125) ms from now, on the 50 ms grid.
-    const lastAfter = await dueOf('j-2599');
-    expect(lastAfter).toBeGreaterThanOrEqual(startedAt + 2_474);
-    expect(lastAfter).toBeLessThanOrEqual(Date.now() + 2_474 + 50);
-    for (let i = 2_001; i < 2_600; i += 97) expect(await dueOf(`j-${i}`)).toBeGreaterThanOrEqual(await dueOf(`j-${i - 1}`));
-    expect(await dueOf('j-2500')).toBe(keptDue);
-    expect(await dueOf('j-passed')).toBeLessThanOrEqual(Date.now());
+    // All but the head (due within a few ms anyway) and j-500.
+    expect(done!.moved).toBeGreaterThan(2_050 + 590);
+    // 1,000/s: 1 ms apart, a window of 250 places: j-599 stands (599 - 125) ms from now, on the 50 ms grid.
+    const lastAfter = await dueOf('j-599');
+    expect(lastAfter).toBeGreaterThanOrEqual(startedAt + 474);
+    expect(lastAfter).toBeLessThanOrEqual(Date.now() + 474 + 50);
+    for (let i = 301; i < 600; i += 37) expect(await dueOf(`j-${i}`)).toBeGreaterThanOrEqual(await dueOf(`j-${i - 1}`));
+    expect(await dueOf('j-500')).toBe(keptDue);
+    const notYet = [];
+    for (const jobId of passed) if ((await dueOf(jobId)) > Date.now()) notYet.push(jobId);
+    expect(notYet).toEqual([]);
     // The line's pace is the key's rate now; the claim is let go, the mark cleared.
-    expect(await client.hget(limiterKeys.state(key), 'lineRate')).toBe('1000');
+    expect(await lineRateOf(key)).toBe('1000');
     expect(await client.exists(limiterKeys.catchUpClaim(key))).toBe(0);
     expect(await client.hget(limiterKeys.state(key), 'behind')).toBeNull();
+
+    // A producer still on the old config times more jobs at 5/s: the line is slower again, but it
+    // is brought forward at most every 30 s (the whole line is paged each time), so not now.
+    await client.hset(limiterKeys.state(key), 'caughtUpAt', 0);
+    await createLineJoin(client, keyAt(key, 5))(Array.from({ length: 20 }, (_, i) => ({ holder: `{raised-q}late-${i}`, keys: [key] })));
+    expect(await lineRateOf(key)).toBe('5');
+    expect(await catchUpAt(key, 1_000)).toBeUndefined();
+    await client.hset(limiterKeys.state(key), 'fasterAt', 0);
+    expect((await catchUpAt(key, 1_000))?.faster).toBe(true);
   });
 
-  it('a worker brings the line forward when it starts with a config that raised the rate, and when a start finds it raised', async () => {
+  it('a backlog shorter than a window at the new rate is brought forward too (its jobs were timed a slow slot apart)', async () => {
+    const { dueOf } = await lineAtFivePerSecond('line-raised-short', 'raised-short-q', 40);
+    const before = await dueOf('j-39');
+    expect(before).toBeGreaterThan(Date.now() + 5_000);
+    // 1,000/s: a window of 250 places, all 40 within it: due now.
+    expect((await catchUpAt('line-raised-short', 1_000))?.faster).toBe(true);
+    expect(await dueOf('j-39')).toBeLessThanOrEqual(Date.now() + 50);
+  });
+
+  it('a start on the key marks a slower line, and a worker looks at its configured keys when it starts', async () => {
     const client = redis().client;
+    // A start finds the key's rate above the line's pace: the key is marked, the reply says so.
+    await lineAtFivePerSecond('line-raised-acquire', 'raised-acquire-q', 300);
+    const acquire = acquireScriptFor(client, 'line-raised-acquire', keyAt('line-raised-acquire', 1_000));
+    const reply = await acquire('{raised-acquire-q}j-0');
+    expect(reply).toMatchObject({ kind: 'go', behindMask: 1 });
+    expect(await client.hget(limiterKeys.state('line-raised-acquire'), 'behind')).toBe('1');
+
     // When it starts: every job is away (none due for a while), so no start would see it.
     const { dueOf } = await lineAtFivePerSecond('line-raised-start', 'raised-start-q', 300);
     const startBefore = await dueOf('j-299');
     limiterProcess(keyAt('line-raised-start', 1_000));
-    await waitFor(async () => (await client.hget(limiterKeys.state('line-raised-start'), 'lineRate')) === '1000', {
+    await waitFor(async () => (await lineRateOf('line-raised-start')) === '1000', {
       timeoutMs: 5_000,
       what: 'the line brought forward at start',
     });
     expect(await dueOf('j-299')).toBeLessThan(startBefore - 50_000);
+  });
 
-    // A start on a key whose line was timed slower after this worker started (a producer with the old config).
-    const limiter = limiterProcess(keyAt('line-raised-acquire', 1_000));
-    // (After the look this process takes at its keys when it starts: the start below is what finds it.)
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
-    const { dueOf: dueOfLater } = await lineAtFivePerSecond('line-raised-acquire', 'raised-acquire-q', 300);
-    const acquireBefore = await dueOfLater('j-299');
-    expect((await limiter.acquire(['line-raised-acquire'], '{raised-acquire-q}j-0', 5_000)).kind).toBe('go');
-    await waitFor(async () => (await client.hget(limiterKeys.state('line-raised-acquire'), 'lineRate')) === '1000', {
-      timeoutMs: 5_000,
-      what: 'the line brought forward after a start',
-    });
-    expect(await dueOfLater('j-299')).toBeLessThan(acquireBefore - 50_000);
+  it('a paused key is not brought forward: its jobs stay away until it resumes', async () => {
+    await lineAtFivePerSecond('line-raised-paused', 'raised-paused-q', 100);
+    await redis().client.hset(limiterKeys.override('line-raised-paused'), 'paused', '1');
+    expect(await catchUpAt('line-raised-paused', 1_000)).toBeUndefined();
   });
 
   it('a line’s pace is the slowest its jobs were timed at: a producer with a lower rate lowers it, and a line at its key’s rate is left alone', async () => {
@@ -354,11 +379,15 @@ describe('a line timed at a rate since raised is brought forward', () => {
       client,
       keyAt('line-lowered', 100),
     )(Array.from({ length: 100 }, (_, i) => ({ holder: `{q}low-${i}`, keys: ['line-lowered'] })));
-    expect(await client.hget(limiterKeys.state('line-lowered'), 'lineRate')).toBe('100');
+    expect(await lineRateOf('line-lowered')).toBe('100');
     // A producer with a lower rate joins the same line: its pace is the slower one.
     await createLineJoin(client, keyAt('line-lowered', 10))([{ holder: '{q}low-100', keys: ['line-lowered'] }]);
-    expect(await client.hget(limiterKeys.state('line-lowered'), 'lineRate')).toBe('10');
-    expect(await createLineCatchUp(client, configuredSpecs(keyAt('line-lowered', 10)), 250)('line-lowered')).toBeUndefined();
+    expect(await lineRateOf('line-lowered')).toBe('10');
+    expect(await catchUpAt('line-lowered', 10)).toBeUndefined();
+    // A later-only catch-up (the line ran behind) leaves the pace where it was: it moves no job forward.
+    await client.hset(limiterKeys.state('line-lowered'), 'behind', 1);
+    expect((await catchUpAt('line-lowered', 11))?.faster).toBe(false);
+    expect(await lineRateOf('line-lowered')).toBe('10');
   });
 });
 

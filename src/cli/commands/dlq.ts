@@ -117,10 +117,17 @@ export async function dlqReplayCommand(
 ): Promise<number> {
   const result = await withStore(ctx, async (store) => store.replay(await selectIds(store, ids, options, 'replay')));
   if (options.json) ctx.io.stdout.write(`${JSON.stringify(result)}\n`);
-  else {
-    ctx.io.stdout.write(`replayed ${result.replayed.length} dead letters into queue ${ctx.queue}\n`);
-    for (const id of result.missing) ctx.io.stderr.write(`no dead letter ${JSON.stringify(id)}\n`);
+  else ctx.io.stdout.write(`replayed ${result.replayed.length} dead letters into queue ${ctx.queue}\n`);
+  // Ids named by hand that are not dead letters are a mistake worth a failing exit. Those of --all or
+  // --batch were dead letters when listed: gone by their turn, another replay (or a purge) took them.
+  if (ids.length === 0) {
+    if (result.missing.length > 0 && !options.json)
+      ctx.io.stderr.write(
+        `${result.missing.length} of them were no longer dead letters when their turn came (replayed or purged meanwhile)\n`,
+      );
+    return 0;
   }
+  if (!options.json) for (const id of result.missing) ctx.io.stderr.write(`no dead letter ${JSON.stringify(id)}\n`);
   return result.missing.length > 0 ? 1 : 0;
 }
 

@@ -171,7 +171,7 @@ for i = 1, n do
     -- A line whose jobs were timed at well under the key's rate now (the config raised it): marked
     -- behind too, and the catch-up brings its jobs forward instead (line-catch-up-4.lua).
     k.eff, k.lineRate = eff, tonumber(s[18])
-    if not s[17] and lineSlower(k.lineRate, rate, eff, nextTicket - served, k.window) then
+    if not s[17] and lineSlower(k.lineRate, rate, eff, nextTicket - served, maxWait, burst) then
       redis.call('HSET', k.state, 'behind', 1)
       s[17] = '1'
     end

@@ -43,9 +43,11 @@ local function lineRateAfter(lineRate, eff, empty)
   return math.min(lineRate, eff)
 end
 
--- Whether a line runs slower than its key may (see above): `waiting` tickets (next - served) reach
--- past the window, its jobs were timed at well under the key's rate, and that rate is not being
--- recovered after a 429 (its turns would be timed at a rate still rising).
-local function lineSlower(lineRate, rate, eff, waiting, window)
-  return lineRate ~= nil and rate > 0 and eff >= rate and eff > lineRate * LINE_FASTER and waiting > window
+-- Whether a line runs slower than its key may (see above): its jobs were timed at well under the
+-- key's rate, that rate is not being recovered after a 429 (its turns would be timed at a rate still
+-- rising), and tickets wait (next - served) beyond the window at the slow rate (those within it were
+-- due at once). A burst-1 key's slots are spaced by slotInterval, the same at either rate.
+local function lineSlower(lineRate, rate, eff, waiting, maxWait, burst)
+  if lineRate == nil or rate <= 0 or eff < rate or eff <= lineRate * LINE_FASTER then return false end
+  return waiting > lineWindow(maxWait, slotInterval(lineRate, burst))
 end
