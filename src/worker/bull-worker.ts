@@ -1,9 +1,10 @@
-import { MetricsTime, Worker, type Job, type JobJson, type WorkerOptions } from 'bullmq';
+import { Job, MetricsTime, Worker, type JobJson, type WorkerOptions } from 'bullmq';
 import type { RedisClient } from '../redis/client.js';
 import { PREFIX, bullQueueName, queueKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
 import { MAX_STALLS } from './prepare-request.js';
 import type { JobRunner } from './job-runner.js';
+import { onReconnect, reclaimOrphans } from './orphan-jobs.js';
 
 export interface BullWorkerOptions {
   concurrency: number;
@@ -13,6 +14,8 @@ export interface BullWorkerOptions {
   stalledIntervalMs: number;
   /** Told of each job fetched, before BullMQ decides whether to fetch another (the fetch gate: see fetch-gate.ts). */
   onFetched: (job: Job) => void;
+  /** Told of the jobs put back in the queue after a reconnect: fetched, but Redis's reply was lost (see orphan-jobs.ts). */
+  onOrphansReclaimed?: (jobIds: string[]) => void;
 }
 
 /** How long after a raise of the concurrency a main loop that still has room is woken (see SluiceBullWorker). */
@@ -41,12 +44,55 @@ class SluiceBullWorker extends Worker {
   readonly #keepLocks: (...args: (string | number)[]) => Promise<unknown>;
   readonly #keys: ReturnType<typeof queueKeys>;
   readonly #onFetched: (job: Job) => void;
+  /** The jobs this worker holds: from their fetch until BullMQ is done with them (finished, or handed back). */
+  readonly #held = new Set<string>();
+  readonly #stopWatching: () => void;
+  readonly #closing = new AbortController();
 
-  constructor(queue: string, processor: JobRunner, redis: RedisClient, onFetched: (job: Job) => void, options: WorkerOptions) {
-    super(bullQueueName(queue), processor, options);
+  constructor(queue: string, processor: JobRunner, redis: RedisClient, options: BullWorkerOptions, bullOptions: WorkerOptions) {
+    super(bullQueueName(queue), processor, bullOptions);
     this.#keepLocks = defineScript(redis, 'keep-job-locks');
     this.#keys = queueKeys(queue);
-    this.#onFetched = onFetched;
+    this.#onFetched = options.onFetched;
+    const host = {
+      id: this.id,
+      activeKey: this.keys.active!,
+      lockKey: (jobId: string) => this.#keys.jobLock(jobId),
+      holds: (jobId: string) => this.#held.has(jobId),
+      putBack: async (jobId: string, token: string) => {
+        const job = await Job.fromId(this, jobId);
+        // Refused (BullMQ throws) when the lock is not that token any more: someone holds the job.
+        return job
+          ? job.moveToWait(token).then(
+              () => true,
+              () => false,
+            )
+          : false;
+      },
+    };
+    this.#stopWatching = onReconnect(redis, () => {
+      reclaimOrphans(redis, host, this.#closing.signal).then(
+        (ids) => {
+          if (ids.length) options.onOrphansReclaimed?.(ids);
+        },
+        // The next reconnect looks again; BullMQ's stalled-job check takes them back meanwhile.
+        (error: unknown) => this.emit('error', error instanceof Error ? error : new Error(String(error))),
+      );
+    });
+  }
+
+  override async processJob(job: Job, token: string, fetchNextCallback?: () => boolean): Promise<void | Job> {
+    try {
+      return await super.processJob(job, token, fetchNextCallback);
+    } finally {
+      this.#held.delete(job.id!);
+    }
+  }
+
+  override async close(force?: boolean): Promise<void> {
+    this.#closing.abort();
+    this.#stopWatching();
+    return super.close(force);
   }
 
   /**
@@ -84,7 +130,10 @@ class SluiceBullWorker extends Worker {
   protected override async nextJobFromJobData(jobData?: JobJson, jobId?: string, token?: string): Promise<Job> {
     // Undefined when there was no job, whatever BullMQ's type says.
     const job: Job | undefined = await super.nextJobFromJobData(jobData, jobId, token);
-    if (job) this.#onFetched(job);
+    if (job) {
+      this.#held.add(job.id!);
+      this.#onFetched(job);
+    }
     return job!;
   }
 
@@ -97,7 +146,7 @@ class SluiceBullWorker extends Worker {
 }
 
 export function newBullWorker(queue: string, processor: JobRunner, redis: RedisClient, options: BullWorkerOptions): Worker {
-  return new SluiceBullWorker(queue, processor, redis, options.onFetched, {
+  return new SluiceBullWorker(queue, processor, redis, options, {
     connection: redis,
     prefix: PREFIX,
     concurrency: options.concurrency,

@@ -280,6 +280,11 @@ function openShard(deps: ShardDeps, index: number): ShardHand {
     lockDurationMs: options.lockDurationMs ?? 30_000,
     stalledIntervalMs: options.stalledIntervalMs ?? 30_000,
     onFetched: (job) => hand.fetched(job),
+    onOrphansReclaimed: (jobIds) =>
+      logger.warn(
+        { shard: name, jobs: jobIds.length, jobIds: jobIds.slice(0, 20) },
+        'jobs this worker fetched whose reply Redis never sent (it restarted, or the connection was cut) are back in the queue',
+      ),
   });
   worker.on('error', (error) => logger.error({ err: error, shard: name }, 'worker error'));
   // A lane whose lock is lost must not go on beside the worker that took it (its operations would be sent twice).

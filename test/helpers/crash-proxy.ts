@@ -8,10 +8,11 @@
  * (with what it persisted) at its own URL.
  */
 import { createHash } from 'node:crypto';
-import { createConnection, createServer, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { onTestFinished } from 'vitest';
 import { luaSource } from '../../src/redis/scripts.js';
 import type { RedisServerHandle } from '../../src/support/redis-server.js';
+import { connectUpstream } from './proxy-sockets.js';
 
 export interface CrashProxy {
   /** `redis://127.0.0.1:PORT` of the proxy. */
@@ -44,18 +45,8 @@ export async function startCrashProxy(server: RedisServerHandle, trigger: { scri
       client.destroy();
       return;
     }
-    const upstream = createConnection({ host: '127.0.0.1', port: server.port });
-    sockets.add(client);
-    sockets.add(upstream);
+    const upstream = connectUpstream(client, server.port, sockets);
     let tail = '';
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
     upstream.on('data', (chunk: Buffer) => client.write(chunk));
     client.on('data', (chunk: Buffer) => {
       if (state === 'crashing') return;

@@ -1,0 +1,93 @@
+import type { RedisClient } from '../redis/client.js';
+import { sleep } from '../support/sleep.js';
+
+/**
+ * Jobs a worker fetched whose reply Redis never sent. A Redis that shuts down (a restart, a
+ * failover) runs the commands it has read before it stops, and writes them to its AOF, but may not
+ * answer them; a connection cut after a command reached Redis does the same. When the command was
+ * BullMQ's fetch (moveToActive, or a moveToFinished that fetches the next job), the job is in
+ * `active` under this worker's lock, and nothing here knows of it: nobody runs it, nobody renews its
+ * lock, and only BullMQ's stalled-job check takes it back, 30–60 s later with the defaults (the lock
+ * duration, then the next fleet-wide check). A batch waits that long for it.
+ *
+ * So after each reconnect the worker looks in `active` for jobs locked with its own tokens
+ * (`<worker id>:<n>`) that it does not hold, and puts them back in the queue (BullMQ's
+ * moveJobFromActiveToWait: only while the lock is still that token; no stall counted). Twice, a
+ * moment apart: a fetch re-sent after the reconnect (ioredis re-sends what was not answered) may be
+ * answered, and its job taken up, just after the first look; a job in both looks, not taken up in
+ * between, is an orphan. A job put back whose outcome was already recorded is not sent again (its
+ * next run finds the outcome: see job-ending.ts).
+ */
+
+/** Between the two looks: long enough for the replies of re-sent commands to be taken up. */
+export const ORPHAN_SETTLE_MS = 500;
+
+export interface OrphanHost {
+  /** The worker's id: its lock tokens are `<id>:<n>`. */
+  readonly id: string;
+  /** BullMQ's active list and a job's lock key. */
+  activeKey: string;
+  lockKey(jobId: string): string;
+  /** Whether this process holds the job (fetched, running or finishing). */
+  holds(jobId: string): boolean;
+  /** Puts the job back in the queue if its lock is still `token`; false when it is not. */
+  putBack(jobId: string, token: string): Promise<boolean>;
+}
+
+/** Jobs in `active` locked with this worker's tokens that it does not hold: job id → token. */
+async function lookForOrphans(redis: RedisClient, host: OrphanHost): Promise<Map<string, string>> {
+  const ids = await redis.lrange(host.activeKey, 0, -1);
+  const orphans = new Map<string, string>();
+  if (ids.length === 0) return orphans;
+  const locks = await redis.mget(...ids.map((id) => host.lockKey(id)));
+  ids.forEach((id, i) => {
+    const lock = locks[i];
+    if (lock?.startsWith(`${host.id}:`) && !host.holds(id)) orphans.set(id, lock);
+  });
+  return orphans;
+}
+
+/** Looks twice (see above) and puts the orphans back; returns their ids. */
+export async function reclaimOrphans(redis: RedisClient, host: OrphanHost, signal?: AbortSignal): Promise<string[]> {
+  const first = await lookForOrphans(redis, host);
+  if (first.size === 0 || !(await sleep(ORPHAN_SETTLE_MS, signal))) return [];
+  const second = await lookForOrphans(redis, host);
+  const reclaimed: string[] = [];
+  for (const [id, token] of second) {
+    if (first.get(id) !== token || host.holds(id)) continue;
+    if (await host.putBack(id, token)) reclaimed.push(id);
+  }
+  return reclaimed;
+}
+
+/**
+ * Calls `onReconnect` each time the client is ready again after it lost its connection (not at the
+ * first connect). One pair of listeners per client, however many workers share it. Returns the
+ * function that stops the calls.
+ */
+export function onReconnect(redis: RedisClient, callback: () => void): () => void {
+  let watch = watches.get(redis);
+  if (!watch) {
+    const created: ReconnectWatch = { callbacks: new Set(), lost: false };
+    redis.on('close', () => {
+      created.lost = true;
+    });
+    redis.on('ready', () => {
+      if (!created.lost) return;
+      created.lost = false;
+      for (const call of created.callbacks) call();
+    });
+    watches.set(redis, created);
+    watch = created;
+  }
+  const callbacks = watch.callbacks;
+  callbacks.add(callback);
+  return () => callbacks.delete(callback);
+}
+
+interface ReconnectWatch {
+  callbacks: Set<() => void>;
+  lost: boolean;
+}
+
+const watches = new WeakMap<RedisClient, ReconnectWatch>();
