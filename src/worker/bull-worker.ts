@@ -1,6 +1,6 @@
 import { Job, MetricsTime, Worker, type JobJson, type WorkerOptions } from 'bullmq';
 import type { RedisClient } from '../redis/client.js';
-import { PREFIX, bullQueueName, queueKeys } from '../redis/keys.js';
+import { PREFIX, bullQueueKey, bullQueueName, queueKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
 import { MAX_STALLS } from './prepare-request.js';
 import type { JobRunner } from './job-runner.js';
@@ -44,8 +44,12 @@ class SluiceBullWorker extends Worker {
   readonly #keepLocks: (...args: (string | number)[]) => Promise<unknown>;
   readonly #keys: ReturnType<typeof queueKeys>;
   readonly #onFetched: (job: Job) => void;
-  /** The jobs this worker holds: from their fetch until BullMQ is done with them (finished, or handed back). */
-  readonly #held = new Set<string>();
+  /**
+   * The jobs this worker holds, from their fetch until BullMQ is done with them (finished, or handed
+   * back), counted: a job requeued at once (its next page, a shutdown) may be fetched again, under
+   * the same id and token, before the run that requeued it has ended.
+   */
+  readonly #held = new Map<string, number>();
   readonly #stopWatching: () => void;
   readonly #closing = new AbortController();
 
@@ -59,6 +63,7 @@ class SluiceBullWorker extends Worker {
       activeKey: this.keys.active!,
       lockKey: (jobId: string) => this.#keys.jobLock(jobId),
       holds: (jobId: string) => this.#held.has(jobId),
+      markerKey: bullQueueKey(queue, 'marker'),
       putBack: async (jobId: string, token: string) => {
         const job = await Job.fromId(this, jobId);
         // Refused (BullMQ throws) when the lock is not that token any more: someone holds the job.
@@ -76,7 +81,9 @@ class SluiceBullWorker extends Worker {
           if (ids.length) options.onOrphansReclaimed?.(ids);
         },
         // The next reconnect looks again; BullMQ's stalled-job check takes them back meanwhile.
-        (error: unknown) => this.emit('error', error instanceof Error ? error : new Error(String(error))),
+        (error: unknown) => {
+          if (!this.#closing.signal.aborted) this.emit('error', error instanceof Error ? error : new Error(String(error)));
+        },
       );
     });
   }
@@ -85,7 +92,9 @@ class SluiceBullWorker extends Worker {
     try {
       return await super.processJob(job, token, fetchNextCallback);
     } finally {
-      this.#held.delete(job.id!);
+      const left = (this.#held.get(job.id!) ?? 1) - 1;
+      if (left > 0) this.#held.set(job.id!, left);
+      else this.#held.delete(job.id!);
     }
   }
 
@@ -131,7 +140,7 @@ class SluiceBullWorker extends Worker {
     // Undefined when there was no job, whatever BullMQ's type says.
     const job: Job | undefined = await super.nextJobFromJobData(jobData, jobId, token);
     if (job) {
-      this.#held.add(job.id!);
+      this.#held.set(job.id!, (this.#held.get(job.id!) ?? 0) + 1);
       this.#onFetched(job);
     }
     return job!;

@@ -1,3 +1,4 @@
+import { Cluster } from 'ioredis';
 import type { RedisClient } from '../redis/client.js';
 import { sleep } from '../support/sleep.js';
 
@@ -21,6 +22,8 @@ import { sleep } from '../support/sleep.js';
 
 /** Between the two looks: long enough for the replies of re-sent commands to be taken up. */
 export const ORPHAN_SETTLE_MS = 500;
+/** Lock keys read per MGET. */
+const LOCKS_AT_ONCE = 1_000;
 
 export interface OrphanHost {
   /** The worker's id: its lock tokens are `<id>:<n>`. */
@@ -30,6 +33,8 @@ export interface OrphanHost {
   lockKey(jobId: string): string;
   /** Whether this process holds the job (fetched, running or finishing). */
   holds(jobId: string): boolean;
+  /** BullMQ's marker: a job put back among the prioritized ones wakes no waiting worker without it. */
+  markerKey: string;
   /** Puts the job back in the queue if its lock is still `token`; false when it is not. */
   putBack(jobId: string, token: string): Promise<boolean>;
 }
@@ -38,12 +43,14 @@ export interface OrphanHost {
 async function lookForOrphans(redis: RedisClient, host: OrphanHost): Promise<Map<string, string>> {
   const ids = await redis.lrange(host.activeKey, 0, -1);
   const orphans = new Map<string, string>();
-  if (ids.length === 0) return orphans;
-  const locks = await redis.mget(...ids.map((id) => host.lockKey(id)));
-  ids.forEach((id, i) => {
-    const lock = locks[i];
-    if (lock?.startsWith(`${host.id}:`) && !host.holds(id)) orphans.set(id, lock);
-  });
+  for (let from = 0; from < ids.length; from += LOCKS_AT_ONCE) {
+    const some = ids.slice(from, from + LOCKS_AT_ONCE);
+    const locks = await redis.mget(...some.map((id) => host.lockKey(id)));
+    some.forEach((id, i) => {
+      const lock = locks[i];
+      if (lock?.startsWith(`${host.id}:`) && !host.holds(id)) orphans.set(id, lock);
+    });
+  }
   return orphans;
 }
 
@@ -54,16 +61,21 @@ export async function reclaimOrphans(redis: RedisClient, host: OrphanHost, signa
   const second = await lookForOrphans(redis, host);
   const reclaimed: string[] = [];
   for (const [id, token] of second) {
+    // A worker closing leaves the rest to the stalled-job check.
+    if (signal?.aborted) break;
     if (first.get(id) !== token || host.holds(id)) continue;
     if (await host.putBack(id, token)) reclaimed.push(id);
   }
+  if (reclaimed.length) await redis.zadd(host.markerKey, 0, '0');
   return reclaimed;
 }
 
 /**
  * Calls `onReconnect` each time the client is ready again after it lost its connection (not at the
- * first connect). One pair of listeners per client, however many workers share it. Returns the
- * function that stops the calls.
+ * first connect). A Redis Cluster client says `close` only when every node is gone: one master's
+ * restart or failover shows as a node it adds (`+node`), so that is a reconnect too (a worker
+ * looks at its own jobs, whichever node holds them). One set of listeners per client, however many
+ * workers share it. Returns the function that stops the calls.
  */
 export function onReconnect(redis: RedisClient, callback: () => void): () => void {
   let watch = watches.get(redis);
@@ -72,11 +84,16 @@ export function onReconnect(redis: RedisClient, callback: () => void): () => voi
     redis.on('close', () => {
       created.lost = true;
     });
+    const callAll = () => {
+      for (const call of created.callbacks) call();
+    };
     redis.on('ready', () => {
       if (!created.lost) return;
       created.lost = false;
-      for (const call of created.callbacks) call();
+      callAll();
     });
+    // (A client's first nodes are added before it is ready: those are not reconnects.)
+    if (redis instanceof Cluster) redis.on('+node', () => redis.status === 'ready' && callAll());
     watches.set(redis, created);
     watch = created;
   }

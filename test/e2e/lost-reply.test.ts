@@ -52,8 +52,9 @@ describe('a job fetched by a call whose reply was lost', () => {
     expect(JSON.parse(waited.stdout)).toMatchObject({ total: 60, succeeded: 60, deadLettered: 0 });
     expect(Date.now() - cutAt).toBeLessThan(15_000);
     const reclaimed = worker!.logs().filter((line) => String(line.msg).includes('whose reply Redis never sent'));
+    // At least the job the lost completion fetched (a fetch of another slot may have been lost with it).
     expect(reclaimed).toHaveLength(1);
-    expect(reclaimed[0]).toMatchObject({ jobs: 1 });
+    expect(Number(reclaimed[0]!.jobs)).toBeGreaterThanOrEqual(1);
     // Each operation reached the target once: the job put back had not started.
     const paths = target.requests.map((request) => request.path);
     expect(paths).toHaveLength(60);
