@@ -1,10 +1,10 @@
-import { Job, MetricsTime, Worker, type JobJson, type WorkerOptions } from 'bullmq';
+import { MetricsTime, Worker, type Job, type JobJson, type WorkerOptions } from 'bullmq';
 import type { RedisClient } from '../redis/client.js';
 import { PREFIX, bullQueueKey, bullQueueName, queueKeys } from '../redis/keys.js';
 import { defineScript } from '../redis/scripts.js';
 import { MAX_STALLS } from './prepare-request.js';
 import type { JobRunner } from './job-runner.js';
-import { onReconnect, reclaimOrphans } from './orphan-jobs.js';
+import { onReconnect, putBackJob, reclaimOrphans } from './orphan-jobs.js';
 
 export interface BullWorkerOptions {
   concurrency: number;
@@ -64,16 +64,7 @@ class SluiceBullWorker extends Worker {
       lockKey: (jobId: string) => this.#keys.jobLock(jobId),
       holds: (jobId: string) => this.#held.has(jobId),
       markerKey: bullQueueKey(queue, 'marker'),
-      putBack: async (jobId: string, token: string) => {
-        const job = await Job.fromId(this, jobId);
-        // Refused (BullMQ throws) when the lock is not that token any more: someone holds the job.
-        return job
-          ? job.moveToWait(token).then(
-              () => true,
-              () => false,
-            )
-          : false;
-      },
+      putBack: (jobId: string, token: string) => putBackJob(this, jobId, token),
     };
     this.#stopWatching = onReconnect(redis, () => {
       reclaimOrphans(redis, host, this.#closing.signal).then(

@@ -1,3 +1,4 @@
+import { Job } from 'bullmq';
 import { Cluster } from 'ioredis';
 import type { RedisClient } from '../redis/client.js';
 import { sleep } from '../support/sleep.js';
@@ -37,6 +38,20 @@ export interface OrphanHost {
   markerKey: string;
   /** Puts the job back in the queue if its lock is still `token`; false when it is not. */
   putBack(jobId: string, token: string): Promise<boolean>;
+}
+
+/**
+ * Puts a job of `queue` back in it (BullMQ's moveJobFromActiveToWait: no stall counted) while its
+ * lock is still `token`; false when it is gone or someone else's lock is on it (BullMQ refuses).
+ */
+export async function putBackJob(queue: Parameters<typeof Job.fromId>[0], jobId: string, token: string): Promise<boolean> {
+  const job = await Job.fromId(queue, jobId);
+  return job
+    ? job.moveToWait(token).then(
+        () => true,
+        () => false,
+      )
+    : false;
 }
 
 /** Jobs in `active` locked with this worker's tokens that it does not hold: job id → token. */

@@ -3,11 +3,11 @@
  * redis-server and BullMQ: in `active` under a lock of this worker's, not held by it, in both looks
  * with the same token: put back in the queue; anything else is left where it is.
  */
-import { Job, Queue, Worker } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { closeRedis, createRedisConnection } from '../../src/redis/connection.js';
 import { PREFIX, bullQueueKey, bullQueueName, queueKeys } from '../../src/redis/keys.js';
-import { ORPHAN_SETTLE_MS, reclaimOrphans, type OrphanHost } from '../../src/worker/orphan-jobs.js';
+import { ORPHAN_SETTLE_MS, putBackJob, reclaimOrphans, type OrphanHost } from '../../src/worker/orphan-jobs.js';
 import { uniqueQueue, useRedisServer } from '../helpers/redis.js';
 
 const redis = useRedisServer();
@@ -38,15 +38,7 @@ describe('reclaiming orphaned jobs after a reconnect', () => {
       lockKey: (jobId) => queueKeys(name).jobLock(jobId),
       holds: (jobId) => jobId === 'held',
       markerKey: bullQueueKey(name, 'marker'),
-      putBack: async (jobId, token) => {
-        const job = await Job.fromId(queue, jobId);
-        return job
-          ? job.moveToWait(token).then(
-              () => true,
-              () => false,
-            )
-          : false;
-      },
+      putBack: (jobId, token) => putBackJob(queue, jobId, token),
     };
     // Between the looks, `relocked` is taken up again under another token (a re-sent fetch answered late).
     const reclaiming = reclaimOrphans(client, host);
