@@ -1,9 +1,8 @@
-import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream';
 import { CsvError, parse, type InfoRecord, type Options } from 'csv-parse';
 import { UsageError } from '../errors.js';
 import { compileRowTemplate, type RowTemplate } from '../operation/row-template.js';
-import type { InputRecord, InputSource } from './input-source.js';
+import { openInput, type InputRecord, type InputSource, type OpenedInput } from './input-source.js';
 import { createUtf8LineCheck } from './text-lines.js';
 import { batched } from '../support/batches.js';
 
@@ -34,6 +33,7 @@ export const MAX_ROW_BYTES = 1_048_576;
 const CSV_BATCH = 256;
 
 export function createCsvSource(path: string, options: CsvSourceOptions): InputSource {
+  const opened: OpenedInput = { stream: undefined };
   return {
     unit: 'rows',
     where: (record) => {
@@ -46,7 +46,8 @@ export function createCsvSource(path: string, options: CsvSourceOptions): InputS
             : ` (text lines ${text[0]}–${text[1]})`;
       return `${options.name} line ${record.line}${lines}`;
     },
-    batches: () => batched(csvRecords(path, options), CSV_BATCH),
+    batches: () => batched(csvRecords(path, options, opened), CSV_BATCH),
+    bytesRead: () => opened.stream?.bytesRead ?? 0,
   };
 }
 
@@ -58,7 +59,7 @@ interface ParsedRow {
   notUtf8?: { line: number; problem: string };
 }
 
-async function* csvRecords(path: string, options: CsvSourceOptions): AsyncGenerator<InputRecord> {
+async function* csvRecords(path: string, options: CsvSourceOptions, opened: OpenedInput): AsyncGenerator<InputRecord> {
   // Where the previous row ended, as a spreadsheet counts rows and as the text counts lines.
   let lastRow = 0;
   let lastLine = 0;
@@ -89,7 +90,7 @@ async function* csvRecords(path: string, options: CsvSourceOptions): AsyncGenera
   // csv-parse would read bad bytes as U+FFFD: they are noted by text line and refused with their row.
   const utf8 = createUtf8LineCheck();
   const rows = pipeline(
-    createReadStream(path),
+    openInput(path, opened),
     utf8,
     // csv-parse's non-generic overload types records as string[]; on_record makes them ParsedRow.
     parse(parserOptions as unknown as Options),

@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, type ReadStream } from 'node:fs';
 import { createJsonLineReader, type JsonLine } from '../support/json-lines.js';
 import { flatten } from '../support/batches.js';
 
@@ -30,6 +30,19 @@ export interface InputSource {
    * Blank lines are skipped.
    */
   batches(): AsyncIterable<readonly InputRecord[]>;
+  /** Bytes of the file read so far by the read under way (or the last one): a long read's progress. */
+  bytesRead(): number;
+}
+
+/** The file's read stream of the read under way, kept so that its bytes read can be told. */
+export interface OpenedInput {
+  stream: ReadStream | undefined;
+}
+
+/** Opens `path` for a read, noting the stream in `opened`. */
+export function openInput(path: string, opened: OpenedInput): ReadStream {
+  opened.stream = createReadStream(path);
+  return opened.stream;
 }
 
 /** A source's records one by one. */
@@ -39,17 +52,19 @@ export function recordsOf(source: InputSource): AsyncIterable<InputRecord> {
 
 /** One operation per line (`\n` or `\r\n`); blank lines are skipped. */
 export function createJsonlSource(path: string): InputSource {
+  const opened: OpenedInput = { stream: undefined };
   return {
     unit: 'lines',
     where: (record) => `line ${record.line}`,
-    batches: () => jsonlBatches(path),
+    batches: () => jsonlBatches(path, opened),
+    bytesRead: () => opened.stream?.bytesRead ?? 0,
   };
 }
 
 // Opened when first read (a generator's body runs then): a file that cannot be opened fails that
 // read, and one never read is never opened.
-async function* jsonlBatches(path: string): AsyncGenerator<InputRecord[]> {
-  yield* jsonlBatchesOf(createReadStream(path));
+async function* jsonlBatches(path: string, opened: OpenedInput): AsyncGenerator<InputRecord[]> {
+  yield* jsonlBatchesOf(openInput(path, opened));
 }
 
 /** The records of JSONL bytes however they arrive in chunks (see support/json-lines.ts), a chunk's at a time. */

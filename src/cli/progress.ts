@@ -13,6 +13,20 @@ export interface ProgressOptions {
   quiet?: boolean;
   /** Without a terminal: one plain line at most this often. Default 5,000 ms. */
   plainIntervalMs?: number;
+  /** What is counted: items (default) or bytes (shown as KB, MB, GB). */
+  unit?: 'items' | 'bytes';
+}
+
+/** 1536 → `1.5 KB`. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${Math.round(value)} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 /**
@@ -23,10 +37,13 @@ export function createProgress(io: CliIo, options: ProgressOptions): Progress {
   if (options.quiet) return { update() {}, stop() {} };
   // The rate counts from the first reading, so work done before we started watching is not in it.
   let first: { at: number; done: number } | undefined;
+  const bytes = options.unit === 'bytes';
+  const count = (n: number): string => (bytes ? formatBytes(n) : String(n));
   const rate = (done: number): string => {
     first ??= { at: Date.now(), done };
     const seconds = (Date.now() - first.at) / 1_000;
-    return seconds > 0 ? ((done - first.done) / seconds).toFixed(1) : '0.0';
+    const perSecond = seconds > 0 ? (done - first.done) / seconds : 0;
+    return bytes ? formatBytes(perSecond) : perSecond.toFixed(1);
   };
   let total = options.total;
   let stopped = false;
@@ -39,6 +56,11 @@ export function createProgress(io: CliIo, options: ProgressOptions): Progress {
         hideCursor: true,
         etaBuffer: 50,
         fps: 5,
+        ...(bytes
+          ? {
+              formatValue: (value: number, _options: unknown, type: string) => (type === 'percentage' ? String(value) : formatBytes(value)),
+            }
+          : {}),
       },
       cliProgress.Presets.shades_classic,
     );
@@ -73,7 +95,9 @@ export function createProgress(io: CliIo, options: ProgressOptions): Progress {
       lastPrinted = now;
       last = done;
       const pct = total > 0 ? Math.floor((done / total) * 100) : 100;
-      io.stderr.write(`${options.label}: ${done}/${total} (${pct}%) ${rate(done)}/s${extra.detail ? ` ${extra.detail}` : ''}\n`);
+      io.stderr.write(
+        `${options.label}: ${count(done)}/${count(total)} (${pct}%) ${rate(done)}/s${extra.detail ? ` ${extra.detail}` : ''}\n`,
+      );
     },
     stop() {
       stopped = true;

@@ -104,6 +104,31 @@ describe('sluice enqueue: its progress when Redis dies part-way', () => {
   });
 });
 
+describe('sluice enqueue: its progress while it checks a long input', () => {
+  it('shows how much of the file the check pass has read, and how many lines, once it takes a while', async () => {
+    // 500,000 lines: ~3 s of checking on a 2-core machine (the progress shows after 1 s).
+    const lines = 500_000;
+    const line = (n: number) => `${JSON.stringify({ method: 'POST', url: 'http://127.0.0.1:9/items', json: { n } })}\n`;
+    const chunks: string[] = [];
+    for (let n = 0; n < lines; n++) chunks.push(line(n));
+    const file = await cli.file('half-a-million.jsonl', chunks.join(''));
+    const checked = await cli.run(['enqueue', file, '--dry-run'], {
+      env: { SLUICE_QUEUE: uniqueQueue('e2e-check-progress') },
+      timeoutMs: 60_000,
+    });
+    expect(checked.code, checked.stderr).toBe(0);
+    expect(checked.stdout).toBe(`dry run: ${lines} valid operations, 0 invalid; nothing enqueued\n`);
+    // Plain lines without a terminal: bytes read of the file's size, then all of it, with the lines so far.
+    const shown = checked.stderr.split('\n').filter((text) => text.startsWith('checking: '));
+    expect(shown.length, checked.stderr).toBeGreaterThanOrEqual(1);
+    expect(shown.at(-1)).toMatch(new RegExp(`^checking: (\\S+ [KMG]?B)/\\1 \\(100%\\) \\S+ [KMG]?B/s ${lines} lines$`));
+    // A small input checks within the second: nothing shown.
+    const small = await cli.file('small.jsonl', line(1));
+    const quick = await cli.run(['enqueue', small, '--dry-run'], { env: { SLUICE_QUEUE: uniqueQueue('e2e-check-progress') } });
+    expect(quick.stderr).not.toContain('checking');
+  }, 90_000);
+});
+
 describe('sluice enqueue: batch ids', () => {
   it('refuses a batch id with `:`, naming it, before reading the input', async () => {
     const queue = uniqueQueue('e2e-ids');

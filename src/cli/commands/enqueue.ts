@@ -10,7 +10,7 @@ import { batchIdArgument } from '../batch-id.js';
 import { DEFAULT_CONFIG_FILE, operationRules, type CliContext } from '../context.js';
 import { createCsvSource } from '../csv-source.js';
 import { createJsonlSource, type InputRecord, type InputSource } from '../input-source.js';
-import { createProgress } from '../progress.js';
+import { createProgress, type Progress } from '../progress.js';
 import { flatten, mapBatches } from '../../support/batches.js';
 
 export interface EnqueueCommandOptions {
@@ -65,7 +65,7 @@ export async function enqueueCommand(ctx: CliContext, file: string, options: Enq
       ? createCsvSource(path, { name: file === '-' ? 'stdin' : file, template: template.value, templateName: template.name })
       : createJsonlSource(path);
     const checked = await stat(path);
-    const scan = await validateInput(ctx, source);
+    const scan = await validateInput(ctx, source, { totalBytes: checked.size, quiet: Boolean(options.json) });
     await assertUnchanged(file, path, checked);
     const batchId = options.batch ?? newBatchId();
 
@@ -231,9 +231,33 @@ function shellWord(word: string): string {
 }
 
 /** Pass 1: read and validate each record, print problems as `line N: path: message`. */
-async function validateInput(ctx: CliContext, source: InputSource): Promise<Scan> {
+/** The check pass shows its progress once it has taken this long (a small input shows none). */
+const CHECK_PROGRESS_AFTER_MS = 1_000;
+
+/**
+ * Pass 1: every record checked before anything is written. Long inputs show how far it has read
+ * (bytes of the file, and the records so far): 10M lines take about a minute here.
+ */
+async function validateInput(ctx: CliContext, source: InputSource, show: { totalBytes: number; quiet: boolean }): Promise<Scan> {
   const scan: Scan = { valid: 0, invalid: 0, invalidLines: new Set() };
   const rules = operationRules(ctx);
+  const startedAt = Date.now();
+  let progress: Progress | undefined;
+  const report = (bytes: number) => {
+    if (!progress && (show.quiet || Date.now() - startedAt < CHECK_PROGRESS_AFTER_MS)) return;
+    progress ??= createProgress(ctx.io, { label: 'checking', total: show.totalBytes, unit: 'bytes' });
+    progress.update(bytes, { detail: `${scan.valid + scan.invalid} ${source.unit}` });
+  };
+  try {
+    await checkRecords(ctx, source, rules, scan, () => report(source.bytesRead()));
+    report(show.totalBytes);
+  } finally {
+    progress?.stop();
+  }
+  return scan;
+}
+
+async function checkRecords(ctx: CliContext, source: InputSource, rules: OperationRules, scan: Scan, onBatch: () => void): Promise<void> {
   read: for await (const batch of source.batches()) {
     for (const record of batch) {
       const problems = record.problems ?? checkRecord(ctx, record, rules);
@@ -253,8 +277,8 @@ async function validateInput(ctx: CliContext, source: InputSource): Promise<Scan
         break read;
       }
     }
+    onBatch();
   }
-  return scan;
 }
 
 function checkRecord(ctx: CliContext, record: InputRecord, rules: OperationRules): string[] {
