@@ -2,6 +2,7 @@ import { Worker, type Job } from 'bullmq';
 import type { RedisClient } from '../redis/client.js';
 import type { SluiceConfig } from '../config/sluice-config.js';
 import { EnqueueIncompleteError, errorMessage, formatIssues } from '../errors.js';
+import type { RedisOutageLog } from '../redis/outage-log.js';
 import type { Logger } from '../observability/logger.js';
 import { createProducer } from '../queue/producer.js';
 import { SCHEDULES_PREFIX, bullQueueName } from '../redis/keys.js';
@@ -17,6 +18,8 @@ export interface ScheduleRunnerOptions {
   queue: string;
   config: SluiceConfig;
   logger: Logger;
+  /** Where its BullMQ worker's errors go (the worker process's: a Redis outage logged once). Default: the logger, at error. */
+  outages?: RedisOutageLog;
   dedupWindowSeconds?: number;
   batchRetentionSeconds?: number;
   /** A run's operations travel in lanes (see ProducerOptions.lanes). Default false. */
@@ -121,7 +124,11 @@ export function createScheduleRunner(options: ScheduleRunnerOptions): ScheduleRu
     concurrency: options.concurrency ?? 2,
     autorun: false,
   });
-  worker.on('error', (error) => logger.error({ err: error }, 'schedule worker error'));
+  worker.on('error', (error) =>
+    options.outages
+      ? options.outages.report(error, { component: 'schedules' }, 'schedule worker error')
+      : logger.error({ err: error }, 'schedule worker error'),
+  );
   let closing: Promise<void> | undefined;
 
   return {

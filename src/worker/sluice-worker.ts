@@ -30,6 +30,7 @@ import { createPageSink, type PageSink } from './page-sink.js';
 import { createProducer, type Producer } from '../queue/producer.js';
 import { wakeCircuitWaiters } from '../queue/wake-jobs.js';
 import { createScheduleRunner, type ScheduleRunner } from '../schedules/schedule-runner.js';
+import { createRedisOutageLog, type RedisOutageLog } from '../redis/outage-log.js';
 
 export interface SluiceWorkerOptions {
   /** A Redis URL (the worker opens and closes its own client) or a client to borrow (needs `maxRetriesPerRequest: null`). */
@@ -286,7 +287,7 @@ function openShard(deps: ShardDeps, index: number): ShardHand {
         'jobs this worker fetched whose reply Redis never sent (it restarted, or the connection was cut) are back in the queue',
       ),
   });
-  worker.on('error', (error) => logger.error({ err: error, shard: name }, 'worker error'));
+  worker.on('error', (error) => parts.outages.report(error, { shard: name }, 'worker error'));
   // A lane whose lock is lost must not go on beside the worker that took it (its operations would be sent twice).
   worker.on('lockRenewalFailed', (jobIds: string[]) => hand.lockLost(jobIds));
   worker.on('failed', (job, error) => {
@@ -311,6 +312,8 @@ interface WorkerParts {
   children: Producer;
   /** Runs the queue's schedules' ticks, unless `schedules: false`. */
   schedules: ScheduleRunner | undefined;
+  /** How the BullMQ workers' errors are logged: a Redis outage once, not every reconnect attempt. */
+  outages: RedisOutageLog;
 }
 
 function openParts(
@@ -325,6 +328,7 @@ function openParts(
     typeof options.connection === 'string'
       ? createRedisConnection(options.connection, { name: 'sluice:worker', maxRetriesPerRequest: null })
       : options.connection;
+  const outages = createRedisOutageLog(redis, logger);
   const ownsHttp = options.http === undefined;
   const http =
     options.http ??
@@ -365,11 +369,12 @@ function openParts(
           queue,
           config,
           logger,
+          outages,
           ...(options.dedupWindowSeconds !== undefined ? { dedupWindowSeconds: options.dedupWindowSeconds } : {}),
           ...(options.batchRetentionSeconds !== undefined ? { batchRetentionSeconds: options.batchRetentionSeconds } : {}),
           ...laneOptions,
         });
-  return { redis, ownsConnection, http, ownsHttp, limiter, metrics, publisher, children, schedules };
+  return { redis, ownsConnection, http, ownsHttp, limiter, metrics, publisher, children, schedules, outages };
 }
 
 /** Closes the parts once the worker has (`workerClosed`), in reverse order of creation, each even when an earlier one failed. */
@@ -382,7 +387,13 @@ async function releaseParts(parts: WorkerParts, workerClosed: Promise<unknown>, 
     ['limiter', () => parts.limiter.close()],
     ['child producer', () => parts.children.close()],
     ['http client', () => (parts.ownsHttp ? parts.http.close() : Promise.resolve())],
-    ['redis', () => (parts.ownsConnection ? closeRedis(parts.redis) : Promise.resolve())],
+    [
+      'redis',
+      () => {
+        parts.outages.close();
+        return parts.ownsConnection ? closeRedis(parts.redis) : Promise.resolve();
+      },
+    ],
   ];
   for (const [name, release] of releases) {
     try {
