@@ -36,13 +36,29 @@ async function undiciAlone(ctx, mode, args, measure) {
   }
 }
 
-/** (1) undici alone: `operations` POSTs, `concurrency` at a time, from one process. */
+/**
+ * (1) undici alone: `operations` POSTs, `concurrency` at a time, from one process; its CPU (user +
+ * system, from /proc) per request from `ready` to `done`: what a worker's CPU per operation would
+ * be if sending were all it did (figure 14 sets a lane's beside it).
+ */
 export async function runHttpCeiling(ctx, { label, operations, concurrency }) {
   return undiciAlone(ctx, 'http', [operations, concurrency], async (child, target, load) => {
+    await untilLine(child, 'ready', label);
+    const cpuAtReady = child.cpuMs();
     const doneAt = await untilLine(child, 'done', label);
-    const otherLoadCores = round(load(child.cpuMs() ?? 0), 2);
+    const cpuAtDone = child.cpuMs();
+    const otherLoadCores = round(load(cpuAtDone ?? 0), 2);
     const arrivals = target.arrivals();
-    return { label, operations, concurrency, jobsPerSecond: round((operations * 1000) / (doneAt - arrivals[0]), 1), otherLoadCores };
+    const clientCpuUsPerOp =
+      cpuAtReady === undefined || cpuAtDone === undefined ? undefined : round(((cpuAtDone - cpuAtReady) * 1000) / operations, 0);
+    return {
+      label,
+      operations,
+      concurrency,
+      jobsPerSecond: round((operations * 1000) / (doneAt - arrivals[0]), 1),
+      clientCpuUsPerOp,
+      otherLoadCores,
+    };
   });
 }
 

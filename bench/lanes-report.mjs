@@ -52,6 +52,13 @@ export function lanesFigure(R, f) {
     out.redisCpuUsPerOp.pass = out.redisCpuUsPerOp.ratio <= t.redisCpuRatio;
     const workerCpu = pair((run) => run.workerCpuUsPerOp);
     out.workerCpuUsPerOp = { ...workerCpu, ratio: ratio(workerCpu.lanes, workerCpu.single) };
+    // What sending alone costs a process (undici alone, the HTTP ceiling's run): the rest is sluice's own.
+    const httpClient = f.http?.clientCpuUsPerOp;
+    if (typeof httpClient === 'number') {
+      out.workerCpuUsPerOp.httpClient = httpClient;
+      out.workerCpuUsPerOp.lanesBeyondHttp = round(workerCpu.lanes - httpClient, 0);
+      out.workerCpuUsPerOp.singleBeyondHttp = round(workerCpu.single - httpClient, 0);
+    }
     out.workerCpuUsPerOp.pass = out.workerCpuUsPerOp.ratio <= t.workerCpuRatio;
   }
   if (R.queuedJobs?.length && R.queuedLanes?.length) {
@@ -199,7 +206,7 @@ export function lanesRows(l) {
     const w = l.workerCpuUsPerOp;
     rows.push([
       '14. Lanes: worker CPU per operation / single jobs',
-      `${w.ratio} = ${w.lanes} / ${w.single} µs`,
+      `${w.ratio} = ${w.lanes} / ${w.single} µs${w.httpClient === undefined ? '' : `; undici alone ${w.httpClient} µs a request, so sluice's own ${w.lanesBeyondHttp} / ${w.singleBeyondHttp} µs`}`,
       `<= ${t.workerCpuRatio}`,
       verdict(w.pass),
     ]);

@@ -92,7 +92,8 @@ export function summarise(results) {
   const R = results.runs;
   const f = {};
   const jps = (run) => run.jobsPerSecond;
-  if (R.http) f.http = { jobsPerSecond: med(R.http, jps), runs: R.http.map(jps) };
+  if (R.http)
+    f.http = { jobsPerSecond: med(R.http, jps), runs: R.http.map(jps), clientCpuUsPerOp: med(R.http, (run) => run.clientCpuUsPerOp) };
   for (const p of [1, 2]) {
     const queue = R[`queue${p}`];
     const sluice = R[`sluice${p}`];
@@ -763,7 +764,7 @@ a shared 2-core machine drift. A group of runs that are compared (ceiling and sl
 back; if other software used more than ${p.quietLoadCores} cores meanwhile, the group runs again (up to ${p.attempts}
 attempts; the least disturbed is kept, the JSON keeps all).
 
-1. **HTTP ceiling** — undici alone (one \`Agent\`, ${p.concurrency} connections) sends ${p.throughputOps} POSTs, ${p.concurrency} at a time.
+1. **HTTP ceiling** — undici alone (one \`Agent\`, ${p.concurrency} connections) sends ${p.throughputOps} POSTs, ${p.concurrency} at a time. Its CPU per request (\`figures.http.clientCpuUsPerOp\`, from its \`ready\` to its \`done\`) is what sending alone costs a process: figure 14 sets a lane's worker CPU beside it.
 2. **Queue ceiling** — the least BullMQ worker that does the job: \`new Worker\` at concurrency
    ${p.concurrency}, one undici POST per job, the same \`removeOnComplete\` as sluice; ${p.throughputOps} jobs added with raw
    \`addBulk\` before the worker starts; done when BullMQ's completed set holds them all.
