@@ -60,12 +60,12 @@ describe('a Redis outage in the logs', () => {
       what: 'reconnect attempts',
     });
     await server.restart();
-    const back = await waitFor(() => lines.find((line) => line.msg.startsWith('Redis is back after')), {
+    const back = await waitFor(() => lines.find((line) => line.msg.startsWith('Redis answers again after')), {
       timeoutMs: 15_000,
       what: 'the line saying Redis is back',
     });
 
-    const warned = lines.filter((line) => line.msg.startsWith('cannot reach Redis'));
+    const warned = lines.filter((line) => line.msg.startsWith('Redis is unavailable'));
     expect(warned).toHaveLength(1);
     expect(warned[0]).toMatchObject({ level: WARN, reason: expect.stringMatching(/ECONNREFUSED|ECONNRESET|Connection is closed/) });
     expect(lines.filter((line) => line.level >= ERROR)).toEqual([]);
@@ -80,7 +80,7 @@ describe('a Redis outage in the logs', () => {
     server = await startRedisServer();
     const { logger, lines } = keptLogger();
     const redis = createRedisConnection(server.url, { maxRetriesPerRequest: null });
-    const outages = createRedisOutageLog(redis, logger, { reminderMs: 400 });
+    const outages = createRedisOutageLog(redis, logger, { reminderMs: 400, probeMs: 100 });
     redis.on('error', (error: unknown) => outages.report(error, { part: 'test' }, 'client error'));
     try {
       await redis.ping();
@@ -88,22 +88,66 @@ describe('a Redis outage in the logs', () => {
       expect(lines).toEqual([expect.objectContaining({ level: ERROR, msg: 'client error', part: 'test' })]);
 
       const count = (prefix: string) => lines.filter((line) => line.msg.startsWith(prefix)).length;
-      // The first outage lasts past the reminder's interval; the second is seen as an outage of its own.
+      // The first outage lasts past the reminder's interval; the second, later than that after the
+      // last warn line, is one of its own.
       await server.kill();
-      await waitFor(() => count('Redis still unreachable') >= 1, { timeoutMs: 15_000, what: 'a reminder' });
+      await waitFor(() => count('Redis still unavailable') >= 1, { timeoutMs: 15_000, what: 'a reminder' });
       await server.restart();
-      await waitFor(() => count('Redis is back') === 1, { timeoutMs: 15_000, what: 'the end of the first outage' });
+      await waitFor(() => count('Redis answers again') === 1, { timeoutMs: 15_000, what: 'the end of the first outage' });
+      await new Promise((resolve) => setTimeout(resolve, 500));
       await server.kill();
-      await waitFor(() => count('cannot reach Redis') === 2, { timeoutMs: 15_000, what: 'the second outage' });
+      await waitFor(() => count('Redis is unavailable') === 2, { timeoutMs: 15_000, what: 'the second outage' });
       await server.restart();
-      await waitFor(() => count('Redis is back') === 2, { timeoutMs: 15_000, what: 'the end of the second outage' });
-      const reminders = lines.filter((line) => line.msg.startsWith('Redis still unreachable'));
+      await waitFor(() => count('Redis answers again') === 2, { timeoutMs: 15_000, what: 'the end of the second outage' });
+      const reminders = lines.filter((line) => line.msg.startsWith('Redis still unavailable'));
       expect(reminders.length).toBeGreaterThanOrEqual(1);
       expect(reminders[0]).toMatchObject({ level: WARN, downMs: expect.any(Number), errors: expect.any(Number) });
       expect(reminders[0]!.downMs as number).toBeGreaterThanOrEqual(400);
       expect(lines.filter((line) => line.level >= ERROR)).toHaveLength(1);
     } finally {
       outages.close();
+      await closeRedis(redis);
+    }
+  }, 60_000);
+  it('an error reply on a live connection (BUSY) ends when Redis answers, and a restart after it is warned of', async () => {
+    server = await startRedisServer();
+    const { logger, lines } = keptLogger();
+    const redis = createRedisConnection(server.url, { maxRetriesPerRequest: null });
+    const spinner = createRedisConnection(server.url, { maxRetriesPerRequest: null });
+    const outages = createRedisOutageLog(redis, logger, { reminderMs: 400, probeMs: 100 });
+    redis.on('error', (error: unknown) => outages.report(error, { part: 'test' }, 'client error'));
+    const count = (prefix: string) => lines.filter((line) => line.msg.startsWith(prefix)).length;
+    try {
+      await redis.config('SET', 'busy-reply-threshold', '100');
+      // A script that runs for 1-2 s: everyone else is answered BUSY meanwhile; the connection stays up.
+      const spin = spinner.eval(
+        "local s = tonumber(redis.call('TIME')[1]) while tonumber(redis.call('TIME')[1]) - s < 2 do end return 1",
+        0,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const refused = await redis.get('anything').then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(String(refused)).toMatch(/BUSY/);
+      outages.report(refused, { part: 'test' }, 'client error');
+      await spin;
+      await waitFor(() => count('Redis answers again') === 1, { timeoutMs: 10_000, what: 'the end of the BUSY episode' });
+      expect(lines.filter((line) => line.msg.startsWith('Redis is unavailable'))[0]).toMatchObject({
+        level: WARN,
+        reason: expect.stringMatching(/^BUSY/),
+      });
+
+      // Not left "down": a restart later is warned of, and its end told.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await server.kill();
+      await waitFor(() => count('Redis is unavailable') === 2, { timeoutMs: 15_000, what: 'the restart to be warned of' });
+      await server.restart();
+      await waitFor(() => count('Redis answers again') === 2, { timeoutMs: 15_000, what: 'the end of the restart' });
+      expect(lines.filter((line) => line.level >= ERROR)).toEqual([]);
+    } finally {
+      outages.close();
+      await closeRedis(spinner);
       await closeRedis(redis);
     }
   }, 60_000);
