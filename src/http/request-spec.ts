@@ -1,6 +1,6 @@
 import type { Target } from '../config/sluice-config.js';
 import { RequestError } from '../errors.js';
-import type { Operation } from '../operation/schema.js';
+import { METHODS_WITHOUT_IDEMPOTENCY_HEADER, type Operation } from '../operation/schema.js';
 import type { DownloadSpec } from './download.js';
 import { fileTransfersOf, type RequestFiles } from './transfer-spec.js';
 import type { UploadSpec } from './upload-body.js';
@@ -23,8 +23,6 @@ export interface RequestSpec {
   /** Write an accepted response's body to a file instead of keeping it (see download.ts). */
   download?: DownloadSpec;
 }
-
-const NO_IDEMPOTENCY_HEADER = new Set(['GET', 'HEAD']);
 
 /**
  * Resolves an operation against its target: the URL (path against `baseUrl`, query appended,
@@ -64,7 +62,7 @@ export function buildRequestSpec(
   }
 
   const transfers = fileTransfersOf(operation, headers, files);
-  if (!NO_IDEMPOTENCY_HEADER.has(operation.method)) headers['idempotency-key'] ??= idempotencyKey;
+  if (!METHODS_WITHOUT_IDEMPOTENCY_HEADER.has(operation.method)) headers['idempotency-key'] ??= idempotencyKey;
   const followRedirects = !(operation.expect?.status ?? []).some((status) => status >= 300 && status < 400);
   return {
     method: operation.method,

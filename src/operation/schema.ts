@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { headersSchema } from '../config/headers-schema.js';
+import { headersSchema, isSendableHeaderValue, UNSENDABLE_HEADER_VALUE } from '../config/headers-schema.js';
 import { paginateSchema } from './paginate-schema.js';
 import { jsonSchemaProblems } from './json-schema.js';
 import { downloadSchema, fileFieldConflicts, multipartSchema, relativeFilePathSchema } from './file-fields.js';
@@ -19,6 +19,9 @@ export const DEFAULT_RETRY = {
 } as const;
 
 const METHOD = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Methods sent without an `Idempotency-Key` header (see http/request-spec.ts); every other one carries the operation's key. */
+export const METHODS_WITHOUT_IDEMPOTENCY_HEADER: ReadonlySet<string> = new Set(['GET', 'HEAD']);
 const NO_CR_LF = /^[^\r\n]*$/;
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
@@ -76,6 +79,8 @@ export const operationSchema = z
     method: z
       .string()
       .regex(METHOD, 'expected an HTTP method such as GET or POST')
+      // The HTTP client would hand the connection over rather than send a request and read an answer.
+      .refine((method) => method.toUpperCase() !== 'CONNECT', 'CONNECT opens a tunnel, not a request sluice can send')
       .transform((method) => method.toUpperCase()),
     // An empty string is reported by the URL check in superRefine (one issue, not two).
     url: z.string(),
@@ -125,6 +130,17 @@ export const operationSchema = z
         code: 'custom',
         path: ['url'],
         message: `expected an absolute http(s) URL or a path starting with /, got ${JSON.stringify(op.url)}`,
+      });
+    }
+    if (
+      op.idempotencyKey !== undefined &&
+      !METHODS_WITHOUT_IDEMPOTENCY_HEADER.has(op.method) &&
+      !isSendableHeaderValue(op.idempotencyKey)
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['idempotencyKey'],
+        message: `sent as the Idempotency-Key header of a ${op.method}, so it ${UNSENDABLE_HEADER_VALUE}`,
       });
     }
     if (op.paginate !== undefined && op.method !== 'GET') {

@@ -226,6 +226,32 @@ describe('parseOperation: invalid operations', () => {
     ]);
   });
 
+  // What the HTTP client refuses to send is refused at enqueue, not dead-lettered on the first attempt.
+  it.each(['a\u0000b', 'bell\u0007', '日本', 'emoji 🙂', 'del\u007f'])('rejects a header value the client cannot send (%j)', (value) => {
+    const found = issues({ method: 'GET', url: 'http://h/x', headers: { 'X-Name': value } });
+    expect(found).toEqual([{ path: 'headers.X-Name', message: expect.stringMatching(/^header values may hold only visible characters/) }]);
+  });
+
+  it.each(['Zoë Müller', 'tab\there', ' padded ', ''])('accepts a header value the client sends (%j)', (value) => {
+    expect(parseOperation({ method: 'GET', url: 'http://h/x', headers: { 'X-Name': value } }, CONFIG).ok).toBe(true);
+  });
+
+  it('rejects an idempotencyKey a request would carry as a header it cannot send, not one of a GET', () => {
+    expect(issues({ method: 'POST', url: 'http://h/x', idempotencyKey: 'ключ-日本' })).toEqual([
+      { path: 'idempotencyKey', message: expect.stringMatching(/^sent as the Idempotency-Key header of a POST, so it may hold only/) },
+    ]);
+    expect(issues({ method: 'put', url: 'http://h/x', idempotencyKey: 'k\u0000' })).toHaveLength(1);
+    // A GET (or HEAD) sends no Idempotency-Key: its key only dedups.
+    expect(parseOperation({ method: 'GET', url: 'http://h/x', idempotencyKey: 'ключ-日本' }, CONFIG).ok).toBe(true);
+    expect(parseOperation({ method: 'POST', url: 'http://h/x', idempotencyKey: 'Zoë-1' }, CONFIG).ok).toBe(true);
+  });
+
+  it.each(['CONNECT', 'connect'])('rejects %s, which opens a tunnel', (method) => {
+    expect(issues({ method, url: 'http://h/x' })).toEqual([
+      { path: 'method', message: 'CONNECT opens a tunnel, not a request sluice can send' },
+    ]);
+  });
+
   it('rejects retry.maxDelayMs below retry.baseDelayMs', () => {
     const found = issues({ method: 'GET', url: 'http://h/x', retry: { baseDelayMs: 500, maxDelayMs: 100 } });
     expect(found).toEqual([{ path: 'retry.maxDelayMs', message: 'must be at least retry.baseDelayMs' }]);
