@@ -6,6 +6,7 @@ import { issuesFromZod } from '../config/issues.js';
 import type { Logger } from '../observability/logger.js';
 import { createLimitsAdmin } from '../limits/limits-admin.js';
 import { ApiError, handleError, invalid } from './api-errors.js';
+import { invalidUtf8At } from '../support/utf8.js';
 import { answerUnroutedRequests } from './allowed-methods.js';
 import type { ApiTokens, Role } from './api-tokens.js';
 import { createAuthenticator } from './authenticate.js';
@@ -253,9 +254,39 @@ function check<T>(schema: z.ZodType<T> | undefined, value: unknown, where: 'path
 function acceptEmptyJson(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, text, done) => {
-    const body = text.toString();
-    if (body === '') return done(null, undefined);
-    return parseJson(request, body, done);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, bytes, done) => {
+    if (bytes.length === 0) return done(null, undefined);
+    // Read as text, bytes that are not UTF-8 would become U+FFFD and be sent on so (NDJSON and the
+    // CLI refuse them): refused here, naming the byte.
+    const badByte = invalidUtf8At(bytes as Buffer);
+    if (badByte !== undefined) {
+      return done(new ApiError(400, 'BAD_JSON', `the body is not valid UTF-8 at byte ${badByte}; send JSON in UTF-8`), undefined);
+    }
+    const body = bytes.toString('utf8');
+    return parseJson(request, body, (error, parsed) => {
+      // fastify's parser drops what JSON.parse said: where the JSON breaks.
+      done(error ? new ApiError(400, 'BAD_JSON', badJsonMessage(body)) : null, parsed);
+    });
   });
+}
+
+/** What is wrong with a body that is not JSON: JSON.parse's words (where it breaks), and NDJSON sent as JSON named. */
+function badJsonMessage(body: string): string {
+  // What parses but is refused all the same: a key that would reach an object's prototype.
+  let reason = 'it holds a __proto__ or constructor.prototype key';
+  try {
+    JSON.parse(body);
+  } catch (error) {
+    reason = error instanceof Error ? error.message : String(error);
+    // Node 20 gives an offset only: its line and column too (Node 22 writes them itself).
+    const at = /at position (\d+)$/.exec(reason);
+    if (at) {
+      const before = body.slice(0, Number(at[1]));
+      const line = before.split('\n').length;
+      reason += ` (line ${line} column ${before.length - before.lastIndexOf('\n')})`;
+    }
+  }
+  const lines = body.split('\n').filter((line) => line.trim() !== '');
+  const ndjson = lines.length > 1 && lines.every((line) => line.trimStart().startsWith('{'));
+  return `the body is not valid JSON: ${reason}${ndjson ? '; for one operation per line, send Content-Type: application/x-ndjson (or one JSON array)' : ''}`;
 }

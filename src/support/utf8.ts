@@ -2,8 +2,14 @@ import { isUtf8 } from 'node:buffer';
 
 /** Why a line's bytes are not UTF-8 (naming the first bad byte, counted from 1), or undefined. */
 export function utf8Problem(bytes: Uint8Array): string | undefined {
-  if (isUtf8(bytes)) return undefined;
-  return `not valid UTF-8 at byte ${firstInvalidByte(bytes) + 1} of the line; sluice reads UTF-8 only (convert the file, e.g. iconv -f WINDOWS-1252 -t UTF-8)`;
+  const at = invalidUtf8At(bytes);
+  if (at === undefined) return undefined;
+  return `not valid UTF-8 at byte ${at} of the line; sluice reads UTF-8 only (convert the file, e.g. iconv -f WINDOWS-1252 -t UTF-8)`;
+}
+
+/** Where bytes stop being UTF-8: the first bad byte, counted from 1; undefined when they are UTF-8. */
+export function invalidUtf8At(bytes: Uint8Array): number | undefined {
+  return isUtf8(bytes) ? undefined : firstInvalidByte(bytes) + 1;
 }
 
 /** The offset of the first byte that starts no valid UTF-8 sequence (RFC 3629: no overlongs, surrogates or values past U+10FFFF). */

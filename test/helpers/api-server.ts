@@ -25,7 +25,13 @@ export interface ApiServer {
   /** `fetch(url + path)` with the role's token (or none). JSON bodies are sent as JSON. */
   call(
     path: string,
-    init?: { method?: string; role?: keyof typeof TOKENS | null; json?: unknown; body?: string; headers?: Record<string, string> },
+    init?: {
+      method?: string;
+      role?: keyof typeof TOKENS | null;
+      json?: unknown;
+      body?: string | Uint8Array;
+      headers?: Record<string, string>;
+    },
   ): Promise<Response>;
   /** Signs the dashboard in with the role's token; returns the session cookie as `name=value` for a Cookie header. */
   signIn(role: keyof typeof TOKENS): Promise<string>;
@@ -64,7 +70,7 @@ export async function startApiServer(
       const headers: Record<string, string> = { ...init.headers };
       const role = init.role === undefined ? 'admin' : init.role;
       if (role) headers['authorization'] = `Bearer ${TOKENS[role]}`;
-      let body = init.body;
+      let body: string | Uint8Array | undefined = init.body;
       if (init.json !== undefined) {
         body = JSON.stringify(init.json);
         headers['content-type'] ??= 'application/json';

@@ -70,7 +70,7 @@ describe('an unknown path', () => {
 });
 
 describe('problem details', () => {
-  async function enqueue(api: ApiServer, body: string, type: string) {
+  async function enqueue(api: ApiServer, body: string | Uint8Array, type: string) {
     return api.call('/v1/operations', { method: 'POST', role: 'enqueue', body, headers: { 'content-type': type } });
   }
 
@@ -98,6 +98,23 @@ describe('problem details', () => {
     const api = await start();
     const badJson = await problemOf(await enqueue(api, '{"method":', 'application/json'));
     expect(badJson).toMatchObject({ type: '/problems/bad-json', title: 'The body is not valid JSON', status: 400, code: 'BAD_JSON' });
+    // Where it breaks, in JSON.parse's words.
+    const comma = await problemOf(await enqueue(api, '{"method":"GET",\n "url": "/x",,\n}', 'application/json'));
+    expect(comma).toMatchObject({
+      code: 'BAD_JSON',
+      detail: expect.stringMatching(/^the body is not valid JSON: .*position 30 \(line 2 column 14\)$/),
+    });
+    // One operation a line, sent as JSON: the type to send it as is named.
+    const lines = await problemOf(await enqueue(api, '{"method":"GET","url":"/a"}\n{"method":"GET","url":"/b"}\n', 'application/json'));
+    expect(lines['detail']).toMatch(/send Content-Type: application\/x-ndjson \(or one JSON array\)$/);
+    // Bytes that are not UTF-8 are refused, naming the first, rather than read as U+FFFD and sent on.
+    const latin1 = Buffer.concat([Buffer.from('{"method":"GET","url":"/lat'), Buffer.from([0xe9]), Buffer.from('","target":"t"}')]);
+    const notUtf8 = await enqueue(api, latin1, 'application/json');
+    expect(notUtf8.status).toBe(400);
+    expect(await problemOf(notUtf8)).toMatchObject({
+      code: 'BAD_JSON',
+      detail: 'the body is not valid UTF-8 at byte 28; send JSON in UTF-8',
+    });
     const unsupported = await enqueue(api, 'hello', 'text/plain');
     expect(unsupported.status).toBe(415);
     expect(await problemOf(unsupported)).toMatchObject({
@@ -139,6 +156,7 @@ describe('an empty body sent as application/json', () => {
       body: '{"__proto__":{"x":1},"requestsPerSecond":5}',
     });
     expect(poisoned.status).toBe(400);
+    expect(await problemOf(poisoned)).toMatchObject({ code: 'BAD_JSON', detail: expect.stringContaining('__proto__') });
   });
 });
 
