@@ -57,7 +57,7 @@ function isOutputGone(error: unknown, signal: AbortSignal): boolean {
 }
 
 /** Errors about what the user gave us (files that cannot be read, credentials Redis refuses) rather than about the system. */
-const BAD_INPUT_CODES = new Set(['INPUT_UNREADABLE', 'CONFIG_UNREADABLE', 'REDIS_AUTH_FAILED']);
+const BAD_INPUT_CODES = new Set(['INPUT_UNREADABLE', 'OUTPUT_UNWRITABLE', 'CONFIG_UNREADABLE', 'REDIS_AUTH_FAILED']);
 
 function reportError(io: CliIo, error: unknown): number {
   const badInput = error instanceof SluiceError && BAD_INPUT_CODES.has(error.code);

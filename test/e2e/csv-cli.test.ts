@@ -91,7 +91,15 @@ describe('sluice enqueue FILE.csv --template / sluice results --format csv (buil
       input,
     });
     expect(result.code).toBe(0);
-    expect(JSON.parse(result.stdout)).toEqual({ batchId: null, enqueued: 0, duplicates: 0, invalid: 0, valid: 2, dryRun: true });
+    expect(JSON.parse(result.stdout)).toEqual({
+      batchId: null,
+      enqueued: 0,
+      duplicates: 0,
+      alreadyEnqueued: 0,
+      invalid: 0,
+      valid: 2,
+      dryRun: true,
+    });
 
     const bad = await cli.run(['--config', config, 'enqueue', '-', '--template', template], {
       env: { SLUICE_QUEUE: queue },
@@ -174,6 +182,13 @@ describe('sluice enqueue FILE.csv --template / sluice results --format csv (buil
     const exported = await cli.run(['results', 'csv-e2e', '--format', 'csv', '--out', out], { env: { SLUICE_QUEUE: queue } });
     expect(exported.code).toBe(0);
     expect(exported.stderr).toBe(`wrote 3 results to ${out}\n`);
+    // A path that cannot be written is named as given, before anything is read (exit 2).
+    const nowhere = join(cli.dir(), 'no-such-dir', 'results.csv');
+    const refused = await cli.run(['results', 'csv-e2e', '--format', 'csv', '--out', nowhere], { env: { SLUICE_QUEUE: queue } });
+    expect({ code: refused.code, stderr: refused.stderr }).toEqual({
+      code: 2,
+      stderr: `sluice: cannot write ${nowhere}: no such directory\n`,
+    });
     const [header, ...rows] = parse(await readFile(out, 'utf8')) as string[][];
     // The input's `id` column becomes meta.id next to sluice's own id.
     expect(header).toEqual([

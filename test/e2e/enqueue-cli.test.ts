@@ -84,7 +84,15 @@ describe('sluice enqueue (built binary)', () => {
 
     const dirty = await cli.run(['enqueue', mixed, '--dry-run', '--skip-invalid', '--json'], { env: { SLUICE_QUEUE: queue } });
     expect(dirty.code).toBe(2);
-    expect(JSON.parse(dirty.stdout)).toEqual({ batchId: null, enqueued: 0, duplicates: 0, invalid: 2, valid: 3, dryRun: true });
+    expect(JSON.parse(dirty.stdout)).toEqual({
+      batchId: null,
+      enqueued: 0,
+      duplicates: 0,
+      alreadyEnqueued: 0,
+      invalid: 2,
+      valid: 3,
+      dryRun: true,
+    });
     expect(dirty.stderr).toContain('line 3: jsn: unknown field');
 
     expect(await queueKeys(queue)).toEqual([]);
@@ -260,6 +268,11 @@ describe('sluice enqueue (built binary)', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/^sluice: cannot read no-such-file\.jsonl: ENOENT/);
     expect(missing.stderr).not.toContain('    at ');
+
+    // A directory is readable, but holds no lines.
+    const directory = await cli.run(['enqueue', cli.dir()], { env: { SLUICE_QUEUE: queue } });
+    expect(directory.code).toBe(2);
+    expect(directory.stderr).toBe(`sluice: cannot read ${cli.dir()}: it is a directory; name a JSONL or CSV file (or - for stdin)\n`);
 
     const file = await cli.file('for-missing-config.jsonl', jsonl([{ method: 'GET', url: 'http://127.0.0.1:9/x' }]));
     const noConfig = await cli.run(['--config', 'missing.json', 'enqueue', file], { env: { SLUICE_QUEUE: queue } });

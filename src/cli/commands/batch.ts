@@ -1,7 +1,7 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
-import { UsageError } from '../../errors.js';
+import { SluiceError, UsageError, errorMessage } from '../../errors.js';
 import { createBatches, type BatchStatus } from '../../outcomes/batches.js';
 import { batchIdArgument } from '../batch-id.js';
 import type { CliContext } from '../context.js';
@@ -46,7 +46,7 @@ export async function resultsCommand(
   const batches = createBatches(await ctx.redis(), ctx.queue);
   if (!(await batches.status(batchId))) return unknownBatch(ctx, batchId);
   const temporary = options.out ? `${options.out}.${process.pid}.tmp` : undefined;
-  const out = temporary ? createWriteStream(temporary) : ctx.io.stdout;
+  const out = temporary ? await openOutput(options.out!, temporary) : ctx.io.stdout;
   // Once stdout's reader goes away (`| head -1`) the loop ends, and with it the HSCAN of the batch.
   const closed = temporary ? new AbortController().signal : ctx.stdoutClosed;
   let count = 0;
@@ -70,4 +70,20 @@ export async function resultsCommand(
     throw error;
   }
   return 0;
+}
+
+/**
+ * The file `--out` is written through (`temporary`, renamed to `out` once complete), opened before
+ * anything is read: a path that cannot be written (no such directory, no permission) is the user's
+ * to fix, named as given (exit 2).
+ */
+async function openOutput(out: string, temporary: string): Promise<WriteStream> {
+  const stream = createWriteStream(temporary);
+  try {
+    await once(stream, 'open');
+    return stream;
+  } catch (error) {
+    const reason = (error as { code?: unknown }).code === 'ENOENT' ? 'no such directory' : errorMessage(error);
+    throw new SluiceError(`cannot write ${out}: ${reason}`, { code: 'OUTPUT_UNWRITABLE', cause: error });
+  }
 }

@@ -73,24 +73,32 @@ export async function enqueueCommand(ctx: CliContext, file: string, options: Enq
       io.stderr.write(
         `nothing enqueued: reading stopped at ${scan.stoppedAt}, which is not valid CSV (fix it; --skip-invalid cannot skip it)\n`,
       );
-      if (options.json) writeJson(io.stdout, { batchId: null, enqueued: 0, duplicates: 0, invalid: scan.invalid });
+      if (options.json) writeJson(io.stdout, { batchId: null, enqueued: 0, duplicates: 0, alreadyEnqueued: 0, invalid: scan.invalid });
       return 2;
     }
     if (scan.invalid > 0 && !options.skipInvalid) {
       io.stderr.write(
         `nothing enqueued: ${scan.invalid} of ${scan.valid + scan.invalid} ${source.unit} are invalid (fix them, or pass --skip-invalid)\n`,
       );
-      if (options.json) writeJson(io.stdout, { batchId: null, enqueued: 0, duplicates: 0, invalid: scan.invalid });
+      if (options.json) writeJson(io.stdout, { batchId: null, enqueued: 0, duplicates: 0, alreadyEnqueued: 0, invalid: scan.invalid });
       return 2;
     }
     if (options.dryRun) {
       if (options.json)
-        writeJson(io.stdout, { batchId: null, enqueued: 0, duplicates: 0, invalid: scan.invalid, valid: scan.valid, dryRun: true });
+        writeJson(io.stdout, {
+          batchId: null,
+          enqueued: 0,
+          duplicates: 0,
+          alreadyEnqueued: 0,
+          invalid: scan.invalid,
+          valid: scan.valid,
+          dryRun: true,
+        });
       else io.stdout.write(`dry run: ${scan.valid} valid operations, ${scan.invalid} invalid; nothing enqueued\n`);
       return scan.invalid > 0 ? 2 : 0;
     }
     if (scan.valid === 0) {
-      if (options.json) writeJson(io.stdout, { batchId: null, enqueued: 0, duplicates: 0, invalid: scan.invalid });
+      if (options.json) writeJson(io.stdout, { batchId: null, enqueued: 0, duplicates: 0, alreadyEnqueued: 0, invalid: scan.invalid });
       else io.stderr.write('nothing to enqueue: the input has no operations\n');
       return scan.invalid > 0 ? 2 : 0;
     }
@@ -368,6 +376,12 @@ async function assertReadable(path: string): Promise<void> {
     await access(path, constants.R_OK);
   } catch (error) {
     throw new SluiceError(`cannot read ${path}: ${errorMessage(error)}`, { code: 'INPUT_UNREADABLE', cause: error });
+  }
+  // Readable, but not something to read lines from.
+  if ((await stat(path)).isDirectory()) {
+    throw new SluiceError(`cannot read ${path}: it is a directory; name a JSONL or CSV file (or - for stdin)`, {
+      code: 'INPUT_UNREADABLE',
+    });
   }
 }
 
