@@ -8,6 +8,8 @@ interface ZodIssueLike {
   readonly keys?: readonly string[];
   /** For `invalid_key` (a record key failed its schema): the key's own issues. */
   readonly issues?: readonly { readonly message: string }[];
+  /** For `invalid_type`: the type wanted. */
+  readonly expected?: string;
 }
 
 /** A key that would make a path read another way (`a.b`, `]`, ``, ` x`, a control character) is quoted. */
@@ -35,6 +37,11 @@ export function issuesFromZod(issues: readonly ZodIssueLike[]): Issue[] {
     if (issue.code === 'invalid_key' && issue.issues?.length) {
       // zod's own message is "Invalid key in record"; the key schema's message says what is wrong.
       out.push({ path: formatPath(issue.path), message: issue.issues.map((inner) => inner.message).join('; ') });
+      continue;
+    }
+    if (issue.code === 'invalid_type' && issue.message.endsWith('received undefined')) {
+      // A field left out: "Invalid input: expected string, received undefined" says it less plainly.
+      out.push({ path: formatPath(issue.path), message: `required${issue.expected ? ` (expected ${issue.expected})` : ''}` });
       continue;
     }
     out.push({ path: formatPath(issue.path), message: issue.message });

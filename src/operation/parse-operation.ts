@@ -38,6 +38,14 @@ function targetRefusal(config: SluiceConfig, baseUrl: string): string | undefine
   return refusals.get(baseUrl);
 }
 
+/** The issue of a target the config does not name, listing those it does; undefined for a known one. */
+function unknownTarget(target: string, config: SluiceConfig): Issue | undefined {
+  if (Object.hasOwn(config.targets, target)) return undefined;
+  const known = Object.keys(config.targets);
+  const hint = known.length ? `configured targets: ${known.join(', ')}` : 'no targets are configured (see --config / SLUICE_CONFIG)';
+  return { path: 'target', message: `unknown target ${JSON.stringify(target)}; ${hint}` };
+}
+
 /** What an operation must also satisfy where it runs. */
 export interface OperationRules {
   /** Its limit keys must be of one group: on a Redis Cluster they are acquired in one slot (limits/limit-keys.ts). */
@@ -58,14 +66,16 @@ export function parseOperation(input: unknown, config: SluiceConfig, rules: Oper
   if (tooDeep) return { ok: false, issues: [tooDeep] };
   const lost = lostKeyIssues(input as Record<string, unknown>);
   const parsed = operationSchema.safeParse(input);
-  if (!parsed.success) return { ok: false, issues: [...lost, ...issuesFromZod(parsed.error.issues)] };
+  if (!parsed.success) {
+    // An unknown target is named with the schema's problems, not only once they are fixed.
+    const named = (input as { target?: unknown }).target;
+    const target = typeof named === 'string' && named !== '' ? unknownTarget(named, config) : undefined;
+    return { ok: false, issues: [...lost, ...issuesFromZod(parsed.error.issues), ...(target ? [target] : [])] };
+  }
   if (lost.length > 0) return { ok: false, issues: lost };
   const operation = parsed.data;
-  if (operation.target !== undefined && !Object.hasOwn(config.targets, operation.target)) {
-    const known = Object.keys(config.targets);
-    const hint = known.length ? `configured targets: ${known.join(', ')}` : 'no targets are configured (see --config / SLUICE_CONFIG)';
-    return { ok: false, issues: [{ path: 'target', message: `unknown target ${JSON.stringify(operation.target)}; ${hint}` }] };
-  }
+  const unknown = operation.target === undefined ? undefined : unknownTarget(operation.target, config);
+  if (unknown) return { ok: false, issues: [unknown] };
   // A path goes to its target's host (allowed, unless it is an internal address the target does not allow):
   // then it is the target that is refused.
   const target = operation.target === undefined ? undefined : config.targets[operation.target];

@@ -293,6 +293,17 @@ describe('parseOperation: invalid operations', () => {
     expect(found.map((issue) => issue.path).sort()).toEqual(['expect.status[0]', 'jsn', 'timeoutMs.total']);
   });
 
+  it('names an unknown target with the schema problems, not only once they are fixed', () => {
+    expect(issues({ method: 'GET', url: '/ok', target: 'nope', x: 1 })).toEqual([
+      { path: 'x', message: 'unknown field' },
+      { path: 'target', message: 'unknown target "nope"; configured targets: billing, crm' },
+    ]);
+  });
+
+  it('says a field left out is required', () => {
+    expect(issues({ method: 'GET' })).toEqual([{ path: 'url', message: 'required (expected string)' }]);
+  });
+
   it.each([
     [[{ method: 'GET', url: 'http://h/x' }], 'expected a JSON object, got an array'],
     ['GET http://h/x', 'expected a JSON object, got string'],
