@@ -181,12 +181,17 @@ function describe(entry: ScheduleInfo): string {
   return `${entry.name}: ${timing}, ${entry.operations} operation${entry.operations === 1 ? '' : 's'}, ${next}`;
 }
 
-function describeRun(run: ScheduleRunInfo): string {
+/** One run of `schedule show`: its batch id, what it wrote, its batch's counters (or why there are none), and why it failed. */
+export function describeRun(run: ScheduleRunInfo): string {
   if (run.status === 'skipped') return `${run.batchId}  skipped (${run.error ?? 'missed'})`;
   const written = `enqueued ${run.enqueued}${run.duplicates ? `, ${run.duplicates} duplicates` : ''}${run.alreadyEnqueued ? `, ${run.alreadyEnqueued} already there` : ''}`;
+  // A run that wrote nothing made no batch; one that did keeps it for the batch retention.
+  const wroteNone = run.enqueued + run.duplicates + run.alreadyEnqueued === 0;
   const batch = run.batch
     ? `batch: ${run.batch.total} total, ${run.batch.succeeded} succeeded, ${run.batch.deadLettered} dead-lettered, ${run.batch.pending} pending`
-    : 'batch expired';
+    : wroteNone
+      ? 'no batch'
+      : 'batch expired';
   const failed = run.status === 'failed' ? `  FAILED: ${run.error ?? ''}` : '';
   return `${run.batchId}  ${written}; ${batch}${failed}`;
 }
