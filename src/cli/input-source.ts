@@ -80,5 +80,5 @@ export async function* jsonlBatchesOf(chunks: AsyncIterable<Uint8Array>): AsyncG
 
 function jsonlRecord(item: JsonLine): InputRecord {
   if ('value' in item) return item;
-  return { line: item.line, problems: [item.notUtf8 ? item.error : `not valid JSON: ${item.error}`] };
+  return { line: item.line, problems: [item.whole ? item.error : `not valid JSON: ${item.error}`] };
 }

@@ -10,8 +10,8 @@ import { utf8Problem } from './utf8.js';
  * for line.
  */
 
-/** A line's value; or why it has none: `notUtf8` (then `error` is the whole message) or not JSON. */
-export type JsonLine = { line: number; value: unknown } | { line: number; error: string; notUtf8?: true };
+/** A line's value; or why it has none: not UTF-8 or too long (`whole`: `error` is the whole message), or not JSON (JSON.parse's words). */
+export type JsonLine = { line: number; value: unknown } | { line: number; error: string; whole?: true };
 
 export interface JsonLineReader {
   /** The lines this chunk completes. A chunk may end anywhere, even inside a UTF-8 character. */
@@ -22,18 +22,37 @@ export interface JsonLineReader {
 
 const LF = 0x0a;
 
-export function createJsonLineReader(): JsonLineReader {
+/**
+ * The longest line read, in bytes (the HTTP API's default body limit): a longer one is an error of
+ * its own, read past without being kept, so a file that is not JSON Lines (a JSON array, a
+ * pretty-printed document on one line) costs no more memory than this.
+ */
+export const MAX_LINE_BYTES = 32 * 1024 * 1024;
+
+/** Why a line past MAX_LINE_BYTES is refused. */
+export const LINE_TOO_LONG = `longer than ${MAX_LINE_BYTES / 1_048_576} MiB; sluice reads one operation per line (JSON Lines): a JSON array or an indented document is not, convert it with jq -c '.[]' FILE`;
+
+export function createJsonLineReader(options: { maxLineBytes?: number } = {}): JsonLineReader {
+  const maxLineBytes = options.maxLineBytes ?? MAX_LINE_BYTES;
   // The unfinished line in pieces: searching only each new piece for `\n` keeps a long line linear.
   // Lines are split as bytes (a `\n` byte never occurs inside a UTF-8 character) and decoded whole.
   let pieces: Buffer[] = [];
+  let pending = 0;
+  /** The unfinished line is past maxLineBytes: its bytes are dropped until its end. */
+  let tooLong = false;
   let line = 0;
   const finish = (out: JsonLine[], last: Buffer) => {
-    pieces.push(last);
-    const bytes = pieces.length === 1 ? last : Buffer.concat(pieces);
-    pieces = [];
     line += 1;
-    const parsed = parseLine(bytes, line);
-    if (parsed) out.push(parsed);
+    if (tooLong || pending + last.length > maxLineBytes) {
+      out.push({ line, error: LINE_TOO_LONG, whole: true });
+    } else {
+      pieces.push(last);
+      const parsed = parseLine(pieces.length === 1 ? last : Buffer.concat(pieces), line);
+      if (parsed) out.push(parsed);
+    }
+    pieces = [];
+    pending = 0;
+    tooLong = false;
   };
   return {
     write(chunk) {
@@ -44,12 +63,18 @@ export function createJsonLineReader(): JsonLineReader {
         finish(out, bytes.subarray(start, newline));
         start = newline + 1;
       }
-      if (start < bytes.length) pieces.push(bytes.subarray(start));
+      if (start < bytes.length && !tooLong) {
+        pending += bytes.length - start;
+        if (pending > maxLineBytes) {
+          tooLong = true;
+          pieces = [];
+        } else pieces.push(bytes.subarray(start));
+      }
       return out;
     },
     end() {
       const out: JsonLine[] = [];
-      if (pieces.length > 0) finish(out, Buffer.alloc(0));
+      if (pieces.length > 0 || tooLong) finish(out, Buffer.alloc(0));
       return out;
     },
   };
@@ -57,7 +82,7 @@ export function createJsonLineReader(): JsonLineReader {
 
 function parseLine(bytes: Buffer, line: number): JsonLine | undefined {
   const notUtf8 = utf8Problem(bytes);
-  if (notUtf8 !== undefined) return { line, error: notUtf8, notUtf8: true };
+  if (notUtf8 !== undefined) return { line, error: notUtf8, whole: true };
   const trimmed = bytes.toString('utf8').trim();
   if (trimmed === '') return undefined;
   try {

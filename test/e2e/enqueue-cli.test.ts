@@ -269,6 +269,19 @@ describe('sluice enqueue (built binary)', () => {
     expect(missing.stderr).toMatch(/^sluice: cannot read no-such-file\.jsonl: ENOENT/);
     expect(missing.stderr).not.toContain('    at ');
 
+    // A JSON array on one line (not JSON Lines) past the longest line: named, without being kept whole.
+    const array = await cli.file(
+      'array.json',
+      JSON.stringify(
+        Array.from({ length: 300_000 }, (_, i) => ({ method: 'GET', url: `http://127.0.0.1:9/items/${i}/${'x'.repeat(80)}` })),
+      ),
+    );
+    const tooLong = await cli.run(['enqueue', array, '--dry-run'], { env: { SLUICE_QUEUE: queue } });
+    expect(tooLong.code).toBe(2);
+    expect(tooLong.stderr).toMatch(
+      /^line 1: longer than 32 MiB; sluice reads one operation per line \(JSON Lines\): a JSON array or an indented document is not, convert it with jq -c '\.\[\]' FILE$/m,
+    );
+
     // A directory is readable, but holds no lines.
     const directory = await cli.run(['enqueue', cli.dir()], { env: { SLUICE_QUEUE: queue } });
     expect(directory.code).toBe(2);

@@ -99,7 +99,7 @@ function readerLines(chunks: Buffer[]): JsonLine[] {
 
 /** A reader's line back from the message a reader of it gives: a line that is not UTF-8 is named so whole; one that is not JSON, after `jsonPrefix`. */
 function problemLine(line: number, message: string, jsonPrefix: RegExp): JsonLine {
-  return message.startsWith('not valid UTF-8') ? { line, error: message, notUtf8: true } : { line, error: message.replace(jsonPrefix, '') };
+  return message.startsWith('not valid UTF-8') ? { line, error: message, whole: true } : { line, error: message.replace(jsonPrefix, '') };
 }
 
 async function cliLines(chunks: Buffer[]): Promise<JsonLine[]> {

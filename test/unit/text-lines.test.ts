@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCsvSource } from '../../src/cli/csv-source.js';
 import { createJsonlSource, recordsOf, type InputRecord, type InputSource } from '../../src/cli/input-source.js';
-import { createJsonLineReader, type JsonLine } from '../../src/support/json-lines.js';
+import { createJsonLineReader, LINE_TOO_LONG, MAX_LINE_BYTES, type JsonLine } from '../../src/support/json-lines.js';
 import { utf8Problem } from '../../src/support/utf8.js';
 import { UsageError } from '../../src/errors.js';
 
@@ -17,10 +17,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function linesOf(bytes: Buffer, chunkSize: number): Promise<JsonLine[]> {
+async function linesOf(bytes: Buffer, chunkSize: number, maxLineBytes?: number): Promise<JsonLine[]> {
   const chunks: Buffer[] = [];
   for (let at = 0; at < bytes.length; at += chunkSize) chunks.push(bytes.subarray(at, at + chunkSize));
-  const reader = createJsonLineReader();
+  const reader = createJsonLineReader(maxLineBytes === undefined ? {} : { maxLineBytes });
   const out: JsonLine[] = [];
   for await (const chunk of Readable.from(chunks) as AsyncIterable<Buffer>) out.push(...reader.write(chunk));
   return [...out, ...reader.end()];
@@ -35,6 +35,30 @@ async function records(source: InputSource): Promise<InputRecord[]> {
 /** 0xFF and 0xE9 (Latin-1 é) are never UTF-8. */
 const LATIN1_E = Buffer.from([0xe9]);
 
+describe('a JSON line past the longest read', () => {
+  it('is an error of its own, named by its number, whatever the chunks; the lines around it are read', async () => {
+    const bytes = Buffer.from(`"short"\n"${'x'.repeat(30)}"\n"ok"\n"${'y'.repeat(20)}"`);
+    for (const chunkSize of [1, 4, 7, 64]) {
+      expect(await linesOf(bytes, chunkSize, 16)).toEqual([
+        { line: 1, value: 'short' },
+        { line: 2, error: LINE_TOO_LONG, whole: true },
+        { line: 3, value: 'ok' },
+        // The last line, with no newline after it, too.
+        { line: 4, error: LINE_TOO_LONG, whole: true },
+      ]);
+    }
+    // Exactly the longest is read.
+    expect(await linesOf(Buffer.from(`"${'z'.repeat(14)}"`), 5, 16)).toEqual([{ line: 1, value: 'z'.repeat(14) }]);
+  });
+
+  it("says what the input may be instead: 32 MiB by default, the HTTP API's body limit", () => {
+    expect(MAX_LINE_BYTES).toBe(32 * 1024 * 1024);
+    expect(LINE_TOO_LONG).toBe(
+      "longer than 32 MiB; sluice reads one operation per line (JSON Lines): a JSON array or an indented document is not, convert it with jq -c '.[]' FILE",
+    );
+  });
+});
+
 describe('JSON lines that are not UTF-8', () => {
   it('numbers lines from 1 and refuses the one that is not UTF-8 by its number, whatever the chunks', async () => {
     const bytes = Buffer.concat([Buffer.from('"one"\r\n"two €"\n3\n\n"caf'), LATIN1_E, Buffer.from('"\r\n"six 😀 end"')]);
@@ -42,7 +66,7 @@ describe('JSON lines that are not UTF-8', () => {
       { line: 1, value: 'one' },
       { line: 2, value: 'two €' },
       { line: 3, value: 3 },
-      { line: 5, notUtf8: true, error: expect.stringMatching(/^not valid UTF-8 at byte 5 of the line; sluice reads UTF-8 only/) },
+      { line: 5, whole: true, error: expect.stringMatching(/^not valid UTF-8 at byte 5 of the line; sluice reads UTF-8 only/) },
       { line: 6, value: 'six 😀 end' },
     ];
     for (const chunkSize of [1, 2, 3, 5, 1_000]) expect(await linesOf(bytes, chunkSize), `chunks of ${chunkSize}`).toEqual(expected);

@@ -276,7 +276,7 @@ export async function readNdjson(stream: AsyncIterable<Uint8Array>, limitBytes: 
     for (const item of lines) {
       if (items.length >= MAX_OPERATIONS_PER_REQUEST) throw tooMany();
       if ('value' in item) items.push(item);
-      else items.push({ line: item.line, value: undefined, parseError: item.notUtf8 ? item.error : `not JSON: ${item.error}` });
+      else items.push({ line: item.line, value: undefined, parseError: item.whole ? item.error : `not JSON: ${item.error}` });
     }
   };
   for await (const chunk of stream) {
