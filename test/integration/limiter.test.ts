@@ -354,6 +354,43 @@ describe('what responses teach', () => {
   });
 });
 
+describe('what a partner says, read right (partner-outage red-team)', () => {
+  it('a steady stream of 429s, faster than one per 250 ms, halves the rate: it is repeated, not one bunch', async () => {
+    const cfg = config({ 'strict-partner': { requestsPerSecond: 20, burst: 5 } });
+    const a = limiterProcess(cfg);
+    expect((await a.acquire(['strict-partner'], 'sp-0', 10_000)).kind).toBe('go');
+    // A partner's limiter at half our rate answers 429 to every other request: one every ~100 ms.
+    for (let i = 0; i < 5; i++) {
+      await a.observe(['strict-partner'], { status: 429 });
+      await pause(100);
+    }
+    await acquireUntilGo(a, ['strict-partner'], 'sp-1');
+    const status = await statusOf('strict-partner', cfg);
+    expect(status.effectiveRate).toBeGreaterThanOrEqual(10);
+    expect(status.effectiveRate).toBeLessThan(11);
+  });
+
+  it('a pause of nothing (Retry-After: 0, or a date already past) neither pauses the key nor moves its booked slots back', async () => {
+    const cfg = config({ 'booked-ahead': { requestsPerSecond: 20, burst: 5 } });
+    const a = limiterProcess(cfg);
+    expect((await a.acquire(['booked-ahead'], 'ba-0', 10_000)).kind).toBe('go');
+    // Slots booked up to 2 s ahead (as a busy fleet books them).
+    const bookedUntil = Date.now() + 2_000;
+    await redis().client.hset(limiterKeys.state('booked-ahead'), 'tat', bookedUntil);
+    for (const status of [429, 503]) await a.observe(['booked-ahead'], { status, retryAfterMs: 0 });
+    const state = await redis().client.hmget(limiterKeys.state('booked-ahead'), 'tat', 'pausedUntil');
+    // Given back, those slots would be handed out a second time: over the rate at the target.
+    expect(Number(state[0])).toBeGreaterThanOrEqual(bookedUntil);
+    expect(Number(state[1] ?? 0)).toBeLessThanOrEqual(Date.now());
+    // A real pause still moves the schedule: past its end.
+    const pausedAt = Date.now();
+    await a.observe(['booked-ahead'], { status: 429, retryAfterMs: 5_000 });
+    const [tat, pausedUntil] = (await redis().client.hmget(limiterKeys.state('booked-ahead'), 'tat', 'pausedUntil')).map(Number);
+    expect(pausedUntil).toBeGreaterThanOrEqual(pausedAt + 5_000);
+    expect(tat).toBeGreaterThanOrEqual(pausedUntil!);
+  });
+});
+
 describe('operators', () => {
   it('limits list forgets a key whose state expired (unused for a day) unless it is configured or overridden', async () => {
     const cfg = config({ 'configured-idle': { requestsPerSecond: 5 } });

@@ -26,14 +26,16 @@ for i = 1, n do
   local state, recent = KEYS[kb], KEYS[kb + 1]
   local rate, burst = tonumber(ARGV[ab]), tonumber(ARGV[ab + 1])
   local pauseMs, is429, observed = tonumber(ARGV[ab + 2]), ARGV[ab + 3] == '1', tonumber(ARGV[ab + 4])
-  local s = redis.call('HMGET', state, 'pausedUntil', 'decRate', 'decAt')
+  local s = redis.call('HMGET', state, 'pausedUntil', 'decRate', 'decAt', 'tat')
   local pausedUntil = tonumber(s[1] or '0')
   local pausedBefore = pausedUntil
   local decRate, decAt = tonumber(s[2]), tonumber(s[3] or '0')
+  local bookedTat = tonumber(s[4] or '0')
   local eff = effectiveRate(rate, decRate, decAt, now)
   local change = false
   changed[i] = 0
-  if pauseMs >= 0 and now + pauseMs > pausedUntil then
+  -- A pause of 0 (Retry-After: 0, or a date already past) asks for none.
+  if pauseMs > 0 and now + pauseMs > pausedUntil then
     pausedUntil = now + pauseMs
     change = true
   end
@@ -41,11 +43,15 @@ for i = 1, n do
     redis.call('LPUSH', recent, now)
     redis.call('LTRIM', recent, 0, 99)
     redis.call('PEXPIRE', recent, 86400000)
-    local previous = tonumber(redis.call('HGET', state, 'last429') or '0')
-    redis.call('HSET', state, 'last429', now)
-    -- Repeated means: a 429 for a request sent after the pause the previous one caused, not one
-    -- more answer from the same bunch.
-    local repeated = now - previous <= 10000 and now - previous >= 250 and now >= pausedBefore
+    local t = redis.call('HMGET', state, 'last429', 'first429')
+    local previous, first = tonumber(t[1] or '0'), tonumber(t[2] or '0')
+    -- A run of 429s: each within 10 s of the one before; the first of the run is kept.
+    if now - previous > 10000 then first = now end
+    redis.call('HSET', state, 'last429', now, 'first429', first)
+    -- Repeated means: 429s that go on 250 ms or more past the first of their run (not one more
+    -- answer from the bunch sent with it: a steady stream of them, at any pace, is repeated), for
+    -- requests sent after any pause they caused.
+    local repeated = now - first >= 250 and now >= pausedBefore
     -- At most one halving every 2 s: the time a new rate needs to show.
     if repeated and now - decAt > 2000 then
       local base = eff
@@ -63,6 +69,8 @@ for i = 1, n do
   if change then
     local tat = math.max(now, pausedUntil)
     if eff > 0 then tat = tat + (clientBurst(burst) - 1) * 1000 / eff end
+    -- Never earlier than the slots already booked: moved back, the schedule would give them again.
+    tat = math.max(tat, bookedTat)
     redis.call('HSET', state, 'pausedUntil', pausedUntil, 'tat', tat, 'effRate', eff)
     redis.call('PEXPIRE', state, 86400000)
     changed[i] = 1
