@@ -31,8 +31,11 @@ export interface LimitsAdmin {
    */
   set(key: string, change: LimitChange, ttlMs?: number): Promise<LineAfterChange>;
   pause(key: string): Promise<void>;
-  /** Lifts an operator pause and any Retry-After pause. */
-  resume(key: string): Promise<void>;
+  /**
+   * Lifts an operator pause and any Retry-After pause. Returns who waits in the key's line, as set:
+   * jobs delayed until the pause's end (a Retry-After of a day) are woken to their turns now.
+   */
+  resume(key: string): Promise<LineAfterChange>;
   /** Removes an override: the key follows the config file again. Returns the deferred jobs' holders, as set. */
   reset(key: string): Promise<LineAfterChange>;
   /**
@@ -104,9 +107,7 @@ export function createLimitsAdmin(options: { redis: RedisClient; config: SluiceC
     pause: async (key) => {
       await change(key, -1, ['paused', '1']);
     },
-    resume: async (key) => {
-      await change(key, -1, ['paused', '']);
-    },
+    resume: (key) => change(key, -1, ['paused', '']),
     reset: (key) => change(key, 0, [], true),
     async circuit(key, action) {
       const circuit = circuitOf(key, config);

@@ -62,6 +62,34 @@ describe('limits set wakes deferred lanes', () => {
   }, 60_000);
 });
 
+describe('limits resume wakes the jobs a target paused', () => {
+  it("brings a line delayed to the end of a day's Retry-After to its turns now", async () => {
+    const paused = parseSluiceConfig({ limits: { 'paused-by-target': { requestsPerSecond: 20, burst: 2 } } });
+    const p = await startPipeline(redis(), { config: paused });
+    // The first request is told to come back in an hour; every later one would succeed.
+    p.target.script('POST /hold', [
+      { status: 429, headers: { 'retry-after': '3600' } },
+      { status: 200, json: { ok: true } },
+    ]);
+    const ops = Array.from({ length: 10 }, (_, i) => p.op('/hold', { limitKey: 'paused-by-target', idempotencyKey: `hold-${i}` }));
+    await p.producer.enqueueMany(ops, { batchId: 'held' });
+    // Each one done (sent before the 429 came back) or delayed (the line, until the pause's end; the
+    // one told 429, until its retry).
+    await waitFor(async () => (await delayed(p)) + ((await p.batches.status('held'))?.succeeded ?? 0) === 10, {
+      timeoutMs: 10_000,
+      what: 'the line delayed to the end of the pause',
+    });
+    expect(await delayed(p)).toBeGreaterThanOrEqual(5);
+
+    const resume = await cli(['limits', 'resume', 'paused-by-target'], { REDIS_URL: redis().url, SLUICE_QUEUE: p.queue });
+    expect(resume.code, resume.stderr).toBe(0);
+    expect(resume.stdout).toMatch(/^limit key paused-by-target resumed; \d+ deferred operations in queue \S+ woken to book again\n$/);
+    // The nine that waited in the line go now; the one told 429 keeps its own retry time (its Retry-After).
+    await waitFor(async () => (await p.batches.status('held'))?.succeeded === 9, { timeoutMs: 8_000, what: 'the line to run' });
+    expect(p.requestsTo('/hold')).toHaveLength(10);
+  }, 60_000);
+});
+
 describe('booking holders', () => {
   it('name the job and its queue, and read back; a bare job id (an older worker) has no queue', () => {
     const queue = uniqueQueue('holder');

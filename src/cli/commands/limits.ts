@@ -109,8 +109,9 @@ export async function limitsPauseCommand(ctx: CliContext, key: string): Promise<
 }
 
 export async function limitsResumeCommand(ctx: CliContext, key: string): Promise<number> {
-  await (await admin(ctx)).resume(key);
-  ctx.io.stdout.write(`limit key ${key} resumed\n`);
+  // Jobs that waited for the pause's end (a target's Retry-After of a day) go on now.
+  const deferred = await (await admin(ctx)).resume(key);
+  ctx.io.stdout.write(`limit key ${key} resumed${await woken(ctx, deferred)}\n`);
   return 0;
 }
 

@@ -96,11 +96,18 @@ export function limitRoutes(options: LimitRoutesOptions): AnyRoute[] {
           ? 'Stop starting requests on a key, fleet-wide.'
           : 'Lift a pause (also one the target asked for with Retry-After).',
       params: keyParamsSchema,
+      query: queueQuerySchema,
       responses: { 200: { description: 'the key after the change', schema: limitChangedSchema } },
-      async handler(request, _reply, { params }) {
-        await limits[action](params.key);
-        request.log.info({ limitKey: params.key }, action === 'pause' ? 'limit key paused' : 'limit key resumed');
-        return { key: params.key, limit: await statusOf(params.key), woken: 0 };
+      async handler(request, _reply, { params, query }) {
+        if (action === 'pause') {
+          await limits.pause(params.key);
+          request.log.info({ limitKey: params.key }, 'limit key paused');
+          return { key: params.key, limit: await statusOf(params.key), woken: 0 };
+        }
+        // Jobs that waited for the pause's end (a target's Retry-After of a day) go on now.
+        const woken = await wake(query.queue, await limits.resume(params.key));
+        request.log.info({ limitKey: params.key, woken }, 'limit key resumed');
+        return { key: params.key, limit: await statusOf(params.key), woken };
       },
     });
 
