@@ -18,7 +18,7 @@ export interface LimitStatus {
   paused: boolean;
   /** The target asked us to wait (Retry-After, RateLimit-Reset) until this time. */
   pausedUntil: string | null;
-  /** 429s in the last 5 minutes. */
+  /** 429s in the last 5 minutes, up to RECENT_429S_KEPT (which then reads as that many or more). */
   recent429s: number;
   /** Operations holding a booked slot and waiting for it. */
   queued: number;
@@ -26,6 +26,9 @@ export interface LimitStatus {
   /** The key's circuit breaker; null when it is off. */
   circuit: CircuitStatus | null;
 }
+
+/** The newest 429s a key keeps (limit-report.lua trims its list to them): recent429s counts no further. */
+export const RECENT_429S_KEPT = 100;
 
 export interface CircuitStatus {
   state: 'open' | 'closed';

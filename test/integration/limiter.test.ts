@@ -9,6 +9,7 @@ import { type Gate, type Lease, type Limiter, type LimiterOptions } from '../../
 import { createLimitsAdmin, type LimitStatus } from '../../src/limits/limits-admin.js';
 import { useRedisServer, waitFor } from '../helpers/redis.js';
 import { startLimiterProcess } from '../helpers/limiter-process.js';
+import { runCliInProcess } from '../helpers/cli-in-process.js';
 
 const redis = useRedisServer();
 
@@ -368,6 +369,21 @@ describe('what a partner says, read right (partner-outage red-team)', () => {
     const status = await statusOf('strict-partner', cfg);
     expect(status.effectiveRate).toBeGreaterThanOrEqual(10);
     expect(status.effectiveRate).toBeLessThan(11);
+  });
+
+  it('sluice limits shows 100+ 429s once the 100 it keeps are all recent (it counted 100 of 375)', async () => {
+    const cfg = config({ 'many-429s': { requestsPerSecond: 20 } });
+    const a = limiterProcess(cfg);
+    // The first pauses the key (so the fleet lists it without a config), the rest come in a bunch.
+    await a.observe(['many-429s'], { status: 429, retryAfterMs: 1_000 });
+    for (let i = 0; i < 104; i++) await a.observe(['many-429s'], { status: 429 });
+    expect((await statusOf('many-429s', cfg)).recent429s).toBe(100);
+    const listed = await runCliInProcess(['limits'], { REDIS_URL: redis().url });
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(
+      listed.stdout.split('\n').find((line) => line.startsWith('many-429s')),
+      listed.stdout,
+    ).toMatch(/ 100\+ /);
   });
 
   it('a pause of nothing (Retry-After: 0, or a date already past) neither pauses the key nor moves its booked slots back', async () => {

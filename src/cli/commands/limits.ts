@@ -2,6 +2,7 @@ import { UsageError } from '../../errors.js';
 import { totalWoken, wakeCircuitWaiters, wakeDeferredJobs } from '../../queue/wake-jobs.js';
 import { parseDuration as parseDurationText, parseLimitChange } from '../../limits/limit-change.js';
 import { createLimitsAdmin, type LimitStatus, type LineAfterChange } from '../../limits/limits-admin.js';
+import { RECENT_429S_KEPT } from '../../limits/limit-status.js';
 import type { CliContext } from '../context.js';
 
 async function admin(ctx: CliContext) {
@@ -64,7 +65,7 @@ function row(status: LimitStatus): string[] {
     rate(status.effectiveRate),
     String(status.inFlight),
     String(status.queued),
-    String(status.recent429s),
+    status.recent429s >= RECENT_429S_KEPT ? `${RECENT_429S_KEPT}+` : String(status.recent429s),
     paused,
     circuit(status.circuit),
   ];

@@ -41,6 +41,7 @@ for i = 1, n do
   end
   if is429 then
     redis.call('LPUSH', recent, now)
+    -- The newest 100 are kept (RECENT_429S_KEPT in limits/limit-status.ts).
     redis.call('LTRIM', recent, 0, 99)
     redis.call('PEXPIRE', recent, 86400000)
     local t = redis.call('HMGET', state, 'last429', 'first429')
