@@ -46,8 +46,13 @@ for i = 1, n do
     redis.call('PEXPIRE', recent, 86400000)
     local t = redis.call('HMGET', state, 'last429', 'first429')
     local previous, first = tonumber(t[1] or '0'), tonumber(t[2] or '0')
-    -- A run of 429s: each within 10 s of the one before; the first of the run is kept.
-    if now - previous > 10000 then first = now end
+    -- A run of 429s: each within 10 s of the one before; the first of the run is kept (a state an
+    -- older version wrote has none: its last one stands for it).
+    if now - previous > 10000 then
+      first = now
+    elseif first == 0 then
+      first = previous
+    end
     redis.call('HSET', state, 'last429', now, 'first429', first)
     -- Repeated means: 429s that go on 250 ms or more past the first of their run (not one more
     -- answer from the bunch sent with it: a steady stream of them, at any pace, is repeated), for
