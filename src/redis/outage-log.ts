@@ -22,11 +22,6 @@ export interface RedisOutageLog {
 /** While Redis is away, it is asked (PING, one at a time) this often whether it answers again. */
 const PROBE_MS = 1_000;
 
-/** Whether `error` says Redis is away or cannot serve now (see isRedisUnavailable), a host name that stopped resolving included. */
-function isOutage(error: unknown): boolean {
-  return isRedisUnavailable(error) || (error as { code?: unknown } | null)?.code === 'ENOTFOUND';
-}
-
 /**
  * One line when a worker loses Redis, one when Redis answers again, and a reminder while the outage
  * lasts, instead of an error with a stack for every reconnect attempt of every BullMQ worker of the
@@ -79,7 +74,7 @@ export function createRedisOutageLog(
 
   return {
     report(error, fields, message) {
-      if (!isOutage(error)) {
+      if (!isRedisUnavailable(error)) {
         logger.error({ ...fields, err: error }, message);
         return;
       }

@@ -5,7 +5,7 @@ import { SluiceError } from '../errors.js';
  * ioredis errors for a connection that is gone: the same command may succeed a little later.
  */
 const UNAVAILABLE_MESSAGE =
-  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|EPIPE|Connection is closed|max retries per request|Stream isn't writeable|^LOADING |^MASTERDOWN |^CLUSTERDOWN |^TRYAGAIN |^BUSY |^Too many Cluster redirections|^None of startup nodes is available|^Failed to refresh slots cache|^Cluster isn't ready/i;
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|ENOTFOUND|EPIPE|Connection is closed|max retries per request|Stream isn't writeable|^LOADING |^MASTERDOWN |^CLUSTERDOWN |^TRYAGAIN |^BUSY |^Too many Cluster redirections|^None of startup nodes is available|^Failed to refresh slots cache|^Cluster isn't ready/i;
 
 /** Whether `error` means Redis is not answering now (rather than that the command was wrong). */
 export function isRedisUnavailable(error: unknown): boolean {

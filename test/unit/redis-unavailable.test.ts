@@ -12,6 +12,8 @@ describe('isRedisUnavailable: whether a Redis error may go away by itself', () =
     ['the connection closed', new Error('Connection is closed.')],
     ['refused', withCode('ECONNREFUSED')],
     ['reset', withCode('ECONNRESET')],
+    // A Compose Redis that is stopped stops resolving by name; the first connection's check names a mistyped host apart.
+    ['a host name that stopped resolving', withCode('ENOTFOUND')],
     ['Redis loading its data after a restart', named('ReplyError', 'LOADING Redis is loading the dataset in memory')],
     ['a replica without its master', named('ReplyError', 'MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to no')],
     ['a cluster failing over', named('ReplyError', 'CLUSTERDOWN The cluster is down')],
