@@ -43,7 +43,6 @@ export function createRedisOutageLog(
   let warned = false;
   let errors = 0;
   let probe: NodeJS.Timeout | undefined;
-  let asking = false;
   let closed = false;
 
   const back = () => {
@@ -54,20 +53,18 @@ export function createRedisOutageLog(
     since = undefined;
     errors = 0;
   };
-  // One PING at a time: while the client reconnects it waits in the client's queue, and answers
-  // once Redis does (a long outage does not pile up one a second).
+  // One PING at a time, from an outage's start until one is answered (only that ends an outage, so
+  // a new one starts with none under way): while the client reconnects it waits in the client's
+  // queue, and answers once Redis does (a long outage does not pile up one a second).
   const ask = () => {
     probe = undefined;
-    if (closed || since === undefined || asking) return;
-    asking = true;
+    if (closed) return;
     redis.ping().then(
       () => {
-        asking = false;
         if (!closed) back();
       },
       () => {
-        asking = false;
-        if (!closed && since !== undefined) probe = setTimeout(ask, probeMs);
+        if (!closed) probe = setTimeout(ask, probeMs);
       },
     );
   };
@@ -83,7 +80,7 @@ export function createRedisOutageLog(
       const reason = outageReason(error);
       if (since === undefined) {
         since = now;
-        probe ??= setTimeout(ask, probeMs);
+        probe = setTimeout(ask, probeMs);
         warned = now - warnedAt >= reminderMs;
         if (warned) {
           warnedAt = now;

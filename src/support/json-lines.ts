@@ -37,13 +37,12 @@ export function createJsonLineReader(options: { maxLineBytes?: number } = {}): J
   // The unfinished line in pieces: searching only each new piece for `\n` keeps a long line linear.
   // Lines are split as bytes (a `\n` byte never occurs inside a UTF-8 character) and decoded whole.
   let pieces: Buffer[] = [];
+  /** Bytes of the unfinished line: kept in `pieces` while within maxLineBytes, dropped past it until its end. */
   let pending = 0;
-  /** The unfinished line is past maxLineBytes: its bytes are dropped until its end. */
-  let tooLong = false;
   let line = 0;
   const finish = (out: JsonLine[], last: Buffer) => {
     line += 1;
-    if (tooLong || pending + last.length > maxLineBytes) {
+    if (pending + last.length > maxLineBytes) {
       out.push({ line, error: LINE_TOO_LONG, whole: true });
     } else {
       pieces.push(last);
@@ -52,7 +51,6 @@ export function createJsonLineReader(options: { maxLineBytes?: number } = {}): J
     }
     pieces = [];
     pending = 0;
-    tooLong = false;
   };
   return {
     write(chunk) {
@@ -63,18 +61,16 @@ export function createJsonLineReader(options: { maxLineBytes?: number } = {}): J
         finish(out, bytes.subarray(start, newline));
         start = newline + 1;
       }
-      if (start < bytes.length && !tooLong) {
+      if (start < bytes.length) {
         pending += bytes.length - start;
-        if (pending > maxLineBytes) {
-          tooLong = true;
-          pieces = [];
-        } else pieces.push(bytes.subarray(start));
+        if (pending <= maxLineBytes) pieces.push(bytes.subarray(start));
+        else pieces = [];
       }
       return out;
     },
     end() {
       const out: JsonLine[] = [];
-      if (pieces.length > 0 || tooLong) finish(out, Buffer.alloc(0));
+      if (pending > 0) finish(out, Buffer.alloc(0));
       return out;
     },
   };

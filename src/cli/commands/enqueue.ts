@@ -68,37 +68,30 @@ export async function enqueueCommand(ctx: CliContext, file: string, options: Enq
     const scan = await validateInput(ctx, source, { totalBytes: checked.size, quiet: Boolean(options.json) });
     await assertUnchanged(file, path, checked);
     const batchId = options.batch ?? newBatchId();
+    // What --json prints when nothing is written: no batch was opened.
+    const nothingEnqueued = { batchId: null, enqueued: 0, duplicates: 0, alreadyEnqueued: 0, invalid: scan.invalid };
 
     if (scan.stoppedAt !== undefined) {
       io.stderr.write(
         `nothing enqueued: reading stopped at ${scan.stoppedAt}, which is not valid CSV (fix it; --skip-invalid cannot skip it)\n`,
       );
-      if (options.json) writeJson(io.stdout, { batchId: null, enqueued: 0, duplicates: 0, alreadyEnqueued: 0, invalid: scan.invalid });
+      if (options.json) writeJson(io.stdout, nothingEnqueued);
       return 2;
     }
     if (scan.invalid > 0 && !options.skipInvalid) {
       io.stderr.write(
         `nothing enqueued: ${scan.invalid} of ${scan.valid + scan.invalid} ${source.unit} are invalid (fix them, or pass --skip-invalid)\n`,
       );
-      if (options.json) writeJson(io.stdout, { batchId: null, enqueued: 0, duplicates: 0, alreadyEnqueued: 0, invalid: scan.invalid });
+      if (options.json) writeJson(io.stdout, nothingEnqueued);
       return 2;
     }
     if (options.dryRun) {
-      if (options.json)
-        writeJson(io.stdout, {
-          batchId: null,
-          enqueued: 0,
-          duplicates: 0,
-          alreadyEnqueued: 0,
-          invalid: scan.invalid,
-          valid: scan.valid,
-          dryRun: true,
-        });
+      if (options.json) writeJson(io.stdout, { ...nothingEnqueued, valid: scan.valid, dryRun: true });
       else io.stdout.write(`dry run: ${scan.valid} valid operations, ${scan.invalid} invalid; nothing enqueued\n`);
       return scan.invalid > 0 ? 2 : 0;
     }
     if (scan.valid === 0) {
-      if (options.json) writeJson(io.stdout, { batchId: null, enqueued: 0, duplicates: 0, alreadyEnqueued: 0, invalid: scan.invalid });
+      if (options.json) writeJson(io.stdout, nothingEnqueued);
       else io.stderr.write('nothing to enqueue: the input has no operations\n');
       return scan.invalid > 0 ? 2 : 0;
     }
@@ -238,7 +231,6 @@ function shellWord(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Pass 1: read and validate each record, print problems as `line N: path: message`. */
 /** The check pass shows its progress once it has taken this long (a small input shows none). */
 const CHECK_PROGRESS_AFTER_MS = 1_000;
 
@@ -265,6 +257,7 @@ async function validateInput(ctx: CliContext, source: InputSource, show: { total
   return scan;
 }
 
+/** Reads and validates each record, printing problems as `line N: path: message`; `onBatch` after each batch read. */
 async function checkRecords(ctx: CliContext, source: InputSource, rules: OperationRules, scan: Scan, onBatch: () => void): Promise<void> {
   read: for await (const batch of source.batches()) {
     for (const record of batch) {
