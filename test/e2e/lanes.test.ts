@@ -102,6 +102,8 @@ describe('lanes with worker processes (built binary)', () => {
     expect(byRef.size).toBe(COUNT);
     const keyOf = new Map(lines.map((line) => [(line.meta as { ref: string }).ref, line.idempotencyKey]));
     expect(new Set(keyOf.values()).size).toBe(COUNT);
+    // The key its single job would have had (`sluice-p-<place>`): a rerun sends the same one however it is packed.
+    expect(lines.filter((line) => line.idempotencyKey !== `sluice-${line.id}`)).toEqual([]);
     for (const [r, requests] of byRef) {
       for (const request of requests) expect(request.headers['idempotency-key'], r).toBe(keyOf.get(r));
     }

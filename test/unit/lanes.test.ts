@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { isLaneData, laneEnvelope, laneOfOpId, MAX_LANE_BYTES, packChunk } from '../../src/queue/lanes.js';
 import type { PreparedJob } from '../../src/queue/prepare-job.js';
+import { jobIdForPlace } from '../../src/redis/keys.js';
 
+/** As prepareJob makes it: a line of a resumable input without a key of its own has its place's id. */
 function prepared(n: number, extra: Partial<PreparedJob> = {}): PreparedJob {
   const opJson = JSON.stringify({ method: 'POST', url: `https://api.example/${n}`, meta: { n } });
+  const jobId = extra.place && extra.givenKey === undefined ? jobIdForPlace(extra.place) : `u-${n}`;
   return {
-    jobId: `u-${n}`,
+    jobId,
     shard: 0,
     routedWith: 1,
     batchId: 'b-1',
@@ -95,6 +98,8 @@ describe('packChunk', () => {
     if (!isLaneData(data)) throw new Error('not a lane');
     // The key a single job at that place would have had: a resumed input sends the same key however it is packed.
     expect(laneEnvelope(data, 1).idempotencyKey).toBe('sluice-p-place-1');
+    // Not written in the lane: it follows from the operation's id.
+    expect(first.members[1]!.json).not.toContain('idempotencyKey');
     const loose = Array.from({ length: 3 }, (_, n) => prepared(n));
     expect(packChunk(loose, 'b-1', () => 500).lanes[0]!.lane.id).not.toBe(packChunk(loose, 'b-1', () => 500).lanes[0]!.lane.id);
   });
