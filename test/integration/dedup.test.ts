@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { parseSluiceConfig } from '../../src/config/sluice-config.js';
 import { createProducer } from '../../src/queue/producer.js';
 import { queueKeys } from '../../src/redis/keys.js';
 import { startPipeline } from '../helpers/pipeline-harness.js';
-import { useRedisServer, waitFor } from '../helpers/redis.js';
+import { uniqueQueue, useRedisServer, waitFor } from '../helpers/redis.js';
 
 const redis = useRedisServer();
 
@@ -152,6 +153,64 @@ describe('idempotency keys', () => {
     } finally {
       release();
       await smallChunks.close();
+    }
+  });
+
+  it('renews the batch\'s "still being filled" flag at most once a second, not after every chunk', async () => {
+    const queue = uniqueQueue('renew');
+    const batchId = 'renew-1';
+    const flag = queueKeys(queue).batchEnqueuing(batchId);
+    // Every PEXPIRE of the flag, as Redis receives it.
+    const monitor = await redis().client.monitor();
+    const renewals: number[] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args[0]?.toLowerCase() === 'pexpire' && args[1] === flag) renewals.push(Date.now());
+    });
+    const gate = () => {
+      let resolve: () => void = () => undefined;
+      const promise = new Promise<void>((done) => {
+        resolve = done;
+      });
+      return { promise, resolve };
+    };
+    const gates = [gate(), gate()] as const;
+    const op = (n: number) => ({ method: 'POST', target: 'api', url: '/items', json: { n } });
+    async function* source() {
+      // 100 chunks of 10 at once, then one more after a pause longer than the renewal's spacing, then the last.
+      for (let n = 0; n < 1_000; n += 1) yield op(n);
+      await gates[0].promise;
+      for (let n = 1_000; n < 1_010; n += 1) yield op(n);
+      await gates[1].promise;
+      for (let n = 1_010; n < 1_020; n += 1) yield op(n);
+    }
+    const producer = createProducer({
+      connection: redis().url,
+      queue,
+      config: parseSluiceConfig({ targets: { api: { baseUrl: 'https://api.example.com' } } }),
+      chunkSize: 10,
+    });
+    try {
+      const startedAt = Date.now();
+      const enqueuing = producer.enqueueMany(source(), { batchId });
+      await waitFor(async () => Number(await redis().client.hget(queueKeys(queue).batch(batchId), 'total')) >= 990, {
+        what: 'the first 99 chunks',
+      });
+      const burstMs = Date.now() - startedAt;
+      // 99 chunks were written, each followed by a renewal before: now one a second at most.
+      expect(renewals.length).toBeLessThanOrEqual(Math.ceil(burstMs / 1_000) + 1);
+      const before = await redis().client.pttl(flag);
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      gates[0].resolve();
+      // The chunk after the pause renews it: its TTL is back near a minute (without, it only falls).
+      await waitFor(async () => (await redis().client.pttl(flag)) > before - 500, { what: 'the flag renewed after the pause' });
+      gates[1].resolve();
+      expect(await enqueuing).toMatchObject({ enqueued: 1_020 });
+      // Filled: the flag is gone.
+      expect(await redis().client.exists(flag)).toBe(0);
+    } finally {
+      for (const gate of gates) gate.resolve();
+      await producer.close();
+      monitor.disconnect();
     }
   });
 
