@@ -24,7 +24,7 @@ interface Frame {
  * undefined. Walks with a stack of its own, so no depth can overflow it.
  */
 export function nestingIssue(value: unknown, max = MAX_NESTING): Issue | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
+  if (typeof value !== 'object' || value === null || !deeperThan(value, 1, max)) return undefined;
   const stack: Frame[] = [{ value, depth: 1, key: undefined, parent: undefined }];
   for (let frame = stack.pop(); frame !== undefined; frame = stack.pop()) {
     if (frame.depth > max)
@@ -36,6 +36,28 @@ export function nestingIssue(value: unknown, max = MAX_NESTING): Issue | undefin
     else for (const key of Object.keys(frame.value)) push(key, (frame.value as Record<string, unknown>)[key]);
   }
   return undefined;
+}
+
+/**
+ * Whether `value`, at level `depth`, nests deeper than `max`: the check every operation passes
+ * (at enqueue and in the worker), so it makes no objects of its own; where it fails, nestingIssue
+ * walks again to name the place. It recurses at most `max` levels, whatever the value's depth.
+ */
+function deeperThan(value: object, depth: number, max: number): boolean {
+  if (depth > max) return true;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i += 1) {
+      const child: unknown = value[i];
+      if (typeof child === 'object' && child !== null && deeperThan(child, depth + 1, max)) return true;
+    }
+    return false;
+  }
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    const child: unknown = (value as Record<string, unknown>)[key];
+    if (typeof child === 'object' && child !== null && deeperThan(child, depth + 1, max)) return true;
+  }
+  return false;
 }
 
 /** `json.a[0].b…`: the first segments of the path to a frame. */

@@ -158,7 +158,8 @@ export function createJobAdder(redis: RedisClient, queue: Queue, name: string, p
         // when every member is added (see add-jobs.lua, laneData).
         const members = job.members.map((member) => member.json);
         const data = `${job.before}${members.join(',')}${job.after}`;
-        const lengths = [job.before, ...members].map((text) => Buffer.byteLength(text)).join(' ');
+        let lengths = String(Buffer.byteLength(job.before));
+        for (const json of members) lengths += ` ${Buffer.byteLength(json)}`;
         args.push(job.id, LANE_JOB_NAME, opts, delay, '1', data, lengths, job.members.length);
         for (const [i, member] of job.members.entries()) {
           // add-jobs.lua makes each member's id from its lane's: one made otherwise would be answered under another.
