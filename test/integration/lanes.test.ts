@@ -353,6 +353,49 @@ describe('lanes', () => {
     expect(new Set(keysSeen(p.requestsTo('/switched'))).size).toBe(120);
   });
 
+  it('a batch without a whole index of places (begun by a version before it) is checked job by job, also by a producer that knew it whole', async () => {
+    const p = await startPipeline(redis(), { concurrency: 20 }, LANES);
+    await p.worker.close();
+    const keys = queueKeys(p.queue);
+    const input = Array.from({ length: 120 }, (_, n) => p.op('/unindexed', { meta: { n } }));
+    // Places by meta.n, so a part of the input has the places it has in the whole.
+    const resumable = { positionOf: (operation: unknown) => (operation as { meta: { n: number } }).meta.n };
+    const off = createProducer({ connection: redis().url, queue: p.queue, config: p.config, lanes: false });
+    const on = createProducer({ connection: redis().url, queue: p.queue, config: p.config, lanes: true, laneSize: 50 });
+    /** As a version before the index of places leaves a batch: no index, and nothing saying it is whole. */
+    const unindex = async (batchId: string) => {
+      await redis().client.del(keys.batchPlaces(batchId));
+      await redis().client.hdel(keys.batch(batchId), 'placesIndexed');
+    };
+    try {
+      // Lines 0-79 queued as jobs of their own in a batch left so; the whole input in lanes adds only 80-119.
+      expect(await off.enqueueMany(input.slice(0, 80), { batchId: 'old-batch', resumable })).toMatchObject({ enqueued: 80 });
+      await unindex('old-batch');
+      expect(await on.enqueueMany(input, { batchId: 'old-batch', resumable })).toMatchObject({ enqueued: 40, alreadyEnqueued: 80 });
+      expect(await redis().client.hget(keys.batch('old-batch'), 'placesIndexed')).toBeNull();
+
+      // A producer that was told a batch is whole (its first lines, in lanes: it sends no single-job
+      // keys since) writes on after another version added jobs of their own to it: told `?`, it sends them.
+      expect(await on.enqueueMany(input.slice(0, 40), { batchId: 'new-batch', resumable })).toMatchObject({ enqueued: 40 });
+      expect(await redis().client.hget(keys.batch('new-batch'), 'placesIndexed')).toBe('1');
+      expect(await off.enqueueMany(input.slice(40, 80), { batchId: 'new-batch', resumable })).toMatchObject({ enqueued: 40 });
+      await unindex('new-batch');
+      expect(await on.enqueueMany(input.slice(40), { batchId: 'new-batch', resumable })).toMatchObject({
+        enqueued: 40,
+        alreadyEnqueued: 40,
+      });
+    } finally {
+      await off.close();
+      await on.close();
+    }
+    await p.startWorker({ concurrency: 20 });
+    expect(await p.settled('old-batch', 20_000)).toMatchObject({ total: 120, succeeded: 120 });
+    expect(await p.settled('new-batch', 20_000)).toMatchObject({ total: 120, succeeded: 120 });
+    // Each line of each batch sent once.
+    expect(p.requestsTo('/unindexed')).toHaveLength(240);
+    expect(new Set(keysSeen(p.requestsTo('/unindexed'))).size).toBe(240);
+  });
+
   it('a resumable input still queued in lanes is found by its places however it is packed again: a fixed line that moves the chunks, other lanes past the window, lanes off', async () => {
     const p = await startPipeline(redis(), { concurrency: 20 }, LANES);
     await p.worker.close();
