@@ -174,6 +174,8 @@ end
 local function indexedAt(name, place)
   local known, field = part(name), string.sub(place, 1, 16)
   if known.added[field] then return known.added[field] end
+  -- A part not written yet (an input's first run) holds nothing: no search string made per line.
+  if known.entries == '' then return nil end
   local _, last = string.find(known.entries, ';' .. field, 1, true)
   if not last then return nil end
   return string.match(known.entries, '^=([^;]*)', last + 1) or ''
