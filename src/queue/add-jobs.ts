@@ -67,6 +67,12 @@ export interface AddJobsOptions {
    */
   chunkMark?: { key: string; places: readonly number[] };
   /**
+   * The batch is new: its id was made for the enqueue writing it (newBatchId), so none of its
+   * lines was written before as a job of its own, and a lane member's single-job key is neither
+   * sent nor looked at (see add-jobs.lua). A batch id that was given is never new.
+   */
+  newBatch?: boolean;
+  /**
    * The shard's count key (`QueueKeys.shards`) and the shard count the keyed jobs were routed with:
    * the call is refused (StaleShardCountError) when the shard's fence says otherwise (see
    * queue/shards.ts). Without it (a job re-added to the shard it was in) nothing is checked.
@@ -114,13 +120,9 @@ export function createJobAdder(redis: RedisClient, queue: Queue, name: string, p
   const { meta, prioritized, pc, marker, events, active, delayed } = queue.keys as Record<string, string>;
   // Never written: stands in for the keys a call does not use, in the queue's slot.
   const none = queue.toKey('none');
-  /** The batches (of the last few written here) whose index of places add-jobs.lua said is whole. */
-  const wholeIndexes = new Set<string>();
-  const add: AddJobs = async (jobs, options = {}) => {
+  return async (jobs, options = {}) => {
     if (jobs.length === 0) return [];
     const { batch } = options;
-    // No single-job keys for a batch whose index of places finds every line (see add-jobs.lua).
-    const wholeIndex = batch?.placesKey !== undefined && wholeIndexes.has(batch.placesKey);
     const now = options.timestamp ?? Date.now();
     // Delays count from the timestamp: a job given an earlier one is still due `delayMs` from now.
     const late = Date.now() - now;
@@ -150,7 +152,7 @@ export function createJobAdder(redis: RedisClient, queue: Queue, name: string, p
       now - (batch?.retentionSeconds ?? 0) * 1_000,
       options.fence ? String(options.fence.routedWith) : '',
       batch?.placesKey ? '1' : '',
-      wholeIndex ? '1' : '',
+      options.newBatch ? '1' : '',
     ];
     for (const job of jobs) {
       const given = Math.max(0, Math.round(job.delayMs ?? 0));
@@ -172,7 +174,7 @@ export function createJobAdder(redis: RedisClient, queue: Queue, name: string, p
           pushMember(keys, args, member);
           // The job it would be alone (a line of a resumable input without a key, written so while lanes were off).
           // (add-jobs.lua expects it by the rule that makes the member's operation id `p-<place>`.)
-          if (member.dedupKey === undefined && member.place && !wholeIndex) keys.push(queue.toKey(jobIdForPlace(member.place)));
+          if (member.dedupKey === undefined && member.place && !options.newBatch) keys.push(queue.toKey(jobIdForPlace(member.place)));
         }
       } else {
         args.push(job.id, name, opts, delay, '0', job.json ?? JSON.stringify(job.data), '', 1);
@@ -181,11 +183,6 @@ export function createJobAdder(redis: RedisClient, queue: Queue, name: string, p
     }
     const replies = (await addJobs(keys.length, ...keys, ...args)) as (number | string)[];
     const [first] = replies;
-    if (batch?.placesKey !== undefined && replies.length === 1 && first === '?') {
-      // Begun again by a version without the index since it was said whole: with the single-job keys.
-      wholeIndexes.delete(batch.placesKey);
-      return add(jobs, options);
-    }
     if (options.fence && replies.length === 1 && typeof first === 'string' && first.startsWith('!')) {
       throw new StaleShardCountError(Number(first.slice(1)), options.fence.routedWith);
     }
@@ -195,20 +192,8 @@ export function createJobAdder(redis: RedisClient, queue: Queue, name: string, p
         ? replies[0].slice(1).split(' ')
         : undefined;
     if (chunkMark && held) return chunkMark.places.map((place) => chunkMarkEntry(held[place] ?? ''));
-    // After the members' answers: whether the batch's index of places is whole here.
-    if (replies.pop() === 1 && batch?.placesKey !== undefined) remember(wholeIndexes, batch.placesKey);
     return replies.map((reply) => (typeof reply === 'number' ? reply === 1 : keyHolder(reply)));
   };
-  return add;
-}
-
-/** Batches a job adder remembers as having a whole index of places: the most recent ones. */
-const WHOLE_INDEXES_KEPT = 1_000;
-
-function remember(set: Set<string>, placesKey: string): void {
-  if (set.has(placesKey)) return;
-  if (set.size >= WHOLE_INDEXES_KEPT) set.delete(set.values().next().value!);
-  set.add(placesKey);
 }
 
 /**

@@ -39,6 +39,8 @@ export interface ChunkWriterOptions {
    * none: every operation is a job of its own.
    */
   laneSizeFor?: (keys: readonly string[]) => number;
+  /** The batches whose ids were made for the enqueues writing them now (see AddJobsOptions.newBatch). */
+  newBatches?: ReadonlySet<string>;
 }
 
 export type ChunkWriter = (chunk: PreparedJob[], batchId: string | undefined) => Promise<EnqueueResult[]>;
@@ -49,7 +51,7 @@ export type ChunkWriter = (chunk: PreparedJob[], batchId: string | undefined) =>
  * was not written nor hold a key for one); a second lists the duplicates in the batch, if any.
  */
 export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
-  const { redis, queue, queueName, keys, dedupWindowMs, batchRetentionSeconds, lineJoin, lineLeave, laneSizeFor } = options;
+  const { redis, queue, queueName, keys, dedupWindowMs, batchRetentionSeconds, lineJoin, lineLeave, laneSizeFor, newBatches } = options;
   const addJobs = createJobAdder(redis, queue, 'op', NEW_JOB_PRIORITY);
   const addDuplicates = defineScript(redis, 'add-duplicates-2');
 
@@ -106,6 +108,7 @@ export function createChunkWriter(options: ChunkWriterOptions): ChunkWriter {
       answers = await addJobs(toWrite, {
         dedupWindowMs,
         ...(batch ? { batch } : {}),
+        ...(batchId !== undefined && newBatches?.has(batchId) ? { newBatch: true } : {}),
         ...(mark ? { chunkMark: { key: mark, places: order.map(({ index }) => index) } } : {}),
         ...(keyed ? { fence: { key: keys.shards, routedWith: keyed.routedWith } } : {}),
       });

@@ -148,7 +148,7 @@ export function createProducer(options: ProducerOptions): Producer {
     lineLeave: createLineLeave(redis),
     ...(laneSize > 1 ? { laneSizeFor: laneSizes(config, laneSize) } : {}),
   });
-  const { spread, writeChunk } = shards;
+  const { spread, writeChunk, newBatches } = shards;
   /** Routes keyed jobs by the queue's shard count read again (after a shard refused the count they had). */
   const rerouted =
     (batchCount: number): Reroute =>
@@ -209,6 +209,7 @@ export function createProducer(options: ProducerOptions): Producer {
       for (const result of written) tally(result!);
       manyOptions.onWritten?.(summary.enqueued + summary.duplicates + summary.alreadyEnqueued);
     };
+    newBatches.begin(batchId, manyOptions.batchId === undefined);
     try {
       // The batch is spread as when it was first opened (an input enqueued again finds its lines' places).
       // Read now, not from the cache: a new batch is spread as the queue is now.
@@ -233,6 +234,7 @@ export function createProducer(options: ProducerOptions): Producer {
       const { enqueued, duplicates, alreadyEnqueued } = summary;
       throw new EnqueueIncompleteError(batchId, { enqueued, duplicates, alreadyEnqueued }, error);
     } finally {
+      newBatches.end(batchId);
       await batches.doneEnqueuing(batchId);
     }
     return summary;

@@ -7,7 +7,7 @@ import { indexEntry, type PreparedJob } from './prepare-job.js';
 import { StaleShardCountError } from './shards.js';
 import { sleep } from '../support/sleep.js';
 
-export type ShardWritersOptions = Omit<ChunkWriterOptions, 'queue' | 'keys'>;
+export type ShardWritersOptions = Omit<ChunkWriterOptions, 'queue' | 'keys' | 'newBatches'>;
 
 /**
  * Routes a job anew by the queue's shard count read again (see rerouteJob), with the most shards
@@ -26,6 +26,13 @@ export interface ShardWriters {
    * placedElsewhere).
    */
   writeChunk(chunk: PreparedJob[], batchId: string | undefined, reroute: Reroute, highest?: number): Promise<EnqueueResult[]>;
+  /**
+   * The batches whose ids an enqueueMany made for the call writing them (see
+   * AddJobsOptions.newBatch): a place is a hash of its batch id, among others, so no job of an
+   * earlier run holds one of their lines. A batch id given is never new, not even one made for a
+   * call still writing: `begin` takes it out.
+   */
+  newBatches: { begin(batchId: string, made: boolean): void; end(batchId: string): void };
   close(): Promise<void>;
 }
 
@@ -49,6 +56,7 @@ export class PartChunkError extends Error {
 export function createShardWriters(options: ShardWritersOptions): ShardWriters {
   const { redis, queueName } = options;
   const shards = new Map<number, { queue: Queue; keys: QueueKeys; writeChunk: ChunkWriter }>();
+  const newBatches = new Set<string>();
   function shard(index: number) {
     let opened = shards.get(index);
     if (!opened) {
@@ -57,7 +65,7 @@ export function createShardWriters(options: ShardWritersOptions): ShardWriters {
       // Redis errors reach the caller through the enqueue that fails; without a listener BullMQ prints each one.
       queue.on('error', () => undefined);
       const keys = queueKeys(name);
-      opened = { queue, keys, writeChunk: createChunkWriter({ ...options, queue, queueName: name, keys }) };
+      opened = { queue, keys, writeChunk: createChunkWriter({ ...options, queue, queueName: name, keys, newBatches }) };
       shards.set(index, opened);
     }
     return opened;
@@ -165,6 +173,13 @@ export function createShardWriters(options: ShardWritersOptions): ShardWriters {
   return {
     spread: (queue, batch) => ({ queue, batch, keys: (index) => shard(index).keys }),
     writeChunk,
+    newBatches: {
+      begin(batchId, made) {
+        if (made) newBatches.add(batchId);
+        else newBatches.delete(batchId);
+      },
+      end: (batchId) => newBatches.delete(batchId),
+    },
     async close() {
       await Promise.all([...shards.values()].map(({ queue }) => queue.close()));
     },

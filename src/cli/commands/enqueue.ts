@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { EnqueueIncompleteError, SluiceError, UsageError, errorMessage } from '../../errors.js';
 import { parseOperation, type OperationRules } from '../../operation/parse-operation.js';
-import { createProducer, newBatchId } from '../../queue/producer.js';
+import { createProducer } from '../../queue/producer.js';
 import { batchIdArgument } from '../batch-id.js';
 import { DEFAULT_CONFIG_FILE, operationRules, type CliContext } from '../context.js';
 import { createCsvSource } from '../csv-source.js';
@@ -67,7 +67,8 @@ export async function enqueueCommand(ctx: CliContext, file: string, options: Enq
     const checked = await stat(path);
     const scan = await validateInput(ctx, source, { totalBytes: checked.size, quiet: Boolean(options.json) });
     await assertUnchanged(file, path, checked);
-    const batchId = options.batch ?? newBatchId();
+    // Without --batch the producer makes the batch's id: a new batch, known to hold nothing yet.
+    const batchId = options.batch;
     // What --json prints when nothing is written: no batch was opened.
     const nothingEnqueued = { batchId: null, enqueued: 0, duplicates: 0, alreadyEnqueued: 0, invalid: scan.invalid };
 
@@ -110,7 +111,8 @@ interface ValidInput {
   changed: () => Promise<void>;
   source: InputSource;
   scan: Scan;
-  batchId: string;
+  /** The batch named with --batch; undefined: a new one, its id made by the producer. */
+  batchId: string | undefined;
   options: EnqueueCommandOptions;
 }
 
@@ -141,7 +143,7 @@ async function enqueueValid(ctx: CliContext, input: ValidInput): Promise<number>
     const summary = await producer.enqueueMany(validOperations(source, scan.invalidLines, lines), {
       // What is in Redis, not what was read (reading runs a chunk ahead).
       onWritten: (written) => progress.update(written),
-      batchId,
+      ...(batchId === undefined ? {} : { batchId }),
       collectResults: false,
       // The first pass checked every line; a worker checks each operation again before it runs.
       prevalidated: true,
@@ -182,7 +184,7 @@ async function enqueueValid(ctx: CliContext, input: ValidInput): Promise<number>
 function reportIncomplete(ctx: CliContext, input: ValidInput, error: EnqueueIncompleteError): number {
   const { enqueued, duplicates, alreadyEnqueued } = error.written;
   const written = enqueued + duplicates + alreadyEnqueued;
-  const command = resumeCommand(ctx, input);
+  const command = resumeCommand(ctx, input, error.batchId);
   const stdin = input.file === '-' ? ' with the same input on stdin' : input.once ? ` with the same input in ${input.file}` : '';
   ctx.io.stderr.write(
     `sluice: enqueue stopped: ${errorMessage(error.cause)}\n` +
@@ -207,14 +209,14 @@ function reportIncomplete(ctx: CliContext, input: ValidInput, error: EnqueueInco
 }
 
 /** The same command again, into the same batch. */
-function resumeCommand(ctx: CliContext, input: ValidInput): string {
+function resumeCommand(ctx: CliContext, input: ValidInput, batchId: string): string {
   const { options } = input;
   const words = ['sluice'];
   // The config as it was found: named only when the same command would not find it again by itself.
   const configAgain = ctx.configPath === undefined || ctx.configPath === ctx.env.SLUICE_CONFIG || ctx.configPath === defaultConfigPath(ctx);
   if (!configAgain) words.push('--config', ctx.configPath!);
   if (ctx.queue !== ctx.env.SLUICE_QUEUE) words.push('--queue', ctx.queue);
-  words.push('enqueue', input.file, '--batch', input.batchId);
+  words.push('enqueue', input.file, '--batch', batchId);
   if (options.template !== undefined) words.push('--template', options.template);
   if (options.format !== undefined) words.push('--format', options.format);
   if (options.skipInvalid) words.push('--skip-invalid');

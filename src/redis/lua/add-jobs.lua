@@ -67,8 +67,10 @@
     ARGV[8]  batches listed before this time (ms) are past retention and leave the index
     ARGV[9]  the shard count the keyed members were routed with, or '' when none is keyed
     ARGV[10] '1' when the batch keeps an index of places (KEYS[13]), else ''
-    ARGV[11] '1' when the producer sends no single-job keys (`p-<place>`, below): an earlier call
-      answered that the batch's index of places is whole here
+    ARGV[11] '1' when the batch is new: its id was made for the enqueue writing it, so no line of it
+      was written before as a job of its own (a place is a hash of its batch id and more), and the
+      single-job keys (`p-<place>`, below) are not sent nor looked at (a million-line enqueue: a
+      fifth of this script's time)
     then per job: id, name, opts (JSON), its delay (ms; 0 for none), '1' for a lane, its data (a
       lane's: the text before its members, their data joined by commas, the text after), for a lane
       the byte lengths of the text before its members and of each member's data, separated by
@@ -79,12 +81,6 @@
       single job's, `<lane id>-<index from 0>` in a lane; the id its result line is kept under in
       the batch (its operation id) is its job id, but for a lane member of a resumable input
       without a key: `p-<place>`, as its single job would be (whose hash is among the keys)
-  The index of places is whole when every job ever added to the batch here has its place in it:
-  the batch's `placesIndexed` field says so, set by the first call that adds to a batch in which
-  nothing was counted yet (a batch begun by a version before the index, whose lines enqueued as
-  jobs of their own are found only by their job, has none). There the single-job keys are not
-  looked at (a million-line enqueue: a fifth of this script's time) and need not be sent.
-
   Output: when keyed members were routed with a shard count other than the shard's fence (the count
     is changing, or the producer's was stale), one reply: `!` and the fence; nothing is written.
     When the chunk's mark is held, one reply: `=` and the mark (the chunk's ids in its order,
@@ -94,9 +90,6 @@
     '<its operation id> <batch id> <place>'; for a key already
     held, the key's mark: '<id> <batch id> <place>' (an older mark is the job id alone; the job id
     alone too when the job outlived its mark, which BullMQ would silently not add again)
-    After the members' answers, one more: 1 when the batch's index of places is whole here, else 0.
-    When ARGV[11] is '1' and the index is not whole (the batch was begun again by another version),
-    one reply: `?`; nothing is written, and the call is to be made again with the single-job keys.
 ]]
 --- @include "bull-job"
 local meta, prioritized, counterKey, marker, events, active = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
@@ -106,6 +99,7 @@ local batchId, createdAt, retention, dedupMs, expiredBefore = ARGV[4], ARGV[5], 
 local chunkMark, chunkPlaces = KEYS[11], ARGV[2]
 local shardCount, routedWith = KEYS[12], ARGV[9]
 local placesKey = ARGV[10] == '1' and KEYS[13] or nil
+local newBatch = ARGV[11] == '1'
 
 -- A key's mark must be on the shard every producer picks for it: one routed by another count than
 -- the shard's fence would dodge a mark held on another shard (sent twice), so nothing is written.
@@ -121,22 +115,6 @@ if chunkPlaces ~= '' then
     return { '=' .. held }
   end
 end
-
--- Whether the batch's index of places holds every job added to it here (see above); made so by
--- the first call that finds nothing counted in the batch.
-local wholeIndex = false
-if placesKey then
-  wholeIndex = redis.call('HGET', batchKey, 'placesIndexed') == '1'
-  if not wholeIndex then
-    local counted = redis.call('HGET', batchKey, 'total')
-    if not counted or counted == '0' then
-      redis.call('HSET', batchKey, 'placesIndexed', '1')
-      wholeIndex = true
-    end
-  end
-end
-local singleKeysSent = ARGV[11] ~= '1'
-if not singleKeysSent and not wholeIndex then return { '?' } end
 
 local maxEvents = eventsMaxLen(meta)
 local q = { meta = meta, events = events, counter = counterKey, prioritized = prioritized, maxEvents = maxEvents, active = active, marker = marker }
@@ -222,7 +200,7 @@ local function blocked(jobKey, markKey, singleKey, partName, memberId, resultId,
   local before = indexedBefore(partName, resultId, place)
   if before then return before end
   if keyed and not lane and redis.call('EXISTS', jobKey) == 1 then return memberId end
-  if singleKey and not wholeIndex and redis.call('EXISTS', singleKey) == 1 then return ranAt(resultId, place) end
+  if singleKey and redis.call('EXISTS', singleKey) == 1 then return ranAt(resultId, place) end
   if ranInBatch(memberId, resultId, place) then return ranAt(resultId, place) end
   return nil
 end
@@ -286,7 +264,7 @@ while k <= #KEYS do
     -- A lane member whose operation id is not its own names the job it would be alone too.
     local markKey = keyed and KEYS[k] or nil
     if keyed then k = k + 1 end
-    local singleKey = singleKeysSent and resultId ~= memberId and KEYS[k] or nil
+    local singleKey = not newBatch and resultId ~= memberId and KEYS[k] or nil
     if singleKey then k = k + 1 end
     a = a + 3
     memberIds[#memberIds + 1] = memberId
@@ -366,5 +344,4 @@ if addedDelayed then
   if first[2] then redis.call('ZADD', marker, tonumber(first[2]) / 0x1000, '1') end
 end
 if addedNow then wakeWorkers(q) end
-out[#out + 1] = wholeIndex and 1 or 0
 return out
