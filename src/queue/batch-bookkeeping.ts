@@ -33,7 +33,7 @@ export interface BatchBookkeeper {
 
 /** `keys`: shard 0's (the batch's flag, index and shard count live there); `retentionSeconds`: how long batch counters are kept. */
 export function createBatchBookkeeper(redis: RedisClient, keys: QueueKeys, retentionSeconds: number): BatchBookkeeper {
-  /** When each batch being filled here last had its flag set or renewed. */
+  /** When each batch being filled here last had its flag set or renewed (a monotonic clock: a clock set back must not stop renewals). */
   const renewedAt = new Map<string, number>();
   /** Lists the batch among the queue's recent ones (first sight only), dropping those past retention. */
   function indexBatch(transaction: ChainableCommander, batchId: string): ChainableCommander {
@@ -54,12 +54,12 @@ export function createBatchBookkeeper(redis: RedisClient, keys: QueueKeys, reten
       const replies = (await indexBatch(opening, batchId).exec()) ?? [];
       const [error, kept] = replies[3] ?? [new Error('the batch was not opened')];
       if (error) throw error;
-      renewedAt.set(batchId, Date.now());
+      renewedAt.set(batchId, performance.now());
       const count = Number(kept);
       return Number.isInteger(count) && count >= 1 ? count : shards;
     },
     async stillEnqueuing(batchId) {
-      const now = Date.now();
+      const now = performance.now();
       if (now - (renewedAt.get(batchId) ?? 0) < ENQUEUING_RENEW_MS) return;
       renewedAt.set(batchId, now);
       await redis.pexpire(keys.batchEnqueuing(batchId), ENQUEUING_TTL_MS);
