@@ -76,6 +76,11 @@ export interface EnqueueManyOptions extends EnqueueOptions {
    * duplicates and already enqueued): a progress bar of what is in Redis, not of what was read.
    */
   onWritten?: (written: number) => void;
+  /**
+   * Called once the batch is opened, before anything is written to it, with its id (made here when
+   * none was given): to say which batch a long enqueue fills, and how to finish it should it stop.
+   */
+  onOpened?: (batchId: string) => void;
 }
 
 export interface ResumableInput {
@@ -189,7 +194,7 @@ export function createProducer(options: ProducerOptions): Producer {
   async function enqueueMany(operations: Iterable<unknown> | AsyncIterable<unknown>, manyOptions: EnqueueManyOptions = {}) {
     checkOperations(operations);
     checkBatchId(manyOptions.batchId);
-    const batchId = manyOptions.batchId ?? newBatchId();
+    const batchId = newBatches.begin(manyOptions.batchId, newBatchId);
     const collect = manyOptions.collectResults ?? true;
     const positionOf = positions(batchId, manyOptions.resumable);
     const summary: EnqueueManySummary = { batchId, enqueued: 0, duplicates: 0, alreadyEnqueued: 0, results: [] };
@@ -209,13 +214,13 @@ export function createProducer(options: ProducerOptions): Producer {
       for (const result of written) tally(result!);
       manyOptions.onWritten?.(summary.enqueued + summary.duplicates + summary.alreadyEnqueued);
     };
-    newBatches.begin(batchId, manyOptions.batchId === undefined);
     try {
       // The batch is spread as when it was first opened (an input enqueued again finds its lines' places).
       // Read now, not from the cache: a new batch is spread as the queue is now.
       const { count, highest: ever } = await shardCount.refresh();
       highest = ever;
       const batchCount = await batches.open(batchId, count);
+      manyOptions.onOpened?.(batchId);
       const begun = await begin(Math.max(count, batchCount));
       const prepareOptions = { ...prep, shards: spread(count, batchCount), batchId, prevalidated: manyOptions.prevalidated ?? false };
       reroute = rerouted(batchCount);

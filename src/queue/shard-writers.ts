@@ -29,10 +29,10 @@ export interface ShardWriters {
   /**
    * The batches whose ids an enqueueMany made for the call writing them (see
    * AddJobsOptions.newBatch): a place is a hash of its batch id, among others, so no job of an
-   * earlier run holds one of their lines. A batch id given is never new, not even one made for a
-   * call still writing: `begin` takes it out.
+   * earlier run holds one of their lines. `begin` answers the call's batch id: the one given, which
+   * is never new (not even one made for a call still writing: it is taken out), or a new one made.
    */
-  newBatches: { begin(batchId: string, made: boolean): void; end(batchId: string): void };
+  newBatches: { begin(given: string | undefined, make: () => string): string; end(batchId: string): void };
   close(): Promise<void>;
 }
 
@@ -174,9 +174,14 @@ export function createShardWriters(options: ShardWritersOptions): ShardWriters {
     spread: (queue, batch) => ({ queue, batch, keys: (index) => shard(index).keys }),
     writeChunk,
     newBatches: {
-      begin(batchId, made) {
-        if (made) newBatches.add(batchId);
-        else newBatches.delete(batchId);
+      begin(given, make) {
+        if (given !== undefined) {
+          newBatches.delete(given);
+          return given;
+        }
+        const made = make();
+        newBatches.add(made);
+        return made;
       },
       end: (batchId) => newBatches.delete(batchId),
     },

@@ -144,6 +144,28 @@ describe('sluice enqueue (built binary)', () => {
     expect(await waitingJobs(queue)).toBe(0);
   });
 
+  it('names the batch it fills before it writes, with the command that finishes it; that command adds only what is missing', async () => {
+    const queue = uniqueQueue('e2e-enq');
+    const ops = Array.from({ length: 5 }, (_, i) => ({ method: 'POST', url: 'http://127.0.0.1:9/orders', json: { i } }));
+    const file = await cli.file('named.jsonl', jsonl(ops));
+
+    const first = await cli.run(['enqueue', file], { env: { SLUICE_QUEUE: queue } });
+    expect(first.code, first.stderr).toBe(0);
+    const batchId = /^enqueued 5 operations into batch (b-\S+) /m.exec(first.stdout)?.[1];
+    expect(batchId).toBeDefined();
+    // Printed once the batch is open, ahead of the progress: what an interrupted enqueue leaves on
+    // screen (the queue comes from SLUICE_QUEUE, so the same command finds it again).
+    const named = `batch ${batchId}: should this enqueue stop, finish it with sluice enqueue ${file} --batch ${batchId}`;
+    expect(first.stderr.split('\n')[0]).toBe(named);
+
+    const again = await cli.run(['enqueue', file, '--batch', batchId!, '--json'], { env: { SLUICE_QUEUE: queue } });
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toEqual({ ...ENQUEUE_SUMMARY, batchId, alreadyEnqueued: 5 });
+    // --json writes nothing to stderr.
+    expect(again.stderr).toBe('');
+    expect(await waitingJobs(queue)).toBe(5);
+  });
+
   it('enqueuing the same file twice reports every operation as a duplicate the second time', async () => {
     const queue = uniqueQueue('e2e-enq');
     const ops = Array.from({ length: 6 }, (_, i) => ({

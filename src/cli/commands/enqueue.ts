@@ -135,21 +135,28 @@ async function enqueueValid(ctx: CliContext, input: ValidInput): Promise<number>
     laneSize: ctx.env.SLUICE_LANE_SIZE,
     replicas: { count: ctx.env.SLUICE_ENQUEUE_REPLICAS, timeoutMs: ctx.env.SLUICE_ENQUEUE_REPLICAS_TIMEOUT_MS },
   });
-  const progress = createProgress(io, { label: 'enqueue', total: scan.valid, quiet: Boolean(options.json) });
+  // Shown once the batch is open, under the line that names it (the producer makes a new batch's id).
+  let progress: Progress | undefined;
   // Each operation's line, taken out as the producer prepares it (right after it is read), so the
   // map holds about a read's worth; a WeakMap of every operation cost each garbage collection more.
   const lines = new Map<object, number>();
   try {
     const summary = await producer.enqueueMany(validOperations(source, scan.invalidLines, lines), {
       // What is in Redis, not what was read (reading runs a chunk ahead).
-      onWritten: (written) => progress.update(written),
+      onWritten: (written) => progress?.update(written),
+      // A long enqueue interrupted (Ctrl-C, a lost terminal) is finished with this command: without it
+      // the same file enqueued again would go into a new batch, and every line written be sent twice.
+      onOpened: (id) => {
+        if (!options.json) io.stderr.write(`batch ${id}: should this enqueue stop, finish it with ${resumeCommand(ctx, input, id)}\n`);
+        progress = createProgress(io, { label: 'enqueue', total: scan.valid, quiet: Boolean(options.json) });
+      },
       ...(batchId === undefined ? {} : { batchId }),
       collectResults: false,
       // The first pass checked every line; a worker checks each operation again before it runs.
       prevalidated: true,
       resumable: { positionOf: (operation) => takeLine(lines, operation) },
     });
-    progress.stop();
+    progress?.stop();
     const { enqueued, duplicates, alreadyEnqueued } = summary;
     const out = { batchId: summary.batchId, enqueued, duplicates, alreadyEnqueued, invalid: scan.invalid };
     if (options.json) writeJson(io.stdout, out);
@@ -172,10 +179,10 @@ async function enqueueValid(ctx: CliContext, input: ValidInput): Promise<number>
     return scan.invalid > 0 ? 2 : 0;
   } catch (error) {
     if (!(error instanceof EnqueueIncompleteError)) throw error;
-    progress.stop();
+    progress?.stop();
     return reportIncomplete(ctx, input, error);
   } finally {
-    progress.stop();
+    progress?.stop();
     await producer.close();
   }
 }
