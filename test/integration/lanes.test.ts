@@ -363,9 +363,16 @@ describe('lanes', () => {
     // Each look for a line's job of its own (p-<place>), as Redis runs it.
     const monitor = await redis().client.monitor();
     let looks = 0;
+    const marks = new Set<string>();
     monitor.on('monitor', (_time: string, args: string[]) => {
       if (args[0]?.toLowerCase() === 'exists' && args[1]?.startsWith(`sluice:{${p.queue}}:p-`)) looks += 1;
+      if (args[0]?.toLowerCase() === 'get' && args[1]?.startsWith('test-mark:')) marks.add(args[1]);
     });
+    // The monitor lags behind Redis: a command sent now and seen there means all before it were seen too.
+    const caughtUp = async (mark: string) => {
+      await redis().client.get(`test-mark:${mark}`);
+      await waitFor(() => marks.has(`test-mark:${mark}`), { what: `the monitor to see ${mark}` });
+    };
     try {
       // Lines 0-79 queued as jobs of their own; the batch's hash and index then expire while they wait.
       expect(await off.enqueueMany(input.slice(0, 80), { batchId: 'given', resumable: true })).toMatchObject({ enqueued: 80 });
@@ -373,11 +380,13 @@ describe('lanes', () => {
       // The whole input again, in lanes: the 80 are found by their jobs, only 80-119 are added.
       const again = await on.enqueueMany(input, { batchId: 'given', resumable: true });
       expect(again).toMatchObject({ enqueued: 40, alreadyEnqueued: 80 });
+      await caughtUp('given');
       expect(looks).toBeGreaterThanOrEqual(80);
       // A batch made for the enqueue: its places are new, so no line looks for a job of its own.
       looks = 0;
       const made = await on.enqueueMany(input, { resumable: true });
       expect(made).toMatchObject({ enqueued: 120 });
+      await caughtUp('made');
       expect(looks).toBe(0);
       await p.startWorker({ concurrency: 20 });
       expect(await p.settled(made.batchId, 20_000)).toMatchObject({ total: 120, succeeded: 120 });
