@@ -7,8 +7,7 @@ const ENQUEUING_TTL_MS = 60_000;
 
 /**
  * The flag is renewed at most this often: a chunk is written every few milliseconds, and a round
- * trip after each (which the next chunk's write waited for) took a million-line enqueue about a
- * tenth of its time.
+ * trip after each (which the next chunk's write waited for) cost a million-line enqueue 0.8 s.
  */
 const ENQUEUING_RENEW_MS = 1_000;
 

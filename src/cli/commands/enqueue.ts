@@ -67,8 +67,6 @@ export async function enqueueCommand(ctx: CliContext, file: string, options: Enq
     const checked = await stat(path);
     const scan = await validateInput(ctx, source, { totalBytes: checked.size, quiet: Boolean(options.json) });
     await assertUnchanged(file, path, checked);
-    // Without --batch the producer makes the batch's id: a new batch, known to hold nothing yet.
-    const batchId = options.batch;
     // What --json prints when nothing is written: no batch was opened.
     const nothingEnqueued = { batchId: null, enqueued: 0, duplicates: 0, alreadyEnqueued: 0, invalid: scan.invalid };
 
@@ -97,7 +95,7 @@ export async function enqueueCommand(ctx: CliContext, file: string, options: Enq
       return scan.invalid > 0 ? 2 : 0;
     }
 
-    return await enqueueValid(ctx, { file, source, scan, batchId, options, once, changed: () => assertUnchanged(file, path, checked) });
+    return await enqueueValid(ctx, { file, source, scan, options, once, changed: () => assertUnchanged(file, path, checked) });
   } finally {
     if (spoolDir) await rm(spoolDir, { recursive: true, force: true });
   }
@@ -111,8 +109,6 @@ interface ValidInput {
   changed: () => Promise<void>;
   source: InputSource;
   scan: Scan;
-  /** The batch named with --batch; undefined: a new one, its id made by the producer. */
-  batchId: string | undefined;
   options: EnqueueCommandOptions;
 }
 
@@ -123,7 +119,7 @@ interface ValidInput {
  */
 async function enqueueValid(ctx: CliContext, input: ValidInput): Promise<number> {
   const { io } = ctx;
-  const { source, scan, batchId, options } = input;
+  const { source, scan, options } = input;
   const redis = await ctx.redis();
   const producer = createProducer({
     connection: redis,
@@ -150,7 +146,8 @@ async function enqueueValid(ctx: CliContext, input: ValidInput): Promise<number>
         if (!options.json) io.stderr.write(`batch ${id}: should this enqueue stop, finish it with ${resumeCommand(ctx, input, id)}\n`);
         progress = createProgress(io, { label: 'enqueue', total: scan.valid, quiet: Boolean(options.json) });
       },
-      ...(batchId === undefined ? {} : { batchId }),
+      // Without --batch the producer makes the batch's id: a new batch, known to hold nothing yet.
+      ...(options.batch === undefined ? {} : { batchId: options.batch }),
       collectResults: false,
       // The first pass checked every line; a worker checks each operation again before it runs.
       prevalidated: true,
